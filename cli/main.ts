@@ -1,0 +1,84 @@
+/**
+ * The `sluice` command line. Each subcommand lives in its own module, loaded only when used,
+ * and returns the process exit code.
+ */
+import { Command, CommanderError } from 'commander';
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command('sluice')
+    .description('Estuary-Flow-style data flows on serverless AWS')
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command('check')
+    .description('load and validate a catalog; exit 0 when valid, 2 when invalid')
+    .argument('[catalog]', 'catalog file', 'flow.yaml')
+    .action(async (catalog: string) => {
+      const { runCheck } = await import('./check.ts');
+      code = await runCheck(catalog);
+    });
+
+  program
+    .command('test')
+    .description('run the catalog tests offline; exit 0 all passed, 1 a test failed, 2 catalog invalid')
+    .argument('[catalog]', 'catalog file', 'flow.yaml')
+    .option('--filter <substring>', 'run only tests whose name contains this')
+    .action(async (catalog: string, opts: { filter?: string }) => {
+      const { runTestCommand } = await import('./test.ts');
+      code = await runTestCommand(catalog, opts);
+    });
+
+  program
+    .command('generate')
+    .description('write TypeScript types for derivations, and a stub module where none exists')
+    .argument('[catalog]', 'catalog file', 'flow.yaml')
+    .action(async (catalog: string) => {
+      const { runGenerate } = await import('./generate.ts');
+      code = await runGenerate(catalog);
+    });
+
+  program
+    .command('combine')
+    .description('JSON lines on stdin -> fully reduced documents in key order on stdout')
+    .argument('[catalog]', 'catalog file', 'flow.yaml')
+    .requiredOption('--collection <name>', 'collection whose schema and key reduce the input')
+    .option('--memory <MiB>', 'memory budget before spilling sorted runs to disk', '256')
+    .action(async (catalog: string, opts: { collection: string; memory: string }) => {
+      const { runCombine } = await import('./combine.ts');
+      code = await runCombine(catalog, opts);
+    });
+
+  program
+    .command('dev')
+    .description('run the catalog on the local stack (Kinesis, DynamoDB and S3 emulators on loopback)')
+    .argument('[catalog]', 'catalog file', 'flow.yaml')
+    .option('--port <n>', 'HTTP ingest port', '8080')
+    .option('--data <dir>', 'where emulator data lives', '.sluice')
+    .option('--generate <rate>', 'built-in load generator, e.g. 500/s')
+    .option('--no-ui', 'plain log lines instead of the live terminal view')
+    .action(async (catalog: string, opts: Record<string, unknown>) => {
+      const { runDev } = await import('./dev.ts');
+      code = await runDev(catalog, opts);
+    });
+
+  program
+    .command('read')
+    .description("a collection's fully reduced documents as JSON lines in key order, from the local stack")
+    .argument('<collection>', 'collection name')
+    .option('--catalog <file>', 'catalog file', 'flow.yaml')
+    .option('--data <dir>', 'where emulator data lives', '.sluice')
+    .action(async (collection: string, opts: { catalog: string; data: string }) => {
+      const { runRead } = await import('./read.ts');
+      code = await runRead(collection, opts);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  return code;
+}

@@ -1,0 +1,167 @@
+/**
+ * The built catalog: everything the runtime needs, resolved and normalized, JSON-serializable.
+ * The loader (shared/catalog/load.ts) produces it from flow.yaml; Lambda bundles ship it as JSON
+ * so that no YAML is parsed at cold start.
+ */
+import type { Json } from '../json/types.ts';
+
+/** Where something was written: file (absolute path), 1-based line and column, JSON pointer in that file. */
+export interface SourceLocation {
+  file: string;
+  line: number;
+  col: number;
+  pointer: string;
+}
+
+export interface BuiltCatalog {
+  /** Absolute path of the root catalog file. */
+  root: string;
+  /**
+   * Every schema document loaded, by absolute URI (`file:///abs/path.schema.yaml`, or for an inline
+   * schema `file:///abs/flow.yaml#/collections/acme~1orders/schema` rewritten as its own resource).
+   * Each document carries `$id` equal to its key, so ajv resolves relative `$ref`s between them.
+   */
+  schemas: Record<string, Json>;
+  collections: Record<string, CollectionSpec>;
+  captures: Record<string, CaptureSpec>;
+  materializations: Record<string, MaterializationSpec>;
+  tests: Record<string, TestSpec>;
+  storageMappings: Record<string, StorageMapping>;
+}
+
+export interface Projection {
+  location: string;
+  partition: boolean;
+}
+
+export interface CollectionSpec {
+  name: string;
+  /** URI (key of BuiltCatalog.schemas, optionally with a `#/pointer` fragment) of the write schema. */
+  writeSchema: string;
+  /** URI of the read schema; equal to writeSchema when the catalog gives a single `schema`. */
+  readSchema: string;
+  /** JSON pointers of the collection key, in order. */
+  key: string[];
+  projections: Record<string, Projection>;
+  derive?: DeriveSpec;
+  journals?: { fragments?: FragmentsSpec };
+  source: SourceLocation;
+}
+
+export interface FragmentsSpec {
+  length?: number;
+  compressionCodec?: 'GZIP' | 'NONE' | 'ZSTANDARD' | 'SNAPPY' | 'GZIP_OFFLOAD_DECOMPRESSION';
+  flushInterval?: string;
+  retention?: string;
+}
+
+export interface PartitionSelector {
+  include?: Record<string, Json[]>;
+  exclude?: Record<string, Json[]>;
+}
+
+export interface SourceRef {
+  name: string;
+  partitions?: PartitionSelector;
+  notBefore?: string;
+  notAfter?: string;
+}
+
+export interface DeriveSpec {
+  using: {
+    /** Absolute path of the TypeScript module (inline modules are written to a file by the loader). */
+    typescript: { module: string };
+  };
+  transforms: TransformSpec[];
+  shards?: Json;
+}
+
+export interface TransformSpec {
+  name: string;
+  source: SourceRef;
+  /** `any`, or shuffle by these JSON pointers of the source document. */
+  shuffle: 'any' | { key: string[] };
+  /** Seconds; 0 when not set. */
+  readDelay: number;
+  priority: number;
+  disable: boolean;
+  backfill: number;
+}
+
+export interface ConnectorEndpoint {
+  /** The built-in connector name (`source-http-ingest`), resolved from `ghcr.io/estuary/<name>:<tag>`. */
+  connector: string;
+  /** The image as written in the catalog. */
+  image: string;
+  config: Json;
+}
+
+export interface CaptureBinding {
+  resource: Json;
+  target: string;
+  disable: boolean;
+  backfill: number;
+}
+
+export interface CaptureSpec {
+  name: string;
+  endpoint: ConnectorEndpoint;
+  bindings: CaptureBinding[];
+  /** Polling interval in seconds, when set. */
+  interval?: number;
+  source: SourceLocation;
+}
+
+export interface MaterializationBinding {
+  source: SourceRef;
+  resource: Json;
+  fields: {
+    recommended: boolean | number;
+    include?: Record<string, Json>;
+    exclude?: string[];
+    require?: Record<string, Json>;
+  };
+  disable: boolean;
+  backfill: number;
+}
+
+export interface MaterializationSpec {
+  name: string;
+  endpoint: ConnectorEndpoint;
+  bindings: MaterializationBinding[];
+  source: SourceLocation;
+}
+
+export type TestStep =
+  | { kind: 'ingest'; collection: string; documents: Json[]; description?: string; source: SourceLocation }
+  | {
+      kind: 'verify';
+      collection: SourceRef;
+      documents: Json[];
+      description?: string;
+      source: SourceLocation;
+    };
+
+export interface TestSpec {
+  name: string;
+  description?: string;
+  steps: TestStep[];
+  source: SourceLocation;
+}
+
+export interface StorageMapping {
+  prefix: string;
+  stores: { provider: 'S3' | 'GCS' | 'AZURE' | 'CUSTOM'; bucket: string; prefix?: string; region?: string }[];
+}
+
+/** The built-in connectors. An image `ghcr.io/estuary/<name>:<tag>` resolves to `<name>`. */
+export const KNOWN_CONNECTORS = [
+  'source-http-ingest',
+  'source-s3',
+  'source-postgres-batch',
+  'materialize-dynamodb',
+  'materialize-postgres',
+  'materialize-s3',
+  'materialize-webhook',
+] as const;
+export type ConnectorName = (typeof KNOWN_CONNECTORS)[number];
