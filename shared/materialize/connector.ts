@@ -1,0 +1,63 @@
+/**
+ * The contract between the materialize task (shared/materialize/) and a destination connector
+ * (shared/connectors/materialize-*). The task combines each batch by key, loads current documents
+ * (standard updates), fully reduces, and hands one transaction to the connector.
+ *
+ * Exactly once: `open` fences older instances of the same materialization and returns the checkpoint
+ * last committed. `commit` stores the documents AND the new checkpoint atomically where the endpoint is
+ * transactional (PostgreSQL); non-transactional endpoints (DynamoDB) make every write conditional on the
+ * source position so that a replay changes nothing.
+ */
+import type { MaterializationSpec } from '../catalog/model.ts';
+import type { Json } from '../json/types.ts';
+
+/**
+ * Position in a source journal: per shard, the last applied (sequence number, index inside the packed
+ * record), encoded as `<sequence left-zero-padded to 128 digits>:<index padded to 6 digits>` so that
+ * positions compare as strings.
+ */
+export type Checkpoint = Record<string, string>;
+
+export interface StoreDoc {
+  /** Values of the collection key, in key order. */
+  key: Json[];
+  /** The fully reduced document (standard updates) or the combined delta (delta updates). */
+  doc: Json;
+  /** A full reduction deleted the document: delete it (hard) or mark it (soft), per connector config. */
+  deleted: boolean;
+  /** Whether the document existed in the destination before (from `load`); undefined for delta updates. */
+  exists?: boolean;
+}
+
+export interface MaterializeTransaction {
+  /** Per binding index (MaterializationSpec.bindings), the documents to store. */
+  bindings: { binding: number; docs: StoreDoc[] }[];
+  /** The source positions this transaction advances to (per source collection shard: `<collection>/<shardId>`). */
+  checkpoint: Checkpoint;
+}
+
+export interface MaterializeConnector {
+  /** Create or update destination resources (tables, columns) from the bindings' projections. Idempotent. */
+  apply(): Promise<void>;
+  /** Fence older instances (a stale invocation can no longer commit) and return the last committed checkpoint. */
+  open(): Promise<{ checkpoint: Checkpoint }>;
+  /** Standard updates: the current documents for these keys (absent keys are missing from the map). Map key: JSON.stringify(key). */
+  load(binding: number, keys: Json[][]): Promise<Map<string, Json>>;
+  /** Store the documents and the checkpoint, atomically where the endpoint allows; throws FencedError when fenced off. */
+  commit(txn: MaterializeTransaction): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface MaterializeConnectorContext {
+  spec: MaterializationSpec;
+  /** Resolve a secret value named in config (`env:NAME`, or on AWS a Secrets Manager / SSM reference). */
+  secret?: (ref: string) => Promise<string>;
+}
+
+export class FencedError extends Error {
+  readonly code = 'Fenced';
+  constructor(materialization: string, detail: string) {
+    super(`materialization ${materialization} was fenced off by a newer instance: ${detail}`);
+    this.name = 'FencedError';
+  }
+}
