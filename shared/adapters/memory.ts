@@ -1,0 +1,194 @@
+/**
+ * In-memory adapters of every port, for `sluice test` and unit tests. Same semantics as the AWS
+ * adapters (routing by hash key, packing, sequence numbers as decimal strings, conditional state
+ * writes, monotonic checkpoints), no I/O.
+ */
+import type { BlobStore, Clock } from '../ports/blob.ts';
+import { systemClock } from '../ports/blob.ts';
+import { evenRanges, MAX_RECORD_BYTES, planRecords, type ShardRange } from '../ports/framing.ts';
+import {
+  type AppendDoc,
+  type AppendResult,
+  type Journal,
+  JournalError,
+  type JournalRecord,
+  type ReadResult,
+  type ShardInfo,
+} from '../ports/journal.ts';
+import type { StateItem, StateStore, StateWrite, StateWriteResult } from '../ports/state.ts';
+
+interface MemShard {
+  info: ShardInfo;
+  records: JournalRecord[];
+}
+
+export class MemoryJournal implements Journal {
+  private readonly streams = new Map<string, MemShard[]>();
+  private seq = 49_000_000_000_000_000_000_000_000_000_000_000_000_000_000n;
+
+  constructor(private readonly opts: { shards?: number; clock?: Clock; maxRecordBytes?: number } = {}) {}
+
+  /** Create the collection's journal (idempotent). */
+  ensure(collection: string, shards = this.opts.shards ?? 1): void {
+    if (this.streams.has(collection)) return;
+    this.streams.set(
+      collection,
+      evenRanges(shards).map((r, i) => ({
+        info: {
+          shardId: `shardId-${String(i).padStart(12, '0')}`,
+          startingHashKey: r.start.toString(),
+          endingHashKey: r.end.toString(),
+          closed: false,
+        },
+        records: [],
+      })),
+    );
+  }
+
+  private shards(collection: string): MemShard[] {
+    const s = this.streams.get(collection);
+    if (!s) throw new JournalError('UnknownCollection', collection, 'no such journal');
+    return s;
+  }
+
+  async append(collection: string, docs: AppendDoc[]): Promise<AppendResult> {
+    const shards = this.shards(collection);
+    const ranges: ShardRange[] = shards
+      .filter((s) => !s.info.closed)
+      .map((s) => ({
+        shardId: s.info.shardId,
+        start: BigInt(s.info.startingHashKey),
+        end: BigInt(s.info.endingHashKey),
+      }));
+    const plan = planRecords(
+      docs.map((d) => ({ hashKey: d.hashKey, bytes: Buffer.from(JSON.stringify(d.doc)) })),
+      ranges,
+      this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256,
+    );
+    if (plan.tooLarge.length > 0)
+      throw new JournalError('RecordTooLarge', collection, `document ${plan.tooLarge[0]} exceeds 1 MiB`, {
+        index: plan.tooLarge[0],
+      });
+    const now = (this.opts.clock ?? systemClock).now();
+    const positions: AppendResult['positions'] = [];
+    for (const r of plan.records) {
+      const shard = shards.find((s) => s.info.shardId === r.shardId)!;
+      this.seq += 1n;
+      const sequenceNumber = this.seq.toString();
+      shard.records.push({
+        shardId: r.shardId,
+        sequenceNumber,
+        partitionKey: r.hashKey,
+        data: r.payload,
+        arrivalMs: now,
+      });
+      positions.push({ shardId: r.shardId, sequenceNumber, docs: r.docs });
+    }
+    return { records: plan.records.length, docs: docs.length, positions };
+  }
+
+  async listShards(collection: string): Promise<ShardInfo[]> {
+    return this.shards(collection).map((s) => ({ ...s.info }));
+  }
+
+  async read(
+    collection: string,
+    shardId: string,
+    afterSequence: string | undefined,
+    limit: number,
+  ): Promise<ReadResult> {
+    const shard = this.shards(collection).find((s) => s.info.shardId === shardId);
+    if (!shard) throw new JournalError('UnknownShard', collection, `no shard ${shardId}`, { shardId });
+    const after = afterSequence === undefined ? -1n : BigInt(afterSequence);
+    const pending = shard.records.filter((r) => BigInt(r.sequenceNumber) > after);
+    const records = pending.slice(0, limit);
+    const last = pending.at(-1);
+    return {
+      records,
+      millisBehindLatest: records.length < pending.length && last ? 1 : 0,
+      endOfShard: shard.info.closed && records.length === pending.length,
+    };
+  }
+
+  /** Every document ever appended to a collection, per shard in order (for tests). */
+  allRecords(collection: string): JournalRecord[] {
+    return this.shards(collection).flatMap((s) => s.records);
+  }
+}
+
+export class MemoryStateStore implements StateStore {
+  private readonly items = new Map<string, Map<string, StateItem>>();
+  private readonly checkpoints = new Map<string, string>();
+
+  async load(collection: string, keys: Buffer[]): Promise<Map<string, StateItem>> {
+    const m = this.items.get(collection);
+    const out = new Map<string, StateItem>();
+    for (const k of keys) {
+      const it = m?.get(k.toString('hex'));
+      if (it) out.set(k.toString('hex'), structuredClone(it));
+    }
+    return out;
+  }
+
+  async write(collection: string, writes: StateWrite[]): Promise<StateWriteResult> {
+    let m = this.items.get(collection);
+    if (!m) {
+      m = new Map();
+      this.items.set(collection, m);
+    }
+    const conflicts: string[] = [];
+    let written = 0;
+    for (const w of writes) {
+      const hex = w.key.toString('hex');
+      const cur = m.get(hex);
+      if (!sameApplied(cur?.applied, w.expected)) {
+        conflicts.push(hex);
+        continue;
+      }
+      // A deleted document keeps a tombstone so that its `applied` positions still guard replays.
+      m.set(hex, { key: Buffer.from(w.key), doc: w.doc, applied: w.applied });
+      written++;
+    }
+    return { written, conflicts };
+  }
+
+  async *scan(collection: string): AsyncIterable<StateItem> {
+    const m = this.items.get(collection);
+    if (!m) return;
+    const sorted = [...m.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+    for (const it of sorted) if (it.doc !== undefined) yield structuredClone(it);
+  }
+
+  async getCheckpoint(task: string, shardId: string): Promise<string | undefined> {
+    return this.checkpoints.get(`${task}\u0000${shardId}`);
+  }
+
+  async putCheckpoint(task: string, shardId: string, position: string): Promise<void> {
+    const k = `${task}\u0000${shardId}`;
+    const cur = this.checkpoints.get(k);
+    if (cur === undefined || position > cur) this.checkpoints.set(k, position);
+  }
+}
+
+export function sameApplied(
+  a: Record<string, string> | undefined,
+  b: Record<string, string> | undefined,
+): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => a[k] === b[k]);
+}
+
+export class MemoryBlobStore implements BlobStore {
+  readonly objects = new Map<string, Uint8Array>();
+  async put(key: string, body: Uint8Array): Promise<void> {
+    this.objects.set(key, Buffer.from(body));
+  }
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.objects.get(key);
+  }
+  async list(prefix: string): Promise<string[]> {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
