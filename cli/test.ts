@@ -1,0 +1,62 @@
+/** `sluice test [catalog]`: exit 0 all passed, 1 a test failed, 2 the catalog is invalid. */
+import { relative } from 'node:path';
+import { formatDiagnostics, loadCatalog } from '../shared/catalog/load.ts';
+import { SchemaRegistry } from '../shared/schema/registry.ts';
+import { type TestResult, TestRunner } from '../shared/testing/runner.ts';
+
+export interface TestCommandOptions {
+  filter?: string;
+  /** Where to write; defaults to the process streams. */
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+export async function runTestCommand(catalogPath: string, opts: TestCommandOptions = {}): Promise<number> {
+  const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const err = opts.err ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const { catalog, diagnostics } = await loadCatalog(catalogPath);
+  if (diagnostics.length > 0) err(formatDiagnostics(diagnostics));
+  if (!catalog) return 2;
+
+  const registry = new SchemaRegistry(catalog.schemas);
+  let runner: TestRunner;
+  try {
+    runner = await TestRunner.create(catalog, registry);
+  } catch (e) {
+    err(
+      `${relative(process.cwd(), catalog.root) || catalog.root}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+    return 2;
+  }
+
+  const tests = Object.values(catalog.tests).filter((t) => !opts.filter || t.name.includes(opts.filter));
+  if (tests.length === 0) {
+    out(`no tests${opts.filter ? ` match "${opts.filter}"` : ''} in ${catalogPath}`);
+    return opts.filter ? 1 : 0;
+  }
+  let passed = 0;
+  let failed = 0;
+  for (const test of tests) {
+    const result = await runner.run(test);
+    if (result.passed) passed++;
+    else failed++;
+    for (const line of formatResult(result, test.steps[result.failure?.step ?? 0]?.source)) out(line);
+  }
+  out(`${passed} passed, ${failed} failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+function formatResult(
+  r: TestResult,
+  where: { file: string; line: number; col: number } | undefined,
+): string[] {
+  const ms = `(${r.millis.toFixed(1)} ms)`;
+  if (r.passed || !r.failure) return [`PASS ${r.name} ${ms}`];
+  const f = r.failure;
+  const loc = where
+    ? `, ${relative(process.cwd(), where.file) || where.file}:${where.line}:${where.col}`
+    : '';
+  const lines = [`FAIL ${r.name} ${ms}`, `  step ${f.step} (${f.kind} ${f.collection}${loc}): ${f.message}`];
+  for (const d of f.diff ?? []) lines.push(`    ${d}`);
+  return lines;
+}

@@ -1,0 +1,229 @@
+/**
+ * TypeScript types from JSON Schemas, for `sluice generate`: `Document` (the derived collection),
+ * `Source<Transform>` (each transform's source collection) and `IDerivation` (one method per
+ * transform), the same names Estuary generates.
+ */
+import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
+import { getAt } from '../json/pointer.ts';
+import { isObject, type Json, type JsonObject } from '../json/types.ts';
+
+const MAX_REF_DEPTH = 12;
+
+/** Resolves `$ref`s between the catalog's schema documents (keyed by absolute URI). */
+class SchemaSet {
+  constructor(private readonly docs: Record<string, Json>) {}
+
+  /** The schema at an absolute URI with an optional `#/pointer` fragment, and its base URI. */
+  resolve(uri: string): { schema: Json; base: string } | undefined {
+    const hash = uri.indexOf('#');
+    const base = hash < 0 ? uri : uri.slice(0, hash);
+    const fragment = hash < 0 ? '' : decodeURIComponent(uri.slice(hash + 1));
+    const doc = this.docs[base] ?? this.findById(base);
+    if (doc === undefined) return undefined;
+    if (fragment === '' || fragment.startsWith('/')) {
+      const schema = fragment === '' ? doc : getAt(doc, fragment);
+      return schema === undefined ? undefined : { schema, base };
+    }
+    const anchored = this.findAnchor(doc, fragment);
+    return anchored === undefined ? undefined : { schema: anchored, base };
+  }
+
+  private findById(id: string): Json | undefined {
+    for (const d of Object.values(this.docs)) if (isObject(d) && d.$id === id) return d;
+    return undefined;
+  }
+
+  private findAnchor(node: Json, anchor: string): Json | undefined {
+    if (Array.isArray(node)) {
+      for (const x of node) {
+        const f = this.findAnchor(x, anchor);
+        if (f !== undefined) return f;
+      }
+    } else if (isObject(node)) {
+      if (node.$anchor === anchor) return node;
+      for (const x of Object.values(node)) {
+        const f = this.findAnchor(x, anchor);
+        if (f !== undefined) return f;
+      }
+    }
+    return undefined;
+  }
+}
+
+export function schemaToType(docs: Record<string, Json>, uri: string, indent = ''): string {
+  const set = new SchemaSet(docs);
+  const r = set.resolve(uri);
+  if (!r) return 'unknown';
+  return new TypeWriter(set).type(r.schema, r.base, indent, 0);
+}
+
+class TypeWriter {
+  constructor(private readonly set: SchemaSet) {}
+
+  type(schema: Json, base: string, indent: string, depth: number): string {
+    if (schema === true) return 'unknown';
+    if (schema === false) return 'never';
+    if (!isObject(schema)) return 'unknown';
+    if (typeof schema.$id === 'string') base = new URL(schema.$id, base).href;
+    const parts: string[] = [];
+
+    if (typeof schema.$ref === 'string') {
+      const target = depth < MAX_REF_DEPTH ? this.set.resolve(new URL(schema.$ref, base).href) : undefined;
+      parts.push(target ? this.type(target.schema, target.base, indent, depth + 1) : 'unknown');
+    }
+    if ('const' in schema) parts.push(literal(schema.const));
+    else if (Array.isArray(schema.enum)) parts.push(schema.enum.map(literal).join(' | ') || 'never');
+    else {
+      const own = this.ownType(schema, base, indent, depth);
+      if (own) parts.push(own);
+    }
+    for (const key of ['anyOf', 'oneOf'] as const) {
+      const alts = schema[key];
+      if (Array.isArray(alts) && alts.length > 0) {
+        parts.push(`(${alts.map((a) => this.type(a, base, indent, depth)).join(' | ')})`);
+      }
+    }
+    if (Array.isArray(schema.allOf)) {
+      for (const a of schema.allOf) {
+        const t = this.type(a, base, indent, depth);
+        if (t !== 'unknown') parts.push(t);
+      }
+    }
+    const useful = parts.filter((p) => p !== 'unknown');
+    if (useful.length === 0) return 'unknown';
+    return useful.length === 1 ? useful[0] : useful.map((p) => (p.includes('|') ? `(${p})` : p)).join(' & ');
+  }
+
+  private ownType(schema: JsonObject, base: string, indent: string, depth: number): string | undefined {
+    let types: string[];
+    if (typeof schema.type === 'string') types = [schema.type];
+    else if (Array.isArray(schema.type))
+      types = schema.type.filter((t): t is string => typeof t === 'string');
+    else if (isObject(schema.properties) || 'additionalProperties' in schema) types = ['object'];
+    else if ('items' in schema) types = ['array'];
+    else return undefined;
+    const out = types.map((t) => {
+      switch (t) {
+        case 'string':
+          return 'string';
+        case 'integer':
+        case 'number':
+          return 'number';
+        case 'boolean':
+          return 'boolean';
+        case 'null':
+          return 'null';
+        case 'array': {
+          const items = schema.items;
+          const item =
+            items === undefined || typeof items === 'boolean'
+              ? 'unknown'
+              : this.type(items, base, indent, depth);
+          return item.includes('|') || item.includes('&') ? `(${item})[]` : `${item}[]`;
+        }
+        case 'object':
+          return this.objectType(schema, base, indent, depth);
+        default:
+          return 'unknown';
+      }
+    });
+    return out.join(' | ');
+  }
+
+  private objectType(schema: JsonObject, base: string, indent: string, depth: number): string {
+    const props = isObject(schema.properties) ? schema.properties : {};
+    const required = new Set(
+      Array.isArray(schema.required) ? schema.required.filter((r) => typeof r === 'string') : [],
+    );
+    const additional = schema.additionalProperties;
+    const names = Object.keys(props);
+    if (names.length === 0) {
+      if (additional === false) return 'Record<string, never>';
+      const v =
+        additional === undefined || additional === true
+          ? 'unknown'
+          : this.type(additional, base, indent, depth);
+      return `Record<string, ${v}>`;
+    }
+    const inner = `${indent}  `;
+    const lines = names.map((n) => {
+      const doc =
+        isObject(props[n]) && typeof props[n].description === 'string'
+          ? `${inner}/** ${props[n].description} */\n`
+          : '';
+      return `${doc}${inner}${propName(n)}${required.has(n) ? '' : '?'}: ${this.type(props[n], base, inner, depth)};`;
+    });
+    if (additional !== false) lines.push(`${inner}[k: string]: unknown;`);
+    return `{\n${lines.join('\n')}\n${indent}}`;
+  }
+}
+
+function literal(v: Json): string {
+  return JSON.stringify(v);
+}
+
+function propName(n: string): string {
+  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(n) ? n : JSON.stringify(n);
+}
+
+export function pascal(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
+}
+
+/** The generated module for one derived collection. */
+export function generateDerivationTypes(catalog: BuiltCatalog, collection: CollectionSpec): string {
+  const derive = collection.derive;
+  if (!derive) throw new Error(`${collection.name} is not a derivation`);
+  const out: string[] = [
+    `// Generated by \`sluice generate\` from the schemas of ${collection.name}. Do not edit.`,
+    '',
+    `/** A document of ${collection.name}. */`,
+    `export type Document = ${schemaToType(catalog.schemas, collection.readSchema)};`,
+    '',
+  ];
+  for (const t of derive.transforms) {
+    const source = catalog.collections[t.source.name];
+    out.push(`/** A document read by transform ${t.name}, from ${t.source.name}. */`);
+    out.push(
+      `export type Source${pascal(t.name)} = ${source ? schemaToType(catalog.schemas, source.readSchema) : 'unknown'};`,
+    );
+    out.push('');
+  }
+  out.push(`/** Implement one method per transform of ${collection.name}. */`);
+  out.push('export abstract class IDerivation {');
+  for (const t of derive.transforms) {
+    out.push(`  abstract ${t.name}(read: { doc: Source${pascal(t.name)} }): Document[];`);
+  }
+  out.push('  /** Optional: documents to publish at the end of each transaction. */');
+  out.push('  flush?(): Document[];');
+  out.push('  /** Optional: forget all state (called between catalog test cases). */');
+  out.push('  reset?(): void;');
+  out.push('}');
+  out.push('');
+  return out.join('\n');
+}
+
+/** A stub module for a derivation with no module file yet. */
+export function generateStubModule(collection: CollectionSpec, typesImport: string): string {
+  const derive = collection.derive!;
+  const sources = derive.transforms.map((t) => `Source${pascal(t.name)}`);
+  const lines = [
+    `// Derivation of ${collection.name}: one method per transform; return the documents to publish.`,
+    `import type { Document, IDerivation, ${sources.join(', ')} } from '${typesImport}';`,
+    '',
+    'export class Derivation implements IDerivation {',
+  ];
+  for (const t of derive.transforms) {
+    lines.push(`  ${t.name}(read: { doc: Source${pascal(t.name)} }): Document[] {`);
+    lines.push(
+      `    throw new Error('transform ${t.name} of ${collection.name} is not implemented: ' + JSON.stringify(read.doc));`,
+    );
+    lines.push('  }');
+  }
+  lines.push('}', '');
+  return lines.join('\n');
+}

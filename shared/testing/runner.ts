@@ -1,0 +1,322 @@
+/**
+ * Catalog tests (`tests:` ingest → verify), run offline with Estuary's semantics (../spec/tests.md):
+ * each test case starts from empty collections and reset derivations; an ingest step is one
+ * transaction, combined by key before anything downstream sees it; before a verify, every
+ * derivation has processed everything written so far, with a synthetic clock that jumps forward to
+ * release `readDelay`ed documents; verify compares the fully reduced documents in key order.
+ */
+import type {
+  BuiltCatalog,
+  CollectionSpec,
+  PartitionSelector,
+  TestSpec,
+  TestStep,
+  TransformSpec,
+} from '../catalog/model.ts';
+import { Combiner } from '../combine/combiner.ts';
+import { DerivationRunner } from '../derive/runner.ts';
+import { jsonEqual } from '../json/compare.ts';
+import { getAt } from '../json/pointer.ts';
+import { isObject, type Json } from '../json/types.ts';
+import { metaUuid } from '../meta/uuid.ts';
+import type { SchemaRegistry } from '../schema/registry.ts';
+
+/** Where the synthetic clock of every test case starts (Unix ms). */
+const EPOCH_MS = Date.UTC(2026, 0, 1);
+
+interface Published {
+  doc: Json;
+  /** Synthetic publish time, ms. */
+  at: number;
+  /** Position in the whole test case, across collections: total publish order. */
+  seq: number;
+}
+
+export interface StepFailure {
+  step: number;
+  kind: TestStep['kind'];
+  collection: string;
+  message: string;
+  /** Readable expected-vs-actual lines, for a verify mismatch. */
+  diff?: string[];
+}
+
+export interface TestResult {
+  name: string;
+  passed: boolean;
+  failure?: StepFailure;
+  millis: number;
+}
+
+/** A failure inside a step, raised by the engine's parts and reported against the step. */
+class StepError extends Error {
+  constructor(
+    message: string,
+    readonly diff?: string[],
+  ) {
+    super(message);
+  }
+}
+
+interface DerivationState {
+  runner: DerivationRunner;
+  transforms: TransformSpec[];
+}
+
+export class TestRunner {
+  private readonly derivations = new Map<string, DerivationState>();
+
+  private constructor(
+    private readonly catalog: BuiltCatalog,
+    private readonly registry: SchemaRegistry,
+  ) {}
+
+  static async create(catalog: BuiltCatalog, registry: SchemaRegistry): Promise<TestRunner> {
+    const runner = new TestRunner(catalog, registry);
+    for (const c of Object.values(catalog.collections)) {
+      if (!c.derive) continue;
+      const d = await DerivationRunner.create(catalog, registry, c.name);
+      runner.derivations.set(c.name, {
+        runner: d,
+        transforms: c.derive.transforms.filter((t) => !t.disable),
+      });
+    }
+    return runner;
+  }
+
+  async run(test: TestSpec): Promise<TestResult> {
+    const started = performance.now();
+    const tc = new TestCase(this.catalog, this.registry, this.derivations);
+    for (const d of this.derivations.values()) await d.runner.reset();
+    for (let i = 0; i < test.steps.length; i++) {
+      const step = test.steps[i];
+      const collection = step.kind === 'ingest' ? step.collection : step.collection.name;
+      try {
+        if (step.kind === 'ingest') await tc.ingest(step.collection, step.documents);
+        else await tc.verify(step.collection.name, step.collection.partitions, step.documents);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const diff = err instanceof StepError ? err.diff : undefined;
+        return {
+          name: test.name,
+          passed: false,
+          failure: { step: i, kind: step.kind, collection, message, diff },
+          millis: performance.now() - started,
+        };
+      }
+    }
+    return { name: test.name, passed: true, millis: performance.now() - started };
+  }
+}
+
+class TestCase {
+  private readonly logs = new Map<string, Published[]>();
+  /** Per `<derivation>\0<transform>`: how many documents of the source log it has read. */
+  private readonly cursors = new Map<string, number>();
+  private clock = EPOCH_MS;
+  private seq = 0;
+
+  constructor(
+    private readonly catalog: BuiltCatalog,
+    private readonly registry: SchemaRegistry,
+    private readonly derivations: Map<string, DerivationState>,
+  ) {}
+
+  async ingest(collection: string, documents: Json[]): Promise<void> {
+    const spec = this.collection(collection);
+    const combiner = new Combiner({ registry: this.registry, collection: spec, validate: true });
+    documents.forEach((doc, i) => {
+      try {
+        combiner.add(doc);
+      } catch (err) {
+        throw new StepError(`document ${i}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+    await this.publish(spec, combiner, `ingest:${collection}`);
+  }
+
+  async verify(
+    collection: string,
+    partitions: PartitionSelector | undefined,
+    expected: Json[],
+  ): Promise<void> {
+    const spec = this.collection(collection);
+    await this.settle();
+    const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false });
+    for (const p of this.logs.get(collection) ?? []) {
+      if (partitions && !matchesPartitions(spec, partitions, p.doc)) continue;
+      combiner.add(p.doc);
+    }
+    const actual: Json[] = [];
+    for await (const entry of combiner.drain(true)) if (!entry.deleted) actual.push(entry.doc);
+
+    const diff: string[] = [];
+    const n = Math.max(actual.length, expected.length);
+    for (let i = 0; i < n; i++) {
+      if (i >= actual.length) {
+        diff.push(`missing expected document at index ${i}: ${JSON.stringify(expected[i])}`);
+      } else if (i >= expected.length) {
+        diff.push(`unexpected document at index ${i}: ${JSON.stringify(stripMeta(actual[i]))}`);
+      } else {
+        const d = supersetDiff(expected[i], actual[i], '', true);
+        if (d.length > 0) {
+          diff.push(`document ${i} differs:`);
+          for (const line of d) diff.push(`  ${line}`);
+          diff.push(`  expected: ${JSON.stringify(expected[i])}`);
+          diff.push(`  actual:   ${JSON.stringify(stripMeta(actual[i]))}`);
+        }
+      }
+    }
+    if (diff.length > 0) {
+      throw new StepError(
+        `verify of ${collection}: expected ${expected.length} document(s), got ${actual.length}`,
+        diff,
+      );
+    }
+  }
+
+  /** Run derivations until nothing more can be read, advancing the clock past read delays. */
+  private async settle(): Promise<void> {
+    for (;;) {
+      const next = this.nextReadable();
+      if (next === undefined) return;
+      if (next.releaseAt > this.clock) this.clock = next.releaseAt;
+      await this.runTransform(next.derivation, next.transform);
+    }
+  }
+
+  /**
+   * The next transform to run: among transforms with unread documents, those released soonest;
+   * among those, the highest priority; then the one whose next document was published first.
+   */
+  private nextReadable(): { derivation: string; transform: TransformSpec; releaseAt: number } | undefined {
+    let best: { derivation: string; transform: TransformSpec; releaseAt: number; seq: number } | undefined;
+    for (const [name, d] of this.derivations) {
+      for (const t of d.transforms) {
+        const log = this.logs.get(t.source.name) ?? [];
+        const at = this.cursors.get(cursorKey(name, t)) ?? 0;
+        if (at >= log.length) continue;
+        const releaseAt = Math.max(this.clock, log[at].at + t.readDelay * 1000);
+        const cand = { derivation: name, transform: t, releaseAt, seq: log[at].seq };
+        if (
+          best === undefined ||
+          cand.releaseAt < best.releaseAt ||
+          (cand.releaseAt === best.releaseAt &&
+            (cand.transform.priority > best.transform.priority ||
+              (cand.transform.priority === best.transform.priority && cand.seq < best.seq)))
+        ) {
+          best = cand;
+        }
+      }
+    }
+    return best;
+  }
+
+  /** One derivation transaction: every released document of this transform's source. */
+  private async runTransform(derivation: string, t: TransformSpec): Promise<void> {
+    const d = this.derivations.get(derivation)!;
+    const sourceSpec = this.collection(t.source.name);
+    const log = this.logs.get(t.source.name) ?? [];
+    const key = cursorKey(derivation, t);
+    const from = this.cursors.get(key) ?? 0;
+    let to = from;
+    while (to < log.length && log[to].at + t.readDelay * 1000 <= this.clock) to++;
+    this.cursors.set(key, to);
+    const docs: Json[] = [];
+    for (let i = from; i < to; i++) {
+      const doc = log[i].doc;
+      if (t.source.partitions && !matchesPartitions(sourceSpec, t.source.partitions, doc)) continue;
+      docs.push(doc);
+    }
+    const out = [...(await d.runner.onSource(t.name, docs, from)), ...(await d.runner.flush())];
+    const spec = this.collection(derivation);
+    const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false });
+    for (const doc of out) combiner.add(doc);
+    await this.publish(spec, combiner, `derive:${derivation}:${t.name}`);
+  }
+
+  /** Append one combined transaction to a collection's log, stamping `_meta/uuid`. */
+  private async publish(spec: CollectionSpec, combiner: Combiner, producer: string): Promise<void> {
+    const log = this.logs.get(spec.name) ?? [];
+    this.logs.set(spec.name, log);
+    for await (const { doc } of combiner.drain(false)) {
+      const seq = this.seq++;
+      log.push({ doc: withUuid(doc, metaUuid(this.clock, producer, seq)), at: this.clock, seq });
+    }
+    this.clock += 1; // transactions are ordered in time, too
+  }
+
+  private collection(name: string): CollectionSpec {
+    const spec = this.catalog.collections[name];
+    if (!spec) throw new StepError(`unknown collection ${name}`);
+    return spec;
+  }
+}
+
+function cursorKey(derivation: string, t: TransformSpec): string {
+  return `${derivation}\0${t.name}`;
+}
+
+function withUuid(doc: Json, uuid: string): Json {
+  if (!isObject(doc)) return doc;
+  const meta = isObject(doc._meta) ? doc._meta : {};
+  return { ...doc, _meta: { ...meta, uuid } };
+}
+
+function stripMeta(doc: Json): Json {
+  if (!isObject(doc) || !('_meta' in doc)) return doc;
+  const { _meta, ...rest } = doc;
+  return rest;
+}
+
+/** Whether a document's logical partition fields pass an include/exclude selector. */
+export function matchesPartitions(spec: CollectionSpec, sel: PartitionSelector, doc: Json): boolean {
+  const fieldValue = (field: string): Json | undefined => {
+    const p = spec.projections[field];
+    return getAt(doc, p ? p.location : `/${field}`);
+  };
+  for (const [field, values] of Object.entries(sel.include ?? {})) {
+    const v = fieldValue(field);
+    if (v === undefined || !values.some((x) => jsonEqual(x, v))) return false;
+  }
+  for (const [field, values] of Object.entries(sel.exclude ?? {})) {
+    const v = fieldValue(field);
+    if (v !== undefined && values.some((x) => jsonEqual(x, v))) return false;
+  }
+  return true;
+}
+
+/**
+ * Superset comparison: every field of `expected` must equal the actual one (the actual may have
+ * more fields); `_meta` at the root is ignored; numbers compare by value. Returns readable lines.
+ */
+export function supersetDiff(expected: Json, actual: Json | undefined, ptr: string, root = false): string[] {
+  const at = ptr || '/';
+  if (actual === undefined) return [`${at}: missing; expected ${JSON.stringify(expected)}`];
+  if (isObject(expected)) {
+    if (!isObject(actual))
+      return [`${at}: expected an object ${JSON.stringify(expected)}, actual ${JSON.stringify(actual)}`];
+    const out: string[] = [];
+    for (const [k, v] of Object.entries(expected)) {
+      if (root && k === '_meta') continue;
+      out.push(...supersetDiff(v, actual[k], `${ptr}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`));
+    }
+    return out;
+  }
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(actual))
+      return [`${at}: expected an array ${JSON.stringify(expected)}, actual ${JSON.stringify(actual)}`];
+    const out: string[] = [];
+    for (let i = 0; i < expected.length; i++)
+      out.push(...supersetDiff(expected[i], actual[i], `${ptr}/${i}`));
+    if (actual.length > expected.length) {
+      out.push(
+        `${at}: ${actual.length - expected.length} more item(s) than expected: ${JSON.stringify(actual.slice(expected.length))}`,
+      );
+    }
+    return out;
+  }
+  return jsonEqual(expected, actual)
+    ? []
+    : [`${at}: expected ${JSON.stringify(expected)}, actual ${JSON.stringify(actual)}`];
+}
