@@ -1,0 +1,60 @@
+/**
+ * SDK clients, made once per process from the typed environment. Against the local emulators the Kinesis
+ * client must speak HTTP/1.1 (NodeHttpHandler: kinesalite fails with the SDK's default), and the S3
+ * client must not send aws-chunked streaming checksums (s3rver stores them corrupted).
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { SluiceEnv } from '../config/env.ts';
+
+export interface AwsClients {
+  kinesis: KinesisClient;
+  dynamodb: DynamoDBClient;
+  s3: S3Client;
+}
+
+export interface ClientOptions {
+  region: string;
+  endpoints: SluiceEnv['endpoints'];
+  /** Explicit credentials (the emulators accept S3RVER/S3RVER); default: the SDK's provider chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** SDK retry attempts (default: SDK default 3). Tests set 1 so that injected faults reach our own retries. */
+  maxAttempts?: number;
+}
+
+export function makeClients(o: ClientOptions): AwsClients {
+  const common = {
+    region: o.region,
+    ...(o.credentials ? { credentials: o.credentials } : {}),
+    ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}),
+  };
+  const httpHandler = new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 30_000 });
+  return {
+    kinesis: new KinesisClient({
+      ...common,
+      ...(o.endpoints.kinesis ? { endpoint: o.endpoints.kinesis } : {}),
+      requestHandler: httpHandler,
+    }),
+    dynamodb: new DynamoDBClient({
+      ...common,
+      ...(o.endpoints.dynamodb ? { endpoint: o.endpoints.dynamodb } : {}),
+    }),
+    s3: new S3Client({
+      ...common,
+      ...(o.endpoints.s3 ? { endpoint: o.endpoints.s3, forcePathStyle: true } : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+  };
+}
+
+/** Credentials the three emulators accept. */
+export const EMULATOR_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export function destroyClients(c: AwsClients): void {
+  c.kinesis.destroy();
+  c.dynamodb.destroy();
+  c.s3.destroy();
+}

@@ -1,0 +1,381 @@
+/**
+ * DynamoDB adapters: the StateStore (reduced documents + checkpoints) and `DynamoTable`, a small typed
+ * wrapper used by the materialize-dynamodb connector for user tables. Only this file talks to DynamoDB.
+ *
+ * State table layout (one table per deployment, SLUICE_STATE_TABLE): partition key `p` (S), sort key `k` (B).
+ * - reduced document: p = `s#<collection>`, k = packed collection key (order-preserving bytes, so a Query
+ *   returns documents in key order), `d` = the document as JSON text (absent: tombstone of a deleted
+ *   document), `a` = the applied positions per source shard as canonical JSON text. Writes are
+ *   conditional on `a` being exactly what was loaded (or the item being absent).
+ * - checkpoint: p = `c#<task>`, k = UTF-8 shard id, `pos` = position (position.ts encoding: a padded
+ *   string, never a number). Conditional on `pos` being lower, so checkpoints never move backwards.
+ * Every call counts read/write units into the meter.
+ */
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DeleteItemCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { Json } from '../json/types.ts';
+import {
+  StateError,
+  type StateItem,
+  type StateStore,
+  type StateWrite,
+  type StateWriteResult,
+} from '../ports/state.ts';
+import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
+
+const MAX_ITEM_BYTES = 400 * 1024;
+
+export interface DynamoOptions {
+  client: DynamoDBClient;
+  meter?: UsageMeter;
+  /** Parallel single-item writes (default 16). */
+  concurrency?: number;
+}
+
+/** Run `fn` over items with at most `n` in flight. */
+export async function mapLimit<T, R>(
+  items: T[],
+  n: number,
+  fn: (t: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+function canonicalApplied(a: Record<string, string>): string {
+  return JSON.stringify(
+    Object.fromEntries(Object.entries(a).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))),
+  );
+}
+
+async function ensureTable(
+  client: DynamoDBClient,
+  TableName: string,
+  pk: { name: string; type: 'S' | 'N' | 'B' },
+  sk?: { name: string; type: 'S' | 'N' | 'B' },
+): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: pk.name, AttributeType: pk.type },
+          ...(sk ? [{ AttributeName: sk.name, AttributeType: sk.type }] : []),
+        ],
+        KeySchema: [
+          { AttributeName: pk.name, KeyType: 'HASH' },
+          ...(sk ? [{ AttributeName: sk.name, KeyType: 'RANGE' as const }] : []),
+        ],
+      }),
+    );
+  } catch (e) {
+    if ((e as Error).name !== 'ResourceInUseException') throw e;
+  }
+  for (let i = 0; i < 400; i++) {
+    const d = await client.send(new DescribeTableCommand({ TableName }));
+    if (d.Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`DynamoDB table ${TableName} did not become ACTIVE`);
+}
+
+/** Batch-get with retries of unprocessed keys; returns the items found. */
+async function batchGet(
+  client: DynamoDBClient,
+  TableName: string,
+  keys: Record<string, AttributeValue>[],
+  meter: UsageMeter | undefined,
+): Promise<Record<string, AttributeValue>[]> {
+  const found: Record<string, AttributeValue>[] = [];
+  for (let i = 0; i < keys.length; i += 100) {
+    let pending: Record<string, AttributeValue>[] = keys.slice(i, i + 100);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0)
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 20 * 2 ** attempt)));
+      const res = await client.send(
+        new BatchGetItemCommand({ RequestItems: { [TableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      for (const it of res.Responses?.[TableName] ?? []) {
+        found.push(it);
+        meter?.dynamoRead(dynamoItemBytes(it), true);
+      }
+      pending = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
+    }
+  }
+  return found;
+}
+
+export class DynamoStateStore implements StateStore {
+  constructor(
+    private readonly opts: DynamoOptions & {
+      /** The state table (SLUICE_STATE_TABLE). */
+      table: string;
+    },
+  ) {}
+
+  /** Create the state table when missing (provisioning; the CDK stack does this on AWS). */
+  ensureTable(): Promise<void> {
+    return ensureTable(this.opts.client, this.opts.table, { name: 'p', type: 'S' }, { name: 'k', type: 'B' });
+  }
+
+  async load(collection: string, keys: Buffer[]): Promise<Map<string, StateItem>> {
+    const unique = [...new Map(keys.map((k) => [k.toString('hex'), k])).values()];
+    const items = await batchGet(
+      this.opts.client,
+      this.opts.table,
+      unique.map((k) => ({ p: { S: `s#${collection}` }, k: { B: k } })),
+      this.opts.meter,
+    );
+    const out = new Map<string, StateItem>();
+    for (const it of items) {
+      const item = toStateItem(it);
+      out.set(item.key.toString('hex'), item);
+    }
+    return out;
+  }
+
+  async write(collection: string, writes: StateWrite[]): Promise<StateWriteResult> {
+    const conflicts: string[] = [];
+    let written = 0;
+    await mapLimit(writes, this.opts.concurrency ?? 16, async (w) => {
+      const Item: Record<string, AttributeValue> = {
+        p: { S: `s#${collection}` },
+        k: { B: w.key },
+        a: { S: canonicalApplied(w.applied) },
+      };
+      if (w.doc !== undefined) Item.d = { S: JSON.stringify(w.doc) };
+      const bytes = dynamoItemBytes(Item);
+      if (bytes > MAX_ITEM_BYTES)
+        throw new StateError(
+          'ItemTooLarge',
+          collection,
+          w.key.toString('hex'),
+          `reduced document is ${bytes} bytes, over DynamoDB's 400 KB item limit`,
+        );
+      try {
+        await this.opts.client.send(
+          new PutItemCommand({
+            TableName: this.opts.table,
+            Item,
+            ...(w.expected === undefined
+              ? { ConditionExpression: 'attribute_not_exists(p)' }
+              : {
+                  ConditionExpression: 'a = :a',
+                  ExpressionAttributeValues: { ':a': { S: canonicalApplied(w.expected) } },
+                }),
+          }),
+        );
+        written++;
+      } catch (e) {
+        if (
+          !(e instanceof ConditionalCheckFailedException) &&
+          (e as Error).name !== 'ConditionalCheckFailedException'
+        )
+          throw e;
+        conflicts.push(w.key.toString('hex'));
+      } finally {
+        this.opts.meter?.dynamoWrite(bytes);
+      }
+    });
+    return { written, conflicts };
+  }
+
+  async *scan(collection: string): AsyncIterable<StateItem> {
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    do {
+      const res: QueryCommandOutput = await this.opts.client.send(
+        new QueryCommand({
+          TableName: this.opts.table,
+          KeyConditionExpression: 'p = :p',
+          ExpressionAttributeValues: { ':p': { S: `s#${collection}` } },
+          ExclusiveStartKey,
+          ConsistentRead: true,
+        }),
+      );
+      for (const it of res.Items ?? []) {
+        this.opts.meter?.dynamoRead(dynamoItemBytes(it), true);
+        const item = toStateItem(it);
+        if (item.doc !== undefined) yield item;
+      }
+      ExclusiveStartKey = res.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  }
+
+  async getCheckpoint(task: string, shardId: string): Promise<string | undefined> {
+    const res = await this.opts.client.send(
+      new GetItemCommand({
+        TableName: this.opts.table,
+        Key: { p: { S: `c#${task}` }, k: { B: Buffer.from(shardId) } },
+        ConsistentRead: true,
+      }),
+    );
+    this.opts.meter?.dynamoRead(100, true);
+    return res.Item?.pos?.S;
+  }
+
+  async putCheckpoint(task: string, shardId: string, position: string): Promise<void> {
+    try {
+      await this.opts.client.send(
+        new PutItemCommand({
+          TableName: this.opts.table,
+          Item: { p: { S: `c#${task}` }, k: { B: Buffer.from(shardId) }, pos: { S: position } },
+          ConditionExpression: 'attribute_not_exists(pos) OR pos < :pos',
+          ExpressionAttributeValues: { ':pos': { S: position } },
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    } finally {
+      this.opts.meter?.dynamoWrite(200);
+    }
+  }
+}
+
+function toStateItem(it: Record<string, AttributeValue>): StateItem {
+  return {
+    key: Buffer.from(it.k.B!),
+    doc: it.d?.S === undefined ? undefined : (JSON.parse(it.d.S) as Json),
+    applied: JSON.parse(it.a?.S ?? '{}') as Record<string, string>,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// User tables (materialize-dynamodb)
+
+/** JSON → DynamoDB attribute value (numbers as N, objects as M, arrays as L). */
+export function marshal(v: Json): AttributeValue {
+  if (v === null) return { NULL: true };
+  if (typeof v === 'boolean') return { BOOL: v };
+  if (typeof v === 'number') return { N: String(v) };
+  if (typeof v === 'string') return { S: v };
+  if (Array.isArray(v)) return { L: v.map(marshal) };
+  return { M: Object.fromEntries(Object.entries(v).map(([k, x]) => [k, marshal(x)])) };
+}
+
+export function unmarshal(a: AttributeValue): Json {
+  if (a.NULL) return null;
+  if (a.BOOL !== undefined) return a.BOOL;
+  if (a.N !== undefined) return Number(a.N);
+  if (a.S !== undefined) return a.S;
+  if (a.L) return a.L.map(unmarshal);
+  if (a.M) return Object.fromEntries(Object.entries(a.M).map(([k, x]) => [k, unmarshal(x)]));
+  if (a.B) return Buffer.from(a.B).toString('base64');
+  if (a.SS) return a.SS;
+  if (a.NS) return a.NS.map(Number);
+  return null;
+}
+
+export type KeyAttr = { name: string; type: 'S' | 'N' | 'B' };
+
+/** A user table addressed by plain JSON items. Conditional writes report `false` when the condition failed. */
+export class DynamoTable {
+  constructor(
+    private readonly opts: DynamoOptions & { table: string; partitionKey: KeyAttr; sortKey?: KeyAttr },
+  ) {}
+
+  get name(): string {
+    return this.opts.table;
+  }
+
+  ensure(): Promise<void> {
+    return ensureTable(this.opts.client, this.opts.table, this.opts.partitionKey, this.opts.sortKey);
+  }
+
+  async batchGet(keys: Record<string, Json>[]): Promise<Record<string, Json>[]> {
+    const items = await batchGet(
+      this.opts.client,
+      this.opts.table,
+      keys.map((k) => Object.fromEntries(Object.entries(k).map(([n, v]) => [n, marshal(v)]))),
+      this.opts.meter,
+    );
+    return items.map((it) => Object.fromEntries(Object.entries(it).map(([n, v]) => [n, unmarshal(v)])));
+  }
+
+  /** Put an item; when `condition` is given, only if attribute `condition.attr` equals the value or is absent when undefined. */
+  async put(
+    item: Record<string, Json>,
+    condition?: { attr: string; equals: Json | undefined },
+  ): Promise<boolean> {
+    const Item = Object.fromEntries(Object.entries(item).map(([n, v]) => [n, marshal(v)]));
+    const bytes = dynamoItemBytes(Item);
+    if (bytes > MAX_ITEM_BYTES) throw new Error(`item of ${bytes} bytes exceeds DynamoDB's 400 KB limit`);
+    try {
+      await this.opts.client.send(
+        new PutItemCommand({ TableName: this.opts.table, Item, ...conditionOf(condition) }),
+      );
+      return true;
+    } catch (e) {
+      if ((e as Error).name === 'ConditionalCheckFailedException') return false;
+      throw e;
+    } finally {
+      this.opts.meter?.dynamoWrite(bytes);
+    }
+  }
+
+  async delete(
+    key: Record<string, Json>,
+    condition?: { attr: string; equals: Json | undefined },
+  ): Promise<boolean> {
+    try {
+      await this.opts.client.send(
+        new DeleteItemCommand({
+          TableName: this.opts.table,
+          Key: Object.fromEntries(Object.entries(key).map(([n, v]) => [n, marshal(v)])),
+          ...conditionOf(condition),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if ((e as Error).name === 'ConditionalCheckFailedException') return false;
+      throw e;
+    } finally {
+      this.opts.meter?.dynamoWrite(1024);
+    }
+  }
+
+  async scanAll(): Promise<Record<string, Json>[]> {
+    const out: Record<string, Json>[] = [];
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined;
+    do {
+      const res = await this.opts.client.send(
+        new ScanCommand({ TableName: this.opts.table, ExclusiveStartKey, ConsistentRead: true }),
+      );
+      for (const it of res.Items ?? [])
+        out.push(Object.fromEntries(Object.entries(it).map(([n, v]) => [n, unmarshal(v)])));
+      ExclusiveStartKey = res.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return out;
+  }
+}
+
+function conditionOf(c: { attr: string; equals: Json | undefined } | undefined) {
+  if (!c) return {};
+  if (c.equals === undefined)
+    return { ConditionExpression: 'attribute_not_exists(#c)', ExpressionAttributeNames: { '#c': c.attr } };
+  return {
+    ConditionExpression: '#c = :c',
+    ExpressionAttributeNames: { '#c': c.attr },
+    ExpressionAttributeValues: { ':c': marshal(c.equals) },
+  };
+}

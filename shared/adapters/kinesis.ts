@@ -1,0 +1,274 @@
+/**
+ * Journal on Kinesis Data Streams (one stream per collection).
+ *
+ * Appends: documents are routed by their ExplicitHashKey (hash of the packed collection key) to the open
+ * shard owning that hash, packed per shard into records of up to ~1 MiB (framing.ts), and sent with
+ * PutRecords within AWS limits (500 records, 5 MiB per call). Per-key order across retries: one call
+ * carries at most ONE record per shard, and a shard's next record is sent only after its previous one
+ * succeeded, so a partial failure (only failed records are retried, exponential backoff with full
+ * jitter) never lets a later record of a shard overtake an earlier one. Throttling of the whole call
+ * (ProvisionedThroughputExceeded, LimitExceeded, KMS throttling, 5xx) is retried the same way.
+ */
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  type GetRecordsCommandOutput,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  ListShardsCommand,
+  PutRecordsCommand,
+  type PutRecordsRequestEntry,
+  type Shard,
+} from '@aws-sdk/client-kinesis';
+import { MAX_RECORD_BYTES, type PlannedRecord, planRecords, type ShardRange } from '../ports/framing.ts';
+import {
+  type AppendDoc,
+  type AppendResult,
+  type Journal,
+  JournalError,
+  type ReadResult,
+  type ShardInfo,
+} from '../ports/journal.ts';
+import type { UsageMeter } from '../ports/usage.ts';
+
+export interface KinesisJournalOptions {
+  client: KinesisClient;
+  /** Stream name of a collection. */
+  streamName: (collection: string) => string;
+  meter?: UsageMeter;
+  /** Attempts per record before the append fails (default 12). */
+  maxAttempts?: number;
+  /** Base backoff in ms (default 25); attempt n waits random(0, base * 2^n) capped at maxBackoffMs. */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  maxRecordBytes?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const RETRYABLE = new Set([
+  'ProvisionedThroughputExceededException',
+  'LimitExceededException',
+  'KMSThrottlingException',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'ThrottlingException',
+]);
+
+const MAX_CALL_RECORDS = 500;
+const MAX_CALL_BYTES = 5 * 1024 * 1024;
+
+export class KinesisJournal implements Journal {
+  private readonly ranges = new Map<string, ShardRange[]>();
+  private readonly iterators = new Map<string, string>();
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Retries performed (records re-sent after a partial failure or a throttled call). */
+  retries = 0;
+
+  constructor(private readonly opts: KinesisJournalOptions) {
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Create the stream when missing and wait until it is ACTIVE (provisioning). */
+  async ensureStream(collection: string, shardCount: number): Promise<void> {
+    const StreamName = this.opts.streamName(collection);
+    try {
+      await this.opts.client.send(new CreateStreamCommand({ StreamName, ShardCount: shardCount }));
+    } catch (e) {
+      if ((e as Error).name !== 'ResourceInUseException') throw e;
+    }
+    for (let i = 0; i < 200; i++) {
+      const d = await this.opts.client.send(new DescribeStreamSummaryCommand({ StreamName }));
+      if (d.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
+      await this.sleep(25);
+    }
+    throw new JournalError('UnknownCollection', collection, `stream ${StreamName} did not become ACTIVE`);
+  }
+
+  private async shardRanges(collection: string, refresh = false): Promise<ShardRange[]> {
+    const cached = this.ranges.get(collection);
+    if (cached && !refresh) return cached;
+    const shards = await this.listShards(collection);
+    const open = shards
+      .filter((s) => !s.closed)
+      .map((s) => ({ shardId: s.shardId, start: BigInt(s.startingHashKey), end: BigInt(s.endingHashKey) }));
+    this.ranges.set(collection, open);
+    return open;
+  }
+
+  async append(collection: string, docs: AppendDoc[]): Promise<AppendResult> {
+    if (docs.length === 0) return { records: 0, docs: 0, positions: [] };
+    const serialized = docs.map((d) => ({ hashKey: d.hashKey, bytes: Buffer.from(JSON.stringify(d.doc)) }));
+    let ranges = await this.shardRanges(collection);
+    let plan = planRecords(serialized, ranges, this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256);
+    if (plan.unrouted.length > 0) {
+      ranges = await this.shardRanges(collection, true);
+      plan = planRecords(serialized, ranges, this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256);
+    }
+    if (plan.tooLarge.length > 0)
+      throw new JournalError('RecordTooLarge', collection, `document ${plan.tooLarge[0]} exceeds 1 MiB`, {
+        index: plan.tooLarge[0],
+        bytes: serialized[plan.tooLarge[0]].bytes.length,
+      });
+    if (plan.unrouted.length > 0)
+      throw new JournalError('AppendFailed', collection, 'no open shard owns the hash key', {
+        hashKey: docs[plan.unrouted[0]].hashKey,
+      });
+
+    // Per shard, a queue of records to send in order.
+    const queues = new Map<string, PlannedRecord[]>();
+    for (const r of plan.records) {
+      const q = queues.get(r.shardId);
+      if (q) q.push(r);
+      else queues.set(r.shardId, [r]);
+    }
+    const attempts = new Map<PlannedRecord, number>();
+    const positions: AppendResult['positions'] = [];
+    const StreamName = this.opts.streamName(collection);
+    const maxAttempts = this.opts.maxAttempts ?? 12;
+    while (queues.size > 0) {
+      // One record per shard per call, bounded by the call limits.
+      const batch: PlannedRecord[] = [];
+      let bytes = 0;
+      for (const q of queues.values()) {
+        const r = q[0];
+        const size = r.payload.length + r.hashKey.length;
+        if (batch.length >= MAX_CALL_RECORDS || bytes + size > MAX_CALL_BYTES) break;
+        batch.push(r);
+        bytes += size;
+      }
+      const backoff = Math.max(0, ...batch.map((r) => attempts.get(r) ?? 0));
+      if (backoff > 0) await this.sleep(this.backoffMs(backoff));
+      const entries: PutRecordsRequestEntry[] = batch.map((r) => ({
+        Data: r.payload,
+        // Routing uses ExplicitHashKey; the partition key (required, ignored for routing) is the shard id.
+        PartitionKey: r.shardId,
+        ExplicitHashKey: r.hashKey,
+      }));
+      let failed: PlannedRecord[] = [];
+      try {
+        const res = await this.opts.client.send(new PutRecordsCommand({ StreamName, Records: entries }));
+        const out = res.Records ?? [];
+        batch.forEach((r, i) => {
+          const o = out[i];
+          if (!o || o.ErrorCode || !o.SequenceNumber) {
+            if (o?.ErrorCode && !RETRYABLE.has(o.ErrorCode) && o.ErrorCode !== 'InternalFailure')
+              throw new JournalError('AppendFailed', collection, `record rejected: ${o.ErrorCode}`, {
+                errorCode: o.ErrorCode,
+                errorMessage: o.ErrorMessage ?? null,
+              });
+            failed.push(r);
+            return;
+          }
+          this.opts.meter?.kinesisPut(r.payload.length + r.hashKey.length);
+          positions.push({ shardId: o.ShardId ?? r.shardId, sequenceNumber: o.SequenceNumber, docs: r.docs });
+          if (o.ShardId && o.ShardId !== r.shardId) this.ranges.delete(collection); // resharded: refresh
+          const q = queues.get(r.shardId)!;
+          q.shift();
+          if (q.length === 0) queues.delete(r.shardId);
+        });
+      } catch (e) {
+        if (e instanceof JournalError) throw e;
+        const name = (e as Error).name;
+        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+        const network = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError'].includes(
+          (e as { code?: string }).code ?? name,
+        );
+        if (!RETRYABLE.has(name) && status < 500 && !network) throw e;
+        failed = batch;
+      }
+      for (const r of failed) {
+        const n = (attempts.get(r) ?? 0) + 1;
+        if (n >= maxAttempts)
+          throw new JournalError('AppendFailed', collection, `record for ${r.shardId} failed ${n} times`, {
+            shardId: r.shardId,
+            attempts: n,
+          });
+        attempts.set(r, n);
+        this.retries++;
+      }
+    }
+    return { records: plan.records.length, docs: docs.length, positions };
+  }
+
+  private backoffMs(attempt: number): number {
+    const base = this.opts.baseBackoffMs ?? 25;
+    const cap = this.opts.maxBackoffMs ?? 2000;
+    return Math.random() * Math.min(cap, base * 2 ** attempt);
+  }
+
+  async listShards(collection: string): Promise<ShardInfo[]> {
+    const StreamName = this.opts.streamName(collection);
+    const shards: Shard[] = [];
+    let NextToken: string | undefined;
+    do {
+      const res = await this.opts.client.send(
+        new ListShardsCommand(NextToken ? { NextToken } : { StreamName }),
+      );
+      shards.push(...(res.Shards ?? []));
+      NextToken = res.NextToken;
+    } while (NextToken);
+    return shards.map((s) => ({
+      shardId: s.ShardId!,
+      parentShardId: s.ParentShardId,
+      adjacentParentShardId: s.AdjacentParentShardId,
+      startingHashKey: s.HashKeyRange!.StartingHashKey!,
+      endingHashKey: s.HashKeyRange!.EndingHashKey!,
+      closed: s.SequenceNumberRange?.EndingSequenceNumber !== undefined,
+    }));
+  }
+
+  async read(
+    collection: string,
+    shardId: string,
+    afterSequence: string | undefined,
+    limit: number,
+  ): Promise<ReadResult> {
+    const StreamName = this.opts.streamName(collection);
+    const itKey = `${StreamName}\u0000${shardId}\u0000${afterSequence ?? ''}`;
+    let iterator = this.iterators.get(itKey);
+    this.iterators.delete(itKey);
+    if (!iterator) {
+      const it = await this.opts.client.send(
+        new GetShardIteratorCommand(
+          afterSequence === undefined
+            ? { StreamName, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }
+            : {
+                StreamName,
+                ShardId: shardId,
+                ShardIteratorType: 'AFTER_SEQUENCE_NUMBER',
+                StartingSequenceNumber: afterSequence,
+              },
+        ),
+      );
+      iterator = it.ShardIterator;
+    }
+    if (!iterator) return { records: [], millisBehindLatest: 0, endOfShard: true };
+    let res: GetRecordsCommandOutput;
+    try {
+      res = await this.opts.client.send(
+        new GetRecordsCommand({ ShardIterator: iterator, Limit: Math.min(10_000, limit) }),
+      );
+    } catch (e) {
+      if ((e as Error).name === 'ExpiredIteratorException')
+        return this.read(collection, shardId, afterSequence, limit);
+      throw e;
+    }
+    this.opts.meter?.add({ kinesisGetRecordsCalls: 1 });
+    const records = (res.Records ?? []).map((r) => ({
+      shardId,
+      sequenceNumber: r.SequenceNumber!,
+      partitionKey: r.PartitionKey ?? '',
+      data: r.Data ?? new Uint8Array(),
+      arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
+    }));
+    const last = records.at(-1)?.sequenceNumber ?? afterSequence;
+    if (res.NextShardIterator)
+      this.iterators.set(`${StreamName}\u0000${shardId}\u0000${last ?? ''}`, res.NextShardIterator);
+    return {
+      records,
+      millisBehindLatest: res.MillisBehindLatest ?? 0,
+      endOfShard: !res.NextShardIterator,
+    };
+  }
+}

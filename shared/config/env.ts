@@ -1,0 +1,119 @@
+/**
+ * The environment contract between the infrastructure (CDK stack, local runner) and the Lambda handlers.
+ * Parsed once per process into a typed object; every error names the variable.
+ *
+ * | variable | meaning | default |
+ * |---|---|---|
+ * | `SLUICE_CATALOG` | path of the built catalog JSON (BuiltCatalog), relative to the working dir; or inline JSON when it starts with `{` | `./catalog.json` |
+ * | `SLUICE_TASK` | name of the capture / derivation (collection) / materialization this function runs | (required by handlers) |
+ * | `SLUICE_PREFIX` | prefix of every resource name (streams) | `sluice` |
+ * | `SLUICE_STREAMS` | JSON `{collection: streamName}`; a collection not listed uses `streamNameFor(prefix, collection)` | `{}` |
+ * | `SLUICE_STATE_TABLE` | DynamoDB table of reduced state and checkpoints (pk `p` S, sk `k` B) | `<prefix>-state` |
+ * | `SLUICE_BUCKET` | S3 bucket of collection fragments when no storage mapping names one | `<prefix>-fragments` |
+ * | `SLUICE_MAX_BODY_BYTES` | HTTP ingest request size limit | `10485760` |
+ * | `SLUICE_MEMORY_MB` | memory for usage accounting (else `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) | `1024` |
+ * | `AWS_REGION` | region of the clients | `us-east-1` |
+ * | `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3` | emulator endpoints (local stack only) | unset |
+ */
+import { createHash } from 'node:crypto';
+
+export interface SluiceEnv {
+  catalog: string;
+  task: string | undefined;
+  prefix: string;
+  streams: Record<string, string>;
+  stateTable: string;
+  bucket: string;
+  maxBodyBytes: number;
+  memoryMb: number;
+  region: string;
+  endpoints: { kinesis?: string; dynamodb?: string; s3?: string };
+}
+
+export class EnvError extends Error {
+  readonly code = 'BadEnvironment';
+  constructor(
+    readonly variable: string,
+    readonly value: string | undefined,
+    detail: string,
+  ) {
+    super(`environment variable ${variable}=${JSON.stringify(value ?? null)}: ${detail}`);
+    this.name = 'EnvError';
+  }
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new EnvError(name, v, 'expected a positive integer');
+  return n;
+}
+
+export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
+  const prefix = env.SLUICE_PREFIX || 'sluice';
+  if (!/^[a-zA-Z0-9-]{1,40}$/.test(prefix))
+    throw new EnvError('SLUICE_PREFIX', prefix, 'expected 1-40 letters, digits or dashes');
+  let streams: Record<string, string> = {};
+  if (env.SLUICE_STREAMS) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(env.SLUICE_STREAMS);
+    } catch (e) {
+      throw new EnvError('SLUICE_STREAMS', env.SLUICE_STREAMS, `not JSON: ${(e as Error).message}`);
+    }
+    if (
+      typeof parsed !== 'object' ||
+      parsed === null ||
+      Array.isArray(parsed) ||
+      !Object.values(parsed).every((v) => typeof v === 'string')
+    )
+      throw new EnvError('SLUICE_STREAMS', env.SLUICE_STREAMS, 'expected a JSON object of strings');
+    streams = parsed as Record<string, string>;
+  }
+  return {
+    catalog: env.SLUICE_CATALOG || './catalog.json',
+    task: env.SLUICE_TASK || undefined,
+    prefix,
+    streams,
+    stateTable: env.SLUICE_STATE_TABLE || `${prefix}-state`,
+    bucket: env.SLUICE_BUCKET || `${prefix}-fragments`,
+    maxBodyBytes: positiveInt(env, 'SLUICE_MAX_BODY_BYTES', 10 * 1024 * 1024),
+    memoryMb: positiveInt(env, 'SLUICE_MEMORY_MB', positiveInt(env, 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 1024)),
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    endpoints: {
+      kinesis: env.AWS_ENDPOINT_URL_KINESIS || undefined,
+      dynamodb: env.AWS_ENDPOINT_URL_DYNAMODB || undefined,
+      s3: env.AWS_ENDPOINT_URL_S3 || undefined,
+    },
+  };
+}
+
+let cached: SluiceEnv | undefined;
+/** The process environment, parsed once. */
+export function sluiceEnv(): SluiceEnv {
+  cached ??= parseEnv();
+  return cached;
+}
+
+/** The handler's task name; throws naming SLUICE_TASK when unset. */
+export function requireTask(env: SluiceEnv): string {
+  if (!env.task) throw new EnvError('SLUICE_TASK', undefined, 'required: the task this function runs');
+  return env.task;
+}
+
+/**
+ * Kinesis stream name of a collection: `<prefix>-<collection with / as .>`, characters outside
+ * `[a-zA-Z0-9_.-]` replaced by `_`; names over 128 characters are cut and suffixed with a hash.
+ * Deterministic, so the CDK stack and the handlers agree without configuration.
+ */
+export function streamNameFor(prefix: string, collection: string): string {
+  const base = `${prefix}-${collection.replace(/\//g, '.').replace(/[^a-zA-Z0-9_.-]/g, '_')}`;
+  if (base.length <= 128) return base;
+  const h = createHash('sha256').update(collection).digest('hex').slice(0, 10);
+  return `${base.slice(0, 117)}-${h}`;
+}
+
+export function streamName(env: SluiceEnv, collection: string): string {
+  return env.streams[collection] ?? streamNameFor(env.prefix, collection);
+}

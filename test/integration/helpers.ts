@@ -1,0 +1,85 @@
+/**
+ * Test helpers for the local stack: emulators per test file, unique names, and fault injection through
+ * SDK middleware (the emulators do not throttle: facts.md). Faults are injected in the `initialize` step
+ * of the real SDK client, so everything below (serialization, HTTP, the emulator) is real.
+ */
+import { randomBytes } from 'node:crypto';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { type AwsClients, EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
+import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function startStack(dataDir?: string): Promise<{ emulators: Emulators; clients: AwsClients }> {
+  const emulators = await startEmulators({ dataDir });
+  const clients = makeClients({
+    region: 'us-east-1',
+    endpoints: emulators.endpoints,
+    credentials: EMULATOR_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  return { emulators, clients };
+}
+
+export interface KinesisFaults {
+  /** Fraction of PutRecords entries to fail (not written) with ProvisionedThroughputExceededException. */
+  failFraction: number;
+  /** Fraction of PutRecords calls rejected whole with a throttling error. */
+  throttleFraction: number;
+  /** Counters of what was injected. */
+  injected: { failedRecords: number; throttledCalls: number };
+}
+
+/**
+ * Inject partial PutRecords failures and whole-call throttling into a real Kinesis client. Failed
+ * entries are removed from the request before it is sent (so they are really not written) and
+ * reported back in the response at their original index with an ErrorCode, exactly as Kinesis does.
+ */
+export function injectKinesisFaults(
+  client: KinesisClient,
+  opts: { failFraction: number; throttleFraction: number; random?: () => number },
+): KinesisFaults {
+  const rnd = opts.random ?? Math.random;
+  const faults: KinesisFaults = { ...opts, injected: { failedRecords: 0, throttledCalls: 0 } };
+  type Entry = { Data?: Uint8Array };
+  type Out = { SequenceNumber?: string; ShardId?: string; ErrorCode?: string; ErrorMessage?: string };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'PutRecordsCommand') return next(args);
+      if (rnd() < faults.throttleFraction) {
+        faults.injected.throttledCalls++;
+        const e = new Error('Rate exceeded for stream (injected)');
+        e.name = 'ProvisionedThroughputExceededException';
+        throw e;
+      }
+      const input = args.input as { Records: Entry[] };
+      const all = input.Records;
+      const fail = all.map(() => rnd() < faults.failFraction);
+      const kept = all.filter((_, i) => !fail[i]);
+      let sent: Out[] = [];
+      let output: { Records?: Out[]; FailedRecordCount?: number } = {};
+      let result: Awaited<ReturnType<typeof next>> | undefined;
+      if (kept.length > 0) {
+        result = await next({ ...args, input: { ...input, Records: kept } });
+        output = result.output as typeof output;
+        sent = output.Records ?? [];
+      }
+      let j = 0;
+      const merged: Out[] = all.map((_, i) => {
+        if (!fail[i]) return sent[j++];
+        faults.injected.failedRecords++;
+        return {
+          ErrorCode: 'ProvisionedThroughputExceededException',
+          ErrorMessage: 'Rate exceeded (injected)',
+        };
+      });
+      const failedCount = merged.filter((r) => r.ErrorCode).length;
+      const out = { ...output, Records: merged, FailedRecordCount: failedCount };
+      return { ...(result ?? { response: {} }), output: out } as Awaited<ReturnType<typeof next>>;
+    },
+    { step: 'initialize', name: 'sluiceTestFaults' },
+  );
+  return faults;
+}
