@@ -18,6 +18,7 @@
  * Internally keys are also handled as "binary strings" (one char per byte, i.e. latin1): JS string
  * comparison of binary strings equals Buffer.compare of the bytes, and they are cheap Map keys.
  */
+import { compareUtf8 } from '../json/compare.ts';
 import type { Json, JsonObject } from '../json/types.ts';
 
 export const TAG_MISSING = 0x01;
@@ -95,17 +96,8 @@ function stringBody(s: string): string {
 /** Property names in compareJson's order: bytewise UTF-8. */
 export function sortedPropertyNames(o: JsonObject): string[] {
   const names = Object.keys(o);
-  if (names.length < 2) return names;
-  let ascii = true;
-  for (const n of names) {
-    if (!ASCII_NO_NUL.test(n)) {
-      ascii = false;
-      break;
-    }
-  }
-  // For ASCII names UTF-16 order is bytewise order; otherwise compare UTF-8 bytes.
-  if (ascii) return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return names.sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+  if (names.length > 1) names.sort(compareUtf8);
+  return names;
 }
 
 function encodeValue(v: Json | undefined, index: number): string {
