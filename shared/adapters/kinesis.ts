@@ -98,7 +98,11 @@ export class KinesisJournal implements Journal {
 
   async append(collection: string, docs: AppendDoc[]): Promise<AppendResult> {
     if (docs.length === 0) return { records: 0, docs: 0, positions: [] };
-    const serialized = docs.map((d) => ({ hashKey: d.hashKey, bytes: Buffer.from(JSON.stringify(d.doc)) }));
+    const serialized = docs.map((d) => ({
+      hashKey: d.hashKey,
+      bytes: Buffer.from(JSON.stringify(d.doc)),
+      origin: d.origin,
+    }));
     let ranges = await this.shardRanges(collection);
     let plan = planRecords(serialized, ranges, this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256);
     if (plan.unrouted.length > 0) {

@@ -61,7 +61,7 @@ export class MemoryJournal implements Journal {
         end: BigInt(s.info.endingHashKey),
       }));
     const plan = planRecords(
-      docs.map((d) => ({ hashKey: d.hashKey, bytes: Buffer.from(JSON.stringify(d.doc)) })),
+      docs.map((d) => ({ hashKey: d.hashKey, bytes: Buffer.from(JSON.stringify(d.doc)), origin: d.origin })),
       ranges,
       this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256,
     );

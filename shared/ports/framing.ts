@@ -7,6 +7,9 @@
  *   magic   4 bytes  0x53 0x4C 0x43 0x01  ("SLC" + format version 1)
  *   repeat: length  4 bytes (uint32, bytes of the document)
  *           doc     `length` bytes of UTF-8 JSON
+ *           olen    2 bytes (uint16, bytes of the origin; 0 = none)
+ *           origin  `olen` bytes of UTF-8: where the document came from (`<source>@<position>`, see
+ *                   position.ts `formatOrigin`), so consumers can drop re-published duplicates
  * A record without the magic prefix is read as a single JSON document, so records written by other
  * producers (e.g. `aws kinesis put-record` with a JSON payload) are accepted too.
  */
@@ -14,7 +17,7 @@ import type { Json } from '../json/types.ts';
 
 export const FRAME_MAGIC = Buffer.from([0x53, 0x4c, 0x43, 0x01]);
 export const FRAME_OVERHEAD = FRAME_MAGIC.length;
-export const PER_DOC_OVERHEAD = 4;
+export const PER_DOC_OVERHEAD = 6;
 
 export class FramingError extends Error {
   readonly code = 'BadFrame';
@@ -27,40 +30,60 @@ export class FramingError extends Error {
   }
 }
 
-/** Pack already-serialized documents into one record payload. */
-export function packFrame(docs: Buffer[]): Buffer {
+export interface FrameEntry {
+  bytes: Buffer;
+  origin?: string;
+}
+
+/** Pack already-serialized documents (Buffers, or entries with an origin) into one record payload. */
+export function packFrame(docs: (Buffer | FrameEntry)[]): Buffer {
+  const entries = docs.map((d) => (Buffer.isBuffer(d) ? { bytes: d, origin: undefined } : d));
+  const origins = entries.map((e) => (e.origin ? Buffer.from(e.origin) : undefined));
   let size = FRAME_OVERHEAD;
-  for (const d of docs) size += PER_DOC_OVERHEAD + d.length;
+  entries.forEach((e, i) => {
+    size += PER_DOC_OVERHEAD + e.bytes.length + (origins[i]?.length ?? 0);
+  });
   const out = Buffer.allocUnsafe(size);
   FRAME_MAGIC.copy(out, 0);
   let off = FRAME_OVERHEAD;
-  for (const d of docs) {
-    out.writeUInt32BE(d.length, off);
-    d.copy(out, off + 4);
-    off += 4 + d.length;
-  }
+  entries.forEach((e, i) => {
+    out.writeUInt32BE(e.bytes.length, off);
+    e.bytes.copy(out, off + 4);
+    off += 4 + e.bytes.length;
+    const o = origins[i];
+    if (o && o.length > 0xffff) throw new FramingError(off, `origin of ${o.length} bytes is too long`);
+    out.writeUInt16BE(o?.length ?? 0, off);
+    o?.copy(out, off + 2);
+    off += 2 + (o?.length ?? 0);
+  });
   return out;
 }
 
-/** The serialized documents of a record payload, in order. */
-export function unpackFrameRaw(data: Uint8Array): Buffer[] {
+/** The serialized documents (and their origins) of a record payload, in order. */
+export function unpackFrameEntries(data: Uint8Array): FrameEntry[] {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buf.length < FRAME_OVERHEAD || !buf.subarray(0, FRAME_OVERHEAD).equals(FRAME_MAGIC)) return [buf];
-  const out: Buffer[] = [];
+  if (buf.length < FRAME_OVERHEAD || !buf.subarray(0, FRAME_OVERHEAD).equals(FRAME_MAGIC))
+    return [{ bytes: buf }];
+  const out: FrameEntry[] = [];
   let off = FRAME_OVERHEAD;
   while (off < buf.length) {
     if (off + 4 > buf.length) throw new FramingError(off, 'truncated length prefix');
     const len = buf.readUInt32BE(off);
-    if (off + 4 + len > buf.length)
+    if (off + 4 + len + 2 > buf.length)
       throw new FramingError(off, `document of ${len} bytes overruns the record`);
-    out.push(buf.subarray(off + 4, off + 4 + len));
+    const bytes = buf.subarray(off + 4, off + 4 + len);
     off += 4 + len;
+    const olen = buf.readUInt16BE(off);
+    if (off + 2 + olen > buf.length)
+      throw new FramingError(off, `origin of ${olen} bytes overruns the record`);
+    out.push(olen > 0 ? { bytes, origin: buf.toString('utf8', off + 2, off + 2 + olen) } : { bytes });
+    off += 2 + olen;
   }
   return out;
 }
 
 export function unpackFrame(data: Uint8Array): Json[] {
-  return unpackFrameRaw(data).map((b) => JSON.parse(b.toString('utf8')) as Json);
+  return unpackFrameEntries(data).map((e) => JSON.parse(e.bytes.toString('utf8')) as Json);
 }
 
 /** Kinesis' limit on one record's payload (data + partition key). */
@@ -93,15 +116,18 @@ export function shardFor(ranges: ShardRange[], hashKey: string): ShardRange | un
  * Records are returned in first-appearance order of their shard; within a shard, in document order.
  */
 export function planRecords(
-  docs: { hashKey: string; bytes: Buffer }[],
+  docs: { hashKey: string; bytes: Buffer; origin?: string }[],
   ranges: ShardRange[],
   maxRecordBytes = MAX_RECORD_BYTES - 256,
 ): { records: PlannedRecord[]; tooLarge: number[]; unrouted: number[] } {
-  const byShard = new Map<string, { range: ShardRange; items: { hashKey: string; bytes: Buffer }[] }>();
+  const byShard = new Map<
+    string,
+    { range: ShardRange; items: { hashKey: string; bytes: Buffer; origin?: string }[] }
+  >();
   const tooLarge: number[] = [];
   const unrouted: number[] = [];
   docs.forEach((d, i) => {
-    if (FRAME_OVERHEAD + PER_DOC_OVERHEAD + d.bytes.length > maxRecordBytes) {
+    if (FRAME_OVERHEAD + PER_DOC_OVERHEAD + d.bytes.length + (d.origin?.length ?? 0) > maxRecordBytes) {
       tooLarge.push(i);
       return;
     }
@@ -119,7 +145,7 @@ export function planRecords(
   });
   const records: PlannedRecord[] = [];
   for (const { range, items } of byShard.values()) {
-    let cur: Buffer[] = [];
+    let cur: FrameEntry[] = [];
     let size = FRAME_OVERHEAD;
     let first = '';
     const flush = () => {
@@ -129,10 +155,10 @@ export function planRecords(
       size = FRAME_OVERHEAD;
     };
     for (const it of items) {
-      const add = PER_DOC_OVERHEAD + it.bytes.length;
+      const add = PER_DOC_OVERHEAD + it.bytes.length + Buffer.byteLength(it.origin ?? '');
       if (size + add > maxRecordBytes) flush();
       if (cur.length === 0) first = it.hashKey;
-      cur.push(it.bytes);
+      cur.push({ bytes: it.bytes, origin: it.origin });
       size += add;
     }
     flush();

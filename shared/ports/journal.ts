@@ -12,6 +12,12 @@ export interface AppendDoc {
   /** Decimal string in [0, 2^128): the hash of the packed collection key (Kinesis ExplicitHashKey). */
   hashKey: string;
   doc: Json;
+  /**
+   * Where this document came from (`formatOrigin(source, position)`), stored beside it in the packed
+   * record. A derivation sets it to the source document's position, so a consumer that tracks, per key,
+   * the highest origin position applied per source drops documents re-published by a replay.
+   */
+  origin?: string;
 }
 
 export interface AppendResult {

@@ -4,8 +4,6 @@
  * `<sequence left-zero-padded to 128 digits>:<index left-zero-padded to 6 digits>` so that positions
  * compare correctly as plain strings (the Checkpoint encoding of shared/materialize/connector.ts).
  */
-import { createHash } from 'node:crypto';
-
 export const SEQ_DIGITS = 128;
 export const INDEX_DIGITS = 6;
 
@@ -47,23 +45,16 @@ export function compareSequence(a: string, b: string): number {
 }
 
 /**
- * A deterministic, time-ordered UUID (version 7 layout): 48 bits of milliseconds, then bits taken from
- * SHA-256 of `seed`. The same (time, seed) always gives the same UUID, so a replayed batch publishes
- * the same documents again rather than new ones.
+ * An origin: `<source>@<position>`, where source names a source journal shard (`<collection>/<shardId>`)
+ * and position is comparable as a string within that source (position.ts encoding, optionally with a
+ * `:<output index>` suffix for the n-th document a transform produced from one source document).
  */
-export function deterministicUuid(timeMs: number, seed: string): string {
-  const h = createHash('sha256').update(seed).digest();
-  const b = Buffer.alloc(16);
-  const ms = BigInt(Math.max(0, Math.floor(timeMs)));
-  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  h.copy(b, 6, 0, 10);
-  b[6] = (b[6] & 0x0f) | 0x70;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const x = b.toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+export function formatOrigin(source: string, position: string): string {
+  return `${source}@${position}`;
 }
 
-/** Milliseconds encoded in a version-7 UUID. */
-export function uuidTimeMs(uuid: string): number {
-  return Number.parseInt(uuid.replace(/-/g, '').slice(0, 12), 16);
+export function parseOrigin(origin: string): { source: string; position: string } {
+  const at = origin.lastIndexOf('@');
+  if (at <= 0) throw new PositionError(origin);
+  return { source: origin.slice(0, at), position: origin.slice(at + 1) };
 }

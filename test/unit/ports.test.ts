@@ -3,15 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
 import {
   decodePosition,
-  deterministicUuid,
   encodePosition,
   evenRanges,
   FramingError,
+  formatOrigin,
   packFrame,
+  parseOrigin,
   planRecords,
   UsageMeter,
   unpackFrame,
-  uuidTimeMs,
 } from '../../shared/ports/index.ts';
 
 describe('framing', () => {
@@ -52,12 +52,9 @@ describe('positions', () => {
     expect(encodePosition('42', 1) < encodePosition('42', 2)).toBe(true);
     expect(encodePosition('42', 999) < encodePosition('43', 0)).toBe(true);
   });
-  it('deterministic uuid is stable, version 7 and carries the time', () => {
-    const u = deterministicUuid(1_700_000_000_123, 'shard-1/42:0');
-    expect(u).toBe(deterministicUuid(1_700_000_000_123, 'shard-1/42:0'));
-    expect(u).not.toBe(deterministicUuid(1_700_000_000_123, 'shard-1/42:1'));
-    expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(uuidTimeMs(u)).toBe(1_700_000_000_123);
+  it('origins round-trip', () => {
+    const o = formatOrigin('acme/x@y/shardId-1', encodePosition('7', 2));
+    expect(parseOrigin(o)).toEqual({ source: 'acme/x@y/shardId-1', position: encodePosition('7', 2) });
   });
 });
 
