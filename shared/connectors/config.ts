@@ -1,0 +1,326 @@
+/**
+ * Connector configs and binding resources: one JSON Schema per connector (field names follow Estuary's
+ * connectors of the same name, so existing catalogs carry over), validated with ajv (compiled once per
+ * schema), defaults filled in, and secrets resolved.
+ *
+ * Secrets: any string field named in a connector's `secretFields` may be written as
+ * - `${NAME}`: the value of environment variable NAME (error if unset);
+ * - `env:NAME`, `secretsmanager:<id or ARN>[#jsonKey]`, `ssm:<parameter name>`: resolved by the
+ *   context's `secret` resolver (the default resolver handles `env:` only; the AWS handlers pass one
+ *   that reads Secrets Manager / SSM).
+ * Anything else is taken literally. Resolved values are never logged nor put in error messages.
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Json } from '../json/types.ts';
+import { type ConfigIssue, ConnectorConfigError, SecretError } from './errors.ts';
+
+const str = { type: 'string' } as const;
+const nonEmpty = { type: 'string', minLength: 1 } as const;
+
+const pgConnection = {
+  address: { ...nonEmpty, description: 'host:port (port defaults to 5432)' },
+  user: nonEmpty,
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the ${ENV_NAME} secret syntax, not a template
+  password: { ...str, description: 'literal, ${ENV_NAME}, env:NAME, secretsmanager:ID[#key] or ssm:NAME' },
+  database: { ...nonEmpty, default: 'postgres' },
+  advanced: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { sslmode: { enum: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] } },
+  },
+} as const;
+
+const awsCredentials = {
+  awsAccessKeyId: str,
+  awsSecretAccessKey: str,
+  /** Not in Estuary: an S3-compatible endpoint (the local emulator). Also read from AWS_ENDPOINT_URL_S3. */
+  endpoint: str,
+} as const;
+
+export const CONNECTOR_SCHEMAS = {
+  'materialize-postgres': {
+    config: {
+      type: 'object',
+      required: ['address', 'user', 'password'],
+      additionalProperties: false,
+      properties: {
+        ...pgConnection,
+        schema: { ...nonEmpty, default: 'public' },
+        hardDelete: { type: 'boolean', default: false },
+      },
+    },
+    resource: {
+      type: 'object',
+      required: ['table'],
+      additionalProperties: false,
+      properties: {
+        table: { ...nonEmpty, maxLength: 63 },
+        schema: { ...nonEmpty, maxLength: 63 },
+        delta_updates: { type: 'boolean', default: false },
+      },
+    },
+    secretFields: ['/password'],
+  },
+  'source-postgres-batch': {
+    config: {
+      type: 'object',
+      required: ['address', 'user', 'password'],
+      additionalProperties: false,
+      properties: pgConnection,
+    },
+    resource: {
+      type: 'object',
+      required: ['name'],
+      additionalProperties: false,
+      properties: {
+        name: nonEmpty,
+        schema: { ...nonEmpty, default: 'public' },
+        table: nonEmpty,
+        cursor: { type: 'array', items: nonEmpty, default: [] },
+        template: nonEmpty,
+        /** Rows per poll query (not in Estuary). */
+        limit: { type: 'integer', minimum: 1, default: 10000 },
+      },
+    },
+    secretFields: ['/password'],
+  },
+  'source-s3': {
+    config: {
+      type: 'object',
+      required: ['bucket'],
+      additionalProperties: false,
+      properties: {
+        bucket: nonEmpty,
+        prefix: { ...str, default: '' },
+        region: { ...nonEmpty, default: 'us-east-1' },
+        matchKeys: { ...str, format: 'regex' },
+        ...awsCredentials,
+        parser: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            format: {
+              type: 'object',
+              required: ['type'],
+              additionalProperties: false,
+              properties: {
+                type: { enum: ['json', 'jsonl', 'csv', 'auto'] },
+                config: {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: {
+                    headers: { type: 'array', items: str },
+                    delimiter: { type: 'string', minLength: 1, maxLength: 1 },
+                    quote: { type: 'string', minLength: 1, maxLength: 1 },
+                    escape: { type: 'string', minLength: 1, maxLength: 1 },
+                    lineEnding: { enum: ['\n', '\r\n', '\r'] },
+                    encoding: { enum: ['UTF-8', 'utf-8', 'utf8'] },
+                  },
+                },
+              },
+            },
+            compression: { enum: ['gzip', 'none', 'auto'], default: 'auto' },
+          },
+        },
+        advanced: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ascendingKeys: { type: 'boolean' }, endpoint: str },
+        },
+      },
+    },
+    resource: {
+      type: 'object',
+      required: ['stream'],
+      additionalProperties: false,
+      properties: { stream: str, syncMode: { enum: ['incremental'] } },
+    },
+    secretFields: ['/awsSecretAccessKey'],
+  },
+  'materialize-s3': {
+    config: {
+      type: 'object',
+      required: ['bucket'],
+      additionalProperties: false,
+      properties: {
+        bucket: nonEmpty,
+        prefix: { ...str, default: '' },
+        region: { ...nonEmpty, default: 'us-east-1' },
+        ...awsCredentials,
+      },
+    },
+    resource: {
+      type: 'object',
+      required: ['path'],
+      additionalProperties: false,
+      properties: { path: nonEmpty, delta_updates: { const: true } },
+    },
+    secretFields: ['/awsSecretAccessKey'],
+  },
+  'materialize-webhook': {
+    config: {
+      type: 'object',
+      required: ['address'],
+      additionalProperties: false,
+      properties: {
+        address: { type: 'string', pattern: '^https?://' },
+        headers: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            customHeaders: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['name', 'value'],
+                additionalProperties: false,
+                properties: {
+                  name: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+                  value: str,
+                },
+              },
+            },
+          },
+        },
+        /** Not in Estuary: HMAC-SHA256 key; the signature goes in `X-Sluice-Signature: sha256=<hex>`. */
+        signingSecret: str,
+        maxRetries: { type: 'integer', minimum: 0, maximum: 20, default: 5 },
+        batchSize: { type: 'integer', minimum: 1, default: 500 },
+        timeoutMs: { type: 'integer', minimum: 100, default: 10000 },
+      },
+    },
+    resource: {
+      type: 'object',
+      required: ['relativePath'],
+      additionalProperties: false,
+      properties: { relativePath: str },
+    },
+    secretFields: ['/signingSecret', '/headers/customHeaders/*/value'],
+  },
+} as const;
+
+export type BuiltInConnector = keyof typeof CONNECTOR_SCHEMAS;
+
+const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, verbose: true });
+ajv.addFormat('regex', {
+  validate: (s: string) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+});
+const compiled = new Map<string, ValidateFunction>();
+
+function issueOf(e: ErrorObject): ConfigIssue {
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const parent = e.parentSchema as { properties?: Record<string, unknown> } | undefined;
+      const allowed = Object.keys(parent?.properties ?? {});
+      return {
+        pointer: `${e.instancePath}/${String(p.additionalProperty)}`,
+        message: `unknown property "${String(p.additionalProperty)}"; allowed: ${allowed.join(', ')}`,
+      };
+    }
+    case 'required':
+      return {
+        pointer: `${e.instancePath}/${String(p.missingProperty)}`,
+        message: `missing required property "${String(p.missingProperty)}"`,
+      };
+    case 'enum':
+      return {
+        pointer: e.instancePath,
+        message: `${JSON.stringify(e.data)} is not allowed; allowed: ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      };
+    default:
+      return { pointer: e.instancePath, message: `${JSON.stringify(e.data)}: ${e.message ?? e.keyword}` };
+  }
+}
+
+/**
+ * Validate (a deep copy of) a connector config or binding resource against the connector's schema,
+ * filling defaults. Throws ConnectorConfigError listing every issue with its JSON pointer.
+ */
+export function validateConnectorJson<T>(
+  connector: BuiltInConnector,
+  kind: 'config' | 'resource',
+  value: Json,
+  where: string,
+): T {
+  const id = `${connector}#${kind}`;
+  let validate = compiled.get(id);
+  if (!validate) {
+    validate = ajv.compile(CONNECTOR_SCHEMAS[connector][kind]);
+    compiled.set(id, validate);
+  }
+  const copy = structuredClone(value);
+  if (!validate(copy)) {
+    throw new ConnectorConfigError(connector, where, (validate.errors ?? []).map(issueOf));
+  }
+  return copy as T;
+}
+
+export type SecretResolver = (ref: string) => Promise<string>;
+
+/** The default resolver: `env:NAME` only. */
+export const envSecretResolver: SecretResolver = async (ref) => {
+  const m = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(ref);
+  if (!m) throw new Error('only env:NAME is resolvable here (Secrets Manager / SSM need the AWS resolver)');
+  const v = process.env[m[1] as string];
+  if (v === undefined) throw new Error(`environment variable ${m[1]} is not set`);
+  return v;
+};
+
+const REF = /^(env|secretsmanager|ssm):.+|^arn:aws:secretsmanager:.+/;
+
+/** Resolve one secret-capable string value. */
+export async function resolveSecret(
+  value: string,
+  pointer: string,
+  resolver: SecretResolver = envSecretResolver,
+): Promise<string> {
+  const env = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
+  if (env) {
+    const v = process.env[env[1] as string];
+    if (v === undefined) throw new SecretError(pointer, value, `environment variable ${env[1]} is not set`);
+    return v;
+  }
+  if (!REF.test(value)) return value;
+  try {
+    return await resolver(value);
+  } catch (err) {
+    throw new SecretError(pointer, value, (err as Error).message);
+  }
+}
+
+/** Resolve every secret field of a validated config in place (pointers may use `*` for array items). */
+export async function resolveConfigSecrets<T extends object>(
+  connector: BuiltInConnector,
+  config: T,
+  resolver?: SecretResolver,
+): Promise<T> {
+  const walk = async (node: unknown, parts: string[], at: string): Promise<void> => {
+    if (node === null || typeof node !== 'object') return;
+    const [head, ...rest] = parts;
+    if (head === undefined) return;
+    const obj = node as Record<string, unknown>;
+    const keys = head === '*' ? Object.keys(obj) : [head];
+    for (const k of keys) {
+      const child = obj[k];
+      if (rest.length === 0) {
+        if (typeof child === 'string') obj[k] = await resolveSecret(child, `${at}/${k}`, resolver);
+      } else {
+        await walk(child, rest, `${at}/${k}`);
+      }
+    }
+  };
+  for (const ptr of CONNECTOR_SCHEMAS[connector].secretFields) {
+    await walk(config, ptr.split('/').slice(1), '');
+  }
+  return config;
+}

@@ -1,0 +1,78 @@
+/** Errors raised by the built-in connectors: each has a stable code, a location and the values involved. */
+
+export interface ConfigIssue {
+  /** JSON pointer inside the connector config (or binding resource) that is wrong. */
+  pointer: string;
+  /** What is wrong, and what is allowed. */
+  message: string;
+}
+
+/** A connector config or binding resource failed validation. `where` is e.g. `acme/pg/endpoint/config`. */
+export class ConnectorConfigError extends Error {
+  readonly code = 'InvalidConnectorConfig';
+  constructor(
+    readonly connector: string,
+    readonly where: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(
+      `${connector}: invalid ${where}:\n${issues.map((i) => `  at ${i.pointer || '/'}: ${i.message}`).join('\n')}`,
+    );
+    this.name = 'ConnectorConfigError';
+  }
+}
+
+/** A secret reference (`${NAME}`, `env:NAME`, …) could not be resolved. The secret's value is never included. */
+export class SecretError extends Error {
+  readonly code = 'SecretUnresolved';
+  constructor(
+    readonly pointer: string,
+    readonly ref: string,
+    detail: string,
+  ) {
+    super(`secret at ${pointer} (${ref}): ${detail}`);
+    this.name = 'SecretError';
+  }
+}
+
+/** A source document could not be parsed: names the file (object key), 1-based line and the offending text. */
+export class SourceParseError extends Error {
+  readonly code = 'SourceParse';
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly detail: string,
+    readonly text: string,
+  ) {
+    super(`${file}:${line}: ${detail}: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`);
+    this.name = 'SourceParseError';
+  }
+}
+
+/** A destination rejected a request in a way that retrying will not fix (e.g. HTTP 4xx from a webhook). */
+export class EndpointError extends Error {
+  readonly code: string;
+  constructor(
+    code: string,
+    readonly endpoint: string,
+    detail: string,
+    readonly status?: number,
+  ) {
+    super(`${endpoint}: ${detail}`);
+    this.code = code;
+    this.name = 'EndpointError';
+  }
+}
+
+/** A field of the collection could not be mapped to the destination. */
+export class FieldMappingError extends Error {
+  readonly code = 'FieldMapping';
+  constructor(
+    readonly collection: string,
+    readonly field: string,
+    detail: string,
+  ) {
+    super(`collection ${collection}, field ${field}: ${detail}`);
+    this.name = 'FieldMappingError';
+  }
+}

