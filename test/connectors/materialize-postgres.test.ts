@@ -456,7 +456,7 @@ describe('materialize-postgres exactly once', () => {
           while (at < stream2.length) {
             const size = sizes[step % sizes.length] as number;
             // after a fault the redelivery succeeds, so every run makes progress
-            const fault = faulted ? 'ok' : faults[step % faults.length];
+            const fault: string | undefined = faulted ? 'ok' : faults[step % faults.length];
             faulted = fault !== 'ok';
             step++;
             const batch = stream2.slice(at, at + size);
