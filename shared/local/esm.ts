@@ -1,0 +1,325 @@
+/**
+ * An event-source-mapping emulator with the semantics of Lambda's Kinesis event-source mapping
+ * (architecture.md "Delivery semantics"), driving a handler with AWS-shaped events:
+ * - per shard, batches in order (ParallelizationFactor 1); a child shard starts only after its
+ *   parent(s) are fully processed;
+ * - batch size and batching window;
+ * - the checkpoint (persisted through the StateStore, so a restart resumes) advances only after the
+ *   invocation succeeded;
+ * - ReportBatchItemFailures: resume from the lowest failed sequence number (an unknown identifier
+ *   fails the whole batch, as on AWS);
+ * - on a function error: with bisect, split the batch in halves (not consuming retries) down to single
+ *   records; retry up to MaximumRetryAttempts; a batch whose records are older than
+ *   MaximumRecordAgeInSeconds, or that exhausted its retries, goes to the on-failure destination and the
+ *   shard moves on.
+ */
+import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import type { Journal, JournalRecord, ShardInfo } from '../ports/journal.ts';
+import { padSequence } from '../ports/position.ts';
+import type { StateStore } from '../ports/state.ts';
+import type { UsageMeter } from '../ports/usage.ts';
+
+export type KinesisHandler = (
+  event: KinesisStreamEvent,
+) => Promise<KinesisStreamBatchResponse | undefined | void>;
+
+export interface OnFailureRecord {
+  task: string;
+  shardId: string;
+  startSequenceNumber: string;
+  endSequenceNumber: string;
+  batchSize: number;
+  reason: 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
+  error: string;
+  approximateArrivalOfFirstRecord: string;
+}
+
+export interface EsmOptions {
+  /** Name of the mapping (the task); checkpoints are stored under `esm:<task>:<collection>`. */
+  task: string;
+  collection: string;
+  /** Stream ARN put into events' eventSourceARN. */
+  streamArn: string;
+  journal: Journal;
+  checkpoints: StateStore;
+  handler: KinesisHandler;
+  batchSize?: number;
+  /** MaximumBatchingWindowInSeconds, in ms (default 0: invoke with what the poll returned). */
+  batchWindowMs?: number;
+  maxRetryAttempts?: number;
+  /** MaximumRecordAgeInSeconds (default: unlimited). */
+  maxRecordAgeSeconds?: number;
+  bisectOnError?: boolean;
+  reportBatchItemFailures?: boolean;
+  onFailure?: (r: OnFailureRecord) => Promise<void>;
+  /** Poll interval when a shard is idle (default 50 ms; Lambda polls each shard once per second). */
+  idlePollMs?: number;
+  retryBackoffMs?: number;
+  meter?: UsageMeter;
+  memoryMb?: number;
+  now?: () => number;
+  /** Called before each checkpoint write; a crash test throws here to die "after the effect, before the checkpoint". */
+  beforeCheckpoint?: (shardId: string, lastSequence: string) => void | Promise<void>;
+  /** Observer for the terminal view and tests. */
+  onEvent?: (e: EsmEvent) => void;
+}
+
+export type EsmEvent =
+  | { kind: 'invoke'; shardId: string; records: number; ms: number; ok: boolean; error?: string }
+  | { kind: 'checkpoint'; shardId: string; sequenceNumber: string; millisBehindLatest: number }
+  | { kind: 'failure'; record: OnFailureRecord };
+
+/** Thrown by a `beforeCheckpoint` hook to simulate the process dying: the mapping stops at once. */
+export class CrashError extends Error {
+  readonly code = 'InjectedCrash';
+  constructor(readonly point: string) {
+    super(`injected crash at ${point}`);
+    this.name = 'CrashError';
+  }
+}
+
+interface ShardState {
+  info: ShardInfo;
+  checkpoint: string | undefined;
+  done: boolean;
+}
+
+export class EventSourceMapping {
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private readonly shards = new Map<string, ShardState>();
+  /** Set when the mapping died of an error (a CrashError from a hook, or a journal/state failure). */
+  failure: Error | undefined;
+  readonly stats = { invocations: 0, records: 0, errors: 0, failures: 0, millisBehindLatest: 0 };
+
+  constructor(private readonly o: EsmOptions) {}
+
+  private get checkpointTask(): string {
+    return `esm:${this.o.task}:${this.o.collection}`;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.run().catch((e: Error) => {
+      this.failure = e;
+    });
+  }
+
+  /** Stop after in-flight invocations finish (no checkpoint is lost: it is written before stop resolves). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+  }
+
+  private async refreshShards(): Promise<void> {
+    for (const info of await this.o.journal.listShards(this.o.collection)) {
+      const cur = this.shards.get(info.shardId);
+      if (cur) {
+        cur.info = info;
+        continue;
+      }
+      const cp = await this.o.checkpoints.getCheckpoint(this.checkpointTask, info.shardId);
+      this.shards.set(info.shardId, {
+        info,
+        checkpoint: cp?.replace(/^0+(?=[0-9])/, ''),
+        done: false,
+      });
+    }
+  }
+
+  private parentsDone(s: ShardState): boolean {
+    for (const p of [s.info.parentShardId, s.info.adjacentParentShardId]) {
+      if (p && this.shards.has(p) && !this.shards.get(p)!.done) return false;
+    }
+    return true;
+  }
+
+  private async run(): Promise<void> {
+    await this.refreshShards();
+    let lastRefresh = Date.now();
+    while (!this.stopping) {
+      if (Date.now() - lastRefresh > 1000) {
+        await this.refreshShards();
+        lastRefresh = Date.now();
+      }
+      const ready = [...this.shards.values()].filter((s) => !s.done && this.parentsDone(s));
+      const delivered = await Promise.all(ready.map((s) => this.pollShard(s)));
+      if (delivered.every((n) => n === 0) && !this.stopping)
+        await new Promise((r) => setTimeout(r, this.o.idlePollMs ?? 50));
+    }
+  }
+
+  /** Poll every ready shard once and deliver what is there (tests drive the mapping this way). */
+  async pollOnce(): Promise<number> {
+    await this.refreshShards();
+    const ready = [...this.shards.values()].filter((s) => !s.done && this.parentsDone(s));
+    const n = await Promise.all(ready.map((s) => this.pollShard(s)));
+    return n.reduce((a, b) => a + b, 0);
+  }
+
+  /** Poll until every shard is idle (everything currently in the journal has been delivered). */
+  async drain(): Promise<void> {
+    while ((await this.pollOnce()) > 0) {
+      /* keep going */
+    }
+  }
+
+  private async pollShard(s: ShardState): Promise<number> {
+    const batchSize = this.o.batchSize ?? 100;
+    const first = await this.o.journal.read(this.o.collection, s.info.shardId, s.checkpoint, batchSize);
+    let records = first.records;
+    let behind = first.millisBehindLatest;
+    const window = this.o.batchWindowMs ?? 0;
+    if (window > 0 && records.length > 0 && records.length < batchSize) {
+      const until = Date.now() + window;
+      while (records.length < batchSize && Date.now() < until && !this.stopping) {
+        await new Promise((r) => setTimeout(r, Math.min(20, window)));
+        const more = await this.o.journal.read(
+          this.o.collection,
+          s.info.shardId,
+          records.at(-1)!.sequenceNumber,
+          batchSize - records.length,
+        );
+        records = records.concat(more.records);
+        behind = more.millisBehindLatest;
+      }
+    }
+    this.stats.millisBehindLatest = behind;
+    if (records.length === 0) {
+      if (first.endOfShard) s.done = true;
+      return 0;
+    }
+    await this.deliver(s, records, 0);
+    this.o.onEvent?.({
+      kind: 'checkpoint',
+      shardId: s.info.shardId,
+      sequenceNumber: s.checkpoint ?? '',
+      millisBehindLatest: behind,
+    });
+    return records.length;
+  }
+
+  private toEvent(records: JournalRecord[]): KinesisStreamEvent {
+    const region = this.o.streamArn.split(':')[3] ?? 'us-east-1';
+    return {
+      Records: records.map(
+        (r): KinesisStreamRecord => ({
+          kinesis: {
+            kinesisSchemaVersion: '1.0',
+            partitionKey: r.partitionKey,
+            sequenceNumber: r.sequenceNumber,
+            data: Buffer.from(r.data).toString('base64'),
+            approximateArrivalTimestamp: r.arrivalMs / 1000,
+          },
+          eventSource: 'aws:kinesis',
+          eventVersion: '1.0',
+          eventID: `${r.shardId}:${r.sequenceNumber}`,
+          eventName: 'aws:kinesis:record',
+          invokeIdentityArn: `arn:aws:iam::000000000000:role/${this.o.task}`,
+          awsRegion: region,
+          eventSourceARN: this.o.streamArn,
+        }),
+      ),
+    };
+  }
+
+  private async checkpoint(s: ShardState, seq: string): Promise<void> {
+    await this.o.beforeCheckpoint?.(s.info.shardId, seq);
+    await this.o.checkpoints.putCheckpoint(this.checkpointTask, s.info.shardId, padSequence(seq));
+    s.checkpoint = seq;
+  }
+
+  /** Deliver records (in order) until all are checkpointed or sent to the on-failure destination. */
+  private async deliver(s: ShardState, records: JournalRecord[], retriesUsed: number): Promise<void> {
+    let attempt = retriesUsed;
+    let pending = records;
+    while (pending.length > 0) {
+      const maxAge = this.o.maxRecordAgeSeconds;
+      const now = (this.o.now ?? Date.now)();
+      if (maxAge !== undefined && now - pending[0].arrivalMs > maxAge * 1000) {
+        await this.fail(s, pending, 'RecordAgeExceeded', 'record older than MaximumRecordAgeInSeconds');
+        return;
+      }
+      const started = Date.now();
+      let error: string | undefined;
+      let failedFrom: number | undefined;
+      try {
+        const res = await this.o.handler(this.toEvent(pending));
+        const failures = (this.o.reportBatchItemFailures ?? true) && res ? (res.batchItemFailures ?? []) : [];
+        if (failures.length > 0) {
+          const idx = failures.map((f) => pending.findIndex((r) => r.sequenceNumber === f.itemIdentifier));
+          if (idx.some((i) => i < 0)) {
+            error = `batchItemFailures names an unknown record: ${JSON.stringify(failures)}`;
+            failedFrom = 0;
+          } else {
+            failedFrom = Math.min(...idx);
+            error = `partial batch failure from ${pending[failedFrom].sequenceNumber}`;
+          }
+        }
+      } catch (e) {
+        if (e instanceof CrashError) throw e;
+        error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        failedFrom = 0;
+      }
+      const ms = Date.now() - started;
+      this.o.meter?.lambda(ms, this.o.memoryMb ?? 1024);
+      this.stats.invocations++;
+      this.o.onEvent?.({
+        kind: 'invoke',
+        shardId: s.info.shardId,
+        records: pending.length,
+        ms,
+        ok: !error,
+        error,
+      });
+      if (failedFrom === undefined) {
+        this.stats.records += pending.length;
+        await this.checkpoint(s, pending.at(-1)!.sequenceNumber);
+        return;
+      }
+      this.stats.errors++;
+      if (failedFrom > 0) {
+        // Everything before the first failed record succeeded: checkpoint it, retry from the failure.
+        this.stats.records += failedFrom;
+        await this.checkpoint(s, pending[failedFrom - 1].sequenceNumber);
+        pending = pending.slice(failedFrom);
+        attempt++;
+      } else if ((this.o.bisectOnError ?? true) && pending.length > 1) {
+        const half = Math.ceil(pending.length / 2);
+        await this.deliver(s, pending.slice(0, half), attempt);
+        pending = pending.slice(half);
+        continue;
+      } else {
+        attempt++;
+      }
+      if (attempt > (this.o.maxRetryAttempts ?? 3)) {
+        await this.fail(s, pending, 'RetryAttemptsExhausted', error ?? 'failed');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, (this.o.retryBackoffMs ?? 20) * 2 ** attempt)));
+      if (this.stopping) return;
+    }
+  }
+
+  private async fail(
+    s: ShardState,
+    records: JournalRecord[],
+    reason: OnFailureRecord['reason'],
+    error: string,
+  ): Promise<void> {
+    const record: OnFailureRecord = {
+      task: this.o.task,
+      shardId: s.info.shardId,
+      startSequenceNumber: records[0].sequenceNumber,
+      endSequenceNumber: records.at(-1)!.sequenceNumber,
+      batchSize: records.length,
+      reason,
+      error,
+      approximateArrivalOfFirstRecord: new Date(records[0].arrivalMs).toISOString(),
+    };
+    this.stats.failures++;
+    await this.o.onFailure?.(record);
+    this.o.onEvent?.({ kind: 'failure', record });
+    await this.checkpoint(s, record.endSequenceNumber);
+  }
+}

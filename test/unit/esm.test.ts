@@ -1,0 +1,197 @@
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
+import { CrashError, EventSourceMapping, type OnFailureRecord } from '../../shared/local/esm.ts';
+import { evenRanges, unpackFrame } from '../../shared/ports/index.ts';
+
+const ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/t';
+
+/** One document per record (maxRecordBytes small), n documents spread over the shards' hash ranges. */
+async function fill(n: number, shards = 2) {
+  const journal = new MemoryJournal({ shards, maxRecordBytes: 40 });
+  journal.ensure('c');
+  const ranges = evenRanges(shards);
+  for (let i = 0; i < n; i++)
+    await journal.append('c', [{ hashKey: ranges[i % shards].start.toString(), doc: { i } }]);
+  return journal;
+}
+
+function docsOf(e: KinesisStreamEvent): number[] {
+  return e.Records.flatMap((r) =>
+    unpackFrame(Buffer.from(r.kinesis.data, 'base64')).map((d) => (d as { i: number }).i),
+  );
+}
+
+describe('event-source-mapping emulator', () => {
+  it('delivers AWS-shaped events, per shard in order, in batches of batchSize, and checkpoints', async () => {
+    const journal = await fill(50);
+    const state = new MemoryStateStore();
+    const seen: number[][] = [];
+    const sizes: number[] = [];
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: state,
+      batchSize: 10,
+      handler: async (e) => {
+        expect(e.Records[0].eventSourceARN).toBe(ARN);
+        expect(e.Records[0].eventID).toBe(
+          `${e.Records[0].eventID.split(':')[0]}:${e.Records[0].kinesis.sequenceNumber}`,
+        );
+        sizes.push(e.Records.length);
+        seen.push(docsOf(e));
+      },
+    });
+    await esm.drain();
+    const all = seen.flat();
+    expect(all.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(Math.max(...sizes)).toBe(10);
+    for (const batch of seen) expect(batch).toEqual([...batch].sort((a, b) => a - b));
+    // A new mapping on the same checkpoints delivers nothing again.
+    let again = 0;
+    const esm2 = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: state,
+      handler: async (e) => {
+        again += e.Records.length;
+      },
+    });
+    await esm2.drain();
+    expect(again).toBe(0);
+  });
+
+  it('ReportBatchItemFailures resumes from the lowest failed sequence number', async () => {
+    const journal = await fill(10, 1);
+    const deliveries: number[] = [];
+    let failedOnce = false;
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: new MemoryStateStore(),
+      batchSize: 10,
+      retryBackoffMs: 1,
+      handler: async (e) => {
+        const ids = docsOf(e);
+        deliveries.push(...ids);
+        const at = ids.indexOf(6);
+        if (at >= 0 && !failedOnce) {
+          failedOnce = true;
+          return {
+            batchItemFailures: [
+              { itemIdentifier: e.Records[at + 2].kinesis.sequenceNumber },
+              { itemIdentifier: e.Records[at].kinesis.sequenceNumber },
+            ],
+          };
+        }
+        return { batchItemFailures: [] };
+      },
+    });
+    await esm.drain();
+    expect(deliveries).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 6, 7, 8, 9]);
+  });
+
+  it('bisects a failing batch to isolate the poison record and sends only it to the on-failure destination', async () => {
+    const journal = await fill(16, 1);
+    const failures: OnFailureRecord[] = [];
+    const ok = new Set<number>();
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: new MemoryStateStore(),
+      batchSize: 16,
+      maxRetryAttempts: 2,
+      retryBackoffMs: 1,
+      handler: async (e) => {
+        const ids = docsOf(e);
+        if (ids.includes(11)) throw new Error('poison');
+        for (const i of ids) ok.add(i);
+      },
+      onFailure: async (r) => {
+        failures.push(r);
+      },
+    });
+    await esm.drain();
+    expect(failures.length).toBe(1);
+    expect(failures[0]).toMatchObject({
+      batchSize: 1,
+      reason: 'RetryAttemptsExhausted',
+      error: 'Error: poison',
+    });
+    const poisonSeq = (await journal.read('c', 'shardId-000000000000', undefined, 100)).records[11]
+      .sequenceNumber;
+    expect(failures[0].startSequenceNumber).toBe(poisonSeq);
+    expect([...ok].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 16 }, (_, i) => i).filter((i) => i !== 11),
+    );
+    expect(esm.stats.failures).toBe(1);
+  });
+
+  it('a crash before the checkpoint makes a restarted mapping redeliver the batch (at least once)', async () => {
+    const journal = await fill(6, 1);
+    const state = new MemoryStateStore();
+    const first: number[] = [];
+    const crashing = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: state,
+      batchSize: 3,
+      handler: async (e) => {
+        first.push(...docsOf(e));
+      },
+      beforeCheckpoint: () => {
+        if (first.length > 3) throw new CrashError('before checkpoint');
+      },
+    });
+    await expect(crashing.drain()).rejects.toThrow(CrashError);
+    expect(first).toEqual([0, 1, 2, 3, 4, 5]);
+    const second: number[] = [];
+    const restarted = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: state,
+      batchSize: 3,
+      handler: async (e) => {
+        second.push(...docsOf(e));
+      },
+    });
+    await restarted.drain();
+    expect(second).toEqual([3, 4, 5]);
+  });
+
+  it('records older than MaximumRecordAgeInSeconds go to the on-failure destination', async () => {
+    const journal = await fill(3, 1);
+    const failures: OnFailureRecord[] = [];
+    let invoked = 0;
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: new MemoryStateStore(),
+      maxRecordAgeSeconds: 60,
+      now: () => Date.now() + 3_600_000,
+      handler: async () => {
+        invoked++;
+      },
+      onFailure: async (r) => {
+        failures.push(r);
+      },
+    });
+    await esm.drain();
+    expect(invoked).toBe(0);
+    expect(failures.map((f) => [f.reason, f.batchSize])).toEqual([['RecordAgeExceeded', 3]]);
+  });
+});
