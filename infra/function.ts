@@ -1,0 +1,177 @@
+/**
+ * One Lambda function of a Sluice task: esbuild bundle of one entry (local esbuild, no Docker), ESM,
+ * minified, arm64, with the built catalog shipped next to the bundle as `catalog.json` (no YAML parsing
+ * at cold start), structured JSON logs and Powertools metrics settings, and a role that starts with
+ * nothing but writing its own log group. Callers grant the rest, resource by resource.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import {
+  ESBUILD_TARGET,
+  ESM_REQUIRE_BANNER,
+  EXTERNAL_MODULES,
+  entryPath,
+  type FunctionKind,
+  SLUICE_ROOT,
+} from './bundling.ts';
+
+/** Where the derivation module is shipped inside a derive function's bundle. */
+export const DERIVATION_MODULE_FILE = 'derivation.mjs';
+/** The Lambda task root (LAMBDA_TASK_ROOT), where the bundle and catalog.json land. */
+export const LAMBDA_TASK_ROOT = '/var/task';
+
+/** Stands in for a handler entry that does not exist yet, only when bundling is skipped (tests). */
+const PLACEHOLDER_ENTRY = join(SLUICE_ROOT, 'infra', 'placeholder-handler.ts');
+
+export class MissingEntryError extends Error {
+  readonly code = 'MissingEntry';
+  constructor(
+    readonly kind: FunctionKind,
+    readonly entry: string,
+    readonly task: string,
+  ) {
+    super(
+      `${entry}: the ${kind} handler entry for ${task} does not exist; it must exist to bundle the function`,
+    );
+    this.name = 'MissingEntryError';
+  }
+}
+
+export interface SluiceFunctionProps {
+  kind: FunctionKind;
+  /** What this function runs, for the description and POWERTOOLS_SERVICE_NAME (e.g. `derivation:acme/totals`). */
+  task: string;
+  /** The catalog shipped with the bundle (already adjusted for this function, see shipCatalog). */
+  catalog: BuiltCatalog;
+  environment: Record<string, string>;
+  metricsNamespace: string;
+  memorySize: number;
+  timeout: Duration;
+  logRetention: logs.RetentionDays;
+  /** Absolute path of a TypeScript derivation module to bundle as DERIVATION_MODULE_FILE. */
+  derivationModule?: string;
+  reservedConcurrentExecutions?: number;
+}
+
+/** Write a catalog to a content-addressed temp file (so the asset hash follows the catalog) and return its path. */
+function stageCatalogFile(catalog: BuiltCatalog): string {
+  const text = JSON.stringify(catalog);
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
+  const dir = join(tmpdir(), 'sluice-cdk-catalogs');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${hash}.json`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
+}
+
+function esbuildBin(): string {
+  const require = createRequire(import.meta.url);
+  return join(require.resolve('esbuild/package.json'), '..', 'bin', 'esbuild');
+}
+
+export class SluiceFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: SluiceFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Sluice ${props.task}`,
+    });
+    // Only its own log group: no AWSLambdaBasicExecutionRole (which allows every log group).
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [`${this.logGroup.logGroupArn}`],
+      }),
+    );
+
+    let entry = entryPath(props.kind);
+    if (!existsSync(entry)) {
+      // Tests synthesize with bundling skipped; only then may a missing handler stand in for the real one.
+      if (Stack.of(this).bundlingRequired) throw new MissingEntryError(props.kind, entry, props.task);
+      entry = PLACEHOLDER_ENTRY;
+    }
+    const catalogFile = stageCatalogFile(props.catalog);
+    const derivationModule = props.derivationModule;
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry,
+      handler: 'handler',
+      projectRoot: SLUICE_ROOT,
+      depsLockFilePath: join(SLUICE_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      description: `Sluice ${props.task}`,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      environment: {
+        SLUICE_CATALOG: './catalog.json',
+        POWERTOOLS_SERVICE_NAME: props.task,
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+        ...(derivationModule
+          ? { SLUICE_DERIVATION_MODULE: `${LAMBDA_TASK_ROOT}/${DERIVATION_MODULE_FILE}` }
+          : {}),
+        ...props.environment,
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        minify: true,
+        sourceMap: false,
+        target: ESBUILD_TARGET,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        externalModules: EXTERNAL_MODULES,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => {
+            const cmds = [`cp ${shellQuote(catalogFile)} ${shellQuote(join(outputDir, 'catalog.json'))}`];
+            if (derivationModule) {
+              cmds.push(
+                [
+                  shellQuote(esbuildBin()),
+                  shellQuote(derivationModule),
+                  '--bundle',
+                  '--platform=node',
+                  '--format=esm',
+                  `--target=${ESBUILD_TARGET}`,
+                  '--minify',
+                  `--banner:js=${shellQuote(ESM_REQUIRE_BANNER)}`,
+                  ...EXTERNAL_MODULES.map((m) => `--external:${shellQuote(m)}`),
+                  '--log-level=warning',
+                  `--outfile=${shellQuote(join(outputDir, DERIVATION_MODULE_FILE))}`,
+                ].join(' '),
+              );
+            }
+            return cmds;
+          },
+        },
+      },
+    });
+  }
+}

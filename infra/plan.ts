@@ -1,0 +1,223 @@
+/**
+ * The deployment plan: what the catalog asks for, worked out without touching CDK (pure functions over
+ * the BuiltCatalog, unit-testable): which store holds each collection's fragments, which function kind
+ * runs each capture, which collections each task reads and writes, retention days.
+ */
+import type {
+  BuiltCatalog,
+  CaptureSpec,
+  CollectionSpec,
+  MaterializationSpec,
+  SourceLocation,
+} from '../shared/catalog/model.ts';
+import type { Json } from '../shared/json/types.ts';
+import type { FunctionKind } from './bundling.ts';
+import { retentionDays } from './duration.ts';
+import { DeployUnsupportedError } from './errors.ts';
+
+export function at(source: SourceLocation): string {
+  return `${source.file}:${source.line}:${source.col}`;
+}
+
+/** Where a collection's fragments go: bucket (undefined: the stack's default fragments bucket) and key prefix. */
+export interface FragmentPlace {
+  /** Bucket name from the storage mapping; undefined for the default bucket. */
+  bucket: string | undefined;
+  /** Key prefix up to and including the collection name and a trailing `/`. */
+  prefix: string;
+  /** Expiration of fragments in days, when the collection sets `journals.fragments.retention`. */
+  retentionDays?: number;
+}
+
+/** The storage mapping that covers a collection: the longest mapping prefix the name starts with. */
+export function fragmentPlace(catalog: BuiltCatalog, collection: CollectionSpec): FragmentPlace {
+  let best: [string, BuiltCatalog['storageMappings'][string]] | undefined;
+  for (const [prefix, mapping] of Object.entries(catalog.storageMappings)) {
+    const p = mapping.prefix || prefix;
+    if (collection.name.startsWith(p) && (!best || p.length > best[0].length)) best = [p, mapping];
+  }
+  const retention = collection.journals?.fragments?.retention;
+  const days =
+    retention === undefined
+      ? undefined
+      : retentionDays(
+          retention,
+          `${at(collection.source)} (${collection.source.pointer}/journals/fragments/retention)`,
+        );
+  if (!best || best[1].stores.length === 0) {
+    return { bucket: undefined, prefix: `${collection.name}/`, retentionDays: days };
+  }
+  const store = best[1].stores[0];
+  if (store.provider !== 'S3') {
+    throw new DeployUnsupportedError(
+      'UnsupportedStore',
+      at(collection.source),
+      '/storageMappings',
+      store,
+      `collection ${collection.name} is mapped to a ${store.provider} store; Sluice on AWS stores fragments in S3 only`,
+    );
+  }
+  const keyPrefix = store.prefix ? (store.prefix.endsWith('/') ? store.prefix : `${store.prefix}/`) : '';
+  return { bucket: store.bucket, prefix: `${keyPrefix}${collection.name}/`, retentionDays: days };
+}
+
+/** Which Lambda entry runs a capture. */
+export function captureKind(capture: CaptureSpec): FunctionKind {
+  switch (capture.endpoint.connector) {
+    case 'source-http-ingest':
+      return 'ingest';
+    case 'source-postgres-batch':
+      return 'poll';
+    case 'source-s3':
+      return 's3-capture';
+    default:
+      throw new DeployUnsupportedError(
+        'UnsupportedConnector',
+        at(capture.source),
+        `${capture.source.pointer}/endpoint/connector/image`,
+        capture.endpoint.image,
+        `capture connector ${capture.endpoint.connector} has no AWS deployment (source-http-ingest, source-postgres-batch, source-s3 do)`,
+      );
+  }
+}
+
+const MATERIALIZE_CONNECTORS = new Set([
+  'materialize-dynamodb',
+  'materialize-postgres',
+  'materialize-s3',
+  'materialize-webhook',
+]);
+
+export function checkMaterializationConnector(m: MaterializationSpec): void {
+  if (!MATERIALIZE_CONNECTORS.has(m.endpoint.connector)) {
+    throw new DeployUnsupportedError(
+      'UnsupportedConnector',
+      at(m.source),
+      `${m.source.pointer}/endpoint/connector/image`,
+      m.endpoint.image,
+      `materialization connector ${m.endpoint.connector} has no AWS deployment (${[...MATERIALIZE_CONNECTORS].join(', ')} do)`,
+    );
+  }
+}
+
+/** Collections a capture writes (its enabled bindings' targets), sorted and unique. */
+export function captureTargets(capture: CaptureSpec): string[] {
+  return [...new Set(capture.bindings.filter((b) => !b.disable).map((b) => b.target))].sort();
+}
+
+/** Source collections a derivation reads (its enabled transforms), sorted and unique. */
+export function derivationSources(collection: CollectionSpec): string[] {
+  if (!collection.derive) return [];
+  return [
+    ...new Set(collection.derive.transforms.filter((t) => !t.disable).map((t) => t.source.name)),
+  ].sort();
+}
+
+/** Source collections a materialization reads (its enabled bindings), sorted and unique. */
+export function materializationSources(m: MaterializationSpec): string[] {
+  return [...new Set(m.bindings.filter((b) => !b.disable).map((b) => b.source.name))].sort();
+}
+
+/** A string config field, when present. */
+export function configString(config: Json, field: string): string | undefined {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) return undefined;
+  const v = config[field];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Object-store location a connector reads or writes (`source-s3`, `materialize-s3` config `{bucket, prefix}`). */
+export function connectorBucket(
+  config: Json,
+  location: string,
+  pointer: string,
+): { bucket: string; prefix: string } | undefined {
+  const bucket = configString(config, 'bucket');
+  if (bucket === undefined) return undefined;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new DeployUnsupportedError(
+      'InvalidOverride',
+      location,
+      `${pointer}/bucket`,
+      bucket,
+      'not an S3 bucket name',
+    );
+  }
+  const prefix = configString(config, 'prefix') ?? '';
+  return { bucket, prefix };
+}
+
+/** DynamoDB attribute type for a collection key location, from the collection's read schema. */
+export function keyAttributeType(
+  catalog: BuiltCatalog,
+  collection: CollectionSpec,
+  pointer: string,
+): 'S' | 'N' {
+  const schema = resolveSchemaAt(catalog, collection.readSchema, pointer);
+  const types = schemaTypes(schema);
+  return types.length > 0 && types.every((t) => t === 'integer' || t === 'number') ? 'N' : 'S';
+}
+
+/** The materialized field name of a key location: its projection's field, else the pointer without the leading `/`. */
+export function keyFieldName(collection: CollectionSpec, pointer: string): string {
+  const projected = Object.entries(collection.projections)
+    .filter(([, p]) => p.location === pointer)
+    .map(([field]) => field)
+    .sort();
+  if (projected.length > 0) return projected[0];
+  return pointer.slice(1).replaceAll('~1', '/').replaceAll('~0', '~');
+}
+
+function schemaTypes(schema: Json | undefined): string[] {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return [];
+  const t = schema.type;
+  if (typeof t === 'string') return [t];
+  if (Array.isArray(t)) return t.filter((x): x is string => typeof x === 'string' && x !== 'null');
+  return [];
+}
+
+function lookupUri(catalog: BuiltCatalog, uri: string): Json | undefined {
+  const [doc, fragment] = uri.split('#', 2);
+  let node: Json | undefined = catalog.schemas[doc];
+  if (fragment) {
+    for (const raw of fragment.split('/').slice(1)) {
+      const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+      if (node === null || typeof node !== 'object' || node === undefined) return undefined;
+      node = Array.isArray(node) ? node[Number(part)] : node[part];
+    }
+  }
+  return node;
+}
+
+/** Best-effort walk of `properties` (following `$ref` and `allOf`) to the subschema at a document pointer. */
+function resolveSchemaAt(catalog: BuiltCatalog, uri: string, pointer: string): Json | undefined {
+  const base = uri.split('#')[0];
+  const deref = (node: Json | undefined, depth = 0): Json | undefined => {
+    if (depth > 16 || node === null || typeof node !== 'object' || Array.isArray(node)) return node;
+    const ref = node.$ref;
+    if (typeof ref === 'string') {
+      const target = ref.startsWith('#') ? `${base}${ref}` : ref;
+      return deref(lookupUri(catalog, target), depth + 1);
+    }
+    return node;
+  };
+  let node = deref(lookupUri(catalog, uri));
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (node === null || typeof node !== 'object' || Array.isArray(node) || node === undefined)
+      return undefined;
+    const candidates: Json[] = [node, ...(Array.isArray(node.allOf) ? node.allOf : [])];
+    let next: Json | undefined;
+    for (const c of candidates) {
+      const d = deref(c);
+      if (d !== null && typeof d === 'object' && !Array.isArray(d)) {
+        const props = d.properties;
+        if (props !== null && typeof props === 'object' && !Array.isArray(props) && part in props) {
+          next = props[part];
+          break;
+        }
+      }
+    }
+    node = deref(next);
+  }
+  return node;
+}

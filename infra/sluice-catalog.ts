@@ -1,0 +1,805 @@
+/**
+ * `SluiceCatalog`: a catalog (flow.yaml) becomes streams, tables, buckets, functions, schedules, a
+ * dashboard and alarms, in any CDK stack:
+ *
+ * ```ts
+ * new SluiceCatalog(this, 'Flow', { catalog: 'flow.yaml' });            // path: loaded synchronously
+ * new SluiceCatalog(this, 'Flow', { catalog: builtCatalog });           // or an already built catalog
+ * ```
+ *
+ * Construct ids below this construct derive from catalog names only (infra/names.ts), so an unchanged
+ * catalog keeps every logical id, and adding an entity never renames another (which would replace its
+ * stream or table).
+ *
+ * Runtime contract with the handlers (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK,
+ * SLUICE_STREAMS (only the streams that function uses), SLUICE_STATE_TABLE, SLUICE_BUCKET, plus
+ * SLUICE_FRAGMENTS (JSON `{collection: "s3://bucket/prefix/"}` for the collections it reads or writes as
+ * fragments) and, for derivations, SLUICE_DERIVATION_MODULE.
+ */
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { BuiltCatalog, CollectionSpec } from '../shared/catalog/model.ts';
+import type { FunctionKind } from './bundling.ts';
+import { DeployUnsupportedError } from './errors.ts';
+import { DERIVATION_MODULE_FILE, LAMBDA_TASK_ROOT, SluiceFunction } from './function.ts';
+import { loadCatalogSync } from './load-sync.ts';
+import { SluiceMonitoring } from './monitoring.ts';
+import { constructIdFor, taskLabel } from './names.ts';
+import {
+  at,
+  captureKind,
+  captureTargets,
+  checkMaterializationConnector,
+  connectorBucket,
+  derivationSources,
+  type FragmentPlace,
+  fragmentPlace,
+  keyAttributeType,
+  keyFieldName,
+  materializationSources,
+} from './plan.ts';
+import { parameterArn, scanSecrets, secretArn } from './secrets.ts';
+
+/** Stream settings a catalog cannot express; keyed by collection name. */
+export interface StreamOverride {
+  /** Provisioned shards; unset: on-demand capacity. */
+  shards?: number;
+  /** Retention of the stream in hours (24..8760); default 24. */
+  retentionHours?: number;
+}
+
+/** Kinesis event-source mapping settings (bounded, never AWS's retry-forever defaults). */
+export interface EventSourceSettings {
+  batchSize: number;
+  maxBatchingWindow: Duration;
+  /** Retries of a failing batch before it is parked on the dead-letter queue (bisecting does not consume retries). */
+  retryAttempts: number;
+  /** Records older than this are parked instead of retried. */
+  maxRecordAge: Duration;
+  /** Concurrent batches per shard; records of one partition key stay in order. */
+  parallelizationFactor: number;
+}
+
+export const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
+  batchSize: 500,
+  maxBatchingWindow: Duration.seconds(1),
+  retryAttempts: 10,
+  maxRecordAge: Duration.hours(12),
+  parallelizationFactor: 1,
+};
+
+export interface SluiceCatalogProps {
+  /** Path of the catalog (loaded synchronously, in a child process) or an already built catalog. */
+  catalog: string | BuiltCatalog;
+  /** Per collection: provisioned shards, stream retention. Unknown collection names are an error. */
+  streams?: Record<string, StreamOverride>;
+  /** Create the storage-mapping buckets (default), or import existing ones by name. */
+  buckets?: 'create' | 'import';
+  /** Event-source mapping settings for every stream consumer. */
+  eventSource?: Partial<EventSourceSettings>;
+  /** CloudWatch namespace of the task metrics (POWERTOOLS_METRICS_NAMESPACE). Default `Sluice`. */
+  metricsNamespace?: string;
+  /** Alarm and OK notifications go here when given. */
+  alarmTopic?: sns.ITopic;
+  /** Principals allowed to call the HTTP ingest Function URLs (AWS_IAM auth, SigV4-signed requests). */
+  ingestInvokers?: iam.IPrincipal[];
+  /** Lambda log retention. Default one month. */
+  logRetention?: logs.RetentionDays;
+  /** Memory (MB) of stream-processing functions. Default 1024 (ingest 512). */
+  memorySize?: number;
+}
+
+interface TaskResources {
+  reads: string[];
+  writes: string[];
+  /** Collections whose fragments it writes (persister) or reads (materialization backfill). */
+  fragmentsWrite: string[];
+  fragmentsRead: string[];
+}
+
+export class SluiceCatalog extends Construct {
+  readonly catalog: BuiltCatalog;
+  readonly streams = new Map<string, kinesis.Stream>();
+  /** Bucket of each storage mapping's store, by bucket name; `''` is the default fragments bucket. */
+  readonly buckets = new Map<string, s3.IBucket>();
+  readonly stateTable: dynamodb.TableV2;
+  /** Tables of materialize-dynamodb bindings, by table name. */
+  readonly materializedTables = new Map<string, dynamodb.TableV2>();
+  /** Task functions by task label (`capture:<name>`, `derivation:<name>`, `materialization:<name>`, `persister:<name>`). */
+  readonly functions = new Map<string, SluiceFunction>();
+  readonly deadLetterQueues = new Map<string, sqs.Queue>();
+  readonly ingestUrls = new Map<string, lambda.FunctionUrl>();
+  readonly monitoring: SluiceMonitoring;
+  readonly accessLogs: s3.Bucket;
+
+  private readonly props: SluiceCatalogProps;
+  private readonly esm: EventSourceSettings;
+  private readonly places = new Map<string, FragmentPlace>();
+  private readonly scopes: Record<
+    'collections' | 'captures' | 'derivations' | 'materializations' | 'persisters',
+    Construct
+  >;
+
+  constructor(scope: Construct, id: string, props: SluiceCatalogProps) {
+    super(scope, id);
+    this.props = props;
+    this.catalog = typeof props.catalog === 'string' ? loadCatalogSync(props.catalog) : props.catalog;
+    this.esm = { ...DEFAULT_EVENT_SOURCE, ...props.eventSource };
+    this.scopes = {
+      collections: new Construct(this, 'Collections'),
+      captures: new Construct(this, 'Captures'),
+      derivations: new Construct(this, 'Derivations'),
+      materializations: new Construct(this, 'Materializations'),
+      persisters: new Construct(this, 'Persisters'),
+    };
+    this.checkOverrides();
+
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ expiration: Duration.days(365) }],
+    });
+    Validations.of(this.accessLogs).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the server access log bucket of the stack; logging it into itself would loop.',
+    });
+
+    this.stateTable = new dynamodb.TableV2(this, 'State', {
+      partitionKey: { name: 'p', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'k', type: dynamodb.AttributeType.BINARY },
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: true,
+    });
+
+    this.monitoring = new SluiceMonitoring(this, 'Monitoring', {
+      catalogName: this.catalogName(),
+      metricsNamespace: props.metricsNamespace ?? 'Sluice',
+      alarmTopic: props.alarmTopic,
+    });
+
+    for (const name of Object.keys(this.catalog.collections).sort())
+      this.addCollection(this.catalog.collections[name]);
+    for (const name of Object.keys(this.catalog.collections).sort()) {
+      this.addPersister(this.catalog.collections[name]);
+      if (this.catalog.collections[name].derive) this.addDerivation(this.catalog.collections[name]);
+    }
+    for (const name of Object.keys(this.catalog.captures).sort()) this.addCapture(name);
+    for (const name of Object.keys(this.catalog.materializations).sort()) this.addMaterialization(name);
+
+    new CfnOutput(this, 'DashboardName', {
+      value: this.monitoring.dashboard.dashboardName,
+      description: 'CloudWatch dashboard of this catalog',
+    });
+    new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName });
+  }
+
+  private catalogName(): string {
+    const root = this.catalog.root;
+    return root.split('/').slice(-2).join('/');
+  }
+
+  private checkOverrides(): void {
+    for (const [name, o] of Object.entries(this.props.streams ?? {})) {
+      if (!(name in this.catalog.collections)) {
+        throw new DeployUnsupportedError(
+          'InvalidOverride',
+          'SluiceCatalogProps.streams',
+          `/${name}`,
+          name,
+          `no collection named ${name} in the catalog`,
+        );
+      }
+      if (o.shards !== undefined && !(Number.isInteger(o.shards) && o.shards >= 1 && o.shards <= 10000)) {
+        throw new DeployUnsupportedError(
+          'InvalidOverride',
+          'SluiceCatalogProps.streams',
+          `/${name}/shards`,
+          o.shards,
+          'shards must be an integer from 1 to 10000',
+        );
+      }
+      if (
+        o.retentionHours !== undefined &&
+        !(Number.isInteger(o.retentionHours) && o.retentionHours >= 24 && o.retentionHours <= 8760)
+      ) {
+        throw new DeployUnsupportedError(
+          'InvalidOverride',
+          'SluiceCatalogProps.streams',
+          `/${name}/retentionHours`,
+          o.retentionHours,
+          'retentionHours must be an integer from 24 to 8760',
+        );
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- storage
+
+  private bucketFor(place: FragmentPlace): s3.IBucket {
+    const key = place.bucket ?? '';
+    const existing = this.buckets.get(key);
+    if (existing) return existing;
+    const scope =
+      this.scopes.collections.node.tryFindChild('Buckets') ??
+      new Construct(this.scopes.collections, 'Buckets');
+    let bucket: s3.IBucket;
+    if (place.bucket !== undefined && this.props.buckets === 'import') {
+      bucket = s3.Bucket.fromBucketName(scope, place.bucket, place.bucket);
+    } else {
+      bucket = new s3.Bucket(scope, place.bucket ?? 'Default', {
+        bucketName: place.bucket,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        enforceSSL: true,
+        versioned: false,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        serverAccessLogsBucket: this.accessLogs,
+        serverAccessLogsPrefix: `${place.bucket ?? 'default'}/`,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+    }
+    this.buckets.set(key, bucket);
+    return bucket;
+  }
+
+  private addCollection(spec: CollectionSpec): void {
+    const id = constructIdFor('collection', spec.name);
+    const scope = new Construct(this.scopes.collections, id);
+    const o = this.props.streams?.[spec.name];
+    const stream = new kinesis.Stream(scope, 'Stream', {
+      streamMode: o?.shards === undefined ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,
+      shardCount: o?.shards,
+      encryption: kinesis.StreamEncryption.MANAGED,
+      retentionPeriod: Duration.hours(o?.retentionHours ?? 24),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.streams.set(spec.name, stream);
+
+    const place = fragmentPlace(this.catalog, spec);
+    this.places.set(spec.name, place);
+    const bucket = this.bucketFor(place);
+    if (place.retentionDays !== undefined) {
+      if (bucket instanceof s3.Bucket) {
+        bucket.addLifecycleRule({
+          id: `retention:${spec.name}`,
+          prefix: place.prefix,
+          expiration: Duration.days(place.retentionDays),
+        });
+      } else {
+        throw new DeployUnsupportedError(
+          'InvalidOverride',
+          at(spec.source),
+          `${spec.source.pointer}/journals/fragments/retention`,
+          spec.journals?.fragments?.retention,
+          `retention needs a lifecycle rule on bucket ${place.bucket}, which is imported (buckets: 'import'); set it on the bucket yourself or let Sluice create it`,
+        );
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- grants
+
+  private grantState(fn: SluiceFunction, task: string, collections: string[]): void {
+    // One table holds reduced state (partition `p` per collection) and checkpoints (per task); a function
+    // may only touch the partitions of its own collections and its own task.
+    const leading = [...new Set([...collections, task])].sort();
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'dynamodb:GetItem',
+          'dynamodb:BatchGetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:BatchWriteItem',
+          'dynamodb:ConditionCheckItem',
+        ],
+        resources: [this.stateTable.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leading.flatMap((l) => [l, `${l}/*`]) },
+        },
+      }),
+    );
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:DescribeTable'], resources: [this.stateTable.tableArn] }),
+    );
+  }
+
+  private grantStreamsWrite(fn: SluiceFunction, collections: string[]): void {
+    if (collections.length === 0) return;
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'kinesis:PutRecord',
+          'kinesis:PutRecords',
+          'kinesis:ListShards',
+          'kinesis:DescribeStreamSummary',
+        ],
+        resources: collections.map((c) => this.stream(c).streamArn),
+      }),
+    );
+  }
+
+  private grantFragments(fn: SluiceFunction, collections: string[], write: boolean): void {
+    for (const c of collections) {
+      const place = this.places.get(c) as FragmentPlace;
+      const bucket = this.bucketFor(place);
+      fn.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: write ? ['s3:PutObject', 's3:GetObject'] : ['s3:GetObject'],
+          resources: [bucket.arnForObjects(`${place.prefix}*`)],
+        }),
+      );
+      fn.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${place.prefix}*`] } },
+        }),
+      );
+      this.ackPrefixWildcard(
+        fn,
+        `Resource::<${this.logicalIdOf(bucket)}.Arn>/${place.prefix}*`,
+        `its fragments under ${place.prefix}`,
+      );
+    }
+  }
+
+  private grantSecrets(
+    fn: SluiceFunction,
+    config: BuiltCatalog['captures'][string]['endpoint']['config'],
+    label: string,
+    pointer: string,
+  ): void {
+    const scan = scanSecrets(config, pointer);
+    const stack = Stack.of(this);
+    const sm = scan.refs.filter((r) => r.kind === 'secretsmanager');
+    const ssm = scan.refs.filter((r) => r.kind === 'ssm');
+    if (sm.length > 0) {
+      const arns = [
+        ...new Set(sm.map((r) => secretArn(r.id, stack.partition, stack.region, stack.account))),
+      ].sort();
+      fn.role.addToPolicy(
+        new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: arns }),
+      );
+      for (const arn of arns) {
+        if (arn.endsWith('-??????')) {
+          this.ackPrefixWildcard(
+            fn,
+            `Resource::${this.renderArn(arn)}`,
+            'one named secret (the -?????? suffix is its random ARN suffix)',
+          );
+        }
+      }
+    }
+    if (ssm.length > 0) {
+      const arns = [
+        ...new Set(ssm.map((r) => parameterArn(r.parameter, stack.partition, stack.region, stack.account))),
+      ].sort();
+      fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: arns }));
+    }
+    for (const w of scan.warnings) {
+      // Synth warnings (not errors): local-development catalogs use ${ENV} forms on purpose.
+      Annotations.of(fn).addWarningV2('sluice:secretNotOnAws', `${label} ${w.pointer}: ${w.message}`);
+    }
+  }
+
+  private renderArn(arn: string): string {
+    return arn
+      .replace(/^arn:\$\{Token\[AWS\.Partition\.\d+\]\}/, 'arn:<AWS::Partition>')
+      .replace(/\$\{Token\[AWS\.Region\.\d+\]\}/, '<AWS::Region>')
+      .replace(/\$\{Token\[AWS\.AccountId\.\d+\]\}/, '<AWS::AccountId>');
+  }
+
+  private logicalIdOf(bucket: s3.IBucket): string {
+    const cfn = bucket.node.defaultChild;
+    return cfn ? Stack.of(this).getLogicalId(cfn as s3.CfnBucket) : bucket.bucketName;
+  }
+
+  /**
+   * cdk-nag AwsSolutions-IAM5 flags any `*` in a resource; a key-prefix wildcard confined to one
+   * collection's prefix is the least privilege S3 can express, so acknowledge exactly that finding.
+   */
+  private ackPrefixWildcard(fn: SluiceFunction, finding: string, what: string): void {
+    Validations.of(fn.role).acknowledge({
+      id: `AwsSolutions-IAM5[${finding}]`,
+      reason: `Least privilege: the wildcard only spans ${what}.`,
+    });
+  }
+
+  private stream(collection: string): kinesis.Stream {
+    const s = this.streams.get(collection);
+    if (!s) throw new Error(`internal: no stream for collection ${collection}`);
+    return s;
+  }
+
+  // ---------------------------------------------------------------- functions
+
+  private makeFunction(
+    scope: Construct,
+    id: string,
+    kind: FunctionKind,
+    label: string,
+    task: string,
+    res: TaskResources,
+    extra: { derivationModule?: string; reservedConcurrency?: number; catalog?: BuiltCatalog } = {},
+  ): SluiceFunction {
+    const streams = Object.fromEntries(
+      [...new Set([...res.reads, ...res.writes])].sort().map((c) => [c, this.stream(c).streamName]),
+    );
+    const fragments = Object.fromEntries(
+      [...new Set([...res.fragmentsRead, ...res.fragmentsWrite])].sort().map((c) => {
+        const place = this.places.get(c) as FragmentPlace;
+        return [c, `s3://${this.bucketFor(place).bucketName}/${place.prefix}`];
+      }),
+    );
+    const defaultBucket = this.buckets.get('');
+    const fn = new SluiceFunction(scope, id, {
+      kind,
+      task: label,
+      catalog: extra.catalog ?? this.catalog,
+      metricsNamespace: this.props.metricsNamespace ?? 'Sluice',
+      memorySize: kind === 'ingest' ? 512 : (this.props.memorySize ?? 1024),
+      timeout: kind === 'ingest' ? Duration.seconds(30) : Duration.minutes(2),
+      logRetention: this.props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      derivationModule: extra.derivationModule,
+      reservedConcurrentExecutions: extra.reservedConcurrency,
+      environment: {
+        SLUICE_TASK: task,
+        SLUICE_STREAMS: Stack.of(this).toJsonString(streams),
+        SLUICE_STATE_TABLE: this.stateTable.tableName,
+        ...(defaultBucket ? { SLUICE_BUCKET: defaultBucket.bucketName } : {}),
+        ...(Object.keys(fragments).length > 0
+          ? { SLUICE_FRAGMENTS: Stack.of(this).toJsonString(fragments) }
+          : {}),
+      },
+    });
+    this.functions.set(label, fn);
+    this.grantStreamsWrite(fn, res.writes);
+    this.grantState(fn, task, [...new Set([...res.reads, ...res.writes])]);
+    this.grantFragments(fn, res.fragmentsWrite, true);
+    this.grantFragments(
+      fn,
+      res.fragmentsRead.filter((c) => !res.fragmentsWrite.includes(c)),
+      false,
+    );
+    return fn;
+  }
+
+  private deadLetterQueue(scope: Construct, label: string): sqs.Queue {
+    const q = new sqs.Queue(scope, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(q).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the on-failure destination (dead-letter place) of the task; nothing consumes it automatically.',
+    });
+    this.deadLetterQueues.set(label, q);
+    return q;
+  }
+
+  private consume(fn: SluiceFunction, collections: string[], dlq: sqs.IQueue): void {
+    for (const c of collections) {
+      fn.fn.addEventSource(
+        new sources.KinesisEventSource(this.stream(c), {
+          startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+          batchSize: this.esm.batchSize,
+          maxBatchingWindow: this.esm.maxBatchingWindow,
+          bisectBatchOnError: true,
+          reportBatchItemFailures: true,
+          retryAttempts: this.esm.retryAttempts,
+          maxRecordAge: this.esm.maxRecordAge,
+          parallelizationFactor: this.esm.parallelizationFactor,
+          onFailure: new sources.SqsDlq(dlq),
+        }),
+      );
+    }
+  }
+
+  private addPersister(spec: CollectionSpec): void {
+    const label = taskLabel('persister', spec.name);
+    const scope = new Construct(this.scopes.persisters, constructIdFor('collection', spec.name));
+    const fn = this.makeFunction(scope, 'Function', 'persist', label, `persist/${spec.name}`, {
+      reads: [spec.name],
+      writes: [],
+      fragmentsWrite: [spec.name],
+      fragmentsRead: [],
+    });
+    const dlq = this.deadLetterQueue(scope, label);
+    this.consume(fn, [spec.name], dlq);
+    this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
+      label,
+      fn: fn.fn,
+      dlq,
+      streamConsumer: true,
+    });
+  }
+
+  private addDerivation(spec: CollectionSpec): void {
+    if (!spec.derive) return;
+    const label = taskLabel('derivation', spec.name);
+    const scope = new Construct(this.scopes.derivations, constructIdFor('collection', spec.name));
+    const sourcesRead = derivationSources(spec);
+    const moduleShipped = `${LAMBDA_TASK_ROOT}/${DERIVATION_MODULE_FILE}`;
+    // The shipped catalog points the derivation at the module bundled next to it.
+    const shipped: BuiltCatalog = {
+      ...this.catalog,
+      collections: {
+        ...this.catalog.collections,
+        [spec.name]: {
+          ...spec,
+          derive: { ...spec.derive, using: { typescript: { module: moduleShipped } } },
+        },
+      },
+    };
+    const fn = this.makeFunction(
+      scope,
+      'Function',
+      'derive',
+      label,
+      spec.name,
+      { reads: sourcesRead, writes: [spec.name], fragmentsWrite: [], fragmentsRead: [] },
+      { derivationModule: spec.derive.using.typescript.module, catalog: shipped },
+    );
+    const dlq = this.deadLetterQueue(scope, label);
+    this.consume(fn, sourcesRead, dlq);
+    this.monitoring.addTask(constructIdFor('collection', `derivation/${spec.name}`), {
+      label,
+      fn: fn.fn,
+      dlq,
+      streamConsumer: true,
+    });
+  }
+
+  private addCapture(name: string): void {
+    const spec = this.catalog.captures[name];
+    const kind = captureKind(spec);
+    const label = taskLabel('capture', name);
+    const scope = new Construct(this.scopes.captures, constructIdFor('capture', name));
+    const writes = captureTargets(spec);
+    const fn = this.makeFunction(
+      scope,
+      'Function',
+      kind,
+      label,
+      name,
+      { reads: [], writes, fragmentsWrite: [], fragmentsRead: [] },
+      // A polling capture advances one cursor: never two invocations at once.
+      { reservedConcurrency: kind === 'poll' ? 1 : undefined },
+    );
+    this.grantSecrets(
+      fn,
+      spec.endpoint.config,
+      `capture ${name}`,
+      `${spec.source.pointer}/endpoint/connector/config`,
+    );
+    let dlq: sqs.Queue | undefined;
+
+    if (kind === 'ingest') {
+      // AWS_IAM auth: callers sign with SigV4; no unauthenticated endpoint. See docs/deploy.md.
+      const url = fn.fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+      for (const p of this.props.ingestInvokers ?? []) url.grantInvokeUrl(p);
+      this.ingestUrls.set(name, url);
+      new CfnOutput(scope, 'IngestUrl', {
+        value: url.url,
+        description: `HTTP ingest endpoint of capture ${name}`,
+      });
+    } else {
+      dlq = this.deadLetterQueue(scope, label);
+      const targetProps = { retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: dlq };
+      if (kind === 's3-capture') {
+        const loc = connectorBucket(
+          spec.endpoint.config,
+          at(spec.source),
+          `${spec.source.pointer}/endpoint/connector/config`,
+        );
+        if (!loc) {
+          throw new DeployUnsupportedError(
+            'UnsupportedConnector',
+            at(spec.source),
+            `${spec.source.pointer}/endpoint/connector/config/bucket`,
+            spec.endpoint.config,
+            'source-s3 needs config.bucket',
+          );
+        }
+        const bucketArn = `arn:${Stack.of(this).partition}:s3:::${loc.bucket}`;
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${bucketArn}/${loc.prefix}*`] }),
+        );
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:ListBucket'],
+            resources: [bucketArn],
+            conditions: { StringLike: { 's3:prefix': [`${loc.prefix}*`] } },
+          }),
+        );
+        this.ackPrefixWildcard(
+          fn,
+          `Resource::arn:<AWS::Partition>:s3:::${loc.bucket}/${loc.prefix}*`,
+          `the objects under s3://${loc.bucket}/${loc.prefix} that the capture reads`,
+        );
+        // New objects arrive as EventBridge "Object Created" events (the bucket must have EventBridge
+        // notifications enabled); no custom resource rewrites the bucket's notification configuration.
+        new events.Rule(scope, 'ObjectCreated', {
+          description: `Sluice capture ${name}: new objects under s3://${loc.bucket}/${loc.prefix}`,
+          eventPattern: {
+            source: ['aws.s3'],
+            detailType: ['Object Created'],
+            detail: { bucket: { name: [loc.bucket] }, object: { key: [{ prefix: loc.prefix }] } },
+          },
+          targets: [new targets.LambdaFunction(fn.fn, targetProps)],
+        });
+      }
+      if (kind === 'poll' || spec.interval !== undefined) {
+        const seconds = spec.interval ?? 300;
+        // EventBridge rates are whole minutes, at least one.
+        const minutes = Math.max(1, Math.round(seconds / 60));
+        new events.Rule(scope, 'Schedule', {
+          description: `Sluice capture ${name}: poll every ${minutes} minute(s)`,
+          schedule: events.Schedule.rate(Duration.minutes(minutes)),
+          targets: [new targets.LambdaFunction(fn.fn, targetProps)],
+        });
+      }
+    }
+    this.monitoring.addTask(constructIdFor('capture', `capture/${name}`), {
+      label,
+      fn: fn.fn,
+      dlq,
+      streamConsumer: false,
+    });
+  }
+
+  private addMaterialization(name: string): void {
+    const spec = this.catalog.materializations[name];
+    checkMaterializationConnector(spec);
+    const label = taskLabel('materialization', name);
+    const scope = new Construct(this.scopes.materializations, constructIdFor('materialization', name));
+    const sourcesRead = materializationSources(spec);
+    const fn = this.makeFunction(scope, 'Function', 'materialize', label, name, {
+      reads: sourcesRead,
+      writes: [],
+      fragmentsWrite: [],
+      // Backfill of a new binding reads the source collection's history from its fragments.
+      fragmentsRead: sourcesRead,
+    });
+    this.grantSecrets(
+      fn,
+      spec.endpoint.config,
+      `materialization ${name}`,
+      `${spec.source.pointer}/endpoint/connector/config`,
+    );
+    const cfgPointer = `${spec.source.pointer}/endpoint/connector/config`;
+
+    if (spec.endpoint.connector === 'materialize-dynamodb') {
+      const tables: dynamodb.TableV2[] = [];
+      spec.bindings.forEach((b, i) => {
+        if (b.disable) return;
+        const tableName =
+          typeof b.resource === 'object' && b.resource && !Array.isArray(b.resource)
+            ? b.resource.table
+            : undefined;
+        if (typeof tableName !== 'string') {
+          throw new DeployUnsupportedError(
+            'UnsupportedConnector',
+            at(spec.source),
+            `${spec.source.pointer}/bindings/${i}/resource/table`,
+            b.resource,
+            'materialize-dynamodb bindings need resource.table',
+          );
+        }
+        tables.push(
+          this.materializedTable(
+            tableName,
+            b.source.name,
+            at(spec.source),
+            `${spec.source.pointer}/bindings/${i}`,
+          ),
+        );
+      });
+      if (tables.length > 0) {
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: [
+              'dynamodb:DescribeTable',
+              'dynamodb:GetItem',
+              'dynamodb:BatchGetItem',
+              'dynamodb:PutItem',
+              'dynamodb:UpdateItem',
+              'dynamodb:DeleteItem',
+              'dynamodb:BatchWriteItem',
+              'dynamodb:ConditionCheckItem',
+            ],
+            resources: tables.map((t) => t.tableArn),
+          }),
+        );
+      }
+    } else if (spec.endpoint.connector === 'materialize-s3') {
+      const loc = connectorBucket(spec.endpoint.config, at(spec.source), cfgPointer);
+      if (loc) {
+        const prefix = loc.prefix === '' || loc.prefix.endsWith('/') ? loc.prefix : `${loc.prefix}/`;
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:PutObject'],
+            resources: [`arn:${Stack.of(this).partition}:s3:::${loc.bucket}/${prefix}*`],
+          }),
+        );
+        this.ackPrefixWildcard(
+          fn,
+          `Resource::arn:<AWS::Partition>:s3:::${loc.bucket}/${prefix}*`,
+          `the objects under s3://${loc.bucket}/${prefix} that the materialization writes`,
+        );
+      }
+    }
+
+    const dlq = this.deadLetterQueue(scope, label);
+    this.consume(fn, sourcesRead, dlq);
+    this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
+      label,
+      fn: fn.fn,
+      dlq,
+      streamConsumer: true,
+    });
+  }
+
+  /** A materialize-dynamodb table: collection key → partition key (and sort key), like Estuary's connector. */
+  private materializedTable(
+    tableName: string,
+    collection: string,
+    location: string,
+    pointer: string,
+  ): dynamodb.TableV2 {
+    const existing = this.materializedTables.get(tableName);
+    if (existing) return existing;
+    const spec = this.catalog.collections[collection];
+    if (spec.key.length > 2) {
+      throw new DeployUnsupportedError(
+        'UnsupportedConnector',
+        location,
+        pointer,
+        spec.key,
+        `materialize-dynamodb supports collection keys of at most 2 locations; ${collection} has ${spec.key.length}`,
+      );
+    }
+    const attr = (ptr: string): dynamodb.Attribute => ({
+      name: keyFieldName(spec, ptr),
+      type:
+        keyAttributeType(this.catalog, spec, ptr) === 'N'
+          ? dynamodb.AttributeType.NUMBER
+          : dynamodb.AttributeType.STRING,
+    });
+    const scope =
+      this.scopes.materializations.node.tryFindChild('Tables') ??
+      new Construct(this.scopes.materializations, 'Tables');
+    const table = new dynamodb.TableV2(scope, tableName, {
+      tableName,
+      partitionKey: attr(spec.key[0]),
+      sortKey: spec.key.length > 1 ? attr(spec.key[1]) : undefined,
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.materializedTables.set(tableName, table);
+    return table;
+  }
+}
