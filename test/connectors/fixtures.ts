@@ -1,5 +1,5 @@
 /** A hand-built catalog (BuiltCatalog) for connector tests: orders keyed by /id, with a sum-reduced qty. */
-import type { BuiltCatalog, MaterializationSpec } from '../../shared/catalog/model.ts';
+import type { BuiltCatalog, CaptureSpec, MaterializationSpec } from '../../shared/catalog/model.ts';
 import type { Json } from '../../shared/json/types.ts';
 
 export const ORDERS_SCHEMA_URI = 'file:///fixtures/orders.schema.json';
@@ -66,6 +66,27 @@ export function materialization(
       disable: false,
       backfill: 0,
     })),
+    source: loc,
+  };
+}
+
+export function capture(
+  name: string,
+  connector: string,
+  config: Json,
+  resources: Json[],
+  interval?: number,
+): CaptureSpec {
+  return {
+    name,
+    endpoint: { connector, image: connector, config },
+    bindings: resources.map((resource, i) => ({
+      resource,
+      target: `acme/target-${i}`,
+      disable: false,
+      backfill: 0,
+    })),
+    interval,
     source: loc,
   };
 }
