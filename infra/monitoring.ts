@@ -156,7 +156,13 @@ export class SluiceMonitoring extends Construct {
     });
     this.alarm(`${id}:SchemaViolations`, {
       alarmDescription: `Sluice ${task.label}: documents violate the collection schema; the task does not advance past them.`,
-      metric: violations,
+      metric: new cloudwatch.Metric({
+        namespace: this.props.metricsNamespace,
+        metricName: SLUICE_METRICS.schemaViolations,
+        dimensionsMap: { service: task.label },
+        statistic: 'Sum',
+        period: Duration.minutes(1),
+      }),
       threshold: ALARM_THRESHOLDS.schemaViolations,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -165,7 +171,7 @@ export class SluiceMonitoring extends Construct {
     if (task.streamConsumer) {
       this.alarm(`${id}:IteratorAge`, {
         alarmDescription: `Sluice ${task.label}: more than ${ALARM_THRESHOLDS.iteratorAgeMs / 60000} minutes behind its stream for 3 minutes.`,
-        metric: iteratorAge,
+        metric: task.fn.metric('IteratorAge', { period: Duration.minutes(1), statistic: 'Maximum' }),
         threshold: ALARM_THRESHOLDS.iteratorAgeMs,
         evaluationPeriods: 3,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

@@ -56,7 +56,7 @@ export function scanSecrets(config: Json, base: string): SecretScan {
       return;
     }
     if (Array.isArray(node)) {
-      node.forEach((v, i) => walk(v, `${pointer}/${i}`, key));
+      for (const [i, v] of node.entries()) walk(v, `${pointer}/${i}`, key);
       return;
     }
     if (node !== null && typeof node === 'object') {

@@ -108,6 +108,11 @@ interface TaskResources {
   fragmentsRead: string[];
 }
 
+/** Partition-key values of the state table a task may touch (see shared/adapters/dynamodb.ts). */
+export function stateLeadingKeys(task: string, collections: string[]): string[] {
+  return [...[...new Set(collections)].sort().map((c) => `s#${c}`), `c#${task}`];
+}
+
 export class SluiceCatalog extends Construct {
   readonly catalog: BuiltCatalog;
   readonly streams = new Map<string, kinesis.Stream>();
@@ -242,7 +247,7 @@ export class SluiceCatalog extends Construct {
     if (place.bucket !== undefined && this.props.buckets === 'import') {
       bucket = s3.Bucket.fromBucketName(scope, place.bucket, place.bucket);
     } else {
-      bucket = new s3.Bucket(scope, place.bucket ?? 'Default', {
+      bucket = new s3.Bucket(scope, place.bucket ?? 'DefaultFragments', {
         bucketName: place.bucket,
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
         encryption: s3.BucketEncryption.S3_MANAGED,
@@ -296,9 +301,9 @@ export class SluiceCatalog extends Construct {
   // ---------------------------------------------------------------- grants
 
   private grantState(fn: SluiceFunction, task: string, collections: string[]): void {
-    // One table holds reduced state (partition `p` per collection) and checkpoints (per task); a function
-    // may only touch the partitions of its own collections and its own task.
-    const leading = [...new Set([...collections, task])].sort();
+    // One table holds reduced state (partition `s#<collection>`) and task checkpoints (`c#<task>`), as
+    // shared/adapters/dynamodb.ts writes them; a function may only touch the partitions of its own
+    // collections and its own task (dynamodb:LeadingKeys).
     fn.role.addToPolicy(
       new iam.PolicyStatement({
         actions: [
@@ -313,7 +318,7 @@ export class SluiceCatalog extends Construct {
         ],
         resources: [this.stateTable.tableArn],
         conditions: {
-          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leading.flatMap((l) => [l, `${l}/*`]) },
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': stateLeadingKeys(task, collections) },
         },
       }),
     );
@@ -519,7 +524,7 @@ export class SluiceCatalog extends Construct {
   private addPersister(spec: CollectionSpec): void {
     const label = taskLabel('persister', spec.name);
     const scope = new Construct(this.scopes.persisters, constructIdFor('collection', spec.name));
-    const fn = this.makeFunction(scope, 'Function', 'persist', label, `persist/${spec.name}`, {
+    const fn = this.makeFunction(scope, 'Function', 'persist', label, spec.name, {
       reads: [spec.name],
       writes: [],
       fragmentsWrite: [spec.name],

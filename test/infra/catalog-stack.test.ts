@@ -1,0 +1,430 @@
+/**
+ * SluiceCatalog synthesized from a hand-built catalog (bundling skipped): targeted assertions per
+ * acceptance point of issue 4, plus "fails if" cases. No whole-template snapshots.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DeployUnsupportedError } from '../../infra/errors.ts';
+import { DERIVATION_MODULE_FILE } from '../../infra/function.ts';
+import { ALARM_THRESHOLDS, SLUICE_METRICS } from '../../infra/monitoring.ts';
+import { DEFAULT_EVENT_SOURCE, SluiceCatalog } from '../../infra/sluice-catalog.ts';
+import type { SluiceStack } from '../../infra/stack.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { fixtureCatalog, loc } from './fixture.ts';
+import {
+  actionsOf,
+  assertLeastPrivilege,
+  functionOfTask,
+  OverBroadGrantError,
+  roleOfTask,
+  statementsOfRole,
+  synth,
+} from './support.ts';
+
+let template: Template;
+let stack: SluiceStack;
+
+beforeAll(() => {
+  ({ template, stack } = synth(fixtureCatalog(), {
+    streams: { 'acme/orders': { shards: 3, retentionHours: 48 } },
+  }));
+});
+
+function logicalIds(t: Template): Map<string, string> {
+  return new Map(
+    Object.entries(t.toJSON().Resources as Record<string, { Type: string }>).map(([id, r]) => [id, r.Type]),
+  );
+}
+
+describe('collections: streams, buckets, state', () => {
+  it('one encrypted Kinesis stream per collection, on-demand unless shards are asked for', () => {
+    template.resourceCountIs('AWS::Kinesis::Stream', 4);
+    const onDemand = template.findResources('AWS::Kinesis::Stream', {
+      Properties: { StreamModeDetails: { StreamMode: 'ON_DEMAND' } },
+    });
+    expect(Object.keys(onDemand)).toHaveLength(3);
+    template.hasResourceProperties('AWS::Kinesis::Stream', {
+      ShardCount: 3,
+      RetentionPeriodHours: 48,
+      StreamModeDetails: { StreamMode: 'PROVISIONED' },
+    });
+    for (const s of Object.values(template.findResources('AWS::Kinesis::Stream'))) {
+      expect(s.Properties.StreamEncryption).toEqual({ EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' });
+      expect(s.DeletionPolicy).toBe('Retain');
+    }
+  });
+
+  it('storage-mapping bucket: public access blocked, TLS only, encrypted, access logs, named as in the catalog', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: 'acme-flow-data',
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'acme-flow-data/' },
+    });
+    const [bucketId] = Object.keys(
+      template.findResources('AWS::S3::Bucket', { Properties: { BucketName: 'acme-flow-data' } }),
+    );
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('retention becomes a lifecycle rule only for the collection that sets it', () => {
+    const buckets = Object.values(template.findResources('AWS::S3::Bucket'));
+    const rules = buckets.flatMap((b) => b.Properties.LifecycleConfiguration?.Rules ?? []);
+    const retention = rules.filter((r: { Id?: string }) => r.Id?.startsWith('retention:'));
+    expect(retention).toEqual([
+      { Id: 'retention:acme/events', Prefix: 'flow/acme/events/', ExpirationInDays: 30, Status: 'Enabled' },
+    ]);
+    // The unmapped collection lands in the default fragments bucket, which has no lifecycle at all.
+    const unmapped = buckets.filter(
+      (b) => b.Properties.BucketName === undefined && b.Properties.LoggingConfiguration,
+    );
+    expect(unmapped).toHaveLength(1);
+    expect(unmapped[0].Properties.LifecycleConfiguration).toBeUndefined();
+  });
+
+  it('state table: on-demand, point-in-time recovery, KMS encryption, retained', () => {
+    template.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: 'p', KeyType: 'HASH' },
+          { AttributeName: 'k', KeyType: 'RANGE' },
+        ],
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+        Replicas: [
+          Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+        ],
+      }),
+    });
+  });
+
+  it('materialize-dynamodb table: collection key → partition and sort key with schema types', () => {
+    template.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        TableName: 'user_totals',
+        KeySchema: [
+          { AttributeName: 'user_name', KeyType: 'HASH' },
+          { AttributeName: 'day', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: Match.arrayWith([
+          { AttributeName: 'user_name', AttributeType: 'S' },
+          { AttributeName: 'day', AttributeType: 'N' },
+        ]),
+      }),
+    });
+  });
+});
+
+describe('functions', () => {
+  it('one function per capture, derivation, materialization and persister: arm64, latest Node, ESM bundle', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 3 + 1 + 2 + 4);
+    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
+      expect(fn.Properties.Handler).toBe('index.handler');
+      expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: 'JSON' });
+      const env = fn.Properties.Environment.Variables;
+      expect(env.SLUICE_CATALOG).toBe('./catalog.json');
+      expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('Sluice');
+      expect(env.POWERTOOLS_SERVICE_NAME).toMatch(/^(capture|derivation|materialization|persister):/);
+      expect(env.SLUICE_TASK).toBeTruthy();
+      expect(JSON.stringify(env.SLUICE_STATE_TABLE)).toMatch(/^\{"Ref":"FlowState[0-9A-F]{8}"\}$/);
+    }
+  });
+
+  it('a function knows only the streams it uses (SLUICE_STREAMS)', () => {
+    const { props } = functionOfTask(template, 'derivation:acme/totals');
+    const env = (props.Environment as { Variables: Record<string, unknown> }).Variables;
+    const streams = JSON.stringify(stack.resolve(env.SLUICE_STREAMS));
+    expect(streams).toContain('acme/events');
+    expect(streams).toContain('acme/totals');
+    expect(streams).not.toContain('acme/orders');
+    expect(env.SLUICE_TASK).toBe('acme/totals');
+    expect(env.SLUICE_DERIVATION_MODULE).toBe(`/var/task/${DERIVATION_MODULE_FILE}`);
+  });
+
+  it('the derivation ships a catalog pointing at the bundled module; others ship the catalog unchanged', () => {
+    const derive = stack.flow.functions.get('derivation:acme/totals');
+    expect(derive).toBeDefined();
+    const persister = stack.flow.functions.get('persister:acme/totals');
+    expect(persister).toBeDefined();
+    expect(stack.flow.catalog.collections['acme/totals'].derive?.using.typescript.module).toBe(
+      '/cat/totals.ts',
+    );
+  });
+
+  it('event-source mappings: bisect, ReportBatchItemFailures, bounded retries and age, on-failure destination', () => {
+    // persisters 4 + derivation 1 source + materializations 2 sources
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 7);
+    for (const m of Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))) {
+      expect(m.Properties).toMatchObject({
+        BatchSize: DEFAULT_EVENT_SOURCE.batchSize,
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        MaximumRetryAttempts: DEFAULT_EVENT_SOURCE.retryAttempts,
+        MaximumRecordAgeInSeconds: DEFAULT_EVENT_SOURCE.maxRecordAge.toSeconds(),
+        ParallelizationFactor: 1,
+        StartingPosition: 'TRIM_HORIZON',
+      });
+      expect(JSON.stringify(m.Properties.DestinationConfig)).toMatch(
+        /^\{"OnFailure":\{"Destination":\{"Fn::GetAtt":\["Flow\w+DeadLetters\w+","Arn"\]\}\}\}$/,
+      );
+    }
+  });
+
+  it('dead-letter queues are encrypted and TLS-only', () => {
+    for (const q of Object.values(template.findResources('AWS::SQS::Queue'))) {
+      expect(q.Properties.SqsManagedSseEnabled).toBe(true);
+    }
+    template.allResourcesProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('HTTP ingest: Function URL with AWS_IAM auth, never NONE', () => {
+    template.resourceCountIs('AWS::Lambda::Url', 1);
+    template.allResourcesProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM' });
+    template.hasOutput('*', {
+      Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('acmeingest'), 'FunctionUrl'] },
+    });
+  });
+
+  it('polling capture: EventBridge schedule at its interval, one invocation at a time', () => {
+    const { id, props } = functionOfTask(template, 'capture:acme/pg');
+    expect(props.ReservedConcurrentExecutions).toBe(1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(2 minutes)',
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [id, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } }),
+      ],
+    });
+  });
+
+  it('S3 capture: EventBridge Object Created events for its bucket and prefix', () => {
+    const { id } = functionOfTask(template, 'capture:other/s3');
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.s3'],
+        'detail-type': ['Object Created'],
+        detail: { bucket: { name: ['partner-drop'] }, object: { key: [{ prefix: 'incoming/' }] } },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id, 'Arn'] } })],
+    });
+  });
+});
+
+describe('least privilege', () => {
+  it('no policy in the stack has a wildcard action or Resource "*"', () => {
+    expect(() => assertLeastPrivilege(template)).not.toThrow();
+  });
+
+  it('fails if a grant is too wide: the check catches a grantReadWrite-style wildcard', () => {
+    const app = new App();
+    const s = new Stack(app, 'Wide');
+    const role = new iam.Role(s, 'R', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kinesis:*'],
+        resources: ['arn:aws:kinesis:us-east-1:1:stream/x'],
+      }),
+    );
+    expect(() => assertLeastPrivilege(Template.fromStack(s))).toThrow(OverBroadGrantError);
+  });
+
+  it('ingest writes only its target stream; it reads no stream and touches no bucket or secret', () => {
+    const st = statementsOfRole(template, roleOfTask(template, 'capture:acme/ingest'));
+    const kinesisWrite = st.filter((s) => [s.Action].flat().includes('kinesis:PutRecords'));
+    expect(kinesisWrite).toHaveLength(1);
+    expect(JSON.stringify(kinesisWrite[0].Resource)).toMatch(/Collectionsacmeevents/);
+    const actions = actionsOf(st);
+    expect(actions.filter((a) => a.startsWith('s3:') || a.startsWith('secretsmanager:'))).toEqual([]);
+    expect(actions).not.toContain('kinesis:GetRecords');
+  });
+
+  it("state-table access is confined to the task's own partitions (dynamodb:LeadingKeys)", () => {
+    const st = statementsOfRole(template, roleOfTask(template, 'materialization:acme/to-dynamo'));
+    const state = st.find((s) => [s.Action].flat().includes('dynamodb:PutItem') && s.Condition);
+    expect(state?.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['s#acme/totals', 'c#acme/to-dynamo'] },
+    });
+  });
+
+  it('persister writes only its own fragment prefix', () => {
+    const st = statementsOfRole(template, roleOfTask(template, 'persister:acme/events'));
+    const put = st.filter((s) => [s.Action].flat().includes('s3:PutObject'));
+    expect(put).toHaveLength(1);
+    expect(JSON.stringify(put[0].Resource)).toContain('/flow/acme/events/*');
+    const list = st.find((s) => [s.Action].flat().includes('s3:ListBucket'));
+    expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': ['flow/acme/events/*'] } });
+  });
+
+  it('only the capture that names a secret may read it, and only that secret', () => {
+    const pg = statementsOfRole(template, roleOfTask(template, 'capture:acme/pg'));
+    const sm = pg.filter((s) => [s.Action].flat().some((a) => a.startsWith('secretsmanager:')));
+    expect(sm).toHaveLength(1);
+    expect(sm[0].Action).toBe('secretsmanager:GetSecretValue');
+    expect(JSON.stringify(sm[0].Resource)).toContain(':secret:prod/pg-??????');
+    const all = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p).includes('secretsmanager:'),
+    );
+    expect(all).toHaveLength(1);
+  });
+
+  it('a materialization may write its DynamoDB table but not create or delete tables', () => {
+    const st = statementsOfRole(template, roleOfTask(template, 'materialization:acme/to-dynamo'));
+    const actions = actionsOf(st);
+    expect(actions).toContain('dynamodb:PutItem');
+    expect(actions).not.toContain('dynamodb:CreateTable');
+    expect(actions).not.toContain('dynamodb:DeleteTable');
+    expect(actions).not.toContain('dynamodb:Scan');
+  });
+});
+
+describe('secrets', () => {
+  it('a literal password never reaches the template, and synth warns about it', () => {
+    const cat = fixtureCatalog();
+    const pg = cat.captures['acme/pg'].endpoint;
+    pg.config = { ...(pg.config as Record<string, string>), password: 'hunter2-literal' };
+    const { template: t, stack: s } = synth(cat);
+    expect(JSON.stringify(t.toJSON())).not.toContain('hunter2-literal');
+    const warnings = Annotations.fromStack(s).findWarning(
+      '*',
+      Match.stringLikeRegexp('password.*credential written in clear'),
+    );
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe('monitoring', () => {
+  it('one dashboard with per-task documents, bytes, errors, iterator age, schema violations, DLQ depth', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const [dash] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(stack.resolve(dash.Properties.DashboardBody));
+    for (const m of [
+      ...Object.values(SLUICE_METRICS),
+      'IteratorAge',
+      'Errors',
+      'ApproximateNumberOfMessagesVisible',
+    ]) {
+      expect(body).toContain(m);
+    }
+    for (const label of [
+      'capture:acme/ingest',
+      'derivation:acme/totals',
+      'materialization:acme/lake',
+      'persister:other/files',
+    ]) {
+      expect(body).toContain(label);
+    }
+  });
+
+  it('alarms: DLQ depth ≥ 1, iterator age > 10 min, errors, schema violations', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: ALARM_THRESHOLDS.dlqMessages,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'IteratorAge',
+      Threshold: 600000,
+      EvaluationPeriods: 3,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: SLUICE_METRICS.schemaViolations,
+      Namespace: 'Sluice',
+      Dimensions: [{ Name: 'service', Value: 'derivation:acme/totals' }],
+    });
+    // 10 tasks × (errors + violations) + 7 stream consumers' iterator age + 9 DLQs
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 10 * 2 + 7 + 9);
+  });
+});
+
+describe('stable construct ids', () => {
+  it('the same catalog twice gives the same logical ids', () => {
+    const a = logicalIds(synth(fixtureCatalog()).template);
+    const b = logicalIds(synth(fixtureCatalog()).template);
+    expect([...a.entries()].sort()).toEqual([...b.entries()].sort());
+  });
+
+  it('adding an unrelated collection and capture changes no existing logical id', () => {
+    const before = logicalIds(synth(fixtureCatalog()).template);
+    const cat = fixtureCatalog();
+    cat.collections['aaa/first'] = {
+      ...cat.collections['acme/orders'],
+      name: 'aaa/first',
+      source: loc('/collections/aaa~1first'),
+    };
+    cat.captures['aaa/hook'] = {
+      ...cat.captures['acme/ingest'],
+      name: 'aaa/hook',
+      bindings: [{ resource: {}, target: 'aaa/first', disable: false, backfill: 0 }],
+    };
+    const after = logicalIds(synth(cat).template);
+    for (const [id, type] of before) expect(after.get(id), id).toBe(type);
+    expect(after.size).toBeGreaterThan(before.size);
+  });
+});
+
+describe('fails if', () => {
+  const build =
+    (cat: BuiltCatalog, props: Record<string, unknown> = {}) =>
+    () =>
+      new SluiceCatalog(new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'F'), 'Flow', {
+        catalog: cat,
+        ...props,
+      });
+
+  it('a stream override names no collection', () => {
+    expect(build(fixtureCatalog(), { streams: { 'acme/nope': { shards: 2 } } })).toThrow(
+      /InvalidOverride.*no collection named acme\/nope/,
+    );
+  });
+
+  it('a stream override asks for 0 shards', () => {
+    expect(build(fixtureCatalog(), { streams: { 'acme/orders': { shards: 0 } } })).toThrow(
+      DeployUnsupportedError,
+    );
+  });
+
+  it('a storage mapping names a GCS store', () => {
+    const cat = fixtureCatalog();
+    cat.storageMappings['acme/'].stores = [{ provider: 'GCS', bucket: 'g' }];
+    expect(build(cat)).toThrow(/UnsupportedStore.*GCS store/);
+  });
+
+  it('a materialize-dynamodb binding has a 3-part key', () => {
+    const cat = fixtureCatalog();
+    cat.collections['acme/totals'].key = ['/user', '/day', '/n'];
+    expect(build(cat)).toThrow(/at most 2 locations/);
+  });
+
+  it('retention is set on a collection whose bucket is imported', () => {
+    expect(build(fixtureCatalog(), { buckets: 'import' })).toThrow(/retention needs a lifecycle rule/);
+  });
+});

@@ -1,0 +1,91 @@
+/** Helpers for CDK assertion tests: synth without bundling, IAM statement inspection. */
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { SluiceStack, type SluiceStackProps } from '../../infra/stack.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+
+export function synth(
+  catalog: BuiltCatalog,
+  extra: Partial<SluiceStackProps> = {},
+): { app: App; stack: SluiceStack; template: Template } {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new SluiceStack(app, 'Test', { catalog, ...extra });
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+export interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+export function asArray<T>(x: T | T[]): T[] {
+  return Array.isArray(x) ? x : [x];
+}
+
+/** Every IAM policy statement of the policies attached to a role (by the role's logical id). */
+export function statementsOfRole(template: Template, roleLogicalId: string): Statement[] {
+  const out: Statement[] = [];
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    const roles = (policy.Properties.Roles as { Ref: string }[]).map((r) => r.Ref);
+    if (!roles.includes(roleLogicalId)) continue;
+    out.push(...(policy.Properties.PolicyDocument.Statement as Statement[]));
+  }
+  return out;
+}
+
+export function actionsOf(statements: Statement[]): string[] {
+  return [...new Set(statements.flatMap((s) => asArray(s.Action)))].sort();
+}
+
+/** Logical id of the role of the Lambda function whose description names this task label. */
+export function roleOfTask(template: Template, label: string): string {
+  const fns = template.findResources('AWS::Lambda::Function', {
+    Properties: { Description: `Sluice ${label}` },
+  });
+  const [fn] = Object.values(fns);
+  if (!fn) throw new Error(`no function for ${label}`);
+  return (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+}
+
+export function functionOfTask(
+  template: Template,
+  label: string,
+): { id: string; props: Record<string, unknown> } {
+  const fns = template.findResources('AWS::Lambda::Function', {
+    Properties: { Description: `Sluice ${label}` },
+  });
+  const [[id, fn]] = Object.entries(fns);
+  return { id, props: fn.Properties };
+}
+
+export class OverBroadGrantError extends Error {
+  readonly code = 'OverBroadGrant';
+  constructor(
+    readonly policy: string,
+    readonly statement: Statement,
+    reason: string,
+  ) {
+    super(`${policy}: ${reason}: ${JSON.stringify(statement)}`);
+    this.name = 'OverBroadGrantError';
+  }
+}
+
+/**
+ * Least-privilege check over every IAM policy in a template: no wildcard action (`*`, `svc:*`,
+ * `svc:Get*`), no `Resource: "*"`, except the statements AWS only accepts on `*` (none for Sluice).
+ */
+export function assertLeastPrivilege(template: Template): void {
+  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    for (const st of policy.Properties.PolicyDocument.Statement as Statement[]) {
+      if (st.Effect !== 'Allow') continue;
+      for (const a of asArray(st.Action)) {
+        if (a.includes('*')) throw new OverBroadGrantError(id, st, `wildcard action ${a}`);
+      }
+      for (const r of asArray(st.Resource)) {
+        if (r === '*') throw new OverBroadGrantError(id, st, 'any resource');
+      }
+    }
+  }
+}
