@@ -1,0 +1,212 @@
+/**
+ * File parsers for source-s3: JSON, JSON lines, CSV (RFC 4180 with configurable delimiter, quote and
+ * escape), gzip. Every record becomes an object document with `_meta: {file, offset}` where `offset` is
+ * the record's 0-based index in the file, so parsing the same object twice gives the same documents.
+ * A bad record throws SourceParseError naming the file and its 1-based line.
+ */
+import { gunzipSync } from 'node:zlib';
+import { isObject, type Json, type JsonObject } from '../json/types.ts';
+import { SourceParseError } from './errors.ts';
+
+export type FormatType = 'json' | 'jsonl' | 'csv' | 'auto';
+export type Compression = 'gzip' | 'none' | 'auto';
+
+export interface CsvOptions {
+  /** Column names; default: the file's first row. */
+  headers?: string[];
+  delimiter?: string;
+  quote?: string;
+  /** Escape character inside quoted fields; default: the quote character itself (`""`). */
+  escape?: string;
+}
+
+export interface ParseOptions {
+  format: FormatType;
+  compression: Compression;
+  csv?: CsvOptions;
+}
+
+export function decompress(file: string, body: Uint8Array, compression: Compression): Uint8Array {
+  const gz = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
+  if (compression === 'gzip' || (compression === 'auto' && gz)) {
+    try {
+      return gunzipSync(body);
+    } catch (err) {
+      throw new SourceParseError(file, 1, 'not valid gzip', (err as Error).message);
+    }
+  }
+  return body;
+}
+
+export function formatOf(file: string, format: FormatType): Exclude<FormatType, 'auto'> {
+  if (format !== 'auto') return format;
+  const name = file.toLowerCase().replace(/\.(gz|gzip)$/, '');
+  if (name.endsWith('.csv') || name.endsWith('.tsv')) return 'csv';
+  if (name.endsWith('.jsonl') || name.endsWith('.ndjson')) return 'jsonl';
+  return 'json';
+}
+
+function lineAt(text: string, index: number): number {
+  let line = 1;
+  for (let i = 0; i < index && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+function withMeta(file: string, offset: number, line: number, v: Json, raw: string): JsonObject {
+  if (!isObject(v)) throw new SourceParseError(file, line, 'a record must be a JSON object', raw);
+  const meta = isObject(v._meta) ? v._meta : {};
+  return { ...v, _meta: { ...meta, file, offset } };
+}
+
+function parseJsonLines(file: string, text: string): JsonObject[] {
+  const out: JsonObject[] = [];
+  let line = 0;
+  for (const raw of text.split('\n')) {
+    line++;
+    const s = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (s.trim() === '') continue;
+    let v: Json;
+    try {
+      v = JSON.parse(s) as Json;
+    } catch (err) {
+      throw new SourceParseError(file, line, `invalid JSON (${(err as Error).message})`, s);
+    }
+    out.push(withMeta(file, out.length, line, v, s));
+  }
+  return out;
+}
+
+function parseJson(file: string, text: string): JsonObject[] {
+  let v: Json;
+  try {
+    v = JSON.parse(text) as Json;
+  } catch (err) {
+    // Not one JSON value: maybe concatenated objects, one per line.
+    if (text.trim().startsWith('{') && text.includes('\n')) return parseJsonLines(file, text);
+    const m = /position (\d+)/.exec((err as Error).message);
+    const at = m ? Number(m[1]) : 0;
+    const line = lineAt(text, at);
+    throw new SourceParseError(
+      file,
+      line,
+      `invalid JSON (${(err as Error).message})`,
+      text.split('\n')[line - 1] ?? '',
+    );
+  }
+  if (Array.isArray(v)) return v.map((item, i) => withMeta(file, i, 1, item, JSON.stringify(item)));
+  return [withMeta(file, 0, 1, v, text.slice(0, 200))];
+}
+
+/** CSV records with the 1-based line each starts on. Quoted fields may hold delimiters, quotes and newlines. */
+export function* csvRecords(
+  file: string,
+  text: string,
+  o: CsvOptions = {},
+): Generator<{ fields: (string | null)[]; line: number }> {
+  const delim = o.delimiter ?? ',';
+  const quote = o.quote ?? '"';
+  const escape = o.escape ?? quote;
+  let i = 0;
+  let line = 1;
+  const n = text.length;
+  if (text.charCodeAt(0) === 0xfeff) i = 1;
+  while (i < n) {
+    const start = line;
+    const fields: (string | null)[] = [];
+    let atRecordEnd = false;
+    while (!atRecordEnd) {
+      let value = '';
+      let quoted = false;
+      if (text[i] === quote) {
+        quoted = true;
+        i++;
+        for (;;) {
+          if (i >= n) throw new SourceParseError(file, start, 'unterminated quoted field', value);
+          const ch = text[i] as string;
+          if (ch === escape && escape !== quote && text[i + 1] === quote) {
+            value += quote;
+            i += 2;
+          } else if (ch === quote) {
+            if (escape === quote && text[i + 1] === quote) {
+              value += quote;
+              i += 2;
+            } else {
+              i++;
+              break;
+            }
+          } else {
+            if (ch === '\n') line++;
+            value += ch;
+            i++;
+          }
+        }
+        if (i < n && text[i] !== delim && text[i] !== '\n' && text[i] !== '\r') {
+          const end = text.indexOf('\n', i);
+          throw new SourceParseError(
+            file,
+            line,
+            `unexpected character ${JSON.stringify(text[i])} after a closing quote`,
+            text.slice(i, end < 0 ? n : end),
+          );
+        }
+      } else {
+        while (i < n && text[i] !== delim && text[i] !== '\n' && text[i] !== '\r') value += text[i++];
+      }
+      fields.push(quoted || value !== '' ? value : null);
+      if (i >= n) atRecordEnd = true;
+      else if (text[i] === delim) i++;
+      else {
+        if (text[i] === '\r') i++;
+        if (text[i] === '\n') i++;
+        line++;
+        atRecordEnd = true;
+      }
+    }
+    if (fields.length === 1 && fields[0] === null) continue; // blank line
+    yield { fields, line: start };
+  }
+}
+
+function parseCsv(file: string, text: string, o: CsvOptions = {}): JsonObject[] {
+  const out: JsonObject[] = [];
+  let headers = o.headers;
+  for (const { fields, line } of csvRecords(file, text, o)) {
+    if (!headers) {
+      headers = fields.map((f, i) => f ?? `column${i + 1}`);
+      continue;
+    }
+    if (fields.length !== headers.length) {
+      throw new SourceParseError(
+        file,
+        line,
+        `expected ${headers.length} fields (${headers.join(', ')}), found ${fields.length}`,
+        fields.map((f) => f ?? '').join(o.delimiter ?? ','),
+      );
+    }
+    const doc: JsonObject = {};
+    headers.forEach((h, i) => {
+      doc[h] = fields[i] ?? null;
+    });
+    out.push({ ...doc, _meta: { file, offset: out.length } });
+  }
+  return out;
+}
+
+/** Parse one object's bytes into documents. */
+export function parseObject(file: string, body: Uint8Array, o: ParseOptions): JsonObject[] {
+  const bytes = decompress(file, body, o.compression);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new SourceParseError(file, 1, 'not valid UTF-8 text', '');
+  }
+  switch (formatOf(file, o.format)) {
+    case 'jsonl':
+      return parseJsonLines(file, text);
+    case 'csv':
+      return parseCsv(file, text, o.csv);
+    default:
+      return parseJson(file, text);
+  }
+}
