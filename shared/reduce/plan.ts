@@ -1,0 +1,311 @@
+/**
+ * Reduction plans: which schema nodes apply at a document location, and which `reduce` strategy
+ * they select for a given (rhs) value.
+ *
+ * A Plan is the set of subschemas applying at a location before conditionals are decided: the
+ * static closure over `$ref` and `allOf`, plus the conditional groups (anyOf, oneOf, if/then/else,
+ * dependentSchemas) found in it. `activate(value)` decides the conditionals with precompiled ajv
+ * validators of the branch subschemas and returns an Active: the full set of applying subschemas,
+ * its strategy, and (cached) child plans per property name / array index. Plans without
+ * conditionals have one static Active, so the common case runs no validator at all.
+ * Plans are interned by their node set, so a location reached twice shares one plan and its caches.
+ */
+import { jsonEqual } from '../json/compare.ts';
+import { isObject, type Json } from '../json/types.ts';
+import type { SchemaGraph, SchemaNode } from '../schema/graph.ts';
+import type { Strategy } from '../schema/reduce-annotation.ts';
+
+type Cond =
+  | { readonly kind: 'branches'; readonly branches: readonly SchemaNode[] }
+  | {
+      readonly kind: 'if';
+      readonly test: SchemaNode;
+      readonly thenNode?: SchemaNode;
+      readonly elseNode?: SchemaNode;
+    }
+  | { readonly kind: 'dependent'; readonly property: string; readonly node: SchemaNode };
+
+interface Closure {
+  readonly nodes: readonly SchemaNode[];
+  readonly conds: readonly Cond[];
+}
+
+/** Plans for one schema graph. */
+export class PlanCache {
+  private readonly plans = new Map<string, Plan>();
+  private readonly closures = new Map<number, Closure>();
+  private readonly nodeConds = new Map<number, readonly Cond[]>();
+  readonly empty: Plan;
+
+  constructor(readonly graph: SchemaGraph) {
+    this.empty = this.intern([]);
+  }
+
+  /** The plan for a set of nodes (order and duplicates do not matter). */
+  intern(nodes: readonly SchemaNode[]): Plan {
+    const sorted = [...new Set(nodes)].sort((a, b) => a.id - b.id);
+    const key = sorted.map((n) => n.id).join(',');
+    let p = this.plans.get(key);
+    if (p === undefined) {
+      p = new Plan(this, sorted);
+      this.plans.set(key, p);
+    }
+    return p;
+  }
+
+  condsOf(node: SchemaNode): readonly Cond[] {
+    let c = this.nodeConds.get(node.id);
+    if (c !== undefined) return c;
+    const kw = node.kw;
+    const out: Cond[] = [];
+    if (kw.anyOf) out.push({ kind: 'branches', branches: kw.anyOf });
+    if (kw.oneOf) out.push({ kind: 'branches', branches: kw.oneOf });
+    if (kw.ifNode) out.push({ kind: 'if', test: kw.ifNode, thenNode: kw.thenNode, elseNode: kw.elseNode });
+    if (kw.dependentSchemas) {
+      for (const [property, n] of kw.dependentSchemas) out.push({ kind: 'dependent', property, node: n });
+    }
+    c = out;
+    this.nodeConds.set(node.id, c);
+    return c;
+  }
+
+  /** The node and everything it applies unconditionally ($ref, allOf), with their conditionals. */
+  closureOf(node: SchemaNode): Closure {
+    let c = this.closures.get(node.id);
+    if (c !== undefined) return c;
+    const nodes: SchemaNode[] = [];
+    const conds: Cond[] = [];
+    const seen = new Set<SchemaNode>();
+    const visit = (n: SchemaNode) => {
+      if (seen.has(n)) return;
+      seen.add(n);
+      nodes.push(n);
+      conds.push(...this.condsOf(n));
+      for (const r of n.kw.refs) visit(r);
+      for (const a of n.kw.allOf) visit(a);
+    };
+    visit(node);
+    c = { nodes, conds };
+    this.closures.set(node.id, c);
+    return c;
+  }
+}
+
+// Scratch state for Plan.activate (not re-entrant: validators never call back into plans).
+const queue: Cond[] = [];
+const chosen: Closure[] = [];
+
+export class Plan {
+  /** Static closure of the plan's nodes. */
+  readonly nodes: readonly SchemaNode[];
+  readonly conds: readonly Cond[];
+  /** Set when the plan has no conditionals: the Active for every value. */
+  readonly staticActive?: Active;
+  private readonly actives = new Map<string, Active>();
+
+  constructor(
+    private readonly cache: PlanCache,
+    roots: readonly SchemaNode[],
+  ) {
+    const nodes = new Set<SchemaNode>();
+    const conds = new Set<Cond>();
+    for (const r of roots) {
+      const c = cache.closureOf(r);
+      for (const n of c.nodes) nodes.add(n);
+      for (const x of c.conds) conds.add(x);
+    }
+    this.nodes = [...nodes];
+    this.conds = [...conds];
+    if (this.conds.length === 0) this.staticActive = new Active(cache, this.nodes);
+  }
+
+  /** The subschemas applying to `value` here, with its strategy and child plans. */
+  activate(value: Json): Active {
+    if (this.staticActive !== undefined) return this.staticActive;
+    queue.length = 0;
+    chosen.length = 0;
+    for (const c of this.conds) queue.push(c);
+    let sig = '';
+    for (let i = 0; i < queue.length; i++) {
+      const c = queue[i];
+      switch (c.kind) {
+        case 'branches':
+          for (const b of c.branches) {
+            if (b.validate(value)) {
+              sig += '1';
+              this.choose(b);
+            } else {
+              sig += '0';
+            }
+          }
+          break;
+        case 'if':
+          if (c.test.validate(value)) {
+            sig += '1';
+            this.choose(c.test);
+            if (c.thenNode) this.choose(c.thenNode);
+          } else {
+            sig += '0';
+            if (c.elseNode) this.choose(c.elseNode);
+          }
+          break;
+        case 'dependent':
+          if (isObject(value) && Object.hasOwn(value, c.property)) {
+            sig += '1';
+            this.choose(c.node);
+          } else {
+            sig += '0';
+          }
+          break;
+      }
+    }
+    let a = this.actives.get(sig);
+    if (a === undefined) {
+      const nodes = new Set<SchemaNode>(this.nodes);
+      for (const c of chosen) for (const n of c.nodes) nodes.add(n);
+      a = new Active(this.cache, [...nodes]);
+      this.actives.set(sig, a);
+    }
+    return a;
+  }
+
+  private choose(node: SchemaNode): void {
+    const c = this.cache.closureOf(node);
+    chosen.push(c);
+    for (const x of c.conds) if (!queue.includes(x)) queue.push(x);
+  }
+}
+
+/** The subschemas applying at a location for one value. */
+export class Active {
+  /** The selected strategy; undefined means the default, lastWriteWins. */
+  readonly strategy?: Strategy;
+  /** Set when subschemas select different strategies (the annotations as written). */
+  readonly conflict?: readonly Json[];
+  private readonly props = new Map<string, Plan>();
+  private readonly known = new Set<string>();
+  private readonly hasPatterns: boolean;
+  private otherProps?: Plan;
+  private readonly patternPlans = new Map<string, Plan>();
+  private readonly prefix: (Plan | undefined)[] = [];
+  private readonly maxPrefix: number;
+  private restItems?: Plan;
+
+  constructor(
+    private readonly cache: PlanCache,
+    readonly nodes: readonly SchemaNode[],
+  ) {
+    const raws: Json[] = [];
+    let strategy: Strategy | undefined;
+    let hasPatterns = false;
+    let maxPrefix = 0;
+    for (const n of nodes) {
+      const kw = n.kw;
+      if (kw.reduce !== undefined && kw.reduceRaw !== undefined) {
+        if (!raws.some((r) => jsonEqual(r, kw.reduceRaw))) raws.push(kw.reduceRaw);
+        strategy ??= kw.reduce;
+      }
+      if (kw.properties) for (const k of kw.properties.keys()) this.known.add(k);
+      if (kw.patternProperties) hasPatterns = true;
+      if (kw.prefixItems && kw.prefixItems.length > maxPrefix) maxPrefix = kw.prefixItems.length;
+    }
+    this.hasPatterns = hasPatterns;
+    this.maxPrefix = maxPrefix;
+    if (raws.length > 1) this.conflict = raws;
+    else this.strategy = strategy;
+  }
+
+  /** The plan of property `name` of an object here. */
+  propPlan(name: string): Plan {
+    const p = this.props.get(name);
+    if (p !== undefined) return p;
+    if (this.known.has(name)) {
+      const plan = this.computeProp(name);
+      this.props.set(name, plan);
+      return plan;
+    }
+    if (!this.hasPatterns) {
+      this.otherProps ??= this.computeProp(name);
+      return this.otherProps;
+    }
+    let sig = '';
+    for (const n of this.nodes) {
+      const pp = n.kw.patternProperties;
+      if (pp) for (const x of pp) sig += x.re.test(name) ? '1' : '0';
+    }
+    let plan = this.patternPlans.get(sig);
+    if (plan === undefined) {
+      plan = this.computeProp(name);
+      this.patternPlans.set(sig, plan);
+    }
+    return plan;
+  }
+
+  private computeProp(name: string): Plan {
+    const out: SchemaNode[] = [];
+    let covered = false;
+    for (const n of this.nodes) {
+      const kw = n.kw;
+      let matched = false;
+      const c = kw.properties?.get(name);
+      if (c !== undefined) {
+        out.push(c);
+        matched = true;
+      }
+      if (kw.patternProperties) {
+        for (const x of kw.patternProperties) {
+          if (x.re.test(name)) {
+            out.push(x.node);
+            matched = true;
+          }
+        }
+      }
+      if (!matched && kw.additionalProperties !== undefined) {
+        out.push(kw.additionalProperties);
+        matched = true;
+      }
+      covered ||= matched;
+    }
+    if (!covered)
+      for (const n of this.nodes) if (n.kw.unevaluatedProperties) out.push(n.kw.unevaluatedProperties);
+    return out.length === 0 ? this.cache.empty : this.cache.intern(out);
+  }
+
+  /** The plan of item `index` of an array here. */
+  itemPlan(index: number): Plan {
+    if (index < this.maxPrefix) {
+      let p = this.prefix[index];
+      if (p === undefined) {
+        p = this.computeItem(index);
+        this.prefix[index] = p;
+      }
+      return p;
+    }
+    this.restItems ??= this.computeItem(this.maxPrefix);
+    return this.restItems;
+  }
+
+  private computeItem(index: number): Plan {
+    const out: SchemaNode[] = [];
+    for (const n of this.nodes) {
+      const kw = n.kw;
+      if (kw.prefixItems && index < kw.prefixItems.length) out.push(kw.prefixItems[index]);
+      else if (kw.items) out.push(kw.items);
+    }
+    if (out.length === 0)
+      for (const n of this.nodes) if (n.kw.unevaluatedItems) out.push(n.kw.unevaluatedItems);
+    return out.length === 0 ? this.cache.empty : this.cache.intern(out);
+  }
+}
+
+const caches = new WeakMap<SchemaGraph, PlanCache>();
+
+/** The plan cache of a graph (one per registry). */
+export function planCacheOf(graph: SchemaGraph): PlanCache {
+  let c = caches.get(graph);
+  if (c === undefined) {
+    c = new PlanCache(graph);
+    caches.set(graph, c);
+  }
+  return c;
+}

@@ -1,0 +1,225 @@
+/**
+ * One ajv instance per catalog: every schema document of `BuiltCatalog.schemas`, drafts 2020-12
+ * and 2019-09 (normalized to 2020-12, see normalize.ts), ajv-formats (strict RFC 3339 date-time,
+ * ...), Estuary's numeric string formats `integer` and `number`, the `reduce` keyword (its value is
+ * validated) and the annotation keywords Estuary schemas use. Each URI is compiled once and cached.
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import formatsModule from 'ajv-formats';
+import { isObject, type Json } from '../json/types.ts';
+import { SchemaError } from './errors.ts';
+import { SchemaGraph } from './graph.ts';
+import { normalizeSchema } from './normalize.ts';
+import { REDUCE_META_SCHEMA } from './reduce-annotation.ts';
+
+export { SchemaError, type SchemaErrorCode } from './errors.ts';
+
+const addFormats = formatsModule.default;
+
+/** One reason a document does not validate (ajv's error, as plain data). */
+export interface SchemaViolation {
+  /** JSON pointer into the document. */
+  instancePath: string;
+  keyword: string;
+  /** Location in the schema, e.g. `#/properties/amount/type`. */
+  schemaPath: string;
+  message: string;
+  params: Record<string, unknown>;
+}
+
+export interface ValidationContext {
+  /** 0-based index of the document in its batch, file or test step. */
+  documentIndex?: number;
+  /** Collection name. */
+  collection?: string;
+}
+
+/** A document failed its schema. Message: `document 3 of acme/orders: /amount: must be number (keyword "type", schema #/properties/amount/type)`. */
+export class SchemaValidationError extends Error {
+  readonly code = 'SchemaViolation';
+  readonly documentIndex?: number;
+  readonly collection?: string;
+
+  constructor(
+    readonly violations: SchemaViolation[],
+    context: ValidationContext & { uri?: string } = {},
+  ) {
+    super(SchemaValidationError.format(violations, context));
+    this.name = 'SchemaValidationError';
+    this.documentIndex = context.documentIndex;
+    this.collection = context.collection;
+  }
+
+  static format(violations: SchemaViolation[], context: ValidationContext & { uri?: string }): string {
+    let subject = 'document';
+    if (context.documentIndex !== undefined) subject += ` ${context.documentIndex}`;
+    if (context.collection !== undefined) subject += ` of ${context.collection}`;
+    else if (context.uri !== undefined) subject += ` (schema ${context.uri})`;
+    const what = violations
+      .map((v) => {
+        let msg = `${v.instancePath || '(root)'}: ${v.message}`;
+        if (v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string') {
+          msg += ` (${JSON.stringify(v.params.additionalProperty)})`;
+        } else if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
+          msg += ` ${JSON.stringify(v.params.allowedValues)}`;
+        }
+        return `${msg} (keyword "${v.keyword}", schema ${v.schemaPath})`;
+      })
+      .join('; ');
+    return `${subject}: ${what || 'does not validate'}`;
+  }
+}
+
+function toViolation(e: ErrorObject): SchemaViolation {
+  return {
+    instancePath: e.instancePath,
+    keyword: e.keyword,
+    schemaPath: e.schemaPath,
+    message: e.message ?? `must pass "${e.keyword}"`,
+    params: e.params as Record<string, unknown>,
+  };
+}
+
+/** A compiled schema (or subschema): validate documents against it. */
+export class CompiledSchema {
+  constructor(
+    readonly uri: string,
+    private readonly fn: ValidateFunction,
+  ) {}
+
+  /** The reasons `doc` is invalid; empty when it is valid. */
+  validate(doc: Json): SchemaViolation[] {
+    if (this.fn(doc)) return [];
+    return (this.fn.errors ?? []).map(toViolation);
+  }
+
+  isValid(doc: Json): boolean {
+    return this.fn(doc) as boolean;
+  }
+
+  /** Throw SchemaValidationError when `doc` is invalid. */
+  assertValid(doc: Json, context: ValidationContext = {}): void {
+    if (this.fn(doc)) return;
+    throw new SchemaValidationError((this.fn.errors ?? []).map(toViolation), { ...context, uri: this.uri });
+  }
+}
+
+/** Estuary's numeric string formats: arbitrary-precision numbers written as strings. */
+export const INTEGER_STRING_RE = /^[-+]?[0-9]+$/;
+export const NUMBER_STRING_RE = /^([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|NaN|[-+]?Infinity)$/;
+
+/** Annotation keywords found in real-world Estuary/Airbyte schemas: accepted, ignored. */
+export const ANNOTATION_KEYWORDS = [
+  'secret',
+  'airbyte_secret',
+  'airbyte_hidden',
+  'order',
+  'advanced',
+  'multiline',
+  'discriminator',
+  'x-collection-name',
+  'x-infer-schema',
+  'x-schema-name',
+  'always_show',
+  'group',
+];
+
+export class SchemaRegistry {
+  /** ajv's warnings (e.g. unknown formats, which are ignored). */
+  readonly warnings: string[] = [];
+  private readonly ajv: Ajv2020;
+  /** Public key → internal resource URI (differs only for keys with a `#` fragment). */
+  private readonly internal = new Map<string, string>();
+  private readonly resources = new Map<string, Json>();
+  private readonly compiled = new Map<string, CompiledSchema>();
+  private graphCache?: SchemaGraph;
+
+  constructor(schemas: Record<string, Json>) {
+    const warn = (...args: unknown[]) => {
+      const msg = args.map(String).join(' ');
+      if (this.warnings.length < 1000 && !this.warnings.includes(msg)) this.warnings.push(msg);
+    };
+    this.ajv = new Ajv2020({
+      strict: false,
+      allErrors: false,
+      addUsedSchema: false,
+      logger: { log: () => {}, warn, error: warn },
+    });
+    addFormats(this.ajv);
+    this.ajv.addFormat('integer', { type: 'string', validate: INTEGER_STRING_RE });
+    this.ajv.addFormat('number', { type: 'string', validate: NUMBER_STRING_RE });
+    this.ajv.addFormat('macaddr', { type: 'string', validate: /^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/ });
+    this.ajv.addFormat('macaddr8', { type: 'string', validate: /^([0-9A-Fa-f]{2}[:-]){7}[0-9A-Fa-f]{2}$/ });
+    this.ajv.addKeyword({ keyword: 'reduce', metaSchema: REDUCE_META_SCHEMA });
+    this.ajv.addVocabulary(ANNOTATION_KEYWORDS);
+
+    for (const [key, doc] of Object.entries(schemas)) {
+      const id = key.includes('#') ? internalUri(key) : key;
+      this.internal.set(key, id);
+      let normalized = normalizeSchema(doc, key);
+      if (isObject(normalized)) normalized = { ...normalized, $id: id };
+      else normalized = { $id: id, allOf: [normalized] };
+      this.resources.set(id, normalized);
+      try {
+        this.ajv.addSchema(normalized as object);
+      } catch (e) {
+        throw new SchemaError('InvalidSchema', key, (e as Error).message);
+      }
+    }
+  }
+
+  /** The URIs of the registered schema documents. */
+  get uris(): string[] {
+    return [...this.internal.keys()];
+  }
+
+  /** Map a public URI (a registered key, optionally followed by `#/pointer`) to ajv's URI. */
+  resolve(uri: string): string {
+    const direct = this.internal.get(uri);
+    if (direct !== undefined) return direct;
+    for (let i = uri.lastIndexOf('#'); i > 0; i = uri.lastIndexOf('#', i - 1)) {
+      const doc = this.internal.get(uri.slice(0, i));
+      if (doc !== undefined) return doc + uri.slice(i);
+    }
+    return uri;
+  }
+
+  /** The compiled validator of `uri` (a registered key, or key#/pointer). Compiled once, then cached. */
+  validator(uri: string): CompiledSchema {
+    let c = this.compiled.get(uri);
+    if (c !== undefined) return c;
+    let fn: ValidateFunction | undefined;
+    try {
+      fn = this.ajv.getSchema(this.resolve(uri));
+    } catch (e) {
+      throw new SchemaError('InvalidSchema', uri, (e as Error).message);
+    }
+    if (fn === undefined) {
+      const known = this.uris.slice(0, 10).join(', ');
+      throw new SchemaError('UnknownSchema', uri, `no schema with this URI is registered (known: ${known})`);
+    }
+    c = new CompiledSchema(uri, fn);
+    this.compiled.set(uri, c);
+    return c;
+  }
+
+  /** The schema graph (built on first use) used by the reducer and shape inference. */
+  get graph(): SchemaGraph {
+    this.graphCache ??= new SchemaGraph(
+      this.resources,
+      (uri) => this.ajv.getSchema(uri) as ((v: Json) => boolean) | undefined,
+    );
+    return this.graphCache;
+  }
+
+  /** The graph node of `uri` (public URI, optionally with a `#/pointer` fragment). */
+  node(uri: string) {
+    return this.graph.get(this.resolve(uri));
+  }
+}
+
+/** A fragment-free URI standing for a key that has a fragment, in the same folder (relative refs still resolve). */
+function internalUri(key: string): string {
+  const hash = key.indexOf('#');
+  return key.slice(0, hash) + encodeURIComponent(key.slice(hash));
+}
