@@ -10,6 +10,8 @@
  * | `SLUICE_STREAMS` | JSON `{collection: streamName}`; a collection not listed uses `streamNameFor(prefix, collection)` | `{}` |
  * | `SLUICE_STATE_TABLE` | DynamoDB table of reduced state and checkpoints (pk `p` S, sk `k` B) | `<prefix>-state` |
  * | `SLUICE_BUCKET` | S3 bucket of collection fragments when no storage mapping names one | `<prefix>-fragments` |
+ * | `SLUICE_FRAGMENTS` | JSON `{collection: "s3://bucket/prefix/"}`: where a collection's fragments go (overrides storage mappings) | `{}` |
+ * | `SLUICE_DERIVATION_MODULE` | path of the bundled derivation module (derive functions); else the catalog's module path | unset |
  * | `SLUICE_MAX_BODY_BYTES` | HTTP ingest request size limit | `10485760` |
  * | `SLUICE_MEMORY_MB` | memory for usage accounting (else `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) | `1024` |
  * | `AWS_REGION` | region of the clients | `us-east-1` |
@@ -24,6 +26,8 @@ export interface SluiceEnv {
   streams: Record<string, string>;
   stateTable: string;
   bucket: string;
+  fragments: Record<string, { bucket: string; prefix: string }>;
+  derivationModule: string | undefined;
   maxBodyBytes: number;
   memoryMb: number;
   region: string;
@@ -42,6 +46,25 @@ export class EnvError extends Error {
   }
 }
 
+function jsonStrings(env: NodeJS.ProcessEnv, name: string): Record<string, string> {
+  const raw = env[name];
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new EnvError(name, raw, `not JSON: ${(e as Error).message}`);
+  }
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    !Object.values(parsed).every((v) => typeof v === 'string')
+  )
+    throw new EnvError(name, raw, 'expected a JSON object of strings');
+  return parsed as Record<string, string>;
+}
+
 function positiveInt(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
   const v = env[name];
   if (v === undefined || v === '') return dflt;
@@ -54,22 +77,17 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
   const prefix = env.SLUICE_PREFIX || 'sluice';
   if (!/^[a-zA-Z0-9-]{1,40}$/.test(prefix))
     throw new EnvError('SLUICE_PREFIX', prefix, 'expected 1-40 letters, digits or dashes');
-  let streams: Record<string, string> = {};
-  if (env.SLUICE_STREAMS) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(env.SLUICE_STREAMS);
-    } catch (e) {
-      throw new EnvError('SLUICE_STREAMS', env.SLUICE_STREAMS, `not JSON: ${(e as Error).message}`);
-    }
-    if (
-      typeof parsed !== 'object' ||
-      parsed === null ||
-      Array.isArray(parsed) ||
-      !Object.values(parsed).every((v) => typeof v === 'string')
-    )
-      throw new EnvError('SLUICE_STREAMS', env.SLUICE_STREAMS, 'expected a JSON object of strings');
-    streams = parsed as Record<string, string>;
+  const streams = jsonStrings(env, 'SLUICE_STREAMS');
+  const fragments: SluiceEnv['fragments'] = {};
+  for (const [c, url] of Object.entries(jsonStrings(env, 'SLUICE_FRAGMENTS'))) {
+    const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+    if (!m)
+      throw new EnvError(
+        'SLUICE_FRAGMENTS',
+        env.SLUICE_FRAGMENTS,
+        `${c}: expected s3://bucket/prefix/, got ${url}`,
+      );
+    fragments[c] = { bucket: m[1], prefix: m[2] };
   }
   return {
     catalog: env.SLUICE_CATALOG || './catalog.json',
@@ -78,6 +96,8 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     streams,
     stateTable: env.SLUICE_STATE_TABLE || `${prefix}-state`,
     bucket: env.SLUICE_BUCKET || `${prefix}-fragments`,
+    fragments,
+    derivationModule: env.SLUICE_DERIVATION_MODULE || undefined,
     maxBodyBytes: positiveInt(env, 'SLUICE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     memoryMb: positiveInt(env, 'SLUICE_MEMORY_MB', positiveInt(env, 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 1024)),
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',

@@ -27,6 +27,20 @@ export interface StoreDoc {
   deleted: boolean;
   /** Whether the document existed in the destination before (from `load`); undefined for delta updates. */
   exists?: boolean;
+  /**
+   * Non-transactional endpoints (connectors with `loadApplied`): the per-source positions folded into
+   * `doc`, to store with the item, and the ones loaded with it (undefined: the item was absent). The
+   * write must be conditional on the stored positions still being `expectedApplied`.
+   */
+  applied?: Checkpoint;
+  expectedApplied?: Checkpoint;
+}
+
+/** An item loaded with the source positions already folded into it (non-transactional endpoints). */
+export interface AppliedDoc {
+  /** The current document; undefined when only a tombstone (a deleted document's positions) remains. */
+  doc: Json | undefined;
+  applied: Checkpoint;
 }
 
 export interface MaterializeTransaction {
@@ -43,6 +57,12 @@ export interface MaterializeConnector {
   open(): Promise<{ checkpoint: Checkpoint }>;
   /** Standard updates: the current documents for these keys (absent keys are missing from the map). Map key: JSON.stringify(key). */
   load(binding: number, keys: Json[][]): Promise<Map<string, Json>>;
+  /**
+   * Optional, for non-transactional endpoints (DynamoDB): load documents with the per-source positions
+   * stored beside them, so the task folds only documents not yet applied and writes conditionally.
+   * When present, the task uses it instead of `load` and fills StoreDoc.applied / expectedApplied.
+   */
+  loadApplied?(binding: number, keys: Json[][]): Promise<Map<string, AppliedDoc>>;
   /** Store the documents and the checkpoint, atomically where the endpoint allows; throws FencedError when fenced off. */
   commit(txn: MaterializeTransaction): Promise<void>;
   close(): Promise<void>;

@@ -1,0 +1,35 @@
+/**
+ * Lambda handler of a collection's persister: Kinesis event → gzipped JSON-lines fragments in S3 and
+ * the collection's reduced view in the state table.
+ * Environment (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK (the collection), SLUICE_STREAMS,
+ * SLUICE_STATE_TABLE, SLUICE_FRAGMENTS (`{collection: "s3://bucket/prefix/"}`) or SLUICE_BUCKET.
+ * Built once per cold start (first invocation).
+ */
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { requireTask, sluiceEnv } from '../shared/config/env.ts';
+import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
+import { fragmentPlace, PersistTask } from '../shared/persist/task.ts';
+
+export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
+
+export function createPersistHandler(rt: Runtime, collection: string): KinesisTaskHandler {
+  const spec = rt.catalog.collections[collection];
+  if (!spec) throw new Error(`SLUICE_TASK=${collection}: no such collection in the catalog`);
+  const place =
+    rt.env.fragments[collection] ??
+    fragmentPlace(rt.catalog, collection, { bucket: rt.env.bucket, prefix: '' });
+  const task = new PersistTask(spec, rt.registry, rt.blobs(place.bucket), rt.state, place.prefix);
+  return async (event) => {
+    if (event.Records.length === 0) return;
+    await task.onEvent(event);
+  };
+}
+
+let ready: KinesisTaskHandler | undefined;
+export const handler: KinesisTaskHandler = async (event) => {
+  if (!ready) {
+    const env = sluiceEnv();
+    ready = createPersistHandler(createRuntime(env), requireTask(env));
+  }
+  return ready(event);
+};

@@ -1,0 +1,220 @@
+/**
+ * source-http-ingest (Estuary's webhook capture). Fields follow Estuary's connector:
+ * endpoint config `{require_auth_token?: string, paths?: string[], allowed_cors_origins?: string}`;
+ * binding resource `{path?: string (default /webhook-data), stream?: string, idFromHeader?: string}`.
+ *
+ * A request POSTs or PUTs a JSON object, an array of objects, or JSON lines to
+ * `/<capture name><binding path>`. Path parameters (`/users/{userId}`) land in `_meta/pathParams`,
+ * the query string in `_meta/query`, the id in `_meta/webhookId` (from the header named by
+ * `idFromHeader`, else a UUID), the receive time in `_meta/receivedAt`, and `_meta/uuid` is set.
+ *
+ * Responses: 200 `{published: n}` only after every document is durably in the journal; 400 naming the
+ * document index and the schema error (nothing of the request written); 401 missing/bad bearer token;
+ * 404 no binding at that path; 405 other methods; 413 body over the size limit.
+ * The request's documents are validated and combined by key (one transaction) before the append.
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { BuiltCatalog, CaptureSpec, CollectionSpec } from '../catalog/model.ts';
+import { Combiner } from '../combine/index.ts';
+import { isObject, type Json, type JsonObject } from '../json/types.ts';
+import { explicitHashKey } from '../keys/hash.ts';
+import { metaUuid } from '../meta/uuid.ts';
+import type { Clock } from '../ports/blob.ts';
+import { systemClock } from '../ports/blob.ts';
+import type { Journal } from '../ports/journal.ts';
+import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
+
+export interface IngestRequest {
+  method: string;
+  /** Path without the query string, e.g. `/acmeCo/ingest/webhook-data`. */
+  path: string;
+  headers: Record<string, string | undefined>;
+  query: Record<string, string>;
+  body: Buffer;
+}
+
+export interface IngestResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export class HttpIngestConfigError extends Error {
+  readonly code = 'BadIngestConfig';
+  constructor(
+    readonly capture: string,
+    readonly pointer: string,
+    detail: string,
+  ) {
+    super(`capture ${capture} ${pointer}: ${detail}`);
+    this.name = 'HttpIngestConfigError';
+  }
+}
+
+interface Route {
+  binding: number;
+  /** Path segments; `{name}` segments capture a parameter. */
+  segments: string[];
+  collection: CollectionSpec;
+  idFromHeader?: string;
+  combinerOf: () => Combiner;
+}
+
+function json(status: number, body: Json): IngestResponse {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function splitPath(p: string): string[] {
+  return p.split('/').filter((s) => s.length > 0);
+}
+
+/** Parse a body: one JSON value (object or array of objects) or JSON lines. */
+export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
+  const text = body.toString('utf8').trim();
+  if (text.length === 0) return { error: 'empty body' };
+  try {
+    const v = JSON.parse(text) as Json;
+    if (Array.isArray(v)) return { docs: v };
+    return { docs: [v] };
+  } catch (whole) {
+    const lines = text.split('\n').filter((l) => l.trim().length > 0);
+    if (lines.length < 2) return { error: `body is not JSON: ${(whole as Error).message}` };
+    const docs: Json[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      try {
+        docs.push(JSON.parse(lines[i]) as Json);
+      } catch (e) {
+        return { error: `line ${i + 1} is not JSON: ${(e as Error).message}` };
+      }
+    }
+    return { docs };
+  }
+}
+
+export class HttpIngestCapture {
+  private readonly routes: Route[];
+  private readonly token: string | undefined;
+  readonly stats = { requests: 0, docs: 0, rejected: 0 };
+
+  constructor(
+    readonly spec: CaptureSpec,
+    catalog: BuiltCatalog,
+    registry: SchemaRegistry,
+    private readonly journal: Journal,
+    private readonly opts: { maxBodyBytes?: number; clock?: Clock } = {},
+  ) {
+    const config = isObject(spec.endpoint.config) ? spec.endpoint.config : {};
+    const token = config.require_auth_token;
+    if (token !== undefined && token !== null && typeof token !== 'string')
+      throw new HttpIngestConfigError(spec.name, '/endpoint/connector/config/require_auth_token', 'must be a string');
+    this.token = typeof token === 'string' && token.length > 0 ? token : undefined;
+    this.routes = spec.bindings
+      .map((b, binding) => ({ b, binding }))
+      .filter(({ b }) => !b.disable)
+      .map(({ b, binding }) => {
+        const resource = isObject(b.resource) ? b.resource : {};
+        const path = typeof resource.path === 'string' ? resource.path : '/webhook-data';
+        if (!path.startsWith('/'))
+          throw new HttpIngestConfigError(spec.name, `/bindings/${binding}/resource/path`, 'must start with /');
+        const collection = catalog.collections[b.target];
+        if (!collection)
+          throw new HttpIngestConfigError(spec.name, `/bindings/${binding}/target`, `unknown collection ${b.target}`);
+        return {
+          binding,
+          segments: [...splitPath(spec.name), ...splitPath(path)],
+          collection,
+          idFromHeader: typeof resource.idFromHeader === 'string' ? resource.idFromHeader.toLowerCase() : undefined,
+          combinerOf: () => new Combiner({ registry, collection, validate: false }),
+        };
+      });
+    this.validators = new Map(this.routes.map((r) => [r.binding, registry.validator(r.collection.writeSchema)]));
+  }
+
+  private readonly validators: Map<number, ReturnType<SchemaRegistry['validator']>>;
+
+  /** The URL paths served, e.g. `/acmeCo/ingest/webhook-data`. */
+  get paths(): string[] {
+    return this.routes.map((r) => `/${r.segments.join('/')}`);
+  }
+
+  private match(path: string): { route: Route; params: Record<string, string> } | undefined {
+    const segs = splitPath(path).map((s) => decodeURIComponent(s));
+    for (const route of this.routes) {
+      if (route.segments.length !== segs.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      route.segments.forEach((s, i) => {
+        const m = /^\{(.+)\}$/.exec(s);
+        if (m) params[m[1]] = segs[i];
+        else if (s !== segs[i]) ok = false;
+      });
+      if (ok) return { route, params };
+    }
+    return undefined;
+  }
+
+  private authorized(headers: IngestRequest['headers']): boolean {
+    if (!this.token) return true;
+    const h = headers.authorization ?? '';
+    const m = /^Bearer (.+)$/i.exec(h.trim());
+    if (!m) return false;
+    const a = Buffer.from(m[1]);
+    const b = Buffer.from(this.token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  async handle(req: IngestRequest): Promise<IngestResponse> {
+    this.stats.requests++;
+    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    const found = this.match(req.path);
+    if (!found) return json(404, { error: `no binding at ${req.path}`, paths: this.paths });
+    if (req.method !== 'POST' && req.method !== 'PUT')
+      return { ...json(405, { error: `method ${req.method} not allowed; use POST or PUT` }), headers: { allow: 'POST, PUT' } };
+    if (!this.authorized(headers)) return json(401, { error: 'missing or invalid bearer token' });
+    const limit = this.opts.maxBodyBytes ?? 10 * 1024 * 1024;
+    if (req.body.length > limit)
+      return json(413, { error: `request body of ${req.body.length} bytes exceeds the limit of ${limit} bytes` });
+    const parsed = parseBody(req.body);
+    if ('error' in parsed) {
+      this.stats.rejected++;
+      return json(400, { error: parsed.error });
+    }
+    const { route, params } = found;
+    const now = (this.opts.clock ?? systemClock).now();
+    const requestId = randomUUID();
+    const headerId = route.idFromHeader ? headers[route.idFromHeader] : undefined;
+    const docs: Json[] = [];
+    const validator = this.validators.get(route.binding)!;
+    for (let i = 0; i < parsed.docs.length; i++) {
+      const d = parsed.docs[i];
+      if (!isObject(d)) {
+        this.stats.rejected++;
+        return json(400, { error: `document ${i} is not a JSON object`, index: i });
+      }
+      const meta: JsonObject = {
+        ...(isObject(d._meta) ? d._meta : {}),
+        uuid: metaUuid(now, `${this.spec.name}/${requestId}`, i),
+        webhookId: headerId ?? (parsed.docs.length === 1 ? requestId : randomUUID()),
+        receivedAt: new Date(now).toISOString(),
+      };
+      if (Object.keys(params).length > 0) meta.pathParams = params;
+      if (Object.keys(req.query).length > 0) meta.query = req.query;
+      const doc: JsonObject = { ...d, _meta: meta };
+      const violations = validator.validate(doc);
+      if (violations.length > 0) {
+        this.stats.rejected++;
+        const e = new SchemaValidationError(violations, { collection: route.collection.name, documentIndex: i });
+        return json(400, { error: e.message, index: i, collection: route.collection.name, violations: violations as unknown as Json });
+      }
+      docs.push(doc);
+    }
+    // One transaction: combine by key, then append (durable before we answer 200).
+    const combiner = route.combinerOf();
+    for (const d of docs) combiner.add(d);
+    const out: { hashKey: string; doc: Json }[] = [];
+    for await (const c of combiner.drain(false)) out.push({ hashKey: explicitHashKey(c.key), doc: c.doc });
+    await this.journal.append(route.collection.name, out);
+    this.stats.docs += docs.length;
+    return json(200, { published: docs.length });
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The persist task: one Kinesis event of a collection (one shard's batch) →
+ * 1. collection fragments in S3: gzipped JSON lines at the Hive-style, deterministic path
+ *    `<prefix><collection>/<field>=<value>/.../pivot=<shardId>/utc_date=YYYY-MM-DD/utc_hour=HH/<firstSeq>-<lastSeq>.json.gz`
+ *    (one object per logical partition; partition fields are the collection's `partition: true`
+ *    projections; date and hour of the batch's first record arrival). A retried batch overwrites the same object.
+ * 2. the collection's reduced view in the StateStore: per key, the fully reduced document, written
+ *    conditionally on the source positions folded into it (exactly once; what `sluice read` returns).
+ */
+import { gzipSync } from 'node:zlib';
+import type { KinesisStreamEvent } from 'aws-lambda';
+import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
+import { getAt, parsePointer } from '../json/pointer.ts';
+import type { Json } from '../json/types.ts';
+import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
+import type { BlobStore } from '../ports/blob.ts';
+import { decodeEvent, foldKey, type SourceDoc } from '../ports/events.ts';
+import type { StateStore } from '../ports/state.ts';
+import { Reducer } from '../reduce/index.ts';
+import type { SchemaRegistry } from '../schema/registry.ts';
+
+export class PersistConflictError extends Error {
+  readonly code = 'StateConflict';
+  constructor(
+    readonly collection: string,
+    readonly keys: string[],
+  ) {
+    super(
+      `persist ${collection}: ${keys.length} conditional state writes lost to a concurrent writer (e.g. key ${keys[0]}); retry the batch`,
+    );
+    this.name = 'PersistConflictError';
+  }
+}
+
+/** Where a collection's fragments go: the longest matching storage mapping, else the default bucket. */
+export function fragmentPlace(
+  catalog: BuiltCatalog,
+  collection: string,
+  fallback: { bucket: string; prefix: string },
+): { bucket: string; prefix: string } {
+  let best: { len: number; bucket: string; prefix: string } | undefined;
+  for (const [prefix, m] of Object.entries(catalog.storageMappings)) {
+    const store = m.stores[0];
+    if (collection.startsWith(prefix) && store?.provider === 'S3' && (!best || prefix.length > best.len))
+      best = { len: prefix.length, bucket: store.bucket, prefix: store.prefix ?? '' };
+  }
+  return best ? { bucket: best.bucket, prefix: best.prefix } : fallback;
+}
+
+function partitionValue(v: Json | undefined): string {
+  const s = v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+  return encodeURIComponent(s);
+}
+
+export class PersistTask {
+  private readonly reducer: Reducer;
+  private readonly extractor: KeyExtractor;
+  private readonly partitions: { field: string; tokens: string[] }[];
+  readonly stats = { docsIn: 0, fragments: 0, keysWritten: 0 };
+
+  constructor(
+    readonly collection: CollectionSpec,
+    registry: SchemaRegistry,
+    private readonly blobs: BlobStore,
+    private readonly state: StateStore,
+    private readonly prefix: string,
+    private readonly opts: { view?: boolean } = {},
+  ) {
+    this.reducer = new Reducer(registry, collection.readSchema);
+    this.extractor = keyExtractor(collection.key);
+    this.partitions = Object.entries(collection.projections)
+      .filter(([, p]) => p.partition)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([field, p]) => ({ field, tokens: parsePointer(p.location) }));
+  }
+
+  fragmentKey(docs: SourceDoc[], partitionPath: string): string {
+    const first = docs[0];
+    const d = new Date(first.arrivalMs);
+    const date = d.toISOString().slice(0, 10);
+    const hour = String(d.getUTCHours()).padStart(2, '0');
+    const parts = partitionPath ? `${partitionPath}/` : '';
+    return `${this.prefix}${this.collection.name}/${parts}pivot=${first.shardId}/utc_date=${date}/utc_hour=${hour}/${first.sequenceNumber}-${docs[docs.length - 1].sequenceNumber}.json.gz`;
+  }
+
+  async onEvent(event: KinesisStreamEvent): Promise<void> {
+    const docs = decodeEvent(event, this.collection.name);
+    if (docs.length === 0) return;
+    this.stats.docsIn += docs.length;
+    // 1. Fragments, one per logical partition.
+    const byPartition = new Map<string, SourceDoc[]>();
+    for (const d of docs) {
+      const p = this.partitions.map((x) => `${x.field}=${partitionValue(getAt(d.doc, x.tokens))}`).join('/');
+      const g = byPartition.get(p);
+      if (g) g.push(d);
+      else byPartition.set(p, [d]);
+    }
+    for (const [p, group] of byPartition) {
+      const body = gzipSync(Buffer.from(`${group.map((d) => JSON.stringify(d.doc)).join('\n')}\n`));
+      await this.blobs.put(this.fragmentKey(group, p), body, 'application/x-ndjson');
+      this.stats.fragments++;
+    }
+    if (this.opts.view === false) return;
+    // 2. The reduced view.
+    const groups = new Map<string, { key: Buffer; docs: SourceDoc[] }>();
+    for (const d of docs) {
+      const k = this.extractor.packBinary(d.doc);
+      const g = groups.get(k);
+      if (g) g.docs.push(d);
+      else groups.set(k, { key: Buffer.from(k, 'latin1'), docs: [d] });
+    }
+    const entries = [...groups.values()];
+    const loaded = await this.state.load(
+      this.collection.name,
+      entries.map((g) => g.key),
+    );
+    const writes = [];
+    for (const g of entries) {
+      const cur = loaded.get(g.key.toString('hex'));
+      const r = foldKey(cur, g.docs, (lhs, rhs) => this.reducer.reduce(lhs, rhs, true));
+      if (r.folded === 0) continue;
+      writes.push({ key: g.key, doc: r.doc, expected: cur?.applied, applied: r.applied });
+    }
+    const res = await this.state.write(this.collection.name, writes);
+    this.stats.keysWritten += res.written;
+    if (res.conflicts.length > 0) throw new PersistConflictError(this.collection.name, res.conflicts);
+  }
+}
