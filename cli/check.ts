@@ -1,0 +1,31 @@
+/** `sluice check [catalog]`: load and validate a catalog; exit 0 when valid, 2 when invalid. */
+import { relative } from 'node:path';
+import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../shared/catalog/model.ts';
+
+export async function runCheck(catalogPath: string): Promise<number> {
+  const { catalog, diagnostics } = await loadCatalog(catalogPath);
+  if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
+  if (!catalog || hasErrors(diagnostics)) {
+    const errors = diagnostics.filter((d) => d.severity === 'error').length;
+    process.stderr.write(`${catalogPath}: ${count(errors, 'error')}\n`);
+    return 2;
+  }
+  process.stdout.write(`${summary(catalog)}\n`);
+  return 0;
+}
+
+/** `flow.yaml: 3 collections, 1 capture, 2 materializations, 4 tests: OK` */
+export function summary(catalog: BuiltCatalog, cwd = process.cwd()): string {
+  const parts = [
+    count(Object.keys(catalog.collections).length, 'collection'),
+    count(Object.keys(catalog.captures).length, 'capture'),
+    count(Object.keys(catalog.materializations).length, 'materialization'),
+    count(Object.keys(catalog.tests).length, 'test'),
+  ];
+  return `${relative(cwd, catalog.root) || catalog.root}: ${parts.join(', ')}: OK`;
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,336 @@
+/**
+ * Checks that need to understand the collection schemas: keys, projections and logical
+ * partitions, reduce annotations, shuffle keys and test ingest documents.
+ */
+import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
+import { isObject, type Json } from '../json/types.ts';
+import { didYouMeanHint } from './diagnostics.ts';
+import type { CollectionInfo, IngestDocuments } from './load.ts';
+import type { Report, Where } from './report.ts';
+import type { Resources } from './resources.ts';
+import type { LocationShape, ReduceAnnotation, SchemaIndex, SchemaIndexFactory } from './schema-index.ts';
+
+const KEY_TYPES = new Set(['string', 'integer', 'boolean']);
+/** Types each strategy can reduce (`null` is always tolerated: conditional schemas often allow it). */
+const STRATEGY_TYPES: Record<string, string[]> = {
+  sum: ['integer', 'number'],
+  merge: ['object', 'array'],
+  set: ['object'],
+  append: ['array'],
+};
+/** Strategies that reduce a value by descending into its children. */
+const DESCENDING = new Set(['merge', 'set', 'minimize', 'maximize']);
+const SET_TERMS = ['add', 'intersect', 'remove'];
+
+export function checkSchemas(
+  report: Report,
+  resources: Resources,
+  factory: SchemaIndexFactory,
+  collections: Map<string, CollectionInfo>,
+  ingests: IngestDocuments[],
+): void {
+  let built: SchemaIndex | undefined;
+  /** The index of all schema documents; a document that cannot be registered is reported and left out. */
+  const buildIndex = (): SchemaIndex => {
+    try {
+      return factory(resources.schemas);
+    } catch {
+      const usable: Record<string, Json> = {};
+      for (const [uri, doc] of Object.entries(resources.schemas)) {
+        try {
+          factory({ [uri]: doc });
+          usable[uri] = doc;
+        } catch (err) {
+          const at = resources.origins.get(uri);
+          if (at) report.error('SchemaInvalid', at, `the schema is invalid: ${(err as Error).message}`);
+        }
+      }
+      return factory(usable);
+    }
+  };
+  const broken = new Set<string>();
+  /** Runs `fn`, turning a schema compile failure into one SchemaInvalid per schema. */
+  const guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T): T | undefined => {
+    if (broken.has(uri)) return undefined;
+    try {
+      built ??= buildIndex();
+      return fn(built);
+    } catch (err) {
+      broken.add(uri);
+      if (at) report.error('SchemaInvalid', at, `the schema cannot be compiled: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+
+  for (const info of collections.values()) {
+    if (info.entity.tainted) continue;
+    const { spec, entity } = info;
+    const at = (p: string, key = false): Where => ({ doc: entity.doc, pointer: entity.pointer + p, key });
+    if (spec.key.length === 0) {
+      report.error('KeyEmpty', at('/key'), 'a collection key needs at least one JSON pointer (`key: [/id]`)');
+    }
+
+    const roles: { role: string; uri: string; where?: Where }[] = [];
+    if (spec.writeSchema) roles.push({ role: 'write schema', uri: spec.writeSchema, where: info.writeAt });
+    if (spec.readSchema && spec.readSchema !== spec.writeSchema) {
+      roles.push({ role: 'read schema', uri: spec.readSchema, where: info.readAt });
+    }
+    const single = roles.length === 1 ? 'schema' : undefined;
+    for (const { role: r, uri, where } of roles) {
+      const role = single ?? r;
+      guard(uri, where, (index) => {
+        const root = index.shapeAt(uri, '');
+        const notObject = [...root.types].filter((t) => t !== 'object');
+        if (notObject.length > 0 && where) {
+          report.error(
+            'SchemaNotObject',
+            where,
+            `the ${role} of \`${spec.name}\` must only allow objects (\`type: object\`); it also allows ${notObject.join(', ')}`,
+          );
+        }
+        spec.key.forEach((ptr, i) => {
+          checkKey(report, index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`));
+        });
+        if (r !== 'write schema' || single) {
+          for (const [field, p] of Object.entries(spec.projections)) {
+            checkProjection(report, index.shapeAt(uri, p.location), p.location, p.partition, role, {
+              doc: entity.doc,
+              pointer: `${entity.pointer}/projections/${escapeToken(field)}`,
+            });
+          }
+        }
+        checkReductions(report, resources, index.reduceAnnotations(uri), uri, role, where, new Set(spec.key));
+      });
+    }
+
+    spec.derive?.transforms.forEach((t, i) => {
+      if (t.shuffle === 'any') return;
+      const source = collections.get(t.source.name)?.spec.readSchema;
+      if (!source) return;
+      guard(source, undefined, (index) => {
+        if (t.shuffle === 'any') return;
+        t.shuffle.key.forEach((ptr, j) => {
+          if (index.shapeAt(source, ptr).exists !== 'cannot') return;
+          report.error(
+            'ShuffleKeyNotFound',
+            at(`/derive/transforms/${i}/shuffle/key/${j}`),
+            `shuffle key \`${ptr}\` cannot exist in documents of \`${t.source.name}\``,
+            didYouMeanHint(lastToken(ptr), propertyNames(resources, source, parentPointer(ptr))),
+          );
+        });
+      });
+    });
+  }
+
+  for (const ingest of ingests) {
+    const uri = collections.get(ingest.collection)?.spec.writeSchema;
+    if (!uri) continue;
+    ingest.documents.forEach(({ doc, at }, i) => {
+      const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
+      if (!errors || errors.length === 0) return;
+      report.error(
+        'IngestDocumentInvalid',
+        at,
+        `document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${errors.join('; ')}`,
+      );
+    });
+  }
+}
+
+function checkKey(report: Report, shape: LocationShape, ptr: string, role: string, at: Where): void {
+  if (shape.exists === 'cannot') {
+    report.error('KeyNotFound', at, `key \`${ptr}\` cannot exist in documents of the ${role}`);
+    return;
+  }
+  if (shape.exists === 'may') {
+    report.error(
+      'KeyNotRequired',
+      at,
+      `key \`${ptr}\` is not required by the ${role}: every document must have it`,
+      `add \`${lastToken(ptr)}\` to \`required\`${parentPointer(ptr) ? ` at ${parentPointer(ptr)}` : ''}`,
+    );
+  }
+  const bad = [...shape.types].filter((t) => !KEY_TYPES.has(t));
+  if (bad.length > 0) {
+    report.error(
+      'KeyWrongType',
+      at,
+      `key \`${ptr}\` may be ${bad.join(', ')} in the ${role}; keys must be of type string, integer or boolean`,
+    );
+  }
+  if (shape.reduce) {
+    report.error(
+      'KeyHasReduce',
+      at,
+      `key \`${ptr}\` has a \`${shape.reduce.strategy}\` reduce annotation in the ${role}; keyed locations cannot be reduced`,
+    );
+  }
+}
+
+function checkProjection(
+  report: Report,
+  shape: LocationShape,
+  ptr: string,
+  partition: boolean,
+  role: string,
+  at: Where,
+): void {
+  if (shape.exists === 'cannot') {
+    report.error(
+      'ProjectionNotFound',
+      at,
+      `projection location \`${ptr}\` cannot exist in documents of the ${role}`,
+    );
+    return;
+  }
+  if (!partition) return;
+  if (shape.exists === 'may') {
+    report.error(
+      'PartitionNotRequired',
+      at,
+      `logical partition \`${ptr}\` is not required by the ${role}: every document must have it`,
+      `add \`${lastToken(ptr)}\` to \`required\``,
+    );
+  }
+  const bad = [...shape.types].filter((t) => !KEY_TYPES.has(t));
+  if (bad.length > 0) {
+    report.error(
+      'PartitionWrongType',
+      at,
+      `logical partition \`${ptr}\` may be ${bad.join(', ')} in the ${role}; partitions must be of type string, integer or boolean`,
+    );
+  }
+}
+
+function checkReductions(
+  report: Report,
+  resources: Resources,
+  annotations: ReduceAnnotation[],
+  uri: string,
+  role: string,
+  where: Where | undefined,
+  keys: Set<string>,
+): void {
+  const byPointer = new Map<string, Set<string>>();
+  /** Locations whose value is reduced by descending into it. */
+  const descends = new Set<string>();
+  for (const a of annotations) {
+    const set = byPointer.get(a.pointer) ?? new Set();
+    set.add(a.strategy);
+    byPointer.set(a.pointer, set);
+    if (DESCENDING.has(a.strategy)) descends.add(a.pointer);
+    // A set's `add`/`intersect`/`remove` terms belong to it: their members are reduced by the set.
+    if (a.strategy === 'set') for (const term of SET_TERMS) descends.add(`${a.pointer}/${term}`);
+  }
+  for (const a of annotations) {
+    const at =
+      (a.schemaUri && annotationLocation(resources, a.schemaUri)) ||
+      schemaLocation(resources, uri, a.pointer) ||
+      where;
+    if (!at) continue;
+    const loc = a.pointer === '' ? 'the document root' : `\`${a.pointer}\``;
+    if (keys.has(a.pointer)) continue; // reported as KeyHasReduce
+    const allowed = STRATEGY_TYPES[a.strategy];
+    if (allowed) {
+      const numericString = a.strategy === 'sum' && (a.format === 'integer' || a.format === 'number');
+      const bad = [...a.types].filter(
+        (t) => t !== 'null' && !allowed.includes(t) && !(t === 'string' && numericString),
+      );
+      if (bad.length > 0) {
+        const needs =
+          a.strategy === 'sum'
+            ? 'numbers (or strings with `format: integer` or `format: number`)'
+            : allowed.join(' or ');
+        report.error(
+          'ReduceWrongType',
+          at,
+          `\`${a.strategy}\` at ${loc} in the ${role} reduces ${needs}, but the location may be ${bad.join(', ')}`,
+        );
+      }
+    }
+    if (a.pointer === '') continue;
+    const tokens = parsePointer(a.pointer);
+    for (let n = 0; n < tokens.length; n++) {
+      const ancestor = n === 0 ? '' : `/${tokens.slice(0, n).map(escapeToken).join('/')}`;
+      if (descends.has(ancestor)) continue;
+      const strategies = byPointer.get(ancestor);
+      const parent = ancestor === '' ? 'the document root' : `\`${ancestor}\``;
+      const has = strategies ? `\`${[...strategies].join('`/`')}\`` : 'no reduce annotation (lastWriteWins)';
+      report.warning(
+        'ReduceUnreachable',
+        at,
+        `\`${a.strategy}\` at ${loc} in the ${role} never applies: ${parent} has ${has}, which replaces the whole value instead of reducing inside it`,
+        `add \`reduce: {strategy: merge}\` at ${parent}`,
+      );
+      break;
+    }
+  }
+}
+
+/**
+ * Best-effort: the subschema of `uri` (a document URI with an optional pointer fragment) that
+ * describes the document location `docPointer`, following `properties`, `items` and
+ * `additionalProperties` (not `$ref`s), and where it was written.
+ */
+function schemaNode(
+  resources: Resources,
+  uri: string,
+  docPointer: string,
+): { at: Where; node: Json | undefined } | undefined {
+  const hash = uri.indexOf('#');
+  const docUri = hash < 0 ? uri : uri.slice(0, hash);
+  const origin = resources.origins.get(docUri);
+  if (!origin) return undefined;
+  let pointer = hash < 0 ? '' : decodeURIComponent(uri.slice(hash + 1));
+  if (!pointer.startsWith('/')) pointer = '';
+  let node = getAt(resources.schemas[docUri], pointer);
+  for (const token of parsePointer(docPointer)) {
+    if (!isObject(node)) break;
+    const props = node.properties;
+    let next: [string, Json] | undefined;
+    if (isObject(props) && props[token] !== undefined)
+      next = [`/properties/${escapeToken(token)}`, props[token]];
+    else if (/^(\d+|-|\*)$/.test(token) && isObject(node.items)) next = ['/items', node.items];
+    else if (isObject(node.additionalProperties)) next = ['/additionalProperties', node.additionalProperties];
+    if (!next) break;
+    pointer += next[0];
+    node = next[1];
+  }
+  return { at: { doc: origin.doc, pointer: origin.pointer + pointer }, node };
+}
+
+/** Where the subschema `schemaUri` (`<document URI>#/pointer`) wrote its `reduce` keyword. */
+function annotationLocation(resources: Resources, schemaUri: string): Where | undefined {
+  const hash = schemaUri.indexOf('#');
+  const docUri = hash < 0 ? schemaUri : schemaUri.slice(0, hash);
+  const origin = resources.origins.get(docUri);
+  if (!origin) return undefined;
+  let pointer = hash < 0 ? '' : decodeURIComponent(schemaUri.slice(hash + 1));
+  if (!pointer.startsWith('/')) pointer = '';
+  const node = getAt(resources.schemas[docUri], pointer);
+  if (isObject(node) && node.reduce !== undefined) pointer += '/reduce';
+  return { doc: origin.doc, pointer: origin.pointer + pointer };
+}
+
+/** Where the schema describes `docPointer`: at its `reduce` keyword when it has one. */
+function schemaLocation(resources: Resources, uri: string, docPointer: string): Where | undefined {
+  const found = schemaNode(resources, uri, docPointer);
+  if (!found) return undefined;
+  const { at, node } = found;
+  return isObject(node) && node.reduce !== undefined ? { doc: at.doc, pointer: `${at.pointer}/reduce` } : at;
+}
+
+/** Property names the schema declares at a document location (for "did you mean"). */
+function propertyNames(resources: Resources, uri: string, docPointer: string): string[] {
+  const node = schemaNode(resources, uri, docPointer)?.node;
+  return isObject(node) && isObject(node.properties) ? Object.keys(node.properties) : [];
+}
+
+function lastToken(ptr: string): string {
+  const tokens = parsePointer(ptr);
+  return tokens[tokens.length - 1] ?? '';
+}
+
+function parentPointer(ptr: string): string {
+  return ptr.slice(0, Math.max(0, ptr.lastIndexOf('/')));
+}

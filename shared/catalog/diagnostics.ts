@@ -1,0 +1,148 @@
+/**
+ * Catalog diagnostics: collected (never thrown at the first problem), each with a stable code,
+ * `file:line:col`, the JSON pointer inside that file, what was found and what is allowed, and a
+ * "did you mean" hint where one helps.
+ */
+import { relative } from 'node:path';
+
+/**
+ * Every diagnostic code the loader emits, with what it means. Codes are stable: tools and tests
+ * match on them, so a code is never renamed or reused for another meaning.
+ */
+export const DIAGNOSTIC_CODES = {
+  // Files and syntax.
+  FileNotFound: 'a referenced file (catalog, import, schema, module, config, fixture) does not exist',
+  ParseError: 'a YAML or JSON file cannot be parsed (syntax error, duplicate key, ...)',
+  // Structure, from schemas/flow.schema.json.
+  UnknownProperty: 'a property that the catalog format does not have',
+  Unsupported: 'an Estuary feature that Sluice does not support (yet)',
+  MissingProperty: 'a required property is missing',
+  ConflictingProperties: 'properties that cannot be used together',
+  WrongType: 'a value of the wrong JSON type',
+  InvalidValue: 'a value outside what is allowed (enum, pattern, range, format)',
+  InvalidName: 'a catalog name or prefix that does not match the naming rules',
+  InvalidPointer: 'a malformed JSON pointer',
+  InvalidDuration: 'a duration that cannot be parsed (`30s`, `5m`, `2h30m`, `1 day`)',
+  // Names and references.
+  DuplicateName: 'the same name is defined twice',
+  UnknownCollection: 'a reference to a collection that no catalog file defines',
+  NotImported: 'a reference to a collection defined in a file that this file does not import',
+  UnknownConnector: 'a connector image that Sluice does not have',
+  ConnectorKindMismatch:
+    'a materialize-* connector used by a capture, or a source-* one by a materialization',
+  StorageMappingOverlap: 'two storage mapping prefixes where one contains the other',
+  // Schemas.
+  SchemaNotFound: 'a schema reference whose file, pointer or anchor does not exist',
+  SchemaInvalid: 'a JSON schema that cannot be compiled',
+  SchemaNotObject: 'a collection schema that does not require documents to be objects',
+  // Keys, projections, reductions.
+  KeyEmpty: 'a collection key with no pointers',
+  KeyNotFound: 'a key location that the schema does not allow to exist',
+  KeyNotRequired: 'a key location that is not provably present in every document',
+  KeyWrongType: 'a key location that is not of type string, integer or boolean (only)',
+  KeyHasReduce: 'a key location that carries a reduce annotation',
+  ReduceWrongType: 'a reduce strategy that does not fit the types at its location',
+  ReduceUnreachable: 'a reduce annotation under a parent whose strategy does not descend into it',
+  ProjectionNotFound: 'a projection location that the schema does not allow to exist',
+  PartitionNotRequired: 'a logical partition location that is not provably present',
+  PartitionWrongType: 'a logical partition location that is not of type string, integer or boolean',
+  NotPartition: 'a partition selector field that is not a logical partition of the collection',
+  // Derivations.
+  DuplicateTransform: 'two transforms of one derivation with the same name',
+  ShuffleKeyNotFound: 'a shuffle key location that the source schema does not allow to exist',
+  ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
+  MissingMethod: "a transform without a method on the module's Derivation class",
+  UnusedMethod: 'a Derivation method that no transform uses',
+  // Tests.
+  IngestDocumentInvalid:
+    "a test ingest document that does not validate against the collection's write schema",
+} as const;
+
+export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
+
+export interface Diagnostic {
+  /** Stable code, one of DIAGNOSTIC_CODES (e.g. 'UnknownProperty', 'KeyNotRequired'). */
+  code: DiagnosticCode;
+  severity: 'error' | 'warning';
+  /** What was found, and what is allowed. */
+  message: string;
+  /** Absolute path of the file the problem is in. */
+  file: string;
+  /** 1-based line and column. */
+  line: number;
+  col: number;
+  /** JSON pointer of the offending location inside `file`. */
+  pointer: string;
+  /** E.g. "did you mean `key`?" */
+  hint?: string;
+}
+
+export function hasErrors(ds: readonly Diagnostic[]): boolean {
+  return ds.some((d) => d.severity === 'error');
+}
+
+/** `file:line:col: CODE: message (at /json/pointer) hint`; warnings read `file:line:col: warning: CODE: ...`. */
+export function formatDiagnostic(d: Diagnostic, cwd: string = process.cwd()): string {
+  const file = relative(cwd, d.file) || d.file;
+  const severity = d.severity === 'warning' ? 'warning: ' : '';
+  const at = d.pointer === '' ? '' : ` (at ${d.pointer})`;
+  const hint = d.hint ? ` ${d.hint}` : '';
+  return `${file}:${d.line}:${d.col}: ${severity}${d.code}: ${d.message}${at}${hint}`;
+}
+
+export function formatDiagnostics(ds: readonly Diagnostic[], cwd?: string): string {
+  return ds.map((d) => formatDiagnostic(d, cwd)).join('\n');
+}
+
+/** Diagnostics in reading order: by file, line, column, then code. */
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  return ds.sort(
+    (a, b) =>
+      (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
+      a.line - b.line ||
+      a.col - b.col ||
+      (a.code < b.code ? -1 : a.code > b.code ? 1 : 0),
+  );
+}
+
+/** Levenshtein edit distance (insertions, deletions, substitutions), over UTF-16 code units. */
+export function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const sub = prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
+      cur.push(Math.min(sub, prev[j] + 1, cur[j - 1] + 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The candidate closest to `found`, when it is close enough to be what the user meant:
+ * equal ignoring case, or within an edit distance of about a third of the longer string's length
+ * (at least 1, at most 4). Ties go to the earlier candidate. Returns the candidate itself.
+ */
+export function didYouMean(found: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  const lower = found.toLowerCase();
+  for (const candidate of candidates) {
+    if (candidate === found) continue;
+    const distance = candidate.toLowerCase() === lower ? 0 : editDistance(lower, candidate.toLowerCase());
+    const limit = Math.min(4, Math.max(1, Math.floor(Math.max(found.length, candidate.length) / 3)));
+    if (distance <= limit && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** `did you mean \`x\`?` for the closest candidate, or undefined. */
+export function didYouMeanHint(found: string, candidates: Iterable<string>): string | undefined {
+  const match = didYouMean(found, candidates);
+  return match === undefined ? undefined : `did you mean \`${match}\`?`;
+}

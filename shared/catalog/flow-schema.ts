@@ -1,0 +1,281 @@
+/**
+ * Structural validation of one catalog file against schemas/flow.schema.json (the one JSON Schema
+ * of the catalog format), with ajv's errors turned into diagnostics: unknown properties with
+ * "did you mean", Estuary features Sluice does not support named as such, and locations.
+ */
+import type { ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import flowSchema from '../../schemas/flow.schema.json' with { type: 'json' };
+import { escapeToken } from '../json/pointer.ts';
+import { isObject, type Json } from '../json/types.ts';
+import { type Diagnostic, type DiagnosticCode, didYouMean, didYouMeanHint } from './diagnostics.ts';
+import type { SourceDoc } from './source.ts';
+
+/** The catalog format's JSON Schema (draft 2020-12). */
+export const FLOW_SCHEMA: Json = flowSchema as Json;
+
+/**
+ * Estuary properties that Sluice does not support, by the `$defs` entry of flow.schema.json
+ * they belong to (`(root)` for the top level), with what to do instead.
+ */
+const UNSUPPORTED: Record<string, Record<string, string>> = {
+  Collection: {
+    derivation:
+      'the legacy `derivation` stanza is not supported; write `derive: {using: {typescript: {module}}, transforms: [...]}`',
+    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
+    delete: 'deleting through the catalog is not supported; remove the collection from the catalog instead',
+  },
+  Derivation: {
+    shuffleKeyTypes: 'Sluice takes shuffle key types from the source schemas; remove it',
+  },
+  DeriveUsing: {
+    sqlite: 'SQLite derivations are not supported; use `typescript: {module: ...}`',
+    connector: 'connector derivations are not supported; use `typescript: {module: ...}`',
+    python: 'Python derivations are not supported; use `typescript: {module: ...}`',
+    local: 'local-command derivations are not supported; use `typescript: {module: ...}`',
+  },
+  Transform: {
+    lambda:
+      'transform lambdas are not supported; implement the transform as a method of the Derivation class',
+  },
+  Shuffle: {
+    lambda: 'shuffle lambdas are not supported; use `any` or `{key: [/ptr, ...]}`',
+  },
+  Capture: {
+    autoDiscover: 'automatic discovery is not supported; list the bindings',
+    shards: 'shard settings of captures are not supported; remove them',
+    redactSalt: 'redaction is not supported; remove it',
+    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
+    delete: 'deleting through the catalog is not supported; remove the capture from the catalog instead',
+  },
+  CaptureEndpoint: {
+    local: 'local-command connectors are not supported; use a built-in connector image',
+  },
+  Materialization: {
+    source: 'materializing every collection of a capture is not supported; list the bindings',
+    sourceCapture: 'materializing every collection of a capture is not supported; list the bindings',
+    onIncompatibleSchemaChange: 'schema evolution policies are not supported; remove it',
+    shards: 'shard settings of materializations are not supported; remove them',
+    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
+    delete:
+      'deleting through the catalog is not supported; remove the materialization from the catalog instead',
+  },
+  MaterializationEndpoint: {
+    local: 'local-command connectors are not supported; use a built-in connector image',
+    dekaf: 'Dekaf (Kafka-protocol) materializations are not supported',
+  },
+  MaterializationBinding: {
+    priority: 'binding priorities are not supported; remove it',
+    onIncompatibleSchemaChange: 'schema evolution policies are not supported; remove it',
+  },
+  MaterializationFields: {
+    groupBy: 'grouping by fields other than the collection key is not supported',
+  },
+  Test: {
+    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
+    delete: 'deleting through the catalog is not supported; remove the test from the catalog instead',
+  },
+  StorageMapping: {
+    dataPlanes: 'data planes do not apply: Sluice runs in your own AWS account; remove it',
+  },
+};
+
+/** What a `$defs` entry is called in messages. */
+const WHAT: Record<string, string> = {
+  '(root)': 'a catalog',
+  Collection: 'a collection',
+  Derivation: '`derive`',
+  DeriveUsing: '`derive.using`',
+  DeriveUsingTypescript: '`using.typescript`',
+  Transform: 'a transform',
+  Source: 'a source',
+  PartitionSelector: 'a partition selector',
+  Shuffle: '`shuffle`',
+  Capture: 'a capture',
+  CaptureEndpoint: 'a capture endpoint',
+  CaptureBinding: 'a capture binding',
+  Materialization: 'a materialization',
+  MaterializationEndpoint: 'a materialization endpoint',
+  MaterializationBinding: 'a materialization binding',
+  MaterializationFields: '`fields`',
+  ConnectorConfig: '`connector`',
+  Test: 'a test',
+  TestStep: 'a test step',
+  TestIngest: 'an ingest step',
+  TestVerify: 'a verify step',
+  StorageMapping: 'a storage mapping',
+  Store: 'a store',
+  JournalTemplate: '`journals`',
+  FragmentTemplate: '`fragments`',
+  ShardTemplate: '`shards`',
+  Projection: 'a projection',
+  Import: 'an import',
+};
+
+let compiled: { validate: ValidateFunction; defNames: Map<unknown, string> } | undefined;
+
+function compile(): { validate: ValidateFunction; defNames: Map<unknown, string> } {
+  if (compiled) return compiled;
+  const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+  const addFormats = addFormatsModule as unknown as (a: Ajv2020) => void;
+  addFormats(ajv);
+  const validate = ajv.compile(flowSchema);
+  const defNames = new Map<unknown, string>([[flowSchema, '(root)']]);
+  for (const [name, def] of Object.entries(flowSchema.$defs)) defNames.set(def, name);
+  compiled = { validate, defNames };
+  return compiled;
+}
+
+/** Diagnostics for everything in `source` that does not match the catalog format. */
+export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
+  const { validate, defNames } = compile();
+  if (validate(source.value)) return [];
+  const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && e.propertyName === undefined);
+
+  const out: Diagnostic[] = [];
+  const add = (
+    code: DiagnosticCode,
+    pointer: string,
+    message: string,
+    opts: { key?: boolean; hint?: string } = {},
+  ) => {
+    const { line, col } = source.position(pointer, { key: opts.key });
+    out.push({ code, severity: 'error', message, file: source.file, line, col, pointer, hint: opts.hint });
+  };
+
+  // Paths whose whole object is an unsupported variant, and properties that a typo explains:
+  // their "missing required property" errors would only repeat the real problem.
+  const unsupportedAt = new Set<string>();
+  const typoFor = new Set<string>();
+  const unknownAt = new Set<string>();
+
+  for (const e of errors) {
+    if (e.keyword !== 'additionalProperties') continue;
+    const def = defNames.get(e.parentSchema) ?? '';
+    const prop = (e.params as { additionalProperty: string }).additionalProperty;
+    const pointer = `${e.instancePath}/${escapeToken(prop)}`;
+    const unsupported = UNSUPPORTED[def]?.[prop];
+    unknownAt.add(e.instancePath);
+    if (unsupported) {
+      unsupportedAt.add(e.instancePath);
+      add('Unsupported', pointer, `\`${prop}\`: ${unsupported}`, { key: true });
+      continue;
+    }
+    const allowed = Object.keys(propertiesOf(e.parentSchema));
+    const match = didYouMean(prop, allowed);
+    if (match) typoFor.add(`${e.instancePath}\u0000${match}`);
+    add(
+      'UnknownProperty',
+      pointer,
+      `${WHAT[def] ?? 'this object'} has no property \`${prop}\`; allowed: ${allowed.map((a) => `\`${a}\``).join(', ')}`,
+      { key: true, hint: match && `did you mean \`${match}\`?` },
+    );
+  }
+
+  for (const e of errors) {
+    const def = defNames.get(e.parentSchema) ?? '';
+    const what = WHAT[def] ?? 'this value';
+    const at = e.instancePath;
+    switch (e.keyword) {
+      case 'additionalProperties':
+        break;
+      case 'required': {
+        const prop = (e.params as { missingProperty: string }).missingProperty;
+        if (unsupportedAt.has(at) || typoFor.has(`${at}\u0000${prop}`)) break;
+        add('MissingProperty', at, `${what} must have \`${prop}\``, { key: true });
+        break;
+      }
+      case 'propertyNames': {
+        const name = (e.params as { propertyName: string }).propertyName;
+        const prefix = at === '/storageMappings';
+        add(
+          'InvalidName',
+          `${at}/${escapeToken(name)}`,
+          prefix
+            ? `\`${name}\` is not a storage prefix: name components of letters, numbers, \`-\`, \`_\`, \`.\`, each ending in \`/\` (\`acmeCo/\`)`
+            : `\`${name}\` is not a valid name: components of letters, numbers, \`-\`, \`_\`, \`.\`, separated by \`/\` (\`acmeCo/orders\`)`,
+          { key: true },
+        );
+        break;
+      }
+      case 'type': {
+        const expected = ([] as string[]).concat((e.params as { type: string | string[] }).type);
+        add(
+          'WrongType',
+          at,
+          `expected ${expected.map(article).join(' or ')}, found ${article(jsonType(e.data))}`,
+        );
+        break;
+      }
+      case 'enum': {
+        const allowed = (e.params as { allowedValues: Json[] }).allowedValues;
+        add('InvalidValue', at, `found ${show(e.data)}; allowed: ${allowed.map((a) => show(a)).join(', ')}`, {
+          hint: typeof e.data === 'string' ? didYouMeanHint(e.data, allowed.map(String)) : undefined,
+        });
+        break;
+      }
+      case 'const': {
+        const allowed = (e.params as { allowedValue: Json }).allowedValue;
+        add('InvalidValue', at, `found ${show(e.data)}; allowed: ${show(allowed)}`, {
+          hint: typeof e.data === 'string' ? didYouMeanHint(e.data, [String(allowed)]) : undefined,
+        });
+        break;
+      }
+      case 'pattern': {
+        if (def === 'Name' || def === 'Source' || at.endsWith('/name')) {
+          add(
+            'InvalidName',
+            at,
+            `${show(e.data)} is not a valid name: components of letters, numbers, \`-\`, \`_\`, \`.\`, separated by \`/\``,
+          );
+        } else if (def === 'JsonPointer' || def === 'Projection') {
+          add(
+            'InvalidPointer',
+            at,
+            `${show(e.data)} is not a JSON pointer: write \`/field/sub\`, with \`~1\` for \`/\` and \`~0\` for \`~\``,
+          );
+        } else {
+          add('InvalidValue', at, `${show(e.data)} does not match the pattern ${e.params.pattern}`);
+        }
+        break;
+      }
+      case 'format':
+        add('InvalidValue', at, `${show(e.data)} is not ${article((e.params as { format: string }).format)}`);
+        break;
+      case 'minProperties':
+      case 'maxProperties':
+        if (def === 'TestStep') {
+          if (!unknownAt.has(at))
+            add('InvalidValue', at, 'a test step has exactly one of `ingest` or `verify`');
+        } else {
+          add('InvalidValue', at, `${what} ${e.message}`);
+        }
+        break;
+      default:
+        add('InvalidValue', at, `${show(e.data)}: ${e.message ?? 'is not allowed'}`);
+    }
+  }
+  return out;
+}
+
+function propertiesOf(schema: unknown): Record<string, unknown> {
+  return isObject(schema) && isObject(schema.properties) ? schema.properties : {};
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/** A short rendering of a value for messages. */
+export function show(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return `\`${s.length > 60 ? `${s.slice(0, 57)}...` : s}\``;
+}

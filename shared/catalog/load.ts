@@ -1,0 +1,861 @@
+/**
+ * The catalog loader: reads a flow.yaml (YAML or JSON) and everything it imports and references,
+ * checks it, and builds the BuiltCatalog every other part runs from.
+ *
+ * Problems are collected as diagnostics, never thrown: first each file's structure against
+ * schemas/flow.schema.json, then names and references, then what needs the schemas (keys,
+ * projections, reductions, shuffles, test documents) and the derivation modules.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { escapeToken, parsePointer } from '../json/pointer.ts';
+import { isObject, type Json, type JsonObject } from '../json/types.ts';
+import { checkSchemas } from './checks.ts';
+import { type Diagnostic, didYouMeanHint, hasErrors, sortDiagnostics } from './diagnostics.ts';
+import { DurationError, parseDuration } from './duration.ts';
+import { validateCatalogShape } from './flow-schema.ts';
+import {
+  type BuiltCatalog,
+  type CaptureSpec,
+  type CollectionSpec,
+  type ConnectorEndpoint,
+  type DeriveSpec,
+  type FragmentsSpec,
+  KNOWN_CONNECTORS,
+  type MaterializationSpec,
+  type PartitionSelector,
+  type Projection,
+  type SourceLocation,
+  type SourceRef,
+  type StorageMapping,
+  type TestSpec,
+  type TestStep,
+  type TransformSpec,
+} from './model.ts';
+import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
+import { connectorImageName, resolveConnectorImage, transformMethodName } from './names.ts';
+import { locate, Report, type Where } from './report.ts';
+import { Resources } from './resources.ts';
+import type { SchemaIndexFactory } from './schema-index.ts';
+import { SourceDoc } from './source.ts';
+
+export type { Diagnostic } from './diagnostics.ts';
+export { formatDiagnostic, formatDiagnostics, hasErrors } from './diagnostics.ts';
+
+export interface LoadOptions {
+  /** Don't report missing TypeScript module files (`sluice generate` writes them). */
+  allowMissingModules?: boolean;
+  /** How schema questions are answered; defaults to shared/schema. */
+  schemaIndex?: SchemaIndexFactory;
+}
+
+export interface LoadResult {
+  /** Undefined when any diagnostic is an error. */
+  catalog?: BuiltCatalog;
+  /** Errors and warnings, in file, line, column order. */
+  diagnostics: Diagnostic[];
+}
+
+/**
+ * Loads the catalog rooted at `path`. Never throws for a user's mistake (a missing file is a
+ * diagnostic too). Inline TypeScript modules are written to
+ * `<folder of the defining catalog file>/.sluice/modules/<collection name>.ts`.
+ */
+export async function loadCatalog(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const loader = new Loader(opts);
+  return loader.run(resolve(path));
+}
+
+const KINDS = ['collections', 'captures', 'materializations', 'tests'] as const;
+type Kind = (typeof KINDS)[number];
+const KIND_NAME: Record<Kind, string> = {
+  collections: 'collection',
+  captures: 'capture',
+  materializations: 'materialization',
+  tests: 'test',
+};
+
+/** One catalog file, with the files it imports. */
+interface CatalogFile {
+  path: string;
+  doc: SourceDoc;
+  value: JsonObject;
+  imports: string[];
+  /** Entity pointers (`/collections/acme~1x`) with structural errors: deeper checks skip them. */
+  tainted: Set<string>;
+}
+
+/** A named entity of some catalog file. */
+interface Entity {
+  kind: Kind;
+  name: string;
+  file: CatalogFile;
+  pointer: string;
+  value: Json;
+  tainted: boolean;
+}
+
+/** Collection facts the later checks need, beyond the spec. */
+export interface CollectionInfo {
+  entity: { name: string; file: string; pointer: string; doc: SourceDoc; tainted: boolean };
+  spec: CollectionSpec;
+  /** Where the write / read schema was given. */
+  writeAt?: Where;
+  readAt?: Where;
+  module?: { path: string; text: string; at: Where };
+}
+
+/** A test document and where it was written (inline in a catalog file, or in a fixture file). */
+export interface IngestDocuments {
+  collection: string;
+  documents: { doc: Json; at: Where }[];
+}
+
+class Loader {
+  private readonly report = new Report();
+  private readonly resources = new Resources(this.report);
+  private readonly files = new Map<string, CatalogFile>();
+  private readonly names = new Map<string, Entity>();
+  private readonly collections = new Map<string, CollectionInfo>();
+  private readonly reach = new Map<string, Set<string>>();
+  private readonly ingests: IngestDocuments[] = [];
+  private readonly built: BuiltCatalog;
+
+  constructor(private readonly opts: LoadOptions) {
+    this.built = {
+      root: '',
+      schemas: this.resources.schemas,
+      collections: {},
+      captures: {},
+      materializations: {},
+      tests: {},
+      storageMappings: {},
+    };
+  }
+
+  async run(root: string): Promise<LoadResult> {
+    this.built.root = root;
+    await this.loadFiles(root);
+    this.registerEntities();
+    for (const e of this.entities('collections')) await this.buildCollection(e);
+    for (const e of this.entities('collections')) this.checkDerivationSources(e);
+    for (const e of this.entities('captures')) await this.buildCapture(e);
+    for (const e of this.entities('materializations')) await this.buildMaterialization(e);
+    for (const e of this.entities('tests')) await this.buildTest(e);
+    this.buildStorageMappings();
+    const schemaIndex = this.opts.schemaIndex ?? (await defaultSchemaIndex());
+    checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests);
+    await this.checkModules();
+
+    const diagnostics = sortDiagnostics(this.report.diagnostics);
+    return hasErrors(diagnostics) ? { diagnostics } : { catalog: this.built, diagnostics };
+  }
+
+  // ---- Files and imports ----
+
+  private async loadFiles(root: string): Promise<void> {
+    const queue: { path: string; from?: Where }[] = [{ path: root }];
+    const failed = new Set<string>();
+    while (queue.length > 0) {
+      const { path, from } = queue.shift()!;
+      if (this.files.has(path) || failed.has(path)) continue;
+      const doc = await SourceDoc.read(path);
+      if (!(doc instanceof SourceDoc)) {
+        failed.add(path);
+        const at = from ?? { file: path, line: 1, col: 1, pointer: '' };
+        this.report.error('FileNotFound', at, `catalog file ${path} ${doc.error}`);
+        continue;
+      }
+      this.resources.reportParseProblems(doc);
+      if (doc.value === undefined) {
+        failed.add(path);
+        continue;
+      }
+      const file: CatalogFile = { path, doc, value: {}, imports: [], tainted: new Set() };
+      this.files.set(path, file);
+      if (doc.value === null) continue; // an empty file is an empty catalog
+      for (const d of validateCatalogShape(doc)) {
+        this.report.push(d);
+        const tokens = parsePointer(d.pointer);
+        if (tokens.length >= 2) file.tainted.add(`/${tokens[0]}/${escapeToken(tokens[1])}`);
+      }
+      if (!isObject(doc.value)) continue;
+      file.value = doc.value;
+      const imports = Array.isArray(doc.value.import) ? doc.value.import : [];
+      imports.forEach((imp, i) => {
+        const url =
+          typeof imp === 'string' ? imp : isObject(imp) && typeof imp.url === 'string' ? imp.url : null;
+        if (url === null) return;
+        const at: Where = { doc, pointer: `/import/${i}` };
+        const target = this.resolveFileUrl(url, path, at, 'imports');
+        if (target === undefined) return;
+        file.imports.push(target);
+        queue.push({ path: target, from: at });
+      });
+    }
+  }
+
+  /** An absolute path for a relative path or file:// URL written in `file`; reports other schemes. */
+  private resolveFileUrl(url: string, file: string, at: Where, what: string): string | undefined {
+    let parsed: URL;
+    try {
+      parsed = new URL(url, pathToFileURL(file));
+    } catch {
+      this.report.error('InvalidValue', at, `\`${url}\` is not a valid relative path or URL`);
+      return undefined;
+    }
+    if (parsed.protocol !== 'file:') {
+      this.report.error(
+        'Unsupported',
+        at,
+        `remote ${what} (\`${url}\`) are not supported: catalogs load offline; save the file beside the catalog and use a relative path`,
+      );
+      return undefined;
+    }
+    parsed.hash = '';
+    parsed.search = '';
+    return fileURLToPath(parsed);
+  }
+
+  /** Files that `file` imports, transitively, itself included. */
+  private reachable(file: string): Set<string> {
+    let set = this.reach.get(file);
+    if (set) return set;
+    set = new Set([file]);
+    const stack = [file];
+    while (stack.length > 0) {
+      for (const next of this.files.get(stack.pop()!)?.imports ?? []) {
+        if (!set.has(next)) {
+          set.add(next);
+          stack.push(next);
+        }
+      }
+    }
+    this.reach.set(file, set);
+    return set;
+  }
+
+  // ---- Names ----
+
+  private registerEntities(): void {
+    for (const file of this.files.values()) {
+      for (const kind of KINDS) {
+        const map = file.value[kind];
+        if (!isObject(map)) continue;
+        for (const [name, value] of Object.entries(map)) {
+          const pointer = `/${kind}/${escapeToken(name)}`;
+          const existing = this.names.get(name);
+          if (existing) {
+            const first = locate({ doc: existing.file.doc, pointer: existing.pointer, key: true });
+            this.report.error(
+              'DuplicateName',
+              { doc: file.doc, pointer, key: true },
+              `${KIND_NAME[kind]} \`${name}\` is already defined as a ${KIND_NAME[existing.kind]} at ${showLocation(first)}`,
+            );
+            continue;
+          }
+          this.names.set(name, { kind, name, file, pointer, value, tainted: file.tainted.has(pointer) });
+        }
+      }
+    }
+  }
+
+  private entities(kind: Kind): Entity[] {
+    return [...this.names.values()].filter((e) => e.kind === kind);
+  }
+
+  /**
+   * The collection `name` referenced from `from`'s file; reports unknown collections and
+   * collections defined in files that `from`'s file does not import.
+   */
+  private collectionRef(
+    name: string,
+    from: CatalogFile,
+    at: Where,
+    what: string,
+  ): CollectionInfo | undefined {
+    const target = this.names.get(name);
+    if (target?.kind !== 'collections') {
+      const found = target
+        ? `\`${name}\` is a ${KIND_NAME[target.kind]}, not a collection`
+        : `no collection \`${name}\` is defined`;
+      const collections = [...this.names.values()].filter((e) => e.kind === 'collections').map((e) => e.name);
+      this.report.error('UnknownCollection', at, `${what}: ${found}`, didYouMeanHint(name, collections));
+      return undefined;
+    }
+    if (!this.reachable(from.path).has(target.file.path)) {
+      let rel = relative(dirname(from.path), target.file.path);
+      if (!rel.startsWith('.')) rel = `./${rel}`;
+      this.report.error(
+        'NotImported',
+        at,
+        `${what}: collection \`${name}\` is defined in ${target.file.path}, which ${from.path} does not import (directly or through its imports)`,
+        `add \`import: [${rel}]\``,
+      );
+    }
+    return this.collections.get(name);
+  }
+
+  // ---- Collections ----
+
+  private async buildCollection(e: Entity): Promise<void> {
+    if (!isObject(e.value)) return;
+    const v = e.value;
+    const doc = e.file.doc;
+    const at = (p: string, key = false): Where => ({ doc, pointer: e.pointer + p, key });
+    const present = (k: string) => v[k] !== undefined && v[k] !== null;
+
+    let write: string | undefined;
+    let read: string | undefined;
+    let writeAt: Where | undefined;
+    let readAt: Where | undefined;
+    if (present('schema') && (present('writeSchema') || present('readSchema'))) {
+      const other = present('writeSchema') ? 'writeSchema' : 'readSchema';
+      this.report.error(
+        'ConflictingProperties',
+        at(`/${other}`, true),
+        'a collection has either `schema`, or `writeSchema` and `readSchema`, not both',
+      );
+    } else if (!present('schema') && !present('writeSchema') && !present('readSchema')) {
+      this.report.error(
+        'MissingProperty',
+        at('', true),
+        'a collection must have `schema` (or `writeSchema` and `readSchema`)',
+      );
+    } else if (present('writeSchema') !== present('readSchema')) {
+      const missing = present('writeSchema') ? 'readSchema' : 'writeSchema';
+      this.report.error(
+        'MissingProperty',
+        at('', true),
+        `a collection with \`${missing === 'readSchema' ? 'writeSchema' : 'readSchema'}\` must also have \`${missing}\``,
+      );
+    }
+    if (present('schema')) {
+      writeAt = readAt = at('/schema');
+      write = read = await this.resources.collectionSchema(v.schema, writeAt, { collection: e.name });
+    } else {
+      if (present('writeSchema')) {
+        writeAt = at('/writeSchema');
+        write = await this.resources.collectionSchema(v.writeSchema, writeAt, { collection: e.name });
+      }
+      if (present('readSchema')) {
+        readAt = at('/readSchema');
+        read = await this.resources.collectionSchema(v.readSchema, readAt, {
+          collection: e.name,
+          flowWrite: write ?? null,
+        });
+      }
+    }
+
+    const key = Array.isArray(v.key) ? v.key.filter((k): k is string => typeof k === 'string') : [];
+    const projections: Record<string, Projection> = {};
+    if (isObject(v.projections)) {
+      for (const [field, p] of Object.entries(v.projections)) {
+        if (typeof p === 'string') projections[field] = { location: p, partition: false };
+        else if (isObject(p) && typeof p.location === 'string') {
+          projections[field] = { location: p.location, partition: p.partition === true };
+        }
+      }
+    }
+
+    const spec: CollectionSpec = {
+      name: e.name,
+      writeSchema: write ?? '',
+      readSchema: read ?? write ?? '',
+      key,
+      projections,
+      source: locate(at('', true)),
+    };
+    const fragments =
+      isObject(v.journals) && isObject(v.journals.fragments) ? v.journals.fragments : undefined;
+    if (fragments) {
+      this.duration(fragments.flushInterval, at('/journals/fragments/flushInterval'));
+      this.duration(fragments.retention, at('/journals/fragments/retention'));
+      spec.journals = { fragments: structuredClone(fragments) as FragmentsSpec };
+    }
+    const info: CollectionInfo = {
+      entity: { name: e.name, file: e.file.path, pointer: e.pointer, doc, tainted: e.tainted },
+      spec,
+      writeAt,
+      readAt,
+    };
+    if (isObject(v.derive)) spec.derive = await this.buildDerive(e, v.derive, info);
+    this.collections.set(e.name, info);
+    this.built.collections[e.name] = spec;
+  }
+
+  private async buildDerive(e: Entity, d: JsonObject, info: CollectionInfo): Promise<DeriveSpec> {
+    const doc = e.file.doc;
+    const base = `${e.pointer}/derive`;
+    const using = isObject(d.using) && isObject(d.using.typescript) ? d.using.typescript : {};
+    const moduleAt: Where = { doc, pointer: `${base}/using/typescript/module` };
+    let modulePath = '';
+    if (typeof using.module === 'string') {
+      const m = await this.resolveModule(using.module, e, moduleAt);
+      if (m) {
+        modulePath = m.path;
+        if (m.text !== undefined) info.module = { path: m.path, text: m.text, at: moduleAt };
+      }
+    }
+
+    const transforms: TransformSpec[] = [];
+    const seen = new Map<string, number>();
+    (Array.isArray(d.transforms) ? d.transforms : []).forEach((t, i) => {
+      if (!isObject(t)) return;
+      const tp = `${base}/transforms/${i}`;
+      const name = typeof t.name === 'string' ? t.name : '';
+      if (seen.has(name)) {
+        this.report.error(
+          'DuplicateTransform',
+          { doc, pointer: `${tp}/name` },
+          `transform \`${name}\` is already defined at ${base}/transforms/${seen.get(name)}`,
+        );
+      } else seen.set(name, i);
+      const shuffle: TransformSpec['shuffle'] =
+        isObject(t.shuffle) && Array.isArray(t.shuffle.key)
+          ? { key: t.shuffle.key.filter((k): k is string => typeof k === 'string') }
+          : 'any';
+      transforms.push({
+        name,
+        source: sourceRef(t.source),
+        shuffle,
+        readDelay: this.duration(t.readDelay, { doc, pointer: `${tp}/readDelay` }) ?? 0,
+        priority: typeof t.priority === 'number' ? t.priority : 0,
+        disable: t.disable === true,
+        backfill: typeof t.backfill === 'number' ? t.backfill : 0,
+      });
+    });
+    const spec: DeriveSpec = { using: { typescript: { module: modulePath } }, transforms };
+    if (d.shards !== undefined) spec.shards = structuredClone(d.shards);
+    return spec;
+  }
+
+  /** Transform sources exist, are imported, and select real partitions. */
+  private checkDerivationSources(e: Entity): void {
+    const info = this.collections.get(e.name);
+    if (!info?.spec.derive || !isObject(e.value) || !isObject(e.value.derive)) return;
+    const raw = Array.isArray(e.value.derive.transforms) ? e.value.derive.transforms : [];
+    info.spec.derive.transforms.forEach((t, i) => {
+      if (!t.source.name || !isObject(raw[i])) return;
+      const sp = `${e.pointer}/derive/transforms/${i}/source`;
+      const at: Where = { doc: e.file.doc, pointer: typeof raw[i].source === 'string' ? sp : `${sp}/name` };
+      const source = this.collectionRef(t.source.name, e.file, at, `transform \`${t.name}\` source`);
+      if (source) this.checkSelector(t.source, source, { doc: e.file.doc, pointer: `${sp}/partitions` });
+    });
+  }
+
+  /** `partitions.include` / `exclude` fields must be logical partitions of the collection. */
+  private checkSelector(ref: SourceRef, collection: CollectionInfo, at: Where): void {
+    const partitions = Object.entries(collection.spec.projections)
+      .filter(([, p]) => p.partition)
+      .map(([f]) => f);
+    for (const which of ['include', 'exclude'] as const) {
+      for (const field of Object.keys(ref.partitions?.[which] ?? {})) {
+        if (partitions.includes(field)) continue;
+        this.report.error(
+          'NotPartition',
+          { doc: at.doc, pointer: `${at.pointer}/${which}/${escapeToken(field)}`, key: true },
+          `\`${field}\` is not a logical partition of \`${collection.spec.name}\`; its partitions: ${
+            partitions.length ? partitions.map((p) => `\`${p}\``).join(', ') : 'none'
+          } (declare one with \`projections: {${field}: {location: /ptr, partition: true}}\`)`,
+          didYouMeanHint(field, partitions),
+        );
+      }
+    }
+  }
+
+  /**
+   * A module path relative to the catalog file, or inline TypeScript (anything with a newline,
+   * whitespace or code punctuation), which is written to `.sluice/modules/<collection>.ts`
+   * beside the catalog file. Returns the absolute path, and the text when it could be read.
+   */
+  private async resolveModule(
+    module: string,
+    e: Entity,
+    at: Where,
+  ): Promise<{ path: string; text?: string } | undefined> {
+    if (/[\s{};()=]/.test(module)) {
+      const segments = e.name.split('/').map((s) => (s === '.' || s === '..' ? `_${s}` : s));
+      const path = join(dirname(e.file.path), '.sluice', 'modules', ...segments) + '.ts';
+      try {
+        const existing = existsSync(path) ? await readFile(path, 'utf8') : undefined;
+        if (existing !== module) {
+          await mkdir(dirname(path), { recursive: true });
+          await writeFile(path, module);
+        }
+      } catch (err) {
+        this.report.error(
+          'FileNotFound',
+          at,
+          `cannot write the inline module to ${path}: ${(err as Error).message}`,
+        );
+        return undefined;
+      }
+      return { path, text: module };
+    }
+    const path = this.resolveFileUrl(module, e.file.path, at, 'modules');
+    if (path === undefined) return undefined;
+    if (!/\.(ts|mts|js|mjs)$/.test(path)) {
+      this.report.error(
+        'InvalidValue',
+        at,
+        `module \`${module}\` must be a TypeScript file (\`.ts\`) or inline TypeScript code`,
+      );
+      return { path };
+    }
+    try {
+      return { path, text: await readFile(path, 'utf8') };
+    } catch {
+      if (!this.opts.allowMissingModules) {
+        this.report.error(
+          'FileNotFound',
+          at,
+          `TypeScript module ${path} does not exist`,
+          'run `sluice generate` to write a stub',
+        );
+      }
+      return { path };
+    }
+  }
+
+  /**
+   * Transforms match the methods of their module's `class Derivation`. A module may serve several
+   * derivations: a method is unused only when none of them has a transform for it.
+   */
+  private async checkModules(): Promise<void> {
+    const byModule = new Map<string, CollectionInfo[]>();
+    for (const info of this.collections.values()) {
+      if (!info.spec.derive || !info.module || info.entity.tainted) continue;
+      byModule.set(info.module.path, [...(byModule.get(info.module.path) ?? []), info]);
+    }
+    for (const [path, infos] of byModule) {
+      const { text, at } = infos[0].module!;
+      const inspection = await inspectDerivationModule(path, text);
+      if (inspection.kind === 'noCompiler') {
+        this.report.warning(
+          'ModuleInvalid',
+          at,
+          `transforms were not checked against ${path}: ${inspection.reason}`,
+        );
+        continue;
+      }
+      if (inspection.kind === 'noDerivation') {
+        const exported = inspection.exported.map((x) => `\`${x}\``).join(', ') || 'nothing';
+        for (const info of infos) {
+          this.report.error(
+            'ModuleInvalid',
+            info.module!.at,
+            `module ${path} must export \`class Derivation\` with one method per transform; it exports ${exported}`,
+          );
+        }
+        continue;
+      }
+      const { methods, helpers } = inspection.derivation;
+      const used = new Set<string>();
+      for (const info of infos) {
+        info.spec.derive!.transforms.forEach((t, i) => {
+          const method = transformMethodName(t.name);
+          used.add(method);
+          if (t.disable || methods.has(method)) return;
+          const hint = didYouMeanHint(method, methods.keys());
+          this.report.error(
+            'MissingMethod',
+            { doc: info.entity.doc, pointer: `${info.entity.pointer}/derive/transforms/${i}/name` },
+            `transform \`${t.name}\` has no method \`${method}\` on class Derivation in ${path}; its methods: ${
+              [...methods.keys()].map((m) => `\`${m}\``).join(', ') || 'none'
+            }`,
+            hint,
+          );
+        });
+      }
+      const names = infos.map((i) => `\`${i.spec.name}\``).join(', ');
+      for (const [method, pos] of methods) {
+        if (used.has(method) || helpers.has(method) || LIFECYCLE_METHODS.has(method)) continue;
+        this.report.warning(
+          'UnusedMethod',
+          { file: path, line: pos.line, col: pos.col, pointer: '' },
+          `method \`${method}\` of class Derivation is not a transform of ${names} (mark helpers \`private\`)`,
+          didYouMeanHint(
+            method,
+            [...used].filter((u) => !methods.has(u)),
+          ),
+        );
+      }
+    }
+  }
+
+  // ---- Captures and materializations ----
+
+  private async endpoint(e: Entity, kind: 'source' | 'materialize'): Promise<ConnectorEndpoint> {
+    const v = e.value as JsonObject;
+    const doc = e.file.doc;
+    const cp = `${e.pointer}/endpoint/connector`;
+    const connector = isObject(v.endpoint) && isObject(v.endpoint.connector) ? v.endpoint.connector : {};
+    const image = typeof connector.image === 'string' ? connector.image : '';
+    let name = '';
+    if (typeof connector.image === 'string') {
+      const resolved = resolveConnectorImage(image);
+      const at: Where = { doc, pointer: `${cp}/image` };
+      if (!resolved) {
+        this.report.error(
+          'UnknownConnector',
+          at,
+          `Sluice has no connector \`${connectorImageName(image)}\`; it has ${KNOWN_CONNECTORS.map((c) => `\`${c}\``).join(', ')} (also as ghcr.io/estuary/<name>:<tag>)`,
+          didYouMeanHint(connectorImageName(image), KNOWN_CONNECTORS),
+        );
+      } else {
+        name = resolved;
+        if (!resolved.startsWith(`${kind}-`)) {
+          const other = KNOWN_CONNECTORS.filter((c) => c.startsWith(`${kind}-`));
+          this.report.error(
+            'ConnectorKindMismatch',
+            at,
+            `\`${resolved}\` is not a ${kind === 'source' ? 'capture' : 'materialization'} connector; use one of ${other.map((c) => `\`${c}\``).join(', ')}`,
+          );
+        }
+      }
+    }
+    let config: Json = {};
+    const cfgAt: Where = { doc, pointer: `${cp}/config` };
+    if (isObject(connector.config)) config = structuredClone(connector.config);
+    else if (typeof connector.config === 'string') {
+      const path = this.resolveFileUrl(connector.config, e.file.path, cfgAt, 'configs');
+      const file = path === undefined ? undefined : await this.resources.dataFile(path, cfgAt, 'config file');
+      if (file && isObject(file.value)) config = file.value;
+      else if (file) {
+        this.report.error(
+          'WrongType',
+          { doc: file, pointer: '' },
+          'a connector config file must hold an object',
+        );
+      }
+    }
+    if (isObject(config) && config.sops !== undefined) {
+      this.report.error(
+        'Unsupported',
+        cfgAt,
+        'sops-encrypted connector configs are not supported; decrypt the config',
+      );
+    }
+    return { connector: name, image, config };
+  }
+
+  private async buildCapture(e: Entity): Promise<void> {
+    if (!isObject(e.value)) return;
+    const v = e.value;
+    const doc = e.file.doc;
+    const spec: CaptureSpec = {
+      name: e.name,
+      endpoint: await this.endpoint(e, 'source'),
+      bindings: [],
+      source: locate({ doc, pointer: e.pointer, key: true }),
+    };
+    (Array.isArray(v.bindings) ? v.bindings : []).forEach((b, i) => {
+      if (!isObject(b) || typeof b.target !== 'string') return;
+      const bp = `${e.pointer}/bindings/${i}`;
+      spec.bindings.push({
+        resource: isObject(b.resource) ? structuredClone(b.resource) : {},
+        target: b.target,
+        disable: b.disable === true,
+        backfill: typeof b.backfill === 'number' ? b.backfill : 0,
+      });
+      if (b.disable !== true)
+        this.collectionRef(b.target, e.file, { doc, pointer: `${bp}/target` }, `binding ${i} target`);
+    });
+    const interval = this.duration(v.interval, { doc, pointer: `${e.pointer}/interval` });
+    if (interval !== undefined) spec.interval = interval;
+    this.built.captures[e.name] = spec;
+  }
+
+  private async buildMaterialization(e: Entity): Promise<void> {
+    if (!isObject(e.value)) return;
+    const v = e.value;
+    const doc = e.file.doc;
+    const spec: MaterializationSpec = {
+      name: e.name,
+      endpoint: await this.endpoint(e, 'materialize'),
+      bindings: [],
+      source: locate({ doc, pointer: e.pointer, key: true }),
+    };
+    (Array.isArray(v.bindings) ? v.bindings : []).forEach((b, i) => {
+      if (!isObject(b)) return;
+      const bp = `${e.pointer}/bindings/${i}`;
+      const source = sourceRef(b.source);
+      const f = isObject(b.fields) ? b.fields : {};
+      const fields: MaterializationSpec['bindings'][number]['fields'] = {
+        recommended:
+          typeof f.recommended === 'boolean' || typeof f.recommended === 'number' ? f.recommended : true,
+      };
+      if (isObject(f.include)) fields.include = structuredClone(f.include);
+      if (isObject(f.require)) fields.require = structuredClone(f.require);
+      if (Array.isArray(f.exclude))
+        fields.exclude = f.exclude.filter((x): x is string => typeof x === 'string');
+      spec.bindings.push({
+        source,
+        resource: isObject(b.resource) ? structuredClone(b.resource) : {},
+        fields,
+        disable: b.disable === true,
+        backfill: typeof b.backfill === 'number' ? b.backfill : 0,
+      });
+      if (!source.name || b.disable === true) return;
+      const at: Where = { doc, pointer: typeof b.source === 'string' ? `${bp}/source` : `${bp}/source/name` };
+      const target = this.collectionRef(source.name, e.file, at, `binding ${i} source`);
+      if (target) this.checkSelector(source, target, { doc, pointer: `${bp}/source/partitions` });
+    });
+    this.built.materializations[e.name] = spec;
+  }
+
+  // ---- Tests ----
+
+  private async buildTest(e: Entity): Promise<void> {
+    const v = e.value;
+    const doc = e.file.doc;
+    const list = Array.isArray(v) ? v : isObject(v) && Array.isArray(v.steps) ? v.steps : undefined;
+    if (!list) return;
+    const stepsPointer = Array.isArray(v) ? e.pointer : `${e.pointer}/steps`;
+    const spec: TestSpec = {
+      name: e.name,
+      steps: [],
+      source: locate({ doc, pointer: e.pointer, key: true }),
+    };
+    if (isObject(v) && typeof v.description === 'string') spec.description = v.description;
+
+    for (const [i, raw] of list.entries()) {
+      if (!isObject(raw)) continue;
+      const kind = isObject(raw.ingest) ? 'ingest' : isObject(raw.verify) ? 'verify' : undefined;
+      if (!kind) continue;
+      const body = raw[kind] as JsonObject;
+      const sp = `${stepsPointer}/${i}/${kind}`;
+      const source: SourceLocation = locate({ doc, pointer: `${stepsPointer}/${i}`, key: false });
+      const documents = await this.testDocuments(body.documents, e, { doc, pointer: `${sp}/documents` });
+      const description = typeof body.description === 'string' ? body.description : undefined;
+      let step: TestStep;
+      if (kind === 'ingest') {
+        const collection = typeof body.collection === 'string' ? body.collection : '';
+        step = { kind, collection, documents: documents.map((d) => d.doc), source };
+        if (collection) {
+          const at: Where = { doc, pointer: `${sp}/collection` };
+          if (this.collectionRef(collection, e.file, at, `step ${i} ingest`) && !e.tainted) {
+            this.ingests.push({ collection, documents });
+          }
+        }
+      } else {
+        const collection = sourceRef(body.collection);
+        step = { kind, collection, documents: documents.map((d) => d.doc), source };
+        if (collection.name) {
+          const at: Where = {
+            doc,
+            pointer: typeof body.collection === 'string' ? `${sp}/collection` : `${sp}/collection/name`,
+          };
+          const target = this.collectionRef(collection.name, e.file, at, `step ${i} verify`);
+          if (target) this.checkSelector(collection, target, { doc, pointer: `${sp}/collection/partitions` });
+        }
+      }
+      if (description !== undefined) step.description = description;
+      spec.steps.push(step);
+    }
+    this.built.tests[e.name] = spec;
+  }
+
+  /** Inline documents, or a fixture file (relative path) holding a list of documents. */
+  private async testDocuments(
+    value: Json | undefined,
+    e: Entity,
+    at: Where,
+  ): Promise<{ doc: Json; at: Where }[]> {
+    if (Array.isArray(value))
+      return value.map((doc, i) => ({ doc, at: { doc: at.doc, pointer: `${at.pointer}/${i}` } }));
+    if (typeof value !== 'string') return [];
+    const path = this.resolveFileUrl(value, e.file.path, at, 'fixtures');
+    const file = path === undefined ? undefined : await this.resources.dataFile(path, at, 'fixture file');
+    if (!file) return [];
+    if (!Array.isArray(file.value)) {
+      this.report.error(
+        'WrongType',
+        { doc: file, pointer: '' },
+        'a test fixture file must hold a list of documents',
+      );
+      return [];
+    }
+    return file.value.map((doc, i) => ({ doc, at: { doc: file, pointer: `/${i}` } }));
+  }
+
+  // ---- Storage mappings ----
+
+  private buildStorageMappings(): void {
+    const where = new Map<string, Where>();
+    for (const file of this.files.values()) {
+      const map = file.value.storageMappings;
+      if (!isObject(map)) continue;
+      for (const [prefix, def] of Object.entries(map)) {
+        const at: Where = { doc: file.doc, pointer: `/storageMappings/${escapeToken(prefix)}`, key: true };
+        const first = where.get(prefix);
+        if (first) {
+          this.report.error(
+            'DuplicateName',
+            at,
+            `storage mapping \`${prefix}\` is already defined at ${showLocation(locate(first))}`,
+          );
+          continue;
+        }
+        where.set(prefix, at);
+        const stores: StorageMapping['stores'] = [];
+        for (const s of isObject(def) && Array.isArray(def.stores) ? def.stores : []) {
+          if (!isObject(s) || typeof s.bucket !== 'string') continue;
+          const store: StorageMapping['stores'][number] = { provider: 'S3', bucket: s.bucket };
+          if (typeof s.prefix === 'string') store.prefix = s.prefix;
+          if (typeof s.region === 'string') store.region = s.region;
+          stores.push(store);
+        }
+        this.built.storageMappings[prefix] = { prefix, stores };
+      }
+    }
+    const prefixes = [...where.keys()].sort();
+    for (const a of prefixes) {
+      for (const b of prefixes) {
+        if (a === b || !b.startsWith(a)) continue;
+        this.report.error(
+          'StorageMappingOverlap',
+          where.get(b)!,
+          `storage mapping \`${b}\` overlaps \`${a}\` (${showLocation(locate(where.get(a)!))}): every collection must map to exactly one prefix`,
+        );
+      }
+    }
+  }
+
+  // ---- Values ----
+
+  /** Seconds of a duration string; undefined (and a diagnostic) when it does not parse. */
+  private duration(value: Json | undefined, at: Where): number | undefined {
+    if (typeof value !== 'string') return undefined;
+    try {
+      return parseDuration(value);
+    } catch (err) {
+      if (!(err instanceof DurationError)) throw err;
+      this.report.error('InvalidDuration', at, err.message);
+      return undefined;
+    }
+  }
+}
+
+/** A transform, binding or verify source: a name or `{name, partitions, notBefore, notAfter}`. */
+function sourceRef(v: Json | undefined): SourceRef {
+  if (typeof v === 'string') return { name: v };
+  if (!isObject(v) || typeof v.name !== 'string') return { name: '' };
+  const ref: SourceRef = { name: v.name };
+  if (isObject(v.partitions)) ref.partitions = structuredClone(v.partitions) as PartitionSelector;
+  if (typeof v.notBefore === 'string') ref.notBefore = v.notBefore;
+  if (typeof v.notAfter === 'string') ref.notAfter = v.notAfter;
+  return ref;
+}
+
+function showLocation(l: SourceLocation): string {
+  return `${relative(process.cwd(), l.file) || l.file}:${l.line}:${l.col}`;
+}
+
+async function defaultSchemaIndex(): Promise<SchemaIndexFactory> {
+  const { sharedSchemaIndex } = await import('./schema-adapter.ts');
+  return sharedSchemaIndex;
+}

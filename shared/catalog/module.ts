@@ -1,0 +1,104 @@
+/**
+ * Static inspection of a TypeScript derivation module: the methods of its exported
+ * `class Derivation`, found by parsing with the TypeScript compiler API, never by running it.
+ */
+import type { Position } from './source.ts';
+
+export interface DerivationClass {
+  /** Instance methods (and function-valued properties) by name, with where each is declared. */
+  methods: Map<string, Position>;
+  /** Those of `methods` declared `private` or `protected`: helpers, not transforms. */
+  helpers: Set<string>;
+  /** Where the class is declared. */
+  at: Position;
+}
+
+export type ModuleInspection =
+  | { kind: 'ok'; derivation: DerivationClass }
+  | { kind: 'noDerivation'; exported: string[] }
+  | { kind: 'noCompiler'; reason: string };
+
+type TS = typeof import('typescript');
+let compiler: Promise<TS | undefined> | undefined;
+
+/** The TypeScript compiler, loaded on first use (it is large); undefined when not installed. */
+function loadCompiler(): Promise<TS | undefined> {
+  compiler ??= import('typescript').then(
+    (m) => (m as { default?: TS }).default ?? (m as TS),
+    () => undefined,
+  );
+  return compiler;
+}
+
+/** Methods that the runtime calls itself, which no transform needs to use. */
+export const LIFECYCLE_METHODS: ReadonlySet<string> = new Set(['constructor', 'flush', 'reset']);
+
+export async function inspectDerivationModule(file: string, text: string): Promise<ModuleInspection> {
+  const ts = await loadCompiler();
+  if (!ts) return { kind: 'noCompiler', reason: 'the `typescript` package is not installed' };
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const pos = (node: import('typescript').Node): Position => {
+    const lc = sf.getLineAndCharacterOfPosition(node.getStart(sf));
+    return { line: lc.line + 1, col: lc.character + 1 };
+  };
+
+  const classes = new Map<string, import('typescript').ClassDeclaration>();
+  const exported = new Map<string, string>(); // exported name -> local name
+  for (const st of sf.statements) {
+    if (ts.isClassDeclaration(st) && st.name) {
+      classes.set(st.name.text, st);
+      const mods = ts.canHaveModifiers(st) ? ts.getModifiers(st) : undefined;
+      if (mods?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) exported.set(st.name.text, st.name.text);
+    } else if (ts.isExportDeclaration(st) && !st.moduleSpecifier && st.exportClause) {
+      if (ts.isNamedExports(st.exportClause)) {
+        for (const el of st.exportClause.elements) {
+          exported.set(el.name.text, (el.propertyName ?? el.name).text);
+        }
+      }
+    } else if (ts.isVariableStatement(st)) {
+      const mods = ts.getModifiers(st);
+      if (mods?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) {
+        for (const d of st.declarationList.declarations)
+          if (ts.isIdentifier(d.name)) exported.set(d.name.text, '');
+      }
+    } else if (ts.isFunctionDeclaration(st) && st.name) {
+      const mods = ts.getModifiers(st);
+      if (mods?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) exported.set(st.name.text, '');
+    }
+  }
+
+  const cls = classes.get(exported.get('Derivation') ?? '');
+  if (!cls) return { kind: 'noDerivation', exported: [...exported.keys()] };
+
+  const methods = new Map<string, Position>();
+  const helpers = new Set<string>();
+  const seen = new Set<import('typescript').ClassDeclaration>();
+  // Methods of the class and of local base classes it extends (a generated IDerivation is abstract:
+  // its abstract methods are declarations to implement, not implementations).
+  for (let c: import('typescript').ClassDeclaration | undefined = cls; c && !seen.has(c); ) {
+    seen.add(c);
+    for (const m of c.members) {
+      const mods = ts.canHaveModifiers(m) ? ts.getModifiers(m) : undefined;
+      if (
+        mods?.some((x) => x.kind === ts.SyntaxKind.StaticKeyword || x.kind === ts.SyntaxKind.AbstractKeyword)
+      )
+        continue;
+      if (!m.name || !(ts.isIdentifier(m.name) || ts.isStringLiteral(m.name))) continue;
+      const isMethod = ts.isMethodDeclaration(m) && m.body !== undefined;
+      const isFnProp =
+        ts.isPropertyDeclaration(m) &&
+        m.initializer !== undefined &&
+        (ts.isArrowFunction(m.initializer) || ts.isFunctionExpression(m.initializer));
+      if ((isMethod || isFnProp) && !methods.has(m.name.text)) {
+        methods.set(m.name.text, pos(m.name));
+        const hidden = [ts.SyntaxKind.PrivateKeyword, ts.SyntaxKind.ProtectedKeyword];
+        if (mods?.some((x) => hidden.includes(x.kind))) helpers.add(m.name.text);
+      }
+    }
+    const base: import('typescript').Expression | undefined = c.heritageClauses?.find(
+      (h) => h.token === ts.SyntaxKind.ExtendsKeyword,
+    )?.types[0]?.expression;
+    c = base && ts.isIdentifier(base) ? classes.get(base.text) : undefined;
+  }
+  return { kind: 'ok', derivation: { methods, helpers, at: pos(cls.name ?? cls) } };
+}
