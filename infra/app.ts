@@ -32,8 +32,12 @@ function jsonContext<T>(app: App, key: string): T | undefined {
 const app = new App();
 const catalogPath: string = app.node.tryGetContext('catalog') || DEFAULT_CATALOG;
 const { catalog, diagnostics } = await loadCatalog(catalogPath);
+if (!catalog) {
+  // Exactly what `sluice check` prints (and its exit status, 2).
+  const { runCheck } = await import('../cli/check.ts');
+  process.exit(await runCheck(catalogPath));
+}
 if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
-if (!catalog) process.exit(2);
 
 new SluiceStack(app, app.node.tryGetContext('stack') || stackNameFor(catalogPath), {
   catalog,

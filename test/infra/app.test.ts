@@ -1,0 +1,151 @@
+/**
+ * The CDK app and the path-based construct against real catalogs (the examples, Estuary's bank
+ * example, a broken catalog), with cdk-nag's AwsSolutions pack. Bundling is skipped here (handler
+ * bundles are measured in bundle-size.test.ts); `npx cdk synth` with bundling is shown in docs/deploy.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { CatalogInvalidError } from '../../infra/errors.ts';
+import { SluiceCatalog } from '../../infra/sluice-catalog.ts';
+import { SluiceStack, stackNameFor } from '../../infra/stack.ts';
+import { formatDiagnostics } from '../../shared/catalog/diagnostics.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+
+const EXAMPLES = [
+  'examples/clickstream/flow.yaml',
+  'examples/fraud/flow.yaml',
+  'examples/warehouse/flow.yaml',
+];
+const BROKEN = 'test/fixtures/broken/flow.yaml';
+
+function runNode(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env, CDK_DISABLE_VERSION_CHECK: '1' },
+  });
+}
+
+/** Synthesize a stack with AwsSolutions checks; returns the AwsSolutions violations (rule + construct path). */
+function nagViolations(build: (app: App) => void): string[] {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  build(app);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const write = process.stdout.write.bind(process.stdout);
+  let dir: string;
+  try {
+    // cdk-nag prints its findings; keep test output readable.
+    process.stdout.write = () => true;
+    dir = app.synth().directory;
+  } catch (e) {
+    const m = /found in: (.*)\/validation-report\.json/.exec(String(e));
+    if (!m) throw e;
+    dir = m[1];
+  } finally {
+    process.stdout.write = write;
+  }
+  const report = JSON.parse(readFileSync(join(dir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: {
+      pluginName: string;
+      violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
+    }[];
+  };
+  return report.pluginReports
+    .filter((p) => p.pluginName.startsWith('AwsSolutions'))
+    .flatMap((p) =>
+      p.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
+    );
+}
+
+describe('the CDK app (infra/app.ts)', () => {
+  it('a catalog with errors fails synth with exactly the diagnostics and status of `sluice check`', () => {
+    const out = mkdtempSync(join(tmpdir(), 'sluice-cdk-'));
+    const app = runNode(['infra/app.ts'], {
+      CDK_OUTDIR: out,
+      CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [], catalog: BROKEN }),
+    });
+    const check = runNode(['bin/sluice.js', 'check', BROKEN]);
+    expect(check.status).toBe(2);
+    expect(app.status).toBe(2);
+    expect(app.stderr).toContain('UnknownCollection');
+    expect(app.stderr).toBe(check.stderr);
+  });
+
+  it('synthesizes the clickstream example into a cloud assembly with one stack named for the catalog', () => {
+    const out = mkdtempSync(join(tmpdir(), 'sluice-cdk-'));
+    const r = runNode(['infra/app.ts'], {
+      CDK_OUTDIR: out,
+      CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [], catalog: EXAMPLES[0] }),
+    });
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.status).toBe(0);
+    const template = JSON.parse(readFileSync(join(out, 'Sluice-clickstream.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string }>;
+    };
+    const types = Object.values(template.Resources).map((r) => r.Type);
+    expect(types.filter((t) => t === 'AWS::Kinesis::Stream')).toHaveLength(2);
+    expect(types).toContain('AWS::Lambda::Url');
+  });
+
+  it('stack names derive from the catalog path', () => {
+    expect(stackNameFor('examples/clickstream/flow.yaml')).toBe('Sluice-clickstream');
+    expect(stackNameFor('./my_flows/orders.flow.yaml')).toBe('Sluice-orders-flow');
+    expect(stackNameFor('flow.yaml')).toBe('Sluice-flow');
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  for (const path of [...EXAMPLES, 'test/fixtures/bank/flow.yaml']) {
+    it(`no AwsSolutions violation for ${path}`, async () => {
+      const { catalog } = await loadCatalog(path);
+      expect(catalog).toBeDefined();
+      const violations = nagViolations((app) => {
+        new SluiceStack(app, stackNameFor(path), { catalog: catalog as NonNullable<typeof catalog> });
+      });
+      expect(violations).toEqual([]);
+    });
+  }
+
+  it('fails if a resource breaks a rule: an unencrypted-transport, unlogged bucket next to the catalog', async () => {
+    const { catalog } = await loadCatalog(EXAMPLES[0]);
+    const violations = nagViolations((app) => {
+      const stack = new SluiceStack(app, 'Nag', { catalog: catalog as NonNullable<typeof catalog> });
+      new s3.Bucket(stack, 'Careless');
+    });
+    expect(violations).toEqual([
+      'AwsSolutions-S1 Nag/Careless/Resource',
+      'AwsSolutions-S10 Nag/Careless/Resource',
+    ]);
+  });
+});
+
+describe('SluiceCatalog({ catalog: path })', () => {
+  it('loads the catalog synchronously', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'P');
+    const flow = new SluiceCatalog(stack, 'Flow', { catalog: 'examples/fraud/flow.yaml' });
+    expect(Object.keys(flow.catalog.collections).sort()).toEqual([...flow.streams.keys()].sort());
+    expect(flow.streams.size).toBeGreaterThan(0);
+  });
+
+  it('throws CatalogInvalidError carrying the loader diagnostics, formatted as `sluice check` does', async () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'P');
+    const { diagnostics } = await loadCatalog(BROKEN);
+    let err: unknown;
+    try {
+      new SluiceCatalog(stack, 'Flow', { catalog: BROKEN });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CatalogInvalidError);
+    const invalid = err as CatalogInvalidError;
+    expect(invalid.code).toBe('CatalogInvalid');
+    expect(invalid.formatted).toBe(formatDiagnostics(diagnostics));
+    expect(invalid.diagnostics.map((d) => d.code)).toEqual(diagnostics.map((d) => d.code));
+    expect(invalid.message).toContain('UnknownConnector');
+  });
+});
