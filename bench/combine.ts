@@ -1,0 +1,229 @@
+/**
+ * Combiner throughput next to its floor, measured in the same run on the same documents:
+ * - floor: JSON.parse + compiled ajv validation (the collection's CompiledSchema), nothing else;
+ * - combine: JSON.parse + Combiner.add (validate, extract and pack the key, partially reduce) + a full drain.
+ * ~200-byte documents, 10k distinct keys, a schema with merge / sum / maximize / lastWriteWins.
+ * Medians over several alternating rounds (the machine is shared and noisy). Target: combine ≥ 50 % of the floor.
+ *
+ * Memory: each size runs in a fresh child process (clean peak RSS) with a fixed budget and one key per
+ * two documents, so that without spilling memory would grow with the input; N and 10×N should peak alike.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { CollectionSpec } from '../shared/catalog/model.ts';
+import { Combiner } from '../shared/combine/index.ts';
+import type { Json } from '../shared/json/types.ts';
+import { SchemaRegistry } from '../shared/schema/registry.ts';
+
+const SCHEMA_URI = 'file:///bench/combine.schema.json';
+const SCHEMA: Json = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: SCHEMA_URI,
+  type: 'object',
+  reduce: { strategy: 'merge' },
+  required: ['id'],
+  properties: {
+    id: { type: 'string' },
+    count: { type: 'integer', reduce: { strategy: 'sum' } },
+    total: { type: 'number', reduce: { strategy: 'sum' } },
+    maxSeen: { type: 'integer', reduce: { strategy: 'maximize' } },
+    lastSeen: { type: 'string', format: 'date-time' },
+    region: { type: 'string', enum: ['eu-west-1', 'us-east-1', 'ap-south-1'] },
+    attrs: {
+      type: 'object',
+      reduce: { strategy: 'merge' },
+      properties: { score: { type: 'number', reduce: { strategy: 'maximize' } } },
+      additionalProperties: { type: ['string', 'number', 'boolean'] },
+    },
+    note: { type: 'string', maxLength: 200 },
+  },
+};
+
+const COLLECTION: CollectionSpec = {
+  name: 'bench/events',
+  writeSchema: SCHEMA_URI,
+  readSchema: SCHEMA_URI,
+  key: ['/id'],
+  projections: {},
+  source: { file: fileURLToPath(import.meta.url), line: 1, col: 1, pointer: '' },
+};
+
+const ROUNDS = 7;
+const DOCS = 100_000;
+const KEYS = 10_000;
+
+/** Deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
+const BROWSERS = ['firefox', 'chrome', 'safari', 'edge'];
+
+/** One ~200-byte JSON line for key number `k`. */
+function line(rand: () => number, k: number): string {
+  const ts = new Date(Date.UTC(2024, 4, 1) + Math.floor(rand() * 86_400_000)).toISOString();
+  return JSON.stringify({
+    id: `user-${String(k).padStart(8, '0')}`,
+    count: 1,
+    total: Math.round(rand() * 10_000) / 100,
+    maxSeen: Math.floor(rand() * 1_000_000),
+    lastSeen: ts,
+    region: REGIONS[Math.floor(rand() * REGIONS.length)],
+    attrs: {
+      browser: BROWSERS[Math.floor(rand() * BROWSERS.length)],
+      mobile: rand() < 0.5,
+      score: Math.floor(rand() * 100),
+    },
+    note: 'x'.repeat(20 + Math.floor(rand() * 20)),
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+async function throughput(): Promise<void> {
+  const registry = new SchemaRegistry({ [SCHEMA_URI]: SCHEMA });
+  const validator = registry.validator(SCHEMA_URI);
+  const rand = prng(42);
+  const lines = Array.from({ length: DOCS }, () => line(rand, Math.floor(rand() * KEYS)));
+  const bytes = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+
+  const floor = (): number => {
+    const t0 = process.hrtime.bigint();
+    let valid = 0;
+    for (const l of lines) if (validator.isValid(JSON.parse(l) as Json)) valid++;
+    const t = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (valid !== lines.length) throw new Error(`floor: ${lines.length - valid} invalid documents`);
+    return t;
+  };
+  const combine = async (validate: boolean): Promise<number> => {
+    const c = new Combiner({
+      registry,
+      collection: COLLECTION,
+      validate,
+      memoryBudgetBytes: 256 * 1024 * 1024,
+    });
+    const t0 = process.hrtime.bigint();
+    for (const l of lines) c.add(JSON.parse(l) as Json);
+    let out = 0;
+    for await (const _ of c.drain(true)) out++;
+    const t = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (out === 0 || out > KEYS) throw new Error(`combine: ${out} keys out`);
+    return t;
+  };
+
+  // Warm up (JIT, compiled validators).
+  floor();
+  await combine(true);
+  const tf: number[] = [];
+  const tc: number[] = [];
+  const tn: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    tf.push(floor());
+    tc.push(await combine(true));
+    tn.push(await combine(false));
+  }
+  const f = median(tf);
+  const c = median(tc);
+  const n = median(tn);
+  const row = (name: string, t: number) =>
+    `${name.padEnd(40)} ${Math.round(DOCS / t)
+      .toLocaleString('en-US')
+      .padStart(10)} docs/s ${(bytes / t / 1e6).toFixed(1).padStart(7)} MB/s`;
+  console.log(
+    `${DOCS.toLocaleString('en-US')} docs (${(bytes / DOCS).toFixed(0)} B avg), ${KEYS.toLocaleString('en-US')} keys, median of ${ROUNDS} rounds`,
+  );
+  console.log(row('floor: JSON.parse + ajv validate', f));
+  console.log(row('combine: parse + add + drain(full)', c));
+  console.log(row('combine without validation', n));
+  const ratio = f / c;
+  console.log(
+    `ratio combine / floor: ${(ratio * 100).toFixed(0)} % (target >= 50 %) ${ratio >= 0.5 ? 'OK' : 'BELOW TARGET'}`,
+  );
+}
+
+interface MemoryProbe {
+  docs: number;
+  keys: number;
+  runs: number;
+  peakRss: number;
+  peakHeapUsed: number;
+  seconds: number;
+}
+
+/** Child-process body: combine `docs` documents (one key per two documents) within `budgetMiB`. */
+async function memoryProbe(docs: number, budgetMiB: number): Promise<MemoryProbe> {
+  const registry = new SchemaRegistry({ [SCHEMA_URI]: SCHEMA });
+  const c = new Combiner({ registry, collection: COLLECTION, memoryBudgetBytes: budgetMiB * 1024 * 1024 });
+  const rand = prng(7);
+  const distinct = Math.max(1, docs >> 1);
+  let peakRss = 0;
+  let peakHeapUsed = 0;
+  let maxRuns = 0;
+  const sample = () => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeapUsed = Math.max(peakHeapUsed, m.heapUsed);
+    maxRuns = Math.max(maxRuns, c.stats().spilledRuns);
+  };
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < docs; i++) {
+    c.add(JSON.parse(line(rand, Math.floor(rand() * distinct))) as Json);
+    if (i % 5000 === 0) sample();
+  }
+  let keys = 0;
+  for await (const _ of c.drain(true)) if (++keys % 5000 === 0) sample();
+  sample();
+  return {
+    docs,
+    keys,
+    runs: maxRuns,
+    peakRss,
+    peakHeapUsed,
+    seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+  };
+}
+
+function memory(): void {
+  const budget = 32;
+  const n = 200_000;
+  console.log(`\nmemory, budget ${budget} MiB, one key per two documents (fresh process each):`);
+  for (const docs of [n, 10 * n]) {
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(import.meta.url), '--memory-probe', String(docs), String(budget)],
+      { encoding: 'utf8', maxBuffer: 1 << 20 },
+    );
+    if (child.status !== 0) throw new Error(`memory probe failed: ${child.stderr}`);
+    const p = JSON.parse(child.stdout.trim().split('\n').pop()!) as MemoryProbe;
+    console.log(
+      `${p.docs.toLocaleString('en-US').padStart(10)} docs -> ${p.keys.toLocaleString('en-US').padStart(9)} keys, ` +
+        `${String(p.runs).padStart(2)} runs, peak RSS ${mib(p.peakRss).padStart(10)}, peak heapUsed ${mib(p.peakHeapUsed).padStart(10)}, ` +
+        `${Math.round(p.docs / p.seconds).toLocaleString('en-US')} docs/s`,
+    );
+  }
+}
+
+export async function run(): Promise<void> {
+  await throughput();
+  memory();
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--memory-probe') {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const probe = await memoryProbe(Number(process.argv[3]), Number(process.argv[4]));
+  console.log(JSON.stringify(probe));
+}

@@ -1,0 +1,435 @@
+/**
+ * The combiner: documents in, one (partially or fully) reduced document per key out, in key order.
+ *
+ * Memory budget. `memoryBudgetBytes` (default 64 MiB) bounds the estimated heap held by the
+ * combiner's in-memory entries: each entry is the packed key, its combined document(s) and ~100
+ * bytes of bookkeeping; documents are measured with `estimateSize` (V8 heap bytes, not JSON text).
+ * Each add() charges the incoming document's size to its entry (an upper bound, since reducing
+ * usually does not grow a document by its whole size). When the charge passes the budget, every
+ * entry is measured exactly; if they really use more than half the budget, the entries are sorted by
+ * key and spilled to a temporary file (a "run", JSON lines) and memory is emptied; otherwise
+ * accounting restarts from the exact figure. So the in-memory state never exceeds the budget plus one
+ * document. Draining k-way merges the runs (older runs first for equal keys, preserving document
+ * order) with the in-memory entries. Runs are merged as they accumulate (8 consecutive runs of
+ * one size class into one), so there are at most MAX_RUNS (32) and each document is rewritten
+ * O(log spills) times. Merging or draining costs a 256 KiB read buffer per run.
+ *
+ * Reuse. `drain()` takes everything added so far and leaves the combiner empty and immediately
+ * reusable (a new batch can be added while a previous drain is still being iterated). Spill files of
+ * a drain are deleted when its iteration ends (completed, broken out of, or failed); call `discard()`
+ * to drop undrained state and its files.
+ *
+ * Ownership. The combiner never mutates added documents, but keeps them and shares their parts in
+ * its results: do not mutate a document after adding it.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CollectionSpec } from '../catalog/model.ts';
+import type { Json } from '../json/types.ts';
+import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
+import { unpackKey } from '../keys/pack.ts';
+import { NotAssociativeError, ReduceError, Reducer } from '../reduce/index.ts';
+import { type CompiledSchema, type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
+import { estimateSize } from './size.ts';
+import { type RunEntry, RunReader, RunWriter, removeQuietly } from './spill.ts';
+
+export const DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+/** Most spill runs kept at once (each costs a read buffer while draining). */
+export const MAX_RUNS = 32;
+/** This many consecutive runs of one level are merged into one run of the next level. */
+const FANOUT = 8;
+/** Bookkeeping per in-memory entry: Map slot, entry object, key string header. */
+const ENTRY_OVERHEAD = 112;
+
+export interface CombinerOptions {
+  registry: SchemaRegistry;
+  collection: CollectionSpec;
+  /** Validate each added document against `collection.writeSchema` (default true). */
+  validate?: boolean;
+  /** Estimated heap bytes held in memory before spilling sorted runs to disk (default 64 MiB). */
+  memoryBudgetBytes?: number;
+  /** Where spill files go (a fresh `sluice-combine-*` folder inside it); default the OS temp dir. */
+  spillDir?: string;
+  /** A reducer to share (it is stateless); default `new Reducer(registry, collection.writeSchema)`. */
+  reducer?: Reducer;
+}
+
+export interface DrainedDoc {
+  /** The packed key (shared/keys/pack.ts); `unpackKey(key)` gives the key values. */
+  key: Buffer;
+  /** The reduced document; for a deletion, the document that deleted it (the tombstone). */
+  doc: Json;
+  /** A full reduction deleted the root: the key has no document any more. Always false when partial. */
+  deleted: boolean;
+}
+
+export interface CombinerStats {
+  /** Documents added since the last drain. */
+  docsIn: number;
+  /** Distinct keys currently held in memory (spilled keys are not counted). */
+  keys: number;
+  /** Estimated heap bytes of the in-memory entries (an upper bound between exact measurements). */
+  bytesEstimate: number;
+  /** Sorted runs currently spilled to disk. */
+  spilledRuns: number;
+}
+
+/** Reducing documents of one key failed: the reducer's error with the collection and key around it. */
+export class CombineError extends Error {
+  readonly code = 'CombineReduceFailed';
+  constructor(
+    readonly collection: string,
+    /** The key values of the documents being reduced. */
+    readonly key: (Json | undefined)[],
+    /** Index (since the last drain) of the added document being reduced; undefined while draining. */
+    readonly documentIndex: number | undefined,
+    override readonly cause: ReduceError,
+  ) {
+    super(
+      `${collection} key ${JSON.stringify(key)}` +
+        (documentIndex === undefined ? '' : `, document ${documentIndex}`) +
+        `: ${cause.message}`,
+    );
+    this.name = 'CombineError';
+  }
+}
+
+/** A spilled run: level 0 = one spill; level L+1 = FANOUT runs of level L merged. */
+interface Run {
+  file: string;
+  level: number;
+}
+
+interface Entry {
+  /** The combined document. */
+  doc: Json;
+  /** Later documents that could not be combined associatively onto the previous one, in order. */
+  more: Json[] | undefined;
+  /** Charged heap bytes (document(s) plus overhead). */
+  size: number;
+}
+
+/** A sorted source of entries for the k-way merge. */
+interface Source {
+  /** Age: for equal keys, lower seq holds older documents. */
+  readonly seq: number;
+  current: RunEntry | undefined;
+  advance(): void;
+  close(): void;
+}
+
+class MemorySource implements Source {
+  private readonly keys: string[];
+  private i = -1;
+  current: RunEntry | undefined;
+  constructor(
+    private readonly entries: Map<string, Entry>,
+    readonly seq: number,
+  ) {
+    this.keys = sortedKeys(entries);
+    this.advance();
+  }
+  advance(): void {
+    const key = this.keys[++this.i];
+    if (key === undefined) {
+      this.current = undefined;
+      return;
+    }
+    const e = this.entries.get(key)!;
+    this.current = { key, docs: e.more === undefined ? [e.doc] : [e.doc, ...e.more] };
+  }
+  close(): void {}
+}
+
+function sortedKeys(entries: Map<string, Entry>): string[] {
+  // Packed keys are binary strings (chars 0..255): the default UTF-16 sort is bytewise order.
+  return Array.from(entries.keys()).sort();
+}
+
+function before(a: Source, b: Source): boolean {
+  const ka = a.current!.key;
+  const kb = b.current!.key;
+  return ka < kb || (ka === kb && a.seq < b.seq);
+}
+
+/** K-way merge: each key once, with the documents of all sources in age order. */
+function* mergeSources(sources: Source[]): Generator<RunEntry> {
+  const heap = sources.filter((s) => s.current !== undefined);
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heap.length) return;
+      const r = l + 1;
+      const m = r < heap.length && before(heap[r], heap[l]) ? r : l;
+      if (!before(heap[m], heap[i])) return;
+      [heap[m], heap[i]] = [heap[i], heap[m]];
+      i = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  while (heap.length > 0) {
+    const top = heap[0];
+    const key = top.current!.key;
+    let docs = top.current!.docs;
+    let first = true;
+    while (heap.length > 0 && heap[0].current!.key === key) {
+      const s = heap[0];
+      if (!first) docs = docs.concat(s.current!.docs);
+      first = false;
+      s.advance();
+      if (s.current === undefined) {
+        const last = heap.pop()!;
+        if (heap.length > 0) {
+          heap[0] = last;
+          down(0);
+        }
+      } else down(0);
+    }
+    yield { key, docs };
+  }
+}
+
+export class Combiner {
+  private readonly collection: CollectionSpec;
+  private readonly validator: CompiledSchema | undefined;
+  private readonly reducer: Reducer;
+  private readonly extractor: KeyExtractor;
+  private readonly budget: number;
+  private readonly spillBase: string;
+  private spillDir: string | undefined;
+  private fileCounter = 0;
+
+  private entries = new Map<string, Entry>();
+  /** Spilled runs, oldest first; levels never increase from oldest to newest. */
+  private runs: Run[] = [];
+  private bytes = 0;
+  private docsIn = 0;
+
+  constructor(opts: CombinerOptions) {
+    this.collection = opts.collection;
+    this.validator =
+      opts.validate === false ? undefined : opts.registry.validator(opts.collection.writeSchema);
+    this.reducer = opts.reducer ?? new Reducer(opts.registry, opts.collection.writeSchema);
+    this.extractor = keyExtractor(opts.collection.key);
+    this.budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
+    if (!(this.budget > 0)) throw new RangeError(`memoryBudgetBytes must be positive, got ${this.budget}`);
+    this.spillBase = opts.spillDir ?? tmpdir();
+  }
+
+  /**
+   * Validates `doc`, extracts its key and partially reduces it into that key's entry.
+   * Throws SchemaValidationError (documentIndex = documents added since the last drain, 0-based) or
+   * CombineError (a ReduceError with the collection and key). A failed document changes nothing.
+   */
+  add(doc: Json): void {
+    const index = this.docsIn++;
+    if (this.validator !== undefined) {
+      const violations = this.validator.validate(doc);
+      if (violations.length > 0) {
+        throw new SchemaValidationError(violations, {
+          documentIndex: index,
+          collection: this.collection.name,
+        });
+      }
+    }
+    const key = this.extractor.packBinary(doc);
+    const size = estimateSize(doc);
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      this.entries.set(key, { doc, more: undefined, size: size + ENTRY_OVERHEAD + key.length });
+      this.bytes += size + ENTRY_OVERHEAD + key.length;
+    } else {
+      const more = entry.more;
+      const lhs = more === undefined ? entry.doc : more[more.length - 1];
+      let reduced: Json | undefined;
+      try {
+        reduced = this.reducer.reduce(lhs, doc, false);
+      } catch (e) {
+        if (e instanceof NotAssociativeError) reduced = undefined;
+        else throw this.wrap(e, key, index);
+      }
+      if (reduced === undefined) {
+        // Not associative (or, defensively, a partial reduction that returned nothing): keep both, in order.
+        if (more === undefined) entry.more = [doc];
+        else more.push(doc);
+      } else if (more === undefined) entry.doc = reduced;
+      else more[more.length - 1] = reduced;
+      entry.size += size;
+      this.bytes += size;
+    }
+    if (this.bytes > this.budget) this.relieve();
+  }
+
+  stats(): CombinerStats {
+    return {
+      docsIn: this.docsIn,
+      keys: this.entries.size,
+      bytesEstimate: this.bytes,
+      spilledRuns: this.runs.length,
+    };
+  }
+
+  /**
+   * Drains everything added so far in key order and resets the combiner (see the module comment).
+   * full=true: each key fully reduced (deletions applied; a deleted root is yielded with
+   * `deleted: true` and the tombstone document). full=false: associative combine only; a key whose
+   * documents could not all be combined associatively is yielded several times in a row, in order.
+   */
+  drain(full: boolean): AsyncIterable<DrainedDoc> {
+    const it = this.drainSync(full);
+    return {
+      async *[Symbol.asyncIterator]() {
+        yield* it;
+      },
+    };
+  }
+
+  /** `drain` as a synchronous iterable (spill files are read with synchronous I/O either way). */
+  drainSync(full: boolean): Iterable<DrainedDoc> {
+    const entries = this.entries;
+    const runs = this.runs;
+    const dir = this.spillDir;
+    this.entries = new Map();
+    this.runs = [];
+    this.spillDir = undefined;
+    this.bytes = 0;
+    this.docsIn = 0;
+    return this.drainGenerator(entries, runs, dir, full);
+  }
+
+  /** Drops everything not drained and deletes spill files. */
+  discard(): void {
+    this.entries = new Map();
+    if (this.spillDir !== undefined) removeQuietly(this.spillDir);
+    this.runs = [];
+    this.spillDir = undefined;
+    this.bytes = 0;
+    this.docsIn = 0;
+  }
+
+  private *drainGenerator(
+    entries: Map<string, Entry>,
+    runs: Run[],
+    dir: string | undefined,
+    full: boolean,
+  ): Generator<DrainedDoc> {
+    const sources: Source[] = [];
+    try {
+      if (runs.length === 0) {
+        for (const key of sortedKeys(entries)) {
+          const e = entries.get(key)!;
+          yield* this.reduceGroup(key, e.more === undefined ? [e.doc] : [e.doc, ...e.more], full);
+        }
+        return;
+      }
+      for (let i = 0; i < runs.length; i++) sources.push(new RunReader(runs[i].file, i));
+      sources.push(new MemorySource(entries, runs.length));
+      for (const { key, docs } of mergeSources(sources)) yield* this.reduceGroup(key, docs, full);
+    } finally {
+      for (const s of sources) s.close();
+      if (dir !== undefined) removeQuietly(dir);
+    }
+  }
+
+  /** Reduces one key's documents (in order) into what a drain yields. */
+  private *reduceGroup(key: string, docs: Json[], full: boolean): Generator<DrainedDoc> {
+    const keyBuf = Buffer.from(key, 'latin1');
+    if (full) {
+      let acc: Json | undefined;
+      for (const d of docs) {
+        try {
+          acc = this.reducer.reduce(acc, d, true);
+        } catch (e) {
+          throw this.wrap(e, key, undefined);
+        }
+      }
+      if (acc === undefined) yield { key: keyBuf, doc: docs[docs.length - 1], deleted: true };
+      else yield { key: keyBuf, doc: acc, deleted: false };
+      return;
+    }
+    for (const d of this.combinePartial(key, docs)) yield { key: keyBuf, doc: d, deleted: false };
+  }
+
+  /** Partially combines documents in order, keeping a new document wherever combining is not associative. */
+  private combinePartial(key: string, docs: Json[]): Json[] {
+    if (docs.length === 1) return docs;
+    const out: Json[] = [docs[0]];
+    for (let i = 1; i < docs.length; i++) {
+      let reduced: Json | undefined;
+      try {
+        reduced = this.reducer.reduce(out[out.length - 1], docs[i], false);
+      } catch (e) {
+        if (!(e instanceof NotAssociativeError)) throw this.wrap(e, key, undefined);
+      }
+      if (reduced === undefined) out.push(docs[i]);
+      else out[out.length - 1] = reduced;
+    }
+    return out;
+  }
+
+  private wrap(e: unknown, key: string, documentIndex: number | undefined): unknown {
+    if (!(e instanceof ReduceError)) return e;
+    return new CombineError(this.collection.name, unpackKey(Buffer.from(key, 'latin1')), documentIndex, e);
+  }
+
+  /** Over budget by the running charge: measure exactly, and spill if really more than half full. */
+  private relieve(): void {
+    let exact = 0;
+    for (const [key, e] of this.entries) {
+      let size = estimateSize(e.doc) + ENTRY_OVERHEAD + key.length;
+      if (e.more !== undefined) for (const d of e.more) size += estimateSize(d) + 8;
+      e.size = size;
+      exact += size;
+    }
+    this.bytes = exact;
+    if (exact > this.budget / 2) this.spill();
+  }
+
+  private newRunFile(): string {
+    if (this.spillDir === undefined) this.spillDir = mkdtempSync(join(this.spillBase, 'sluice-combine-'));
+    return join(this.spillDir, `run-${this.fileCounter++}.jsonl`);
+  }
+
+  private spill(): void {
+    const writer = new RunWriter(this.newRunFile());
+    try {
+      for (const key of sortedKeys(this.entries)) {
+        const e = this.entries.get(key)!;
+        writer.write(key, e.more === undefined ? [e.doc] : [e.doc, ...e.more]);
+      }
+    } finally {
+      writer.close();
+    }
+    this.runs.push({ file: writer.file, level: 0 });
+    this.entries = new Map();
+    this.bytes = 0;
+    // Like a counter in base FANOUT: merge the newest runs while FANOUT of them share a level, so
+    // each document is rewritten O(log(spills)) times and runs stay few. Merging consecutive runs
+    // keeps the order of documents.
+    for (;;) {
+      const n = this.runs.length;
+      if (n >= FANOUT && this.runs[n - FANOUT].level === this.runs[n - 1].level) {
+        this.mergeRuns(n - FANOUT, this.runs[n - 1].level + 1);
+      } else if (n >= MAX_RUNS) {
+        this.mergeRuns(0, this.runs[0].level + 1);
+      } else break;
+    }
+  }
+
+  /** Merges runs[from..] into one partially combined run of `level`, in their place. */
+  private mergeRuns(from: number, level: number): void {
+    const merged = this.runs.slice(from);
+    const sources = merged.map((r, i) => new RunReader(r.file, i));
+    const writer = new RunWriter(this.newRunFile());
+    try {
+      for (const { key, docs } of mergeSources(sources)) writer.write(key, this.combinePartial(key, docs));
+    } finally {
+      writer.close();
+      for (const s of sources) s.close();
+    }
+    for (const r of merged) removeQuietly(r.file);
+    this.runs.length = from;
+    this.runs.push({ file: writer.file, level });
+  }
+}

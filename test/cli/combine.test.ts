@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/sluice.js');
+const CATALOG = join(ROOT, 'test/fixtures/combine/flow.yaml');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const spillRoot = mkdtempSync(join(tmpdir(), 'combine-cli-'));
+afterAll(() => rmSync(spillRoot, { recursive: true, force: true }));
+
+/** Runs `sluice combine`, feeding `input` to stdin in chunks (a streaming producer). */
+function combine(args: string[], input: Iterable<string>, env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, 'combine', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, SLUICE_SPILL_DIR: spillRoot, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.on('error', () => {}); // the command may exit before reading everything
+    const it = input[Symbol.iterator]();
+    const pump = () => {
+      for (;;) {
+        const next = it.next();
+        if (next.done) {
+          child.stdin.end();
+          return;
+        }
+        if (!child.stdin.write(next.value)) {
+          child.stdin.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+}
+
+const lines = (docs: unknown[]) => [docs.map((d) => JSON.stringify(d)).join('\n') + '\n'];
+const parseOut = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as unknown);
+
+describe('sluice combine', () => {
+  it('reduces JSON lines by key and writes them in key order', async () => {
+    const r = await combine(
+      [CATALOG, '--collection', 'acme/counts'],
+      lines([
+        { id: 'b', n: 1, tags: ['x'] },
+        { id: 'a', n: 5, m: 3 },
+        { id: 'b', n: 2, m: 7, tags: ['y'] },
+        { id: 'c', n: 0 },
+        { id: 'a', n: -1, m: 1 },
+      ]),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(parseOut(r.stdout)).toEqual([
+      { id: 'a', n: 4, m: 3 },
+      { id: 'b', n: 3, tags: ['x', 'y'], m: 7 },
+      { id: 'c', n: 0 },
+    ]);
+  });
+
+  it('omits documents deleted by a full reduction and skips blank lines', async () => {
+    const r = await combine(
+      [CATALOG, '--collection', 'acme/customers'],
+      [
+        '{"id":"1","name":"Ann","_meta":{"op":"c"}}\n\n',
+        '{"id":"2","name":"Bob","_meta":{"op":"c"}}\r\n',
+        '{"id":"1","_meta":{"op":"d"}}\n',
+        '{"id":"2","name":"Bobby","_meta":{"op":"u"}}',
+      ],
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(parseOut(r.stdout)).toEqual([{ id: '2', name: 'Bobby', _meta: { op: 'u' } }]);
+  });
+
+  it('reports a bad JSON line with its line number and exits 1', async () => {
+    const r = await combine(
+      [CATALOG, '--collection', 'acme/counts'],
+      ['{"id":"a","n":1}\n', '{"id": "b", n: 2}\n'],
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^stdin:2: invalid JSON: /);
+    expect(r.stdout).toBe('');
+  });
+
+  it('reports a schema violation with the line and the JSON pointer and exits 1', async () => {
+    const r = await combine(
+      [CATALOG, '--collection', 'acme/counts'],
+      lines([{ id: 'a', n: 1 }, { id: 'a' }, { id: 'b', n: 'two' }]),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^stdin:3: \/n: /m);
+    expect(r.stdout).toBe('');
+  });
+
+  it('unknown collection: exit 2 with a did-you-mean', async () => {
+    const r = await combine([CATALOG, '--collection', 'acme/count'], []);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown collection "acme/count"');
+    expect(r.stderr).toContain('acme/counts');
+  });
+
+  it('invalid catalog: exit 2 with the diagnostics', async () => {
+    const r = await combine(
+      [join(ROOT, 'test/fixtures/combine/broken.flow.yaml'), '--collection', 'acme/broken'],
+      [],
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/broken\.flow\.yaml:\d+:\d+: .*kye/);
+  });
+
+  it('bad --memory: exit 2', async () => {
+    const r = await combine([CATALOG, '--collection', 'acme/counts', '--memory', 'lots'], []);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--memory');
+  });
+
+  it('streams a large input through spilled runs within a small budget, and cleans up', async () => {
+    const docs = 60_000;
+    const keys = 20_000;
+    const expected = new Map<string, { n: number; m: number }>();
+    function* input() {
+      let chunk = '';
+      for (let i = 0; i < docs; i++) {
+        const id = `k${(i * 7919) % keys}`;
+        const n = (i % 13) - 6;
+        const m = (i * 31) % 1000;
+        const e = expected.get(id);
+        expected.set(id, e ? { n: e.n + n, m: Math.max(e.m, m) } : { n, m });
+        chunk += JSON.stringify({ id, n, m }) + '\n';
+        if (chunk.length > 32_768) {
+          yield chunk;
+          chunk = '';
+        }
+      }
+      yield chunk;
+    }
+    const spill = mkdtempSync(join(spillRoot, 'big-'));
+    const r = await combine([CATALOG, '--collection', 'acme/counts', '--memory', '1'], input(), {
+      SLUICE_SPILL_DIR: spill,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const want = [...expected.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([id, e]) => ({ id, n: e.n, m: e.m }));
+    expect(parseOut(r.stdout)).toEqual(want);
+    expect(readdirSync(spill)).toEqual([]);
+  });
+});
