@@ -3,7 +3,7 @@
  * The same options feed NodejsFunction (synth) and the bundle-size test / cold-start bench, so what is
  * measured is what ships.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,12 +44,13 @@ export function entryExists(kind: FunctionKind): boolean {
  * `test/infra/bundle-size.test.ts`: raise it only with a reason.
  */
 export const BUNDLE_BUDGET_BYTES: Record<FunctionKind, number> = {
-  ingest: 1_500_000,
-  derive: 1_500_000,
-  materialize: 2_000_000,
-  persist: 1_000_000,
-  poll: 2_000_000,
-  's3-capture': 1_500_000,
+  ingest: 512 * 1024,
+  derive: 512 * 1024,
+  // the materialize bundle carries every destination connector, including the PostgreSQL client
+  materialize: 768 * 1024,
+  persist: 512 * 1024,
+  poll: 768 * 1024,
+  's3-capture': 512 * 1024,
 };
 
 /** Node target of the bundles: the oldest Node Sluice supports (the Lambda runtime is newer). */
@@ -80,4 +81,18 @@ export function esbuildOptions(kind: FunctionKind, outfile: string) {
     external: EXTERNAL_MODULES,
     logLevel: 'silent' as const,
   };
+}
+
+/** Build one function's bundle as NodejsFunction would (`<dir>/index.mjs`); returns its path and size. */
+export async function bundleTo(kind: FunctionKind, dir: string): Promise<{ file: string; bytes: number }> {
+  const { build } = await import('esbuild');
+  const file = join(dir, 'index.mjs');
+  await build(esbuildOptions(kind, file));
+  return { file, bytes: statSync(file).size };
+}
+
+/** Build a derivation module as infra/function.ts ships it next to the derive bundle. */
+export async function bundleDerivationModule(module: string, outfile: string): Promise<void> {
+  const { build } = await import('esbuild');
+  await build({ ...esbuildOptions('derive', outfile), entryPoints: [module] });
 }
