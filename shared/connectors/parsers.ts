@@ -105,7 +105,7 @@ export function* csvRecords(
 ): Generator<{ fields: (string | null)[]; line: number }> {
   const delim = o.delimiter ?? ',';
   const quote = o.quote ?? '"';
-  const escape = o.escape ?? quote;
+  const esc = o.escape ?? quote;
   let i = 0;
   let line = 1;
   const n = text.length;
@@ -123,11 +123,11 @@ export function* csvRecords(
         for (;;) {
           if (i >= n) throw new SourceParseError(file, start, 'unterminated quoted field', value);
           const ch = text[i] as string;
-          if (ch === escape && escape !== quote && text[i + 1] === quote) {
+          if (ch === esc && esc !== quote && text[i + 1] === quote) {
             value += quote;
             i += 2;
           } else if (ch === quote) {
-            if (escape === quote && text[i + 1] === quote) {
+            if (esc === quote && text[i + 1] === quote) {
               value += quote;
               i += 2;
             } else {
