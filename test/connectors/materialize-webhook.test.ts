@@ -63,6 +63,7 @@ describe('materialize-webhook against a real HTTP server', () => {
   it('POSTs batches with custom headers, an HMAC signature and a stable idempotency key', async () => {
     process.env.SLUICE_TEST_HOOK_TOKEN = 'tok-123';
     const h = await hook({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the ${ENV_NAME} secret syntax, not a template
       headers: { customHeaders: [{ name: 'Authorization', value: '${SLUICE_TEST_HOOK_TOKEN}' }] },
       signingSecret: 's3cret',
       batchSize: 2,
