@@ -157,14 +157,14 @@ export function keyAttributeType(
   return types.length > 0 && types.every((t) => t === 'integer' || t === 'number') ? 'N' : 'S';
 }
 
-/** The materialized field name of a key location: its projection's field, else the pointer without the leading `/`. */
+/**
+ * The materialized field name of a key location, as shared/connectors/materialize-dynamodb.ts names it:
+ * the first projection (in catalog order) of that location, else the pointer's last token.
+ */
 export function keyFieldName(collection: CollectionSpec, pointer: string): string {
-  const projected = Object.entries(collection.projections)
-    .filter(([, p]) => p.location === pointer)
-    .map(([field]) => field)
-    .sort();
-  if (projected.length > 0) return projected[0];
-  return pointer.slice(1).replaceAll('~1', '/').replaceAll('~0', '~');
+  for (const [field, p] of Object.entries(collection.projections)) if (p.location === pointer) return field;
+  const last = pointer.split('/').at(-1) ?? '';
+  return last.replaceAll('~1', '/').replaceAll('~0', '~') || 'key';
 }
 
 function schemaTypes(schema: Json | undefined): string[] {

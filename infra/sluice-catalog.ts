@@ -725,6 +725,9 @@ export class SluiceCatalog extends Construct {
         fn.role.addToPolicy(
           new iam.PolicyStatement({
             actions: [
+              // The connector's ensure step calls CreateTable and accepts ResourceInUseException; on
+              // these exact ARNs (tables this stack already created) that can create nothing new.
+              'dynamodb:CreateTable',
               'dynamodb:DescribeTable',
               'dynamodb:GetItem',
               'dynamodb:BatchGetItem',
