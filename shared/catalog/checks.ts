@@ -30,6 +30,8 @@ export function checkSchemas(
   ingests: IngestDocuments[],
 ): void {
   let built: SchemaIndex | undefined;
+  /** Schema documents left out of the index, already reported. */
+  const excluded = new Set<string>();
   /** The index of all schema documents; a document that cannot be registered is reported and left out. */
   const buildIndex = (): SchemaIndex => {
     try {
@@ -41,8 +43,9 @@ export function checkSchemas(
           factory({ [uri]: doc });
           usable[uri] = doc;
         } catch (err) {
-          const at = resources.origins.get(uri);
-          if (at) report.error('SchemaInvalid', at, `the schema is invalid: ${(err as Error).message}`);
+          excluded.add(uri);
+          const at = errorLocation(resources, err) ?? resources.origins.get(uri);
+          if (at) report.error('SchemaInvalid', at, errorDetail(err));
         }
       }
       return factory(usable);
@@ -54,10 +57,16 @@ export function checkSchemas(
     if (broken.has(uri)) return undefined;
     try {
       built ??= buildIndex();
+      if (excluded.has(uri.split('#')[0])) return undefined;
       return fn(built);
     } catch (err) {
       broken.add(uri);
-      if (at) report.error('SchemaInvalid', at, `the schema cannot be compiled: ${(err as Error).message}`);
+      // A `$ref` that the loader could not resolve is reported already, where it was written.
+      const unresolved =
+        (err as { code?: unknown }).code === 'UnresolvedRef' || /resolve reference/.test(errorDetail(err));
+      if (resources.unresolved.size > 0 && unresolved) return undefined;
+      const where = errorLocation(resources, err) ?? at;
+      if (where) report.error('SchemaInvalid', where, `the schema cannot be compiled: ${errorDetail(err)}`);
       return undefined;
     }
   };
@@ -297,6 +306,24 @@ function schemaNode(
     node = next[1];
   }
   return { at: { doc: origin.doc, pointer: origin.pointer + pointer }, node };
+}
+
+/** The subschema a schema error names (its `uri`, `<document URI>#/pointer`), where it was written. */
+function errorLocation(resources: Resources, err: unknown): Where | undefined {
+  const uri = (err as { uri?: unknown }).uri;
+  if (typeof uri !== 'string') return undefined;
+  const hash = uri.indexOf('#');
+  const origin = resources.origins.get(hash < 0 ? uri : uri.slice(0, hash));
+  if (!origin) return undefined;
+  const fragment = hash < 0 ? '' : decodeURIComponent(uri.slice(hash + 1));
+  return { doc: origin.doc, pointer: origin.pointer + (fragment.startsWith('/') ? fragment : '') };
+}
+
+/** A schema error's message without the URI it starts with (the diagnostic's location says where). */
+function errorDetail(err: unknown): string {
+  const message = (err as Error).message ?? String(err);
+  const uri = (err as { uri?: unknown }).uri;
+  return typeof uri === 'string' && message.startsWith(`${uri}: `) ? message.slice(uri.length + 2) : message;
 }
 
 /** Where the subschema `schemaUri` (`<document URI>#/pointer`) wrote its `reduce` keyword. */

@@ -149,7 +149,7 @@ class Loader {
     checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests);
     await this.checkModules();
 
-    const diagnostics = sortDiagnostics(this.report.diagnostics);
+    const diagnostics = sortDiagnostics(dedupe(this.report.diagnostics));
     return hasErrors(diagnostics) ? { diagnostics } : { catalog: this.built, diagnostics };
   }
 
@@ -849,6 +849,17 @@ function sourceRef(v: Json | undefined): SourceRef {
   if (typeof v.notBefore === 'string') ref.notBefore = v.notBefore;
   if (typeof v.notAfter === 'string') ref.notAfter = v.notAfter;
   return ref;
+}
+
+/** Drops repeats (a schema file shared by collections is checked once per collection). */
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const key = JSON.stringify([d.code, d.file, d.line, d.col, d.pointer, d.message]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function showLocation(l: SourceLocation): string {

@@ -27,6 +27,8 @@ export class Resources {
   readonly schemas: Record<string, Json> = {};
   /** Where each schema document was written: its file, and its pointer there (inline schemas). */
   readonly origins = new Map<string, Where>();
+  /** Schema documents with a `$ref` that could not be resolved (already reported). */
+  readonly unresolved = new Set<string>();
   private readonly files = new Map<string, Promise<SourceDoc | { error: string }>>();
   private readonly reported = new Set<string>();
   private readonly pending = new Set<string>();
@@ -209,27 +211,30 @@ export class Resources {
         if (flowWrite !== null) node.$ref = flowWrite; // else the write schema's problem is reported
         continue;
       }
-      if (/^https?:\/\/json-schema\.org\//.test(ref)) continue; // meta-schemas are built in
-      if (ref.startsWith('#')) {
-        if (base === uri) this.checkFragment(uri, ref, where);
-        continue;
-      }
-      let url: URL;
-      try {
-        url = new URL(ref, base);
-      } catch {
-        this.report.error('SchemaNotFound', where, `\`${ref}\` is not a valid URI reference`);
-        continue;
-      }
-      if (url.protocol !== 'file:') {
-        if (url.protocol === 'flow:' || url.protocol === 'http:' || url.protocol === 'https:') {
-          this.resolveUrl(ref, base, where);
-        }
-        continue; // other schemes (urn:, ...) may name a nested $id: the compiler checks them
-      }
-      const docUri = withoutHash(url);
-      if (await this.schemaFile(docUri, where)) this.checkFragment(docUri, url.hash, where);
+      if (!(await this.followRef(ref, base, uri, where))) this.unresolved.add(uri);
     }
+  }
+
+  /** Loads what `ref` (written in resource `uri`, resolving against `base`) names; false when it cannot. */
+  private async followRef(ref: string, base: string, uri: string, where: Where): Promise<boolean> {
+    if (/^https?:\/\/json-schema\.org\//.test(ref)) return true; // meta-schemas are built in
+    if (ref.startsWith('#')) return base !== uri || this.checkFragment(uri, ref, where);
+    let url: URL;
+    try {
+      url = new URL(ref, base);
+    } catch {
+      this.report.error('SchemaNotFound', where, `\`${ref}\` is not a valid URI reference`);
+      return false;
+    }
+    if (url.protocol === 'file:') {
+      const docUri = withoutHash(url);
+      return (await this.schemaFile(docUri, where)) && this.checkFragment(docUri, url.hash, where);
+    }
+    if (url.protocol === 'flow:' || url.protocol === 'http:' || url.protocol === 'https:') {
+      this.resolveUrl(ref, base, where);
+      return false;
+    }
+    return true; // other schemes (urn:, ...) may name a nested $id: the compiler checks them
   }
 
   /** Whether `hash` (`''`, `#/json/pointer` or `#anchor`) exists in the loaded document `docUri`. */

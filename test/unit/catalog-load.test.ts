@@ -1,0 +1,572 @@
+// The catalog loader against fixture catalogs: a valid multi-file one, a broken one hitting every
+// diagnostic code, import cycles, and Estuary's own syntax.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DIAGNOSTIC_CODES, type Diagnostic } from '../../shared/catalog/diagnostics.ts';
+import { hasErrors, loadCatalog } from '../../shared/catalog/load.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+
+const fixtures = join(import.meta.dirname, '..', 'fixtures', 'catalog');
+const uri = (...parts: string[]) => pathToFileURL(join(fixtures, ...parts)).href;
+
+describe('a valid multi-file catalog', async () => {
+  const dir = join(fixtures, 'valid');
+  const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+
+  it('loads without diagnostics', () => {
+    expect(diagnostics).toEqual([]);
+    expect(catalog).toBeDefined();
+    expect(catalog!.root).toBe(join(dir, 'flow.yaml'));
+    expect(Object.keys(catalog!.collections).sort()).toEqual([
+      'acmeCo/customers',
+      'acmeCo/orders',
+      'acmeCo/totals',
+    ]);
+  });
+
+  it('keys every schema document by its file:// URI, with $id set to it', () => {
+    const schemas = catalog!.schemas;
+    for (const [key, doc] of Object.entries(schemas)) expect((doc as { $id: string }).$id).toBe(key);
+    expect(Object.keys(schemas)).toContain(uri('valid', 'schemas', 'order.schema.yaml'));
+    // Loaded through order.schema.yaml's $refs, not named by any collection.
+    expect(Object.keys(schemas)).toContain(uri('valid', 'schemas', 'common.schema.json'));
+    const orders = catalog!.collections['acmeCo/orders'];
+    expect(orders.writeSchema).toBe(uri('valid', 'schemas', 'order.schema.yaml'));
+    expect(orders.readSchema).toBe(orders.writeSchema);
+    expect(catalog!.collections['acmeCo/customers'].writeSchema).toBe(
+      `${uri('valid', 'schemas', 'common.schema.json')}#/$defs/customer`,
+    );
+  });
+
+  it('resolves $refs between schema files and fragments (validated through the schema registry)', () => {
+    const registry = new SchemaRegistry(catalog!.schemas);
+    const orders = registry.validator(catalog!.collections['acmeCo/orders'].writeSchema);
+    expect(orders.validate({ id: 1, customer: 'a', region: 'EU', amount: 3 })).toEqual([]);
+    // region is `common.schema.json#region` (an $anchor), amount `#/$defs/money`.
+    expect(orders.isValid({ id: 1, customer: 'a', region: 'MARS', amount: 3 })).toBe(false);
+    expect(orders.isValid({ id: 1, customer: 'a', region: 'EU', amount: -1 })).toBe(false);
+    const customers = registry.validator(catalog!.collections['acmeCo/customers'].writeSchema);
+    expect(customers.isValid({ id: 'c1' })).toBe(true);
+    expect(customers.isValid({ name: 'no id' })).toBe(false);
+  });
+
+  it('gives inline schemas their own URI and replaces flow://write-schema in the read schema', () => {
+    const totals = catalog!.collections['acmeCo/totals'];
+    const file = uri('valid', 'derived', 'totals.flow.json');
+    expect(totals.writeSchema).toBe(`${file}?ptr=/collections/acmeCo~1totals/writeSchema`);
+    expect(totals.readSchema).toBe(`${file}?ptr=/collections/acmeCo~1totals/readSchema`);
+    expect(catalog!.schemas[totals.readSchema]).toMatchObject({ allOf: [{ $ref: totals.writeSchema }] });
+    const registry = new SchemaRegistry(catalog!.schemas);
+    expect(registry.validator(totals.readSchema).isValid({ customer: 'a', total: 1 })).toBe(true);
+    expect(registry.validator(totals.readSchema).isValid({ customer: 'a' })).toBe(false);
+  });
+
+  it('builds derivations: absolute module path, transforms with durations, shuffles and partitions', () => {
+    const derive = catalog!.collections['acmeCo/totals'].derive!;
+    expect(derive.using.typescript.module).toBe(join(dir, 'derived', 'totals.ts'));
+    expect(derive.transforms).toEqual([
+      {
+        name: 'fromOrders',
+        source: { name: 'acmeCo/orders', partitions: { include: { region: ['EU', 'US'] } } },
+        shuffle: { key: ['/customer'] },
+        readDelay: 5400,
+        priority: 0,
+        disable: false,
+        backfill: 0,
+      },
+    ]);
+  });
+
+  it('builds projections, journals, captures and materializations with configs from files', () => {
+    const orders = catalog!.collections['acmeCo/orders'];
+    expect(orders.projections).toEqual({
+      region: { location: '/region', partition: true },
+      amount_cents: { location: '/amount', partition: false },
+    });
+    expect(orders.journals).toEqual({ fragments: { compressionCodec: 'ZSTANDARD', flushInterval: '15m' } });
+    expect(orders.source).toEqual({
+      file: join(dir, 'orders', 'orders.flow.yaml'),
+      line: 2,
+      col: 3,
+      pointer: '/collections/acmeCo~1orders',
+    });
+    expect(catalog!.captures['acmeCo/orders-ingest']).toMatchObject({
+      endpoint: {
+        connector: 'source-http-ingest',
+        image: 'ghcr.io/estuary/source-http-ingest:dev',
+        config: { paths: ['/orders'] },
+      },
+      bindings: [{ resource: { path: '/orders' }, target: 'acmeCo/orders', disable: false, backfill: 0 }],
+    });
+    const m = catalog!.materializations['acmeCo/totals-to-postgres'];
+    expect(m.endpoint).toEqual({
+      connector: 'materialize-postgres',
+      image: 'ghcr.io/estuary/materialize-postgres:v1',
+      config: { address: 'localhost:5432', database: 'postgres', user: 'postgres', password: 'secret' },
+    });
+    expect(m.bindings.map((b) => [b.source, b.fields])).toEqual([
+      [{ name: 'acmeCo/totals' }, { recommended: true, exclude: ['flow_published_at'] }],
+      [{ name: 'acmeCo/orders', partitions: { include: { region: ['EU', 'US'] } } }, { recommended: true }],
+    ]);
+  });
+
+  it('builds tests with fixture files and partition-selected verifies, and storage mappings', () => {
+    const t = catalog!.tests['acmeCo/tests/totals'];
+    expect(t.description).toBe('Orders add up per customer.');
+    expect(t.steps.map((s) => s.kind)).toEqual(['ingest', 'verify']);
+    expect(t.steps[0]).toMatchObject({
+      collection: 'acmeCo/orders',
+      documents: [{ id: 1 }, { id: 2 }, { id: 3 }],
+    });
+    expect(t.steps[0].source).toMatchObject({ file: join(dir, 'flow.yaml'), line: 35, col: 9 });
+    const byRegion = catalog!.tests['acmeCo/tests/orders-by-region'];
+    expect(byRegion.steps[1]).toMatchObject({
+      kind: 'verify',
+      collection: { name: 'acmeCo/orders', partitions: { include: { region: ['US'] } } },
+      documents: [{ id: 10 }],
+    });
+    expect(catalog!.storageMappings).toEqual({
+      'acmeCo/': {
+        prefix: 'acmeCo/',
+        stores: [{ provider: 'S3', bucket: 'acme-flow-data', prefix: 'collections/' }],
+      },
+      'recovery/acmeCo/': {
+        prefix: 'recovery/acmeCo/',
+        stores: [{ provider: 'S3', bucket: 'acme-flow-recovery', region: 'us-east-1' }],
+      },
+    });
+  });
+
+  it('is JSON-serializable as is (Lambda bundles ship it as JSON)', () => {
+    expect(JSON.parse(JSON.stringify(catalog))).toEqual(catalog);
+  });
+});
+
+/** [code, file (relative to the fixture), line, col, pointer, hint] */
+type Expected = [Diagnostic['code'], string, number, number, string, string?];
+
+const BROKEN: Expected[] = [
+  // flow.yaml
+  ['FileNotFound', 'flow.yaml', 6, 5, '/import/3'],
+  ['Unsupported', 'flow.yaml', 8, 5, '/import/5'],
+  [
+    'UnknownConnector',
+    'flow.yaml',
+    21,
+    16,
+    '/materializations/acmeCo~1to-warehouse/endpoint/connector/image',
+  ],
+  [
+    'NotPartition',
+    'flow.yaml',
+    29,
+    24,
+    '/materializations/acmeCo~1to-warehouse/bindings/1/source/partitions/include/colour',
+    'did you mean `color`?',
+  ],
+  ['StorageMappingOverlap', 'flow.yaml', 35, 3, '/storageMappings/acmeCo~1anvils~1'],
+  // structure.flow.yaml
+  ['UnknownProperty', 'structure.flow.yaml', 5, 5, '/collections/acmeCo~1widgets/kye', 'did you mean `key`?'],
+  [
+    'InvalidValue',
+    'structure.flow.yaml',
+    7,
+    38,
+    '/collections/acmeCo~1widgets/journals/fragments/compressionCodec',
+    'did you mean `GZIP`?',
+  ],
+  ['InvalidName', 'structure.flow.yaml', 8, 3, '/collections/acmeCo~1bad name'],
+  ['WrongType', 'structure.flow.yaml', 10, 10, '/collections/acmeCo~1bad name/key'],
+  ['ConflictingProperties', 'structure.flow.yaml', 13, 5, '/collections/acmeCo~1both/writeSchema'],
+  ['InvalidPointer', 'structure.flow.yaml', 14, 11, '/collections/acmeCo~1both/key/0'],
+  ['Unsupported', 'structure.flow.yaml', 20, 9, '/collections/acmeCo~1legacy/derive/using/sqlite'],
+  ['MissingProperty', 'structure.flow.yaml', 24, 3, '/captures/acmeCo~1ingest'],
+  [
+    'ConnectorKindMismatch',
+    'structure.flow.yaml',
+    27,
+    16,
+    '/captures/acmeCo~1ingest/endpoint/connector/image',
+  ],
+  ['InvalidDuration', 'structure.flow.yaml', 29, 15, '/captures/acmeCo~1ingest/interval'],
+  // keys.flow.yaml
+  ['DuplicateName', 'keys.flow.yaml', 6, 3, '/collections/acmeCo~1anvils'],
+  ['KeyEmpty', 'keys.flow.yaml', 11, 10, '/collections/acmeCo~1keys~1empty/key'],
+  [
+    'ReduceWrongType',
+    'keys.flow.yaml',
+    20,
+    40,
+    '/collections/acmeCo~1keys~1bad/schema/properties/label/reduce',
+  ],
+  [
+    'ReduceUnreachable',
+    'keys.flow.yaml',
+    20,
+    40,
+    '/collections/acmeCo~1keys~1bad/schema/properties/label/reduce',
+    'add `reduce: {strategy: merge}` at the document root',
+  ],
+  [
+    'KeyNotRequired',
+    'keys.flow.yaml',
+    23,
+    11,
+    '/collections/acmeCo~1keys~1bad/key/0',
+    'add `id` to `required`',
+  ],
+  ['KeyNotFound', 'keys.flow.yaml', 23, 16, '/collections/acmeCo~1keys~1bad/key/1'],
+  ['KeyWrongType', 'keys.flow.yaml', 23, 23, '/collections/acmeCo~1keys~1bad/key/2'],
+  ['KeyHasReduce', 'keys.flow.yaml', 23, 32, '/collections/acmeCo~1keys~1bad/key/3'],
+  ['ProjectionNotFound', 'keys.flow.yaml', 25, 16, '/collections/acmeCo~1keys~1bad/projections/missing'],
+  ['PartitionNotRequired', 'keys.flow.yaml', 26, 14, '/collections/acmeCo~1keys~1bad/projections/by_id'],
+  ['PartitionWrongType', 'keys.flow.yaml', 27, 16, '/collections/acmeCo~1keys~1bad/projections/by_size'],
+  ['SchemaNotObject', 'keys.flow.yaml', 29, 13, '/collections/acmeCo~1keys~1not-object/schema'],
+  ['SchemaNotFound', 'keys.flow.yaml', 32, 13, '/collections/acmeCo~1keys~1fragment/schema'],
+  ['SchemaInvalid', 'keys.flow.yaml', 35, 13, '/collections/acmeCo~1keys~1invalid-schema/schema'],
+  ['IngestDocumentInvalid', 'keys.flow.yaml', 44, 13, '/tests/acmeCo~1tests~1anvils/0/ingest/documents/1'],
+  [
+    'UnknownCollection',
+    'keys.flow.yaml',
+    46,
+    21,
+    '/tests/acmeCo~1tests~1anvils/1/verify/collection',
+    'did you mean `acmeCo/anvils`?',
+  ],
+  ['Unsupported', 'schemas/anvil.schema.yaml', 1, 10, '/$schema'],
+  // derive.flow.yaml
+  [
+    'NotImported',
+    'derive.flow.yaml',
+    11,
+    19,
+    '/collections/acmeCo~1derived~1totals/derive/transforms/0/source',
+    'add `import: [./flow.yaml]`',
+  ],
+  [
+    'ShuffleKeyNotFound',
+    'derive.flow.yaml',
+    12,
+    28,
+    '/collections/acmeCo~1derived~1totals/derive/transforms/0/shuffle/key/0',
+  ],
+  [
+    'InvalidDuration',
+    'derive.flow.yaml',
+    13,
+    22,
+    '/collections/acmeCo~1derived~1totals/derive/transforms/0/readDelay',
+  ],
+  [
+    'DuplicateTransform',
+    'derive.flow.yaml',
+    14,
+    17,
+    '/collections/acmeCo~1derived~1totals/derive/transforms/1/name',
+  ],
+  [
+    'MissingMethod',
+    'derive.flow.yaml',
+    17,
+    17,
+    '/collections/acmeCo~1derived~1totals/derive/transforms/2/name',
+    'did you mean `fromWidget`?',
+  ],
+  [
+    'ModuleInvalid',
+    'derive.flow.yaml',
+    25,
+    31,
+    '/collections/acmeCo~1derived~1no-class/derive/using/typescript/module',
+  ],
+  [
+    'FileNotFound',
+    'derive.flow.yaml',
+    35,
+    31,
+    '/collections/acmeCo~1derived~1no-module/derive/using/typescript/module',
+  ],
+  [
+    'InvalidValue',
+    'derive.flow.yaml',
+    39,
+    20,
+    '/collections/acmeCo~1derived~1no-module/derive/transforms/0/shuffle',
+  ],
+  ['UnusedMethod', 'totals.ts', 6, 3, '', 'did you mean `fromWidgets`?'],
+  ['ReduceUnreachable', 'schemas/total.schema.json', 5, 44, '/properties/total/reduce'],
+  ['ParseError', 'syntax.flow.yaml', 4, 5, ''],
+];
+
+describe('a broken catalog', async () => {
+  const dir = join(fixtures, 'broken');
+  const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+  const rel = (d: Diagnostic) => relative(dir, d.file);
+
+  it('yields no catalog, and collects every problem instead of stopping at the first', () => {
+    expect(catalog).toBeUndefined();
+    expect(hasErrors(diagnostics)).toBe(true);
+    expect(diagnostics.length).toBeGreaterThanOrEqual(BROKEN.length);
+  });
+
+  it.each(BROKEN)('reports %s in %s at line %i col %i', (code, file, line, col, pointer, hint) => {
+    const found = diagnostics.filter((d) => d.code === code && rel(d) === file && d.pointer === pointer);
+    expect(found.map((d) => [d.line, d.col])).toContainEqual([line, col]);
+    if (hint !== undefined) expect(found.map((d) => d.hint)).toContain(hint);
+  });
+
+  it('hits every diagnostic code', () => {
+    const codes = new Set(diagnostics.map((d) => d.code));
+    expect(Object.keys(DIAGNOSTIC_CODES).filter((c) => !codes.has(c as Diagnostic['code']))).toEqual([]);
+  });
+
+  it('says what was found and what is allowed', () => {
+    const msg = (code: string, pointerEnd: string) =>
+      diagnostics.find((d) => d.code === code && d.pointer.endsWith(pointerEnd))?.message;
+    expect(msg('UnknownProperty', '/kye')).toContain('allowed: `schema`, `writeSchema`, `readSchema`, `key`');
+    expect(msg('UnknownConnector', '/image')).toContain('`materialize-snowflake`');
+    expect(msg('UnknownConnector', '/image')).toContain('`materialize-postgres`');
+    expect(msg('KeyWrongType', '/key/2')).toBe(
+      'key `/weight` may be number in the schema; keys must be of type string, integer or boolean',
+    );
+    expect(msg('IngestDocumentInvalid', '/documents/1')).toBe(
+      'document 1 of the ingest into `acmeCo/anvils` does not validate against its write schema: /weight: must be number',
+    );
+    expect(msg('NotImported', '/transforms/2/source')).toContain(
+      `collection \`acmeCo/widgets\` is defined in ${join(dir, 'structure.flow.yaml')}`,
+    );
+    expect(msg('Unsupported', '/sqlite')).toContain('SQLite derivations are not supported');
+  });
+
+  it('marks only advice as warnings', () => {
+    const warnings = diagnostics.filter((d) => d.severity === 'warning').map((d) => d.code);
+    expect(new Set(warnings)).toEqual(new Set(['ReduceUnreachable', 'UnusedMethod']));
+  });
+
+  it('does not repeat a typo as a missing property, nor a schema file problem per collection', () => {
+    expect(
+      diagnostics.filter((d) => d.code === 'MissingProperty' && d.pointer === '/collections/acmeCo~1widgets'),
+    ).toEqual([]);
+    expect(diagnostics.filter((d) => rel(d) === 'schemas/total.schema.json')).toHaveLength(1);
+    expect(diagnostics.filter((d) => d.code === 'SchemaInvalid')).toHaveLength(1);
+  });
+});
+
+describe('import cycles', () => {
+  it('load each file once, and references resolve both ways around the cycle', async () => {
+    for (const root of ['a.flow.yaml', 'sub/c.flow.yaml']) {
+      const { catalog, diagnostics } = await loadCatalog(join(fixtures, 'cycles', root));
+      expect(diagnostics).toEqual([]);
+      expect(Object.keys(catalog!.collections).sort()).toEqual(['acmeCo/a', 'acmeCo/b', 'acmeCo/c']);
+      expect(catalog!.materializations['acmeCo/b-out'].bindings[0].source.name).toBe('acmeCo/b');
+      expect(catalog!.tests['acmeCo/tests/a-and-c'].steps).toHaveLength(2);
+    }
+  });
+});
+
+describe("a catalog in Estuary's exact syntax", () => {
+  it('loads unchanged', async () => {
+    const dir = join(fixtures, 'estuary');
+    const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics).toEqual([]);
+    const balances = catalog!.collections['acmeBank/balances'];
+    expect(balances.derive!.transforms[0]).toMatchObject({
+      name: 'fromTransfers',
+      source: { name: 'acmeBank/transfers', partitions: { include: { transfer_kind: ['wire'] } } },
+      shuffle: { key: ['/sender'] },
+      priority: 1,
+      readDelay: 3600,
+    });
+    expect(balances.derive!.shards).toEqual({ minTxnDuration: '5s' });
+    expect(catalog!.captures['acmeBank/transfers-ingest'].endpoint.connector).toBe('source-http-ingest');
+    expect(catalog!.materializations['acmeBank/balances-pg'].bindings[0].fields).toEqual({
+      recommended: true,
+      include: { user: {} },
+    });
+    expect(catalog!.collections['acmeBank/transfers'].journals?.fragments).toEqual({
+      length: 512,
+      compressionCodec: 'GZIP',
+      retention: '720h',
+    });
+  });
+});
+
+describe('edge cases', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'sluice-catalog-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  let n = 0;
+  const write = (files: Record<string, string>) => {
+    const dir = join(tmp, String(n++));
+    for (const [name, text] of Object.entries(files)) {
+      const path = join(dir, name);
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFileSync(path, text);
+    }
+    return dir;
+  };
+  const SCHEMA = '{ type: object, properties: { id: { type: string } }, required: [id] }';
+
+  it('reports a missing root file instead of throwing', async () => {
+    const { catalog, diagnostics } = await loadCatalog(join(tmp, 'nope.yaml'));
+    expect(catalog).toBeUndefined();
+    expect(diagnostics).toMatchObject([
+      { code: 'FileNotFound', file: join(tmp, 'nope.yaml'), line: 1, col: 1 },
+    ]);
+  });
+
+  it('treats an empty file as an empty catalog', async () => {
+    const dir = write({ 'flow.yaml': '# nothing yet\n' });
+    const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics).toEqual([]);
+    expect(catalog!.collections).toEqual({});
+  });
+
+  it('writes an inline TypeScript module to .sluice/modules/<collection>.ts and checks it', async () => {
+    const module = 'export class Derivation {\n  fromA(read: { doc: unknown }) { return [read.doc]; }\n}\n';
+    const dir = write({
+      'flow.yaml': `collections:
+  acmeCo/a: { schema: ${SCHEMA}, key: [/id] }
+  acmeCo/copy:
+    schema: ${SCHEMA}
+    key: [/id]
+    derive:
+      using:
+        typescript:
+          module: |
+${module
+  .split('\n')
+  .map((l) => `            ${l}`)
+  .join('\n')}
+      transforms:
+        - { name: fromA, source: acmeCo/a, shuffle: any }
+        - { name: fromB, source: acmeCo/a, shuffle: any }
+`,
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    const path = join(dir, '.sluice', 'modules', 'acmeCo', 'copy.ts');
+    expect(readFileSync(path, 'utf8')).toBe(module);
+    expect(diagnostics.map((d) => [d.code, d.pointer])).toEqual([
+      ['MissingMethod', '/collections/acmeCo~1copy/derive/transforms/1/name'],
+    ]);
+    expect(diagnostics[0].message).toContain(path);
+  });
+
+  it('with allowMissingModules, a missing module file is not an error (sluice generate writes it)', async () => {
+    const dir = write({
+      'flow.yaml': `collections:
+  acmeCo/a: { schema: ${SCHEMA}, key: [/id] }
+  acmeCo/b:
+    schema: ${SCHEMA}
+    key: [/id]
+    derive:
+      using: { typescript: { module: b.ts } }
+      transforms: [{ name: fromA, source: acmeCo/a, shuffle: any }]
+`,
+    });
+    const strict = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(strict.diagnostics.map((d) => d.code)).toEqual(['FileNotFound']);
+    const lenient = await loadCatalog(join(dir, 'flow.yaml'), { allowMissingModules: true });
+    expect(lenient.diagnostics).toEqual([]);
+    expect(lenient.catalog!.collections['acmeCo/b'].derive!.using.typescript.module).toBe(join(dir, 'b.ts'));
+    expect(existsSync(join(dir, 'b.ts'))).toBe(false);
+  });
+
+  it('locates problems in JSON catalog files by line and column', async () => {
+    const dir = write({
+      'flow.json':
+        '{\n  "collections": {\n    "acmeCo/a": {\n      "schema": {"type": "object"},\n      "kee": ["/id"]\n    }\n  }\n}\n',
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.json'));
+    expect(diagnostics).toMatchObject([
+      {
+        code: 'UnknownProperty',
+        line: 5,
+        col: 7,
+        pointer: '/collections/acmeCo~1a/kee',
+        hint: 'did you mean `key`?',
+      },
+    ]);
+  });
+
+  it('gives each collection its own copy of a read schema file that refers to flow://write-schema', async () => {
+    const dir = write({
+      'read.schema.yaml': 'allOf: [{ $ref: "flow://write-schema" }]\n',
+      'flow.yaml': `collections:
+  acmeCo/a: { writeSchema: ${SCHEMA}, readSchema: read.schema.yaml, key: [/id] }
+  acmeCo/b:
+    writeSchema: { type: object, properties: { id: { type: string } }, required: [id, n] }
+    readSchema: read.schema.yaml
+    key: [/id]
+`,
+    });
+    const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const a = catalog!.collections['acmeCo/a'];
+    const b = catalog!.collections['acmeCo/b'];
+    expect(a.readSchema).not.toBe(b.readSchema);
+    expect(catalog!.schemas[a.readSchema]).toMatchObject({ allOf: [{ $ref: a.writeSchema }] });
+    expect(catalog!.schemas[b.readSchema]).toMatchObject({ allOf: [{ $ref: b.writeSchema }] });
+    const registry = new SchemaRegistry(catalog!.schemas);
+    expect(registry.validator(b.readSchema).isValid({ id: 'x' })).toBe(false);
+    expect(registry.validator(a.readSchema).isValid({ id: 'x' })).toBe(true);
+  });
+
+  it('rejects schema inference placeholders and remote schemas clearly', async () => {
+    const dir = write({
+      'flow.yaml': `collections:
+  acmeCo/a:
+    writeSchema: ${SCHEMA}
+    readSchema: { allOf: [{ $ref: "flow://write-schema" }, { $ref: "flow://inferred-schema" }] }
+    key: [/id]
+  acmeCo/b: { schema: "https://example.com/b.schema.json", key: [/id] }
+`,
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => [d.code, d.pointer])).toEqual([
+      ['Unsupported', '/collections/acmeCo~1a/readSchema/allOf/1/$ref'],
+      ['Unsupported', '/collections/acmeCo~1b/schema'],
+    ]);
+    expect(diagnostics[0].message).toContain('no schema inference');
+  });
+
+  it('rejects Estuary features Sluice lacks by name, not as unknown properties', async () => {
+    const dir = write({
+      'flow.yaml': `collections:
+  acmeCo/a: { schema: ${SCHEMA}, key: [/id], expectPubId: "00:11" }
+materializations:
+  acmeCo/m:
+    sourceCapture: acmeCo/c
+    endpoint: { dekaf: { variant: x, config: {} } }
+    bindings: []
+`,
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => [d.code, d.pointer])).toEqual([
+      ['Unsupported', '/collections/acmeCo~1a/expectPubId'],
+      ['Unsupported', '/materializations/acmeCo~1m/sourceCapture'],
+      ['Unsupported', '/materializations/acmeCo~1m/endpoint/dekaf'],
+    ]);
+  });
+
+  it('checks a test step has exactly one of ingest or verify, and fixture files hold lists', async () => {
+    const dir = write({
+      'docs.yaml': '{ id: not-a-list }\n',
+      'flow.yaml': `collections:
+  acmeCo/a: { schema: ${SCHEMA}, key: [/id] }
+tests:
+  acmeCo/t:
+    - ingest: { collection: acmeCo/a, documents: docs.yaml }
+      verify: { collection: acmeCo/a, documents: [] }
+    - ingest: { collection: acmeCo/a, documents: docs.yaml }
+`,
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => [d.code, relative(dir, d.file), d.pointer])).toEqual([
+      ['WrongType', 'docs.yaml', ''],
+      ['InvalidValue', 'flow.yaml', '/tests/acmeCo~1t/0'],
+    ]);
+  });
+});
