@@ -44,7 +44,7 @@ describe('secret references', () => {
       {
         password: 'secretsmanager:prod/pg#password',
         token: 'ssm:/sluice/token',
-        nested: { apiKey: 'plain-value', list: [{ secret: '${MY_SECRET}' }] },
+        nested: { apiKey: 'plain-value', list: [{ secret: `\${MY_SECRET}` }] },
         user: 'flow',
         arn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf',
       },
