@@ -204,6 +204,7 @@ export class Reducer implements ReduceHost {
     return out;
   }
 
+  /** Merge by index; the longer tail is carried over. */
   private mergeIndexed(act: Active, lhs: Json[], rhs: Json[], full: boolean): Json[] {
     const n = Math.max(lhs.length, rhs.length);
     const out: Json[] = [];
@@ -221,14 +222,20 @@ export class Reducer implements ReduceHost {
       this.path.push(i);
       const v = this.at(act.itemPlan(i), lv, rhs[i], full);
       this.path.pop();
-      if (v !== DELETE) out.push(v);
+      // Removing an item would shift the later ones, which is not associative: it becomes null.
+      out.push(v === DELETE ? null : v);
     }
     return out;
   }
 
+  /**
+   * Keyed merge of arrays: both sides sorted by key, lhs items with equal keys reduced together.
+   * Partial: rhs items with equal keys are combined first. Full: each rhs item is reduced, in
+   * order, into the lhs item of its key (as if the rhs items were separate documents).
+   */
   private mergeKeyed(act: Active, key: KeyTokens, lhs: Json[], rhs: Json[], full: boolean): Json[] {
     const l = this.sortDedupe(act, key, lhs, full);
-    const r = this.sortDedupe(act, key, rhs, full);
+    const r = full ? this.sortStable(key, rhs) : this.sortDedupe(act, key, rhs, false);
     const out: Json[] = [];
     const prune = full && this.mayPrune;
     let i = 0;
@@ -239,19 +246,30 @@ export class Reducer implements ReduceHost {
         out.push(l[i++]);
         continue;
       }
-      let v: Out;
-      if (c > 0 && !prune) {
-        v = r[j];
-      } else {
-        this.path.push(j);
-        v = this.at(act.itemPlan(j), c > 0 ? undefined : l[i], r[j], full);
-        this.path.pop();
-      }
-      if (c === 0) i++;
-      j++;
-      if (v !== DELETE) out.push(v);
+      let acc: Out | undefined = c === 0 ? l[i++] : undefined;
+      do {
+        if ((acc === undefined || acc === DELETE) && !prune) {
+          acc = r[j];
+        } else {
+          this.path.push(j);
+          acc = this.at(act.itemPlan(j), acc === DELETE ? undefined : acc, r[j], full);
+          this.path.pop();
+        }
+        j++;
+      } while (full && j < r.length && compareByTokens(r[j - 1], r[j], key) === 0);
+      if (acc !== DELETE) out.push(acc);
     }
     return out;
+  }
+
+  /** `arr` stably sorted by key (the same array when already in order). */
+  private sortStable(key: KeyTokens, arr: Json[]): Json[] {
+    let ordered = true;
+    for (let i = 1; i < arr.length && ordered; i++) ordered = compareByTokens(arr[i - 1], arr[i], key) <= 0;
+    if (ordered) return arr;
+    const idx = arr.map((_, i) => i);
+    idx.sort((a, b) => compareByTokens(arr[a], arr[b], key) || a - b);
+    return idx.map((i) => arr[i]);
   }
 
   sortDedupe(act: Active, key: KeyTokens, arr: Json[], full: boolean): Json[] {

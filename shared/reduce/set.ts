@@ -12,7 +12,7 @@
 import { compareByTokens, compareUtf8 } from '../json/compare.ts';
 import { setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
-import type { ReduceErrorCode } from './errors.ts';
+import { NotAssociativeError, type ReduceErrorCode } from './errors.ts';
 import type { Active, Plan } from './plan.ts';
 
 export const DELETE: unique symbol = Symbol('delete');
@@ -97,8 +97,16 @@ export function reduceSet(
     if (term === undefined) return undefined;
     const termAct = act.propPlan(name).activate(fromRhs ? term : (R[name] ?? term));
     if (Array.isArray(term)) {
+      // Items with equal keys inside one term are combined as consecutive changes (partially; a
+      // full reduction falls back to reducing them fully, in order, when that is not associative).
       host.path.push(name);
-      const values = host.sortDedupe(termAct, itemKey, term, full);
+      let values: Json[];
+      try {
+        values = host.sortDedupe(termAct, itemKey, term, !fromRhs && full);
+      } catch (e) {
+        if (!(full && e instanceof NotAssociativeError)) throw e;
+        values = host.sortDedupe(termAct, itemKey, term, true);
+      }
       host.path.pop();
       return { values, act: fromRhs ? termAct : undefined };
     }

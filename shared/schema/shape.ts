@@ -54,11 +54,25 @@ export interface ReduceAnnotationSite {
 
 type Expr =
   | { readonly kind: 'any' }
+  /** Only these types (the `else` of an `if` that tests nothing but the type). */
+  | { readonly kind: 'mask'; readonly types: number }
   | { readonly kind: 'node'; readonly node: SchemaNode }
   | { readonly kind: 'and' | 'or'; readonly items: readonly Expr[] };
 
 const ANY: Expr = { kind: 'any' };
 const NONE_SCHEMA_TYPES = 0;
+
+const TYPE_ONLY_KEYWORDS = new Set(['type', 'title', 'description', '$comment']);
+
+function testsOnlyType(node: SchemaNode): boolean {
+  const s = node.schema;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    !Array.isArray(s) &&
+    Object.keys(s).every((k) => TYPE_ONLY_KEYWORDS.has(k))
+  );
+}
 
 /** Expand a node into its local keywords plus the applicators it carries. */
 function expand(node: SchemaNode, seen: Set<SchemaNode> = new Set()): Expr {
@@ -72,13 +86,15 @@ function expand(node: SchemaNode, seen: Set<SchemaNode> = new Set()): Expr {
     if (list) items.push({ kind: 'or', items: list.map((b) => expand(b, new Set(seen))) });
   }
   if (kw.ifNode && (kw.thenNode || kw.elseNode)) {
-    items.push({
-      kind: 'or',
-      items: [
-        kw.thenNode ? expand(kw.thenNode, new Set(seen)) : ANY,
-        kw.elseNode ? expand(kw.elseNode, new Set(seen)) : ANY,
-      ],
-    });
+    // then applies where `if` holds; else where it fails (a known type set when `if` only tests types).
+    const test = expand(kw.ifNode, new Set(seen));
+    const thenBranch: Expr = {
+      kind: 'and',
+      items: [test, kw.thenNode ? expand(kw.thenNode, new Set(seen)) : ANY],
+    };
+    const elseItems: Expr[] = [kw.elseNode ? expand(kw.elseNode, new Set(seen)) : ANY];
+    if (testsOnlyType(kw.ifNode)) elseItems.push({ kind: 'mask', types: T_ANY & ~kw.ifNode.kw.types });
+    items.push({ kind: 'or', items: [thenBranch, { kind: 'and', items: elseItems }] });
   }
   return items.length === 1 ? items[0] : { kind: 'and', items };
 }
@@ -87,6 +103,8 @@ function types(e: Expr): number {
   switch (e.kind) {
     case 'any':
       return T_ANY;
+    case 'mask':
+      return e.types;
     case 'node':
       return e.node.kw.types;
     case 'and':
@@ -104,6 +122,7 @@ function agreed<T>(
 ): T | undefined {
   switch (e.kind) {
     case 'any':
+    case 'mask':
       return undefined;
     case 'node':
       return local(e.node);
@@ -131,6 +150,7 @@ function agreed<T>(
 function values(e: Expr): Json[] | undefined {
   switch (e.kind) {
     case 'any':
+    case 'mask':
       return undefined;
     case 'node':
       return e.node.kw.values ? [...e.node.kw.values] : undefined;
@@ -158,6 +178,7 @@ function values(e: Expr): Json[] | undefined {
 function required(e: Expr, name: string): boolean {
   switch (e.kind) {
     case 'any':
+    case 'mask':
       return false;
     case 'node':
       return e.node.kw.required.includes(name);
@@ -177,6 +198,7 @@ function declared(e: Expr, out: Set<string>): Set<string> {
 function closedProps(e: Expr): boolean {
   switch (e.kind) {
     case 'any':
+    case 'mask':
       return false;
     case 'node': {
       const kw = e.node.kw;
@@ -222,6 +244,7 @@ function nodeChild(node: SchemaNode, token: string, asItem: boolean): Expr {
 function child(e: Expr, token: string, asItem: boolean): Expr {
   switch (e.kind) {
     case 'any':
+    case 'mask':
       return ANY;
     case 'node':
       return nodeChild(e.node, token, asItem);
@@ -331,29 +354,37 @@ export function listReduceAnnotations(registry: SchemaRegistry, uri: string): Re
     visited.add(sig);
     const locTypes = types(e);
     const pointer = joinPointer(tokens);
-    for (const n of nodes) {
-      const r = n.kw.reduce;
-      if (r === undefined) continue;
-      const id = `${pointer} ${r.strategy} ${n.uri}`;
-      if (done.has(id)) continue;
-      done.add(id);
-      const t = n.kw.types & locTypes;
-      const site: ReduceAnnotationSite = {
-        pointer,
-        strategy: r.strategy,
-        types: typeNames(t),
-        schemaUri: n.uri,
-      };
-      const format =
-        n.kw.format ??
-        agreed(
-          e,
-          (x) => x.kw.format,
-          (a, b) => a === b,
-        );
-      if (format !== undefined) site.format = format;
-      out.push(site);
-    }
+    const collect = (x: Expr, mask: number): void => {
+      if (x.kind === 'and') {
+        const m = mask & types(x);
+        for (const item of x.items) collect(item, m);
+      } else if (x.kind === 'or') {
+        for (const item of x.items) collect(item, mask);
+      } else if (x.kind === 'node') {
+        const n = x.node;
+        const r = n.kw.reduce;
+        if (r === undefined) return;
+        const id = `${pointer} ${r.strategy} ${n.uri}`;
+        if (done.has(id)) return;
+        done.add(id);
+        const site: ReduceAnnotationSite = {
+          pointer,
+          strategy: r.strategy,
+          types: typeNames(n.kw.types & mask),
+          schemaUri: n.uri,
+        };
+        const format =
+          n.kw.format ??
+          agreed(
+            e,
+            (y) => y.kw.format,
+            (a, b) => a === b,
+          );
+        if (format !== undefined) site.format = format;
+        out.push(site);
+      }
+    };
+    collect(e, locTypes);
     if (locTypes & T_OBJECT) {
       for (const name of [...declared(e, new Set())].sort()) walk(child(e, name, false), [...tokens, name]);
       if (hasAdditional(nodes)) walk(child(e, '*', false), [...tokens, '*']);
