@@ -13,14 +13,18 @@
  * one row inserted per combined delta.
  *
  * Exactly once: table `<schema>.flow_checkpoints_v1 (materialization, shard, fence, position)` holds one
- * row per source shard (`<collection>/<shardId>`) plus a materialization-wide row (`shard = ''`).
- * `open()` bumps the fence of the rows in its scope and remembers the values; `commit()` runs one
- * transaction: lock the scope's rows (`SELECT … FOR UPDATE`), check their fences are still ours (else
- * FencedError: a newer instance opened, this one is a zombie), write the rows, advance the per-shard
- * positions, COMMIT. Rows and checkpoint become visible together or not at all.
- * Scope: `shards` (constructor or `open({shards})`) fences only those source shards, so concurrent
- * Lambda invocations for different Kinesis shards do not fence each other; without it the fence is
- * materialization-wide (one instance at a time).
+ * row per source shard (`<collection>/<shardId>`). `commit()` is one transaction: lock the rows of the
+ * shards involved (`SELECT … FOR UPDATE`, in shard order), check this instance may still write them,
+ * write the documents, advance the positions (monotonically), COMMIT: rows and checkpoint become visible
+ * together or not at all. Two ways to hold a shard:
+ * - scoped (`shards` in the options, or `open({shards})`): `open()` bumps the fence (epoch) of those
+ *   shards and remembers it; a commit whose fence was bumped since is a zombie's: FencedError. Use it
+ *   when an invocation knows its shard (a Lambda's Kinesis batch names it).
+ * - unscoped (plain `open()`, what the generic task calls): `open()` only reads the positions. The first
+ *   commit touching a shard checks the stored position still equals what `open()` saw (compare and set)
+ *   and takes that shard's fence (bump); later commits check the fence. So concurrent instances serving
+ *   different shards never fence each other, and an instance whose view of a shard is stale — a zombie,
+ *   or one that lost a race — gets FencedError and must `open()` again (re-read) before retrying.
  */
 import pg from 'pg';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
@@ -59,7 +63,6 @@ export interface PostgresMaterializeOptions extends MaterializeConnectorContext 
 }
 
 export const CHECKPOINT_TABLE = 'flow_checkpoints_v1';
-const WIDE = '';
 const CHUNK = 5000;
 
 type SqlType =
@@ -189,6 +192,9 @@ function planBinding(
 export class PostgresMaterialization implements MaterializeConnector {
   private client: pg.Client | undefined;
   private fences = new Map<string, number>();
+  /** Last committed position per shard as this instance knows it (from open() and its own commits). */
+  private known = new Map<string, string>();
+  private opened = false;
   private scope: string[] | undefined;
   private readonly checkpointTable: string;
 
@@ -271,40 +277,39 @@ export class PostgresMaterialization implements MaterializeConnector {
   async open(scope?: { shards?: string[] }): Promise<{ checkpoint: Checkpoint }> {
     if (scope?.shards) this.scope = scope.shards;
     const c = await this.db();
+    this.fences = new Map();
+    this.known = new Map();
+    this.opened = true;
+    const checkpoint: Checkpoint = {};
+    if (!this.scope) {
+      // Unscoped: read every shard's position; fences are taken per shard at its first commit.
+      const rows = await c.query<{ shard: string; position: string }>(
+        `SELECT shard, position FROM ${this.checkpointTable} WHERE materialization = $1 AND shard <> ''`,
+        [this.name],
+      );
+      for (const r of rows.rows) {
+        this.known.set(r.shard, r.position);
+        if (r.position !== '') checkpoint[r.shard] = r.position;
+      }
+      return { checkpoint };
+    }
     await c.query('BEGIN');
     try {
-      let rows: { shard: string; fence: string; position: string }[];
-      if (this.scope) {
-        const shards = [...new Set([...this.scope, WIDE])];
-        await c.query(
-          `INSERT INTO ${this.checkpointTable} (materialization, shard) SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING`,
-          [this.name, shards],
-        );
-        rows = (
-          await c.query(
-            `UPDATE ${this.checkpointTable} SET fence = fence + 1 WHERE materialization = $1 AND shard = ANY($2::text[]) RETURNING shard, fence, position`,
-            [this.name, shards],
-          )
-        ).rows;
-      } else {
-        await c.query(
-          `INSERT INTO ${this.checkpointTable} (materialization, shard) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-          [this.name, WIDE],
-        );
-        rows = (
-          await c.query(
-            `UPDATE ${this.checkpointTable} SET fence = fence + 1 WHERE materialization = $1 RETURNING shard, fence, position`,
-            [this.name],
-          )
-        ).rows;
-      }
+      await c.query(
+        `INSERT INTO ${this.checkpointTable} (materialization, shard) SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING`,
+        [this.name, this.scope],
+      );
+      const rows = (
+        await c.query<{ shard: string; fence: string; position: string }>(
+          `UPDATE ${this.checkpointTable} SET fence = fence + 1 WHERE materialization = $1 AND shard = ANY($2::text[]) RETURNING shard, fence, position`,
+          [this.name, this.scope],
+        )
+      ).rows;
       await c.query('COMMIT');
-      this.fences = new Map();
-      const checkpoint: Checkpoint = {};
       for (const r of rows) {
-        // Per-shard scope: our fence is on the shard rows; materialization-wide: on the '' row.
-        if (this.scope ? r.shard !== WIDE : r.shard === WIDE) this.fences.set(r.shard, Number(r.fence));
-        if (r.shard !== WIDE && r.position !== '') checkpoint[r.shard] = r.position;
+        this.fences.set(r.shard, Number(r.fence));
+        this.known.set(r.shard, r.position);
+        if (r.position !== '') checkpoint[r.shard] = r.position;
       }
       return { checkpoint };
     } catch (err) {
@@ -331,49 +336,71 @@ export class PostgresMaterialization implements MaterializeConnector {
   }
 
   async commit(txn: MaterializeTransaction): Promise<void> {
-    if (this.fences.size === 0) {
-      throw new FencedError(this.name, 'commit() before open(): no fence held');
+    if (!this.opened) throw new FencedError(this.name, 'commit() before open()');
+    const shards = Object.keys(txn.checkpoint);
+    if (this.scope) {
+      const outside = shards.filter((s) => !this.fences.has(s));
+      if (outside.length > 0) {
+        throw new FencedError(
+          this.name,
+          `checkpoint names shards outside this instance's scope: ${outside.join(', ')}`,
+        );
+      }
     }
     const c = await this.db();
+    const taken = new Map<string, number>();
     await c.query('BEGIN');
     try {
-      // 1. Lock our fence rows and check nobody opened after us.
-      const fenced = [...this.fences.keys()];
+      // 1. Lock the fence rows of every shard we hold or touch, in a stable order (no deadlocks).
+      const lock = [...new Set([...this.fences.keys(), ...shards])].sort();
+      if (!this.scope && lock.length > 0) {
+        await c.query(
+          `INSERT INTO ${this.checkpointTable} (materialization, shard) SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING`,
+          [this.name, lock],
+        );
+      }
       const locked = await c.query<{ shard: string; fence: string; position: string }>(
         `SELECT shard, fence, position FROM ${this.checkpointTable} WHERE materialization = $1 AND shard = ANY($2::text[]) ORDER BY shard FOR UPDATE`,
-        [this.name, fenced],
+        [this.name, lock],
       );
-      for (const shard of fenced) {
-        const row = locked.rows.find((r) => r.shard === shard);
+      const rows = new Map(locked.rows.map((r) => [r.shard, r]));
+      for (const shard of lock) {
+        const row = rows.get(shard);
         const mine = this.fences.get(shard);
-        if (!row || Number(row.fence) !== mine) {
-          throw new FencedError(
-            this.name,
-            `shard ${JSON.stringify(shard)}: our fence ${mine}, current ${row ? row.fence : 'missing'}`,
-          );
+        if (mine !== undefined) {
+          // 2a. A fence we hold: nobody may have bumped it since.
+          if (!row || Number(row.fence) !== mine) {
+            throw new FencedError(
+              this.name,
+              `shard ${JSON.stringify(shard)}: our fence ${mine}, current ${row ? row.fence : 'missing'}`,
+            );
+          }
+        } else {
+          // 2b. First commit of this shard by an unscoped instance: our view must be current
+          // (compare-and-set on the position we opened with), then take the shard's fence.
+          const expected = this.known.get(shard) ?? '';
+          if ((row?.position ?? '') !== expected) {
+            throw new FencedError(
+              this.name,
+              `shard ${JSON.stringify(shard)} advanced to ${row?.position || 'nothing'} since open() saw ${expected || 'nothing'}`,
+            );
+          }
+          taken.set(shard, Number(row?.fence ?? 0) + 1);
         }
       }
-      const shards = Object.keys(txn.checkpoint);
-      if (this.scope) {
-        const outside = shards.filter((s) => !this.fences.has(s));
-        if (outside.length > 0) {
-          throw new FencedError(
-            this.name,
-            `checkpoint names shards outside this instance's scope: ${outside.join(', ')}`,
-          );
-        }
-      }
-      // 2. The rows.
+      // 3. The rows.
       for (const { binding, docs } of txn.bindings) await this.store(c, this.plan(binding), docs);
       await this.opts.faults?.beforeCommit?.();
-      // 3. The checkpoint, monotonically, in the same transaction.
-      if (shards.length > 0) {
+      // 4. The checkpoint (monotonic) and newly taken fences, in the same transaction.
+      if (shards.length > 0 || taken.size > 0) {
+        const all = [...new Set([...shards, ...taken.keys()])];
         await c.query(
-          `INSERT INTO ${this.checkpointTable} AS cp (materialization, shard, position)
-           SELECT $1, s, p FROM unnest($2::text[], $3::text[]) AS u(s, p)
-           ON CONFLICT (materialization, shard) DO UPDATE SET position = EXCLUDED.position
-           WHERE cp.position < EXCLUDED.position`,
-          [this.name, shards, shards.map((s) => txn.checkpoint[s] as string)],
+          `UPDATE ${this.checkpointTable} AS cp SET
+             position = CASE WHEN u.p IS NOT NULL AND u.p > cp.position THEN u.p ELSE cp.position END,
+             fence = CASE WHEN u.f IS NOT NULL THEN u.f ELSE cp.fence END
+           FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(s, p, f)
+           WHERE cp.materialization = $1 AND cp.shard = u.s`,
+          [this.name, all, all.map((s) => txn.checkpoint[s] ?? null), all.map((s) => taken.get(s) ?? null)],
         );
       }
       await c.query('COMMIT');
@@ -384,6 +411,11 @@ export class PostgresMaterialization implements MaterializeConnector {
         await this.dropBroken(c);
       }
       throw err;
+    }
+    for (const [shard, f] of taken) this.fences.set(shard, f);
+    for (const shard of shards) {
+      const p = txn.checkpoint[shard] as string;
+      if (p > (this.known.get(shard) ?? '')) this.known.set(shard, p);
     }
   }
 

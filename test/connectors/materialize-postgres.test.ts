@@ -364,10 +364,11 @@ describe('materialize-postgres exactly once', () => {
     await conn.close();
   });
 
-  it('a zombie instance that opened before a newer one cannot commit', async () => {
+  it('scoped: a zombie that opened before a newer instance cannot commit', async () => {
     const table = `orders_${++counter}`;
-    const a = (await connector({ table, name: 'acme/zombie' })).conn;
-    const b = (await connector({ table, name: 'acme/zombie' })).conn;
+    const shards = ['s'];
+    const a = (await connector({ table, name: 'acme/zombie', shards })).conn;
+    const b = (await connector({ table, name: 'acme/zombie', shards })).conn;
     await a.open();
     await b.open();
     const txn = {
@@ -380,6 +381,60 @@ describe('materialize-postgres exactly once', () => {
     expect((await tableRows(table)).size).toBe(0);
     await runBatch(b, docs('s', 1, [{ id: 1, qty: 5 }]));
     expect((await tableRows(table)).get(1)).toMatchObject({ qty: 5 });
+    await a.close();
+    await b.close();
+  });
+
+  it('unscoped: whoever commits a shard first takes it; the stale instance is fenced until it re-opens', async () => {
+    const table = `orders_${++counter}`;
+    const a = (await connector({ table, name: 'acme/race' })).conn;
+    const b = (await connector({ table, name: 'acme/race' })).conn;
+    await a.open();
+    await b.open();
+    await runBatch(b, docs('s', 1, [{ id: 1, qty: 5 }])); // b opens again inside runBatch and commits s
+    const stale = {
+      bindings: [{ binding: 0, docs: [{ key: [1], doc: { id: 1, qty: 999 }, deleted: false }] }],
+      checkpoint: { s: pos(1) },
+    };
+    const err = (await a.commit(stale).catch((e: unknown) => e)) as FencedError;
+    expect(err).toBeInstanceOf(FencedError);
+    expect(err.message).toContain('advanced to');
+    // b holds the fence of s now; a re-opens, commits (taking s over), and b becomes the zombie
+    await runBatch(a, docs('s', 2, [{ id: 1, qty: 1 }]));
+    await expect(b.commit({ bindings: [], checkpoint: { s: pos(3) } })).rejects.toBeInstanceOf(FencedError);
+    expect((await tableRows(table)).get(1)).toMatchObject({ qty: 6 });
+    await a.close();
+    await b.close();
+  });
+
+  it('unscoped instances serving different shards never fence each other', async () => {
+    const table = `orders_${++counter}`;
+    const a = (await connector({ table, name: 'acme/two' })).conn;
+    const b = (await connector({ table, name: 'acme/two' })).conn;
+    const d0 = docs('x/0', 1, [{ id: 1, qty: 1 }]);
+    const d1 = docs('x/1', 1, [{ id: 2, qty: 2 }]);
+    const more0 = docs('x/0', 2, [{ id: 1, qty: 3 }]);
+    const more1 = docs('x/1', 2, [{ id: 2, qty: 4 }]);
+    await a.open();
+    await b.open();
+    // interleaved, each instance keeps its own open() view (as a long-lived task does)
+    const commitOnly = async (conn: PostgresMaterialization, d: SourceDoc[], qty: number) =>
+      conn.commit({
+        bindings: [
+          {
+            binding: 0,
+            docs: [
+              { key: [d[0]?.doc.id as number], doc: { id: d[0]?.doc.id as number, qty }, deleted: false },
+            ],
+          },
+        ],
+        checkpoint: { [d[0]?.shard as string]: d[d.length - 1]?.pos as string },
+      });
+    await commitOnly(a, d0, 1);
+    await commitOnly(b, d1, 2);
+    await commitOnly(a, more0, 4);
+    await commitOnly(b, more1, 6);
+    expect(await tableRows(table)).toEqual(oracle([...d0, ...d1, ...more0, ...more1]));
     await a.close();
     await b.close();
   });
@@ -413,80 +468,96 @@ describe('materialize-postgres exactly once', () => {
     for (const c of [a, b, a2]) await c.close();
   });
 
-  it('random batchings, crashes before/after commit and zombies always end with the oracle', async () => {
-    const docArb = fc.record({
-      id: fc.integer({ min: 1, max: 6 }),
-      qty: fc.integer({ min: -5, max: 20 }),
-      del: fc.integer({ min: 0, max: 9 }),
-    });
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(docArb, { minLength: 1, maxLength: 40 }),
-        fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 40 }),
-        fc.array(fc.constantFrom('ok', 'crashBefore', 'crashAfter', 'zombie'), {
-          minLength: 1,
-          maxLength: 40,
-        }),
-        async (items, sizes, faults) => {
-          const stream2 = items.map((it, i) => ({
-            shard: 'acme/orders/shard-0',
-            pos: pos(i + 1),
-            doc: (it.del === 0 ? { id: it.id, op: 'del' } : { id: it.id, qty: it.qty }) as JsonObject,
-          }));
-          const table = `orders_${++counter}`;
-          const name = `acme/prop-${table}`;
-          let failNext = false;
-          const make = async () =>
-            (
-              await connector({
-                table,
-                name,
-                beforeCommit: async () => {
-                  if (failNext) {
-                    failNext = false;
-                    throw new Error('injected');
-                  }
-                },
-              })
-            ).conn;
-          let conn = await make();
-          let at = 0; // acknowledged position in the stream
-          let step = 0;
-          let faulted = false;
-          while (at < stream2.length) {
-            const size = sizes[step % sizes.length] as number;
-            // after a fault the redelivery succeeds, so every run makes progress
-            const fault: string | undefined = faulted ? 'ok' : faults[step % faults.length];
-            faulted = fault !== 'ok';
-            step++;
-            const batch = stream2.slice(at, at + size);
-            if (fault === 'crashBefore') {
-              failNext = true;
-              await expect(runBatch(conn, batch)).rejects.toThrow('injected');
-              continue; // not acknowledged: redelivered
+  it.each([
+    ['unscoped', undefined],
+    ['scoped', ['acme/orders/shard-0']],
+  ])(
+    '%s: random batchings, crashes before/after commit and zombies always end with the oracle',
+    async (_mode, shards) => {
+      const docArb = fc.record({
+        id: fc.integer({ min: 1, max: 6 }),
+        qty: fc.integer({ min: -5, max: 20 }),
+        del: fc.integer({ min: 0, max: 9 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(docArb, { minLength: 1, maxLength: 40 }),
+          fc.array(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 40 }),
+          fc.array(fc.constantFrom('ok', 'crashBefore', 'crashAfter', 'zombie'), {
+            minLength: 1,
+            maxLength: 40,
+          }),
+          async (items, sizes, faults) => {
+            const stream2 = items.map((it, i) => ({
+              shard: 'acme/orders/shard-0',
+              pos: pos(i + 1),
+              doc: (it.del === 0 ? { id: it.id, op: 'del' } : { id: it.id, qty: it.qty }) as JsonObject,
+            }));
+            const table = `orders_${++counter}`;
+            const name = `acme/prop-${table}`;
+            let failNext = false;
+            const make = async () =>
+              (
+                await connector({
+                  table,
+                  name,
+                  shards,
+                  beforeCommit: async () => {
+                    if (failNext) {
+                      failNext = false;
+                      throw new Error('injected');
+                    }
+                  },
+                })
+              ).conn;
+            let conn = await make();
+            let at = 0; // acknowledged position in the stream
+            let step = 0;
+            let faulted = false;
+            while (at < stream2.length) {
+              const size = sizes[step % sizes.length] as number;
+              // after a fault the redelivery succeeds, so every run makes progress
+              const fault: string | undefined = faulted ? 'ok' : faults[step % faults.length];
+              faulted = fault !== 'ok';
+              step++;
+              const batch = stream2.slice(at, at + size);
+              if (fault === 'crashBefore') {
+                failNext = true;
+                // (a batch already committed by an earlier crashAfter commits nothing, so nothing crashes)
+                await runBatch(conn, batch).catch((e: unknown) =>
+                  expect((e as Error).message).toBe('injected'),
+                );
+                failNext = false;
+                continue; // not acknowledged: redelivered
+              }
+              if (fault === 'zombie') {
+                const zombie = conn;
+                await zombie.open();
+                conn = await make(); // a newer instance opens and commits; the zombie tries its stale view
+                const applied = await runBatch(conn, batch);
+                // Scoped: open() alone fences the zombie. Unscoped: the zombie is stale once the newer
+                // instance has committed something (if it committed nothing, the zombie's view is current).
+                if (shards || applied > 0)
+                  await expect(
+                    zombie.commit({
+                      bindings: [
+                        { binding: 0, docs: [{ key: [1], doc: { id: 1, qty: 1e6 }, deleted: false }] },
+                      ],
+                      checkpoint: { 'acme/orders/shard-0': pos(stream2.length + 1) },
+                    }),
+                  ).rejects.toBeInstanceOf(FencedError);
+                await zombie.close();
+              }
+              await runBatch(conn, batch);
+              if (fault === 'crashAfter') continue; // committed but not acknowledged: redelivered
+              at += batch.length;
             }
-            if (fault === 'zombie') {
-              const zombie = conn;
-              await zombie.open();
-              conn = await make(); // a newer instance opens; the zombie tries to commit its stale view
-              await conn.open();
-              await expect(
-                zombie.commit({
-                  bindings: [{ binding: 0, docs: [{ key: [1], doc: { id: 1, qty: 1e6 }, deleted: false }] }],
-                  checkpoint: {},
-                }),
-              ).rejects.toBeInstanceOf(FencedError);
-              await zombie.close();
-            }
-            await runBatch(conn, batch);
-            if (fault === 'crashAfter') continue; // committed but not acknowledged: redelivered
-            at += batch.length;
-          }
-          expect(await tableRows(table)).toEqual(oracle(stream2));
-          await conn.close();
-        },
-      ),
-      { numRuns: 25, seed: 42 },
-    );
-  });
+            expect(await tableRows(table)).toEqual(oracle(stream2));
+            await conn.close();
+          },
+        ),
+        { numRuns: 25, seed: 42 },
+      );
+    },
+  );
 });
