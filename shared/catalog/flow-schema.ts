@@ -19,7 +19,7 @@ export const FLOW_SCHEMA: Json = flowSchema as Json;
  * Estuary properties that Sluice does not support, by the `$defs` entry of flow.schema.json
  * they belong to (`(root)` for the top level), with what to do instead.
  */
-const UNSUPPORTED: Record<string, Record<string, string>> = {
+export const UNSUPPORTED: Record<string, Record<string, string>> = {
   Collection: {
     derivation:
       'the legacy `derivation` stanza is not supported; write `derive: {using: {typescript: {module}}, transforms: [...]}`',
