@@ -1,0 +1,92 @@
+// `sluice generate`: types from the schemas and a stub module, both compiling under strict TypeScript.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ts from 'typescript';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'sluice-generate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function sluice(...args: string[]) {
+  return spawnSync(process.execPath, [join(root, 'bin', 'sluice.js'), ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+}
+
+function typeErrors(files: string[]): string[] {
+  const program = ts.createProgram(files, {
+    strict: true,
+    noEmit: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    allowImportingTsExtensions: true,
+    skipLibCheck: true,
+    types: [],
+  });
+  return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+}
+
+describe('sluice generate', () => {
+  it('writes types and a stub for a derivation without a module; both type-check strictly', () => {
+    cpSync(join(root, 'test', 'fixtures', 'bank', 'transfers'), join(dir, 'transfers'), { recursive: true });
+    writeFileSync(
+      join(dir, 'flow.yaml'),
+      [
+        'import: [transfers/flow.yaml]',
+        'collections:',
+        '  acmeBank/senders:',
+        '    schema:',
+        '      type: object',
+        '      reduce: { strategy: merge }',
+        '      properties:',
+        '        sender: { type: string, description: Who sent money. }',
+        '        total: { type: number, reduce: { strategy: sum } }',
+        '        kind: { enum: [small, big] }',
+        '        "odd-name": { type: [string, "null"] }',
+        '      required: [sender, total]',
+        '    key: [/sender]',
+        '    derive:',
+        '      using: { typescript: { module: senders.ts } }',
+        '      transforms:',
+        '        - { name: fromTransfers, source: acmeBank/transfers, shuffle: any }',
+        '',
+      ].join('\n'),
+    );
+    const r = sluice('generate');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const typesFile = join(dir, 'flow_generated', 'acmeBank', 'senders.ts');
+    const stub = join(dir, 'senders.ts');
+    expect(existsSync(typesFile)).toBe(true);
+    expect(existsSync(stub)).toBe(true);
+    const types = readFileSync(typesFile, 'utf8');
+    expect(types).toContain('export type Document = {');
+    expect(types).toContain('/** Who sent money. */');
+    expect(types).toContain('kind?: "small" | "big";');
+    expect(types).toContain('"odd-name"?: string | null;');
+    expect(types).toMatch(/export type SourceFromTransfers = \{[^}]*amount: number;/s);
+    expect(types).toContain('abstract fromTransfers(read: { doc: SourceFromTransfers }): Document[];');
+    expect(readFileSync(stub, 'utf8')).toContain("from './flow_generated/acmeBank/senders.ts'");
+    expect(typeErrors([stub])).toEqual([]);
+
+    // A stub is never overwritten: the user's module stays as written.
+    writeFileSync(stub, 'export class Derivation { fromTransfers() { return []; } }\n');
+    expect(sluice('generate').status).toBe(0);
+    expect(readFileSync(stub, 'utf8')).toBe('export class Derivation { fromTransfers() { return []; } }\n');
+  });
+
+  it('generated example types match what the examples import', () => {
+    for (const m of [
+      'examples/clickstream/user-profiles.ts',
+      'examples/fraud/flagged.ts',
+      'examples/warehouse/sales/rollup.ts',
+    ]) {
+      expect(typeErrors([join(root, m)]), m).toEqual([]);
+    }
+  });
+});
