@@ -337,7 +337,7 @@ function checkRun(r: Reducer, docs: Json[], seed: number): void {
         applyFull(
           r,
           r.reduce(undefined, docs[0], true),
-          docs.slice(2).reduce((l, d) => combine(r, l, [d]), [docs[1]]),
+          docs.slice(2).reduce<Json[]>((l, d) => combine(r, l, [d]), [docs[1]]),
         ),
     ],
   ];

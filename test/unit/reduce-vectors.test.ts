@@ -60,6 +60,7 @@ describe('reductions.md unit vectors', () => {
     run(
       {
         if: { type: 'null' },
+        // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
         then: { reduce: { strategy: 'lastWriteWins' } },
         else: { reduce: { strategy: 'append' } },
       },
@@ -86,6 +87,7 @@ describe('reductions.md unit vectors', () => {
     run(
       {
         if: { type: 'null' },
+        // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
         then: { reduce: { strategy: 'lastWriteWins' } },
         else: { reduce: { strategy: 'merge', key: [''] } },
       },
@@ -106,6 +108,7 @@ describe('reductions.md unit vectors', () => {
         reduce: { strategy: 'merge' },
         additionalProperties: {
           if: { const: 'del' },
+          // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
           then: { reduce: { strategy: 'lastWriteWins', delete: true } },
         },
       },
@@ -134,13 +137,16 @@ describe('reductions.md unit vectors', () => {
   });
 
   it('minimize with key /k, n summed on equal keys', () => {
-    run({ reduce: { strategy: 'minimize', key: ['/k'] }, properties: { n: { reduce: { strategy: 'sum' } } } }, [
-      { p: { k: 3, n: 1 }, expect: { k: 3, n: 1 } },
-      { p: { k: 4, n: 1 }, expect: { k: 3, n: 1 } },
-      { p: { k: 3, n: 1, '!': true }, expect: { k: 3, n: 2, '!': true } },
-      { p: { k: 2, n: 1 }, expect: { k: 2, n: 1 } },
-      { p: { k: null, n: -1 }, expect: { k: null, n: -1 } },
-    ]);
+    run(
+      { reduce: { strategy: 'minimize', key: ['/k'] }, properties: { n: { reduce: { strategy: 'sum' } } } },
+      [
+        { p: { k: 3, n: 1 }, expect: { k: 3, n: 1 } },
+        { p: { k: 4, n: 1 }, expect: { k: 3, n: 1 } },
+        { p: { k: 3, n: 1, '!': true }, expect: { k: 3, n: 2, '!': true } },
+        { p: { k: 2, n: 1 }, expect: { k: 2, n: 1 } },
+        { p: { k: null, n: -1 }, expect: { k: null, n: -1 } },
+      ],
+    );
   });
 
   it('RFC 7396 merge patch', () => {
@@ -148,9 +154,11 @@ describe('reductions.md unit vectors', () => {
       $defs: {
         patch: {
           if: { type: 'object' },
+          // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
           then: { reduce: { strategy: 'merge' }, additionalProperties: { $ref: '#/$defs/patch' } },
           else: {
             if: { type: 'null' },
+            // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
             then: { reduce: { strategy: 'lastWriteWins', delete: true } },
             else: { reduce: { strategy: 'lastWriteWins' } },
           },

@@ -113,7 +113,7 @@ describe('keywords', () => {
       { strategy: 'merge', key: ['no-slash'] },
       { strategy: 'lastWriteWins', delete: 'yes' },
       { key: [] },
-    ]) {
+    ] as Json[]) {
       expect(() => one({ properties: { a: { reduce: bad } } }), JSON.stringify(bad)).toThrow(SchemaError);
     }
   });
