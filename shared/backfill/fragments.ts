@@ -1,0 +1,206 @@
+/**
+ * Backfill: a new materialization binding (or a bumped `backfill` counter) first reads the collection's
+ * history from its S3 fragments, then continues from the Kinesis position where the fragments end.
+ *
+ * Fragments are written by the persist task (shared/persist/task.ts) as gzipped JSON lines at
+ * `<prefix><collection>/<partition fields…>/pivot=<shardId>/utc_date=…/utc_hour=…/<firstSeq>-<lastSeq>.json.gz`,
+ * one object per (event batch, logical partition), covering whole Kinesis records firstSeq..lastSeq.
+ *
+ * The reader lists them, orders each shard's fragments by sequence number, skips fragments entirely
+ * covered by ones already read (a retried persist batch with other boundaries), drops documents whose
+ * `_meta/uuid` was already seen on that shard (partial overlaps; a partially overlapping fragment whose
+ * documents carry no `_meta/uuid` is an error rather than a silent duplicate), and hands each fragment to the task as an
+ * AWS-shaped Kinesis event: one packed record per fragment whose sequence number is the fragment's
+ * `lastSeq`, so the task's checkpoint after the backfill is `(lastSeq, n-1)` per shard and the same
+ * exactly-once machinery (skip positions at or before the checkpoint, fenced commit) applies.
+ *
+ * Then the runner resumes each shard's event-source mapping AFTER_SEQUENCE_NUMBER `resume[shardId]`
+ * (shards without fragments: TRIM_HORIZON). Records up to lastSeq came from S3, records after it come from
+ * Kinesis: no gap, no duplicate. Limits: the persister must not be behind Kinesis retention (otherwise
+ * records between the last fragment and the trim horizon are lost: the reader reports `resume` so a
+ * runner can check it against the shard's trim horizon), and with logical partitions the documents of
+ * one batch are replayed partition by partition (per-key order holds when the partition fields are
+ * part of the key, as Estuary requires for partitioned keys).
+ */
+import { gunzipSync } from 'node:zlib';
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { isObject, type Json } from '../json/types.ts';
+import type { BlobStore } from '../ports/blob.ts';
+import { packFrame } from '../ports/framing.ts';
+import { padSequence } from '../ports/position.ts';
+
+export interface FragmentRef {
+  key: string;
+  shardId: string;
+  /** `field=value/…` of the logical partition ('' when the collection has none). */
+  partition: string;
+  firstSeq: string;
+  lastSeq: string;
+  /** Starts at or before the end of a fragment already read (a retried persist batch with other boundaries). */
+  overlaps?: boolean;
+}
+
+export class FragmentError extends Error {
+  readonly code = 'BadFragment';
+  constructor(
+    readonly key: string,
+    readonly line: number,
+    detail: string,
+  ) {
+    super(`fragment ${key}${line ? `:${line}` : ''}: ${detail}`);
+    this.name = 'FragmentError';
+  }
+}
+
+const NAME =
+  /^(?:(.*)\/)?pivot=([^/]+)\/utc_date=\d{4}-\d{2}-\d{2}\/utc_hour=\d{2}\/(\d+)-(\d+)\.json(?:\.gz)?$/;
+
+/** Parse a fragment's object key (undefined when it is not a fragment of this collection). */
+export function parseFragmentKey(prefix: string, collection: string, key: string): FragmentRef | undefined {
+  const base = `${prefix}${collection}/`;
+  if (!key.startsWith(base)) return undefined;
+  const m = NAME.exec(key.slice(base.length));
+  if (!m) return undefined;
+  return {
+    key,
+    partition: m[1] ?? '',
+    shardId: m[2] as string,
+    firstSeq: m[3] as string,
+    lastSeq: m[4] as string,
+  };
+}
+
+/** The collection's fragments grouped by shard, each shard's in sequence order (covered ones skipped). */
+export async function listFragments(
+  blobs: BlobStore,
+  prefix: string,
+  collection: string,
+): Promise<Map<string, FragmentRef[]>> {
+  const all = (await blobs.list(`${prefix}${collection}/`))
+    .map((k) => parseFragmentKey(prefix, collection, k))
+    .filter((f): f is FragmentRef => f !== undefined);
+  const byShard = new Map<string, FragmentRef[]>();
+  for (const f of all) byShard.set(f.shardId, [...(byShard.get(f.shardId) ?? []), f]);
+  for (const [shard, list] of byShard) {
+    list.sort((a, b) => {
+      const fa = padSequence(a.firstSeq);
+      const fb = padSequence(b.firstSeq);
+      if (fa !== fb) return fa < fb ? -1 : 1;
+      const la = padSequence(a.lastSeq);
+      const lb = padSequence(b.lastSeq);
+      return la === lb ? (a.partition < b.partition ? -1 : 1) : la > lb ? -1 : 1; // longer first
+    });
+    // Skip a fragment entirely covered by an earlier one of the same partition.
+    const maxLast = new Map<string, string>();
+    const kept: FragmentRef[] = [];
+    for (const f of list) {
+      const seen = maxLast.get(f.partition);
+      const last = padSequence(f.lastSeq);
+      if (seen !== undefined && last <= seen) continue;
+      maxLast.set(f.partition, seen !== undefined && seen > last ? seen : last);
+      kept.push(seen !== undefined && padSequence(f.firstSeq) <= seen ? { ...f, overlaps: true } : f);
+    }
+    byShard.set(shard, kept);
+  }
+  return byShard;
+}
+
+async function readFragment(blobs: BlobStore, f: FragmentRef): Promise<Json[]> {
+  const body = await blobs.get(f.key);
+  if (!body) throw new FragmentError(f.key, 0, 'listed but missing');
+  let text: string;
+  try {
+    text = new TextDecoder().decode(f.key.endsWith('.gz') ? gunzipSync(body) : body);
+  } catch (err) {
+    throw new FragmentError(f.key, 0, `not gzip: ${(err as Error).message}`);
+  }
+  const out: Json[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      out.push(JSON.parse(line) as Json);
+    } catch (err) {
+      throw new FragmentError(f.key, i + 1, (err as Error).message);
+    }
+  });
+  return out;
+}
+
+export interface BackfillResult {
+  fragments: number;
+  docs: number;
+  /** Per shard: the last sequence number covered by fragments; resume Kinesis AFTER it. */
+  resume: Record<string, string>;
+}
+
+export interface BackfillOptions {
+  blobs: BlobStore;
+  /** Storage prefix of the collection's fragments (persist task's `prefix`, e.g. from fragmentPlace()). */
+  prefix: string;
+  collection: string;
+  /** Stream ARN placed in the synthetic events (informational). */
+  streamArn?: string;
+  /** Only these shards (default: all with fragments). */
+  shards?: string[];
+  /** Receives each fragment as a Kinesis event, in per-shard order: e.g. `(c, e) => materializeTask.onEvent(c, e)`. */
+  onEvent: (collection: string, event: KinesisStreamEvent) => Promise<void>;
+}
+
+/** Replay the collection's fragment history into a task. */
+export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
+  const byShard = await listFragments(o.blobs, o.prefix, o.collection);
+  const arn =
+    o.streamArn ?? `arn:aws:kinesis:us-east-1:000000000000:stream/${o.collection.replaceAll('/', '_')}`;
+  const result: BackfillResult = { fragments: 0, docs: 0, resume: {} };
+  for (const [shardId, list] of [...byShard].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (o.shards && !o.shards.includes(shardId)) continue;
+    const uuids = new Set<string>();
+    for (const f of list) {
+      const docs = (await readFragment(o.blobs, f)).filter((d, i) => {
+        const u =
+          isObject(d) && isObject(d._meta) && typeof d._meta.uuid === 'string' ? d._meta.uuid : undefined;
+        if (u === undefined) {
+          if (f.overlaps) {
+            throw new FragmentError(
+              f.key,
+              i + 1,
+              'overlaps an earlier fragment and has no _meta/uuid to de-duplicate by',
+            );
+          }
+          return true;
+        }
+        if (uuids.has(u)) return false;
+        uuids.add(u);
+        return true;
+      });
+      const prev = result.resume[shardId];
+      if (prev === undefined || padSequence(f.lastSeq) > padSequence(prev))
+        result.resume[shardId] = f.lastSeq;
+      if (docs.length === 0) continue;
+      const data = packFrame(docs.map((d) => Buffer.from(JSON.stringify(d))));
+      await o.onEvent(o.collection, {
+        Records: [
+          {
+            kinesis: {
+              kinesisSchemaVersion: '1.0',
+              partitionKey: 'backfill',
+              sequenceNumber: f.lastSeq,
+              data: data.toString('base64'),
+              approximateArrivalTimestamp: 0,
+            },
+            eventSource: 'aws:kinesis',
+            eventVersion: '1.0',
+            eventID: `${shardId}:${f.lastSeq}`,
+            eventName: 'aws:kinesis:record',
+            invokeIdentityArn: 'arn:aws:iam::000000000000:role/sluice-backfill',
+            awsRegion: arn.split(':')[3] ?? 'us-east-1',
+            eventSourceARN: arn,
+          },
+        ],
+      });
+      result.fragments++;
+      result.docs += docs.length;
+    }
+  }
+  return result;
+}
