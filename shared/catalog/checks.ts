@@ -98,14 +98,20 @@ export function checkSchemas(
           );
         }
         spec.key.forEach((ptr, i) => {
-          checkKey(report, index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`));
+          checkScalar(report, 'key', index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`));
         });
         if (r !== 'write schema' || single) {
           for (const [field, p] of Object.entries(spec.projections)) {
-            checkProjection(report, index.shapeAt(uri, p.location), p.location, p.partition, role, {
-              doc: entity.doc,
-              pointer: `${entity.pointer}/projections/${escapeToken(field)}`,
-            });
+            const where = at(`/projections/${escapeToken(field)}`);
+            const shape = index.shapeAt(uri, p.location);
+            if (p.partition) checkScalar(report, 'partition', shape, p.location, role, where);
+            else if (shape.exists === 'cannot') {
+              report.error(
+                'ProjectionNotFound',
+                where,
+                `projection location \`${p.location}\` cannot exist in documents of the ${role}`,
+              );
+            }
           }
         }
         checkReductions(report, resources, index.reduceAnnotations(uri), uri, role, where, new Set(spec.key));
@@ -146,67 +152,64 @@ export function checkSchemas(
   }
 }
 
-function checkKey(report: Report, shape: LocationShape, ptr: string, role: string, at: Where): void {
+/** Codes and words for the two kinds of locations that must hold one scalar in every document. */
+const SCALAR = {
+  key: {
+    notFound: 'KeyNotFound',
+    notRequired: 'KeyNotRequired',
+    wrongType: 'KeyWrongType',
+    what: 'key',
+    plural: 'keys',
+  },
+  partition: {
+    notFound: 'ProjectionNotFound',
+    notRequired: 'PartitionNotRequired',
+    wrongType: 'PartitionWrongType',
+    what: 'logical partition',
+    plural: 'partitions',
+  },
+} as const;
+
+/** A key or logical partition location: present in every document, and a string, integer or boolean. */
+function checkScalar(
+  report: Report,
+  kind: keyof typeof SCALAR,
+  shape: LocationShape,
+  ptr: string,
+  role: string,
+  at: Where,
+): void {
+  const c = SCALAR[kind];
   if (shape.exists === 'cannot') {
-    report.error('KeyNotFound', at, `key \`${ptr}\` cannot exist in documents of the ${role}`);
+    report.error(c.notFound, at, `${c.what} \`${ptr}\` cannot exist in documents of the ${role}`);
     return;
   }
+  // A location the schema says nothing about: one error that says so, not one per property.
+  const undeclared = ['null', 'boolean', 'string', 'array', 'object'].every((t) => shape.types.has(t));
   if (shape.exists === 'may') {
     report.error(
-      'KeyNotRequired',
+      c.notRequired,
       at,
-      `key \`${ptr}\` is not required by the ${role}: every document must have it`,
+      undeclared
+        ? `${c.what} \`${ptr}\` is not declared by the ${role}: every document must have it, of type string, integer or boolean`
+        : `${c.what} \`${ptr}\` is not required by the ${role}: every document must have it`,
       `add \`${lastToken(ptr)}\` to \`required\`${parentPointer(ptr) ? ` at ${parentPointer(ptr)}` : ''}`,
     );
+    if (undeclared) return;
   }
   const bad = [...shape.types].filter((t) => !KEY_TYPES.has(t));
   if (bad.length > 0) {
     report.error(
-      'KeyWrongType',
+      c.wrongType,
       at,
-      `key \`${ptr}\` may be ${bad.join(', ')} in the ${role}; keys must be of type string, integer or boolean`,
+      `${c.what} \`${ptr}\` may be ${bad.join(', ')} in the ${role}; ${c.plural} must be of type string, integer or boolean`,
     );
   }
-  if (shape.reduce) {
+  if (kind === 'key' && shape.reduce) {
     report.error(
       'KeyHasReduce',
       at,
       `key \`${ptr}\` has a \`${shape.reduce.strategy}\` reduce annotation in the ${role}; keyed locations cannot be reduced`,
-    );
-  }
-}
-
-function checkProjection(
-  report: Report,
-  shape: LocationShape,
-  ptr: string,
-  partition: boolean,
-  role: string,
-  at: Where,
-): void {
-  if (shape.exists === 'cannot') {
-    report.error(
-      'ProjectionNotFound',
-      at,
-      `projection location \`${ptr}\` cannot exist in documents of the ${role}`,
-    );
-    return;
-  }
-  if (!partition) return;
-  if (shape.exists === 'may') {
-    report.error(
-      'PartitionNotRequired',
-      at,
-      `logical partition \`${ptr}\` is not required by the ${role}: every document must have it`,
-      `add \`${lastToken(ptr)}\` to \`required\``,
-    );
-  }
-  const bad = [...shape.types].filter((t) => !KEY_TYPES.has(t));
-  if (bad.length > 0) {
-    report.error(
-      'PartitionWrongType',
-      at,
-      `logical partition \`${ptr}\` may be ${bad.join(', ')} in the ${role}; partitions must be of type string, integer or boolean`,
     );
   }
 }

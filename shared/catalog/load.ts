@@ -178,8 +178,11 @@ class Loader {
       if (doc.value === null) continue; // an empty file is an empty catalog
       for (const d of validateCatalogShape(doc)) {
         this.report.push(d);
+        // An invalid name says nothing about the entity's content, which is still checked.
         const tokens = parsePointer(d.pointer);
-        if (tokens.length >= 2) file.tainted.add(`/${tokens[0]}/${escapeToken(tokens[1])}`);
+        if (tokens.length >= 2 && !(d.code === 'InvalidName' && tokens.length === 2)) {
+          file.tainted.add(`/${tokens[0]}/${escapeToken(tokens[1])}`);
+        }
       }
       if (!isObject(doc.value)) continue;
       file.value = doc.value;
