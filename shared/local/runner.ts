@@ -301,7 +301,11 @@ export class LocalRunner {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await new Promise<void>((r) => {
+      if (!this.server) return r();
+      this.server.close(() => r());
+      this.server.closeAllConnections(); // keep-alive clients would otherwise hold close() open
+    });
     await Promise.all(this.mappings.map((m) => m.stop()));
     for (const t of this.materializations.values()) await t.close();
     if (!this.opts.clients) destroyClients(this.rt.clients);
