@@ -36,7 +36,7 @@ import {
 } from './model.ts';
 import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
 import { connectorImageName, resolveConnectorImage, transformMethodName } from './names.ts';
-import { locate, Report, type Where } from './report.ts';
+import { locate, Report, shortPath, type Where } from './report.ts';
 import { Resources } from './resources.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
 import { SourceDoc } from './source.ts';
@@ -165,7 +165,7 @@ class Loader {
       if (!(doc instanceof SourceDoc)) {
         failed.add(path);
         const at = from ?? { file: path, line: 1, col: 1, pointer: '' };
-        this.report.error('FileNotFound', at, `catalog file ${path} ${doc.error}`);
+        this.report.error('FileNotFound', at, `catalog file ${shortPath(path)} ${doc.error}`);
         continue;
       }
       this.resources.reportParseProblems(doc);
@@ -294,7 +294,7 @@ class Loader {
       this.report.error(
         'NotImported',
         at,
-        `${what}: collection \`${name}\` is defined in ${target.file.path}, which ${from.path} does not import (directly or through its imports)`,
+        `${what}: collection \`${name}\` is defined in ${shortPath(target.file.path)}, which this file does not import (directly or through its imports)`,
         `add \`import: [${rel}]\``,
       );
     }
@@ -492,7 +492,7 @@ class Loader {
         this.report.error(
           'FileNotFound',
           at,
-          `cannot write the inline module to ${path}: ${(err as Error).message}`,
+          `cannot write the inline module to ${shortPath(path)}: ${(err as Error).message}`,
         );
         return undefined;
       }
@@ -515,7 +515,7 @@ class Loader {
         this.report.error(
           'FileNotFound',
           at,
-          `TypeScript module ${path} does not exist`,
+          `TypeScript module ${shortPath(path)} does not exist`,
           'run `sluice generate` to write a stub',
         );
       }
@@ -540,7 +540,7 @@ class Loader {
         this.report.warning(
           'ModuleInvalid',
           at,
-          `transforms were not checked against ${path}: ${inspection.reason}`,
+          `transforms were not checked against ${shortPath(path)}: ${inspection.reason}`,
         );
         continue;
       }
@@ -550,7 +550,7 @@ class Loader {
           this.report.error(
             'ModuleInvalid',
             info.module!.at,
-            `module ${path} must export \`class Derivation\` with one method per transform; it exports ${exported}`,
+            `module ${shortPath(path)} must export \`class Derivation\` with one method per transform; it exports ${exported}`,
           );
         }
         continue;
@@ -566,7 +566,7 @@ class Loader {
           this.report.error(
             'MissingMethod',
             { doc: info.entity.doc, pointer: `${info.entity.pointer}/derive/transforms/${i}/name` },
-            `transform \`${t.name}\` has no method \`${method}\` on class Derivation in ${path}; its methods: ${
+            `transform \`${t.name}\` has no method \`${method}\` on class Derivation in ${shortPath(path)}; its methods: ${
               [...methods.keys()].map((m) => `\`${m}\``).join(', ') || 'none'
             }`,
             hint,

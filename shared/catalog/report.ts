@@ -1,5 +1,6 @@
 /** Collects diagnostics while the loader works; positions come from the parsed source files. */
 
+import { relative } from 'node:path';
 import type { Diagnostic, DiagnosticCode } from './diagnostics.ts';
 import type { SourceLocation } from './model.ts';
 import type { SourceDoc } from './source.ts';
@@ -43,4 +44,9 @@ export class Report {
 export function locate(at: Where): SourceLocation {
   const { line, col } = at.doc.position(at.pointer, { key: at.key });
   return { file: at.doc.file, line, col, pointer: at.pointer };
+}
+
+/** A path as messages show it: relative to the working directory (where diagnostics are printed). */
+export function shortPath(path: string): string {
+  return relative(process.cwd(), path) || path;
 }

@@ -13,7 +13,7 @@ import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { DRAFT_2020_12, SUPPORTED_DRAFTS } from '../schema/keywords.ts';
 import { didYouMeanHint } from './diagnostics.ts';
-import type { Report, Where } from './report.ts';
+import { type Report, shortPath, type Where } from './report.ts';
 import { SourceDoc } from './source.ts';
 
 /** The read schema placeholder for a collection's write schema (Estuary's `flow://write-schema`). */
@@ -44,7 +44,7 @@ export class Resources {
     }
     const doc = await p;
     if (!(doc instanceof SourceDoc)) {
-      this.report.error('FileNotFound', from, `${what} ${path} ${doc.error}`);
+      this.report.error('FileNotFound', from, `${what} ${shortPath(path)} ${doc.error}`);
       return undefined;
     }
     this.reportParseProblems(doc);
@@ -121,7 +121,9 @@ export class Resources {
         at,
         value === FLOW_WRITE_SCHEMA
           ? '`flow://write-schema` may only be used in a `readSchema`, alongside a `writeSchema`'
-          : `\`${value}\` is not supported: Sluice has no schema inference; only \`${FLOW_WRITE_SCHEMA}\` may be referenced`,
+          : value === 'flow://inferred-schema'
+            ? `\`${value}\` is not supported: Sluice has no schema inference; reference \`${FLOW_WRITE_SCHEMA}\` only`
+            : `\`${value}\` is not supported; reference \`${FLOW_WRITE_SCHEMA}\` instead`,
       );
       return undefined;
     }
@@ -292,7 +294,7 @@ function withoutHash(url: URL): string {
 function displayName(docUri: string): string {
   const url = new URL(docUri);
   const ptr = url.searchParams.get('ptr');
-  return ptr === null ? `schema ${fileURLToPath(url)}` : `the inline schema at ${ptr}`;
+  return ptr === null ? `schema ${shortPath(fileURLToPath(url))}` : `the inline schema at ${ptr}`;
 }
 
 function collectAnchors(schema: Json): string[] {
