@@ -102,6 +102,11 @@ export class Plan {
   /** Set when the plan has no conditionals: the Active for every value. */
   readonly staticActive?: Active;
   private readonly actives = new Map<string, Active>();
+  /**
+   * When no chosen branch brings further conditionals and there are at most 16 outcomes bits,
+   * activation computes a bitmask and looks the Active up in this array (no queue, no strings).
+   */
+  private readonly flatActives?: (Active | undefined)[];
 
   constructor(
     private readonly cache: PlanCache,
@@ -116,12 +121,82 @@ export class Plan {
     }
     this.nodes = [...nodes];
     this.conds = [...conds];
-    if (this.conds.length === 0) this.staticActive = new Active(cache, this.nodes);
+    if (this.conds.length === 0) {
+      this.staticActive = new Active(cache, this.nodes);
+      return;
+    }
+    let bits = 0;
+    let flat = true;
+    for (const c of this.conds) {
+      const reached =
+        c.kind === 'branches'
+          ? c.branches
+          : c.kind === 'if'
+            ? [c.test, c.thenNode, c.elseNode].filter((n): n is SchemaNode => n !== undefined)
+            : [c.node];
+      for (const n of reached) if (cache.closureOf(n).conds.some((x) => !this.conds.includes(x))) flat = false;
+      bits += c.kind === 'branches' ? c.branches.length : 1;
+    }
+    if (flat && bits <= 16) this.flatActives = new Array(1 << bits);
+  }
+
+  private activateFlat(value: Json, table: (Active | undefined)[]): Active {
+    let sig = 0;
+    let bit = 1;
+    for (const c of this.conds) {
+      switch (c.kind) {
+        case 'branches':
+          for (const b of c.branches) {
+            if (b.validate(value)) sig |= bit;
+            bit <<= 1;
+          }
+          break;
+        case 'if':
+          if (c.test.validate(value)) sig |= bit;
+          bit <<= 1;
+          break;
+        case 'dependent':
+          if (isObject(value) && Object.hasOwn(value, c.property)) sig |= bit;
+          bit <<= 1;
+          break;
+      }
+    }
+    let a = table[sig];
+    if (a === undefined) {
+      const nodes = new Set<SchemaNode>(this.nodes);
+      const add = (n: SchemaNode | undefined) => {
+        if (n) for (const x of this.cache.closureOf(n).nodes) nodes.add(x);
+      };
+      bit = 1;
+      for (const c of this.conds) {
+        if (c.kind === 'branches') {
+          for (const b of c.branches) {
+            if (sig & bit) add(b);
+            bit <<= 1;
+          }
+        } else {
+          const on = (sig & bit) !== 0;
+          bit <<= 1;
+          if (c.kind === 'dependent') {
+            if (on) add(c.node);
+          } else if (on) {
+            add(c.test);
+            add(c.thenNode);
+          } else {
+            add(c.elseNode);
+          }
+        }
+      }
+      a = new Active(this.cache, [...nodes]);
+      table[sig] = a;
+    }
+    return a;
   }
 
   /** The subschemas applying to `value` here, with its strategy and child plans. */
   activate(value: Json): Active {
     if (this.staticActive !== undefined) return this.staticActive;
+    if (this.flatActives !== undefined) return this.activateFlat(value, this.flatActives);
     queue.length = 0;
     chosen.length = 0;
     for (const c of this.conds) queue.push(c);

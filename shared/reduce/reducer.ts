@@ -180,8 +180,7 @@ export class Reducer implements ReduceHost {
   }
 
   private mergeObjects(act: Active, lhs: JsonObject, rhs: JsonObject, full: boolean): JsonObject {
-    const out: JsonObject = {};
-    for (const k in lhs) setOwnProp(out, k, lhs[k]);
+    const out: JsonObject = { ...lhs }; // spread defines own properties (even `__proto__`)
     const prune = full && this.mayPrune;
     const path = this.path;
     for (const k in rhs) {
