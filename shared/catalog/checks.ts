@@ -119,7 +119,7 @@ export function checkSchemas(
     }
 
     spec.derive?.transforms.forEach((t, i) => {
-      if (t.shuffle === 'any') return;
+      if (t.shuffle === 'any' || t.disable) return;
       const source = collections.get(t.source.name)?.spec.readSchema;
       if (!source) return;
       guard(source, undefined, (index) => {

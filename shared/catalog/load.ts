@@ -328,11 +328,13 @@ class Loader {
         'a collection must have `schema` (or `writeSchema` and `readSchema`)',
       );
     } else if (present('writeSchema') !== present('readSchema')) {
-      const missing = present('writeSchema') ? 'readSchema' : 'writeSchema';
+      const [has, missing] = present('writeSchema')
+        ? ['writeSchema', 'readSchema']
+        : ['readSchema', 'writeSchema'];
       this.report.error(
         'MissingProperty',
         at('', true),
-        `a collection with \`${missing === 'readSchema' ? 'writeSchema' : 'readSchema'}\` must also have \`${missing}\``,
+        `a collection with \`${has}\` must also have \`${missing}\``,
       );
     }
     if (present('schema')) {
@@ -435,13 +437,13 @@ class Loader {
     return spec;
   }
 
-  /** Transform sources exist, are imported, and select real partitions. */
+  /** Transform sources exist, are imported, and select real partitions (disabled transforms are not checked). */
   private checkDerivationSources(e: Entity): void {
     const info = this.collections.get(e.name);
     if (!info?.spec.derive || !isObject(e.value) || !isObject(e.value.derive)) return;
     const raw = Array.isArray(e.value.derive.transforms) ? e.value.derive.transforms : [];
     info.spec.derive.transforms.forEach((t, i) => {
-      if (!t.source.name || !isObject(raw[i])) return;
+      if (t.disable || !t.source.name || !isObject(raw[i])) return;
       const sp = `${e.pointer}/derive/transforms/${i}/source`;
       const at: Where = { doc: e.file.doc, pointer: typeof raw[i].source === 'string' ? sp : `${sp}/name` };
       const source = this.collectionRef(t.source.name, e.file, at, `transform \`${t.name}\` source`);
