@@ -21,7 +21,7 @@ import type { UsageMeter } from '../ports/usage.ts';
 
 export type KinesisHandler = (
   event: KinesisStreamEvent,
-) => Promise<KinesisStreamBatchResponse | undefined | void>;
+) => Promise<KinesisStreamBatchResponse | undefined> | Promise<void>;
 
 export interface OnFailureRecord {
   task: string;

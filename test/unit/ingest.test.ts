@@ -1,0 +1,112 @@
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MemoryJournal } from '../../shared/adapters/memory.ts';
+import { HttpIngestCapture, type IngestRequest, parseBody } from '../../shared/capture/http-ingest.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { unpackFrame } from '../../shared/ports/index.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+
+let catalog: BuiltCatalog;
+let registry: SchemaRegistry;
+beforeAll(async () => {
+  const r = await loadCatalog(
+    fileURLToPath(new URL('../fixtures/localstack/ingest/flow.yaml', import.meta.url)),
+  );
+  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
+  catalog = r.catalog;
+  registry = new SchemaRegistry(catalog.schemas);
+});
+
+function setup(capture = 'test/webhooks', maxBodyBytes?: number) {
+  const journal = new MemoryJournal();
+  journal.ensure('test/hooks');
+  journal.ensure('test/orders');
+  const cap = new HttpIngestCapture(catalog.captures[capture], catalog, registry, journal, { maxBodyBytes });
+  const written = (c: string) => journal.allRecords(c).flatMap((r) => unpackFrame(r.data));
+  return { cap, written };
+}
+
+function req(path: string, body: string, headers: Record<string, string> = {}, query = {}): IngestRequest {
+  return {
+    method: 'POST',
+    path,
+    headers: { authorization: 'Bearer s3cret', ...headers },
+    query,
+    body: Buffer.from(body),
+  };
+}
+
+describe('source-http-ingest', () => {
+  it('path parameters, query, idFromHeader and _meta/uuid land in _meta', async () => {
+    const { cap, written } = setup();
+    const res = await cap.handle(
+      req('/test/webhooks/users/ann/hooks', '{"n": 1}', { 'X-Delivery-Id': 'd-1' }, { src: 'gh' }),
+    );
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ published: 1 });
+    const [doc] = written('test/hooks') as { n: number; _meta: Record<string, unknown> }[];
+    expect(doc.n).toBe(1);
+    expect(doc._meta).toMatchObject({
+      webhookId: 'd-1',
+      pathParams: { userId: 'ann' },
+      query: { src: 'gh' },
+    });
+    expect(doc._meta.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+  });
+
+  it('without idFromHeader every document gets its own webhookId (default path /webhook-data)', async () => {
+    const { cap, written } = setup('test/open');
+    expect((await cap.handle(req('/test/open/webhook-data', '[{"n":1},{"n":2}]'))).status).toBe(200);
+    const ids = written('test/hooks').map((d) => (d as { _meta: { webhookId: string } })._meta.webhookId);
+    expect(new Set(ids).size).toBe(2);
+  });
+
+  it('combines one request by key before appending (sum)', async () => {
+    const { cap, written } = setup();
+    const body = ['{"id":"a","qty":1}', '{"id":"b","qty":5}', '{"id":"a","qty":2}'].join('\n');
+    expect((await cap.handle(req('/test/webhooks/orders', body))).status).toBe(200);
+    const docs = written('test/orders') as { id: string; qty: number }[];
+    expect(docs.map((d) => [d.id, d.qty])).toEqual([
+      ['a', 3],
+      ['b', 5],
+    ]);
+  });
+
+  it('401 on a missing or wrong bearer token, nothing written', async () => {
+    const { cap, written } = setup();
+    expect(
+      (await cap.handle(req('/test/webhooks/orders', '{"id":"a","qty":1}', { authorization: 'Bearer nope' })))
+        .status,
+    ).toBe(401);
+    expect(
+      (await cap.handle({ ...req('/test/webhooks/orders', '{"id":"a","qty":1}'), headers: {} })).status,
+    ).toBe(401);
+    expect(written('test/orders')).toEqual([]);
+  });
+
+  it('400 names the document index and schema error; nothing of the request is written', async () => {
+    const { cap, written } = setup();
+    const res = await cap.handle(req('/test/webhooks/orders', '[{"id":"a","qty":1},{"id":"b","qty":"x"}]'));
+    expect(res.status).toBe(400);
+    const body = JSON.parse(res.body);
+    expect(body.index).toBe(1);
+    expect(body.error).toMatch(/document 1 of test\/orders: \/qty/);
+    expect(written('test/orders')).toEqual([]);
+    expect((await cap.handle(req('/test/webhooks/orders', '[1]'))).status).toBe(400);
+  });
+
+  it('413 over the size limit, 404 unknown path, 405 other methods', async () => {
+    const { cap } = setup('test/webhooks', 10);
+    expect((await cap.handle(req('/test/webhooks/orders', '{"id":"a","qty":1}'))).status).toBe(413);
+    expect((await cap.handle(req('/test/webhooks/nope', '{}'))).status).toBe(404);
+    expect((await cap.handle({ ...req('/test/webhooks/orders', ''), method: 'GET' })).status).toBe(405);
+  });
+
+  it('parses a JSON object, an array, or JSON lines', () => {
+    expect(parseBody(Buffer.from('{"a":1}'))).toEqual({ docs: [{ a: 1 }] });
+    expect(parseBody(Buffer.from('[{"a":1},{"a":2}]'))).toEqual({ docs: [{ a: 1 }, { a: 2 }] });
+    expect(parseBody(Buffer.from('{"a":1}\n{"a":2}\n'))).toEqual({ docs: [{ a: 1 }, { a: 2 }] });
+    expect(parseBody(Buffer.from('{"a":1}\n{"a":'))).toEqual({ error: expect.stringMatching(/line 2/) });
+  });
+});
