@@ -11,9 +11,9 @@
  * Plans are interned by their node set, so a location reached twice shares one plan and its caches.
  */
 import { jsonEqual } from '../json/compare.ts';
-import { isObject, type Json } from '../json/types.ts';
+import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type { SchemaGraph, SchemaNode } from '../schema/graph.ts';
-import type { Strategy } from '../schema/reduce-annotation.ts';
+import { parseReduceAnnotation, type Strategy } from '../schema/reduce-annotation.ts';
 
 type Cond =
   | { readonly kind: 'branches'; readonly branches: readonly SchemaNode[] }
@@ -134,7 +134,8 @@ export class Plan {
           : c.kind === 'if'
             ? [c.test, c.thenNode, c.elseNode].filter((n): n is SchemaNode => n !== undefined)
             : [c.node];
-      for (const n of reached) if (cache.closureOf(n).conds.some((x) => !this.conds.includes(x))) flat = false;
+      for (const n of reached)
+        if (cache.closureOf(n).conds.some((x) => !this.conds.includes(x))) flat = false;
       bits += c.kind === 'branches' ? c.branches.length : 1;
     }
     if (flat && bits <= 16) this.flatActives = new Array(1 << bits);
@@ -286,8 +287,13 @@ export class Active {
     }
     this.hasPatterns = hasPatterns;
     this.maxPrefix = maxPrefix;
-    if (raws.length > 1) this.conflict = raws;
-    else this.strategy = strategy;
+    if (raws.length <= 1) {
+      this.strategy = strategy;
+    } else {
+      const combined = combineAnnotations(raws);
+      if (combined === undefined) this.conflict = raws;
+      else this.strategy = parseReduceAnnotation(combined, nodes[0].uri);
+    }
   }
 
   /** The plan of property `name` of an object here. */
@@ -371,6 +377,24 @@ export class Active {
       for (const n of this.nodes) if (n.kw.unevaluatedItems) out.push(n.kw.unevaluatedItems);
     return out.length === 0 ? this.cache.empty : this.cache.intern(out);
   }
+}
+
+/**
+ * Annotations of one strategy with compatible options combine (Estuary's CDC schemas annotate the
+ * root with `merge` and, when `_meta/op` is `d`, also with `merge {delete: true}`): the options
+ * given are united. Different strategies, or one option given two values, do not combine.
+ */
+function combineAnnotations(raws: readonly Json[]): Json | undefined {
+  const out: JsonObject = {};
+  for (const raw of raws) {
+    if (!isObject(raw)) return undefined;
+    for (const [k, v] of Object.entries(raw)) {
+      const prev = out[k];
+      if (prev !== undefined && !jsonEqual(prev, v)) return undefined;
+      out[k] = v;
+    }
+  }
+  return out;
 }
 
 const caches = new WeakMap<SchemaGraph, PlanCache>();

@@ -204,6 +204,23 @@ describe('strategy selection', () => {
     expect(failure(() => any.reduce(1, 2, false)).code).toBe('ConflictingStrategies');
   });
 
+  it('annotations of one strategy combine their options (Estuary CDC: merge, and merge {delete} when op = d)', () => {
+    const r = reducer({
+      type: 'object',
+      reduce: merge,
+      properties: { n: { reduce: sum } },
+      if: { properties: { _meta: { properties: { op: { const: 'd' } } } }, required: ['_meta'] },
+      // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
+      then: { reduce: { strategy: 'merge', delete: true } },
+    });
+    expect(r.reduce({ n: 1 }, { n: 2, _meta: { op: 'u' } }, true)).toEqual({ n: 3, _meta: { op: 'u' } });
+    expect(r.reduce({ n: 1 }, { _meta: { op: 'd' } }, true)).toBeUndefined();
+    const keys = reducer({
+      allOf: [{ reduce: { strategy: 'merge', key: ['/a'] } }, { reduce: { strategy: 'merge', key: ['/b'] } }],
+    });
+    expect(failure(() => keys.reduce([], [], false)).code).toBe('ConflictingStrategies');
+  });
+
   it('no annotation: lastWriteWins, also at the root', () => {
     const r = reducer({ type: 'object', properties: { a: { reduce: sum } } });
     expect(r.reduce({ a: 1, b: 1 }, { a: 2 }, false)).toEqual({ a: 2 });
