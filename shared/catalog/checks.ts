@@ -289,13 +289,9 @@ function schemaNode(
   uri: string,
   docPointer: string,
 ): { at: Where; node: Json | undefined } | undefined {
-  const hash = uri.indexOf('#');
-  const docUri = hash < 0 ? uri : uri.slice(0, hash);
-  const origin = resources.origins.get(docUri);
-  if (!origin) return undefined;
-  let pointer = hash < 0 ? '' : decodeURIComponent(uri.slice(hash + 1));
-  if (!pointer.startsWith('/')) pointer = '';
-  let node = getAt(resources.schemas[docUri], pointer);
+  const found = schemaAt(resources, uri);
+  if (!found) return undefined;
+  let { pointer, node } = found;
   for (const token of parsePointer(docPointer)) {
     if (!isObject(node)) break;
     const props = node.properties;
@@ -308,18 +304,38 @@ function schemaNode(
     pointer += next[0];
     node = next[1];
   }
-  return { at: { doc: origin.doc, pointer: origin.pointer + pointer }, node };
+  return { at: { doc: found.origin.doc, pointer: found.origin.pointer + pointer }, node };
+}
+
+/**
+ * The loaded schema document a URI (`<document URI>#/json/pointer`; other fragments count as the
+ * root) points into: where the document was written, the pointer inside it, and the subschema.
+ */
+function schemaAt(
+  resources: Resources,
+  uri: string,
+): { origin: Where; pointer: string; node: Json | undefined } | undefined {
+  const hash = uri.indexOf('#');
+  const docUri = hash < 0 ? uri : uri.slice(0, hash);
+  const origin = resources.origins.get(docUri);
+  if (!origin) return undefined;
+  let pointer = hash < 0 ? '' : decodeURIComponent(uri.slice(hash + 1));
+  if (!pointer.startsWith('/')) pointer = '';
+  let node: Json | undefined;
+  try {
+    node = getAt(resources.schemas[docUri], pointer);
+  } catch {
+    node = undefined; // a malformed pointer: reported where it was written
+  }
+  return { origin, pointer, node };
 }
 
 /** The subschema a schema error names (its `uri`, `<document URI>#/pointer`), where it was written. */
 function errorLocation(resources: Resources, err: unknown): Where | undefined {
   const uri = (err as { uri?: unknown }).uri;
   if (typeof uri !== 'string') return undefined;
-  const hash = uri.indexOf('#');
-  const origin = resources.origins.get(hash < 0 ? uri : uri.slice(0, hash));
-  if (!origin) return undefined;
-  const fragment = hash < 0 ? '' : decodeURIComponent(uri.slice(hash + 1));
-  return { doc: origin.doc, pointer: origin.pointer + (fragment.startsWith('/') ? fragment : '') };
+  const found = schemaAt(resources, uri);
+  return found && { doc: found.origin.doc, pointer: found.origin.pointer + found.pointer };
 }
 
 /** A schema error's message without the URI it starts with (the diagnostic's location says where). */
@@ -331,15 +347,10 @@ function errorDetail(err: unknown): string {
 
 /** Where the subschema `schemaUri` (`<document URI>#/pointer`) wrote its `reduce` keyword. */
 function annotationLocation(resources: Resources, schemaUri: string): Where | undefined {
-  const hash = schemaUri.indexOf('#');
-  const docUri = hash < 0 ? schemaUri : schemaUri.slice(0, hash);
-  const origin = resources.origins.get(docUri);
-  if (!origin) return undefined;
-  let pointer = hash < 0 ? '' : decodeURIComponent(schemaUri.slice(hash + 1));
-  if (!pointer.startsWith('/')) pointer = '';
-  const node = getAt(resources.schemas[docUri], pointer);
-  if (isObject(node) && node.reduce !== undefined) pointer += '/reduce';
-  return { doc: origin.doc, pointer: origin.pointer + pointer };
+  const found = schemaAt(resources, schemaUri);
+  if (!found) return undefined;
+  const reduce = isObject(found.node) && found.node.reduce !== undefined ? '/reduce' : '';
+  return { doc: found.origin.doc, pointer: found.origin.pointer + found.pointer + reduce };
 }
 
 /** Where the schema describes `docPointer`: at its `reduce` keyword when it has one. */

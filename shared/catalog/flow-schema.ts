@@ -9,6 +9,7 @@ import addFormatsModule from 'ajv-formats';
 import flowSchema from '../../schemas/flow.schema.json' with { type: 'json' };
 import { escapeToken } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
+import { typeOfValue } from '../schema/shape.ts';
 import { type Diagnostic, type DiagnosticCode, didYouMean, didYouMeanHint } from './diagnostics.ts';
 import type { SourceDoc } from './source.ts';
 
@@ -204,7 +205,7 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
         add(
           'WrongType',
           at,
-          `expected ${expected.map(article).join(' or ')}, found ${article(jsonType(e.data))}`,
+          `expected ${expected.map(article).join(' or ')}, found ${article(typeOfValue(e.data as Json))}`,
         );
         break;
       }
@@ -261,13 +262,6 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
 
 function propertiesOf(schema: unknown): Record<string, unknown> {
   return isObject(schema) && isObject(schema.properties) ? schema.properties : {};
-}
-
-function jsonType(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
-  return typeof v;
 }
 
 function article(type: string): string {
