@@ -154,7 +154,7 @@ export class SchemaRegistry {
     this.ajv.addVocabulary(ANNOTATION_KEYWORDS);
 
     for (const [key, doc] of Object.entries(schemas)) {
-      const id = key.includes('#') ? internalUri(key) : key;
+      const id = internalUri(key);
       this.internal.set(key, id);
       let normalized = normalizeSchema(doc, key);
       if (isObject(normalized)) normalized = { ...normalized, $id: id };
@@ -218,8 +218,19 @@ export class SchemaRegistry {
   }
 }
 
-/** A fragment-free URI standing for a key that has a fragment, in the same folder (relative refs still resolve). */
+/**
+ * The URI ajv and the graph use for a registered key: normalized (`new URL(key).href`, so that
+ * resolved `$ref`s match it), and without a fragment: a key with a `#` gets its fragment
+ * percent-encoded into its last path segment (same folder, so relative refs still resolve).
+ */
 function internalUri(key: string): string {
   const hash = key.indexOf('#');
-  return key.slice(0, hash) + encodeURIComponent(key.slice(hash));
+  const base = hash < 0 ? key : key.slice(0, hash);
+  let normalized = base;
+  try {
+    normalized = new URL(base).href;
+  } catch {
+    // not a URL: kept as written
+  }
+  return hash < 0 ? normalized : normalized + encodeURIComponent(key.slice(hash));
 }

@@ -221,6 +221,29 @@ describe('strategy selection', () => {
     expect(failure(() => keys.reduce([], [], false)).code).toBe('ConflictingStrategies');
   });
 
+  it('conditionals work under odd property names and unnormalized URIs', () => {
+    const registry = new SchemaRegistry({
+      'file:///cat/my schemas/s.json': {
+        reduce: merge,
+        properties: { 'we/ird %#~é': { oneOf: [{ type: 'integer', reduce: sum }, { type: 'string' }] } },
+        additionalProperties: { $ref: '#/$defs/x%20y' },
+        $defs: {
+          'x y': { anyOf: [{ type: 'integer', reduce: { strategy: 'maximize' } }, { type: 'boolean' }] },
+        },
+      },
+    });
+    const r = new Reducer(registry, 'file:///cat/my schemas/s.json');
+    expect(r.reduce({ 'we/ird %#~é': 1, m: 5 }, { 'we/ird %#~é': 2, m: 3 }, false)).toEqual({
+      'we/ird %#~é': 3,
+      m: 5,
+    });
+    expect(r.reduce({ 'we/ird %#~é': 1, m: 5 }, { 'we/ird %#~é': 'x', m: true }, false)).toEqual({
+      'we/ird %#~é': 'x',
+      m: true,
+    });
+    expect(registry.validator('file:///cat/my schemas/s.json#/$defs/x y').isValid(true)).toBe(true);
+  });
+
   it('no annotation: lastWriteWins, also at the root', () => {
     const r = reducer({ type: 'object', properties: { a: { reduce: sum } } });
     expect(r.reduce({ a: 1, b: 1 }, { a: 2 }, false)).toEqual({ a: 2 });
