@@ -7,6 +7,7 @@
  *
  * Memory: each size runs in a fresh child process (clean peak RSS) with a fixed budget and one key per
  * two documents, so that without spilling memory would grow with the input; N and 10×N should peak alike.
+ * The live heap is measured after forced GCs; V8's heap is capped so that unbounded growth would fail.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +16,8 @@ import { Combiner } from '../shared/combine/index.ts';
 import type { Json } from '../shared/json/types.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
 
-const SCHEMA_URI = 'file:///bench/combine.schema.json';
-const SCHEMA: Json = {
+export const SCHEMA_URI = 'file:///bench/combine.schema.json';
+export const SCHEMA: Json = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: SCHEMA_URI,
   type: 'object',
@@ -39,7 +40,7 @@ const SCHEMA: Json = {
   },
 };
 
-const COLLECTION: CollectionSpec = {
+export const COLLECTION: CollectionSpec = {
   name: 'bench/events',
   writeSchema: SCHEMA_URI,
   readSchema: SCHEMA_URI,
@@ -53,7 +54,7 @@ const DOCS = 100_000;
 const KEYS = 10_000;
 
 /** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -68,7 +69,7 @@ const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
 const BROWSERS = ['firefox', 'chrome', 'safari', 'edge'];
 
 /** One ~200-byte JSON line for key number `k`. */
-function line(rand: () => number, k: number): string {
+export function line(rand: () => number, k: number): string {
   const ts = new Date(Date.UTC(2024, 4, 1) + Math.floor(rand() * 86_400_000)).toISOString();
   return JSON.stringify({
     id: `user-${String(k).padStart(8, '0')}`,
@@ -92,6 +93,15 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/**
+ * CPU seconds (user + system, all threads of this process, so GC helpers count) since `t0`. On a
+ * shared, loaded machine this is far steadier than wall time, which also counts waiting for a core.
+ */
+function cpuSeconds(t0: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(t0);
+  return (d.user + d.system) / 1e6;
+}
+
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 async function throughput(): Promise<void> {
@@ -102,10 +112,10 @@ async function throughput(): Promise<void> {
   const bytes = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
 
   const floor = (): number => {
-    const t0 = process.hrtime.bigint();
+    const t0 = process.cpuUsage();
     let valid = 0;
     for (const l of lines) if (validator.isValid(JSON.parse(l) as Json)) valid++;
-    const t = Number(process.hrtime.bigint() - t0) / 1e9;
+    const t = cpuSeconds(t0);
     if (valid !== lines.length) throw new Error(`floor: ${lines.length - valid} invalid documents`);
     return t;
   };
@@ -116,11 +126,11 @@ async function throughput(): Promise<void> {
       validate,
       memoryBudgetBytes: 256 * 1024 * 1024,
     });
-    const t0 = process.hrtime.bigint();
+    const t0 = process.cpuUsage();
     for (const l of lines) c.add(JSON.parse(l) as Json);
     let out = 0;
     for await (const _ of c.drain(true)) out++;
-    const t = Number(process.hrtime.bigint() - t0) / 1e9;
+    const t = cpuSeconds(t0);
     if (out === 0 || out > KEYS) throw new Error(`combine: ${out} keys out`);
     return t;
   };
@@ -144,7 +154,7 @@ async function throughput(): Promise<void> {
       .toLocaleString('en-US')
       .padStart(10)} docs/s ${(bytes / t / 1e6).toFixed(1).padStart(7)} MB/s`;
   console.log(
-    `${DOCS.toLocaleString('en-US')} docs (${(bytes / DOCS).toFixed(0)} B avg), ${KEYS.toLocaleString('en-US')} keys, median of ${ROUNDS} rounds`,
+    `${DOCS.toLocaleString('en-US')} docs (${(bytes / DOCS).toFixed(0)} B avg), ${KEYS.toLocaleString('en-US')} keys, median CPU time of ${ROUNDS} rounds`,
   );
   console.log(row('floor: JSON.parse + ajv validate', f));
   console.log(row('combine: parse + add + drain(full)', c));
@@ -158,61 +168,85 @@ async function throughput(): Promise<void> {
 interface MemoryProbe {
   docs: number;
   keys: number;
-  runs: number;
+  maxRuns: number;
+  /** RSS and live heap after setup, before the first document. */
+  baseRss: number;
+  baseHeap: number;
+  /** Peak RSS of the process (getrusage). */
   peakRss: number;
-  peakHeapUsed: number;
+  /** Largest heapUsed right after a forced GC (live data), sampled every 10k documents and during the drain. */
+  peakLiveHeap: number;
   seconds: number;
 }
 
+const PROBE_HEAP_CAP_MIB = 128;
+
 /** Child-process body: combine `docs` documents (one key per two documents) within `budgetMiB`. */
 async function memoryProbe(docs: number, budgetMiB: number): Promise<MemoryProbe> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('the memory probe needs --expose-gc');
   const registry = new SchemaRegistry({ [SCHEMA_URI]: SCHEMA });
   const c = new Combiner({ registry, collection: COLLECTION, memoryBudgetBytes: budgetMiB * 1024 * 1024 });
   const rand = prng(7);
   const distinct = Math.max(1, docs >> 1);
-  let peakRss = 0;
-  let peakHeapUsed = 0;
+  gc();
+  const base = process.memoryUsage();
+  let peakLiveHeap = 0;
   let maxRuns = 0;
   const sample = () => {
-    const m = process.memoryUsage();
-    peakRss = Math.max(peakRss, m.rss);
-    peakHeapUsed = Math.max(peakHeapUsed, m.heapUsed);
+    gc();
+    peakLiveHeap = Math.max(peakLiveHeap, process.memoryUsage().heapUsed);
     maxRuns = Math.max(maxRuns, c.stats().spilledRuns);
   };
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < docs; i++) {
+  for (let i = 1; i <= docs; i++) {
     c.add(JSON.parse(line(rand, Math.floor(rand() * distinct))) as Json);
-    if (i % 5000 === 0) sample();
+    if (i % 10_000 === 0) sample();
   }
   let keys = 0;
-  for await (const _ of c.drain(true)) if (++keys % 5000 === 0) sample();
+  for await (const _ of c.drain(true)) if (++keys % 10_000 === 0) sample();
   sample();
   return {
     docs,
     keys,
-    runs: maxRuns,
-    peakRss,
-    peakHeapUsed,
+    maxRuns,
+    baseRss: base.rss,
+    baseHeap: base.heapUsed,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+    peakLiveHeap,
     seconds: Number(process.hrtime.bigint() - t0) / 1e9,
   };
 }
 
 function memory(): void {
   const budget = 32;
-  const n = 200_000;
-  console.log(`\nmemory, budget ${budget} MiB, one key per two documents (fresh process each):`);
+  const n = 100_000;
+  console.log(
+    `\nmemory: budget ${budget} MiB, one key per two documents, each size in a fresh process ` +
+      `with V8's heap capped at ${PROBE_HEAP_CAP_MIB} MiB (it would fail if memory grew with the input):`,
+  );
   for (const docs of [n, 10 * n]) {
     const child = spawnSync(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--memory-probe', String(docs), String(budget)],
+      [
+        '--expose-gc',
+        `--max-old-space-size=${PROBE_HEAP_CAP_MIB}`,
+        '--import',
+        'tsx',
+        fileURLToPath(import.meta.url),
+        '--memory-probe',
+        String(docs),
+        String(budget),
+      ],
       { encoding: 'utf8', maxBuffer: 1 << 20 },
     );
-    if (child.status !== 0) throw new Error(`memory probe failed: ${child.stderr}`);
+    if (child.status !== 0) throw new Error(`memory probe (${docs} docs) failed: ${child.stderr}`);
     const p = JSON.parse(child.stdout.trim().split('\n').pop()!) as MemoryProbe;
     console.log(
-      `${p.docs.toLocaleString('en-US').padStart(10)} docs -> ${p.keys.toLocaleString('en-US').padStart(9)} keys, ` +
-        `${String(p.runs).padStart(2)} runs, peak RSS ${mib(p.peakRss).padStart(10)}, peak heapUsed ${mib(p.peakHeapUsed).padStart(10)}, ` +
-        `${Math.round(p.docs / p.seconds).toLocaleString('en-US')} docs/s`,
+      `${p.docs.toLocaleString('en-US').padStart(10)} docs -> ${p.keys.toLocaleString('en-US').padStart(8)} keys, ` +
+        `up to ${p.maxRuns} runs; RSS ${mib(p.baseRss)} at start, peak ${mib(p.peakRss)}; ` +
+        `live heap ${mib(p.baseHeap)} at start, peak ${mib(p.peakLiveHeap)}; ` +
+        `${Math.round(p.docs / p.seconds).toLocaleString('en-US')} docs/s (wall, with spilling)`,
     );
   }
 }

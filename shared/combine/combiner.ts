@@ -26,6 +26,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CollectionSpec } from '../catalog/model.ts';
+import { getAt, parsePointer } from '../json/pointer.ts';
 import type { Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { unpackKey } from '../keys/pack.ts';
@@ -102,6 +103,8 @@ interface Run {
 }
 
 interface Entry {
+  /** The packed key (binary string). */
+  key: string;
   /** The combined document. */
   doc: Json;
   /** Later documents that could not be combined associatively onto the previous one, in order. */
@@ -120,31 +123,30 @@ interface Source {
 }
 
 class MemorySource implements Source {
-  private readonly keys: string[];
+  private readonly sorted: Entry[];
   private i = -1;
   current: RunEntry | undefined;
   constructor(
-    private readonly entries: Map<string, Entry>,
+    entries: Map<unknown, Entry>,
     readonly seq: number,
   ) {
-    this.keys = sortedKeys(entries);
+    this.sorted = sortedEntries(entries);
     this.advance();
   }
   advance(): void {
-    const key = this.keys[++this.i];
-    if (key === undefined) {
-      this.current = undefined;
-      return;
-    }
-    const e = this.entries.get(key)!;
-    this.current = { key, docs: e.more === undefined ? [e.doc] : [e.doc, ...e.more] };
+    const e = this.sorted[++this.i];
+    this.current = e === undefined ? undefined : { key: e.key, docs: docsOf(e) };
   }
   close(): void {}
 }
 
-function sortedKeys(entries: Map<string, Entry>): string[] {
-  // Packed keys are binary strings (chars 0..255): the default UTF-16 sort is bytewise order.
-  return Array.from(entries.keys()).sort();
+function docsOf(e: Entry): Json[] {
+  return e.more === undefined ? [e.doc] : [e.doc, ...e.more];
+}
+
+function sortedEntries(entries: Map<unknown, Entry>): Entry[] {
+  // Packed keys are binary strings (chars 0..255): UTF-16 comparison is bytewise order.
+  return Array.from(entries.values()).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 function before(a: Source, b: Source): boolean {
@@ -200,7 +202,13 @@ export class Combiner {
   private spillDir: string | undefined;
   private fileCounter = 0;
 
-  private entries = new Map<string, Entry>();
+  /**
+   * In-memory entries. With a single-pointer key whose values are scalars (the usual case), the map
+   * key is the value itself (cheap to hash); otherwise it is the packed key (see mapKey).
+   */
+  private entries = new Map<unknown, Entry>();
+  private readonly singleKey: readonly string[] | undefined;
+  private packedMapKeys: boolean;
   /** Spilled runs, oldest first; levels never increase from oldest to newest. */
   private runs: Run[] = [];
   private bytes = 0;
@@ -212,6 +220,8 @@ export class Combiner {
       opts.validate === false ? undefined : opts.registry.validator(opts.collection.writeSchema);
     this.reducer = opts.reducer ?? new Reducer(opts.registry, opts.collection.writeSchema);
     this.extractor = keyExtractor(opts.collection.key);
+    this.singleKey = opts.collection.key.length === 1 ? parsePointer(opts.collection.key[0]) : undefined;
+    this.packedMapKeys = this.singleKey === undefined;
     this.budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
     if (!(this.budget > 0)) throw new RangeError(`memoryBudgetBytes must be positive, got ${this.budget}`);
     this.spillBase = opts.spillDir ?? tmpdir();
@@ -233,11 +243,12 @@ export class Combiner {
         });
       }
     }
-    const key = this.extractor.packBinary(doc);
+    const mapKey = this.mapKey(doc);
     const size = estimateSize(doc);
-    const entry = this.entries.get(key);
+    const entry = this.entries.get(mapKey);
     if (entry === undefined) {
-      this.entries.set(key, { doc, more: undefined, size: size + ENTRY_OVERHEAD + key.length });
+      const key = this.packedMapKeys ? (mapKey as string) : this.extractor.packBinary(doc);
+      this.entries.set(mapKey, { key, doc, more: undefined, size: size + ENTRY_OVERHEAD + key.length });
       this.bytes += size + ENTRY_OVERHEAD + key.length;
     } else {
       const more = entry.more;
@@ -247,7 +258,7 @@ export class Combiner {
         reduced = this.reducer.reduce(lhs, doc, false);
       } catch (e) {
         if (e instanceof NotAssociativeError) reduced = undefined;
-        else throw this.wrap(e, key, index);
+        else throw this.wrap(e, entry.key, index);
       }
       if (reduced === undefined) {
         // Not associative (or, defensively, a partial reduction that returned nothing): keep both, in order.
@@ -259,6 +270,19 @@ export class Combiner {
       this.bytes += size;
     }
     if (this.bytes > this.budget) this.relieve();
+  }
+
+  /** The Map key of a document's entry: its scalar key value, or its packed key. */
+  private mapKey(doc: Json): unknown {
+    if (this.packedMapKeys) return this.extractor.packBinary(doc);
+    const v = getAt(doc, this.singleKey!);
+    if (typeof v !== 'object' || v === null) return v; // Map keys: -0 equals 0, 1 differs from '1'
+    // An object or array key (only possible without validation): switch to packed map keys.
+    this.packedMapKeys = true;
+    const byPacked = new Map<unknown, Entry>();
+    for (const e of this.entries.values()) byPacked.set(e.key, e);
+    this.entries = byPacked;
+    return this.extractor.packBinary(doc);
   }
 
   stats(): CombinerStats {
@@ -309,7 +333,7 @@ export class Combiner {
   }
 
   private *drainGenerator(
-    entries: Map<string, Entry>,
+    entries: Map<unknown, Entry>,
     runs: Run[],
     dir: string | undefined,
     full: boolean,
@@ -317,10 +341,7 @@ export class Combiner {
     const sources: Source[] = [];
     try {
       if (runs.length === 0) {
-        for (const key of sortedKeys(entries)) {
-          const e = entries.get(key)!;
-          yield* this.reduceGroup(key, e.more === undefined ? [e.doc] : [e.doc, ...e.more], full);
-        }
+        for (const e of sortedEntries(entries)) yield* this.reduceGroup(e.key, docsOf(e), full);
         return;
       }
       for (let i = 0; i < runs.length; i++) sources.push(new RunReader(runs[i].file, i));
@@ -376,8 +397,8 @@ export class Combiner {
   /** Over budget by the running charge: measure exactly, and spill if really more than half full. */
   private relieve(): void {
     let exact = 0;
-    for (const [key, e] of this.entries) {
-      let size = estimateSize(e.doc) + ENTRY_OVERHEAD + key.length;
+    for (const e of this.entries.values()) {
+      let size = estimateSize(e.doc) + ENTRY_OVERHEAD + e.key.length;
       if (e.more !== undefined) for (const d of e.more) size += estimateSize(d) + 8;
       e.size = size;
       exact += size;
@@ -394,10 +415,7 @@ export class Combiner {
   private spill(): void {
     const writer = new RunWriter(this.newRunFile());
     try {
-      for (const key of sortedKeys(this.entries)) {
-        const e = this.entries.get(key)!;
-        writer.write(key, e.more === undefined ? [e.doc] : [e.doc, ...e.more]);
-      }
+      for (const e of sortedEntries(this.entries)) writer.write(e.key, docsOf(e));
     } finally {
       writer.close();
     }
