@@ -24,6 +24,7 @@ function isContainer(v: Json | undefined): v is Json[] | JsonObject {
 }
 
 export class Reducer implements ReduceHost {
+  /** @internal Tokens of the location being reduced (for error locations). */
   readonly path: (string | number)[] = [];
   /** Whether any reachable annotation deletes or prunes (delete: true, set): full reductions must then descend into rhs-only values. */
   readonly mayPrune: boolean;
@@ -83,6 +84,7 @@ export class Reducer implements ReduceHost {
     return this.root.activate(rhs).strategy?.strategy ?? 'lastWriteWins';
   }
 
+  /** @internal */
   fail(code: ReduceErrorCode, lhs: Json | undefined, rhs: Json | undefined, detail?: string): never {
     throw new ReduceError(code, joinPointer(this.path), lhs, rhs, detail);
   }
@@ -91,7 +93,7 @@ export class Reducer implements ReduceHost {
     throw new NotAssociativeError(joinPointer(this.path), lhs, rhs, detail);
   }
 
-  /** Reduce one location: the single dispatch over strategies. */
+  /** @internal Reduce one location: the single dispatch over strategies. */
   at(plan: Plan, lhs: Json | undefined, rhs: Json, full: boolean): Out {
     const act = plan.staticActive ?? plan.activate(rhs);
     if (act.conflict !== undefined) {
@@ -271,6 +273,7 @@ export class Reducer implements ReduceHost {
     return idx.map((i) => arr[i]);
   }
 
+  /** @internal */
   sortDedupe(act: Active, key: KeyTokens, arr: Json[], full: boolean): Json[] {
     let ordered = true;
     for (let i = 1; i < arr.length && ordered; i++) ordered = compareByTokens(arr[i - 1], arr[i], key) < 0;

@@ -184,6 +184,35 @@ describe('strategy selection', () => {
     expect(r.reduce([1, 5, 'a'], [2, 3, 'b'], false)).toEqual([3, 5, 'a']);
   });
 
+  it('2019-09 $recursiveRef trees validate and reduce recursively', () => {
+    const registry = new SchemaRegistry({
+      'test://cat/tree.json': {
+        $schema: 'https://json-schema.org/draft/2019-09/schema',
+        $recursiveAnchor: true,
+        type: 'object',
+        reduce: merge,
+        properties: {
+          n: { type: 'integer', reduce: sum },
+          kids: { type: 'object', reduce: merge, additionalProperties: { $recursiveRef: '#' } },
+        },
+      },
+    });
+    const v = registry.validator('test://cat/tree.json');
+    expect(v.isValid({ n: 1, kids: { a: { n: 2, kids: { b: { n: 3 } } } } })).toBe(true);
+    expect(v.isValid({ n: 1, kids: { a: { n: 2, kids: { b: { n: 'x' } } } } })).toBe(false);
+    const r = new Reducer(registry, 'test://cat/tree.json');
+    expect(
+      r.reduce(
+        { n: 1, kids: { a: { n: 2 } } },
+        { n: 1, kids: { a: { n: 3, kids: { b: { n: 1 } } } } },
+        false,
+      ),
+    ).toEqual({
+      n: 2,
+      kids: { a: { n: 5, kids: { b: { n: 1 } } } },
+    });
+  });
+
   it('ConflictingStrategies when one location activates two strategies', () => {
     const r = reducer({
       reduce: merge,
