@@ -12,13 +12,17 @@ import { fragmentPlace, PersistTask } from '../shared/persist/task.ts';
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
-export function createPersistHandler(rt: Runtime, collection: string): KinesisTaskHandler {
+export function createPersistHandler(
+  rt: Runtime,
+  collection: string,
+  opts: { view?: boolean } = {},
+): KinesisTaskHandler {
   const spec = rt.catalog.collections[collection];
   if (!spec) throw new Error(`SLUICE_TASK=${collection}: no such collection in the catalog`);
   const place =
     rt.env.fragments[collection] ??
     fragmentPlace(rt.catalog, collection, { bucket: rt.env.bucket, prefix: '' });
-  const task = new PersistTask(spec, rt.registry, rt.blobs(place.bucket), rt.state, place.prefix);
+  const task = new PersistTask(spec, rt.registry, rt.blobs(place.bucket), rt.state, place.prefix, opts);
   return async (event) => {
     if (event.Records.length === 0) return;
     await task.onEvent(event);

@@ -116,11 +116,15 @@ async function batchGet(
       const res = await client.send(
         new BatchGetItemCommand({ RequestItems: { [TableName]: { Keys: pending, ConsistentRead: true } } }),
       );
-      for (const it of res.Responses?.[TableName] ?? []) {
+      const got = res.Responses?.[TableName] ?? [];
+      for (const it of got) {
         found.push(it);
         meter?.dynamoRead(dynamoItemBytes(it), true);
       }
-      pending = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
+      const unprocessed = res.UnprocessedKeys?.[TableName]?.Keys ?? [];
+      // A strongly consistent read of an absent item still costs one read unit.
+      for (let n = pending.length - got.length - unprocessed.length; n > 0; n--) meter?.dynamoRead(0, true);
+      pending = unprocessed;
     }
   }
   return found;

@@ -18,7 +18,7 @@ import { createIngestHandler, type IngestHandler } from '../../functions/ingest.
 import { createMaterializeHandler } from '../../functions/materialize.ts';
 import { createPersistHandler } from '../../functions/persist.ts';
 import { type AwsClients, destroyClients, EMULATOR_CREDENTIALS, makeClients } from '../adapters/clients.ts';
-import type { DynamoStateStore } from '../adapters/dynamodb.ts';
+import { DynamoStateStore } from '../adapters/dynamodb.ts';
 import type { KinesisJournal } from '../adapters/kinesis.ts';
 import type { S3BlobStore } from '../adapters/s3.ts';
 import type { BuiltCatalog } from '../catalog/model.ts';
@@ -53,6 +53,8 @@ export interface RunnerOptions {
   journal?: { maxRecordBytes?: number; baseBackoffMs?: number };
   /** Extra SDK client setup (fault-injection middleware) before anything runs. */
   clients?: AwsClients;
+  /** Persisters maintain each collection's reduced view (what `sluice read` returns); default true. */
+  views?: boolean;
 }
 
 export interface TaskView {
@@ -69,6 +71,8 @@ export class LocalRunner {
   private ingest = new Map<string, IngestHandler>();
   private ownsEmulators = false;
   ingestPort = 0;
+  /** Mapping checkpoints: the same state table, not metered (on AWS the event-source mapping keeps them for free). */
+  private checkpoints: DynamoStateStore;
   readonly httpStats = { requests: 0, ok: 0, errors: 0 };
 
   private constructor(
@@ -76,7 +80,9 @@ export class LocalRunner {
     readonly emulators: Emulators,
     readonly env: SluiceEnv,
     readonly rt: Runtime,
-  ) {}
+  ) {
+    this.checkpoints = new DynamoStateStore({ client: rt.clients.dynamodb, table: env.stateTable });
+  }
 
   static async start(opts: RunnerOptions): Promise<LocalRunner> {
     const dataDir = opts.dataDir ? resolve(opts.dataDir) : undefined;
@@ -142,7 +148,7 @@ export class LocalRunner {
       collection,
       streamArn: this.rt.streamArn(collection),
       journal: this.rt.journal,
-      checkpoints: this.rt.state,
+      checkpoints: this.checkpoints,
       handler,
       batchSize: this.opts.batchSize ?? 500,
       batchWindowMs: this.opts.batchWindowMs ?? 0,
@@ -188,7 +194,7 @@ export class LocalRunner {
       });
     }
     for (const name of Object.keys(catalog.collections)) {
-      const h = createPersistHandler(this.rt, name);
+      const h = createPersistHandler(this.rt, name, { view: this.opts.views ?? true });
       this.tasks.push({ task: name, kind: 'persist', mappings: [this.mapping(`persist:${name}`, name, h)] });
     }
     for (const [name, m] of Object.entries(catalog.materializations)) {
