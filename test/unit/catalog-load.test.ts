@@ -298,7 +298,7 @@ const BROKEN: Expected[] = [
   ],
   ['UnusedMethod', 'totals.ts', 6, 3, '', 'did you mean `fromWidgets`?'],
   ['ReduceUnreachable', 'schemas/total.schema.json', 5, 44, '/properties/total/reduce'],
-  ['ParseError', 'syntax.flow.yaml', 4, 5, ''],
+  ['ParseError', 'syntax.flow.yaml', 6, 5, ''],
 ];
 
 describe('a broken catalog', async () => {
@@ -414,6 +414,25 @@ describe('edge cases', () => {
     expect(catalog).toBeUndefined();
     expect(diagnostics).toMatchObject([
       { code: 'FileNotFound', file: join(tmp, 'nope.yaml'), line: 1, col: 1 },
+    ]);
+  });
+
+  it('reports a YAML syntax error where it is, and skips that file without cascading errors', async () => {
+    const dir = write({
+      'flow.yaml': 'import: [broken.flow.yaml]\ncollections: {}\n',
+      'broken.flow.yaml': 'collections:\n  acmeCo/a:\n    key: [/id\n    schema: x.yaml\n',
+    });
+    const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(catalog).toBeUndefined();
+    expect(diagnostics).toMatchObject([
+      {
+        code: 'ParseError',
+        severity: 'error',
+        file: join(dir, 'broken.flow.yaml'),
+        line: 4,
+        col: 5,
+        pointer: '',
+      },
     ]);
   });
 
