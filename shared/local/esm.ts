@@ -78,6 +78,14 @@ export class CrashError extends Error {
   }
 }
 
+/** Like Promise.all, but waits for every shard before rethrowing the first failure (nothing left in flight). */
+async function settleAll<T>(ps: Promise<T>[]): Promise<T[]> {
+  const rs = await Promise.allSettled(ps);
+  const failed = rs.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 interface ShardState {
   info: ShardInfo;
   checkpoint: string | undefined;
@@ -143,7 +151,7 @@ export class EventSourceMapping {
         lastRefresh = Date.now();
       }
       const ready = [...this.shards.values()].filter((s) => !s.done && this.parentsDone(s));
-      const delivered = await Promise.all(ready.map((s) => this.pollShard(s)));
+      const delivered = await settleAll(ready.map((s) => this.pollShard(s)));
       if (delivered.every((n) => n === 0) && !this.stopping)
         await new Promise((r) => setTimeout(r, this.o.idlePollMs ?? 50));
     }
@@ -153,7 +161,7 @@ export class EventSourceMapping {
   async pollOnce(): Promise<number> {
     await this.refreshShards();
     const ready = [...this.shards.values()].filter((s) => !s.done && this.parentsDone(s));
-    const n = await Promise.all(ready.map((s) => this.pollShard(s)));
+    const n = await settleAll(ready.map((s) => this.pollShard(s)));
     return n.reduce((a, b) => a + b, 0);
   }
 

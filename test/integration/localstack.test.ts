@@ -123,6 +123,44 @@ describe('local stack end to end', () => {
     );
   });
 
+  it('materialize-dynamodb: a full-reduction delete removes the document; later documents re-create it', async () => {
+    const runner = await start(tempDir());
+    cleanup.push(() => runner.stop());
+    const url = `http://127.0.0.1:${runner.ingestPort}/test/ingest/accounts`;
+    const send = async (docs: unknown[]) =>
+      (
+        await fetch(url, {
+          method: 'POST',
+          body: JSON.stringify(docs),
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status;
+    expect(
+      await send([
+        { id: 'a', balance: 5 },
+        { id: 'b', balance: 1 },
+        { id: 'c', balance: 2 },
+      ]),
+    ).toBe(200);
+    await runner.drain();
+    expect(await send([{ id: 'a', balance: 3 }])).toBe(200);
+    expect(await send([{ id: 'b', _meta: { op: 'd' } }])).toBe(200);
+    expect(await send([{ id: 'c', _meta: { op: 'd' } }])).toBe(200);
+    expect(await send([{ id: 'c', balance: 7 }])).toBe(200);
+    await runner.drain();
+    const c = new DynamoDbConnector({
+      spec: catalog.materializations['test/to-dynamo'],
+      catalog,
+      client: runner.rt.clients.dynamodb,
+    });
+    const items = (await c.items(1)).map((i) => [i.id, i.balance]).sort();
+    expect(items).toEqual([
+      ['a', 8],
+      ['c', 7],
+    ]);
+    expect((await view(runner, 'test/accounts')).map((d) => (d as { id: string }).id)).toEqual(['a', 'c']);
+  });
+
   const crashPoints: [string, string][] = [
     ['after the derivation appended to the journal, before its checkpoint', 'derive:test/totals'],
     ['after the DynamoDB materialization write, before its checkpoint', 'materialize:test/to-dynamo'],
