@@ -12,13 +12,16 @@ import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 
 export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
-export function createIngestHandler(rt: Runtime, capture: string): IngestHandler {
+export function createIngestHandler(
+  rt: Runtime,
+  capture: string,
+): IngestHandler & { capture: HttpIngestCapture } {
   const spec = rt.catalog.captures[capture];
   if (!spec) throw new Error(`SLUICE_TASK=${capture}: no such capture in the catalog`);
   const task = new HttpIngestCapture(spec, rt.catalog, rt.registry, rt.journal, {
     maxBodyBytes: rt.env.maxBodyBytes,
   });
-  return async (event) => {
+  const fn: IngestHandler = async (event) => {
     const body = event.body
       ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')
       : Buffer.alloc(0);
@@ -31,6 +34,7 @@ export function createIngestHandler(rt: Runtime, capture: string): IngestHandler
     });
     return { statusCode: res.status, headers: res.headers, body: res.body };
   };
+  return Object.assign(fn, { capture: task });
 }
 
 let ready: IngestHandler | undefined;

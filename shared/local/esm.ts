@@ -14,6 +14,7 @@
  *   shard moves on.
  */
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { unpackFrameEntries } from '../ports/framing.ts';
 import type { Journal, JournalRecord, ShardInfo } from '../ports/journal.ts';
 import { padSequence } from '../ports/position.ts';
 import type { StateStore } from '../ports/state.ts';
@@ -78,6 +79,18 @@ export class CrashError extends Error {
   }
 }
 
+function countDocs(records: JournalRecord[]): number {
+  let n = 0;
+  for (const r of records) {
+    try {
+      n += unpackFrameEntries(r.data).length;
+    } catch {
+      n += 1;
+    }
+  }
+  return n;
+}
+
 /** Like Promise.all, but waits for every shard before rethrowing the first failure (nothing left in flight). */
 async function settleAll<T>(ps: Promise<T>[]): Promise<T[]> {
   const rs = await Promise.allSettled(ps);
@@ -98,7 +111,17 @@ export class EventSourceMapping {
   private readonly shards = new Map<string, ShardState>();
   /** Set when the mapping died of an error (a CrashError from a hook, or a journal/state failure). */
   failure: Error | undefined;
-  readonly stats = { invocations: 0, records: 0, errors: 0, failures: 0, millisBehindLatest: 0 };
+  readonly stats = {
+    invocations: 0,
+    records: 0,
+    /** Documents inside the delivered records (packed records hold many). */
+    docs: 0,
+    errors: 0,
+    failures: 0,
+    millisBehindLatest: 0,
+    /** Age of the last delivered record when it was delivered (Lambda's IteratorAge); 0 when idle. */
+    iteratorAgeMs: 0,
+  };
 
   constructor(private readonly o: EsmOptions) {}
 
@@ -193,6 +216,8 @@ export class EventSourceMapping {
       }
     }
     this.stats.millisBehindLatest = behind;
+    this.stats.iteratorAgeMs =
+      records.length > 0 ? Math.max(0, Date.now() - records[records.length - 1].arrivalMs) : 0;
     if (records.length === 0) {
       if (first.endOfShard) s.done = true;
       return 0;
@@ -282,6 +307,7 @@ export class EventSourceMapping {
       });
       if (failedFrom === undefined) {
         this.stats.records += pending.length;
+        this.stats.docs += countDocs(pending);
         await this.checkpoint(s, pending.at(-1)!.sequenceNumber);
         return;
       }
@@ -289,6 +315,7 @@ export class EventSourceMapping {
       if (failedFrom > 0) {
         // Everything before the first failed record succeeded: checkpoint it, retry from the failure.
         this.stats.records += failedFrom;
+        this.stats.docs += countDocs(pending.slice(0, failedFrom));
         await this.checkpoint(s, pending[failedFrom - 1].sequenceNumber);
         pending = pending.slice(failedFrom);
         attempt++;

@@ -61,6 +61,8 @@ export interface TaskView {
   task: string;
   kind: 'capture' | 'derivation' | 'persist' | 'materialization';
   mappings: EventSourceMapping[];
+  /** Documents accepted (captures). */
+  docs?: () => number;
 }
 
 export class LocalRunner {
@@ -180,8 +182,9 @@ export class LocalRunner {
     const { catalog } = this.opts;
     for (const [name, c] of Object.entries(catalog.captures)) {
       if (c.endpoint.connector !== 'source-http-ingest') continue;
-      this.ingest.set(name, createIngestHandler(this.rt, name));
-      this.tasks.push({ task: name, kind: 'capture', mappings: [] });
+      const h = createIngestHandler(this.rt, name);
+      this.ingest.set(name, h);
+      this.tasks.push({ task: name, kind: 'capture', mappings: [], docs: () => h.capture.stats.docs });
     }
     for (const [name, c] of Object.entries(catalog.collections)) {
       if (!c.derive) continue;

@@ -7,22 +7,36 @@ import type { LocalRunner } from './runner.ts';
 export interface ViewRow {
   task: string;
   kind: string;
+  /** Documents in: accepted by a capture, or delivered to a task by its mappings. */
   docsIn: number;
+  /** Documents per second over the last refresh interval. */
+  rate: number;
   invocations: number;
+  /** Max of MillisBehindLatest and the iterator age of the last delivery. */
   lagMs: number;
   errors: number;
   failures: number;
 }
 
-export function viewRows(runner: LocalRunner): ViewRow[] {
+export function viewRows(
+  runner: LocalRunner,
+  previous?: Map<string, { docs: number; at: number }>,
+): ViewRow[] {
+  const now = Date.now();
   return runner.tasks.map((t) => {
     const s = t.mappings.map((m) => m.stats);
+    const docsIn = t.kind === 'capture' ? (t.docs?.() ?? 0) : s.reduce((a, x) => a + x.docs, 0);
+    const key = `${t.kind}:${t.task}`;
+    const prev = previous?.get(key);
+    const rate = prev && now > prev.at ? ((docsIn - prev.docs) * 1000) / (now - prev.at) : 0;
+    previous?.set(key, { docs: docsIn, at: now });
     return {
       task: t.task,
       kind: t.kind,
-      docsIn: t.kind === 'capture' ? runner.httpStats.ok : s.reduce((a, x) => a + x.records, 0),
+      docsIn,
+      rate: Math.max(0, Math.round(rate)),
       invocations: s.reduce((a, x) => a + x.invocations, 0),
-      lagMs: Math.max(0, ...s.map((x) => x.millisBehindLatest)),
+      lagMs: Math.max(0, ...s.map((x) => Math.max(x.millisBehindLatest, x.iteratorAgeMs))),
       errors: t.kind === 'capture' ? runner.httpStats.errors : s.reduce((a, x) => a + x.errors, 0),
       failures: s.reduce((a, x) => a + x.failures, 0),
     };
@@ -33,15 +47,26 @@ function pad(s: string, n: number): string {
   return s.length >= n ? `${s.slice(0, n - 1)}…` : s.padEnd(n);
 }
 
+const COLUMNS: [string, number][] = [
+  ['docs in', 11],
+  ['docs/s', 8],
+  ['invocations', 12],
+  ['lag ms', 8],
+  ['errors', 7],
+  ['dlq', 5],
+];
+
 export function renderTable(rows: ViewRow[], header: string): string {
   const lines = [
     header,
-    `${pad('kind', 16)}${pad('task', 44)}${'records/req'.padStart(12)}${'invocations'.padStart(12)}${'lag ms'.padStart(9)}${'errors'.padStart(8)}${'dlq'.padStart(5)}`,
+    `${pad('kind', 16)}${pad('task', 44)}${COLUMNS.map(([c, w]) => c.padStart(w)).join('')}`,
   ];
-  for (const r of rows)
+  for (const r of rows) {
+    const cells = [r.docsIn, r.rate, r.invocations, r.lagMs, r.errors, r.failures];
     lines.push(
-      `${pad(r.kind, 16)}${pad(r.task, 44)}${String(r.docsIn).padStart(12)}${String(r.invocations).padStart(12)}${String(r.lagMs).padStart(9)}${String(r.errors).padStart(8)}${String(r.failures).padStart(5)}`,
+      `${pad(r.kind, 16)}${pad(r.task, 44)}${cells.map((v, i) => String(v).padStart(COLUMNS[i][1])).join('')}`,
     );
+  }
   return lines.join('\n');
 }
 
@@ -49,6 +74,7 @@ export class TerminalView {
   private timer: NodeJS.Timeout | undefined;
   private drawn = 0;
   private lastPlain = 0;
+  private readonly previous = new Map<string, { docs: number; at: number }>();
 
   constructor(
     private readonly runner: LocalRunner,
@@ -62,7 +88,7 @@ export class TerminalView {
   }
 
   draw(): void {
-    const rows = viewRows(this.runner);
+    const rows = viewRows(this.runner, this.previous);
     if (this.opts.ui && this.out.isTTY) {
       const text = renderTable(rows, this.opts.header());
       if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
@@ -75,7 +101,7 @@ export class TerminalView {
     this.lastPlain = now;
     for (const r of rows)
       this.out.write(
-        `${new Date(now).toISOString()} ${r.kind} ${r.task} in=${r.docsIn} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}\n`,
+        `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}\n`,
       );
   }
 
