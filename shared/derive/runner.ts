@@ -6,6 +6,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
+import { transformMethodName } from '../catalog/names.ts';
 import type { Json } from '../json/types.ts';
 import type { CompiledSchema, SchemaRegistry } from '../schema/registry.ts';
 
@@ -80,11 +81,12 @@ export class DerivationRunner {
     this.transforms = new Map((collection.derive?.transforms ?? []).map((t) => [t.name, t]));
     this.instance = this.instantiate();
     for (const t of this.transforms.values()) {
-      if (typeof this.instance[t.name] !== 'function') {
+      const method = transformMethodName(t.name);
+      if (typeof this.instance[method] !== 'function') {
         throw new DerivationError(
           'MissingMethod',
           collection.name,
-          `class Derivation has no method \`${t.name}\` for transform ${t.name}`,
+          `class Derivation has no method \`${method}\` for transform ${t.name}`,
           { transform: t.name },
         );
       }
@@ -117,7 +119,7 @@ export class DerivationRunner {
   /** Run one transform over source documents, in order. Returns the validated output documents. */
   async onSource(transformName: string, docs: Json[], firstIndex = 0): Promise<Json[]> {
     this.transform(transformName);
-    const method = this.instance[transformName] as (read: { doc: Json }) => unknown;
+    const method = this.instance[transformMethodName(transformName)] as (read: { doc: Json }) => unknown;
     const out: Json[] = [];
     for (let i = 0; i < docs.length; i++) {
       let result: unknown;

@@ -4,6 +4,7 @@
  * transform), the same names Estuary generates.
  */
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
+import { transformMethodName, transformSourceTypeName } from '../catalog/names.ts';
 import { getAt } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 
@@ -166,14 +167,6 @@ function propName(n: string): string {
   return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(n) ? n : JSON.stringify(n);
 }
 
-export function pascal(name: string): string {
-  return name
-    .split(/[^A-Za-z0-9]+/)
-    .filter(Boolean)
-    .map((w) => w[0].toUpperCase() + w.slice(1))
-    .join('');
-}
-
 /** The generated module for one derived collection. */
 export function generateDerivationTypes(catalog: BuiltCatalog, collection: CollectionSpec): string {
   const derive = collection.derive;
@@ -189,14 +182,16 @@ export function generateDerivationTypes(catalog: BuiltCatalog, collection: Colle
     const source = catalog.collections[t.source.name];
     out.push(`/** A document read by transform ${t.name}, from ${t.source.name}. */`);
     out.push(
-      `export type Source${pascal(t.name)} = ${source ? schemaToType(catalog.schemas, source.readSchema) : 'unknown'};`,
+      `export type ${transformSourceTypeName(t.name)} = ${source ? schemaToType(catalog.schemas, source.readSchema) : 'unknown'};`,
     );
     out.push('');
   }
   out.push(`/** Implement one method per transform of ${collection.name}. */`);
   out.push('export abstract class IDerivation {');
   for (const t of derive.transforms) {
-    out.push(`  abstract ${t.name}(read: { doc: Source${pascal(t.name)} }): Document[];`);
+    out.push(
+      `  abstract ${transformMethodName(t.name)}(read: { doc: ${transformSourceTypeName(t.name)} }): Document[];`,
+    );
   }
   out.push('  /** Optional: documents to publish at the end of each transaction. */');
   out.push('  flush?(): Document[];');
@@ -210,7 +205,7 @@ export function generateDerivationTypes(catalog: BuiltCatalog, collection: Colle
 /** A stub module for a derivation with no module file yet. */
 export function generateStubModule(collection: CollectionSpec, typesImport: string): string {
   const derive = collection.derive!;
-  const sources = derive.transforms.map((t) => `Source${pascal(t.name)}`);
+  const sources = derive.transforms.map((t) => transformSourceTypeName(t.name));
   const lines = [
     `// Derivation of ${collection.name}: one method per transform; return the documents to publish.`,
     `import type { Document, IDerivation, ${sources.join(', ')} } from '${typesImport}';`,
@@ -218,7 +213,9 @@ export function generateStubModule(collection: CollectionSpec, typesImport: stri
     'export class Derivation implements IDerivation {',
   ];
   for (const t of derive.transforms) {
-    lines.push(`  ${t.name}(read: { doc: Source${pascal(t.name)} }): Document[] {`);
+    lines.push(
+      `  ${transformMethodName(t.name)}(read: { doc: ${transformSourceTypeName(t.name)} }): Document[] {`,
+    );
     lines.push(
       `    throw new Error('transform ${t.name} of ${collection.name} is not implemented: ' + JSON.stringify(read.doc));`,
     );
