@@ -253,7 +253,7 @@ function memory(): void {
 
 export async function run(): Promise<void> {
   await throughput();
-  memory();
+  if (process.env.SLUICE_BENCH_NO_MEMORY !== '1') memory();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--memory-probe') {

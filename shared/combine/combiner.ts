@@ -58,11 +58,25 @@ export interface CombinerOptions {
 
 export interface DrainedDoc {
   /** The packed key (shared/keys/pack.ts); `unpackKey(key)` gives the key values. */
-  key: Buffer;
+  readonly key: Buffer;
   /** The reduced document; for a deletion, the document that deleted it (the tombstone). */
-  doc: Json;
+  readonly doc: Json;
   /** A full reduction deleted the root: the key has no document any more. Always false when partial. */
-  deleted: boolean;
+  readonly deleted: boolean;
+}
+
+/** A drained document whose key Buffer is only made when asked for (most consumers never do). */
+class Drained implements DrainedDoc {
+  private keyBuffer: Buffer | undefined;
+  constructor(
+    private readonly packed: string,
+    readonly doc: Json,
+    readonly deleted: boolean,
+  ) {}
+  get key(): Buffer {
+    this.keyBuffer ??= Buffer.from(this.packed, 'latin1');
+    return this.keyBuffer;
+  }
 }
 
 export interface CombinerStats {
@@ -234,14 +248,9 @@ export class Combiner {
    */
   add(doc: Json): void {
     const index = this.docsIn++;
-    if (this.validator !== undefined) {
+    if (this.validator !== undefined && !this.validator.isValid(doc)) {
       const violations = this.validator.validate(doc);
-      if (violations.length > 0) {
-        throw new SchemaValidationError(violations, {
-          documentIndex: index,
-          collection: this.collection.name,
-        });
-      }
+      throw new SchemaValidationError(violations, { documentIndex: index, collection: this.collection.name });
     }
     const mapKey = this.mapKey(doc);
     const size = estimateSize(doc);
@@ -355,7 +364,6 @@ export class Combiner {
 
   /** Reduces one key's documents (in order) into what a drain yields. */
   private *reduceGroup(key: string, docs: Json[], full: boolean): Generator<DrainedDoc> {
-    const keyBuf = Buffer.from(key, 'latin1');
     if (full) {
       let acc: Json | undefined;
       for (const d of docs) {
@@ -365,11 +373,11 @@ export class Combiner {
           throw this.wrap(e, key, undefined);
         }
       }
-      if (acc === undefined) yield { key: keyBuf, doc: docs[docs.length - 1], deleted: true };
-      else yield { key: keyBuf, doc: acc, deleted: false };
+      if (acc === undefined) yield new Drained(key, docs[docs.length - 1], true);
+      else yield new Drained(key, acc, false);
       return;
     }
-    for (const d of this.combinePartial(key, docs)) yield { key: keyBuf, doc: d, deleted: false };
+    for (const d of this.combinePartial(key, docs)) yield new Drained(key, d, false);
   }
 
   /** Partially combines documents in order, keeping a new document wherever combining is not associative. */

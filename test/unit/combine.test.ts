@@ -274,6 +274,25 @@ describe('Combiner', () => {
     expect(await drained(c, true)).toEqual([]);
   });
 
+  it('handles object and array key values (possible without validation) in key order', async () => {
+    const c = combiner({ collection: collection('test/loose', LOOSE, ['/id']), validate: false });
+    const docs: Json[] = [
+      { id: 'a', n: 1 },
+      { id: 2, n: 1 },
+      { id: { x: 1 }, n: 1 },
+      { id: 'a', n: 1 },
+      { id: [1], n: 1 },
+      { id: { x: 1 }, n: 5 },
+      { n: 7 },
+      { id: 2.0, n: 1 },
+    ];
+    for (const d of docs) c.add(d);
+    expect(c.stats().keys).toBe(5);
+    const out = await drained(c, true);
+    expect(out.map((d) => unpackKey(d.key)[0])).toEqual([undefined, 2, 'a', [1], { x: 1 }]);
+    expect(out.map((d) => (d.doc as JsonObject).n)).toEqual([7, 2, 2, 1, 6]);
+  });
+
   it('rejects a non-positive budget', () => {
     expect(() => combiner({ memoryBudgetBytes: 0 })).toThrow(RangeError);
   });
