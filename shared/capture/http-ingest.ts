@@ -106,7 +106,11 @@ export class HttpIngestCapture {
     const config = isObject(spec.endpoint.config) ? spec.endpoint.config : {};
     const token = config.require_auth_token;
     if (token !== undefined && token !== null && typeof token !== 'string')
-      throw new HttpIngestConfigError(spec.name, '/endpoint/connector/config/require_auth_token', 'must be a string');
+      throw new HttpIngestConfigError(
+        spec.name,
+        '/endpoint/connector/config/require_auth_token',
+        'must be a string',
+      );
     this.token = typeof token === 'string' && token.length > 0 ? token : undefined;
     this.routes = spec.bindings
       .map((b, binding) => ({ b, binding }))
@@ -115,19 +119,30 @@ export class HttpIngestCapture {
         const resource = isObject(b.resource) ? b.resource : {};
         const path = typeof resource.path === 'string' ? resource.path : '/webhook-data';
         if (!path.startsWith('/'))
-          throw new HttpIngestConfigError(spec.name, `/bindings/${binding}/resource/path`, 'must start with /');
+          throw new HttpIngestConfigError(
+            spec.name,
+            `/bindings/${binding}/resource/path`,
+            'must start with /',
+          );
         const collection = catalog.collections[b.target];
         if (!collection)
-          throw new HttpIngestConfigError(spec.name, `/bindings/${binding}/target`, `unknown collection ${b.target}`);
+          throw new HttpIngestConfigError(
+            spec.name,
+            `/bindings/${binding}/target`,
+            `unknown collection ${b.target}`,
+          );
         return {
           binding,
           segments: [...splitPath(spec.name), ...splitPath(path)],
           collection,
-          idFromHeader: typeof resource.idFromHeader === 'string' ? resource.idFromHeader.toLowerCase() : undefined,
+          idFromHeader:
+            typeof resource.idFromHeader === 'string' ? resource.idFromHeader.toLowerCase() : undefined,
           combinerOf: () => new Combiner({ registry, collection, validate: false }),
         };
       });
-    this.validators = new Map(this.routes.map((r) => [r.binding, registry.validator(r.collection.writeSchema)]));
+    this.validators = new Map(
+      this.routes.map((r) => [r.binding, registry.validator(r.collection.writeSchema)]),
+    );
   }
 
   private readonly validators: Map<number, ReturnType<SchemaRegistry['validator']>>;
@@ -169,11 +184,16 @@ export class HttpIngestCapture {
     const found = this.match(req.path);
     if (!found) return json(404, { error: `no binding at ${req.path}`, paths: this.paths });
     if (req.method !== 'POST' && req.method !== 'PUT')
-      return { ...json(405, { error: `method ${req.method} not allowed; use POST or PUT` }), headers: { allow: 'POST, PUT' } };
+      return {
+        ...json(405, { error: `method ${req.method} not allowed; use POST or PUT` }),
+        headers: { allow: 'POST, PUT' },
+      };
     if (!this.authorized(headers)) return json(401, { error: 'missing or invalid bearer token' });
     const limit = this.opts.maxBodyBytes ?? 10 * 1024 * 1024;
     if (req.body.length > limit)
-      return json(413, { error: `request body of ${req.body.length} bytes exceeds the limit of ${limit} bytes` });
+      return json(413, {
+        error: `request body of ${req.body.length} bytes exceeds the limit of ${limit} bytes`,
+      });
     const parsed = parseBody(req.body);
     if ('error' in parsed) {
       this.stats.rejected++;
@@ -203,8 +223,16 @@ export class HttpIngestCapture {
       const violations = validator.validate(doc);
       if (violations.length > 0) {
         this.stats.rejected++;
-        const e = new SchemaValidationError(violations, { collection: route.collection.name, documentIndex: i });
-        return json(400, { error: e.message, index: i, collection: route.collection.name, violations: violations as unknown as Json });
+        const e = new SchemaValidationError(violations, {
+          collection: route.collection.name,
+          documentIndex: i,
+        });
+        return json(400, {
+          error: e.message,
+          index: i,
+          collection: route.collection.name,
+          violations: violations as unknown as Json,
+        });
       }
       docs.push(doc);
     }

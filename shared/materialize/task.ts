@@ -68,7 +68,11 @@ export class MaterializeTask {
       .map(({ b, index }) => {
         const collection = catalog.collections[b.source.name];
         if (!collection)
-          throw new MaterializeTaskError('UnknownSource', spec.name, `binding ${index} reads unknown ${b.source.name}`);
+          throw new MaterializeTaskError(
+            'UnknownSource',
+            spec.name,
+            `binding ${index} reads unknown ${b.source.name}`,
+          );
         return {
           index,
           collection,
