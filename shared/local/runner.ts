@@ -277,7 +277,9 @@ export class LocalRunner {
       body: size > limit ? Buffer.alloc(limit).toString('base64') : body.toString('base64'),
       requestContext: { http: { method: req.method ?? 'GET', path: url.pathname } },
     } as unknown as APIGatewayProxyEventV2;
+    const started = Date.now();
     const res = await this.ingest.get(capture)!(event);
+    this.rt.meter.lambda(Date.now() - started, 512); // the ingest function's invocation (512 MB on AWS)
     if ((res.statusCode ?? 200) < 300) this.httpStats.ok++;
     else this.httpStats.errors++;
     return res;

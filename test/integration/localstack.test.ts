@@ -6,8 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runRead } from '../../cli/read.ts';
 import { EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
@@ -94,7 +97,8 @@ async function start(dataDir: string, extra: Partial<Parameters<typeof LocalRunn
 
 describe('local stack end to end', () => {
   it('HTTP ingest → derivation → DynamoDB equals the reduction of what was sent; invalid input → 400, nothing written', async () => {
-    const runner = await start(tempDir());
+    const dataDir = tempDir();
+    const runner = await start(dataDir);
     cleanup.push(() => runner.stop());
     const a = events(120);
     const b = events(80, 120);
@@ -115,11 +119,45 @@ describe('local stack end to end', () => {
     // The reduced view of the source collection holds every accepted event, none of the rejected ones.
     const ids = (await view(runner, 'test/events')).map((d) => (d as Event).id).sort();
     expect(ids).toEqual([...a, ...b].map((e) => e.id).sort());
-    // Fragments landed in S3 under Hive-style paths.
-    const keys = await runner.rt.blobs('sluice-fragments').list('test/events/');
+    // Fragments landed in S3 under Hive-style paths, gzipped JSON lines holding every accepted event.
+    const blobs = runner.rt.blobs('sluice-fragments');
+    const keys = await blobs.list('test/events/');
     expect(keys.length).toBeGreaterThan(0);
-    expect(keys[0]).toMatch(
-      /^test\/events\/pivot=shardId-\d+\/utc_date=\d{4}-\d{2}-\d{2}\/utc_hour=\d{2}\/\d+-\d+\.json\.gz$/,
+    for (const k of keys)
+      expect(k).toMatch(
+        /^test\/events\/pivot=shardId-\d+\/utc_date=\d{4}-\d{2}-\d{2}\/utc_hour=\d{2}\/\d+-\d+\.json\.gz$/,
+      );
+    const fragmentIds: string[] = [];
+    for (const k of keys)
+      for (const line of gunzipSync(Buffer.from((await blobs.get(k))!))
+        .toString()
+        .trim()
+        .split('\n'))
+        fragmentIds.push((JSON.parse(line) as Event).id);
+    expect(fragmentIds.sort()).toEqual([...a, ...b].map((e) => e.id).sort());
+    // Billable units were counted by the adapters.
+    const usage = runner.rt.meter.usage;
+    expect(usage.kinesisRecords).toBeGreaterThan(0);
+    expect(usage.kinesisRecords).toBeLessThan(200); // 200 events + 200 derived documents, packed
+    expect(usage.dynamoWriteUnits).toBeGreaterThan(0);
+    expect(usage.s3PutRequests).toBe(keys.length + (await blobs.list('test/totals/')).length);
+    expect(usage.lambdaInvocations).toBeGreaterThan(0);
+
+    // `sluice read` on the stopped stack: the reduced documents as JSON lines, in key order.
+    await runner.stop();
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(...String(chunk).trim().split('\n'));
+        cb();
+      },
+    });
+    expect(await runRead('test/totals', { catalog: FIXTURE, data: dataDir }, sink)).toBe(0);
+    const read = lines.map((l) => JSON.parse(l) as { user: string; count: number; total: number });
+    const expected = oracle([...a, ...b]);
+    expect(read.map((d) => d.user)).toEqual(Object.keys(expected).sort());
+    expect(Object.fromEntries(read.map((d) => [d.user, { count: d.count, total: d.total }]))).toEqual(
+      expected,
     );
   });
 
