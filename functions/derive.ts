@@ -6,10 +6,11 @@
  * A failure throws: the mapping retries, bisects, and parks the batch in the on-failure destination.
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { requireTask, sluiceEnv } from '../shared/config/env.ts';
+import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { DerivationRunner, importDerivationModule } from '../shared/derive/runner.ts';
 import { DeriveTask } from '../shared/derive/task.ts';
+import { eventSize, taskMetrics } from './telemetry.ts';
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
@@ -25,11 +26,22 @@ export async function createDeriveHandler(rt: Runtime, derivation: string): Prom
   };
 }
 
-let ready: Promise<KinesisTaskHandler> | undefined;
+const metrics = taskMetrics();
+// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
+let ready: Promise<KinesisTaskHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
+ready?.catch(() => undefined); // an init failure surfaces on the first invocation, not as an unhandled rejection
+function init(): Promise<KinesisTaskHandler> {
+  const env = parseEnv();
+  return createDeriveHandler(createRuntime(env), requireTask(env));
+}
 export const handler: KinesisTaskHandler = async (event) => {
-  if (!ready) {
-    const env = sluiceEnv();
-    ready = createDeriveHandler(createRuntime(env), requireTask(env));
+  ready ??= init();
+  const size = eventSize(event);
+  metrics.count('DocsIn', size.docs);
+  metrics.bytes('BytesIn', size.bytes);
+  try {
+    await (await ready)(event);
+  } finally {
+    metrics.publish();
   }
-  return (await ready)(event);
 };

@@ -7,8 +7,9 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { HttpIngestCapture } from '../shared/capture/http-ingest.ts';
-import { requireTask, sluiceEnv } from '../shared/config/env.ts';
+import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
+import { taskMetrics } from './telemetry.ts';
 
 export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -37,11 +38,21 @@ export function createIngestHandler(
   return Object.assign(fn, { capture: task });
 }
 
-let ready: IngestHandler | undefined;
+const metrics = taskMetrics();
+// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
+let ready: IngestHandler | undefined = process.env.SLUICE_TASK ? init() : undefined;
+function init(): IngestHandler {
+  const env = parseEnv();
+  return createIngestHandler(createRuntime(env), requireTask(env));
+}
 export const handler: IngestHandler = async (event) => {
-  if (!ready) {
-    const env = sluiceEnv();
-    ready = createIngestHandler(createRuntime(env), requireTask(env));
-  }
-  return ready(event);
+  ready ??= init();
+  const res = await ready(event);
+  const status = res.statusCode ?? 200;
+  if (status === 200)
+    metrics.count('DocsIn', Number((JSON.parse(String(res.body)) as { published?: number }).published ?? 0));
+  if (status === 400) metrics.count('SchemaViolations', 1);
+  metrics.bytes('BytesIn', event.body?.length ?? 0);
+  metrics.publish();
+  return res;
 };

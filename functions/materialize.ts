@@ -5,11 +5,12 @@
  * register in `connectorFactories`), built and opened once per cold start (first invocation).
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { requireTask, sluiceEnv } from '../shared/config/env.ts';
+import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { DynamoDbConnector } from '../shared/connectors/materialize-dynamodb.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { MaterializeTask } from '../shared/materialize/task.ts';
+import { eventSize, taskMetrics } from './telemetry.ts';
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
@@ -58,11 +59,22 @@ export async function createMaterializeHandler(
   };
 }
 
-let ready: Promise<KinesisTaskHandler> | undefined;
+const metrics = taskMetrics();
+// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
+let ready: Promise<KinesisTaskHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
+ready?.catch(() => undefined); // an init failure surfaces on the first invocation, not as an unhandled rejection
+function init(): Promise<KinesisTaskHandler> {
+  const env = parseEnv();
+  return createMaterializeHandler(createRuntime(env), requireTask(env)).then((r) => r.handler);
+}
 export const handler: KinesisTaskHandler = async (event) => {
-  if (!ready) {
-    const env = sluiceEnv();
-    ready = createMaterializeHandler(createRuntime(env), requireTask(env)).then((r) => r.handler);
+  ready ??= init();
+  const size = eventSize(event);
+  metrics.count('DocsIn', size.docs);
+  metrics.bytes('BytesIn', size.bytes);
+  try {
+    await (await ready)(event);
+  } finally {
+    metrics.publish();
   }
-  return (await ready)(event);
 };

@@ -6,9 +6,10 @@
  * Built once per cold start (first invocation).
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { requireTask, sluiceEnv } from '../shared/config/env.ts';
+import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { fragmentPlace, PersistTask } from '../shared/persist/task.ts';
+import { eventSize, taskMetrics } from './telemetry.ts';
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
@@ -29,11 +30,21 @@ export function createPersistHandler(
   };
 }
 
-let ready: KinesisTaskHandler | undefined;
+const metrics = taskMetrics();
+// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
+let ready: KinesisTaskHandler | undefined = process.env.SLUICE_TASK ? init() : undefined;
+function init(): KinesisTaskHandler {
+  const env = parseEnv();
+  return createPersistHandler(createRuntime(env), requireTask(env));
+}
 export const handler: KinesisTaskHandler = async (event) => {
-  if (!ready) {
-    const env = sluiceEnv();
-    ready = createPersistHandler(createRuntime(env), requireTask(env));
+  ready ??= init();
+  const size = eventSize(event);
+  metrics.count('DocsIn', size.docs);
+  metrics.bytes('BytesIn', size.bytes);
+  try {
+    await ready(event);
+  } finally {
+    metrics.publish();
   }
-  return ready(event);
 };
