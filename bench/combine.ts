@@ -13,7 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { CollectionSpec } from '../shared/catalog/model.ts';
 import { Combiner } from '../shared/combine/index.ts';
-import type { Json } from '../shared/json/types.ts';
+import type { Json, JsonObject } from '../shared/json/types.ts';
+import { Reducer } from '../shared/reduce/index.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
 
 export const SCHEMA_URI = 'file:///bench/combine.schema.json';
@@ -52,6 +53,7 @@ export const COLLECTION: CollectionSpec = {
 const ROUNDS = 7;
 const DOCS = 100_000;
 const KEYS = 10_000;
+const BATCH = 256;
 
 /** Deterministic PRNG (mulberry32). */
 export function prng(seed: number): () => number {
@@ -127,12 +129,46 @@ async function throughput(): Promise<void> {
       memoryBudgetBytes: 256 * 1024 * 1024,
     });
     const t0 = process.cpuUsage();
-    for (const l of lines) c.add(JSON.parse(l) as Json);
+    // As `sluice combine` does: parse a batch of lines, then add it.
+    const batch: Json[] = [];
+    for (const l of lines) {
+      batch.push(JSON.parse(l) as Json);
+      if (batch.length === BATCH) {
+        c.addMany(batch);
+        batch.length = 0;
+      }
+    }
+    c.addMany(batch);
     let out = 0;
     for await (const _ of c.drain(true)) out++;
     const t = cpuSeconds(t0);
     if (out === 0 || out > KEYS) throw new Error(`combine: ${out} keys out`);
     return t;
+  };
+
+  // Where the time goes: each step alone, on documents parsed beforehand.
+  const parsed = lines.map((l) => JSON.parse(l) as Json);
+  const reducer = new Reducer(registry, SCHEMA_URI);
+  const steps = {
+    parse: () => {
+      for (const l of lines) JSON.parse(l);
+    },
+    validate: () => {
+      for (const d of parsed) validator.isValid(d);
+    },
+    reduce: () => {
+      const byKey = new Map<Json | undefined, Json>();
+      for (const d of parsed) {
+        const k = (d as JsonObject).id;
+        const lhs = byKey.get(k);
+        byKey.set(k, lhs === undefined ? d : reducer.reduce(lhs, d, false)!);
+      }
+    },
+  };
+  const step = (fn: () => void): number => {
+    const t0 = process.cpuUsage();
+    fn();
+    return cpuSeconds(t0);
   };
 
   // Warm up (JIT, compiled validators).
@@ -141,10 +177,12 @@ async function throughput(): Promise<void> {
   const tf: number[] = [];
   const tc: number[] = [];
   const tn: number[] = [];
+  const ts: Record<keyof typeof steps, number[]> = { parse: [], validate: [], reduce: [] };
   for (let r = 0; r < ROUNDS; r++) {
     tf.push(floor());
     tc.push(await combine(true));
     tn.push(await combine(false));
+    for (const k of Object.keys(steps) as (keyof typeof steps)[]) ts[k].push(step(steps[k]));
   }
   const f = median(tf);
   const c = median(tc);
@@ -157,8 +195,14 @@ async function throughput(): Promise<void> {
     `${DOCS.toLocaleString('en-US')} docs (${(bytes / DOCS).toFixed(0)} B avg), ${KEYS.toLocaleString('en-US')} keys, median CPU time of ${ROUNDS} rounds`,
   );
   console.log(row('floor: JSON.parse + ajv validate', f));
-  console.log(row('combine: parse + add + drain(full)', c));
+  console.log(row(`combine: parse + addMany(${BATCH}) + drain(full)`, c));
   console.log(row('combine without validation', n));
+  const us = (t: number) => `${((t / DOCS) * 1e6).toFixed(2)} µs`;
+  const [p, v, rd] = [median(ts.parse), median(ts.validate), median(ts.reduce)];
+  console.log(
+    `per document: parse ${us(p)}, validate ${us(v)} (floor ${us(f)}); reducer alone ${us(rd)}; ` +
+      `combine ${us(c)}, of which keys, map, size, drain and GC ≈ ${us(Math.max(0, c - p - v - rd))}`,
+  );
   const ratio = f / c;
   console.log(
     `ratio combine / floor: ${(ratio * 100).toFixed(0)} % (target >= 50 %) ${ratio >= 0.5 ? 'OK' : 'BELOW TARGET'}`,

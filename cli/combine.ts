@@ -28,6 +28,8 @@ export interface CombineIo {
 }
 
 const OUTPUT_CHUNK = 64 * 1024;
+/** Documents parsed before they are added (see Combiner.addMany). */
+const BATCH = 256;
 
 function write(stream: Writable, chunk: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -91,6 +93,33 @@ export async function runCombine(
     spillDir: process.env.SLUICE_SPILL_DIR || undefined,
   });
 
+  // Lines are parsed and added in batches (Combiner.addMany is faster than add per line); on any
+  // error the earliest bad line is the one reported, as if lines were added one by one.
+  const batch: Json[] = [];
+  const batchLines: number[] = [];
+  const flush = (): string | undefined => {
+    const first = combiner.stats().docsIn;
+    try {
+      combiner.addMany(batch);
+    } catch (e) {
+      const index =
+        e instanceof SchemaValidationError || e instanceof CombineError ? e.documentIndex : undefined;
+      const line = index === undefined ? '?' : batchLines[index - first];
+      return describe(e)
+        .map((m) => `stdin:${line}: ${m}`)
+        .join('\n');
+    } finally {
+      batch.length = 0;
+      batchLines.length = 0;
+    }
+    return undefined;
+  };
+  const fail = (message: string): number => {
+    err(message);
+    combiner.discard();
+    return 1;
+  };
+
   const lines = createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY });
   let lineNo = 0;
   try {
@@ -101,21 +130,20 @@ export async function runCombine(
       try {
         doc = JSON.parse(line) as Json;
       } catch (e) {
-        err(`stdin:${lineNo}: invalid JSON: ${(e as Error).message}`);
-        combiner.discard();
-        return 1;
+        return fail(flush() ?? `stdin:${lineNo}: invalid JSON: ${(e as Error).message}`);
       }
-      try {
-        combiner.add(doc);
-      } catch (e) {
-        for (const m of describe(e)) err(`stdin:${lineNo}: ${m}`);
-        combiner.discard();
-        return 1;
+      batch.push(doc);
+      batchLines.push(lineNo);
+      if (batch.length === BATCH) {
+        const problem = flush();
+        if (problem !== undefined) return fail(problem);
       }
     }
   } finally {
     lines.close();
   }
+  const problem = flush();
+  if (problem !== undefined) return fail(problem);
 
   let out = '';
   try {

@@ -116,6 +116,22 @@ describe('sluice combine', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('reports the earliest bad line, also past the first batch of lines', async () => {
+    const good = (i: number) => JSON.stringify({ id: `k${i}`, n: i });
+    const first = await combine(
+      [CATALOG, '--collection', 'acme/counts'],
+      [`${good(1)}\n{"id":"x","n":"bad"}\n${good(2)}\nnot json\n`],
+    );
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/^stdin:2: \/n: /);
+    expect(first.stderr).not.toContain('stdin:4');
+
+    const input = Array.from({ length: 700 }, (_, i) => (i === 600 ? '{"n":1}' : good(i))).join('\n');
+    const late = await combine([CATALOG, '--collection', 'acme/counts'], [`${input}\n`]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/^stdin:601: (\/|\(root\)): .*id/);
+  });
+
   it('unknown collection: exit 2 with a did-you-mean', async () => {
     const r = await combine([CATALOG, '--collection', 'acme/count'], []);
     expect(r.code).toBe(2);

@@ -293,6 +293,33 @@ describe('Combiner', () => {
     expect(out.map((d) => (d.doc as JsonObject).n)).toEqual([7, 2, 2, 1, 6]);
   });
 
+  it('addMany equals add one by one, and validates the whole batch before adding any', async () => {
+    const { input, sorted } = workload(3_000, 300, 9);
+    const one = combiner();
+    for (const d of input) one.add(d);
+    const many = combiner();
+    for (let i = 0; i < input.length; i += 256) many.addMany(input.slice(i, i + 256));
+    expect(many.stats()).toEqual(one.stats());
+    expect((await drained(many, true)).map((d) => d.doc)).toEqual(sorted);
+
+    const c = combiner();
+    c.addMany([{ id: 'a', n: 1 }]);
+    let caught: unknown;
+    try {
+      c.addMany([
+        { id: 'a', n: 10 },
+        { id: 'b', n: 1 },
+        { id: 'c', n: 'bad' },
+      ]);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(SchemaValidationError);
+    expect((caught as SchemaValidationError).documentIndex).toBe(3);
+    expect(c.stats().docsIn).toBe(1);
+    expect((await drained(c, true)).map((d) => d.doc)).toEqual([{ id: 'a', n: 1 }]);
+  });
+
   it('rejects a non-positive budget', () => {
     expect(() => combiner({ memoryBudgetBytes: 0 })).toThrow(RangeError);
   });
