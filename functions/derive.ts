@@ -14,16 +14,20 @@ import { eventSize, taskMetrics } from './telemetry.ts';
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
-export async function createDeriveHandler(rt: Runtime, derivation: string): Promise<KinesisTaskHandler> {
+export async function createDeriveHandler(
+  rt: Runtime,
+  derivation: string,
+): Promise<KinesisTaskHandler & { task: DeriveTask }> {
   const module = rt.env.derivationModule
     ? await importDerivationModule(rt.env.derivationModule, derivation)
     : undefined;
   const runner = await DerivationRunner.create(rt.catalog, rt.registry, derivation, module);
   const task = new DeriveTask(rt.catalog.collections[derivation], runner, rt.journal);
-  return async (event) => {
+  const fn: KinesisTaskHandler = async (event) => {
     if (event.Records.length === 0) return;
     await task.onEvent(rt.collectionOfArn(event.Records[0].eventSourceARN), event);
   };
+  return Object.assign(fn, { task });
 }
 
 const metrics = taskMetrics();

@@ -17,17 +17,18 @@ export function createPersistHandler(
   rt: Runtime,
   collection: string,
   opts: { view?: boolean } = {},
-): KinesisTaskHandler {
+): KinesisTaskHandler & { task: PersistTask } {
   const spec = rt.catalog.collections[collection];
   if (!spec) throw new Error(`SLUICE_TASK=${collection}: no such collection in the catalog`);
   const place =
     rt.env.fragments[collection] ??
     fragmentPlace(rt.catalog, collection, { bucket: rt.env.bucket, prefix: '' });
   const task = new PersistTask(spec, rt.registry, rt.blobs(place.bucket), rt.state, place.prefix, opts);
-  return async (event) => {
+  const fn: KinesisTaskHandler = async (event) => {
     if (event.Records.length === 0) return;
     await task.onEvent(event);
   };
+  return Object.assign(fn, { task });
 }
 
 const metrics = taskMetrics();

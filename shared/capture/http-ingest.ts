@@ -94,7 +94,8 @@ export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
 export class HttpIngestCapture {
   private readonly routes: Route[];
   private readonly token: string | undefined;
-  readonly stats = { requests: 0, docs: 0, rejected: 0 };
+  /** docs: accepted; appended: written after combining by key. */
+  readonly stats = { requests: 0, docs: 0, appended: 0, rejected: 0 };
 
   constructor(
     readonly spec: CaptureSpec,
@@ -243,6 +244,7 @@ export class HttpIngestCapture {
     for await (const c of combiner.drain(false)) out.push({ hashKey: explicitHashKey(c.key), doc: c.doc });
     await this.journal.append(route.collection.name, out);
     this.stats.docs += docs.length;
+    this.stats.appended += out.length;
     return json(200, { published: docs.length });
   }
 }

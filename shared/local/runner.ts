@@ -63,6 +63,8 @@ export interface TaskView {
   mappings: EventSourceMapping[];
   /** Documents accepted (captures). */
   docs?: () => number;
+  /** Documents written out: appended (captures, derivations), stored keys (materializations), fragment docs (persisters). */
+  out?: () => number;
 }
 
 export class LocalRunner {
@@ -184,7 +186,13 @@ export class LocalRunner {
       if (c.endpoint.connector !== 'source-http-ingest') continue;
       const h = createIngestHandler(this.rt, name);
       this.ingest.set(name, h);
-      this.tasks.push({ task: name, kind: 'capture', mappings: [], docs: () => h.capture.stats.docs });
+      this.tasks.push({
+        task: name,
+        kind: 'capture',
+        mappings: [],
+        docs: () => h.capture.stats.docs,
+        out: () => h.capture.stats.appended,
+      });
     }
     for (const [name, c] of Object.entries(catalog.collections)) {
       if (!c.derive) continue;
@@ -194,11 +202,17 @@ export class LocalRunner {
         task: name,
         kind: 'derivation',
         mappings: sources.map((s) => this.mapping(`derive:${name}`, s, h)),
+        out: () => h.task.stats.docsOut,
       });
     }
     for (const name of Object.keys(catalog.collections)) {
       const h = createPersistHandler(this.rt, name, { view: this.opts.views ?? true });
-      this.tasks.push({ task: name, kind: 'persist', mappings: [this.mapping(`persist:${name}`, name, h)] });
+      this.tasks.push({
+        task: name,
+        kind: 'persist',
+        mappings: [this.mapping(`persist:${name}`, name, h)],
+        out: () => h.task.stats.docsIn,
+      });
     }
     for (const [name, m] of Object.entries(catalog.materializations)) {
       if (m.endpoint.connector !== 'materialize-dynamodb') continue;
@@ -217,6 +231,7 @@ export class LocalRunner {
         task: name,
         kind: 'materialization',
         mappings: sources.map((s) => this.mapping(`materialize:${name}`, s, handler)),
+        out: () => task.stats.keysStored,
       });
     }
     if (this.opts.port !== undefined) await this.listen(this.opts.port);

@@ -9,6 +9,8 @@ export interface ViewRow {
   kind: string;
   /** Documents in: accepted by a capture, or delivered to a task by its mappings. */
   docsIn: number;
+  /** Documents out (see TaskView.out). */
+  docsOut: number;
   /** Documents per second over the last refresh interval. */
   rate: number;
   invocations: number;
@@ -34,6 +36,7 @@ export function viewRows(
       task: t.task,
       kind: t.kind,
       docsIn,
+      docsOut: t.out?.() ?? 0,
       rate: Math.max(0, Math.round(rate)),
       invocations: s.reduce((a, x) => a + x.invocations, 0),
       lagMs: Math.max(0, ...s.map((x) => Math.max(x.millisBehindLatest, x.iteratorAgeMs))),
@@ -49,6 +52,7 @@ function pad(s: string, n: number): string {
 
 const COLUMNS: [string, number][] = [
   ['docs in', 11],
+  ['docs out', 10],
   ['docs/s', 8],
   ['invocations', 12],
   ['lag ms', 8],
@@ -62,7 +66,7 @@ export function renderTable(rows: ViewRow[], header: string): string {
     `${pad('kind', 16)}${pad('task', 44)}${COLUMNS.map(([c, w]) => c.padStart(w)).join('')}`,
   ];
   for (const r of rows) {
-    const cells = [r.docsIn, r.rate, r.invocations, r.lagMs, r.errors, r.failures];
+    const cells = [r.docsIn, r.docsOut, r.rate, r.invocations, r.lagMs, r.errors, r.failures];
     lines.push(
       `${pad(r.kind, 16)}${pad(r.task, 44)}${cells.map((v, i) => String(v).padStart(COLUMNS[i][1])).join('')}`,
     );
@@ -101,7 +105,7 @@ export class TerminalView {
     this.lastPlain = now;
     for (const r of rows)
       this.out.write(
-        `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}\n`,
+        `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_out=${r.docsOut} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}\n`,
       );
   }
 
