@@ -109,6 +109,8 @@ export class EventSourceMapping {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private readonly shards = new Map<string, ShardState>();
+  /** The last error seen (handler or polling), for the terminal view. */
+  lastError: string | undefined;
   /** Set when the mapping died of an error (a CrashError from a hook, or a journal/state failure). */
   failure: Error | undefined;
   readonly stats = {
@@ -166,17 +168,25 @@ export class EventSourceMapping {
   }
 
   private async run(): Promise<void> {
-    await this.refreshShards();
-    let lastRefresh = Date.now();
+    let lastRefresh = 0;
     while (!this.stopping) {
-      if (Date.now() - lastRefresh > 1000) {
-        await this.refreshShards();
-        lastRefresh = Date.now();
+      try {
+        if (Date.now() - lastRefresh > 1000) {
+          await this.refreshShards();
+          lastRefresh = Date.now();
+        }
+        const ready = [...this.shards.values()].filter((s) => !s.done && this.parentsDone(s));
+        const delivered = await settleAll(ready.map((s) => this.pollShard(s)));
+        if (delivered.every((n) => n === 0) && !this.stopping)
+          await new Promise((r) => setTimeout(r, this.o.idlePollMs ?? 50));
+      } catch (e) {
+        if (e instanceof CrashError) throw e;
+        // A journal or checkpoint-store failure (the handler's own errors are handled in deliver):
+        // keep the mapping alive, as Lambda's poller does, and try again shortly.
+        this.stats.errors++;
+        this.lastError = e instanceof Error ? e.message : String(e);
+        await new Promise((r) => setTimeout(r, 500));
       }
-      const ready = [...this.shards.values()].filter((s) => !s.done && this.parentsDone(s));
-      const delivered = await settleAll(ready.map((s) => this.pollShard(s)));
-      if (delivered.every((n) => n === 0) && !this.stopping)
-        await new Promise((r) => setTimeout(r, this.o.idlePollMs ?? 50));
     }
   }
 
@@ -312,6 +322,7 @@ export class EventSourceMapping {
         return;
       }
       this.stats.errors++;
+      this.lastError = error;
       if (failedFrom > 0) {
         // Everything before the first failed record succeeded: checkpoint it, retry from the failure.
         this.stats.records += failedFrom;

@@ -94,7 +94,11 @@ export class TerminalView {
   draw(): void {
     const rows = viewRows(this.runner, this.previous);
     if (this.opts.ui && this.out.isTTY) {
-      const text = renderTable(rows, this.opts.header());
+      const errors = this.runner.mappings
+        .filter((m) => m.lastError)
+        .map((m) => `  last error: ${m.lastError!.slice(0, 160)}`)
+        .slice(0, 3);
+      const text = [renderTable(rows, this.opts.header()), ...errors].join('\n');
       if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
       this.out.write(`${text}\n`);
       this.drawn = text.split('\n').length;
