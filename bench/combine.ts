@@ -188,7 +188,7 @@ async function throughput(): Promise<void> {
   const c = median(tc);
   const n = median(tn);
   const row = (name: string, t: number) =>
-    `${name.padEnd(40)} ${Math.round(DOCS / t)
+    `${name.padEnd(44)} ${Math.round(DOCS / t)
       .toLocaleString('en-US')
       .padStart(10)} docs/s ${(bytes / t / 1e6).toFixed(1).padStart(7)} MB/s`;
   console.log(
@@ -289,7 +289,8 @@ function memory(): void {
     console.log(
       `${p.docs.toLocaleString('en-US').padStart(10)} docs -> ${p.keys.toLocaleString('en-US').padStart(8)} keys, ` +
         `up to ${p.maxRuns} runs; RSS ${mib(p.baseRss)} at start, peak ${mib(p.peakRss)}; ` +
-        `live heap ${mib(p.baseHeap)} at start, peak ${mib(p.peakLiveHeap)}; ` +
+        `live heap ${mib(p.baseHeap)} at start, peak ${mib(p.peakLiveHeap)} ` +
+        `(bound: start + budget = ${mib(p.baseHeap + budget * 1024 * 1024)}); ` +
         `${Math.round(p.docs / p.seconds).toLocaleString('en-US')} docs/s (wall, with spilling)`,
     );
   }
