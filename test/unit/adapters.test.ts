@@ -188,3 +188,55 @@ describe('S3BlobStore on s3rver', () => {
     expect(meter.usage.s3ListRequests).toBe(2);
   }, 60_000);
 });
+
+describe('resharding', () => {
+  it('after SplitShard, new documents route to the children and the mapping finishes the parent first: per-key order holds', async () => {
+    const { SplitShardCommand } = await import('@aws-sdk/client-kinesis');
+    const { EventSourceMapping } = await import('../../shared/local/esm.ts');
+    const { MemoryStateStore } = await import('../../shared/adapters/memory.ts');
+    const prefix = uniqueName('split');
+    const j = new KinesisJournal({ client: clients.kinesis, streamName: (c) => streamNameFor(prefix, c) });
+    await j.ensureStream('c', 1);
+    const keyHash = (k: number) => hashOf(k, 8);
+    await j.append(
+      'c',
+      Array.from({ length: 40 }, (_, n) => ({ hashKey: keyHash(n % 8), doc: { k: n % 8, n } })),
+    );
+    const [parent] = await j.listShards('c');
+    await clients.kinesis.send(
+      new SplitShardCommand({
+        StreamName: streamNameFor(prefix, 'c'),
+        ShardToSplit: parent.shardId,
+        NewStartingHashKey: (1n << 127n).toString(),
+      }),
+    );
+    for (let i = 0; i < 50; i++) {
+      const shards = await j.listShards('c');
+      if (shards.length === 3) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await j.append(
+      'c',
+      Array.from({ length: 40 }, (_, n) => ({ hashKey: keyHash(n % 8), doc: { k: n % 8, n: 40 + n } })),
+    );
+    const shards = await j.listShards('c');
+    expect(shards.filter((s) => s.closed).map((s) => s.shardId)).toEqual([parent.shardId]);
+    const seen = new Map<number, number[]>();
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: `arn:aws:kinesis:us-east-1:000000000000:stream/${streamNameFor(prefix, 'c')}`,
+      journal: j,
+      checkpoints: new MemoryStateStore(),
+      handler: async (e) => {
+        for (const r of e.Records)
+          for (const d of unpackFrame(Buffer.from(r.kinesis.data, 'base64')) as { k: number; n: number }[])
+            seen.set(d.k, [...(seen.get(d.k) ?? []), d.n]);
+      },
+    });
+    await esm.drain();
+    await esm.drain();
+    expect([...seen.values()].flat().length).toBe(80);
+    for (const ns of seen.values()) expect(ns).toEqual([...ns].sort((a, b) => a - b));
+  });
+});
