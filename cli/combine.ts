@@ -31,15 +31,14 @@ const OUTPUT_CHUNK = 64 * 1024;
 /** Documents parsed before they are added (see Combiner.addMany). */
 const BATCH = 256;
 
+/** Writes and waits until the chunk is handed to the OS (backpressure); rejects on a write error. */
 function write(stream: Writable, chunk: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ok = stream.write(chunk, (err) => {
-      if (err) reject(err);
-    });
-    if (ok) resolve();
-    else stream.once('drain', resolve);
+    stream.write(chunk, (err) => (err ? reject(err) : resolve()));
   });
 }
+
+const isBrokenPipe = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
 
 /** Messages for one bad input document: `/pointer: message`, one per problem. */
 function describe(e: unknown): string[] {
@@ -50,6 +49,11 @@ function describe(e: unknown): string[] {
   }
   if (e instanceof CombineError) {
     return [`${e.cause.location || '/'}: ${e.cause.code}: ${e.cause.message} (key ${JSON.stringify(e.key)})`];
+  }
+  // Spill files (SpillFileError, or the OS: ENOSPC, EACCES...): report them, don't crash.
+  const code = (e as { code?: unknown } | undefined)?.code;
+  if (e instanceof Error && typeof code === 'string') {
+    return [e.message.startsWith(code) ? e.message : `${code}: ${e.message}`];
   }
   throw e;
 }
@@ -104,9 +108,9 @@ export async function runCombine(
     } catch (e) {
       const index =
         e instanceof SchemaValidationError || e instanceof CombineError ? e.documentIndex : undefined;
-      const line = index === undefined ? '?' : batchLines[index - first];
+      const where = index === undefined ? 'sluice combine' : `stdin:${batchLines[index - first]}`;
       return describe(e)
-        .map((m) => `stdin:${line}: ${m}`)
+        .map((m) => `${where}: ${m}`)
         .join('\n');
     } finally {
       batch.length = 0;
@@ -145,6 +149,8 @@ export async function runCombine(
   const problem = flush();
   if (problem !== undefined) return fail(problem);
 
+  // A reader that goes away (`| head`) ends the output quietly; errors come through write().
+  io.stdout.on('error', () => {});
   let out = '';
   try {
     for (const { doc, deleted } of combiner.drainSync(true)) {
@@ -155,10 +161,11 @@ export async function runCombine(
         out = '';
       }
     }
+    if (out.length > 0) await write(io.stdout, out);
   } catch (e) {
-    for (const m of describe(e)) err(`stdin: while draining: ${m}`);
+    if (isBrokenPipe(e)) return 0;
+    for (const m of describe(e)) err(`sluice combine: while draining: ${m}`);
     return 1;
   }
-  if (out.length > 0) await write(io.stdout, out);
   return 0;
 }

@@ -132,6 +132,41 @@ describe('sluice combine', () => {
     expect(late.stderr).toMatch(/^stdin:601: (\/|\(root\)): .*id/);
   });
 
+  it('a spill folder that cannot be created: exit 1 naming it', async () => {
+    const docs = Array.from({ length: 20_000 }, (_, i) => ({ id: `k${i}`, n: 1 }));
+    const r = await combine([CATALOG, '--collection', 'acme/counts', '--memory', '1'], lines(docs), {
+      SLUICE_SPILL_DIR: join(spillRoot, 'missing', 'deeper'),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^sluice combine: ENOENT: .*missing/);
+  });
+
+  it('stops quietly with exit 0 when the reader closes the pipe early', async () => {
+    const input = Array.from({ length: 30_000 }, (_, i) => JSON.stringify({ id: `k${i}`, n: i })).join('\n');
+    const result = await new Promise<{ code: number | null; stderr: string; first: string }>(
+      (done, reject) => {
+        const child = spawn(process.execPath, [BIN, 'combine', CATALOG, '--collection', 'acme/counts'], {
+          cwd: ROOT,
+        });
+        let stderr = '';
+        let first = '';
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+        });
+        child.stdout.setEncoding('utf8').once('data', (d: string) => {
+          first = d;
+          child.stdout.destroy(); // like `| head -1`
+        });
+        child.on('error', reject);
+        child.on('close', (code) => done({ code, stderr, first }));
+        child.stdin.end(input);
+      },
+    );
+    expect(result.first.startsWith('{"id":"k0","n":0}\n')).toBe(true);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+
   it('unknown collection: exit 2 with a did-you-mean', async () => {
     const r = await combine([CATALOG, '--collection', 'acme/count'], []);
     expect(r.code).toBe(2);
