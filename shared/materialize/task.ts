@@ -20,7 +20,10 @@ import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { decodeEvent, foldKey, type SourceDoc } from '../ports/events.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
-import type { Checkpoint, MaterializeConnector, StoreDoc } from './connector.ts';
+import { type Checkpoint, FencedError, type MaterializeConnector, type StoreDoc } from './connector.ts';
+
+/** Re-opens after a FencedError before the error is handed to the caller. */
+const MAX_REOPEN = 2;
 
 interface BindingRuntime {
   index: number;
@@ -35,6 +38,8 @@ export interface MaterializeStats {
   docsSkipped: number;
   keysStored: number;
   deletes: number;
+  /** Times this instance was fenced off by a newer one and re-opened (re-reading the checkpoint). */
+  reopened: number;
 }
 
 export class MaterializeTaskError extends Error {
@@ -53,8 +58,9 @@ export class MaterializeTaskError extends Error {
 export class MaterializeTask {
   private checkpoint: Checkpoint = {};
   private opened = false;
+  private applied = false;
   private readonly bindings: BindingRuntime[];
-  readonly stats: MaterializeStats = { docsIn: 0, docsSkipped: 0, keysStored: 0, deletes: 0 };
+  readonly stats: MaterializeStats = { docsIn: 0, docsSkipped: 0, keysStored: 0, deletes: 0, reopened: 0 };
 
   constructor(
     readonly spec: MaterializationSpec,
@@ -83,10 +89,13 @@ export class MaterializeTask {
       });
   }
 
-  /** Apply destination resources and fence older instances; once per cold start. */
+  /** Apply destination resources and fence older instances; once per cold start (and again after being fenced). */
   async open(): Promise<void> {
     if (this.opened) return;
-    await this.connector.apply();
+    if (!this.applied) {
+      await this.connector.apply();
+      this.applied = true;
+    }
     this.checkpoint = (await this.connector.open()).checkpoint;
     this.opened = true;
   }
@@ -96,7 +105,25 @@ export class MaterializeTask {
     return [...new Set(this.bindings.map((b) => b.collection.name))];
   }
 
+  /**
+   * Apply one event. When a newer instance fenced this one off (FencedError), the stale view is dropped:
+   * re-open (re-reading the committed checkpoint, so what the newer instance committed is skipped) and
+   * retry, at most `MAX_REOPEN` times; then the error goes to the caller (the mapping redelivers).
+   */
   async onEvent(collection: string, event: KinesisStreamEvent): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.applyEvent(collection, event);
+      } catch (e) {
+        if (!(e instanceof FencedError)) throw e;
+        this.opened = false;
+        this.stats.reopened++;
+        if (attempt >= MAX_REOPEN) throw e;
+      }
+    }
+  }
+
+  private async applyEvent(collection: string, event: KinesisStreamEvent): Promise<void> {
     await this.open();
     const bound = this.bindings.filter((b) => b.collection.name === collection);
     if (bound.length === 0)
