@@ -1,12 +1,13 @@
 /**
  * Lambda handler of a materialization, with a Kinesis event-source mapping per bound collection.
  * Environment (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK (the materialization), SLUICE_STREAMS.
- * The connector is made from the catalog's endpoint (`materialize-dynamodb` here; other connectors
- * register in `connectorFactories`), built and opened once per cold start (first invocation).
+ * The connector is made from the catalog's endpoint (`createConnector`), built and opened once per cold
+ * start (first invocation).
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
+import { createMaterializeConnector } from '../shared/connectors/index.ts';
 import { DynamoDbConnector } from '../shared/connectors/materialize-dynamodb.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { MaterializeTask } from '../shared/materialize/task.ts';
@@ -14,22 +15,25 @@ import { eventSize, taskMetrics } from './telemetry.ts';
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
-export type ConnectorFactory = (rt: Runtime, materialization: string) => Promise<MaterializeConnector>;
-
-/** Connectors by built-in name. */
-export const connectorFactories: Record<string, ConnectorFactory> = {
-  'materialize-dynamodb': async (rt, name) =>
-    new DynamoDbConnector({
-      spec: rt.catalog.materializations[name],
+/**
+ * The connector of a materialization, by its built-in name: materialize-dynamodb (with the runtime's
+ * DynamoDB client; its checkpoints live in Sluice's state table), and every connector of
+ * `shared/connectors/index.ts` (materialize-postgres, materialize-s3, materialize-webhook; their buckets
+ * through the runtime's S3 client).
+ */
+export async function createConnector(rt: Runtime, materialization: string): Promise<MaterializeConnector> {
+  const spec = rt.catalog.materializations[materialization];
+  if (!spec) throw new Error(`SLUICE_TASK=${materialization}: no such materialization in the catalog`);
+  if (spec.endpoint.connector === 'materialize-dynamodb')
+    return new DynamoDbConnector({
+      spec,
       catalog: rt.catalog,
       client: rt.clients.dynamodb,
       meter: rt.meter,
-    }),
-  'materialize-postgres': async (rt, name) => {
-    const { PostgresMaterialization } = await import('../shared/connectors/materialize-postgres.ts');
-    return PostgresMaterialization.create({ spec: rt.catalog.materializations[name], catalog: rt.catalog });
-  },
-};
+      stateTable: rt.env.stateTable,
+    });
+  return createMaterializeConnector(spec, { catalog: rt.catalog, blobs: (c) => rt.blobs(c.bucket) });
+}
 
 export async function createMaterializeHandler(
   rt: Runtime,
@@ -38,16 +42,11 @@ export async function createMaterializeHandler(
 ): Promise<{ handler: KinesisTaskHandler; task: MaterializeTask }> {
   const spec = rt.catalog.materializations[materialization];
   if (!spec) throw new Error(`SLUICE_TASK=${materialization}: no such materialization in the catalog`);
-  const factory = connectorFactories[spec.endpoint.connector];
-  if (!connector && !factory)
-    throw new Error(
-      `materialization ${materialization}: connector ${spec.endpoint.connector} cannot run here`,
-    );
   const task = new MaterializeTask(
     spec,
     rt.catalog,
     rt.registry,
-    connector ?? (await factory(rt, materialization)),
+    connector ?? (await createConnector(rt, materialization)),
   );
   await task.open();
   return {

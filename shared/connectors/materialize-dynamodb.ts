@@ -78,6 +78,8 @@ export class DynamoDbConnector implements MaterializeConnector {
       meter?: UsageMeter;
       /** Prefix prepended to table names (tests and local isolation); default none. */
       tablePrefix?: string;
+      /** Sluice's state table: checkpoints (per source shard, backfill markers) of this materialization. */
+      stateTable?: string;
     },
   ) {
     this.tables = ctx.spec.bindings.map((b, i) => {

@@ -15,15 +15,19 @@ import { join, resolve } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createDeriveHandler } from '../../functions/derive.ts';
 import { createIngestHandler, type IngestHandler } from '../../functions/ingest.ts';
-import { createMaterializeHandler } from '../../functions/materialize.ts';
+import { createConnector, createMaterializeHandler } from '../../functions/materialize.ts';
 import { createPersistHandler } from '../../functions/persist.ts';
 import { type AwsClients, destroyClients, EMULATOR_CREDENTIALS, makeClients } from '../adapters/clients.ts';
 import { DynamoStateStore } from '../adapters/dynamodb.ts';
 import type { KinesisJournal } from '../adapters/kinesis.ts';
 import type { S3BlobStore } from '../adapters/s3.ts';
-import type { BuiltCatalog } from '../catalog/model.ts';
+import type { BuiltCatalog, CaptureSpec } from '../catalog/model.ts';
 import { parseEnv, type SluiceEnv } from '../config/env.ts';
 import { createRuntime, type Runtime } from '../config/runtime.ts';
+import { runPollingCapture } from '../connectors/capture-runner.ts';
+import { createPollingSource } from '../connectors/index.ts';
+import type { PollingSource } from '../connectors/source.ts';
+import { isObject } from '../json/types.ts';
 import type { MaterializeConnector } from '../materialize/connector.ts';
 import type { MaterializeTask } from '../materialize/task.ts';
 import { fragmentPlace } from '../persist/task.ts';
@@ -55,6 +59,25 @@ export interface RunnerOptions {
   clients?: AwsClients;
   /** Persisters maintain each collection's reduced view (what `sluice read` returns); default true. */
   views?: boolean;
+  /**
+   * Polling captures (source-postgres-batch, source-s3) poll every capture's `interval` once `run()` is
+   * called; this overrides it (ms). Default: the capture's interval, else 5 s.
+   */
+  pollIntervalMs?: number;
+}
+
+/** Connectors that the local runner drives on a timer (on AWS: an EventBridge schedule → functions/poll.ts). */
+export const POLLING_CONNECTORS = new Set(['source-postgres-batch', 'source-s3']);
+
+interface PollingCapture {
+  name: string;
+  spec: CaptureSpec;
+  source: PollingSource;
+  stats: { polls: number; docs: number; errors: number };
+  lastError?: string;
+  /** The poll in flight (polls of one capture never overlap, as reservedConcurrency 1 on AWS). */
+  running?: Promise<void>;
+  timer?: NodeJS.Timeout;
 }
 
 export interface TaskView {
@@ -73,11 +96,13 @@ export class LocalRunner {
   readonly mappings: EventSourceMapping[] = [];
   readonly materializations = new Map<string, MaterializeTask>();
   private ingest = new Map<string, IngestHandler>();
+  readonly polling: PollingCapture[] = [];
   private ownsEmulators = false;
   ingestPort = 0;
   /** Mapping checkpoints: the same state table, not metered (on AWS the event-source mapping keeps them for free). */
   private checkpoints: DynamoStateStore;
   readonly httpStats = { requests: 0, ok: 0, errors: 0 };
+  private stopped = false;
 
   private constructor(
     readonly opts: RunnerOptions,
@@ -142,6 +167,16 @@ export class LocalRunner {
         (c) => fragmentPlace(catalog, c, { bucket: this.env.bucket, prefix: '' }).bucket,
       ),
     );
+    // Buckets named in materialize-s3 / source-s3 configs exist on the emulator too.
+    for (const t of [...Object.values(catalog.materializations), ...Object.values(catalog.captures)]) {
+      const cfg = t.endpoint.config;
+      if (
+        (t.endpoint.connector === 'materialize-s3' || t.endpoint.connector === 'source-s3') &&
+        isObject(cfg) &&
+        typeof cfg.bucket === 'string'
+      )
+        buckets.add(cfg.bucket);
+    }
     for (const b of buckets) await (this.rt.blobs(b) as S3BlobStore).ensureBucket();
   }
 
@@ -194,6 +229,19 @@ export class LocalRunner {
         out: () => h.capture.stats.appended,
       });
     }
+    for (const [name, spec] of Object.entries(catalog.captures)) {
+      if (!POLLING_CONNECTORS.has(spec.endpoint.connector)) continue;
+      const source = await createPollingSource(spec, { blobs: (c) => this.rt.blobs(c.bucket) });
+      const p: PollingCapture = { name, spec, source, stats: { polls: 0, docs: 0, errors: 0 } };
+      this.polling.push(p);
+      this.tasks.push({
+        task: name,
+        kind: 'capture',
+        mappings: [],
+        docs: () => p.stats.docs,
+        out: () => p.stats.docs,
+      });
+    }
     for (const [name, c] of Object.entries(catalog.collections)) {
       if (!c.derive) continue;
       const h = await createDeriveHandler(this.rt, name);
@@ -215,14 +263,7 @@ export class LocalRunner {
       });
     }
     for (const [name, m] of Object.entries(catalog.materializations)) {
-      if (m.endpoint.connector !== 'materialize-dynamodb') continue;
-      const { DynamoDbConnector } = await import('../connectors/materialize-dynamodb.ts');
-      let connector: MaterializeConnector = new DynamoDbConnector({
-        spec: m,
-        catalog,
-        client: this.rt.clients.dynamodb,
-        meter: this.rt.meter,
-      });
+      let connector = await createConnector(this.rt, name);
       if (this.opts.wrapConnector) connector = this.opts.wrapConnector(name, connector);
       const { handler, task } = await createMaterializeHandler(this.rt, name, connector);
       this.materializations.set(name, task);
@@ -300,9 +341,60 @@ export class LocalRunner {
     return res;
   }
 
-  /** Start every mapping's polling loop. */
+  /**
+   * One scheduled poll of a polling capture (what the EventBridge schedule does on AWS): poll from the
+   * state saved in the fragments bucket, append, save. Serialized per capture; an error is recorded (and
+   * the next tick retries from the saved state) unless `rethrow`.
+   */
+  private async pollCapture(p: PollingCapture, rethrow: boolean): Promise<void> {
+    while (p.running) await p.running.catch(() => undefined);
+    const run = (async () => {
+      const started = Date.now();
+      try {
+        const r = await runPollingCapture(p.source, {
+          spec: p.spec,
+          catalog: this.opts.catalog,
+          registry: this.rt.registry,
+          journal: this.rt.journal,
+          stateStore: this.rt.blobs(this.env.bucket),
+        });
+        p.stats.polls++;
+        p.stats.docs += r.docs;
+      } catch (e) {
+        p.stats.errors++;
+        p.lastError = e instanceof Error ? e.message : String(e);
+        if (rethrow) throw e;
+      } finally {
+        this.rt.meter.lambda(Date.now() - started, this.env.memoryMb); // the poll function's invocation
+      }
+    })();
+    p.running = run;
+    try {
+      await run;
+    } finally {
+      if (p.running === run) p.running = undefined;
+    }
+  }
+
+  /** Poll every polling capture once, now (tests, `--once`); errors are thrown. */
+  async poll(): Promise<void> {
+    for (const p of this.polling) await this.pollCapture(p, true);
+  }
+
+  /** Start every mapping's polling loop, and every polling capture's interval timer (first poll at once). */
   run(): void {
     for (const m of this.mappings) m.start();
+    for (const p of this.polling) {
+      if (p.timer) continue;
+      const every = this.opts.pollIntervalMs ?? (p.spec.interval ?? 5) * 1000;
+      const tick = () => {
+        if (this.stopped) return;
+        void this.pollCapture(p, false).finally(() => {
+          if (!this.stopped) p.timer = setTimeout(tick, every);
+        });
+      };
+      p.timer = setTimeout(tick, 0);
+    }
   }
 
   /**
@@ -327,6 +419,12 @@ export class LocalRunner {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    for (const p of this.polling) {
+      clearTimeout(p.timer);
+      await p.running?.catch(() => undefined);
+      await p.source.close();
+    }
     await new Promise<void>((r) => {
       if (!this.server) return r();
       this.server.close(() => r());
