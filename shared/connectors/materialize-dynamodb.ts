@@ -11,10 +11,20 @@
  * Exactly once without transactions (DynamoDB): each item also holds `_sluice_applied`, the per-source
  * positions folded into it (canonical JSON text). The task loads them (`loadApplied`), folds only newer
  * documents, and every write is conditional on `_sluice_applied` being what was loaded. A document
- * deleted by a full reduction leaves a tombstone item (key attributes, `_sluice_applied`,
- * `_sluice_deleted: true`, no document), so that a replay of older documents cannot resurrect it.
+ * deleted by a full reduction is deleted from the user table (DeleteItem, conditional on the loaded
+ * `_sluice_applied`); its positions are kept as a tombstone in Sluice's state table (`stateTable`: item
+ * p = `c#<materialization>`, k = `t#<binding>#<key JSON>`), so that a replay of older documents cannot
+ * resurrect it. The materialization's checkpoint (per source shard, backfill markers) lives in the state
+ * table too, one item per checkpoint key (k = `cp#<key>`), never moving backwards.
  */
-import { type DynamoOptions, DynamoTable, type KeyAttr, mapLimit } from '../adapters/dynamodb.ts';
+import { BatchGetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoOptions,
+  DynamoStateStore,
+  DynamoTable,
+  type KeyAttr,
+  mapLimit,
+} from '../adapters/dynamodb.ts';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { parsePointer } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
@@ -30,6 +40,8 @@ import type { UsageMeter } from '../ports/usage.ts';
 export const APPLIED_ATTR = '_sluice_applied';
 export const DELETED_ATTR = '_sluice_deleted';
 export const DOCUMENT_ATTR = 'flow_document';
+/** Sort-key prefix of checkpoint items in the state table (tombstones: `t#<binding>#<key JSON>`). */
+const CHECKPOINT_K = 'cp#';
 
 export class DynamoConnectorError extends Error {
   readonly code: 'BadResource' | 'UnsupportedKey' | 'ConditionFailed';
@@ -110,8 +122,90 @@ export class DynamoDbConnector implements MaterializeConnector {
   /** Tables are created on first use, when the key's value types are known. */
   async apply(): Promise<void> {}
 
+  /** State-table partition of this materialization (`c#<name>`: the partition its IAM policy allows). */
+  private get checkpointTask(): string {
+    return this.ctx.spec.name;
+  }
+
   async open(): Promise<{ checkpoint: Checkpoint }> {
-    return { checkpoint: {} };
+    const table = this.ctx.stateTable;
+    if (!table) return { checkpoint: {} };
+    const checkpoint: Checkpoint = {};
+    let ExclusiveStartKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+    do {
+      const res = await this.ctx.client.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: 'p = :p AND begins_with(k, :cp)',
+          ExpressionAttributeValues: {
+            ':p': { S: `c#${this.checkpointTask}` },
+            ':cp': { B: Buffer.from(CHECKPOINT_K) },
+          },
+          ConsistentRead: true,
+          ExclusiveStartKey,
+        }),
+      );
+      for (const it of res.Items ?? []) {
+        const k = it.k?.B;
+        const pos = it.pos?.S;
+        if (k && pos !== undefined) checkpoint[Buffer.from(k).toString().slice(CHECKPOINT_K.length)] = pos;
+      }
+      ExclusiveStartKey = res.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return { checkpoint };
+  }
+
+  private tombstoneK(binding: number, key: Json[]): Uint8Array {
+    return Buffer.from(`t#${binding}#${JSON.stringify(key)}`);
+  }
+
+  /** Tombstones (positions of deleted documents) of these keys, from the state table. */
+  private async tombstones(binding: number, keys: Json[][]): Promise<Map<string, Checkpoint>> {
+    const out = new Map<string, Checkpoint>();
+    const table = this.ctx.stateTable;
+    if (!table || keys.length === 0) return out;
+    for (let i = 0; i < keys.length; i += 100) {
+      let request: import('@aws-sdk/client-dynamodb').KeysAndAttributes | undefined = {
+        Keys: keys.slice(i, i + 100).map((k) => ({
+          p: { S: `c#${this.checkpointTask}` },
+          k: { B: this.tombstoneK(binding, k) },
+        })),
+        ConsistentRead: true,
+      };
+      while (request?.Keys?.length) {
+        const res: import('@aws-sdk/client-dynamodb').BatchGetItemCommandOutput = await this.ctx.client.send(
+          new BatchGetItemCommand({ RequestItems: { [table]: request } }),
+        );
+        for (const it of res.Responses?.[table] ?? []) {
+          const k = it.k?.B;
+          const applied = it.applied?.S;
+          if (k && applied)
+            out.set(
+              Buffer.from(k).toString().slice(`t#${binding}#`.length),
+              JSON.parse(applied) as Checkpoint,
+            );
+        }
+        request = res.UnprocessedKeys?.[table];
+      }
+    }
+    this.ctx.meter?.dynamoRead(100 * keys.length, true);
+    return out;
+  }
+
+  private async putTombstone(binding: number, key: Json[], applied: Checkpoint): Promise<void> {
+    const table = this.ctx.stateTable;
+    if (!table) return;
+    await this.ctx.client.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          p: { S: `c#${this.checkpointTask}` },
+          k: { B: this.tombstoneK(binding, key) },
+          applied: { S: canonical(applied) },
+        },
+      }),
+    );
+    this.ctx.meter?.dynamoWrite(200);
   }
 
   private async table(binding: number, sample: Json[]): Promise<DynamoTable> {
@@ -157,6 +251,9 @@ export class DynamoDbConnector implements MaterializeConnector {
         applied,
       });
     }
+    const missing = keys.filter((k) => !out.has(JSON.stringify(k)));
+    for (const [k, applied] of await this.tombstones(binding, missing))
+      out.set(k, { doc: undefined, applied });
     return out;
   }
 
@@ -169,17 +266,25 @@ export class DynamoDbConnector implements MaterializeConnector {
         if (!d.deleted && isObject(d.doc))
           for (const [k, v] of Object.entries(d.doc as JsonObject)) if (k !== DOCUMENT_ATTR) item[k] = v;
         Object.assign(item, this.keyItem(binding, d.key));
-        if (d.deleted) item[DELETED_ATTR] = true;
-        else item[DOCUMENT_ATTR] = d.doc;
+        item[DOCUMENT_ATTR] = d.doc;
+        // The user item's positions are what was loaded only when the item was live in the table (a
+        // tombstone's positions live in the state table): otherwise the item must still be absent.
         const condition =
           d.applied !== undefined
             ? {
                 attr: APPLIED_ATTR,
-                equals: d.expectedApplied === undefined ? undefined : canonical(d.expectedApplied),
+                equals:
+                  d.expectedApplied === undefined || !d.exists ? undefined : canonical(d.expectedApplied),
               }
             : undefined;
+        if (d.deleted) {
+          // A full-reduction delete: the item goes away for real; the positions stay as a tombstone in
+          // Sluice's state table, so a stale replay cannot resurrect it.
+          const ok = d.exists ? await table.delete(this.keyItem(binding, d.key), condition) : true;
+          if (ok && d.applied !== undefined) await this.putTombstone(binding, d.key, d.applied);
+          return ok;
+        }
         if (d.applied !== undefined) item[APPLIED_ATTR] = canonical(d.applied);
-        else if (d.deleted) return table.delete(this.keyItem(binding, d.key));
         return table.put(item, condition);
       });
       const failed = results.filter((ok) => !ok).length;
@@ -190,6 +295,13 @@ export class DynamoDbConnector implements MaterializeConnector {
           binding,
           `${failed} of ${docs.length} conditional writes lost to a concurrent writer; the batch will be retried`,
         );
+    }
+    // After the items: the checkpoint (a replay up to it changes nothing, the items' positions guard it).
+    if (this.ctx.stateTable) {
+      const store = new DynamoStateStore({ client: this.ctx.client, table: this.ctx.stateTable });
+      for (const [k, pos] of Object.entries(txn.checkpoint))
+        await store.putCheckpoint(this.checkpointTask, `${CHECKPOINT_K}${k}`, pos);
+      this.ctx.meter?.dynamoWrite(200 * Object.keys(txn.checkpoint).length);
     }
   }
 
