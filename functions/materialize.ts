@@ -10,7 +10,8 @@ import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { createMaterializeConnector } from '../shared/connectors/index.ts';
 import { DynamoDbConnector } from '../shared/connectors/materialize-dynamodb.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
-import { MaterializeTask } from '../shared/materialize/task.ts';
+import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
+import { fragmentPlace } from '../shared/persist/task.ts';
 import { eventSize, taskMetrics } from './telemetry.ts';
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
@@ -35,6 +36,25 @@ export async function createConnector(rt: Runtime, materialization: string): Pro
   return createMaterializeConnector(spec, { catalog: rt.catalog, blobs: (c) => rt.blobs(c.bucket) });
 }
 
+/** A collection's history for backfills: its fragments (where its persister writes them) and its stream. */
+export function historySource(rt: Runtime): HistorySource {
+  return {
+    fragments(collection) {
+      const place =
+        rt.env.fragments[collection] ??
+        fragmentPlace(rt.catalog, collection, { bucket: rt.env.bucket, prefix: '' });
+      return { blobs: rt.blobs(place.bucket), prefix: place.prefix };
+    },
+    journal: rt.journal,
+    streamArn: (collection) => rt.streamArn(collection),
+  };
+}
+
+/**
+ * The task and its handler. `task.open()` runs here (the cold start): it backfills every binding that has
+ * no history yet (a new binding, or a bumped `backfill` counter) from its collection's S3 fragments and
+ * then the stream, before the first event is applied.
+ */
 export async function createMaterializeHandler(
   rt: Runtime,
   materialization: string,
@@ -47,6 +67,7 @@ export async function createMaterializeHandler(
     rt.catalog,
     rt.registry,
     connector ?? (await createConnector(rt, materialization)),
+    historySource(rt),
   );
   await task.open();
   return {

@@ -27,6 +27,7 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { packFrame } from '../ports/framing.ts';
+import type { JournalRecord } from '../ports/journal.ts';
 import { padSequence } from '../ports/position.ts';
 
 export interface FragmentRef {
@@ -155,24 +156,37 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
   for (const [shardId, list] of [...byShard].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (o.shards && !o.shards.includes(shardId)) continue;
     const uuids = new Set<string>();
+    // The fragments of one persisted batch (one per logical partition, same firstSeq-lastSeq) make one
+    // event: their documents share the batch's positions, so they must be applied together.
+    const groups: FragmentRef[][] = [];
     for (const f of list) {
-      const docs = (await readFragment(o.blobs, f)).filter((d, i) => {
-        const u =
-          isObject(d) && isObject(d._meta) && typeof d._meta.uuid === 'string' ? d._meta.uuid : undefined;
-        if (u === undefined) {
-          if (f.overlaps) {
-            throw new FragmentError(
-              f.key,
-              i + 1,
-              'overlaps an earlier fragment and has no _meta/uuid to de-duplicate by',
-            );
+      const g = groups[groups.length - 1];
+      if (g?.[0] && g[0].firstSeq === f.firstSeq && g[0].lastSeq === f.lastSeq) g.push(f);
+      else groups.push([f]);
+    }
+    for (const group of groups) {
+      const f = group[0] as FragmentRef;
+      const docs: Json[] = [];
+      for (const part of group) {
+        const read = (await readFragment(o.blobs, part)).filter((d, i) => {
+          const u =
+            isObject(d) && isObject(d._meta) && typeof d._meta.uuid === 'string' ? d._meta.uuid : undefined;
+          if (u === undefined) {
+            if (part.overlaps) {
+              throw new FragmentError(
+                part.key,
+                i + 1,
+                'overlaps an earlier fragment and has no _meta/uuid to de-duplicate by',
+              );
+            }
+            return true;
           }
+          if (uuids.has(u)) return false;
+          uuids.add(u);
           return true;
-        }
-        if (uuids.has(u)) return false;
-        uuids.add(u);
-        return true;
-      });
+        });
+        docs.push(...read);
+      }
       const prev = result.resume[shardId];
       if (prev === undefined || padSequence(f.lastSeq) > padSequence(prev))
         result.resume[shardId] = f.lastSeq;
@@ -198,9 +212,31 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
           },
         ],
       });
-      result.fragments++;
+      result.fragments += group.length;
       result.docs += docs.length;
     }
   }
   return result;
+}
+
+/** Journal records as the AWS-shaped Kinesis event an event-source mapping would deliver (backfill catch-up). */
+export function recordsToEvent(records: JournalRecord[], streamArn: string): KinesisStreamEvent {
+  return {
+    Records: records.map((r) => ({
+      kinesis: {
+        kinesisSchemaVersion: '1.0',
+        partitionKey: r.partitionKey,
+        sequenceNumber: r.sequenceNumber,
+        data: Buffer.from(r.data).toString('base64'),
+        approximateArrivalTimestamp: r.arrivalMs / 1000,
+      },
+      eventSource: 'aws:kinesis',
+      eventVersion: '1.0',
+      eventID: `${r.shardId}:${r.sequenceNumber}`,
+      eventName: 'aws:kinesis:record',
+      invokeIdentityArn: 'arn:aws:iam::000000000000:role/sluice-backfill',
+      awsRegion: streamArn.split(':')[3] ?? 'us-east-1',
+      eventSourceARN: streamArn,
+    })),
+  };
 }

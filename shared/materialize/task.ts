@@ -13,11 +13,15 @@
  * Delta updates (`resource.delta_updates`): no load; one combined delta per key.
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
+import { recordsToEvent, runBackfill } from '../backfill/fragments.ts';
 import type { BuiltCatalog, CollectionSpec, MaterializationSpec } from '../catalog/model.ts';
 import type { Json } from '../json/types.ts';
 import { isObject } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
+import type { BlobStore } from '../ports/blob.ts';
 import { decodeEvent, foldKey, type SourceDoc } from '../ports/events.ts';
+import type { Journal } from '../ports/journal.ts';
+import { decodePosition } from '../ports/position.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import { type Checkpoint, FencedError, type MaterializeConnector, type StoreDoc } from './connector.ts';
@@ -31,6 +35,33 @@ interface BindingRuntime {
   extractor: KeyExtractor;
   reducer: Reducer;
   delta: boolean;
+  /** Stable identity: source collection and resource (binding indexes shift when bindings are added). */
+  id: string;
+  backfill: number;
+  /**
+   * The binding keeps its own positions (`<collection>/<shard>#<id>@<backfill>`) because it was
+   * backfilled: its history came from fragments and the journal, not with the other bindings' events.
+   */
+  tracked: boolean;
+}
+
+/** Where a collection's history is: its S3 fragments, then its journal (the backfill's inputs). */
+export interface HistorySource {
+  fragments(collection: string): { blobs: BlobStore; prefix: string };
+  journal: Journal;
+  streamArn(collection: string): string;
+}
+
+const BACKFILL = 'backfill:';
+const pad = (n: number) => String(n).padStart(10, '0');
+function canonicalJson(v: Json): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (isObject(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k] as Json)}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
 }
 
 export interface MaterializeStats {
@@ -67,6 +98,8 @@ export class MaterializeTask {
     catalog: BuiltCatalog,
     registry: SchemaRegistry,
     private readonly connector: MaterializeConnector,
+    /** When given, bindings without history (new, or a bumped `backfill` counter) are backfilled at open(). */
+    private readonly history?: HistorySource,
   ) {
     this.bindings = spec.bindings
       .map((b, index) => ({ b, index }))
@@ -85,6 +118,9 @@ export class MaterializeTask {
           extractor: keyExtractor(collection.key),
           reducer: new Reducer(registry, collection.readSchema),
           delta: isObject(b.resource) && b.resource.delta_updates === true,
+          id: `${b.source.name}#${canonicalJson(b.resource)}`,
+          backfill: b.backfill ?? 0,
+          tracked: false,
         };
       });
   }
@@ -98,6 +134,82 @@ export class MaterializeTask {
     }
     this.checkpoint = (await this.connector.open()).checkpoint;
     this.opened = true;
+    for (const b of this.bindings) {
+      const suffix = `#${b.id}@${b.backfill}`;
+      b.tracked = Object.keys(this.checkpoint).some(
+        (k) => k.startsWith(`${b.collection.name}/`) && k.endsWith(suffix),
+      );
+    }
+    if (this.history) await this.backfill(this.history);
+  }
+
+  /** Backfill stats: fragments and documents read from S3, records caught up from the journal. */
+  readonly backfills: { binding: number; fragments: number; docs: number; journalRecords: number }[] = [];
+
+  private ownKey(b: BindingRuntime, shardId: string): string {
+    return `${b.collection.name}/${shardId}#${b.id}@${b.backfill}`;
+  }
+
+  /**
+   * Backfill every binding whose marker (`backfill:<id>` in the checkpoint) is not its `backfill` counter:
+   * its collection's fragments, then the journal from where they end up to the committed position of the
+   * materialization's other bindings, go to that binding only (its own positions, committed with its data,
+   * make a crash mid-backfill resume); then the marker is committed. Checkpoints written before markers
+   * existed (positions, no marker at all) are adopted as is for counter 0.
+   */
+  private async backfill(h: HistorySource): Promise<void> {
+    const anyMarker = Object.keys(this.checkpoint).some((k) => k.startsWith(BACKFILL));
+    const adopt: Checkpoint = {};
+    for (const b of this.bindings) {
+      const marker = `${BACKFILL}${b.id}`;
+      if (this.checkpoint[marker] === pad(b.backfill)) continue;
+      const c = b.collection.name;
+      const hasPositions = Object.keys(this.checkpoint).some(
+        (k) => k.startsWith(`${c}/`) && !k.includes('#'),
+      );
+      if (!anyMarker && b.backfill === 0 && hasPositions) {
+        adopt[marker] = pad(b.backfill);
+        continue;
+      }
+      b.tracked = true;
+      const { blobs, prefix } = h.fragments(c);
+      const stat = { binding: b.index, fragments: 0, docs: 0, journalRecords: 0 };
+      const res = await runBackfill({
+        blobs,
+        prefix,
+        collection: c,
+        streamArn: h.streamArn(c),
+        onEvent: (col, e) => this.applyEvent(col, e, b),
+      });
+      stat.fragments = res.fragments;
+      stat.docs = res.docs;
+      // Catch up from the journal: records the other bindings already committed (the mapping will not
+      // deliver them again) but the fragments do not hold yet.
+      for (const shard of await h.journal.listShards(c)) {
+        const shared = this.checkpoint[`${c}/${shard.shardId}`];
+        if (shared === undefined) continue;
+        const until = decodePosition(shared).sequenceNumber;
+        const own = this.checkpoint[this.ownKey(b, shard.shardId)];
+        let after = own === undefined ? undefined : decodePosition(own).sequenceNumber;
+        for (;;) {
+          const r = await h.journal.read(c, shard.shardId, after, 500);
+          const upTo = r.records.filter((x) => BigInt(x.sequenceNumber) <= BigInt(until));
+          if (upTo.length > 0) {
+            await this.applyEvent(c, recordsToEvent(upTo, h.streamArn(c)), b);
+            stat.journalRecords += upTo.length;
+            after = upTo[upTo.length - 1]?.sequenceNumber;
+          }
+          if (upTo.length < r.records.length || r.records.length === 0) break;
+        }
+      }
+      await this.connector.commit({ bindings: [], checkpoint: { [marker]: pad(b.backfill) } });
+      this.checkpoint[marker] = pad(b.backfill);
+      this.backfills.push(stat);
+    }
+    if (Object.keys(adopt).length > 0) {
+      await this.connector.commit({ bindings: [], checkpoint: adopt });
+      Object.assign(this.checkpoint, adopt);
+    }
   }
 
   /** The collections this materialization reads. */
@@ -123,9 +235,14 @@ export class MaterializeTask {
     }
   }
 
-  private async applyEvent(collection: string, event: KinesisStreamEvent): Promise<void> {
-    await this.open();
-    const bound = this.bindings.filter((b) => b.collection.name === collection);
+  /** Apply an event to every binding of `collection`, or (backfill) to `only` that binding. */
+  private async applyEvent(
+    collection: string,
+    event: KinesisStreamEvent,
+    only?: BindingRuntime,
+  ): Promise<void> {
+    if (!only) await this.open();
+    const bound = only ? [only] : this.bindings.filter((b) => b.collection.name === collection);
     if (bound.length === 0)
       throw new MaterializeTaskError('NotBound', this.spec.name, `no binding reads ${collection}`);
     const docs = decodeEvent(event, collection);
@@ -135,15 +252,19 @@ export class MaterializeTask {
     const committed = this.checkpoint[shardKey];
     const last = docs[docs.length - 1].streamPosition;
     const txn: { binding: number; docs: StoreDoc[] }[] = [];
+    const checkpoint: Checkpoint = {};
     for (const b of bound) {
-      const fresh =
-        this.connector.loadApplied || committed === undefined
-          ? docs
-          : docs.filter((d) => d.streamPosition > committed);
+      // A backfilled binding skips by its own positions (non-transactional connectors too: its history
+      // was applied through them); the others by the shard's shared position.
+      const own = b.tracked ? this.checkpoint[this.ownKey(b, docs[0].shardId)] : undefined;
+      const from = b.tracked ? own : this.connector.loadApplied ? undefined : committed;
+      const fresh = from === undefined ? docs : docs.filter((d) => d.streamPosition > from);
       this.stats.docsSkipped += docs.length - fresh.length;
       txn.push({ binding: b.index, docs: await this.storeDocs(b, fresh) });
+      if (b.tracked)
+        checkpoint[this.ownKey(b, docs[0].shardId)] = own !== undefined && own > last ? own : last;
     }
-    const checkpoint = { [shardKey]: committed !== undefined && committed > last ? committed : last };
+    if (!only) checkpoint[shardKey] = committed !== undefined && committed > last ? committed : last;
     await this.connector.commit({ bindings: txn, checkpoint });
     this.checkpoint = { ...this.checkpoint, ...checkpoint };
   }
