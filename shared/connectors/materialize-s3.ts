@@ -53,6 +53,12 @@ export function partitionOf(ms: number): string {
 }
 
 export class S3Materialization implements MaterializeConnector {
+  /** The key prefix as a folder: `rollups` and `rollups/` both mean `rollups/…` (Estuary's connector does the same). */
+  private get prefix(): string {
+    const p = this.config.prefix ?? '';
+    return p === '' || p.endsWith('/') ? p : `${p}/`;
+  }
+
   private constructor(
     private readonly name: string,
     private readonly config: MaterializeS3Config,
@@ -95,7 +101,7 @@ export class S3Materialization implements MaterializeConnector {
   }
 
   private checkpointKey(): string {
-    return `${this.config.prefix}_sluice/checkpoints/${this.name}.json`;
+    return `${this.prefix}_sluice/checkpoints/${this.name}.json`;
   }
 
   async apply(): Promise<void> {}
@@ -133,7 +139,7 @@ export class S3Materialization implements MaterializeConnector {
           .update(JSON.stringify([this.name, binding, cp, p]))
           .digest('hex')
           .slice(0, 16);
-        out.push({ binding, key: `${this.config.prefix}${path}/${p}/${upto}-${hash}.jsonl.gz`, docs: list });
+        out.push({ binding, key: `${this.prefix}${path}/${p}/${upto}-${hash}.jsonl.gz`, docs: list });
       }
     }
     return out;
