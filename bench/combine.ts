@@ -127,6 +127,7 @@ async function throughput(): Promise<void> {
       collection: COLLECTION,
       validate,
       memoryBudgetBytes: 256 * 1024 * 1024,
+      ownsDocuments: true, // freshly parsed below, as in `sluice combine`
     });
     const t0 = process.cpuUsage();
     // As `sluice combine` does: parse a batch of lines, then add it.

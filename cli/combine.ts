@@ -95,6 +95,8 @@ export async function runCombine(
     collection,
     memoryBudgetBytes: mib * 1024 * 1024,
     spillDir: process.env.SLUICE_SPILL_DIR || undefined,
+    // Each document is JSON.parse'd from its own line below and referenced nowhere else.
+    ownsDocuments: true,
   });
 
   // Lines are parsed and added in batches (Combiner.addMany is faster than add per line); on any

@@ -1,3 +1,3 @@
 export type { Strategy, StrategyName } from '../schema/reduce-annotation.ts';
 export { NotAssociativeError, ReduceError, type ReduceErrorCode } from './errors.ts';
-export { Reducer } from './reducer.ts';
+export { type ReduceOptions, Reducer } from './reducer.ts';

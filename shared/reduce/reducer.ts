@@ -3,7 +3,15 @@
  * dispatch over the closed Strategy union (schema/reduce-annotation.ts), strategies chosen per
  * location from the annotations the rhs document activates (plan.ts).
  *
- * Inputs are never mutated; results share unchanged parts with lhs and rhs.
+ * Ownership. By default inputs are never mutated; results share unchanged parts with lhs and rhs.
+ * With `{ ownsLhs: true }` (ReduceOptions) the reducer may update lhs's objects (and append to its
+ * arrays) in place instead of copying them: the caller hands lhs over. That saves copying, and above
+ * all keeps long-lived combined documents in place instead of re-allocating (and the GC re-promoting)
+ * them for every document reduced into them. rhs is never mutated, in either mode, but parts of it
+ * are adopted into the result; so whoever later passes that result as an owned lhs must own those
+ * parts too (the combiner's `ownsDocuments` mode: every document freshly parsed, referenced nowhere
+ * else). A reduction that throws (NotAssociativeError included) leaves an owned lhs exactly as it
+ * was, values and property order: in-place changes are journaled and undone.
  */
 import { compareByTokens, compareJson, jsonEqual } from '../json/compare.ts';
 import { joinPointer, ownProp, setOwnProp } from '../json/pointer.ts';
@@ -19,6 +27,29 @@ import { SUM_OVERFLOW, SUM_WRONG_TYPE, sum } from './sum.ts';
 type KeyTokens = readonly (readonly string[])[];
 const NO_KEY: KeyTokens = [];
 
+export interface ReduceOptions {
+  /**
+   * The caller hands lhs over: lhs and every object and array reachable from it are referenced
+   * nowhere else (not by rhs either), and only the returned value will be used afterwards. The
+   * reducer may then update them in place (and usually returns lhs itself). If the reduction
+   * throws, lhs is left exactly as it was. Default false: nothing is mutated.
+   */
+  readonly ownsLhs?: boolean;
+}
+
+/** Undo journal markers (see Reducer.rollback). */
+const ABSENT: unique symbol = Symbol('absent');
+const DELETED: unique symbol = Symbol('deleted');
+const LENGTH: unique symbol = Symbol('length');
+/** A property deleted in place: its value and the object's key order before the deletion. */
+interface DeletedProp {
+  readonly key: string;
+  readonly value: Json;
+  readonly order: readonly string[];
+}
+/** Past this many journal slots, a finished reduction releases the journal instead of reusing it. */
+const UNDO_KEEP = 3 * 256;
+
 function isContainer(v: Json | undefined): v is Json[] | JsonObject {
   return typeof v === 'object' && v !== null;
 }
@@ -30,6 +61,13 @@ export class Reducer implements ReduceHost {
   readonly mayPrune: boolean;
   private readonly plans: PlanCache;
   private readonly root: Plan;
+  /**
+   * In-place changes of the current owning reduction, 3 slots each: (container, key, previous value)
+   * with previous = ABSENT for an added property; (object, DELETED, DeletedProp) for a deletion;
+   * (array, LENGTH, previous length) for an append. Slots past `undoTop` are stale.
+   */
+  private undo: unknown[] = [];
+  private undoTop = 0;
 
   /**
    * @param registry the catalog's schemas
@@ -73,10 +111,62 @@ export class Reducer implements ReduceHost {
    * Returns undefined when a full reduction deletes the root. Throws NotAssociativeError (partial
    * only) when the pair cannot be combined associatively, ReduceError otherwise.
    */
-  reduce(lhs: Json | undefined, rhs: Json, full: boolean): Json | undefined {
+  reduce(lhs: Json | undefined, rhs: Json, full: boolean, opts?: ReduceOptions): Json | undefined {
     this.path.length = 0;
-    const out = this.at(this.root, lhs, rhs, full);
+    if (opts?.ownsLhs !== true || !isContainer(lhs)) {
+      const out = this.at(this.root, lhs, rhs, full, false);
+      return out === DELETE ? undefined : out;
+    }
+    this.undoTop = 0;
+    let out: Out;
+    try {
+      out = this.at(this.root, lhs, rhs, full, true);
+    } catch (e) {
+      this.rollback();
+      throw e;
+    }
+    if (this.undoTop > UNDO_KEEP) this.undo = [];
+    this.undoTop = 0;
     return out === DELETE ? undefined : out;
+  }
+
+  private journal(container: object, key: string | typeof DELETED | typeof LENGTH, prev: unknown): void {
+    const u = this.undo;
+    const i = this.undoTop;
+    u[i] = container;
+    u[i + 1] = key;
+    u[i + 2] = prev;
+    this.undoTop = i + 3;
+  }
+
+  /** Undoes the in-place changes of the failed reduction, newest first. */
+  private rollback(): void {
+    const u = this.undo;
+    for (let i = this.undoTop - 3; i >= 0; i -= 3) {
+      const key = u[i + 1];
+      const prev = u[i + 2];
+      if (key === LENGTH) {
+        (u[i] as Json[]).length = prev as number;
+        continue;
+      }
+      const obj = u[i] as JsonObject;
+      if (key === DELETED) {
+        const d = prev as DeletedProp;
+        setOwnProp(obj, d.key, d.value);
+        // Re-adding put the key last: re-insert every key in the recorded order.
+        for (const k of d.order) {
+          const v = obj[k];
+          delete obj[k];
+          setOwnProp(obj, k, v);
+        }
+      } else if (prev === ABSENT) {
+        delete obj[key as string];
+      } else {
+        setOwnProp(obj, key as string, prev as Json);
+      }
+    }
+    this.undo = [];
+    this.undoTop = 0;
   }
 
   /** The strategy that applies at the root for `rhs` (for diagnostics and tests). */
@@ -93,8 +183,11 @@ export class Reducer implements ReduceHost {
     throw new NotAssociativeError(joinPointer(this.path), lhs, rhs, detail);
   }
 
-  /** @internal Reduce one location: the single dispatch over strategies. */
-  at(plan: Plan, lhs: Json | undefined, rhs: Json, full: boolean): Out {
+  /**
+   * @internal Reduce one location: the single dispatch over strategies. `own`: lhs may be updated
+   * in place (it is part of an owned lhs; every change goes through the journal).
+   */
+  at(plan: Plan, lhs: Json | undefined, rhs: Json, full: boolean, own: boolean): Out {
     const act = plan.staticActive ?? plan.activate(rhs);
     if (act.conflict !== undefined) {
       this.fail('ConflictingStrategies', lhs, rhs, act.conflict.map((c) => JSON.stringify(c)).join(' vs '));
@@ -107,7 +200,12 @@ export class Reducer implements ReduceHost {
         if (lhs === undefined) return rhs;
         if (lhs === null) return null;
         if (!Array.isArray(lhs)) return this.fail('AppendWrongType', lhs, rhs);
-        return lhs.length === 0 ? rhs : rhs.length === 0 ? lhs : lhs.concat(rhs);
+        if (lhs.length === 0) return rhs;
+        if (rhs.length === 0) return lhs;
+        if (!own) return lhs.concat(rhs);
+        this.journal(lhs, LENGTH, lhs.length);
+        for (let i = 0; i < rhs.length; i++) lhs.push(rhs[i]);
+        return lhs;
       case 'firstWriteWins':
         return lhs === undefined ? rhs : lhs;
       case 'lastWriteWins':
@@ -118,11 +216,11 @@ export class Reducer implements ReduceHost {
         return rhs;
       case 'merge':
         if (full && s.delete) return DELETE;
-        return this.merge(act, s.keyTokens, lhs, rhs, full);
+        return this.merge(act, s.keyTokens, lhs, rhs, full, own);
       case 'minimize':
-        return this.minMax(act, s.keyTokens, lhs, rhs, full, 1);
+        return this.minMax(act, s.keyTokens, lhs, rhs, full, 1, own);
       case 'maximize':
-        return this.minMax(act, s.keyTokens, lhs, rhs, full, -1);
+        return this.minMax(act, s.keyTokens, lhs, rhs, full, -1, own);
       case 'set':
         return reduceSet(this, act, s.keyTokens, lhs, rhs, full);
       case 'sum': {
@@ -143,25 +241,32 @@ export class Reducer implements ReduceHost {
 
   /** Full reduction of an rhs-only value: descend to apply deletions and drop set terms. */
   private pruneRhs(act: Active, rhs: Json): Json {
-    if (Array.isArray(rhs)) return this.mergeIndexed(act, [], rhs, true);
-    if (isObject(rhs)) return this.mergeObjects(act, {}, rhs, true);
+    if (Array.isArray(rhs)) return this.mergeIndexed(act, [], rhs, true, false);
+    if (isObject(rhs)) return this.mergeObjects(act, {}, rhs, true, false);
     return rhs;
   }
 
-  private merge(act: Active, key: KeyTokens, lhs: Json | undefined, rhs: Json, full: boolean): Json {
+  private merge(
+    act: Active,
+    key: KeyTokens,
+    lhs: Json | undefined,
+    rhs: Json,
+    full: boolean,
+    own: boolean,
+  ): Json {
     if (!isContainer(rhs)) return this.fail('MergeWrongType', lhs, rhs);
     if (lhs === undefined) {
       if (!full || !this.mayPrune) return rhs;
       return Array.isArray(rhs)
-        ? this.mergeArrays(act, key, [], rhs, true)
-        : this.mergeObjects(act, {}, rhs, true);
+        ? this.mergeArrays(act, key, [], rhs, true, false)
+        : this.mergeObjects(act, {}, rhs, true, false);
     }
     if (Array.isArray(rhs)) {
       if (!Array.isArray(lhs)) return this.mismatch(act, key, lhs, rhs, full);
-      return this.mergeArrays(act, key, lhs, rhs, full);
+      return this.mergeArrays(act, key, lhs, rhs, full, own);
     }
     if (!isObject(lhs)) return this.mismatch(act, key, lhs, rhs, full);
-    return this.mergeObjects(act, lhs, rhs, full);
+    return this.mergeObjects(act, lhs, rhs, full, own);
   }
 
   /** Merge onto a value of another type: NotAssociative in a partial reduction, rhs in a full one. */
@@ -172,17 +277,31 @@ export class Reducer implements ReduceHost {
         rhs,
         `merge of ${Array.isArray(rhs) ? 'an array' : 'an object'} onto ${JSON.stringify(lhs)?.slice(0, 40)}`,
       );
-    return this.merge(act, key, undefined, rhs, true);
+    return this.merge(act, key, undefined, rhs, true, false);
   }
 
-  private mergeArrays(act: Active, key: KeyTokens, lhs: Json[], rhs: Json[], full: boolean): Json[] {
+  private mergeArrays(
+    act: Active,
+    key: KeyTokens,
+    lhs: Json[],
+    rhs: Json[],
+    full: boolean,
+    own: boolean,
+  ): Json[] {
     return key.length === 0
-      ? this.mergeIndexed(act, lhs, rhs, full)
-      : this.mergeKeyed(act, key, lhs, rhs, full);
+      ? this.mergeIndexed(act, lhs, rhs, full, own)
+      : this.mergeKeyed(act, key, lhs, rhs, full, own);
   }
 
-  private mergeObjects(act: Active, lhs: JsonObject, rhs: JsonObject, full: boolean): JsonObject {
-    const out: JsonObject = { ...lhs }; // spread defines own properties (even `__proto__`)
+  /** Object merge: a copy of lhs, or (own) lhs itself, updated in place. */
+  private mergeObjects(
+    act: Active,
+    lhs: JsonObject,
+    rhs: JsonObject,
+    full: boolean,
+    own: boolean,
+  ): JsonObject {
+    const out: JsonObject = own ? lhs : { ...lhs }; // spread defines own properties (even `__proto__`)
     const prune = full && this.mayPrune;
     const path = this.path;
     for (const k in rhs) {
@@ -193,20 +312,24 @@ export class Reducer implements ReduceHost {
         v = rv;
       } else {
         path.push(k);
-        v = this.at(act.propPlan(k), lv, rv, full);
+        v = this.at(act.propPlan(k), lv, rv, full, own);
         path.pop();
       }
       if (v === DELETE) {
-        if (lv !== undefined) delete out[k];
-      } else {
+        if (lv !== undefined) {
+          if (own) this.journal(out, DELETED, { key: k, value: lv, order: Object.keys(out) });
+          delete out[k];
+        }
+      } else if (v !== lv) {
+        if (own) this.journal(out, k, lv === undefined ? ABSENT : lv);
         setOwnProp(out, k, v);
       }
     }
     return out;
   }
 
-  /** Merge by index; the longer tail is carried over. */
-  private mergeIndexed(act: Active, lhs: Json[], rhs: Json[], full: boolean): Json[] {
+  /** Merge by index into a new array (items of an owned lhs are reduced in place); the longer tail is carried over. */
+  private mergeIndexed(act: Active, lhs: Json[], rhs: Json[], full: boolean, own: boolean): Json[] {
     const n = Math.max(lhs.length, rhs.length);
     const out: Json[] = [];
     const prune = full && this.mayPrune;
@@ -221,7 +344,7 @@ export class Reducer implements ReduceHost {
         continue;
       }
       this.path.push(i);
-      const v = this.at(act.itemPlan(i), lv, rhs[i], full);
+      const v = this.at(act.itemPlan(i), lv, rhs[i], full, own);
       this.path.pop();
       // Removing an item would shift the later ones, which is not associative: it becomes null.
       out.push(v === DELETE ? null : v);
@@ -233,10 +356,19 @@ export class Reducer implements ReduceHost {
    * Keyed merge of arrays: both sides sorted by key, lhs items with equal keys reduced together.
    * Partial: rhs items with equal keys are combined first. Full: each rhs item is reduced, in
    * order, into the lhs item of its key (as if the rhs items were separate documents).
+   * With `own`, lhs items are reduced in place, but only once each: a reduced item holds parts of
+   * rhs, so further rhs items of its key are reduced into it by copying.
    */
-  private mergeKeyed(act: Active, key: KeyTokens, lhs: Json[], rhs: Json[], full: boolean): Json[] {
-    const l = this.sortDedupe(act, key, lhs, full);
-    const r = full ? this.sortStable(key, rhs) : this.sortDedupe(act, key, rhs, false);
+  private mergeKeyed(
+    act: Active,
+    key: KeyTokens,
+    lhs: Json[],
+    rhs: Json[],
+    full: boolean,
+    own: boolean,
+  ): Json[] {
+    const l = this.sortDedupe(act, key, lhs, full, own);
+    const r = full ? this.sortStable(key, rhs) : this.sortDedupe(act, key, rhs, false, false);
     const out: Json[] = [];
     const prune = full && this.mayPrune;
     let i = 0;
@@ -248,21 +380,22 @@ export class Reducer implements ReduceHost {
         continue;
       }
       let acc: Out | undefined = c === 0 ? l[i++] : undefined;
+      let accOwned = c === 0 && own;
       do {
         if ((acc === undefined || acc === DELETE) && !prune) {
           acc = r[j];
         } else {
           this.path.push(j);
-          acc = this.at(act.itemPlan(j), acc === DELETE ? undefined : acc, r[j], full);
+          acc = this.at(act.itemPlan(j), acc === DELETE ? undefined : acc, r[j], full, accOwned);
           this.path.pop();
         }
+        accOwned = false;
         j++;
       } while (full && j < r.length && compareByTokens(r[j - 1], r[j], key) === 0);
       if (acc !== DELETE) out.push(acc);
     }
     return out;
   }
-
   /** `arr` stably sorted by key (the same array when already in order). */
   private sortStable(key: KeyTokens, arr: Json[]): Json[] {
     let ordered = true;
@@ -273,8 +406,11 @@ export class Reducer implements ReduceHost {
     return idx.map((i) => arr[i]);
   }
 
-  /** @internal */
-  sortDedupe(act: Active, key: KeyTokens, arr: Json[], full: boolean): Json[] {
+  /**
+   * @internal `arr` sorted by key, items with equal keys reduced together (a new array unless
+   * already strictly in order). `own`: the items are owned and may be reduced in place.
+   */
+  sortDedupe(act: Active, key: KeyTokens, arr: Json[], full: boolean, own = false): Json[] {
     let ordered = true;
     for (let i = 1; i < arr.length && ordered; i++) ordered = compareByTokens(arr[i - 1], arr[i], key) < 0;
     if (ordered) return arr;
@@ -285,7 +421,7 @@ export class Reducer implements ReduceHost {
       const item = arr[i];
       if (out.length > 0 && compareByTokens(out[out.length - 1], item, key) === 0) {
         this.path.push(i);
-        const v = this.at(act.itemPlan(i), out[out.length - 1], item, full);
+        const v = this.at(act.itemPlan(i), out[out.length - 1], item, full, own);
         this.path.pop();
         if (v === DELETE) out.pop();
         else out[out.length - 1] = v;
@@ -304,12 +440,13 @@ export class Reducer implements ReduceHost {
     rhs: Json,
     full: boolean,
     sign: number,
+    own: boolean,
   ): Json {
     const keyed = key.length > 0;
     if (lhs === undefined) return keyed && full && this.mayPrune ? this.pruneRhs(act, rhs) : rhs;
     const c = sign * (keyed ? compareByTokens(lhs, rhs, key) : compareJson(lhs, rhs));
     if (c < 0) return lhs;
     if (c > 0 || !keyed) return keyed && full && this.mayPrune ? this.pruneRhs(act, rhs) : rhs;
-    return this.merge(act, NO_KEY, lhs, rhs, full); // equal keys: deep merge
+    return this.merge(act, NO_KEY, lhs, rhs, full, own); // equal keys: deep merge
   }
 }

@@ -23,7 +23,8 @@ export type Out = Json | typeof DELETE;
 export interface ReduceHost {
   readonly path: (string | number)[];
   readonly mayPrune: boolean;
-  at(plan: Plan, lhs: Json | undefined, rhs: Json, full: boolean): Out;
+  /** `own`: lhs may be updated in place (set never passes true: it builds new terms). */
+  at(plan: Plan, lhs: Json | undefined, rhs: Json, full: boolean, own: boolean): Out;
   fail(code: ReduceErrorCode, lhs: Json | undefined, rhs: Json | undefined, detail?: string): never;
   /** Sort `arr` by `key` and reduce items with equal keys together (in order). */
   sortDedupe(act: Active, key: readonly (readonly string[])[], arr: Json[], full: boolean): Json[];
@@ -123,7 +124,7 @@ export function reduceSet(
     const name = r.names?.[j];
     const plan = name !== undefined ? r.act!.propPlan(name) : r.act!.itemPlan(j);
     host.path.push(term, name ?? j);
-    const out = host.at(plan, l, r.values[j], full);
+    const out = host.at(plan, l, r.values[j], full, false);
     host.path.length -= 2;
     return out;
   };

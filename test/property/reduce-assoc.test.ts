@@ -12,12 +12,15 @@
  *  - partial fold: d1..dn folded left to right with partial reductions, then fully reduced;
  *  - all-full (schemas without deletions or sets, where full reductions are associative by
  *    themselves): a random tree of full reductions.
+ * Every mode runs twice: copying (and then the documents must be exactly as generated: nothing
+ * mutated) and owning (`ownsLhs: true` on every reduction, each mode on its own deep copy of the
+ * documents, so every lhs is exclusively owned; NotAssociative pairs rely on lhs being restored).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsonEqual } from '../../shared/json/compare.ts';
 import type { Json, JsonObject } from '../../shared/json/types.ts';
-import { NotAssociativeError, Reducer } from '../../shared/reduce/index.ts';
+import { NotAssociativeError, type ReduceOptions, Reducer } from '../../shared/reduce/index.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 /** A generated schema and an arbitrary of documents valid for it. */
@@ -251,6 +254,13 @@ function rng(seed: number): () => number {
   };
 }
 
+/** The reducer as the folds below use it: copying, or owning every lhs. */
+type R = Pick<Reducer, 'reduce' | 'mayPrune'>;
+const OWNS: ReduceOptions = { ownsLhs: true };
+function owning(r: Reducer): R {
+  return { mayPrune: r.mayPrune, reduce: (lhs, rhs, full) => r.reduce(lhs, rhs, full, OWNS) };
+}
+
 type Outcome = { ok: true; doc: Json | undefined } | { ok: false; code: string };
 
 function outcome(f: () => Json | undefined): Outcome {
@@ -262,14 +272,14 @@ function outcome(f: () => Json | undefined): Outcome {
   }
 }
 
-function fullFold(r: Reducer, docs: Json[]): Json | undefined {
+function fullFold(r: R, docs: Json[]): Json | undefined {
   let acc: Json | undefined;
   for (const d of docs) acc = r.reduce(acc, d, true);
   return acc;
 }
 
 /** Partial combine of two delta lists, keeping NotAssociative pairs apart. */
-function combine(r: Reducer, left: Json[], right: Json[]): Json[] {
+function combine(r: R, left: Json[], right: Json[]): Json[] {
   const out = [...left];
   for (const d of right) {
     if (out.length === 0) {
@@ -286,20 +296,20 @@ function combine(r: Reducer, left: Json[], right: Json[]): Json[] {
   return out;
 }
 
-function partialTree(r: Reducer, docs: Json[], next: () => number): Json[] {
+function partialTree(r: R, docs: Json[], next: () => number): Json[] {
   if (docs.length === 1) return [docs[0]];
   const split = 1 + Math.floor(next() * (docs.length - 1));
   return combine(r, partialTree(r, docs.slice(0, split), next), partialTree(r, docs.slice(split), next));
 }
 
-function applyFull(r: Reducer, base: Json | undefined, deltas: Json[]): Json | undefined {
+function applyFull(r: R, base: Json | undefined, deltas: Json[]): Json | undefined {
   let acc = base;
   for (const d of deltas) acc = r.reduce(acc, d, true);
   return acc;
 }
 
 /** A tree over all docs: combines including docs[0] are full, the others partial. */
-function baseTree(r: Reducer, docs: Json[], next: () => number): Json | undefined {
+function baseTree(r: R, docs: Json[], next: () => number): Json | undefined {
   const split = docs.length === 1 ? 1 : 1 + Math.floor(next() * (docs.length - 1));
   const left = split === 1 ? r.reduce(undefined, docs[0], true) : baseTree(r, docs.slice(0, split), next);
   if (split >= docs.length) return left;
@@ -307,7 +317,7 @@ function baseTree(r: Reducer, docs: Json[], next: () => number): Json | undefine
 }
 
 /** Every combine full (meaningful when the schema has no deletions and no sets). */
-function fullTree(r: Reducer, docs: Json[], next: () => number): Json | undefined {
+function fullTree(r: R, docs: Json[], next: () => number): Json | undefined {
   if (docs.length === 1) return r.reduce(undefined, docs[0], true);
   const split = 1 + Math.floor(next() * (docs.length - 1));
   const left = fullTree(r, docs.slice(0, split), next);
@@ -327,26 +337,31 @@ function check(schema: Json, runs: { docs: Json[]; seed: number }[]): void {
   const r = new Reducer(registry, 'test://assoc.schema.json');
   for (const { docs, seed } of runs) {
     for (const d of docs) expect(validator.validate(d), JSON.stringify(d)).toEqual([]);
-    checkRun(r, docs, seed);
+    const before = JSON.stringify(docs);
+    const expected = outcome(() => fullFold(r, docs));
+    expect(expected.ok, `the full fold failed: ${JSON.stringify(expected)}`).toBe(true);
+    checkRun(r, () => docs, expected, seed, 'copying');
+    expect(JSON.stringify(docs), 'copying reductions mutated their inputs').toBe(before);
+    checkRun(owning(r), () => structuredClone(docs), expected, seed, 'owning');
   }
 }
 
-function checkRun(r: Reducer, docs: Json[], seed: number): void {
-  const expected = outcome(() => fullFold(r, docs));
-  expect(expected.ok, `the full fold failed: ${JSON.stringify(expected)}`).toBe(true);
-
+/** Each mode against the full fold; `fresh()` gives the documents for one mode. */
+function checkRun(r: R, fresh: () => Json[], expected: Outcome, seed: number, how: string): void {
   const next = rng(seed);
-  const modes: [string, () => Json | undefined][] = [
+  const modes: [string, (docs: Json[]) => Json | undefined][] = [
     [
       'partial-then-full',
-      () => applyFull(r, r.reduce(undefined, docs[0], true), partialTree(r, docs.slice(1), next)),
+      (docs) => applyFull(r, r.reduce(undefined, docs[0], true), partialTree(r, docs.slice(1), next)),
     ],
-    ['full-at-the-base', () => baseTree(r, docs, next)],
+    ['full-at-the-base', (docs) => baseTree(r, docs, next)],
     // Without deletions and set terms, full reductions are associative on their own.
-    ...(r.mayPrune ? [] : [['all-full', () => fullTree(r, docs, next)] as [string, () => Json | undefined]]),
+    ...(r.mayPrune
+      ? []
+      : [['all-full', (docs) => fullTree(r, docs, next)] as [string, (docs: Json[]) => Json | undefined]]),
     [
       'partial-fold-then-full',
-      () =>
+      (docs) =>
         applyFull(
           r,
           r.reduce(undefined, docs[0], true),
@@ -355,10 +370,11 @@ function checkRun(r: Reducer, docs: Json[], seed: number): void {
     ],
   ];
   for (const [mode, run] of modes) {
-    const got = outcome(run);
+    const docs = fresh();
+    const got = outcome(() => run(docs));
     expect(
       sameOutcome(expected, got),
-      `${mode}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`,
+      `${how} ${mode}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`,
     ).toBe(true);
   }
 }

@@ -481,3 +481,81 @@ describe('Combiner spilling', () => {
     expect(c.stats()).toEqual({ docsIn: 0, keys: 0, bytesEstimate: 0, spilledRuns: 0 });
   });
 });
+
+function deepFreeze<T extends Json>(v: T): T {
+  if (Array.isArray(v)) for (const x of v) deepFreeze(x);
+  else if (v !== null && typeof v === 'object') for (const k of Object.keys(v)) deepFreeze(v[k]);
+  return Object.freeze(v);
+}
+
+/** Each drained document as JSON text (values and property order), with its deleted flag. */
+async function drainedText(c: Combiner, full: boolean): Promise<string[]> {
+  return (await drained(c, full)).map((d) => `${d.deleted ? 'deleted ' : ''}${JSON.stringify(d.doc)}`);
+}
+
+describe('Combiner ownsDocuments', () => {
+  const cases: [string, CollectionSpec, () => Json[], number | undefined][] = [
+    ['counts', counts, () => workload(3_000, 300, 9).input, undefined],
+    ['counts, spilling', counts, () => workload(6_000, 2_000, 10).input, 16 * 1024],
+    [
+      'non-associative lists',
+      collection('test/list', LIST, ['/id']),
+      (): Json[] => [
+        { id: 'a', tag: 'one', list: [5, 9] },
+        { id: 'b', list: [1] },
+        { id: 'a', tag: 'two', list: null },
+        { id: 'a', tag: 'three', list: [1, 2] }, // NotAssociative: 'a' is restored after `tag` was set
+        { id: 'b', list: [0, 1, 3] },
+        { id: 'a', tag: 'four', list: [3] },
+      ],
+      undefined,
+    ],
+    [
+      'CDC deletions',
+      collection('test/cdc', CDC, ['/id']),
+      (): Json[] => [
+        { id: 'k1', v: 1, _meta: { op: 'c' } },
+        { id: 'k1', v: 2, _meta: { op: 'u', extra: [1] } },
+        { id: 'k1', _meta: { op: 'd' } },
+        { id: 'k2', v: 3, _meta: { op: 'c' } },
+        { id: 'k2', _meta: { op: 'd' } },
+        { id: 'k2', v: 4, _meta: { op: 'c' } },
+      ],
+      undefined,
+    ],
+  ];
+
+  for (const [name, col, docs, budget] of cases) {
+    it(`drains like the copying combiner, which never mutates its (frozen) inputs: ${name}`, async () => {
+      for (const full of [false, true]) {
+        const copying = combiner({ collection: col, memoryBudgetBytes: budget });
+        copying.addMany(docs().map(deepFreeze)); // a write to an input would throw
+        const owning = combiner({ collection: col, memoryBudgetBytes: budget, ownsDocuments: true });
+        owning.addMany(docs());
+        if (budget !== undefined) expect(owning.stats().spilledRuns).toBeGreaterThan(0);
+        expect(await drainedText(owning, full), `full ${full}`).toEqual(await drainedText(copying, full));
+      }
+    });
+  }
+
+  it('updates combined documents in place: an added document may change', async () => {
+    const c = combiner({ ownsDocuments: true });
+    const first: JsonObject = { id: 'a', n: 1 };
+    c.add(first);
+    c.add({ id: 'a', n: 2, last: 'x' });
+    expect(first).toEqual({ id: 'a', n: 3, last: 'x' });
+    expect((await drained(c, true))[0].doc).toBe(first);
+  });
+
+  it('a document that fails to reduce changes nothing', async () => {
+    const c = combiner({
+      collection: collection('test/loose', LOOSE, ['/id']),
+      validate: false,
+      ownsDocuments: true,
+    });
+    c.add({ id: 'k', n: 1, s: 'a' });
+    expect(() => c.add({ id: 'k', s: 'b', n: 'whoops' })).toThrow(CombineError);
+    c.add({ id: 'k', n: 2 });
+    expect(await drainedText(c, true)).toEqual([JSON.stringify({ id: 'k', n: 3, s: 'a' })]);
+  });
+});

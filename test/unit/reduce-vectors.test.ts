@@ -1,4 +1,8 @@
-/** Every unit vector of /shared/spec/reductions.md, as table tests (rows cumulative). */
+/**
+ * Every unit vector of /shared/spec/reductions.md, as table tests (rows cumulative), run twice: copying
+ * (inputs must stay untouched) and owning lhs (`ownsLhs`: lhs updated in place; rhs untouched, and a
+ * failed row leaves lhs exactly as it was).
+ */
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../shared/json/types.ts';
 import { NotAssociativeError, ReduceError, Reducer } from '../../shared/reduce/index.ts';
@@ -10,27 +14,44 @@ type Row =
   | { p: Json; error: string }
   | { f: Json; error: string };
 
+/** JSON text: compares values and property order. */
+const text = (v: Json | undefined) => JSON.stringify(v);
+
 function run(schema: Json, rows: Row[]): void {
+  runMode(schema, rows, false);
+  runMode(schema, rows, true);
+}
+
+function runMode(schema: Json, rows: Row[], ownsLhs: boolean): void {
   const registry = new SchemaRegistry({ 'test://vectors.schema.json': schema });
   const reducer = new Reducer(registry, 'test://vectors.schema.json');
+  const mode = ownsLhs ? 'owning' : 'copying';
   let lhs: Json | undefined;
   rows.forEach((row, i) => {
     const full = 'f' in row;
-    const rhs = 'f' in row ? row.f : row.p;
+    // Owning: lhs is the previous result, made of earlier rows' values; give each row a fresh rhs so
+    // that lhs shares nothing with anything else.
+    const rhs = structuredClone('f' in row ? row.f : row.p);
+    const lhsBefore = text(lhs);
+    const rhsBefore = text(rhs);
     if ('error' in row) {
       let caught: unknown;
       try {
-        reducer.reduce(lhs, rhs, full);
+        reducer.reduce(lhs, rhs, full, { ownsLhs });
       } catch (e) {
         caught = e;
       }
-      expect(caught, `row ${i}`).toBeInstanceOf(ReduceError);
-      expect((caught as ReduceError).code, `row ${i}`).toBe(row.error);
+      expect(caught, `${mode} row ${i}`).toBeInstanceOf(ReduceError);
+      expect((caught as ReduceError).code, `${mode} row ${i}`).toBe(row.error);
       if (row.error === 'NotAssociative') expect(caught).toBeInstanceOf(NotAssociativeError);
-      return; // an error leaves lhs unchanged
+      expect(text(lhs), `${mode} row ${i}: a failed reduction leaves lhs as it was`).toBe(lhsBefore);
+      expect(text(rhs), `${mode} row ${i}: rhs untouched`).toBe(rhsBefore);
+      return;
     }
-    const out = reducer.reduce(lhs, rhs, full);
-    expect(out, `row ${i}: ${JSON.stringify(lhs)} + ${JSON.stringify(rhs)}`).toEqual(row.expect);
+    const out = reducer.reduce(lhs, rhs, full, { ownsLhs });
+    expect(out, `${mode} row ${i}: ${lhsBefore} + ${rhsBefore}`).toEqual(row.expect);
+    expect(text(rhs), `${mode} row ${i}: rhs untouched`).toBe(rhsBefore);
+    if (!ownsLhs) expect(text(lhs), `${mode} row ${i}: lhs untouched`).toBe(lhsBefore);
     lhs = out;
   });
 }
