@@ -252,12 +252,37 @@ export class Plan {
   }
 }
 
+/**
+ * How a scalar location may be reduced without the reducer's general dispatch (an inline shortcut
+ * in its object merge loop): 0 none; 1 take rhs (lastWriteWins without `delete` or `associative:
+ * false`, the default); 2 sum; 3 maximize without key; 4 minimize without key.
+ */
+export type Leaf = 0 | 1 | 2 | 3 | 4;
+
+function leafOf(s: Strategy | undefined): Leaf {
+  if (s === undefined) return 1;
+  switch (s.strategy) {
+    case 'lastWriteWins':
+      return !s.delete && s.associative ? 1 : 0;
+    case 'sum':
+      return 2;
+    case 'maximize':
+      return s.keyTokens.length === 0 ? 3 : 0;
+    case 'minimize':
+      return s.keyTokens.length === 0 ? 4 : 0;
+    default:
+      return 0;
+  }
+}
+
 /** The subschemas applying at a location for one value. */
 export class Active {
   /** The selected strategy; undefined means the default, lastWriteWins. */
   readonly strategy?: Strategy;
   /** Set when subschemas select different strategies (the annotations as written). */
   readonly conflict?: readonly Json[];
+  /** The reducer's shortcut for scalars here (0 when there is a conflict). */
+  readonly leaf: Leaf;
   private readonly props = new Map<string, Plan>();
   private readonly known = new Set<string>();
   private readonly hasPatterns: boolean;
@@ -294,6 +319,7 @@ export class Active {
       if (combined === undefined) this.conflict = raws;
       else this.strategy = parseReduceAnnotation(combined, nodes[0].uri);
     }
+    this.leaf = this.conflict === undefined ? leafOf(this.strategy) : 0;
   }
 
   /** The plan of property `name` of an object here. */

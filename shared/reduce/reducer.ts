@@ -188,7 +188,11 @@ export class Reducer implements ReduceHost {
    * in place (it is part of an owned lhs; every change goes through the journal).
    */
   at(plan: Plan, lhs: Json | undefined, rhs: Json, full: boolean, own: boolean): Out {
-    const act = plan.staticActive ?? plan.activate(rhs);
+    return this.apply(plan.staticActive ?? plan.activate(rhs), lhs, rhs, full, own);
+  }
+
+  /** Reduce one location whose subschemas are decided. */
+  private apply(act: Active, lhs: Json | undefined, rhs: Json, full: boolean, own: boolean): Out {
     if (act.conflict !== undefined) {
       this.fail('ConflictingStrategies', lhs, rhs, act.conflict.map((c) => JSON.stringify(c)).join(' vs '));
     }
@@ -311,9 +315,43 @@ export class Reducer implements ReduceHost {
       if (lv === undefined && !prune) {
         v = rv;
       } else {
-        path.push(k);
-        v = this.at(act.propPlan(k), lv, rv, full, own);
-        path.pop();
+        const plan = act.propPlan(k);
+        const a = plan.staticActive ?? plan.activate(rv);
+        // Scalar shortcuts (Active.leaf), the same results as apply(); the location is pushed only to fail.
+        switch (a.leaf) {
+          case 1:
+            v = rv;
+            break;
+          case 2:
+            if (lv === undefined) {
+              v = rv;
+            } else {
+              const s = sum(lv, rv);
+              if (s === SUM_WRONG_TYPE || s === SUM_OVERFLOW) {
+                path.push(k);
+                this.fail(s === SUM_WRONG_TYPE ? 'SumWrongType' : 'SumNumericOverflow', lv, rv);
+              }
+              v = s;
+            }
+            break;
+          case 3:
+          case 4:
+            if (lv === undefined) {
+              v = rv;
+            } else if (typeof lv === 'number' && typeof rv === 'number') {
+              // Ties take rhs, as compareJson-based minMax does.
+              v = a.leaf === 3 ? (lv > rv ? lv : rv) : lv < rv ? lv : rv;
+            } else {
+              path.push(k);
+              v = this.apply(a, lv, rv, full, own);
+              path.pop();
+            }
+            break;
+          default:
+            path.push(k);
+            v = this.apply(a, lv, rv, full, own);
+            path.pop();
+        }
       }
       if (v === DELETE) {
         if (lv !== undefined) {
