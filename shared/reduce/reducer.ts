@@ -14,7 +14,7 @@
  * was, values and property order: in-place changes are journaled and undone.
  */
 import { compareByTokens, compareJson, jsonEqual } from '../json/compare.ts';
-import { joinPointer, ownProp, setOwnProp } from '../json/pointer.ts';
+import { joinPointer, setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type { SchemaNode } from '../schema/graph.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
@@ -112,7 +112,7 @@ export class Reducer implements ReduceHost {
    * only) when the pair cannot be combined associatively, ReduceError otherwise.
    */
   reduce(lhs: Json | undefined, rhs: Json, full: boolean, opts?: ReduceOptions): Json | undefined {
-    this.path.length = 0;
+    if (this.path.length !== 0) this.path.length = 0; // left over by an error
     if (opts?.ownsLhs !== true || !isContainer(lhs)) {
       const out = this.at(this.root, lhs, rhs, full, false);
       return out === DELETE ? undefined : out;
@@ -310,7 +310,11 @@ export class Reducer implements ReduceHost {
     const path = this.path;
     for (const k in rhs) {
       const rv = rhs[k];
-      const lv = ownProp(lhs, k);
+      // ownProp(lhs, k), inlined: absent, inherited (a function, or `__proto__`) reads as undefined.
+      let lv: Json | undefined = lhs[k];
+      if (lv !== undefined && (typeof lv === 'function' || (k === '__proto__' && !Object.hasOwn(lhs, k)))) {
+        lv = undefined;
+      }
       let v: Out;
       if (lv === undefined && !prune) {
         v = rv;
@@ -360,7 +364,8 @@ export class Reducer implements ReduceHost {
         }
       } else if (v !== lv) {
         if (own) this.journal(out, k, lv === undefined ? ABSENT : lv);
-        setOwnProp(out, k, v);
+        if (k === '__proto__') setOwnProp(out, k, v);
+        else out[k] = v;
       }
     }
     return out;

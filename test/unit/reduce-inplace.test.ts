@@ -196,6 +196,25 @@ describe('in-place reduction (ownsLhs)', () => {
     expect(text(out)).toBe(text({ a: 1, o: { x: 1, z: 3, w: 0 }, c: 3, n: 1, d: 4 }));
   });
 
+  it('treats __proto__ and inherited names as data, in place and on rollback', () => {
+    const r = reducer({ reduce: merge, additionalProperties: { reduce: sum } });
+    const lhs = JSON.parse('{"__proto__": 1, "a": 1}') as Json;
+    const out = r.reduce(
+      lhs,
+      JSON.parse('{"__proto__": 2, "constructor": 3, "toString": 4}') as Json,
+      false,
+      OWNS,
+    );
+    expect(out).toBe(lhs);
+    expect(JSON.stringify(out)).toBe('{"__proto__":3,"a":1,"constructor":3,"toString":4}');
+    failure(() =>
+      r.reduce(lhs, JSON.parse('{"__proto__": 1, "hasOwnProperty": 1, "a": "x"}') as Json, false, OWNS),
+    );
+    expect(JSON.stringify(lhs)).toBe('{"__proto__":3,"a":1,"constructor":3,"toString":4}');
+    expect(Object.getPrototypeOf(lhs)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).constructor).toBe(Object);
+  });
+
   it('the reducer is reusable after a failure, in both modes', () => {
     const r = reducer({ reduce: merge, properties: { n: { reduce: sum } } });
     const lhs: Json = { n: 1, s: 'a' };
