@@ -59,7 +59,10 @@ export interface CombinerOptions {
   memoryBudgetBytes?: number;
   /** Where spill files go (a fresh `sluice-combine-*` folder inside it); default the OS temp dir. */
   spillDir?: string;
-  /** A reducer to share (it is stateless); default `new Reducer(registry, collection.writeSchema)`. */
+  /**
+   * A reducer to share (it holds no state between calls, so any number of combiners may use one);
+   * default `new Reducer(registry, collection.writeSchema)`.
+   */
   reducer?: Reducer;
   /**
    * The combiner owns added documents and may mutate them (see the module comment): only for

@@ -64,10 +64,13 @@ export class Reducer implements ReduceHost {
   /**
    * In-place changes of the current owning reduction, 3 slots each: (container, key, previous value)
    * with previous = ABSENT for an added property; (object, DELETED, DeletedProp) for a deletion;
-   * (array, LENGTH, previous length) for an append. Slots past `undoTop` are stale.
+   * (array, LENGTH, previous length) for an append. After a reduction its slots, [0, undoStale), are
+   * stale: they keep what the latest owning reduction replaced alive until the next one (slots a
+   * longer earlier reduction used are cleared, so nothing older is retained).
    */
   private undo: unknown[] = [];
   private undoTop = 0;
+  private undoStale = 0;
 
   /**
    * @param registry the catalog's schemas
@@ -125,7 +128,14 @@ export class Reducer implements ReduceHost {
       this.rollback();
       throw e;
     }
-    if (this.undoTop > UNDO_KEEP) this.undo = [];
+    const top = this.undoTop;
+    if (top > UNDO_KEEP) {
+      this.undo = [];
+      this.undoStale = 0;
+    } else {
+      if (this.undoStale > top) this.undo.fill(undefined, top, this.undoStale);
+      this.undoStale = top;
+    }
     this.undoTop = 0;
     return out === DELETE ? undefined : out;
   }
@@ -167,6 +177,7 @@ export class Reducer implements ReduceHost {
     }
     this.undo = [];
     this.undoTop = 0;
+    this.undoStale = 0;
   }
 
   /** The strategy that applies at the root for `rhs` (for diagnostics and tests). */
