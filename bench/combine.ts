@@ -238,7 +238,12 @@ async function memoryProbe(docs: number, budgetMiB: number): Promise<MemoryProbe
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('the memory probe needs --expose-gc');
   const registry = new SchemaRegistry({ [SCHEMA_URI]: SCHEMA });
-  const c = new Combiner({ registry, collection: COLLECTION, memoryBudgetBytes: budgetMiB * 1024 * 1024 });
+  const c = new Combiner({
+    registry,
+    collection: COLLECTION,
+    memoryBudgetBytes: budgetMiB * 1024 * 1024,
+    ownsDocuments: true, // each document parsed just before it is added, as in `sluice combine`
+  });
   const rand = prng(7);
   const distinct = Math.max(1, docs >> 1);
   gc();

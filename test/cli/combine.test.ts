@@ -167,6 +167,27 @@ describe('sluice combine', () => {
     expect(result.code).toBe(0);
   });
 
+  it('documents reduced in place: a pair that cannot be combined leaves the earlier one as it was', async () => {
+    // The second document is summed and appended into the first in place until /list turns out not
+    // to combine (an array merged onto null): that must be undone, or n and tags would count twice.
+    const r = await combine(
+      [CATALOG, '--collection', 'acme/lists'],
+      lines([
+        { id: 'a', n: 1, tags: ['x'], list: null },
+        { id: 'b', n: 10, list: [0] },
+        { id: 'a', n: 2, tags: ['y'], list: [1] },
+        { id: 'a', n: 4, list: [2, 3] },
+        { id: 'b', n: 20, tags: ['z'], list: [5] },
+      ]),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(parseOut(r.stdout)).toEqual([
+      { id: 'a', n: 7, tags: ['x', 'y'], list: [2, 3] },
+      { id: 'b', n: 30, list: [5], tags: ['z'] },
+    ]);
+  });
+
   it('unknown collection: exit 2 with a did-you-mean', async () => {
     const r = await combine([CATALOG, '--collection', 'acme/count'], []);
     expect(r.code).toBe(2);
