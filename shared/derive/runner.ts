@@ -4,7 +4,12 @@
  * and optional `flush()` and `reset()`. Output documents are validated against the derived
  * collection's write schema here; reducing them by key is the caller's combiner's job.
  */
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
 import { transformMethodName } from '../catalog/names.ts';
 import type { Json } from '../json/types.ts';
@@ -43,18 +48,45 @@ export class DerivationError extends Error {
   }
 }
 
-/** Load a derivation module by absolute path (TypeScript loads through tsx where it is registered). */
+/**
+ * Load a derivation module by absolute path. The module (TypeScript or JavaScript, with whatever it
+ * imports) is bundled by esbuild into one ES module in the OS temp folder, as the Lambda bundle is
+ * built, so it loads the same way wherever it lives: in a `"type": "module"` package or not.
+ */
 export async function importDerivationModule(
   modulePath: string,
   derivation: string,
 ): Promise<DerivationModule> {
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new DerivationError('ModuleLoad', derivation, `cannot load module ${modulePath}: ${String(err)}`, {
-      cause: err,
+    const built = await build({
+      entryPoints: [modulePath],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      sourcemap: 'inline',
+      logLevel: 'silent',
     });
+    const code = built.outputFiles[0].text;
+    const dir = join(tmpdir(), 'sluice-modules');
+    mkdirSync(dir, { recursive: true });
+    const file = join(
+      dir,
+      `${createHash('sha256').update(modulePath).update(code).digest('hex').slice(0, 16)}.mjs`,
+    );
+    writeFileSync(file, code);
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new DerivationError(
+      'ModuleLoad',
+      derivation,
+      `cannot load module ${modulePath}: ${describeBuildError(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (typeof mod.Derivation !== 'function') {
     const found = Object.keys(mod).join(', ') || 'nothing';
@@ -65,6 +97,21 @@ export async function importDerivationModule(
     );
   }
   return mod as unknown as DerivationModule;
+}
+
+/** esbuild's errors carry file:line:col; other errors their message. */
+function describeBuildError(err: unknown): string {
+  const errors = (
+    err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }
+  ).errors;
+  if (Array.isArray(errors) && errors.length > 0) {
+    return errors
+      .map((e) =>
+        e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1}: ${e.text}` : e.text,
+      )
+      .join('; ');
+  }
+  return describe(err);
 }
 
 export class DerivationRunner {

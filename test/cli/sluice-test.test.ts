@@ -1,15 +1,17 @@
 // `sluice test` end to end: the real CLI (bin/sluice.js) in a child process, on catalogs in test/fixtures and examples/.
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
-function sluice(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'sluice.js'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-  });
+function sluiceIn(cwd: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'sluice.js'), ...args], { cwd, encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+function sluice(...args: string[]) {
+  return sluiceIn(root, ...args);
 }
 
 describe('sluice test', () => {
@@ -61,5 +63,26 @@ describe('sluice test', () => {
     const r = sluice('test', 'test/fixtures/nope/flow.yaml');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('nope/flow.yaml');
+  });
+
+  it('loads derivation modules of a project that is not an ES-module package (no package.json at all)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-user-'));
+    try {
+      cpSync(join(root, 'test', 'fixtures', 'bank'), dir, { recursive: true });
+      const r = sluiceIn(dir, 'test');
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/^3 passed, 0 failed$/m);
+      expect(r.code).toBe(0);
+
+      writeFileSync(
+        join(dir, 'balances.ts'),
+        'export class Derivation {\n  fromTransfers(read) { return [ }\n}\n',
+      );
+      const broken = sluiceIn(dir, 'test');
+      expect(broken.code).toBe(2);
+      expect(broken.stderr).toMatch(/cannot load module .*balances\.ts: .*balances\.ts:2:\d+: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
