@@ -22,7 +22,7 @@ export async function createDeriveHandler(
     ? await importDerivationModule(rt.env.derivationModule, derivation)
     : undefined;
   const runner = await DerivationRunner.create(rt.catalog, rt.registry, derivation, module);
-  const task = new DeriveTask(rt.catalog.collections[derivation], runner, rt.journal);
+  const task = new DeriveTask(rt.catalog.collections[derivation], runner, rt.journal, rt.catalog);
   const fn: KinesisTaskHandler = async (event) => {
     if (event.Records.length === 0) return;
     await task.onEvent(rt.collectionOfArn(event.Records[0].eventSourceARN), event);

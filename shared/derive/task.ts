@@ -11,6 +11,7 @@
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
+import { matchesPartitions } from '../catalog/partitions.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
@@ -33,14 +34,20 @@ export class DeriveTaskError extends Error {
 
 export class DeriveTask {
   private readonly extractor: KeyExtractor;
+  private readonly sourceSpecs = new Map<string, CollectionSpec>();
   readonly stats = { docsIn: 0, docsOut: 0 };
 
   constructor(
     readonly collection: CollectionSpec,
     private readonly runner: DerivationRunner,
     private readonly journal: Journal,
+    catalog: BuiltCatalog,
   ) {
     this.extractor = keyExtractor(collection.key);
+    for (const name of new Set((collection.derive?.transforms ?? []).map((t) => t.source.name))) {
+      const spec = catalog.collections[name];
+      if (spec) this.sourceSpecs.set(name, spec);
+    }
   }
 
   static sources(catalog: BuiltCatalog, derivation: string): string[] {
@@ -52,7 +59,7 @@ export class DeriveTask {
     return (this.collection.derive?.transforms ?? [])
       .map((t, i) => ({ t, i }))
       .filter(({ t }) => !t.disable && t.source.name === collection)
-      .sort((a, b) => a.t.priority - b.t.priority || a.i - b.i);
+      .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i); // higher priority first, then catalog order
   }
 
   async onEvent(sourceCollection: string, event: KinesisStreamEvent): Promise<number> {
@@ -63,6 +70,11 @@ export class DeriveTask {
     const out: AppendDoc[] = [];
     for (const d of docs) {
       for (const { t, i } of transforms) {
+        if (
+          t.source.partitions &&
+          !matchesPartitions(this.sourceSpecs.get(sourceCollection)!, t.source.partitions, d.doc)
+        )
+          continue;
         const derived = await this.runner.onSource(t.name, [d.doc]);
         derived.forEach((doc, n) => {
           const position = `${d.streamPosition}:${String(i).padStart(3, '0')}:${String(n).padStart(6, '0')}`;

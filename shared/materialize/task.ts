@@ -14,7 +14,13 @@
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { recordsToEvent, runBackfill } from '../backfill/fragments.ts';
-import type { BuiltCatalog, CollectionSpec, MaterializationSpec } from '../catalog/model.ts';
+import type {
+  BuiltCatalog,
+  CollectionSpec,
+  MaterializationSpec,
+  PartitionSelector,
+} from '../catalog/model.ts';
+import { matchesPartitions } from '../catalog/partitions.ts';
 import type { Json } from '../json/types.ts';
 import { isObject } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
@@ -38,6 +44,8 @@ interface BindingRuntime {
   /** Stable identity: source collection and resource (binding indexes shift when bindings are added). */
   id: string;
   backfill: number;
+  /** Only documents of these logical partitions are materialized. */
+  partitions?: PartitionSelector;
   /**
    * The binding keeps its own positions (`<collection>/<shard>#<id>@<backfill>`) because it was
    * backfilled: its history came from fragments and the journal, not with the other bindings' events.
@@ -120,6 +128,7 @@ export class MaterializeTask {
           delta: isObject(b.resource) && b.resource.delta_updates === true,
           id: `${b.source.name}#${canonicalJson(b.resource)}`,
           backfill: b.backfill ?? 0,
+          partitions: b.source.partitions,
           tracked: false,
         };
       });
@@ -269,7 +278,9 @@ export class MaterializeTask {
     this.checkpoint = { ...this.checkpoint, ...checkpoint };
   }
 
-  private async storeDocs(b: BindingRuntime, docs: SourceDoc[]): Promise<StoreDoc[]> {
+  private async storeDocs(b: BindingRuntime, all: SourceDoc[]): Promise<StoreDoc[]> {
+    const sel = b.partitions;
+    const docs = sel ? all.filter((d) => matchesPartitions(b.collection, sel, d.doc)) : all;
     const groups = new Map<string, { key: Json[]; docs: SourceDoc[] }>();
     for (const d of docs) {
       const k = b.extractor.packBinary(d.doc);

@@ -13,10 +13,10 @@ import type {
   TestStep,
   TransformSpec,
 } from '../catalog/model.ts';
+import { matchesPartitions } from '../catalog/partitions.ts';
 import { Combiner } from '../combine/combiner.ts';
 import { DerivationRunner } from '../derive/runner.ts';
 import { jsonEqual } from '../json/compare.ts';
-import { getAt } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
@@ -267,23 +267,6 @@ function stripMeta(doc: Json): Json {
   if (!isObject(doc) || !('_meta' in doc)) return doc;
   const { _meta, ...rest } = doc;
   return rest;
-}
-
-/** Whether a document's logical partition fields pass an include/exclude selector. */
-export function matchesPartitions(spec: CollectionSpec, sel: PartitionSelector, doc: Json): boolean {
-  const fieldValue = (field: string): Json | undefined => {
-    const p = spec.projections[field];
-    return getAt(doc, p ? p.location : `/${field}`);
-  };
-  for (const [field, values] of Object.entries(sel.include ?? {})) {
-    const v = fieldValue(field);
-    if (v === undefined || !values.some((x) => jsonEqual(x, v))) return false;
-  }
-  for (const [field, values] of Object.entries(sel.exclude ?? {})) {
-    const v = fieldValue(field);
-    if (v !== undefined && values.some((x) => jsonEqual(x, v))) return false;
-  }
-  return true;
 }
 
 /**
