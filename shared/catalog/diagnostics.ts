@@ -53,6 +53,8 @@ export const DIAGNOSTIC_CODES = {
   ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',
+  ReadDelayTestOnly:
+    'a transform `readDelay`, applied by `sluice test` but not yet by the local stack or AWS',
   // Tests.
   IngestDocumentInvalid:
     "a test ingest document that does not validate against the collection's write schema",

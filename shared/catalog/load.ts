@@ -422,11 +422,19 @@ class Loader {
         isObject(t.shuffle) && Array.isArray(t.shuffle.key)
           ? { key: t.shuffle.key.filter((k): k is string => typeof k === 'string') }
           : 'any';
+      const readDelay = this.duration(t.readDelay, { doc, pointer: `${tp}/readDelay` }) ?? 0;
+      if (readDelay > 0 && t.disable !== true) {
+        this.report.warning(
+          'ReadDelayTestOnly',
+          { doc, pointer: `${tp}/readDelay` },
+          `transform \`${name}\` reads with a delay of ${readDelay} s: \`sluice test\` applies it, but \`sluice dev\` and the deployed stack read without delay for now`,
+        );
+      }
       transforms.push({
         name,
         source: sourceRef(t.source),
         shuffle,
-        readDelay: this.duration(t.readDelay, { doc, pointer: `${tp}/readDelay` }) ?? 0,
+        readDelay,
         priority: typeof t.priority === 'number' ? t.priority : 0,
         disable: t.disable === true,
         backfill: typeof t.backfill === 'number' ? t.backfill : 0,

@@ -16,8 +16,10 @@ describe('a valid multi-file catalog', async () => {
   const dir = join(fixtures, 'valid');
   const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
 
-  it('loads without diagnostics', () => {
-    expect(diagnostics).toEqual([]);
+  it('loads without diagnostics but the readDelay notice', () => {
+    expect(diagnostics.map((d) => `${d.severity} ${d.code} ${d.pointer}`)).toEqual([
+      'warning ReadDelayTestOnly /collections/acmeCo~1totals/derive/transforms/0/readDelay',
+    ]);
     expect(catalog).toBeDefined();
     expect(catalog!.root).toBe(join(dir, 'flow.yaml'));
     expect(Object.keys(catalog!.collections).sort()).toEqual([
@@ -343,7 +345,7 @@ describe('a broken catalog', async () => {
 
   it('marks only advice as warnings', () => {
     const warnings = diagnostics.filter((d) => d.severity === 'warning').map((d) => d.code);
-    expect(new Set(warnings)).toEqual(new Set(['ReduceUnreachable', 'UnusedMethod']));
+    expect(new Set(warnings)).toEqual(new Set(['ReduceUnreachable', 'UnusedMethod', 'ReadDelayTestOnly']));
   });
 
   it('does not repeat a typo as a missing property, nor a schema file problem per collection', () => {
@@ -371,7 +373,7 @@ describe("a catalog in Estuary's exact syntax", () => {
   it('loads unchanged', async () => {
     const dir = join(fixtures, 'estuary');
     const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
-    expect(diagnostics).toEqual([]);
+    expect(diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual(['warning ReadDelayTestOnly']);
     const balances = catalog!.collections['acmeBank/balances'];
     expect(balances.derive!.transforms[0]).toMatchObject({
       name: 'fromTransfers',
