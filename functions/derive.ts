@@ -4,6 +4,8 @@
  * collection), SLUICE_STREAMS, SLUICE_DERIVATION_MODULE (the bundled module; else the catalog's path).
  * The runtime and the derivation instance are built once per cold start (first invocation).
  * A failure throws: the mapping retries, bisects, and parks the batch in the on-failure destination.
+ * Input documents already processed (by origin: re-published by a replayed upstream derivation) are
+ * skipped, through watermarks in the state table (SLUICE_STATE_TABLE); this needs ParallelizationFactor 1.
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
@@ -22,7 +24,11 @@ export async function createDeriveHandler(
     ? await importDerivationModule(rt.env.derivationModule, derivation)
     : undefined;
   const runner = await DerivationRunner.create(rt.catalog, rt.registry, derivation, module);
-  const task = new DeriveTask(rt.catalog.collections[derivation], runner, rt.journal, rt.catalog);
+  // Origin watermarks in the state table (partition `c#<derivation>`), so a replayed upstream
+  // derivation's re-published documents are not derived twice (shared/derive/task.ts).
+  const task = new DeriveTask(rt.catalog.collections[derivation], runner, rt.journal, rt.catalog, {
+    watermarks: rt.state,
+  });
   const fn: KinesisTaskHandler = async (event) => {
     if (event.Records.length === 0) return;
     await task.onEvent(rt.collectionOfArn(event.Records[0].eventSourceARN), event);

@@ -67,7 +67,10 @@ export interface EventSourceSettings {
   retryAttempts: number;
   /** Records older than this are parked instead of retried. */
   maxRecordAge: Duration;
-  /** Concurrent batches per shard; records of one partition key stay in order. */
+  /**
+   * Concurrent batches per shard; records of one partition key stay in order. Must be 1 when the catalog
+   * has derivations (their origin watermarks assume one batch per shard at a time).
+   */
   parallelizationFactor: number;
 }
 
@@ -200,6 +203,18 @@ export class SluiceCatalog extends Construct {
   }
 
   private checkOverrides(): void {
+    // Derive tasks drop re-published documents by origin watermarks per input shard, which needs the
+    // shard's batches one at a time, in order (shared/derive/task.ts): no concurrent batches per shard.
+    const pf = this.esm.parallelizationFactor;
+    if (pf !== 1 && Object.values(this.catalog.collections).some((c) => c.derive)) {
+      throw new DeployUnsupportedError(
+        'InvalidOverride',
+        'SluiceCatalogProps.eventSource',
+        '/parallelizationFactor',
+        pf,
+        'derivations need parallelizationFactor 1 (their origin watermarks assume one batch per shard at a time)',
+      );
+    }
     for (const [name, o] of Object.entries(this.props.streams ?? {})) {
       if (!(name in this.catalog.collections)) {
         throw new DeployUnsupportedError(

@@ -9,6 +9,9 @@
  *   conditional on `a` being exactly what was loaded (or the item being absent).
  * - checkpoint: p = `c#<task>`, k = UTF-8 shard id, `pos` = position (position.ts encoding: a padded
  *   string, never a number). Conditional on `pos` being lower, so checkpoints never move backwards.
+ * - origin watermarks of a derive task on one input shard: p = `c#<task>` (the derived collection: the
+ *   partition its IAM policy allows), k = `w#<collection>/<shardId>`, `pos` = the input position the marks
+ *   are up to, `w` = the marks per origin source as canonical JSON text. Conditional on `pos` being lower.
  * Every call counts read/write units into the meter.
  */
 import {
@@ -27,6 +30,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { Json } from '../json/types.ts';
 import {
+  type OriginWatermarks,
   StateError,
   type StateItem,
   type StateStore,
@@ -252,6 +256,46 @@ export class DynamoStateStore implements StateStore {
       if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
     } finally {
       this.opts.meter?.dynamoWrite(200);
+    }
+  }
+
+  async getWatermarks(task: string, shard: string): Promise<OriginWatermarks | undefined> {
+    const res = await this.opts.client.send(
+      new GetItemCommand({
+        TableName: this.opts.table,
+        Key: { p: { S: `c#${task}` }, k: { B: Buffer.from(`w#${shard}`) } },
+        ConsistentRead: true,
+      }),
+    );
+    this.opts.meter?.dynamoRead(res.Item ? dynamoItemBytes(res.Item) : 100, true);
+    const upTo = res.Item?.pos?.S;
+    if (upTo === undefined) return undefined;
+    return { upTo, marks: JSON.parse(res.Item?.w?.S ?? '{}') as Record<string, string> };
+  }
+
+  async putWatermarks(task: string, shard: string, marks: OriginWatermarks): Promise<void> {
+    const Item = {
+      p: { S: `c#${task}` },
+      k: { B: Buffer.from(`w#${shard}`) },
+      pos: { S: marks.upTo },
+      w: { S: canonicalApplied(marks.marks) },
+    };
+    const bytes = dynamoItemBytes(Item);
+    if (bytes > MAX_ITEM_BYTES)
+      throw new StateError('ItemTooLarge', `c#${task}`, `w#${shard}`, `origin watermarks of ${bytes} bytes`);
+    try {
+      await this.opts.client.send(
+        new PutItemCommand({
+          TableName: this.opts.table,
+          Item,
+          ConditionExpression: 'attribute_not_exists(pos) OR pos < :pos',
+          ExpressionAttributeValues: { ':pos': { S: marks.upTo } },
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    } finally {
+      this.opts.meter?.dynamoWrite(bytes);
     }
   }
 }

@@ -15,7 +15,13 @@ import {
   type ReadResult,
   type ShardInfo,
 } from '../ports/journal.ts';
-import type { StateItem, StateStore, StateWrite, StateWriteResult } from '../ports/state.ts';
+import type {
+  OriginWatermarks,
+  StateItem,
+  StateStore,
+  StateWrite,
+  StateWriteResult,
+} from '../ports/state.ts';
 
 interface MemShard {
   info: ShardInfo;
@@ -119,6 +125,7 @@ export class MemoryJournal implements Journal {
 export class MemoryStateStore implements StateStore {
   private readonly items = new Map<string, Map<string, StateItem>>();
   private readonly checkpoints = new Map<string, string>();
+  private readonly watermarks = new Map<string, OriginWatermarks>();
 
   async load(collection: string, keys: Buffer[]): Promise<Map<string, StateItem>> {
     const m = this.items.get(collection);
@@ -167,6 +174,17 @@ export class MemoryStateStore implements StateStore {
     const k = `${task}\u0000${shardId}`;
     const cur = this.checkpoints.get(k);
     if (cur === undefined || position > cur) this.checkpoints.set(k, position);
+  }
+
+  async getWatermarks(task: string, shard: string): Promise<OriginWatermarks | undefined> {
+    const w = this.watermarks.get(`${task}\u0000${shard}`);
+    return w && structuredClone(w);
+  }
+
+  async putWatermarks(task: string, shard: string, marks: OriginWatermarks): Promise<void> {
+    const k = `${task}\u0000${shard}`;
+    const cur = this.watermarks.get(k);
+    if (cur === undefined || marks.upTo > cur.upTo) this.watermarks.set(k, structuredClone(marks));
   }
 }
 

@@ -8,6 +8,25 @@
  * A replayed source batch (crash after the append, before the checkpoint) publishes the same documents
  * with the same uuids and origins again; consumers that keep per-key state drop them (ports/events.ts
  * foldKey), so reductions such as sums do not double-count.
+ *
+ * A derivation reading a derived collection would derive those re-published copies again, with new
+ * origins (their own new stream positions), so stores further down would count them twice. So the task
+ * drops input documents it has already processed, by their origin: per (task, input shard, origin
+ * source) a watermark holds the highest origin position processed, and a document at or below it is
+ * skipped. This relies on the origins of one origin source increasing within one input shard:
+ * - the upstream task processes each of its input shards sequentially (ParallelizationFactor 1: the local
+ *   event-source mapping, and infra/sluice-catalog.ts, which refuses a higher factor for derivations),
+ *   and appends its outputs in processing order; an output's position is its source document's position,
+ *   then the rank of the transform in processing order (priority order, not catalog order), then the
+ *   output index, so that order is also origin order;
+ * - a key routes to one shard, and the journal keeps a shard's records in order across retries
+ *   (adapters/kinesis.ts: one record per shard in flight);
+ * so a re-published copy arrives after its original with an origin <= the watermark. Documents without
+ * an origin (captured, or emitted by `flush()`) are never skipped. The watermarks are stored (StateStore
+ * `putWatermarks`) after the outputs are appended and before the mapping checkpoints: a crash before
+ * they are stored re-derives the same outputs with the same origins (dropped downstream, again by origin);
+ * a crash after skips everything on replay. Limit: after a reshard of an input stream, a child shard's
+ * watermarks start empty (docs/local-stack.md "Limits").
  */
 import type { KinesisStreamEvent } from 'aws-lambda';
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
@@ -19,6 +38,7 @@ import { metaUuid } from '../meta/uuid.ts';
 import { decodeEvent } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
+import type { OriginWatermarks, StateStore } from '../ports/state.ts';
 import type { DerivationRunner } from './runner.ts';
 
 export class DeriveTaskError extends Error {
@@ -32,16 +52,26 @@ export class DeriveTaskError extends Error {
   }
 }
 
+export interface DeriveTaskOptions {
+  /**
+   * Where the origin watermarks live (the state table; its partition `c#<derived collection>`).
+   * Undefined: no input document is ever skipped (a chain replayed after a crash can double-count).
+   */
+  watermarks?: Pick<StateStore, 'getWatermarks' | 'putWatermarks'>;
+}
+
 export class DeriveTask {
   private readonly extractor: KeyExtractor;
   private readonly sourceSpecs = new Map<string, CollectionSpec>();
-  readonly stats = { docsIn: 0, docsOut: 0 };
+  /** docsSkipped: input documents dropped as already processed (re-published copies). */
+  readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0 };
 
   constructor(
     readonly collection: CollectionSpec,
     private readonly runner: DerivationRunner,
     private readonly journal: Journal,
     catalog: BuiltCatalog,
+    private readonly opts: DeriveTaskOptions = {},
   ) {
     this.extractor = keyExtractor(collection.key);
     for (const name of new Set((collection.derive?.transforms ?? []).map((t) => t.source.name))) {
@@ -67,9 +97,33 @@ export class DeriveTask {
     if (transforms.length === 0) throw new DeriveTaskError(this.collection.name, sourceCollection);
     const docs = decodeEvent(event, sourceCollection);
     this.stats.docsIn += docs.length;
+    // Origin watermarks of each input shard of the event (the mapping delivers one shard per event).
+    const store = this.opts.watermarks;
+    const marks = new Map<string, { loaded: OriginWatermarks | undefined; next: OriginWatermarks }>();
+    if (store) {
+      for (const d of docs) {
+        const shard = `${sourceCollection}/${d.shardId}`;
+        let m = marks.get(shard);
+        if (!m) {
+          const loaded = await store.getWatermarks(this.collection.name, shard);
+          m = { loaded, next: { upTo: loaded?.upTo ?? '', marks: { ...loaded?.marks } } };
+          marks.set(shard, m);
+        }
+        if (d.streamPosition > m.next.upTo) m.next.upTo = d.streamPosition;
+      }
+    }
     const out: AppendDoc[] = [];
     for (const d of docs) {
-      for (const { t, i } of transforms) {
+      if (store && d.hasOrigin) {
+        const m = marks.get(`${sourceCollection}/${d.shardId}`)!.next.marks;
+        const seen = m[d.source];
+        if (seen !== undefined && d.position <= seen) {
+          this.stats.docsSkipped++;
+          continue;
+        }
+        m[d.source] = d.position;
+      }
+      for (const [rank, { t }] of transforms.entries()) {
         if (
           t.source.partitions &&
           !matchesPartitions(this.sourceSpecs.get(sourceCollection)!, t.source.partitions, d.doc)
@@ -77,7 +131,8 @@ export class DeriveTask {
           continue;
         const derived = await this.runner.onSource(t.name, [d.doc]);
         derived.forEach((doc, n) => {
-          const position = `${d.streamPosition}:${String(i).padStart(3, '0')}:${String(n).padStart(6, '0')}`;
+          // The transform's rank in processing order (not its catalog index): origins increase in append order.
+          const position = `${d.streamPosition}:${String(rank).padStart(3, '0')}:${String(n).padStart(6, '0')}`;
           const source = `${sourceCollection}/${d.shardId}`;
           const withMeta: Json = isObject(doc)
             ? {
@@ -100,7 +155,18 @@ export class DeriveTask {
       out.push({ hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(doc), 'latin1')), doc });
     }
     if (out.length > 0) await this.journal.append(this.collection.name, out);
+    // After the append, before the mapping checkpoints (which happens when this returns).
+    for (const [shard, m] of marks) {
+      if (m.loaded && !changed(m.loaded.marks, m.next.marks)) continue;
+      if (!m.loaded && Object.keys(m.next.marks).length === 0) continue;
+      await store!.putWatermarks(this.collection.name, shard, m.next);
+    }
     this.stats.docsOut += out.length;
     return out.length;
   }
+}
+
+function changed(a: Record<string, string>, b: Record<string, string>): boolean {
+  const kb = Object.keys(b);
+  return kb.length !== Object.keys(a).length || kb.some((k) => a[k] !== b[k]);
 }

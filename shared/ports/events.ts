@@ -24,6 +24,8 @@ export interface SourceDoc {
    */
   source: string;
   position: string;
+  /** True when `source`/`position` come from the document's origin (it was published by a derivation). */
+  hasOrigin?: boolean;
   arrivalMs: number;
 }
 
@@ -72,6 +74,7 @@ export function decodeEvent(event: KinesisStreamEvent, collection: string): Sour
         streamPosition,
         source: origin?.source ?? `${collection}/${shardId}`,
         position: origin?.position ?? streamPosition,
+        hasOrigin: origin !== undefined,
         arrivalMs: Math.round(r.kinesis.approximateArrivalTimestamp * 1000),
       });
     });

@@ -45,6 +45,21 @@ export interface StateStore {
   getCheckpoint(task: string, shardId: string): Promise<string | undefined>;
   /** Store a checkpoint; never moves backwards (a stale writer's older checkpoint is ignored). */
   putCheckpoint(task: string, shardId: string, position: string): Promise<void>;
+  /** A derive task's origin watermarks on one input shard (see {@link OriginWatermarks}), if any. */
+  getWatermarks(task: string, shard: string): Promise<OriginWatermarks | undefined>;
+  /** Store origin watermarks; never moves backwards (ignored unless `upTo` is beyond the stored one). */
+  putWatermarks(task: string, shard: string, marks: OriginWatermarks): Promise<void>;
+}
+
+/**
+ * What a derive task has processed of one input shard (`<collection>/<shardId>`), for dropping documents
+ * a replayed upstream derivation re-published: per origin source (ports/position.ts `parseOrigin`), the
+ * highest origin position processed. `upTo` is the input position (position.ts encoding) of the last
+ * record of the batch that produced these marks: it orders writes, so a stale writer cannot regress them.
+ */
+export interface OriginWatermarks {
+  upTo: string;
+  marks: Record<string, string>;
 }
 
 export class StateError extends Error {
