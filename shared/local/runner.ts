@@ -88,6 +88,8 @@ export interface TaskView {
   docs?: () => number;
   /** Documents written out: appended (captures, derivations), stored keys (materializations), fragment docs (persisters). */
   out?: () => number;
+  /** Input documents dropped as already processed (derivations: re-published by a replayed upstream). */
+  skipped?: () => number;
 }
 
 export class LocalRunner {
@@ -251,6 +253,7 @@ export class LocalRunner {
         kind: 'derivation',
         mappings: sources.map((s) => this.mapping(`derive:${name}`, s, h)),
         out: () => h.task.stats.docsOut,
+        skipped: () => h.task.stats.docsSkipped,
       });
     }
     for (const name of Object.keys(catalog.collections)) {
