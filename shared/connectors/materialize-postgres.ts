@@ -456,6 +456,13 @@ export class PostgresMaterialization implements MaterializeConnector {
     }
   }
 
+  /** Empty a binding's table (a bumped backfill counter rebuilds it from history). */
+  async reset(binding: number): Promise<void> {
+    const plan = this.plan(binding);
+    const c = await this.db();
+    await c.query(`TRUNCATE ${plan.table}`);
+  }
+
   private plan(binding: number): BindingPlan {
     const p = this.plans.get(binding);
     if (!p) {

@@ -159,5 +159,8 @@ export class S3Materialization implements MaterializeConnector {
     await store.put(this.checkpointKey(), Buffer.from(JSON.stringify(next)), 'application/json');
   }
 
+  /** A bumped backfill counter re-delivers the history (delta, at least once): files already written stay; the history is written again as new delta files. */
+  async reset(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

@@ -171,5 +171,8 @@ export class WebhookMaterialization implements MaterializeConnector {
     );
   }
 
+  /** A bumped backfill counter re-delivers the history (delta, at least once): what the endpoint received stays; the history is POSTed again. */
+  async reset(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

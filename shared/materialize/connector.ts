@@ -63,6 +63,13 @@ export interface MaterializeConnector {
    * When present, the task uses it instead of `load` and fills StoreDoc.applied / expectedApplied.
    */
   loadApplied?(binding: number, keys: Json[][]): Promise<Map<string, AppliedDoc>>;
+  /**
+   * Remove every document of a binding from the destination (TRUNCATE): a bumped `backfill` counter
+   * rebuilds the binding from the collection's history, which must not be reduced onto what is there.
+   * Connectors without it, whose standard-updates bindings cannot skip re-applied history
+   * (no `loadApplied`), refuse a bumped counter.
+   */
+  reset?(binding: number): Promise<void>;
   /** Store the documents and the checkpoint, atomically where the endpoint allows; throws FencedError when fenced off. */
   commit(txn: MaterializeTransaction): Promise<void>;
   close(): Promise<void>;

@@ -82,7 +82,7 @@ export interface MaterializeStats {
 }
 
 export class MaterializeTaskError extends Error {
-  readonly code: 'UnknownSource' | 'NotBound';
+  readonly code: 'UnknownSource' | 'NotBound' | 'CannotRebackfill';
   constructor(
     code: MaterializeTaskError['code'],
     readonly materialization: string,
@@ -180,6 +180,7 @@ export class MaterializeTask {
         adopt[marker] = pad(b.backfill);
         continue;
       }
+      if (this.checkpoint[marker] !== undefined) await this.resetForRebackfill(b);
       b.tracked = true;
       const { blobs, prefix } = h.fragments(c);
       const stat = { binding: b.index, fragments: 0, docs: 0, journalRecords: 0 };
@@ -218,6 +219,26 @@ export class MaterializeTask {
     if (Object.keys(adopt).length > 0) {
       await this.connector.commit({ bindings: [], checkpoint: adopt });
       Object.assign(this.checkpoint, adopt);
+    }
+  }
+
+  /**
+   * A bumped `backfill` counter rebuilds the binding from history: empty the destination first, unless
+   * an earlier attempt at this counter already started (its own positions exist) and emptied it.
+   */
+  private async resetForRebackfill(b: BindingRuntime): Promise<void> {
+    const suffix = `#${b.id}@${b.backfill}`;
+    const started = Object.keys(this.checkpoint).some(
+      (k) => k.startsWith(`${b.collection.name}/`) && k.endsWith(suffix),
+    );
+    if (started) return;
+    if (this.connector.reset) await this.connector.reset(b.index);
+    else if (!b.delta && !this.connector.loadApplied) {
+      throw new MaterializeTaskError(
+        'CannotRebackfill',
+        this.spec.name,
+        `binding ${b.index} (${b.collection.name}): its backfill counter was bumped to ${b.backfill}, but the connector cannot empty the destination, and reducing the history onto the current documents would apply it twice`,
+      );
     }
   }
 
