@@ -5,7 +5,7 @@
  */
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
-import { isObject } from '../shared/json/types.ts';
+import { isObject, type Json } from '../shared/json/types.ts';
 import { DocGenerator, parseRate } from '../shared/local/generate.ts';
 import { LocalRunner } from '../shared/local/runner.ts';
 import { TerminalView } from '../shared/local/view.ts';
@@ -61,6 +61,7 @@ export async function runDev(
   let sent = 0;
   let genErrors = 0;
   let genTimer: NodeJS.Timeout | undefined;
+  let genStopped: string | undefined;
   if (rate && target) {
     const gen = new DocGenerator(catalog, target.collection);
     const tickMs = 100;
@@ -70,16 +71,26 @@ export async function runDev(
       const n = Math.floor(carry);
       carry -= n;
       if (n === 0) return;
-      const docs = Array.from({ length: n }, () => gen.next());
+      let docs: Json[];
+      try {
+        docs = Array.from({ length: n }, () => gen.next());
+      } catch (err) {
+        // A schema the generator cannot satisfy: say so once and stop generating; the stack keeps running.
+        clearInterval(genTimer);
+        genStopped = err instanceof Error ? err.message : String(err);
+        process.stderr.write(`--generate stopped: ${genStopped}\n`);
+        return;
+      }
       fetch(`${base}${target.path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(docs),
       }).then(
-        (r) => {
+        async (r) => {
+          const body = await r.text();
           if (r.ok) sent += n;
-          else genErrors++;
-          return r.arrayBuffer();
+          else if (++genErrors === 1)
+            process.stderr.write(`--generate: ingest answered ${r.status}: ${body}\n`);
         },
         () => {
           genErrors++;
@@ -90,7 +101,7 @@ export async function runDev(
   const view = new TerminalView(runner, process.stdout, {
     ui: o.ui !== false,
     header: () =>
-      `sluice dev  ingest ${base}  generated ${sent} docs${genErrors ? ` (${genErrors} failed requests)` : ''}  est. AWS cost so far $${runner.rt.meter.costReport().dollars.total.toFixed(6)}  (Ctrl-C to stop)`,
+      `sluice dev  ingest ${base}  generated ${sent} docs${genErrors ? ` (${genErrors} failed requests)` : ''}${genStopped ? ' (generator stopped: see above)' : ''}  est. AWS cost so far $${runner.rt.meter.costReport().dollars.total.toFixed(6)}  (Ctrl-C to stop)`,
   });
   view.start();
 
