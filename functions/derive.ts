@@ -7,14 +7,13 @@
  * Input documents already processed (by origin: re-published by a replayed upstream derivation) are
  * skipped, through watermarks in the state table (SLUICE_STATE_TABLE); this needs ParallelizationFactor 1.
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { DerivationRunner, importDerivationModule } from '../shared/derive/runner.ts';
 import { DeriveTask } from '../shared/derive/task.ts';
-import { eventSize, taskMetrics } from './telemetry.ts';
+import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
-export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
+export type { KinesisTaskHandler };
 
 export async function createDeriveHandler(
   rt: Runtime,
@@ -36,22 +35,7 @@ export async function createDeriveHandler(
   return Object.assign(fn, { task });
 }
 
-const metrics = taskMetrics();
-// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
-let ready: Promise<KinesisTaskHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
-ready?.catch(() => undefined); // an init failure surfaces on the first invocation, not as an unhandled rejection
-function init(): Promise<KinesisTaskHandler> {
+export const handler: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
   return createDeriveHandler(createRuntime(env), requireTask(env));
-}
-export const handler: KinesisTaskHandler = async (event) => {
-  ready ??= init();
-  const size = eventSize(event);
-  metrics.count('DocsIn', size.docs);
-  metrics.bytes('BytesIn', size.bytes);
-  try {
-    await (await ready)(event);
-  } finally {
-    metrics.publish();
-  }
-};
+});

@@ -4,7 +4,6 @@
  * The connector is made from the catalog's endpoint (`createConnector`), built and opened once per cold
  * start (first invocation).
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { createMaterializeConnector } from '../shared/connectors/index.ts';
@@ -12,9 +11,9 @@ import { DynamoDbConnector } from '../shared/connectors/materialize-dynamodb.ts'
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
 import { fragmentPlace } from '../shared/persist/task.ts';
-import { eventSize, taskMetrics } from './telemetry.ts';
+import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
-export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
+export type { KinesisTaskHandler };
 
 /**
  * The connector of a materialization, by its built-in name: materialize-dynamodb (with the runtime's
@@ -79,22 +78,7 @@ export async function createMaterializeHandler(
   };
 }
 
-const metrics = taskMetrics();
-// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
-let ready: Promise<KinesisTaskHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
-ready?.catch(() => undefined); // an init failure surfaces on the first invocation, not as an unhandled rejection
-function init(): Promise<KinesisTaskHandler> {
+export const handler: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
   return createMaterializeHandler(createRuntime(env), requireTask(env)).then((r) => r.handler);
-}
-export const handler: KinesisTaskHandler = async (event) => {
-  ready ??= init();
-  const size = eventSize(event);
-  metrics.count('DocsIn', size.docs);
-  metrics.bytes('BytesIn', size.bytes);
-  try {
-    await (await ready)(event);
-  } finally {
-    metrics.publish();
-  }
-};
+});

@@ -5,13 +5,12 @@
  * SLUICE_STATE_TABLE, SLUICE_FRAGMENTS (`{collection: "s3://bucket/prefix/"}`) or SLUICE_BUCKET.
  * Built once per cold start (first invocation).
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { fragmentPlace, PersistTask } from '../shared/persist/task.ts';
-import { eventSize, taskMetrics } from './telemetry.ts';
+import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
-export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
+export type { KinesisTaskHandler };
 
 export function createPersistHandler(
   rt: Runtime,
@@ -31,21 +30,7 @@ export function createPersistHandler(
   return Object.assign(fn, { task });
 }
 
-const metrics = taskMetrics();
-// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
-let ready: KinesisTaskHandler | undefined = process.env.SLUICE_TASK ? init() : undefined;
-function init(): KinesisTaskHandler {
+export const handler: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
   return createPersistHandler(createRuntime(env), requireTask(env));
-}
-export const handler: KinesisTaskHandler = async (event) => {
-  ready ??= init();
-  const size = eventSize(event);
-  metrics.count('DocsIn', size.docs);
-  metrics.bytes('BytesIn', size.bytes);
-  try {
-    await ready(event);
-  } finally {
-    metrics.publish();
-  }
-};
+});

@@ -46,3 +46,32 @@ export function taskMetrics(env: NodeJS.ProcessEnv = process.env): TaskMetrics {
     publish: () => m.publishStoredMetrics(),
   };
 }
+
+export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
+
+/**
+ * The exported Lambda `handler` of a Kinesis-triggered task: the task is built at module scope (the
+ * init phase) when deployed (SLUICE_TASK set; `sluice dev` imports the module without it), an init
+ * failure surfaces on the first invocation rather than as an unhandled rejection, and each
+ * invocation records documents and bytes in, then publishes its metrics.
+ */
+export function kinesisEntry(
+  init: () => KinesisTaskHandler | Promise<KinesisTaskHandler>,
+): KinesisTaskHandler {
+  const metrics = taskMetrics();
+  let ready: Promise<KinesisTaskHandler> | undefined = process.env.SLUICE_TASK
+    ? Promise.resolve().then(init)
+    : undefined;
+  ready?.catch(() => undefined);
+  return async (event) => {
+    ready ??= Promise.resolve().then(init);
+    const size = eventSize(event);
+    metrics.count('DocsIn', size.docs);
+    metrics.bytes('BytesIn', size.bytes);
+    try {
+      await (await ready)(event);
+    } finally {
+      metrics.publish();
+    }
+  };
+}

@@ -26,8 +26,8 @@ import { gunzipSync } from 'node:zlib';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from '../ports/blob.ts';
+import { recordsToEvent } from '../ports/events.ts';
 import { packFrame } from '../ports/framing.ts';
-import type { JournalRecord } from '../ports/journal.ts';
 import { padSequence } from '../ports/position.ts';
 
 export interface FragmentRef {
@@ -192,26 +192,8 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
         result.resume[shardId] = f.lastSeq;
       if (docs.length === 0) continue;
       const data = packFrame(docs.map((d) => Buffer.from(JSON.stringify(d))));
-      await o.onEvent(o.collection, {
-        Records: [
-          {
-            kinesis: {
-              kinesisSchemaVersion: '1.0',
-              partitionKey: 'backfill',
-              sequenceNumber: f.lastSeq,
-              data: data.toString('base64'),
-              approximateArrivalTimestamp: 0,
-            },
-            eventSource: 'aws:kinesis',
-            eventVersion: '1.0',
-            eventID: `${shardId}:${f.lastSeq}`,
-            eventName: 'aws:kinesis:record',
-            invokeIdentityArn: 'arn:aws:iam::000000000000:role/sluice-backfill',
-            awsRegion: arn.split(':')[3] ?? 'us-east-1',
-            eventSourceARN: arn,
-          },
-        ],
-      });
+      const record = { shardId, sequenceNumber: f.lastSeq, partitionKey: 'backfill', data, arrivalMs: 0 };
+      await o.onEvent(o.collection, recordsToEvent([record], arn, 'sluice-backfill'));
       result.fragments += group.length;
       result.docs += docs.length;
     }
@@ -219,24 +201,4 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
   return result;
 }
 
-/** Journal records as the AWS-shaped Kinesis event an event-source mapping would deliver (backfill catch-up). */
-export function recordsToEvent(records: JournalRecord[], streamArn: string): KinesisStreamEvent {
-  return {
-    Records: records.map((r) => ({
-      kinesis: {
-        kinesisSchemaVersion: '1.0',
-        partitionKey: r.partitionKey,
-        sequenceNumber: r.sequenceNumber,
-        data: Buffer.from(r.data).toString('base64'),
-        approximateArrivalTimestamp: r.arrivalMs / 1000,
-      },
-      eventSource: 'aws:kinesis',
-      eventVersion: '1.0',
-      eventID: `${r.shardId}:${r.sequenceNumber}`,
-      eventName: 'aws:kinesis:record',
-      invokeIdentityArn: 'arn:aws:iam::000000000000:role/sluice-backfill',
-      awsRegion: streamArn.split(':')[3] ?? 'us-east-1',
-      eventSourceARN: streamArn,
-    })),
-  };
-}
+export { recordsToEvent };

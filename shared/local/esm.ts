@@ -13,7 +13,8 @@
  *   MaximumRecordAgeInSeconds, or that exhausted its retries, goes to the on-failure destination and the
  *   shard moves on.
  */
-import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { recordsToEvent } from '../ports/events.ts';
 import { unpackFrameEntries } from '../ports/framing.ts';
 import type { Journal, JournalRecord, ShardInfo } from '../ports/journal.ts';
 import { padSequence } from '../ports/position.ts';
@@ -243,27 +244,7 @@ export class EventSourceMapping {
   }
 
   private toEvent(records: JournalRecord[]): KinesisStreamEvent {
-    const region = this.o.streamArn.split(':')[3] ?? 'us-east-1';
-    return {
-      Records: records.map(
-        (r): KinesisStreamRecord => ({
-          kinesis: {
-            kinesisSchemaVersion: '1.0',
-            partitionKey: r.partitionKey,
-            sequenceNumber: r.sequenceNumber,
-            data: Buffer.from(r.data).toString('base64'),
-            approximateArrivalTimestamp: r.arrivalMs / 1000,
-          },
-          eventSource: 'aws:kinesis',
-          eventVersion: '1.0',
-          eventID: `${r.shardId}:${r.sequenceNumber}`,
-          eventName: 'aws:kinesis:record',
-          invokeIdentityArn: `arn:aws:iam::000000000000:role/${this.o.task}`,
-          awsRegion: region,
-          eventSourceARN: this.o.streamArn,
-        }),
-      ),
-    };
+    return recordsToEvent(records, this.o.streamArn, this.o.task);
   }
 
   private async checkpoint(s: ShardState, seq: string): Promise<void> {

@@ -3,9 +3,10 @@
  * into documents with their positions, and the keyed exactly-once fold used by every consumer that
  * keeps reduced state per key (the collection view and non-transactional materializations).
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
+import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import type { Json } from '../json/types.ts';
 import { unpackFrameEntries } from './framing.ts';
+import type { JournalRecord } from './journal.ts';
 import { encodePosition, parseOrigin } from './position.ts';
 
 export interface SourceDoc {
@@ -117,4 +118,37 @@ export function foldKey(
     folded++;
   }
   return { doc, applied, folded };
+}
+
+/**
+ * Journal records as the AWS-shaped Kinesis event an event-source mapping delivers (`eventID` =
+ * `<shardId>:<sequenceNumber>`, base64 data), so handlers cannot tell the local stack or a backfill
+ * from AWS. `role` names the invoking role in `invokeIdentityArn`.
+ */
+export function recordsToEvent(
+  records: JournalRecord[],
+  streamArn: string,
+  role = 'sluice',
+): KinesisStreamEvent {
+  const awsRegion = streamArn.split(':')[3] ?? 'us-east-1';
+  return {
+    Records: records.map(
+      (r): KinesisStreamRecord => ({
+        kinesis: {
+          kinesisSchemaVersion: '1.0',
+          partitionKey: r.partitionKey,
+          sequenceNumber: r.sequenceNumber,
+          data: Buffer.from(r.data).toString('base64'),
+          approximateArrivalTimestamp: r.arrivalMs / 1000,
+        },
+        eventSource: 'aws:kinesis',
+        eventVersion: '1.0',
+        eventID: `${r.shardId}:${r.sequenceNumber}`,
+        eventName: 'aws:kinesis:record',
+        invokeIdentityArn: `arn:aws:iam::000000000000:role/${role}`,
+        awsRegion,
+        eventSourceARN: streamArn,
+      }),
+    ),
+  };
 }
