@@ -26,7 +26,7 @@
  *   different shards never fence each other, and an instance whose view of a shard is stale — a zombie,
  *   or one that lost a race — gets FencedError and must `open()` again (re-read) before retrying.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import {
@@ -38,9 +38,9 @@ import {
   type StoreDoc,
 } from '../materialize/connector.ts';
 import { resolveConfigSecrets, validateConnectorJson } from './config.ts';
-import { ConnectorConfigError, EndpointError, FieldMappingError } from './errors.ts';
+import { ConnectorConfigError, FieldMappingError } from './errors.ts';
 import { type FieldShape, type SelectedField, selectFields, valueAt } from './fields.ts';
-import { ident, type PgConnectionConfig, pgClientConfig, qualified } from './postgres-common.ts';
+import { connectPg, ident, type PgConnectionConfig, qualified } from './postgres-common.ts';
 
 export interface MaterializePostgresConfig extends PgConnectionConfig {
   schema: string;
@@ -232,18 +232,10 @@ export class PostgresMaterialization implements MaterializeConnector {
 
   private async db(): Promise<pg.Client> {
     if (this.client) return this.client;
-    const c = new pg.Client(pgClientConfig(this.config));
-    c.on('error', () => {
-      // A broken connection (server restart, terminated backend): drop it; the next call reconnects.
-      if (this.client === c) this.client = undefined;
+    this.client = await connectPg(this.config, (broken) => {
+      if (this.client === broken) this.client = undefined;
     });
-    try {
-      await c.connect();
-    } catch (err) {
-      throw new EndpointError('PostgresConnect', this.config.address, (err as Error).message);
-    }
-    this.client = c;
-    return c;
+    return this.client;
   }
 
   private async dropBroken(c: pg.Client): Promise<void> {

@@ -1,5 +1,6 @@
 /** PostgreSQL connection settings shared by materialize-postgres and source-postgres-batch (Estuary's field names). */
-import type pg from 'pg';
+import pg from 'pg';
+import { EndpointError } from './errors.ts';
 
 export interface PgConnectionConfig {
   /** `host:port` or `host` (port 5432). */
@@ -39,4 +40,22 @@ export function ident(name: string): string {
 /** `"schema"."table"`. */
 export function qualified(schema: string, table: string): string {
   return `${ident(schema)}.${ident(table)}`;
+}
+
+/**
+ * A connected client. `onBroken` runs when the connection breaks later (server restart, terminated
+ * backend), so its owner drops it and reconnects on next use. Failing to connect is an EndpointError.
+ */
+export async function connectPg(
+  config: PgConnectionConfig,
+  onBroken: (c: pg.Client) => void,
+): Promise<pg.Client> {
+  const c = new pg.Client(pgClientConfig(config));
+  c.on('error', () => onBroken(c));
+  try {
+    await c.connect();
+  } catch (err) {
+    throw new EndpointError('PostgresConnect', config.address, (err as Error).message);
+  }
+  return c;
 }

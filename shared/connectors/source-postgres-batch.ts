@@ -18,12 +18,12 @@
  * `_meta: {polled, index, op: "c"}`, where `polled` is the poll time and `index` the row's index in the
  * poll. Documents are keyed by the table's primary key (see `discover()`).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { CaptureSpec } from '../catalog/model.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { resolveConfigSecrets, type SecretResolver, validateConnectorJson } from './config.ts';
 import { EndpointError } from './errors.ts';
-import { ident, type PgConnectionConfig, pgClientConfig, qualified } from './postgres-common.ts';
+import { connectPg, ident, type PgConnectionConfig, qualified } from './postgres-common.ts';
 import type { CapturedDoc, DiscoveredBinding, PollingSource, PollResult } from './source.ts';
 
 export interface SourcePostgresBatchResource {
@@ -127,17 +127,10 @@ export class PostgresBatchSource implements PollingSource {
 
   private async db(): Promise<pg.Client> {
     if (this.client) return this.client;
-    const c = new pg.Client(pgClientConfig(this.config));
-    c.on('error', () => {
-      if (this.client === c) this.client = undefined;
+    this.client = await connectPg(this.config, (broken) => {
+      if (this.client === broken) this.client = undefined;
     });
-    try {
-      await c.connect();
-    } catch (err) {
-      throw new EndpointError('PostgresConnect', this.config.address, (err as Error).message);
-    }
-    this.client = c;
-    return c;
+    return this.client;
   }
 
   private source(r: SourcePostgresBatchResource): string {

@@ -15,6 +15,7 @@ import { explicitHashKey, keyExtractor } from '../../shared/keys/index.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
 import { metaUuid } from '../../shared/meta/uuid.ts';
 import { PersistTask } from '../../shared/persist/task.ts';
+import { recordsToEvent } from '../../shared/ports/events.ts';
 import type { JournalRecord } from '../../shared/ports/journal.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
@@ -35,26 +36,8 @@ afterAll(async () => {
 
 const COLLECTION = 'acme/orders';
 
-function toEvent(records: JournalRecord[]): KinesisStreamEvent {
-  return {
-    Records: records.map((r) => ({
-      kinesis: {
-        kinesisSchemaVersion: '1.0',
-        partitionKey: r.partitionKey,
-        sequenceNumber: r.sequenceNumber,
-        data: Buffer.from(r.data).toString('base64'),
-        approximateArrivalTimestamp: r.arrivalMs / 1000,
-      },
-      eventSource: 'aws:kinesis',
-      eventVersion: '1.0',
-      eventID: `${r.shardId}:${r.sequenceNumber}`,
-      eventName: 'aws:kinesis:record',
-      invokeIdentityArn: 'arn:aws:iam::000000000000:role/test',
-      awsRegion: 'us-east-1',
-      eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/acme_orders',
-    })),
-  };
-}
+const ORDERS_ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/acme_orders';
+const toEvent = (records: JournalRecord[]): KinesisStreamEvent => recordsToEvent(records, ORDERS_ARN, 'test');
 
 /** Deliver every record of every shard after `after[shard]` to `onEvent`, in batches of `batch` records. */
 async function deliver(

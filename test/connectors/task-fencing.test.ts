@@ -12,6 +12,7 @@ import type { JsonObject } from '../../shared/json/types.ts';
 import { explicitHashKey, keyExtractor } from '../../shared/keys/index.ts';
 import { FencedError, type MaterializeConnector } from '../../shared/materialize/connector.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
+import { recordsToEvent } from '../../shared/ports/events.ts';
 import type { JournalRecord } from '../../shared/ports/journal.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
@@ -29,26 +30,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function toEvent(records: JournalRecord[]): KinesisStreamEvent {
-  return {
-    Records: records.map((r) => ({
-      kinesis: {
-        kinesisSchemaVersion: '1.0',
-        partitionKey: r.partitionKey,
-        sequenceNumber: r.sequenceNumber,
-        data: Buffer.from(r.data).toString('base64'),
-        approximateArrivalTimestamp: r.arrivalMs / 1000,
-      },
-      eventSource: 'aws:kinesis',
-      eventVersion: '1.0',
-      eventID: `${r.shardId}:${r.sequenceNumber}`,
-      eventName: 'aws:kinesis:record',
-      invokeIdentityArn: 'arn:aws:iam::000000000000:role/test',
-      awsRegion: 'us-east-1',
-      eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/acme_orders',
-    })),
-  };
-}
+const ORDERS_ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/acme_orders';
+const toEvent = (records: JournalRecord[]): KinesisStreamEvent => recordsToEvent(records, ORDERS_ARN, 'test');
 
 /** Counts commits that were fenced off. */
 function observed(c: MaterializeConnector, fenced: { n: number }): MaterializeConnector {
