@@ -32,7 +32,11 @@ export async function createConnector(rt: Runtime, materialization: string): Pro
       meter: rt.meter,
       stateTable: rt.env.stateTable,
     });
-  return createMaterializeConnector(spec, { catalog: rt.catalog, blobs: (c) => rt.blobs(c.bucket) });
+  return createMaterializeConnector(spec, {
+    catalog: rt.catalog,
+    blobs: (c) => rt.blobs(c.bucket),
+    secret: rt.secret,
+  });
 }
 
 /** A collection's history for backfills: its fragments (where its persister writes them) and its stream. */

@@ -16,7 +16,7 @@ const rt = createRuntime(env);
 const name = requireTask(env);
 const spec = rt.catalog.captures[name];
 if (!spec) throw new Error(`SLUICE_TASK=${name}: no such capture in the catalog`);
-const sourcePromise = createPollingSource(spec, { blobs: (c) => rt.blobs(c.bucket) });
+const sourcePromise = createPollingSource(spec, { blobs: (c) => rt.blobs(c.bucket), secret: rt.secret });
 
 export const handler = async (): Promise<{ docs: number; rounds: number }> =>
   runPollingCapture(await sourcePromise, {

@@ -8,11 +8,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsClients, EMULATOR_CREDENTIALS, makeClients } from '../adapters/clients.ts';
 import { DynamoStateStore } from '../adapters/dynamodb.ts';
 import { KinesisJournal } from '../adapters/kinesis.ts';
 import { S3BlobStore } from '../adapters/s3.ts';
+import { awsSecretResolver } from '../adapters/secrets.ts';
 import type { BuiltCatalog } from '../catalog/model.ts';
+import type { SecretResolver } from '../connectors/config.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { streamOfArn } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
@@ -34,6 +38,8 @@ export interface Runtime {
   /** The collection whose stream an event-source ARN names. */
   collectionOfArn(arn: string): string;
   streamArn(collection: string): string;
+  /** Connector secret references (`${ENV}`, `env:`, `secretsmanager:`, `ssm:`); clients made on first use. */
+  secret: SecretResolver;
 }
 
 export function readBuiltCatalog(env: SluiceEnv): BuiltCatalog {
@@ -74,7 +80,14 @@ export function createRuntime(env: SluiceEnv, o: RuntimeOverrides = {}): Runtime
   const nameOf = (c: string) => streamName(env, c);
   const byStream = new Map(Object.keys(catalog.collections).map((c) => [nameOf(c), c]));
   const blobs = new Map<string, BlobStore>();
+  let secrets: SecretsManagerClient | undefined;
+  let ssm: SSMClient | undefined;
+  const secret = awsSecretResolver({
+    secrets: () => (secrets ??= new SecretsManagerClient({ region: env.region })),
+    ssm: () => (ssm ??= new SSMClient({ region: env.region })),
+  });
   return {
+    secret,
     env,
     catalog,
     registry,

@@ -233,7 +233,10 @@ export class LocalRunner {
     }
     for (const [name, spec] of Object.entries(catalog.captures)) {
       if (!POLLING_CONNECTORS.has(spec.endpoint.connector)) continue;
-      const source = await createPollingSource(spec, { blobs: (c) => this.rt.blobs(c.bucket) });
+      const source = await createPollingSource(spec, {
+        blobs: (c) => this.rt.blobs(c.bucket),
+        secret: this.rt.secret,
+      });
       const p: PollingCapture = { name, spec, source, stats: { polls: 0, docs: 0, errors: 0 } };
       this.polling.push(p);
       this.tasks.push({
