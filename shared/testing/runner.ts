@@ -19,6 +19,7 @@ import { DerivationRunner } from '../derive/runner.ts';
 import { jsonEqual } from '../json/compare.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { metaUuid } from '../meta/uuid.ts';
+import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 
 /** Where the synthetic clock of every test case starts (Unix ms). */
@@ -65,6 +66,8 @@ interface DerivationState {
 
 export class TestRunner {
   private readonly derivations = new Map<string, DerivationState>();
+  /** Per collection, the reducer of its read schema (what a verify reads through, like a materialization). */
+  private readonly readReducers = new Map<string, Reducer>();
 
   private constructor(
     private readonly catalog: BuiltCatalog,
@@ -86,7 +89,7 @@ export class TestRunner {
 
   async run(test: TestSpec): Promise<TestResult> {
     const started = performance.now();
-    const tc = new TestCase(this.catalog, this.registry, this.derivations);
+    const tc = new TestCase(this.catalog, this.registry, this.derivations, this.readReducers);
     for (const d of this.derivations.values()) await d.runner.reset();
     for (let i = 0; i < test.steps.length; i++) {
       const step = test.steps[i];
@@ -120,6 +123,7 @@ class TestCase {
     private readonly catalog: BuiltCatalog,
     private readonly registry: SchemaRegistry,
     private readonly derivations: Map<string, DerivationState>,
+    private readonly readReducers: Map<string, Reducer>,
   ) {}
 
   async ingest(collection: string, documents: Json[]): Promise<void> {
@@ -142,7 +146,13 @@ class TestCase {
   ): Promise<void> {
     const spec = this.collection(collection);
     await this.settle();
-    const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false });
+    // Documents are combined on write by the write schema and read (here: fully reduced) by the read schema.
+    let reducer = this.readReducers.get(collection);
+    if (!reducer) {
+      reducer = new Reducer(this.registry, spec.readSchema);
+      this.readReducers.set(collection, reducer);
+    }
+    const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false, reducer });
     for (const p of this.logs.get(collection) ?? []) {
       if (partitions && !matchesPartitions(spec, partitions, p.doc)) continue;
       combiner.add(p.doc);

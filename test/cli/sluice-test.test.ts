@@ -35,6 +35,12 @@ describe('sluice test', () => {
     expect(r.code).toBe(0);
   });
 
+  it('combines on write by the write schema and reduces on read by the read schema', () => {
+    const r = sluice('test', 'test/fixtures/read-schema/flow.yaml');
+    expect(r.stdout).toContain('PASS shop/test-write-then-read');
+    expect(r.code).toBe(0);
+  });
+
   it('exits 1 on a wrong expectation, naming the test, the step and a diff', () => {
     const r = sluice('test', 'test/fixtures/bank-wrong/flow.yaml', '--filter', 'wrong-balance');
     expect(r.code).toBe(1);
