@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -29,9 +29,6 @@ import {
 export const DERIVATION_MODULE_FILE = 'derivation.mjs';
 /** The Lambda task root (LAMBDA_TASK_ROOT), where the bundle and catalog.json land. */
 export const LAMBDA_TASK_ROOT = '/var/task';
-
-/** Stands in for a handler entry that does not exist yet, only when bundling is skipped (tests). */
-const PLACEHOLDER_ENTRY = join(SLUICE_ROOT, 'infra', 'placeholder-handler.ts');
 
 export class MissingEntryError extends Error {
   readonly code = 'MissingEntry';
@@ -106,12 +103,8 @@ export class SluiceFunction extends Construct {
       }),
     );
 
-    let entry = entryPath(props.kind);
-    if (!existsSync(entry)) {
-      // Tests synthesize with bundling skipped; only then may a missing handler stand in for the real one.
-      if (Stack.of(this).bundlingRequired) throw new MissingEntryError(props.kind, entry, props.task);
-      entry = PLACEHOLDER_ENTRY;
-    }
+    const entry = entryPath(props.kind);
+    if (!existsSync(entry)) throw new MissingEntryError(props.kind, entry, props.task);
     const catalogFile = stageCatalogFile(props.catalog);
     const derivationModule = props.derivationModule;
     this.fn = new NodejsFunction(this, 'Function', {
