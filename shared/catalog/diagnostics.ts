@@ -30,6 +30,8 @@ export const DIAGNOSTIC_CODES = {
   UnknownConnector: 'a connector image that Sluice does not have',
   ConnectorKindMismatch:
     'a materialize-* connector used by a capture, or a source-* one by a materialization',
+  FragmentSettingIgnored:
+    'a `journals.fragments` setting that Sluice does not apply (codec, length, flush interval)',
   StorageMappingOverlap: 'two storage mapping prefixes where one contains the other',
   // Schemas.
   SchemaNotFound: 'a schema reference whose file, pointer or anchor does not exist',

@@ -378,6 +378,27 @@ class Loader {
     if (fragments) {
       this.duration(fragments.flushInterval, at('/journals/fragments/flushInterval'));
       this.duration(fragments.retention, at('/journals/fragments/retention'));
+      // Fragments are written gzipped, one per persisted batch (see shared/persist): say so for the
+      // settings that would ask otherwise, rather than ignoring them silently.
+      if (
+        ['NONE', 'ZSTANDARD', 'SNAPPY', 'GZIP_OFFLOAD_DECOMPRESSION'].includes(
+          String(fragments.compressionCodec),
+        )
+      ) {
+        this.report.warning(
+          'FragmentSettingIgnored',
+          at('/journals/fragments/compressionCodec'),
+          `compressionCodec ${JSON.stringify(fragments.compressionCodec)} is not applied: Sluice writes fragments as gzipped JSON lines (GZIP)`,
+        );
+      }
+      for (const field of ['length', 'flushInterval'] as const) {
+        if (fragments[field] === undefined) continue;
+        this.report.warning(
+          'FragmentSettingIgnored',
+          at(`/journals/fragments/${field}`),
+          `${field} is not applied: Sluice writes one fragment per persisted batch (the persister's event-source mapping sets the batch size and window)`,
+        );
+      }
       spec.journals = { fragments: structuredClone(fragments) as FragmentsSpec };
     }
     const info: CollectionInfo = {

@@ -16,9 +16,11 @@ describe('a valid multi-file catalog', async () => {
   const dir = join(fixtures, 'valid');
   const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
 
-  it('loads without diagnostics but the readDelay notice', () => {
+  it('loads without errors; warns of what Sluice does not apply', () => {
     expect(diagnostics.map((d) => `${d.severity} ${d.code} ${d.pointer}`)).toEqual([
       'warning ReadDelayTestOnly /collections/acmeCo~1totals/derive/transforms/0/readDelay',
+      'warning FragmentSettingIgnored /collections/acmeCo~1orders/journals/fragments/compressionCodec',
+      'warning FragmentSettingIgnored /collections/acmeCo~1orders/journals/fragments/flushInterval',
     ]);
     expect(catalog).toBeDefined();
     expect(catalog!.root).toBe(join(dir, 'flow.yaml'));
@@ -345,7 +347,9 @@ describe('a broken catalog', async () => {
 
   it('marks only advice as warnings', () => {
     const warnings = diagnostics.filter((d) => d.severity === 'warning').map((d) => d.code);
-    expect(new Set(warnings)).toEqual(new Set(['ReduceUnreachable', 'UnusedMethod', 'ReadDelayTestOnly']));
+    expect(new Set(warnings)).toEqual(
+      new Set(['ReduceUnreachable', 'UnusedMethod', 'ReadDelayTestOnly', 'FragmentSettingIgnored']),
+    );
   });
 
   it('does not repeat a typo as a missing property, nor a schema file problem per collection', () => {
@@ -373,7 +377,10 @@ describe("a catalog in Estuary's exact syntax", () => {
   it('loads unchanged', async () => {
     const dir = join(fixtures, 'estuary');
     const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
-    expect(diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual(['warning ReadDelayTestOnly']);
+    expect(diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual([
+      'warning FragmentSettingIgnored',
+      'warning ReadDelayTestOnly',
+    ]);
     const balances = catalog!.collections['acmeBank/balances'];
     expect(balances.derive!.transforms[0]).toMatchObject({
       name: 'fromTransfers',
