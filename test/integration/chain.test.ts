@@ -16,6 +16,7 @@ import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.
 import { CrashError } from '../../shared/local/esm.ts';
 import { LocalRunner, type RunnerOptions } from '../../shared/local/runner.ts';
 import { unpackFrameEntries } from '../../shared/ports/framing.ts';
+import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/chain.yaml', import.meta.url));
 let catalog: BuiltCatalog;
@@ -31,29 +32,9 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-interface Event {
-  id: string;
-  user: string;
-  amount: number;
-}
-
-function events(n: number, from = 0): Event[] {
-  return Array.from({ length: n }, (_, i) => ({
-    id: `e${from + i}`,
-    user: `u${(from + i) % 5}`,
-    amount: ((from + i) * 31) % 97,
-  }));
-}
-
-function oracle(sent: Event[]): Record<string, { count: number; total: number }> {
-  const out: Record<string, { count: number; total: number }> = {};
-  for (const e of sent) {
-    out[e.user] ??= { count: 0, total: 0 };
-    out[e.user].count++;
-    out[e.user].total += e.amount;
-  }
-  return out;
-}
+type Event = SumEvent;
+const events = (n: number, from = 0): Event[] => sumEvents(n, from, { users: 5, mul: 31, mod: 97 });
+const oracle = sumOracle;
 
 async function post(runner: LocalRunner, docs: Event[]): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${runner.ingestPort}/chain/ingest/events`, {

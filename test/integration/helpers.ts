@@ -83,3 +83,34 @@ export function injectKinesisFaults(
   );
   return faults;
 }
+
+/** A test event whose `amount` the fixtures' derivations sum per `user`. */
+export interface SumEvent {
+  id: string;
+  user: string;
+  amount: number;
+}
+
+/** `n` events numbered from `from`, spread over `users` users, amounts `(i * mul) % mod`. */
+export function sumEvents(
+  n: number,
+  from: number,
+  shape: { users: number; mul: number; mod: number },
+): SumEvent[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `e${from + i}`,
+    user: `u${(from + i) % shape.users}`,
+    amount: ((from + i) * shape.mul) % shape.mod,
+  }));
+}
+
+/** What the sums per user must be after every event was applied exactly once. */
+export function sumOracle(sent: SumEvent[]): Record<string, { count: number; total: number }> {
+  const out: Record<string, { count: number; total: number }> = {};
+  for (const e of sent) {
+    out[e.user] ??= { count: 0, total: 0 };
+    out[e.user].count++;
+    out[e.user].total += e.amount;
+  }
+  return out;
+}

@@ -21,7 +21,7 @@ import { CrashError } from '../../shared/local/esm.ts';
 import { LocalRunner } from '../../shared/local/runner.ts';
 import type { MaterializeConnector } from '../../shared/materialize/connector.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
-import { injectKinesisFaults } from './helpers.ts';
+import { injectKinesisFaults, type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 let catalog: BuiltCatalog;
@@ -43,29 +43,9 @@ function tempDir(): string {
   return d;
 }
 
-interface Event {
-  id: string;
-  user: string;
-  amount: number;
-}
-
-function events(n: number, from = 0): Event[] {
-  return Array.from({ length: n }, (_, i) => ({
-    id: `e${from + i}`,
-    user: `u${(from + i) % 7}`,
-    amount: ((from + i) * 37) % 101,
-  }));
-}
-
-function oracle(sent: Event[]): Record<string, { count: number; total: number }> {
-  const out: Record<string, { count: number; total: number }> = {};
-  for (const e of sent) {
-    out[e.user] ??= { count: 0, total: 0 };
-    out[e.user].count++;
-    out[e.user].total += e.amount;
-  }
-  return out;
-}
+type Event = SumEvent;
+const events = (n: number, from = 0): Event[] => sumEvents(n, from, { users: 7, mul: 37, mod: 101 });
+const oracle = sumOracle;
 
 async function post(runner: LocalRunner, body: string, contentType = 'application/json') {
   const res = await fetch(`http://127.0.0.1:${runner.ingestPort}/test/ingest/events`, {
