@@ -1,0 +1,111 @@
+/**
+ * Reduction cases taken from Estuary's own sources (each `it` names the file it comes from), run
+ * row by row like Estuary's `run_reduce_cases` (crates/doc/src/reduce/mod.rs): the first row is the
+ * initial lhs, each result becomes the next lhs. `p` rows are partial (associative) reductions,
+ * `f` rows full ones.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Json } from '../../shared/json/types.ts';
+import { NotAssociativeError, ReduceError, Reducer } from '../../shared/reduce/index.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+
+type Row =
+  | { p: Json; expect: Json }
+  | { f: Json; expect: Json }
+  | { p: Json; error: string }
+  | { f: Json; error: string };
+
+function run(schema: Json, rows: Row[], extra: Record<string, Json> = {}): void {
+  for (const ownsLhs of [false, true]) {
+    const registry = new SchemaRegistry({ 'test://estuary.schema.json': schema, ...extra });
+    const reducer = new Reducer(registry, 'test://estuary.schema.json');
+    let lhs: Json | undefined;
+    rows.forEach((row, i) => {
+      const full = 'f' in row;
+      const rhs = structuredClone('f' in row ? row.f : row.p);
+      const at = `${ownsLhs ? 'owning' : 'copying'} row ${i}`;
+      if ('error' in row) {
+        let caught: unknown;
+        try {
+          reducer.reduce(lhs, rhs, full, { ownsLhs });
+        } catch (e) {
+          caught = e;
+        }
+        expect(caught, at).toBeInstanceOf(ReduceError);
+        expect((caught as ReduceError).code, at).toBe(row.error);
+        if (row.error === 'NotAssociative') expect(caught, at).toBeInstanceOf(NotAssociativeError);
+        return;
+      }
+      // Like Estuary's runner, the first document is taken as it is.
+      const out = lhs === undefined ? rhs : reducer.reduce(lhs, rhs, full, { ownsLhs });
+      expect(out, at).toStrictEqual(row.expect);
+      lhs = out;
+    });
+  }
+}
+
+const ifNullThen = (strategy: Json) => ({
+  if: { type: 'null' },
+  // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
+  then: { reduce: { strategy: 'lastWriteWins' } },
+  else: { reduce: strategy },
+});
+
+describe('merge onto a null (or other) lhs', () => {
+  // crates/doc/src/reduce/strategy.rs, test_merge_objects. The reference docs
+  // (site/docs/reference/reduction-strategies/merge.md) still say a null lhs "remains null"; the
+  // source no longer does that: a partial reduction is NotAssociative, a full one takes rhs.
+  it('objects (strategy.rs test_merge_objects)', () => {
+    run(ifNullThen({ strategy: 'merge' }), [
+      { p: { '5': 5, '9': 9 }, expect: { '5': 5, '9': 9 } },
+      { p: { '7': 7 }, expect: { '5': 5, '7': 7, '9': 9 } },
+      { p: { '2': 2, '4': 4, '5': 55 }, expect: { '2': 2, '4': 4, '5': 55, '7': 7, '9': 9 } },
+      {
+        p: { '1': 1, '2': 22, '7': 77, '10': 10 },
+        expect: { '1': 1, '2': 22, '4': 4, '5': 55, '7': 77, '9': 9, '10': 10 },
+      },
+      { p: 'whoops', error: 'MergeWrongType' },
+      { p: null, expect: null },
+      { p: { '9': 9 }, error: 'NotAssociative' },
+      { f: { '9': 9 }, expect: { '9': 9 } },
+    ]);
+  });
+
+  it('arrays by index, items maximize (strategy.rs test_merge_array_in_place)', () => {
+    run({ reduce: { strategy: 'merge' }, items: { reduce: { strategy: 'maximize' } } }, [
+      { p: [], expect: [] },
+      { p: 'whoops', error: 'MergeWrongType' },
+      { p: [0, 1, 0], expect: [0, 1, 0] },
+      { p: [3, 0, 2], expect: [3, 1, 2] },
+      { p: [-1, 0, 4, 'a'], expect: [3, 1, 4, 'a'] },
+      { p: [0, 32.6, 0, 'b'], expect: [3, 32.6, 4, 'b'] },
+      { p: {}, error: 'NotAssociative' },
+      { f: { a: 'b' }, expect: { a: 'b' } },
+    ]);
+  });
+
+  it('sorted scalars with key [""] (strategy.rs test_merge_ordered_scalars)', () => {
+    run(ifNullThen({ strategy: 'merge', key: [''] }), [
+      { p: [5, 9], expect: [5, 9] },
+      { p: [7], expect: [5, 7, 9] },
+      { p: [2, 4, 5], expect: [2, 4, 5, 7, 9] },
+      { p: [1, 2, 7, 10], expect: [1, 2, 4, 5, 7, 9, 10] },
+      { p: null, expect: null },
+      { p: [1, 2], error: 'NotAssociative' },
+      { f: [1, 2], expect: [1, 2] },
+    ]);
+  });
+
+  it('append onto null stays null (strategy.rs test_append_array)', () => {
+    run(ifNullThen({ strategy: 'append' }), [
+      { p: [], expect: [] },
+      { p: 'whoops', error: 'AppendWrongType' },
+      { p: [0, 1], expect: [0, 1] },
+      { p: [2, 3, 4], expect: [0, 1, 2, 3, 4] },
+      { p: [-1, 'a'], expect: [0, 1, 2, 3, 4, -1, 'a'] },
+      { p: {}, error: 'AppendWrongType' },
+      { p: null, expect: null },
+      { p: [5, 6, 4], expect: null },
+    ]);
+  });
+});
