@@ -12,7 +12,7 @@
  */
 import { jsonEqual } from '../json/compare.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
-import type { SchemaGraph, SchemaNode } from '../schema/graph.ts';
+import { effectiveReduceNodes, type SchemaGraph, type SchemaNode } from '../schema/graph.ts';
 import { parseReduceAnnotation, type Strategy } from '../schema/reduce-annotation.ts';
 
 type Cond =
@@ -300,12 +300,14 @@ export class Active {
     let strategy: Strategy | undefined;
     let hasPatterns = false;
     let maxPrefix = 0;
+    for (const n of effectiveReduceNodes(nodes)) {
+      const kw = n.kw;
+      if (kw.reduceRaw !== undefined && !raws.some((r) => jsonEqual(r, kw.reduceRaw)))
+        raws.push(kw.reduceRaw);
+      strategy ??= kw.reduce;
+    }
     for (const n of nodes) {
       const kw = n.kw;
-      if (kw.reduce !== undefined && kw.reduceRaw !== undefined) {
-        if (!raws.some((r) => jsonEqual(r, kw.reduceRaw))) raws.push(kw.reduceRaw);
-        strategy ??= kw.reduce;
-      }
       if (kw.properties) for (const k of kw.properties.keys()) this.known.add(k);
       if (kw.patternProperties) hasPatterns = true;
       if (kw.prefixItems && kw.prefixItems.length > maxPrefix) maxPrefix = kw.prefixItems.length;

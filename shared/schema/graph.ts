@@ -98,6 +98,7 @@ type Compile = (uri: string) => ((v: Json) => boolean) | undefined;
 export class SchemaNode {
   private kwCache?: Keywords;
   private fn?: (v: Json) => boolean;
+  private inPlaceCache?: ReadonlySet<SchemaNode>;
 
   constructor(
     private readonly graph: SchemaGraph,
@@ -130,6 +131,25 @@ export class SchemaNode {
   /** Compile the validator now (used to precompile branches before the hot path). */
   precompile(): void {
     if (typeof this.schema !== 'boolean') this.fn ??= this.graph.compileNode(this);
+  }
+
+  /**
+   * The subschemas this one applies in place unconditionally (`$ref`, `$dynamicRef`, `allOf`),
+   * transitively; itself only through a cycle. Cached.
+   */
+  get inPlace(): ReadonlySet<SchemaNode> {
+    if (this.inPlaceCache === undefined) {
+      const out = new Set<SchemaNode>();
+      const stack = [...this.kw.refs, ...this.kw.allOf];
+      while (stack.length > 0) {
+        const n = stack.pop()!;
+        if (out.has(n)) continue;
+        out.add(n);
+        stack.push(...n.kw.refs, ...n.kw.allOf);
+      }
+      this.inPlaceCache = out;
+    }
+    return this.inPlaceCache;
   }
 
   /** Every subschema this one applies, directly (for reachability walks). */
@@ -382,6 +402,18 @@ export class SchemaGraph {
     };
     return kw;
   }
+}
+
+/**
+ * The nodes among `nodes` whose `reduce` annotation takes effect at their location: an annotation
+ * written beside a `$ref` (or an `allOf`) wins over the ones its referents carry, as in Estuary's
+ * doc::Shape inference (a schema's own keywords first, each referent intersected into it, the left
+ * reduction kept). Annotations of unrelated subschemas (allOf siblings, activated branches) all stay.
+ */
+export function effectiveReduceNodes(nodes: Iterable<SchemaNode>): SchemaNode[] {
+  const annotated = [...nodes].filter((n) => n.kw.reduce !== undefined);
+  if (annotated.length < 2) return annotated;
+  return annotated.filter((m) => !annotated.some((n) => n !== m && n.inPlace.has(m) && !m.inPlace.has(n)));
 }
 
 /** For tests and diagnostics: the raw schema object of a node, when it is one. */

@@ -11,6 +11,7 @@ import { jsonEqual } from '../json/compare.ts';
 import { arrayIndex, joinPointer, parsePointer } from '../json/pointer.ts';
 import type { Json } from '../json/types.ts';
 import {
+  effectiveReduceNodes,
   type JsonTypeName,
   type SchemaNode,
   T_ANY,
@@ -354,6 +355,8 @@ export function listReduceAnnotations(registry: SchemaRegistry, uri: string): Re
     visited.add(sig);
     const locTypes = types(e);
     const pointer = joinPointer(tokens);
+    // Annotations that a `reduce` written beside their `$ref`/`allOf` overrides never apply.
+    const effective = new Set(effectiveReduceNodes(nodes));
     const collect = (x: Expr, mask: number): void => {
       if (x.kind === 'and') {
         const m = mask & types(x);
@@ -363,7 +366,7 @@ export function listReduceAnnotations(registry: SchemaRegistry, uri: string): Re
       } else if (x.kind === 'node') {
         const n = x.node;
         const r = n.kw.reduce;
-        if (r === undefined) return;
+        if (r === undefined || !effective.has(n)) return;
         const id = `${pointer} ${r.strategy} ${n.uri}`;
         if (done.has(id)) return;
         done.add(id);

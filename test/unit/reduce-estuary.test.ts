@@ -109,3 +109,84 @@ describe('merge onto a null (or other) lhs', () => {
     ]);
   });
 });
+
+describe('a reduce annotation beside a $ref', () => {
+  // site/docs/reference/reduction-strategies/minimize-and-maximize.md: `max` is `$ref: "#min-max-value"`
+  // (whose target says `minimize`) with its own `maximize`. The annotation written at the location
+  // wins, as in Estuary's doc::Shape inference: crates/doc/src/shape/inference.rs (Shape::infer_inner
+  // reads a schema's own keywords first, then intersects each `$ref` referent and `allOf` branch into
+  // it) and intersect.rs (Reduction::intersect keeps the left-hand side unless it is unset).
+  const minMaxKey: Json = {
+    type: 'object',
+    reduce: { strategy: 'merge' },
+    properties: {
+      key: { type: 'string' },
+      min: {
+        $anchor: 'min-max-value',
+        type: 'array',
+        items: [{ type: 'string' }, { type: 'number', reduce: { strategy: 'sum' } }],
+        reduce: { strategy: 'minimize', key: ['/0'] },
+      },
+      max: { $ref: '#min-max-value', reduce: { strategy: 'maximize', key: ['/0'] } },
+    },
+    required: ['key'],
+  };
+
+  it('the docs min/max-key example (minimize-and-maximize.md)', () => {
+    run(minMaxKey, [
+      {
+        p: { key: 'key', min: ['a', 1], max: ['a', 1] },
+        expect: { key: 'key', min: ['a', 1], max: ['a', 1] },
+      },
+      {
+        p: { key: 'key', min: ['c', 2], max: ['c', 2] },
+        expect: { key: 'key', min: ['a', 1], max: ['c', 2] },
+      },
+      {
+        p: { key: 'key', min: ['b', 3], max: ['b', 3] },
+        expect: { key: 'key', min: ['a', 1], max: ['c', 2] },
+      },
+      // Min of equal keys ["a", 1] and ["a", 4] => ["a", 5].
+      {
+        p: { key: 'key', min: ['a', 4], max: ['a', 4] },
+        expect: { key: 'key', min: ['a', 5], max: ['c', 2] },
+      },
+    ]);
+  });
+
+  it('also beside allOf, and through chains of $refs; siblings still conflict', () => {
+    run(
+      {
+        $defs: {
+          lo: { reduce: { strategy: 'minimize' } },
+          mid: { $ref: '#/$defs/lo', reduce: { strategy: 'sum' } },
+        },
+        allOf: [{ $ref: '#/$defs/mid' }],
+        reduce: { strategy: 'maximize' },
+      },
+      [
+        { p: 3, expect: 3 },
+        { p: 5, expect: 5 },
+        { p: 4, expect: 5 },
+      ],
+    );
+    // A $ref to a schema whose own annotation beats the one its own $ref reaches.
+    run(
+      {
+        $defs: {
+          lo: { reduce: { strategy: 'minimize' } },
+          mid: { $ref: '#/$defs/lo', reduce: { strategy: 'sum' } },
+        },
+        $ref: '#/$defs/mid',
+      },
+      [
+        { p: 3, expect: 3 },
+        { p: 5, expect: 8 },
+      ],
+    );
+    run({ allOf: [{ reduce: { strategy: 'sum' } }, { reduce: { strategy: 'maximize' } }] }, [
+      { p: 1, expect: 1 },
+      { p: 2, error: 'ConflictingStrategies' },
+    ]);
+  });
+});

@@ -171,4 +171,22 @@ describe('listReduceAnnotations', () => {
     ]);
     expect(s.reduces()[3].schemaUri).toBe('test://cat/ext.schema.json#/properties/seen');
   });
+
+  it('leaves out an annotation that the one written beside its $ref overrides', () => {
+    // As in Estuary's docs min/max-key example (reduction-strategies/minimize-and-maximize.md).
+    const s = shapes({
+      type: 'object',
+      reduce: { strategy: 'merge' },
+      properties: {
+        min: { $anchor: 'mm', type: 'array', reduce: { strategy: 'minimize', key: ['/0'] } },
+        max: { $ref: '#mm', reduce: { strategy: 'maximize', key: ['/0'] } },
+      },
+    });
+    expect(s.reduces().map((a) => `${a.pointer} ${a.strategy}`)).toEqual([
+      ' merge',
+      '/max maximize',
+      '/min minimize',
+    ]);
+    expect(s.at('/max').reduce).toEqual({ strategy: 'maximize' });
+  });
 });
