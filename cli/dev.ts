@@ -1,13 +1,22 @@
 /**
- * `sluice dev [catalog] [--port N] [--data DIR] [--generate 500/s] [--no-ui]`: run the catalog on the
- * local stack (shared/local/runner.ts). Ctrl-C stops cleanly: HTTP first, then every mapping after its
- * in-flight batch is checkpointed, then the emulators; a restart resumes from the checkpoints.
+ * `sluice dev [catalog] [--assembly DIR [--stack NAME]] [--port N] [--data DIR] [--generate 500/s]
+ * [--no-ui] [--no-iam] [--schedule-every 5s]`: run what `cdk deploy` would deploy, on the local stack.
+ * The catalog is synthesized with the project's CDK app (the same SluiceCatalog construct and cdk-nag
+ * checks) into `<data>/assembly/<hash>` — or an assembly made by `cdk synth -o DIR` is taken as is —
+ * and that assembly runs on the emulators (shared/local/assembly/runner.ts). Ctrl-C stops cleanly:
+ * HTTP first, then every mapping after its in-flight batch is checkpointed, then the emulators; a
+ * restart resumes from the checkpoints.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseDuration } from '../shared/catalog/duration.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { isObject, type Json } from '../shared/json/types.ts';
+import { AssemblyError } from '../shared/local/assembly/errors.ts';
+import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
+import { synthesize } from '../shared/local/assembly/synth.ts';
 import { DocGenerator, parseRate } from '../shared/local/generate.ts';
-import { LocalRunner } from '../shared/local/runner.ts';
 import { TerminalView } from '../shared/local/view.ts';
 
 export interface DevOptions {
@@ -15,6 +24,13 @@ export interface DevOptions {
   data?: string;
   generate?: string;
   ui?: boolean;
+  /** Run this cloud assembly (`cdk synth -o DIR`) instead of synthesizing the catalog. */
+  assembly?: string;
+  stack?: string;
+  /** Check AWS calls against the functions' roles (default true). */
+  iam?: boolean;
+  /** Run schedules this often instead of the template's rate, e.g. `5s`. */
+  scheduleEvery?: string;
   /** Stop after this many ms (tests, smoke runs); default: run until SIGINT/SIGTERM. */
   durationMs?: number;
 }
@@ -32,37 +48,89 @@ function ingestTarget(catalog: BuiltCatalog): { path: string; collection: string
   return undefined;
 }
 
+/** The catalog as deployed: the `catalog.json` shipped inside a function's asset folder. */
+function shippedCatalog(runner: AssemblyRunner): BuiltCatalog | undefined {
+  for (const f of runner.template.functions) {
+    const file = join(f.assetDir, 'catalog.json');
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as BuiltCatalog;
+  }
+  return undefined;
+}
+
 export async function runDev(
   catalogPath: string,
   opts: DevOptions | Record<string, unknown>,
 ): Promise<number> {
   const o = opts as DevOptions;
-  const { catalog, diagnostics } = await loadCatalog(catalogPath);
-  if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
-  if (!catalog || hasErrors(diagnostics)) return 2;
-  const rate = o.generate ? parseRate(o.generate) : undefined;
-  const port = Number(o.port ?? 8080);
-  const runner = await LocalRunner.start({ catalog, dataDir: o.data ?? '.sluice', port, batchWindowMs: 100 });
-  runner.run();
-  const target = ingestTarget(catalog);
-  const base = `http://127.0.0.1:${runner.ingestPort}`;
+  const dataDir = resolve(o.data ?? '.sluice');
   const out = process.stdout;
+  const t0 = Date.now();
+  let assembly = o.assembly ? resolve(o.assembly) : undefined;
+  if (!assembly) {
+    const { catalog, diagnostics } = await loadCatalog(catalogPath);
+    if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
+    if (!catalog || hasErrors(diagnostics)) return 2;
+    try {
+      out.write(`sluice dev: synthesizing ${catalogPath} with the CDK app (as cdk deploy would)...\n`);
+      const s = await synthesize(catalogPath, join(dataDir, 'assembly'), o.stack ? { stack: o.stack } : {});
+      assembly = s.dir;
+      out.write(
+        `  assembly: ${s.dir} (${s.cached ? 'cached' : `synthesized in ${(s.ms / 1000).toFixed(1)} s`})\n`,
+      );
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      return 2;
+    }
+  }
+  let runner: AssemblyRunner;
+  try {
+    runner = await AssemblyRunner.start({
+      assembly,
+      stack: o.stack,
+      dataDir,
+      port: Number(o.port ?? 8080),
+      iam: o.iam !== false,
+      scheduleEveryMs: o.scheduleEvery ? parseDuration(o.scheduleEvery) * 1000 : undefined,
+    });
+  } catch (e) {
+    if (e instanceof AssemblyError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  runner.run();
+  const catalog = shippedCatalog(runner);
+  const target = catalog ? ingestTarget(catalog) : undefined;
+  const base = runner.ingestUrl;
+  const t = runner.template;
   out.write(
-    `sluice dev: ${Object.keys(catalog.collections).length} collections on the local stack (data in ${o.data ?? '.sluice'})\n`,
+    `sluice dev: stack ${t.stackName} on the local stack, ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (data in ${dataDir})\n`,
   );
-  for (const name of Object.keys(catalog.captures))
-    out.write(`  ingest: POST JSON to ${base}/${name}/<binding path>\n`);
+  out.write(
+    `  ${t.functions.length} functions in Lambda's sandbox, ${t.streams.length} streams, ${t.tables.length} tables, ${t.buckets.length} buckets, ${runner.mappings.length} event-source mappings, ${t.rules.length} rules\n`,
+  );
+  out.write(
+    `  IAM: ${o.iam === false ? 'not checked (--no-iam)' : "every AWS call is checked against the function's role from the template"}\n`,
+  );
+  for (const r of runner.urlRoutes())
+    out.write(
+      `  ingest: POST JSON to ${base}${r.prefix}/<binding path>  (Function URL, ${r.authType}: SigV4-signed and, for convenience, unsigned requests are accepted)\n`,
+    );
   if (target)
     out.write(
       `  try:    curl -X POST ${base}${target.path} -H 'content-type: application/json' -d '{...}'\n`,
     );
-  out.write(`  read:   sluice read <collection> --catalog ${catalogPath} --data ${o.data ?? '.sluice'}\n`);
+  out.write(`  endpoints for the AWS CLI and SDKs: ${join(dataDir, 'endpoints.json')}\n`);
+  if (catalogPath && !o.assembly)
+    out.write(`  read:   sluice read <collection> --catalog ${catalogPath} --data ${o.data ?? '.sluice'}\n`);
 
+  const rate = o.generate ? parseRate(o.generate) : undefined;
   let sent = 0;
   let genErrors = 0;
   let genTimer: NodeJS.Timeout | undefined;
   let genStopped: string | undefined;
-  if (rate && target) {
+  if (rate && target && catalog) {
     const gen = new DocGenerator(catalog, target.collection);
     const tickMs = 100;
     let carry = 0;
@@ -101,15 +169,15 @@ export async function runDev(
   const view = new TerminalView(runner, process.stdout, {
     ui: o.ui !== false,
     header: () =>
-      `sluice dev  ingest ${base}  generated ${sent} docs${genErrors ? ` (${genErrors} failed requests)` : ''}${genStopped ? ' (generator stopped: see above)' : ''}  est. AWS cost so far $${runner.rt.meter.costReport().dollars.total.toFixed(6)}  (Ctrl-C to stop)`,
+      `sluice dev  ingest ${base}  generated ${sent} docs${genErrors ? ` (${genErrors} failed requests)` : ''}${genStopped ? ' (generator stopped: see above)' : ''}  est. AWS cost so far $${runner.meter.costReport().dollars.total.toFixed(6)}  (Ctrl-C to stop)`,
   });
   view.start();
 
-  await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-    if (o.durationMs) setTimeout(done, o.durationMs).unref();
+  await new Promise<void>((done) => {
+    const stop = () => done();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (o.durationMs) setTimeout(stop, o.durationMs).unref();
   });
   if (genTimer) clearInterval(genTimer);
   view.draw();

@@ -52,12 +52,21 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('dev')
-    .description('run the catalog on the local stack (Kinesis, DynamoDB and S3 emulators on loopback)')
+    .description(
+      'synthesize the catalog as cdk deploy would and run that cloud assembly on the local stack (Kinesis, DynamoDB and S3 emulators on loopback)',
+    )
     .argument('[catalog]', 'catalog file', 'flow.yaml')
     .option('--port <n>', 'HTTP ingest port', '8080')
     .option('--data <dir>', 'where emulator data lives', '.sluice')
     .option('--generate <rate>', 'built-in load generator, e.g. 500/s')
     .option('--no-ui', 'plain log lines instead of the live terminal view')
+    .option(
+      '--assembly <dir>',
+      'run this cloud assembly (npx cdk synth -c catalog=… -o DIR) instead of synthesizing the catalog',
+    )
+    .option('--stack <name>', 'the stack of the assembly to run (when it has several)')
+    .option('--no-iam', "do not check AWS calls against the functions' roles")
+    .option('--schedule-every <duration>', "run schedules this often instead of the template's rate, e.g. 5s")
     .action(async (catalog: string, opts: Record<string, unknown>) => {
       const { runDev } = await import('./dev.ts');
       code = await runDev(catalog, opts);

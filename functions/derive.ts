@@ -1,15 +1,16 @@
 /**
  * Lambda handler of a derivation, with a Kinesis event-source mapping on each source collection.
  * Environment (shared/config/env.ts): SLUICE_CATALOG (built catalog JSON), SLUICE_TASK (the derived
- * collection), SLUICE_STREAMS, SLUICE_DERIVATION_MODULE (the bundled module; else the catalog's path).
+ * collection), SLUICE_STREAMS, SLUICE_DERIVATION_MODULE (the derivation module bundled at synth, next to
+ * this bundle: imported plainly, no build step at run time).
  * The runtime and the derivation instance are built once per cold start (first invocation).
- * A failure throws: the mapping retries, bisects, and parks the batch in the on-failure destination.
+ * A failure throws: the mapping retries and bisects.
  * Input documents already processed (by origin: re-published by a replayed upstream derivation) are
  * skipped, through watermarks in the state table (SLUICE_STATE_TABLE); this needs ParallelizationFactor 1.
  */
-import { parseEnv, requireTask } from '../shared/config/env.ts';
+import { EnvError, parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
-import { DerivationRunner, importDerivationModule } from '../shared/derive/runner.ts';
+import { DerivationRunner, importBundledModule } from '../shared/derive/runner.ts';
 import { DeriveTask } from '../shared/derive/task.ts';
 import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
@@ -19,9 +20,9 @@ export async function createDeriveHandler(
   rt: Runtime,
   derivation: string,
 ): Promise<KinesisTaskHandler & { task: DeriveTask }> {
-  const module = rt.env.derivationModule
-    ? await importDerivationModule(rt.env.derivationModule, derivation)
-    : undefined;
+  if (!rt.env.derivationModule)
+    throw new EnvError('SLUICE_DERIVATION_MODULE', undefined, 'required: the bundled derivation module');
+  const module = await importBundledModule(rt.env.derivationModule, derivation);
   const runner = await DerivationRunner.create(rt.catalog, rt.registry, derivation, module);
   // Origin watermarks in the state table (partition `c#<derivation>`), so a replayed upstream
   // derivation's re-published documents are not derived twice (shared/derive/task.ts).
@@ -32,7 +33,7 @@ export async function createDeriveHandler(
     if (event.Records.length === 0) return;
     await task.onEvent(rt.collectionOfArn(event.Records[0].eventSourceARN), event);
   };
-  return Object.assign(fn, { task });
+  return Object.assign(fn, { task, docsOut: () => task.stats.docsOut });
 }
 
 export const handler: KinesisTaskHandler = kinesisEntry(() => {

@@ -49,8 +49,11 @@ export const handler: IngestHandler = async (event) => {
   ready ??= init();
   const res = await ready(event);
   const status = res.statusCode ?? 200;
-  if (status === 200)
-    metrics.count('DocsIn', Number((JSON.parse(String(res.body)) as { published?: number }).published ?? 0));
+  if (status === 200) {
+    const published = Number((JSON.parse(String(res.body)) as { published?: number }).published ?? 0);
+    metrics.count('DocsIn', published);
+    metrics.count('DocsOut', published);
+  }
   if (status === 400) metrics.count('SchemaViolations', 1);
   metrics.bytes('BytesIn', event.body?.length ?? 0);
   metrics.publish();

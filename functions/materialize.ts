@@ -10,7 +10,7 @@ import { createMaterializeConnector } from '../shared/connectors/index.ts';
 import { DynamoDbConnector } from '../shared/connectors/materialize-dynamodb.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
-import { fragmentPlace } from '../shared/persist/task.ts';
+import { fragmentsOf } from './persist.ts';
 import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
@@ -43,10 +43,8 @@ export async function createConnector(rt: Runtime, materialization: string): Pro
 export function historySource(rt: Runtime): HistorySource {
   return {
     fragments(collection) {
-      const place =
-        rt.env.fragments[collection] ??
-        fragmentPlace(rt.catalog, collection, { bucket: rt.env.bucket, prefix: '' });
-      return { blobs: rt.blobs(place.bucket), prefix: place.prefix };
+      const place = fragmentsOf(rt, collection);
+      return { blobs: rt.blobs(place.bucket), folder: place.folder };
     },
     journal: rt.journal,
     streamArn: (collection) => rt.streamArn(collection),
@@ -84,5 +82,7 @@ export async function createMaterializeHandler(
 
 export const handler: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
-  return createMaterializeHandler(createRuntime(env), requireTask(env)).then((r) => r.handler);
+  return createMaterializeHandler(createRuntime(env), requireTask(env)).then((r) =>
+    Object.assign(r.handler, { docsOut: () => r.task.stats.keysStored }),
+  );
 });

@@ -7,10 +7,22 @@
  */
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
-import { fragmentPlace, PersistTask } from '../shared/persist/task.ts';
+import { fragmentPlace } from '../shared/persist/place.ts';
+import { PersistTask } from '../shared/persist/task.ts';
 import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
+
+/**
+ * A collection's fragment bucket and folder: as the stack says (SLUICE_FRAGMENTS, the folder already
+ * ending in `<collection>/`), else from the catalog's storage mappings with the default bucket.
+ */
+export function fragmentsOf(rt: Runtime, collection: string): { bucket: string; folder: string } {
+  const given = rt.env.fragments[collection];
+  if (given) return { bucket: given.bucket, folder: given.prefix };
+  const place = fragmentPlace(rt.catalog, collection);
+  return { bucket: place.bucket ?? rt.env.bucket, folder: place.folder };
+}
 
 export function createPersistHandler(
   rt: Runtime,
@@ -19,15 +31,13 @@ export function createPersistHandler(
 ): KinesisTaskHandler & { task: PersistTask } {
   const spec = rt.catalog.collections[collection];
   if (!spec) throw new Error(`SLUICE_TASK=${collection}: no such collection in the catalog`);
-  const place =
-    rt.env.fragments[collection] ??
-    fragmentPlace(rt.catalog, collection, { bucket: rt.env.bucket, prefix: '' });
-  const task = new PersistTask(spec, rt.registry, rt.blobs(place.bucket), rt.state, place.prefix, opts);
+  const place = fragmentsOf(rt, collection);
+  const task = new PersistTask(spec, rt.registry, rt.blobs(place.bucket), rt.state, place.folder, opts);
   const fn: KinesisTaskHandler = async (event) => {
     if (event.Records.length === 0) return;
     await task.onEvent(event);
   };
-  return Object.assign(fn, { task });
+  return Object.assign(fn, { task, docsOut: () => task.stats.docsIn });
 }
 
 export const handler: KinesisTaskHandler = kinesisEntry(() => {

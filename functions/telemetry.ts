@@ -26,7 +26,7 @@ export function eventSize(event: KinesisStreamEvent): { docs: number; bytes: num
 
 export interface TaskMetrics {
   count(name: 'DocsIn' | 'DocsOut' | 'SchemaViolations', n: number): void;
-  bytes(name: 'BytesIn' | 'BytesOut', n: number): void;
+  bytes(name: 'BytesIn', n: number): void;
   /** Flush what was recorded during one invocation. */
   publish(): void;
 }
@@ -49,27 +49,36 @@ export function taskMetrics(env: NodeJS.ProcessEnv = process.env): TaskMetrics {
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
+/** A task's handler, with the count of documents it wrote so far (for DocsOut). */
+export type CountingHandler = KinesisTaskHandler & { docsOut?: () => number };
+
 /**
  * The exported Lambda `handler` of a Kinesis-triggered task: the task is built at module scope (the
- * init phase) when deployed (SLUICE_TASK set; `sluice dev` imports the module without it), an init
- * failure surfaces on the first invocation rather than as an unhandled rejection, and each
- * invocation records documents and bytes in, then publishes its metrics.
+ * init phase) when deployed (SLUICE_TASK set), an init failure surfaces on the invocation rather than
+ * as an unhandled rejection and is retried on the next one (a transient failure — a secret throttled,
+ * a database failing over — must not poison the warm container), and each invocation records documents
+ * and bytes in and documents out, then publishes its metrics.
  */
-export function kinesisEntry(
-  init: () => KinesisTaskHandler | Promise<KinesisTaskHandler>,
-): KinesisTaskHandler {
+export function kinesisEntry(init: () => CountingHandler | Promise<CountingHandler>): KinesisTaskHandler {
   const metrics = taskMetrics();
-  let ready: Promise<KinesisTaskHandler> | undefined = process.env.SLUICE_TASK
-    ? Promise.resolve().then(init)
-    : undefined;
-  ready?.catch(() => undefined);
+  const start = () => {
+    const p = Promise.resolve().then(init);
+    p.catch(() => {
+      if (ready === p) ready = undefined;
+    });
+    return p;
+  };
+  let ready: Promise<CountingHandler> | undefined = process.env.SLUICE_TASK ? start() : undefined;
   return async (event) => {
-    ready ??= Promise.resolve().then(init);
+    ready ??= start();
     const size = eventSize(event);
     metrics.count('DocsIn', size.docs);
     metrics.bytes('BytesIn', size.bytes);
     try {
-      await (await ready)(event);
+      const h = await ready;
+      const before = h.docsOut?.() ?? 0;
+      await h(event);
+      metrics.count('DocsOut', (h.docsOut?.() ?? 0) - before);
     } finally {
       metrics.publish();
     }

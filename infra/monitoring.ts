@@ -19,7 +19,6 @@ export const SLUICE_METRICS = {
   docsIn: 'DocsIn',
   docsOut: 'DocsOut',
   bytesIn: 'BytesIn',
-  bytesOut: 'BytesOut',
   schemaViolations: 'SchemaViolations',
 } as const;
 
@@ -117,11 +116,10 @@ export class SluiceMonitoring extends Construct {
         width,
       }),
       new cloudwatch.GraphWidget({
-        title: `${task.label}: bytes`,
-        left: [
-          this.custom(task, SLUICE_METRICS.bytesIn, 'in'),
-          this.custom(task, SLUICE_METRICS.bytesOut, 'out'),
-        ],
+        // Bytes in only: what a task writes is measured in documents (DocsOut); every widget here is a
+        // metric some function emits (functions/telemetry.ts).
+        title: `${task.label}: bytes in`,
+        left: [this.custom(task, SLUICE_METRICS.bytesIn, 'in')],
         width,
       }),
       new cloudwatch.GraphWidget({ title: `${task.label}: errors`, left: [errors, throttles], width }),

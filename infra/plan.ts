@@ -11,6 +11,7 @@ import type {
   SourceLocation,
 } from '../shared/catalog/model.ts';
 import type { Json } from '../shared/json/types.ts';
+import { fragmentPlace as placeFragments } from '../shared/persist/place.ts';
 import type { FunctionKind } from './bundling.ts';
 import { retentionDays } from './duration.ts';
 import { DeployUnsupportedError } from './errors.ts';
@@ -29,13 +30,12 @@ export interface FragmentPlace {
   retentionDays?: number;
 }
 
-/** The storage mapping that covers a collection: the longest mapping prefix the name starts with. */
+/**
+ * Where a collection's fragments go (shared/persist/place.ts: the one placement function the handlers
+ * use too), checked for deployability, with its retention.
+ */
 export function fragmentPlace(catalog: BuiltCatalog, collection: CollectionSpec): FragmentPlace {
-  let best: [string, BuiltCatalog['storageMappings'][string]] | undefined;
-  for (const [prefix, mapping] of Object.entries(catalog.storageMappings)) {
-    const p = mapping.prefix || prefix;
-    if (collection.name.startsWith(p) && (!best || p.length > best[0].length)) best = [p, mapping];
-  }
+  const place = placeFragments(catalog, collection.name);
   const retention = collection.journals?.fragments?.retention;
   const days =
     retention === undefined
@@ -44,21 +44,16 @@ export function fragmentPlace(catalog: BuiltCatalog, collection: CollectionSpec)
           retention,
           `${at(collection.source)} (${collection.source.pointer}/journals/fragments/retention)`,
         );
-  if (!best || best[1].stores.length === 0) {
-    return { bucket: undefined, prefix: `${collection.name}/`, retentionDays: days };
-  }
-  const store = best[1].stores[0];
-  if (store.provider !== 'S3') {
+  if (place.provider !== undefined && place.provider !== 'S3') {
     throw new DeployUnsupportedError(
       'UnsupportedStore',
       at(collection.source),
       '/storageMappings',
-      store,
-      `collection ${collection.name} is mapped to a ${store.provider} store; Sluice on AWS stores fragments in S3 only`,
+      catalog.storageMappings[place.mapping ?? '']?.stores[0] ?? null,
+      `collection ${collection.name} is mapped to a ${place.provider} store; Sluice on AWS stores fragments in S3 only`,
     );
   }
-  const keyPrefix = store.prefix ? (store.prefix.endsWith('/') ? store.prefix : `${store.prefix}/`) : '';
-  return { bucket: store.bucket, prefix: `${keyPrefix}${collection.name}/`, retentionDays: days };
+  return { bucket: place.bucket, prefix: place.folder, retentionDays: days };
 }
 
 /** Which Lambda entry runs a capture. */

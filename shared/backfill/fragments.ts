@@ -3,7 +3,7 @@
  * history from its S3 fragments, then continues from the Kinesis position where the fragments end.
  *
  * Fragments are written by the persist task (shared/persist/task.ts) as gzipped JSON lines at
- * `<prefix><collection>/<partition fields…>/pivot=<shardId>/utc_date=…/utc_hour=…/<firstSeq>-<lastSeq>.json.gz`,
+ * `<folder = prefix + collection + />/<partition fields…>/pivot=<shardId>/utc_date=…/utc_hour=…/<firstSeq>-<lastSeq>.json.gz`,
  * one object per (event batch, logical partition), covering whole Kinesis records firstSeq..lastSeq.
  *
  * The reader lists them, orders each shard's fragments by sequence number, skips fragments entirely
@@ -57,8 +57,8 @@ const NAME =
   /^(?:(.*)\/)?pivot=([^/]+)\/utc_date=\d{4}-\d{2}-\d{2}\/utc_hour=\d{2}\/(\d+)-(\d+)\.json(?:\.gz)?$/;
 
 /** Parse a fragment's object key (undefined when it is not a fragment of this collection). */
-export function parseFragmentKey(prefix: string, collection: string, key: string): FragmentRef | undefined {
-  const base = `${prefix}${collection}/`;
+export function parseFragmentKey(folder: string, key: string): FragmentRef | undefined {
+  const base = folder;
   if (!key.startsWith(base)) return undefined;
   const m = NAME.exec(key.slice(base.length));
   if (!m) return undefined;
@@ -72,13 +72,9 @@ export function parseFragmentKey(prefix: string, collection: string, key: string
 }
 
 /** The collection's fragments grouped by shard, each shard's in sequence order (covered ones skipped). */
-export async function listFragments(
-  blobs: BlobStore,
-  prefix: string,
-  collection: string,
-): Promise<Map<string, FragmentRef[]>> {
-  const all = (await blobs.list(`${prefix}${collection}/`))
-    .map((k) => parseFragmentKey(prefix, collection, k))
+export async function listFragments(blobs: BlobStore, folder: string): Promise<Map<string, FragmentRef[]>> {
+  const all = (await blobs.list(folder))
+    .map((k) => parseFragmentKey(folder, k))
     .filter((f): f is FragmentRef => f !== undefined);
   const byShard = new Map<string, FragmentRef[]>();
   for (const f of all) byShard.set(f.shardId, [...(byShard.get(f.shardId) ?? []), f]);
@@ -136,8 +132,8 @@ export interface BackfillResult {
 
 export interface BackfillOptions {
   blobs: BlobStore;
-  /** Storage prefix of the collection's fragments (persist task's `prefix`, e.g. from fragmentPlace()). */
-  prefix: string;
+  /** The collection's fragment folder (`…/<collection>/`, shared/persist/place.ts fragmentPlace). */
+  folder: string;
   collection: string;
   /** Stream ARN placed in the synthetic events (informational). */
   streamArn?: string;
@@ -149,7 +145,7 @@ export interface BackfillOptions {
 
 /** Replay the collection's fragment history into a task. */
 export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
-  const byShard = await listFragments(o.blobs, o.prefix, o.collection);
+  const byShard = await listFragments(o.blobs, o.folder);
   const arn =
     o.streamArn ?? `arn:aws:kinesis:us-east-1:000000000000:stream/${o.collection.replaceAll('/', '_')}`;
   const result: BackfillResult = { fragments: 0, docs: 0, resume: {} };

@@ -4,12 +4,8 @@
  * and optional `flush()` and `reset()`. Output documents are validated against the derived
  * collection's write schema here; reducing them by key is the caller's combiner's job.
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
 import { transformMethodName } from '../catalog/names.ts';
 import type { Json } from '../json/types.ts';
@@ -49,45 +45,27 @@ export class DerivationError extends Error {
 }
 
 /**
- * Load a derivation module by absolute path. The module (TypeScript or JavaScript, with whatever it
- * imports) is bundled by esbuild into one ES module in the OS temp folder, as the Lambda bundle is
- * built, so it loads the same way wherever it lives: in a `"type": "module"` package or not.
+ * Import an already bundled derivation module (the `.mjs` shipped next to a Lambda bundle) plainly: no
+ * build step at run time, so nothing but the bundle itself is needed where it runs.
  */
-export async function importDerivationModule(
-  modulePath: string,
-  derivation: string,
-): Promise<DerivationModule> {
+export async function importBundledModule(file: string, derivation: string): Promise<DerivationModule> {
   let mod: Record<string, unknown>;
   try {
-    const built = await build({
-      entryPoints: [modulePath],
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      write: false,
-      sourcemap: 'inline',
-      logLevel: 'silent',
-    });
-    const code = built.outputFiles[0].text;
-    const dir = join(tmpdir(), 'sluice-modules');
-    mkdirSync(dir, { recursive: true });
-    const file = join(
-      dir,
-      `${createHash('sha256').update(modulePath).update(code).digest('hex').slice(0, 16)}.mjs`,
-    );
-    writeFileSync(file, code);
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    mod = (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new DerivationError(
-      'ModuleLoad',
-      derivation,
-      `cannot load module ${modulePath}: ${describeBuildError(err)}`,
-      {
-        cause: err,
-      },
-    );
+    throw new DerivationError('ModuleLoad', derivation, `cannot load module ${file}: ${describe(err)}`, {
+      cause: err,
+    });
   }
+  return checkDerivationModule(mod, file, derivation);
+}
+
+/** The module must export `class Derivation`. */
+export function checkDerivationModule(
+  mod: Record<string, unknown>,
+  modulePath: string,
+  derivation: string,
+): DerivationModule {
   if (typeof mod.Derivation !== 'function') {
     const found = Object.keys(mod).join(', ') || 'nothing';
     throw new DerivationError(
@@ -97,21 +75,6 @@ export async function importDerivationModule(
     );
   }
   return mod as unknown as DerivationModule;
-}
-
-/** esbuild's errors carry file:line:col; other errors their message. */
-function describeBuildError(err: unknown): string {
-  const errors = (
-    err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }
-  ).errors;
-  if (Array.isArray(errors) && errors.length > 0) {
-    return errors
-      .map((e) =>
-        e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1}: ${e.text}` : e.text,
-      )
-      .join('; ');
-  }
-  return describe(err);
 }
 
 export class DerivationRunner {
@@ -141,20 +104,20 @@ export class DerivationRunner {
   }
 
   /**
-   * Build a runner for a derived collection. `module` may be passed in (the Lambda bundle imports
-   * the user's module statically); otherwise it is imported from the catalog's module path.
+   * Build a runner for a derived collection from its loaded module: on Lambda the bundled module
+   * (importBundledModule); in `sluice test` and tests the catalog's TypeScript, built on the fly
+   * (load-module.ts `createDerivationRunner`), which is kept out of this file so Lambda bundles never
+   * carry esbuild.
    */
   static async create(
     catalog: BuiltCatalog,
     registry: SchemaRegistry,
     collectionName: string,
-    module?: DerivationModule,
+    module: DerivationModule,
   ): Promise<DerivationRunner> {
     const collection = catalog.collections[collectionName];
     if (!collection?.derive) throw new Error(`${collectionName} is not a derived collection`);
-    const mod =
-      module ?? (await importDerivationModule(collection.derive.using.typescript.module, collectionName));
-    return new DerivationRunner(collection, mod, registry);
+    return new DerivationRunner(collection, module, registry);
   }
 
   transform(name: string): TransformSpec {
@@ -249,7 +212,7 @@ export class DerivationRunner {
   }
 }
 
-function describe(err: unknown): string {
+export function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 

@@ -24,8 +24,17 @@ export interface EmulatorOptions {
   ports?: { kinesis?: number; dynamodb?: number; s3?: number };
 }
 
+/** An S3 event notification record as s3rver emits it (`eventName` e.g. `ObjectCreated:Put`). */
+export interface S3EventRecord {
+  eventName: string;
+  eventTime: string;
+  s3: { bucket: { name: string }; object: { key: string; size?: number; eTag?: string; sequencer?: string } };
+}
+
 export interface Emulators {
   endpoints: { kinesis: string; dynamodb: string; s3: string };
+  /** Subscribe to S3 object events (key URL-encoded, as in S3 notifications); returns an unsubscribe. */
+  onS3Event(listener: (r: S3EventRecord) => void): () => void;
   ports: { kinesis: number; dynamodb: number; s3: number };
   stop(): Promise<void>;
 }
@@ -52,7 +61,11 @@ function close(server: Server): Promise<void> {
   return new Promise((res) => server.close(() => res()));
 }
 
-async function startS3(directory: string, port: number): Promise<{ port: number; child: ChildProcess }> {
+async function startS3(
+  directory: string,
+  port: number,
+  onEvent: (r: S3EventRecord) => void,
+): Promise<{ port: number; child: ChildProcess }> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 's3rver-child.cjs');
   const child = spawn(process.execPath, ['--openssl-legacy-provider', script, directory, String(port)], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -73,7 +86,14 @@ async function startS3(directory: string, port: number): Promise<{ port: number;
     });
     child.once('exit', (code) => rej(new EmulatorError('s3', `exited with ${code}: ${stderr.trim()}`)));
   });
-  lines.close();
+  lines.on('line', (l) => {
+    try {
+      const m = JSON.parse(l) as { event?: S3EventRecord };
+      if (m.event) onEvent(m.event);
+    } catch {
+      // not an event line
+    }
+  });
   return { port: got, child };
 }
 
@@ -93,11 +113,14 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
     shardLimit: 1000,
   });
   const ddb = dynalite({ path: dir('dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const s3Listeners = new Set<(r: S3EventRecord) => void>();
   const s3dir = dir('s3') ?? mkdtempSync(join(tmpdir(), 'sluice-s3-'));
   const [kp, dp, s3] = await Promise.all([
     listen(kin, opts.ports?.kinesis ?? 0, 'kinesis'),
     listen(ddb, opts.ports?.dynamodb ?? 0, 'dynamodb'),
-    startS3(s3dir, opts.ports?.s3 ?? 0),
+    startS3(s3dir, opts.ports?.s3 ?? 0, (r) => {
+      for (const l of s3Listeners) l(r);
+    }),
   ]);
   const ports = { kinesis: kp, dynamodb: dp, s3: s3.port };
   let stopped = false;
@@ -107,6 +130,10 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
       kinesis: `http://127.0.0.1:${kp}`,
       dynamodb: `http://127.0.0.1:${dp}`,
       s3: `http://127.0.0.1:${s3.port}`,
+    },
+    onS3Event(listener) {
+      s3Listeners.add(listener);
+      return () => s3Listeners.delete(listener);
     },
     async stop() {
       if (stopped) return;

@@ -48,6 +48,7 @@ export interface EsmOptions {
   batchSize?: number;
   /** MaximumBatchingWindowInSeconds, in ms (default 0: invoke with what the poll returned). */
   batchWindowMs?: number;
+  /** MaximumRetryAttempts (default: unlimited, as AWS's -1). */
   maxRetryAttempts?: number;
   /** MaximumRecordAgeInSeconds (default: unlimited). */
   maxRecordAgeSeconds?: number;
@@ -253,8 +254,12 @@ export class EventSourceMapping {
     s.checkpoint = seq;
   }
 
-  /** Deliver records (in order) until all are checkpointed or sent to the on-failure destination. */
-  private async deliver(s: ShardState, records: JournalRecord[], retriesUsed: number): Promise<void> {
+  /**
+   * Deliver records (in order) until all are checkpointed or sent to the on-failure destination. Returns
+   * false when it stopped early (the mapping is stopping): then nothing after the first undelivered
+   * record may be delivered or checkpointed, or a restart would resume past it.
+   */
+  private async deliver(s: ShardState, records: JournalRecord[], retriesUsed: number): Promise<boolean> {
     let attempt = retriesUsed;
     let pending = records;
     while (pending.length > 0) {
@@ -262,7 +267,7 @@ export class EventSourceMapping {
       const now = (this.o.now ?? Date.now)();
       if (maxAge !== undefined && now - pending[0].arrivalMs > maxAge * 1000) {
         await this.fail(s, pending, 'RecordAgeExceeded', 'record older than MaximumRecordAgeInSeconds');
-        return;
+        return true;
       }
       const started = Date.now();
       let error: string | undefined;
@@ -300,7 +305,7 @@ export class EventSourceMapping {
         this.stats.records += pending.length;
         this.stats.docs += countDocs(pending);
         await this.checkpoint(s, pending.at(-1)!.sequenceNumber);
-        return;
+        return true;
       }
       this.stats.errors++;
       this.lastError = error;
@@ -313,19 +318,21 @@ export class EventSourceMapping {
         attempt++;
       } else if ((this.o.bisectOnError ?? true) && pending.length > 1) {
         const half = Math.ceil(pending.length / 2);
-        await this.deliver(s, pending.slice(0, half), attempt);
+        if (!(await this.deliver(s, pending.slice(0, half), attempt))) return false;
         pending = pending.slice(half);
         continue;
       } else {
         attempt++;
       }
-      if (attempt > (this.o.maxRetryAttempts ?? 3)) {
+      // No MaximumRetryAttempts: retry until the records expire (AWS's default, -1).
+      if (this.o.maxRetryAttempts !== undefined && attempt > this.o.maxRetryAttempts) {
         await this.fail(s, pending, 'RetryAttemptsExhausted', error ?? 'failed');
-        return;
+        return true;
       }
       await new Promise((r) => setTimeout(r, Math.min(1000, (this.o.retryBackoffMs ?? 20) * 2 ** attempt)));
-      if (this.stopping) return;
+      if (this.stopping) return false;
     }
+    return true;
   }
 
   private async fail(

@@ -2,7 +2,7 @@
  * The live terminal view of `sluice dev`: one row per task (docs in/out, invocations, lag, errors),
  * redrawn in place on a TTY; plain log lines (every `plainEveryMs`) when not a TTY or with --no-ui.
  */
-import type { LocalRunner } from './runner.ts';
+import type { AssemblyRunner } from './assembly/runner.ts';
 
 export interface ViewRow {
   task: string;
@@ -21,14 +21,15 @@ export interface ViewRow {
 }
 
 export function viewRows(
-  runner: LocalRunner,
+  runner: AssemblyRunner,
   previous?: Map<string, { docs: number; at: number }>,
 ): ViewRow[] {
   const now = Date.now();
   return runner.tasks.map((t) => {
     const s = t.mappings.map((m) => m.stats);
-    const docsIn = t.kind === 'capture' ? (t.docs?.() ?? 0) : s.reduce((a, x) => a + x.docs, 0);
-    const key = `${t.kind}:${t.task}`;
+    // Documents in and out as the functions report them (their EMF metrics, what CloudWatch would show).
+    const docsIn = t.metrics.DocsIn ?? 0;
+    const key = t.label;
     const prev = previous?.get(key);
     const rate = prev && now > prev.at ? ((docsIn - prev.docs) * 1000) / (now - prev.at) : 0;
     previous?.set(key, { docs: docsIn, at: now });
@@ -36,11 +37,11 @@ export function viewRows(
       task: t.task,
       kind: t.kind,
       docsIn,
-      docsOut: t.out?.() ?? 0,
+      docsOut: t.metrics.DocsOut ?? 0,
       rate: Math.max(0, Math.round(rate)),
-      invocations: s.reduce((a, x) => a + x.invocations, 0),
+      invocations: t.fn.stats.invocations,
       lagMs: Math.max(0, ...s.map((x) => Math.max(x.millisBehindLatest, x.iteratorAgeMs))),
-      errors: t.kind === 'capture' ? runner.httpStats.errors : s.reduce((a, x) => a + x.errors, 0),
+      errors: t.fn.stats.errors,
       failures: s.reduce((a, x) => a + x.failures, 0),
     };
   });
@@ -81,7 +82,7 @@ export class TerminalView {
   private readonly previous = new Map<string, { docs: number; at: number }>();
 
   constructor(
-    private readonly runner: LocalRunner,
+    private readonly runner: AssemblyRunner,
     private readonly out: NodeJS.WriteStream,
     private readonly opts: { ui: boolean; header: () => string; plainEveryMs?: number },
   ) {}
@@ -94,10 +95,13 @@ export class TerminalView {
   draw(): void {
     const rows = viewRows(this.runner, this.previous);
     if (this.opts.ui && this.out.isTTY) {
-      const errors = this.runner.mappings
-        .filter((m) => m.lastError)
-        .map((m) => `  last error: ${m.lastError!.slice(0, 160)}`)
-        .slice(0, 3);
+      const errors = [
+        ...this.runner.denied.slice(-3).map((d) => `  ${d.message}`),
+        ...this.runner.tasks
+          .filter((t) => t.fn.lastError)
+          .map((t) => `  ${t.label} last error: ${t.fn.lastError!.message.slice(0, 160)}`),
+        ...this.runner.ruleErrors().map((e) => `  schedule ${e.slice(0, 160)}`),
+      ].slice(0, 6);
       const text = [renderTable(rows, this.opts.header()), ...errors].join('\n');
       if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A\x1b[0J`);
       this.out.write(`${text}\n`);

@@ -55,7 +55,8 @@ interface BindingRuntime {
 
 /** Where a collection's history is: its S3 fragments, then its journal (the backfill's inputs). */
 export interface HistorySource {
-  fragments(collection: string): { blobs: BlobStore; prefix: string };
+  /** The collection's fragments: their bucket and folder (`…/<collection>/`). */
+  fragments(collection: string): { blobs: BlobStore; folder: string };
   journal: Journal;
   streamArn(collection: string): string;
 }
@@ -182,11 +183,11 @@ export class MaterializeTask {
       }
       if (this.checkpoint[marker] !== undefined) await this.resetForRebackfill(b);
       b.tracked = true;
-      const { blobs, prefix } = h.fragments(c);
+      const { blobs, folder } = h.fragments(c);
       const stat = { binding: b.index, fragments: 0, docs: 0, journalRecords: 0 };
       const res = await runBackfill({
         blobs,
-        prefix,
+        folder,
         collection: c,
         streamArn: h.streamArn(c),
         onEvent: (col, e) => this.applyEvent(col, e, b),

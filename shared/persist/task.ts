@@ -9,7 +9,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
+import type { CollectionSpec } from '../catalog/model.ts';
 import { getAt, parsePointer } from '../json/pointer.ts';
 import type { Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
@@ -32,21 +32,6 @@ export class PersistConflictError extends Error {
   }
 }
 
-/** Where a collection's fragments go: the longest matching storage mapping, else the default bucket. */
-export function fragmentPlace(
-  catalog: BuiltCatalog,
-  collection: string,
-  fallback: { bucket: string; prefix: string },
-): { bucket: string; prefix: string } {
-  let best: { len: number; bucket: string; prefix: string } | undefined;
-  for (const [prefix, m] of Object.entries(catalog.storageMappings)) {
-    const store = m.stores[0];
-    if (collection.startsWith(prefix) && store?.provider === 'S3' && (!best || prefix.length > best.len))
-      best = { len: prefix.length, bucket: store.bucket, prefix: store.prefix ?? '' };
-  }
-  return best ? { bucket: best.bucket, prefix: best.prefix } : fallback;
-}
-
 function partitionValue(v: Json | undefined): string {
   const s = v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
   return encodeURIComponent(s);
@@ -63,7 +48,8 @@ export class PersistTask {
     registry: SchemaRegistry,
     private readonly blobs: BlobStore,
     private readonly state: StateStore,
-    private readonly prefix: string,
+    /** The collection's fragment folder, `…/<collection>/` (place.ts fragmentPlace). */
+    private readonly folder: string,
     private readonly opts: { view?: boolean } = {},
   ) {
     this.reducer = new Reducer(registry, collection.readSchema);
@@ -80,7 +66,7 @@ export class PersistTask {
     const date = d.toISOString().slice(0, 10);
     const hour = String(d.getUTCHours()).padStart(2, '0');
     const parts = partitionPath ? `${partitionPath}/` : '';
-    return `${this.prefix}${this.collection.name}/${parts}pivot=${first.shardId}/utc_date=${date}/utc_hour=${hour}/${first.sequenceNumber}-${docs[docs.length - 1].sequenceNumber}.json.gz`;
+    return `${this.folder}${parts}pivot=${first.shardId}/utc_date=${date}/utc_hour=${hour}/${first.sequenceNumber}-${docs[docs.length - 1].sequenceNumber}.json.gz`;
   }
 
   async onEvent(event: KinesisStreamEvent): Promise<void> {

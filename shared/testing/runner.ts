@@ -15,7 +15,8 @@ import type {
 } from '../catalog/model.ts';
 import { matchesPartitions } from '../catalog/partitions.ts';
 import { Combiner } from '../combine/combiner.ts';
-import { DerivationRunner } from '../derive/runner.ts';
+import { createDerivationRunner } from '../derive/load-module.ts';
+import type { DerivationRunner } from '../derive/runner.ts';
 import { jsonEqual } from '../json/compare.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { metaUuid } from '../meta/uuid.ts';
@@ -78,7 +79,7 @@ export class TestRunner {
     const runner = new TestRunner(catalog, registry);
     for (const c of Object.values(catalog.collections)) {
       if (!c.derive) continue;
-      const d = await DerivationRunner.create(catalog, registry, c.name);
+      const d = await createDerivationRunner(catalog, registry, c.name);
       runner.derivations.set(c.name, {
         runner: d,
         transforms: c.derive.transforms.filter((t) => !t.disable),

@@ -62,8 +62,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
   it('parses fragment names of the persist task', () => {
     expect(
       parseFragmentKey(
-        'flow/',
-        'acme/orders',
+        'flow/acme/orders/',
         'flow/acme/orders/region=eu/pivot=shardId-000000000001/utc_date=2024-01-02/utc_hour=03/49001-49007.json.gz',
       ),
     ).toEqual({
@@ -75,8 +74,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
     });
     expect(
       parseFragmentKey(
-        'flow/',
-        'acme/orders',
+        'flow/acme/orders/',
         'flow/acme/orders-v2/pivot=s/utc_date=2024-01-02/utc_hour=03/1-2.json.gz',
       ),
     ).toBe(undefined);
@@ -126,11 +124,17 @@ describe('backfill from S3 fragments, then Kinesis', () => {
 
     // 1. N documents, persisted to fragments in batches of 3 records; one batch persisted twice with
     //    other boundaries (a retried persist invocation) to exercise overlap handling.
-    const persist = new PersistTask(collection, registry, blobs, new MemoryStateStore(), prefix);
+    const persist = new PersistTask(
+      collection,
+      registry,
+      blobs,
+      new MemoryStateStore(),
+      `${prefix}${COLLECTION}/`,
+    );
     for (let i = 0; i < 10; i++) await append(gen(i * 10, 10));
     await deliver(journal, {}, 3, (e) => persist.onEvent(e));
     await deliver(journal, {}, 5, (e) => persist.onEvent(e));
-    const fragments = await listFragments(blobs, prefix, COLLECTION);
+    const fragments = await listFragments(blobs, `${prefix}${COLLECTION}/`);
     expect([...fragments.keys()].length).toBeGreaterThan(0);
 
     // 2. The materialization is added: backfill from fragments.
@@ -138,7 +142,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
     const task = new MaterializeTask(spec, catalog, registry, conn);
     const res = await runBackfill({
       blobs,
-      prefix,
+      folder: `${prefix}${COLLECTION}/`,
       collection: COLLECTION,
       onEvent: (c, e) => task.onEvent(c, e),
     });
@@ -212,7 +216,13 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       })),
     );
     // The first 60 documents are persisted to fragments; 20 more stay in the journal only.
-    const persist = new PersistTask(collection, registry, blobs, new MemoryStateStore(), prefix);
+    const persist = new PersistTask(
+      collection,
+      registry,
+      blobs,
+      new MemoryStateStore(),
+      `${prefix}${COLLECTION}/`,
+    );
     await deliver(journal, {}, 7, (e) => persist.onEvent(e));
     const more = Array.from({ length: 20 }, (_, i) => ({
       id: i % 9,
@@ -228,7 +238,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       })),
     );
     const history = {
-      fragments: () => ({ blobs, prefix }),
+      fragments: () => ({ blobs, folder: `${prefix}${COLLECTION}/` }),
       journal,
       streamArn: () => 'arn:aws:kinesis:us-east-1:000000000000:stream/acme_orders',
     };

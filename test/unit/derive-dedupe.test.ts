@@ -6,7 +6,7 @@ import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts
 import { recordsToEvent } from '../../shared/backfill/fragments.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
-import { DerivationRunner } from '../../shared/derive/runner.ts';
+import { createDerivationRunner } from '../../shared/derive/load-module.ts';
 import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
@@ -30,7 +30,7 @@ async function chain() {
 }
 
 async function task(catalog: BuiltCatalog, journal: MemoryJournal, name: string, state?: StateStore) {
-  const runner = await DerivationRunner.create(catalog, new SchemaRegistry(catalog.schemas), name);
+  const runner = await createDerivationRunner(catalog, new SchemaRegistry(catalog.schemas), name);
   return new DeriveTask(catalog.collections[name], runner, journal, catalog, { watermarks: state });
 }
 

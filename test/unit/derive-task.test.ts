@@ -7,7 +7,7 @@ import { MemoryJournal } from '../../shared/adapters/memory.ts';
 import { recordsToEvent } from '../../shared/backfill/fragments.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
-import { DerivationRunner } from '../../shared/derive/runner.ts';
+import { createDerivationRunner } from '../../shared/derive/load-module.ts';
 import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
@@ -26,7 +26,7 @@ async function derive(catalog: BuiltCatalog, derivation: string, source: string,
     source,
     docs.map((doc) => ({ hashKey: explicitHashKey(packKey([JSON.stringify(doc)])), doc })),
   );
-  const runner = await DerivationRunner.create(catalog, registry, derivation);
+  const runner = await createDerivationRunner(catalog, registry, derivation);
   const task = new DeriveTask(catalog.collections[derivation], runner, journal, catalog);
   await task.onEvent(source, recordsToEvent(journal.allRecords(source), ARN));
   return journal.allRecords(derivation).length === 0 ? [] : await readAll(journal, derivation);

@@ -1,0 +1,110 @@
+/**
+ * Synthesize a catalog into a cloud assembly with the project's own CDK app (infra/app.ts: the same
+ * `SluiceCatalog` construct and cdk-nag checks as `cdk deploy`), as the CDK CLI runs an app: a child
+ * process with CDK_OUTDIR and CDK_CONTEXT_JSON. Assemblies are cached by content hash (the catalog's
+ * folder, Sluice's own sources and the lock file), so an unchanged catalog starts warm.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AssemblyError } from './errors.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const SKIP = new Set(['node_modules', '.sluice', 'cdk.out', '.git', 'flow_generated']);
+
+function hashTree(h: ReturnType<typeof createHash>, dir: string, base: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).sort();
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    if (SKIP.has(name) || name.startsWith('.')) continue;
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) hashTree(h, p, base);
+    else if (st.isFile() && st.size < 8 * 1024 * 1024) {
+      h.update(relative(base, p));
+      h.update(readFileSync(p));
+    }
+  }
+}
+
+/** Content hash of what a synthesized assembly depends on. */
+export function assemblyHash(catalogPath: string, context: Record<string, unknown>): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(context));
+  h.update(resolve(catalogPath));
+  hashTree(h, dirname(resolve(catalogPath)), dirname(resolve(catalogPath)));
+  for (const d of ['infra', 'functions', 'shared']) hashTree(h, join(ROOT, d), ROOT);
+  h.update(readFileSync(join(ROOT, 'package-lock.json')));
+  return h.digest('hex').slice(0, 20);
+}
+
+export interface SynthResult {
+  dir: string;
+  /** True when the assembly came from the cache. */
+  cached: boolean;
+  ms: number;
+}
+
+/**
+ * Synthesize `catalogPath` into `<cacheDir>/<hash>` (reused when present). `context` adds CDK context
+ * (`stack`, `streams`, …). Synth errors (catalog diagnostics, cdk-nag findings) reject with their text.
+ */
+export async function synthesize(
+  catalogPath: string,
+  cacheDir: string,
+  context: Record<string, unknown> = {},
+): Promise<SynthResult> {
+  const started = Date.now();
+  const ctx = { ...context, catalog: resolve(catalogPath) };
+  const hash = assemblyHash(catalogPath, ctx);
+  const dir = join(resolve(cacheDir), hash);
+  if (existsSync(join(dir, 'manifest.json'))) return { dir, cached: true, ms: Date.now() - started };
+  mkdirSync(resolve(cacheDir), { recursive: true });
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const env = {
+    ...process.env,
+    CDK_OUTDIR: tmp,
+    CDK_CONTEXT_JSON: JSON.stringify({
+      'aws:cdk:enable-asset-metadata': true,
+      'aws:cdk:enable-path-metadata': true,
+      'cli-telemetry': false,
+      ...ctx,
+    }),
+    CDK_DISABLE_VERSION_CHECK: '1',
+    CDK_DISABLE_CLI_TELEMETRY: 'true',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  const out = await new Promise<{ code: number | null; stderr: string }>((ok) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'infra', 'app.ts')], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stderr += String(d);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    child.on('close', (code) => ok({ code, stderr }));
+  });
+  if (out.code !== 0 || !existsSync(join(tmp, 'manifest.json'))) {
+    rmSync(tmp, { recursive: true, force: true });
+    const text = out.stderr
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !/^\s*\.\.\.|⚡|^\s*$|feature flags/.test(l))
+      .join('\n');
+    throw new AssemblyError(catalogPath, `synth failed (exit ${out.code}):\n${text}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return { dir, cached: false, ms: Date.now() - started };
+}
