@@ -239,7 +239,6 @@ export class Reducer implements ReduceHost {
       case 'set':
         return reduceSet(this, act, s.keyTokens, lhs, rhs, full);
       case 'sum': {
-        if (lhs === undefined) return rhs;
         const v = sum(lhs, rhs);
         if (v === SUM_WRONG_TYPE) return this.fail('SumWrongType', lhs, rhs);
         if (v === SUM_OVERFLOW) return this.fail('SumNumericOverflow', lhs, rhs);
@@ -327,7 +326,9 @@ export class Reducer implements ReduceHost {
         lv = undefined;
       }
       let v: Out;
-      if (lv === undefined && !prune) {
+      // A value only rhs has is taken as it is, unless a strategy could rewrite it: a string may be
+      // a `sum` operand (Estuary adds it to 0, which rewrites it in plain notation).
+      if (lv === undefined && !prune && typeof rv !== 'string') {
         v = rv;
       } else {
         const plan = act.propPlan(k);
@@ -337,18 +338,15 @@ export class Reducer implements ReduceHost {
           case 1:
             v = rv;
             break;
-          case 2:
-            if (lv === undefined) {
-              v = rv;
-            } else {
-              const s = sum(lv, rv);
-              if (s === SUM_WRONG_TYPE || s === SUM_OVERFLOW) {
-                path.push(k);
-                this.fail(s === SUM_WRONG_TYPE ? 'SumWrongType' : 'SumNumericOverflow', lv, rv);
-              }
-              v = s;
+          case 2: {
+            const s = sum(lv, rv);
+            if (s === SUM_WRONG_TYPE || s === SUM_OVERFLOW) {
+              path.push(k);
+              this.fail(s === SUM_WRONG_TYPE ? 'SumWrongType' : 'SumNumericOverflow', lv, rv);
             }
+            v = s;
             break;
+          }
           case 3:
           case 4:
             if (lv === undefined) {
@@ -393,7 +391,7 @@ export class Reducer implements ReduceHost {
         continue;
       }
       const lv = i < lhs.length ? lhs[i] : undefined;
-      if (lv === undefined && !prune) {
+      if (lv === undefined && !prune && typeof rhs[i] !== 'string') {
         out.push(rhs[i]);
         continue;
       }
@@ -436,7 +434,7 @@ export class Reducer implements ReduceHost {
       let acc: Out | undefined = c === 0 ? l[i++] : undefined;
       let accOwned = c === 0 && own;
       do {
-        if ((acc === undefined || acc === DELETE) && !prune) {
+        if ((acc === undefined || acc === DELETE) && !prune && typeof r[j] !== 'string') {
           acc = r[j];
         } else {
           this.path.push(j);

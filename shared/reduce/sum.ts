@@ -1,9 +1,11 @@
 /**
- * `sum`: numbers and numeric strings. Integers (JSON numbers that are whole and within
- * [-2^63, 2^64)) add exactly (BigInt when the result leaves the safe range) and overflow outside
- * int64/uint64; other numbers add as doubles and overflow to ±Infinity is an error. When either
- * side is a string (Estuary's `format: integer|number`), both add as arbitrary-precision decimals
- * and the result is a string.
+ * `sum`, as Estuary's reducer adds (crates/doc/src/reduce/strategy.rs `sum` and parsed_number.rs
+ * `ParsedNumber::checked_add`). A missing lhs counts as the integer 0. Integers (JSON numbers that
+ * are whole and within [-2^63, 2^64)) add exactly and overflow outside int64/uint64; an integer
+ * and a double add as doubles, and overflow to ±Infinity is an error. When either side is a string
+ * (Estuary's `format: integer|number`), both sides add as arbitrary-precision decimals (a double
+ * taken to 16 significant digits, see decimalFromNumber) and the result is a string; so an rhs
+ * string without lhs comes out rewritten in plain notation (`"1e3"` → `"1000"`).
  */
 import { addDecimal, type Decimal, decimalFromNumber, formatDecimal, parseDecimal } from '../json/decimal.ts';
 import type { Json } from '../json/types.ts';
@@ -17,6 +19,7 @@ const TWO_63 = 2 ** 63;
 const TWO_64 = 2 ** 64;
 const INT64_MIN = -(BigInt(2) ** BigInt(63));
 const UINT64_MAX = BigInt(2) ** BigInt(64) - BigInt(1);
+const ZERO: Decimal = { mantissa: BigInt(0), scale: 0 };
 
 function isInt(n: number): boolean {
   return Number.isInteger(n) && n >= -TWO_63 && n < TWO_64;
@@ -28,8 +31,14 @@ function toDecimal(v: Json): Decimal | undefined {
   return undefined;
 }
 
-/** The sum, or the fault code. */
-export function sum(lhs: Json, rhs: Json): Json | SumFault {
+/** The sum (lhs undefined: no lhs, which counts as 0), or the fault code. */
+export function sum(lhs: Json | undefined, rhs: Json): Json | SumFault {
+  if (lhs === undefined) {
+    if (typeof rhs === 'number') return rhs;
+    if (typeof rhs !== 'string') return SUM_WRONG_TYPE;
+    const r = parseDecimal(rhs);
+    return r === undefined ? SUM_WRONG_TYPE : formatDecimal(addDecimal(ZERO, r));
+  }
   if (typeof lhs === 'number' && typeof rhs === 'number') {
     const s = lhs + rhs;
     if (isInt(lhs) && isInt(rhs)) {

@@ -121,7 +121,13 @@ export function parseReduceAnnotation(value: Json, uri: string): Strategy {
   if (!isObject(value)) return fail('must be an object like {"strategy": "merge"}');
   const name = value.strategy;
   if (typeof name !== 'string' || !(REDUCE_STRATEGIES as readonly string[]).includes(name)) {
-    return fail(`"strategy" must be one of ${REDUCE_STRATEGIES.join(', ')}`);
+    // Estuary's docs have a page on `bigSum`, from a pull request that was not merged (estuary/flow
+    // #1476); `sum` got string-encoded numbers instead (#1477).
+    const hint =
+      name === 'bigSum'
+        ? '; Estuary has no `bigSum`: `sum` adds numeric strings (`format: integer` or `format: number`) as arbitrary-precision decimals'
+        : '';
+    return fail(`"strategy" must be one of ${REDUCE_STRATEGIES.join(', ')}${hint}`);
   }
   const strategy = name as StrategyName;
   for (const opt of Object.keys(value)) {

@@ -106,13 +106,52 @@ describe('decimals', () => {
   });
 
   it('rejects non-numbers and absurd exponents', () => {
-    for (const s of ['', '-', '.', 'abc', '1.2.3', '1e', 'NaN', '1e1000000'])
+    for (const s of [
+      '',
+      '-',
+      '.',
+      'abc',
+      '1.2.3',
+      '1e',
+      'NaN',
+      'Infinity',
+      ' 1',
+      '_1',
+      '-+1',
+      '++1',
+      '1e5.5',
+      '0x10',
+      '1e1000000',
+    ])
       expect(parseDecimal(s), s).toBeUndefined();
   });
 
-  it('converts doubles exactly by their shortest representation', () => {
-    expect(formatDecimal(decimalFromNumber(0.1))).toBe('0.1');
-    expect(formatDecimal(decimalFromNumber(1e21))).toBe('1000000000000000000000');
+  it("parses what bigdecimal 0.3's from_str (over num-bigint) accepts", () => {
+    // bigdecimal splits at the exponent, then at the first '.', and hands the digits to
+    // num-bigint's from_str_radix, which skips '_' after the first digit.
+    for (const [s, want] of [
+      ['+5', '5'],
+      ['-.5', '-0.5'],
+      ['5.', '5'],
+      ['1_000', '1000'],
+      ['1._5', '0.15'],
+      ['1E+3', '1000'],
+      ['1e++3', '1000'],
+      ['-0.0', '0.0'],
+    ])
+      expect(formatDecimal(parseDecimal(s)!), s).toBe(want);
+  });
+
+  it("converts doubles as Estuary's sum does: integers exactly, others to 16 significant digits", () => {
+    // bigdecimal 0.3 `TryFrom<f64>`: `format!("{:.15e}", n)` (correctly rounded, ties to even).
+    expect(formatDecimal(decimalFromNumber(0.1))).toBe('0.1000000000000000');
+    expect(formatDecimal(decimalFromNumber(86753.09))).toBe('86753.09000000000');
+    expect(formatDecimal(decimalFromNumber(0.30000000000000004))).toBe('0.3000000000000000');
+    expect(formatDecimal(decimalFromNumber(-2.5e-7))).toBe('-0.0000002500000000000000');
+    expect(formatDecimal(decimalFromNumber(1125899906842624.5))).toBe('1125899906842624'); // a tie: to even
+    expect(formatDecimal(decimalFromNumber(1125899906842625.5))).toBe('1125899906842626');
+    expect(formatDecimal(decimalFromNumber(2 ** 70))).toBe('1180591620717411000000'); // beyond uint64: a Float
+    expect(formatDecimal(decimalFromNumber(2 ** 63))).toBe('9223372036854775808'); // uint64: exact
     expect(formatDecimal(decimalFromNumber(-5))).toBe('-5');
   });
 });
