@@ -17,11 +17,11 @@ import { matchesPartitions } from '../catalog/partitions.ts';
 import { Combiner } from '../combine/combiner.ts';
 import { createDerivationRunner } from '../derive/load-module.ts';
 import type { DerivationRunner } from '../derive/runner.ts';
-import { jsonEqual } from '../json/compare.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
+import { verifyEqual } from './verify-equal.ts';
 
 /** Where the synthetic clock of every test case starts (Unix ms). */
 const EPOCH_MS = Date.UTC(2026, 0, 1);
@@ -282,7 +282,8 @@ function stripMeta(doc: Json): Json {
 
 /**
  * Superset comparison: every field of `expected` must equal the actual one (the actual may have
- * more fields); `_meta` at the root is ignored; numbers compare by value. Returns readable lines.
+ * more fields); `_meta` at the root is ignored; numbers compare by value, floats within Estuary's
+ * epsilon (verify-equal.ts). Returns readable lines.
  */
 export function supersetDiff(expected: Json, actual: Json | undefined, ptr: string, root = false): string[] {
   const at = ptr || '/';
@@ -310,7 +311,7 @@ export function supersetDiff(expected: Json, actual: Json | undefined, ptr: stri
     }
     return out;
   }
-  return jsonEqual(expected, actual)
+  return verifyEqual(expected, actual)
     ? []
     : [`${at}: expected ${JSON.stringify(expected)}, actual ${JSON.stringify(actual)}`];
 }

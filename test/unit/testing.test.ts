@@ -5,6 +5,7 @@ import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { TestSpec } from '../../shared/catalog/model.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { supersetDiff, TestRunner } from '../../shared/testing/runner.ts';
+import { f64Eq, verifyEqual } from '../../shared/testing/verify-equal.ts';
 
 const bank = join(import.meta.dirname, '..', 'fixtures', 'bank', 'flow.yaml');
 
@@ -120,6 +121,59 @@ describe('TestRunner', () => {
     };
     expect((await runner.run(test('one', [ingest, verify]))).passed).toBe(true);
     expect((await runner.run(test('two', [ingest, verify]))).passed).toBe(true);
+  });
+});
+
+describe('float tolerance of verify (Estuary crates/doc/src/diff.rs)', () => {
+  it('f64_eq: the vectors of diff.rs test_f64_eq', () => {
+    const sub = (a: number, b: number) => a - b;
+    expect(f64Eq(0.0, 0.0)).toBe(true);
+    expect(f64Eq(0.0, sub(4.01, 4.01))).toBe(true);
+    expect(f64Eq(3.3e-12, sub(6.6e-12, 3.3e-12))).toBe(true);
+    expect(f64Eq(2.0, sub(2.0, Number.EPSILON))).toBe(true);
+    expect(f64Eq(0.0, sub(0.0, Number.EPSILON))).toBe(true);
+    expect(f64Eq(1.0e-10, sub(1.0e-10, Number.EPSILON))).toBe(true);
+    expect(f64Eq(1.01e-16, 1.04e-16)).toBe(true);
+    expect(f64Eq(1.3999999999999775, 1.3999999999999773)).toBe(true); // "an actual failure during catalog tests"
+    expect(f64Eq(1.0, 1.00001)).toBe(false);
+    expect(f64Eq(4.56e10, 4.5603e10)).toBe(false);
+  });
+
+  it('floats within epsilon match; integers and other values compare exactly', () => {
+    expect(verifyEqual(44.1, 44.099999999999994)).toBe(true); // Estuary's temp-sensors example
+    expect(verifyEqual(0.3, 0.1 + 0.2)).toBe(true);
+    expect(verifyEqual(44.1, 44.10001)).toBe(false);
+    expect(verifyEqual(3, 3.0)).toBe(true);
+    expect(verifyEqual(9007199254740992, 9007199254740994)).toBe(false);
+    expect(verifyEqual('44.1', '44.099999999999994')).toBe(false);
+    expect(supersetDiff({ t: { avg: 44.1 } }, { t: { avg: 44.099999999999994 } }, '', true)).toEqual([]);
+  });
+
+  it('a test of float sums passes the way it does in Estuary', async () => {
+    const { runner } = await setup();
+    const r = await runner.run(
+      test('floats', [
+        {
+          kind: 'ingest',
+          collection: 'acmeBank/transfers',
+          documents: [
+            { id: 1, sender: 'a', recipient: 'b', amount: 0.1 },
+            { id: 2, sender: 'a', recipient: 'b', amount: 0.2 },
+          ],
+          source: at,
+        },
+        {
+          kind: 'verify',
+          collection: { name: 'acmeBank/balances' },
+          documents: [
+            { user: 'a', balance: -0.3 },
+            { user: 'b', balance: 0.3 },
+          ],
+          source: at,
+        },
+      ]),
+    );
+    expect(r.failure).toBeUndefined();
   });
 });
 
