@@ -2,6 +2,7 @@
  * Checks that need to understand the collection schemas: keys, projections and logical
  * partitions, reduce annotations, shuffle keys and test ingest documents.
  */
+import { compareJson } from '../json/compare.ts';
 import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { didYouMeanHint } from './diagnostics.ts';
@@ -149,6 +150,38 @@ export function checkSchemas(
         `document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${errors.join('; ')}`,
       );
     });
+  }
+}
+
+/**
+ * The documents of a verify step must be listed in the collection's key order, since the runner
+ * compares them index by index with the key-ordered actual documents (Estuary's
+ * crates/validation test_step.rs: `TestVerifyOrder`, with a missing key location read as null).
+ * One error per step, at the first document that sorts before its predecessor.
+ */
+export function checkVerifyOrder(
+  report: Report,
+  collection: string,
+  key: readonly string[],
+  documents: readonly { doc: Json; at: Where }[],
+): void {
+  let tokens: string[][];
+  try {
+    tokens = key.map((p) => parsePointer(p));
+  } catch {
+    return; // an invalid key pointer, reported where it was written
+  }
+  const keyOf = (doc: Json): Json[] => tokens.map((t) => getAt(doc, t) ?? null);
+  for (let i = 1; i < documents.length; i++) {
+    const prev = keyOf(documents[i - 1].doc);
+    const cur = keyOf(documents[i].doc);
+    if (compareJson(prev, cur) <= 0) continue;
+    report.error(
+      'TestVerifyOrder',
+      documents[i].at,
+      `documents to verify are not in collection key order: document ${i} (key ${JSON.stringify(cur)}) sorts before document ${i - 1} (key ${JSON.stringify(prev)}) by the key [${key.join(', ')}] of \`${collection}\``,
+    );
+    return;
   }
 }
 

@@ -60,6 +60,7 @@ export const DIAGNOSTIC_CODES = {
   // Tests.
   IngestDocumentInvalid:
     "a test ingest document that does not validate against the collection's write schema",
+  TestVerifyOrder: "a test verify step whose documents are not in the collection's key order",
 } as const;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;

@@ -12,7 +12,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { escapeToken, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
-import { checkSchemas } from './checks.ts';
+import { checkSchemas, checkVerifyOrder } from './checks.ts';
 import { type Diagnostic, didYouMeanHint, hasErrors, sortDiagnostics } from './diagnostics.ts';
 import { DurationError, parseDuration } from './duration.ts';
 import { validateCatalogShape } from './flow-schema.ts';
@@ -785,6 +785,9 @@ class Loader {
           };
           const target = this.collectionRef(collection.name, e.file, at, `step ${i} verify`);
           if (target) this.checkSelector(collection, target, { doc, pointer: `${sp}/collection/partitions` });
+          if (target && !target.entity.tainted) {
+            checkVerifyOrder(this.report, collection.name, target.spec.key, documents);
+          }
         }
       }
       if (description !== undefined) step.description = description;

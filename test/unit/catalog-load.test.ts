@@ -232,6 +232,7 @@ const BROKEN: Expected[] = [
   ['SchemaNotFound', 'keys.flow.yaml', 32, 13, '/collections/acmeCo~1keys~1fragment/schema'],
   ['SchemaInvalid', 'keys.flow.yaml', 35, 13, '/collections/acmeCo~1keys~1invalid-schema/schema'],
   ['IngestDocumentInvalid', 'keys.flow.yaml', 44, 13, '/tests/acmeCo~1tests~1anvils/0/ingest/documents/1'],
+  ['TestVerifyOrder', 'keys.flow.yaml', 52, 13, '/tests/acmeCo~1tests~1anvils/2/verify/documents/1'],
   [
     'UnknownCollection',
     'keys.flow.yaml',
@@ -343,6 +344,10 @@ describe('a broken catalog', async () => {
       `collection \`acmeCo/widgets\` is defined in ${relative(process.cwd(), join(dir, 'structure.flow.yaml'))}, which this file does not import`,
     );
     expect(msg('Unsupported', '/sqlite')).toContain('SQLite derivations are not supported');
+    // Estuary's crates/validation test_step.rs: Error::TestVerifyOrder.
+    expect(msg('TestVerifyOrder', '/verify/documents/1')).toBe(
+      'documents to verify are not in collection key order: document 1 (key ["a1"]) sorts before document 0 (key ["a2"]) by the key [/id] of `acmeCo/anvils`',
+    );
   });
 
   it('marks only advice as warnings', () => {
