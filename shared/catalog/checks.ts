@@ -264,8 +264,10 @@ function checkReductions(
     set.add(a.strategy);
     byPointer.set(a.pointer, set);
     if (DESCENDING.has(a.strategy)) descends.add(a.pointer);
-    // A set's `add`/`intersect`/`remove` terms belong to it: their members are reduced by the set.
-    if (a.strategy === 'set') for (const term of SET_TERMS) descends.add(`${a.pointer}/${term}`);
+    // A set's `add`/`intersect`/`remove` terms belong to it: their members are reduced by the set,
+    // whatever the terms' own annotation (Estuary's docs give them `lastWriteWins`). The terms may be
+    // declared one by one or by `additionalProperties` (`*`).
+    if (a.strategy === 'set') for (const term of [...SET_TERMS, '*']) descends.add(`${a.pointer}/${term}`);
   }
   for (const a of annotations) {
     const at =
