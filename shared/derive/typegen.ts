@@ -55,38 +55,47 @@ export function schemaToType(docs: Record<string, Json>, uri: string, indent = '
   const set = new SchemaSet(docs);
   const r = set.resolve(uri);
   if (!r) return 'unknown';
-  return new TypeWriter(set).type(r.schema, r.base, indent, 0);
+  return new TypeWriter(set).type(r.schema, r.base, indent, 0, NONE);
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 class TypeWriter {
   constructor(private readonly set: SchemaSet) {}
 
-  type(schema: Json, base: string, indent: string, depth: number): string {
+  /**
+   * @param inherited property names that a schema applying this one in place (beside a `$ref`,
+   * around an `allOf` or `anyOf`/`oneOf` branch) lists as `required`: they are required here too.
+   */
+  type(schema: Json, base: string, indent: string, depth: number, inherited: ReadonlySet<string>): string {
     if (schema === true) return 'unknown';
     if (schema === false) return 'never';
     if (!isObject(schema)) return 'unknown';
     if (typeof schema.$id === 'string') base = new URL(schema.$id, base).href;
     const parts: string[] = [];
+    const required = Array.isArray(schema.required)
+      ? new Set([...inherited, ...schema.required.filter((r): r is string => typeof r === 'string')])
+      : inherited;
 
     if (typeof schema.$ref === 'string') {
       const target = depth < MAX_REF_DEPTH ? this.set.resolve(new URL(schema.$ref, base).href) : undefined;
-      parts.push(target ? this.type(target.schema, target.base, indent, depth + 1) : 'unknown');
+      parts.push(target ? this.type(target.schema, target.base, indent, depth + 1, required) : 'unknown');
     }
     if ('const' in schema) parts.push(literal(schema.const));
     else if (Array.isArray(schema.enum)) parts.push(schema.enum.map(literal).join(' | ') || 'never');
     else {
-      const own = this.ownType(schema, base, indent, depth);
+      const own = this.ownType(schema, base, indent, depth, required);
       if (own) parts.push(own);
     }
     for (const key of ['anyOf', 'oneOf'] as const) {
       const alts = schema[key];
       if (Array.isArray(alts) && alts.length > 0) {
-        parts.push(`(${alts.map((a) => this.type(a, base, indent, depth)).join(' | ')})`);
+        parts.push(`(${alts.map((a) => this.type(a, base, indent, depth, required)).join(' | ')})`);
       }
     }
     if (Array.isArray(schema.allOf)) {
       for (const a of schema.allOf) {
-        const t = this.type(a, base, indent, depth);
+        const t = this.type(a, base, indent, depth, required);
         if (t !== 'unknown') parts.push(t);
       }
     }
@@ -95,7 +104,13 @@ class TypeWriter {
     return useful.length === 1 ? useful[0] : useful.map((p) => (p.includes('|') ? `(${p})` : p)).join(' & ');
   }
 
-  private ownType(schema: JsonObject, base: string, indent: string, depth: number): string | undefined {
+  private ownType(
+    schema: JsonObject,
+    base: string,
+    indent: string,
+    depth: number,
+    required: ReadonlySet<string>,
+  ): string | undefined {
     let types: string[];
     if (typeof schema.type === 'string') types = [schema.type];
     else if (Array.isArray(schema.type))
@@ -119,11 +134,11 @@ class TypeWriter {
           const item =
             items === undefined || typeof items === 'boolean'
               ? 'unknown'
-              : this.type(items, base, indent, depth);
+              : this.type(items, base, indent, depth, NONE);
           return item.includes('|') || item.includes('&') ? `(${item})[]` : `${item}[]`;
         }
         case 'object':
-          return this.objectType(schema, base, indent, depth);
+          return this.objectType(schema, base, indent, depth, required);
         default:
           return 'unknown';
       }
@@ -131,11 +146,14 @@ class TypeWriter {
     return out.join(' | ');
   }
 
-  private objectType(schema: JsonObject, base: string, indent: string, depth: number): string {
+  private objectType(
+    schema: JsonObject,
+    base: string,
+    indent: string,
+    depth: number,
+    required: ReadonlySet<string>,
+  ): string {
     const props = isObject(schema.properties) ? schema.properties : {};
-    const required = new Set(
-      Array.isArray(schema.required) ? schema.required.filter((r) => typeof r === 'string') : [],
-    );
     const additional = schema.additionalProperties;
     const names = Object.keys(props);
     if (names.length === 0) {
@@ -143,7 +161,7 @@ class TypeWriter {
       const v =
         additional === undefined || additional === true
           ? 'unknown'
-          : this.type(additional, base, indent, depth);
+          : this.type(additional, base, indent, depth, NONE);
       return `Record<string, ${v}>`;
     }
     const inner = `${indent}  `;
@@ -152,7 +170,7 @@ class TypeWriter {
         isObject(props[n]) && typeof props[n].description === 'string'
           ? `${inner}/** ${props[n].description} */\n`
           : '';
-      return `${doc}${inner}${propName(n)}${required.has(n) ? '' : '?'}: ${this.type(props[n], base, inner, depth)};`;
+      return `${doc}${inner}${propName(n)}${required.has(n) ? '' : '?'}: ${this.type(props[n], base, inner, depth, NONE)};`;
     });
     if (additional !== false) lines.push(`${inner}[k: string]: unknown;`);
     return `{\n${lines.join('\n')}\n${indent}}`;
