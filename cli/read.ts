@@ -12,10 +12,13 @@ import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/loa
 import { parseEnv } from '../shared/config/env.ts';
 import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
 
+/** `<data>/endpoints.json`, written by `sluice dev` while it runs. */
 interface Running {
   pid: number;
-  prefix: string;
-  endpoints: { kinesis: string; dynamodb: string; s3: string };
+  kinesis: string;
+  dynamodb: string;
+  s3: string;
+  stateTable?: string;
 }
 
 function alive(pid: number): boolean {
@@ -55,15 +58,26 @@ export async function runRead(
   }
   let emulators: Emulators | undefined;
   if (!running) emulators = await startEmulators({ dataDir });
-  const endpoints = running?.endpoints ?? emulators!.endpoints;
-  const env = parseEnv({ SLUICE_PREFIX: running?.prefix ?? 'sluice' });
+  const endpoints = running ?? emulators!.endpoints;
+  // The state table of the stack that ran here (its physical name comes from the template).
+  const stackFile = join(dataDir, 'stack.json');
+  const table =
+    running?.stateTable ??
+    (existsSync(stackFile)
+      ? (JSON.parse(readFileSync(stackFile, 'utf8')) as { stateTable?: string }).stateTable
+      : undefined) ??
+    parseEnv({}).stateTable;
   // A closed pipe (`sluice read ... | head`) ends the output quietly.
   out.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE') throw e;
   });
-  const clients = makeClients({ region: 'us-east-1', endpoints, credentials: EMULATOR_CREDENTIALS });
+  const clients = makeClients({
+    region: 'us-east-1',
+    endpoints: { kinesis: endpoints.kinesis, dynamodb: endpoints.dynamodb, s3: endpoints.s3 },
+    credentials: EMULATOR_CREDENTIALS,
+  });
   try {
-    const state = new DynamoStateStore({ client: clients.dynamodb, table: env.stateTable });
+    const state = new DynamoStateStore({ client: clients.dynamodb, table });
     for await (const it of state.scan(collection)) out.write(`${JSON.stringify(it.doc)}\n`);
   } catch (e) {
     if ((e as Error).name !== 'ResourceNotFoundException') throw e;

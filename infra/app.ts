@@ -8,10 +8,12 @@
  * A catalog with errors fails synth with the same diagnostics `sluice check` prints, exit status 2.
  * cdk-nag's AwsSolutions pack validates every stack; a violation fails synth.
  */
+import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { formatDiagnostics } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import type { StreamOverride } from './sluice-catalog.ts';
 import { SluiceStack, stackNameFor } from './stack.ts';
 
@@ -31,7 +33,12 @@ function jsonContext<T>(app: App, key: string): T | undefined {
 
 const app = new App();
 const catalogPath: string = app.node.tryGetContext('catalog') || DEFAULT_CATALOG;
-const { catalog, diagnostics } = await loadCatalog(catalogPath);
+// `-c builtCatalog=file.json`: an already built catalog (BuiltCatalog JSON), as `sluice dev` and tests
+// synthesize catalogs made in memory; else the catalog file is loaded as `sluice check` loads it.
+const builtFile: string | undefined = app.node.tryGetContext('builtCatalog') || undefined;
+const { catalog, diagnostics } = builtFile
+  ? { catalog: JSON.parse(readFileSync(builtFile, 'utf8')) as BuiltCatalog, diagnostics: [] }
+  : await loadCatalog(catalogPath);
 if (!catalog) {
   // Exactly what `sluice check` prints (and its exit status, 2).
   const { runCheck } = await import('../cli/check.ts');

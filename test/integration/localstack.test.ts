@@ -1,6 +1,7 @@
 /**
- * The local stack end to end, against the real emulators (kinesalite, dynalite, s3rver) and the same
- * handler functions the Lambdas run: HTTP ingest → derivation (sums per user) → DynamoDB
+ * The local stack end to end, through the synthesized cloud assembly (what `cdk deploy` ships): each
+ * function runs from its bundle in Lambda's sandbox under its role's policies, against the real
+ * emulators (kinesalite, dynalite, s3rver): HTTP ingest → derivation (sums per user) → DynamoDB
  * materialization, compared with an oracle computed from what was sent.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,17 +12,20 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runRead } from '../../cli/read.ts';
-import { EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
-import { DynamoTable } from '../../shared/adapters/dynamodb.ts';
+import { DynamoStateStore, DynamoTable } from '../../shared/adapters/dynamodb.ts';
+import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
+import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import { recordsToEvent } from '../../shared/backfill/fragments.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
-import { LocalRunner } from '../../shared/local/runner.ts';
 import type { MaterializeConnector } from '../../shared/materialize/connector.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
-import { injectKinesisFaults, type SumEvent, sumEvents, sumOracle } from './helpers.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { startAssembly } from '../support/assembly.ts';
+import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 let catalog: BuiltCatalog;
@@ -47,8 +51,8 @@ type Event = SumEvent;
 const events = (n: number, from = 0): Event[] => sumEvents(n, from, { users: 7, mul: 37, mod: 101 });
 const oracle = sumOracle;
 
-async function post(runner: LocalRunner, body: string, contentType = 'application/json') {
-  const res = await fetch(`http://127.0.0.1:${runner.ingestPort}/test/ingest/events`, {
+async function post(runner: AssemblyRunner, body: string, contentType = 'application/json') {
+  const res = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
     method: 'POST',
     headers: { 'content-type': contentType },
     body,
@@ -56,11 +60,11 @@ async function post(runner: LocalRunner, body: string, contentType = 'applicatio
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function materialized(runner: LocalRunner) {
+async function materialized(runner: AssemblyRunner) {
   const c = new DynamoDbConnector({
     spec: catalog.materializations['test/to-dynamo'],
     catalog,
-    client: runner.rt.clients.dynamodb,
+    client: runner.admin.dynamodb,
   });
   const items = await c.items(0);
   return Object.fromEntries(
@@ -68,15 +72,18 @@ async function materialized(runner: LocalRunner) {
   );
 }
 
-async function view(runner: LocalRunner, collection: string) {
+function stateOf(runner: AssemblyRunner): DynamoStateStore {
+  return new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
+}
+
+async function view(runner: AssemblyRunner, collection: string) {
   const out: unknown[] = [];
-  for await (const it of runner.rt.state.scan(collection)) out.push(it.doc);
+  for await (const it of stateOf(runner).scan(collection)) out.push(it.doc);
   return out;
 }
 
-async function start(dataDir: string, extra: Partial<Parameters<typeof LocalRunner.start>[0]> = {}) {
-  const runner = await LocalRunner.start({ catalog, dataDir, port: 0, shards: 2, batchSize: 50, ...extra });
-  return runner;
+async function start(dataDir: string, extra: Partial<Parameters<typeof startAssembly>[1]> = {}) {
+  return startAssembly(FIXTURE, { dataDir, ...extra });
 }
 
 describe('local stack end to end', () => {
@@ -104,8 +111,10 @@ describe('local stack end to end', () => {
     const ids = (await view(runner, 'test/events')).map((d) => (d as Event).id).sort();
     expect(ids).toEqual([...a, ...b].map((e) => e.id).sort());
     // Fragments landed in S3 under Hive-style paths, gzipped JSON lines holding every accepted event.
-    const blobs = runner.rt.blobs('sluice-fragments');
-    const keys = await blobs.list('test/events/');
+    const place = runner.resources.fragments['test/events'];
+    expect(place.folder).toBe('test/events/');
+    const blobs = new S3BlobStore({ client: runner.admin.s3, bucket: place.bucket });
+    const keys = await blobs.list(place.folder);
     expect(keys.length).toBeGreaterThan(0);
     for (const k of keys)
       expect(k).toMatch(
@@ -119,8 +128,8 @@ describe('local stack end to end', () => {
         .split('\n'))
         fragmentIds.push((JSON.parse(line) as Event).id);
     expect(fragmentIds.sort()).toEqual([...a, ...b].map((e) => e.id).sort());
-    // Billable units were counted by the adapters.
-    const usage = runner.rt.meter.usage;
+    // Billable units were counted off the wire, by the functions' proxies.
+    const usage = runner.meter.usage;
     expect(usage.kinesisRecords).toBeGreaterThan(0);
     expect(usage.kinesisRecords).toBeLessThan(200); // 200 events + 200 derived documents, packed
     expect(usage.dynamoWriteUnits).toBeGreaterThan(0);
@@ -148,7 +157,7 @@ describe('local stack end to end', () => {
   it('materialize-dynamodb: a full-reduction delete removes the document; later documents re-create it', async () => {
     const runner = await start(tempDir());
     cleanup.push(() => runner.stop());
-    const url = `http://127.0.0.1:${runner.ingestPort}/test/ingest/accounts`;
+    const url = `${runner.ingestUrl}/test/ingest/accounts`;
     const send = async (docs: unknown[]) =>
       (
         await fetch(url, {
@@ -173,7 +182,7 @@ describe('local stack end to end', () => {
     const c = new DynamoDbConnector({
       spec: catalog.materializations['test/to-dynamo'],
       catalog,
-      client: runner.rt.clients.dynamodb,
+      client: runner.admin.dynamodb,
     });
     const items = (await c.items(1)).map((i) => [i.id, i.balance]).sort();
     expect(items).toEqual([
@@ -182,7 +191,7 @@ describe('local stack end to end', () => {
     ]);
     // b is really gone from the user table (no tombstone item there: its positions are in the state table)
     const raw = await new DynamoTable({
-      client: runner.rt.clients.dynamodb,
+      client: runner.admin.dynamodb,
       table: 'test_accounts',
       partitionKey: { name: 'id', type: 'S' },
     }).scanAll();
@@ -193,8 +202,8 @@ describe('local stack end to end', () => {
     const inner = new DynamoDbConnector({
       spec: catalog.materializations['test/to-dynamo'],
       catalog,
-      client: runner.rt.clients.dynamodb,
-      stateTable: runner.env.stateTable,
+      client: runner.admin.dynamodb,
+      stateTable: runner.resources.stateTable,
     });
     const blind: MaterializeConnector = {
       apply: () => inner.apply(),
@@ -207,15 +216,17 @@ describe('local stack end to end', () => {
     const replay = new MaterializeTask(
       catalog.materializations['test/to-dynamo'],
       catalog,
-      runner.rt.registry,
+      new SchemaRegistry(catalog.schemas),
       blind,
     );
-    for (const shard of await runner.rt.journal.listShards('test/accounts')) {
-      const r = await runner.rt.journal.read('test/accounts', shard.shardId, undefined, 1000);
+    const stream = runner.resources.streams['test/accounts'];
+    const journal = new KinesisJournal({ client: runner.admin.kinesis, streamName: () => stream });
+    for (const shard of await journal.listShards('test/accounts')) {
+      const r = await journal.read('test/accounts', shard.shardId, undefined, 1000);
       if (r.records.length > 0)
         await replay.onEvent(
           'test/accounts',
-          recordsToEvent(r.records, runner.rt.streamArn('test/accounts')),
+          recordsToEvent(r.records, `arn:aws:kinesis:us-east-1:000000000000:stream/${stream}`),
         );
     }
     expect(replay.stats.docsSkipped).toBeGreaterThan(0);
@@ -227,9 +238,9 @@ describe('local stack end to end', () => {
   });
 
   const crashPoints: [string, string][] = [
-    ['after the derivation appended to the journal, before its checkpoint', 'derive:test/totals'],
-    ['after the DynamoDB materialization write, before its checkpoint', 'materialize:test/to-dynamo'],
-    ['after the reduced-view write, before the persister checkpoint', 'persist:test/totals'],
+    ['after the derivation appended to the journal, before its checkpoint', 'derivation:test/totals'],
+    ['after the DynamoDB materialization write, before its checkpoint', 'materialization:test/to-dynamo'],
+    ['after the reduced-view write, before the persister checkpoint', 'persister:test/totals'],
   ];
   for (const [what, task] of crashPoints) {
     it(`killed ${what} and restarted: nothing lost, nothing double-counted`, async () => {
@@ -266,38 +277,58 @@ describe('local stack end to end', () => {
     });
   }
 
-  it('injected partial PutRecords failures and throttling (SDK middleware) lose nothing', async () => {
-    const dataDir = tempDir();
-    const { startEmulators } = await import('../../shared/local/emulators.ts');
-    const emulators = await startEmulators({ dataDir });
-    cleanup.push(() => emulators.stop());
-    const clients = makeClients({
-      region: 'us-east-1',
-      endpoints: emulators.endpoints,
-      credentials: EMULATOR_CREDENTIALS,
-      maxAttempts: 1,
-    });
-    let seed = 42;
-    const faults = injectKinesisFaults(clients.kinesis, {
-      failFraction: 0.25,
-      throttleFraction: 0.15,
-      random: () => {
-        seed = (seed * 1103515245 + 12345) % 2 ** 31;
-        return seed / 2 ** 31;
+  it("injected throttling and failures of the functions' own AWS calls, on the wire, lose nothing", async () => {
+    const injected = { throttled: 0, failed: 0 };
+    let dynamoWrites = 0;
+    const runner = await start(tempDir(), {
+      hooks: {
+        // Kinesis throttles whole PutRecords calls; DynamoDB fails writes with a 500: the tasks must retry
+        // (or fail the batch for the mapping to retry), never skip.
+        before: (c) => {
+          const action = c.iam[0]?.action;
+          // Not the ingest function's appends: a client retrying a request that failed after a partial
+          // append would publish duplicates (ingest idempotency keys are not built yet).
+          if (
+            action === 'kinesis:PutRecords' &&
+            !c.functionName.includes('Captures') &&
+            injected.throttled < 3
+          ) {
+            injected.throttled++;
+            return {
+              status: 400,
+              headers: { 'content-type': 'application/x-amz-json-1.1' },
+              body: JSON.stringify({
+                __type: 'ProvisionedThroughputExceededException',
+                message: 'Rate exceeded for shard',
+              }),
+            };
+          }
+          if (
+            (action === 'dynamodb:PutItem' || action === 'dynamodb:BatchWriteItem') &&
+            ++dynamoWrites % 10 === 0
+          ) {
+            injected.failed++;
+            return {
+              status: 500,
+              headers: { 'content-type': 'application/x-amz-json-1.0' },
+              body: JSON.stringify({
+                __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+                message: 'injected',
+              }),
+            };
+          }
+          return undefined;
+        },
       },
-    });
-    const runner = await start(dataDir, {
-      emulators,
-      clients,
-      journal: { maxRecordBytes: 1500, baseBackoffMs: 1 },
     });
     cleanup.push(() => runner.stop());
     const sent = events(400);
-    for (let i = 0; i < 400; i += 50)
+    for (let i = 0; i < 400; i += 50) {
       expect((await post(runner, JSON.stringify(sent.slice(i, i + 50)))).status).toBe(200);
+    }
     await runner.drain();
-    expect(faults.injected.failedRecords).toBeGreaterThan(0);
-    expect(faults.injected.throttledCalls).toBeGreaterThan(0);
+    expect(injected.throttled).toBeGreaterThan(0);
+    expect(injected.failed).toBeGreaterThan(0);
     expect(await materialized(runner)).toEqual(oracle(sent));
   });
 });

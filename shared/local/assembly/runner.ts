@@ -69,7 +69,7 @@ export interface AssemblyRunnerOptions {
   /** Wire-level fault injection and observation of the functions' AWS calls. */
   hooks?: ProxyHooks;
   /** Called before each mapping checkpoint; throw a CrashError to die there (crash tests). */
-  beforeCheckpoint?: (mapping: string, stream: string, shardId: string) => void | Promise<void>;
+  beforeCheckpoint?: (task: string, stream: string, shardId: string) => void | Promise<void>;
   onEvent?: (task: string, e: EsmEvent) => void;
   /** Every line a function writes (default: appended to `<dataDir>/logs/<function>.log`). */
   onLog?: (l: FunctionLogLine) => void;
@@ -116,7 +116,8 @@ export class AssemblyRunner {
   private server: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
   private unsubscribeS3: (() => void) | undefined;
-  private readonly admin: AwsClients;
+  /** SDK clients straight to the emulators (no IAM): provisioning, `sluice read`, tests. */
+  readonly admin: AwsClients;
   private ownsEmulators = false;
   private stopped = false;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -321,7 +322,7 @@ export class AssemblyRunner {
       idlePollMs: this.opts.idlePollMs ?? 50,
       memoryMb: fn.fn.memoryMb,
       beforeCheckpoint: this.opts.beforeCheckpoint
-        ? (shard) => this.opts.beforeCheckpoint!(m.logicalId, stream.name, shard)
+        ? (shard) => this.opts.beforeCheckpoint!(task.label, stream.name, shard)
         : undefined,
       onEvent: this.opts.onEvent ? (e) => this.opts.onEvent!(task.label, e) : undefined,
       onFailure: (r: OnFailureRecord) => this.deadLetter(m.onFailureArn, onFailureMessage(r, fn, stream.arn)),
@@ -517,18 +518,43 @@ export class AssemblyRunner {
 
   // ------------------------------------------------------------------ lifecycle
 
-  private writeEndpoints(dataDir: string): void {
-    mkdirSync(dataDir, { recursive: true });
+  /**
+   * Where the catalog's data lives, as the template hands it to the functions: the state table, each
+   * collection's stream and fragment folder.
+   */
+  get resources(): {
+    stateTable: string | undefined;
+    streams: Record<string, string>;
+    fragments: Record<string, { bucket: string; folder: string }>;
+  } {
     const streams: Record<string, string> = {};
+    const fragments: Record<string, { bucket: string; folder: string }> = {};
     let stateTable: string | undefined;
     for (const f of this.template.functions) {
       try {
         Object.assign(streams, JSON.parse(f.environment.SLUICE_STREAMS ?? '{}'));
+        for (const [c, url] of Object.entries(
+          JSON.parse(f.environment.SLUICE_FRAGMENTS ?? '{}') as Record<string, string>,
+        )) {
+          const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(url);
+          if (m) fragments[c] = { bucket: m[1], folder: m[2] };
+        }
       } catch {
-        // not ours
+        // not a Sluice function
       }
       stateTable ??= f.environment.SLUICE_STATE_TABLE;
     }
+    return { stateTable, streams, fragments };
+  }
+
+  private writeEndpoints(dataDir: string): void {
+    mkdirSync(dataDir, { recursive: true });
+    const { stateTable, streams, fragments } = this.resources;
+    // Kept after stop: `sluice read` on a stopped stack finds the state table of the stack that ran here.
+    writeFileSync(
+      join(dataDir, 'stack.json'),
+      `${JSON.stringify({ stack: this.template.stackName, assembly: this.template.dir, stateTable, streams, fragments }, null, 2)}\n`,
+    );
     writeFileSync(
       join(dataDir, 'endpoints.json'),
       `${JSON.stringify(
@@ -543,6 +569,7 @@ export class AssemblyRunner {
           assembly: this.template.dir,
           stateTable,
           streams,
+          fragments,
         },
         null,
         2,

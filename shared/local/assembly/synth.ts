@@ -6,9 +6,19 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BuiltCatalog } from '../../catalog/model.ts';
 import { AssemblyError } from './errors.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -56,12 +66,33 @@ export interface SynthResult {
  * (`stack`, `streams`, …). Synth errors (catalog diagnostics, cdk-nag findings) reject with their text.
  */
 export async function synthesize(
-  catalogPath: string,
+  catalog: string | BuiltCatalog,
   cacheDir: string,
   context: Record<string, unknown> = {},
 ): Promise<SynthResult> {
   const started = Date.now();
-  const ctx = { ...context, catalog: resolve(catalogPath) };
+  let catalogPath: string;
+  let ctx: Record<string, unknown>;
+  if (typeof catalog === 'string') {
+    catalogPath = catalog;
+    ctx = { ...context, catalog: resolve(catalogPath) };
+  } else {
+    // A catalog built in memory: synthesized from its JSON (infra/app.ts `builtCatalog` context).
+    catalogPath = catalog.root;
+    const text = JSON.stringify(catalog);
+    const file = join(
+      resolve(cacheDir),
+      `built-${createHash('sha256').update(text).digest('hex').slice(0, 20)}.json`,
+    );
+    mkdirSync(resolve(cacheDir), { recursive: true });
+    writeFileSync(file, text, { mode: 0o600 });
+    ctx = {
+      ...context,
+      catalog: resolve(catalogPath),
+      builtCatalog: file,
+      builtHash: createHash('sha256').update(text).digest('hex'),
+    };
+  }
   const hash = assemblyHash(catalogPath, ctx);
   const dir = join(resolve(cacheDir), hash);
   if (existsSync(join(dir, 'manifest.json'))) return { dir, cached: true, ms: Date.now() - started };

@@ -9,7 +9,14 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { evaluatePolicies, type IamRequest, type PolicyDocument } from '../iam/policy.ts';
-import { accessDenied, type HttpCall, iamRequestsOf, type Service, serviceOf } from '../iam/requests.ts';
+import {
+  accessDenied,
+  type HttpCall,
+  iamRequestsOf,
+  RequestMappingError,
+  type Service,
+  serviceOf,
+} from '../iam/requests.ts';
 
 export interface ProxiedCall {
   functionName: string;
@@ -93,7 +100,18 @@ export class FunctionProxy {
       body: await readBody(req),
     };
     const service = serviceOf(call);
-    const iam = iamRequestsOf(service, call, this.o.arnEnv);
+    let iam: IamRequest[];
+    try {
+      iam = iamRequestsOf(service, call, this.o.arnEnv);
+    } catch (e) {
+      // A call the IAM model cannot map is refused, never guessed into an allow.
+      if (!(e instanceof RequestMappingError) || !this.o.policies) throw e;
+      const r: IamRequest = { action: `${service}:${call.method} ${call.path}`, resource: '*' };
+      this.stats.denied++;
+      this.o.hooks?.denied?.({ functionName: this.o.functionName, service, call, iam: [r] }, r);
+      const d = accessDenied(service, r, this.o.principalArn, { method: call.method });
+      return { status: d.status, headers: d.headers, body: d.body };
+    }
     const pc: ProxiedCall = { functionName: this.o.functionName, service, call, iam };
     this.stats.calls++;
     if (this.o.policies) {
@@ -101,8 +119,8 @@ export class FunctionProxy {
         if (evaluatePolicies(this.o.policies, r).effect !== 'allow') {
           this.stats.denied++;
           this.o.hooks?.denied?.(pc, r);
-          const d = accessDenied(service, r, this.o.principalArn);
-          return { status: d.status, headers: d.headers, body: call.method === 'HEAD' ? '' : d.body };
+          const d = accessDenied(service, r, this.o.principalArn, { method: call.method });
+          return { status: d.status, headers: d.headers, body: d.body };
         }
       }
     }
