@@ -16,7 +16,7 @@
  * SLUICE_FRAGMENTS (JSON `{collection: "s3://bucket/prefix/"}` for the collections it reads or writes as
  * fragments) and, for derivations, SLUICE_DERIVATION_MODULE.
  */
-import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -32,6 +32,7 @@ import { Construct } from 'constructs';
 import type { BuiltCatalog, CollectionSpec } from '../shared/catalog/model.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
+import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
 import { DERIVATION_MODULE_FILE, LAMBDA_TASK_ROOT, SluiceFunction } from './function.ts';
 import { loadCatalogSync } from './load-sync.ts';
 import { SluiceMonitoring } from './monitoring.ts';
@@ -51,6 +52,8 @@ import {
 } from './plan.ts';
 import { parameterArn, scanSecrets, secretArn } from './secrets.ts';
 
+export { DEFAULT_EVENT_SOURCE, type EventSourceSettings, type FailurePolicy } from './event-source.ts';
+
 /** Stream settings a catalog cannot express; keyed by collection name. */
 export interface StreamOverride {
   /** Provisioned shards; unset: on-demand capacity. */
@@ -59,29 +62,6 @@ export interface StreamOverride {
   retentionHours?: number;
 }
 
-/** Kinesis event-source mapping settings (bounded, never AWS's retry-forever defaults). */
-export interface EventSourceSettings {
-  batchSize: number;
-  maxBatchingWindow: Duration;
-  /** Retries of a failing batch before it is parked on the dead-letter queue (bisecting does not consume retries). */
-  retryAttempts: number;
-  /** Records older than this are parked instead of retried. */
-  maxRecordAge: Duration;
-  /**
-   * Concurrent batches per shard; records of one partition key stay in order. Must be 1 when the catalog
-   * has derivations (their origin watermarks assume one batch per shard at a time).
-   */
-  parallelizationFactor: number;
-}
-
-export const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
-  batchSize: 500,
-  maxBatchingWindow: Duration.seconds(1),
-  retryAttempts: 10,
-  maxRecordAge: Duration.hours(12),
-  parallelizationFactor: 1,
-};
-
 export interface SluiceCatalogProps {
   /** Path of the catalog (loaded synchronously, in a child process) or an already built catalog. */
   catalog: string | BuiltCatalog;
@@ -89,7 +69,11 @@ export interface SluiceCatalogProps {
   streams?: Record<string, StreamOverride>;
   /** Create the storage-mapping buckets (default), or import existing ones by name. */
   buckets?: 'create' | 'import';
-  /** Event-source mapping settings for every stream consumer. */
+  /**
+   * Event-source mapping settings for every stream consumer (infra/event-source.ts). The default failure
+   * policy halts at a failing document until it is fixed; `failure: {policy: 'dead-letter'}` opts into
+   * bounded retries and a dead-letter queue per task, which skips data.
+   */
   eventSource?: Partial<EventSourceSettings>;
   /** CloudWatch namespace of the task metrics (POWERTOOLS_METRICS_NAMESPACE). Default `Sluice`. */
   metricsNamespace?: string;
@@ -518,21 +502,45 @@ export class SluiceCatalog extends Construct {
     return q;
   }
 
-  private consume(fn: SluiceFunction, collections: string[], dlq: sqs.IQueue): void {
+  /**
+   * The task's dead-letter queue for its stream batches: only under the opt-in `dead-letter` policy
+   * (under `halt` nothing is ever given up on, so there is nothing to park).
+   */
+  private streamDeadLetters(scope: Construct, label: string): sqs.Queue | undefined {
+    return this.esm.failure.policy === 'dead-letter' ? this.deadLetterQueue(scope, label) : undefined;
+  }
+
+  private consume(fn: SluiceFunction, collections: string[], dlq: sqs.IQueue | undefined): void {
+    const limits = retryLimits(this.esm.failure);
     for (const c of collections) {
+      const stream = this.stream(c);
       fn.fn.addEventSource(
-        new sources.KinesisEventSource(this.stream(c), {
+        new sources.KinesisEventSource(stream, {
           startingPosition: lambda.StartingPosition.TRIM_HORIZON,
           batchSize: this.esm.batchSize,
           maxBatchingWindow: this.esm.maxBatchingWindow,
-          bisectBatchOnError: true,
-          reportBatchItemFailures: true,
-          retryAttempts: this.esm.retryAttempts,
-          maxRecordAge: this.esm.maxRecordAge,
+          bisectBatchOnError: this.esm.bisectBatchOnError,
+          reportBatchItemFailures: this.esm.reportBatchItemFailures,
           parallelizationFactor: this.esm.parallelizationFactor,
-          onFailure: new sources.SqsDlq(dlq),
+          ...(dlq
+            ? {
+                retryAttempts: limits.retryAttempts,
+                maxRecordAge: Duration.seconds(limits.maxRecordAgeSeconds),
+                onFailure: new sources.SqsDlq(dlq),
+              }
+            : {}),
         }),
       );
+      if (!dlq) {
+        // halt: AWS's "retry until the record succeeds" (-1) is outside the L2's accepted ranges; written
+        // explicitly so that a stack deployed with bounded values is really reset by an update.
+        const mapping = fn.fn.node.findChild(
+          `KinesisEventSource:${Names.nodeUniqueId(stream.node)}`,
+        ) as lambda.EventSourceMapping;
+        const cfn = mapping.node.defaultChild as lambda.CfnEventSourceMapping;
+        cfn.maximumRetryAttempts = limits.retryAttempts;
+        cfn.maximumRecordAgeInSeconds = limits.maxRecordAgeSeconds;
+      }
     }
   }
 
@@ -545,7 +553,7 @@ export class SluiceCatalog extends Construct {
       fragmentsWrite: [spec.name],
       fragmentsRead: [],
     });
-    const dlq = this.deadLetterQueue(scope, label);
+    const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, [spec.name], dlq);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
       label,
@@ -581,7 +589,7 @@ export class SluiceCatalog extends Construct {
       { reads: sourcesRead, writes: [spec.name], fragmentsWrite: [], fragmentsRead: [] },
       { derivationModule: spec.derive.using.typescript.module, catalog: shipped },
     );
-    const dlq = this.deadLetterQueue(scope, label);
+    const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, sourcesRead, dlq);
     this.monitoring.addTask(constructIdFor('collection', `derivation/${spec.name}`), {
       label,
@@ -774,7 +782,7 @@ export class SluiceCatalog extends Construct {
       }
     }
 
-    const dlq = this.deadLetterQueue(scope, label);
+    const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, sourcesRead, dlq);
     this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
       label,

@@ -175,7 +175,7 @@ describe('functions', () => {
     );
   });
 
-  it('event-source mappings: bisect, ReportBatchItemFailures, bounded retries and age, on-failure destination', () => {
+  it('event-source mappings: bisect, ReportBatchItemFailures, halt at a failing record (retry until fixed, never parked)', () => {
     // persisters 4 + derivation 1 source + materializations 2 sources
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 7);
     for (const m of Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))) {
@@ -183,14 +183,12 @@ describe('functions', () => {
         BatchSize: DEFAULT_EVENT_SOURCE.batchSize,
         BisectBatchOnFunctionError: true,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
-        MaximumRetryAttempts: DEFAULT_EVENT_SOURCE.retryAttempts,
-        MaximumRecordAgeInSeconds: DEFAULT_EVENT_SOURCE.maxRecordAge.toSeconds(),
+        MaximumRetryAttempts: -1,
+        MaximumRecordAgeInSeconds: -1,
         ParallelizationFactor: 1,
         StartingPosition: 'TRIM_HORIZON',
       });
-      expect(JSON.stringify(m.Properties.DestinationConfig)).toMatch(
-        /^\{"OnFailure":\{"Destination":\{"Fn::GetAtt":\["Flow\w+DeadLetters\w+","Arn"\]\}\}\}$/,
-      );
+      expect(m.Properties.DestinationConfig).toBeUndefined();
     }
   });
 
@@ -363,8 +361,9 @@ describe('monitoring', () => {
       Namespace: 'Sluice',
       Dimensions: [{ Name: 'service', Value: 'derivation:acme/totals' }],
     });
-    // 10 tasks × (errors + violations) + 7 stream consumers' iterator age + 9 DLQs
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 10 * 2 + 7 + 9);
+    // 10 tasks × (errors + violations) + 7 stream consumers' iterator age + 2 DLQs (the captures'
+    // EventBridge targets; stream consumers halt instead of parking batches)
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 10 * 2 + 7 + 2);
   });
 });
 

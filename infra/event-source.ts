@@ -1,0 +1,73 @@
+/**
+ * Kinesis event-source mapping settings of every stream consumer (persisters, derivations,
+ * materializations), in one place. `SluiceCatalog` writes them into the template; the local stack
+ * (`sluice dev`, shared/local/assembly/runner.ts) reads each mapping's settings from the synthesized
+ * template, never from this module, so what runs locally cannot differ from what is deployed.
+ *
+ * Failure policy. Estuary's rule: a task never skips a document; it halts at a failing one and resumes
+ * once the cause is fixed. That is `halt`, the default: a failing batch is bisected down to the failing
+ * record (ReportBatchItemFailures checkpoints everything before it) and retried until it succeeds
+ * (MaximumRetryAttempts -1, MaximumRecordAgeInSeconds -1): the shard waits there, its iterator age
+ * grows and the iterator-age and error alarms fire. Fix the cause (code, data, permissions) and the
+ * shard moves on by itself, nothing lost. Keep the stream's retention longer than your reaction time:
+ * a record that expires from the stream is gone whatever the mapping says.
+ *
+ * `dead-letter` is an opt-in that skips data: after `retryAttempts` retries, or once a record is older
+ * than `maxRecordAge`, the batch's shard and sequence range is sent to the task's SQS dead-letter queue
+ * and the shard moves on past it. Those documents are not applied until you re-drive them yourself.
+ */
+import { Duration } from 'aws-cdk-lib';
+
+/** What a mapping does with a batch its function keeps failing. */
+export type FailurePolicy =
+  /** Retry until fixed; never skip (the default). */
+  | { policy: 'halt' }
+  /** Give up after bounded retries or age and park the batch's range on a dead-letter queue. */
+  | {
+      policy: 'dead-letter';
+      /** Retries of a failing batch before it is parked (bisecting does not consume retries). Default 10. */
+      retryAttempts?: number;
+      /** Records older than this are parked instead of retried. Default 12 hours. */
+      maxRecordAge?: Duration;
+    };
+
+export interface EventSourceSettings {
+  batchSize: number;
+  maxBatchingWindow: Duration;
+  /** Split a failing batch in two and retry each half, down to the failing record. */
+  bisectBatchOnError: boolean;
+  /** Handlers report the first failed record; the mapping checkpoints everything before it. */
+  reportBatchItemFailures: boolean;
+  failure: FailurePolicy;
+  /**
+   * Concurrent batches per shard; records of one partition key stay in order. Must be 1 when the catalog
+   * has derivations (their origin watermarks assume one batch per shard at a time).
+   */
+  parallelizationFactor: number;
+}
+
+/** The mapping defaults of every stream consumer (override per stack with `SluiceCatalogProps.eventSource`). */
+export const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
+  batchSize: 500,
+  maxBatchingWindow: Duration.seconds(1),
+  bisectBatchOnError: true,
+  reportBatchItemFailures: true,
+  failure: { policy: 'halt' },
+  parallelizationFactor: 1,
+};
+
+/** Bounds of the `dead-letter` policy when the opt-in does not give them. */
+export const DEAD_LETTER_DEFAULTS = { retryAttempts: 10, maxRecordAge: Duration.hours(12) } as const;
+
+/**
+ * `MaximumRetryAttempts` / `MaximumRecordAgeInSeconds` of a mapping under a policy. `halt` writes AWS's
+ * "infinite" (-1) explicitly rather than leaving the properties out, so that updating a stack deployed
+ * with bounded values really resets them.
+ */
+export function retryLimits(failure: FailurePolicy): { retryAttempts: number; maxRecordAgeSeconds: number } {
+  if (failure.policy === 'halt') return { retryAttempts: -1, maxRecordAgeSeconds: -1 };
+  return {
+    retryAttempts: failure.retryAttempts ?? DEAD_LETTER_DEFAULTS.retryAttempts,
+    maxRecordAgeSeconds: (failure.maxRecordAge ?? DEAD_LETTER_DEFAULTS.maxRecordAge).toSeconds(),
+  };
+}

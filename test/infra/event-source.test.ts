@@ -1,0 +1,105 @@
+/**
+ * Event-source mappings as synthesized: by default a stream consumer halts at a failing document
+ * (bisect down to it, report it, retry it until it succeeds; nothing is ever parked or skipped), and
+ * only the `dead-letter` opt-in bounds retries and age and sends the batch range to a queue.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { DEAD_LETTER_DEFAULTS, DEFAULT_EVENT_SOURCE } from '../../infra/event-source.ts';
+import { fixtureCatalog } from './fixture.ts';
+import { functionOfTask, synth } from './support.ts';
+
+const CONSUMERS = [
+  'persister:acme/events',
+  'persister:acme/totals',
+  'persister:acme/orders',
+  'persister:other/files',
+  'derivation:acme/totals',
+  'materialization:acme/to-dynamo',
+  'materialization:acme/lake',
+];
+
+function mappings(template: Template): Record<string, unknown>[] {
+  return Object.values(template.findResources('AWS::Lambda::EventSourceMapping')).map(
+    (m) => m.Properties as Record<string, unknown>,
+  );
+}
+
+function queuesOf(template: Template): string[] {
+  return Object.keys(template.findResources('AWS::SQS::Queue'));
+}
+
+describe('event-source mapping defaults', () => {
+  it('one exported constant: batch 500 in a 1 s window, bisect, ReportBatchItemFailures, halt, one batch per shard', () => {
+    expect(DEFAULT_EVENT_SOURCE).toEqual({
+      batchSize: 500,
+      maxBatchingWindow: Duration.seconds(1),
+      bisectBatchOnError: true,
+      reportBatchItemFailures: true,
+      failure: { policy: 'halt' },
+      parallelizationFactor: 1,
+    });
+  });
+
+  it('every synthesized mapping retries a failing record until it succeeds and has no on-failure destination', () => {
+    const { template } = synth(fixtureCatalog());
+    const all = mappings(template);
+    expect(all).toHaveLength(CONSUMERS.length);
+    for (const p of all) {
+      expect(p).toMatchObject({
+        BatchSize: 500,
+        MaximumBatchingWindowInSeconds: 1,
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        MaximumRetryAttempts: -1,
+        MaximumRecordAgeInSeconds: -1,
+        ParallelizationFactor: 1,
+        StartingPosition: 'TRIM_HORIZON',
+      });
+      expect(p.DestinationConfig).toBeUndefined();
+    }
+  });
+
+  it('stream consumers get no dead-letter queue; captures keep theirs (their EventBridge targets park there)', () => {
+    const { template, stack } = synth(fixtureCatalog());
+    for (const label of CONSUMERS) expect(stack.flow.deadLetterQueues.has(label), label).toBe(false);
+    expect([...stack.flow.deadLetterQueues.keys()].sort()).toEqual(['capture:acme/pg', 'capture:other/s3']);
+    expect(queuesOf(template)).toHaveLength(2);
+    const { id } = functionOfTask(template, 'capture:other/s3');
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) =>
+      JSON.stringify(r.Properties.Targets).includes(id),
+    );
+    expect(rules.length).toBeGreaterThan(0);
+    for (const r of rules)
+      expect(JSON.stringify(r.Properties.Targets)).toMatch(/"DeadLetterConfig":\{"Arn":\{"Fn::GetAtt"/);
+  });
+
+  it('dead-letter opt-in: bounded retries and age, each batch range parked on the task queue', () => {
+    const { template, stack } = synth(fixtureCatalog(), {
+      eventSource: { failure: { policy: 'dead-letter' } },
+    });
+    const all = mappings(template);
+    expect(all).toHaveLength(CONSUMERS.length);
+    for (const p of all) {
+      expect(p).toMatchObject({
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        MaximumRetryAttempts: DEAD_LETTER_DEFAULTS.retryAttempts,
+        MaximumRecordAgeInSeconds: DEAD_LETTER_DEFAULTS.maxRecordAge.toSeconds(),
+      });
+      expect(JSON.stringify(p.DestinationConfig)).toMatch(
+        /^\{"OnFailure":\{"Destination":\{"Fn::GetAtt":\["Flow\w+DeadLetters\w+","Arn"\]\}\}\}$/,
+      );
+    }
+    for (const label of CONSUMERS) expect(stack.flow.deadLetterQueues.has(label), label).toBe(true);
+  });
+
+  it('dead-letter opt-in with its own bounds', () => {
+    const { template } = synth(fixtureCatalog(), {
+      eventSource: { failure: { policy: 'dead-letter', retryAttempts: 3, maxRecordAge: Duration.hours(1) } },
+    });
+    for (const p of mappings(template))
+      expect(p).toMatchObject({ MaximumRetryAttempts: 3, MaximumRecordAgeInSeconds: 3600 });
+  });
+});
