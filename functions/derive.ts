@@ -33,7 +33,11 @@ export async function createDeriveHandler(
     if (event.Records.length === 0) return;
     await task.onEvent(rt.collectionOfArn(event.Records[0].eventSourceARN), event);
   };
-  return Object.assign(fn, { task, docsOut: () => task.stats.docsOut });
+  return Object.assign(fn, {
+    task,
+    docsOut: () => task.stats.docsOut,
+    docsSkipped: () => task.stats.docsSkipped,
+  });
 }
 
 export const handler: KinesisTaskHandler = kinesisEntry(() => {

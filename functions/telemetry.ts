@@ -25,7 +25,7 @@ export function eventSize(event: KinesisStreamEvent): { docs: number; bytes: num
 }
 
 export interface TaskMetrics {
-  count(name: 'DocsIn' | 'DocsOut' | 'SchemaViolations', n: number): void;
+  count(name: 'DocsIn' | 'DocsOut' | 'DocsSkipped' | 'SchemaViolations', n: number): void;
   bytes(name: 'BytesIn', n: number): void;
   /** Flush what was recorded during one invocation. */
   publish(): void;
@@ -50,7 +50,11 @@ export function taskMetrics(env: NodeJS.ProcessEnv = process.env): TaskMetrics {
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
 /** A task's handler, with the count of documents it wrote so far (for DocsOut). */
-export type CountingHandler = KinesisTaskHandler & { docsOut?: () => number };
+export type CountingHandler = KinesisTaskHandler & {
+  docsOut?: () => number;
+  /** Input documents dropped as already processed (derivations: re-published by a replayed upstream). */
+  docsSkipped?: () => number;
+};
 
 /**
  * The exported Lambda `handler` of a Kinesis-triggered task: the task is built at module scope (the
@@ -77,8 +81,10 @@ export function kinesisEntry(init: () => CountingHandler | Promise<CountingHandl
     try {
       const h = await ready;
       const before = h.docsOut?.() ?? 0;
+      const skippedBefore = h.docsSkipped?.() ?? 0;
       await h(event);
       metrics.count('DocsOut', (h.docsOut?.() ?? 0) - before);
+      metrics.count('DocsSkipped', (h.docsSkipped?.() ?? 0) - skippedBefore);
     } finally {
       metrics.publish();
     }

@@ -1,5 +1,6 @@
 /**
- * Exactly-once through a chain of derivations on the local stack (real emulators, the Lambda handlers):
+ * Exactly-once through a chain of derivations on the local stack: the synthesized assembly, its
+ * functions in Lambda's sandbox, on the real emulators:
  * HTTP ingest → derivation A (chain/lines) → derivation B (chain/sums, sums per user) → DynamoDB.
  * A is killed after appending its outputs, before its checkpoint, so the restart replays it and it
  * re-publishes those outputs; B must not derive them twice (its origin watermarks), so the materialized
@@ -14,8 +15,10 @@ import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import { CrashError } from '../../shared/local/esm.ts';
-import { LocalRunner, type RunnerOptions } from '../../shared/local/runner.ts';
+import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { unpackFrameEntries } from '../../shared/ports/framing.ts';
+import { startAssembly } from '../support/assembly.ts';
 import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/chain.yaml', import.meta.url));
@@ -36,8 +39,8 @@ type Event = SumEvent;
 const events = (n: number, from = 0): Event[] => sumEvents(n, from, { users: 5, mul: 31, mod: 97 });
 const oracle = sumOracle;
 
-async function post(runner: LocalRunner, docs: Event[]): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${runner.ingestPort}/chain/ingest/events`, {
+async function post(runner: AssemblyRunner, docs: Event[]): Promise<number> {
+  const res = await fetch(`${runner.ingestUrl}/chain/ingest/events`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(docs),
@@ -46,20 +49,19 @@ async function post(runner: LocalRunner, docs: Event[]): Promise<number> {
   return res.status;
 }
 
-async function materialized(runner: LocalRunner) {
+async function materialized(runner: AssemblyRunner) {
   const c = new DynamoDbConnector({
     spec: catalog.materializations['chain/to-dynamo'],
     catalog,
-    client: runner.rt.clients.dynamodb,
+    client: runner.admin.dynamodb,
   });
   return Object.fromEntries(
     (await c.items(0)).map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
   );
 }
 
-function start(dataDir: string, extra: Partial<RunnerOptions> = {}) {
-  // No reduced views: only the derivations and the materialization matter here (and it is faster).
-  return LocalRunner.start({ catalog, dataDir, port: 0, shards: 2, batchSize: 40, views: false, ...extra });
+function start(dataDir: string, extra: Partial<Parameters<typeof startAssembly>[1]> = {}) {
+  return startAssembly(FIXTURE, { dataDir, ...extra });
 }
 
 describe('exactly-once through a chain of derivations', () => {
@@ -69,7 +71,7 @@ describe('exactly-once through a chain of derivations', () => {
     let crashes = 0;
     const runner = await start(dataDir, {
       beforeCheckpoint: (t) => {
-        if (t === 'derive:chain/lines' && crashes++ === 1) throw new CrashError(`${t} before checkpoint`);
+        if (t === 'derivation:chain/lines' && crashes++ === 1) throw new CrashError(`${t} before checkpoint`);
       },
     });
     const sent = events(240);
@@ -83,18 +85,19 @@ describe('exactly-once through a chain of derivations', () => {
     const more = events(40, 240);
     expect(await post(again, more)).toBe(200);
     await again.drain();
-    const b = again.tasks.find((t) => t.task === 'chain/sums' && t.kind === 'derivation');
-    expect(b).toBeDefined();
+    const b = again.task('derivation:chain/sums');
     // The materialized sums of B equal the oracle: nothing lost, nothing counted twice.
     expect(await materialized(again)).toEqual(oracle([...sent, ...more]));
     // A's replay re-published lines (same origins): the stream holds more lines than events...
     let lines = 0;
-    for (const sh of await again.rt.journal.listShards('chain/lines')) {
-      const r = await again.rt.journal.read('chain/lines', sh.shardId, undefined, 10_000);
+    const stream = again.resources.streams['chain/lines'];
+    const journal = new KinesisJournal({ client: again.admin.kinesis, streamName: () => stream });
+    for (const sh of await journal.listShards('chain/lines')) {
+      const r = await journal.read('chain/lines', sh.shardId, undefined, 10_000);
       lines += r.records.reduce((n, rec) => n + unpackFrameEntries(rec.data).length, 0);
     }
     expect(lines).toBeGreaterThan(sent.length + more.length);
-    // ...and B dropped exactly the copies, as already processed.
-    expect(b?.skipped?.()).toBe(lines - sent.length - more.length);
+    // ...and B dropped exactly the copies, as already processed (its DocsSkipped metric, in EMF).
+    expect(b.metrics.DocsSkipped ?? 0).toBe(lines - sent.length - more.length);
   });
 });
