@@ -1,5 +1,6 @@
 /**
- * Backfill on the local stack: the runner is restarted with a catalog that adds a materialization binding
+ * Backfill on the local stack, through the synthesized assembly: the stack is restarted with a catalog
+ * that adds a materialization binding
  * (a new table of a collection the materialization did not read, and a second table of a collection it
  * already read). The new bindings read the history from the S3 fragments, then the journal, and end with
  * exactly the reduction of all N + M documents; the existing binding is not touched twice.
@@ -12,7 +13,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
-import { LocalRunner } from '../../shared/local/runner.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import type { ProxiedCall } from '../../shared/local/sandbox/proxy.ts';
+import { startAssembly } from '../support/assembly.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 let full: BuiltCatalog;
@@ -53,8 +56,8 @@ describe('backfill on the local stack', () => {
   it('bindings added after N documents end with the reduction of all N + M', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sluice-backfill-'));
     cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const post = async (runner: LocalRunner, docs: unknown[]) => {
-      const res = await fetch(`http://127.0.0.1:${runner.ingestPort}/test/ingest/events`, {
+    const post = async (runner: AssemblyRunner, docs: unknown[]) => {
+      const res = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(docs),
@@ -62,28 +65,36 @@ describe('backfill on the local stack', () => {
       expect(res.status).toBe(200);
     };
     const sent = events(200, 0);
-    const opts = { dataDir, port: 0, shards: 2, batchSize: 40 };
+    // The materialization's reads of fragments, seen on the wire (its proxy): that is the backfill.
+    let fragmentReads: string[] = [];
+    const opts = {
+      dataDir,
+      hooks: {
+        after: (c: ProxiedCall) => {
+          const r = c.iam[0];
+          if (c.functionName.includes('Materializations') && r?.action === 's3:GetObject')
+            fragmentReads.push(r.resource);
+        },
+      },
+    };
 
     // 1. The materialization reads only test/totals into one table; N documents flow and are persisted.
-    const first = await LocalRunner.start({ ...opts, catalog: withBindings(['bf_totals']) });
+    const first = await startAssembly(withBindings(['bf_totals']), opts);
     for (let i = 0; i < sent.length; i += 50) await post(first, sent.slice(i, i + 50));
     await first.drain();
     await first.stop();
 
     // 2. Restart with two more bindings: a second table of test/totals, and test/accounts.
     const catalog = withBindings(['bf_totals', 'bf_totals_again', 'test_accounts_bf']);
-    const again = await LocalRunner.start({ ...opts, catalog });
+    fragmentReads = [];
+    const again = await startAssembly(catalog, opts);
     cleanup.push(() => again.stop());
-    const task = again.materializations.get(M);
-    if (!task) throw new Error('no task');
-    // only the new test/totals binding was backfilled, from the fragments (the existing one kept its rows)
-    const bf = task.backfills.find((b) => b.binding === 1);
-    expect(bf?.docs).toBeGreaterThan(0);
-    expect(bf?.fragments).toBeGreaterThan(0);
-    expect(task.backfills.some((b) => b.binding === 0)).toBe(false);
     const more = events(70, 200);
     await post(again, more);
     await again.drain();
+    // The new bindings read their history from the persisted fragments of test/totals and test/accounts.
+    const totalsFolder = again.resources.fragments['test/totals']?.folder ?? 'test/totals/';
+    expect(fragmentReads.some((k) => k.includes(`/${totalsFolder}`))).toBe(true);
 
     const oracle: Record<string, { count: number; total: number }> = {};
     for (const e of [...sent, ...more]) {
@@ -91,13 +102,13 @@ describe('backfill on the local stack', () => {
       oracle[e.user].count++;
       oracle[e.user].total += e.amount;
     }
-    const table = async (binding: number, runner = again) =>
+    const table = async (binding: number, runner: AssemblyRunner = again) =>
       Object.fromEntries(
         (
           await new DynamoDbConnector({
             spec: catalog.materializations[M],
             catalog,
-            client: runner.rt.clients.dynamodb,
+            client: runner.admin.dynamodb,
           }).items(binding)
         ).map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
       );
@@ -107,10 +118,20 @@ describe('backfill on the local stack', () => {
     // 3. A third start changes nothing: the markers say the bindings have their history.
     await again.stop();
     cleanup.pop();
-    const third = await LocalRunner.start({ ...opts, catalog });
+    fragmentReads = [];
+    const third = await startAssembly(catalog, opts);
     cleanup.push(() => third.stop());
-    expect(third.materializations.get(M)?.backfills).toEqual([]);
+    await post(third, []);
     await third.drain();
+    // one more document wakes the materialization (cold start, open): no fragment is read again
+    const last = events(1, 270);
+    await post(third, last);
+    await third.drain();
+    expect(fragmentReads).toEqual([]);
+    more.push(...last);
+    oracle[last[0].user] ??= { count: 0, total: 0 };
+    oracle[last[0].user].count++;
+    oracle[last[0].user].total += last[0].amount;
     expect(await table(0, third)).toEqual(oracle);
     expect(await table(1, third)).toEqual(oracle);
   });
