@@ -30,6 +30,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BuiltCatalog, CollectionSpec } from '../shared/catalog/model.ts';
+import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
 import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
@@ -366,6 +367,36 @@ export class SluiceCatalog extends Construct {
     }
   }
 
+  /** The stack's default bucket (unmapped collections' fragments, capture state); created when missing. */
+  private defaultBucket(): s3.IBucket {
+    return this.bucketFor({ bucket: undefined, prefix: '' });
+  }
+
+  /**
+   * A polling capture keeps its state in one object of the default bucket, `_sluice/captures/<capture>.json`
+   * (shared/connectors/capture-runner.ts): Get and Put on exactly that key, and ListBucket with exactly
+   * that key as s3:prefix. Without the latter S3 answers the first poll's GetObject (no state yet) with
+   * 403 AccessDenied instead of 404, and the capture could never start. The listing it allows reveals
+   * nothing but whether that object exists.
+   */
+  private grantCaptureState(fn: SluiceFunction, capture: string): void {
+    const bucket = this.defaultBucket();
+    const key = captureStateKey(capture);
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [bucket.arnForObjects(key)],
+      }),
+    );
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringEquals: { 's3:prefix': [key] } },
+      }),
+    );
+  }
+
   private grantSecrets(
     fn: SluiceFunction,
     config: BuiltCatalog['captures'][string]['endpoint']['config'],
@@ -605,6 +636,10 @@ export class SluiceCatalog extends Construct {
     const label = taskLabel('capture', name);
     const scope = new Construct(this.scopes.captures, constructIdFor('capture', name));
     const writes = captureTargets(spec);
+    // Polling keeps state in the default bucket (source-postgres-batch always; source-s3 with an
+    // `interval`): it must exist before the function is made, which passes it as SLUICE_BUCKET.
+    const polls = kind === 'poll' || (kind === 's3-capture' && spec.interval !== undefined);
+    if (polls) this.defaultBucket();
     const fn = this.makeFunction(
       scope,
       'Function',
@@ -615,6 +650,7 @@ export class SluiceCatalog extends Construct {
       // A polling capture advances one cursor: never two invocations at once.
       { reservedConcurrency: kind === 'poll' ? 1 : undefined },
     );
+    if (polls) this.grantCaptureState(fn, name);
     this.grantSecrets(
       fn,
       spec.endpoint.config,

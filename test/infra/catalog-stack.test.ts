@@ -282,6 +282,33 @@ describe('least privilege', () => {
     expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': ['flow/acme/events/*'] } });
   });
 
+  it('a polling capture may Get/Put only its own state object and list only that key (a missing one is a 404)', () => {
+    const st = statementsOfRole(template, roleOfTask(template, 'capture:acme/pg'));
+    const s3 = st.filter((s) => [s.Action].flat().some((a) => a.startsWith('s3:')));
+    expect(s3).toHaveLength(2);
+    const [defaultBucket] = Object.keys(
+      template.findResources('AWS::S3::Bucket', {
+        Properties: { LoggingConfiguration: { LogFilePrefix: 'default/' } },
+      }),
+    );
+    const rw = s3.find((s) => [s.Action].flat().includes('s3:GetObject'));
+    expect(rw?.Action).toEqual(['s3:GetObject', 's3:PutObject']);
+    expect(rw?.Resource).toEqual({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [defaultBucket, 'Arn'] }, '/_sluice/captures/acme/pg.json']],
+    });
+    const list = s3.find((s) => s.Action === 's3:ListBucket');
+    expect(list?.Resource).toEqual({ 'Fn::GetAtt': [defaultBucket, 'Arn'] });
+    expect(list?.Condition).toEqual({ StringEquals: { 's3:prefix': ['_sluice/captures/acme/pg.json'] } });
+    const { props } = functionOfTask(template, 'capture:acme/pg');
+    const env = (props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env.SLUICE_BUCKET).toEqual({ Ref: defaultBucket });
+  });
+
+  it('an S3 capture without interval keeps no state: no access to the default bucket', () => {
+    const st = statementsOfRole(template, roleOfTask(template, 'capture:other/s3'));
+    expect(JSON.stringify(st)).not.toContain('_sluice/captures');
+  });
+
   it('only the capture that names a secret may read it, and only that secret', () => {
     const pg = statementsOfRole(template, roleOfTask(template, 'capture:acme/pg'));
     const sm = pg.filter((s) => [s.Action].flat().some((a) => a.startsWith('secretsmanager:')));
