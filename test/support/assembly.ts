@@ -25,5 +25,9 @@ export async function startAssembly(
   opts: Omit<AssemblyRunnerOptions, 'assembly'> & { context?: Record<string, unknown> } = {},
 ): Promise<AssemblyRunner> {
   const assembly = await assemblyOf(catalog, opts.context);
-  return AssemblyRunner.start({ port: 0, shards: 2, onLog: () => {}, ...opts, assembly });
+  // SLUICE_TEST_LOGS=1 prints every function's log lines (debugging a failing test).
+  const onLog = process.env.SLUICE_TEST_LOGS
+    ? (l: { functionName: string; line: string }) => process.stderr.write(`[${l.functionName}] ${l.line}\n`)
+    : () => {};
+  return AssemblyRunner.start({ port: 0, shards: 2, onLog, ...opts, assembly });
 }
