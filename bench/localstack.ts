@@ -9,16 +9,17 @@
  *    compute per document) computed from the same documents.
  * Env: BENCH_DOCS (default 20000), BENCH_LATENCY_DOCS (default 200).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { EMULATOR_CREDENTIALS, makeClients } from '../shared/adapters/clients.ts';
 import { KinesisJournal } from '../shared/adapters/kinesis.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
-import { isObject } from '../shared/json/types.ts';
+import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
+import { synthesize } from '../shared/local/assembly/synth.ts';
 import { startEmulators } from '../shared/local/emulators.ts';
-import { LocalRunner } from '../shared/local/runner.ts';
-import type { MaterializeConnector } from '../shared/materialize/connector.ts';
-import { uuidTime } from '../shared/meta/uuid.ts';
+import type { ProxiedCall } from '../shared/local/sandbox/proxy.ts';
 import { costOf, emptyUsage, KINESIS_PAYLOAD_UNIT, PRICES, type Usage } from '../shared/ports/usage.ts';
 
 const FIXTURE = fileURLToPath(new URL('../test/fixtures/localstack/flow.yaml', import.meta.url));
@@ -73,16 +74,10 @@ export async function run(): Promise<void> {
     raw.kinesis.destroy();
 
     // 2. End to end through the local stack (mappings drained: pure throughput).
-    const runner = await LocalRunner.start({
-      catalog,
-      emulators,
-      port: 0,
-      shards: 2,
-      batchSize: 1000,
-      views: false,
-      prefix: 'bench',
-    });
-    const url = `http://127.0.0.1:${runner.ingestPort}/test/ingest/events`;
+    // The synthesized assembly, as `sluice dev` runs it: functions in Lambda's sandbox under their roles.
+    const { dir: assembly } = await synthesize(catalog, join(tmpdir(), 'sluice-bench-assemblies'));
+    const runner = await AssemblyRunner.start({ assembly, emulators, port: 0, shards: 2, onLog: () => {} });
+    const url = `${runner.ingestUrl}/test/ingest/events`;
     t0 = performance.now();
     const BATCH = 500;
     for (let i = 0; i < N; i += BATCH) {
@@ -93,40 +88,47 @@ export async function run(): Promise<void> {
     await runner.drain();
     const e2eSecs = (performance.now() - t0) / 1000;
     const e2eRate = N / e2eSecs;
-    const usage = { ...runner.rt.meter.usage };
+    const usage = { ...runner.meter.usage };
     await runner.stop();
 
     // 3. Latency with polling mappings: each document its own user, so each stored key is one document.
     const latencies: number[] = [];
-    const latRunner = await LocalRunner.start({
-      catalog,
+    const sentAt = new Map<string, number>();
+    // Seen on the materialization's wire: the moment a user's row is written to its DynamoDB table.
+    const written = (c: ProxiedCall) => {
+      if (!c.functionName.includes('Materializations') || !c.iam[0]?.action.startsWith('dynamodb:')) return;
+      const body = JSON.parse(c.call.body.toString('utf8') || '{}') as Record<string, unknown>;
+      const items: Record<string, { S?: string }>[] = [];
+      if (body.Item) items.push(body.Item as Record<string, { S?: string }>);
+      for (const reqs of Object.values(
+        (body.RequestItems ?? {}) as Record<
+          string,
+          { PutRequest?: { Item: Record<string, { S?: string }> } }[]
+        >,
+      ))
+        for (const r of reqs) if (r.PutRequest) items.push(r.PutRequest.Item);
+      const now = Date.now();
+      for (const it of items) {
+        const t = sentAt.get(it.user?.S ?? '');
+        if (t !== undefined) {
+          latencies.push(now - t);
+          sentAt.delete(it.user?.S ?? '');
+        }
+      }
+    };
+    const latRunner = await AssemblyRunner.start({
+      assembly,
       emulators,
       port: 0,
       shards: 2,
-      batchSize: 100,
       idlePollMs: 20,
-      views: false,
-      prefix: 'lat',
-      wrapConnector: (_name, c): MaterializeConnector => ({
-        apply: () => c.apply(),
-        open: () => c.open(),
-        load: (b, k) => c.load(b, k),
-        loadApplied: c.loadApplied ? (b, k) => c.loadApplied!(b, k) : undefined,
-        close: () => c.close(),
-        commit: async (txn) => {
-          await c.commit(txn);
-          const now = Date.now();
-          for (const b of txn.bindings)
-            for (const d of b.docs) {
-              const meta = isObject(d.doc) && isObject(d.doc._meta) ? d.doc._meta : undefined;
-              if (meta && typeof meta.uuid === 'string') latencies.push(now - uuidTime(meta.uuid));
-            }
-        },
-      }),
+      onLog: () => {},
+      hooks: { after: (c) => written(c) },
     });
     latRunner.run();
-    const latUrl = `http://127.0.0.1:${latRunner.ingestPort}/test/ingest/events`;
+    const latUrl = `${latRunner.ingestUrl}/test/ingest/events`;
     for (let i = 0; i < LAT; i++) {
+      sentAt.set(`lat${i}`, Date.now());
       await fetch(latUrl, {
         method: 'POST',
         body: JSON.stringify({ id: `l${i}`, user: `lat${i}`, amount: 1, pad: PAD }),
