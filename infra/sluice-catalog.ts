@@ -31,6 +31,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { BuiltCatalog, CollectionSpec } from '../shared/catalog/model.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
+import { checkpointKeyOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
 import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
@@ -803,11 +804,23 @@ export class SluiceCatalog extends Construct {
     } else if (spec.endpoint.connector === 'materialize-s3') {
       const loc = connectorBucket(spec.endpoint.config, at(spec.source), cfgPointer);
       if (loc) {
-        const prefix = loc.prefix === '' || loc.prefix.endsWith('/') ? loc.prefix : `${loc.prefix}/`;
+        const prefix = s3Folder(loc.prefix);
+        const bucketArn = `arn:${Stack.of(this).partition}:s3:::${loc.bucket}`;
+        const checkpoint = checkpointKeyOf(loc.prefix, name);
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`${bucketArn}/${prefix}*`] }),
+        );
+        // It reads back exactly one object, its checkpoint (open() and each commit). Listing with exactly
+        // that key as s3:prefix lets S3 answer 404 for it before the first commit, instead of the 403
+        // AccessDenied it gives a caller that may not list; it reveals nothing else of the bucket.
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${bucketArn}/${checkpoint}`] }),
+        );
         fn.role.addToPolicy(
           new iam.PolicyStatement({
-            actions: ['s3:PutObject'],
-            resources: [`arn:${Stack.of(this).partition}:s3:::${loc.bucket}/${prefix}*`],
+            actions: ['s3:ListBucket'],
+            resources: [bucketArn],
+            conditions: { StringEquals: { 's3:prefix': [checkpoint] } },
           }),
         );
         this.ackPrefixWildcard(

@@ -9,6 +9,27 @@ import {
 import type { BlobStore } from '../ports/blob.ts';
 import type { UsageMeter } from '../ports/usage.ts';
 
+/** S3 refused a call with 403; for a GetObject that may also mean a missing key the caller may not list. */
+export class S3AccessDeniedError extends Error {
+  readonly code = 'AccessDenied';
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    readonly operation: string,
+    cause: unknown,
+  ) {
+    super(
+      `${operation} s3://${bucket}/${key}: AccessDenied (403): ${(cause as Error)?.message || 'no message'}. ` +
+        (operation === 'GetObject'
+          ? 'Either the role may not s3:GetObject this key, or the key does not exist and the role may not ' +
+            's3:ListBucket the bucket with this key as s3:prefix (S3 then answers 403 instead of 404).'
+          : 'The role may not do this.'),
+      { cause },
+    );
+    this.name = 'AccessDenied';
+  }
+}
+
 export class S3BlobStore implements BlobStore {
   constructor(private readonly opts: { client: S3Client; bucket: string; meter?: UsageMeter }) {}
 
@@ -29,13 +50,25 @@ export class S3BlobStore implements BlobStore {
     );
   }
 
+  /**
+   * The object's bytes, or undefined when S3 says it does not exist (404). A 403 is never taken for
+   * "missing": S3 also answers 403 for a missing key when the caller may not s3:ListBucket it, and reading
+   * that as "no checkpoint / no state yet" would silently start over. It fails with S3AccessDeniedError,
+   * which says so.
+   */
   async get(key: string): Promise<Uint8Array | undefined> {
     this.opts.meter?.add({ s3GetRequests: 1 });
     try {
       const res = await this.opts.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
       return res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
     } catch (e) {
-      if ((e as Error).name === 'NoSuchKey') return undefined;
+      const name = (e as Error).name;
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (name === 'NoSuchKey' || name === 'NotFound' || (status === 404 && name !== 'NoSuchBucket'))
+        return undefined;
+      // A body-less 403 (e.g. to a HEAD) surfaces from the SDK as name 'Unknown' with status 403.
+      if (name === 'AccessDenied' || status === 403)
+        throw new S3AccessDeniedError(this.opts.bucket, key, 'GetObject', e);
       throw e;
     }
   }

@@ -10,7 +10,9 @@
  * Names are deterministic functions of the transaction's source checkpoint and binding, so a retried
  * transaction overwrites the same objects. After the data files, the checkpoint is written to
  * `<prefix>_sluice/checkpoints/<materialization>.json`; `open()` returns it, so the task skips what was
- * committed. S3 has no transactions: a crash between the data files and the checkpoint, followed by a
+ * committed. That object is the only one it reads: deployed, its role may PutObject under the prefix,
+ * GetObject only the checkpoint, and ListBucket only with the checkpoint key as prefix (so that a first
+ * run, with no checkpoint yet, gets 404 rather than 403 from S3). S3 has no transactions: a crash between the data files and the checkpoint, followed by a
  * redelivery with *different* batch boundaries, can repeat documents in a second file (at least once).
  * Full-reduction deletes are written as documents with `_meta/op = "d"`.
  */
@@ -47,16 +49,28 @@ function uuidTime(doc: Json): number | undefined {
   return Number.parseInt(hex.slice(0, 12), 16);
 }
 
+/** A key prefix as a folder: `rollups` and `rollups/` both mean `rollups/…` (Estuary's connector does the same). */
+export function s3Folder(prefix: string | undefined): string {
+  const p = prefix ?? '';
+  return p === '' || p.endsWith('/') ? p : `${p}/`;
+}
+
+/**
+ * The one object a materialization reads back: its checkpoint, `<prefix>_sluice/checkpoints/<name>.json`
+ * (the stack grants GetObject on exactly this key, infra/sluice-catalog.ts).
+ */
+export function checkpointKeyOf(prefix: string | undefined, materialization: string): string {
+  return `${s3Folder(prefix)}_sluice/checkpoints/${materialization}.json`;
+}
+
 export function partitionOf(ms: number): string {
   const iso = new Date(ms).toISOString();
   return `utc_date=${iso.slice(0, 10)}/utc_hour=${iso.slice(11, 13)}`;
 }
 
 export class S3Materialization implements MaterializeConnector {
-  /** The key prefix as a folder: `rollups` and `rollups/` both mean `rollups/…` (Estuary's connector does the same). */
   private get prefix(): string {
-    const p = this.config.prefix ?? '';
-    return p === '' || p.endsWith('/') ? p : `${p}/`;
+    return s3Folder(this.config.prefix);
   }
 
   private constructor(
@@ -101,7 +115,7 @@ export class S3Materialization implements MaterializeConnector {
   }
 
   private checkpointKey(): string {
-    return `${this.prefix}_sluice/checkpoints/${this.name}.json`;
+    return checkpointKeyOf(this.config.prefix, this.name);
   }
 
   async apply(): Promise<void> {}

@@ -1,7 +1,9 @@
 import { gunzipSync } from 'node:zlib';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3AccessDeniedError, S3BlobStore } from '../../shared/adapters/s3.ts';
 import { ConnectorConfigError } from '../../shared/connectors/errors.ts';
-import { S3Materialization } from '../../shared/connectors/materialize-s3.ts';
+import { checkpointKeyOf, S3Materialization } from '../../shared/connectors/materialize-s3.ts';
 import type { JsonObject } from '../../shared/json/types.ts';
 import type { MaterializeTransaction } from '../../shared/materialize/connector.ts';
 import { metaUuid } from '../../shared/meta/uuid.ts';
@@ -82,5 +84,55 @@ describe('materialize-s3 against the S3 emulator', () => {
     )) as ConnectorConfigError;
     expect(err).toBeInstanceOf(ConnectorConfigError);
     expect(err.issues.map((i) => i.pointer).sort()).toEqual(['/path', '/table']);
+  });
+});
+
+describe('materialize-s3 checkpoint reads and S3 errors', () => {
+  /** An S3 client whose every call fails the way S3 (or the SDK) reports it. */
+  const failing = (name: string, status: number) =>
+    ({
+      send: async () => {
+        throw Object.assign(new Error(name === 'Unknown' ? 'UnknownError' : name), {
+          name,
+          $metadata: { httpStatusCode: status },
+        });
+      },
+    }) as unknown as S3Client;
+  const spec = materialization('acme/lake', 'materialize-s3', { bucket: 'lake', prefix: 'rollups' }, [
+    { path: 'orders' },
+  ]);
+
+  it('the checkpoint key (what the stack grants GetObject and ListBucket on) is under the prefix as a folder', () => {
+    expect(checkpointKeyOf('rollups', 'acme/lake')).toBe('rollups/_sluice/checkpoints/acme/lake.json');
+    expect(checkpointKeyOf('rollups/', 'acme/lake')).toBe('rollups/_sluice/checkpoints/acme/lake.json');
+    expect(checkpointKeyOf('', 'acme/lake')).toBe('_sluice/checkpoints/acme/lake.json');
+  });
+
+  it('a 404 (NoSuchKey, or NotFound without a body) is no checkpoint yet', async () => {
+    for (const [name, status] of [
+      ['NoSuchKey', 404],
+      ['NotFound', 404],
+      ['Unknown', 404],
+    ] as const) {
+      const m = await S3Materialization.create({
+        spec,
+        blobs: (c) => new S3BlobStore({ client: failing(name, status), bucket: c.bucket }),
+      });
+      expect((await m.open()).checkpoint, name).toEqual({});
+    }
+  });
+
+  it('a 403 is never taken for a missing checkpoint: the error names the key and the ListBucket rule', async () => {
+    // AccessDenied with a body, and the body-less 403 the SDK names 'Unknown'.
+    for (const name of ['AccessDenied', 'Unknown']) {
+      const m = await S3Materialization.create({
+        spec,
+        blobs: (c) => new S3BlobStore({ client: failing(name, 403), bucket: c.bucket }),
+      });
+      const err = (await m.open().catch((e: unknown) => e)) as S3AccessDeniedError;
+      expect(err, name).toBeInstanceOf(S3AccessDeniedError);
+      expect(err.message).toContain('GetObject s3://lake/rollups/_sluice/checkpoints/acme/lake.json');
+      expect(err.message).toMatch(/s3:ListBucket .* s3:prefix/);
+    }
   });
 });

@@ -304,6 +304,26 @@ describe('least privilege', () => {
     expect(env.SLUICE_BUCKET).toEqual({ Ref: defaultBucket });
   });
 
+  it('materialize-s3 writes under its prefix and reads back only its checkpoint (listable by that exact key)', () => {
+    const st = statementsOfRole(template, roleOfTask(template, 'materialization:acme/lake'));
+    const lake = st.filter((s) => JSON.stringify(s.Resource).includes('acme-lake'));
+    const partition = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, rest]] });
+    expect(lake).toEqual([
+      { Effect: 'Allow', Action: 's3:PutObject', Resource: partition(':s3:::acme-lake/rollups/*') },
+      {
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: partition(':s3:::acme-lake/rollups/_sluice/checkpoints/acme/lake.json'),
+      },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: partition(':s3:::acme-lake'),
+        Condition: { StringEquals: { 's3:prefix': ['rollups/_sluice/checkpoints/acme/lake.json'] } },
+      },
+    ]);
+  });
+
   it('an S3 capture without interval keeps no state: no access to the default bucket', () => {
     const st = statementsOfRole(template, roleOfTask(template, 'capture:other/s3'));
     expect(JSON.stringify(st)).not.toContain('_sluice/captures');

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type AwsClients,
@@ -118,13 +119,16 @@ function s3MissingKeyRule(): MissingKeyRule {
 
 // ------------------------------------------------------------------ running an assembly
 
-async function start(catalog: string | BuiltCatalog): Promise<{
+async function start(
+  catalog: string | BuiltCatalog,
+  opts: { shards?: number } = {},
+): Promise<{
   runner: AssemblyRunner;
   admin: AwsClients;
   rule: MissingKeyRule;
 }> {
   const rule = s3MissingKeyRule();
-  const runner = await startAssembly(catalog, { dataDir: tempDir(), hooks: rule.hooks });
+  const runner = await startAssembly(catalog, { dataDir: tempDir(), hooks: rule.hooks, ...opts });
   cleanup.push(() => runner.stop());
   rule.attach(runner);
   const admin = makeClients({
@@ -138,11 +142,12 @@ async function start(catalog: string | BuiltCatalog): Promise<{
 
 /** What went wrong so far: denied calls, failed EventBridge deliveries, functions' error lines. */
 function problems(runner: AssemblyRunner, rule: MissingKeyRule) {
+  const unique = (xs: string[]) => [...new Set(xs)];
   return {
-    denied: runner.denied.map((d) => d.message),
-    missingKey403: rule.answered403,
+    denied: unique(runner.denied.map((d) => d.message)),
+    missingKey403: unique(rule.answered403),
     rules: runner.ruleErrors(),
-    errors: runner.tasks.flatMap((t) => t.recentErrors.map((e) => `${t.label}: ${e.slice(0, 300)}`)),
+    errors: unique(runner.tasks.flatMap((t) => t.recentErrors.map((e) => `${t.label}: ${e.slice(0, 300)}`))),
   };
 }
 
@@ -161,7 +166,14 @@ async function settle(runner: AssemblyRunner, rule: MissingKeyRule, ms = 45_000)
           () =>
             reject(
               new Error(
-                `streams not drained in ${ms} ms (a halted task?): ${JSON.stringify(problems(runner, rule), null, 1)}`,
+                `streams not drained in ${ms} ms (a halted task?): ${JSON.stringify(
+                  {
+                    ...problems(runner, rule),
+                    mappings: runner.mappings.map((m) => m.lastError).filter((e) => e !== undefined),
+                  },
+                  null,
+                  1,
+                )}`,
               ),
             ),
           ms,
@@ -237,5 +249,54 @@ describe('source-postgres-batch as deployed', () => {
     expect(second).toHaveLength(25);
     const byId = new Map(second.map((d) => [d.order_id, d]));
     for (const d of first) expect(byId.get(d.order_id)).toEqual(d); // not re-read (same _meta/uuid)
+  });
+});
+
+describe('materialize-s3 as deployed', () => {
+  it('writes delta files and reads its own checkpoint: a first run (no checkpoint yet) is a 404, never AccessDenied', async () => {
+    // One shard: one invocation at a time rewrites the checkpoint object. s3rver writes objects in place,
+    // so a GetObject concurrent with a PutObject of the same key can read half a file (S3 cannot).
+    const { runner, admin, rule } = await start(join(FIXTURES, 'lake.flow.yaml'), { shards: 1 });
+    await new S3BlobStore({ client: admin.s3, bucket: 'deployed-lake' }).ensureBucket();
+    const post = async (ids: number[]) => {
+      const res = await fetch(`${runner.ingestUrl}/deployed/ingest/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ids.map((i) => ({ id: `e${i}`, n: i }))),
+      });
+      expect(res.status).toBe(200);
+    };
+    const lakeDocs = async () => {
+      const lake = new S3BlobStore({ client: admin.s3, bucket: 'deployed-lake' });
+      const ids: string[] = [];
+      for (const k of await lake.list('lake/events/')) {
+        expect(k).toMatch(/^lake\/events\/utc_date=\d{4}-\d{2}-\d{2}\/utc_hour=\d{2}\/.+\.jsonl\.gz$/);
+        for (const line of gunzipSync((await lake.get(k)) as Uint8Array)
+          .toString()
+          .split('\n'))
+          if (line) ids.push((JSON.parse(line) as { id: string }).id);
+      }
+      const checkpoint = await lake.get('lake/_sluice/checkpoints/deployed/lake.json');
+      return { ids: [...new Set(ids)].sort(), checkpoint };
+    };
+
+    await post(Array.from({ length: 30 }, (_, i) => i));
+    await settle(runner, rule);
+    expect(problems(runner, rule)).toEqual(CLEAN);
+    const first = await lakeDocs();
+    expect(first.ids).toEqual(Array.from({ length: 30 }, (_, i) => `e${i}`).sort());
+    expect(first.checkpoint).toBeDefined();
+
+    // A second transaction reads the checkpoint back (GetObject on its key) and advances it.
+    await post(Array.from({ length: 10 }, (_, i) => 30 + i));
+    await settle(runner, rule);
+    expect(problems(runner, rule)).toEqual(CLEAN);
+    const second = await lakeDocs();
+    expect(second.ids).toEqual(Array.from({ length: 40 }, (_, i) => `e${i}`).sort());
+    expect(Buffer.from(second.checkpoint as Uint8Array).toString()).not.toBe(
+      Buffer.from(first.checkpoint as Uint8Array).toString(),
+    );
+    const fn = runner.task('materialization:deployed/lake').fn;
+    expect(fn.stats.errors, fn.lastError?.message).toBe(0);
   });
 });
