@@ -1,15 +1,24 @@
 /**
- * Lambda handler of a source-s3 capture driven by S3 event notifications (ObjectCreated:*).
- * Environment (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK (the capture), SLUICE_STREAMS.
- * Each notified object is parsed (JSON, JSON lines, CSV, gzip) into documents with `_meta/file` and
- * `_meta/offset` and appended to its binding's collection; a redelivered notification yields the same
- * documents. A bad record fails the invocation with the file and line (S3 retries, then the DLQ).
+ * Lambda handler of a source-s3 capture. Deployed (infra/sluice-catalog.ts) it is invoked by:
+ * - an EventBridge rule on the bucket's "Object Created" events under the configured prefix:
+ *   `{source: 'aws.s3', 'detail-type': 'Object Created', detail: {bucket: {name}, object: {key, size,
+ *   sequencer}}}`, the key as is (not URL-encoded). The named object is parsed and its documents appended;
+ * - with `interval`, an EventBridge schedule (`'detail-type': 'Scheduled Event'`): a poll of the prefix
+ *   (shared/connectors/capture-runner.ts), its state (the processed keys) in the object
+ *   `_sluice/captures/<capture>.json` of SLUICE_BUCKET.
+ * S3 event notifications (`Records[].s3`, keys URL-encoded) and SQS or SNS messages carrying any of these
+ * are accepted too. Anything else fails the invocation naming what arrived (EventBridge retries it, then
+ * parks it on the capture's dead-letter queue).
+ *
+ * Environment (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK (the capture), SLUICE_STREAMS,
+ * SLUICE_BUCKET (poll state). Objects are parsed (JSON, JSON lines, CSV, gzip) into documents with
+ * `_meta/file` and `_meta/offset`: a redelivered event, or a poll that reads an object an event already
+ * brought, yields the same documents. A bad record fails the invocation with the file and line.
  */
-import type { S3Event } from 'aws-lambda';
 import { requireTask, sluiceEnv } from '../shared/config/env.ts';
 import { createRuntime } from '../shared/config/runtime.ts';
-import { appendCaptured } from '../shared/connectors/capture-runner.ts';
-import { S3Source } from '../shared/connectors/source-s3.ts';
+import { appendCaptured, runPollingCapture } from '../shared/connectors/capture-runner.ts';
+import { S3Source, s3CaptureRequest } from '../shared/connectors/source-s3.ts';
 
 const env = sluiceEnv();
 const rt = createRuntime(env);
@@ -18,22 +27,20 @@ const spec = rt.catalog.captures[name];
 if (!spec) throw new Error(`SLUICE_TASK=${name}: no such capture in the catalog`);
 const sourcePromise = S3Source.create({ spec, blobs: (c) => rt.blobs(c.bucket), secret: rt.secret });
 
-export const handler = async (event: S3Event): Promise<{ docs: number }> => {
+export const handler = async (event: unknown): Promise<{ docs: number; rounds?: number }> => {
   const source = await sourcePromise;
-  const keys = event.Records.filter((r) => r.s3.bucket.name === source.config.bucket).map((r) =>
-    decodeURIComponent(r.s3.object.key.replace(/\+/g, ' ')),
-  );
+  const run = {
+    spec,
+    catalog: rt.catalog,
+    registry: rt.registry,
+    journal: rt.journal,
+    stateStore: rt.blobs(env.bucket),
+  };
+  const request = s3CaptureRequest(event);
+  if (request.kind === 'poll') return runPollingCapture(source, run);
+  const objects = request.objects.filter((o) => o.bucket === source.config.bucket);
+  const keys = [...new Set(objects.map((o) => o.key))];
   const docs = await source.readObjects(keys);
-  const n = await appendCaptured(
-    {
-      spec,
-      catalog: rt.catalog,
-      registry: rt.registry,
-      journal: rt.journal,
-      stateStore: rt.blobs(env.bucket),
-    },
-    docs,
-    event.Records.map((r) => `${r.s3.object.key}@${r.s3.object.sequencer}`).join(','),
-  );
-  return { docs: n };
+  const round = objects.map((o) => `${o.key}@${o.sequencer ?? ''}`).join(',');
+  return { docs: await appendCaptured(run, docs, round) };
 };

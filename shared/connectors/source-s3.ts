@@ -6,10 +6,11 @@
  * escape}}, compression: gzip|none|auto}, advanced?: {ascendingKeys, endpoint}}`; resource `{stream}`
  * (a sub-prefix under `prefix`, or '' for all of it).
  *
- * Two ways in: `poll(state)` lists the prefix and parses objects not yet processed (the local stack, or
- * an EventBridge schedule), and `readObjects(keys)` parses the objects an S3 event notification names
- * (functions/s3-capture.ts). State: with `advanced.ascendingKeys` only the greatest key processed (keys
- * must then be written in ascending order); otherwise the set of processed keys still present in the bucket.
+ * Two ways in: `poll(state)` lists the prefix and parses objects not yet processed (an EventBridge
+ * schedule when the capture has an `interval`), and `readObjects(keys)` parses the objects an S3 "Object
+ * Created" event names (functions/s3-capture.ts; `s3CaptureRequest` below reads the invocation event).
+ * Poll state: with `advanced.ascendingKeys` only the greatest key processed (keys must then be written in
+ * ascending order); otherwise the set of processed keys still present in the bucket.
  * Each document carries `_meta/file` (object key) and `_meta/offset` (record index): processing an object
  * twice yields the same documents, so a collection keyed by `[/_meta/file, /_meta/offset]` absorbs replays.
  */
@@ -122,7 +123,7 @@ export class S3Source implements PollingSource {
     return best;
   }
 
-  /** Parse the named objects (an S3 event notification); keys outside every binding are ignored. */
+  /** Parse the named objects (from an S3 event); keys outside every binding are ignored. */
   async readObjects(keys: string[]): Promise<CapturedDoc[]> {
     const out: CapturedDoc[] = [];
     for (const key of keys) {
@@ -173,4 +174,96 @@ export class S3Source implements PollingSource {
   }
 
   async close(): Promise<void> {}
+}
+
+// ------------------------------------------------------------------ invocation events (functions/s3-capture.ts)
+
+/**
+ * Deployed, the capture's function is invoked by EventBridge: S3 "Object Created" events of the bucket
+ * (`detail.bucket.name`, `detail.object.key` as is, not URL-encoded) and, with `interval`, a schedule
+ * ("Scheduled Event"). S3 event notifications (`Records[].s3`, keys URL-encoded) and SQS/SNS messages
+ * carrying any of these are read too.
+ */
+export interface NotifiedObject {
+  bucket: string;
+  key: string;
+  sequencer?: string;
+}
+
+/** What an invocation asks for: the objects it names, or a poll of the prefix. */
+export type S3CaptureRequest = { kind: 'objects'; objects: NotifiedObject[] } | { kind: 'poll' };
+
+/** An invocation event source-s3 cannot read objects (or a poll) from. */
+export class UnknownEventError extends Error {
+  readonly code = 'UnknownEvent';
+  constructor(event: unknown) {
+    const shape =
+      event !== null && typeof event === 'object'
+        ? `an object with ${JSON.stringify(Object.keys(event).slice(0, 12))}`
+        : typeof event;
+    super(
+      `source-s3: not an EventBridge S3 "Object Created" or "Scheduled Event", an S3 notification or an SQS/SNS message carrying one: got ${shape}`,
+    );
+    this.name = 'UnknownEventError';
+  }
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+/** The objects (or the poll) an invocation event asks for, whatever delivered it. */
+export function s3CaptureRequest(event: unknown): S3CaptureRequest {
+  const e = obj(event);
+  if (!e) throw new UnknownEventError(event);
+  // EventBridge
+  if (e['detail-type'] === 'Scheduled Event') return { kind: 'poll' };
+  if (e.source === 'aws.s3' && obj(e.detail)) {
+    if (e['detail-type'] !== 'Object Created') return { kind: 'objects', objects: [] };
+    const d = obj(e.detail)!;
+    const bucket = str(obj(d.bucket)?.name);
+    const key = str(obj(d.object)?.key);
+    if (bucket === undefined || key === undefined) throw new UnknownEventError(event);
+    return { kind: 'objects', objects: [{ bucket, key, sequencer: str(obj(d.object)?.sequencer) }] };
+  }
+  // S3's test message when a notification configuration is saved: nothing to read.
+  if (e.Event === 's3:TestEvent') return { kind: 'objects', objects: [] };
+  if (Array.isArray(e.Records)) {
+    const objects: NotifiedObject[] = [];
+    let poll = false;
+    for (const r of e.Records.map(obj)) {
+      if (!r) throw new UnknownEventError(event);
+      const s3 = obj(r.s3);
+      let inner: S3CaptureRequest | undefined;
+      if (s3) {
+        // S3 event notification: keys are URL-encoded, spaces as '+'.
+        if (!str(r.eventName)?.startsWith('ObjectCreated')) continue;
+        const bucket = str(obj(s3.bucket)?.name);
+        const key = str(obj(s3.object)?.key);
+        if (bucket === undefined || key === undefined) throw new UnknownEventError(event);
+        objects.push({
+          bucket,
+          key: decodeURIComponent(key.replace(/\+/g, ' ')),
+          sequencer: str(obj(s3.object)?.sequencer),
+        });
+        continue;
+      }
+      if (r.eventSource === 'aws:sqs' && typeof r.body === 'string') inner = s3CaptureRequest(parse(r.body));
+      else if (obj(r.Sns) && typeof obj(r.Sns)!.Message === 'string')
+        inner = s3CaptureRequest(parse(obj(r.Sns)!.Message as string));
+      else throw new UnknownEventError(event);
+      if (inner.kind === 'poll') poll = true;
+      else objects.push(...inner.objects);
+    }
+    return poll && objects.length === 0 ? { kind: 'poll' } : { kind: 'objects', objects };
+  }
+  throw new UnknownEventError(event);
+}
+
+function parse(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
 }

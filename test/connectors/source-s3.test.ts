@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorConfigError, SourceParseError } from '../../shared/connectors/errors.ts';
 import { csvRecords, parseObject } from '../../shared/connectors/parsers.ts';
-import { S3Source } from '../../shared/connectors/source-s3.ts';
+import { S3Source, s3CaptureRequest, UnknownEventError } from '../../shared/connectors/source-s3.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { capture } from './fixtures.ts';
 import { type S3Env, startS3 } from './s3-support.ts';
@@ -163,5 +163,95 @@ describe('source-s3 against the S3 emulator', () => {
     const err = (await src.poll(p1.state).catch((e: unknown) => e)) as SourceParseError;
     expect(err).toBeInstanceOf(SourceParseError);
     expect(err.message).toMatch(/^logs\/002\.jsonl:2: invalid JSON/);
+  });
+});
+
+describe('invocation events of the deployed capture (s3CaptureRequest)', () => {
+  const objectCreated = (key: string, detailType = 'Object Created') => ({
+    version: '0',
+    id: 'e1',
+    'detail-type': detailType,
+    source: 'aws.s3',
+    account: '123456789012',
+    time: '2026-01-01T00:00:00Z',
+    region: 'us-east-1',
+    resources: ['arn:aws:s3:::drop'],
+    detail: {
+      version: '0',
+      bucket: { name: 'drop' },
+      object: { key, size: 10, etag: 'x', sequencer: '00A1' },
+      reason: 'PutObject',
+    },
+  });
+
+  it('EventBridge "Object Created": the key as is (EventBridge does not URL-encode it)', () => {
+    expect(s3CaptureRequest(objectCreated('in/day=1/a b+c.jsonl'))).toEqual({
+      kind: 'objects',
+      objects: [{ bucket: 'drop', key: 'in/day=1/a b+c.jsonl', sequencer: '00A1' }],
+    });
+    expect(s3CaptureRequest(objectCreated('in/a.jsonl', 'Object Deleted'))).toEqual({
+      kind: 'objects',
+      objects: [],
+    });
+  });
+
+  it('an EventBridge schedule is a poll', () => {
+    expect(s3CaptureRequest({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} })).toEqual({
+      kind: 'poll',
+    });
+  });
+
+  it('S3 notifications (URL-encoded keys), also inside SQS and SNS messages; test events and deletions read nothing', () => {
+    const notification = {
+      Records: [
+        {
+          eventSource: 'aws:s3',
+          eventName: 'ObjectCreated:Put',
+          s3: { bucket: { name: 'drop' }, object: { key: 'in/day%3D1/a+b%2Bc.jsonl', sequencer: '01' } },
+        },
+        {
+          eventSource: 'aws:s3',
+          eventName: 'ObjectRemoved:Delete',
+          s3: { bucket: { name: 'drop' }, object: { key: 'in/gone.jsonl' } },
+        },
+      ],
+    };
+    const expected = {
+      kind: 'objects',
+      objects: [{ bucket: 'drop', key: 'in/day=1/a b+c.jsonl', sequencer: '01' }],
+    };
+    expect(s3CaptureRequest(notification)).toEqual(expected);
+    expect(
+      s3CaptureRequest({ Records: [{ eventSource: 'aws:sqs', body: JSON.stringify(notification) }] }),
+    ).toEqual(expected);
+    expect(
+      s3CaptureRequest({
+        Records: [
+          { eventSource: 'aws:sqs', body: JSON.stringify(objectCreated('in/x.jsonl')) },
+          { EventSource: 'aws:sns', Sns: { Message: JSON.stringify(notification) } },
+        ],
+      }),
+    ).toEqual({
+      kind: 'objects',
+      objects: [{ bucket: 'drop', key: 'in/x.jsonl', sequencer: '00A1' }, ...expected.objects],
+    });
+    expect(s3CaptureRequest({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'drop' })).toEqual({
+      kind: 'objects',
+      objects: [],
+    });
+  });
+
+  it('anything else fails naming what arrived, never a TypeError', () => {
+    for (const e of [undefined, 'x', { foo: 1 }, { Records: [{ eventSource: 'aws:kinesis' }] }]) {
+      const err = (() => {
+        try {
+          s3CaptureRequest(e);
+        } catch (x) {
+          return x;
+        }
+      })();
+      expect(err).toBeInstanceOf(UnknownEventError);
+    }
+    expect(() => s3CaptureRequest({ foo: 1 })).toThrow(/got an object with \["foo"\]/);
   });
 });

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type AwsClients,
@@ -185,6 +186,21 @@ async function settle(runner: AssemblyRunner, rule: MissingKeyRule, ms = 45_000)
   }
 }
 
+async function waitFor(
+  what: string,
+  runner: AssemblyRunner,
+  rule: MissingKeyRule,
+  cond: () => Promise<boolean>,
+  ms = 45_000,
+): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until || runner.ruleErrors().length > 0)
+      throw new Error(`${what}: not within ${ms} ms: ${JSON.stringify(problems(runner, rule), null, 1)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 function envOf(runner: AssemblyRunner, label: string): Record<string, string> {
   const fn = runner.tasks.find((t) => t.label === label)?.fn.fn;
   if (!fn) throw new Error(`no function ${label}`);
@@ -298,5 +314,56 @@ describe('materialize-s3 as deployed', () => {
     );
     const fn = runner.task('materialization:deployed/lake').fn;
     expect(fn.stats.errors, fn.lastError?.message).toBe(0);
+  });
+});
+
+describe('source-s3 as deployed', () => {
+  it('an object written under the watched prefix is captured from its EventBridge event; the scheduled poll keeps its own state', async () => {
+    const { runner, admin, rule } = await start(join(FIXTURES, 'files.flow.yaml'));
+    await new S3BlobStore({ client: admin.s3, bucket: 'deployed-drop' }).ensureBucket();
+    const put = (key: string, lines: unknown[]) =>
+      admin.s3.send(
+        new PutObjectCommand({
+          Bucket: 'deployed-drop',
+          Key: key,
+          Body: lines.map((l) => JSON.stringify(l)).join('\n'),
+        }),
+      );
+    // A key with a space and an '=': EventBridge delivers it as is (S3 notifications URL-encode it).
+    const key = 'incoming/day=2026-01-01/batch 1.jsonl';
+    await put(key, [
+      { sku: 'a', qty: 1 },
+      { sku: 'b', qty: 2 },
+      { sku: 'c', qty: 3 },
+    ]);
+    await put('elsewhere/ignored.jsonl', [{ sku: 'x', qty: 9 }]); // outside the prefix: no event delivered
+
+    const capture = runner.task('capture:deployed/from-s3');
+    await waitFor('the Object Created event reaches the capture', runner, rule, async () => {
+      if (capture.fn.stats.invocations === 0) return false;
+      await settle(runner, rule);
+      return (await view(runner, admin, 'deployed/files')).length >= 3;
+    });
+    expect(problems(runner, rule)).toEqual(CLEAN);
+    const docs = await view(runner, admin, 'deployed/files');
+    expect(
+      docs.map((d) => [d.sku, d.qty, (d._meta as JsonObject).file, (d._meta as JsonObject).offset]).sort(),
+    ).toEqual([
+      ['a', 1, key, 0],
+      ['b', 2, key, 1],
+      ['c', 3, key, 2],
+    ]);
+
+    // The schedule (interval) polls the prefix with its state in the fragments bucket; the same object
+    // gives the same documents (same key), so the view is unchanged.
+    await runner.runSchedules();
+    await settle(runner, rule);
+    expect(problems(runner, rule)).toEqual(CLEAN);
+    expect(await view(runner, admin, 'deployed/files')).toHaveLength(3);
+    const bucket = envOf(runner, 'capture:deployed/from-s3').SLUICE_BUCKET;
+    const state = await new S3BlobStore({ client: admin.s3, bucket }).get(
+      '_sluice/captures/deployed/from-s3.json',
+    );
+    expect(JSON.parse(Buffer.from(state as Uint8Array).toString())).toEqual({ done: { '': [key] } });
   });
 });
