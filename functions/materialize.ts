@@ -2,18 +2,52 @@
  * Lambda handler of a materialization, with a Kinesis event-source mapping per bound collection.
  * Environment (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK (the materialization), SLUICE_STREAMS.
  * The connector is made from the catalog's endpoint (`createConnector`), built and opened once per cold
- * start (first invocation).
+ * start (first invocation). Each invocation's context bounds its commits (`deadlineMs`: the remaining time
+ * less DEADLINE_SAFETY_MS), so a webhook's retries never outlive the function.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { createMaterializeConnector } from '../shared/connectors/index.ts';
 import { DynamoDbConnector } from '../shared/connectors/materialize-dynamodb.ts';
+import { DEFAULT_BUDGET_MS } from '../shared/connectors/materialize-webhook.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
 import { fragmentsOf } from './persist.ts';
 import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
+
+/**
+ * Time kept back from the invocation's end: a commit that runs out of time still fails with its own
+ * error (logged, the batch retried by the mapping) before Lambda kills the instance mid-request.
+ */
+export const DEADLINE_SAFETY_MS = 5_000;
+
+/** What the deadline needs of the Lambda context. */
+export type InvocationContext = Pick<Context, 'getRemainingTimeInMillis'>;
+
+const invocation = new AsyncLocalStorage<InvocationContext>();
+
+/** Run `fn` as part of the Lambda invocation `context` (what `invocationDeadline()` then answers for). */
+export function withInvocation<T>(context: InvocationContext | undefined, fn: () => T): T {
+  return context ? invocation.run(context, fn) : fn();
+}
+
+/**
+ * When the current invocation must be done with a commit (ms since epoch): its end less
+ * DEADLINE_SAFETY_MS. Outside an invocation (init at module scope, tests) undefined.
+ */
+export function invocationDeadline(): number | undefined {
+  const ctx = invocation.getStore();
+  return ctx ? Date.now() + ctx.getRemainingTimeInMillis() - DEADLINE_SAFETY_MS : undefined;
+}
+
+/** The connectors' `deadlineMs`: the current invocation's deadline, else the webhook's own budget. */
+export function commitDeadline(): number {
+  return invocationDeadline() ?? Date.now() + DEFAULT_BUDGET_MS;
+}
 
 /**
  * The connector of a materialization, by its built-in name: materialize-dynamodb (with the runtime's
@@ -36,6 +70,8 @@ export async function createConnector(rt: Runtime, materialization: string): Pro
     catalog: rt.catalog,
     blobs: (c) => rt.blobs(c.bucket),
     secret: rt.secret,
+    // Retries (materialize-webhook) never outlive the invocation that commits.
+    deadlineMs: commitDeadline,
   });
 }
 
@@ -80,9 +116,13 @@ export async function createMaterializeHandler(
   };
 }
 
-export const handler: KinesisTaskHandler = kinesisEntry(() => {
+const entry: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
   return createMaterializeHandler(createRuntime(env), requireTask(env)).then((r) =>
     Object.assign(r.handler, { docsOut: () => r.task.stats.keysStored }),
   );
 });
+
+/** The Lambda handler: each invocation runs with its context, so commits know its deadline. */
+export const handler = (event: KinesisStreamEvent, context?: InvocationContext): Promise<void> =>
+  withInvocation(context, () => entry(event));

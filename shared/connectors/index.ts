@@ -20,6 +20,12 @@ export interface ConnectorDeps {
   /** BlobStore per bucket (S3 adapter / emulator). */
   blobs: BlobStoreFactory;
   secret?: SecretResolver;
+  /**
+   * When the current commit must be done (ms since epoch), read at the start of each commit: in a Lambda,
+   * the invocation's end less a margin (functions/materialize.ts). Used by materialize-webhook, whose
+   * retries never run past it; without it, its own budget.
+   */
+  deadlineMs?: () => number;
 }
 
 export async function createMaterializeConnector(
@@ -32,7 +38,7 @@ export async function createMaterializeConnector(
     case 'materialize-s3':
       return S3Materialization.create({ spec, blobs: deps.blobs, secret: deps.secret });
     case 'materialize-webhook':
-      return WebhookMaterialization.create({ spec, secret: deps.secret });
+      return WebhookMaterialization.create({ spec, secret: deps.secret, deadlineMs: deps.deadlineMs });
     default:
       throw new ConnectorConfigError(spec.endpoint.connector, `${spec.name}/endpoint/connector`, [
         {
