@@ -72,7 +72,8 @@ function canonicalApplied(a: Record<string, string>): string {
   );
 }
 
-async function ensureTable(
+/** Create a table (an existing one is fine) and wait until it is ACTIVE. */
+export async function ensureTable(
   client: DynamoDBClient,
   TableName: string,
   pk: { name: string; type: 'S' | 'N' | 'B' },

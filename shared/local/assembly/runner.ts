@@ -15,14 +15,13 @@ import { appendFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   type AwsClients,
   destroyClients,
   EMULATOR_CREDENTIALS,
   makeClients,
 } from '../../adapters/clients.ts';
-import { DynamoStateStore } from '../../adapters/dynamodb.ts';
+import { DynamoStateStore, ensureTable } from '../../adapters/dynamodb.ts';
 import { KinesisJournal } from '../../adapters/kinesis.ts';
 import { S3BlobStore } from '../../adapters/s3.ts';
 import { UsageMeter } from '../../ports/usage.ts';
@@ -118,6 +117,10 @@ export class AssemblyRunner {
   private unsubscribeS3: (() => void) | undefined;
   /** SDK clients straight to the emulators (no IAM): provisioning, `sluice read`, tests. */
   readonly admin: AwsClients;
+  /** The streams by physical name (no IAM): provisioning, and what the event-source mappings read. */
+  private readonly streams: KinesisJournal;
+  /** Mapping checkpoints: AWS's state for event-source mappings, kept in a table outside the template. */
+  private readonly checkpoints: DynamoStateStore;
   private ownsEmulators = false;
   private stopped = false;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -132,6 +135,8 @@ export class AssemblyRunner {
       endpoints: emulators.endpoints,
       credentials: EMULATOR_CREDENTIALS,
     });
+    this.streams = new KinesisJournal({ client: this.admin.kinesis, streamName: (s) => s });
+    this.checkpoints = new DynamoStateStore({ client: this.admin.dynamodb, table: LOCAL_MAPPING_TABLE });
   }
 
   static async start(opts: AssemblyRunnerOptions): Promise<AssemblyRunner> {
@@ -168,11 +173,18 @@ export class AssemblyRunner {
 
   private async provision(): Promise<void> {
     const t = this.template;
-    const journal = new KinesisJournal({ client: this.admin.kinesis, streamName: (s) => s });
-    for (const s of t.streams) await journal.ensureStream(s.name, s.shardCount ?? this.opts.shards ?? 2);
-    for (const table of t.tables)
-      await createTable(this.admin.dynamodb, table.name, table.keySchema, table.attributes);
-    await new DynamoStateStore({ client: this.admin.dynamodb, table: LOCAL_MAPPING_TABLE }).ensureTable();
+    for (const s of t.streams) await this.streams.ensureStream(s.name, s.shardCount ?? this.opts.shards ?? 2);
+    for (const table of t.tables) {
+      const key = (type: 'HASH' | 'RANGE') => {
+        const name = table.keySchema.find((k) => k.KeyType === type)?.AttributeName;
+        const attr = table.attributes.find((a) => a.AttributeName === name);
+        return attr ? { name: attr.AttributeName, type: attr.AttributeType } : undefined;
+      };
+      const pk = key('HASH');
+      if (!pk) throw new AssemblyError(this.template.dir, `table ${table.logicalId} has no HASH key`);
+      await ensureTable(this.admin.dynamodb, table.name, pk, key('RANGE'));
+    }
+    await this.checkpoints.ensureTable();
     for (const b of t.buckets)
       await new S3BlobStore({ client: this.admin.s3, bucket: b.name }).ensureBucket();
     if (this.dataDir) mkdirSync(join(this.dataDir, 'queues'), { recursive: true });
@@ -298,13 +310,12 @@ export class AssemblyRunner {
     const stream = t.streams.find((s) => s.logicalId === m.streamLogicalId)!;
     const fn = this.fnOf(m.functionLogicalId);
     const task = this.tasks.find((x) => x.fn === fn)!;
-    const journal = new KinesisJournal({ client: this.admin.kinesis, streamName: (s) => s });
     const esm = new EventSourceMapping({
       task: m.logicalId,
       collection: stream.name,
       streamArn: stream.arn,
-      journal,
-      checkpoints: new DynamoStateStore({ client: this.admin.dynamodb, table: LOCAL_MAPPING_TABLE }),
+      journal: this.streams,
+      checkpoints: this.checkpoints,
       handler: async (event) => {
         const started = Date.now();
         try {
@@ -670,19 +681,4 @@ function onFailureMessage(r: OnFailureRecord, fn: SandboxedFunction, streamArn: 
     },
     error: r.error,
   };
-}
-
-async function createTable(
-  client: DynamoDBClient,
-  TableName: string,
-  KeySchema: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[],
-  AttributeDefinitions: { AttributeName: string; AttributeType: 'S' | 'N' | 'B' }[],
-): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({ TableName, KeySchema, AttributeDefinitions, BillingMode: 'PAY_PER_REQUEST' }),
-    );
-  } catch (e) {
-    if ((e as Error).name !== 'ResourceInUseException') throw e;
-  }
 }
