@@ -187,7 +187,8 @@ export class AssemblyRunner {
     await this.checkpoints.ensureTable();
     for (const b of t.buckets)
       await new S3BlobStore({ client: this.admin.s3, bucket: b.name }).ensureBucket();
-    if (this.dataDir) mkdirSync(join(this.dataDir, 'queues'), { recursive: true });
+    if (this.dataDir)
+      for (const d of ['queues', 'logs']) mkdirSync(join(this.dataDir, d), { recursive: true });
   }
 
   // ------------------------------------------------------------------ functions
@@ -215,11 +216,8 @@ export class AssemblyRunner {
       if (task.recentErrors.length > 20) task.recentErrors.shift();
     }
     if (this.opts.onLog) this.opts.onLog(l);
-    else if (this.dataDir) {
-      const dir = join(this.dataDir, 'logs');
-      mkdirSync(dir, { recursive: true });
-      void appendFile(join(dir, `${l.functionName}.log`), `${l.line}\n`);
-    }
+    else if (this.dataDir)
+      void appendFile(join(this.dataDir, 'logs', `${l.functionName}.log`), `${l.line}\n`);
   }
 
   private taskOf(fn: FunctionResource): { label: string; kind: string; task: string } {
