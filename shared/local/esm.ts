@@ -72,6 +72,36 @@ export type EsmEvent =
   | { kind: 'checkpoint'; shardId: string; sequenceNumber: string; millisBehindLatest: number }
   | { kind: 'failure'; record: OnFailureRecord };
 
+/** Where a shard stands still: the record that keeps failing (Estuary's "halt"), until it succeeds. */
+export interface ShardHalt {
+  shardId: string;
+  sequenceNumber: string;
+  error: string;
+  /** Failed attempts on that record so far. */
+  attempts: number;
+  sinceMs: number;
+}
+
+/**
+ * `drain()` found a shard halted at a record that kept failing (it would retry forever, as the
+ * deployed mapping does): the test or CLI learns where and why instead of waiting.
+ */
+export class MappingHaltedError extends Error {
+  readonly code = 'Halted';
+  constructor(
+    readonly task: string,
+    readonly halt: ShardHalt,
+  ) {
+    super(
+      `${task} halted at ${halt.shardId} sequence ${halt.sequenceNumber} after ${halt.attempts} attempts: ${halt.error}`,
+    );
+    this.name = 'MappingHaltedError';
+  }
+}
+
+/** Failed attempts on one record after which `drain()` reports the halt instead of retrying on. */
+export const DRAIN_HALT_ATTEMPTS = 3;
+
 /** Thrown by a `beforeCheckpoint` hook to simulate the process dying: the mapping stops at once. */
 export class CrashError extends Error {
   readonly code = 'InjectedCrash';
@@ -109,6 +139,10 @@ interface ShardState {
 
 export class EventSourceMapping {
   private stopping = false;
+  /** While `drain()` runs: give up on a halted record after DRAIN_HALT_ATTEMPTS instead of retrying on. */
+  private draining = false;
+  /** Shards held at a failing record (cleared when it succeeds). */
+  readonly halts = new Map<string, ShardHalt>();
   private loop: Promise<void> | undefined;
   private readonly shards = new Map<string, ShardState>();
   /** The last error seen (handler or polling), for the terminal view. */
@@ -200,10 +234,22 @@ export class EventSourceMapping {
     return n.reduce((a, b) => a + b, 0);
   }
 
-  /** Poll until every shard is idle (everything currently in the journal has been delivered). */
+  /**
+   * Poll until every shard is idle (everything currently in the journal has been delivered). A shard
+   * halted at a record that fails DRAIN_HALT_ATTEMPTS times throws MappingHaltedError (nothing past the
+   * record is delivered or checkpointed; `run()` would keep retrying it).
+   */
   async drain(): Promise<void> {
-    while ((await this.pollOnce()) > 0) {
-      /* keep going */
+    this.draining = true;
+    try {
+      for (;;) {
+        const moved = await this.pollOnce();
+        const halt = [...this.halts.values()].find((h) => h.attempts >= DRAIN_HALT_ATTEMPTS);
+        if (halt) throw new MappingHaltedError(this.o.task, halt);
+        if (moved === 0) return;
+      }
+    } finally {
+      this.draining = false;
     }
   }
 
@@ -302,6 +348,7 @@ export class EventSourceMapping {
         error,
       });
       if (failedFrom === undefined) {
+        this.halts.delete(s.info.shardId);
         this.stats.records += pending.length;
         this.stats.docs += countDocs(pending);
         await this.checkpoint(s, pending.at(-1)!.sequenceNumber);
@@ -323,6 +370,18 @@ export class EventSourceMapping {
         continue;
       } else {
         attempt++;
+        // One record that cannot be split further keeps failing: the shard stands still here.
+        const prev = this.halts.get(s.info.shardId);
+        const same = prev?.sequenceNumber === pending[0].sequenceNumber;
+        this.halts.set(s.info.shardId, {
+          shardId: s.info.shardId,
+          sequenceNumber: pending[0].sequenceNumber,
+          error: error ?? 'failed',
+          attempts: same ? prev.attempts + 1 : 1,
+          sinceMs: same ? prev.sinceMs : Date.now(),
+        });
+        if (this.draining && (this.halts.get(s.info.shardId)?.attempts ?? 0) >= DRAIN_HALT_ATTEMPTS)
+          return false;
       }
       // No MaximumRetryAttempts: retry until the records expire (AWS's default, -1).
       if (this.o.maxRetryAttempts !== undefined && attempt > this.o.maxRetryAttempts) {

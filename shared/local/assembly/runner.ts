@@ -26,7 +26,7 @@ import { KinesisJournal } from '../../adapters/kinesis.ts';
 import { S3BlobStore } from '../../adapters/s3.ts';
 import { UsageMeter } from '../../ports/usage.ts';
 import { type Emulators, type S3EventRecord, startEmulators } from '../emulators.ts';
-import { type EsmEvent, EventSourceMapping, type OnFailureRecord } from '../esm.ts';
+import { type EsmEvent, EventSourceMapping, MappingHaltedError, type OnFailureRecord } from '../esm.ts';
 import type { IamRequest } from '../iam/policy.ts';
 import { FunctionError, type FunctionLogLine, SandboxedFunction } from '../sandbox/function.ts';
 import { meterCall } from '../sandbox/metering.ts';
@@ -607,15 +607,25 @@ export class AssemblyRunner {
     }
   }
 
-  /** Deliver everything in the streams until every mapping is idle (tests). */
+  /**
+   * Deliver everything in the streams until every mapping is idle (tests, `sluice test`-like runs). A
+   * task halted at a failing record throws MappingHaltedError naming the task (its label), the shard,
+   * the record and the error, instead of retrying forever as the running stack does.
+   */
   async drain(): Promise<void> {
     for (;;) {
       let moved = 0;
-      for (const m of this.mappings) {
-        const before = m.stats.records + m.stats.failures;
-        await m.drain();
-        moved += m.stats.records + m.stats.failures - before;
-      }
+      for (const task of this.tasks)
+        for (const m of task.mappings) {
+          const before = m.stats.records + m.stats.failures;
+          try {
+            await m.drain();
+          } catch (e) {
+            if (e instanceof MappingHaltedError) throw new MappingHaltedError(task.label, e.halt);
+            throw e;
+          }
+          moved += m.stats.records + m.stats.failures - before;
+        }
       if (moved === 0) return;
     }
   }
