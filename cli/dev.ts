@@ -8,7 +8,7 @@
  * restart resumes from the checkpoints.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseDuration } from '../shared/catalog/duration.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
@@ -16,6 +16,7 @@ import { isObject, type Json } from '../shared/json/types.ts';
 import { AssemblyError } from '../shared/local/assembly/errors.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
 import { synthesize } from '../shared/local/assembly/synth.ts';
+import { CatalogWatcher } from '../shared/local/assembly/watch.ts';
 import { DocGenerator, parseRate } from '../shared/local/generate.ts';
 import { TerminalView } from '../shared/local/view.ts';
 
@@ -31,6 +32,8 @@ export interface DevOptions {
   iam?: boolean;
   /** Run schedules this often instead of the template's rate, e.g. `5s`. */
   scheduleEvery?: string;
+  /** Re-synthesize and apply edits of the catalog's files (default true; not with --assembly). */
+  watch?: boolean;
   /** Stop after this many ms (tests, smoke runs); default: run until SIGINT/SIGTERM. */
   durationMs?: number;
 }
@@ -166,10 +169,26 @@ export async function runDev(
       );
     }, tickMs);
   }
+  // Edits of the catalog's files re-synthesize and restart what changed (watch.ts).
+  const watcher =
+    !o.assembly && o.watch !== false
+      ? new CatalogWatcher(runner, {
+          catalogPath,
+          cacheDir: join(dataDir, 'assembly'),
+          dataDir,
+          context: o.stack ? { stack: o.stack } : {},
+          log: (line) => out.write(`\n${line}\n`),
+          onRunner: (r) => view.follow(r),
+        })
+      : undefined;
+  watcher?.start();
+  if (watcher)
+    out.write(`  watching ${dirname(resolve(catalogPath))}: edits re-synthesize and restart what changed\n`);
+  const current = () => watcher?.current ?? runner;
   const view = new TerminalView(runner, process.stdout, {
     ui: o.ui !== false,
     header: () =>
-      `sluice dev  ingest ${base}  generated ${sent} docs${genErrors ? ` (${genErrors} failed requests)` : ''}${genStopped ? ' (generator stopped: see above)' : ''}  est. AWS cost so far $${runner.meter.costReport().dollars.total.toFixed(6)}  (Ctrl-C to stop)`,
+      `sluice dev  ingest ${base}  generated ${sent} docs${genErrors ? ` (${genErrors} failed requests)` : ''}${genStopped ? ' (generator stopped: see above)' : ''}  est. AWS cost so far $${current().meter.costReport().dollars.total.toFixed(6)}  (Ctrl-C to stop)`,
   });
   view.start();
 
@@ -180,11 +199,12 @@ export async function runDev(
     if (o.durationMs) setTimeout(stop, o.durationMs).unref();
   });
   if (genTimer) clearInterval(genTimer);
+  await watcher?.close();
   view.draw();
   view.stop();
   out.write('\nstopping: finishing in-flight batches and checkpointing...\n');
-  await runner.stop();
-  const failure = runner.failure;
+  await current().stop();
+  const failure = current().failure;
   if (failure) {
     process.stderr.write(`a task failed: ${failure.message}\n`);
     return 1;

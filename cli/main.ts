@@ -66,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--stack <name>', 'the stack of the assembly to run (when it has several)')
     .option('--no-iam', "do not check AWS calls against the functions' roles")
+    .option('--no-watch', "do not re-synthesize and restart on edits of the catalog's files")
     .option('--schedule-every <duration>', "run schedules this often instead of the template's rate, e.g. 5s")
     .action(async (catalog: string, opts: Record<string, unknown>) => {
       const { runDev } = await import('./dev.ts');

@@ -82,10 +82,16 @@ export class TerminalView {
   private readonly previous = new Map<string, { docs: number; at: number }>();
 
   constructor(
-    private readonly runner: AssemblyRunner,
+    private runner: AssemblyRunner,
     private readonly out: NodeJS.WriteStream,
     private readonly opts: { ui: boolean; header: () => string; plainEveryMs?: number },
   ) {}
+
+  /** Show another runner from now on (the stack was restarted after an edit). */
+  follow(runner: AssemblyRunner): void {
+    this.runner = runner;
+    this.previous.clear();
+  }
 
   start(): void {
     this.timer = setInterval(() => this.draw(), 500);

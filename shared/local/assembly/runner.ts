@@ -31,6 +31,7 @@ import type { IamRequest } from '../iam/policy.ts';
 import { FunctionError, type FunctionLogLine, SandboxedFunction } from '../sandbox/function.ts';
 import { meterCall } from '../sandbox/metering.ts';
 import { FunctionProxy, type ProxiedCall, type ProxyHooks } from '../sandbox/proxy.ts';
+import { diffTemplates, type TemplateDiff } from './diff.ts';
 import { AssemblyError } from './errors.ts';
 import {
   type EventBridgeEvent,
@@ -102,7 +103,7 @@ export interface DeniedCall {
 const LOCAL_MAPPING_TABLE = 'sluice-local-event-source-mappings';
 
 export class AssemblyRunner {
-  readonly template: StackTemplate;
+  template: StackTemplate;
   readonly functions = new Map<string, SandboxedFunction>();
   readonly proxies = new Map<string, FunctionProxy>();
   readonly tasks: AssemblyTask[] = [];
@@ -126,7 +127,7 @@ export class AssemblyRunner {
   private readonly inflight = new Set<Promise<unknown>>();
 
   private constructor(
-    readonly opts: AssemblyRunnerOptions,
+    public opts: AssemblyRunnerOptions,
     readonly emulators: Emulators,
   ) {
     this.template = readStackTemplate(opts.assembly, opts.stack);
@@ -230,60 +231,73 @@ export class AssemblyRunner {
     };
   }
 
+  /** A function's sandbox behind its proxy (the role's policies enforced), as the template defines it. */
+  private async makeFunction(t: StackTemplate, fn: FunctionResource): Promise<void> {
+    const checkIam = this.opts.iam !== false;
+    const role = fn.roleLogicalId ? t.roles.get(fn.roleLogicalId) : undefined;
+    const { label } = this.taskOf(fn);
+    const hooks = this.opts.hooks;
+    const proxy = new FunctionProxy({
+      functionName: fn.name,
+      principalArn: `arn:aws:sts::${t.account}:assumed-role/${fn.roleArn.split('/').pop()}/${fn.name}`,
+      policies: checkIam ? (role?.policies ?? []) : undefined,
+      upstream: this.emulators.endpoints,
+      arnEnv: {
+        partition: 'aws',
+        region: t.region,
+        account: t.account,
+        hashKeyOf: (table) =>
+          t.tables.find((x) => x.name === table)?.keySchema.find((k) => k.KeyType === 'HASH')?.AttributeName,
+      },
+      hooks: {
+        before: hooks?.before,
+        after: (c, status, body) => {
+          meterCall(this.meter, c, status, body);
+          hooks?.after?.(c, status, body);
+        },
+        denied: (c: ProxiedCall, r: IamRequest) => {
+          const message = `AccessDenied: ${label} may not ${r.action} on ${r.resource}`;
+          this.denied.push({ functionName: fn.name, task: label, request: r, message });
+          const tv = this.tasks.find((x) => x.fn.name === fn.name);
+          tv?.recentErrors.push(message);
+          hooks?.denied?.(c, r);
+        },
+      },
+    });
+    await proxy.start();
+    this.proxies.set(fn.logicalId, proxy);
+    const sandbox = new SandboxedFunction(fn, {
+      env: {
+        AWS_REGION: t.region,
+        AWS_DEFAULT_REGION: t.region,
+        AWS_ACCESS_KEY_ID: EMULATOR_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
+        AWS_ENDPOINT_URL_KINESIS: proxy.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
+        AWS_ENDPOINT_URL_S3: proxy.endpoint,
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      },
+      maxInstances: this.opts.maxInstances,
+      onLog: (l) => this.logLine(l),
+    });
+    this.functions.set(fn.logicalId, sandbox);
+  }
+
   private async wire(): Promise<void> {
     const t = this.template;
-    const checkIam = this.opts.iam !== false;
     for (const fn of t.functions) {
-      const role = fn.roleLogicalId ? t.roles.get(fn.roleLogicalId) : undefined;
+      await this.makeFunction(t, fn);
       const { label, kind, task } = this.taskOf(fn);
-      const hooks = this.opts.hooks;
-      const proxy = new FunctionProxy({
-        functionName: fn.name,
-        principalArn: `arn:aws:sts::${t.account}:assumed-role/${fn.roleArn.split('/').pop()}/${fn.name}`,
-        policies: checkIam ? (role?.policies ?? []) : undefined,
-        upstream: this.emulators.endpoints,
-        arnEnv: {
-          partition: 'aws',
-          region: t.region,
-          account: t.account,
-          hashKeyOf: (table) =>
-            t.tables.find((x) => x.name === table)?.keySchema.find((k) => k.KeyType === 'HASH')
-              ?.AttributeName,
-        },
-        hooks: {
-          before: hooks?.before,
-          after: (c, status, body) => {
-            meterCall(this.meter, c, status, body);
-            hooks?.after?.(c, status, body);
-          },
-          denied: (c: ProxiedCall, r: IamRequest) => {
-            const message = `AccessDenied: ${label} may not ${r.action} on ${r.resource}`;
-            this.denied.push({ functionName: fn.name, task: label, request: r, message });
-            const tv = this.tasks.find((x) => x.fn.name === fn.name);
-            tv?.recentErrors.push(message);
-            hooks?.denied?.(c, r);
-          },
-        },
+      this.tasks.push({
+        label,
+        kind,
+        task,
+        fn: this.fnOf(fn.logicalId),
+        mappings: [],
+        metrics: {},
+        recentErrors: [],
       });
-      await proxy.start();
-      this.proxies.set(fn.logicalId, proxy);
-      const sandbox = new SandboxedFunction(fn, {
-        env: {
-          AWS_REGION: t.region,
-          AWS_DEFAULT_REGION: t.region,
-          AWS_ACCESS_KEY_ID: EMULATOR_CREDENTIALS.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
-          AWS_ENDPOINT_URL_KINESIS: proxy.endpoint,
-          AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
-          AWS_ENDPOINT_URL_S3: proxy.endpoint,
-          AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-          AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-        },
-        maxInstances: this.opts.maxInstances,
-        onLog: (l) => this.logLine(l),
-      });
-      this.functions.set(fn.logicalId, sandbox);
-      this.tasks.push({ label, kind, task, fn: sandbox, mappings: [], metrics: {}, recentErrors: [] });
     }
     for (const m of t.mappings) if (m.enabled) this.addMapping(m);
     if (this.opts.port !== undefined && t.urls.length > 0) await this.listen(this.opts.port);
@@ -306,8 +320,9 @@ export class AssemblyRunner {
   private addMapping(m: MappingResource): void {
     const t = this.template;
     const stream = t.streams.find((s) => s.logicalId === m.streamLogicalId)!;
-    const fn = this.fnOf(m.functionLogicalId);
-    const task = this.tasks.find((x) => x.fn === fn)!;
+    // Looked up per invocation: a reload may replace the function (new code, same wiring).
+    const fn = () => this.fnOf(m.functionLogicalId);
+    const task = this.tasks.find((x) => x.fn === fn())!;
     const esm = new EventSourceMapping({
       task: m.logicalId,
       collection: stream.name,
@@ -316,10 +331,11 @@ export class AssemblyRunner {
       checkpoints: this.checkpoints,
       handler: async (event) => {
         const started = Date.now();
+        const f = fn();
         try {
-          return (await fn.invoke(event)) as never;
+          return (await f.invoke(event)) as never;
         } finally {
-          this.meter.lambda(Date.now() - started, fn.fn.memoryMb);
+          this.meter.lambda(Date.now() - started, f.fn.memoryMb);
         }
       },
       batchSize: m.batchSize,
@@ -329,12 +345,13 @@ export class AssemblyRunner {
       bisectOnError: m.bisectOnError,
       reportBatchItemFailures: m.reportBatchItemFailures,
       idlePollMs: this.opts.idlePollMs ?? 50,
-      memoryMb: fn.fn.memoryMb,
+      memoryMb: fn().fn.memoryMb,
       beforeCheckpoint: this.opts.beforeCheckpoint
         ? (shard) => this.opts.beforeCheckpoint!(task.label, stream.name, shard)
         : undefined,
       onEvent: this.opts.onEvent ? (e) => this.opts.onEvent!(task.label, e) : undefined,
-      onFailure: (r: OnFailureRecord) => this.deadLetter(m.onFailureArn, onFailureMessage(r, fn, stream.arn)),
+      onFailure: (r: OnFailureRecord) =>
+        this.deadLetter(m.onFailureArn, onFailureMessage(r, fn(), stream.arn)),
     });
     this.mappings.push(esm);
     task.mappings.push(esm);
@@ -644,6 +661,46 @@ export class AssemblyRunner {
         `no task ${name} (tasks: ${this.tasks.map((x) => x.label).join(', ')})`,
       );
     return t;
+  }
+
+  /**
+   * Apply a re-synthesized assembly of the same stack. Functions whose code, configuration or policies
+   * changed are replaced (their mappings, rules and URL go on with the new one; an invocation in flight
+   * on the old one fails and is retried, as a deployment's would be). A change to the wiring is not
+   * applied here (`applied: false`): `restart` the stack on the same emulators.
+   */
+  async reload(assembly: string): Promise<TemplateDiff & { applied: boolean }> {
+    const next = readStackTemplate(assembly, this.opts.stack);
+    const diff = diffTemplates(this.template, next);
+    if (diff.wiring.length > 0) return { ...diff, applied: false };
+    for (const change of diff.functions) {
+      const fn = next.functions.find((f) => f.logicalId === change.logicalId)!;
+      const oldFn = this.fnOf(fn.logicalId);
+      const oldProxy = this.proxies.get(fn.logicalId);
+      await this.makeFunction(next, fn);
+      const task = this.tasks.find((x) => x.fn === oldFn);
+      if (task) task.fn = this.fnOf(fn.logicalId);
+      await oldFn.stop();
+      await oldProxy?.stop();
+    }
+    this.template = next;
+    this.opts = { ...this.opts, assembly };
+    return { ...diff, applied: true };
+  }
+
+  /**
+   * Stop this stack and start `assembly` on the same emulators (streams, tables, buckets and mapping
+   * checkpoints kept: the new stack resumes where this one stood). The new runner owns the emulators
+   * if this one did.
+   */
+  static async restart(old: AssemblyRunner, assembly: string): Promise<AssemblyRunner> {
+    const owns = old.ownsEmulators;
+    old.ownsEmulators = false;
+    await old.stop();
+    const port = old.ingestPort || old.opts.port;
+    const runner = await AssemblyRunner.start({ ...old.opts, assembly, port, emulators: old.emulators });
+    runner.ownsEmulators = owns;
+    return runner;
   }
 
   async stop(): Promise<void> {

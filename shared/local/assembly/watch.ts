@@ -1,0 +1,141 @@
+/**
+ * `sluice dev` follows edits: a change to any file of the catalog's folder (catalog YAML, schemas,
+ * derivation modules) re-synthesizes the catalog (cached by content hash: an edit that is undone costs
+ * nothing) and applies the new assembly to the running stack — only the changed functions restart
+ * when the wiring is the same, else the stack restarts on the same emulators (runner.ts `reload`,
+ * `restart`). A catalog with errors is reported and the running stack is left as it is.
+ */
+import { type FSWatcher, watch } from 'node:fs';
+import { dirname, relative, resolve, sep } from 'node:path';
+import { formatDiagnostics, hasErrors, loadCatalog } from '../../catalog/load.ts';
+import { formatDiff, isEmptyDiff } from './diff.ts';
+import { AssemblyRunner } from './runner.ts';
+import { synthesize } from './synth.ts';
+
+/** Folders whose changes never affect the assembly (same as synth.ts's content hash skips). */
+const IGNORED = new Set(['node_modules', '.sluice', 'cdk.out', '.git', 'flow_generated']);
+
+export interface WatchOptions {
+  catalogPath: string;
+  /** Where assemblies are cached (`<data>/assembly`). */
+  cacheDir: string;
+  /** The data folder: ignored when it lies inside the catalog's folder. */
+  dataDir?: string;
+  context?: Record<string, unknown>;
+  /** Quiet period after the last change before re-synthesizing (default 300 ms). */
+  debounceMs?: number;
+  /** One line per step: what changed, what restarted, or why nothing did. */
+  log: (line: string) => void;
+  /** The stack was replaced by a new runner (a wiring change): views must follow it. */
+  onRunner: (runner: AssemblyRunner) => void;
+}
+
+export interface ApplyResult {
+  runner: AssemblyRunner;
+  /** `~ derivation:acme/x (code)`, `+ stream …` (empty: nothing changed). */
+  changes: string[];
+  restarted: 'nothing' | 'functions' | 'stack';
+}
+
+/** Apply a (re-)synthesized assembly to a running stack: replace changed functions, or restart. */
+export async function applyAssembly(runner: AssemblyRunner, assembly: string): Promise<ApplyResult> {
+  if (resolve(assembly) === resolve(runner.opts.assembly))
+    return { runner, changes: [], restarted: 'nothing' };
+  const diff = await runner.reload(assembly);
+  const changes = formatDiff(diff);
+  if (diff.applied) return { runner, changes, restarted: isEmptyDiff(diff) ? 'nothing' : 'functions' };
+  const next = await AssemblyRunner.restart(runner, assembly);
+  next.run();
+  return { runner: next, changes, restarted: 'stack' };
+}
+
+export class CatalogWatcher {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** One re-synthesis at a time; a change during one schedules another after it. */
+  private busy: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private runner: AssemblyRunner,
+    private readonly o: WatchOptions,
+  ) {}
+
+  get current(): AssemblyRunner {
+    return this.runner;
+  }
+
+  start(): void {
+    const root = dirname(resolve(this.o.catalogPath));
+    const data = this.o.dataDir ? resolve(this.o.dataDir) : undefined;
+    this.watcher = watch(root, { recursive: true }, (_event, name) => {
+      if (!name) return;
+      const file = resolve(root, name.toString());
+      if (data && (file === data || file.startsWith(`${data}${sep}`))) return;
+      const parts = relative(root, file).split(sep);
+      if (parts.some((p) => IGNORED.has(p) || (p.startsWith('.') && p.length > 1))) return;
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.busy) {
+        this.again = true;
+        return;
+      }
+      this.busy = this.refresh()
+        .then(
+          () => undefined,
+          (e: Error) => this.o.log(`re-synthesis failed: ${e.message}`),
+        )
+        .finally(() => {
+          this.busy = undefined;
+          if (this.again) {
+            this.again = false;
+            this.schedule();
+          }
+        });
+    }, this.o.debounceMs ?? 300);
+  }
+
+  /** Re-synthesize now and apply the result (also what a file change triggers). */
+  async refresh(): Promise<ApplyResult | undefined> {
+    const { catalog, diagnostics } = await loadCatalog(this.o.catalogPath);
+    if (!catalog || hasErrors(diagnostics)) {
+      this.o.log(`catalog has errors; the running stack is unchanged:\n${formatDiagnostics(diagnostics)}`);
+      return undefined;
+    }
+    let dir: string;
+    try {
+      const s = await synthesize(this.o.catalogPath, this.o.cacheDir, this.o.context ?? {});
+      dir = s.dir;
+    } catch (e) {
+      this.o.log(`synthesis failed; the running stack is unchanged:\n${(e as Error).message}`);
+      return undefined;
+    }
+    if (this.closed) return undefined;
+    const r = await applyAssembly(this.runner, dir);
+    if (r.runner !== this.runner) {
+      this.runner = r.runner;
+      this.o.onRunner(r.runner);
+    }
+    if (r.restarted === 'nothing') this.o.log('re-synthesized: nothing to restart');
+    else
+      this.o.log(
+        `re-synthesized: ${r.restarted === 'stack' ? 'the wiring changed, stack restarted' : 'restarted the changed functions'}\n${r.changes.map((c) => `  ${c}`).join('\n')}`,
+      );
+    return r;
+  }
+
+  /** Stop watching (after a re-synthesis in flight, so no runner is started behind the caller's back). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.watcher?.close();
+    await this.busy;
+  }
+}
