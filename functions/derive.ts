@@ -12,14 +12,14 @@ import { EnvError, parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { DerivationRunner, importBundledModule } from '../shared/derive/runner.ts';
 import { DeriveTask } from '../shared/derive/task.ts';
-import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
+import { type BatchTask, type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
 
-export async function createDeriveHandler(
+export async function createDeriveTask(
   rt: Runtime,
   derivation: string,
-): Promise<KinesisTaskHandler & { task: DeriveTask }> {
+): Promise<BatchTask & { task: DeriveTask }> {
   if (!rt.env.derivationModule)
     throw new EnvError('SLUICE_DERIVATION_MODULE', undefined, 'required: the bundled derivation module');
   const module = await importBundledModule(rt.env.derivationModule, derivation);
@@ -29,18 +29,15 @@ export async function createDeriveHandler(
   const task = new DeriveTask(rt.catalog.collections[derivation], runner, rt.journal, rt.catalog, {
     watermarks: rt.state,
   });
-  const fn: KinesisTaskHandler = async (event) => {
-    if (event.Records.length === 0) return;
-    await task.onEvent(rt.collectionOfArn(event.Records[0].eventSourceARN), event);
-  };
-  return Object.assign(fn, {
+  return {
     task,
-    docsOut: () => task.stats.docsOut,
-    docsSkipped: () => task.stats.docsSkipped,
-  });
+    collectionOfArn: (arn) => rt.collectionOfArn(arn),
+    onBatch: (batch) => task.onBatch(batch),
+    counters: () => ({ docsOut: task.stats.docsOut, docsSkipped: task.stats.docsSkipped }),
+  };
 }
 
 export const handler: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
-  return createDeriveHandler(createRuntime(env), requireTask(env));
+  return createDeriveTask(createRuntime(env), requireTask(env));
 });

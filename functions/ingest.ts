@@ -9,6 +9,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { HttpIngestCapture } from '../shared/capture/http-ingest.ts';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
+import { httpRequest, httpResult } from './edge.ts';
 import { taskMetrics } from './telemetry.ts';
 
 export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -22,19 +23,7 @@ export function createIngestHandler(
   const task = new HttpIngestCapture(spec, rt.catalog, rt.registry, rt.journal, {
     maxBodyBytes: rt.env.maxBodyBytes,
   });
-  const fn: IngestHandler = async (event) => {
-    const body = event.body
-      ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')
-      : Buffer.alloc(0);
-    const res = await task.handle({
-      method: event.requestContext.http.method.toUpperCase(),
-      path: event.rawPath,
-      headers: event.headers ?? {},
-      query: Object.fromEntries(new URLSearchParams(event.rawQueryString ?? '')),
-      body,
-    });
-    return { statusCode: res.status, headers: res.headers, body: res.body };
-  };
+  const fn: IngestHandler = async (event) => httpResult(await task.handle(httpRequest(event)));
   return Object.assign(fn, { capture: task });
 }
 

@@ -15,7 +15,7 @@ import { DEFAULT_BUDGET_MS } from '../shared/connectors/materialize-webhook.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
 import { fragmentsOf } from './persist.ts';
-import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
+import { type BatchTask, type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
 
@@ -83,7 +83,6 @@ export function historySource(rt: Runtime): HistorySource {
       return { blobs: rt.blobs(place.bucket), folder: place.folder };
     },
     journal: rt.journal,
-    streamArn: (collection) => rt.streamArn(collection),
   };
 }
 
@@ -92,11 +91,11 @@ export function historySource(rt: Runtime): HistorySource {
  * no history yet (a new binding, or a bumped `backfill` counter) from its collection's S3 fragments and
  * then the stream, before the first event is applied.
  */
-export async function createMaterializeHandler(
+export async function createMaterializeTask(
   rt: Runtime,
   materialization: string,
   connector?: MaterializeConnector,
-): Promise<{ handler: KinesisTaskHandler; task: MaterializeTask }> {
+): Promise<BatchTask & { task: MaterializeTask }> {
   const spec = rt.catalog.materializations[materialization];
   if (!spec) throw new Error(`SLUICE_TASK=${materialization}: no such materialization in the catalog`);
   const task = new MaterializeTask(
@@ -109,18 +108,15 @@ export async function createMaterializeHandler(
   await task.open();
   return {
     task,
-    handler: async (event) => {
-      if (event.Records.length === 0) return;
-      await task.onEvent(rt.collectionOfArn(event.Records[0].eventSourceARN), event);
-    },
+    collectionOfArn: (arn) => rt.collectionOfArn(arn),
+    onBatch: (batch) => task.onBatch(batch),
+    counters: () => ({ docsOut: task.stats.keysStored }),
   };
 }
 
 const entry: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
-  return createMaterializeHandler(createRuntime(env), requireTask(env)).then((r) =>
-    Object.assign(r.handler, { docsOut: () => r.task.stats.keysStored }),
-  );
+  return createMaterializeTask(createRuntime(env), requireTask(env));
 });
 
 /** The Lambda handler: each invocation runs with its context, so commits know its deadline. */

@@ -9,7 +9,7 @@ import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { fragmentPlace } from '../shared/persist/place.ts';
 import { PersistTask } from '../shared/persist/task.ts';
-import { type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
+import { type BatchTask, type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
 
@@ -24,23 +24,24 @@ export function fragmentsOf(rt: Runtime, collection: string): { bucket: string; 
   return { bucket: place.bucket ?? rt.env.bucket, folder: place.folder };
 }
 
-export function createPersistHandler(
+export function createPersistTask(
   rt: Runtime,
   collection: string,
   opts: { view?: boolean } = {},
-): KinesisTaskHandler & { task: PersistTask } {
+): BatchTask & { task: PersistTask } {
   const spec = rt.catalog.collections[collection];
   if (!spec) throw new Error(`SLUICE_TASK=${collection}: no such collection in the catalog`);
   const place = fragmentsOf(rt, collection);
   const task = new PersistTask(spec, rt.registry, rt.blobs(place.bucket), rt.state, place.folder, opts);
-  const fn: KinesisTaskHandler = async (event) => {
-    if (event.Records.length === 0) return;
-    await task.onEvent(event);
+  return {
+    task,
+    collectionOfArn: (arn) => rt.collectionOfArn(arn),
+    onBatch: (batch) => task.onBatch(batch),
+    counters: () => ({ docsOut: task.stats.docsIn, bytesOut: task.stats.bytesOut }),
   };
-  return Object.assign(fn, { task, docsOut: () => task.stats.docsIn });
 }
 
 export const handler: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
-  return createPersistHandler(createRuntime(env), requireTask(env));
+  return createPersistTask(createRuntime(env), requireTask(env));
 });

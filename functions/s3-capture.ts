@@ -18,7 +18,8 @@
 import { requireTask, sluiceEnv } from '../shared/config/env.ts';
 import { createRuntime } from '../shared/config/runtime.ts';
 import { appendCaptured, runPollingCapture } from '../shared/connectors/capture-runner.ts';
-import { S3Source, s3CaptureRequest } from '../shared/connectors/source-s3.ts';
+import { S3Source } from '../shared/connectors/source-s3.ts';
+import { s3CaptureRequest } from './edge.ts';
 
 const env = sluiceEnv();
 const rt = createRuntime(env);

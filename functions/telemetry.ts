@@ -1,32 +1,17 @@
 /**
  * Task metrics for the CloudWatch dashboard and alarms (infra/monitoring.ts): Powertools Metrics in
  * embedded metric format, namespace POWERTOOLS_METRICS_NAMESPACE, service = POWERTOOLS_SERVICE_NAME (the
- * task label). Only on Lambda (AWS_LAMBDA_FUNCTION_NAME set); locally a no-op, so the terminal view of
- * `sluice dev` is not flooded with EMF lines.
+ * task label). Only on Lambda (AWS_LAMBDA_FUNCTION_NAME set); elsewhere a no-op. The figures come from
+ * the decoded batch (in) and the task's own counters (out), not from re-reading the event.
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { unpackFrameEntries } from '../shared/ports/framing.ts';
-
-/** Documents in a Kinesis event (packed records hold many) and their bytes. */
-export function eventSize(event: KinesisStreamEvent): { docs: number; bytes: number } {
-  let docs = 0;
-  let bytes = 0;
-  for (const r of event.Records) {
-    const data = Buffer.from(r.kinesis.data, 'base64');
-    bytes += data.length;
-    try {
-      docs += unpackFrameEntries(data).length;
-    } catch {
-      docs += 1;
-    }
-  }
-  return { docs, bytes };
-}
+import type { DocBatch } from '../shared/ports/events.ts';
+import { kinesisBatch } from './edge.ts';
 
 export interface TaskMetrics {
   count(name: 'DocsIn' | 'DocsOut' | 'DocsSkipped' | 'SchemaViolations', n: number): void;
-  bytes(name: 'BytesIn', n: number): void;
+  bytes(name: 'BytesIn' | 'BytesOut', n: number): void;
   /** Flush what was recorded during one invocation. */
   publish(): void;
 }
@@ -49,21 +34,30 @@ export function taskMetrics(env: NodeJS.ProcessEnv = process.env): TaskMetrics {
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
-/** A task's handler, with the count of documents it wrote so far (for DocsOut). */
-export type CountingHandler = KinesisTaskHandler & {
-  docsOut?: () => number;
+/** Running totals of a task; each invocation emits their change. */
+export interface TaskCounters {
+  docsOut: number;
+  bytesOut?: number;
   /** Input documents dropped as already processed (derivations: re-published by a replayed upstream). */
-  docsSkipped?: () => number;
-};
+  docsSkipped?: number;
+}
+
+/** A task that consumes one collection shard's batches: what a Kinesis-triggered function runs. */
+export interface BatchTask {
+  /** The collection a stream ARN belongs to (the runtime's stream map). */
+  collectionOfArn(arn: string): string;
+  onBatch(batch: DocBatch): Promise<unknown>;
+  counters(): TaskCounters;
+}
 
 /**
  * The exported Lambda `handler` of a Kinesis-triggered task: the task is built at module scope (the
  * init phase) when deployed (SLUICE_TASK set), an init failure surfaces on the invocation rather than
  * as an unhandled rejection and is retried on the next one (a transient failure — a secret throttled,
- * a database failing over — must not poison the warm container), and each invocation records documents
- * and bytes in and documents out, then publishes its metrics.
+ * a database failing over — must not poison the warm container); each invocation decodes the event at
+ * the edge (edge.ts), runs the task on the batch and publishes documents and bytes in and out.
  */
-export function kinesisEntry(init: () => CountingHandler | Promise<CountingHandler>): KinesisTaskHandler {
+export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): KinesisTaskHandler {
   const metrics = taskMetrics();
   const start = () => {
     const p = Promise.resolve().then(init);
@@ -72,19 +66,21 @@ export function kinesisEntry(init: () => CountingHandler | Promise<CountingHandl
     });
     return p;
   };
-  let ready: Promise<CountingHandler> | undefined = process.env.SLUICE_TASK ? start() : undefined;
+  let ready: Promise<BatchTask> | undefined = process.env.SLUICE_TASK ? start() : undefined;
   return async (event) => {
     ready ??= start();
-    const size = eventSize(event);
-    metrics.count('DocsIn', size.docs);
-    metrics.bytes('BytesIn', size.bytes);
     try {
-      const h = await ready;
-      const before = h.docsOut?.() ?? 0;
-      const skippedBefore = h.docsSkipped?.() ?? 0;
-      await h(event);
-      metrics.count('DocsOut', (h.docsOut?.() ?? 0) - before);
-      metrics.count('DocsSkipped', (h.docsSkipped?.() ?? 0) - skippedBefore);
+      const task = await ready;
+      const batch = kinesisBatch(event, (arn) => task.collectionOfArn(arn));
+      if (!batch) return;
+      metrics.count('DocsIn', batch.docs.length);
+      metrics.bytes('BytesIn', batch.bytes);
+      const before = task.counters();
+      await task.onBatch(batch);
+      const after = task.counters();
+      metrics.count('DocsOut', after.docsOut - before.docsOut);
+      metrics.bytes('BytesOut', (after.bytesOut ?? 0) - (before.bytesOut ?? 0));
+      metrics.count('DocsSkipped', (after.docsSkipped ?? 0) - (before.docsSkipped ?? 0));
     } finally {
       metrics.publish();
     }

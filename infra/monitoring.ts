@@ -19,6 +19,8 @@ export const SLUICE_METRICS = {
   docsIn: 'DocsIn',
   docsOut: 'DocsOut',
   bytesIn: 'BytesIn',
+  /** Persisters: gzipped fragment bytes written to S3 (functions/telemetry.ts, from the task's counters). */
+  bytesOut: 'BytesOut',
   schemaViolations: 'SchemaViolations',
 } as const;
 
@@ -116,10 +118,13 @@ export class SluiceMonitoring extends Construct {
         width,
       }),
       new cloudwatch.GraphWidget({
-        // Bytes in only: what a task writes is measured in documents (DocsOut); every widget here is a
-        // metric some function emits (functions/telemetry.ts).
-        title: `${task.label}: bytes in`,
-        left: [this.custom(task, SLUICE_METRICS.bytesIn, 'in')],
+        // Every line here is a metric some function emits (functions/telemetry.ts): bytes out are the
+        // persisters' fragment bytes; other tasks measure what they write in documents (DocsOut).
+        title: `${task.label}: bytes`,
+        left: [
+          this.custom(task, SLUICE_METRICS.bytesIn, 'in'),
+          ...(task.label.startsWith('persister:') ? [this.custom(task, SLUICE_METRICS.bytesOut, 'out')] : []),
+        ],
         width,
       }),
       new cloudwatch.GraphWidget({ title: `${task.label}: errors`, left: [errors, throttles], width }),

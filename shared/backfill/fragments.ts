@@ -23,10 +23,9 @@
  * part of the key, as Estuary requires for partitioned keys).
  */
 import { gunzipSync } from 'node:zlib';
-import type { KinesisStreamEvent } from 'aws-lambda';
 import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from '../ports/blob.ts';
-import { recordsToEvent } from '../ports/events.ts';
+import { type DocBatch, decodeRecords } from '../ports/events.ts';
 import { packFrame } from '../ports/framing.ts';
 import { padSequence } from '../ports/position.ts';
 
@@ -135,19 +134,15 @@ export interface BackfillOptions {
   /** The collection's fragment folder (`…/<collection>/`, shared/persist/place.ts fragmentPlace). */
   folder: string;
   collection: string;
-  /** Stream ARN placed in the synthetic events (informational). */
-  streamArn?: string;
   /** Only these shards (default: all with fragments). */
   shards?: string[];
-  /** Receives each fragment as a Kinesis event, in per-shard order: e.g. `(c, e) => materializeTask.onEvent(c, e)`. */
-  onEvent: (collection: string, event: KinesisStreamEvent) => Promise<void>;
+  /** Receives each persisted batch's documents, in per-shard order: e.g. `(b) => materializeTask.onBatch(b)`. */
+  onBatch: (batch: DocBatch) => Promise<void>;
 }
 
 /** Replay the collection's fragment history into a task. */
 export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
   const byShard = await listFragments(o.blobs, o.folder);
-  const arn =
-    o.streamArn ?? `arn:aws:kinesis:us-east-1:000000000000:stream/${o.collection.replaceAll('/', '_')}`;
   const result: BackfillResult = { fragments: 0, docs: 0, resume: {} };
   for (const [shardId, list] of [...byShard].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (o.shards && !o.shards.includes(shardId)) continue;
@@ -189,12 +184,11 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
       if (docs.length === 0) continue;
       const data = packFrame(docs.map((d) => Buffer.from(JSON.stringify(d))));
       const record = { shardId, sequenceNumber: f.lastSeq, partitionKey: 'backfill', data, arrivalMs: 0 };
-      await o.onEvent(o.collection, recordsToEvent([record], arn, 'sluice-backfill'));
+      // Positions as the persisted batch had them: the batch's last sequence number, documents by index.
+      await o.onBatch(decodeRecords(o.collection, [record]));
       result.fragments += group.length;
       result.docs += docs.length;
     }
   }
   return result;
 }
-
-export { recordsToEvent };

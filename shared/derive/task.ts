@@ -28,14 +28,13 @@
  * a crash after skips everything on replay. Limit: after a reshard of an input stream, a child shard's
  * watermarks start empty (docs/local-stack.md "Limits").
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
 import { matchesPartitions } from '../catalog/partitions.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
-import { decodeEvent } from '../ports/events.ts';
+import type { DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
 import type { OriginWatermarks, StateStore } from '../ports/state.ts';
@@ -92,10 +91,11 @@ export class DeriveTask {
       .sort((a, b) => b.t.priority - a.t.priority || a.i - b.i); // higher priority first, then catalog order
   }
 
-  async onEvent(sourceCollection: string, event: KinesisStreamEvent): Promise<number> {
+  async onBatch(batch: DocBatch): Promise<number> {
+    const sourceCollection = batch.collection;
     const transforms = this.transformsOf(sourceCollection);
     if (transforms.length === 0) throw new DeriveTaskError(this.collection.name, sourceCollection);
-    const docs = decodeEvent(event, sourceCollection);
+    const docs = batch.docs;
     this.stats.docsIn += docs.length;
     // Origin watermarks of each input shard of the event (the mapping delivers one shard per event).
     const store = this.opts.watermarks;

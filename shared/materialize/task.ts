@@ -12,8 +12,7 @@
  *   their shard, load current documents, fold, and commit data + checkpoint atomically.
  * Delta updates (`resource.delta_updates`): no load; one combined delta per key.
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
-import { recordsToEvent, runBackfill } from '../backfill/fragments.ts';
+import { runBackfill } from '../backfill/fragments.ts';
 import type {
   BuiltCatalog,
   CollectionSpec,
@@ -25,7 +24,7 @@ import type { Json } from '../json/types.ts';
 import { isObject } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import type { BlobStore } from '../ports/blob.ts';
-import { decodeEvent, foldKey, type SourceDoc } from '../ports/events.ts';
+import { type DocBatch, decodeRecords, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
 import { decodePosition } from '../ports/position.ts';
 import { Reducer } from '../reduce/index.ts';
@@ -58,7 +57,6 @@ export interface HistorySource {
   /** The collection's fragments: their bucket and folder (`…/<collection>/`). */
   fragments(collection: string): { blobs: BlobStore; folder: string };
   journal: Journal;
-  streamArn(collection: string): string;
 }
 
 const BACKFILL = 'backfill:';
@@ -189,8 +187,7 @@ export class MaterializeTask {
         blobs,
         folder,
         collection: c,
-        streamArn: h.streamArn(c),
-        onEvent: (col, e) => this.applyEvent(col, e, b),
+        onBatch: (batch) => this.applyBatch(batch, b),
       });
       stat.fragments = res.fragments;
       stat.docs = res.docs;
@@ -206,7 +203,7 @@ export class MaterializeTask {
           const r = await h.journal.read(c, shard.shardId, after, 500);
           const upTo = r.records.filter((x) => BigInt(x.sequenceNumber) <= BigInt(until));
           if (upTo.length > 0) {
-            await this.applyEvent(c, recordsToEvent(upTo, h.streamArn(c)), b);
+            await this.applyBatch(decodeRecords(c, upTo), b);
             stat.journalRecords += upTo.length;
             after = upTo[upTo.length - 1]?.sequenceNumber;
           }
@@ -253,10 +250,10 @@ export class MaterializeTask {
    * re-open (re-reading the committed checkpoint, so what the newer instance committed is skipped) and
    * retry, at most `MAX_REOPEN` times; then the error goes to the caller (the mapping redelivers).
    */
-  async onEvent(collection: string, event: KinesisStreamEvent): Promise<void> {
+  async onBatch(batch: DocBatch): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.applyEvent(collection, event);
+        return await this.applyBatch(batch);
       } catch (e) {
         if (!(e instanceof FencedError)) throw e;
         this.opened = false;
@@ -266,17 +263,14 @@ export class MaterializeTask {
     }
   }
 
-  /** Apply an event to every binding of `collection`, or (backfill) to `only` that binding. */
-  private async applyEvent(
-    collection: string,
-    event: KinesisStreamEvent,
-    only?: BindingRuntime,
-  ): Promise<void> {
+  /** Apply a batch to every binding of its collection, or (backfill) to `only` that binding. */
+  private async applyBatch(batch: DocBatch, only?: BindingRuntime): Promise<void> {
+    const collection = batch.collection;
     if (!only) await this.open();
     const bound = only ? [only] : this.bindings.filter((b) => b.collection.name === collection);
     if (bound.length === 0)
       throw new MaterializeTaskError('NotBound', this.spec.name, `no binding reads ${collection}`);
-    const docs = decodeEvent(event, collection);
+    const docs = batch.docs;
     if (docs.length === 0) return;
     this.stats.docsIn += docs.length;
     const shardKey = `${collection}/${docs[0].shardId}`;

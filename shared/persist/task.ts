@@ -8,13 +8,12 @@
  *    conditionally on the source positions folded into it (exactly once; what `sluice read` returns).
  */
 import { gzipSync } from 'node:zlib';
-import type { KinesisStreamEvent } from 'aws-lambda';
 import type { CollectionSpec } from '../catalog/model.ts';
 import { getAt, parsePointer } from '../json/pointer.ts';
 import type { Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import type { BlobStore } from '../ports/blob.ts';
-import { decodeEvent, foldKey, type SourceDoc } from '../ports/events.ts';
+import { type DocBatch, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { StateStore } from '../ports/state.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
@@ -41,7 +40,8 @@ export class PersistTask {
   private readonly reducer: Reducer;
   private readonly extractor: KeyExtractor;
   private readonly partitions: { field: string; tokens: string[] }[];
-  readonly stats = { docsIn: 0, fragments: 0, keysWritten: 0 };
+  /** bytesOut: gzipped fragment bytes written to S3. */
+  readonly stats = { docsIn: 0, fragments: 0, bytesOut: 0, keysWritten: 0 };
 
   constructor(
     readonly collection: CollectionSpec,
@@ -69,8 +69,8 @@ export class PersistTask {
     return `${this.folder}${parts}pivot=${first.shardId}/utc_date=${date}/utc_hour=${hour}/${first.sequenceNumber}-${docs[docs.length - 1].sequenceNumber}.json.gz`;
   }
 
-  async onEvent(event: KinesisStreamEvent): Promise<void> {
-    const docs = decodeEvent(event, this.collection.name);
+  async onBatch(batch: DocBatch): Promise<void> {
+    const docs = batch.docs;
     if (docs.length === 0) return;
     this.stats.docsIn += docs.length;
     // 1. Fragments, one per logical partition.
@@ -85,6 +85,7 @@ export class PersistTask {
       const body = gzipSync(Buffer.from(`${group.map((d) => JSON.stringify(d.doc)).join('\n')}\n`));
       await this.blobs.put(this.fragmentKey(group, p), body, 'application/x-ndjson');
       this.stats.fragments++;
+      this.stats.bytesOut += body.length;
     }
     if (this.opts.view === false) return;
     // 2. The reduced view.

@@ -47,40 +47,78 @@ export function streamOfArn(arn: string): string {
   return i < 0 ? arn : arn.slice(i + ':stream/'.length);
 }
 
+/**
+ * A decoded batch: documents of one shard of one collection, in stream order — what every
+ * stream-consuming task takes, whoever delivered it (Lambda's Kinesis event-source mapping through
+ * functions/edge.ts, a journal read, a backfill from fragments).
+ */
+export interface DocBatch {
+  collection: string;
+  shardId: string;
+  docs: SourceDoc[];
+  /** Bytes of the records the documents came in (BytesIn). */
+  bytes: number;
+}
+
+/** Decode one packed record's documents, appending them to `out`. */
+function decodeRecord(
+  out: SourceDoc[],
+  collection: string,
+  r: { id: string; shardId: string; sequenceNumber: string; data: Buffer; arrivalMs: number },
+): void {
+  let entries: ReturnType<typeof unpackFrameEntries>;
+  try {
+    entries = unpackFrameEntries(r.data);
+  } catch (e) {
+    throw new EventDecodeError(r.id, (e as Error).message);
+  }
+  entries.forEach((e, index) => {
+    let doc: Json;
+    try {
+      doc = JSON.parse(e.bytes.toString('utf8')) as Json;
+    } catch (err) {
+      throw new EventDecodeError(r.id, `document ${index} is not JSON: ${(err as Error).message}`);
+    }
+    const streamPosition = encodePosition(r.sequenceNumber, index);
+    const origin = e.origin ? parseOrigin(e.origin) : undefined;
+    out.push({
+      doc,
+      shardId: r.shardId,
+      sequenceNumber: r.sequenceNumber,
+      index,
+      streamPosition,
+      source: origin?.source ?? `${collection}/${r.shardId}`,
+      position: origin?.position ?? streamPosition,
+      hasOrigin: origin !== undefined,
+      arrivalMs: r.arrivalMs,
+    });
+  });
+}
+
+/** The documents of a Kinesis event (as Lambda's event-source mapping delivers it) from `collection`. */
 export function decodeEvent(event: KinesisStreamEvent, collection: string): SourceDoc[] {
   const out: SourceDoc[] = [];
-  for (const r of event.Records) {
-    const shardId = r.eventID.slice(0, r.eventID.lastIndexOf(':'));
-    const seq = r.kinesis.sequenceNumber;
-    let entries: ReturnType<typeof unpackFrameEntries>;
-    try {
-      entries = unpackFrameEntries(Buffer.from(r.kinesis.data, 'base64'));
-    } catch (e) {
-      throw new EventDecodeError(r.eventID, (e as Error).message);
-    }
-    entries.forEach((e, index) => {
-      let doc: Json;
-      try {
-        doc = JSON.parse(e.bytes.toString('utf8')) as Json;
-      } catch (err) {
-        throw new EventDecodeError(r.eventID, `document ${index} is not JSON: ${(err as Error).message}`);
-      }
-      const streamPosition = encodePosition(seq, index);
-      const origin = e.origin ? parseOrigin(e.origin) : undefined;
-      out.push({
-        doc,
-        shardId,
-        sequenceNumber: seq,
-        index,
-        streamPosition,
-        source: origin?.source ?? `${collection}/${shardId}`,
-        position: origin?.position ?? streamPosition,
-        hasOrigin: origin !== undefined,
-        arrivalMs: Math.round(r.kinesis.approximateArrivalTimestamp * 1000),
-      });
+  for (const r of event.Records)
+    decodeRecord(out, collection, {
+      id: r.eventID,
+      shardId: r.eventID.slice(0, r.eventID.lastIndexOf(':')),
+      sequenceNumber: r.kinesis.sequenceNumber,
+      data: Buffer.from(r.kinesis.data, 'base64'),
+      arrivalMs: Math.round(r.kinesis.approximateArrivalTimestamp * 1000),
     });
-  }
   return out;
+}
+
+/** Journal records of one shard of `collection` (read from the stream directly) as a batch. */
+export function decodeRecords(collection: string, records: JournalRecord[]): DocBatch {
+  const docs: SourceDoc[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const data = Buffer.from(r.data);
+    bytes += data.length;
+    decodeRecord(docs, collection, { id: `${r.shardId}:${r.sequenceNumber}`, ...r, data });
+  }
+  return { collection, shardId: records[0]?.shardId ?? '', docs, bytes };
 }
 
 /** The current state of one key: its document (undefined: absent or deleted) and positions applied. */

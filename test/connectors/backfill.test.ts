@@ -4,7 +4,6 @@
  * added after N documents reads them from the fragments, then continues from Kinesis with M more, and
  * ends with exactly the reduction of all N + M (redelivered batches at the seam included).
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
@@ -15,7 +14,7 @@ import { explicitHashKey, keyExtractor } from '../../shared/keys/index.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
 import { metaUuid } from '../../shared/meta/uuid.ts';
 import { PersistTask } from '../../shared/persist/task.ts';
-import { recordsToEvent } from '../../shared/ports/events.ts';
+import { type DocBatch, decodeRecords } from '../../shared/ports/events.ts';
 import type { JournalRecord } from '../../shared/ports/journal.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
@@ -36,22 +35,21 @@ afterAll(async () => {
 
 const COLLECTION = 'acme/orders';
 
-const ORDERS_ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/acme_orders';
-const toEvent = (records: JournalRecord[]): KinesisStreamEvent => recordsToEvent(records, ORDERS_ARN, 'test');
+const toBatch = (records: JournalRecord[]): DocBatch => decodeRecords(COLLECTION, records);
 
-/** Deliver every record of every shard after `after[shard]` to `onEvent`, in batches of `batch` records. */
+/** Deliver every record of every shard after `after[shard]` to `onBatch`, in batches of `batch` records. */
 async function deliver(
   journal: MemoryJournal,
   after: Record<string, string | undefined>,
   batch: number,
-  onEvent: (e: KinesisStreamEvent) => Promise<void>,
+  onBatch: (b: DocBatch) => Promise<void>,
 ): Promise<Record<string, string | undefined>> {
   const next = { ...after };
   for (const s of await journal.listShards(COLLECTION)) {
     for (;;) {
       const r = await journal.read(COLLECTION, s.shardId, next[s.shardId], batch);
       if (r.records.length === 0) break;
-      await onEvent(toEvent(r.records));
+      await onBatch(toBatch(r.records));
       next[s.shardId] = r.records[r.records.length - 1]?.sequenceNumber;
     }
   }
@@ -132,8 +130,8 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       `${prefix}${COLLECTION}/`,
     );
     for (let i = 0; i < 10; i++) await append(gen(i * 10, 10));
-    await deliver(journal, {}, 3, (e) => persist.onEvent(e));
-    await deliver(journal, {}, 5, (e) => persist.onEvent(e));
+    await deliver(journal, {}, 3, (b) => persist.onBatch(b));
+    await deliver(journal, {}, 5, (b) => persist.onBatch(b));
     const fragments = await listFragments(blobs, `${prefix}${COLLECTION}/`);
     expect([...fragments.keys()].length).toBeGreaterThan(0);
 
@@ -144,7 +142,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       blobs,
       folder: `${prefix}${COLLECTION}/`,
       collection: COLLECTION,
-      onEvent: (c, e) => task.onEvent(c, e),
+      onBatch: (b) => task.onBatch(b),
     });
     expect(res.docs).toBe(100);
 
@@ -153,11 +151,11 @@ describe('backfill from S3 fragments, then Kinesis', () => {
     await append(gen(100, 37));
     const after = Object.fromEntries(Object.entries(res.resume));
     let first = true;
-    await deliver(journal, after, 4, async (e) => {
-      await task.onEvent(COLLECTION, e);
+    await deliver(journal, after, 4, async (b) => {
+      await task.onBatch(b);
       if (first) {
         first = false;
-        await task.onEvent(COLLECTION, e);
+        await task.onBatch(b);
       }
     });
     await task.close();
@@ -223,7 +221,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       new MemoryStateStore(),
       `${prefix}${COLLECTION}/`,
     );
-    await deliver(journal, {}, 7, (e) => persist.onEvent(e));
+    await deliver(journal, {}, 7, (b) => persist.onBatch(b));
     const more = Array.from({ length: 20 }, (_, i) => ({
       id: i % 9,
       qty: 100 + i,
@@ -261,7 +259,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       history,
     );
     await first.open();
-    await deliver(journal, {}, 6, (e) => first.onEvent(COLLECTION, e));
+    await deliver(journal, {}, 6, (b) => first.onBatch(b));
     await first.close();
     expect(await table()).toEqual(expected);
 
@@ -278,7 +276,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
     expect(second.backfills).toHaveLength(1);
     expect(second.backfills[0]?.docs).toBe(60);
     expect(second.backfills[0]?.journalRecords).toBeGreaterThan(0);
-    await deliver(journal, {}, 6, (e) => second.onEvent(COLLECTION, e));
+    await deliver(journal, {}, 6, (b) => second.onBatch(b));
     await second.close();
     expect(await table()).toEqual(expected);
   });

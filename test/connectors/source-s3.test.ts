@@ -1,8 +1,9 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3CaptureRequest, UnknownEventError } from '../../functions/edge.ts';
 import { ConnectorConfigError, SourceParseError } from '../../shared/connectors/errors.ts';
 import { csvRecords, parseObject } from '../../shared/connectors/parsers.ts';
-import { S3Source, s3CaptureRequest, UnknownEventError } from '../../shared/connectors/source-s3.ts';
+import { S3Source } from '../../shared/connectors/source-s3.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { capture } from './fixtures.ts';
 import { type S3Env, startS3 } from './s3-support.ts';

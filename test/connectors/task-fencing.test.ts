@@ -3,7 +3,6 @@
  * and retries, so a zombie's stale transaction never commits, the fresh instance continues, and the
  * PostgreSQL table equals the reduction of every document exactly once.
  */
-import type { KinesisStreamEvent } from 'aws-lambda';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryJournal } from '../../shared/adapters/memory.ts';
@@ -12,7 +11,7 @@ import type { JsonObject } from '../../shared/json/types.ts';
 import { explicitHashKey, keyExtractor } from '../../shared/keys/index.ts';
 import { FencedError, type MaterializeConnector } from '../../shared/materialize/connector.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
-import { recordsToEvent } from '../../shared/ports/events.ts';
+import { type DocBatch, decodeRecords } from '../../shared/ports/events.ts';
 import type { JournalRecord } from '../../shared/ports/journal.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
@@ -30,8 +29,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const ORDERS_ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/acme_orders';
-const toEvent = (records: JournalRecord[]): KinesisStreamEvent => recordsToEvent(records, ORDERS_ARN, 'test');
+const toBatch = (records: JournalRecord[]): DocBatch => decodeRecords(COLLECTION, records);
 
 /** Counts commits that were fenced off. */
 function observed(c: MaterializeConnector, fenced: { n: number }): MaterializeConnector {
@@ -89,7 +87,7 @@ describe('MaterializeTask fencing', () => {
     if (!shard) throw new Error('no shard');
     const records = (await journal.read(COLLECTION, shard.shardId, undefined, 100)).records;
     expect(records.length).toBe(4);
-    const batch = (i: number) => toEvent([records[i] as JournalRecord]);
+    const batch = (i: number) => toBatch([records[i] as JournalRecord]);
 
     const fencedA = { n: 0 };
     const fencedB = { n: 0 };
@@ -99,7 +97,7 @@ describe('MaterializeTask fencing', () => {
       registry,
       observed(await PostgresMaterialization.create({ spec, catalog }), fencedA),
     );
-    await a.onEvent(COLLECTION, batch(0));
+    await a.onBatch(batch(0));
     // A stalls; a fresh instance B opens, and takes over batch 1 and 2.
     const b = new MaterializeTask(
       spec,
@@ -107,20 +105,20 @@ describe('MaterializeTask fencing', () => {
       registry,
       observed(await PostgresMaterialization.create({ spec, catalog }), fencedB),
     );
-    await b.onEvent(COLLECTION, batch(1));
-    await b.onEvent(COLLECTION, batch(2));
+    await b.onBatch(batch(1));
+    await b.onBatch(batch(2));
     // A wakes up with batch 1 (its stale view: the checkpoint after batch 0). Its commit is fenced;
     // it re-opens, sees batch 1 committed and applies nothing of it twice.
-    await a.onEvent(COLLECTION, batch(1));
+    await a.onBatch(batch(1));
     expect(fencedA.n).toBe(1);
     expect(a.stats.reopened).toBe(1);
     expect(a.stats.docsSkipped).toBeGreaterThanOrEqual(10);
     // B continues with batch 3: A took the shard's fence over, so B re-opens once and commits.
-    await b.onEvent(COLLECTION, batch(3));
+    await b.onBatch(batch(3));
     expect(b.stats.reopened).toBe(fencedB.n);
     // The zombie redelivers batch 2 and 3: everything skipped.
-    await a.onEvent(COLLECTION, batch(2));
-    await a.onEvent(COLLECTION, batch(3));
+    await a.onBatch(batch(2));
+    await a.onBatch(batch(3));
     await Promise.all([a.close(), b.close()]);
 
     const oracle = new Map<number, number>();

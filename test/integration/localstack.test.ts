@@ -15,7 +15,6 @@ import { runRead } from '../../cli/read.ts';
 import { DynamoStateStore, DynamoTable } from '../../shared/adapters/dynamodb.ts';
 import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
-import { recordsToEvent } from '../../shared/backfill/fragments.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
@@ -23,6 +22,7 @@ import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
 import type { MaterializeConnector } from '../../shared/materialize/connector.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
+import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { startAssembly } from '../support/assembly.ts';
 import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
@@ -223,11 +223,7 @@ describe('local stack end to end', () => {
     const journal = new KinesisJournal({ client: runner.admin.kinesis, streamName: () => stream });
     for (const shard of await journal.listShards('test/accounts')) {
       const r = await journal.read('test/accounts', shard.shardId, undefined, 1000);
-      if (r.records.length > 0)
-        await replay.onEvent(
-          'test/accounts',
-          recordsToEvent(r.records, `arn:aws:kinesis:us-east-1:000000000000:stream/${stream}`),
-        );
+      if (r.records.length > 0) await replay.onBatch(decodeRecords('test/accounts', r.records));
     }
     expect(replay.stats.docsSkipped).toBeGreaterThan(0);
     expect((await c.items(1)).map((i) => [i.id, i.balance]).sort()).toEqual([

@@ -3,7 +3,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
-import { recordsToEvent } from '../../shared/backfill/fragments.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { createDerivationRunner } from '../../shared/derive/load-module.ts';
@@ -11,13 +10,12 @@ import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
-import { decodeEvent } from '../../shared/ports/events.ts';
+import { decodeRecords } from '../../shared/ports/events.ts';
 import type { JournalRecord } from '../../shared/ports/journal.ts';
 import type { StateStore } from '../../shared/ports/state.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/x';
 
 async function chain() {
   const { catalog, diagnostics } = await loadCatalog(
@@ -52,11 +50,10 @@ async function capture(journal: MemoryJournal, docs: Json[]) {
 /** Deliver records to a task one shard per event, as the event-source mapping does. */
 async function deliver(t: DeriveTask, collection: string, records: JournalRecord[]) {
   for (const shard of new Set(records.map((r) => r.shardId))) {
-    await t.onEvent(
-      collection,
-      recordsToEvent(
+    await t.onBatch(
+      decodeRecords(
+        collection,
         records.filter((r) => r.shardId === shard),
-        ARN,
       ),
     );
   }
@@ -69,7 +66,7 @@ function since(before: JournalRecord[], now: JournalRecord[]): JournalRecord[] {
 }
 
 function docsOf(journal: MemoryJournal, collection: string) {
-  return decodeEvent(recordsToEvent(journal.allRecords(collection), ARN), collection);
+  return decodeRecords(collection, journal.allRecords(collection)).docs;
 }
 
 describe('DeriveTask origin watermarks', () => {

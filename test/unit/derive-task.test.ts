@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryJournal } from '../../shared/adapters/memory.ts';
-import { recordsToEvent } from '../../shared/backfill/fragments.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { createDerivationRunner } from '../../shared/derive/load-module.ts';
@@ -12,10 +11,10 @@ import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
+import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/src';
 
 async function derive(catalog: BuiltCatalog, derivation: string, source: string, docs: Json[]) {
   const registry = new SchemaRegistry(catalog.schemas);
@@ -28,13 +27,12 @@ async function derive(catalog: BuiltCatalog, derivation: string, source: string,
   );
   const runner = await createDerivationRunner(catalog, registry, derivation);
   const task = new DeriveTask(catalog.collections[derivation], runner, journal, catalog);
-  await task.onEvent(source, recordsToEvent(journal.allRecords(source), ARN));
+  await task.onBatch(decodeRecords(source, journal.allRecords(source)));
   return journal.allRecords(derivation).length === 0 ? [] : await readAll(journal, derivation);
 }
 
 async function readAll(journal: MemoryJournal, collection: string): Promise<Json[]> {
-  const { decodeEvent } = await import('../../shared/ports/events.ts');
-  return decodeEvent(recordsToEvent(journal.allRecords(collection), ARN), collection).map((d) => d.doc);
+  return decodeRecords(collection, journal.allRecords(collection)).docs.map((d) => d.doc);
 }
 
 describe('DeriveTask', () => {
