@@ -10,9 +10,9 @@ import type {
   MaterializationSpec,
   SourceLocation,
 } from '../shared/catalog/model.ts';
+import { CONNECTORS, type ConnectorDefinition, connectorDefinition } from '../shared/connectors/registry.ts';
 import type { Json } from '../shared/json/types.ts';
 import { fragmentPlace as placeFragments } from '../shared/persist/place.ts';
-import type { FunctionKind } from './bundling.ts';
 import { retentionDays } from './duration.ts';
 import { DeployUnsupportedError } from './errors.ts';
 
@@ -56,43 +56,29 @@ export function fragmentPlace(catalog: BuiltCatalog, collection: CollectionSpec)
   return { bucket: place.bucket, prefix: place.folder, retentionDays: days };
 }
 
-/** Which Lambda entry runs a capture. */
-export function captureKind(capture: CaptureSpec): FunctionKind {
-  switch (capture.endpoint.connector) {
-    case 'source-http-ingest':
-      return 'ingest';
-    case 'source-postgres-batch':
-      return 'poll';
-    case 'source-s3':
-      return 's3-capture';
-    default:
-      throw new DeployUnsupportedError(
-        'UnsupportedConnector',
-        at(capture.source),
-        `${capture.source.pointer}/endpoint/connector/image`,
-        capture.endpoint.image,
-        `capture connector ${capture.endpoint.connector} has no AWS deployment (source-http-ingest, source-postgres-batch, source-s3 do)`,
-      );
-  }
-}
-
-const MATERIALIZE_CONNECTORS = new Set([
-  'materialize-dynamodb',
-  'materialize-postgres',
-  'materialize-s3',
-  'materialize-webhook',
-]);
-
-export function checkMaterializationConnector(m: MaterializationSpec): void {
-  if (!MATERIALIZE_CONNECTORS.has(m.endpoint.connector)) {
+/**
+ * The registry entry of a task's connector (shared/connectors/registry.ts): which Lambda entry runs it,
+ * what triggers it, what it must be granted. A connector without one, or of the wrong kind, has no AWS
+ * deployment.
+ */
+export function deployedConnector(
+  task: CaptureSpec | MaterializationSpec,
+  kind: 'capture' | 'materialization',
+): ConnectorDefinition {
+  const def = connectorDefinition(task.endpoint.connector);
+  if (!def || def.kind !== kind) {
+    const deployable = Object.values(CONNECTORS)
+      .filter((c) => c.kind === kind)
+      .map((c) => c.name);
     throw new DeployUnsupportedError(
       'UnsupportedConnector',
-      at(m.source),
-      `${m.source.pointer}/endpoint/connector/image`,
-      m.endpoint.image,
-      `materialization connector ${m.endpoint.connector} has no AWS deployment (${[...MATERIALIZE_CONNECTORS].join(', ')} do)`,
+      at(task.source),
+      `${task.source.pointer}/endpoint/connector/image`,
+      task.endpoint.image,
+      `${kind} connector ${task.endpoint.connector} has no AWS deployment (${deployable.join(', ')} do)`,
     );
   }
+  return def;
 }
 
 /** Collections a capture writes (its enabled bindings' targets), sorted and unique. */

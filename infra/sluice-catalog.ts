@@ -29,9 +29,15 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { BuiltCatalog, CollectionSpec } from '../shared/catalog/model.ts';
+import type {
+  BuiltCatalog,
+  CaptureSpec,
+  CollectionSpec,
+  MaterializationSpec,
+} from '../shared/catalog/model.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointKeyOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
+import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
 import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
@@ -41,10 +47,9 @@ import { SluiceMonitoring } from './monitoring.ts';
 import { constructIdFor, taskLabel } from './names.ts';
 import {
   at,
-  captureKind,
   captureTargets,
-  checkMaterializationConnector,
   connectorBucket,
+  deployedConnector,
   derivationSources,
   type FragmentPlace,
   fragmentPlace,
@@ -633,25 +638,24 @@ export class SluiceCatalog extends Construct {
 
   private addCapture(name: string): void {
     const spec = this.catalog.captures[name];
-    const kind = captureKind(spec);
+    const connector = deployedConnector(spec, 'capture');
     const label = taskLabel('capture', name);
     const scope = new Construct(this.scopes.captures, constructIdFor('capture', name));
     const writes = captureTargets(spec);
-    // Polling keeps state in the default bucket (source-postgres-batch always; source-s3 with an
-    // `interval`): it must exist before the function is made, which passes it as SLUICE_BUCKET.
-    const polls = kind === 'poll' || (kind === 's3-capture' && spec.interval !== undefined);
-    if (polls) this.defaultBucket();
+    const grants = this.grantsOf(connector, spec);
+    // Polling keeps state in the default bucket: it must exist before the function is made, which
+    // passes it as SLUICE_BUCKET.
+    if (grants.includes('capture-state')) this.defaultBucket();
     const fn = this.makeFunction(
       scope,
       'Function',
-      kind,
+      connector.entry,
       label,
       name,
       { reads: [], writes, fragmentsWrite: [], fragmentsRead: [] },
-      // A polling capture advances one cursor: never two invocations at once.
-      { reservedConcurrency: kind === 'poll' ? 1 : undefined },
+      { reservedConcurrency: connector.reservedConcurrency },
     );
-    if (polls) this.grantCaptureState(fn, name);
+    for (const g of grants) this.grantConnector(fn, g, name, spec);
     this.grantSecrets(
       fn,
       spec.endpoint.config,
@@ -659,8 +663,10 @@ export class SluiceCatalog extends Construct {
       `${spec.source.pointer}/endpoint/connector/config`,
     );
     let dlq: sqs.Queue | undefined;
-
-    if (kind === 'ingest') {
+    const triggers = connector.triggers.filter(
+      (t) => t !== 'schedule-if-interval' || spec.interval !== undefined,
+    );
+    if (triggers.includes('function-url')) {
       // AWS_IAM auth: callers sign with SigV4; no unauthenticated endpoint. See docs/deploy.md.
       const url = fn.fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
       for (const p of this.props.ingestInvokers ?? []) url.grantInvokeUrl(p);
@@ -669,40 +675,13 @@ export class SluiceCatalog extends Construct {
         value: url.url,
         description: `HTTP ingest endpoint of capture ${name}`,
       });
-    } else {
+    }
+    const eventTriggers = triggers.filter((t) => t !== 'function-url');
+    if (eventTriggers.length > 0) {
       dlq = this.deadLetterQueue(scope, label);
       const targetProps = { retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: dlq };
-      if (kind === 's3-capture') {
-        const loc = connectorBucket(
-          spec.endpoint.config,
-          at(spec.source),
-          `${spec.source.pointer}/endpoint/connector/config`,
-        );
-        if (!loc) {
-          throw new DeployUnsupportedError(
-            'UnsupportedConnector',
-            at(spec.source),
-            `${spec.source.pointer}/endpoint/connector/config/bucket`,
-            spec.endpoint.config,
-            'source-s3 needs config.bucket',
-          );
-        }
-        const bucketArn = `arn:${Stack.of(this).partition}:s3:::${loc.bucket}`;
-        fn.role.addToPolicy(
-          new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${bucketArn}/${loc.prefix}*`] }),
-        );
-        fn.role.addToPolicy(
-          new iam.PolicyStatement({
-            actions: ['s3:ListBucket'],
-            resources: [bucketArn],
-            conditions: { StringLike: { 's3:prefix': [`${loc.prefix}*`] } },
-          }),
-        );
-        this.ackPrefixWildcard(
-          fn,
-          `Resource::arn:<AWS::Partition>:s3:::${loc.bucket}/${loc.prefix}*`,
-          `the objects under s3://${loc.bucket}/${loc.prefix} that the capture reads`,
-        );
+      if (eventTriggers.includes('s3-object-created')) {
+        const loc = this.configLocation(spec, name);
         // New objects arrive as EventBridge "Object Created" events (the bucket must have EventBridge
         // notifications enabled); no custom resource rewrites the bucket's notification configuration.
         new events.Rule(scope, 'ObjectCreated', {
@@ -715,7 +694,7 @@ export class SluiceCatalog extends Construct {
           targets: [new targets.LambdaFunction(fn.fn, targetProps)],
         });
       }
-      if (kind === 'poll' || spec.interval !== undefined) {
+      if (eventTriggers.includes('schedule') || eventTriggers.includes('schedule-if-interval')) {
         const seconds = spec.interval ?? 300;
         // EventBridge rates are whole minutes, at least one.
         const minutes = Math.max(1, Math.round(seconds / 60));
@@ -736,11 +715,11 @@ export class SluiceCatalog extends Construct {
 
   private addMaterialization(name: string): void {
     const spec = this.catalog.materializations[name];
-    checkMaterializationConnector(spec);
+    const connector = deployedConnector(spec, 'materialization');
     const label = taskLabel('materialization', name);
     const scope = new Construct(this.scopes.materializations, constructIdFor('materialization', name));
     const sourcesRead = materializationSources(spec);
-    const fn = this.makeFunction(scope, 'Function', 'materialize', label, name, {
+    const fn = this.makeFunction(scope, 'Function', connector.entry, label, name, {
       reads: sourcesRead,
       writes: [],
       fragmentsWrite: [],
@@ -753,35 +732,148 @@ export class SluiceCatalog extends Construct {
       `materialization ${name}`,
       `${spec.source.pointer}/endpoint/connector/config`,
     );
-    const cfgPointer = `${spec.source.pointer}/endpoint/connector/config`;
+    for (const g of this.grantsOf(connector, spec)) this.grantConnector(fn, g, name, spec);
+    const dlq = this.streamDeadLetters(scope, label);
+    this.consume(fn, sourcesRead, dlq);
+    this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
+      label,
+      fn: fn.fn,
+      dlq,
+      streamConsumer: true,
+    });
+  }
 
-    if (spec.endpoint.connector === 'materialize-dynamodb') {
-      const tables: dynamodb.TableV2[] = [];
-      spec.bindings.forEach((b, i) => {
-        if (b.disable) return;
-        const tableName =
-          typeof b.resource === 'object' && b.resource && !Array.isArray(b.resource)
-            ? b.resource.table
-            : undefined;
-        if (typeof tableName !== 'string') {
-          throw new DeployUnsupportedError(
-            'UnsupportedConnector',
-            at(spec.source),
-            `${spec.source.pointer}/bindings/${i}/resource/table`,
-            b.resource,
-            'materialize-dynamodb bindings need resource.table',
-          );
-        }
-        tables.push(
-          this.materializedTable(
-            tableName,
-            b.source.name,
-            at(spec.source),
-            `${spec.source.pointer}/bindings/${i}`,
-          ),
+  /** The registry's grants of a connector that apply to this task (conditional ones resolved). */
+  private grantsOf(
+    connector: ConnectorDefinition,
+    spec: CaptureSpec | MaterializationSpec,
+  ): ConnectorGrant[] {
+    const interval = 'interval' in spec && spec.interval !== undefined;
+    return connector.grants
+      .map((g) => (g === 'capture-state-if-interval' && interval ? 'capture-state' : g))
+      .filter((g) => g !== 'capture-state-if-interval');
+  }
+
+  /** The `{bucket, prefix}` of a connector's config (source-s3, materialize-s3). */
+  private configLocation(
+    spec: CaptureSpec | MaterializationSpec,
+    name: string,
+  ): { bucket: string; prefix: string } {
+    const pointer = `${spec.source.pointer}/endpoint/connector/config`;
+    const loc = connectorBucket(spec.endpoint.config, at(spec.source), pointer);
+    if (!loc) {
+      throw new DeployUnsupportedError(
+        'UnsupportedConnector',
+        at(spec.source),
+        `${pointer}/bucket`,
+        spec.endpoint.config,
+        `${spec.endpoint.connector} of ${name} needs config.bucket`,
+      );
+    }
+    return loc;
+  }
+
+  /** One registry grant (shared/connectors/registry.ts) as the policy statements it stands for. */
+  private grantConnector(
+    fn: SluiceFunction,
+    grant: ConnectorGrant,
+    name: string,
+    spec: CaptureSpec | MaterializationSpec,
+  ): void {
+    const bucketArn = (bucket: string) => `arn:${Stack.of(this).partition}:s3:::${bucket}`;
+    switch (grant) {
+      case 'capture-state':
+        this.grantCaptureState(fn, name);
+        return;
+      case 'capture-state-if-interval':
+        return; // resolved by grantsOf
+      case 'config-objects-read': {
+        const loc = this.configLocation(spec, name);
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:GetObject'],
+            resources: [`${bucketArn(loc.bucket)}/${loc.prefix}*`],
+          }),
         );
-      });
-      if (tables.length > 0) {
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:ListBucket'],
+            resources: [bucketArn(loc.bucket)],
+            conditions: { StringLike: { 's3:prefix': [`${loc.prefix}*`] } },
+          }),
+        );
+        this.ackPrefixWildcard(
+          fn,
+          `Resource::arn:<AWS::Partition>:s3:::${loc.bucket}/${loc.prefix}*`,
+          `the objects under s3://${loc.bucket}/${loc.prefix} that the capture reads`,
+        );
+        return;
+      }
+      case 'config-objects-write': {
+        const loc = this.configLocation(spec, name);
+        const prefix = s3Folder(loc.prefix);
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:PutObject'],
+            resources: [`${bucketArn(loc.bucket)}/${prefix}*`],
+          }),
+        );
+        this.ackPrefixWildcard(
+          fn,
+          `Resource::arn:<AWS::Partition>:s3:::${loc.bucket}/${prefix}*`,
+          `the objects under s3://${loc.bucket}/${prefix} that the materialization writes`,
+        );
+        return;
+      }
+      case 'config-checkpoint-read': {
+        const loc = this.configLocation(spec, name);
+        const checkpoint = checkpointKeyOf(loc.prefix, name);
+        // It reads back exactly one object, its checkpoint (open() and each commit). Listing with exactly
+        // that key as s3:prefix lets S3 answer 404 for it before the first commit, instead of the 403
+        // AccessDenied it gives a caller that may not list; it reveals nothing else of the bucket.
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:GetObject'],
+            resources: [`${bucketArn(loc.bucket)}/${checkpoint}`],
+          }),
+        );
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:ListBucket'],
+            resources: [bucketArn(loc.bucket)],
+            conditions: { StringEquals: { 's3:prefix': [checkpoint] } },
+          }),
+        );
+        return;
+      }
+      case 'binding-tables': {
+        const m = spec as MaterializationSpec;
+        const tables: dynamodb.TableV2[] = [];
+        m.bindings.forEach((b, i) => {
+          if (b.disable) return;
+          const tableName =
+            typeof b.resource === 'object' && b.resource && !Array.isArray(b.resource)
+              ? b.resource.table
+              : undefined;
+          if (typeof tableName !== 'string') {
+            throw new DeployUnsupportedError(
+              'UnsupportedConnector',
+              at(m.source),
+              `${m.source.pointer}/bindings/${i}/resource/table`,
+              b.resource,
+              `${m.endpoint.connector} bindings need resource.table`,
+            );
+          }
+          tables.push(
+            this.materializedTable(
+              tableName,
+              b.source.name,
+              at(m.source),
+              `${m.source.pointer}/bindings/${i}`,
+            ),
+          );
+        });
+        if (tables.length === 0) return;
         fn.role.addToPolicy(
           new iam.PolicyStatement({
             actions: [
@@ -800,45 +892,9 @@ export class SluiceCatalog extends Construct {
             resources: tables.map((t) => t.tableArn),
           }),
         );
-      }
-    } else if (spec.endpoint.connector === 'materialize-s3') {
-      const loc = connectorBucket(spec.endpoint.config, at(spec.source), cfgPointer);
-      if (loc) {
-        const prefix = s3Folder(loc.prefix);
-        const bucketArn = `arn:${Stack.of(this).partition}:s3:::${loc.bucket}`;
-        const checkpoint = checkpointKeyOf(loc.prefix, name);
-        fn.role.addToPolicy(
-          new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`${bucketArn}/${prefix}*`] }),
-        );
-        // It reads back exactly one object, its checkpoint (open() and each commit). Listing with exactly
-        // that key as s3:prefix lets S3 answer 404 for it before the first commit, instead of the 403
-        // AccessDenied it gives a caller that may not list; it reveals nothing else of the bucket.
-        fn.role.addToPolicy(
-          new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${bucketArn}/${checkpoint}`] }),
-        );
-        fn.role.addToPolicy(
-          new iam.PolicyStatement({
-            actions: ['s3:ListBucket'],
-            resources: [bucketArn],
-            conditions: { StringEquals: { 's3:prefix': [checkpoint] } },
-          }),
-        );
-        this.ackPrefixWildcard(
-          fn,
-          `Resource::arn:<AWS::Partition>:s3:::${loc.bucket}/${prefix}*`,
-          `the objects under s3://${loc.bucket}/${prefix} that the materialization writes`,
-        );
+        return;
       }
     }
-
-    const dlq = this.streamDeadLetters(scope, label);
-    this.consume(fn, sourcesRead, dlq);
-    this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
-      label,
-      fn: fn.fn,
-      dlq,
-      streamConsumer: true,
-    });
   }
 
   /** A materialize-dynamodb table: collection key → partition key (and sort key), like Estuary's connector. */

@@ -30,6 +30,9 @@ export const DIAGNOSTIC_CODES = {
   UnknownConnector: 'a connector image that Sluice does not have',
   ConnectorKindMismatch:
     'a materialize-* connector used by a capture, or a source-* one by a materialization',
+  InvalidConnectorConfig:
+    "a connector config that does not match the connector's schema (shared/connectors/config.ts)",
+  InvalidBindingResource: "a binding resource that does not match the connector's resource schema",
   FragmentSettingIgnored:
     'a `journals.fragments` setting that Sluice does not apply (codec, length, flush interval)',
   StorageMappingOverlap: 'two storage mapping prefixes where one contains the other',

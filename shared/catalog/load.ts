@@ -10,6 +10,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type BuiltInConnector, validateConnectorJson } from '../connectors/config.ts';
+import { ConnectorConfigError } from '../connectors/errors.ts';
+import { connectorSchemas } from '../connectors/registry.ts';
 import { escapeToken, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { checkSchemas, checkVerifyOrder } from './checks.ts';
@@ -629,6 +632,8 @@ class Loader {
     const connector = isObject(v.endpoint) && isObject(v.endpoint.connector) ? v.endpoint.connector : {};
     const image = typeof connector.image === 'string' ? connector.image : '';
     let name = '';
+    // Config and resources are checked against the connector's schemas only when it fits the task.
+    let validate = false;
     if (typeof connector.image === 'string') {
       const resolved = resolveConnectorImage(image);
       const at: Where = { doc, pointer: `${cp}/image` };
@@ -641,7 +646,8 @@ class Loader {
         );
       } else {
         name = resolved;
-        if (!resolved.startsWith(`${kind}-`)) {
+        if (resolved.startsWith(`${kind}-`)) validate = true;
+        else {
           const other = KNOWN_CONNECTORS.filter((c) => c.startsWith(`${kind}-`));
           this.report.error(
             'ConnectorKindMismatch',
@@ -653,12 +659,17 @@ class Loader {
     }
     let config: Json = {};
     const cfgAt: Where = { doc, pointer: `${cp}/config` };
-    if (isObject(connector.config)) config = structuredClone(connector.config);
-    else if (typeof connector.config === 'string') {
+    if (isObject(connector.config)) {
+      config = structuredClone(connector.config);
+      if (validate) this.connectorJson(name, 'config', config, cfgAt);
+    } else if (typeof connector.config === 'string') {
       const path = this.resolveFileUrl(connector.config, e.file.path, cfgAt, 'configs');
       const file = path === undefined ? undefined : await this.resources.dataFile(path, cfgAt, 'config file');
-      if (file && isObject(file.value)) config = file.value;
-      else if (file) {
+      if (file && isObject(file.value)) {
+        config = file.value;
+        if (validate && file.value.sops === undefined)
+          this.connectorJson(name, 'config', config, { doc: file, pointer: '' });
+      } else if (file) {
         this.report.error(
           'WrongType',
           { doc: file, pointer: '' },
@@ -676,6 +687,25 @@ class Loader {
     return { connector: name, image, config };
   }
 
+  /**
+   * A connector config or binding resource against the connector's schema (shared/connectors/config.ts,
+   * the same check the connector makes at run time): each issue an error at its JSON pointer.
+   */
+  private connectorJson(connector: string, kind: 'config' | 'resource', value: Json, at: Where): void {
+    if (!connectorSchemas(connector)) return;
+    try {
+      validateConnectorJson(connector as BuiltInConnector, kind, value, at.pointer);
+    } catch (e) {
+      if (!(e instanceof ConnectorConfigError)) throw e;
+      for (const issue of e.issues)
+        this.report.error(
+          kind === 'config' ? 'InvalidConnectorConfig' : 'InvalidBindingResource',
+          { doc: at.doc, pointer: `${at.pointer}${issue.pointer}` },
+          `${connector} ${kind}: ${issue.message}`,
+        );
+    }
+  }
+
   private async buildCapture(e: Entity): Promise<void> {
     if (!isObject(e.value)) return;
     const v = e.value;
@@ -689,6 +719,11 @@ class Loader {
     (Array.isArray(v.bindings) ? v.bindings : []).forEach((b, i) => {
       if (!isObject(b) || typeof b.target !== 'string') return;
       const bp = `${e.pointer}/bindings/${i}`;
+      if (isObject(b.resource) && b.disable !== true)
+        this.connectorJson(spec.endpoint.connector, 'resource', b.resource, {
+          doc,
+          pointer: `${bp}/resource`,
+        });
       spec.bindings.push({
         resource: isObject(b.resource) ? structuredClone(b.resource) : {},
         target: b.target,
@@ -726,6 +761,11 @@ class Loader {
       if (isObject(f.require)) fields.require = structuredClone(f.require);
       if (Array.isArray(f.exclude))
         fields.exclude = f.exclude.filter((x): x is string => typeof x === 'string');
+      if (isObject(b.resource) && b.disable !== true)
+        this.connectorJson(spec.endpoint.connector, 'resource', b.resource, {
+          doc,
+          pointer: `${bp}/resource`,
+        });
       spec.bindings.push({
         source,
         resource: isObject(b.resource) ? structuredClone(b.resource) : {},

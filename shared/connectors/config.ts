@@ -38,6 +38,50 @@ const awsCredentials = {
 } as const;
 
 export const CONNECTOR_SCHEMAS = {
+  // Estuary's source-http-ingest fields. Unknown config fields are tolerated (Estuary adds some over
+  // time; none changes what is deployed here); a binding's resource is checked strictly.
+  'source-http-ingest': {
+    config: {
+      type: 'object',
+      properties: {
+        paths: { type: 'array', items: str },
+        require_auth_token: { type: ['string', 'null'] },
+        allowed_cors_origins: { type: 'array', items: str },
+      },
+    },
+    resource: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        path: { type: ['string', 'null'] },
+        stream: { type: ['string', 'null'] },
+        idFromHeader: { type: ['string', 'null'] },
+      },
+    },
+    secretFields: ['/require_auth_token'],
+  },
+  // Estuary's materialize-dynamodb fields; deployed, the function's role is used (credentials ignored).
+  'materialize-dynamodb': {
+    config: {
+      type: 'object',
+      properties: {
+        region: str,
+        awsAccessKeyId: str,
+        awsSecretAccessKey: str,
+        advanced: { type: 'object', properties: { endpoint: str } },
+      },
+    },
+    resource: {
+      type: 'object',
+      required: ['table'],
+      additionalProperties: false,
+      properties: {
+        table: { ...nonEmpty, maxLength: 255 },
+        delta_updates: { type: 'boolean', default: false },
+      },
+    },
+    secretFields: ['/awsSecretAccessKey'],
+  },
   'materialize-postgres': {
     config: {
       type: 'object',
@@ -203,7 +247,13 @@ export const CONNECTOR_SCHEMAS = {
 
 export type BuiltInConnector = keyof typeof CONNECTOR_SCHEMAS;
 
-const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, verbose: true });
+const ajv = new Ajv2020({
+  allErrors: true,
+  strict: true,
+  allowUnionTypes: true,
+  useDefaults: true,
+  verbose: true,
+});
 ajv.addFormat('regex', {
   validate: (s: string) => {
     try {

@@ -245,7 +245,7 @@ export class EventSourceMapping {
       for (;;) {
         const moved = await this.pollOnce();
         const halt = [...this.halts.values()].find((h) => h.attempts >= DRAIN_HALT_ATTEMPTS);
-        if (halt) throw new MappingHaltedError(this.o.task, halt);
+        if (halt && this.o.maxRetryAttempts === undefined) throw new MappingHaltedError(this.o.task, halt);
         if (moved === 0) return;
       }
     } finally {
@@ -380,7 +380,12 @@ export class EventSourceMapping {
           attempts: same ? prev.attempts + 1 : 1,
           sinceMs: same ? prev.sinceMs : Date.now(),
         });
-        if (this.draining && (this.halts.get(s.info.shardId)?.attempts ?? 0) >= DRAIN_HALT_ATTEMPTS)
+        // Without a retry limit nothing will ever move this record on: drain reports the halt.
+        if (
+          this.draining &&
+          this.o.maxRetryAttempts === undefined &&
+          (this.halts.get(s.info.shardId)?.attempts ?? 0) >= DRAIN_HALT_ATTEMPTS
+        )
           return false;
       }
       // No MaximumRetryAttempts: retry until the records expire (AWS's default, -1).

@@ -171,7 +171,7 @@ const BROKEN: Expected[] = [
     '/materializations/acmeCo~1to-warehouse/bindings/1/source/partitions/include/colour',
     'did you mean `color`?',
   ],
-  ['StorageMappingOverlap', 'flow.yaml', 35, 3, '/storageMappings/acmeCo~1anvils~1'],
+  ['StorageMappingOverlap', 'flow.yaml', 44, 3, '/storageMappings/acmeCo~1anvils~1'],
   // structure.flow.yaml
   ['UnknownProperty', 'structure.flow.yaml', 5, 5, '/collections/acmeCo~1widgets/kye', 'did you mean `key`?'],
   [
@@ -344,6 +344,13 @@ describe('a broken catalog', async () => {
       `collection \`acmeCo/widgets\` is defined in ${relative(process.cwd(), join(dir, 'structure.flow.yaml'))}, which this file does not import`,
     );
     expect(msg('Unsupported', '/sqlite')).toContain('SQLite derivations are not supported');
+    // Connector configs and resources are checked against the connector registry's schemas.
+    expect(msg('InvalidConnectorConfig', '/config/retries')).toBe(
+      'materialize-webhook config: unknown property "retries"; allowed: address, headers, signingSecret, maxRetries, batchSize, timeoutMs',
+    );
+    expect(msg('InvalidBindingResource', '/resource/relativePath')).toBe(
+      'materialize-webhook resource: missing required property "relativePath"',
+    );
     // Estuary's crates/validation test_step.rs: Error::TestVerifyOrder.
     expect(msg('TestVerifyOrder', '/verify/documents/1')).toBe(
       'documents to verify are not in collection key order: document 1 (key ["a1"]) sorts before document 0 (key ["a2"]) by the key [/id] of `acmeCo/anvils`',
