@@ -3,6 +3,7 @@
  * redrawn in place on a TTY; plain log lines (every `plainEveryMs`) when not a TTY or with --no-ui.
  */
 import type { AssemblyRunner } from './assembly/runner.ts';
+import type { ShardHalt } from './esm.ts';
 
 export interface ViewRow {
   task: string;
@@ -18,6 +19,8 @@ export interface ViewRow {
   lagMs: number;
   errors: number;
   failures: number;
+  /** Where the task stands still: a document that keeps failing, retried until it succeeds. */
+  halted?: ShardHalt;
 }
 
 export function viewRows(
@@ -43,6 +46,7 @@ export function viewRows(
       lagMs: Math.max(0, ...s.map((x) => Math.max(x.millisBehindLatest, x.iteratorAgeMs))),
       errors: t.fn.stats.errors,
       failures: s.reduce((a, x) => a + x.failures, 0),
+      halted: t.mappings.flatMap((m) => [...m.halts.values()]).sort((a, b) => a.sinceMs - b.sinceMs)[0],
     };
   });
 }
@@ -69,10 +73,16 @@ export function renderTable(rows: ViewRow[], header: string): string {
   for (const r of rows) {
     const cells = [r.docsIn, r.docsOut, r.rate, r.invocations, r.lagMs, r.errors, r.failures];
     lines.push(
-      `${pad(r.kind, 16)}${pad(r.task, 44)}${cells.map((v, i) => String(v).padStart(COLUMNS[i][1])).join('')}`,
+      `${pad(r.kind, 16)}${pad(r.halted ? `${r.task} HALTED` : r.task, 44)}${cells.map((v, i) => String(v).padStart(COLUMNS[i][1])).join('')}`,
     );
   }
   return lines.join('\n');
+}
+
+/** `halted at shardId-…0 sequence 4900… for 12 s (5 attempts): <error>` */
+export function haltLine(h: ShardHalt): string {
+  const secs = Math.round((Date.now() - h.sinceMs) / 1000);
+  return `halted at ${h.shardId} sequence ${h.sequenceNumber} for ${secs} s (${h.attempts} attempts): ${h.error.slice(0, 200)}`;
 }
 
 export class TerminalView {
@@ -102,6 +112,7 @@ export class TerminalView {
     const rows = viewRows(this.runner, this.previous);
     if (this.opts.ui && this.out.isTTY) {
       const errors = [
+        ...rows.filter((r) => r.halted).map((r) => `  ${r.kind}:${r.task} ${haltLine(r.halted!)}`),
         ...this.runner.denied.slice(-3).map((d) => `  ${d.message}`),
         ...this.runner.tasks
           .filter((t) => t.fn.lastError)
@@ -119,7 +130,7 @@ export class TerminalView {
     this.lastPlain = now;
     for (const r of rows)
       this.out.write(
-        `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_out=${r.docsOut} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}\n`,
+        `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_out=${r.docsOut} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}${r.halted ? ` HALTED ${haltLine(r.halted)}` : ''}\n`,
       );
   }
 

@@ -13,6 +13,7 @@ import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
 import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { readStackTemplate } from '../../shared/local/assembly/template.ts';
 import { MappingHaltedError } from '../../shared/local/esm.ts';
+import { renderTable, viewRows } from '../../shared/local/view.ts';
 import { assemblyOf } from '../support/assembly.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
@@ -120,6 +121,11 @@ describe('the local stack runs the assembly as given', () => {
       ),
     );
     expect(runner.task('persister:test/events').recentErrors.join('\n')).toContain(denial!.message);
+    // The live view marks the task halted, at that document, with the error.
+    const row = viewRows(runner).find((r) => r.kind === 'persister' && r.task === 'test/events');
+    expect(row?.halted?.error).toMatch(/AccessDenied/);
+    expect(renderTable(viewRows(runner), '')).toMatch(/test\/events HALTED/);
+    expect(viewRows(runner).filter((r) => r.halted)).toHaveLength(1);
     // Nothing else was denied: the other tasks run under their untouched policies.
     expect(new Set(runner.denied.map((d) => d.task))).toEqual(new Set(['persister:test/events']));
   });
