@@ -15,7 +15,7 @@ import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { isObject, type Json } from '../shared/json/types.ts';
 import { AssemblyError } from '../shared/local/assembly/errors.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
-import { synthesize } from '../shared/local/assembly/synth.ts';
+import { cachedAssembly, synthesize } from '../shared/local/assembly/synth.ts';
 import { CatalogWatcher } from '../shared/local/assembly/watch.ts';
 import { DocGenerator, parseRate } from '../shared/local/generate.ts';
 import { TerminalView } from '../shared/local/view.ts';
@@ -69,13 +69,21 @@ export async function runDev(
   const out = process.stdout;
   const t0 = Date.now();
   let assembly = o.assembly ? resolve(o.assembly) : undefined;
+  const context = o.stack ? { stack: o.stack } : {};
+  const cached = assembly ? undefined : cachedAssembly(catalogPath, join(dataDir, 'assembly'), context);
+  if (cached) {
+    assembly = cached;
+    out.write(
+      `sluice dev: ${catalogPath} unchanged since it was synthesized\n  assembly: ${cached} (cached)\n`,
+    );
+  }
   if (!assembly) {
     const { catalog, diagnostics } = await loadCatalog(catalogPath);
     if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
     if (!catalog || hasErrors(diagnostics)) return 2;
     try {
       out.write(`sluice dev: synthesizing ${catalogPath} with the CDK app (as cdk deploy would)...\n`);
-      const s = await synthesize(catalogPath, join(dataDir, 'assembly'), o.stack ? { stack: o.stack } : {});
+      const s = await synthesize(catalogPath, join(dataDir, 'assembly'), context);
       assembly = s.dir;
       out.write(
         `  assembly: ${s.dir} (${s.cached ? 'cached' : `synthesized in ${(s.ms / 1000).toFixed(1)} s`})\n`,

@@ -54,6 +54,23 @@ export function assemblyHash(catalogPath: string, context: Record<string, unknow
   return h.digest('hex').slice(0, 20);
 }
 
+/**
+ * The cached assembly of a catalog file, if its content (and Sluice's sources) were synthesized before:
+ * then it was also valid then (synth fails on catalog errors), and a warm start needs neither the
+ * catalog loader nor the CDK app.
+ */
+export function cachedAssembly(
+  catalogPath: string,
+  cacheDir: string,
+  context: Record<string, unknown> = {},
+): string | undefined {
+  const dir = join(
+    resolve(cacheDir),
+    assemblyHash(catalogPath, { ...context, catalog: resolve(catalogPath) }),
+  );
+  return existsSync(join(dir, 'manifest.json')) ? dir : undefined;
+}
+
 export interface SynthResult {
   dir: string;
   /** True when the assembly came from the cache. */
