@@ -1,0 +1,129 @@
+/**
+ * `sluice dev` as a user runs it: the real CLI in a child process on the clickstream example. It
+ * synthesizes, says where to post, ingests, and the reduced profile can be read back with `sluice read`;
+ * SIGINT stops it cleanly (endpoints.json removed); a second start is warm (the cached assembly, no
+ * synthesis) and resumes with the data.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const EXAMPLE = 'examples/clickstream/flow.yaml';
+const data = mkdtempSync(join(tmpdir(), 'sluice-dev-cli-'));
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(data, { recursive: true, force: true });
+});
+
+/** Start `sluice dev`; resolves with its output so far once it printed its ingest URL. */
+function start(): Promise<{ child: ChildProcess; output: () => string; ingest: string }> {
+  const child = spawn(
+    process.execPath,
+    ['bin/sluice.js', 'dev', EXAMPLE, '--data', data, '--no-ui', '--port', '0', '--no-watch'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    out += String(d);
+  });
+  return new Promise((ok, fail) => {
+    const timer = setInterval(() => {
+      const m = /ingest: POST JSON to (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
+      if (m) {
+        clearInterval(timer);
+        ok({ child, output: () => out, ingest: m[1] });
+      }
+    }, 100);
+    child.once('exit', (code) => {
+      clearInterval(timer);
+      fail(new Error(`sluice dev exited ${code} before it was ready:\n${out}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((ok) => {
+    child.once('exit', (code) => ok(code));
+    child.kill('SIGINT');
+  });
+}
+
+async function profileOf(user: string): Promise<Record<string, unknown> | undefined> {
+  const r = spawnSync(
+    process.execPath,
+    ['bin/sluice.js', 'read', 'acmeCo/clickstream/user-profiles', '--catalog', EXAMPLE, '--data', data],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((d) => d.user_id === user);
+}
+
+async function post(ingest: string, doc: unknown): Promise<number> {
+  const res = await fetch(`${ingest}/acmeCo/clickstream/ingest/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(doc),
+  });
+  return res.status;
+}
+
+async function eventually<T>(f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('sluice dev', () => {
+  it('runs the example from its assembly, ingests, stops cleanly, and starts warm with its data', async () => {
+    const first = await start();
+    expect(first.output()).toMatch(/synthesizing examples\/clickstream\/flow.yaml/);
+    expect(existsSync(join(data, 'endpoints.json'))).toBe(true);
+    const endpoints = JSON.parse(readFileSync(join(data, 'endpoints.json'), 'utf8')) as Record<
+      string,
+      string
+    >;
+    expect(endpoints.ingest).toBe(first.ingest);
+    const event = {
+      event_id: 'cli-1',
+      user_id: 'zoe',
+      type: 'view',
+      item_id: 'b1',
+      category: 'books',
+      ts: '2026-11-01T10:00:00Z',
+    };
+    expect(await post(first.ingest, event)).toBe(200);
+    const p = await eventually(async () => {
+      const d = await profileOf('zoe');
+      return d?.views === 1 ? d : undefined;
+    });
+    expect(p).toMatchObject({ user_id: 'zoe', views: 1, categories: { add: { books: 1 } } });
+    expect(await stop(first.child)).toBe(0);
+    expect(first.output()).toMatch(/stopped\./);
+    expect(existsSync(join(data, 'endpoints.json'))).toBe(false);
+
+    const second = await start();
+    expect(second.output()).toMatch(/unchanged since it was synthesized/);
+    expect(second.output()).not.toMatch(/synthesizing/);
+    expect(await post(second.ingest, { ...event, event_id: 'cli-2' })).toBe(200);
+    await eventually(async () => ((await profileOf('zoe'))?.views === 2 ? true : undefined));
+    expect(await stop(second.child)).toBe(0);
+  });
+});
