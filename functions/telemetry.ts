@@ -4,13 +4,14 @@
  * task label). Only on Lambda (AWS_LAMBDA_FUNCTION_NAME set); elsewhere a no-op. The figures come from
  * the decoded batch (in) and the task's own counters (out), not from re-reading the event.
  */
+import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import type { DocBatch } from '../shared/ports/events.ts';
 import { kinesisBatch } from './edge.ts';
 
 export interface TaskMetrics {
-  count(name: 'DocsIn' | 'DocsOut' | 'DocsSkipped' | 'SchemaViolations', n: number): void;
+  count(name: 'DocsIn' | 'DocsOut' | 'DocsSkipped' | 'SchemaViolations' | 'TaskErrors', n: number): void;
   bytes(name: 'BytesIn' | 'BytesOut', n: number): void;
   /** Flush what was recorded during one invocation. */
   publish(): void;
@@ -67,11 +68,14 @@ export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): Kinesi
     return p;
   };
   let ready: Promise<BatchTask> | undefined = process.env.SLUICE_TASK ? start() : undefined;
+  // Structured (JSON) logs, service = the task label: CloudWatch Logs Insights can find every halt.
+  const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'sluice' });
   return async (event) => {
     ready ??= start();
+    let batch: DocBatch | undefined;
     try {
       const task = await ready;
-      const batch = kinesisBatch(event, (arn) => task.collectionOfArn(arn));
+      batch = kinesisBatch(event, (arn) => task.collectionOfArn(arn));
       if (!batch) return;
       metrics.count('DocsIn', batch.docs.length);
       metrics.bytes('BytesIn', batch.bytes);
@@ -81,6 +85,22 @@ export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): Kinesi
       metrics.count('DocsOut', after.docsOut - before.docsOut);
       metrics.bytes('BytesOut', (after.bytesOut ?? 0) - (before.bytesOut ?? 0));
       metrics.count('DocsSkipped', (after.docsSkipped ?? 0) - (before.docsSkipped ?? 0));
+    } catch (e) {
+      // The mapping retries this batch (bisecting it down to the failing record) until it succeeds:
+      // the shard stands still here. Say where, without document contents.
+      const records = event.Records;
+      logger.error('batch failed; the shard halts here and retries until the cause is fixed', {
+        task: process.env.POWERTOOLS_SERVICE_NAME,
+        collection: batch?.collection,
+        shard: batch?.shardId,
+        firstSequenceNumber: records[0]?.kinesis.sequenceNumber,
+        lastSequenceNumber: records.at(-1)?.kinesis.sequenceNumber,
+        records: records.length,
+        documents: batch?.docs.length,
+        error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      });
+      metrics.count('TaskErrors', 1);
+      throw e;
     } finally {
       metrics.publish();
     }

@@ -22,6 +22,8 @@ export const SLUICE_METRICS = {
   /** Persisters: gzipped fragment bytes written to S3 (functions/telemetry.ts, from the task's counters). */
   bytesOut: 'BytesOut',
   schemaViolations: 'SchemaViolations',
+  /** Failed batches of a stream consumer (functions/telemetry.ts): each one a retry of a halted shard. */
+  taskErrors: 'TaskErrors',
 } as const;
 
 /** Alarm thresholds (documented in docs/deploy.md). */
@@ -127,7 +129,11 @@ export class SluiceMonitoring extends Construct {
         ],
         width,
       }),
-      new cloudwatch.GraphWidget({ title: `${task.label}: errors`, left: [errors, throttles], width }),
+      new cloudwatch.GraphWidget({
+        title: `${task.label}: errors`,
+        left: [errors, throttles, this.custom(task, SLUICE_METRICS.taskErrors, 'failed batches')],
+        width,
+      }),
       new cloudwatch.GraphWidget({
         title: `${task.label}: iterator age`,
         left: task.streamConsumer ? [iteratorAge] : [],
