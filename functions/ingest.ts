@@ -29,21 +29,21 @@ export function createIngestHandler(
 
 const metrics = taskMetrics();
 // Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
-let ready: IngestHandler | undefined = process.env.SLUICE_TASK ? init() : undefined;
-function init(): IngestHandler {
+let ready: ReturnType<typeof createIngestHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
+function init(): ReturnType<typeof createIngestHandler> {
   const env = parseEnv();
   return createIngestHandler(createRuntime(env), requireTask(env));
 }
 export const handler: IngestHandler = async (event) => {
   ready ??= init();
-  const res = await ready(event);
-  const status = res.statusCode ?? 200;
-  if (status === 200) {
-    const published = Number((JSON.parse(String(res.body)) as { published?: number }).published ?? 0);
-    metrics.count('DocsIn', published);
-    metrics.count('DocsOut', published);
-  }
-  if (status === 400) metrics.count('SchemaViolations', 1);
+  const h = ready;
+  const before = { ...h.capture.stats };
+  const res = await h(event);
+  const after = h.capture.stats;
+  metrics.count('DocsIn', after.docs - before.docs);
+  metrics.count('DocsOut', after.appended - before.appended);
+  // Only documents the schema refused: malformed bodies, bad paths or tokens are the client's errors.
+  metrics.count('SchemaViolations', after.schemaViolations - before.schemaViolations);
   metrics.bytes('BytesIn', event.body?.length ?? 0);
   metrics.publish();
   return res;

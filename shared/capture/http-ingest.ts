@@ -8,9 +8,18 @@
  * the query string in `_meta/query`, the id in `_meta/webhookId` (from the header named by
  * `idFromHeader`, else a UUID), the receive time in `_meta/receivedAt`, and `_meta/uuid` is set.
  *
- * Responses: 200 `{published: n}` only after every document is durably in the journal; 400 naming the
- * document index and the schema error (nothing of the request written); 401 missing/bad bearer token;
- * 404 no binding at that path; 405 other methods; 413 body over the size limit.
+ * As Estuary's connector, the client's `_meta` is not trusted where it matters: `webhookId`,
+ * `receivedAt`, `uuid`, `pathParams` and `query` are always set here (a client's values are
+ * overwritten); other `_meta` fields pass through, subject to the collection's schema (a schema that
+ * deletes on `_meta/op = "d"` lets its writers delete, as in Estuary). With `idFromHeader`, the header
+ * is required (400 without it), as in Estuary.
+ *
+ * Responses, checked in this order so nothing about the bindings leaks before authentication: 401
+ * missing/bad bearer token; 400 a malformed (percent-encoded) path; 404 no binding at that path (the
+ * answer names nothing); 405 other methods; 413 body over the size limit; 400 for a body that is not
+ * UTF-8 or not JSON, a document nested deeper than MAX_DEPTH, or a schema violation (naming the document
+ * index); 413 for a document too large for one journal record (naming its index); 200 `{published: n}`
+ * only after every document is durably in the journal. Nothing of a rejected request is written.
  * The request's documents are validated and combined by key (one transaction) before the append.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
@@ -21,6 +30,7 @@ import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { Clock } from '../ports/blob.ts';
 import { systemClock } from '../ports/blob.ts';
+import { MAX_DOCUMENT_BYTES } from '../ports/framing.ts';
 import type { Journal } from '../ports/journal.ts';
 import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
 
@@ -60,6 +70,28 @@ interface Route {
   combinerOf: () => Combiner;
 }
 
+/**
+ * Deepest nesting accepted in a document: far beyond real payloads, well below what the validator's and
+ * reducer's recursion can take (a depth-5000 document used to crash the function with a RangeError).
+ */
+export const MAX_DEPTH = 256;
+
+/** How deep a JSON value nests (a scalar is 0), stopping once past `limit`; iterative, so never a RangeError. */
+export function nestingDepth(v: Json, limit = MAX_DEPTH): number {
+  let max = 0;
+  const stack: [Json, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    if (Array.isArray(x)) for (const c of x) stack.push([c, d + 1]);
+    else if (isObject(x)) for (const c of Object.values(x)) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 function json(status: number, body: Json): IngestResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
@@ -68,9 +100,14 @@ function splitPath(p: string): string[] {
   return p.split('/').filter((s) => s.length > 0);
 }
 
-/** Parse a body: one JSON value (object or array of objects) or JSON lines. */
+/** Parse a body: one JSON value (object or array of objects) or JSON lines, strictly UTF-8. */
 export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
-  const text = body.toString('utf8').trim();
+  let text: string;
+  try {
+    text = utf8.decode(body).trim();
+  } catch {
+    return { error: 'body is not valid UTF-8' };
+  }
   if (text.length === 0) return { error: 'empty body' };
   try {
     const v = JSON.parse(text) as Json;
@@ -94,8 +131,8 @@ export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
 export class HttpIngestCapture {
   private readonly routes: Route[];
   private readonly token: string | undefined;
-  /** docs: accepted; appended: written after combining by key. */
-  readonly stats = { requests: 0, docs: 0, appended: 0, rejected: 0 };
+  /** docs: accepted; appended: written after combining by key; schemaViolations: documents refused by the schema. */
+  readonly stats = { requests: 0, docs: 0, appended: 0, rejected: 0, schemaViolations: 0 };
 
   constructor(
     readonly spec: CaptureSpec,
@@ -153,6 +190,7 @@ export class HttpIngestCapture {
     return this.routes.map((r) => `/${r.segments.join('/')}`);
   }
 
+  /** The binding at a path; throws URIError on a malformed percent-encoding. */
   private match(path: string): { route: Route; params: Record<string, string> } | undefined {
     const segs = splitPath(path).map((s) => decodeURIComponent(s));
     for (const route of this.routes) {
@@ -182,14 +220,20 @@ export class HttpIngestCapture {
   async handle(req: IngestRequest): Promise<IngestResponse> {
     this.stats.requests++;
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), v]));
-    const found = this.match(req.path);
-    if (!found) return json(404, { error: `no binding at ${req.path}`, paths: this.paths });
+    if (!this.authorized(headers)) return json(401, { error: 'missing or invalid bearer token' });
+    let found: ReturnType<HttpIngestCapture['match']>;
+    try {
+      found = this.match(req.path);
+    } catch {
+      this.stats.rejected++;
+      return json(400, { error: 'malformed path: bad percent-encoding' });
+    }
+    if (!found) return json(404, { error: 'not found' });
     if (req.method !== 'POST' && req.method !== 'PUT')
       return {
         ...json(405, { error: `method ${req.method} not allowed; use POST or PUT` }),
         headers: { allow: 'POST, PUT' },
       };
-    if (!this.authorized(headers)) return json(401, { error: 'missing or invalid bearer token' });
     const limit = this.opts.maxBodyBytes ?? 10 * 1024 * 1024;
     if (req.body.length > limit)
       return json(413, {
@@ -204,6 +248,10 @@ export class HttpIngestCapture {
     const now = (this.opts.clock ?? systemClock).now();
     const requestId = randomUUID();
     const headerId = route.idFromHeader ? headers[route.idFromHeader] : undefined;
+    if (route.idFromHeader && !headerId) {
+      this.stats.rejected++;
+      return json(400, { error: `missing required header: ${route.idFromHeader}` });
+    }
     const docs: Json[] = [];
     const validator = this.validators.get(route.binding)!;
     for (let i = 0; i < parsed.docs.length; i++) {
@@ -211,6 +259,10 @@ export class HttpIngestCapture {
       if (!isObject(d)) {
         this.stats.rejected++;
         return json(400, { error: `document ${i} is not a JSON object`, index: i });
+      }
+      if (nestingDepth(d) > MAX_DEPTH) {
+        this.stats.rejected++;
+        return json(400, { error: `document ${i} nests deeper than ${MAX_DEPTH} levels`, index: i });
       }
       const meta: JsonObject = {
         ...(isObject(d._meta) ? d._meta : {}),
@@ -224,6 +276,7 @@ export class HttpIngestCapture {
       const violations = validator.validate(doc);
       if (violations.length > 0) {
         this.stats.rejected++;
+        this.stats.schemaViolations++;
         const e = new SchemaValidationError(violations, {
           collection: route.collection.name,
           documentIndex: i,
@@ -233,6 +286,14 @@ export class HttpIngestCapture {
           index: i,
           collection: route.collection.name,
           violations: violations as unknown as Json,
+        });
+      }
+      const bytes = Buffer.byteLength(JSON.stringify(doc));
+      if (bytes > MAX_DOCUMENT_BYTES) {
+        this.stats.rejected++;
+        return json(413, {
+          error: `document ${i} is ${bytes} bytes with its _meta; one document may be at most ${MAX_DOCUMENT_BYTES} bytes (a Kinesis record)`,
+          index: i,
         });
       }
       docs.push(doc);

@@ -89,6 +89,13 @@ export function unpackFrame(data: Uint8Array): Json[] {
 /** Kinesis' limit on one record's payload (data + partition key). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
 
+/**
+ * The largest serialized document that fits one record on its own (planRecords' default limit, less the
+ * frame and the document's length prefix): what ingest checks before it answers, so an oversized
+ * document is a 413 naming it rather than a failed append.
+ */
+export const MAX_DOCUMENT_BYTES = MAX_RECORD_BYTES - 256 - FRAME_OVERHEAD - PER_DOC_OVERHEAD;
+
 export interface PlannedRecord {
   shardId: string;
   /** ExplicitHashKey for the record: the hash of its first document (inside the shard's range). */

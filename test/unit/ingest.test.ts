@@ -1,9 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryJournal } from '../../shared/adapters/memory.ts';
-import { HttpIngestCapture, type IngestRequest, parseBody } from '../../shared/capture/http-ingest.ts';
+import {
+  HttpIngestCapture,
+  type IngestRequest,
+  MAX_DEPTH,
+  nestingDepth,
+  parseBody,
+} from '../../shared/capture/http-ingest.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { MAX_DOCUMENT_BYTES } from '../../shared/ports/framing.ts';
 import { unpackFrame } from '../../shared/ports/index.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
@@ -101,6 +108,105 @@ describe('source-http-ingest', () => {
     expect((await cap.handle(req('/test/webhooks/orders', '{"id":"a","qty":1}'))).status).toBe(413);
     expect((await cap.handle(req('/test/webhooks/nope', '{}'))).status).toBe(404);
     expect((await cap.handle({ ...req('/test/webhooks/orders', ''), method: 'GET' })).status).toBe(405);
+  });
+
+  it('authenticates before anything else: a wrong token gets 401 on every path, and a 404 names nothing', async () => {
+    const { cap } = setup();
+    for (const path of ['/test/webhooks/orders', '/test/webhooks/nope', '/%E0%A4%A', '/'])
+      expect((await cap.handle(req(path, '{}', { authorization: 'Bearer nope' }))).status, path).toBe(401);
+    const notFound = await cap.handle(req('/test/webhooks/nope', '{}'));
+    expect(notFound.status).toBe(404);
+    expect(JSON.parse(notFound.body)).toEqual({ error: 'not found' });
+    expect(notFound.body).not.toContain('orders');
+  });
+
+  it('a malformed percent-encoded path is a 400 after authentication, not a crash', async () => {
+    const { cap, written } = setup();
+    const res = await cap.handle(
+      req('/test/webhooks/users/%E0%A4%A/hooks', '{"n":1}', { 'X-Delivery-Id': 'x' }),
+    );
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).error).toMatch(/malformed path/);
+    expect(written('test/hooks')).toEqual([]);
+  });
+
+  it('refuses invalid UTF-8 (400), never replacing bytes silently', async () => {
+    const { cap, written } = setup();
+    const body = Buffer.concat([
+      Buffer.from('{"id":"a'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('","qty":1}'),
+    ]);
+    const res = await cap.handle({ ...req('/test/webhooks/orders', ''), body });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).error).toBe('body is not valid UTF-8');
+    expect(written('test/orders')).toEqual([]);
+  });
+
+  it('a document nested deeper than MAX_DEPTH is a 400 naming its index, not a RangeError', async () => {
+    const { cap, written } = setup();
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    const res = await cap.handle(req('/test/webhooks/orders', `[{"id":"a","qty":1},${deep}]`));
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toEqual({
+      error: `document 1 nests deeper than ${MAX_DEPTH} levels`,
+      index: 1,
+    });
+    expect(written('test/orders')).toEqual([]);
+    expect(nestingDepth({ a: [{ b: 1 }] })).toBe(3);
+  });
+
+  it('a document too large for one journal record is a 413 naming its index (under the body limit)', async () => {
+    const { cap, written } = setup();
+    const big = { id: 'b', qty: 1, pad: 'x'.repeat(MAX_DOCUMENT_BYTES) };
+    const res = await cap.handle(req('/test/webhooks/orders', JSON.stringify([{ id: 'a', qty: 1 }, big])));
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body).index).toBe(1);
+    expect(JSON.parse(res.body).error).toMatch(/^document 1 is \d+ bytes/);
+    expect(written('test/orders')).toEqual([]);
+  });
+
+  it("the client's _meta cannot set webhookId, receivedAt, uuid or pathParams; other fields pass to the schema", async () => {
+    const { cap, written } = setup();
+    const forged = {
+      n: 1,
+      _meta: {
+        webhookId: 'forged',
+        uuid: 'forged',
+        receivedAt: 'then',
+        pathParams: { userId: 'eve' },
+        note: 'kept',
+      },
+    };
+    expect(
+      (
+        await cap.handle(
+          req('/test/webhooks/users/ann/hooks', JSON.stringify(forged), { 'X-Delivery-Id': 'd-9' }),
+        )
+      ).status,
+    ).toBe(200);
+    const [doc] = written('test/hooks') as { _meta: Record<string, unknown> }[];
+    expect(doc._meta).toMatchObject({ webhookId: 'd-9', pathParams: { userId: 'ann' }, note: 'kept' });
+    expect(doc._meta.uuid).not.toBe('forged');
+    expect(doc._meta.receivedAt).not.toBe('then');
+  });
+
+  it('idFromHeader makes the header required (400 without it), as in Estuary', async () => {
+    const { cap, written } = setup();
+    const res = await cap.handle(req('/test/webhooks/users/ann/hooks', '{"n":1}'));
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).error).toBe('missing required header: x-delivery-id');
+    expect(written('test/hooks')).toEqual([]);
+  });
+
+  it('counts only schema violations as such', async () => {
+    const { cap } = setup();
+    await cap.handle(req('/test/webhooks/orders', '{"id": '));
+    await cap.handle(req('/test/webhooks/orders', '{}', { authorization: 'Bearer nope' }));
+    await cap.handle(req('/test/webhooks/nope', '{}'));
+    expect(cap.stats.schemaViolations).toBe(0);
+    await cap.handle(req('/test/webhooks/orders', '{"id":"a","qty":"many"}'));
+    expect(cap.stats.schemaViolations).toBe(1);
   });
 
   it('parses a JSON object, an array, or JSON lines', () => {
