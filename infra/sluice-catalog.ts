@@ -36,7 +36,7 @@ import type {
   MaterializationSpec,
 } from '../shared/catalog/model.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
-import { checkpointKeyOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
+import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
@@ -827,22 +827,27 @@ export class SluiceCatalog extends Construct {
       }
       case 'config-checkpoint-read': {
         const loc = this.configLocation(spec, name);
-        const checkpoint = checkpointKeyOf(loc.prefix, name);
-        // It reads back exactly one object, its checkpoint (open() and each commit). Listing with exactly
-        // that key as s3:prefix lets S3 answer 404 for it before the first commit, instead of the 403
-        // AccessDenied it gives a caller that may not list; it reveals nothing else of the bucket.
+        const folder = checkpointFolderOf(loc.prefix, name);
+        // It reads back only its own checkpoint objects (one per source shard, open() and nothing else):
+        // GetObject and ListBucket under exactly that folder. Listing lets S3 answer 404, not 403, for a
+        // missing object; it reveals nothing else of the bucket.
         fn.role.addToPolicy(
           new iam.PolicyStatement({
             actions: ['s3:GetObject'],
-            resources: [`${bucketArn(loc.bucket)}/${checkpoint}`],
+            resources: [`${bucketArn(loc.bucket)}/${folder}*`],
           }),
         );
         fn.role.addToPolicy(
           new iam.PolicyStatement({
             actions: ['s3:ListBucket'],
             resources: [bucketArn(loc.bucket)],
-            conditions: { StringEquals: { 's3:prefix': [checkpoint] } },
+            conditions: { StringLike: { 's3:prefix': [`${folder}*`] } },
           }),
+        );
+        this.ackPrefixWildcard(
+          fn,
+          `Resource::arn:<AWS::Partition>:s3:::${loc.bucket}/${folder}*`,
+          `the checkpoint objects under s3://${loc.bucket}/${folder} that the materialization reads back`,
         );
         return;
       }

@@ -3,6 +3,7 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -78,9 +79,17 @@ export class S3BlobStore implements BlobStore {
     let ContinuationToken: string | undefined;
     do {
       this.opts.meter?.add({ s3ListRequests: 1 });
-      const res = await this.opts.client.send(
-        new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken }),
-      );
+      let res: ListObjectsV2CommandOutput;
+      try {
+        res = await this.opts.client.send(
+          new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken }),
+        );
+      } catch (e) {
+        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if ((e as Error).name === 'AccessDenied' || status === 403)
+          throw new S3AccessDeniedError(this.opts.bucket, prefix, 'ListBucket', e);
+        throw e;
+      }
       for (const o of res.Contents ?? []) if (o.Key) out.push(o.Key);
       ContinuationToken = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (ContinuationToken);

@@ -8,11 +8,13 @@
  * `<prefix><path>/utc_date=YYYY-MM-DD/utc_hour=HH/<checkpoint sequence.index>-<hash>.jsonl.gz`.
  *
  * Names are deterministic functions of the transaction's source checkpoint and binding, so a retried
- * transaction overwrites the same objects. After the data files, the checkpoint is written to
- * `<prefix>_sluice/checkpoints/<materialization>.json`; `open()` returns it, so the task skips what was
- * committed. That object is the only one it reads: deployed, its role may PutObject under the prefix,
- * GetObject only the checkpoint, and ListBucket only with the checkpoint key as prefix (so that a first
- * run, with no checkpoint yet, gets 404 rather than 403 from S3). S3 has no transactions: a crash between the data files and the checkpoint, followed by a
+ * transaction overwrites the same objects. After the data files, each checkpoint entry (one per source
+ * shard, plus backfill markers) is written to its own object under
+ * `<prefix>_sluice/checkpoints/<materialization>/`: shards are committed by concurrent invocations, and
+ * one shared object updated by read-modify-write lost one shard's entry whenever two commits overlapped
+ * (that shard then replayed into new, duplicate files). `open()` lists and reads that folder, the only
+ * objects it reads: deployed, its role may PutObject under the prefix, and GetObject and ListBucket only
+ * under that folder. S3 has no transactions: a crash between the data files and the checkpoint, followed by a
  * redelivery with *different* batch boundaries, can repeat documents in a second file (at least once).
  * Full-reduction deletes are written as documents with `_meta/op = "d"`.
  */
@@ -56,11 +58,17 @@ export function s3Folder(prefix: string | undefined): string {
 }
 
 /**
- * The one object a materialization reads back: its checkpoint, `<prefix>_sluice/checkpoints/<name>.json`
- * (the stack grants GetObject on exactly this key, infra/sluice-catalog.ts).
+ * The folder of a materialization's checkpoint objects, `<prefix>_sluice/checkpoints/<name>/`: the only
+ * objects it reads back (the stack grants GetObject and ListBucket under exactly this folder,
+ * infra/sluice-catalog.ts).
  */
-export function checkpointKeyOf(prefix: string | undefined, materialization: string): string {
-  return `${s3Folder(prefix)}_sluice/checkpoints/${materialization}.json`;
+export function checkpointFolderOf(prefix: string | undefined, materialization: string): string {
+  return `${s3Folder(prefix)}_sluice/checkpoints/${materialization}/`;
+}
+
+/** One checkpoint entry's object: the entry's key (`<collection>/<shard>`, a marker) URI-encoded. */
+function checkpointObject(folder: string, entry: string): string {
+  return `${folder}${encodeURIComponent(entry)}.json`;
 }
 
 export function partitionOf(ms: number): string {
@@ -114,16 +122,26 @@ export class S3Materialization implements MaterializeConnector {
     });
   }
 
-  private checkpointKey(): string {
-    return checkpointKeyOf(this.config.prefix, this.name);
+  private get checkpointFolder(): string {
+    return checkpointFolderOf(this.config.prefix, this.name);
   }
 
   async apply(): Promise<void> {}
 
   async open(): Promise<{ checkpoint: Checkpoint }> {
-    const body = await this.store.get(this.checkpointKey());
-    if (!body) return { checkpoint: {} };
-    return { checkpoint: JSON.parse(new TextDecoder().decode(body)) as Checkpoint };
+    const store = this.store;
+    const folder = this.checkpointFolder;
+    const checkpoint: Checkpoint = {};
+    for (const key of await store.list(folder)) {
+      const body = await store.get(key);
+      if (!body) continue; // deleted between the listing and the read
+      const { entry, position } = JSON.parse(new TextDecoder().decode(body)) as {
+        entry: string;
+        position: string;
+      };
+      checkpoint[entry] = position;
+    }
+    return { checkpoint };
   }
 
   async load(): Promise<Map<string, Json>> {
@@ -165,12 +183,15 @@ export class S3Materialization implements MaterializeConnector {
       const body = gzipSync(Buffer.from(`${o.docs.map((d) => JSON.stringify(d)).join('\n')}\n`));
       await store.put(o.key, body, 'application/x-ndjson');
     }
-    const prev = (await this.open()).checkpoint;
-    const next: Checkpoint = { ...prev };
-    for (const [shard, pos] of Object.entries(txn.checkpoint)) {
-      if (next[shard] === undefined || (next[shard] as string) < pos) next[shard] = pos;
-    }
-    await store.put(this.checkpointKey(), Buffer.from(JSON.stringify(next)), 'application/json');
+    // One object per entry, written only by the invocation that owns that shard (ParallelizationFactor
+    // 1): no read-modify-write, so concurrent shards cannot overwrite each other's progress. The task
+    // never moves a shard's position backwards.
+    for (const [entry, position] of Object.entries(txn.checkpoint))
+      await store.put(
+        checkpointObject(this.checkpointFolder, entry),
+        Buffer.from(JSON.stringify({ entry, position })),
+        'application/json',
+      );
   }
 
   /** A bumped backfill counter re-delivers the history (delta, at least once): files already written stay; the history is written again as new delta files. */

@@ -304,7 +304,7 @@ describe('least privilege', () => {
     expect(env.SLUICE_BUCKET).toEqual({ Ref: defaultBucket });
   });
 
-  it('materialize-s3 writes under its prefix and reads back only its checkpoint (listable by that exact key)', () => {
+  it('materialize-s3 writes under its prefix and reads back only its checkpoint folder (one object per shard)', () => {
     const st = statementsOfRole(template, roleOfTask(template, 'materialization:acme/lake'));
     const lake = st.filter((s) => JSON.stringify(s.Resource).includes('acme-lake'));
     const partition = (rest: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, rest]] });
@@ -313,13 +313,13 @@ describe('least privilege', () => {
       {
         Effect: 'Allow',
         Action: 's3:GetObject',
-        Resource: partition(':s3:::acme-lake/rollups/_sluice/checkpoints/acme/lake.json'),
+        Resource: partition(':s3:::acme-lake/rollups/_sluice/checkpoints/acme/lake/*'),
       },
       {
         Effect: 'Allow',
         Action: 's3:ListBucket',
         Resource: partition(':s3:::acme-lake'),
-        Condition: { StringEquals: { 's3:prefix': ['rollups/_sluice/checkpoints/acme/lake.json'] } },
+        Condition: { StringLike: { 's3:prefix': ['rollups/_sluice/checkpoints/acme/lake/*'] } },
       },
     ]);
   });
