@@ -6,7 +6,9 @@
  * - reduced document: p = `s#<collection>`, k = packed collection key (order-preserving bytes, so a Query
  *   returns documents in key order), `d` = the document as JSON text (absent: tombstone of a deleted
  *   document), `a` = the applied positions per source shard as canonical JSON text. Writes are
- *   conditional on `a` being exactly what was loaded (or the item being absent).
+ *   conditional on `a` being exactly what was loaded (or the item being absent). A packed key longer than
+ *   DynamoDB's 1,024-byte sort key limit is stored under `k` = 0xFF + SHA-256 of the key, the full key in
+ *   `K` (such items sort after every other key of the partition: packed keys start with a tag < 0xFF).
  * - checkpoint: p = `c#<task>`, k = UTF-8 shard id, `pos` = position (position.ts encoding: a padded
  *   string, never a number). Conditional on `pos` being lower, so checkpoints never move backwards.
  * - origin watermarks of a derive task on one input shard: p = `c#<task>` (the derived collection: the
@@ -14,6 +16,7 @@
  *   are up to, `w` = the marks per origin source as canonical JSON text. Conditional on `pos` being lower.
  * Every call counts read/write units into the meter.
  */
+import { createHash } from 'node:crypto';
 import {
   type AttributeValue,
   BatchGetItemCommand,
@@ -40,6 +43,19 @@ import {
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
 
 const MAX_ITEM_BYTES = 400 * 1024;
+
+/** DynamoDB's limit on a binary sort key. */
+export const MAX_SORT_KEY_BYTES = 1024;
+
+/**
+ * The sort key a reduced document is stored under: its packed key, or — when that is longer than
+ * DynamoDB allows (a document whose key was fine for the collection must never halt its persister) —
+ * 0xFF followed by the key's SHA-256, with the full key kept in the item.
+ */
+export function storageKey(key: Buffer): Buffer {
+  if (key.length <= MAX_SORT_KEY_BYTES) return key;
+  return Buffer.concat([Buffer.from([0xff]), createHash('sha256').update(key).digest()]);
+}
 
 export interface DynamoOptions {
   client: DynamoDBClient;
@@ -153,7 +169,7 @@ export class DynamoStateStore implements StateStore {
     const items = await batchGet(
       this.opts.client,
       this.opts.table,
-      unique.map((k) => ({ p: { S: `s#${collection}` }, k: { B: k } })),
+      unique.map((k) => ({ p: { S: `s#${collection}` }, k: { B: storageKey(k) } })),
       this.opts.meter,
     );
     const out = new Map<string, StateItem>();
@@ -170,9 +186,10 @@ export class DynamoStateStore implements StateStore {
     await mapLimit(writes, this.opts.concurrency ?? 16, async (w) => {
       const Item: Record<string, AttributeValue> = {
         p: { S: `s#${collection}` },
-        k: { B: w.key },
+        k: { B: storageKey(w.key) },
         a: { S: canonicalApplied(w.applied) },
       };
+      if (w.key.length > MAX_SORT_KEY_BYTES) Item.K = { B: w.key };
       if (w.doc !== undefined) Item.d = { S: JSON.stringify(w.doc) };
       const bytes = dynamoItemBytes(Item);
       if (bytes > MAX_ITEM_BYTES)
@@ -303,7 +320,7 @@ export class DynamoStateStore implements StateStore {
 
 function toStateItem(it: Record<string, AttributeValue>): StateItem {
   return {
-    key: Buffer.from(it.k.B!),
+    key: Buffer.from(it.K?.B ?? it.k.B!),
     doc: it.d?.S === undefined ? undefined : (JSON.parse(it.d.S) as Json),
     applied: JSON.parse(it.a?.S ?? '{}') as Record<string, string>,
   };

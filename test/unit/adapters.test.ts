@@ -5,6 +5,7 @@ import { DynamoStateStore, DynamoTable, mapLimit } from '../../shared/adapters/d
 import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import { streamNameFor } from '../../shared/config/env.ts';
+import { packKey } from '../../shared/keys/pack.ts';
 import type { Emulators } from '../../shared/local/emulators.ts';
 import { encodePosition, evenRanges, UsageMeter, unpackFrame } from '../../shared/ports/index.ts';
 import { injectKinesisFaults, startStack, uniqueName } from '../integration/helpers.ts';
@@ -146,6 +147,42 @@ describe('DynamoStateStore on dynalite', () => {
     await s.putCheckpoint('task', 'shard-1', p(4));
     expect(await s.getCheckpoint('task', 'shard-1')).toBe(p(5));
     expect(await s.getCheckpoint('task', 'shard-2')).toBeUndefined();
+  });
+
+  it('a key longer than the 1,024-byte sort key limit is stored under its hash, full key kept: load, replay and scan work', async () => {
+    const s = new DynamoStateStore({ client: clients.dynamodb, table: uniqueName('state') });
+    await s.ensureTable();
+    const p = (n: number) => encodePosition(String(n), 0);
+    const long = packKey(['x'.repeat(3000)]);
+    const short = packKey(['a']);
+    expect(long.length).toBeGreaterThan(1024);
+    expect(
+      (await s.write('c', [{ key: long, doc: { long: true }, expected: undefined, applied: { sh: p(1) } }]))
+        .written,
+    ).toBe(1);
+    await s.write('c', [{ key: short, doc: { long: false }, expected: undefined, applied: { sh: p(1) } }]);
+    // The same write again is a conflict (the conditional check sees the stored item), not a second item.
+    expect(
+      (await s.write('c', [{ key: long, doc: { long: true }, expected: undefined, applied: { sh: p(1) } }]))
+        .conflicts,
+    ).toEqual([long.toString('hex')]);
+    const loaded = await s.load('c', [long]);
+    expect(loaded.get(long.toString('hex'))).toEqual({
+      key: long,
+      doc: { long: true },
+      applied: { sh: p(1) },
+    });
+    expect(
+      (await s.write('c', [{ key: long, doc: { long: 2 }, expected: { sh: p(1) }, applied: { sh: p(2) } }]))
+        .written,
+    ).toBe(1);
+    const all: { key: Buffer; doc: unknown }[] = [];
+    for await (const it of s.scan('c')) all.push({ key: it.key, doc: it.doc });
+    // Hashed keys come after the others in a scan.
+    expect(all).toEqual([
+      { key: short, doc: { long: false } },
+      { key: long, doc: { long: 2 } },
+    ]);
   });
 
   it('DynamoTable puts, conditionally updates, gets and deletes JSON items', async () => {
