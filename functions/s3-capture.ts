@@ -15,27 +15,36 @@
  * `_meta/file` and `_meta/offset`: a redelivered event, or a poll that reads an object an event already
  * brought, yields the same documents. A bad record fails the invocation with the file and line.
  */
+import type { Context } from 'aws-lambda';
 import { requireTask, sluiceEnv } from '../shared/config/env.ts';
 import { createRuntime } from '../shared/config/runtime.ts';
-import { appendCaptured, runPollingCapture } from '../shared/connectors/capture-runner.ts';
+import { appendCaptured, POLL_SAFETY_MS, runPollingCapture } from '../shared/connectors/capture-runner.ts';
 import { S3Source } from '../shared/connectors/source-s3.ts';
 import { s3CaptureRequest } from './edge.ts';
+import { retryingInit } from './telemetry.ts';
 
-const env = sluiceEnv();
-const rt = createRuntime(env);
-const name = requireTask(env);
-const spec = rt.catalog.captures[name];
-if (!spec) throw new Error(`SLUICE_TASK=${name}: no such capture in the catalog`);
-const sourcePromise = S3Source.create({ spec, blobs: (c) => rt.blobs(c.bucket), secret: rt.secret });
+const setup = retryingInit(async () => {
+  const env = sluiceEnv();
+  const rt = createRuntime(env);
+  const name = requireTask(env);
+  const spec = rt.catalog.captures[name];
+  if (!spec) throw new Error(`SLUICE_TASK=${name}: no such capture in the catalog`);
+  const source = await S3Source.create({ spec, blobs: (c) => rt.blobs(c.bucket), secret: rt.secret });
+  return { env, rt, spec, source };
+});
 
-export const handler = async (event: unknown): Promise<{ docs: number; rounds?: number }> => {
-  const source = await sourcePromise;
+export const handler = async (
+  event: unknown,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+): Promise<{ docs: number; rounds?: number }> => {
+  const { env, rt, spec, source } = await setup();
   const run = {
     spec,
     catalog: rt.catalog,
     registry: rt.registry,
     journal: rt.journal,
     stateStore: rt.blobs(env.bucket),
+    deadlineMs: context ? Date.now() + context.getRemainingTimeInMillis() - POLL_SAFETY_MS : undefined,
   };
   const request = s3CaptureRequest(event);
   if (request.kind === 'poll') return runPollingCapture(source, run);

@@ -35,6 +35,29 @@ export function taskMetrics(env: NodeJS.ProcessEnv = process.env): TaskMetrics {
 
 export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
 
+/**
+ * A function's one-time setup (runtime, connector, database connection), started at module scope when
+ * deployed (the init phase) and awaited by each invocation. A failure surfaces on the invocation, not as
+ * an unhandled rejection, and the next invocation starts it again: a transient error (a secret throttled,
+ * a database failing over, a fence) must not poison the warm container for its lifetime.
+ */
+export function retryingInit<T>(
+  init: () => T | Promise<T>,
+  eager = Boolean(process.env.SLUICE_TASK),
+): () => Promise<T> {
+  let ready: Promise<T> | undefined;
+  const start = () => {
+    const p = Promise.resolve().then(init);
+    ready = p;
+    p.catch(() => {
+      if (ready === p) ready = undefined;
+    });
+    return p;
+  };
+  if (eager) start();
+  return () => ready ?? start();
+}
+
 /** Running totals of a task; each invocation emits their change. */
 export interface TaskCounters {
   docsOut: number;
@@ -60,21 +83,13 @@ export interface BatchTask {
  */
 export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): KinesisTaskHandler {
   const metrics = taskMetrics();
-  const start = () => {
-    const p = Promise.resolve().then(init);
-    p.catch(() => {
-      if (ready === p) ready = undefined;
-    });
-    return p;
-  };
-  let ready: Promise<BatchTask> | undefined = process.env.SLUICE_TASK ? start() : undefined;
+  const ready = retryingInit(init);
   // Structured (JSON) logs, service = the task label: CloudWatch Logs Insights can find every halt.
   const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'sluice' });
   return async (event) => {
-    ready ??= start();
     let batch: DocBatch | undefined;
     try {
-      const task = await ready;
+      const task = await ready();
       batch = kinesisBatch(event, (arn) => task.collectionOfArn(arn));
       if (!batch) return;
       metrics.count('DocsIn', batch.docs.length);

@@ -24,7 +24,12 @@ export interface CaptureRunOptions {
   stateStore: BlobStore;
   now?: () => number;
   maxRounds?: number;
+  /** No new round starts after this time (ms since epoch): the invocation's end less a margin. */
+  deadlineMs?: number;
 }
+
+/** Time kept back from a capture invocation's end (functions/poll.ts, s3-capture.ts): no round starts after it. */
+export const POLL_SAFETY_MS = 10_000;
 
 export function captureStateKey(capture: string): string {
   return `_sluice/captures/${capture}.json`;
@@ -90,6 +95,9 @@ export async function runPollingCapture(
     );
     state = res.state;
     if (!res.more || rounds >= (o.maxRounds ?? 20)) break;
+    // More is waiting, but another round might not finish (append + state) before the function times
+    // out: stop here with the state saved; the next scheduled poll continues from it.
+    if (o.deadlineMs !== undefined && Date.now() >= o.deadlineMs) break;
   }
   return { docs, rounds };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { retryingInit } from '../../functions/telemetry.ts';
 import { MemoryBlobStore, MemoryJournal } from '../../shared/adapters/memory.ts';
 import { captureStateKey, runPollingCapture } from '../../shared/connectors/capture-runner.ts';
 import { EndpointError } from '../../shared/connectors/errors.ts';
@@ -54,5 +55,47 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/files'))))).toEqual({
       done: { '': ['in/a.jsonl'] },
     });
+  });
+
+  it('stops starting rounds at the deadline, with the state of every finished round saved', async () => {
+    const catalog = catalogWith({});
+    const spec = capture('acme/endless', 'source-s3', { bucket: 'b' }, [{ stream: '' }]);
+    if (spec.bindings[0]) spec.bindings[0].target = 'acme/orders';
+    const journal = new MemoryJournal();
+    journal.ensure('acme/orders');
+    const stateStore = new MemoryBlobStore();
+    let polls = 0;
+    // A source that always has more: without a deadline the runner stops at maxRounds.
+    const source = {
+      poll: async () => {
+        polls++;
+        return { docs: [{ binding: 0, doc: { id: polls, qty: 1 } }], state: { polls }, more: true };
+      },
+      close: async () => {},
+    };
+    const opts = { spec, catalog, registry: new SchemaRegistry(catalog.schemas), journal, stateStore };
+    expect(await runPollingCapture(source, { ...opts, maxRounds: 5 })).toEqual({ docs: 5, rounds: 5 });
+    expect(await runPollingCapture(source, { ...opts, deadlineMs: Date.now() - 1 })).toEqual({
+      docs: 1,
+      rounds: 1,
+    });
+    expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/endless'))))).toEqual({ polls: 6 });
+  });
+});
+
+describe('retryingInit (functions/telemetry.ts)', () => {
+  it('a failed init is retried by the next call instead of poisoning the container; callers share one attempt', async () => {
+    let attempts = 0;
+    const ready = retryingInit(async () => {
+      attempts++;
+      if (attempts === 1) throw new Error('secret throttled');
+      return `ready after ${attempts}`;
+    }, true);
+    expect(attempts).toBe(0); // started on the next tick, not synchronously
+    await expect(ready()).rejects.toThrow('secret throttled');
+    const [a, b] = await Promise.all([ready(), ready()]);
+    expect([a, b]).toEqual(['ready after 2', 'ready after 2']);
+    expect(await ready()).toBe('ready after 2');
+    expect(attempts).toBe(2);
   });
 });
