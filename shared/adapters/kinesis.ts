@@ -21,7 +21,13 @@ import {
   type PutRecordsRequestEntry,
   type Shard,
 } from '@aws-sdk/client-kinesis';
-import { MAX_RECORD_BYTES, type PlannedRecord, planRecords, type ShardRange } from '../ports/framing.ts';
+import {
+  MAX_RECORD_BYTES,
+  type PlannedRecord,
+  planRecords,
+  type ShardRange,
+  shardFor,
+} from '../ports/framing.ts';
 import {
   type AppendDoc,
   type AppendResult,
@@ -57,9 +63,39 @@ const RETRYABLE = new Set([
 
 const MAX_CALL_RECORDS = 500;
 const MAX_CALL_BYTES = 5 * 1024 * 1024;
+/** How long a producer trusts its cached shard map (shardRanges). */
+const RANGES_TTL_MS = 60_000;
+
+/**
+ * Which of `indices` (documents, in order) each planned record holds: planRecords packs each shard's
+ * documents in order into consecutive records, `docs` at a time.
+ */
+function recordDocs(
+  records: PlannedRecord[],
+  indices: Iterable<number>,
+  docs: { hashKey: string }[],
+  ranges: ShardRange[],
+  out: Map<PlannedRecord, number[]>,
+): void {
+  const byShard = new Map<string, number[]>();
+  for (const i of indices) {
+    const r = shardFor(ranges, docs[i].hashKey);
+    if (!r) continue;
+    const list = byShard.get(r.shardId);
+    if (list) list.push(i);
+    else byShard.set(r.shardId, [i]);
+  }
+  for (const [shardId, list] of byShard) {
+    let at = 0;
+    for (const r of records.filter((x) => x.shardId === shardId)) {
+      out.set(r, list.slice(at, at + r.docs));
+      at += r.docs;
+    }
+  }
+}
 
 export class KinesisJournal implements Journal {
-  private readonly ranges = new Map<string, ShardRange[]>();
+  private readonly ranges = new Map<string, { ranges: ShardRange[]; at: number }>();
   private readonly iterators = new Map<string, string>();
   private readonly sleep: (ms: number) => Promise<void>;
   /** Retries performed (records re-sent after a partial failure or a throttled call). */
@@ -85,14 +121,20 @@ export class KinesisJournal implements Journal {
     throw new JournalError('UnknownCollection', collection, `stream ${StreamName} did not become ACTIVE`);
   }
 
+  /**
+   * The open shards' hash ranges, cached for RANGES_TTL_MS: after a split (on-demand streams split on
+   * their own) a stale map would pack documents of both children into one record, which lands in one
+   * child, breaking per-key order. The cache expires, and a ShardId mismatch on a put refreshes it and
+   * re-plans everything not yet sent (append).
+   */
   private async shardRanges(collection: string, refresh = false): Promise<ShardRange[]> {
     const cached = this.ranges.get(collection);
-    if (cached && !refresh) return cached;
+    if (cached && !refresh && Date.now() - cached.at < RANGES_TTL_MS) return cached.ranges;
     const shards = await this.listShards(collection);
     const open = shards
       .filter((s) => !s.closed)
       .map((s) => ({ shardId: s.shardId, start: BigInt(s.startingHashKey), end: BigInt(s.endingHashKey) }));
-    this.ranges.set(collection, open);
+    this.ranges.set(collection, { ranges: open, at: Date.now() });
     return open;
   }
 
@@ -121,11 +163,18 @@ export class KinesisJournal implements Journal {
 
     // Per shard, a queue of records to send in order.
     const queues = new Map<string, PlannedRecord[]>();
-    for (const r of plan.records) {
-      const q = queues.get(r.shardId);
-      if (q) q.push(r);
-      else queues.set(r.shardId, [r]);
-    }
+    const enqueue = (records: PlannedRecord[]) => {
+      for (const r of records) {
+        const q = queues.get(r.shardId);
+        if (q) q.push(r);
+        else queues.set(r.shardId, [r]);
+      }
+    };
+    enqueue(plan.records);
+    // Which documents each planned record holds: worked out only after a reshard, to re-plan the unsent.
+    let docsOf: Map<PlannedRecord, number[]> | undefined;
+    const planned = { records: plan.records, indices: [...serialized.keys()], ranges };
+    let resharded = false;
     const attempts = new Map<PlannedRecord, number>();
     const positions: AppendResult['positions'] = [];
     const StreamName = this.opts.streamName(collection);
@@ -166,11 +215,31 @@ export class KinesisJournal implements Journal {
           }
           this.opts.meter?.kinesisPut(r.payload.length + r.hashKey.length);
           positions.push({ shardId: o.ShardId ?? r.shardId, sequenceNumber: o.SequenceNumber, docs: r.docs });
-          if (o.ShardId && o.ShardId !== r.shardId) this.ranges.delete(collection); // resharded: refresh
+          if (o.ShardId && o.ShardId !== r.shardId) resharded = true;
           const q = queues.get(r.shardId)!;
           q.shift();
           if (q.length === 0) queues.delete(r.shardId);
         });
+        if (resharded) {
+          // The map was stale (a split or merge): re-read it and re-plan every document not yet sent,
+          // so no further record mixes documents of different shards.
+          resharded = false;
+          if (!docsOf) {
+            docsOf = new Map();
+            recordDocs(planned.records, planned.indices, serialized, planned.ranges, docsOf);
+          }
+          const held = docsOf;
+          const unsent = [...queues.values()].flat().flatMap((r) => held.get(r) ?? []);
+          ranges = await this.shardRanges(collection, true);
+          const again = planRecords(
+            unsent.map((i) => serialized[i]),
+            ranges,
+            this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256,
+          );
+          queues.clear();
+          recordDocs(again.records, unsent, serialized, ranges, docsOf);
+          enqueue(again.records);
+        }
       } catch (e) {
         if (e instanceof JournalError) throw e;
         const name = (e as Error).name;

@@ -276,4 +276,54 @@ describe('resharding', () => {
     expect([...seen.values()].flat().length).toBe(80);
     for (const ns of seen.values()) expect(ns).toEqual([...ns].sort((a, b) => a - b));
   });
+
+  it('a warm producer whose shard map went stale re-plans after the first mismatched put: no further record mixes the children', async () => {
+    const { SplitShardCommand } = await import('@aws-sdk/client-kinesis');
+    const prefix = uniqueName('stale');
+    // Small records (a few documents each), so one append sends several records per shard.
+    const j = new KinesisJournal({
+      client: clients.kinesis,
+      streamName: (c) => streamNameFor(prefix, c),
+      maxRecordBytes: 200,
+    });
+    await j.ensureStream('c', 1);
+    const keyHash = (k: number) => hashOf(k, 16);
+    await j.append('c', [{ hashKey: keyHash(0), doc: { k: 0, n: -1 } }]); // the map is now cached
+    const [parent] = await j.listShards('c');
+    const split = 1n << 127n;
+    await clients.kinesis.send(
+      new SplitShardCommand({
+        StreamName: streamNameFor(prefix, 'c'),
+        ShardToSplit: parent.shardId,
+        NewStartingHashKey: split.toString(),
+      }),
+    );
+    for (let i = 0; i < 50 && (await j.listShards('c')).length < 3; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const res = await j.append(
+      'c',
+      Array.from({ length: 64 }, (_, n) => ({ hashKey: keyHash(n % 16), doc: { k: n % 16, n } })),
+    );
+    expect(res.docs).toBe(64);
+    const children = (await j.listShards('c')).filter((s) => !s.closed);
+    expect(children).toHaveLength(2);
+    let records = 0;
+    let mixed = 0;
+    let docs = 0;
+    for (const child of children) {
+      const lo = BigInt(child.startingHashKey);
+      const hi = BigInt(child.endingHashKey);
+      const read = await j.read('c', child.shardId, undefined, 1000);
+      for (const r of read.records) {
+        records++;
+        const ks = (unpackFrame(Buffer.from(r.data)) as { k: number }[]).map((d) => d.k);
+        docs += ks.length;
+        if (ks.some((k) => BigInt(keyHash(k)) < lo || BigInt(keyHash(k)) > hi)) mixed++;
+      }
+    }
+    expect(docs).toBe(64);
+    expect(records).toBeGreaterThan(4);
+    // Only the first record sent on the stale map can land with another child's documents.
+    expect(mixed).toBeLessThanOrEqual(1);
+  });
 });
