@@ -8,33 +8,18 @@
  * remaining time), append, save state. The source is made once per container, again after a failure.
  */
 import type { Context } from 'aws-lambda';
-import { requireTask, sluiceEnv } from '../shared/config/env.ts';
-import { createRuntime } from '../shared/config/runtime.ts';
-import { POLL_SAFETY_MS, runPollingCapture } from '../shared/connectors/capture-runner.ts';
+import { runPollingCapture } from '../shared/connectors/capture-runner.ts';
 import { createPollingSource } from '../shared/connectors/index.ts';
-import { retryingInit } from './telemetry.ts';
+import { captureRun, captureSetup } from './capture-setup.ts';
 
-const setup = retryingInit(async () => {
-  const env = sluiceEnv();
-  const rt = createRuntime(env);
-  const name = requireTask(env);
-  const spec = rt.catalog.captures[name];
-  if (!spec) throw new Error(`SLUICE_TASK=${name}: no such capture in the catalog`);
-  const source = await createPollingSource(spec, { blobs: (c) => rt.blobs(c.bucket), secret: rt.secret });
-  return { env, rt, spec, source };
-});
+const setup = captureSetup((spec, rt) =>
+  createPollingSource(spec, { blobs: (c) => rt.blobs(c.bucket), secret: rt.secret }),
+);
 
 export const handler = async (
   _event?: unknown,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<{ docs: number; rounds: number }> => {
-  const { env, rt, spec, source } = await setup();
-  return runPollingCapture(source, {
-    spec,
-    catalog: rt.catalog,
-    registry: rt.registry,
-    journal: rt.journal,
-    stateStore: rt.blobs(env.bucket),
-    deadlineMs: context ? Date.now() + context.getRemainingTimeInMillis() - POLL_SAFETY_MS : undefined,
-  });
+  const s = await setup();
+  return runPollingCapture(s.source, captureRun(s, context));
 };

@@ -16,41 +16,26 @@
  * brought, yields the same documents. A bad record fails the invocation with the file and line.
  */
 import type { Context } from 'aws-lambda';
-import { requireTask, sluiceEnv } from '../shared/config/env.ts';
-import { createRuntime } from '../shared/config/runtime.ts';
-import { appendCaptured, POLL_SAFETY_MS, runPollingCapture } from '../shared/connectors/capture-runner.ts';
+import { appendCaptured, runPollingCapture } from '../shared/connectors/capture-runner.ts';
 import { S3Source } from '../shared/connectors/source-s3.ts';
+import { captureRun, captureSetup } from './capture-setup.ts';
 import { s3CaptureRequest } from './edge.ts';
-import { retryingInit } from './telemetry.ts';
 
-const setup = retryingInit(async () => {
-  const env = sluiceEnv();
-  const rt = createRuntime(env);
-  const name = requireTask(env);
-  const spec = rt.catalog.captures[name];
-  if (!spec) throw new Error(`SLUICE_TASK=${name}: no such capture in the catalog`);
-  const source = await S3Source.create({ spec, blobs: (c) => rt.blobs(c.bucket), secret: rt.secret });
-  return { env, rt, spec, source };
-});
+const setup = captureSetup((spec, rt) =>
+  S3Source.create({ spec, blobs: (c) => rt.blobs(c.bucket), secret: rt.secret }),
+);
 
 export const handler = async (
   event: unknown,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<{ docs: number; rounds?: number }> => {
-  const { env, rt, spec, source } = await setup();
-  const run = {
-    spec,
-    catalog: rt.catalog,
-    registry: rt.registry,
-    journal: rt.journal,
-    stateStore: rt.blobs(env.bucket),
-    deadlineMs: context ? Date.now() + context.getRemainingTimeInMillis() - POLL_SAFETY_MS : undefined,
-  };
+  const s = await setup();
+  const run = captureRun(s, context);
   const request = s3CaptureRequest(event);
-  if (request.kind === 'poll') return runPollingCapture(source, run);
-  const objects = request.objects.filter((o) => o.bucket === source.config.bucket);
+  if (request.kind === 'poll') return runPollingCapture(s.source, run);
+  const objects = request.objects.filter((o) => o.bucket === s.source.config.bucket);
   const keys = [...new Set(objects.map((o) => o.key))];
-  const docs = await source.readObjects(keys);
+  const docs = await s.source.readObjects(keys);
   const round = objects.map((o) => `${o.key}@${o.sequencer ?? ''}`).join(',');
   return { docs: await appendCaptured(run, docs, round) };
 };

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { synthesize } from '../../shared/local/assembly/synth.ts';
 import { CatalogWatcher } from '../../shared/local/assembly/watch.ts';
+import { sumsOf } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/', import.meta.url));
 let dir: string;
@@ -60,17 +60,6 @@ async function post(path: string, docs: unknown[]): Promise<void> {
   expect(res.status, await res.text()).toBe(200);
 }
 
-async function totals(): Promise<Record<string, { count: number; total: number }>> {
-  const r = watcher.current;
-  const out: Record<string, { count: number; total: number }> = {};
-  const store = new DynamoStateStore({ client: r.admin.dynamodb, table: r.resources.stateTable! });
-  for await (const it of store.scan('test/totals')) {
-    const d = it.doc as { user: string; count: number; total: number };
-    out[d.user] = { count: d.count, total: d.total };
-  }
-  return out;
-}
-
 /** Wait for the watcher's next log line that matches. */
 async function logged(re: RegExp, timeoutMs = 90_000): Promise<string> {
   const from = logs.length;
@@ -95,7 +84,7 @@ describe('sluice dev follows edits', () => {
   it('a derivation module edit restarts that function only, and its new code derives what comes next', async () => {
     await post('/events', [{ id: 'e1', user: 'u1', amount: 5 }]);
     await watcher.current.drain();
-    expect(await totals()).toEqual({ u1: { count: 1, total: 5 } });
+    expect(await sumsOf(watcher.current)).toEqual({ u1: { count: 1, total: 5 } });
     const before = watcher.current;
     const sandboxes = new Map(before.tasks.map((t) => [t.label, t.fn]));
 
@@ -109,7 +98,7 @@ describe('sluice dev follows edits', () => {
     }
     await post('/events', [{ id: 'e2', user: 'u1', amount: 2 }]);
     await watcher.current.drain();
-    expect(await totals()).toEqual({ u1: { count: 2, total: 205 } });
+    expect(await sumsOf(watcher.current)).toEqual({ u1: { count: 2, total: 205 } });
   });
 
   it('a catalog with errors leaves the stack running as it was', async () => {
@@ -143,9 +132,12 @@ captures:`,
     expect(watcher.current).not.toBe(old);
     expect(watcher.current.tasks.map((t) => t.label)).toContain('persister:test/notes');
     // The restarted stack kept the emulators' data and the mapping checkpoints: nothing re-applied.
-    expect(await totals()).toEqual({ u1: { count: 2, total: 205 } });
+    expect(await sumsOf(watcher.current)).toEqual({ u1: { count: 2, total: 205 } });
     await post('/events', [{ id: 'e3', user: 'u2', amount: 1 }]);
     await watcher.current.drain();
-    expect(await totals()).toEqual({ u1: { count: 2, total: 205 }, u2: { count: 1, total: 100 } });
+    expect(await sumsOf(watcher.current)).toEqual({
+      u1: { count: 2, total: 205 },
+      u2: { count: 1, total: 100 },
+    });
   });
 });

@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { synthesize } from '../../shared/local/assembly/synth.ts';
 import { CatalogWatcher } from '../../shared/local/assembly/watch.ts';
 import { MappingHaltedError } from '../../shared/local/esm.ts';
-import { sumEvents, sumOracle } from './helpers.ts';
+import { sumEvents, sumOracle, sumsOf } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-halt-'));
@@ -27,16 +26,6 @@ afterAll(async () => {
   await watcher?.current.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function totals(runner: AssemblyRunner) {
-  const out: Record<string, { count: number; total: number }> = {};
-  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
-  for await (const it of store.scan('test/totals')) {
-    const d = it.doc as { user: string; count: number; total: number };
-    out[d.user] = { count: d.count, total: d.total };
-  }
-  return out;
-}
 
 describe('a failing document halts its task', () => {
   it('a derivation that throws on one document halts there; the fixed module resumes at it and the sums equal the oracle', async () => {
@@ -82,7 +71,7 @@ describe('a failing document halts its task', () => {
     expect(h.task).toBe('derivation:test/totals');
     expect(h.halt.error).toMatch(/cannot derive this one/);
     // Held at that document: what was summed so far misses at least e13.
-    const before = await totals(runner);
+    const before = await sumsOf(runner);
     const summed = Object.values(before).reduce((n, t) => n + t.count, 0);
     expect(summed).toBeLessThan(events.length);
     // The function said where it halted, as one structured line, without the document.
@@ -107,6 +96,6 @@ describe('a failing document halts its task', () => {
     const applied = await watcher.refresh();
     expect(applied?.changes).toEqual(['~ derivation:test/totals (code)']);
     await watcher.current.drain();
-    expect(await totals(watcher.current)).toEqual(sumOracle(events));
+    expect(await sumsOf(watcher.current)).toEqual(sumOracle(events));
   });
 });

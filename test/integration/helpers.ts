@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { type AwsClients, EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
+import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
 
 export function uniqueName(prefix: string): string {
@@ -111,6 +113,20 @@ export function sumOracle(sent: SumEvent[]): Record<string, { count: number; tot
     out[e.user] ??= { count: 0, total: 0 };
     out[e.user].count++;
     out[e.user].total += e.amount;
+  }
+  return out;
+}
+
+/** The reduced view of a collection in a running assembly's state table: `{user: {count, total}}` of the sum fixtures. */
+export async function sumsOf(
+  runner: AssemblyRunner,
+  collection = 'test/totals',
+): Promise<Record<string, { count: number; total: number }>> {
+  const out: Record<string, { count: number; total: number }> = {};
+  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
+  for await (const it of store.scan(collection)) {
+    const d = it.doc as { user: string; count: number; total: number };
+    out[d.user] = { count: d.count, total: d.total };
   }
   return out;
 }
