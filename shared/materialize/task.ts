@@ -12,6 +12,7 @@
  *   their shard, load current documents, fold, and commit data + checkpoint atomically.
  * Delta updates (`resource.delta_updates`): no load; one combined delta per key.
  */
+import { readUpTo } from '../backfill/catch-up.ts';
 import { runBackfill } from '../backfill/fragments.ts';
 import type {
   BuiltCatalog,
@@ -198,17 +199,10 @@ export class MaterializeTask {
         if (shared === undefined) continue;
         const until = decodePosition(shared).sequenceNumber;
         const own = this.checkpoint[this.ownKey(b, shard.shardId)];
-        let after = own === undefined ? undefined : decodePosition(own).sequenceNumber;
-        for (;;) {
-          const r = await h.journal.read(c, shard.shardId, after, 500);
-          const upTo = r.records.filter((x) => BigInt(x.sequenceNumber) <= BigInt(until));
-          if (upTo.length > 0) {
-            await this.applyBatch(decodeRecords(c, upTo), b);
-            stat.journalRecords += upTo.length;
-            after = upTo[upTo.length - 1]?.sequenceNumber;
-          }
-          if (upTo.length < r.records.length || r.records.length === 0) break;
-        }
+        const after = own === undefined ? undefined : decodePosition(own).sequenceNumber;
+        stat.journalRecords += await readUpTo(h.journal, c, shard.shardId, after, until, (records) =>
+          this.applyBatch(decodeRecords(c, records), b),
+        );
       }
       await this.connector.commit({ bindings: [], checkpoint: { [marker]: pad(b.backfill) } });
       this.checkpoint[marker] = pad(b.backfill);
