@@ -29,11 +29,12 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type {
-  BuiltCatalog,
-  CaptureSpec,
-  CollectionSpec,
-  MaterializationSpec,
+import {
+  type BuiltCatalog,
+  type CaptureSpec,
+  type CollectionSpec,
+  type MaterializationSpec,
+  typescriptOf,
 } from '../shared/catalog/model.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
@@ -480,7 +481,13 @@ export class SluiceCatalog extends Construct {
     label: string,
     task: string,
     res: TaskResources,
-    extra: { derivationModule?: string; reservedConcurrency?: number; catalog?: BuiltCatalog } = {},
+    extra: {
+      derivationModule?: string;
+      derivationImports?: Record<string, string>;
+      sqlite?: boolean;
+      reservedConcurrency?: number;
+      catalog?: BuiltCatalog;
+    } = {},
   ): SluiceFunction {
     const streams = Object.fromEntries(
       [...new Set([...res.reads, ...res.writes])].sort().map((c) => [c, this.stream(c).streamName]),
@@ -501,6 +508,8 @@ export class SluiceCatalog extends Construct {
       timeout: kind === 'ingest' ? Duration.seconds(30) : Duration.minutes(2),
       logRetention: this.props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       derivationModule: extra.derivationModule,
+      derivationImports: extra.derivationImports,
+      sqlite: extra.sqlite,
       reservedConcurrentExecutions: extra.reservedConcurrency,
       environment: {
         SLUICE_TASK: task,
@@ -605,18 +614,21 @@ export class SluiceCatalog extends Construct {
     const label = taskLabel('derivation', spec.name);
     const scope = new Construct(this.scopes.derivations, constructIdFor('collection', spec.name));
     const sourcesRead = derivationSources(spec);
+    const ts = typescriptOf(spec.derive);
     const moduleShipped = `${LAMBDA_TASK_ROOT}/${DERIVATION_MODULE_FILE}`;
-    // The shipped catalog points the derivation at the module bundled next to it.
-    const shipped: BuiltCatalog = {
-      ...this.catalog,
-      collections: {
-        ...this.catalog.collections,
-        [spec.name]: {
-          ...spec,
-          derive: { ...spec.derive, using: { typescript: { module: moduleShipped } } },
-        },
-      },
-    };
+    // The shipped catalog points a TypeScript derivation at the module bundled next to it.
+    const shipped: BuiltCatalog = ts
+      ? {
+          ...this.catalog,
+          collections: {
+            ...this.catalog.collections,
+            [spec.name]: {
+              ...spec,
+              derive: { ...spec.derive, using: { typescript: { module: moduleShipped } } },
+            },
+          },
+        }
+      : this.catalog;
     const fn = this.makeFunction(
       scope,
       'Function',
@@ -624,7 +636,13 @@ export class SluiceCatalog extends Construct {
       label,
       spec.name,
       { reads: sourcesRead, writes: [spec.name], fragmentsWrite: [], fragmentsRead: [] },
-      { derivationModule: spec.derive.using.typescript.module, catalog: shipped },
+      {
+        ...(ts ? { derivationModule: ts.module, derivationImports: ts.imports } : { sqlite: true }),
+        catalog: shipped,
+        // A stateful derivation commits its state with its checkpoint one invocation at a time
+        // (shared/derive/task.ts): concurrent invocations would only conflict and retry.
+        reservedConcurrency: spec.derive.stateful ? 1 : undefined,
+      },
     );
     const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, sourcesRead, dlq);

@@ -58,6 +58,11 @@ export const DIAGNOSTIC_CODES = {
   ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',
+  ModuleUnresolved: 'a TypeScript module whose imports do not resolve or that does not type-check',
+  ImportMapIgnored: 'a `deno.json` import-map entry that Sluice cannot honour (a remote URL)',
+  SqlInvalid: 'a SQLite migration or lambda that does not apply or prepare',
+  ParamNotFound: 'a SQLite lambda `$parameter` that names no location of the source collection',
+  LambdaIgnored: 'a transform `lambda` of a TypeScript derivation, which its module implements instead',
   ReadDelayTestOnly:
     'a transform `readDelay`, applied by `sluice test` but not yet by the local stack or AWS',
   // Tests.

@@ -23,7 +23,7 @@ export const FLOW_SCHEMA: Json = flowSchema as Json;
 export const UNSUPPORTED: Record<string, Record<string, string>> = {
   Collection: {
     derivation:
-      'the legacy `derivation` stanza is not supported; write `derive: {using: {typescript: {module}}, transforms: [...]}`',
+      'the legacy `derivation` stanza is not supported; write `derive: {using: {typescript: {module}} or {sqlite: {migrations}}, transforms: [...]}`',
     expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the collection from the catalog instead',
   },
@@ -31,14 +31,9 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
     shuffleKeyTypes: 'Sluice takes shuffle key types from the source schemas; remove it',
   },
   DeriveUsing: {
-    sqlite: 'SQLite derivations are not supported; use `typescript: {module: ...}`',
-    connector: 'connector derivations are not supported; use `typescript: {module: ...}`',
-    python: 'Python derivations are not supported; use `typescript: {module: ...}`',
-    local: 'local-command derivations are not supported; use `typescript: {module: ...}`',
-  },
-  Transform: {
-    lambda:
-      'transform lambdas are not supported; implement the transform as a method of the Derivation class',
+    connector: 'connector derivations are not supported; use `typescript` or `sqlite`',
+    python: 'Python derivations are not supported; use `typescript` or `sqlite`',
+    local: 'local-command derivations are not supported; use `typescript` or `sqlite`',
   },
   Shuffle: {
     lambda: 'shuffle lambdas are not supported; use `any` or `{key: [/ptr, ...]}`',
@@ -89,6 +84,7 @@ const WHAT: Record<string, string> = {
   Derivation: '`derive`',
   DeriveUsing: '`derive.using`',
   DeriveUsingTypescript: '`using.typescript`',
+  DeriveUsingSqlite: '`using.sqlite`',
   Transform: 'a transform',
   Source: 'a source',
   PartitionSelector: 'a partition selector',

@@ -16,6 +16,7 @@ import { connectorSchemas } from '../connectors/registry.ts';
 import { escapeToken, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { checkSchemas, checkVerifyOrder } from './checks.ts';
+import { importMapOf, isSqlFileReference } from './derive-using.ts';
 import { type Diagnostic, didYouMeanHint, hasErrors, sortDiagnostics } from './diagnostics.ts';
 import { DurationError, parseDuration } from './duration.ts';
 import { validateCatalogShape } from './flow-schema.ts';
@@ -25,6 +26,7 @@ import {
   type CollectionSpec,
   type ConnectorEndpoint,
   type DeriveSpec,
+  type DeriveUsing,
   type FragmentsSpec,
   KNOWN_CONNECTORS,
   type MaterializationSpec,
@@ -36,6 +38,7 @@ import {
   type TestSpec,
   type TestStep,
   type TransformSpec,
+  type TypescriptUsing,
 } from './model.ts';
 import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
 import { connectorImageName, resolveConnectorImage, transformMethodName } from './names.ts';
@@ -151,6 +154,7 @@ class Loader {
     const schemaIndex = this.opts.schemaIndex ?? (await defaultSchemaIndex());
     checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests);
     await this.checkModules();
+    if (!hasErrors(this.report.diagnostics)) await this.checkRuntimes();
 
     const diagnostics = sortDiagnostics(dedupe(this.report.diagnostics));
     return hasErrors(diagnostics) ? { diagnostics } : { catalog: this.built, diagnostics };
@@ -418,18 +422,25 @@ class Loader {
   private async buildDerive(e: Entity, d: JsonObject, info: CollectionInfo): Promise<DeriveSpec> {
     const doc = e.file.doc;
     const base = `${e.pointer}/derive`;
-    const using = isObject(d.using) && isObject(d.using.typescript) ? d.using.typescript : {};
-    const moduleAt: Where = { doc, pointer: `${base}/using/typescript/module` };
-    let modulePath = '';
-    if (typeof using.module === 'string') {
-      const m = await this.resolveModule(using.module, e, moduleAt);
-      if (m) {
-        modulePath = m.path;
-        if (m.text !== undefined) info.module = { path: m.path, text: m.text, at: moduleAt };
+    const usingRaw = isObject(d.using) ? d.using : {};
+    const isSqlite = isObject(usingRaw.sqlite);
+    let using: DeriveUsing;
+    if (isSqlite) {
+      const raw = usingRaw.sqlite as JsonObject;
+      const migrations: string[] = [];
+      const list = Array.isArray(raw.migrations) ? raw.migrations : [];
+      for (const [i, m] of list.entries()) {
+        if (typeof m !== 'string') continue;
+        const sql = await this.sqlText(m, e, { doc, pointer: `${base}/using/sqlite/migrations/${i}` });
+        migrations.push(sql ?? '');
       }
+      using = { sqlite: { migrations } };
+    } else {
+      using = { typescript: await this.typescriptUsing(e, usingRaw, info) };
     }
 
     const transforms: TransformSpec[] = [];
+    const lambdas: { at: Where; raw: Json | undefined; index: number }[] = [];
     const seen = new Map<string, number>();
     (Array.isArray(d.transforms) ? d.transforms : []).forEach((t, i) => {
       if (!isObject(t)) return;
@@ -463,10 +474,106 @@ class Loader {
         disable: t.disable === true,
         backfill: typeof t.backfill === 'number' ? t.backfill : 0,
       });
+      lambdas.push({ at: { doc, pointer: `${tp}/lambda` }, raw: t.lambda, index: transforms.length - 1 });
     });
-    const spec: DeriveSpec = { using: { typescript: { module: modulePath } }, transforms };
+    for (const { at, raw, index } of lambdas) {
+      const t = transforms[index];
+      if (!isSqlite) {
+        if (raw !== undefined && raw !== null)
+          this.report.warning(
+            'LambdaIgnored',
+            at,
+            `transform \`${t.name}\` has a \`lambda\`, which TypeScript derivations ignore: the module's \`${transformMethodName(t.name)}\` method implements it`,
+          );
+        continue;
+      }
+      if (typeof raw !== 'string') {
+        if (!t.disable)
+          this.report.error(
+            'MissingProperty',
+            { doc, pointer: at.pointer.replace(/\/lambda$/, ''), key: true },
+            `transform \`${t.name}\` of a SQLite derivation needs a \`lambda\`: SQL, or a relative path of a .sql file`,
+          );
+        continue;
+      }
+      t.lambda = (await this.sqlText(raw, e, at)) ?? '';
+    }
+    const spec: DeriveSpec = { using, transforms };
+    if (isSqlite) spec.stateful = true;
     if (d.shards !== undefined) spec.shards = structuredClone(d.shards);
     return spec;
+  }
+
+  /** A TypeScript derivation's module (`module`, or the `.ts` of `files`) and its import map. */
+  private async typescriptUsing(
+    e: Entity,
+    usingRaw: JsonObject,
+    info: CollectionInfo,
+  ): Promise<TypescriptUsing> {
+    const doc = e.file.doc;
+    const tsp = `${e.pointer}/derive/using/typescript`;
+    const raw = isObject(usingRaw.typescript) ? usingRaw.typescript : {};
+    let moduleText: string | undefined;
+    let moduleAt: Where = { doc, pointer: `${tsp}/module` };
+    let denoJson: string | undefined;
+    if (typeof raw.module === 'string') moduleText = raw.module;
+    else if (Array.isArray(raw.files)) {
+      // Estuary's 2025 project format: the module is the `.ts` of the files (`mod.ts` when several).
+      const files = raw.files
+        .map((f, i) => ({ f, i }))
+        .filter((x): x is { f: string; i: number } => typeof x.f === 'string');
+      const ts = files.filter(({ f }) => /\.(ts|mts)$/.test(f));
+      const chosen = ts.length === 1 ? ts[0] : ts.find(({ f }) => /(^|\/)mod\.ts$/.test(f));
+      const deno = files.find(({ f }) => /(^|\/)deno\.jsonc?$/.test(f));
+      if (deno)
+        denoJson = this.resolveFileUrl(
+          deno.f,
+          e.file.path,
+          { doc, pointer: `${tsp}/files/${deno.i}` },
+          'files',
+        );
+      if (!chosen) {
+        this.report.error(
+          'MissingProperty',
+          { doc, pointer: `${tsp}/files` },
+          `\`files\` must list the derivation's TypeScript module (one \`.ts\` file, or \`mod.ts\` among several); it lists ${files.map(({ f }) => `\`${f}\``).join(', ') || 'nothing'}`,
+        );
+      } else {
+        moduleText = chosen.f;
+        moduleAt = { doc, pointer: `${tsp}/files/${chosen.i}` };
+      }
+    }
+    let modulePath = '';
+    if (moduleText !== undefined) {
+      const m = await this.resolveModule(moduleText, e, moduleAt);
+      if (m) {
+        modulePath = m.path;
+        if (m.text !== undefined) info.module = { path: m.path, text: m.text, at: moduleAt };
+      }
+    }
+    if (!modulePath) return { module: '' };
+    const map = importMapOf(modulePath, this.built.root, denoJson);
+    for (const entry of map.ignored) {
+      this.report.warning(
+        'ImportMapIgnored',
+        map.denoJson ? { file: map.denoJson, line: 1, col: 1, pointer: '/imports' } : moduleAt,
+        `import map entry ${entry} is not honoured: modules are bundled offline, so only local paths resolve`,
+      );
+    }
+    return { module: modulePath, imports: map.imports };
+  }
+
+  /** SQL written inline, or (no whitespace: Estuary's rule) a relative path of a file holding it. */
+  private async sqlText(block: string, e: Entity, at: Where): Promise<string | undefined> {
+    if (!isSqlFileReference(block)) return block;
+    const path = this.resolveFileUrl(block, e.file.path, at, 'SQL files');
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path, 'utf8');
+    } catch {
+      this.report.error('FileNotFound', at, `SQL file ${shortPath(path)} does not exist`);
+      return undefined;
+    }
   }
 
   /** Transform sources exist, are imported, and select real partitions (disabled transforms are not checked). */
@@ -589,7 +696,8 @@ class Loader {
         }
         continue;
       }
-      const { methods, helpers } = inspection.derivation;
+      const { methods, helpers, stateful } = inspection.derivation;
+      if (stateful) for (const info of infos) info.spec.derive!.stateful = true;
       const used = new Set<string>();
       for (const info of infos) {
         info.spec.derive!.transforms.forEach((t, i) => {
@@ -619,6 +727,25 @@ class Loader {
             [...used].filter((u) => !methods.has(u)),
           ),
         );
+      }
+    }
+  }
+
+  /** SQLite migrations and lambdas prepare; TypeScript modules resolve their imports (derive-check.ts). */
+  private async checkRuntimes(): Promise<void> {
+    if (!Object.values(this.built.collections).some((c) => c.derive)) return;
+    const { checkDerivationRuntimes } = await import('./derive-check.ts');
+    for (const p of await checkDerivationRuntimes(this.built)) {
+      const info = this.collections.get(p.collection);
+      if (!info) continue;
+      if ('pointer' in p.at) {
+        this.report.error(
+          p.code,
+          { doc: info.entity.doc, pointer: `${info.entity.pointer}/derive${p.at.pointer}` },
+          p.message,
+        );
+      } else {
+        this.report.error(p.code, { ...p.at, pointer: '' }, p.message);
       }
     }
   }

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DIAGNOSTIC_CODES, type Diagnostic } from '../../shared/catalog/diagnostics.ts';
 import { hasErrors, loadCatalog } from '../../shared/catalog/load.ts';
+import { typescriptOf } from '../../shared/catalog/model.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'catalog');
@@ -70,7 +71,7 @@ describe('a valid multi-file catalog', async () => {
 
   it('builds derivations: absolute module path, transforms with durations, shuffles and partitions', () => {
     const derive = catalog!.collections['acmeCo/totals'].derive!;
-    expect(derive.using.typescript.module).toBe(join(dir, 'derived', 'totals.ts'));
+    expect(typescriptOf(derive)?.module).toBe(join(dir, 'derived', 'totals.ts'));
     expect(derive.transforms).toEqual([
       {
         name: 'fromOrders',
@@ -510,7 +511,7 @@ ${module
     expect(strict.diagnostics.map((d) => d.code)).toEqual(['FileNotFound']);
     const lenient = await loadCatalog(join(dir, 'flow.yaml'), { allowMissingModules: true });
     expect(lenient.diagnostics).toEqual([]);
-    expect(lenient.catalog!.collections['acmeCo/b'].derive!.using.typescript.module).toBe(join(dir, 'b.ts'));
+    expect(typescriptOf(lenient.catalog!.collections['acmeCo/b'].derive)?.module).toBe(join(dir, 'b.ts'));
     expect(existsSync(join(dir, 'b.ts'))).toBe(false);
   });
 
