@@ -154,7 +154,8 @@ class Loader {
     const schemaIndex = this.opts.schemaIndex ?? (await defaultSchemaIndex());
     checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests);
     await this.checkModules();
-    if (!hasErrors(this.report.diagnostics)) await this.checkRuntimes();
+    // `sluice generate` (allowMissingModules) writes what modules import: resolving them comes after.
+    if (!this.opts.allowMissingModules && !hasErrors(this.report.diagnostics)) await this.checkRuntimes();
 
     const diagnostics = sortDiagnostics(dedupe(this.report.diagnostics));
     return hasErrors(diagnostics) ? { diagnostics } : { catalog: this.built, diagnostics };
