@@ -122,14 +122,17 @@ describe('examples/estuary-style on the local stack', () => {
     expect(outcomes).toHaveLength(50);
     for (const o of outcomes) {
       const want = expected.outcomes.get(o.id as number)!;
-      expect({ id: o.id, outcome: o.outcome, sender_balance: o.sender_balance }).toEqual({ id: o.id, ...want });
+      expect({ id: o.id, outcome: o.outcome, sender_balance: o.sender_balance }).toEqual({
+        id: o.id,
+        ...want,
+      });
       expect(o.sender_holder).toBe(o.sender === 'deposit' ? 'unknown' : (o.sender as string).toUpperCase());
     }
     expect(outcomes.some((o) => o.outcome === 'deny')).toBe(true);
     const streaks = await view(again, 'acmeBank/deny-streaks');
-    expect(Object.fromEntries(streaks.map((s) => [s.sender, { streak: s.streak, longest: s.longest }]))).toEqual(
-      Object.fromEntries(expected.streaks),
-    );
+    expect(
+      Object.fromEntries(streaks.map((s) => [s.sender, { streak: s.streak, longest: s.longest }])),
+    ).toEqual(Object.fromEntries(expected.streaks));
     // The replayed batch was skipped as already committed (not derived again).
     expect(again.task('derivation:acmeBank/transfer-outcomes').metrics.DocsSkipped ?? 0).toBe(15);
 
