@@ -115,7 +115,7 @@ describe('SQLite lambdas (lambda.rs)', () => {
       'types',
       "'select $id, $case, $in as output, $nested$prop, $nested$with_hyphen, $strInt * 10 as int10;'",
     );
-    const docs = [
+    const docs: Json[] = [
       { id: 1, case: 'true', in: true },
       { id: 2, case: 'string', in: 'hello' },
       { id: 3, case: 'array', in: '[1,2,"three"]' },
