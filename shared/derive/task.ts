@@ -106,7 +106,7 @@ export class DeriveTask {
     if (this.runner.stateful) {
       if (!this.opts.derivationState)
         throw new Error(`derivation ${this.collection.name} keeps state: it needs a derivation state store`);
-      return this.onStatefulEvent(sourceCollection, docs, transforms, this.opts.derivationState);
+      return this.onStatefulBatch(sourceCollection, docs, transforms, this.opts.derivationState);
     }
     // Origin watermarks of each input shard of the event (the mapping delivers one shard per event).
     const store = this.opts.watermarks;
@@ -198,7 +198,7 @@ export class DeriveTask {
    *   version committed meanwhile fails (DerivationStateConflict) and the batch is retried from it.
    * Any failure drops the in-memory state: the next invocation restores the committed one.
    */
-  private async onStatefulEvent(
+  private async onStatefulBatch(
     sourceCollection: string,
     docs: DecodedDoc[],
     transforms: { t: TransformSpec; i: number }[],

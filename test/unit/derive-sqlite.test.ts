@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
-import { recordsToEvent } from '../../shared/backfill/fragments.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { mergePatch } from '../../shared/derive/engine.ts';
@@ -16,12 +15,11 @@ import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
-import { decodeEvent } from '../../shared/ports/events.ts';
+import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/x';
 
 async function catalogOf(name: string, yaml: string, files: Record<string, string> = {}) {
   const d = join(dir, name);
@@ -231,7 +229,7 @@ describe('stateful derivations commit their state with their checkpoint', () => 
   }
 
   const outputs = (journal: MemoryJournal) =>
-    decodeEvent(recordsToEvent(journal.allRecords('acme/out'), ARN), 'acme/out').map((d) => d.doc as Json);
+    decodeRecords('acme/out', journal.allRecords('acme/out')).docs.map((d) => d.doc as Json);
 
   it('restores SQLite tables on a cold start, skips a replayed batch, and writes only changed pages', async () => {
     const { catalog, journal } = await setup();
@@ -244,17 +242,17 @@ describe('stateful derivations commit their state with their checkpoint', () => 
     await ingest([1, 2]);
     const first = journal.allRecords('acme/in');
     const a = await coldStart(catalog, journal, state);
-    await a.onEvent('acme/in', recordsToEvent(first, ARN));
+    await a.onBatch(decodeRecords('acme/in', first));
     const pagesAfterFirst = a.stats.pagesWritten;
     expect(pagesAfterFirst).toBeGreaterThan(1);
 
     // A new process (cold start) restores the database from the committed pages.
     const b = await coldStart(catalog, journal, state);
     // The mapping replays the committed batch (crash after the commit, before its checkpoint): skipped.
-    await b.onEvent('acme/in', recordsToEvent(first, ARN));
+    await b.onBatch(decodeRecords('acme/in', first));
     expect(b.stats.docsSkipped).toBe(2);
     await ingest([1]);
-    await b.onEvent('acme/in', recordsToEvent(journal.allRecords('acme/in').slice(first.length), ARN));
+    await b.onBatch(decodeRecords('acme/in', journal.allRecords('acme/in').slice(first.length)));
     expect(
       outputs(journal).map((d) => ({ id: (d as { id: number }).id, n: (d as { n: number }).n })),
     ).toEqual([
@@ -278,10 +276,10 @@ describe('stateful derivations commit their state with their checkpoint', () => 
     state.commitDerivationState = async () => {
       throw new Error('crash before the manifest write');
     };
-    await expect(a.onEvent('acme/in', recordsToEvent(records, ARN))).rejects.toThrow('crash');
+    await expect(a.onBatch(decodeRecords('acme/in', records))).rejects.toThrow('crash');
     state.commitDerivationState = commit;
     // The retry runs from the committed (empty) state: n is 1 again, the same document as published before.
-    await a.onEvent('acme/in', recordsToEvent(records, ARN));
+    await a.onBatch(decodeRecords('acme/in', records));
     expect(outputs(journal).map((d) => (d as { n: number }).n)).toEqual([1, 1]);
   });
 });
@@ -324,14 +322,14 @@ describe('TypeScript derivation state', () => {
         { derivationState: state },
       );
     await journal.append('acme/in', [{ hashKey: explicitHashKey(packKey([5])), doc: { id: 5 } }]);
-    await (await start()).onEvent('acme/in', recordsToEvent(journal.allRecords('acme/in'), ARN));
+    await (await start()).onBatch(decodeRecords('acme/in', journal.allRecords('acme/in')));
     expect((await state.loadDerivationState('acme/out'))!.json).toEqual({ total: 5 });
     const n = journal.allRecords('acme/in').length;
     await journal.append('acme/in', [{ hashKey: explicitHashKey(packKey([3])), doc: { id: 3 } }]);
     // A cold start: the new instance is constructed with the committed state.
-    await (await start()).onEvent('acme/in', recordsToEvent(journal.allRecords('acme/in').slice(n), ARN));
+    await (await start()).onBatch(decodeRecords('acme/in', journal.allRecords('acme/in').slice(n)));
     expect(
-      decodeEvent(recordsToEvent(journal.allRecords('acme/out'), ARN), 'acme/out').map(
+      decodeRecords('acme/out', journal.allRecords('acme/out')).docs.map(
         (d) => (d.doc as { total: number }).total,
       ),
     ).toEqual([5, 8]);
