@@ -27,6 +27,14 @@ import {
   SLUICE_ROOT,
 } from './bundling.ts';
 
+const APPLICATION_LOG_LEVEL = {
+  error: lambda.ApplicationLogLevel.ERROR,
+  warn: lambda.ApplicationLogLevel.WARN,
+  info: lambda.ApplicationLogLevel.INFO,
+  debug: lambda.ApplicationLogLevel.DEBUG,
+  trace: lambda.ApplicationLogLevel.TRACE,
+} as const;
+
 /** Where the derivation module is shipped inside a derive function's bundle. */
 export const DERIVATION_MODULE_FILE = 'derivation.mjs';
 /** The Lambda task root (LAMBDA_TASK_ROOT), where the bundle and catalog.json land. */
@@ -64,6 +72,8 @@ export interface SluiceFunctionProps {
   /** A SQLite derivation: ship sql.js's WASM beside the bundle (SQLITE_WASM_FILE). */
   sqlite?: boolean;
   reservedConcurrentExecutions?: number;
+  /** Estuary's `shards.logLevel` (default info): Powertools' level and Lambda's application log level. */
+  logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
 /** Write a catalog to a content-addressed temp file (so the asset hash follows the catalog) and return its path. */
@@ -136,13 +146,14 @@ export class SluiceFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      ...(props.logLevel ? { applicationLogLevelV2: APPLICATION_LOG_LEVEL[props.logLevel] } : {}),
       description: `Sluice ${props.task}`,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
         SLUICE_CATALOG: './catalog.json',
         POWERTOOLS_SERVICE_NAME: props.task,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
-        POWERTOOLS_LOG_LEVEL: 'INFO',
+        POWERTOOLS_LOG_LEVEL: (props.logLevel ?? 'info').toUpperCase(),
         ...(derivationModule
           ? { SLUICE_DERIVATION_MODULE: `${LAMBDA_TASK_ROOT}/${DERIVATION_MODULE_FILE}` }
           : {}),

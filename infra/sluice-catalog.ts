@@ -34,6 +34,8 @@ import {
   type CaptureSpec,
   type CollectionSpec,
   type MaterializationSpec,
+  type ShardSettings,
+  shardSettings,
   typescriptOf,
 } from '../shared/catalog/model.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
@@ -511,6 +513,7 @@ export class SluiceCatalog extends Construct {
       derivationImports: extra.derivationImports,
       sqlite: extra.sqlite,
       reservedConcurrentExecutions: extra.reservedConcurrency,
+      logLevel: this.taskLogLevel(kind, task),
       environment: {
         SLUICE_TASK: task,
         SLUICE_STREAMS: Stack.of(this).toJsonString(streams),
@@ -531,6 +534,19 @@ export class SluiceCatalog extends Construct {
       false,
     );
     return fn;
+  }
+
+  /** Estuary's `shards.logLevel` of the task, if set (persisters have none). */
+  private taskLogLevel(kind: FunctionKind, task: string): ShardSettings['logLevel'] {
+    const shards =
+      kind === 'derive'
+        ? this.catalog.collections[task]?.derive?.shards
+        : kind === 'materialize'
+          ? this.catalog.materializations[task]?.shards
+          : kind === 'persist'
+            ? undefined
+            : this.catalog.captures[task]?.shards;
+    return shardSettings(shards).logLevel;
   }
 
   private deadLetterQueue(scope: Construct, label: string): sqs.Queue {
@@ -610,7 +626,7 @@ export class SluiceCatalog extends Construct {
   }
 
   private addDerivation(spec: CollectionSpec): void {
-    if (!spec.derive) return;
+    if (!spec.derive || shardSettings(spec.derive.shards).disable) return;
     const label = taskLabel('derivation', spec.name);
     const scope = new Construct(this.scopes.derivations, constructIdFor('collection', spec.name));
     const sourcesRead = derivationSources(spec);
@@ -656,6 +672,8 @@ export class SluiceCatalog extends Construct {
 
   private addCapture(name: string): void {
     const spec = this.catalog.captures[name];
+    // Estuary's `shards.disable`: the task does not run, so nothing of it is deployed.
+    if (shardSettings(spec.shards).disable) return;
     const connector = deployedConnector(spec, 'capture');
     const label = taskLabel('capture', name);
     const scope = new Construct(this.scopes.captures, constructIdFor('capture', name));
@@ -733,6 +751,7 @@ export class SluiceCatalog extends Construct {
 
   private addMaterialization(name: string): void {
     const spec = this.catalog.materializations[name];
+    if (shardSettings(spec.shards).disable) return;
     const connector = deployedConnector(spec, 'materialization');
     const label = taskLabel('materialization', name);
     const scope = new Construct(this.scopes.materializations, constructIdFor('materialization', name));

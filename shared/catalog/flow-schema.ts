@@ -40,7 +40,6 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
   },
   Capture: {
     autoDiscover: 'automatic discovery is not supported; list the bindings',
-    shards: 'shard settings of captures are not supported; remove them',
     redactSalt: 'redaction is not supported; remove it',
     expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the capture from the catalog instead',
@@ -52,7 +51,6 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
     source: 'materializing every collection of a capture is not supported; list the bindings',
     sourceCapture: 'materializing every collection of a capture is not supported; list the bindings',
     onIncompatibleSchemaChange: 'schema evolution policies are not supported; remove it',
-    shards: 'shard settings of materializations are not supported; remove them',
     expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete:
       'deleting through the catalog is not supported; remove the materialization from the catalog instead',

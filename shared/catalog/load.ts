@@ -32,6 +32,7 @@ import {
   type MaterializationSpec,
   type PartitionSelector,
   type Projection,
+  SHARD_SETTINGS_APPLIED,
   type SourceLocation,
   type SourceRef,
   type StorageMapping,
@@ -299,7 +300,9 @@ class Loader {
     if (!this.reachable(from.path).has(target.file.path)) {
       let rel = relative(dirname(from.path), target.file.path);
       if (!rel.startsWith('.')) rel = `./${rel}`;
-      this.report.error(
+      // A warning, not an error: Estuary resolves names across the whole catalog and no longer applies
+      // this rule, so catalogs written for it may rely on that. The import keeps files self-describing.
+      this.report.warning(
         'NotImported',
         at,
         `${what}: collection \`${name}\` is defined in ${shortPath(target.file.path)}, which this file does not import (directly or through its imports)`,
@@ -501,7 +504,7 @@ class Loader {
     }
     const spec: DeriveSpec = { using, transforms };
     if (isSqlite) spec.stateful = true;
-    if (d.shards !== undefined) spec.shards = structuredClone(d.shards);
+    if (d.shards !== undefined) spec.shards = this.shards(d.shards, { doc, pointer: `${base}/shards` });
     return spec;
   }
 
@@ -863,6 +866,7 @@ class Loader {
     });
     const interval = this.duration(v.interval, { doc, pointer: `${e.pointer}/interval` });
     if (interval !== undefined) spec.interval = interval;
+    if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
     this.built.captures[e.name] = spec;
   }
 
@@ -906,6 +910,7 @@ class Loader {
       const target = this.collectionRef(source.name, e.file, at, `binding ${i} source`);
       if (target) this.checkSelector(source, target, { doc, pointer: `${bp}/source/partitions` });
     });
+    if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
     this.built.materializations[e.name] = spec;
   }
 
@@ -1031,6 +1036,25 @@ class Loader {
   }
 
   // ---- Values ----
+
+  /**
+   * Estuary's shard template: `disable` and `logLevel` apply (infra: no function; its log level); the
+   * others tune Estuary's shard runtime, which Lambda has no equivalent of: accepted with a warning.
+   */
+  private shards(value: Json, at: Where): Json {
+    if (!isObject(value)) return value;
+    for (const field of ['minTxnDuration', 'maxTxnDuration'])
+      this.duration(value[field], { doc: at.doc, pointer: `${at.pointer}/${field}` });
+    for (const field of Object.keys(value)) {
+      if (SHARD_SETTINGS_APPLIED.has(field)) continue;
+      this.report.warning(
+        'ShardSettingIgnored',
+        { doc: at.doc, pointer: `${at.pointer}/${escapeToken(field)}`, key: true },
+        `\`shards.${field}\` is not applied: Lambda has no shard runtime to tune (the event-source mapping's batch size and window bound a transaction); \`disable\` and \`logLevel\` are applied`,
+      );
+    }
+    return structuredClone(value);
+  }
 
   /** Seconds of a duration string; undefined (and a diagnostic) when it does not parse. */
   private duration(value: Json | undefined, at: Where): number | undefined {

@@ -98,6 +98,25 @@ export interface SqliteUsing {
   migrations: string[];
 }
 
+/** What of a task's Estuary `shards` applies on AWS: no function when disabled, and its log level. */
+export interface ShardSettings {
+  disable: boolean;
+  logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}
+
+export const SHARD_SETTINGS_APPLIED: ReadonlySet<string> = new Set(['disable', 'logLevel']);
+
+export function shardSettings(shards: Json | undefined): ShardSettings {
+  if (shards === null || typeof shards !== 'object' || Array.isArray(shards)) return { disable: false };
+  const level = shards.logLevel;
+  return {
+    disable: shards.disable === true,
+    ...(typeof level === 'string' && ['error', 'warn', 'info', 'debug', 'trace'].includes(level)
+      ? { logLevel: level as ShardSettings['logLevel'] }
+      : {}),
+  };
+}
+
 /** The TypeScript runtime of a derivation, if it has one. */
 export function typescriptOf(derive: DeriveSpec | undefined): TypescriptUsing | undefined {
   return derive && 'typescript' in derive.using ? derive.using.typescript : undefined;
@@ -141,6 +160,8 @@ export interface CaptureSpec {
   name: string;
   endpoint: ConnectorEndpoint;
   bindings: CaptureBinding[];
+  /** Estuary's shard template as written (shardSettings: what applies). */
+  shards?: Json;
   /** Polling interval in seconds, when set. */
   interval?: number;
   source: SourceLocation;
@@ -163,6 +184,8 @@ export interface MaterializationSpec {
   name: string;
   endpoint: ConnectorEndpoint;
   bindings: MaterializationBinding[];
+  /** Estuary's shard template as written (shardSettings: what applies). */
+  shards?: Json;
   source: SourceLocation;
 }
 

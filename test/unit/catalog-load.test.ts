@@ -327,7 +327,15 @@ describe('a broken catalog', async () => {
   it('hits every diagnostic code', () => {
     const codes = new Set(diagnostics.map((d) => d.code));
     // Derivation runtime checks run only on an otherwise valid catalog: derive-sqlite.test.ts has them.
-    const runtime = ['SqlInvalid', 'ParamNotFound', 'ModuleUnresolved', 'ImportMapIgnored', 'LambdaIgnored'];
+    // ShardSettingIgnored: the Estuary-syntax catalog below has it.
+    const runtime = [
+      'SqlInvalid',
+      'ParamNotFound',
+      'ModuleUnresolved',
+      'ImportMapIgnored',
+      'LambdaIgnored',
+      'ShardSettingIgnored',
+    ];
     expect(
       Object.keys(DIAGNOSTIC_CODES).filter(
         (c) => !codes.has(c as Diagnostic['code']) && !runtime.includes(c),
@@ -367,7 +375,13 @@ describe('a broken catalog', async () => {
   it('marks only advice as warnings', () => {
     const warnings = diagnostics.filter((d) => d.severity === 'warning').map((d) => d.code);
     expect(new Set(warnings)).toEqual(
-      new Set(['ReduceUnreachable', 'UnusedMethod', 'ReadDelayTestOnly', 'FragmentSettingIgnored']),
+      new Set([
+        'ReduceUnreachable',
+        'UnusedMethod',
+        'ReadDelayTestOnly',
+        'FragmentSettingIgnored',
+        'NotImported',
+      ]),
     );
   });
 
@@ -399,7 +413,12 @@ describe("a catalog in Estuary's exact syntax", () => {
     expect(diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual([
       'warning FragmentSettingIgnored',
       'warning ReadDelayTestOnly',
+      'warning ShardSettingIgnored',
     ]);
+    expect(diagnostics.find((d) => d.code === 'ShardSettingIgnored')).toMatchObject({
+      pointer: '/collections/acmeBank~1balances/derive/shards/minTxnDuration',
+      message: expect.stringContaining('`disable` and `logLevel` are applied'),
+    });
     const balances = catalog!.collections['acmeBank/balances'];
     expect(balances.derive!.transforms[0]).toMatchObject({
       name: 'fromTransfers',
@@ -436,6 +455,23 @@ describe('edge cases', () => {
     return dir;
   };
   const SCHEMA = '{ type: object, properties: { id: { type: string } }, required: [id] }';
+
+  it('resolves a collection another file defines without importing it, as Estuary does (a warning)', async () => {
+    const dir = write({
+      'flow.yaml': `import: [b.flow.yaml]\ncollections:\n  acmeCo/a:\n    schema: ${SCHEMA}\n    key: [/id]\n`,
+      // b reads acmeCo/a but does not import flow.yaml: both files are in the catalog.
+      'b.flow.yaml': [
+        'materializations:',
+        '  acmeCo/m:',
+        '    endpoint: { connector: { image: materialize-webhook, config: { address: "http://127.0.0.1:9/x" } } }',
+        '    bindings: [{ source: acmeCo/a, resource: { path: /a } }]',
+        '',
+      ].join('\n'),
+    });
+    const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual(['warning NotImported']);
+    expect(catalog?.materializations['acmeCo/m'].bindings[0].source.name).toBe('acmeCo/a');
+  });
 
   it('reports a missing root file instead of throwing', async () => {
     const { catalog, diagnostics } = await loadCatalog(join(tmp, 'nope.yaml'));
