@@ -28,6 +28,8 @@ export const DIAGNOSTIC_CODES = {
   UnknownCollection: 'a reference to a collection that no catalog file defines',
   NotImported:
     'a reference to a collection defined in a file that this file does not import (a warning: Estuary no longer requires the import)',
+  RemoteFetchFailed:
+    'a remote import or schema that cannot be fetched (an error without a cached copy, else a warning)',
   UnknownConnector: 'a connector image that Sluice does not have',
   ConnectorKindMismatch:
     'a materialize-* connector used by a capture, or a source-* one by a materialization',

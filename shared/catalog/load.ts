@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { type BuiltInConnector, validateConnectorJson } from '../connectors/config.ts';
 import { ConnectorConfigError } from '../connectors/errors.ts';
 import { connectorSchemas } from '../connectors/registry.ts';
@@ -43,6 +43,7 @@ import {
 } from './model.ts';
 import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
 import { connectorImageName, resolveConnectorImage, transformMethodName } from './names.ts';
+import { RemoteFiles } from './remote.ts';
 import { locate, Report, shortPath, type Where } from './report.ts';
 import { Resources } from './resources.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
@@ -129,6 +130,7 @@ class Loader {
   private readonly reach = new Map<string, Set<string>>();
   private readonly ingests: IngestDocuments[] = [];
   private readonly built: BuiltCatalog;
+  private remote!: RemoteFiles;
 
   constructor(private readonly opts: LoadOptions) {
     this.built = {
@@ -144,6 +146,8 @@ class Loader {
 
   async run(root: string): Promise<LoadResult> {
     this.built.root = root;
+    this.remote = new RemoteFiles(root, this.report);
+    this.resources.remote = this.remote;
     await this.loadFiles(root);
     this.registerEntities();
     for (const e of this.entities('collections')) await this.buildCollection(e);
@@ -195,25 +199,42 @@ class Loader {
       }
       if (!isObject(doc.value)) continue;
       file.value = doc.value;
-      const imports = Array.isArray(doc.value.import) ? doc.value.import : [];
-      imports.forEach((imp, i) => {
+      const imports: { url: string; at: Where }[] = [];
+      (Array.isArray(doc.value.import) ? doc.value.import : []).forEach((imp, i) => {
         const url =
           typeof imp === 'string' ? imp : isObject(imp) && typeof imp.url === 'string' ? imp.url : null;
         if (url === null) return;
-        const at: Where = { doc, pointer: `/import/${i}` };
-        const target = this.resolveFileUrl(url, path, at, 'imports');
-        if (target === undefined) return;
+        imports.push({ url, at: { doc, pointer: `/import/${i}` } });
+      });
+      for (const { url, at } of imports) {
+        const target = await this.resolveImport(url, path, at);
+        if (target === undefined) continue;
         file.imports.push(target);
         queue.push({ path: target, from: at });
-      });
+      }
     }
+  }
+
+  /** The catalog file an import names: a local path, or a remote one fetched into the cache (remote.ts). */
+  private async resolveImport(url: string, file: string, at: Where): Promise<string | undefined> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url, this.remote.baseOf(file));
+    } catch {
+      this.report.error('InvalidValue', at, `\`${url}\` is not a valid relative path or URL`);
+      return undefined;
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      return this.resolveFileUrl(url, file, at, 'imports');
+    parsed.hash = '';
+    return this.remote.localPath(parsed, at, 'import');
   }
 
   /** An absolute path for a relative path or file:// URL written in `file`; reports other schemes. */
   private resolveFileUrl(url: string, file: string, at: Where, what: string): string | undefined {
     let parsed: URL;
     try {
-      parsed = new URL(url, pathToFileURL(file));
+      parsed = new URL(url, this.remote.baseOf(file));
     } catch {
       this.report.error('InvalidValue', at, `\`${url}\` is not a valid relative path or URL`);
       return undefined;
@@ -222,7 +243,7 @@ class Loader {
       this.report.error(
         'Unsupported',
         at,
-        `remote ${what} (\`${url}\`) are not supported: catalogs load offline; save the file beside the catalog and use a relative path`,
+        `remote ${what} (\`${url}\`) are not supported (only remote imports and schemas are fetched); save the file beside the catalog and use a relative path`,
       );
       return undefined;
     }
