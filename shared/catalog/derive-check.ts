@@ -2,7 +2,7 @@
  * `sluice check` runs what Estuary validates when it builds a derivation: a SQLite derivation's
  * migrations apply to an empty database and its lambdas prepare with every `$parameter` naming a
  * location of the source collection; a TypeScript module bundles, every import (`flow/…` included)
- * resolving. Loaded only when a catalog has derivations (it pulls in sql.js and esbuild).
+ * resolving, and (`sluice check`) type-checks. Loaded only when a catalog has derivations (it pulls in sql.js and esbuild).
  */
 import { existsSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -20,8 +20,12 @@ export interface RuntimeProblem {
   message: string;
 }
 
-export async function checkDerivationRuntimes(catalog: BuiltCatalog): Promise<RuntimeProblem[]> {
+export async function checkDerivationRuntimes(
+  catalog: BuiltCatalog,
+  opts: { typeCheck?: boolean } = {},
+): Promise<RuntimeProblem[]> {
   const out: RuntimeProblem[] = [];
+  const typeCheck = new Map<string, { imports: Record<string, string>; modules: Map<string, string> }>();
   let registry: SchemaRegistry | undefined;
   for (const c of Object.values(catalog.collections)) {
     if (sqliteOf(c.derive)) {
@@ -59,6 +63,11 @@ export async function checkDerivationRuntimes(catalog: BuiltCatalog): Promise<Ru
           logLevel: 'silent',
           tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(ts.imports) } },
         });
+        // Bundled: now type-check it, with every module of the same import map in one program.
+        const key = JSON.stringify(ts.imports);
+        const group = typeCheck.get(key) ?? { imports: ts.imports, modules: new Map<string, string>() };
+        group.modules.set(ts.module, c.name);
+        typeCheck.set(key, group);
       } catch (err) {
         const errors = (
           err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }
@@ -75,6 +84,59 @@ export async function checkDerivationRuntimes(catalog: BuiltCatalog): Promise<Ru
         }
       }
     }
+  }
+  if (opts.typeCheck)
+    for (const group of typeCheck.values()) out.push(...(await typeErrors(group.imports, group.modules)));
+  return out;
+}
+
+/**
+ * Type errors of modules, as Deno reports them to Estuary (strict TypeScript, web and ES2022 APIs),
+ * with `flow/…` resolved through the import map. The compiler is loaded only here.
+ */
+async function typeErrors(
+  imports: Record<string, string>,
+  modules: Map<string, string>,
+): Promise<RuntimeProblem[]> {
+  type TS = typeof import('typescript');
+  const m = await import('typescript');
+  const ts = (m as unknown as { default?: TS }).default ?? (m as unknown as TS);
+  const program = ts.createProgram([...modules.keys()], {
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    allowImportingTsExtensions: true,
+    allowJs: true,
+    skipLibCheck: true,
+    lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+    baseUrl: '/',
+    paths: tsconfigPaths(imports),
+  });
+  const out: RuntimeProblem[] = [];
+  const collectionOf = (file: string | undefined) => (file && modules.get(file)) ?? [...modules.values()][0];
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    if (d.category !== ts.DiagnosticCategory.Error) continue;
+    const message = ts.flattenDiagnosticMessageText(d.messageText, ' ');
+    if (!d.file || d.start === undefined) {
+      out.push({
+        collection: collectionOf(undefined),
+        code: 'ModuleUnresolved',
+        at: { pointer: '/using/typescript' },
+        message,
+      });
+      continue;
+    }
+    // Problems in generated types or libraries are reported where a module uses them.
+    if (!modules.has(d.file.fileName) && /flow_generated|node_modules/.test(d.file.fileName)) continue;
+    const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+    out.push({
+      collection: collectionOf(d.file.fileName),
+      code: 'ModuleUnresolved',
+      at: { file: d.file.fileName, line: line + 1, col: character + 1 },
+      message: `TS${d.code}: ${message}`,
+    });
   }
   return out;
 }

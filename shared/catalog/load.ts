@@ -55,6 +55,8 @@ export { formatDiagnostic, formatDiagnostics, hasErrors } from './diagnostics.ts
 export interface LoadOptions {
   /** Don't report missing TypeScript module files (`sluice generate` writes them). */
   allowMissingModules?: boolean;
+  /** Type-check TypeScript derivation modules (`sluice check`; slower: the TypeScript compiler runs). */
+  typeCheckModules?: boolean;
   /** How schema questions are answered; defaults to shared/schema. */
   schemaIndex?: SchemaIndexFactory;
 }
@@ -760,7 +762,9 @@ class Loader {
   private async checkRuntimes(): Promise<void> {
     if (!Object.values(this.built.collections).some((c) => c.derive)) return;
     const { checkDerivationRuntimes } = await import('./derive-check.ts');
-    for (const p of await checkDerivationRuntimes(this.built)) {
+    for (const p of await checkDerivationRuntimes(this.built, {
+      typeCheck: this.opts.typeCheckModules === true,
+    })) {
       const info = this.collections.get(p.collection);
       if (!info) continue;
       if ('pointer' in p.at) {
