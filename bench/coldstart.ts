@@ -69,9 +69,10 @@ export async function run(): Promise<void> {
     const env: Record<string, string> = {};
     if (kind === 'derive') {
       const spec = catalog.collections[task];
-      const module = typescriptOf(spec.derive)?.module as string;
+      const ts = typescriptOf(spec.derive);
+      const module = ts?.module as string;
       const moduleFile = join(dir, DERIVATION_MODULE_FILE);
-      await bundleDerivationModule(module, moduleFile);
+      await bundleDerivationModule(module, moduleFile, ts?.imports);
       env.SLUICE_DERIVATION_MODULE = moduleFile;
       shipped = {
         ...catalog,

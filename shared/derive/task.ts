@@ -211,6 +211,7 @@ export class DeriveTask {
       const shards = structuredClone(manifest.shards);
       const out: AppendDoc[] = [];
       let processed = 0;
+      let last: DecodedDoc | undefined;
       for (const d of docs) {
         const shard = `${sourceCollection}/${d.shardId}`;
         shards[shard] ??= { upTo: '', marks: {} };
@@ -229,11 +230,29 @@ export class DeriveTask {
           s.marks[d.source] = d.position;
         }
         processed++;
+        last = d;
         await this.derive(sourceCollection, d, transforms, out);
       }
-      if (processed === 0) return 0;
-      for (const doc of await this.runner.flush()) {
-        out.push({ hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(doc), 'latin1')), doc });
+      if (processed === 0 || !last) return 0;
+      // flush() outputs get an origin after the batch's last input (rank 999, after every transform's),
+      // so that the copies a replay before the commit re-publishes are dropped downstream like the others.
+      const source = `${sourceCollection}/${last.shardId}`;
+      for (const [n, doc] of (await this.runner.flush()).entries()) {
+        const position = `${last.streamPosition}:999:${String(n).padStart(6, '0')}`;
+        const withMeta: Json = isObject(doc)
+          ? {
+              ...doc,
+              _meta: {
+                ...(isObject(doc._meta) ? doc._meta : {}),
+                uuid: metaUuid(last.arrivalMs, `${this.collection.name}/${source}`, position),
+              },
+            }
+          : doc;
+        out.push({
+          hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
+          doc: withMeta,
+          origin: formatOrigin(source, position),
+        });
       }
       const state = await this.runner.startCommit();
       if (out.length > 0) await this.journal.append(task, out);
