@@ -102,7 +102,7 @@ describe('SQLite parameters (param.rs)', () => {
   it("finds SQLite's `$` variables, skipping literals, quoted names and comments", () => {
     expect(
       parameterNames(`-- $commented
-        select '$not' as "$neither", $id, $p::(nested/prop), $a$b /* $c */ from t where x = $id;`),
+        select '$not' as "$neither", $id, $p::(nested/prop), $a$b /* $c */, col$umn from t where x = $id;`),
     ).toEqual(['$id', '$p::(nested/prop)', '$a$b']);
   });
 });

@@ -14,6 +14,7 @@ import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
 import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { TestRunner } from '../../shared/testing/runner.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-ts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -162,5 +163,36 @@ describe('TypeScript modules in Estuary style', () => {
       expect.objectContaining({ id: 2, label: 'after 2' }),
       expect.objectContaining({ id: 3, label: 'after 3' }),
     ]);
+  });
+
+  it("sluice test commits each transaction: startCommit is called after flush, as Estuary's runner does", async () => {
+    // The module counts documents per transaction and clears its count in startCommit: without the
+    // commit, the second transaction (a verify settles the first) would report 3 instead of 1.
+    const root = write('commit', {
+      'flow.yaml': `${COLLECTIONS.replace('USING', '{ module: mod.ts }')}
+tests:
+  acme/t:
+    - ingest: { collection: acme/in, documents: [{ id: 1 }, { id: 2 }] }
+    - verify: { collection: acme/out, documents: [{ id: 1, label: '2 in txn' }, { id: 2, label: '2 in txn' }] }
+    - ingest: { collection: acme/in, documents: [{ id: 3 }] }
+    - verify:
+        collection: acme/out
+        documents: [{ id: 1, label: '2 in txn' }, { id: 2, label: '2 in txn' }, { id: 3, label: '1 in txn' }]
+`,
+      'mod.ts': [
+        'export class Derivation {',
+        '  ids: number[] = [];',
+        '  fromIn(read: { doc: { id: number } }) { this.ids.push(read.doc.id); return []; }',
+        "  async flush() { return this.ids.map((id) => ({ id, label: this.ids.length + ' in txn' })); }",
+        '  startCommit() { this.ids = []; return {}; }',
+        '}',
+        '',
+      ].join('\n'),
+    });
+    const { catalog, diagnostics } = await loadCatalog(root);
+    expect(diagnostics).toEqual([]);
+    const runner = await TestRunner.create(catalog!, new SchemaRegistry(catalog!.schemas));
+    const result = await runner.run(catalog!.tests['acme/t']);
+    expect([result.failure?.message, result.failure?.diff]).toEqual([undefined, undefined]);
   });
 });

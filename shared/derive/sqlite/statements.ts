@@ -23,7 +23,8 @@ export function parameterNames(sql: string): string[] {
     } else if (c === '/' && sql[i + 1] === '*') {
       const end = sql.indexOf('*/', i + 2);
       i = end < 0 ? n : end + 2;
-    } else if (c === '$') {
+    } else if (c === '$' && (i === 0 || !/[\p{L}\p{N}_$]/u.test(sql[i - 1]))) {
+      // (A `$` inside an identifier, as in `a$b`, is part of the name, not a parameter.)
       let j = i + 1;
       while (j < n) {
         if (/[\p{L}\p{N}_$]/u.test(sql[j])) j++;
@@ -36,6 +37,11 @@ export function parameterNames(sql: string): string[] {
       }
       const name = sql.slice(i, j);
       if (name.length > 1 && !out.includes(name)) out.push(name);
+      i = j;
+    } else if (/[\p{L}\p{N}_]/u.test(c)) {
+      // Skip a whole identifier or number, `$` included (`a$b` names a column).
+      let j = i + 1;
+      while (j < n && /[\p{L}\p{N}_$]/u.test(sql[j])) j++;
       i = j;
     } else i++;
   }
