@@ -243,6 +243,15 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
         if (def === 'TestStep') {
           if (!unknownAt.has(at))
             add('InvalidValue', at, 'a test step has exactly one of `ingest` or `verify`');
+        } else if (def === 'DeriveUsing') {
+          if (!unknownAt.has(at))
+            add('InvalidValue', at, '`derive.using` has exactly one of `typescript` or `sqlite`');
+        } else if (def === 'DeriveUsingTypescript') {
+          add(
+            'MissingProperty',
+            at,
+            '`using.typescript` needs `module` (a file or inline TypeScript) or `files`',
+          );
         } else {
           add('InvalidValue', at, `${what} ${e.message}`);
         }

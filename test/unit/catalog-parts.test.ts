@@ -244,6 +244,38 @@ describe('structural validation (schemas/flow.schema.json)', () => {
     ]);
   });
 
+  it('derive.using has exactly one runtime; using.typescript needs module or files', () => {
+    expect(
+      check(`collections:
+  a/b:
+    schema: {}
+    key: [/id]
+    derive:
+      using: { typescript: { module: m.ts }, sqlite: { migrations: [] } }
+      transforms: []
+  a/c:
+    schema: {}
+    key: [/id]
+    derive:
+      using: { typescript: {} }
+      transforms: []
+`),
+    ).toEqual([
+      [
+        'InvalidValue',
+        '/collections/a~1b/derive/using',
+        '`derive.using` has exactly one of `typescript` or `sqlite`',
+        undefined,
+      ],
+      [
+        'MissingProperty',
+        '/collections/a~1c/derive/using/typescript',
+        '`using.typescript` needs `module` (a file or inline TypeScript) or `files`',
+        undefined,
+      ],
+    ]);
+  });
+
   it('explains wrong types, bad names, bad prefixes and malformed steps', () => {
     expect(
       check(`materializations:
