@@ -465,7 +465,7 @@ describe('edge cases', () => {
         'materializations:',
         '  acmeCo/m:',
         '    endpoint: { connector: { image: materialize-webhook, config: { address: "http://127.0.0.1:9/x" } } }',
-        '    bindings: [{ source: acmeCo/a, resource: { path: /a } }]',
+        '    bindings: [{ source: acmeCo/a, resource: { relativePath: /a } }]',
         '',
       ].join('\n'),
     });
