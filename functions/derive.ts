@@ -1,14 +1,16 @@
 /**
  * Lambda handler of a derivation, with a Kinesis event-source mapping on each source collection.
  * Environment (shared/config/env.ts): SLUICE_CATALOG (built catalog JSON), SLUICE_TASK (the derived
- * collection), SLUICE_STREAMS, SLUICE_DERIVATION_MODULE (the derivation module bundled at synth, next to
- * this bundle: imported plainly, no build step at run time).
+ * collection), SLUICE_STREAMS, SLUICE_DERIVATION_MODULE (a TypeScript derivation's module bundled at synth,
+ * next to this bundle: imported plainly, no build step at run time) or SLUICE_SQLITE_WASM (a SQLite
+ * derivation: sql.js's WASM, next to this bundle).
  * The runtime and the derivation instance are built once per cold start (first invocation).
  * A failure throws: the mapping retries and bisects.
  * Input documents already processed (by origin: re-published by a replayed upstream derivation) are
  * skipped, through watermarks in the state table (SLUICE_STATE_TABLE); this needs ParallelizationFactor 1.
+ * A stateful derivation (SQLite, or a module with state) commits its state with its input positions in
+ * the state table too (shared/derive/task.ts), one invocation at a time (reserved concurrency 1).
  */
-
 import { sqliteOf } from '../shared/catalog/model.ts';
 import { EnvError, parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
