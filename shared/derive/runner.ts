@@ -118,18 +118,7 @@ export class DerivationRunner {
       try {
         result = await this.engine.read(t, docs[i]);
       } catch (err) {
-        if (err instanceof DerivationError) {
-          throw new DerivationError(
-            err.code,
-            this.collection.name,
-            err.message.replace(/^derivation \S+ (transform \S+ )?/, ''),
-            {
-              transform: transformName,
-              sourceIndex: firstIndex + i,
-              cause: err.cause ?? err,
-            },
-          );
-        }
+        if (err instanceof DerivationError) throw err;
         throw new DerivationError('TransformThrew', this.collection.name, `threw: ${describe(err)}`, {
           transform: transformName,
           sourceIndex: firstIndex + i,

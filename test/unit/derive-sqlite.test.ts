@@ -175,6 +175,22 @@ describe('SQLite lambdas (lambda.rs)', () => {
   });
 });
 
+describe('SQLite lambda failures', () => {
+  it('a statement failing on a document is the transform failing there, with the SQL error and statement', async () => {
+    const runner = await runnerFor(
+      'failing',
+      '"insert into t (id, label) values ($id, $case) returning id;"',
+      "['create table t (id integer primary key, label text not null);']",
+    );
+    await expect(runner.onSource('fromIn', [{ id: 1, case: 'a' }, { id: 2 }], 10)).rejects.toMatchObject({
+      code: 'TransformThrew',
+      transform: 'fromIn',
+      sourceIndex: 11,
+      message: expect.stringMatching(/NOT NULL constraint failed: t\.label[\s\S]*insert into t/),
+    });
+  });
+});
+
 describe('sluice check on SQLite derivations', () => {
   it('reports a parameter naming no location, with did-you-mean, at the lambda', async () => {
     const { catalog, diagnostics } = await catalogOf('badparam', derived("'select $idd;'"));

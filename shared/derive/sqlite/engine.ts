@@ -73,12 +73,8 @@ export class SqliteEngine implements DerivationEngine {
         l.stmt.bind(values);
         while (l.stmt.step()) out.push(rowToDocument(l, l.stmt.get()));
       } catch (err) {
-        throw new DerivationError(
-          'TransformThrew',
-          this.derivation,
-          `lambda statement ${i} failed: ${describe(err)}\n${l.sql.trim()}`,
-          { transform: transform.name, cause: err },
-        );
+        // The runner reports it as the transform's failure, with the source document's index.
+        throw new Error(`lambda statement ${i} failed: ${describe(err)}\n${l.sql.trim()}`, { cause: err });
       } finally {
         l.stmt.reset();
       }
