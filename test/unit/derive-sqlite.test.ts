@@ -15,6 +15,7 @@ import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
+import { metaUuid } from '../../shared/meta/uuid.ts';
 import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
@@ -171,6 +172,19 @@ describe('SQLite lambdas (lambda.rs)', () => {
       { id: 1, first: 1 },
       { id: 1, first: 0 },
       { id: 2, first: 1 },
+    ]);
+  });
+});
+
+describe('SQLite publish time', () => {
+  it('binds $flow_published_at (from /_meta/uuid, RFC 3339) and $_meta$uuid for every source', async () => {
+    const runner = await runnerFor(
+      'published',
+      "'select $id, $flow_published_at as at, $_meta$uuid as uuid;'",
+    );
+    const uuid = metaUuid(Date.UTC(2026, 10, 29, 12, 30, 5, 250), 'test', 1);
+    expect(await runner.onSource('fromIn', [{ id: 1, _meta: { uuid } }])).toEqual([
+      { id: 1, at: '2026-11-29T12:30:05.250Z', uuid },
     ]);
   });
 });

@@ -9,6 +9,7 @@
 import { didYouMean } from '../../catalog/diagnostics.ts';
 import type { CollectionSpec } from '../../catalog/model.ts';
 import { escapeToken, getAt } from '../../json/pointer.ts';
+import { uuidTime } from '../../meta/uuid.ts';
 import type { SchemaRegistry } from '../../schema/registry.ts';
 import { shapeAt } from '../../schema/shape.ts';
 
@@ -20,6 +21,8 @@ export interface Param {
   encoding: string;
   /** Strings of format `integer` / `number` bind as numbers when they parse (as Estuary does). */
   format?: 'integer' | 'number';
+  /** `flow_published_at`: the publish time carried by `/_meta/uuid`, as an RFC 3339 timestamp. */
+  publishedAt?: true;
 }
 
 export const EXPLICIT_PREFIX = '$p::(';
@@ -45,6 +48,13 @@ export function sourceParams(registry: SchemaRegistry, source: CollectionSpec): 
   };
   for (const [field, p] of Object.entries(source.projections)) add(field, p.location);
   add('flow_document', '');
+  add('_meta/uuid', '/_meta/uuid');
+  byField.set('flow_published_at', {
+    field: 'flow_published_at',
+    pointer: '/_meta/uuid',
+    encoding: canonicalEncoding('flow_published_at'),
+    publishedAt: true,
+  });
   const walk = (pointer: string, depth: number): void => {
     if (depth >= MAX_DEPTH) return;
     const shape = shapeAt(registry, source.readSchema, pointer);
@@ -96,6 +106,7 @@ export function resolveParam(encoding: string, params: Param[]): Param {
 export function bindValue(param: Param, doc: unknown): number | string | Uint8Array | null {
   const v = param.pointer === '' ? doc : getAt(doc as never, param.pointer);
   if (v === undefined || v === null) return null;
+  if (param.publishedAt) return typeof v === 'string' ? new Date(uuidTime(v)).toISOString() : null;
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'number') return v;
   if (typeof v === 'string') {
