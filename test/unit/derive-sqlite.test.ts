@@ -176,6 +176,36 @@ describe('SQLite lambdas (lambda.rs)', () => {
   });
 });
 
+describe('SQLite migrations (dbutil.rs bootstrap_and_migrate)', () => {
+  it('applies each migration once: reopening committed state with one appended runs only the new one', async () => {
+    const m0 = "'create table one (id integer primary key not null); insert into one (id) values (4), (5);'";
+    const m1 =
+      "'alter table one add column value text default ''hello''; insert into one (id, value) values (6, ''new'');'";
+    const lambda =
+      "'select json_object(''id'', 0, ''rows'', json_group_array(json_object(''id'', id, ''value'', value))) as json from one;'";
+    const before = await runnerFor(
+      'migrate-a',
+      "'select json_object(''id'', 0, ''rows'', json_group_array(id)) as json from one;'",
+      `[${m0}]`,
+    );
+    expect(await before.onSource('fromIn', [{ id: 0 }])).toEqual([{ id: 0, rows: [4, 5] }]);
+    const state = await before.startCommit();
+    const after = await runnerFor('migrate-b', lambda, `[${m0}, ${m1}]`);
+    // Opened from the committed database: migration 0 is not run again (its insert would fail on the key).
+    await after.open(state);
+    expect(await after.onSource('fromIn', [{ id: 0 }])).toEqual([
+      {
+        id: 0,
+        rows: [
+          { id: 4, value: 'hello' },
+          { id: 5, value: 'hello' },
+          { id: 6, value: 'new' },
+        ],
+      },
+    ]);
+  });
+});
+
 describe('SQLite publish time', () => {
   it('binds $flow_published_at (from /_meta/uuid, RFC 3339) and $_meta$uuid for every source', async () => {
     const runner = await runnerFor(
