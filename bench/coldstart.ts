@@ -23,7 +23,7 @@ import {
 } from '../infra/bundling.ts';
 import { DERIVATION_MODULE_FILE } from '../infra/function.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
-import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import { type BuiltCatalog, typescriptOf } from '../shared/catalog/model.ts';
 
 const RUNS = 7;
 const CATALOG = 'examples/clickstream/flow.yaml';
@@ -69,9 +69,10 @@ export async function run(): Promise<void> {
     const env: Record<string, string> = {};
     if (kind === 'derive') {
       const spec = catalog.collections[task];
-      const module = spec.derive?.using.typescript.module as string;
+      const ts = typescriptOf(spec.derive);
+      const module = ts?.module as string;
       const moduleFile = join(dir, DERIVATION_MODULE_FILE);
-      await bundleDerivationModule(module, moduleFile);
+      await bundleDerivationModule(module, moduleFile, ts?.imports);
       env.SLUICE_DERIVATION_MODULE = moduleFile;
       shipped = {
         ...catalog,

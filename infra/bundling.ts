@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
 
 /** Root of the Sluice package (where package.json and package-lock.json live). */
 export const SLUICE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -92,7 +93,16 @@ export async function bundleTo(kind: FunctionKind, dir: string): Promise<{ file:
 }
 
 /** Build a derivation module as infra/function.ts ships it next to the derive bundle. */
-export async function bundleDerivationModule(module: string, outfile: string): Promise<void> {
+export async function bundleDerivationModule(
+  module: string,
+  outfile: string,
+  imports?: Record<string, string>,
+): Promise<void> {
   const { build } = await import('esbuild');
-  await build({ ...esbuildOptions('derive', outfile), entryPoints: [module] });
+  await build({
+    ...esbuildOptions('derive', outfile),
+    entryPoints: [module],
+    // `flow/…` and the deno.json import map, as infra/function.ts passes them (`--tsconfig`).
+    ...(imports ? { tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } } } : {}),
+  });
 }

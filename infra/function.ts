@@ -15,7 +15,9 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import { SQLITE_WASM_ENV, SQLITE_WASM_FILE, sqlWasmPath } from '../shared/derive/sqlite/sql-js.ts';
 import {
   ESBUILD_TARGET,
   ESM_REQUIRE_BANNER,
@@ -24,6 +26,14 @@ import {
   type FunctionKind,
   SLUICE_ROOT,
 } from './bundling.ts';
+
+const APPLICATION_LOG_LEVEL = {
+  error: lambda.ApplicationLogLevel.ERROR,
+  warn: lambda.ApplicationLogLevel.WARN,
+  info: lambda.ApplicationLogLevel.INFO,
+  debug: lambda.ApplicationLogLevel.DEBUG,
+  trace: lambda.ApplicationLogLevel.TRACE,
+} as const;
 
 /** Where the derivation module is shipped inside a derive function's bundle. */
 export const DERIVATION_MODULE_FILE = 'derivation.mjs';
@@ -57,7 +67,13 @@ export interface SluiceFunctionProps {
   logRetention: logs.RetentionDays;
   /** Absolute path of a TypeScript derivation module to bundle as DERIVATION_MODULE_FILE. */
   derivationModule?: string;
+  /** The module's import map (`flow/` → generated types), applied as tsconfig paths when bundling it. */
+  derivationImports?: Record<string, string>;
+  /** A SQLite derivation: ship sql.js's WASM beside the bundle (SQLITE_WASM_FILE). */
+  sqlite?: boolean;
   reservedConcurrentExecutions?: number;
+  /** Estuary's `shards.logLevel` (default info): Powertools' level and Lambda's application log level. */
+  logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
 /** Write a catalog to a content-addressed temp file (so the asset hash follows the catalog) and return its path. */
@@ -65,6 +81,17 @@ function stageCatalogFile(catalog: BuiltCatalog): string {
   const text = JSON.stringify(catalog);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
   const dir = join(tmpdir(), 'sluice-cdk-catalogs');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${hash}.json`);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A content-addressed tsconfig holding an import map as `paths`, for the esbuild CLI's `--tsconfig`. */
+function stageTsconfig(imports: Record<string, string>): string {
+  const text = JSON.stringify({ compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } });
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
+  const dir = join(tmpdir(), 'sluice-cdk-tsconfigs');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${hash}.json`);
   writeFileSync(file, text);
@@ -119,16 +146,18 @@ export class SluiceFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      ...(props.logLevel ? { applicationLogLevelV2: APPLICATION_LOG_LEVEL[props.logLevel] } : {}),
       description: `Sluice ${props.task}`,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: {
         SLUICE_CATALOG: './catalog.json',
         POWERTOOLS_SERVICE_NAME: props.task,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
-        POWERTOOLS_LOG_LEVEL: 'INFO',
+        POWERTOOLS_LOG_LEVEL: (props.logLevel ?? 'info').toUpperCase(),
         ...(derivationModule
           ? { SLUICE_DERIVATION_MODULE: `${LAMBDA_TASK_ROOT}/${DERIVATION_MODULE_FILE}` }
           : {}),
+        ...(props.sqlite ? { [SQLITE_WASM_ENV]: `${LAMBDA_TASK_ROOT}/${SQLITE_WASM_FILE}` } : {}),
         ...props.environment,
       },
       bundling: {
@@ -156,10 +185,16 @@ export class SluiceFunction extends Construct {
                   '--minify',
                   `--banner:js=${shellQuote(ESM_REQUIRE_BANNER)}`,
                   ...EXTERNAL_MODULES.map((m) => `--external:${shellQuote(m)}`),
+                  ...(props.derivationImports
+                    ? [`--tsconfig=${shellQuote(stageTsconfig(props.derivationImports))}`]
+                    : []),
                   '--log-level=warning',
                   `--outfile=${shellQuote(join(outputDir, DERIVATION_MODULE_FILE))}`,
                 ].join(' '),
               );
+            }
+            if (props.sqlite) {
+              cmds.push(`cp ${shellQuote(sqlWasmPath())} ${shellQuote(join(outputDir, SQLITE_WASM_FILE))}`);
             }
             return cmds;
           },

@@ -29,11 +29,14 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type {
-  BuiltCatalog,
-  CaptureSpec,
-  CollectionSpec,
-  MaterializationSpec,
+import {
+  type BuiltCatalog,
+  type CaptureSpec,
+  type CollectionSpec,
+  type MaterializationSpec,
+  type ShardSettings,
+  shardSettings,
+  typescriptOf,
 } from '../shared/catalog/model.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
@@ -480,7 +483,13 @@ export class SluiceCatalog extends Construct {
     label: string,
     task: string,
     res: TaskResources,
-    extra: { derivationModule?: string; reservedConcurrency?: number; catalog?: BuiltCatalog } = {},
+    extra: {
+      derivationModule?: string;
+      derivationImports?: Record<string, string>;
+      sqlite?: boolean;
+      reservedConcurrency?: number;
+      catalog?: BuiltCatalog;
+    } = {},
   ): SluiceFunction {
     const streams = Object.fromEntries(
       [...new Set([...res.reads, ...res.writes])].sort().map((c) => [c, this.stream(c).streamName]),
@@ -501,7 +510,10 @@ export class SluiceCatalog extends Construct {
       timeout: kind === 'ingest' ? Duration.seconds(30) : Duration.minutes(2),
       logRetention: this.props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       derivationModule: extra.derivationModule,
+      derivationImports: extra.derivationImports,
+      sqlite: extra.sqlite,
       reservedConcurrentExecutions: extra.reservedConcurrency,
+      logLevel: this.taskLogLevel(kind, task),
       environment: {
         SLUICE_TASK: task,
         SLUICE_STREAMS: Stack.of(this).toJsonString(streams),
@@ -522,6 +534,19 @@ export class SluiceCatalog extends Construct {
       false,
     );
     return fn;
+  }
+
+  /** Estuary's `shards.logLevel` of the task, if set (persisters have none). */
+  private taskLogLevel(kind: FunctionKind, task: string): ShardSettings['logLevel'] {
+    const shards =
+      kind === 'derive'
+        ? this.catalog.collections[task]?.derive?.shards
+        : kind === 'materialize'
+          ? this.catalog.materializations[task]?.shards
+          : kind === 'persist'
+            ? undefined
+            : this.catalog.captures[task]?.shards;
+    return shardSettings(shards).logLevel;
   }
 
   private deadLetterQueue(scope: Construct, label: string): sqs.Queue {
@@ -601,22 +626,25 @@ export class SluiceCatalog extends Construct {
   }
 
   private addDerivation(spec: CollectionSpec): void {
-    if (!spec.derive) return;
+    if (!spec.derive || shardSettings(spec.derive.shards).disable) return;
     const label = taskLabel('derivation', spec.name);
     const scope = new Construct(this.scopes.derivations, constructIdFor('collection', spec.name));
     const sourcesRead = derivationSources(spec);
+    const ts = typescriptOf(spec.derive);
     const moduleShipped = `${LAMBDA_TASK_ROOT}/${DERIVATION_MODULE_FILE}`;
-    // The shipped catalog points the derivation at the module bundled next to it.
-    const shipped: BuiltCatalog = {
-      ...this.catalog,
-      collections: {
-        ...this.catalog.collections,
-        [spec.name]: {
-          ...spec,
-          derive: { ...spec.derive, using: { typescript: { module: moduleShipped } } },
-        },
-      },
-    };
+    // The shipped catalog points a TypeScript derivation at the module bundled next to it.
+    const shipped: BuiltCatalog = ts
+      ? {
+          ...this.catalog,
+          collections: {
+            ...this.catalog.collections,
+            [spec.name]: {
+              ...spec,
+              derive: { ...spec.derive, using: { typescript: { module: moduleShipped } } },
+            },
+          },
+        }
+      : this.catalog;
     const fn = this.makeFunction(
       scope,
       'Function',
@@ -624,7 +652,13 @@ export class SluiceCatalog extends Construct {
       label,
       spec.name,
       { reads: sourcesRead, writes: [spec.name], fragmentsWrite: [], fragmentsRead: [] },
-      { derivationModule: spec.derive.using.typescript.module, catalog: shipped },
+      {
+        ...(ts ? { derivationModule: ts.module, derivationImports: ts.imports } : { sqlite: true }),
+        catalog: shipped,
+        // A stateful derivation commits its state with its checkpoint one invocation at a time
+        // (shared/derive/task.ts): concurrent invocations would only conflict and retry.
+        reservedConcurrency: spec.derive.stateful ? 1 : undefined,
+      },
     );
     const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, sourcesRead, dlq);
@@ -638,6 +672,8 @@ export class SluiceCatalog extends Construct {
 
   private addCapture(name: string): void {
     const spec = this.catalog.captures[name];
+    // Estuary's `shards.disable`: the task does not run, so nothing of it is deployed.
+    if (shardSettings(spec.shards).disable) return;
     const connector = deployedConnector(spec, 'capture');
     const label = taskLabel('capture', name);
     const scope = new Construct(this.scopes.captures, constructIdFor('capture', name));
@@ -715,6 +751,7 @@ export class SluiceCatalog extends Construct {
 
   private addMaterialization(name: string): void {
     const spec = this.catalog.materializations[name];
+    if (shardSettings(spec.shards).disable) return;
     const connector = deployedConnector(spec, 'materialization');
     const label = taskLabel('materialization', name);
     const scope = new Construct(this.scopes.materializations, constructIdFor('materialization', name));

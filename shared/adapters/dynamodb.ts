@@ -33,6 +33,11 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { Json } from '../json/types.ts';
 import {
+  type DerivationCheckpoint,
+  DerivationStateConflict,
+  type DerivationStateStore,
+} from '../ports/derivation-state.ts';
+import {
   type OriginWatermarks,
   StateError,
   type StateItem,
@@ -151,7 +156,14 @@ async function batchGet(
   return found;
 }
 
-export class DynamoStateStore implements StateStore {
+// Stateful derivations (ports/derivation-state.ts), in the task's own partition `c#<task>`:
+// the manifest at k = `m#state` (`v` version as N, `m` the checkpoint as JSON text), pages at
+// k = `g#<hash>` (`b` the page bytes). A 4 KiB page costs 4 write units; a manifest ~1 unit per KB.
+
+const MANIFEST_KEY = Buffer.from('m#state');
+const pageKey = (hash: string): Buffer => Buffer.from(`g#${hash}`);
+
+export class DynamoStateStore implements StateStore, DerivationStateStore {
   constructor(
     private readonly opts: DynamoOptions & {
       /** The state table (SLUICE_STATE_TABLE). */
@@ -315,6 +327,98 @@ export class DynamoStateStore implements StateStore {
     } finally {
       this.opts.meter?.dynamoWrite(bytes);
     }
+  }
+
+  async loadDerivationState(task: string): Promise<DerivationCheckpoint | undefined> {
+    const { client, table, meter } = this.opts;
+    const res = await client.send(
+      new GetItemCommand({
+        TableName: table,
+        Key: { p: { S: `c#${task}` }, k: { B: MANIFEST_KEY } },
+        ConsistentRead: true,
+      }),
+    );
+    meter?.dynamoRead(res.Item ? dynamoItemBytes(res.Item) : 100, true);
+    const text = res.Item?.m?.S;
+    return text === undefined ? undefined : (JSON.parse(text) as DerivationCheckpoint);
+  }
+
+  async getPages(task: string, hashes: string[]): Promise<Map<string, Uint8Array>> {
+    const { client, table, meter } = this.opts;
+    const unique = [...new Set(hashes)];
+    const items = await batchGet(
+      client,
+      table,
+      unique.map((h) => ({ p: { S: `c#${task}` }, k: { B: pageKey(h) } })),
+      meter,
+    );
+    const out = new Map<string, Uint8Array>();
+    for (const it of items) out.set(Buffer.from(it.k.B!).toString('utf8').slice(2), it.b.B!);
+    for (const h of unique)
+      if (!out.has(h)) throw new Error(`derivation ${task}: page ${h} is missing from the state table`);
+    return out;
+  }
+
+  async putPages(task: string, pages: Map<string, Uint8Array>): Promise<void> {
+    const { client, table, meter } = this.opts;
+    await mapLimit([...pages], this.opts.concurrency ?? 16, async ([h, page]) => {
+      const Item = { p: { S: `c#${task}` }, k: { B: pageKey(h) }, b: { B: page } };
+      await client.send(new PutItemCommand({ TableName: table, Item }));
+      meter?.dynamoWrite(dynamoItemBytes(Item));
+    });
+  }
+
+  async commitDerivationState(
+    this: DynamoStateStore,
+    task: string,
+    next: DerivationCheckpoint,
+    expected: number,
+  ): Promise<void> {
+    const { client, table, meter } = this.opts;
+    const Item = {
+      p: { S: `c#${task}` },
+      k: { B: MANIFEST_KEY },
+      v: { N: String(next.version) },
+      m: { S: JSON.stringify(next) },
+    };
+    const bytes = dynamoItemBytes(Item);
+    if (bytes > MAX_ITEM_BYTES)
+      throw new StateError(
+        'ItemTooLarge',
+        `c#${task}`,
+        'm#state',
+        `derivation state manifest of ${bytes} bytes, over DynamoDB's 400 KB item limit`,
+      );
+    try {
+      await client.send(
+        new PutItemCommand({
+          TableName: table,
+          Item,
+          ...(expected === 0
+            ? { ConditionExpression: 'attribute_not_exists(v)' }
+            : {
+                ConditionExpression: 'v = :v',
+                ExpressionAttributeValues: { ':v': { N: String(expected) } },
+              }),
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name === 'ConditionalCheckFailedException')
+        throw new DerivationStateConflict(task, expected);
+      throw e;
+    } finally {
+      meter?.dynamoWrite(bytes);
+    }
+  }
+
+  async deletePages(task: string, hashes: string[]): Promise<void> {
+    const { client, table, meter } = this.opts;
+    await mapLimit(hashes, this.opts.concurrency ?? 16, async (h) => {
+      await client.send(
+        new DeleteItemCommand({ TableName: table, Key: { p: { S: `c#${task}` }, k: { B: pageKey(h) } } }),
+      );
+      meter?.dynamoWrite(100);
+    });
   }
 }
 

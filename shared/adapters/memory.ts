@@ -5,6 +5,11 @@
  */
 import type { BlobStore, Clock } from '../ports/blob.ts';
 import { systemClock } from '../ports/blob.ts';
+import {
+  type DerivationCheckpoint,
+  DerivationStateConflict,
+  type DerivationStateStore,
+} from '../ports/derivation-state.ts';
 import { evenRanges, MAX_RECORD_BYTES, planRecords, type ShardRange } from '../ports/framing.ts';
 import {
   type AppendDoc,
@@ -122,10 +127,13 @@ export class MemoryJournal implements Journal {
   }
 }
 
-export class MemoryStateStore implements StateStore {
+export class MemoryStateStore implements StateStore, DerivationStateStore {
   private readonly items = new Map<string, Map<string, StateItem>>();
   private readonly checkpoints = new Map<string, string>();
   private readonly watermarks = new Map<string, OriginWatermarks>();
+  private readonly derivations = new Map<string, DerivationCheckpoint>();
+  /** Derivation pages by `<task>\u0000<hash>` (public for tests: what is stored). */
+  readonly pages = new Map<string, Uint8Array>();
 
   async load(collection: string, keys: Buffer[]): Promise<Map<string, StateItem>> {
     const m = this.items.get(collection);
@@ -185,6 +193,35 @@ export class MemoryStateStore implements StateStore {
     const k = `${task}\u0000${shard}`;
     const cur = this.watermarks.get(k);
     if (cur === undefined || marks.upTo > cur.upTo) this.watermarks.set(k, structuredClone(marks));
+  }
+
+  async loadDerivationState(task: string): Promise<DerivationCheckpoint | undefined> {
+    const cur = this.derivations.get(task);
+    return cur && structuredClone(cur);
+  }
+
+  async getPages(task: string, hashes: string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    for (const h of hashes) {
+      const page = this.pages.get(`${task}\u0000${h}`);
+      if (!page) throw new Error(`derivation ${task}: page ${h} is missing`);
+      out.set(h, page);
+    }
+    return out;
+  }
+
+  async putPages(task: string, pages: Map<string, Uint8Array>): Promise<void> {
+    for (const [h, page] of pages) this.pages.set(`${task}\u0000${h}`, page.slice());
+  }
+
+  async commitDerivationState(task: string, next: DerivationCheckpoint, expected: number): Promise<void> {
+    if ((this.derivations.get(task)?.version ?? 0) !== expected)
+      throw new DerivationStateConflict(task, expected);
+    this.derivations.set(task, structuredClone(next));
+  }
+
+  async deletePages(task: string, hashes: string[]): Promise<void> {
+    for (const h of hashes) this.pages.delete(`${task}\u0000${h}`);
   }
 }
 

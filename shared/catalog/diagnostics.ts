@@ -26,7 +26,10 @@ export const DIAGNOSTIC_CODES = {
   // Names and references.
   DuplicateName: 'the same name is defined twice',
   UnknownCollection: 'a reference to a collection that no catalog file defines',
-  NotImported: 'a reference to a collection defined in a file that this file does not import',
+  NotImported:
+    'a reference to a collection defined in a file that this file does not import (a warning: Estuary no longer requires the import)',
+  RemoteFetchFailed:
+    'a remote import or schema that cannot be fetched (an error without a cached copy, else a warning)',
   UnknownConnector: 'a connector image that Sluice does not have',
   ConnectorKindMismatch:
     'a materialize-* connector used by a capture, or a source-* one by a materialization',
@@ -58,6 +61,13 @@ export const DIAGNOSTIC_CODES = {
   ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',
+  ModuleUnresolved: 'a TypeScript module whose imports do not resolve or that does not type-check',
+  ImportMapIgnored: 'a `deno.json` import-map entry that Sluice cannot honour (a remote URL)',
+  SqlInvalid: 'a SQLite migration or lambda that does not apply or prepare',
+  ParamNotFound: 'a SQLite lambda `$parameter` that names no location of the source collection',
+  LambdaIgnored: 'a transform `lambda` of a TypeScript derivation, which its module implements instead',
+  ShardSettingIgnored:
+    'a `shards` setting other than `disable` and `logLevel`, which has no equivalent on Lambda',
   ReadDelayTestOnly:
     'a transform `readDelay`, applied by `sluice test` but not yet by the local stack or AWS',
   // Tests.

@@ -23,7 +23,7 @@ export const FLOW_SCHEMA: Json = flowSchema as Json;
 export const UNSUPPORTED: Record<string, Record<string, string>> = {
   Collection: {
     derivation:
-      'the legacy `derivation` stanza is not supported; write `derive: {using: {typescript: {module}}, transforms: [...]}`',
+      'the legacy `derivation` stanza is not supported; write `derive: {using: {typescript: {module}} or {sqlite: {migrations}}, transforms: [...]}`',
     expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the collection from the catalog instead',
   },
@@ -31,21 +31,15 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
     shuffleKeyTypes: 'Sluice takes shuffle key types from the source schemas; remove it',
   },
   DeriveUsing: {
-    sqlite: 'SQLite derivations are not supported; use `typescript: {module: ...}`',
-    connector: 'connector derivations are not supported; use `typescript: {module: ...}`',
-    python: 'Python derivations are not supported; use `typescript: {module: ...}`',
-    local: 'local-command derivations are not supported; use `typescript: {module: ...}`',
-  },
-  Transform: {
-    lambda:
-      'transform lambdas are not supported; implement the transform as a method of the Derivation class',
+    connector: 'connector derivations are not supported; use `typescript` or `sqlite`',
+    python: 'Python derivations are not supported; use `typescript` or `sqlite`',
+    local: 'local-command derivations are not supported; use `typescript` or `sqlite`',
   },
   Shuffle: {
     lambda: 'shuffle lambdas are not supported; use `any` or `{key: [/ptr, ...]}`',
   },
   Capture: {
     autoDiscover: 'automatic discovery is not supported; list the bindings',
-    shards: 'shard settings of captures are not supported; remove them',
     redactSalt: 'redaction is not supported; remove it',
     expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the capture from the catalog instead',
@@ -57,7 +51,6 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
     source: 'materializing every collection of a capture is not supported; list the bindings',
     sourceCapture: 'materializing every collection of a capture is not supported; list the bindings',
     onIncompatibleSchemaChange: 'schema evolution policies are not supported; remove it',
-    shards: 'shard settings of materializations are not supported; remove them',
     expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete:
       'deleting through the catalog is not supported; remove the materialization from the catalog instead',
@@ -89,6 +82,7 @@ const WHAT: Record<string, string> = {
   Derivation: '`derive`',
   DeriveUsing: '`derive.using`',
   DeriveUsingTypescript: '`using.typescript`',
+  DeriveUsingSqlite: '`using.sqlite`',
   Transform: 'a transform',
   Source: 'a source',
   PartitionSelector: 'a partition selector',
@@ -249,6 +243,15 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
         if (def === 'TestStep') {
           if (!unknownAt.has(at))
             add('InvalidValue', at, 'a test step has exactly one of `ingest` or `verify`');
+        } else if (def === 'DeriveUsing') {
+          if (!unknownAt.has(at))
+            add('InvalidValue', at, '`derive.using` has exactly one of `typescript` or `sqlite`');
+        } else if (def === 'DeriveUsingTypescript') {
+          add(
+            'MissingProperty',
+            at,
+            '`using.typescript` needs `module` (a file or inline TypeScript) or `files`',
+          );
         } else {
           add('InvalidValue', at, `${what} ${e.message}`);
         }

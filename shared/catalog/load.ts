@@ -9,13 +9,14 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { type BuiltInConnector, validateConnectorJson } from '../connectors/config.ts';
 import { ConnectorConfigError } from '../connectors/errors.ts';
 import { connectorSchemas } from '../connectors/registry.ts';
 import { escapeToken, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { checkSchemas, checkVerifyOrder } from './checks.ts';
+import { importMapOf, isSqlFileReference } from './derive-using.ts';
 import { type Diagnostic, didYouMeanHint, hasErrors, sortDiagnostics } from './diagnostics.ts';
 import { DurationError, parseDuration } from './duration.ts';
 import { validateCatalogShape } from './flow-schema.ts';
@@ -25,20 +26,24 @@ import {
   type CollectionSpec,
   type ConnectorEndpoint,
   type DeriveSpec,
+  type DeriveUsing,
   type FragmentsSpec,
   KNOWN_CONNECTORS,
   type MaterializationSpec,
   type PartitionSelector,
   type Projection,
+  SHARD_SETTINGS_APPLIED,
   type SourceLocation,
   type SourceRef,
   type StorageMapping,
   type TestSpec,
   type TestStep,
   type TransformSpec,
+  type TypescriptUsing,
 } from './model.ts';
 import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
 import { connectorImageName, resolveConnectorImage, transformMethodName } from './names.ts';
+import { RemoteFiles } from './remote.ts';
 import { locate, Report, shortPath, type Where } from './report.ts';
 import { Resources } from './resources.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
@@ -50,6 +55,8 @@ export { formatDiagnostic, formatDiagnostics, hasErrors } from './diagnostics.ts
 export interface LoadOptions {
   /** Don't report missing TypeScript module files (`sluice generate` writes them). */
   allowMissingModules?: boolean;
+  /** Type-check TypeScript derivation modules (`sluice check`; slower: the TypeScript compiler runs). */
+  typeCheckModules?: boolean;
   /** How schema questions are answered; defaults to shared/schema. */
   schemaIndex?: SchemaIndexFactory;
 }
@@ -125,6 +132,7 @@ class Loader {
   private readonly reach = new Map<string, Set<string>>();
   private readonly ingests: IngestDocuments[] = [];
   private readonly built: BuiltCatalog;
+  private remote!: RemoteFiles;
 
   constructor(private readonly opts: LoadOptions) {
     this.built = {
@@ -140,6 +148,8 @@ class Loader {
 
   async run(root: string): Promise<LoadResult> {
     this.built.root = root;
+    this.remote = new RemoteFiles(root, this.report);
+    this.resources.remote = this.remote;
     await this.loadFiles(root);
     this.registerEntities();
     for (const e of this.entities('collections')) await this.buildCollection(e);
@@ -151,6 +161,8 @@ class Loader {
     const schemaIndex = this.opts.schemaIndex ?? (await defaultSchemaIndex());
     checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests);
     await this.checkModules();
+    // `sluice generate` (allowMissingModules) writes what modules import: resolving them comes after.
+    if (!this.opts.allowMissingModules && !hasErrors(this.report.diagnostics)) await this.checkRuntimes();
 
     const diagnostics = sortDiagnostics(dedupe(this.report.diagnostics));
     return hasErrors(diagnostics) ? { diagnostics } : { catalog: this.built, diagnostics };
@@ -189,25 +201,42 @@ class Loader {
       }
       if (!isObject(doc.value)) continue;
       file.value = doc.value;
-      const imports = Array.isArray(doc.value.import) ? doc.value.import : [];
-      imports.forEach((imp, i) => {
+      const imports: { url: string; at: Where }[] = [];
+      (Array.isArray(doc.value.import) ? doc.value.import : []).forEach((imp, i) => {
         const url =
           typeof imp === 'string' ? imp : isObject(imp) && typeof imp.url === 'string' ? imp.url : null;
         if (url === null) return;
-        const at: Where = { doc, pointer: `/import/${i}` };
-        const target = this.resolveFileUrl(url, path, at, 'imports');
-        if (target === undefined) return;
+        imports.push({ url, at: { doc, pointer: `/import/${i}` } });
+      });
+      for (const { url, at } of imports) {
+        const target = await this.resolveImport(url, path, at);
+        if (target === undefined) continue;
         file.imports.push(target);
         queue.push({ path: target, from: at });
-      });
+      }
     }
+  }
+
+  /** The catalog file an import names: a local path, or a remote one fetched into the cache (remote.ts). */
+  private async resolveImport(url: string, file: string, at: Where): Promise<string | undefined> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url, this.remote.baseOf(file));
+    } catch {
+      this.report.error('InvalidValue', at, `\`${url}\` is not a valid relative path or URL`);
+      return undefined;
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      return this.resolveFileUrl(url, file, at, 'imports');
+    parsed.hash = '';
+    return this.remote.localPath(parsed, at, 'import');
   }
 
   /** An absolute path for a relative path or file:// URL written in `file`; reports other schemes. */
   private resolveFileUrl(url: string, file: string, at: Where, what: string): string | undefined {
     let parsed: URL;
     try {
-      parsed = new URL(url, pathToFileURL(file));
+      parsed = new URL(url, this.remote.baseOf(file));
     } catch {
       this.report.error('InvalidValue', at, `\`${url}\` is not a valid relative path or URL`);
       return undefined;
@@ -216,7 +245,7 @@ class Loader {
       this.report.error(
         'Unsupported',
         at,
-        `remote ${what} (\`${url}\`) are not supported: catalogs load offline; save the file beside the catalog and use a relative path`,
+        `remote ${what} (\`${url}\`) are not supported (only remote imports and schemas are fetched); save the file beside the catalog and use a relative path`,
       );
       return undefined;
     }
@@ -294,7 +323,9 @@ class Loader {
     if (!this.reachable(from.path).has(target.file.path)) {
       let rel = relative(dirname(from.path), target.file.path);
       if (!rel.startsWith('.')) rel = `./${rel}`;
-      this.report.error(
+      // A warning, not an error: Estuary resolves names across the whole catalog and no longer applies
+      // this rule, so catalogs written for it may rely on that. The import keeps files self-describing.
+      this.report.warning(
         'NotImported',
         at,
         `${what}: collection \`${name}\` is defined in ${shortPath(target.file.path)}, which this file does not import (directly or through its imports)`,
@@ -418,18 +449,25 @@ class Loader {
   private async buildDerive(e: Entity, d: JsonObject, info: CollectionInfo): Promise<DeriveSpec> {
     const doc = e.file.doc;
     const base = `${e.pointer}/derive`;
-    const using = isObject(d.using) && isObject(d.using.typescript) ? d.using.typescript : {};
-    const moduleAt: Where = { doc, pointer: `${base}/using/typescript/module` };
-    let modulePath = '';
-    if (typeof using.module === 'string') {
-      const m = await this.resolveModule(using.module, e, moduleAt);
-      if (m) {
-        modulePath = m.path;
-        if (m.text !== undefined) info.module = { path: m.path, text: m.text, at: moduleAt };
+    const usingRaw = isObject(d.using) ? d.using : {};
+    const isSqlite = isObject(usingRaw.sqlite);
+    let using: DeriveUsing;
+    if (isSqlite) {
+      const raw = usingRaw.sqlite as JsonObject;
+      const migrations: string[] = [];
+      const list = Array.isArray(raw.migrations) ? raw.migrations : [];
+      for (const [i, m] of list.entries()) {
+        if (typeof m !== 'string') continue;
+        const sql = await this.sqlText(m, e, { doc, pointer: `${base}/using/sqlite/migrations/${i}` });
+        migrations.push(sql ?? '');
       }
+      using = { sqlite: { migrations } };
+    } else {
+      using = { typescript: await this.typescriptUsing(e, usingRaw, info) };
     }
 
     const transforms: TransformSpec[] = [];
+    const lambdas: { at: Where; raw: Json | undefined; index: number }[] = [];
     const seen = new Map<string, number>();
     (Array.isArray(d.transforms) ? d.transforms : []).forEach((t, i) => {
       if (!isObject(t)) return;
@@ -463,10 +501,106 @@ class Loader {
         disable: t.disable === true,
         backfill: typeof t.backfill === 'number' ? t.backfill : 0,
       });
+      lambdas.push({ at: { doc, pointer: `${tp}/lambda` }, raw: t.lambda, index: transforms.length - 1 });
     });
-    const spec: DeriveSpec = { using: { typescript: { module: modulePath } }, transforms };
-    if (d.shards !== undefined) spec.shards = structuredClone(d.shards);
+    for (const { at, raw, index } of lambdas) {
+      const t = transforms[index];
+      if (!isSqlite) {
+        if (raw !== undefined && raw !== null)
+          this.report.warning(
+            'LambdaIgnored',
+            at,
+            `transform \`${t.name}\` has a \`lambda\`, which TypeScript derivations ignore: the module's \`${transformMethodName(t.name)}\` method implements it`,
+          );
+        continue;
+      }
+      if (typeof raw !== 'string') {
+        if (!t.disable)
+          this.report.error(
+            'MissingProperty',
+            { doc, pointer: at.pointer.replace(/\/lambda$/, ''), key: true },
+            `transform \`${t.name}\` of a SQLite derivation needs a \`lambda\`: SQL, or a relative path of a .sql file`,
+          );
+        continue;
+      }
+      t.lambda = (await this.sqlText(raw, e, at)) ?? '';
+    }
+    const spec: DeriveSpec = { using, transforms };
+    if (isSqlite) spec.stateful = true;
+    if (d.shards !== undefined) spec.shards = this.shards(d.shards, { doc, pointer: `${base}/shards` });
     return spec;
+  }
+
+  /** A TypeScript derivation's module (`module`, or the `.ts` of `files`) and its import map. */
+  private async typescriptUsing(
+    e: Entity,
+    usingRaw: JsonObject,
+    info: CollectionInfo,
+  ): Promise<TypescriptUsing> {
+    const doc = e.file.doc;
+    const tsp = `${e.pointer}/derive/using/typescript`;
+    const raw = isObject(usingRaw.typescript) ? usingRaw.typescript : {};
+    let moduleText: string | undefined;
+    let moduleAt: Where = { doc, pointer: `${tsp}/module` };
+    let denoJson: string | undefined;
+    if (typeof raw.module === 'string') moduleText = raw.module;
+    else if (Array.isArray(raw.files)) {
+      // Estuary's 2025 project format: the module is the `.ts` of the files (`mod.ts` when several).
+      const files = raw.files
+        .map((f, i) => ({ f, i }))
+        .filter((x): x is { f: string; i: number } => typeof x.f === 'string');
+      const ts = files.filter(({ f }) => /\.(ts|mts)$/.test(f));
+      const chosen = ts.length === 1 ? ts[0] : ts.find(({ f }) => /(^|\/)mod\.ts$/.test(f));
+      const deno = files.find(({ f }) => /(^|\/)deno\.jsonc?$/.test(f));
+      if (deno)
+        denoJson = this.resolveFileUrl(
+          deno.f,
+          e.file.path,
+          { doc, pointer: `${tsp}/files/${deno.i}` },
+          'files',
+        );
+      if (!chosen) {
+        this.report.error(
+          'MissingProperty',
+          { doc, pointer: `${tsp}/files` },
+          `\`files\` must list the derivation's TypeScript module (one \`.ts\` file, or \`mod.ts\` among several); it lists ${files.map(({ f }) => `\`${f}\``).join(', ') || 'nothing'}`,
+        );
+      } else {
+        moduleText = chosen.f;
+        moduleAt = { doc, pointer: `${tsp}/files/${chosen.i}` };
+      }
+    }
+    let modulePath = '';
+    if (moduleText !== undefined) {
+      const m = await this.resolveModule(moduleText, e, moduleAt);
+      if (m) {
+        modulePath = m.path;
+        if (m.text !== undefined) info.module = { path: m.path, text: m.text, at: moduleAt };
+      }
+    }
+    if (!modulePath) return { module: '' };
+    const map = importMapOf(modulePath, this.built.root, denoJson);
+    for (const entry of map.ignored) {
+      this.report.warning(
+        'ImportMapIgnored',
+        map.denoJson ? { file: map.denoJson, line: 1, col: 1, pointer: '/imports' } : moduleAt,
+        `import map entry ${entry} is not honoured: modules are bundled offline, so only local paths resolve`,
+      );
+    }
+    return { module: modulePath, imports: map.imports };
+  }
+
+  /** SQL written inline, or (no whitespace: Estuary's rule) a relative path of a file holding it. */
+  private async sqlText(block: string, e: Entity, at: Where): Promise<string | undefined> {
+    if (!isSqlFileReference(block)) return block;
+    const path = this.resolveFileUrl(block, e.file.path, at, 'SQL files');
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path, 'utf8');
+    } catch {
+      this.report.error('FileNotFound', at, `SQL file ${shortPath(path)} does not exist`);
+      return undefined;
+    }
   }
 
   /** Transform sources exist, are imported, and select real partitions (disabled transforms are not checked). */
@@ -589,7 +723,8 @@ class Loader {
         }
         continue;
       }
-      const { methods, helpers } = inspection.derivation;
+      const { methods, helpers, stateful } = inspection.derivation;
+      if (stateful) for (const info of infos) info.spec.derive!.stateful = true;
       const used = new Set<string>();
       for (const info of infos) {
         info.spec.derive!.transforms.forEach((t, i) => {
@@ -619,6 +754,27 @@ class Loader {
             [...used].filter((u) => !methods.has(u)),
           ),
         );
+      }
+    }
+  }
+
+  /** SQLite migrations and lambdas prepare; TypeScript modules resolve their imports (derive-check.ts). */
+  private async checkRuntimes(): Promise<void> {
+    if (!Object.values(this.built.collections).some((c) => c.derive)) return;
+    const { checkDerivationRuntimes } = await import('./derive-check.ts');
+    for (const p of await checkDerivationRuntimes(this.built, {
+      typeCheck: this.opts.typeCheckModules === true,
+    })) {
+      const info = this.collections.get(p.collection);
+      if (!info) continue;
+      if ('pointer' in p.at) {
+        this.report.error(
+          p.code,
+          { doc: info.entity.doc, pointer: `${info.entity.pointer}/derive${p.at.pointer}` },
+          p.message,
+        );
+      } else {
+        this.report.error(p.code, { ...p.at, pointer: '' }, p.message);
       }
     }
   }
@@ -735,6 +891,7 @@ class Loader {
     });
     const interval = this.duration(v.interval, { doc, pointer: `${e.pointer}/interval` });
     if (interval !== undefined) spec.interval = interval;
+    if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
     this.built.captures[e.name] = spec;
   }
 
@@ -778,6 +935,7 @@ class Loader {
       const target = this.collectionRef(source.name, e.file, at, `binding ${i} source`);
       if (target) this.checkSelector(source, target, { doc, pointer: `${bp}/source/partitions` });
     });
+    if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
     this.built.materializations[e.name] = spec;
   }
 
@@ -903,6 +1061,25 @@ class Loader {
   }
 
   // ---- Values ----
+
+  /**
+   * Estuary's shard template: `disable` and `logLevel` apply (infra: no function; its log level); the
+   * others tune Estuary's shard runtime, which Lambda has no equivalent of: accepted with a warning.
+   */
+  private shards(value: Json, at: Where): Json {
+    if (!isObject(value)) return value;
+    for (const field of ['minTxnDuration', 'maxTxnDuration'])
+      this.duration(value[field], { doc: at.doc, pointer: `${at.pointer}/${field}` });
+    for (const field of Object.keys(value)) {
+      if (SHARD_SETTINGS_APPLIED.has(field)) continue;
+      this.report.warning(
+        'ShardSettingIgnored',
+        { doc: at.doc, pointer: `${at.pointer}/${escapeToken(field)}`, key: true },
+        `\`shards.${field}\` is not applied: Lambda has no shard runtime to tune (the event-source mapping's batch size and window bound a transaction); \`disable\` and \`logLevel\` are applied`,
+      );
+    }
+    return structuredClone(value);
+  }
 
   /** Seconds of a duration string; undefined (and a diagnostic) when it does not parse. */
   private duration(value: Json | undefined, at: Where): number | undefined {

@@ -68,12 +68,63 @@ export interface SourceRef {
 }
 
 export interface DeriveSpec {
-  using: {
-    /** Absolute path of the TypeScript module (inline modules are written to a file by the loader). */
-    typescript: { module: string };
-  };
+  using: DeriveUsing;
   transforms: TransformSpec[];
   shards?: Json;
+  /**
+   * The derivation keeps state between transactions: SQLite (its tables), or a TypeScript module whose
+   * `class Derivation` has `startCommit` or a constructor taking `open` (`{state}`). Its state is committed
+   * with its input checkpoint (shared/derive/task.ts) and it runs one invocation at a time.
+   */
+  stateful?: boolean;
+}
+
+/** A derivation's runtime: Estuary's `using: {typescript}` or `using: {sqlite}`. */
+export type DeriveUsing = { typescript: TypescriptUsing } | { sqlite: SqliteUsing };
+
+export interface TypescriptUsing {
+  /** Absolute path of the TypeScript module (inline modules are written to a file by the loader). */
+  module: string;
+  /**
+   * How bare imports resolve (Estuary's `deno.json` import map): specifier → absolute path, a key ending
+   * in `/` mapping a prefix (`flow/` → `<project>/flow_generated/typescript/`). Absent: `flow/` maps to
+   * `flow_generated/typescript/` beside the root catalog.
+   */
+  imports?: Record<string, string>;
+}
+
+export interface SqliteUsing {
+  /** SQL blocks (file contents already read), applied once each, in order. */
+  migrations: string[];
+}
+
+/** What of a task's Estuary `shards` applies on AWS: no function when disabled, and its log level. */
+export interface ShardSettings {
+  disable: boolean;
+  logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}
+
+export const SHARD_SETTINGS_APPLIED: ReadonlySet<string> = new Set(['disable', 'logLevel']);
+
+export function shardSettings(shards: Json | undefined): ShardSettings {
+  if (shards === null || typeof shards !== 'object' || Array.isArray(shards)) return { disable: false };
+  const level = shards.logLevel;
+  return {
+    disable: shards.disable === true,
+    ...(typeof level === 'string' && ['error', 'warn', 'info', 'debug', 'trace'].includes(level)
+      ? { logLevel: level as ShardSettings['logLevel'] }
+      : {}),
+  };
+}
+
+/** The TypeScript runtime of a derivation, if it has one. */
+export function typescriptOf(derive: DeriveSpec | undefined): TypescriptUsing | undefined {
+  return derive && 'typescript' in derive.using ? derive.using.typescript : undefined;
+}
+
+/** The SQLite runtime of a derivation, if it has one. */
+export function sqliteOf(derive: DeriveSpec | undefined): SqliteUsing | undefined {
+  return derive && 'sqlite' in derive.using ? derive.using.sqlite : undefined;
 }
 
 export interface TransformSpec {
@@ -86,6 +137,8 @@ export interface TransformSpec {
   priority: number;
   disable: boolean;
   backfill: number;
+  /** SQLite derivations: the transform's SQL block (file contents already read). */
+  lambda?: string;
 }
 
 export interface ConnectorEndpoint {
@@ -107,6 +160,8 @@ export interface CaptureSpec {
   name: string;
   endpoint: ConnectorEndpoint;
   bindings: CaptureBinding[];
+  /** Estuary's shard template as written (shardSettings: what applies). */
+  shards?: Json;
   /** Polling interval in seconds, when set. */
   interval?: number;
   source: SourceLocation;
@@ -129,6 +184,8 @@ export interface MaterializationSpec {
   name: string;
   endpoint: ConnectorEndpoint;
   bindings: MaterializationBinding[];
+  /** Estuary's shard template as written (shardSettings: what applies). */
+  shards?: Json;
   source: SourceLocation;
 }
 

@@ -11,6 +11,11 @@ export interface DerivationClass {
   helpers: Set<string>;
   /** Where the class is declared. */
   at: Position;
+  /**
+   * It keeps state (Estuary's convention): it has `startCommit`, or a constructor taking `open` (whose
+   * `state` is the committed state).
+   */
+  stateful: boolean;
 }
 
 export type ModuleInspection =
@@ -31,7 +36,12 @@ function loadCompiler(): Promise<TS | undefined> {
 }
 
 /** Methods that the runtime calls itself, which no transform needs to use. */
-export const LIFECYCLE_METHODS: ReadonlySet<string> = new Set(['constructor', 'flush', 'reset']);
+export const LIFECYCLE_METHODS: ReadonlySet<string> = new Set([
+  'constructor',
+  'flush',
+  'reset',
+  'startCommit',
+]);
 
 export async function inspectDerivationModule(file: string, text: string): Promise<ModuleInspection> {
   const ts = await loadCompiler();
@@ -72,12 +82,14 @@ export async function inspectDerivationModule(file: string, text: string): Promi
 
   const methods = new Map<string, Position>();
   const helpers = new Set<string>();
+  let takesOpen = false;
   const seen = new Set<import('typescript').ClassDeclaration>();
   // Methods of the class and of local base classes it extends (a generated IDerivation is abstract:
   // its abstract methods are declarations to implement, not implementations).
   for (let c: import('typescript').ClassDeclaration | undefined = cls; c && !seen.has(c); ) {
     seen.add(c);
     for (const m of c.members) {
+      if (ts.isConstructorDeclaration(m) && m.parameters.length > 0) takesOpen = true;
       const mods = ts.canHaveModifiers(m) ? ts.getModifiers(m) : undefined;
       if (
         mods?.some((x) => x.kind === ts.SyntaxKind.StaticKeyword || x.kind === ts.SyntaxKind.AbstractKeyword)
@@ -100,5 +112,6 @@ export async function inspectDerivationModule(file: string, text: string): Promi
     )?.types[0]?.expression;
     c = base && ts.isIdentifier(base) ? classes.get(base.text) : undefined;
   }
-  return { kind: 'ok', derivation: { methods, helpers, at: pos(cls.name ?? cls) } };
+  const stateful = takesOpen || methods.has('startCommit');
+  return { kind: 'ok', derivation: { methods, helpers, at: pos(cls.name ?? cls), stateful } };
 }

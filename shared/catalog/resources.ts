@@ -13,6 +13,7 @@ import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { DRAFT_2020_12, SUPPORTED_DRAFTS } from '../schema/keywords.ts';
 import { didYouMeanHint } from './diagnostics.ts';
+import type { RemoteFiles } from './remote.ts';
 import { type Report, shortPath, type Where } from './report.ts';
 import { SourceDoc } from './source.ts';
 
@@ -33,7 +34,21 @@ export class Resources {
   private readonly reported = new Set<string>();
   private readonly pending = new Set<string>();
 
+  /** Remote schema documents (`$ref: https://…`), fetched into a cache (remote.ts); set by the loader. */
+  remote?: RemoteFiles;
+
   constructor(private readonly report: Report) {}
+
+  /** The URL relative references written in `file` resolve against (a cached remote file: its URL). */
+  private baseOf(file: string): string {
+    return this.remote?.baseOf(file) ?? pathToFileURL(file).href;
+  }
+
+  /** The local file holding the schema document `url` (a remote one is fetched into the cache). */
+  private async localFile(url: URL, from: Where): Promise<string | undefined> {
+    if (url.protocol === 'file:') return fileURLToPath(url);
+    return this.remote?.localPath(url, from, 'schema');
+  }
 
   /** The parsed file at `path`, or undefined (FileNotFound / ParseError reported, `from` says who asked). */
   async dataFile(path: string, from: Where, what: string): Promise<SourceDoc | undefined> {
@@ -76,7 +91,7 @@ export class Resources {
     opts: { collection: string; flowWrite?: string | null },
   ): Promise<string | undefined> {
     if (isObject(value) || typeof value === 'boolean') {
-      const uri = inlineSchemaUri(at.doc.file, at.pointer);
+      const uri = inlineSchemaUri(this.baseOf(at.doc.file), at.pointer);
       const schema = structuredClone(value);
       this.register(uri, schema, { doc: at.doc, pointer: at.pointer });
       await this.crawl(schema, uri, { doc: at.doc, pointer: at.pointer }, opts.flowWrite);
@@ -84,13 +99,14 @@ export class Resources {
     }
     if (typeof value !== 'string') return undefined; // reported by the structural check
     if (value === FLOW_WRITE_SCHEMA && opts.flowWrite !== undefined) return opts.flowWrite ?? undefined;
-    const url = this.resolveUrl(value, pathToFileURL(at.doc.file).href, at);
+    const url = this.resolveUrl(value, this.baseOf(at.doc.file), at);
     if (!url) return undefined;
     const docUri = withoutHash(url);
     if (opts.flowWrite !== undefined && !this.schemas[docUri]) {
       // A read schema file that refers to flow://write-schema is specific to its collection:
       // load a copy of it, under its own URI, with the placeholder replaced.
-      const doc = await this.dataFile(fileURLToPath(docUri), at, 'schema file');
+      const local = await this.localFile(new URL(docUri), at);
+      const doc = local === undefined ? undefined : await this.dataFile(local, at, 'schema file');
       if (!doc) return undefined;
       if (containsFlowRef(doc.value)) {
         const variant = new URL(docUri);
@@ -115,6 +131,7 @@ export class Resources {
       return undefined;
     }
     if (url.protocol === 'file:') return url;
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && this.remote) return url;
     if (url.protocol === 'flow:') {
       this.report.error(
         'Unsupported',
@@ -130,7 +147,7 @@ export class Resources {
     this.report.error(
       'Unsupported',
       at,
-      `remote schema \`${value}\` is not supported (catalogs load offline); save it beside the catalog and reference it by relative path`,
+      `schema \`${value}\`: only relative paths and http(s) URLs are supported; save it beside the catalog and reference it by relative path`,
     );
     return undefined;
   }
@@ -144,7 +161,8 @@ export class Resources {
       return false;
     }
     this.pending.add(docUri);
-    const doc = await this.dataFile(fileURLToPath(url), from, 'schema file');
+    const local = await this.localFile(url, from);
+    const doc = local === undefined ? undefined : await this.dataFile(local, from, 'schema file');
     if (!doc) return false;
     const schema = doc.value as Json;
     if (!isObject(schema) && typeof schema !== 'boolean') {
@@ -228,7 +246,8 @@ export class Resources {
       this.report.error('SchemaNotFound', where, `\`${ref}\` is not a valid URI reference`);
       return false;
     }
-    if (url.protocol === 'file:') {
+    const remote = (url.protocol === 'http:' || url.protocol === 'https:') && this.remote !== undefined;
+    if (url.protocol === 'file:' || remote) {
       const docUri = withoutHash(url);
       return (await this.schemaFile(docUri, where)) && this.checkFragment(docUri, url.hash, where);
     }
@@ -278,8 +297,8 @@ export class Resources {
 }
 
 /** The synthetic URI of a schema written inline at `pointer` in catalog file `file`. */
-export function inlineSchemaUri(file: string, pointer: string): string {
-  const url = pathToFileURL(file);
+export function inlineSchemaUri(fileUrl: string, pointer: string): string {
+  const url = new URL(fileUrl);
   url.searchParams.set('ptr', pointer);
   // searchParams encodes `/` and `~`; keep the pointer readable where URL syntax allows it.
   return url.href.replaceAll('%2F', '/').replaceAll('%7E', '~');
@@ -294,7 +313,8 @@ function withoutHash(url: URL): string {
 function displayName(docUri: string): string {
   const url = new URL(docUri);
   const ptr = url.searchParams.get('ptr');
-  return ptr === null ? `schema ${shortPath(fileURLToPath(url))}` : `the inline schema at ${ptr}`;
+  if (ptr !== null) return `the inline schema at ${ptr}`;
+  return url.protocol === 'file:' ? `schema ${shortPath(fileURLToPath(url))}` : `schema ${url.href}`;
 }
 
 function collectAnchors(schema: Json): string[] {

@@ -18,6 +18,7 @@ import { awsSecretResolver } from '../adapters/secrets.ts';
 import type { BuiltCatalog } from '../catalog/model.ts';
 import type { SecretResolver } from '../connectors/config.ts';
 import type { BlobStore } from '../ports/blob.ts';
+import type { DerivationStateStore } from '../ports/derivation-state.ts';
 import { streamOfArn } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
 import type { StateStore } from '../ports/state.ts';
@@ -32,7 +33,7 @@ export interface Runtime {
   clients: AwsClients;
   meter: UsageMeter;
   journal: Journal;
-  state: StateStore;
+  state: StateStore & DerivationStateStore;
   /** Blob store of a bucket (one adapter per bucket, cached). */
   blobs(bucket: string): BlobStore;
   /** The collection whose stream an event-source ARN names. */

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import type { BuiltCatalog } from '../catalog/model.ts';
+import { tsconfigPaths } from '../catalog/derive-using.ts';
+import { type BuiltCatalog, typescriptOf } from '../catalog/model.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import {
   checkDerivationModule,
@@ -27,11 +28,16 @@ import {
 export async function importDerivationModule(
   modulePath: string,
   derivation: string,
+  imports?: Record<string, string>,
 ): Promise<DerivationModule> {
   let mod: Record<string, unknown>;
   try {
     const built = await build({
       entryPoints: [modulePath],
+      // `flow/…` and the deno.json import map resolve through tsconfig paths, as in the Lambda bundle.
+      ...(imports
+        ? { tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } } }
+        : {}),
       bundle: true,
       format: 'esm',
       platform: 'node',
@@ -85,6 +91,7 @@ export async function createDerivationRunner(
 ): Promise<DerivationRunner> {
   const derive = catalog.collections[collectionName]?.derive;
   if (!derive) throw new Error(`${collectionName} is not a derived collection`);
-  const module = await importDerivationModule(derive.using.typescript.module, collectionName);
+  const ts = typescriptOf(derive);
+  const module = ts ? await importDerivationModule(ts.module, collectionName, ts.imports) : undefined;
   return DerivationRunner.create(catalog, registry, collectionName, module);
 }

@@ -1,48 +1,23 @@
 /**
- * Runs a TypeScript derivation: the module named by `derive.using.typescript.module` exports
- * `class Derivation` with one method per transform (`fromOrders(read: {doc})` returns documents),
- * and optional `flush()` and `reset()`. Output documents are validated against the derived
- * collection's write schema here; reducing them by key is the caller's combiner's job.
+ * Runs a derivation's transforms through its engine (engine.ts): a TypeScript module's
+ * `class Derivation` (typescript-engine.ts) or a SQLite database (sqlite/engine.ts). Output documents
+ * are validated against the derived collection's write schema here; reducing them by key is the
+ * caller's combiner's job. State (`startCommit`, `open`) passes through to the engine.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
-import { transformMethodName } from '../catalog/names.ts';
+import { type BuiltCatalog, type CollectionSpec, sqliteOf, type TransformSpec } from '../catalog/model.ts';
 import type { Json } from '../json/types.ts';
 import type { CompiledSchema, SchemaRegistry } from '../schema/registry.ts';
+import type { DerivationEngine, DerivationState } from './engine.ts';
+import { DerivationError, describe } from './errors.ts';
+import { SqliteEngine } from './sqlite/engine.ts';
+import { loadSqlJs } from './sqlite/sql-js.ts';
+import { type DerivationModule, TypescriptEngine } from './typescript-engine.ts';
 
-/** What a derivation module instance looks like at run time. */
-export interface DerivationInstance {
-  [method: string]: unknown;
-}
-
-/** Module exports: at least `Derivation`, a class with a no-argument constructor. */
-export interface DerivationModule {
-  Derivation: new () => DerivationInstance;
-}
-
-export class DerivationError extends Error {
-  readonly code: 'ModuleLoad' | 'MissingMethod' | 'TransformThrew' | 'BadOutput' | 'OutputSchemaViolation';
-  readonly derivation: string;
-  readonly transform?: string;
-  readonly sourceIndex?: number;
-
-  constructor(
-    code: DerivationError['code'],
-    derivation: string,
-    message: string,
-    opts: { transform?: string; sourceIndex?: number; cause?: unknown } = {},
-  ) {
-    const where = opts.transform ? ` transform ${opts.transform}` : '';
-    const at = opts.sourceIndex !== undefined ? ` (source document ${opts.sourceIndex})` : '';
-    super(`derivation ${derivation}${where}${at}: ${message}`, { cause: opts.cause });
-    this.name = 'DerivationError';
-    this.code = code;
-    this.derivation = derivation;
-    this.transform = opts.transform;
-    this.sourceIndex = opts.sourceIndex;
-  }
-}
+export type { DerivationState } from './engine.ts';
+export { DerivationError, describe } from './errors.ts';
+export type { DerivationInstance, DerivationModule } from './typescript-engine.ts';
 
 /**
  * Import an already bundled derivation module (the `.mjs` shipped next to a Lambda bundle) plainly: no
@@ -79,45 +54,53 @@ export function checkDerivationModule(
 
 export class DerivationRunner {
   readonly collection: CollectionSpec;
-  private instance: DerivationInstance;
-  private readonly module: DerivationModule;
+  /** Committed state is loaded and stored with the checkpoint (DeriveSpec.stateful). */
+  readonly stateful: boolean;
   private readonly output: CompiledSchema;
   private readonly transforms: Map<string, TransformSpec>;
 
-  private constructor(collection: CollectionSpec, module: DerivationModule, registry: SchemaRegistry) {
+  private constructor(
+    collection: CollectionSpec,
+    private readonly engine: DerivationEngine,
+    registry: SchemaRegistry,
+  ) {
     this.collection = collection;
-    this.module = module;
+    this.stateful = collection.derive?.stateful === true;
     this.output = registry.validator(collection.writeSchema);
     this.transforms = new Map((collection.derive?.transforms ?? []).map((t) => [t.name, t]));
-    this.instance = this.instantiate();
-    for (const t of this.transforms.values()) {
-      const method = transformMethodName(t.name);
-      if (typeof this.instance[method] !== 'function') {
-        throw new DerivationError(
-          'MissingMethod',
-          collection.name,
-          `class Derivation has no method \`${method}\` for transform ${t.name}`,
-          { transform: t.name },
-        );
-      }
-    }
+    engine.check([...this.transforms.values()].filter((t) => !t.disable));
   }
 
   /**
-   * Build a runner for a derived collection from its loaded module: on Lambda the bundled module
-   * (importBundledModule); in `sluice test` and tests the catalog's TypeScript, built on the fly
-   * (load-module.ts `createDerivationRunner`), which is kept out of this file so Lambda bundles never
-   * carry esbuild.
+   * Build a runner for a derived collection. A TypeScript derivation takes its loaded module: on Lambda
+   * the bundled module (importBundledModule); in `sluice test` and tests the catalog's TypeScript, built
+   * on the fly (load-module.ts `createDerivationRunner`, kept out of this file so Lambda bundles never
+   * carry esbuild). A SQLite derivation needs no module.
    */
   static async create(
     catalog: BuiltCatalog,
     registry: SchemaRegistry,
     collectionName: string,
-    module: DerivationModule,
+    module?: DerivationModule,
   ): Promise<DerivationRunner> {
     const collection = catalog.collections[collectionName];
     if (!collection?.derive) throw new Error(`${collectionName} is not a derived collection`);
-    return new DerivationRunner(collection, module, registry);
+    const sqlite = sqliteOf(collection.derive);
+    let engine: DerivationEngine;
+    if (sqlite) {
+      engine = await new SqliteEngine(
+        await loadSqlJs(),
+        collectionName,
+        sqlite.migrations,
+        collection.derive.transforms,
+        catalog.collections,
+        registry,
+      ).init();
+    } else {
+      if (!module) throw new Error(`derivation ${collectionName} needs its TypeScript module`);
+      engine = new TypescriptEngine(module, collectionName);
+    }
+    return new DerivationRunner(collection, engine, registry);
   }
 
   transform(name: string): TransformSpec {
@@ -128,14 +111,14 @@ export class DerivationRunner {
 
   /** Run one transform over source documents, in order. Returns the validated output documents. */
   async onSource(transformName: string, docs: Json[], firstIndex = 0): Promise<Json[]> {
-    this.transform(transformName);
-    const method = this.instance[transformMethodName(transformName)] as (read: { doc: Json }) => unknown;
+    const t = this.transform(transformName);
     const out: Json[] = [];
     for (let i = 0; i < docs.length; i++) {
       let result: unknown;
       try {
-        result = await method.call(this.instance, { doc: docs[i] });
+        result = await this.engine.read(t, docs[i]);
       } catch (err) {
+        if (err instanceof DerivationError) throw err;
         throw new DerivationError('TransformThrew', this.collection.name, `threw: ${describe(err)}`, {
           transform: transformName,
           sourceIndex: firstIndex + i,
@@ -147,43 +130,26 @@ export class DerivationRunner {
     return out;
   }
 
-  /** Call the optional `flush()` at the end of a transaction; its documents are validated too. */
+  /** End of a transaction (`flush()`): its documents are validated too. */
   async flush(): Promise<Json[]> {
-    const flush = this.instance.flush;
-    if (typeof flush !== 'function') return [];
     const out: Json[] = [];
-    let result: unknown;
-    try {
-      result = await flush.call(this.instance);
-    } catch (err) {
-      throw new DerivationError('TransformThrew', this.collection.name, `flush() threw: ${describe(err)}`, {
-        cause: err,
-      });
-    }
-    this.collect(result ?? [], out, 'flush', undefined);
+    this.collect((await this.engine.flush()) ?? [], out, 'flush', undefined);
     return out;
   }
 
-  /** Reset derivation state (between catalog test cases): `reset()` when defined, else a new instance. */
-  async reset(): Promise<void> {
-    const reset = this.instance.reset;
-    if (typeof reset === 'function') await reset.call(this.instance);
-    else this.instance = this.instantiate();
+  /** The state to commit with this transaction's checkpoint (undefined: none kept). */
+  startCommit(): Promise<DerivationState | undefined> {
+    return this.engine.startCommit();
   }
 
-  private instantiate(): DerivationInstance {
-    try {
-      return new this.module.Derivation();
-    } catch (err) {
-      throw new DerivationError(
-        'ModuleLoad',
-        this.collection.name,
-        `new Derivation() threw: ${describe(err)}`,
-        {
-          cause: err,
-        },
-      );
-    }
+  /** Start over from committed state (undefined: as never run). */
+  open(state: DerivationState | undefined): Promise<void> {
+    return this.engine.open(state);
+  }
+
+  /** Reset derivation state (between catalog test cases). */
+  reset(): Promise<void> {
+    return this.engine.reset();
   }
 
   private collect(result: unknown, out: Json[], transform: string, sourceIndex: number | undefined): void {
@@ -210,10 +176,6 @@ export class DerivationRunner {
       out.push(doc);
     }
   }
-}
-
-export function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
 function truncate(s: string, n = 200): string {

@@ -34,10 +34,12 @@ import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
-import type { DocBatch } from '../ports/events.ts';
+import type { DerivationCheckpoint, DerivationStateStore } from '../ports/derivation-state.ts';
+import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
 import type { OriginWatermarks, StateStore } from '../ports/state.ts';
+import { fromPages, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
 
 export class DeriveTaskError extends Error {
@@ -57,13 +59,17 @@ export interface DeriveTaskOptions {
    * Undefined: no input document is ever skipped (a chain replayed after a crash can double-count).
    */
   watermarks?: Pick<StateStore, 'getWatermarks' | 'putWatermarks'>;
+  /** Where a stateful derivation's state commits (the state table, partition `c#<derived collection>`). */
+  derivationState?: DerivationStateStore;
 }
 
 export class DeriveTask {
   private readonly extractor: KeyExtractor;
   private readonly sourceSpecs = new Map<string, CollectionSpec>();
   /** docsSkipped: input documents dropped as already processed (re-published copies). */
-  readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0 };
+  readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0, commits: 0, pagesWritten: 0 };
+  /** The committed state version the runner holds (stateful derivations); -1: unknown, restore. */
+  private openedVersion = 0;
 
   constructor(
     readonly collection: CollectionSpec,
@@ -97,6 +103,11 @@ export class DeriveTask {
     if (transforms.length === 0) throw new DeriveTaskError(this.collection.name, sourceCollection);
     const docs = batch.docs;
     this.stats.docsIn += docs.length;
+    if (this.runner.stateful) {
+      if (!this.opts.derivationState)
+        throw new Error(`derivation ${this.collection.name} keeps state: it needs a derivation state store`);
+      return this.onStatefulBatch(sourceCollection, docs, transforms, this.opts.derivationState);
+    }
     // Origin watermarks of each input shard of the event (the mapping delivers one shard per event).
     const store = this.opts.watermarks;
     const marks = new Map<string, { loaded: OriginWatermarks | undefined; next: OriginWatermarks }>();
@@ -123,33 +134,7 @@ export class DeriveTask {
         }
         m[d.source] = d.position;
       }
-      for (const [rank, { t }] of transforms.entries()) {
-        if (
-          t.source.partitions &&
-          !matchesPartitions(this.sourceSpecs.get(sourceCollection)!, t.source.partitions, d.doc)
-        )
-          continue;
-        const derived = await this.runner.onSource(t.name, [d.doc]);
-        derived.forEach((doc, n) => {
-          // The transform's rank in processing order (not its catalog index): origins increase in append order.
-          const position = `${d.streamPosition}:${String(rank).padStart(3, '0')}:${String(n).padStart(6, '0')}`;
-          const source = `${sourceCollection}/${d.shardId}`;
-          const withMeta: Json = isObject(doc)
-            ? {
-                ...doc,
-                _meta: {
-                  ...(isObject(doc._meta) ? doc._meta : {}),
-                  uuid: metaUuid(d.arrivalMs, `${this.collection.name}/${source}`, position),
-                },
-              }
-            : doc;
-          out.push({
-            hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
-            doc: withMeta,
-            origin: formatOrigin(source, position),
-          });
-        });
-      }
+      await this.derive(sourceCollection, d, transforms, out);
     }
     for (const doc of await this.runner.flush()) {
       out.push({ hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(doc), 'latin1')), doc });
@@ -163,6 +148,148 @@ export class DeriveTask {
     }
     this.stats.docsOut += out.length;
     return out.length;
+  }
+
+  /** Run every transform reading `sourceCollection` over one input document; outputs go to `out`. */
+  private async derive(
+    sourceCollection: string,
+    d: DecodedDoc,
+    transforms: { t: TransformSpec; i: number }[],
+    out: AppendDoc[],
+  ): Promise<void> {
+    for (const [rank, { t }] of transforms.entries()) {
+      if (
+        t.source.partitions &&
+        !matchesPartitions(this.sourceSpecs.get(sourceCollection)!, t.source.partitions, d.doc)
+      )
+        continue;
+      const derived = await this.runner.onSource(t.name, [d.doc]);
+      derived.forEach((doc, n) => {
+        // The transform's rank in processing order (not its catalog index): origins increase in append order.
+        const position = `${d.streamPosition}:${String(rank).padStart(3, '0')}:${String(n).padStart(6, '0')}`;
+        const source = `${sourceCollection}/${d.shardId}`;
+        const withMeta: Json = isObject(doc)
+          ? {
+              ...doc,
+              _meta: {
+                ...(isObject(doc._meta) ? doc._meta : {}),
+                uuid: metaUuid(d.arrivalMs, `${this.collection.name}/${source}`, position),
+              },
+            }
+          : doc;
+        out.push({
+          hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
+          doc: withMeta,
+          origin: formatOrigin(source, position),
+        });
+      });
+    }
+  }
+
+  /**
+   * A stateful derivation (SQLite, or a TypeScript module with state): its state, what it has read of
+   * each input shard and its origin watermarks commit together, in one conditional manifest write after
+   * the outputs are appended (ports/derivation-state.ts). So:
+   * - a crash before the manifest write leaves the previous state in force: the replayed batch runs from
+   *   the same state, publishes the same documents with the same origins, dropped downstream;
+   * - a crash after it (before the mapping checkpoints) replays records at or below the committed input
+   *   position, which are skipped: their effects are committed, their outputs appended;
+   * - the task runs one invocation at a time (infra: reserved concurrency 1); a commit that finds another
+   *   version committed meanwhile fails (DerivationStateConflict) and the batch is retried from it.
+   * Any failure drops the in-memory state: the next invocation restores the committed one.
+   */
+  private async onStatefulBatch(
+    sourceCollection: string,
+    docs: DecodedDoc[],
+    transforms: { t: TransformSpec; i: number }[],
+    store: DerivationStateStore,
+  ): Promise<number> {
+    const task = this.collection.name;
+    const manifest = (await store.loadDerivationState(task)) ?? { version: 0, shards: {} };
+    try {
+      if (this.openedVersion !== manifest.version) await this.restore(manifest, store);
+      const shards = structuredClone(manifest.shards);
+      const out: AppendDoc[] = [];
+      let processed = 0;
+      let last: DecodedDoc | undefined;
+      for (const d of docs) {
+        const shard = `${sourceCollection}/${d.shardId}`;
+        shards[shard] ??= { upTo: '', marks: {} };
+        const s = shards[shard];
+        if (d.streamPosition <= s.upTo) {
+          this.stats.docsSkipped++;
+          continue;
+        }
+        s.upTo = d.streamPosition;
+        if (d.hasOrigin) {
+          const seen = s.marks[d.source];
+          if (seen !== undefined && d.position <= seen) {
+            this.stats.docsSkipped++;
+            continue;
+          }
+          s.marks[d.source] = d.position;
+        }
+        processed++;
+        last = d;
+        await this.derive(sourceCollection, d, transforms, out);
+      }
+      if (processed === 0 || !last) return 0;
+      // flush() outputs get an origin after the batch's last input (rank 999, after every transform's),
+      // so that the copies a replay before the commit re-publishes are dropped downstream like the others.
+      const source = `${sourceCollection}/${last.shardId}`;
+      for (const [n, doc] of (await this.runner.flush()).entries()) {
+        const position = `${last.streamPosition}:999:${String(n).padStart(6, '0')}`;
+        const withMeta: Json = isObject(doc)
+          ? {
+              ...doc,
+              _meta: {
+                ...(isObject(doc._meta) ? doc._meta : {}),
+                uuid: metaUuid(last.arrivalMs, `${this.collection.name}/${source}`, position),
+              },
+            }
+          : doc;
+        out.push({
+          hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
+          doc: withMeta,
+          origin: formatOrigin(source, position),
+        });
+      }
+      const state = await this.runner.startCommit();
+      if (out.length > 0) await this.journal.append(task, out);
+      const next: DerivationCheckpoint = { version: manifest.version + 1, shards };
+      let stale: string[] = [];
+      if (state?.kind === 'json') next.json = state.json;
+      else if (state?.kind === 'sqlite') {
+        const paged = toPages(state.image);
+        const had = new Set(manifest.pages ?? []);
+        const fresh = new Map([...paged.pages].filter(([h]) => !had.has(h)));
+        await store.putPages(task, fresh);
+        this.stats.pagesWritten += fresh.size;
+        next.pages = paged.hashes;
+        const keep = new Set(paged.hashes);
+        stale = [...had].filter((h) => !keep.has(h));
+      }
+      await store.commitDerivationState(task, next, manifest.version);
+      this.openedVersion = next.version;
+      this.stats.commits++;
+      this.stats.docsOut += out.length;
+      // Pages no manifest names any more; a crash here only leaves garbage behind.
+      if (stale.length > 0) await store.deletePages(task, stale).catch(() => undefined);
+      return out.length;
+    } catch (err) {
+      this.openedVersion = -1;
+      throw err;
+    }
+  }
+
+  /** Bring the runner to the committed state of `manifest`. */
+  private async restore(manifest: DerivationCheckpoint, store: DerivationStateStore): Promise<void> {
+    if (manifest.version === 0) await this.runner.open(undefined);
+    else if (manifest.pages) {
+      const pages = await store.getPages(this.collection.name, manifest.pages);
+      await this.runner.open({ kind: 'sqlite', image: fromPages(manifest.pages, pages) });
+    } else await this.runner.open({ kind: 'json', json: manifest.json ?? {} });
+    this.openedVersion = manifest.version;
   }
 }
 

@@ -161,7 +161,7 @@ export class SchemaRegistry {
       else normalized = { $id: id, allOf: [normalized] };
       this.resources.set(id, normalized);
       try {
-        this.ajv.addSchema(normalized as object);
+        this.ajv.addSchema(rootAnchorAsDef(normalized) as object);
       } catch (e) {
         throw new SchemaError('InvalidSchema', key, (e as Error).message);
       }
@@ -223,6 +223,18 @@ export class SchemaRegistry {
  * resolved `$ref`s match it), and without a fragment: a key with a `#` gets its fragment
  * percent-encoded into its last path segment (same folder, so relative refs still resolve).
  */
+/**
+ * ajv resolves `other.yaml#Name` to an `$anchor` nested in `other.yaml`, but not to one at its root
+ * (`can't resolve reference`), which Estuary's catalogs use (`exchange.schema.yaml#Exchange`). The root
+ * anchor moves to a `$defs` entry that refers back to the root: the same schema under the same name.
+ */
+function rootAnchorAsDef(schema: Json): Json {
+  if (!isObject(schema) || typeof schema.$anchor !== 'string') return schema;
+  const { $anchor, ...rest } = schema;
+  const defs = isObject(rest.$defs) ? rest.$defs : {};
+  return { ...rest, $defs: { ...defs, 'sluice:root-anchor': { $anchor, $ref: '#' } } };
+}
+
 function internalUri(key: string): string {
   const hash = key.indexOf('#');
   const base = hash < 0 ? key : key.slice(0, hash);

@@ -240,6 +240,9 @@ class TestCase {
       docs.push(doc);
     }
     const out = [...(await d.runner.onSource(t.name, docs, from)), ...(await d.runner.flush())];
+    // The transaction commits, as in Estuary's test runner: `startCommit` is called (a module may reset
+    // per-transaction buffers there), its state update applied in memory.
+    await d.runner.startCommit();
     const spec = this.collection(derivation);
     const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false });
     for (const doc of out) combiner.add(doc);

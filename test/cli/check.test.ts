@@ -1,6 +1,6 @@
 // `sluice check` end to end: the real CLI (bin/sluice.js) in a child process.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,36 @@ describe('sluice check', () => {
     ]);
     expect(r.stdout).toBe('flow.yaml: 3 collections, 1 capture, 1 materialization, 2 tests: OK\n');
     expect(r.code).toBe(0);
+  });
+
+  it('resolves `flow/` imports and type-checks modules, failing with file:line:col', () => {
+    const dir = join(tmp, 'estuary-style');
+    cpSync(join(root, 'examples', 'estuary-style'), dir, { recursive: true });
+    const module = join(dir, 'deny-streaks.ts');
+    const good = readFileSync(module, 'utf8');
+    expect(sluice(dir).code).toBe(0);
+
+    writeFileSync(
+      module,
+      good.replace(
+        'return [{ sender, streak, longest: streak }];',
+        'return [{ sender, streak: String(streak), longest: streak }];',
+      ),
+    );
+    const typed = sluice(dir);
+    expect(typed.stderr).toMatch(
+      /^deny-streaks\.ts:\d+:\d+: ModuleUnresolved: TS2322: Type 'string' is not assignable to type 'number'/m,
+    );
+    expect(typed.code).toBe(2);
+
+    // Without the generated types, the `flow/` import does not resolve: said where, and what to run.
+    writeFileSync(module, good);
+    rmSync(join(dir, 'flow_generated'), { recursive: true });
+    const unresolved = sluice(dir);
+    expect(unresolved.stderr).toMatch(
+      /^deny-streaks\.ts:\d+:\d+: ModuleUnresolved: Could not resolve "flow\/acmeBank\/deny-streaks\.ts" \(run `sluice generate`/m,
+    );
+    expect(unresolved.code).toBe(2);
   });
 
   it('checks ./flow.yaml when no catalog is given', () => {

@@ -19,6 +19,9 @@ function sluice(...args: string[]) {
 
 function typeErrors(files: string[]): string[] {
   const program = ts.createProgram(files, {
+    // What deno.json's import map says: `flow/` is the generated types (Estuary's layout).
+    baseUrl: dir,
+    paths: { 'flow/*': ['./flow_generated/typescript/*'] },
     strict: true,
     noEmit: true,
     module: ts.ModuleKind.NodeNext,
@@ -71,7 +74,18 @@ describe('sluice generate', () => {
     expect(types).toContain('"odd-name"?: string | null;');
     expect(types).toMatch(/export type SourceFromTransfers = \{[^}]*amount: number;/s);
     expect(types).toContain('abstract fromTransfers(read: { doc: SourceFromTransfers }): Document[];');
-    expect(readFileSync(stub, 'utf8')).toContain("from './flow_generated/acmeBank/senders.ts'");
+    // Estuary's layout too: types imported as `flow/…` (deno.json maps it) and a stub extending IDerivation.
+    const estuaryTypes = readFileSync(
+      join(dir, 'flow_generated', 'typescript', 'acmeBank', 'senders.ts'),
+      'utf8',
+    );
+    expect(estuaryTypes).toContain('constructor(_open: { state: unknown }) {}');
+    expect(estuaryTypes).toContain('startCommit(_startCommit: { runtimeCheckpoint: unknown })');
+    expect(JSON.parse(readFileSync(join(dir, 'deno.json'), 'utf8'))).toEqual({
+      imports: { 'flow/': './flow_generated/typescript/' },
+    });
+    expect(readFileSync(stub, 'utf8')).toContain("from 'flow/acmeBank/senders.ts'");
+    expect(readFileSync(stub, 'utf8')).toContain('export class Derivation extends IDerivation {');
     expect(typeErrors([stub])).toEqual([]);
 
     // A stub is never overwritten: the user's module stays as written.

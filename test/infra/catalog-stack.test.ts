@@ -11,7 +11,7 @@ import { DERIVATION_MODULE_FILE } from '../../infra/function.ts';
 import { ALARM_THRESHOLDS, SLUICE_METRICS } from '../../infra/monitoring.ts';
 import { DEFAULT_EVENT_SOURCE, SluiceCatalog } from '../../infra/sluice-catalog.ts';
 import type { SluiceStack } from '../../infra/stack.ts';
-import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { type BuiltCatalog, typescriptOf } from '../../shared/catalog/model.ts';
 import { fixtureCatalog, loc } from './fixture.ts';
 import {
   actionsOf,
@@ -170,9 +170,7 @@ describe('functions', () => {
     expect(derive).toBeDefined();
     const persister = stack.flow.functions.get('persister:acme/totals');
     expect(persister).toBeDefined();
-    expect(stack.flow.catalog.collections['acme/totals'].derive?.using.typescript.module).toBe(
-      '/cat/totals.ts',
-    );
+    expect(typescriptOf(stack.flow.catalog.collections['acme/totals'].derive)?.module).toBe('/cat/totals.ts');
   });
 
   it('event-source mappings: bisect, ReportBatchItemFailures, halt at a failing record (retry until fixed, never parked)', () => {

@@ -234,16 +234,43 @@ describe('structural validation (schemas/flow.schema.json)', () => {
         - { name: t, source: a/c, shuffle: { lambda: "select 1" }, lambda: "select 1" }
 `),
     ).toEqual([
-      [
-        'Unsupported',
-        '/collections/a~1b/derive/transforms/0/lambda',
-        '`lambda`: transform lambdas are not supported; implement the transform as a method of the Derivation class',
-        undefined,
-      ],
+      // A transform `lambda` is Estuary's (SQLite derivations); a shuffle lambda is not supported.
       [
         'Unsupported',
         '/collections/a~1b/derive/transforms/0/shuffle/lambda',
         '`lambda`: shuffle lambdas are not supported; use `any` or `{key: [/ptr, ...]}`',
+        undefined,
+      ],
+    ]);
+  });
+
+  it('derive.using has exactly one runtime; using.typescript needs module or files', () => {
+    expect(
+      check(`collections:
+  a/b:
+    schema: {}
+    key: [/id]
+    derive:
+      using: { typescript: { module: m.ts }, sqlite: { migrations: [] } }
+      transforms: []
+  a/c:
+    schema: {}
+    key: [/id]
+    derive:
+      using: { typescript: {} }
+      transforms: []
+`),
+    ).toEqual([
+      [
+        'InvalidValue',
+        '/collections/a~1b/derive/using',
+        '`derive.using` has exactly one of `typescript` or `sqlite`',
+        undefined,
+      ],
+      [
+        'MissingProperty',
+        '/collections/a~1c/derive/using/typescript',
+        '`using.typescript` needs `module` (a file or inline TypeScript) or `files`',
         undefined,
       ],
     ]);

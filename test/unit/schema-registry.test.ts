@@ -223,3 +223,25 @@ describe('URIs', () => {
     }
   });
 });
+
+describe('SchemaRegistry anchors across files', () => {
+  it("resolves `other.yaml#Name` to an $anchor at the other file's root (ajv alone cannot)", () => {
+    const reg = new SchemaRegistry({
+      'file:///cat/exchange.schema.yaml': {
+        $anchor: 'Exchange',
+        type: 'object',
+        properties: { id: { type: 'string' }, venue: { type: 'string' } },
+        required: ['id'],
+      },
+      'file:///cat/trade.schema.yaml': {
+        type: 'object',
+        properties: { exchange: { $ref: 'exchange.schema.yaml#Exchange' } },
+      },
+    });
+    const trade = reg.validator('file:///cat/trade.schema.yaml');
+    expect(trade.isValid({ exchange: { id: 'x', venue: 'NYSE' } })).toBe(true);
+    expect(trade.isValid({ exchange: { venue: 'NYSE' } })).toBe(false);
+    // The anchor names the whole root schema, also as a collection schema fragment.
+    expect(reg.validator('file:///cat/exchange.schema.yaml#Exchange').isValid({ id: 'y' })).toBe(true);
+  });
+});

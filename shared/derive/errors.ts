@@ -1,0 +1,35 @@
+/** Errors of running a derivation, with the derivation, transform and source document index. */
+export class DerivationError extends Error {
+  readonly code:
+    | 'ModuleLoad'
+    | 'MissingMethod'
+    | 'TransformThrew'
+    | 'BadOutput'
+    | 'OutputSchemaViolation'
+    | 'SqlInvalid'
+    | 'ParamNotFound'
+    | 'StateInvalid';
+  readonly derivation: string;
+  readonly transform?: string;
+  readonly sourceIndex?: number;
+
+  constructor(
+    code: DerivationError['code'],
+    derivation: string,
+    message: string,
+    opts: { transform?: string; sourceIndex?: number; cause?: unknown } = {},
+  ) {
+    const where = opts.transform ? ` transform ${opts.transform}` : '';
+    const at = opts.sourceIndex !== undefined ? ` (source document ${opts.sourceIndex})` : '';
+    super(`derivation ${derivation}${where}${at}: ${message}`, { cause: opts.cause });
+    this.name = 'DerivationError';
+    this.code = code;
+    this.derivation = derivation;
+    this.transform = opts.transform;
+    this.sourceIndex = opts.sourceIndex;
+  }
+}
+
+export function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -1,0 +1,60 @@
+/**
+ * Reading SQL text the way SQLite's tokenizer does, for what sql.js does not expose: the `$parameters`
+ * a statement uses (SQLite's Tcl-style variables: `$` then letters, digits, `_`, `$` and `::`, with an
+ * optional `(…)` suffix, so `$p::(nested/prop)` is one parameter), skipping string literals, quoted
+ * identifiers and comments.
+ */
+
+/** The distinct `$` parameter names of a statement, in order of first use. */
+export function parameterNames(sql: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i];
+    if (c === "'" || c === '"' || c === '`') {
+      i = skipQuoted(sql, i, c);
+    } else if (c === '[') {
+      const end = sql.indexOf(']', i + 1);
+      i = end < 0 ? n : end + 1;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? n : end + 1;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? n : end + 2;
+    } else if (c === '$' && (i === 0 || !/[\p{L}\p{N}_$]/u.test(sql[i - 1]))) {
+      // (A `$` inside an identifier, as in `a$b`, is part of the name, not a parameter.)
+      let j = i + 1;
+      while (j < n) {
+        if (/[\p{L}\p{N}_$]/u.test(sql[j])) j++;
+        else if (sql[j] === ':' && sql[j + 1] === ':') j += 2;
+        else if (sql[j] === '(') {
+          const end = sql.indexOf(')', j);
+          j = end < 0 ? n : end + 1;
+          break;
+        } else break;
+      }
+      const name = sql.slice(i, j);
+      if (name.length > 1 && !out.includes(name)) out.push(name);
+      i = j;
+    } else if (/[\p{L}\p{N}_]/u.test(c)) {
+      // Skip a whole identifier or number, `$` included (`a$b` names a column).
+      let j = i + 1;
+      while (j < n && /[\p{L}\p{N}_$]/u.test(sql[j])) j++;
+      i = j;
+    } else i++;
+  }
+  return out;
+}
+
+function skipQuoted(sql: string, start: number, quote: string): number {
+  let i = start + 1;
+  while (i < sql.length) {
+    if (sql[i] === quote) {
+      if (sql[i + 1] === quote) i += 2;
+      else return i + 1;
+    } else i++;
+  }
+  return sql.length;
+}

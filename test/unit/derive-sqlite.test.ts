@@ -1,0 +1,397 @@
+// SQLite derivations with Estuary's semantics (crates/derive-sqlite: param.rs, lambda.rs, dbutil.rs),
+// and the state of stateful derivations committed with their checkpoint (memory adapters).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { mergePatch } from '../../shared/derive/engine.ts';
+import { createDerivationRunner } from '../../shared/derive/load-module.ts';
+import { canonicalEncoding, type Param, resolveParam } from '../../shared/derive/sqlite/params.ts';
+import { parameterNames } from '../../shared/derive/sqlite/statements.ts';
+import { DeriveTask } from '../../shared/derive/task.ts';
+import type { Json } from '../../shared/json/types.ts';
+import { explicitHashKey } from '../../shared/keys/hash.ts';
+import { packKey } from '../../shared/keys/pack.ts';
+import { metaUuid } from '../../shared/meta/uuid.ts';
+import { decodeRecords } from '../../shared/ports/events.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function catalogOf(name: string, yaml: string, files: Record<string, string> = {}) {
+  const d = join(dir, name);
+  for (const [f, text] of Object.entries({ 'flow.yaml': yaml, ...files })) {
+    const p = join(d, f);
+    (await import('node:fs')).mkdirSync(join(p, '..'), { recursive: true });
+    writeFileSync(p, text);
+  }
+  return loadCatalog(join(d, 'flow.yaml'));
+}
+
+const SOURCE = `
+collections:
+  acme/in:
+    schema:
+      type: object
+      properties:
+        id: { type: integer }
+        case: { type: string }
+        in: {}
+        nested: { type: object, properties: { prop: { type: string }, "with-hyphen": { type: integer } } }
+        strInt: { type: string, format: integer }
+      required: [id]
+    key: [/id]
+`;
+
+function derived(
+  lambda: string,
+  migrations = '[]',
+  schema = '{ type: object, properties: { id: { type: integer } }, required: [id] }',
+) {
+  return `${SOURCE}
+  acme/out:
+    schema: ${schema}
+    key: [/id]
+    derive:
+      using: { sqlite: { migrations: ${migrations} } }
+      transforms:
+        - name: fromIn
+          source: acme/in
+          shuffle: any
+          lambda: ${lambda}
+`;
+}
+
+async function runnerFor(name: string, lambda: string, migrations?: string) {
+  const { catalog, diagnostics } = await catalogOf(name, derived(lambda, migrations));
+  if (!catalog) throw new Error(JSON.stringify(diagnostics, null, 2));
+  return createDerivationRunner(catalog, new SchemaRegistry(catalog.schemas), 'acme/out');
+}
+
+describe('SQLite parameters (param.rs)', () => {
+  it('encodes fields as Estuary does and resolves each encoding back', () => {
+    const fixtures: [string, string][] = [
+      ['Simple', '$Simple'],
+      ['under_Score', '$under_Score'],
+      ['with space', '$with_space'],
+      ['with-hyphen', '$with_hyphen'],
+      ['äëïöü/4-2', '$äëïöü$4_2'],
+      ['With/Nesting', '$With$Nesting'],
+      ['with$Dollar', '$p::(with$Dollar)'],
+      ['With/Nesting/and+special-hyphen', '$p::(With/Nesting/and+special-hyphen)'],
+      ['hello, world!', '$p::(hello,_world!)'],
+    ];
+    const params: Param[] = fixtures.map(([field]) => ({
+      field,
+      pointer: `/${field}`,
+      encoding: canonicalEncoding(field),
+    }));
+    for (const [field, encoding] of fixtures) {
+      expect(canonicalEncoding(field)).toBe(encoding);
+      expect(resolveParam(encoding, params).field).toBe(field);
+    }
+    expect(() => resolveParam('$simplee', params)).toThrow(
+      'parameter $simplee not found: did you mean $Simple ?',
+    );
+    expect(() => resolveParam('$with$nesting', params)).toThrow('did you mean $With$Nesting ?');
+  });
+
+  it("finds SQLite's `$` variables, skipping literals, quoted names and comments", () => {
+    expect(
+      parameterNames(`-- $commented
+        select '$not' as "$neither", $id, $p::(nested/prop), $a$b /* $c */, col$umn from t where x = $id;`),
+    ).toEqual(['$id', '$p::(nested/prop)', '$a$b']);
+  });
+});
+
+describe('SQLite lambdas (lambda.rs)', () => {
+  it('binds document locations and maps rows to documents as Estuary does', async () => {
+    const runner = await runnerFor(
+      'types',
+      "'select $id, $case, $in as output, $nested$prop, $nested$with_hyphen, $strInt * 10 as int10;'",
+    );
+    const docs: Json[] = [
+      { id: 1, case: 'true', in: true },
+      { id: 2, case: 'string', in: 'hello' },
+      { id: 3, case: 'array', in: '[1,2,"three"]' },
+      { id: 4, case: 'obj', in: '{"four": 4}' },
+      { id: 5, case: 'invalid-array', in: '[1 2 "three"]' },
+      { id: 6, case: 'missing', nested: { prop: 'p', 'with-hyphen': 7 }, strInt: '12' },
+    ];
+    const out = await runner.onSource('fromIn', docs);
+    expect(out).toEqual([
+      { id: 1, case: 'true', output: 1, 'nested/prop': null, 'nested/with-hyphen': null, int10: null },
+      {
+        id: 2,
+        case: 'string',
+        output: 'hello',
+        'nested/prop': null,
+        'nested/with-hyphen': null,
+        int10: null,
+      },
+      {
+        id: 3,
+        case: 'array',
+        output: [1, 2, 'three'],
+        'nested/prop': null,
+        'nested/with-hyphen': null,
+        int10: null,
+      },
+      {
+        id: 4,
+        case: 'obj',
+        output: { four: 4 },
+        'nested/prop': null,
+        'nested/with-hyphen': null,
+        int10: null,
+      },
+      {
+        id: 5,
+        case: 'invalid-array',
+        output: '[1 2 "three"]',
+        'nested/prop': null,
+        'nested/with-hyphen': null,
+        int10: null,
+      },
+      // A string of format integer binds as an integer (12 * 10, not a text concatenation).
+      { id: 6, case: 'missing', output: null, 'nested/prop': 'p', 'nested/with-hyphen': 7, int10: 120 },
+    ]);
+  });
+
+  it('publishes a single json_object column as the document itself; a statement without rows publishes nothing', async () => {
+    const runner = await runnerFor(
+      'json',
+      "\"insert into seen (id) values ($id) on conflict do nothing; select json_object('id', $id, 'first', changes() > 0) where true;\"",
+      "['create table seen (id integer primary key);']",
+    );
+    expect(await runner.onSource('fromIn', [{ id: 1 }, { id: 1 }, { id: 2 }])).toEqual([
+      { id: 1, first: 1 },
+      { id: 1, first: 0 },
+      { id: 2, first: 1 },
+    ]);
+  });
+});
+
+describe('SQLite migrations (dbutil.rs bootstrap_and_migrate)', () => {
+  it('applies each migration once: reopening committed state with one appended runs only the new one', async () => {
+    const m0 = "'create table one (id integer primary key not null); insert into one (id) values (4), (5);'";
+    const m1 =
+      "'alter table one add column value text default ''hello''; insert into one (id, value) values (6, ''new'');'";
+    const lambda =
+      "'select json_object(''id'', 0, ''rows'', json_group_array(json_object(''id'', id, ''value'', value))) as json from one;'";
+    const before = await runnerFor(
+      'migrate-a',
+      "'select json_object(''id'', 0, ''rows'', json_group_array(id)) as json from one;'",
+      `[${m0}]`,
+    );
+    expect(await before.onSource('fromIn', [{ id: 0 }])).toEqual([{ id: 0, rows: [4, 5] }]);
+    const state = await before.startCommit();
+    const after = await runnerFor('migrate-b', lambda, `[${m0}, ${m1}]`);
+    // Opened from the committed database: migration 0 is not run again (its insert would fail on the key).
+    await after.open(state);
+    expect(await after.onSource('fromIn', [{ id: 0 }])).toEqual([
+      {
+        id: 0,
+        rows: [
+          { id: 4, value: 'hello' },
+          { id: 5, value: 'hello' },
+          { id: 6, value: 'new' },
+        ],
+      },
+    ]);
+  });
+});
+
+describe('SQLite publish time', () => {
+  it('binds $flow_published_at (from /_meta/uuid, RFC 3339) and $_meta$uuid for every source', async () => {
+    const runner = await runnerFor(
+      'published',
+      "'select $id, $flow_published_at as at, $_meta$uuid as uuid;'",
+    );
+    const uuid = metaUuid(Date.UTC(2026, 10, 29, 12, 30, 5, 250), 'test', 1);
+    expect(await runner.onSource('fromIn', [{ id: 1, _meta: { uuid } }])).toEqual([
+      { id: 1, at: '2026-11-29T12:30:05.250Z', uuid },
+    ]);
+  });
+});
+
+describe('SQLite lambda failures', () => {
+  it('a statement failing on a document is the transform failing there, with the SQL error and statement', async () => {
+    const runner = await runnerFor(
+      'failing',
+      '"insert into t (id, label) values ($id, $case) returning id;"',
+      "['create table t (id integer primary key, label text not null);']",
+    );
+    await expect(runner.onSource('fromIn', [{ id: 1, case: 'a' }, { id: 2 }], 10)).rejects.toMatchObject({
+      code: 'TransformThrew',
+      transform: 'fromIn',
+      sourceIndex: 11,
+      message: expect.stringMatching(/NOT NULL constraint failed: t\.label[\s\S]*insert into t/),
+    });
+  });
+});
+
+describe('sluice check on SQLite derivations', () => {
+  it('reports a parameter naming no location, with did-you-mean, at the lambda', async () => {
+    const { catalog, diagnostics } = await catalogOf('badparam', derived("'select $idd;'"));
+    expect(catalog).toBeUndefined();
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'ParamNotFound',
+        pointer: '/collections/acme~1out/derive/transforms/0/lambda',
+        message: expect.stringContaining('parameter $idd not found: did you mean $id ?'),
+      }),
+    ]);
+  });
+
+  it('reads migrations and lambdas from .sql files (no whitespace: a relative path) and reports bad SQL', async () => {
+    const ok = await catalogOf('files', derived('lambda.sql', '[migration.sql]'), {
+      'migration.sql': 'create table t (id integer primary key);\n',
+      'lambda.sql': 'insert into t (id) values ($id) returning id;\n',
+    });
+    expect(ok.diagnostics).toEqual([]);
+    expect(ok.catalog!.collections['acme/out'].derive!.transforms[0].lambda).toContain('returning id');
+    expect(ok.catalog!.collections['acme/out'].derive!.stateful).toBe(true);
+    const bad = await catalogOf('badsql', derived("'select * from nowhere;'"));
+    expect(bad.diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'SqlInvalid',
+        pointer: '/collections/acme~1out/derive/transforms/0/lambda',
+        message: expect.stringContaining('no such table: nowhere'),
+      }),
+    ]);
+  });
+});
+
+describe('stateful derivations commit their state with their checkpoint', () => {
+  const yaml = derived(
+    '"insert into counts (id, n) values ($id, 1) on conflict do update set n = n + 1 returning id, n;"',
+    "['create table counts (id integer primary key, n integer not null);']",
+  );
+
+  async function setup() {
+    const { catalog, diagnostics } = await catalogOf('stateful', yaml);
+    if (!catalog) throw new Error(JSON.stringify(diagnostics));
+    const journal = new MemoryJournal({ shards: 1 });
+    for (const c of Object.keys(catalog.collections)) journal.ensure(c);
+    return { catalog, journal };
+  }
+
+  async function coldStart(catalog: BuiltCatalog, journal: MemoryJournal, state: MemoryStateStore) {
+    const runner = await createDerivationRunner(catalog, new SchemaRegistry(catalog.schemas), 'acme/out');
+    return new DeriveTask(catalog.collections['acme/out'], runner, journal, catalog, {
+      derivationState: state,
+    });
+  }
+
+  const outputs = (journal: MemoryJournal) =>
+    decodeRecords('acme/out', journal.allRecords('acme/out')).docs.map((d) => d.doc as Json);
+
+  it('restores SQLite tables on a cold start, skips a replayed batch, and writes only changed pages', async () => {
+    const { catalog, journal } = await setup();
+    const state = new MemoryStateStore();
+    const ingest = (ids: number[]) =>
+      journal.append(
+        'acme/in',
+        ids.map((id) => ({ hashKey: explicitHashKey(packKey([id])), doc: { id } })),
+      );
+    await ingest([1, 2]);
+    const first = journal.allRecords('acme/in');
+    const a = await coldStart(catalog, journal, state);
+    await a.onBatch(decodeRecords('acme/in', first));
+    const pagesAfterFirst = a.stats.pagesWritten;
+    expect(pagesAfterFirst).toBeGreaterThan(1);
+
+    // A new process (cold start) restores the database from the committed pages.
+    const b = await coldStart(catalog, journal, state);
+    // The mapping replays the committed batch (crash after the commit, before its checkpoint): skipped.
+    await b.onBatch(decodeRecords('acme/in', first));
+    expect(b.stats.docsSkipped).toBe(2);
+    await ingest([1]);
+    await b.onBatch(decodeRecords('acme/in', journal.allRecords('acme/in').slice(first.length)));
+    expect(
+      outputs(journal).map((d) => ({ id: (d as { id: number }).id, n: (d as { n: number }).n })),
+    ).toEqual([
+      { id: 1, n: 1 },
+      { id: 2, n: 1 },
+      { id: 1, n: 2 },
+    ]);
+    // Updating one row rewrote a few pages (the header and the table's leaf), not the whole database.
+    expect(b.stats.pagesWritten).toBeGreaterThan(0);
+    expect(b.stats.pagesWritten).toBeLessThan(pagesAfterFirst);
+    expect((await state.loadDerivationState('acme/out'))!.version).toBe(2);
+  });
+
+  it('re-derives from the committed state when the commit did not happen (crash before the manifest write)', async () => {
+    const { catalog, journal } = await setup();
+    const state = new MemoryStateStore();
+    await journal.append('acme/in', [{ hashKey: explicitHashKey(packKey([7])), doc: { id: 7 } }]);
+    const records = journal.allRecords('acme/in');
+    const a = await coldStart(catalog, journal, state);
+    const commit = state.commitDerivationState.bind(state);
+    state.commitDerivationState = async () => {
+      throw new Error('crash before the manifest write');
+    };
+    await expect(a.onBatch(decodeRecords('acme/in', records))).rejects.toThrow('crash');
+    state.commitDerivationState = commit;
+    // The retry runs from the committed (empty) state: n is 1 again, the same document as published before.
+    await a.onBatch(decodeRecords('acme/in', records));
+    expect(outputs(journal).map((d) => (d as { n: number }).n)).toEqual([1, 1]);
+  });
+});
+
+describe('TypeScript derivation state', () => {
+  it('applies startCommit updates (merge patch or replacement) and constructs Derivation({state}) with them', async () => {
+    expect(mergePatch({ a: 1, b: { c: 2, d: 3 } }, { a: null, b: { c: 5 }, e: [1] })).toEqual({
+      b: { c: 5, d: 3 },
+      e: [1],
+    });
+    const module = `
+      export class Derivation {
+        constructor(open) { this.total = open.state.total ?? 0; }
+        fromIn(read) { this.total += read.doc.id; return [{ id: read.doc.id, total: this.total }]; }
+        startCommit() { return { state: { updated: { total: this.total }, mergePatch: true } }; }
+      }`;
+    const { catalog, diagnostics } = await catalogOf(
+      'ts-state',
+      `${SOURCE}
+  acme/out:
+    schema: { type: object, properties: { id: { type: integer } }, required: [id] }
+    key: [/id]
+    derive:
+      using: { typescript: { module: mod.ts } }
+      transforms: [{ name: fromIn, source: acme/in, shuffle: any }]
+`,
+      { 'mod.ts': module },
+    );
+    if (!catalog) throw new Error(JSON.stringify(diagnostics));
+    expect(catalog.collections['acme/out'].derive!.stateful).toBe(true);
+    const journal = new MemoryJournal({ shards: 1 });
+    for (const c of Object.keys(catalog.collections)) journal.ensure(c);
+    const state = new MemoryStateStore();
+    const start = async () =>
+      new DeriveTask(
+        catalog.collections['acme/out'],
+        await createDerivationRunner(catalog, new SchemaRegistry(catalog.schemas), 'acme/out'),
+        journal,
+        catalog,
+        { derivationState: state },
+      );
+    await journal.append('acme/in', [{ hashKey: explicitHashKey(packKey([5])), doc: { id: 5 } }]);
+    await (await start()).onBatch(decodeRecords('acme/in', journal.allRecords('acme/in')));
+    expect((await state.loadDerivationState('acme/out'))!.json).toEqual({ total: 5 });
+    const n = journal.allRecords('acme/in').length;
+    await journal.append('acme/in', [{ hashKey: explicitHashKey(packKey([3])), doc: { id: 3 } }]);
+    // A cold start: the new instance is constructed with the committed state.
+    await (await start()).onBatch(decodeRecords('acme/in', journal.allRecords('acme/in').slice(n)));
+    expect(
+      decodeRecords('acme/out', journal.allRecords('acme/out')).docs.map(
+        (d) => (d.doc as { total: number }).total,
+      ),
+    ).toEqual([5, 8]);
+  });
+});
