@@ -15,6 +15,7 @@ const KEY_TYPES = new Set(['string', 'integer', 'boolean']);
 /** Types each strategy can reduce (`null` is always tolerated: conditional schemas often allow it). */
 const STRATEGY_TYPES: Record<string, string[]> = {
   sum: ['integer', 'number'],
+  bigSum: ['integer', 'number', 'string'],
   merge: ['object', 'array'],
   set: ['object'],
   append: ['array'],

@@ -2,6 +2,7 @@ import type { Json } from '../json/types.ts';
 
 export type ReduceErrorCode =
   | 'SumWrongType'
+  | 'BigSumWrongType'
   | 'SumNumericOverflow'
   | 'AppendWrongType'
   | 'MergeWrongType'
@@ -12,6 +13,7 @@ export type ReduceErrorCode =
 
 const MESSAGES: Record<ReduceErrorCode, string> = {
   SumWrongType: "'sum' strategy expects numbers or numeric strings",
+  BigSumWrongType: "'bigSum' strategy expects numbers or numeric strings",
   SumNumericOverflow: "'sum' resulted in numeric overflow",
   AppendWrongType: "'append' strategy expects arrays",
   MergeWrongType: "'merge' strategy expects objects or arrays",

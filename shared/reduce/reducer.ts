@@ -22,7 +22,7 @@ import { NotAssociativeError, ReduceError, type ReduceErrorCode } from './errors
 import { type Active, type Plan, type PlanCache, planCacheOf } from './plan.ts';
 import { unionSchemas } from './schema-merge.ts';
 import { DELETE, type Out, type ReduceHost, reduceSet } from './set.ts';
-import { SUM_OVERFLOW, SUM_WRONG_TYPE, sum } from './sum.ts';
+import { bigSum, SUM_OVERFLOW, SUM_WRONG_TYPE, sum } from './sum.ts';
 
 type KeyTokens = readonly (readonly string[])[];
 const NO_KEY: KeyTokens = [];
@@ -242,6 +242,11 @@ export class Reducer implements ReduceHost {
         const v = sum(lhs, rhs);
         if (v === SUM_WRONG_TYPE) return this.fail('SumWrongType', lhs, rhs);
         if (v === SUM_OVERFLOW) return this.fail('SumNumericOverflow', lhs, rhs);
+        return v;
+      }
+      case 'bigSum': {
+        const v = bigSum(lhs, rhs);
+        if (v === SUM_WRONG_TYPE) return this.fail('BigSumWrongType', lhs, rhs);
         return v;
       }
       case 'jsonSchemaMerge': {

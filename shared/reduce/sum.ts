@@ -59,6 +59,18 @@ export function sum(lhs: Json | undefined, rhs: Json): Json | SumFault {
   return SUM_WRONG_TYPE;
 }
 
+/**
+ * `bigSum` (Estuary's docs, reference/reduction-strategies/big-sum.md): numbers and numeric strings add
+ * as arbitrary-precision decimals and the result is always a string (`5` + `"-1.2"` → `"3.8"`); a
+ * missing lhs counts as 0.
+ */
+export function bigSum(lhs: Json | undefined, rhs: Json): string | typeof SUM_WRONG_TYPE {
+  const l = lhs === undefined ? ZERO : toDecimal(lhs);
+  const r = toDecimal(rhs);
+  if (l === undefined || r === undefined) return SUM_WRONG_TYPE;
+  return formatDecimal(addDecimal(l, r));
+}
+
 /** Whether `v` can take part in a sum. */
 export function isSummable(v: Json): boolean {
   return typeof v === 'number' || (typeof v === 'string' && parseDecimal(v) !== undefined);
