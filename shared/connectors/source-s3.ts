@@ -3,8 +3,9 @@
  *
  * Config (Estuary's): `{bucket, prefix = '', region = us-east-1, matchKeys?, awsAccessKeyId?,
  * awsSecretAccessKey?, parser: {format: {type: json|jsonl|csv|auto, config?: {headers, delimiter, quote,
- * escape}}, compression: gzip|none|auto}, advanced?: {ascendingKeys, endpoint}}`; resource `{stream}`
- * (a sub-prefix under `prefix`, or '' for all of it).
+ * escape}}, compression: gzip|none|auto}, advanced?: {ascendingKeys, endpoint}}`; resource `{stream}`:
+ * as Estuary's connector discovers it, `<bucket>/<key prefix>` (its filesource path: the bucket, then the
+ * prefix); anything else is Sluice's earlier form, a sub-prefix under `prefix` ('' for all of it).
  *
  * Two ways in: `poll(state)` lists the prefix and parses objects not yet processed (an EventBridge
  * schedule when the capture has an `interval`), and `readObjects(keys)` parses the objects an S3 "Object
@@ -104,6 +105,10 @@ export class S3Source implements PollingSource {
   }
 
   private prefixOf(r: SourceS3Resource): string {
+    // Estuary's `stream` is a filesource path, `<bucket>/<prefix>` (filesource.PartsToPath).
+    const estuary = `${this.config.bucket}/`;
+    if (r.stream === this.config.bucket || r.stream.startsWith(estuary))
+      return r.stream.slice(estuary.length);
     return `${this.config.prefix}${r.stream}`;
   }
 

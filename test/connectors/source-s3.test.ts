@@ -140,6 +140,23 @@ describe('source-s3 against the S3 emulator', () => {
     expect(replay.map((d) => d.doc)).toEqual(all.slice(0, 2));
   });
 
+  it("reads a binding's stream as Estuary discovers it, `<bucket>/<prefix>` (filesource path)", async () => {
+    const bucket = await s3.bucket('estuary-paths');
+    await bucket.put('in/orders/a.jsonl', enc('{"id":1}\n'));
+    await bucket.put('in/other/b.jsonl', enc('{"id":2}\n'));
+    const src = await S3Source.create({
+      spec: capture('acme/paths', 'source-s3', { ...(cfg() as object), bucket: 'estuary-paths' }, [
+        { stream: 'estuary-paths/in/orders/' },
+      ]),
+      blobs: s3.blobs,
+    });
+    expect((await src.poll(undefined)).docs.map((d) => d.doc._meta)).toEqual([
+      { file: 'in/orders/a.jsonl', offset: 0 },
+    ]);
+    expect(src.bindingOf('in/other/b.jsonl')).toBeUndefined();
+    expect(src.bindingOf('in/orders/c.jsonl')).toBe(0);
+  });
+
   it('ascendingKeys keeps only the last key; a bad object fails with file and line', async () => {
     const bucket = await s3.bucket('asc');
     await bucket.put('logs/001.jsonl', enc('{"n":1}\n'));
