@@ -23,6 +23,11 @@ function shortName(name: string, max = 30): string {
   return name.length <= max ? name : `…${name.slice(name.length - max + 1)}`;
 }
 
+/** A catalog name that may wrap after each `/` on a narrow screen. */
+function breakable(name: string): (string | HTMLElement)[] {
+  return name.split('/').flatMap((part, i) => (i === 0 ? [part] : [h('wbr'), `/${part}`]));
+}
+
 function href(n: GraphNode): string {
   return n.kind === 'collection' ? collectionHref(n.name) : taskHref(n.task);
 }
@@ -64,12 +69,22 @@ export function graphPage(root: HTMLElement): () => void {
   function build(data: GraphResponse): Node[] {
     views.clear();
     edgeLabels.length = 0;
-    const g = new Graph({ multigraph: false });
-    g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 90, marginx: 16, marginy: 16 });
-    g.setDefaultEdgeLabel(() => ({}));
-    for (const n of data.graph.nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
-    for (const e of data.graph.edges) g.setEdge(e.from, e.to, { width: 60, height: 18, labelpos: 'c' });
-    layout(g);
+    const lay = (rankdir: 'LR' | 'TB') => {
+      const g = new Graph({ multigraph: false });
+      g.setGraph({ rankdir, nodesep: 28, ranksep: rankdir === 'LR' ? 80 : 44, marginx: 16, marginy: 16 });
+      g.setDefaultEdgeLabel(() => ({}));
+      for (const n of data.graph.nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
+      for (const e of data.graph.edges) g.setEdge(e.from, e.to, { width: 60, height: 18, labelpos: 'c' });
+      layout(g);
+      return g;
+    };
+    // Left to right reads like the flow; a long chain on a narrow screen would shrink its text to
+    // nothing, so top to bottom is taken when it keeps the boxes closer to their real size.
+    const avail = Math.max(320, root.clientWidth || window.innerWidth - 32);
+    const lr = lay('LR');
+    const scaleOf = (x: Graph) => Math.min(1, avail / (x.graph().width ?? 1));
+    const tb = scaleOf(lr) < 0.85 ? lay('TB') : undefined;
+    const g = tb && scaleOf(tb) > scaleOf(lr) ? tb : lr;
     const size = g.graph();
     const width = size.width ?? 800;
     const height = size.height ?? 400;
@@ -118,7 +133,11 @@ export function graphPage(root: HTMLElement): () => void {
       edgeLabels.push({ task: e.task, rate: e.rate, text, path });
     }
     const tbody = h('tbody');
-    for (const n of data.graph.nodes) {
+    const pos = (n: GraphNode) => g.node(n.id);
+    const ordered = [...data.graph.nodes].sort(
+      (a, b) => (pos(a).x ?? 0) - (pos(b).x ?? 0) || (pos(a).y ?? 0) - (pos(b).y ?? 0),
+    );
+    for (const n of ordered) {
       const p = g.node(n.id);
       const x = (p.x ?? 0) - NODE_W / 2;
       const y = (p.y ?? 0) - NODE_H / 2;
@@ -138,13 +157,13 @@ export function graphPage(root: HTMLElement): () => void {
         line1,
         line2,
       );
-      const group = s('g', { class: `node ${n.kind}`, 'data-node': n.id }, a, err);
+      const group = s('g', { class: `node ${n.kind}`, 'data-node': n.id, 'data-task': n.task }, a, err);
       svg.append(group);
       const row = h(
         'tr',
         { 'data-row': n.id },
         h('td', null, KIND_LABEL[n.kind]),
-        h('td', null, h('a', { href: href(n) }, n.name)),
+        h('td', null, h('a', { href: href(n) }, breakable(n.name))),
         h('td', { class: 'n docs-in' }, '0'),
         h('td', { class: 'n docs-out' }, '0'),
         h('td', { class: 'n rate' }, '0'),

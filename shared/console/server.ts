@@ -42,6 +42,7 @@ const INDEX_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>Sluice console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="assets/app.css">
 <script type="module" src="assets/app.js"></script>
 </head>
