@@ -4,6 +4,7 @@
  * by key (the state table's reduced view: prefix search and paging), and a tail of the newest documents
  * in its journal.
  */
+import { type AwsClients, destroyClients, EMULATOR_CREDENTIALS, makeClients } from '../adapters/clients.ts';
 import { DynamoStateStore } from '../adapters/dynamodb.ts';
 import { KinesisJournal } from '../adapters/kinesis.ts';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
@@ -124,24 +125,35 @@ export async function reducedDocs(
   }
 }
 
-/** The newest documents of a collection's journal, polled once a second while someone watches. */
+/**
+ * The newest documents of a collection's journal, polled once a second while someone watches. Each
+ * shard is read on from where the last poll ended (from its start the first time: the emulator has no
+ * working AT_TIMESTAMP iterator), decoding only the framing of what is skipped, so the page shows the
+ * last documents without parsing the whole journal.
+ */
 export class JournalTail {
   private timer: NodeJS.Timeout | undefined;
-  private since: number;
-  private readonly seen = new Map<string, string>();
+  private readonly after = new Map<string, string>();
   private readonly journal: KinesisJournal;
   private busy = false;
+  private stopped = false;
+  private readonly clients: AwsClients;
 
   constructor(
     runner: AssemblyRunner,
     private readonly collection: string,
     private readonly onDocs: (docs: Json[]) => void,
-    private readonly opts: { lookbackMs?: number; max?: number } = {},
+    private readonly opts: { max?: number; recordsPerPoll?: number } = {},
   ) {
     const stream = runner.resources.streams[collection];
     if (!stream) throw new ConsoleError(404, `no stream for collection ${collection} in the running stack`);
-    this.journal = new KinesisJournal({ client: runner.admin.kinesis, streamName: () => stream });
-    this.since = Date.now() - (opts.lookbackMs ?? 60_000);
+    // Its own clients, closed with the tail: the runner's are destroyed when a publish restarts it.
+    this.clients = makeClients({
+      region: runner.template.region,
+      endpoints: runner.emulators.endpoints,
+      credentials: EMULATOR_CREDENTIALS,
+    });
+    this.journal = new KinesisJournal({ client: this.clients.kinesis, streamName: () => stream });
   }
 
   start(everyMs = 1000): void {
@@ -151,36 +163,40 @@ export class JournalTail {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    // Also aborts a read in flight.
+    destroyClients(this.clients);
   }
 
   private async poll(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.stopped) return;
     this.busy = true;
     const max = this.opts.max ?? 20;
+    const perPoll = this.opts.recordsPerPoll ?? 50_000;
     try {
-      const started = Date.now();
-      const shards = await this.journal.listShards(this.collection);
       const entries: { at: number; bytes: Buffer }[] = [];
-      for (const s of shards) {
-        const r = await this.journal.readSince(this.collection, s.shardId, this.since, 10_000);
-        const last = this.seen.get(s.shardId);
-        for (const rec of r.records) {
-          if (last !== undefined && BigInt(rec.sequenceNumber) <= BigInt(last)) continue;
-          // Only the newest `max` documents are shown: decode the rest only as far as their framing.
-          for (const e of unpackFrameEntries(rec.data)) entries.push({ at: rec.arrivalMs, bytes: e.bytes });
-          if (entries.length > 4 * max) entries.splice(0, entries.length - 4 * max);
+      for (const s of await this.journal.listShards(this.collection)) {
+        // The newest `max` of each shard are candidates for the newest `max` of all.
+        const shard: { at: number; bytes: Buffer }[] = [];
+        for (let read = 0; read < perPoll && !this.stopped; ) {
+          const r = await this.journal.read(this.collection, s.shardId, this.after.get(s.shardId), 10_000);
+          for (const rec of r.records) {
+            for (const e of unpackFrameEntries(rec.data)) shard.push({ at: rec.arrivalMs, bytes: e.bytes });
+            if (shard.length > 4 * max) shard.splice(0, shard.length - max);
+          }
+          const last = r.records.at(-1);
+          if (last) this.after.set(s.shardId, last.sequenceNumber);
+          read += r.records.length;
+          if (r.records.length === 0 || r.endOfShard) break;
         }
-        const newest = r.records.at(-1);
-        if (newest) this.seen.set(s.shardId, newest.sequenceNumber);
+        entries.push(...shard.slice(-max));
       }
-      // The next poll starts a little before this one: arrival times are per second at best.
-      this.since = started - 2000;
       entries.sort((a, b) => a.at - b.at);
       const docs = entries.slice(-max).map((e) => JSON.parse(e.bytes.toString('utf8')) as Json);
-      if (docs.length > 0) this.onDocs(docs);
+      if (docs.length > 0 && !this.stopped) this.onDocs(docs);
     } catch {
-      // A stack being restarted by a publish: the next poll tries again.
+      // A stack being restarted by a publish, or the tail stopped mid-read: the next poll tries again.
     } finally {
       this.busy = false;
     }

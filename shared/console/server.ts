@@ -57,6 +57,7 @@ export class ConsoleServer {
   private bundle: WebBundle | undefined;
   private readonly token: string;
   private readonly streams = new Set<ServerResponse>();
+  private readonly tails = new Set<JournalTail>();
   private publishing = false;
   port = 0;
 
@@ -91,7 +92,9 @@ export class ConsoleServer {
 
   async stop(): Promise<void> {
     this.live.stop();
-    for (const s of this.streams) s.end();
+    // Ending a stream runs its close handler: the live subscription and any journal tail stop with it.
+    for (const s of this.streams) s.destroy();
+    for (const t of this.tails) t.stop();
     await new Promise<void>((r) => {
       if (!this.server) return r();
       this.server.close(() => r());
@@ -140,11 +143,7 @@ export class ConsoleServer {
     return files as DraftFiles;
   }
 
-  private sse(
-    req: IncomingMessage,
-    res: ServerResponse,
-    onClose: () => void,
-  ): (event: string, data: unknown) => void {
+  private sse(res: ServerResponse, onClose: () => void): (event: string, data: unknown) => void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -152,7 +151,8 @@ export class ConsoleServer {
     });
     res.write('retry: 1000\n\n');
     this.streams.add(res);
-    req.on('close', () => {
+    // The response's close is the connection's (a request's own close fires once its body is read).
+    res.on('close', () => {
       this.streams.delete(res);
       onClose();
     });
@@ -213,7 +213,7 @@ export class ConsoleServer {
           live: this.live.snapshot(),
         });
       case 'GET api/events': {
-        const send = this.sse(req, res, () => unsubscribe());
+        const send = this.sse(res, () => unsubscribe());
         send('stats', this.live.snapshot());
         const unsubscribe = this.live.subscribe((s) => send('stats', s));
         return;
@@ -233,8 +233,13 @@ export class ConsoleServer {
           }),
         );
       case 'GET api/tail': {
+        collectionInfo(catalog, q('name'));
         const tail = new JournalTail(runner, q('name'), (docs) => send('docs', docs));
-        const send = this.sse(req, res, () => tail.stop());
+        const send = this.sse(res, () => {
+          tail.stop();
+          this.tails.delete(tail);
+        });
+        this.tails.add(tail);
         tail.start();
         return;
       }
