@@ -10,7 +10,7 @@ import type { GraphNode, GraphResponse, LiveSnapshot, TaskLive } from '../shared
 import { get, live } from './api.ts';
 import { collectionHref, h, ms, num, s, taskHref } from './dom.ts';
 
-const NODE_W = 236;
+const NODE_W = 204;
 const NODE_H = 78;
 const KIND_LABEL: Record<string, string> = {
   capture: 'capture',
@@ -19,7 +19,7 @@ const KIND_LABEL: Record<string, string> = {
   materialization: 'materialization',
 };
 
-function shortName(name: string, max = 30): string {
+function shortName(name: string, max = 25): string {
   return name.length <= max ? name : `…${name.slice(name.length - max + 1)}`;
 }
 
@@ -71,10 +71,12 @@ export function graphPage(root: HTMLElement): () => void {
     edgeLabels.length = 0;
     const lay = (rankdir: 'LR' | 'TB') => {
       const g = new Graph({ multigraph: false });
-      g.setGraph({ rankdir, nodesep: 28, ranksep: rankdir === 'LR' ? 80 : 44, marginx: 16, marginy: 16 });
+      g.setGraph({ rankdir, nodesep: 28, ranksep: rankdir === 'LR' ? 64 : 44, marginx: 16, marginy: 16 });
       g.setDefaultEdgeLabel(() => ({}));
       for (const n of data.graph.nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
-      for (const e of data.graph.edges) g.setEdge(e.from, e.to, { width: 60, height: 18, labelpos: 'c' });
+      // Edge labels are placed at the edge's midpoint below, not given room by dagre (which would add a
+      // rank of label nodes between every two ranks and double the width).
+      for (const e of data.graph.edges) g.setEdge(e.from, e.to, {});
       layout(g);
       return g;
     };
@@ -124,11 +126,8 @@ export function graphPage(root: HTMLElement): () => void {
         )
         .join(' ');
       const path = s('path', { d, class: 'edge', 'marker-end': 'url(#arrow)' });
-      const text = s(
-        'text',
-        { x: ed.x ?? 0, y: (ed.y ?? 0) + 4, class: 'edge-label', 'text-anchor': 'middle' },
-        '',
-      );
+      const mid = pts[Math.floor(pts.length / 2)] ?? { x: 0, y: 0 };
+      const text = s('text', { x: mid.x, y: mid.y - 6, class: 'edge-label', 'text-anchor': 'middle' }, '');
       svg.append(path, text);
       edgeLabels.push({ task: e.task, rate: e.rate, text, path });
     }

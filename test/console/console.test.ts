@@ -179,7 +179,6 @@ describe('web console', () => {
     for (const t of runner.tasks) expect(tasks).toContain(t.label);
     process.stdout.write(`console home interactive in ${interactiveMs} ms\n`);
     expect(interactiveMs).toBeLessThan(1500);
-    await shot('flow');
   });
 
   it('counts documents posted to the stack within 5 s', async () => {
@@ -315,6 +314,9 @@ describe('web console', () => {
     const problems = await page.$eval('#draft-problems', (e) => e.textContent ?? '');
     expect(problems).toContain(`flow.yaml:${keyLine}:`);
     expect(problems).toMatch(/UnknownProperty|MissingProperty/);
+    // The problem's link opens the file at its line.
+    await page.click('#draft-problems li.error button');
+    await waitFor(`document.querySelector('.cm-activeLine')?.textContent.includes('kye:')`, 5000);
     expect(await js<boolean>(`document.querySelector('#publish').disabled`)).toBe(true);
     await shot('drafts-error');
     // The server checks again: a draft with errors is not written, whatever the browser says.
@@ -341,6 +343,9 @@ describe('web console', () => {
       timeout: 15_000,
     });
     await waitFor(`!document.querySelector('#publish').disabled`);
+    await page.keyboard.down('Control');
+    await page.keyboard.press('Home');
+    await page.keyboard.up('Control');
     await shot('drafts');
     await page.click('#publish');
     await page.waitForSelector('[data-published]', { timeout: 170_000 });
@@ -349,7 +354,19 @@ describe('web console', () => {
     await go('');
     await page.waitForSelector(`[data-node="materialization:${NEW_MATERIALIZATION}"]`);
     expect(runner.tasks.map((t) => t.label)).toContain(`materialization:${NEW_MATERIALIZATION}`);
-    await shot('flow-published');
+    // A few seconds of traffic, for a picture of the flow at work.
+    for (let i = 0; i < 8; i++) {
+      await post(
+        Array.from({ length: 40 }, (_, j) => event(i * 40 + j, `user-${j % 9}`, j % 5 ? 'view' : 'click')),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // After the restart every function cold-starts again: wait until the documents reached the end.
+    await waitFor(
+      `Number(document.querySelector('[data-node="materialization:acmeCo/clickstream/profiles-to-dynamodb"]').getAttribute('data-docs-in')) > 0`,
+      30_000,
+    );
+    await shot('flow');
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
     await page.setViewport({ width: 390, height: 844 });
     await go('');
