@@ -19,7 +19,7 @@ const KIND_LABEL: Record<string, string> = {
   materialization: 'materialization',
 };
 
-function shortName(name: string, max = 25): string {
+function shortName(name: string, max = 23): string {
   return name.length <= max ? name : `…${name.slice(name.length - max + 1)}`;
 }
 
@@ -108,8 +108,10 @@ export function graphPage(root: HTMLElement): () => void {
             viewBox: '0 0 10 10',
             refX: '10',
             refY: '5',
-            markerWidth: '7',
-            markerHeight: '7',
+            // Sized in the drawing's units: a thick (busy) edge keeps a normal arrowhead.
+            markerUnits: 'userSpaceOnUse',
+            markerWidth: '9',
+            markerHeight: '9',
             orient: 'auto',
           },
           s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }),

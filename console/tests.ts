@@ -55,7 +55,7 @@ export function testsPage(root: HTMLElement): () => void {
       h(
         'p',
         { class: 'muted' },
-        'The catalog’s tests, as `sluice test` runs them (offline, on the files on disk). To test a change, edit a draft.',
+        'The catalog’s tests as sluice test runs them: offline, on the files on disk. To test a change, run them on a draft.',
       ),
     ),
     h('div', { class: 'toolbar' }, run),

@@ -286,11 +286,13 @@ describe('web console', () => {
     expect(run.failed).toBe('1');
     expect(run.text).toContain('acmeCo/clickstream/test-profiles-accumulate');
     expect(run.text).toMatch(/views/);
+    await js(`document.querySelector('#draft-tests').scrollIntoView()`);
+    await shot('tests');
     await go('#/tests');
     await page.waitForSelector('#run-tests');
     await page.click('#run-tests');
     await page.waitForSelector('.test-run');
-    await shot('tests');
+    expect(await page.$eval('.test-run', (e) => e.getAttribute('data-failed'))).toBe('0');
     // Running the draft's tests wrote nothing.
     expect(readFileSync(CATALOG, 'utf8')).toBe(original);
   });
@@ -367,6 +369,11 @@ describe('web console', () => {
       30_000,
     );
     await shot('flow');
+    for (const t of runner.tasks)
+      if (t.fn.stats.errors > 0)
+        process.stdout.write(
+          `${t.label}: ${t.fn.stats.errors} errors, last: ${t.fn.lastError?.message}\n${t.recentErrors.slice(-2).join('\n')}\n`,
+        );
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
     await page.setViewport({ width: 390, height: 844 });
     await go('');
