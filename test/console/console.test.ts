@@ -15,6 +15,7 @@ import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import type { ReloadSummary } from '../../shared/console/host.ts';
 import { ConsoleServer } from '../../shared/console/server.ts';
 import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import { applyAssembly } from '../../shared/local/assembly/watch.ts';
 import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
 import { assemblyOf } from '../support/assembly.ts';
 
@@ -47,15 +48,15 @@ async function startRunner(): Promise<AssemblyRunner> {
   return r;
 }
 
-/** What `sluice dev` does on publish: load, synthesize (cached by content), restart on the same emulators. */
+/** What `sluice dev` does on publish (through its watcher): load, synthesize (cached), apply to the stack. */
 async function reload(): Promise<ReloadSummary> {
   const { catalog: next } = await loadCatalog(CATALOG);
   if (!next) return { ok: false, messages: ['the catalog on disk has errors'] };
-  await runner.stop();
-  runner = await startRunner();
+  const r = await applyAssembly(runner, await assemblyOf(CATALOG));
+  runner = r.runner;
   catalog = next;
   reloads++;
-  return { ok: true, messages: ['restarted'] };
+  return { ok: true, messages: [r.restarted, ...r.changes] };
 }
 
 async function shot(name: string): Promise<void> {
@@ -121,7 +122,7 @@ beforeAll(async () => {
     {
       catalogPath: CATALOG,
       runner: () => runner,
-      catalog: () => catalog,
+      catalog: async () => catalog,
       reload,
       deployCommand: 'npx cdk deploy -c catalog=examples/clickstream/flow.yaml',
     },
