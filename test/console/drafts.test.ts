@@ -69,7 +69,10 @@ describe('drafts', () => {
     const check = await drafts.check(
       {
         'flow.yaml': draft,
-        'user-profile.schema.yaml': schema.replace('description: One profile', 'description: Changed, one profile'),
+        'user-profile.schema.yaml': schema.replace(
+          'description: One profile',
+          'description: Changed, one profile',
+        ),
       },
       catalog,
     );
