@@ -8,29 +8,52 @@ import type { Json, TaskResponse, TaskSample } from '../shared/console/api-types
 import { get, live } from './api.ts';
 import { fill, h, ms, num, usd } from './dom.ts';
 
-/** An error line as the function logged it: JSON (Powertools logger) or text. */
-function errorEntry(line: string): HTMLElement {
-  let parsed: Record<string, unknown> | undefined;
+const POSITION_FIELDS = [
+  'collection',
+  'shard',
+  'shardId',
+  'firstSequenceNumber',
+  'lastSequenceNumber',
+  'sequenceNumber',
+  'records',
+  'index',
+  'pointer',
+];
+
+/**
+ * The fields of a JSON log line (Powertools logger). The runner keeps the first 500 characters of a
+ * line, so a long one is cut: its leading string and number fields are read one by one instead.
+ */
+function logFields(line: string): Record<string, unknown> | undefined {
   try {
     const v = JSON.parse(line) as unknown;
-    if (v && typeof v === 'object') parsed = v as Record<string, unknown>;
+    if (v && typeof v === 'object') return v as Record<string, unknown>;
   } catch {
-    // a plain text line
+    // cut or not JSON
   }
-  if (!parsed) return h('li', null, h('pre', null, line));
-  const err = (parsed.error ?? {}) as Record<string, unknown>;
-  const message = String(parsed.message ?? err.message ?? line);
-  // Where in the input the document was: whatever position fields the handler logged.
-  const where = ['collection', 'shardId', 'sequenceNumber', 'index', 'pointer', 'position', 'key']
-    .filter((k) => parsed![k] !== undefined || err[k] !== undefined)
-    .map((k) => `${k} ${JSON.stringify(parsed![k] ?? err[k])}`);
+  if (!line.startsWith('{')) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const m of line.matchAll(/"(\w+)":(?:"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?))/g))
+    out[m[1]] = m[2] !== undefined ? m[2].replace(/\\"/g, '"') : Number(m[3]);
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** An error line as the function logged it, with where in the input it happened when it says so. */
+function errorEntry(line: string): HTMLElement {
+  const f = logFields(line);
+  if (!f) return h('li', null, h('pre', { class: 'wrap' }, line));
+  const err = (typeof f.error === 'object' && f.error ? f.error : {}) as Record<string, unknown>;
+  const where = POSITION_FIELDS.filter((k) => f[k] !== undefined || err[k] !== undefined).map(
+    (k) => `${k} ${String(f[k] ?? err[k])}`,
+  );
   return h(
     'li',
     null,
-    h('div', null, h('strong', null, String(parsed.level ?? 'ERROR')), ' ', String(parsed.timestamp ?? '')),
-    h('div', null, message),
+    h('div', null, h('strong', null, String(f.level ?? 'ERROR')), ' ', String(f.timestamp ?? '')),
+    h('div', null, String(f.message ?? '')),
+    typeof f.error === 'string' ? h('div', { class: 'error' }, f.error) : null,
     where.length ? h('div', { class: 'muted' }, where.join(' · ')) : null,
-    h('details', null, h('summary', null, 'log line'), h('pre', null, JSON.stringify(parsed, null, 2))),
+    h('details', null, h('summary', null, 'log line'), h('pre', { class: 'wrap' }, line)),
   );
 }
 
@@ -195,8 +218,13 @@ export function taskPage(root: HTMLElement, label: string, focus?: string): () =
     }
   };
 
+  const haltBox = h('p', { class: 'error', id: 'halt' });
+  errors.before(haltBox);
   const unsub = live.subscribe((snap) => {
     const t = snap.tasks.find((x) => x.label === label);
+    haltBox.textContent = t?.halt
+      ? `Halted at shard ${t.halt.shardId}, sequence ${t.halt.sequenceNumber}: ${t.halt.attempts} attempts since ${new Date(t.halt.sinceMs).toLocaleTimeString()} — ${t.halt.error}`
+      : '';
     if (!t || !plot) return;
     push(t);
     plot.setData([xs, ins, outs, lags]);

@@ -57,6 +57,8 @@ export interface TaskLive extends TaskSample {
   status: TaskStatus;
   /** The last error, when failing or halted. */
   lastError?: string;
+  /** Where a halted task stands still: the record that keeps failing, retried until it succeeds. */
+  halt?: { shardId: string; sequenceNumber: string; error: string; attempts: number; sinceMs: number };
 }
 
 export interface LiveSnapshot {

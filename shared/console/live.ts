@@ -81,9 +81,12 @@ export class LiveStats {
       if (!seen || r.errors !== seen.errors)
         this.lastErrorAt.set(t.label, { errors: r.errors, at: r.errors > (seen?.errors ?? 0) ? now : 0 });
       const failedAt = this.lastErrorAt.get(t.label)!.at;
-      const halted = t.mappings.find((m) => m.failure)?.failure;
-      const lastError =
-        halted?.message ?? t.fn.lastError?.message ?? t.mappings.find((m) => m.lastError)?.lastError;
+      // Halted: a shard stands still at a record that keeps failing, or a mapping died.
+      const halt = r.halted;
+      const halted = halt
+        ? `halted at ${halt.shardId} sequence ${halt.sequenceNumber} (${halt.attempts} attempts): ${halt.error}`
+        : t.mappings.find((m) => m.failure)?.failure?.message;
+      const lastError = halted ?? t.fn.lastError?.message ?? t.mappings.find((m) => m.lastError)?.lastError;
       const status: TaskStatus = halted
         ? 'halted'
         : failedAt > 0 && now - failedAt < FAILING_FOR_MS
@@ -99,6 +102,7 @@ export class LiveStats {
         invocations: r.invocations,
         status,
         lastError: status === 'ok' || status === 'idle' ? undefined : lastError?.slice(0, 500),
+        halt: halt ? { ...halt, error: halt.error.slice(0, 500) } : undefined,
       };
     });
     const snap: LiveSnapshot = {
