@@ -222,6 +222,17 @@ describe('web console', () => {
     // The prefix search keeps other users out.
     expect(text).not.toContain('"user_id": "counts"');
     expect(await page.$eval('table.columns', (e) => e.textContent)).toContain('TIMESTAMPTZ');
+    // One click copies the document.
+    await browser
+      .defaultBrowserContext()
+      .overridePermissions(new URL(server.url).origin, [
+        'clipboard-read',
+        'clipboard-write',
+        'clipboard-sanitized-write',
+      ]);
+    await page.click('[data-docs] li.doc button');
+    const copied = JSON.parse(await js<string>('navigator.clipboard.readText()')) as Record<string, unknown>;
+    expect(copied).toMatchObject({ user_id: 'alice-console', views: 2, clicks: 1 });
     await shot('collection');
     await go(`#/task/${encodeURIComponent('derivation:acmeCo/clickstream/user-profiles')}`);
     await page.waitForSelector('.chart canvas');
