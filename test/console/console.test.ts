@@ -182,9 +182,23 @@ describe('web console', () => {
     // Well under a second on an idle 2-core machine (0.2–0.8 s measured); the bound leaves room for a
     // machine busy with other test files, and still catches a page that does not come up.
     expect(interactiveMs).toBeLessThan(5000);
+    // Keyboard: Tab reaches the graph's nodes (skip link and navigation first) and Enter opens one.
+    let focused = '';
+    for (let i = 0; i < 12 && !focused.startsWith('derivation '); i++) {
+      await page.keyboard.press('Tab');
+      focused = await js<string>(`document.activeElement?.getAttribute('aria-label') ?? ''`);
+    }
+    expect(focused).toBe('derivation acmeCo/clickstream/user-profiles');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.chart');
+    expect(await js<string>('location.hash')).toBe(
+      `#/task/${encodeURIComponent('derivation:acmeCo/clickstream/user-profiles')}`,
+    );
   });
 
   it('counts documents posted to the stack within 5 s', async () => {
+    await go('#/');
+    await page.waitForSelector('[data-node] text.figures');
     const docsIn = (id: string) =>
       js<number>(`Number(document.querySelector('[data-node="${id}"]').getAttribute('data-docs-in'))`);
     const before = await docsIn('capture:acmeCo/clickstream/ingest');
