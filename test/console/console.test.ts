@@ -11,13 +11,12 @@ import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../shared/catalog/load.ts';
-import type { BuiltCatalog } from '../../shared/catalog/model.ts';
-import type { ReloadSummary } from '../../shared/console/host.ts';
 import { ConsoleServer } from '../../shared/console/server.ts';
+import { devConsoleHost } from '../../shared/console/start.ts';
 import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import { applyAssembly } from '../../shared/local/assembly/watch.ts';
+import { CatalogWatcher } from '../../shared/local/assembly/watch.ts';
 import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
-import { assemblyOf } from '../support/assembly.ts';
+import { ASSEMBLY_CACHE, assemblyOf } from '../support/assembly.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const EXAMPLE = fileURLToPath(new URL('../../examples/clickstream', import.meta.url));
@@ -30,7 +29,7 @@ const NEW_MATERIALIZATION = 'acmeCo/clickstream/events-to-dynamodb';
 
 let emulators: Emulators;
 let runner: AssemblyRunner;
-let catalog: BuiltCatalog;
+let watcher: CatalogWatcher;
 let server: ConsoleServer;
 let browser: Browser;
 let page: Page;
@@ -46,17 +45,6 @@ async function startRunner(): Promise<AssemblyRunner> {
   });
   r.run();
   return r;
-}
-
-/** What `sluice dev` does on publish (through its watcher): load, synthesize (cached), apply to the stack. */
-async function reload(): Promise<ReloadSummary> {
-  const { catalog: next } = await loadCatalog(CATALOG);
-  if (!next) return { ok: false, messages: ['the catalog on disk has errors'] };
-  const r = await applyAssembly(runner, await assemblyOf(CATALOG));
-  runner = r.runner;
-  catalog = next;
-  reloads++;
-  return { ok: true, messages: [r.restarted, ...r.changes] };
 }
 
 async function shot(name: string): Promise<void> {
@@ -115,17 +103,31 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const loaded = await loadCatalog(CATALOG);
   if (!loaded.catalog) throw new Error(JSON.stringify(loaded.diagnostics));
-  catalog = loaded.catalog;
   emulators = await startEmulators();
   runner = await startRunner();
-  server = new ConsoleServer(
-    {
-      catalogPath: CATALOG,
-      runner: () => runner,
-      catalog: async () => catalog,
-      reload,
-      deployCommand: 'npx cdk deploy -c catalog=examples/clickstream/flow.yaml',
+  // As `sluice dev` runs it: the catalog watcher applies re-synthesized assemblies (only the changed
+  // functions restart, or the whole stack on a wiring change) and the console publishes through it.
+  watcher = new CatalogWatcher(runner, {
+    catalogPath: CATALOG,
+    cacheDir: ASSEMBLY_CACHE,
+    log: () => {},
+    onRunner: (r) => {
+      runner = r;
     },
+  });
+  watcher.start();
+  server = new ConsoleServer(
+    devConsoleHost({
+      catalogPath: CATALOG,
+      runner: () => watcher.current,
+      shipped: () => undefined,
+      refresh: () => {
+        reloads++;
+        return watcher.refreshNow();
+      },
+      dataDir: join(FOLDER, '..', 'data'),
+      port: 0,
+    }),
     { sampleEveryMs: 500 },
   );
   await server.start();
@@ -155,7 +157,8 @@ afterAll(async () => {
   };
   await step('browser', () => browser?.close());
   await step('server', () => server?.stop());
-  await step('runner', () => runner?.stop());
+  await step('watcher', () => watcher?.close());
+  await step('runner', () => (watcher?.current ?? runner)?.stop());
   await step('emulators', () => emulators?.stop());
 });
 
