@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { BuiltCatalog } from '../catalog/model.ts';
+import { type BuiltCatalog, typescriptOf } from '../catalog/model.ts';
 import type { CatalogChange } from './api-types.ts';
 
 export type { CatalogChange, ChangeKind } from './api-types.ts';
@@ -43,7 +43,11 @@ function entries(catalog: BuiltCatalog): Map<string, Entry> {
     if (c.derive)
       put('derivation', c.name, {
         transforms: norm(c.derive.transforms),
-        module: moduleText(c.derive.using.typescript.module),
+        // The module's text (TypeScript) or the migrations (SQLite), as `using` holds them.
+        module: (() => {
+          const ts = typescriptOf(c.derive);
+          return ts ? moduleText(ts.module) : norm(c.derive.using);
+        })(),
         shards: norm(c.derive.shards ?? null),
       });
   }
