@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseDuration } from '../shared/catalog/duration.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import { startConsole } from '../shared/console/start.ts';
 import { isObject, type Json } from '../shared/json/types.ts';
 import { AssemblyError } from '../shared/local/assembly/errors.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
@@ -34,6 +35,9 @@ export interface DevOptions {
   scheduleEvery?: string;
   /** Re-synthesize and apply edits of the catalog's files (default true; not with --assembly). */
   watch?: boolean;
+  /** Serve the web console (default true), on this port (default: the ingest port + 1, else any free one). */
+  console?: boolean;
+  consolePort?: string | number;
   /** Stop after this many ms (tests, smoke runs); default: run until SIGINT/SIGTERM. */
   durationMs?: number;
 }
@@ -58,6 +62,11 @@ function shippedCatalog(runner: AssemblyRunner): BuiltCatalog | undefined {
     if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as BuiltCatalog;
   }
   return undefined;
+}
+
+/** The ingest port + 1 (a stable URL), or any free port when the ingest port is itself ephemeral. */
+function consolePortFor(ingestPort: number): number {
+  return ingestPort === 0 || ingestPort >= 65535 ? 0 : ingestPort + 1;
 }
 
 export async function runDev(
@@ -193,6 +202,18 @@ export async function runDev(
   if (watcher)
     out.write(`  watching ${dirname(resolve(catalogPath))}: edits re-synthesize and restart what changed\n`);
   const current = () => watcher?.current ?? runner;
+  const web =
+    o.console === false
+      ? undefined
+      : await startConsole({
+          catalogPath: o.assembly ? undefined : catalogPath,
+          runner: current,
+          shipped: () => shippedCatalog(current()),
+          refresh: watcher ? () => watcher.refreshNow() : undefined,
+          dataDir,
+          port: o.consolePort !== undefined ? Number(o.consolePort) : consolePortFor(Number(o.port ?? 8080)),
+        });
+  if (web) out.write(`  console: ${web.url}\n`);
   const view = new TerminalView(runner, process.stdout, {
     ui: o.ui !== false,
     header: () =>
@@ -208,6 +229,7 @@ export async function runDev(
   });
   if (genTimer) clearInterval(genTimer);
   await watcher?.close();
+  await web?.stop();
   view.draw();
   view.stop();
   out.write('\nstopping: finishing in-flight batches and checkpointing...\n');

@@ -68,6 +68,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--no-iam', "do not check AWS calls against the functions' roles")
     .option('--no-watch', "do not re-synthesize and restart on edits of the catalog's files")
     .option('--schedule-every <duration>', "run schedules this often instead of the template's rate, e.g. 5s")
+    .option(
+      '--console-port <n>',
+      'web console port on 127.0.0.1 (default: the ingest port + 1, else any free port)',
+    )
+    .option('--no-console', 'do not serve the web console')
     .action(async (catalog: string, opts: Record<string, unknown>) => {
       const { runDev } = await import('./dev.ts');
       code = await runDev(catalog, opts);

@@ -2,7 +2,8 @@
 import { relative } from 'node:path';
 import { formatDiagnostics, loadCatalog } from '../shared/catalog/load.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
-import { type TestResult, TestRunner } from '../shared/testing/runner.ts';
+import { formatResult } from '../shared/testing/format.ts';
+import { TestRunner } from '../shared/testing/runner.ts';
 
 export interface TestCommandOptions {
   filter?: string;
@@ -44,19 +45,4 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
   }
   out(`${passed} passed, ${failed} failed`);
   return failed > 0 ? 1 : 0;
-}
-
-function formatResult(
-  r: TestResult,
-  where: { file: string; line: number; col: number } | undefined,
-): string[] {
-  const ms = `(${r.millis.toFixed(1)} ms)`;
-  if (r.passed || !r.failure) return [`PASS ${r.name} ${ms}`];
-  const f = r.failure;
-  const loc = where
-    ? `, ${relative(process.cwd(), where.file) || where.file}:${where.line}:${where.col}`
-    : '';
-  const lines = [`FAIL ${r.name} ${ms}`, `  step ${f.step} (${f.kind} ${f.collection}${loc}): ${f.message}`];
-  for (const d of f.diff ?? []) lines.push(`    ${d}`);
-  return lines;
 }

@@ -260,6 +260,48 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     } while (ExclusiveStartKey);
   }
 
+  /**
+   * One page of a collection's reduced documents in key order (the web console): those whose packed
+   * key starts with `prefix` (a packed key without its terminator matches every key it prefixes) and
+   * sorts after `after`. `next` is the last key of the page when more may follow.
+   */
+  async page(
+    collection: string,
+    opts: { prefix?: Buffer; after?: Buffer; limit: number },
+  ): Promise<{ items: StateItem[]; next?: Buffer }> {
+    const values: Record<string, AttributeValue> = { ':p': { S: `s#${collection}` } };
+    let cond = 'p = :p';
+    if (opts.prefix && opts.prefix.length > 0) {
+      cond += ' AND begins_with(k, :k)';
+      values[':k'] = { B: opts.prefix };
+    }
+    const items: StateItem[] = [];
+    let ExclusiveStartKey: Record<string, AttributeValue> | undefined = opts.after
+      ? { p: { S: `s#${collection}` }, k: { B: opts.after } }
+      : undefined;
+    // Deleted documents (no `d`) are skipped, so a page may need more than one query to fill.
+    while (items.length < opts.limit) {
+      const res: QueryCommandOutput = await this.opts.client.send(
+        new QueryCommand({
+          TableName: this.opts.table,
+          KeyConditionExpression: cond,
+          ExpressionAttributeValues: values,
+          ExclusiveStartKey,
+          Limit: opts.limit - items.length,
+          ConsistentRead: true,
+        }),
+      );
+      for (const it of res.Items ?? []) {
+        this.opts.meter?.dynamoRead(dynamoItemBytes(it), true);
+        const item = toStateItem(it);
+        if (item.doc !== undefined) items.push(item);
+      }
+      ExclusiveStartKey = res.LastEvaluatedKey;
+      if (!ExclusiveStartKey) return { items };
+    }
+    return { items, next: items.at(-1)?.key };
+  }
+
   async getCheckpoint(task: string, shardId: string): Promise<string | undefined> {
     const res = await this.opts.client.send(
       new GetItemCommand({

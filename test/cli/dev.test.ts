@@ -115,6 +115,12 @@ describe('sluice dev', () => {
       return d?.views === 1 ? d : undefined;
     });
     expect(p).toMatchObject({ user_id: 'zoe', views: 1, categories: { add: { books: 1 } } });
+    // The banner's console line: the web console is served by the same process, on loopback.
+    const consoleUrl = /console: (http:\/\/127\.0\.0\.1:\d+\/[\w-]+\/)\n/.exec(first.output())?.[1];
+    expect(consoleUrl, first.output()).toBeDefined();
+    const home = await fetch(consoleUrl!);
+    expect(home.status).toBe(200);
+    expect(await home.text()).toContain('assets/app.js');
     expect(await stop(first.child)).toBe(0);
     expect(first.output()).toMatch(/stopped\./);
     expect(existsSync(join(data, 'endpoints.json'))).toBe(false);

@@ -91,6 +91,8 @@ export interface AssemblyTask {
   metrics: EmfTotals;
   /** Last error lines the function logged (halted tasks, denials). */
   recentErrors: string[];
+  /** Billable units of this task's own AWS calls (the runner's `meter` counts every task's). */
+  meter: UsageMeter;
 }
 
 export interface DeniedCall {
@@ -253,6 +255,8 @@ export class AssemblyRunner {
         before: hooks?.before,
         after: (c, status, body) => {
           meterCall(this.meter, c, status, body);
+          const task = this.tasks.find((x) => x.fn.name === fn.name);
+          if (task) meterCall(task.meter, c, status, body);
           hooks?.after?.(c, status, body);
         },
         denied: (c: ProxiedCall, r: IamRequest) => {
@@ -297,6 +301,7 @@ export class AssemblyRunner {
         mappings: [],
         metrics: {},
         recentErrors: [],
+        meter: new UsageMeter(),
       });
     }
     for (const m of t.mappings) if (m.enabled) this.addMapping(m);

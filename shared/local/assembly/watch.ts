@@ -131,6 +131,28 @@ export class CatalogWatcher {
     return r;
   }
 
+  /**
+   * Re-synthesize now, after any re-synthesis in flight (a publish from the web console, which has just
+   * written the files): one at a time, as for file changes.
+   */
+  async refreshNow(): Promise<ApplyResult | undefined> {
+    while (this.busy) await this.busy;
+    const run = this.refresh();
+    this.busy = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      return await run;
+    } finally {
+      this.busy = undefined;
+      if (this.again) {
+        this.again = false;
+        this.schedule();
+      }
+    }
+  }
+
   /** Stop watching (after a re-synthesis in flight, so no runner is started behind the caller's back). */
   async close(): Promise<void> {
     this.closed = true;
