@@ -1,0 +1,163 @@
+/**
+ * `sluice combine` as a whole process on one million click events (≈ 166 bytes each, 10,000 keys, a
+ * schema with sum, maximize, minimize, merge and lastWriteWins), stdin to stdout, next to its floor
+ * measured in the same run: a process that reads the same lines from stdin, `JSON.parse`s each and
+ * validates it with the collection's compiled ajv validator, on one thread, and writes nothing.
+ * Wall times, median of alternating rounds (the machine is shared: quote the ratio, not the rates).
+ * Target: combine ≥ 0.8× the floor.
+ *
+ * Also exported for the tests: the workload (catalog, documents) and the floor script.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { prng } from './combine.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DOCS = Number(process.env.SLUICE_BENCH_MILLION_DOCS ?? 1_000_000);
+const KEYS = 10_000;
+const ROUNDS = Number(process.env.SLUICE_BENCH_ROUNDS ?? 3);
+export const COLLECTION = 'bench/clicks';
+
+export const CATALOG = `collections:
+  ${COLLECTION}:
+    key: [/user]
+    schema:
+      type: object
+      reduce: { strategy: merge }
+      required: [user, views]
+      properties:
+        user: { type: string }
+        views: { type: integer, reduce: { strategy: sum } }
+        dwell: { type: number, reduce: { strategy: sum } }
+        first: { type: string, format: date-time, reduce: { strategy: minimize } }
+        last: { type: string, reduce: { strategy: maximize } }
+        page: { type: string, reduce: { strategy: lastWriteWins } }
+        ref: { type: string, maxLength: 32 }
+        device: { type: string, enum: [mobile, desktop, tablet] }
+`;
+
+const DEVICES = ['mobile', 'desktop', 'tablet'];
+const REFS = ['google', 'newsletter', 'direct', 'twitter'];
+
+/** One click event (≈ 166 bytes) of user number `k`. */
+export function clickLine(rand: () => number, k: number): string {
+  const ts = new Date(Date.UTC(2024, 4, 1) + Math.floor(rand() * 86_400_000)).toISOString();
+  return JSON.stringify({
+    user: `user-${String(k).padStart(6, '0')}`,
+    views: 1,
+    dwell: Math.round(rand() * 100_000) / 100,
+    first: ts,
+    last: ts,
+    page: `/p/${Math.floor(rand() * 5000)}`,
+    ref: REFS[Math.floor(rand() * REFS.length)],
+    device: DEVICES[Math.floor(rand() * DEVICES.length)],
+  });
+}
+
+/** Writes the catalog and `docs` click events into a fresh folder. */
+export function writeWorkload(
+  docs: number,
+  keys = KEYS,
+): { dir: string; catalog: string; input: string; bytes: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-million-'));
+  const catalog = join(dir, 'flow.yaml');
+  writeFileSync(catalog, CATALOG);
+  const rand = prng(1);
+  const parts: string[] = [];
+  for (let i = 0; i < docs; i++) parts.push(clickLine(rand, Math.floor(rand() * keys)));
+  const text = parts.join('\n') + '\n';
+  const input = join(dir, 'input.jsonl');
+  writeFileSync(input, text);
+  return { dir, catalog, input, bytes: Buffer.byteLength(text) };
+}
+
+/** The floor, as a script run with `node --import tsx -e` (one thread: read stdin, parse, validate). */
+const FLOOR_SCRIPT = `
+import { loadCatalog } from ${JSON.stringify(join(ROOT, 'shared/catalog/load.ts'))};
+import { SchemaRegistry } from ${JSON.stringify(join(ROOT, 'shared/schema/registry.ts'))};
+const { catalog } = await loadCatalog(process.argv[1]);
+const spec = catalog.collections[process.argv[2]];
+const v = new SchemaRegistry(catalog.schemas).validator(spec.writeSchema);
+let rest = '';
+let n = 0;
+for await (const chunk of process.stdin.setEncoding('utf8')) {
+  const text = rest + chunk;
+  const end = text.lastIndexOf('\\n');
+  rest = text.slice(end + 1);
+  const lines = text.slice(0, end).split('\\n');
+  for (const l of lines) if (v.isValid(JSON.parse(l))) n++;
+}
+if (rest.trim() !== '' && v.isValid(JSON.parse(rest))) n++;
+process.stderr.write(String(n));
+`;
+
+/** Runs a process with `input` on stdin; resolves its wall seconds (start-up included), stdout size and stderr. */
+function timed(
+  args: string[],
+  input: string,
+): Promise<{ seconds: number; out: number; err: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = 0;
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.length;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += String(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, out, err, code }),
+    );
+    createReadStream(input).pipe(child.stdin);
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export async function run(): Promise<void> {
+  const w = writeWorkload(DOCS);
+  try {
+    const floorArgs = ['--import', 'tsx', '--input-type=module', '-e', FLOOR_SCRIPT, w.catalog, COLLECTION];
+    const combineArgs = [join(ROOT, 'bin/sluice.js'), 'combine', w.catalog, '--collection', COLLECTION];
+    // Warm the validator cache and the OS file cache once.
+    await timed(combineArgs, w.input);
+    const floors: number[] = [];
+    const combines: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const f = await timed(floorArgs, w.input);
+      if (f.code !== 0 || f.err.trim() !== String(DOCS))
+        throw new Error(`floor failed: ${f.err.slice(0, 2000)}`);
+      floors.push(f.seconds);
+      const c = await timed(combineArgs, w.input);
+      if (c.code !== 0 || c.out === 0) throw new Error(`sluice combine failed: ${c.err.slice(0, 2000)}`);
+      combines.push(c.seconds);
+    }
+    const f = median(floors);
+    const c = median(combines);
+    const rate = (t: number) =>
+      `${Math.round(DOCS / t)
+        .toLocaleString('en-US')
+        .padStart(10)} docs/s ${(w.bytes / t / 1e6).toFixed(1).padStart(6)} MB/s`;
+    console.log(
+      `${DOCS.toLocaleString('en-US')} click events (${(w.bytes / DOCS).toFixed(0)} B avg), ${KEYS.toLocaleString('en-US')} keys, whole processes stdin -> stdout, median wall time of ${ROUNDS} rounds`,
+    );
+    console.log(`floor: read lines + JSON.parse + ajv validate, 1 thread  ${rate(f)}  (${f.toFixed(2)} s)`);
+    console.log(`sluice combine                                       ${rate(c)}  (${c.toFixed(2)} s)`);
+    const ratio = f / c;
+    console.log(
+      `ratio combine / floor: ${ratio.toFixed(2)}x (target >= 0.8x) ${ratio >= 0.8 ? 'OK' : 'BELOW TARGET'}`,
+    );
+  } finally {
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+}
