@@ -243,3 +243,56 @@ describe('sluice combine', () => {
     expect(readdirSync(spill)).toEqual([]);
   });
 });
+
+describe('sluice combine over worker threads (sharded by key)', () => {
+  // Float sums make the fold order visible: a shard must fold its keys in input order.
+  const WORKLOAD = join(ROOT, 'bench/combine-million.ts');
+
+  it('writes exactly what the single-threaded combiner writes, whatever the line breaks and key spellings', async () => {
+    const {
+      CATALOG: text,
+      COLLECTION,
+      clickLine,
+    } = (await import(WORKLOAD)) as typeof import('../../bench/combine-million.ts');
+    const { prng } = await import('../../bench/combine.ts');
+    const dir = mkdtempSync(join(spillRoot, 'sharded-'));
+    const catalog = join(dir, 'flow.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(catalog, text);
+    const rand = prng(3);
+    const breaks = ['\n', '\r\n', '\r', '\n\n', '\n  \n'];
+    let input = '';
+    for (let i = 0; i < 20_000; i++) {
+      let line = clickLine(rand, Math.floor(rand() * 300));
+      if (i % 97 === 0) line = line.replace('"user":"user-', '"user":"\\u0075ser-'); // same key, escaped
+      if (i % 89 === 0) line = line.replace('{"user"', '{ "user" ');
+      input += line + breaks[Math.floor(rand() * breaks.length)];
+    }
+    const args = [catalog, '--collection', COLLECTION];
+    const one = await combine(args, [input], { SLUICE_COMBINE_THREADS: '1' });
+    const three = await combine(args, [input.slice(0, 100_001), input.slice(100_001)], {
+      SLUICE_COMBINE_THREADS: '3',
+    });
+    expect(one.stderr).toBe('');
+    expect(one.code).toBe(0);
+    expect(parseOut(one.stdout)).toHaveLength(300);
+    expect(three).toEqual(one);
+  });
+
+  it('reports the earliest bad line over all shards', async () => {
+    const docs = Array.from({ length: 3000 }, (_, i) => ({ id: `k${i % 50}`, n: 1 }));
+    const text = lines(docs)[0].split('\n');
+    text[2500] = '{"id":"k1","n":'; // invalid JSON, late
+    text[1200] = JSON.stringify({ id: 'k7', n: 'not a number' }); // schema violation, earlier, another key
+    const input = [text.join('\n')];
+    const one = await combine([CATALOG, '--collection', 'acme/counts'], input, {
+      SLUICE_COMBINE_THREADS: '1',
+    });
+    const four = await combine([CATALOG, '--collection', 'acme/counts'], input, {
+      SLUICE_COMBINE_THREADS: '4',
+    });
+    expect(one.code).toBe(1);
+    expect(one.stderr).toMatch(/^stdin:1201: /);
+    expect(four).toEqual(one);
+  });
+});
