@@ -9,8 +9,8 @@
  * Also exported for the tests: the workload (catalog, documents) and the floor script.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prng } from './combine.ts';
@@ -74,10 +74,14 @@ export function writeWorkload(
   return { dir, catalog, input, bytes: Buffer.byteLength(text) };
 }
 
-/** The floor, as a script run with `node --import tsx -e` (one thread: read stdin, parse, validate). */
+/** Sluice's compiled modules when built (as the CLI runs them), else the sources through tsx. */
+const COMPILED = existsSync(join(ROOT, 'dist/shared/catalog/load.js'));
+const mod = (p: string) => JSON.stringify(COMPILED ? join(ROOT, 'dist', `${p}.js`) : join(ROOT, `${p}.ts`));
+
+/** The floor, as a script run with `node -e` (one thread: read stdin, parse, validate). */
 const FLOOR_SCRIPT = `
-import { loadCatalog } from ${JSON.stringify(join(ROOT, 'shared/catalog/load.ts'))};
-import { SchemaRegistry } from ${JSON.stringify(join(ROOT, 'shared/schema/registry.ts'))};
+import { loadCatalog } from ${mod('shared/catalog/load')};
+import { SchemaRegistry } from ${mod('shared/schema/registry')};
 const { catalog } = await loadCatalog(process.argv[1]);
 const spec = catalog.collections[process.argv[2]];
 const v = new SchemaRegistry(catalog.schemas).validator(spec.writeSchema);
@@ -98,10 +102,15 @@ process.stderr.write(String(n));
 function timed(
   args: string[],
   input: string,
+  env: Record<string, string> = {},
 ): Promise<{ seconds: number; out: number; err: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let out = 0;
     let err = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -127,36 +136,58 @@ function median(xs: number[]): number {
 export async function run(): Promise<void> {
   const w = writeWorkload(DOCS);
   try {
-    const floorArgs = ['--import', 'tsx', '--input-type=module', '-e', FLOOR_SCRIPT, w.catalog, COLLECTION];
+    const floorArgs = [
+      ...(COMPILED ? [] : ['--import', 'tsx']),
+      '--input-type=module',
+      '-e',
+      FLOOR_SCRIPT,
+      w.catalog,
+      COLLECTION,
+    ];
     const combineArgs = [join(ROOT, 'bin/sluice.js'), 'combine', w.catalog, '--collection', COLLECTION];
+    // `sluice combine` as it chooses (one shard per core), then forced to one and to two threads.
+    const variants: { name: string; env: Record<string, string> }[] = [
+      { name: 'sluice combine (default: a shard per core)', env: {} },
+      { name: 'sluice combine, 1 thread', env: { SLUICE_COMBINE_THREADS: '1' } },
+      { name: 'sluice combine, 2 shard threads', env: { SLUICE_COMBINE_THREADS: '2' } },
+    ];
     // Warm the validator cache and the OS file cache once.
     await timed(combineArgs, w.input);
     const floors: number[] = [];
-    const combines: number[] = [];
+    const times: number[][] = variants.map(() => []);
+    const load0 = loadavg()[0];
     for (let r = 0; r < ROUNDS; r++) {
       const f = await timed(floorArgs, w.input);
       if (f.code !== 0 || f.err.trim() !== String(DOCS))
         throw new Error(`floor failed: ${f.err.slice(0, 2000)}`);
       floors.push(f.seconds);
-      const c = await timed(combineArgs, w.input);
-      if (c.code !== 0 || c.out === 0) throw new Error(`sluice combine failed: ${c.err.slice(0, 2000)}`);
-      combines.push(c.seconds);
+      for (const [i, v] of variants.entries()) {
+        const c = await timed(combineArgs, w.input, v.env);
+        if (c.code !== 0 || c.out === 0) throw new Error(`${v.name} failed: ${c.err.slice(0, 2000)}`);
+        times[i].push(c.seconds);
+      }
     }
     const f = median(floors);
-    const c = median(combines);
     const rate = (t: number) =>
       `${Math.round(DOCS / t)
         .toLocaleString('en-US')
         .padStart(10)} docs/s ${(w.bytes / t / 1e6).toFixed(1).padStart(6)} MB/s`;
     console.log(
-      `${DOCS.toLocaleString('en-US')} click events (${(w.bytes / DOCS).toFixed(0)} B avg), ${KEYS.toLocaleString('en-US')} keys, whole processes stdin -> stdout, median wall time of ${ROUNDS} rounds`,
+      `${DOCS.toLocaleString('en-US')} click events (${(w.bytes / DOCS).toFixed(0)} B avg), ${KEYS.toLocaleString('en-US')} keys, ` +
+        `whole processes stdin -> stdout, median wall time of ${ROUNDS} rounds; ` +
+        `${availableParallelism()} cores, load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`,
     );
-    console.log(`floor: read lines + JSON.parse + ajv validate, 1 thread  ${rate(f)}  (${f.toFixed(2)} s)`);
-    console.log(`sluice combine                                       ${rate(c)}  (${c.toFixed(2)} s)`);
-    const ratio = f / c;
     console.log(
-      `ratio combine / floor: ${ratio.toFixed(2)}x (target >= 0.8x) ${ratio >= 0.8 ? 'OK' : 'BELOW TARGET'}`,
+      `${'floor: read lines + JSON.parse + ajv validate, 1 thread'.padEnd(56)} ${rate(f)}  (${f.toFixed(2)} s)`,
     );
+    for (const [i, v] of variants.entries()) {
+      const c = median(times[i]);
+      const ratio = f / c;
+      console.log(
+        `${v.name.padEnd(56)} ${rate(c)}  (${c.toFixed(2)} s)  ${ratio.toFixed(2)}x the floor` +
+          (i === 0 ? ` (target >= 0.8x) ${ratio >= 0.8 ? 'OK' : 'BELOW TARGET'}` : ''),
+      );
+    }
   } finally {
     rmSync(w.dir, { recursive: true, force: true });
   }

@@ -18,6 +18,53 @@ export function write(stream: Writable, chunk: string): Promise<void> {
 
 export const isBrokenPipe = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
 
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Splits a byte stream into lines with readline's line breaks (crlfDelay: Infinity): '\n', '\r\n' and a
+ * lone '\r'; a last line without a break counts. `onLine` gets each line's bytes (valid until it
+ * returns); after each input chunk `pause` is awaited, and when it answers true reading stops. Faster
+ * than readline: no regular expression, no string per chunk.
+ */
+export async function readLines(
+  input: AsyncIterable<Buffer | string> | NodeJS.ReadableStream,
+  onLine: (buf: Buffer, start: number, end: number) => void,
+  pause: () => boolean | Promise<boolean>,
+): Promise<void> {
+  let carry: Buffer | undefined;
+  const split = (data: Buffer, eof: boolean): number => {
+    let pos = 0;
+    let cr = data.indexOf(CR);
+    for (;;) {
+      if (cr >= 0 && cr < pos) cr = data.indexOf(CR, pos);
+      const lf = data.indexOf(LF, pos);
+      if (cr >= 0 && (lf < 0 || cr < lf)) {
+        if (cr + 1 === data.length && !eof) return pos; // '\r' last: a '\n' may follow
+        onLine(data, pos, cr);
+        pos = data[cr + 1] === LF ? cr + 2 : cr + 1;
+        continue;
+      }
+      if (lf < 0) break;
+      onLine(data, pos, lf);
+      pos = lf + 1;
+    }
+    if (eof && pos < data.length) {
+      onLine(data, pos, data.length);
+      pos = data.length;
+    }
+    return pos;
+  };
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    const data = carry === undefined || carry.length === 0 ? bytes : Buffer.concat([carry, bytes]);
+    const used = split(data, false);
+    carry = used < data.length ? Buffer.from(data.subarray(used)) : undefined;
+    if (await pause()) return;
+  }
+  if (carry !== undefined && carry.length > 0) split(carry, true);
+}
+
 /** Documents parsed before they are added (see Combiner.addMany). */
 const BATCH = 256;
 

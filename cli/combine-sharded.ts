@@ -18,6 +18,7 @@ import {
   type FromWorker,
   type InputProblem,
   isBrokenPipe,
+  readLines,
   type ToWorker,
   type WorkerSetup,
   write,
@@ -29,7 +30,6 @@ const BATCH_BYTES = 256 * 1024;
 const IN_FLIGHT = 4;
 const OUTPUT_CHUNK = 64 * 1024;
 const LF = 0x0a;
-const CR = 0x0d;
 
 export interface ShardedOptions {
   /** The key's only pointer token: a top-level property. */
@@ -190,47 +190,19 @@ export async function combineSharded(io: CombineIo, opts: ShardedOptions): Promi
 /** Reads stdin, routes each line to its shard; resolves the earliest input problem, if any. */
 async function feed(io: CombineIo, router: KeyRouter, shards: Shard[]): Promise<InputProblem | undefined> {
   let lineNo = 0;
-  let carry: Buffer | undefined;
-  const route = (buf: Buffer, start: number, end: number) => {
-    const shard = shards[router.shardOf(buf, start, end)];
-    shard.batch.add(buf, start, end, ++lineNo);
-    if (shard.batch.length >= BATCH_BYTES) shard.flush();
-  };
   const stopped = () => shards.some((s) => s.problem !== undefined);
-
-  // Line breaks as readline's (crlfDelay: Infinity): '\n', '\r\n' and a lone '\r'.
-  const split = (data: Buffer, eof: boolean): number => {
-    let pos = 0;
-    let cr = data.indexOf(CR);
-    for (;;) {
-      if (cr >= 0 && cr < pos) cr = data.indexOf(CR, pos);
-      const lf = data.indexOf(LF, pos);
-      if (cr >= 0 && (lf < 0 || cr < lf)) {
-        if (cr + 1 === data.length && !eof) return pos; // '\r' last: a '\n' may follow
-        route(data, pos, cr);
-        pos = data[cr + 1] === LF ? cr + 2 : cr + 1;
-        continue;
-      }
-      if (lf < 0) break;
-      route(data, pos, lf);
-      pos = lf + 1;
-    }
-    if (eof && pos < data.length) {
-      route(data, pos, data.length);
-      pos = data.length;
-    }
-    return pos;
-  };
-
-  for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    const data = carry === undefined || carry.length === 0 ? bytes : Buffer.concat([carry, bytes]);
-    const used = split(data, false);
-    carry = used < data.length ? Buffer.from(data.subarray(used)) : undefined;
-    for (const s of shards) await s.below(IN_FLIGHT);
-    if (stopped()) break;
-  }
-  if (!stopped() && carry !== undefined && carry.length > 0) split(carry, true);
+  await readLines(
+    io.stdin,
+    (buf, start, end) => {
+      const shard = shards[router.shardOf(buf, start, end)];
+      shard.batch.add(buf, start, end, ++lineNo);
+      if (shard.batch.length >= BATCH_BYTES) shard.flush();
+    },
+    async () => {
+      for (const s of shards) await s.below(IN_FLIGHT);
+      return stopped();
+    },
+  );
   for (const s of shards) s.flush();
   const drain = !stopped();
   for (const s of shards) s.post({ t: 'end', drain });

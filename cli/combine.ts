@@ -8,14 +8,13 @@
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
 import { availableParallelism } from 'node:os';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
 import { Combiner } from '../shared/combine/index.ts';
 import { parsePointer } from '../shared/json/pointer.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
-import { describe, isBrokenPipe, LineFeeder, write } from './combine-input.ts';
+import { describe, isBrokenPipe, LineFeeder, readLines, write } from './combine-input.ts';
 import { combineSharded } from './combine-sharded.ts';
 
 export interface CombineOptions {
@@ -34,7 +33,8 @@ const OUTPUT_CHUNK = 64 * 1024;
 
 /**
  * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per core (at most 8).
- * One means the single-threaded path.
+ * One means the single-threaded path. Sharding costs more CPU in all (routing, copying, a JIT and a
+ * heap per thread) but measured faster on the 2-core machine even while it was busy (bench/combine-million.ts).
  */
 function threadCount(): number {
   const env = Number(process.env.SLUICE_COMBINE_THREADS);
@@ -108,17 +108,16 @@ export async function runCombine(
     return 1;
   };
 
-  const lines = createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY });
   let lineNo = 0;
-  try {
-    for await (const line of lines) {
-      const problem = feeder.line(line, ++lineNo);
-      if (problem !== undefined) return fail(problem.message);
-    }
-  } finally {
-    lines.close();
-  }
-  const problem = feeder.flush();
+  let problem: ReturnType<LineFeeder['line']>;
+  await readLines(
+    io.stdin,
+    (buf, start, end) => {
+      problem ??= feeder.line(buf.toString('utf8', start, end), ++lineNo);
+    },
+    () => problem !== undefined,
+  );
+  problem ??= feeder.flush();
   if (problem !== undefined) return fail(problem.message);
 
   // A reader that goes away (`| head`) ends the output quietly; errors come through write().
