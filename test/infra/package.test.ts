@@ -103,6 +103,18 @@ describe('the installable package', () => {
     expect(existsSync(join(installed, pkg.name, 'node_modules', 'constructs'))).toBe(false);
   });
 
+  it('installs the sluice command, which checks and tests a catalog', () => {
+    const app = join(dir, 'app');
+    const bin = join(app, 'node_modules', '.bin', 'sluice');
+    const check = spawnSync(bin, ['check', 'catalog/flow.yaml'], { cwd: app, encoding: 'utf8' });
+    expect(check.stderr).not.toMatch(/error/i); // this catalog has warnings, on purpose
+    expect(check.status).toBe(0);
+    expect(check.stdout).toMatch(/^catalog\/flow\.yaml: .*: OK\n$/);
+    const test = spawnSync(bin, ['test', 'catalog/flow.yaml'], { cwd: app, encoding: 'utf8' });
+    expect(test.stdout).toMatch(/\d+ passed, 0 failed\n$/);
+    expect(test.status).toBe(0);
+  });
+
   it('synthesizes a stack from plain JavaScript, bundling the functions', () => {
     const app = join(dir, 'app');
     writeFileSync(
