@@ -54,6 +54,10 @@ function hasBackslash(buf: Uint8Array, start: number, end: number): boolean {
 
 export class KeyRouter {
   private readonly name: Buffer;
+  /** `{"<name>":"`: how most lines start (the key written first). */
+  private readonly prefix: Buffer;
+  /** `"<name>"`: another occurrence after the prefix might be a duplicate property. */
+  private readonly quoted: Buffer;
 
   /** @param property the top-level property holding the key (the single token of the key pointer) */
   constructor(
@@ -61,6 +65,26 @@ export class KeyRouter {
     readonly shards: number,
   ) {
     this.name = Buffer.from(property, 'utf8');
+    this.prefix = Buffer.from(`{${JSON.stringify(property)}:"`, 'utf8');
+    this.quoted = Buffer.from(JSON.stringify(property), 'utf8');
+  }
+
+  /**
+   * The common case without a byte-by-byte scan: the line starts with `{"<name>":"` and, after that
+   * string value, holds neither the quoted name nor any backslash (so no duplicate of the property,
+   * escaped or not, can follow). Returns the value's [start, end) or undefined.
+   */
+  private fastValue(buf: Buffer, start: number, end: number): [number, number] | undefined {
+    const p = this.prefix;
+    if (end - start <= p.length || buf.compare(p, 0, p.length, start, start + p.length) !== 0) return undefined;
+    const open = start + p.length - 1;
+    const close = buf.indexOf(QUOTE, open + 1);
+    if (close < 0 || close >= end) return undefined;
+    const slash = buf.indexOf(BACKSLASH, open + 1);
+    if (slash >= 0 && slash < end) return undefined;
+    const again = buf.indexOf(this.quoted, close + 1);
+    if (again >= 0 && again < end) return undefined;
+    return [open, close + 1];
   }
 
   private nameIs(buf: Uint8Array, start: number, end: number): boolean {
@@ -78,8 +102,10 @@ export class KeyRouter {
   }
 
   /** The shard of the line `buf[start, end)`. */
-  shardOf(buf: Uint8Array, start: number, end: number): number {
+  shardOf(buf: Buffer, start: number, end: number): number {
     if (this.shards === 1) return 0;
+    const fast = this.fastValue(buf, start, end);
+    if (fast !== undefined) return fnv(buf, fast[0], fast[1]) % this.shards;
     let i = start;
     while (i < end && isSpace(buf[i])) i++;
     if (buf[i] !== LBRACE) return 0;

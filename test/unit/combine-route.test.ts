@@ -22,6 +22,8 @@ describe('KeyRouter', () => {
       '{"x":["user","zz"],"user":"ab"}',
       '{"s":"\\"user\\":\\"zz\\"","user":"ab"}', // nor is text inside a string
       '{"user":"zz","user":"ab"}', // a duplicate: the last one counts, as in JSON.parse
+      '{"user":"zz","us\\u0065r":"ab"}', // an escaped duplicate, after a key written first
+      '{"user":"ab","x":{"user":"zz"}}', // a nested property of that name after the key
     ]) {
       expect(shard(line), line).toBe(ab);
     }
