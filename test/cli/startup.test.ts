@@ -1,0 +1,51 @@
+// What `sluice check` and `sluice test` load at start: never aws-cdk-lib, and with the validator
+// cache warm neither the TypeScript compiler nor ajv's compiler.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'sluice-startup-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Preloaded into the CLI process: at exit, lists the CommonJS modules it loaded (aws-cdk-lib, typescript
+// and ajv are CommonJS, so each would show up here).
+const PRELOAD = join(dir, 'list-modules.cjs');
+writeFileSync(
+  PRELOAD,
+  `process.on('exit', () => require('node:fs').writeFileSync(process.env.MODULE_LIST, Object.keys(require.cache).join('\\n')));`,
+);
+
+function loaded(args: string[], cache: string): string[] {
+  const list = join(dir, `modules-${Math.random().toString(36).slice(2)}.txt`);
+  const r = spawnSync(process.execPath, ['--require', PRELOAD, join(ROOT, 'bin/sluice.js'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, MODULE_LIST: list, SLUICE_CACHE_DIR: cache },
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return readFileSync(list, 'utf8').split('\n');
+}
+
+const from = (mods: string[], pkg: string) => mods.filter((m) => m.includes(`/node_modules/${pkg}/`));
+
+describe('CLI start-up', () => {
+  for (const command of ['check', 'test']) {
+    it(`sluice ${command} loads no aws-cdk-lib, and with a warm cache no compiler`, () => {
+      const cache = mkdtempSync(join(dir, 'cache-'));
+      const args = [command, 'examples/fraud/flow.yaml'];
+      const cold = loaded(args, cache);
+      // Cold: validators are compiled and the derivation module is inspected, once.
+      expect(from(cold, 'ajv').some((m) => m.includes('/ajv/dist/compile/'))).toBe(true);
+      expect(from(cold, 'typescript').length).toBeGreaterThan(0);
+
+      const warm = loaded(args, cache);
+      expect(from(warm, 'aws-cdk-lib')).toEqual([]);
+      expect(from(warm, 'typescript')).toEqual([]);
+      expect(from(warm, 'ajv').filter((m) => m.includes('/ajv/dist/compile/'))).toEqual([]);
+      expect(from(cold, 'aws-cdk-lib')).toEqual([]);
+    });
+  }
+});
