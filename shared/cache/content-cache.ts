@@ -3,7 +3,7 @@
  * can skip expensive work whose result depends only on its input: loading the TypeScript compiler
  * to inspect a derivation module (≈ 200 ms), compiling JSON schemas with ajv (≈ 50–100 ms each).
  *
- * Where: `$SLUICE_CACHE_DIR`, else `$XDG_CACHE_HOME/sluice`, else `~/.cache/sluice`; `SLUICE_CACHE_DIR=off`
+ * Where: nowhere in a Lambda function; `$SLUICE_CACHE_DIR`, else `$XDG_CACHE_HOME/sluice`, else `~/.cache/sluice`; `SLUICE_CACHE_DIR=off`
  * disables it. Entries are content-addressed (the key hashes everything the value depends on, plus a
  * version per kind), so they never go stale and any number of projects and processes can share the
  * folder. Writes go to a temporary file renamed into place (atomic), and every failure (read-only
@@ -16,6 +16,10 @@ import { join } from 'node:path';
 
 /** The cache folder, or undefined when caching is off. Read from the environment on each call (tests set it). */
 export function cacheDir(): string | undefined {
+  // A Lambda function (or its local sandbox) compiles at init, once per instance: nothing to share.
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined || process.env.LAMBDA_TASK_ROOT !== undefined) {
+    return undefined;
+  }
   const explicit = process.env.SLUICE_CACHE_DIR;
   if (explicit === 'off') return undefined;
   if (explicit) return explicit;

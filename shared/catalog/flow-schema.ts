@@ -9,8 +9,8 @@ import { escapeToken } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { typeOfValue } from '../schema/shape.ts';
 import {
+  Ajv2020,
   addFormats,
-  ajvCompiler,
   cachedValidator,
   saveValidator,
   standaloneCodeOptions,
@@ -123,11 +123,14 @@ let defNames: Map<string, string> | undefined;
  */
 function compile(): ValidateFunction {
   if (compiled) return compiled;
-  const text = JSON.stringify(flowSchema);
-  const key = validatorKey('flow-schema-1:allErrors,verbose,strict,allowUnionTypes,formats', text, '');
+  const key = validatorKey(
+    'flow-schema-1:allErrors,verbose,strict,allowUnionTypes,formats',
+    () => JSON.stringify(flowSchema),
+    '',
+  );
   compiled = cachedValidator(key)?.fn;
   if (compiled === undefined) {
-    const ajv = new (ajvCompiler().Ajv2020)({
+    const ajv = new Ajv2020({
       allErrors: true,
       verbose: true,
       strict: true,

@@ -76,7 +76,8 @@ export class KeyRouter {
    */
   private fastValue(buf: Buffer, start: number, end: number): [number, number] | undefined {
     const p = this.prefix;
-    if (end - start <= p.length || buf.compare(p, 0, p.length, start, start + p.length) !== 0) return undefined;
+    if (end - start <= p.length || buf.compare(p, 0, p.length, start, start + p.length) !== 0)
+      return undefined;
     const open = start + p.length - 1;
     const close = buf.indexOf(QUOTE, open + 1);
     if (close < 0 || close >= end) return undefined;

@@ -5,16 +5,15 @@
  * validated) and the annotation keywords Estuary schemas use. Each URI is compiled once and cached.
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import type { Ajv2020 } from 'ajv/dist/2020.js';
-import { contentKey, readCached, writeCached } from '../cache/content-cache.ts';
+import { cacheDir, contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
 import { SchemaGraph } from './graph.ts';
 import { normalizeSchema } from './normalize.ts';
 import { REDUCE_META_SCHEMA } from './reduce-annotation.ts';
 import {
+  Ajv2020,
   addFormats,
-  ajvCompiler,
   cachedValidator,
   SLUICE_FORMATS,
   saveValidator,
@@ -148,8 +147,8 @@ export class SchemaRegistry {
   private readonly resources = new Map<string, Json>();
   private readonly compiled = new Map<string, CompiledSchema>();
   private readonly fns = new Map<string, ValidateFunction | undefined>();
-  /** The normalized schema documents as JSON: what every cached validator depends on. */
-  private readonly setText: string;
+  /** The normalized schema documents as JSON: what every cached validator depends on (made when caching). */
+  private setTextCache: string | undefined;
   private graphCache?: SchemaGraph;
 
   constructor(schemas: Record<string, Json>) {
@@ -161,14 +160,22 @@ export class SchemaRegistry {
       else normalized = { $id: id, allOf: [normalized] };
       this.resources.set(id, normalized);
     }
-    this.setText = JSON.stringify([...this.resources]);
     // A set that was added to ajv before without an error needs no check now; a new one is added
     // (and checked against the meta-schema) at once, so an invalid schema still fails here.
+    if (cacheDir() === undefined) {
+      this.ajv();
+      return;
+    }
     const setKey = contentKey(REGISTRY_OPTIONS_TAG, this.setText);
     if (readCached('schema-set', setKey) === undefined) {
       this.ajv();
       writeCached('schema-set', setKey, 'valid');
     }
+  }
+
+  private get setText(): string {
+    this.setTextCache ??= JSON.stringify([...this.resources]);
+    return this.setTextCache;
   }
 
   /** The ajv instance holding every schema document, created on first use. */
@@ -178,7 +185,7 @@ export class SchemaRegistry {
       const msg = args.map(String).join(' ');
       if (this.warnings.length < 1000 && !this.warnings.includes(msg)) this.warnings.push(msg);
     };
-    const ajv = new (ajvCompiler().Ajv2020)({
+    const ajv = new Ajv2020({
       strict: false,
       allErrors: false,
       addUsedSchema: false,
@@ -206,7 +213,7 @@ export class SchemaRegistry {
    */
   private fn(id: string): ValidateFunction | undefined {
     if (this.fns.has(id)) return this.fns.get(id);
-    const key = validatorKey(REGISTRY_OPTIONS_TAG, this.setText, id);
+    const key = validatorKey(REGISTRY_OPTIONS_TAG, () => this.setText, id);
     const cached = cachedValidator(key);
     let fn: ValidateFunction | undefined;
     if (cached !== undefined) {

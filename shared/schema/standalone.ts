@@ -1,18 +1,23 @@
 /**
  * Compiled ajv validators cached on disk as standalone code (ajv's `standaloneCode`), keyed by a
- * content hash of everything the code depends on. Compiling costs ≈ 50–100 ms per schema and loading
- * ajv's compiler ≈ 30 ms; evaluating cached code costs ≈ 1 ms and loads only ajv's small runtime
- * helpers. This is what lets `sluice check` and `sluice test` start in a fraction of a second.
+ * content hash of everything the code depends on. Compiling costs ≈ 50–100 ms per schema; evaluating
+ * cached code costs ≈ 1 ms. This is what lets `sluice check` and `sluice test` start in a fraction of
+ * a second. (ajv itself is imported statically: the Lambda bundles need it bundled, and the CLI loads
+ * it in ≈ 20 ms.)
  *
- * The generated code refers to formats as `require("sluice:formats")` (see `FORMATS_CODE`), which
- * `loadStandalone` maps to ajv-formats' full formats plus Sluice's own (`SLUICE_FORMATS`); every other
- * `require` is ajv's runtime (`ajv/dist/runtime/*`), resolved from here.
+ * The generated code refers to formats as `require("sluice:formats")` (or another name given to
+ * `standaloneCodeOptions`), which `loadStandalone` maps to the registered formats object; every other
+ * `require` is ajv's runtime (`ajv/dist/runtime/*`), resolved from here. Caching is off where there is
+ * no cache folder (shared/cache: in Lambda, or `SLUICE_CACHE_DIR=off`): everything is compiled then.
  */
 import { createRequire } from 'node:module';
-import type { Options, ValidateFunction } from 'ajv';
-import type { Ajv2020 } from 'ajv/dist/2020.js';
-import { contentKey, readCached, writeCached } from '../cache/content-cache.ts';
+import { _, type Options, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import formatsModule from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
+import { cacheDir, contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 
+/** Only for what cached code needs at run time (ajv's runtime helpers) and for writing the cache. */
 const require = createRequire(import.meta.url);
 
 /** Module name the generated code requires the formats object by. */
@@ -33,52 +38,53 @@ export const SLUICE_FORMATS: Record<string, { type: 'string'; validate: RegExp }
   macaddr8: { type: 'string', validate: /^([0-9A-Fa-f]{2}[:-]){7}[0-9A-Fa-f]{2}$/ },
 };
 
-type AjvModule = typeof import('ajv/dist/2020.js');
+export { Ajv2020 };
+
+/** ajv-formats' `addFormats`. */
+export function addFormats(ajv: Ajv2020): void {
+  (formatsModule as unknown as { default: (a: Ajv2020) => void }).default(ajv);
+}
+
+/** Formats objects by the module name generated code requires them by. */
+const formatsByModule = new Map<string, Record<string, unknown>>([
+  [FORMATS_MODULE, { ...fullFormats, ...SLUICE_FORMATS }],
+]);
+
+/** Registers the formats object that generated code requires by `module` (before loading cached code). */
+export function registerFormats(module: string, formats: Record<string, unknown>): void {
+  formatsByModule.set(module, formats);
+}
 
 /**
- * ajv's compiler, loaded on first use with require: import() of CommonJS would scan each module for
- * named exports, and most runs never need the compiler (cache hits).
+ * `code` options for an ajv instance whose validators may be saved as standalone code. Its formats
+ * (ajv-formats' and Sluice's by default) must be the ones registered under `module`.
  */
-export function ajvCompiler(): AjvModule {
-  return require('ajv/dist/2020.js') as AjvModule;
-}
-
-/** ajv-formats' `addFormats`, loaded on first use. */
-export function addFormats(ajv: Ajv2020): void {
-  const mod = require('ajv-formats') as { default: (a: Ajv2020) => void };
-  mod.default(ajv);
-}
-
-/** `code` options for an ajv instance whose validators may be saved as standalone code. */
-export function standaloneCodeOptions(): Options['code'] {
-  const { _ } = require('ajv') as typeof import('ajv');
-  return { source: true, formats: _`require(${FORMATS_MODULE})` };
-}
-
-let formats: Record<string, unknown> | undefined;
-
-function formatsObject(): Record<string, unknown> {
-  if (formats === undefined) {
-    const { fullFormats } = require('ajv-formats/dist/formats') as { fullFormats: Record<string, unknown> };
-    formats = { ...fullFormats, ...SLUICE_FORMATS };
-  }
-  return formats;
+export function standaloneCodeOptions(module = FORMATS_MODULE): Options['code'] {
+  return { source: true, formats: _`require(${module})` };
 }
 
 /** Evaluates standalone code (CommonJS text) into its validate function. */
 export function loadStandalone(code: string): ValidateFunction {
   const module = { exports: {} as { default?: ValidateFunction } };
-  const req = (id: string): unknown => (id === FORMATS_MODULE ? formatsObject() : require(id));
+  const req = (id: string): unknown => formatsByModule.get(id) ?? require(id);
   new Function('require', 'module', 'exports', code)(req, module, module.exports);
   return (module.exports.default ?? module.exports) as ValidateFunction;
 }
 
 let ajvVersion: string | undefined;
 
-/** The cache key of a validator: the ajv version, a tag for the options, the schemas and the entry URI. */
-export function validatorKey(optionsTag: string, schemas: string, uri: string): string {
-  ajvVersion ??= (require('ajv/package.json') as { version: string }).version;
-  return contentKey('ajv-standalone-1', ajvVersion, optionsTag, schemas, uri);
+/**
+ * The cache key of a validator: the ajv version, a tag for the options, the schemas and the entry
+ * URI; undefined when caching is off (then nothing is hashed).
+ */
+export function validatorKey(optionsTag: string, schemas: () => string, uri: string): string | undefined {
+  if (cacheDir() === undefined) return undefined;
+  try {
+    ajvVersion ??= (require('ajv/package.json') as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+  return contentKey('ajv-standalone-1', ajvVersion, optionsTag, schemas(), uri);
 }
 
 /** A validator from the cache, with the warnings ajv logged while compiling it. */
@@ -93,7 +99,8 @@ interface StoredValidator {
 }
 
 /** The cached validator of `key`, or undefined. A corrupt entry counts as a miss. */
-export function cachedValidator(key: string): CachedValidator | undefined {
+export function cachedValidator(key: string | undefined): CachedValidator | undefined {
+  if (key === undefined) return undefined;
   const text = readCached('ajv', key);
   if (text === undefined) return undefined;
   try {
@@ -109,11 +116,12 @@ export function cachedValidator(key: string): CachedValidator | undefined {
  * cannot be made standalone (ajv throws); they are simply compiled again next time.
  */
 export function saveValidator(
-  key: string,
+  key: string | undefined,
   ajv: Ajv2020,
   fn: ValidateFunction,
   warnings: string[] = [],
 ): void {
+  if (key === undefined) return;
   try {
     const { default: standaloneCode } =
       require('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js');
