@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { prng } from './combine.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -190,5 +190,48 @@ export async function run(): Promise<void> {
     }
   } finally {
     rmSync(w.dir, { recursive: true, force: true });
+  }
+  if (process.env.SLUICE_BENCH_NO_MEMORY !== '1') await memory();
+}
+
+/**
+ * The CLI process runs in-process here (bin/sluice.js imported by a wrapper), so that the wrapper can
+ * print the whole process's peak RSS (main thread and shard workers) on stderr after it.
+ */
+const RSS_WRAPPER = `
+process.argv.splice(1, 0, 'sluice');
+await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bin/sluice.js')).href)});
+process.on('exit', () => process.stderr.write('maxrss=' + process.resourceUsage().maxRSS * 1024 + '\\n'));
+`;
+
+/** Peak RSS of `sluice combine --memory 32` on N and 10×N documents, one key per two documents (so it must spill). */
+async function memory(): Promise<void> {
+  const budget = 32;
+  const n = Number(process.env.SLUICE_BENCH_MEMORY_DOCS ?? 200_000);
+  console.log(
+    `memory: sluice combine --memory ${budget} (a shard per core, each with its share), one key per two documents:`,
+  );
+  for (const docs of [n, 10 * n]) {
+    const w = writeWorkload(docs, docs >> 1);
+    try {
+      const args = [
+        '--input-type=module',
+        '-e',
+        RSS_WRAPPER,
+        'combine',
+        w.catalog,
+        '--collection',
+        COLLECTION,
+      ];
+      const r = await timed([...args, '--memory', String(budget)], w.input);
+      const rss = /maxrss=(\d+)/.exec(r.err);
+      if (r.code !== 0 || !rss) throw new Error(`memory run failed: ${r.err.slice(0, 2000)}`);
+      console.log(
+        `${docs.toLocaleString('en-US').padStart(10)} docs (${(w.bytes / 2 ** 20).toFixed(0)} MiB) -> ` +
+          `${(r.out / 2 ** 20).toFixed(0)} MiB out; peak RSS ${(Number(rss[1]) / 2 ** 20).toFixed(0)} MiB; ${r.seconds.toFixed(1)} s`,
+      );
+    } finally {
+      rmSync(w.dir, { recursive: true, force: true });
+    }
   }
 }
