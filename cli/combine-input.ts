@@ -152,7 +152,9 @@ export type ToWorker =
   /** No more input: report `ok` (or the problem), and with `drain` stream the reduced documents. */
   | { t: 'end'; drain: boolean }
   /** Send the next output chunk. */
-  | { t: 'more' };
+  | { t: 'more' }
+  /** Drop everything (spill files included) and answer `closed`. */
+  | { t: 'close' };
 
 /** Worker → main thread. */
 export type FromWorker =
@@ -162,7 +164,8 @@ export type FromWorker =
   /** Reduced documents in key order: packed keys and JSON texts (each ending in '\n'). */
   | { t: 'out'; keys: string[]; texts: string[] }
   | { t: 'drainError'; key: string; message: string }
-  | { t: 'outEnd' };
+  | { t: 'outEnd' }
+  | { t: 'closed' };
 
 /** What a worker needs to build its Combiner (all of it structured-cloneable). */
 export interface WorkerSetup {

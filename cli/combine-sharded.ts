@@ -73,6 +73,7 @@ class Shard {
   private chunks: ({ keys: string[]; texts: string[] } | { error: string; key: string } | null)[] = [];
   private chunkWaiter: (() => void) | undefined;
   private failure: Error | undefined;
+  private closed: (() => void) | undefined;
 
   constructor(url: URL, execArgv: string[], setup: WorkerSetup) {
     this.worker = new Worker(url, { workerData: setup, execArgv });
@@ -112,6 +113,9 @@ class Shard {
       case 'outEnd':
         this.chunks.push(null);
         break;
+      case 'closed':
+        this.closed?.();
+        return;
     }
     this.chunkWaiter?.();
     this.chunkWaiter = undefined;
@@ -121,6 +125,20 @@ class Shard {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  /** Lets the worker remove its spill files, then stops it. */
+  async close(): Promise<void> {
+    if (this.failure === undefined) {
+      const done = new Promise<void>((resolve) => {
+        this.closed = resolve;
+        this.worker.once('exit', () => resolve());
+        setTimeout(resolve, 10_000).unref();
+      });
+      this.post({ t: 'close' });
+      await done;
+    }
+    await this.worker.terminate();
   }
 
   post(m: ToWorker, transfer: ArrayBuffer[] = []): void {
@@ -183,7 +201,7 @@ export async function combineSharded(io: CombineIo, opts: ShardedOptions): Promi
     }
     return await merge(io, shards);
   } finally {
-    await Promise.all(shards.map((s) => s.worker.terminate()));
+    await Promise.all(shards.map((s) => s.close()));
   }
 }
 

@@ -35,19 +35,23 @@ const send = (m: FromWorker) => port.postMessage(m);
 
 function* drained(): Generator<{ packed: string; text: string } | { error: string; packed: string }> {
   const it = combiner.drainSync(true)[Symbol.iterator]();
-  for (;;) {
-    let r: IteratorResult<DrainedDoc>;
-    try {
-      r = it.next();
-    } catch (e) {
-      // At the failing key's place in the merged output, as a single combiner would fail there.
-      const packed = e instanceof CombineError ? packKeyBinary(e.key) : '';
-      yield { error: describe(e).join('\n'), packed };
-      return;
+  try {
+    for (;;) {
+      let r: IteratorResult<DrainedDoc>;
+      try {
+        r = it.next();
+      } catch (e) {
+        // At the failing key's place in the merged output, as a single combiner would fail there.
+        const packed = e instanceof CombineError ? packKeyBinary(e.key) : '';
+        yield { error: describe(e).join('\n'), packed };
+        return;
+      }
+      if (r.done) return;
+      if (r.value.deleted) continue;
+      yield { packed: r.value.key.toString('latin1'), text: JSON.stringify(r.value.doc) + '\n' };
     }
-    if (r.done) return;
-    if (r.value.deleted) continue;
-    yield { packed: r.value.key.toString('latin1'), text: JSON.stringify(r.value.doc) + '\n' };
+  } finally {
+    it.return?.(); // a drain ended early removes its spill files
   }
 }
 
@@ -103,6 +107,12 @@ port.on('message', (m: ToWorker) => {
     }
     case 'more':
       sendChunk();
+      return;
+    case 'close':
+      // Ending a drain early runs its cleanup (spill files); discard drops anything not drained.
+      output?.return?.(undefined);
+      combiner.discard();
+      send({ t: 'closed' });
       return;
   }
 });

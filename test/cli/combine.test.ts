@@ -296,3 +296,39 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(four).toEqual(one);
   });
 });
+
+describe('sluice combine over worker threads: spill files', () => {
+  const bigInput = (docs: number) =>
+    Array.from({ length: docs }, (_, i) => JSON.stringify({ id: `k${(i * 7919) % 40_000}`, n: 1 })).join(
+      '\n',
+    );
+
+  it('removes every shard’s spill files when the reader closes the pipe early', async () => {
+    const spill = mkdtempSync(join(spillRoot, 'epipe-'));
+    const code = await new Promise<number | null>((done, reject) => {
+      const child = spawn(
+        process.execPath,
+        [BIN, 'combine', CATALOG, '--collection', 'acme/counts', '--memory', '1'],
+        { cwd: ROOT, env: { ...process.env, SLUICE_SPILL_DIR: spill, SLUICE_COMBINE_THREADS: '2' } },
+      );
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('error', reject);
+      child.on('close', done);
+      child.stdin.end(bigInput(80_000));
+    });
+    expect(code).toBe(0);
+    expect(readdirSync(spill)).toEqual([]);
+  });
+
+  it('removes every shard’s spill files after a bad line', async () => {
+    const spill = mkdtempSync(join(spillRoot, 'bad-'));
+    const r = await combine(
+      [CATALOG, '--collection', 'acme/counts', '--memory', '1'],
+      [`${bigInput(80_000)}\n{"id":"late","n":"x"}\n`],
+      { SLUICE_SPILL_DIR: spill, SLUICE_COMBINE_THREADS: '2' },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^stdin:80001: \/n: must be integer/);
+    expect(readdirSync(spill)).toEqual([]);
+  });
+});
