@@ -33,6 +33,8 @@ function compiledIsCurrent() {
   if (process.env.SLUICE_FROM_SOURCE === '1') return false;
   const stamp = join(root, 'dist', '.build-stamp');
   if (!existsSync(stamp)) return false;
+  // An installed package (no tsconfig.json: it is not packed) is never edited: its build is current.
+  if (!existsSync(join(root, 'tsconfig.json'))) return true;
   const built = statSync(stamp).mtimeMs;
   return SOURCE_DIRS.every((d) => newestSource(join(root, d)) <= built);
 }
