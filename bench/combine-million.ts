@@ -123,6 +123,7 @@ function timed(
     child.on('close', (code) =>
       resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, out, err, code }),
     );
+    child.stdin.on('error', () => {}); // a child that fails early closes its stdin: its stderr says why
     createReadStream(input).pipe(child.stdin);
   });
 }

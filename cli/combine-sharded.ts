@@ -178,13 +178,17 @@ class Shard {
   }
 }
 
-/** The worker module next to this one: compiled JavaScript, or TypeScript through tsx from the sources. */
+/**
+ * The worker module next to this one: compiled JavaScript, or from the sources TypeScript through
+ * tsx, registered inside the worker by a small bootstrap module (Node 20 does not apply `--import`
+ * hooks given in a worker's execArgv to its entry module).
+ */
 function workerModule(): { url: URL; execArgv: string[] } {
   if (import.meta.url.endsWith('.ts')) {
-    return {
-      url: new URL('./combine-worker.ts', import.meta.url),
-      execArgv: ['--import', import.meta.resolve('tsx')],
-    };
+    const api = import.meta.resolve('tsx/esm/api');
+    const entry = new URL('./combine-worker.ts', import.meta.url).href;
+    const code = `const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(entry)});`;
+    return { url: new URL(`data:text/javascript,${encodeURIComponent(code)}`), execArgv: [] };
   }
   return { url: new URL('./combine-worker.js', import.meta.url), execArgv: [] };
 }

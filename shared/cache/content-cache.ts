@@ -35,7 +35,7 @@ export function contentKey(...parts: string[]): string {
 }
 
 function entryPath(dir: string, kind: string, key: string): string {
-  return join(dir, kind, `${key}`);
+  return join(dir, kind, key);
 }
 
 /** The cached text of `kind`/`key`, or undefined (absent, unreadable, or caching off). */
@@ -56,8 +56,9 @@ export function writeCached(kind: string, key: string, text: string): void {
   const file = entryPath(dir, kind, key);
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    mkdirSync(join(dir, kind), { recursive: true });
-    writeFileSync(tmp, text);
+    // Private to the user: cached validators are code that later runs (new Function).
+    mkdirSync(join(dir, kind), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, text, { mode: 0o600 });
     renameSync(tmp, file);
   } catch {
     // A cache that cannot be written is a cache miss next time, nothing more.

@@ -279,6 +279,23 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(three).toEqual(one);
   });
 
+  it('runs its shards from the TypeScript sources too (before a build, through tsx)', async () => {
+    const input = lines([
+      { id: 'b', n: 1 },
+      { id: 'a', n: 2 },
+      { id: 'b', n: 3 },
+    ]);
+    const r = await combine([CATALOG, '--collection', 'acme/counts'], input, {
+      SLUICE_FROM_SOURCE: '1',
+      SLUICE_COMBINE_THREADS: '2',
+    });
+    expect(r.stderr).toBe('');
+    expect(parseOut(r.stdout)).toEqual([
+      { id: 'a', n: 2 },
+      { id: 'b', n: 4 },
+    ]);
+  });
+
   it('reports the earliest bad line over all shards', async () => {
     const docs = Array.from({ length: 3000 }, (_, i) => ({ id: `k${i % 50}`, n: 1 }));
     const text = lines(docs)[0].split('\n');
