@@ -7,7 +7,7 @@
  * Exit status: 0 done; 1 a bad input line (invalid JSON, schema violation, reduction error), reported
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
@@ -32,14 +32,17 @@ export interface CombineIo {
 const OUTPUT_CHUNK = 64 * 1024;
 
 /**
- * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per core (at most 8).
- * One means the single-threaded path. Sharding costs more CPU in all (routing, copying, a JIT and a
- * heap per thread) but measured faster on the 2-core machine even while it was busy (bench/combine-million.ts).
+ * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per idle core (the
+ * cores less the 1-minute load average, at most 8). One means the single-threaded path. Sharding
+ * costs ≈ 30 % more CPU in all (routing, copying, a JIT and a heap per thread), so it pays only on
+ * idle cores: on the shared 2-core machine (load average 11–22) one thread measured 0.61× and 0.42×
+ * the floor where two shards measured 0.50× and 0.32× (bench/combine-million.ts).
  */
 function threadCount(): number {
   const env = Number(process.env.SLUICE_COMBINE_THREADS);
   if (Number.isInteger(env) && env >= 1) return Math.min(env, 64);
-  return Math.min(availableParallelism(), 8);
+  const idle = Math.round(availableParallelism() - loadavg()[0]);
+  return Math.max(1, Math.min(idle, 8));
 }
 
 export async function runCombine(
