@@ -130,7 +130,7 @@ export const ANNOTATION_KEYWORDS = [
 
 /** Options of the registry's ajv instance: part of every cache key (change it when they change). */
 const REGISTRY_OPTIONS_TAG =
-  'registry-1:strict=false,allErrors=false,formats+integer,number,macaddr,macaddr8';
+  'registry-2:rootAnchorAsDef,strict=false,allErrors=false,formats+integer,number,macaddr,macaddr8';
 
 /**
  * Compiling is the slow part of a short command, so validators are cached as standalone code by the
