@@ -4,12 +4,16 @@
  * measured is what ships.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
 
-/** Root of the Sluice package (where package.json and package-lock.json live). */
-export const SLUICE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const UP = join(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * Root of the Sluice package (where package.json, and in a checkout package-lock.json, live): the
+ * parent of infra/, whether this module runs from the sources or compiled (dist/infra/).
+ */
+export const SLUICE_ROOT = basename(UP) === 'dist' ? dirname(UP) : UP;
 
 export type FunctionKind = 'ingest' | 'derive' | 'materialize' | 'persist' | 'poll' | 's3-capture';
 

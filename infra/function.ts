@@ -107,6 +107,16 @@ function esbuildBin(): string {
   return join(require.resolve('esbuild/package.json'), '..', 'bin', 'esbuild');
 }
 
+/**
+ * The lock file NodejsFunction requires. An installed Sluice package has none (npm never packs
+ * package-lock.json); the lock file only selects the package manager for `nodeModules`, which these
+ * functions do not use, so package.json stands in for it.
+ */
+function lockFile(): string {
+  const lock = join(SLUICE_ROOT, 'package-lock.json');
+  return existsSync(lock) ? lock : join(SLUICE_ROOT, 'package.json');
+}
+
 export class SluiceFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly role: iam.Role;
@@ -138,7 +148,7 @@ export class SluiceFunction extends Construct {
       entry,
       handler: 'handler',
       projectRoot: SLUICE_ROOT,
-      depsLockFilePath: join(SLUICE_ROOT, 'package-lock.json'),
+      depsLockFilePath: lockFile(),
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize,

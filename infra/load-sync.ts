@@ -2,7 +2,7 @@
  * Load a catalog synchronously, for CDK constructs (constructors cannot await).
  *
  * The loader (shared/catalog/load.ts) is async; this runs it in a child Node process
- * (infra/load-child.ts, through tsx) and reads the result back as JSON. A catalog with errors
+ * (infra/load-child.ts: compiled, or through tsx from the sources) and reads the result back as JSON. A catalog with errors
  * throws CatalogInvalidError carrying the diagnostics formatted exactly as `sluice check` prints them.
  * Apps that already hold a BuiltCatalog (infra/app.ts awaits the loader itself) skip this.
  */
@@ -34,10 +34,15 @@ export class CatalogLoadCrashedError extends Error {
   }
 }
 
+/** The child's command line: compiled JavaScript when this module is compiled (dist/), else TypeScript through tsx. */
+function childArgs(): string[] {
+  if (import.meta.url.endsWith('.js')) return [join(HERE, 'load-child.js')];
+  return ['--import', import.meta.resolve('tsx'), join(HERE, 'load-child.ts')];
+}
+
 export function loadCatalogSync(path: string): BuiltCatalog {
   const abs = resolve(path);
-  const tsx = import.meta.resolve('tsx');
-  const child = spawnSync(process.execPath, ['--import', tsx, join(HERE, 'load-child.ts'), abs], {
+  const child = spawnSync(process.execPath, [...childArgs(), abs], {
     encoding: 'utf8',
     maxBuffer: 512 * 1024 * 1024,
     env: { ...process.env, NODE_OPTIONS: '' },

@@ -10,8 +10,16 @@
  *   that reads Secrets Manager / SSM).
  * Anything else is taken literally. Resolved values are never logged nor put in error messages.
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import type { Json } from '../json/types.ts';
+import {
+  Ajv2020,
+  cachedValidator,
+  registerFormats,
+  saveValidator,
+  standaloneCodeOptions,
+  validatorKey,
+} from '../schema/standalone.ts';
 import { type ConfigIssue, ConnectorConfigError, SecretError } from './errors.ts';
 
 const str = { type: 'string' } as const;
@@ -247,23 +255,38 @@ export const CONNECTOR_SCHEMAS = {
 
 export type BuiltInConnector = keyof typeof CONNECTOR_SCHEMAS;
 
-const ajv = new Ajv2020({
-  allErrors: true,
-  strict: true,
-  allowUnionTypes: true,
-  useDefaults: true,
-  verbose: true,
-});
-ajv.addFormat('regex', {
-  validate: (s: string) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
+/** The `regex` format of connector schemas (JavaScript's RegExp syntax, no flags). */
+const CONNECTOR_FORMATS = {
+  regex: {
+    validate: (s: string) => {
+      try {
+        new RegExp(s);
+        return true;
+      } catch {
+        return false;
+      }
+    },
   },
-});
+};
+const FORMATS_MODULE = 'sluice:connector-formats';
+registerFormats(FORMATS_MODULE, CONNECTOR_FORMATS);
+const CONNECTOR_OPTIONS_TAG = 'connector-1:allErrors,strict,allowUnionTypes,useDefaults,verbose,regex';
+let ajvInstance: Ajv2020 | undefined;
+
+/** ajv for the connector schemas, made only when a validator is not in the cache (shared/schema/standalone.ts). */
+function ajv(): Ajv2020 {
+  if (ajvInstance !== undefined) return ajvInstance;
+  ajvInstance = new Ajv2020({
+    allErrors: true,
+    strict: true,
+    allowUnionTypes: true,
+    useDefaults: true,
+    verbose: true,
+    code: standaloneCodeOptions(FORMATS_MODULE),
+  });
+  ajvInstance.addFormat('regex', CONNECTOR_FORMATS.regex);
+  return ajvInstance;
+}
 const compiled = new Map<string, ValidateFunction>();
 
 function issueOf(e: ErrorObject): ConfigIssue {
@@ -305,7 +328,14 @@ export function validateConnectorJson<T>(
   const id = `${connector}#${kind}`;
   let validate = compiled.get(id);
   if (!validate) {
-    validate = ajv.compile(CONNECTOR_SCHEMAS[connector][kind]);
+    const schema = CONNECTOR_SCHEMAS[connector][kind];
+    const key = validatorKey(CONNECTOR_OPTIONS_TAG, () => JSON.stringify(schema), id);
+    validate = cachedValidator(key)?.fn;
+    if (validate === undefined) {
+      const a = ajv();
+      validate = a.compile(schema);
+      saveValidator(key, a, validate);
+    }
     compiled.set(id, validate);
   }
   const copy = structuredClone(value);

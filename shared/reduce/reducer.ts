@@ -13,7 +13,7 @@
  * else). A reduction that throws (NotAssociativeError included) leaves an owned lhs exactly as it
  * was, values and property order: in-place changes are journaled and undone.
  */
-import { compareByTokens, compareJson, jsonEqual } from '../json/compare.ts';
+import { compareByTokens, compareJson, compareUtf8, jsonEqual } from '../json/compare.ts';
 import { joinPointer, setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type { SchemaNode } from '../schema/graph.ts';
@@ -359,6 +359,10 @@ export class Reducer implements ReduceHost {
             } else if (typeof lv === 'number' && typeof rv === 'number') {
               // Ties take rhs, as compareJson-based minMax does.
               v = a.leaf === 3 ? (lv > rv ? lv : rv) : lv < rv ? lv : rv;
+            } else if (typeof lv === 'string' && typeof rv === 'string') {
+              // Timestamps and the like: compareJson's string order (code points), ties take rhs.
+              const c = compareUtf8(lv, rv);
+              v = a.leaf === 3 ? (c > 0 ? lv : rv) : c < 0 ? lv : rv;
             } else {
               path.push(k);
               v = this.apply(a, lv, rv, full, own);

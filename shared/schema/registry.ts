@@ -4,17 +4,25 @@
  * ...), Estuary's numeric string formats `integer` and `number`, the `reduce` keyword (its value is
  * validated) and the annotation keywords Estuary schemas use. Each URI is compiled once and cached.
  */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import formatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { cacheDir, contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
 import { SchemaGraph } from './graph.ts';
 import { normalizeSchema } from './normalize.ts';
 import { REDUCE_META_SCHEMA } from './reduce-annotation.ts';
+import {
+  Ajv2020,
+  addFormats,
+  cachedValidator,
+  SLUICE_FORMATS,
+  saveValidator,
+  standaloneCodeOptions,
+  validatorKey,
+} from './standalone.ts';
 
 export { SchemaError, type SchemaErrorCode } from './errors.ts';
-
-const addFormats = formatsModule.default;
+export { INTEGER_STRING_RE, NUMBER_STRING_RE } from './standalone.ts';
 
 /** One reason a document does not validate (ajv's error, as plain data). */
 export interface SchemaViolation {
@@ -104,10 +112,6 @@ export class CompiledSchema {
   }
 }
 
-/** Estuary's numeric string formats: arbitrary-precision numbers written as strings. */
-export const INTEGER_STRING_RE = /^[-+]?[0-9]+$/;
-export const NUMBER_STRING_RE = /^([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|NaN|[-+]?Infinity)$/;
-
 /** Annotation keywords found in real-world Estuary/Airbyte schemas: accepted, ignored. */
 export const ANNOTATION_KEYWORDS = [
   'secret',
@@ -124,35 +128,30 @@ export const ANNOTATION_KEYWORDS = [
   'group',
 ];
 
+/** Options of the registry's ajv instance: part of every cache key (change it when they change). */
+const REGISTRY_OPTIONS_TAG =
+  'registry-2:rootAnchorAsDef,strict=false,allErrors=false,formats+integer,number,macaddr,macaddr8';
+
+/**
+ * Compiling is the slow part of a short command, so validators are cached as standalone code by the
+ * content hash of the whole schema set and the URI (shared/schema/standalone.ts). ajv itself is
+ * created only when something is not cached: a schema set seen before (and so known to be valid) with
+ * every validator cached never loads ajv's compiler.
+ */
 export class SchemaRegistry {
-  /** ajv's warnings (e.g. unknown formats, which are ignored). */
+  /** ajv's warnings (e.g. unknown formats, which are ignored) from compiling in this process. */
   readonly warnings: string[] = [];
-  private readonly ajv: Ajv2020;
+  private ajvInstance: Ajv2020 | undefined;
   /** Public key → internal resource URI (differs only for keys with a `#` fragment). */
   private readonly internal = new Map<string, string>();
   private readonly resources = new Map<string, Json>();
   private readonly compiled = new Map<string, CompiledSchema>();
+  private readonly fns = new Map<string, ValidateFunction | undefined>();
+  /** The normalized schema documents as JSON: what every cached validator depends on (made when caching). */
+  private setTextCache: string | undefined;
   private graphCache?: SchemaGraph;
 
   constructor(schemas: Record<string, Json>) {
-    const warn = (...args: unknown[]) => {
-      const msg = args.map(String).join(' ');
-      if (this.warnings.length < 1000 && !this.warnings.includes(msg)) this.warnings.push(msg);
-    };
-    this.ajv = new Ajv2020({
-      strict: false,
-      allErrors: false,
-      addUsedSchema: false,
-      logger: { log: () => {}, warn, error: warn },
-    });
-    addFormats(this.ajv);
-    this.ajv.addFormat('integer', { type: 'string', validate: INTEGER_STRING_RE });
-    this.ajv.addFormat('number', { type: 'string', validate: NUMBER_STRING_RE });
-    this.ajv.addFormat('macaddr', { type: 'string', validate: /^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/ });
-    this.ajv.addFormat('macaddr8', { type: 'string', validate: /^([0-9A-Fa-f]{2}[:-]){7}[0-9A-Fa-f]{2}$/ });
-    this.ajv.addKeyword({ keyword: 'reduce', metaSchema: REDUCE_META_SCHEMA });
-    this.ajv.addVocabulary(ANNOTATION_KEYWORDS);
-
     for (const [key, doc] of Object.entries(schemas)) {
       const id = internalUri(key);
       this.internal.set(key, id);
@@ -160,12 +159,74 @@ export class SchemaRegistry {
       if (isObject(normalized)) normalized = { ...normalized, $id: id };
       else normalized = { $id: id, allOf: [normalized] };
       this.resources.set(id, normalized);
+    }
+    // A set that was added to ajv before without an error needs no check now; a new one is added
+    // (and checked against the meta-schema) at once, so an invalid schema still fails here.
+    if (cacheDir() === undefined) {
+      this.ajv();
+      return;
+    }
+    const setKey = contentKey(REGISTRY_OPTIONS_TAG, this.setText);
+    if (readCached('schema-set', setKey) === undefined) {
+      this.ajv();
+      writeCached('schema-set', setKey, 'valid');
+    }
+  }
+
+  private get setText(): string {
+    this.setTextCache ??= JSON.stringify([...this.resources]);
+    return this.setTextCache;
+  }
+
+  /** The ajv instance holding every schema document, created on first use. */
+  private ajv(): Ajv2020 {
+    if (this.ajvInstance !== undefined) return this.ajvInstance;
+    const warn = (...args: unknown[]) => {
+      const msg = args.map(String).join(' ');
+      if (this.warnings.length < 1000 && !this.warnings.includes(msg)) this.warnings.push(msg);
+    };
+    const ajv = new Ajv2020({
+      strict: false,
+      allErrors: false,
+      addUsedSchema: false,
+      logger: { log: () => {}, warn, error: warn },
+      code: standaloneCodeOptions(),
+    });
+    addFormats(ajv);
+    for (const [name, format] of Object.entries(SLUICE_FORMATS)) ajv.addFormat(name, format);
+    ajv.addKeyword({ keyword: 'reduce', metaSchema: REDUCE_META_SCHEMA });
+    ajv.addVocabulary(ANNOTATION_KEYWORDS);
+    for (const [key, id] of this.internal) {
       try {
-        this.ajv.addSchema(rootAnchorAsDef(normalized) as object);
+        ajv.addSchema(rootAnchorAsDef(this.resources.get(id)!) as object);
       } catch (e) {
         throw new SchemaError('InvalidSchema', key, (e as Error).message);
       }
     }
+    this.ajvInstance = ajv;
+    return ajv;
+  }
+
+  /**
+   * The validate function of an internal URI (undefined when no such schema is registered): from the
+   * cache, else compiled by ajv (and cached). Throws what ajv throws for a schema it cannot compile.
+   */
+  private fn(id: string): ValidateFunction | undefined {
+    if (this.fns.has(id)) return this.fns.get(id);
+    const key = validatorKey(REGISTRY_OPTIONS_TAG, () => this.setText, id);
+    const cached = cachedValidator(key);
+    let fn: ValidateFunction | undefined;
+    if (cached !== undefined) {
+      fn = cached.fn;
+      for (const w of cached.warnings) if (!this.warnings.includes(w)) this.warnings.push(w);
+    } else {
+      const ajv = this.ajv();
+      const before = this.warnings.length;
+      fn = ajv.getSchema(id);
+      if (fn !== undefined) saveValidator(key, ajv, fn, this.warnings.slice(before));
+    }
+    this.fns.set(id, fn);
+    return fn;
   }
 
   /** The URIs of the registered schema documents. */
@@ -190,7 +251,7 @@ export class SchemaRegistry {
     if (c !== undefined) return c;
     let fn: ValidateFunction | undefined;
     try {
-      fn = this.ajv.getSchema(this.resolve(uri));
+      fn = this.fn(this.resolve(uri));
     } catch (e) {
       throw new SchemaError('InvalidSchema', uri, (e as Error).message);
     }
@@ -207,7 +268,7 @@ export class SchemaRegistry {
   get graph(): SchemaGraph {
     this.graphCache ??= new SchemaGraph(
       this.resources,
-      (uri) => this.ajv.getSchema(uri) as ((v: Json) => boolean) | undefined,
+      (uri) => this.fn(uri) as ((v: Json) => boolean) | undefined,
     );
     return this.graphCache;
   }

@@ -243,3 +243,109 @@ describe('sluice combine', () => {
     expect(readdirSync(spill)).toEqual([]);
   });
 });
+
+describe('sluice combine over worker threads (sharded by key)', () => {
+  // Float sums make the fold order visible: a shard must fold its keys in input order.
+  const WORKLOAD = join(ROOT, 'bench/combine-million.ts');
+
+  it('writes exactly what the single-threaded combiner writes, whatever the line breaks and key spellings', async () => {
+    const {
+      CATALOG: text,
+      COLLECTION,
+      clickLine,
+    } = (await import(WORKLOAD)) as typeof import('../../bench/combine-million.ts');
+    const { prng } = await import('../../bench/combine.ts');
+    const dir = mkdtempSync(join(spillRoot, 'sharded-'));
+    const catalog = join(dir, 'flow.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(catalog, text);
+    const rand = prng(3);
+    const breaks = ['\n', '\r\n', '\r', '\n\n', '\n  \n'];
+    let input = '';
+    for (let i = 0; i < 20_000; i++) {
+      let line = clickLine(rand, Math.floor(rand() * 300));
+      if (i % 97 === 0) line = line.replace('"user":"user-', '"user":"\\u0075ser-'); // same key, escaped
+      if (i % 89 === 0) line = line.replace('{"user"', '{ "user" ');
+      input += line + breaks[Math.floor(rand() * breaks.length)];
+    }
+    const args = [catalog, '--collection', COLLECTION];
+    const one = await combine(args, [input], { SLUICE_COMBINE_THREADS: '1' });
+    const three = await combine(args, [input.slice(0, 100_001), input.slice(100_001)], {
+      SLUICE_COMBINE_THREADS: '3',
+    });
+    expect(one.stderr).toBe('');
+    expect(one.code).toBe(0);
+    expect(parseOut(one.stdout)).toHaveLength(300);
+    expect(three).toEqual(one);
+  });
+
+  it('runs its shards from the TypeScript sources too (before a build, through tsx)', async () => {
+    const input = lines([
+      { id: 'b', n: 1 },
+      { id: 'a', n: 2 },
+      { id: 'b', n: 3 },
+    ]);
+    const r = await combine([CATALOG, '--collection', 'acme/counts'], input, {
+      SLUICE_FROM_SOURCE: '1',
+      SLUICE_COMBINE_THREADS: '2',
+    });
+    expect(r.stderr).toBe('');
+    expect(parseOut(r.stdout)).toEqual([
+      { id: 'a', n: 2 },
+      { id: 'b', n: 4 },
+    ]);
+  });
+
+  it('reports the earliest bad line over all shards', async () => {
+    const docs = Array.from({ length: 3000 }, (_, i) => ({ id: `k${i % 50}`, n: 1 }));
+    const text = lines(docs)[0].split('\n');
+    text[2500] = '{"id":"k1","n":'; // invalid JSON, late
+    text[1200] = JSON.stringify({ id: 'k7', n: 'not a number' }); // schema violation, earlier, another key
+    const input = [text.join('\n')];
+    const one = await combine([CATALOG, '--collection', 'acme/counts'], input, {
+      SLUICE_COMBINE_THREADS: '1',
+    });
+    const four = await combine([CATALOG, '--collection', 'acme/counts'], input, {
+      SLUICE_COMBINE_THREADS: '4',
+    });
+    expect(one.code).toBe(1);
+    expect(one.stderr).toMatch(/^stdin:1201: /);
+    expect(four).toEqual(one);
+  });
+});
+
+describe('sluice combine over worker threads: spill files', () => {
+  const bigInput = (docs: number) =>
+    Array.from({ length: docs }, (_, i) => JSON.stringify({ id: `k${(i * 7919) % 40_000}`, n: 1 })).join(
+      '\n',
+    );
+
+  it('removes every shard’s spill files when the reader closes the pipe early', async () => {
+    const spill = mkdtempSync(join(spillRoot, 'epipe-'));
+    const code = await new Promise<number | null>((done, reject) => {
+      const child = spawn(
+        process.execPath,
+        [BIN, 'combine', CATALOG, '--collection', 'acme/counts', '--memory', '1'],
+        { cwd: ROOT, env: { ...process.env, SLUICE_SPILL_DIR: spill, SLUICE_COMBINE_THREADS: '2' } },
+      );
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('error', reject);
+      child.on('close', done);
+      child.stdin.end(bigInput(80_000));
+    });
+    expect(code).toBe(0);
+    expect(readdirSync(spill)).toEqual([]);
+  });
+
+  it('removes every shard’s spill files after a bad line', async () => {
+    const spill = mkdtempSync(join(spillRoot, 'bad-'));
+    const r = await combine(
+      [CATALOG, '--collection', 'acme/counts', '--memory', '1'],
+      [`${bigInput(80_000)}\n{"id":"late","n":"x"}\n`],
+      { SLUICE_SPILL_DIR: spill, SLUICE_COMBINE_THREADS: '2' },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^stdin:80001: \/n: must be integer/);
+    expect(readdirSync(spill)).toEqual([]);
+  });
+});

@@ -234,3 +234,29 @@ describe('in-place reduction (ownsLhs)', () => {
     expect(abc).toEqual(r.reduce(r.reduce(x, y, false, OWNS), z, false, OWNS));
   });
 });
+
+describe('minimize / maximize of strings inside a merge (the object-merge shortcut)', () => {
+  const r = reducer({
+    type: 'object',
+    reduce: merge,
+    properties: { lo: { reduce: { strategy: 'minimize' } }, hi: { reduce: { strategy: 'maximize' } } },
+  });
+  // U+FF61 sorts before U+1F600 by code point (and UTF-8), after it by UTF-16 code unit.
+  const halfwidth = '\uFF61';
+  const emoji = '\u{1F600}';
+
+  it('orders by code point, not by UTF-16 code unit, in both modes', () => {
+    for (const opts of [undefined, OWNS]) {
+      const out = r.reduce({ lo: emoji, hi: halfwidth }, { lo: halfwidth, hi: emoji }, false, opts);
+      expect(out).toEqual({ lo: halfwidth, hi: emoji });
+      const back = r.reduce({ lo: halfwidth, hi: emoji }, { lo: emoji, hi: halfwidth }, false, opts);
+      expect(back).toEqual({ lo: halfwidth, hi: emoji });
+    }
+  });
+
+  it('keeps the earliest and the latest timestamp', () => {
+    const lhs = { lo: '2024-05-01T10:00:00Z', hi: '2024-05-01T10:00:00Z' };
+    const out = r.reduce({ ...lhs }, { lo: '2024-05-01T09:00:00Z', hi: '2024-05-01T11:00:00Z' }, false, OWNS);
+    expect(out).toEqual({ lo: '2024-05-01T09:00:00Z', hi: '2024-05-01T11:00:00Z' });
+  });
+});

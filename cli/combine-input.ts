@@ -1,0 +1,176 @@
+/**
+ * What `sluice combine` does with input lines, shared by the single-threaded path and each worker of
+ * the sharded one (cli/combine-worker.ts): parse each line, add documents to a Combiner in batches,
+ * and report the earliest bad line exactly as `stdin:LINE: /pointer: message`.
+ */
+import type { Writable } from 'node:stream';
+import type { CollectionSpec } from '../shared/catalog/model.ts';
+import { CombineError, type Combiner } from '../shared/combine/index.ts';
+import type { Json } from '../shared/json/types.ts';
+import { SchemaValidationError } from '../shared/schema/registry.ts';
+
+/** Writes and waits until the chunk is handed to the OS (backpressure); rejects on a write error. */
+export function write(stream: Writable, chunk: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(chunk, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+export const isBrokenPipe = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Splits a byte stream into lines with readline's line breaks (crlfDelay: Infinity): '\n', '\r\n' and a
+ * lone '\r'; a last line without a break counts. `onLine` gets each line's bytes (valid until it
+ * returns); after each input chunk `pause` is awaited, and when it answers true reading stops. Faster
+ * than readline: no regular expression, no string per chunk.
+ */
+export async function readLines(
+  input: AsyncIterable<Buffer | string> | NodeJS.ReadableStream,
+  onLine: (buf: Buffer, start: number, end: number) => void,
+  pause: () => boolean | Promise<boolean>,
+): Promise<void> {
+  let carry: Buffer | undefined;
+  const split = (data: Buffer, eof: boolean): number => {
+    let pos = 0;
+    let cr = data.indexOf(CR);
+    for (;;) {
+      if (cr >= 0 && cr < pos) cr = data.indexOf(CR, pos);
+      const lf = data.indexOf(LF, pos);
+      if (cr >= 0 && (lf < 0 || cr < lf)) {
+        if (cr + 1 === data.length && !eof) return pos; // '\r' last: a '\n' may follow
+        onLine(data, pos, cr);
+        pos = data[cr + 1] === LF ? cr + 2 : cr + 1;
+        continue;
+      }
+      if (lf < 0) break;
+      onLine(data, pos, lf);
+      pos = lf + 1;
+    }
+    if (eof && pos < data.length) {
+      onLine(data, pos, data.length);
+      pos = data.length;
+    }
+    return pos;
+  };
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    const data = carry === undefined || carry.length === 0 ? bytes : Buffer.concat([carry, bytes]);
+    const used = split(data, false);
+    carry = used < data.length ? Buffer.from(data.subarray(used)) : undefined;
+    if (await pause()) return;
+  }
+  if (carry !== undefined && carry.length > 0) split(carry, true);
+}
+
+/** Documents parsed before they are added (see Combiner.addMany). */
+const BATCH = 256;
+
+/** Messages for one bad input document: `/pointer: message`, one per problem. */
+export function describe(e: unknown): string[] {
+  if (e instanceof SchemaValidationError) {
+    return e.violations.map(
+      (v) => `${v.instancePath || '/'}: ${v.message} (keyword "${v.keyword}", schema ${v.schemaPath})`,
+    );
+  }
+  if (e instanceof CombineError) {
+    return [`${e.cause.location || '/'}: ${e.cause.code}: ${e.cause.message} (key ${JSON.stringify(e.key)})`];
+  }
+  // Spill files (SpillFileError, or the OS: ENOSPC, EACCES...): report them, don't crash.
+  const code = (e as { code?: unknown } | undefined)?.code;
+  if (e instanceof Error && typeof code === 'string') {
+    return [e.message.startsWith(code) ? e.message : `${code}: ${e.message}`];
+  }
+  throw e;
+}
+
+/** The first bad input line: its number (for ordering across shards) and the full message. */
+export interface InputProblem {
+  line: number;
+  message: string;
+}
+
+/**
+ * Lines in, documents added to `combiner` in batches (addMany is faster than add per line); on any
+ * error the earliest bad line is the one reported, as if lines were added one by one.
+ */
+export class LineFeeder {
+  private readonly batch: Json[] = [];
+  private readonly batchLines: number[] = [];
+  private lastLine = 0;
+
+  constructor(private readonly combiner: Combiner) {}
+
+  /** Adds line number `lineNo`; a problem (this line's or an earlier batched one's) ends the input. */
+  line(text: string, lineNo: number): InputProblem | undefined {
+    this.lastLine = lineNo;
+    if (text.trim() === '') return undefined;
+    let doc: Json;
+    try {
+      doc = JSON.parse(text) as Json;
+    } catch (e) {
+      return (
+        this.flush() ?? { line: lineNo, message: `stdin:${lineNo}: invalid JSON: ${(e as Error).message}` }
+      );
+    }
+    this.batch.push(doc);
+    this.batchLines.push(lineNo);
+    return this.batch.length === BATCH ? this.flush() : undefined;
+  }
+
+  /** Adds what is batched (call at the end of the input). */
+  flush(): InputProblem | undefined {
+    const combiner = this.combiner;
+    const first = combiner.stats().docsIn;
+    try {
+      combiner.addMany(this.batch);
+    } catch (e) {
+      const index =
+        e instanceof SchemaValidationError || e instanceof CombineError ? e.documentIndex : undefined;
+      const line = index === undefined ? undefined : this.batchLines[index - first];
+      const where = line === undefined ? 'sluice combine' : `stdin:${line}`;
+      return {
+        line: line ?? this.lastLine,
+        message: describe(e)
+          .map((m) => `${where}: ${m}`)
+          .join('\n'),
+      };
+    } finally {
+      this.batch.length = 0;
+      this.batchLines.length = 0;
+    }
+    return undefined;
+  }
+}
+
+/** Main thread → worker. */
+export type ToWorker =
+  /** Lines, each followed by '\n', and their line numbers. */
+  | { t: 'lines'; bytes: ArrayBuffer; length: number; lineNumbers: Float64Array }
+  /** No more input: report `ok` (or the problem), and with `drain` stream the reduced documents. */
+  | { t: 'end'; drain: boolean }
+  /** Send the next output chunk. */
+  | { t: 'more' }
+  /** Drop everything (spill files included) and answer `closed`. */
+  | { t: 'close' };
+
+/** Worker → main thread. */
+export type FromWorker =
+  | { t: 'ack' }
+  | { t: 'problem'; problem: InputProblem }
+  | { t: 'ok' }
+  /** Reduced documents in key order: packed keys and JSON texts (each ending in '\n'). */
+  | { t: 'out'; keys: string[]; texts: string[] }
+  | { t: 'drainError'; key: string; message: string }
+  | { t: 'outEnd' }
+  | { t: 'closed' };
+
+/** What a worker needs to build its Combiner (all of it structured-cloneable). */
+export interface WorkerSetup {
+  schemas: Record<string, Json>;
+  collection: CollectionSpec;
+  memoryBudgetBytes: number;
+  spillDir: string | undefined;
+}

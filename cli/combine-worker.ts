@@ -1,0 +1,118 @@
+/**
+ * One shard of `sluice combine` (cli/combine.ts): receives the input lines of its keys, in input
+ * order, parses, validates and combines them with its own Combiner (and memory budget, spilling
+ * like any combiner), then streams its fully reduced documents in key order, a chunk per request.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { CombineError, Combiner, type DrainedDoc } from '../shared/combine/index.ts';
+import { packKeyBinary } from '../shared/keys/pack.ts';
+import { SchemaRegistry } from '../shared/schema/registry.ts';
+import {
+  describe,
+  type FromWorker,
+  type InputProblem,
+  LineFeeder,
+  type ToWorker,
+  type WorkerSetup,
+} from './combine-input.ts';
+
+const OUTPUT_CHUNK = 64 * 1024;
+const port = parentPort!;
+const setup = workerData as WorkerSetup;
+const combiner = new Combiner({
+  registry: new SchemaRegistry(setup.schemas),
+  collection: setup.collection,
+  memoryBudgetBytes: setup.memoryBudgetBytes,
+  spillDir: setup.spillDir,
+  // Each document is JSON.parse'd from its own line here and referenced nowhere else.
+  ownsDocuments: true,
+});
+const feeder = new LineFeeder(combiner);
+let problem: InputProblem | undefined;
+let output: Iterator<{ packed: string; text: string } | { error: string; packed: string }> | undefined;
+
+const send = (m: FromWorker) => port.postMessage(m);
+
+function* drained(): Generator<{ packed: string; text: string } | { error: string; packed: string }> {
+  const it = combiner.drainSync(true)[Symbol.iterator]();
+  try {
+    for (;;) {
+      let r: IteratorResult<DrainedDoc>;
+      try {
+        r = it.next();
+      } catch (e) {
+        // At the failing key's place in the merged output, as a single combiner would fail there.
+        const packed = e instanceof CombineError ? packKeyBinary(e.key) : '';
+        yield { error: describe(e).join('\n'), packed };
+        return;
+      }
+      if (r.done) return;
+      if (r.value.deleted) continue;
+      yield { packed: r.value.key.toString('latin1'), text: JSON.stringify(r.value.doc) + '\n' };
+    }
+  } finally {
+    it.return?.(); // a drain ended early removes its spill files
+  }
+}
+
+function sendChunk(): void {
+  const keys: string[] = [];
+  const texts: string[] = [];
+  let size = 0;
+  while (size < OUTPUT_CHUNK) {
+    const r = output!.next();
+    if (r.done) break;
+    const v = r.value;
+    if ('error' in v) {
+      if (keys.length > 0) send({ t: 'out', keys, texts });
+      send({ t: 'drainError', key: v.packed, message: v.error });
+      return;
+    }
+    keys.push(v.packed);
+    texts.push(v.text);
+    size += v.text.length;
+  }
+  if (keys.length > 0) send({ t: 'out', keys, texts });
+  if (size < OUTPUT_CHUNK) send({ t: 'outEnd' });
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'lines': {
+      if (problem === undefined) {
+        const lines = Buffer.from(m.bytes, 0, m.length).toString('utf8').split('\n');
+        const numbers = m.lineNumbers;
+        for (let i = 0; i < numbers.length; i++) {
+          problem = feeder.line(lines[i], numbers[i]);
+          if (problem !== undefined) {
+            send({ t: 'problem', problem });
+            break;
+          }
+        }
+      }
+      send({ t: 'ack' });
+      return;
+    }
+    case 'end': {
+      if (problem !== undefined) return;
+      problem = feeder.flush();
+      if (problem !== undefined) {
+        send({ t: 'problem', problem });
+        return;
+      }
+      send({ t: 'ok' });
+      if (m.drain) output = drained();
+      else combiner.discard();
+      return;
+    }
+    case 'more':
+      sendChunk();
+      return;
+    case 'close':
+      // Ending a drain early runs its cleanup (spill files); discard drops anything not drained.
+      output?.return?.(undefined);
+      combiner.discard();
+      send({ t: 'closed' });
+      return;
+  }
+});

@@ -1,0 +1,179 @@
+/**
+ * Routing JSON lines to combiner shards by key without parsing them: each shard must see every
+ * document of its keys, in input order, so that its per-key fold is exactly the sequential one. A
+ * byte scan finds the value of one top-level property (the collection key `/name`) and hashes its
+ * canonical JSON text; parsing stays in the shards, which is where the time goes.
+ *
+ * Equal keys always land on the same shard: a plain string hashes its raw bytes (its UTF-8 text, as
+ * JSON.stringify writes it back); a string with escapes, a number or a literal hashes
+ * JSON.stringify(JSON.parse(raw)) (`"a\u0062"` as `"ab"`, `1.0` and `-0` as `1` and `0`, as the
+ * combiner's Map compares them); a duplicated property counts at its last occurrence, as JSON.parse
+ * does. A line that is not a JSON object, lacks the property or holds an object or array there goes
+ * to shard 0: it is invalid for a keyed collection, or at least always on the same shard.
+ */
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+function fnv(buf: Uint8Array, start: number, end: number): number {
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) {
+    h ^= buf[i];
+    h = Math.imul(h, FNV_PRIME);
+  }
+  return h >>> 0;
+}
+
+/** Index of the closing quote of the string whose opening quote is at `i`, or -1. */
+function stringEnd(buf: Uint8Array, i: number, end: number): number {
+  for (let j = i + 1; j < end; j++) {
+    const c = buf[j];
+    if (c === BACKSLASH) j++;
+    else if (c === QUOTE) return j;
+  }
+  return -1;
+}
+
+function hasBackslash(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] === BACKSLASH) return true;
+  return false;
+}
+
+export class KeyRouter {
+  private readonly name: Buffer;
+  /** `{"<name>":"`: how most lines start (the key written first). */
+  private readonly prefix: Buffer;
+  /** `"<name>"`: another occurrence after the prefix might be a duplicate property. */
+  private readonly quoted: Buffer;
+
+  /** @param property the top-level property holding the key (the single token of the key pointer) */
+  constructor(
+    private readonly property: string,
+    readonly shards: number,
+  ) {
+    this.name = Buffer.from(property, 'utf8');
+    this.prefix = Buffer.from(`{${JSON.stringify(property)}:"`, 'utf8');
+    this.quoted = Buffer.from(JSON.stringify(property), 'utf8');
+  }
+
+  /**
+   * The common case without a byte-by-byte scan: the line starts with `{"<name>":"` and, after that
+   * string value, holds neither the quoted name nor any backslash (so no duplicate of the property,
+   * escaped or not, can follow). Returns the value's [start, end) or undefined.
+   */
+  private fastValue(buf: Buffer, start: number, end: number): [number, number] | undefined {
+    const p = this.prefix;
+    if (end - start <= p.length || buf.compare(p, 0, p.length, start, start + p.length) !== 0)
+      return undefined;
+    const open = start + p.length - 1;
+    const close = buf.indexOf(QUOTE, open + 1);
+    if (close < 0 || close >= end) return undefined;
+    const slash = buf.indexOf(BACKSLASH, open + 1);
+    if (slash >= 0 && slash < end) return undefined;
+    const again = buf.indexOf(this.quoted, close + 1);
+    if (again >= 0 && again < end) return undefined;
+    return [open, close + 1];
+  }
+
+  private nameIs(buf: Uint8Array, start: number, end: number): boolean {
+    if (hasBackslash(buf, start, end)) {
+      try {
+        return JSON.parse(Buffer.from(buf.subarray(start - 1, end + 1)).toString('utf8')) === this.property;
+      } catch {
+        return false;
+      }
+    }
+    const n = this.name;
+    if (end - start !== n.length) return false;
+    for (let i = 0; i < n.length; i++) if (buf[start + i] !== n[i]) return false;
+    return true;
+  }
+
+  /** The shard of the line `buf[start, end)`. */
+  shardOf(buf: Buffer, start: number, end: number): number {
+    if (this.shards === 1) return 0;
+    const fast = this.fastValue(buf, start, end);
+    if (fast !== undefined) return fnv(buf, fast[0], fast[1]) % this.shards;
+    let i = start;
+    while (i < end && isSpace(buf[i])) i++;
+    if (buf[i] !== LBRACE) return 0;
+    let depth = 0;
+    let expectName = false;
+    let valueStart = -1;
+    let valueEnd = -1;
+    for (; i < end; i++) {
+      const c = buf[i];
+      if (c === QUOTE) {
+        const close = stringEnd(buf, i, end);
+        if (close < 0) return 0;
+        if (depth === 1 && expectName) {
+          expectName = false;
+          let k = close + 1;
+          while (k < end && isSpace(buf[k])) k++;
+          if (buf[k] !== COLON) return 0;
+          k++;
+          while (k < end && isSpace(buf[k])) k++;
+          if (this.nameIs(buf, i + 1, close)) {
+            const v = buf[k];
+            if (v === QUOTE) {
+              const vClose = stringEnd(buf, k, end);
+              if (vClose < 0) return 0;
+              valueStart = k;
+              valueEnd = vClose + 1;
+              i = vClose;
+              continue;
+            }
+            if (v === LBRACE || v === LBRACKET) {
+              valueStart = -1; // an object or array key: shard 0
+              i = k - 1;
+              continue;
+            }
+            let e = k;
+            while (e < end && buf[e] !== COMMA && buf[e] !== RBRACE && !isSpace(buf[e])) e++;
+            valueStart = k;
+            valueEnd = e;
+            i = e - 1;
+            continue;
+          }
+          i = k - 1;
+          continue;
+        }
+        i = close;
+      } else if (c === LBRACE || c === LBRACKET) {
+        depth++;
+        expectName = depth === 1;
+      } else if (c === RBRACE || c === RBRACKET) {
+        depth--;
+      } else if (c === COMMA && depth === 1) {
+        expectName = true;
+      }
+    }
+    if (valueStart < 0) return 0;
+    return this.hashValue(buf, valueStart, valueEnd) % this.shards;
+  }
+
+  private hashValue(buf: Uint8Array, start: number, end: number): number {
+    if (buf[start] === QUOTE && !hasBackslash(buf, start, end)) return fnv(buf, start, end);
+    let canonical: string;
+    try {
+      canonical = JSON.stringify(JSON.parse(Buffer.from(buf.subarray(start, end)).toString('utf8')));
+    } catch {
+      return 0;
+    }
+    const bytes = Buffer.from(canonical, 'utf8');
+    return fnv(bytes, 0, bytes.length);
+  }
+}

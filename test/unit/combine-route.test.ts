@@ -1,0 +1,64 @@
+// Routing JSON lines to combiner shards by a byte scan of the key (shared/combine/route.ts): every
+// spelling of one key must reach the same shard, or the sharded `sluice combine` would split a key.
+import { describe, expect, it } from 'vitest';
+import { KeyRouter } from '../../shared/combine/route.ts';
+
+const router = new KeyRouter('user', 1 << 20);
+const shard = (line: string) => {
+  const b = Buffer.from(line, 'utf8');
+  return router.shardOf(b, 0, b.length);
+};
+
+describe('KeyRouter', () => {
+  it('sends every spelling of one string key to one shard', () => {
+    const ab = shard('{"user":"ab","n":1}');
+    expect(ab).not.toBe(0);
+    for (const line of [
+      '{"n":2,"user":"ab"}',
+      '  { "user" : "ab" , "n" : 3 }  ',
+      '{"user":"a\\u0062"}', // escaped value
+      '{"us\\u0065r":"ab"}', // escaped property name
+      '{"x":{"user":"zz"},"user":"ab"}', // a nested property of that name is not the key
+      '{"x":["user","zz"],"user":"ab"}',
+      '{"s":"\\"user\\":\\"zz\\"","user":"ab"}', // nor is text inside a string
+      '{"user":"zz","user":"ab"}', // a duplicate: the last one counts, as in JSON.parse
+      '{"user":"zz","us\\u0065r":"ab"}', // an escaped duplicate, after a key written first
+      '{"user":"ab","x":{"user":"zz"}}', // a nested property of that name after the key
+    ]) {
+      expect(shard(line), line).toBe(ab);
+    }
+    expect(shard('{"user":"ab "}')).not.toBe(ab);
+  });
+
+  it('sends equal numbers to one shard whatever their spelling, and distinguishes "1" from 1', () => {
+    const one = shard('{"user":1}');
+    expect(shard('{"user":1.0}')).toBe(one);
+    expect(shard('{"user":1e0,"n":5}')).toBe(one);
+    expect(shard('{"user":"1"}')).not.toBe(one);
+    expect(shard('{"user":-0}')).toBe(shard('{"user":0}'));
+  });
+
+  it('sends what has no scalar key to shard 0', () => {
+    for (const line of [
+      '',
+      '   ',
+      '[1,2]',
+      '{"x":{"user":"ab"}}',
+      '{"user":{"a":1}}',
+      '{"user":"ab',
+      'not json',
+    ]) {
+      expect(shard(line), line).toBe(0);
+    }
+  });
+
+  it('spreads keys over the shards', () => {
+    const r = new KeyRouter('user', 4);
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 4000; i++) {
+      const b = Buffer.from(JSON.stringify({ user: `user-${i}`, n: i }));
+      counts[r.shardOf(b, 0, b.length)]++;
+    }
+    for (const c of counts) expect(c).toBeGreaterThan(800);
+  });
+});
