@@ -153,6 +153,12 @@ export class Drafts {
 
   /** `file:///…/copy/x` → `file:///…/folder/x` in texts produced from a draft copy. */
   static unmap(text: string, dir: string, folder: string): string {
-    return text.replaceAll(pathToFileURL(dir).href, pathToFileURL(folder).href).replaceAll(dir, folder);
+    // Reports name files as URLs, absolute paths, or relative to the working directory (as the CLI
+    // prints them): each form of the copy's folder becomes the same form of the real one.
+    const rel = (p: string) => relative(process.cwd(), p) || '.';
+    return text
+      .replaceAll(pathToFileURL(dir).href, pathToFileURL(folder).href)
+      .replaceAll(dir, folder)
+      .replaceAll(`${rel(dir)}${sep}`, `${rel(folder)}${sep}`);
   }
 }
