@@ -41,6 +41,7 @@ import {
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
+import { stateTaskId, taskPartition, viewPartition } from '../shared/ports/state-partitions.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
 import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
@@ -100,14 +101,41 @@ export interface SluiceCatalogProps {
 interface TaskResources {
   reads: string[];
   writes: string[];
+  /** Its state-table partition and calls; undefined: no access to the state table. */
+  state?: StateGrant;
   /** Collections whose fragments it writes (persister) or reads (materialization backfill). */
   fragmentsWrite: string[];
   fragmentsRead: string[];
 }
 
-/** Partition-key values of the state table a task may touch (see shared/adapters/dynamodb.ts). */
-export function stateLeadingKeys(task: string, collections: string[]): string[] {
-  return [...[...new Set(collections)].sort().map((c) => `s#${c}`), `c#${task}`];
+/**
+ * What each kind of task may do in the state table: one partition (ports/state-partitions.ts) and
+ * exactly the calls its code makes there (shared/adapters/dynamodb.ts, materialize-dynamodb.ts).
+ * - persister of c: the reduced view `s#c`, the only writer of it (load: BatchGetItem; conditional PutItem);
+ * - derivation d: its origin watermarks `c#derivation:d` (GetItem, conditional PutItem), and when stateful its
+ *   state manifest and pages there too (BatchGetItem, DeleteItem); it runs user code, so it can reach no
+ *   reduced view and no other task's items;
+ * - materialize-dynamodb m: its checkpoints and tombstones `c#materialization:m` (Query on open,
+ *   BatchGetItem of tombstones, PutItem);
+ * - captures and every other materialization: nothing (no statement at all).
+ */
+export const STATE_ACCESS = {
+  persister: ['dynamodb:BatchGetItem', 'dynamodb:PutItem'],
+  derivation: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+  /** A stateful derivation also keeps its state pages there (BatchGetItem to load, DeleteItem of stale ones). */
+  statefulDerivation: [
+    'dynamodb:BatchGetItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+  ],
+  materialization: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+} as const;
+
+/** One task's state-table grant: its partition and the calls of its kind. */
+export interface StateGrant {
+  partition: string;
+  actions: readonly string[];
 }
 
 export class SluiceCatalog extends Construct {
@@ -309,30 +337,16 @@ export class SluiceCatalog extends Construct {
 
   // ---------------------------------------------------------------- grants
 
-  private grantState(fn: SluiceFunction, task: string, collections: string[]): void {
-    // One table holds reduced state (partition `s#<collection>`) and task checkpoints (`c#<task>`), as
-    // shared/adapters/dynamodb.ts writes them; a function may only touch the partitions of its own
-    // collections and its own task (dynamodb:LeadingKeys).
+  private grantState(fn: SluiceFunction, grant: StateGrant): void {
+    // One table holds every task's state; dynamodb:LeadingKeys confines a function to its one partition.
     fn.role.addToPolicy(
       new iam.PolicyStatement({
-        actions: [
-          'dynamodb:GetItem',
-          'dynamodb:BatchGetItem',
-          'dynamodb:Query',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:BatchWriteItem',
-          'dynamodb:ConditionCheckItem',
-        ],
+        actions: [...grant.actions],
         resources: [this.stateTable.tableArn],
         conditions: {
-          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': stateLeadingKeys(task, collections) },
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [grant.partition] },
         },
       }),
-    );
-    fn.role.addToPolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:DescribeTable'], resources: [this.stateTable.tableArn] }),
     );
   }
 
@@ -526,7 +540,7 @@ export class SluiceCatalog extends Construct {
     });
     this.functions.set(label, fn);
     this.grantStreamsWrite(fn, res.writes);
-    this.grantState(fn, task, [...new Set([...res.reads, ...res.writes])]);
+    if (res.state) this.grantState(fn, res.state);
     this.grantFragments(fn, res.fragmentsWrite, true);
     this.grantFragments(
       fn,
@@ -612,6 +626,7 @@ export class SluiceCatalog extends Construct {
     const fn = this.makeFunction(scope, 'Function', 'persist', label, spec.name, {
       reads: [spec.name],
       writes: [],
+      state: { partition: viewPartition(spec.name), actions: STATE_ACCESS.persister },
       fragmentsWrite: [spec.name],
       fragmentsRead: [],
     });
@@ -651,7 +666,16 @@ export class SluiceCatalog extends Construct {
       'derive',
       label,
       spec.name,
-      { reads: sourcesRead, writes: [spec.name], fragmentsWrite: [], fragmentsRead: [] },
+      {
+        reads: sourcesRead,
+        writes: [spec.name],
+        state: {
+          partition: taskPartition(stateTaskId('derivation', spec.name)),
+          actions: spec.derive.stateful ? STATE_ACCESS.statefulDerivation : STATE_ACCESS.derivation,
+        },
+        fragmentsWrite: [],
+        fragmentsRead: [],
+      },
       {
         ...(ts ? { derivationModule: ts.module, derivationImports: ts.imports } : { sqlite: true }),
         catalog: shipped,
@@ -756,9 +780,16 @@ export class SluiceCatalog extends Construct {
     const label = taskLabel('materialization', name);
     const scope = new Construct(this.scopes.materializations, constructIdFor('materialization', name));
     const sourcesRead = materializationSources(spec);
+    const grants = this.grantsOf(connector, spec);
     const fn = this.makeFunction(scope, 'Function', connector.entry, label, name, {
       reads: sourcesRead,
       writes: [],
+      state: grants.includes('state-checkpoints')
+        ? {
+            partition: taskPartition(stateTaskId('materialization', name)),
+            actions: STATE_ACCESS.materialization,
+          }
+        : undefined,
       fragmentsWrite: [],
       // Backfill of a new binding reads the source collection's history from its fragments.
       fragmentsRead: sourcesRead,
@@ -769,7 +800,7 @@ export class SluiceCatalog extends Construct {
       `materialization ${name}`,
       `${spec.source.pointer}/endpoint/connector/config`,
     );
-    for (const g of this.grantsOf(connector, spec)) this.grantConnector(fn, g, name, spec);
+    for (const g of grants) this.grantConnector(fn, g, name, spec);
     const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, sourcesRead, dlq);
     this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
@@ -824,6 +855,8 @@ export class SluiceCatalog extends Construct {
         return;
       case 'capture-state-if-interval':
         return; // resolved by grantsOf
+      case 'state-checkpoints':
+        return; // granted with the function (makeFunction's state)
       case 'config-objects-read': {
         const loc = this.configLocation(spec, name);
         fn.role.addToPolicy(
@@ -918,18 +951,15 @@ export class SluiceCatalog extends Construct {
         if (tables.length === 0) return;
         fn.role.addToPolicy(
           new iam.PolicyStatement({
+            // Exactly the calls of shared/connectors/materialize-dynamodb.ts (DynamoTable): load, put, delete.
             actions: [
               // The connector's ensure step calls CreateTable and accepts ResourceInUseException; on
               // these exact ARNs (tables this stack already created) that can create nothing new.
               'dynamodb:CreateTable',
               'dynamodb:DescribeTable',
-              'dynamodb:GetItem',
               'dynamodb:BatchGetItem',
               'dynamodb:PutItem',
-              'dynamodb:UpdateItem',
               'dynamodb:DeleteItem',
-              'dynamodb:BatchWriteItem',
-              'dynamodb:ConditionCheckItem',
             ],
             resources: tables.map((t) => t.tableArn),
           }),

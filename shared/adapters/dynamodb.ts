@@ -2,16 +2,17 @@
  * DynamoDB adapters: the StateStore (reduced documents + checkpoints) and `DynamoTable`, a small typed
  * wrapper used by the materialize-dynamodb connector for user tables. Only this file talks to DynamoDB.
  *
- * State table layout (one table per deployment, SLUICE_STATE_TABLE): partition key `p` (S), sort key `k` (B).
+ * State table layout (one table per deployment, SLUICE_STATE_TABLE): partition key `p` (S), sort key `k` (B);
+ * the partitions are spelled in ports/state-partitions.ts.
  * - reduced document: p = `s#<collection>`, k = packed collection key (order-preserving bytes, so a Query
  *   returns documents in key order), `d` = the document as JSON text (absent: tombstone of a deleted
  *   document), `a` = the applied positions per source shard as canonical JSON text. Writes are
  *   conditional on `a` being exactly what was loaded (or the item being absent). A packed key longer than
  *   DynamoDB's 1,024-byte sort key limit is stored under `k` = 0xFF + SHA-256 of the key, the full key in
  *   `K` (such items sort after every other key of the partition: packed keys start with a tag < 0xFF).
- * - checkpoint: p = `c#<task>`, k = UTF-8 shard id, `pos` = position (position.ts encoding: a padded
+ * - checkpoint: p = `c#<task>` (task = `<kind>:<name>`), k = UTF-8 shard id, `pos` = position (position.ts encoding: a padded
  *   string, never a number). Conditional on `pos` being lower, so checkpoints never move backwards.
- * - origin watermarks of a derive task on one input shard: p = `c#<task>` (the derived collection: the
+ * - origin watermarks of a derive task on one input shard: p = `c#derivation:<derived collection>` (the
  *   partition its IAM policy allows), k = `w#<collection>/<shardId>`, `pos` = the input position the marks
  *   are up to, `w` = the marks per origin source as canonical JSON text. Conditional on `pos` being lower.
  * Every call counts read/write units into the meter.
@@ -45,6 +46,7 @@ import {
   type StateWrite,
   type StateWriteResult,
 } from '../ports/state.ts';
+import { taskPartition, viewPartition } from '../ports/state-partitions.ts';
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
 
 const MAX_ITEM_BYTES = 400 * 1024;
@@ -156,7 +158,7 @@ async function batchGet(
   return found;
 }
 
-// Stateful derivations (ports/derivation-state.ts), in the task's own partition `c#<task>`:
+// Stateful derivations (ports/derivation-state.ts), in the task's own partition `c#derivation:<name>`:
 // the manifest at k = `m#state` (`v` version as N, `m` the checkpoint as JSON text), pages at
 // k = `g#<hash>` (`b` the page bytes). A 4 KiB page costs 4 write units; a manifest ~1 unit per KB.
 
@@ -181,7 +183,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     const items = await batchGet(
       this.opts.client,
       this.opts.table,
-      unique.map((k) => ({ p: { S: `s#${collection}` }, k: { B: storageKey(k) } })),
+      unique.map((k) => ({ p: { S: viewPartition(collection) }, k: { B: storageKey(k) } })),
       this.opts.meter,
     );
     const out = new Map<string, StateItem>();
@@ -197,7 +199,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     let written = 0;
     await mapLimit(writes, this.opts.concurrency ?? 16, async (w) => {
       const Item: Record<string, AttributeValue> = {
-        p: { S: `s#${collection}` },
+        p: { S: viewPartition(collection) },
         k: { B: storageKey(w.key) },
         a: { S: canonicalApplied(w.applied) },
       };
@@ -246,7 +248,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
         new QueryCommand({
           TableName: this.opts.table,
           KeyConditionExpression: 'p = :p',
-          ExpressionAttributeValues: { ':p': { S: `s#${collection}` } },
+          ExpressionAttributeValues: { ':p': { S: viewPartition(collection) } },
           ExclusiveStartKey,
           ConsistentRead: true,
         }),
@@ -306,7 +308,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     const res = await this.opts.client.send(
       new GetItemCommand({
         TableName: this.opts.table,
-        Key: { p: { S: `c#${task}` }, k: { B: Buffer.from(shardId) } },
+        Key: { p: { S: taskPartition(task) }, k: { B: Buffer.from(shardId) } },
         ConsistentRead: true,
       }),
     );
@@ -319,7 +321,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
       await this.opts.client.send(
         new PutItemCommand({
           TableName: this.opts.table,
-          Item: { p: { S: `c#${task}` }, k: { B: Buffer.from(shardId) }, pos: { S: position } },
+          Item: { p: { S: taskPartition(task) }, k: { B: Buffer.from(shardId) }, pos: { S: position } },
           ConditionExpression: 'attribute_not_exists(pos) OR pos < :pos',
           ExpressionAttributeValues: { ':pos': { S: position } },
         }),
@@ -335,7 +337,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     const res = await this.opts.client.send(
       new GetItemCommand({
         TableName: this.opts.table,
-        Key: { p: { S: `c#${task}` }, k: { B: Buffer.from(`w#${shard}`) } },
+        Key: { p: { S: taskPartition(task) }, k: { B: Buffer.from(`w#${shard}`) } },
         ConsistentRead: true,
       }),
     );
@@ -347,14 +349,19 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
 
   async putWatermarks(task: string, shard: string, marks: OriginWatermarks): Promise<void> {
     const Item = {
-      p: { S: `c#${task}` },
+      p: { S: taskPartition(task) },
       k: { B: Buffer.from(`w#${shard}`) },
       pos: { S: marks.upTo },
       w: { S: canonicalApplied(marks.marks) },
     };
     const bytes = dynamoItemBytes(Item);
     if (bytes > MAX_ITEM_BYTES)
-      throw new StateError('ItemTooLarge', `c#${task}`, `w#${shard}`, `origin watermarks of ${bytes} bytes`);
+      throw new StateError(
+        'ItemTooLarge',
+        taskPartition(task),
+        `w#${shard}`,
+        `origin watermarks of ${bytes} bytes`,
+      );
     try {
       await this.opts.client.send(
         new PutItemCommand({
@@ -376,7 +383,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     const res = await client.send(
       new GetItemCommand({
         TableName: table,
-        Key: { p: { S: `c#${task}` }, k: { B: MANIFEST_KEY } },
+        Key: { p: { S: taskPartition(task) }, k: { B: MANIFEST_KEY } },
         ConsistentRead: true,
       }),
     );
@@ -391,7 +398,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     const items = await batchGet(
       client,
       table,
-      unique.map((h) => ({ p: { S: `c#${task}` }, k: { B: pageKey(h) } })),
+      unique.map((h) => ({ p: { S: taskPartition(task) }, k: { B: pageKey(h) } })),
       meter,
     );
     const out = new Map<string, Uint8Array>();
@@ -404,7 +411,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
   async putPages(task: string, pages: Map<string, Uint8Array>): Promise<void> {
     const { client, table, meter } = this.opts;
     await mapLimit([...pages], this.opts.concurrency ?? 16, async ([h, page]) => {
-      const Item = { p: { S: `c#${task}` }, k: { B: pageKey(h) }, b: { B: page } };
+      const Item = { p: { S: taskPartition(task) }, k: { B: pageKey(h) }, b: { B: page } };
       await client.send(new PutItemCommand({ TableName: table, Item }));
       meter?.dynamoWrite(dynamoItemBytes(Item));
     });
@@ -418,7 +425,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
   ): Promise<void> {
     const { client, table, meter } = this.opts;
     const Item = {
-      p: { S: `c#${task}` },
+      p: { S: taskPartition(task) },
       k: { B: MANIFEST_KEY },
       v: { N: String(next.version) },
       m: { S: JSON.stringify(next) },
@@ -427,7 +434,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     if (bytes > MAX_ITEM_BYTES)
       throw new StateError(
         'ItemTooLarge',
-        `c#${task}`,
+        taskPartition(task),
         'm#state',
         `derivation state manifest of ${bytes} bytes, over DynamoDB's 400 KB item limit`,
       );
@@ -457,7 +464,10 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     const { client, table, meter } = this.opts;
     await mapLimit(hashes, this.opts.concurrency ?? 16, async (h) => {
       await client.send(
-        new DeleteItemCommand({ TableName: table, Key: { p: { S: `c#${task}` }, k: { B: pageKey(h) } } }),
+        new DeleteItemCommand({
+          TableName: table,
+          Key: { p: { S: taskPartition(task) }, k: { B: pageKey(h) } },
+        }),
       );
       meter?.dynamoWrite(100);
     });

@@ -13,7 +13,7 @@
  * documents, and every write is conditional on `_sluice_applied` being what was loaded. A document
  * deleted by a full reduction is deleted from the user table (DeleteItem, conditional on the loaded
  * `_sluice_applied`); its positions are kept as a tombstone in Sluice's state table (`stateTable`: item
- * p = `c#<materialization>`, k = `t#<binding>#<key JSON>`), so that a replay of older documents cannot
+ * p = `c#materialization:<name>`, k = `t#<binding>#<key JSON>`), so that a replay of older documents cannot
  * resurrect it. The materialization's checkpoint (per source shard, backfill markers) lives in the state
  * table too, one item per checkpoint key (k = `cp#<key>`), never moving backwards.
  */
@@ -35,6 +35,7 @@ import type {
   MaterializeConnectorContext,
   MaterializeTransaction,
 } from '../materialize/connector.ts';
+import { stateTaskId, taskPartition } from '../ports/state-partitions.ts';
 import type { UsageMeter } from '../ports/usage.ts';
 
 export const APPLIED_ATTR = '_sluice_applied';
@@ -122,9 +123,9 @@ export class DynamoDbConnector implements MaterializeConnector {
   /** Tables are created on first use, when the key's value types are known. */
   async apply(): Promise<void> {}
 
-  /** State-table partition of this materialization (`c#<name>`: the partition its IAM policy allows). */
+  /** Its id in the state table (`materialization:<name>`; partition `c#materialization:<name>`, the one its IAM policy allows). */
   private get checkpointTask(): string {
-    return this.ctx.spec.name;
+    return stateTaskId('materialization', this.ctx.spec.name);
   }
 
   async open(): Promise<{ checkpoint: Checkpoint }> {
@@ -138,7 +139,7 @@ export class DynamoDbConnector implements MaterializeConnector {
           TableName: table,
           KeyConditionExpression: 'p = :p AND begins_with(k, :cp)',
           ExpressionAttributeValues: {
-            ':p': { S: `c#${this.checkpointTask}` },
+            ':p': { S: taskPartition(this.checkpointTask) },
             ':cp': { B: Buffer.from(CHECKPOINT_K) },
           },
           ConsistentRead: true,
@@ -167,7 +168,7 @@ export class DynamoDbConnector implements MaterializeConnector {
     for (let i = 0; i < keys.length; i += 100) {
       let request: import('@aws-sdk/client-dynamodb').KeysAndAttributes | undefined = {
         Keys: keys.slice(i, i + 100).map((k) => ({
-          p: { S: `c#${this.checkpointTask}` },
+          p: { S: taskPartition(this.checkpointTask) },
           k: { B: this.tombstoneK(binding, k) },
         })),
         ConsistentRead: true,
@@ -199,7 +200,7 @@ export class DynamoDbConnector implements MaterializeConnector {
       new PutItemCommand({
         TableName: table,
         Item: {
-          p: { S: `c#${this.checkpointTask}` },
+          p: { S: taskPartition(this.checkpointTask) },
           k: { B: this.tombstoneK(binding, key) },
           applied: { S: canonical(applied) },
         },

@@ -38,7 +38,9 @@ export type ConnectorGrant =
   /** GetObject of its own checkpoint object under the config's prefix (and a ListBucket of exactly it). */
   | 'config-checkpoint-read'
   /** Read-write on the DynamoDB tables its bindings name (`resource.table`), created by the stack. */
-  | 'binding-tables';
+  | 'binding-tables'
+  /** Its own partition of Sluice's state table (`c#materialization:<name>`: checkpoints, tombstones). */
+  | 'state-checkpoints';
 
 export interface ConnectorDefinition {
   name: ConnectorName;
@@ -78,7 +80,7 @@ export const CONNECTORS: Record<ConnectorName, ConnectorDefinition> = {
     kind: 'materialization',
     entry: 'materialize',
     triggers: ['kinesis'],
-    grants: ['binding-tables'],
+    grants: ['binding-tables', 'state-checkpoints'],
   },
   'materialize-postgres': {
     name: 'materialize-postgres',

@@ -39,6 +39,7 @@ import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
 import type { OriginWatermarks, StateStore } from '../ports/state.ts';
+import { stateTaskId } from '../ports/state-partitions.ts';
 import { fromPages, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
 
@@ -55,11 +56,12 @@ export class DeriveTaskError extends Error {
 
 export interface DeriveTaskOptions {
   /**
-   * Where the origin watermarks live (the state table; its partition `c#<derived collection>`).
+   * Where the origin watermarks live (the state table; its partition `c#derivation:<derived collection>`,
+   * the only state a derivation's role may touch).
    * Undefined: no input document is ever skipped (a chain replayed after a crash can double-count).
    */
   watermarks?: Pick<StateStore, 'getWatermarks' | 'putWatermarks'>;
-  /** Where a stateful derivation's state commits (the state table, partition `c#<derived collection>`). */
+  /** Where a stateful derivation's state commits (the state table, partition `c#derivation:<derived collection>`). */
   derivationState?: DerivationStateStore;
 }
 
@@ -70,6 +72,8 @@ export class DeriveTask {
   readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0, commits: 0, pagesWritten: 0 };
   /** The committed state version the runner holds (stateful derivations); -1: unknown, restore. */
   private openedVersion = 0;
+  /** Its id in the state store (`derivation:<name>`): its watermarks' partition. */
+  readonly stateTask: string;
 
   constructor(
     readonly collection: CollectionSpec,
@@ -79,6 +83,7 @@ export class DeriveTask {
     private readonly opts: DeriveTaskOptions = {},
   ) {
     this.extractor = keyExtractor(collection.key);
+    this.stateTask = stateTaskId('derivation', collection.name);
     for (const name of new Set((collection.derive?.transforms ?? []).map((t) => t.source.name))) {
       const spec = catalog.collections[name];
       if (spec) this.sourceSpecs.set(name, spec);
@@ -116,7 +121,7 @@ export class DeriveTask {
         const shard = `${sourceCollection}/${d.shardId}`;
         let m = marks.get(shard);
         if (!m) {
-          const loaded = await store.getWatermarks(this.collection.name, shard);
+          const loaded = await store.getWatermarks(this.stateTask, shard);
           m = { loaded, next: { upTo: loaded?.upTo ?? '', marks: { ...loaded?.marks } } };
           marks.set(shard, m);
         }
@@ -144,7 +149,7 @@ export class DeriveTask {
     for (const [shard, m] of marks) {
       if (m.loaded && !changed(m.loaded.marks, m.next.marks)) continue;
       if (!m.loaded && Object.keys(m.next.marks).length === 0) continue;
-      await store!.putWatermarks(this.collection.name, shard, m.next);
+      await store!.putWatermarks(this.stateTask, shard, m.next);
     }
     this.stats.docsOut += out.length;
     return out.length;
@@ -205,7 +210,7 @@ export class DeriveTask {
     store: DerivationStateStore,
   ): Promise<number> {
     const task = this.collection.name;
-    const manifest = (await store.loadDerivationState(task)) ?? { version: 0, shards: {} };
+    const manifest = (await store.loadDerivationState(this.stateTask)) ?? { version: 0, shards: {} };
     try {
       if (this.openedVersion !== manifest.version) await this.restore(manifest, store);
       const shards = structuredClone(manifest.shards);
@@ -263,18 +268,18 @@ export class DeriveTask {
         const paged = toPages(state.image);
         const had = new Set(manifest.pages ?? []);
         const fresh = new Map([...paged.pages].filter(([h]) => !had.has(h)));
-        await store.putPages(task, fresh);
+        await store.putPages(this.stateTask, fresh);
         this.stats.pagesWritten += fresh.size;
         next.pages = paged.hashes;
         const keep = new Set(paged.hashes);
         stale = [...had].filter((h) => !keep.has(h));
       }
-      await store.commitDerivationState(task, next, manifest.version);
+      await store.commitDerivationState(this.stateTask, next, manifest.version);
       this.openedVersion = next.version;
       this.stats.commits++;
       this.stats.docsOut += out.length;
       // Pages no manifest names any more; a crash here only leaves garbage behind.
-      if (stale.length > 0) await store.deletePages(task, stale).catch(() => undefined);
+      if (stale.length > 0) await store.deletePages(this.stateTask, stale).catch(() => undefined);
       return out.length;
     } catch (err) {
       this.openedVersion = -1;
@@ -286,7 +291,7 @@ export class DeriveTask {
   private async restore(manifest: DerivationCheckpoint, store: DerivationStateStore): Promise<void> {
     if (manifest.version === 0) await this.runner.open(undefined);
     else if (manifest.pages) {
-      const pages = await store.getPages(this.collection.name, manifest.pages);
+      const pages = await store.getPages(this.stateTask, manifest.pages);
       await this.runner.open({ kind: 'sqlite', image: fromPages(manifest.pages, pages) });
     } else await this.runner.open({ kind: 'json', json: manifest.json ?? {} });
     this.openedVersion = manifest.version;

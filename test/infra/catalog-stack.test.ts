@@ -267,7 +267,7 @@ describe('least privilege', () => {
     const st = statementsOfRole(template, roleOfTask(template, 'materialization:acme/to-dynamo'));
     const state = st.find((s) => [s.Action].flat().includes('dynamodb:PutItem') && s.Condition);
     expect(state?.Condition).toEqual({
-      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['s#acme/totals', 'c#acme/to-dynamo'] },
+      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['c#materialization:acme/to-dynamo'] },
     });
   });
 

@@ -97,7 +97,7 @@ describe('DeriveTask origin watermarks', () => {
     // The watermarks are in the state store, one item per (task, input shard).
     const shards = await journal.listShards('chain/lines');
     const stored = await Promise.all(
-      shards.map((s) => state.getWatermarks('chain/sums', `chain/lines/${s.shardId}`)),
+      shards.map((s) => state.getWatermarks('derivation:chain/sums', `chain/lines/${s.shardId}`)),
     );
     expect(stored.filter((w) => w !== undefined).length).toBeGreaterThan(0);
     for (const w of stored)
@@ -132,7 +132,9 @@ describe('DeriveTask origin watermarks', () => {
     expect(a.stats.docsOut).toBe(12);
     // Nothing to remember: no watermark item was written.
     for (const s of await journal.listShards('chain/events'))
-      expect(await state.getWatermarks('chain/lines', `chain/events/${s.shardId}`)).toBeUndefined();
+      expect(
+        await state.getWatermarks('derivation:chain/lines', `chain/events/${s.shardId}`),
+      ).toBeUndefined();
   });
 
   it('without a watermark store, replayed copies are derived again (the behaviour the watermarks fix)', async () => {

@@ -323,7 +323,7 @@ describe('stateful derivations commit their state with their checkpoint', () => 
     // Updating one row rewrote a few pages (the header and the table's leaf), not the whole database.
     expect(b.stats.pagesWritten).toBeGreaterThan(0);
     expect(b.stats.pagesWritten).toBeLessThan(pagesAfterFirst);
-    expect((await state.loadDerivationState('acme/out'))!.version).toBe(2);
+    expect((await state.loadDerivationState('derivation:acme/out'))!.version).toBe(2);
   });
 
   it('re-derives from the committed state when the commit did not happen (crash before the manifest write)', async () => {
@@ -383,7 +383,7 @@ describe('TypeScript derivation state', () => {
       );
     await journal.append('acme/in', [{ hashKey: explicitHashKey(packKey([5])), doc: { id: 5 } }]);
     await (await start()).onBatch(decodeRecords('acme/in', journal.allRecords('acme/in')));
-    expect((await state.loadDerivationState('acme/out'))!.json).toEqual({ total: 5 });
+    expect((await state.loadDerivationState('derivation:acme/out'))!.json).toEqual({ total: 5 });
     const n = journal.allRecords('acme/in').length;
     await journal.append('acme/in', [{ hashKey: explicitHashKey(packKey([3])), doc: { id: 3 } }]);
     // A cold start: the new instance is constructed with the committed state.

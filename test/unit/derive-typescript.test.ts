@@ -151,7 +151,7 @@ describe('TypeScript modules in Estuary style', () => {
       published.slice(0, 2).map((d) => [d.source, d.position, d.doc]),
     );
     expect(published.every((d) => d.hasOrigin)).toBe(true);
-    expect((await state.loadDerivationState('acme/out'))!.json).toEqual({ seen: 2 });
+    expect((await state.loadDerivationState('derivation:acme/out'))!.json).toEqual({ seen: 2 });
     // A cold start reopens with the committed state.
     await (await task()).onBatch(await ingest([3]));
     expect(
