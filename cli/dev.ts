@@ -55,11 +55,16 @@ function ingestTarget(catalog: BuiltCatalog): { path: string; collection: string
   return undefined;
 }
 
-/** The catalog as deployed: the `catalog.json` shipped inside a function's asset folder. */
+/**
+ * The catalog of the first HTTP-ingest capture as deployed: each function ships only its own task's
+ * part of the catalog (`catalog.json` in its asset folder), so look for one holding an ingest binding.
+ */
 function shippedCatalog(runner: AssemblyRunner): BuiltCatalog | undefined {
   for (const f of runner.template.functions) {
     const file = join(f.assetDir, 'catalog.json');
-    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as BuiltCatalog;
+    if (!existsSync(file)) continue;
+    const catalog = JSON.parse(readFileSync(file, 'utf8')) as BuiltCatalog;
+    if (ingestTarget(catalog)) return catalog;
   }
   return undefined;
 }

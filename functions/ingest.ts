@@ -9,6 +9,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { HttpIngestCapture } from '../shared/capture/http-ingest.ts';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
+import { resolveEndpointSecrets } from '../shared/connectors/config.ts';
 import { httpRequest, httpResult } from './edge.ts';
 import { taskMetrics } from './telemetry.ts';
 
@@ -29,14 +30,27 @@ export function createIngestHandler(
 
 const metrics = taskMetrics();
 // Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
-let ready: ReturnType<typeof createIngestHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
-function init(): ReturnType<typeof createIngestHandler> {
-  const env = parseEnv();
-  return createIngestHandler(createRuntime(env), requireTask(env));
+type ReadyHandler = ReturnType<typeof createIngestHandler>;
+let ready: Promise<ReadyHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
+function init(): Promise<ReadyHandler> {
+  const made = (async () => {
+    const env = parseEnv();
+    const rt = createRuntime(env);
+    const capture = requireTask(env);
+    // require_auth_token may be a secret reference (secretsmanager:, ssm:, env:): resolved once here.
+    const spec = rt.catalog.captures[capture];
+    if (spec) rt.catalog.captures[capture] = await resolveEndpointSecrets(spec, rt.secret);
+    return createIngestHandler(rt, capture);
+  })();
+  // A failed init is retried by the next invocation (and is never an unhandled rejection).
+  made.catch(() => {
+    if (ready === made) ready = undefined;
+  });
+  return made;
 }
 export const handler: IngestHandler = async (event) => {
   ready ??= init();
-  const h = ready;
+  const h = await ready;
   const before = { ...h.capture.stats };
   const res = await h(event);
   const after = h.capture.stats;

@@ -5,7 +5,7 @@
  * nothing but writing its own log group. Callers grant the rest, resource by resource.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,14 +76,32 @@ export interface SluiceFunctionProps {
   logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
-/** Write a catalog to a content-addressed temp file (so the asset hash follows the catalog) and return its path. */
-function stageCatalogFile(catalog: BuiltCatalog): string {
+/**
+ * A folder under the OS temp folder that only this user can read: the staged catalogs hold endpoint
+ * configs (secret references, hosts, user names). A folder of that name that is not ours (another user
+ * could create it first to read what we stage) is never used: a fresh private one is made instead.
+ */
+function privateStagingDir(): string {
+  const uid = process.getuid?.();
+  const dir = join(tmpdir(), `sluice-cdk-catalogs-${uid ?? 'user'}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid))
+    return mkdtempSync(join(tmpdir(), 'sluice-cdk-catalogs-'));
+  chmodSync(dir, 0o700);
+  return dir;
+}
+
+/**
+ * Write a catalog to a content-addressed file (so the asset hash follows the catalog), readable by this
+ * user only (mode 0600, in a 0700 folder), and return its path.
+ */
+export function stageCatalogFile(catalog: BuiltCatalog): string {
   const text = JSON.stringify(catalog);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
-  const dir = join(tmpdir(), 'sluice-cdk-catalogs');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${hash}.json`);
-  writeFileSync(file, text);
+  const file = join(privateStagingDir(), `${hash}.json`);
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600); // writeFileSync's mode applies only when it creates the file
   return file;
 }
 
@@ -121,9 +139,12 @@ export class SluiceFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** The catalog shipped as `catalog.json` (its own task's part only). */
+  readonly catalog: BuiltCatalog;
 
   constructor(scope: Construct, id: string, props: SluiceFunctionProps) {
     super(scope, id);
+    this.catalog = props.catalog;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -182,7 +203,9 @@ export class SluiceFunction extends Construct {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (_inputDir: string, outputDir: string) => {
-            const cmds = [`cp ${shellQuote(catalogFile)} ${shellQuote(join(outputDir, 'catalog.json'))}`];
+            const shippedFile = shellQuote(join(outputDir, 'catalog.json'));
+            // The staged file is 0600; in the asset it must be readable by Lambda's runtime user.
+            const cmds = [`cp ${shellQuote(catalogFile)} ${shippedFile}`, `chmod 644 ${shippedFile}`];
             if (derivationModule) {
               cmds.push(
                 [

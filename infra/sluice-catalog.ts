@@ -38,6 +38,7 @@ import {
   shardSettings,
   typescriptOf,
 } from '../shared/catalog/model.ts';
+import { type TaskRef, taskCatalog } from '../shared/catalog/task-catalog.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
@@ -497,6 +498,7 @@ export class SluiceCatalog extends Construct {
     label: string,
     task: string,
     res: TaskResources,
+    ship: TaskRef,
     extra: {
       derivationModule?: string;
       derivationImports?: Record<string, string>;
@@ -518,7 +520,8 @@ export class SluiceCatalog extends Construct {
     const fn = new SluiceFunction(scope, id, {
       kind,
       task: label,
-      catalog: extra.catalog ?? this.catalog,
+      // Only its own task's part of the catalog (shared/catalog/task-catalog.ts).
+      catalog: extra.catalog ?? taskCatalog(this.catalog, ship),
       metricsNamespace: this.props.metricsNamespace ?? 'Sluice',
       memorySize: kind === 'ingest' ? 512 : (this.props.memorySize ?? 1024),
       timeout: kind === 'ingest' ? Duration.seconds(30) : Duration.minutes(2),
@@ -623,13 +626,21 @@ export class SluiceCatalog extends Construct {
   private addPersister(spec: CollectionSpec): void {
     const label = taskLabel('persister', spec.name);
     const scope = new Construct(this.scopes.persisters, constructIdFor('collection', spec.name));
-    const fn = this.makeFunction(scope, 'Function', 'persist', label, spec.name, {
-      reads: [spec.name],
-      writes: [],
-      state: { partition: viewPartition(spec.name), actions: STATE_ACCESS.persister },
-      fragmentsWrite: [spec.name],
-      fragmentsRead: [],
-    });
+    const fn = this.makeFunction(
+      scope,
+      'Function',
+      'persist',
+      label,
+      spec.name,
+      {
+        reads: [spec.name],
+        writes: [],
+        state: { partition: viewPartition(spec.name), actions: STATE_ACCESS.persister },
+        fragmentsWrite: [spec.name],
+        fragmentsRead: [],
+      },
+      { kind: 'persister', name: spec.name },
+    );
     const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, [spec.name], dlq);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
@@ -647,19 +658,20 @@ export class SluiceCatalog extends Construct {
     const sourcesRead = derivationSources(spec);
     const ts = typescriptOf(spec.derive);
     const moduleShipped = `${LAMBDA_TASK_ROOT}/${DERIVATION_MODULE_FILE}`;
-    // The shipped catalog points a TypeScript derivation at the module bundled next to it.
+    // The shipped catalog (its own part only) points a TypeScript derivation at the module bundled next to it.
+    const own = taskCatalog(this.catalog, { kind: 'derivation', name: spec.name });
     const shipped: BuiltCatalog = ts
       ? {
-          ...this.catalog,
+          ...own,
           collections: {
-            ...this.catalog.collections,
+            ...own.collections,
             [spec.name]: {
               ...spec,
               derive: { ...spec.derive, using: { typescript: { module: moduleShipped } } },
             },
           },
         }
-      : this.catalog;
+      : own;
     const fn = this.makeFunction(
       scope,
       'Function',
@@ -676,6 +688,7 @@ export class SluiceCatalog extends Construct {
         fragmentsWrite: [],
         fragmentsRead: [],
       },
+      { kind: 'derivation', name: spec.name },
       {
         ...(ts ? { derivationModule: ts.module, derivationImports: ts.imports } : { sqlite: true }),
         catalog: shipped,
@@ -713,6 +726,7 @@ export class SluiceCatalog extends Construct {
       label,
       name,
       { reads: [], writes, fragmentsWrite: [], fragmentsRead: [] },
+      { kind: 'capture', name },
       { reservedConcurrency: connector.reservedConcurrency },
     );
     for (const g of grants) this.grantConnector(fn, g, name, spec);
@@ -781,19 +795,27 @@ export class SluiceCatalog extends Construct {
     const scope = new Construct(this.scopes.materializations, constructIdFor('materialization', name));
     const sourcesRead = materializationSources(spec);
     const grants = this.grantsOf(connector, spec);
-    const fn = this.makeFunction(scope, 'Function', connector.entry, label, name, {
-      reads: sourcesRead,
-      writes: [],
-      state: grants.includes('state-checkpoints')
-        ? {
-            partition: taskPartition(stateTaskId('materialization', name)),
-            actions: STATE_ACCESS.materialization,
-          }
-        : undefined,
-      fragmentsWrite: [],
-      // Backfill of a new binding reads the source collection's history from its fragments.
-      fragmentsRead: sourcesRead,
-    });
+    const fn = this.makeFunction(
+      scope,
+      'Function',
+      connector.entry,
+      label,
+      name,
+      {
+        reads: sourcesRead,
+        writes: [],
+        state: grants.includes('state-checkpoints')
+          ? {
+              partition: taskPartition(stateTaskId('materialization', name)),
+              actions: STATE_ACCESS.materialization,
+            }
+          : undefined,
+        fragmentsWrite: [],
+        // Backfill of a new binding reads the source collection's history from its fragments.
+        fragmentsRead: sourcesRead,
+      },
+      { kind: 'materialization', name },
+    );
     this.grantSecrets(
       fn,
       spec.endpoint.config,

@@ -404,3 +404,19 @@ export async function resolveConfigSecrets<T extends object>(
   }
   return config;
 }
+
+/**
+ * A task's spec with the secret references of its endpoint config resolved (a copy; the shipped catalog
+ * keeps the references). For tasks whose code takes the config as plain values at construction, such as
+ * source-http-ingest's `require_auth_token`; a connector that is not built in is returned unchanged.
+ */
+export async function resolveEndpointSecrets<T extends { endpoint: { connector: string; config: Json } }>(
+  spec: T,
+  resolver?: SecretResolver,
+): Promise<T> {
+  if (!(spec.endpoint.connector in CONNECTOR_SCHEMAS)) return spec;
+  const config = structuredClone(spec.endpoint.config);
+  if (config === null || typeof config !== 'object') return spec;
+  await resolveConfigSecrets(spec.endpoint.connector as BuiltInConnector, config, resolver);
+  return { ...spec, endpoint: { ...spec.endpoint, config } };
+}

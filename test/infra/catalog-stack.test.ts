@@ -165,11 +165,17 @@ describe('functions', () => {
     expect(env.SLUICE_DERIVATION_MODULE).toBe(`/var/task/${DERIVATION_MODULE_FILE}`);
   });
 
-  it('the derivation ships a catalog pointing at the bundled module; others ship the catalog unchanged', () => {
+  it('each function ships only its own task: the derivation its module path, a capture no other endpoint', () => {
     const derive = stack.flow.functions.get('derivation:acme/totals');
-    expect(derive).toBeDefined();
+    expect(typescriptOf(derive?.catalog.collections['acme/totals'].derive)?.module).toBe(
+      `/var/task/${DERIVATION_MODULE_FILE}`,
+    );
+    expect(Object.keys(derive?.catalog.captures ?? {})).toEqual([]);
+    const ingest = stack.flow.functions.get('capture:acme/ingest');
+    expect(Object.keys(ingest?.catalog.captures ?? {})).toEqual(['acme/ingest']);
+    expect(JSON.stringify(ingest?.catalog)).not.toContain('secretsmanager:');
     const persister = stack.flow.functions.get('persister:acme/totals');
-    expect(persister).toBeDefined();
+    expect(persister?.catalog.collections['acme/totals'].derive).toBeUndefined();
     expect(typescriptOf(stack.flow.catalog.collections['acme/totals'].derive)?.module).toBe('/cat/totals.ts');
   });
 

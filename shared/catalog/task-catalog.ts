@@ -1,0 +1,134 @@
+/**
+ * The part of a built catalog one task needs, which is all a deployed function ships (`catalog.json` in
+ * its asset): its own capture, derivation or materialization (with its own endpoint config, whose
+ * secrets stay references resolved at run time), the collections it reads or writes, the schema
+ * documents those collections name and everything they `$ref`, and the storage mappings (where fragments
+ * live; no credentials). Another task's endpoint config, credentials or code path never reaches it.
+ * No tests: a function never runs them.
+ */
+import { isObject, type Json } from '../json/types.ts';
+import type { BuiltCatalog, CollectionSpec } from './model.ts';
+
+export type TaskRef =
+  | { kind: 'capture'; name: string }
+  | { kind: 'derivation'; name: string }
+  | { kind: 'materialization'; name: string }
+  | { kind: 'persister'; name: string };
+
+export class TaskCatalogError extends Error {
+  readonly code = 'UnknownTask';
+  constructor(readonly task: TaskRef) {
+    super(`no ${task.kind === 'persister' ? 'collection' : task.kind} named ${task.name} in the catalog`);
+    this.name = 'TaskCatalogError';
+  }
+}
+
+/** The catalog as shipped to the function of `task`. */
+export function taskCatalog(catalog: BuiltCatalog, task: TaskRef): BuiltCatalog {
+  const out: BuiltCatalog = {
+    root: catalog.root,
+    schemas: {},
+    collections: {},
+    captures: {},
+    materializations: {},
+    tests: {},
+    storageMappings: catalog.storageMappings,
+  };
+  const collections = new Set<string>();
+  switch (task.kind) {
+    case 'capture': {
+      const spec = catalog.captures[task.name];
+      if (!spec) throw new TaskCatalogError(task);
+      out.captures[task.name] = spec;
+      for (const b of spec.bindings) collections.add(b.target);
+      break;
+    }
+    case 'materialization': {
+      const spec = catalog.materializations[task.name];
+      if (!spec) throw new TaskCatalogError(task);
+      out.materializations[task.name] = spec;
+      for (const b of spec.bindings) collections.add(b.source.name);
+      break;
+    }
+    case 'derivation': {
+      const spec = catalog.collections[task.name];
+      if (!spec?.derive) throw new TaskCatalogError(task);
+      collections.add(task.name);
+      for (const t of spec.derive.transforms) collections.add(t.source.name);
+      break;
+    }
+    case 'persister':
+      if (!catalog.collections[task.name]) throw new TaskCatalogError(task);
+      collections.add(task.name);
+      break;
+  }
+  for (const name of [...collections].sort()) {
+    const spec = catalog.collections[name];
+    if (!spec) continue; // the loader reports it; nothing to ship
+    // Only a derivation's own collection keeps its `derive` (its module path and transforms).
+    const shipped: CollectionSpec =
+      task.kind === 'derivation' && name === task.name ? spec : withoutDerive(spec);
+    out.collections[name] = shipped;
+    addSchema(catalog.schemas, out.schemas, spec.writeSchema);
+    addSchema(catalog.schemas, out.schemas, spec.readSchema);
+  }
+  return out;
+}
+
+function withoutDerive(spec: CollectionSpec): CollectionSpec {
+  const { derive: _, ...rest } = spec;
+  return rest;
+}
+
+function stripFragment(uri: string): string {
+  const i = uri.indexOf('#');
+  return i < 0 ? uri : uri.slice(0, i);
+}
+
+/** The schema documents a URI names (an exact key, else every key of the same document). */
+function documentsOf(all: Record<string, Json>, uri: string): string[] {
+  if (uri in all) return [uri];
+  const doc = stripFragment(uri);
+  return Object.keys(all).filter((k) => k === doc || stripFragment(k) === doc);
+}
+
+/** Add the schema document(s) `uri` names and, transitively, every document they `$ref`. */
+function addSchema(all: Record<string, Json>, out: Record<string, Json>, uri: string): void {
+  const pending = documentsOf(all, uri);
+  while (pending.length > 0) {
+    const key = pending.pop() as string;
+    if (key in out) continue;
+    out[key] = all[key];
+    for (const ref of refsOf(all[key], key)) for (const k of documentsOf(all, ref)) pending.push(k);
+  }
+}
+
+/** Absolute URIs of the `$ref`s of a schema document that point outside it. */
+function refsOf(schema: Json, base: string): string[] {
+  const refs: string[] = [];
+  const walk = (node: Json, at: string) => {
+    if (Array.isArray(node)) {
+      for (const x of node) walk(x, at);
+      return;
+    }
+    if (!isObject(node)) return;
+    const id = typeof node.$id === 'string' ? resolveUri(node.$id, at) : at;
+    for (const [k, v] of Object.entries(node)) {
+      if ((k === '$ref' || k === '$dynamicRef') && typeof v === 'string') {
+        if (!v.startsWith('#')) refs.push(resolveUri(v, id));
+      } else {
+        walk(v, id);
+      }
+    }
+  };
+  walk(schema, base);
+  return refs;
+}
+
+function resolveUri(ref: string, base: string): string {
+  try {
+    return new URL(ref, base).href;
+  } catch {
+    return ref;
+  }
+}
