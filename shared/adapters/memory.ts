@@ -4,7 +4,7 @@
  * writes, monotonic checkpoints), no I/O.
  */
 import type { BlobStore, Clock } from '../ports/blob.ts';
-import { systemClock } from '../ports/blob.ts';
+import { BlobTooLargeError, systemClock } from '../ports/blob.ts';
 import {
   type DerivationCheckpoint,
   DerivationStateConflict,
@@ -240,8 +240,11 @@ export class MemoryBlobStore implements BlobStore {
   async put(key: string, body: Uint8Array): Promise<void> {
     this.objects.set(key, Buffer.from(body));
   }
-  async get(key: string): Promise<Uint8Array | undefined> {
-    return this.objects.get(key);
+  async get(key: string, opts: { maxBytes?: number } = {}): Promise<Uint8Array | undefined> {
+    const body = this.objects.get(key);
+    if (body && opts.maxBytes !== undefined && body.length > opts.maxBytes)
+      throw new BlobTooLargeError(key, body.length, opts.maxBytes);
+    return body;
   }
   async list(prefix: string): Promise<string[]> {
     return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();

@@ -7,7 +7,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { BlobStore } from '../ports/blob.ts';
+import { type BlobStore, BlobTooLargeError } from '../ports/blob.ts';
 import type { UsageMeter } from '../ports/usage.ts';
 
 /** S3 refused a call with 403; for a GetObject that may also mean a missing key the caller may not list. */
@@ -57,11 +57,20 @@ export class S3BlobStore implements BlobStore {
    * that as "no checkpoint / no state yet" would silently start over. It fails with S3AccessDeniedError,
    * which says so.
    */
-  async get(key: string): Promise<Uint8Array | undefined> {
+  async get(key: string, opts: { maxBytes?: number } = {}): Promise<Uint8Array | undefined> {
     this.opts.meter?.add({ s3GetRequests: 1 });
     try {
       const res = await this.opts.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-      return res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
+      const size = res.ContentLength;
+      if (opts.maxBytes !== undefined && size !== undefined && size > opts.maxBytes) {
+        // Refused from the headers: the body is dropped unread.
+        (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
+        throw new BlobTooLargeError(key, size, opts.maxBytes);
+      }
+      const body = res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
+      if (opts.maxBytes !== undefined && body.length > opts.maxBytes)
+        throw new BlobTooLargeError(key, body.length, opts.maxBytes);
+      return body;
     } catch (e) {
       const name = (e as Error).name;
       const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

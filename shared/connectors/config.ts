@@ -178,7 +178,14 @@ export const CONNECTOR_SCHEMAS = {
         advanced: {
           type: 'object',
           additionalProperties: false,
-          properties: { ascendingKeys: { type: 'boolean' }, endpoint: str },
+          properties: {
+            ascendingKeys: { type: 'boolean' },
+            endpoint: str,
+            // Not in Estuary: how much of one object is parsed (connectors/parsers.ts DEFAULT_PARSE_LIMITS).
+            maxObjectBytes: { type: 'integer', minimum: 1 },
+            maxDecompressedBytes: { type: 'integer', minimum: 1 },
+            maxLineBytes: { type: 'integer', minimum: 1 },
+          },
         },
       },
     },

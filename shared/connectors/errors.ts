@@ -49,6 +49,23 @@ export class SourceParseError extends Error {
   }
 }
 
+/**
+ * An object source-s3 will not parse whole: over the per-object size, the decompressed-size cap, or a
+ * line over the line-length cap. Names the bucket, the key and the reason (which limit, and how to raise
+ * it); the capture fails on it like on any bad object (its failure policy applies), never the process.
+ */
+export class ObjectLimitError extends Error {
+  readonly code = 'ObjectTooLarge';
+  constructor(
+    readonly bucket: string | undefined,
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`s3://${bucket ?? '?'}/${key}: ${reason}`);
+    this.name = 'ObjectLimitError';
+  }
+}
+
 /** A destination rejected a request in a way that retrying will not fix (e.g. HTTP 4xx from a webhook). */
 export class EndpointError extends Error {
   readonly code: string;

@@ -3,10 +3,15 @@
  * escape), gzip. Every record becomes an object document with `_meta: {file, offset}` where `offset` is
  * the record's 0-based index in the file, so parsing the same object twice gives the same documents.
  * A bad record throws SourceParseError naming the file and its 1-based line.
+ *
+ * Bounded: gunzip stops at `maxDecompressedBytes` of output (a small gzip bomb cannot exhaust memory or
+ * make V8 abort on an oversized string), and no line of JSON lines or CSV may exceed `maxLineBytes`;
+ * either throws ObjectLimitError naming the object and the limit (source-s3 adds the per-object size
+ * limit, checked before the body is read).
  */
 import { gunzipSync } from 'node:zlib';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
-import { SourceParseError } from './errors.ts';
+import { ObjectLimitError, SourceParseError } from './errors.ts';
 
 export type FormatType = 'json' | 'jsonl' | 'csv' | 'auto';
 export type Compression = 'gzip' | 'none' | 'auto';
@@ -20,22 +25,80 @@ export interface CsvOptions {
   escape?: string;
 }
 
+/** How much of one object the parsers accept (source-s3 `advanced`; defaults below). */
+export interface ParseLimits {
+  /** Stored (possibly compressed) size of one object. */
+  maxObjectBytes: number;
+  /** Size after decompression. */
+  maxDecompressedBytes: number;
+  /** Length of one line (JSON lines, CSV), in bytes. */
+  maxLineBytes: number;
+}
+
+/**
+ * Defaults sized for a 1 GB Lambda: an object and its text are held in memory while parsed, and no
+ * document above 1 MiB fits in a Kinesis record anyway.
+ */
+export const DEFAULT_PARSE_LIMITS: ParseLimits = {
+  maxObjectBytes: 64 * 1024 * 1024,
+  maxDecompressedBytes: 64 * 1024 * 1024,
+  maxLineBytes: 4 * 1024 * 1024,
+};
+
 export interface ParseOptions {
   format: FormatType;
   compression: Compression;
   csv?: CsvOptions;
+  /** Default DEFAULT_PARSE_LIMITS. */
+  limits?: Partial<ParseLimits>;
+  /** The object's bucket, named in limit errors. */
+  bucket?: string;
 }
 
-export function decompress(file: string, body: Uint8Array, compression: Compression): Uint8Array {
+export function decompress(
+  file: string,
+  body: Uint8Array,
+  compression: Compression,
+  maxOutputBytes: number = DEFAULT_PARSE_LIMITS.maxDecompressedBytes,
+  bucket?: string,
+): Uint8Array {
   const gz = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
   if (compression === 'gzip' || (compression === 'auto' && gz)) {
     try {
-      return gunzipSync(body);
+      // zlib inflates chunk by chunk and gives up as soon as the output passes the cap.
+      return gunzipSync(body, { maxOutputLength: maxOutputBytes });
     } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError)
+        throw new ObjectLimitError(
+          bucket,
+          file,
+          `decompresses to more than ${maxOutputBytes} bytes (advanced.maxDecompressedBytes)`,
+        );
       throw new SourceParseError(file, 1, 'not valid gzip', (err as Error).message);
     }
   }
+  if (body.length > maxOutputBytes)
+    throw new ObjectLimitError(
+      bucket,
+      file,
+      `is more than ${maxOutputBytes} bytes (advanced.maxDecompressedBytes)`,
+    );
   return body;
+}
+
+/** The first line (1-based) longer than `max` bytes, if any: checked on the bytes, before decoding. */
+function longLine(bytes: Uint8Array, max: number): number | undefined {
+  let line = 1;
+  let start = 0;
+  for (;;) {
+    const nl = bytes.indexOf(10, start);
+    const end = nl < 0 ? bytes.length : nl;
+    if (end - start > max) return line;
+    if (nl < 0) return undefined;
+    start = nl + 1;
+    line++;
+  }
 }
 
 export function formatOf(file: string, format: FormatType): Exclude<FormatType, 'auto'> {
@@ -194,14 +257,25 @@ function parseCsv(file: string, text: string, o: CsvOptions = {}): JsonObject[] 
 
 /** Parse one object's bytes into documents. */
 export function parseObject(file: string, body: Uint8Array, o: ParseOptions): JsonObject[] {
-  const bytes = decompress(file, body, o.compression);
+  const limits = { ...DEFAULT_PARSE_LIMITS, ...o.limits };
+  const bytes = decompress(file, body, o.compression, limits.maxDecompressedBytes, o.bucket);
+  const format = formatOf(file, o.format);
+  if (format !== 'json') {
+    const line = longLine(bytes, limits.maxLineBytes);
+    if (line !== undefined)
+      throw new ObjectLimitError(
+        o.bucket,
+        file,
+        `line ${line} is longer than ${limits.maxLineBytes} bytes (advanced.maxLineBytes)`,
+      );
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     throw new SourceParseError(file, 1, 'not valid UTF-8 text', '');
   }
-  switch (formatOf(file, o.format)) {
+  switch (format) {
     case 'jsonl':
       return parseJsonLines(file, text);
     case 'csv':

@@ -12,14 +12,26 @@
  * Created" event names (functions/s3-capture.ts; `s3CaptureRequest` below reads the invocation event).
  * Poll state: with `advanced.ascendingKeys` only the greatest key processed (keys must then be written in
  * ascending order); otherwise the set of processed keys still present in the bucket.
+ * Objects are bounded (parsers.ts ParseLimits, `advanced.maxObjectBytes|maxDecompressedBytes|maxLineBytes`):
+ * one over a limit fails the read with ObjectLimitError (bucket, key, reason), a catchable error the
+ * capture's failure policy handles like any bad object.
  * Each document carries `_meta/file` (object key) and `_meta/offset` (record index): processing an object
  * twice yields the same documents, so a collection keyed by `[/_meta/file, /_meta/offset]` absorbs replays.
  */
 import type { CaptureSpec } from '../catalog/model.ts';
 import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from '../ports/blob.ts';
+import { BlobTooLargeError } from '../ports/blob.ts';
 import { resolveConfigSecrets, type SecretResolver, validateConnectorJson } from './config.ts';
-import { type Compression, type CsvOptions, type FormatType, parseObject } from './parsers.ts';
+import { ObjectLimitError } from './errors.ts';
+import {
+  type Compression,
+  type CsvOptions,
+  DEFAULT_PARSE_LIMITS,
+  type FormatType,
+  type ParseLimits,
+  parseObject,
+} from './parsers.ts';
 import type { CapturedDoc, PollingSource, PollResult } from './source.ts';
 
 export interface SourceS3Config {
@@ -31,7 +43,7 @@ export interface SourceS3Config {
   awsSecretAccessKey?: string;
   endpoint?: string;
   parser: { format?: { type: FormatType; config?: CsvOptions }; compression: Compression };
-  advanced?: { ascendingKeys?: boolean; endpoint?: string };
+  advanced?: { ascendingKeys?: boolean; endpoint?: string } & Partial<ParseLimits>;
 }
 
 export interface SourceS3Resource {
@@ -104,6 +116,16 @@ export class S3Source implements PollingSource {
     return new S3Source(spec, config, resources, opts.blobs, opts.maxObjectsPerPoll ?? 100);
   }
 
+  /** The parse limits: `advanced` overrides, else DEFAULT_PARSE_LIMITS. */
+  private limits(): ParseLimits {
+    const a = this.config.advanced ?? {};
+    return {
+      maxObjectBytes: a.maxObjectBytes ?? DEFAULT_PARSE_LIMITS.maxObjectBytes,
+      maxDecompressedBytes: a.maxDecompressedBytes ?? DEFAULT_PARSE_LIMITS.maxDecompressedBytes,
+      maxLineBytes: a.maxLineBytes ?? DEFAULT_PARSE_LIMITS.maxLineBytes,
+    };
+  }
+
   private prefixOf(r: SourceS3Resource): string {
     // Estuary's `stream` is a filesource path, `<bucket>/<prefix>` (filesource.PartsToPath).
     const estuary = `${this.config.bucket}/`;
@@ -134,12 +156,26 @@ export class S3Source implements PollingSource {
     for (const key of keys) {
       const binding = this.bindingOf(key);
       if (binding === undefined) continue;
-      const body = await this.store.get(key);
+      const limits = this.limits();
+      let body: Uint8Array | undefined;
+      try {
+        body = await this.store.get(key, { maxBytes: limits.maxObjectBytes });
+      } catch (e) {
+        if (e instanceof BlobTooLargeError)
+          throw new ObjectLimitError(
+            this.config.bucket,
+            key,
+            `object of ${e.size} bytes is over ${e.limit} bytes (advanced.maxObjectBytes)`,
+          );
+        throw e;
+      }
       if (body === undefined) continue; // deleted since the notification
       const docs = parseObject(key, body, {
         format: this.config.parser.format?.type ?? 'auto',
         compression: this.config.parser.compression,
         csv: this.config.parser.format?.config,
+        limits,
+        bucket: this.config.bucket,
       });
       for (const doc of docs) out.push({ binding, doc });
     }

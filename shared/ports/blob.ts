@@ -1,10 +1,26 @@
 /** BlobStore port: objects by key (S3 on AWS). Puts overwrite, so deterministic names make retries idempotent. */
 export interface BlobStore {
   put(key: string, body: Uint8Array, contentType?: string): Promise<void>;
-  /** The object's bytes, or undefined when absent. */
-  get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * The object's bytes, or undefined when absent. With `maxBytes`, an object larger than that is refused
+   * (BlobTooLargeError) before its body is read, so it never has to fit in memory.
+   */
+  get(key: string, opts?: { maxBytes?: number }): Promise<Uint8Array | undefined>;
   /** Keys under a prefix, in lexicographic order. */
   list(prefix: string): Promise<string[]>;
+}
+
+/** An object over the size a reader accepts (`get`'s `maxBytes`). */
+export class BlobTooLargeError extends Error {
+  readonly code = 'BlobTooLarge';
+  constructor(
+    readonly key: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`${key}: object of ${size} bytes, over the limit of ${limit} bytes`);
+    this.name = 'BlobTooLargeError';
+  }
 }
 
 /** Clock port: real time in production, a synthetic clock in `sluice test`. */

@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3CaptureRequest, UnknownEventError } from '../../functions/edge.ts';
-import { ConnectorConfigError, SourceParseError } from '../../shared/connectors/errors.ts';
-import { csvRecords, parseObject } from '../../shared/connectors/parsers.ts';
+import { ConnectorConfigError, ObjectLimitError, SourceParseError } from '../../shared/connectors/errors.ts';
+import { csvRecords, DEFAULT_PARSE_LIMITS, parseObject } from '../../shared/connectors/parsers.ts';
 import { S3Source } from '../../shared/connectors/source-s3.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { capture } from './fixtures.ts';
@@ -181,6 +181,99 @@ describe('source-s3 against the S3 emulator', () => {
     const err = (await src.poll(p1.state).catch((e: unknown) => e)) as SourceParseError;
     expect(err).toBeInstanceOf(SourceParseError);
     expect(err.message).toMatch(/^logs\/002\.jsonl:2: invalid JSON/);
+  });
+
+  it('an object over the per-object limit (refused before its body is read) or a gzip bomb fails the read with bucket, key and reason', async () => {
+    const bucket = await s3.bucket('bounded');
+    await bucket.put('in/big.jsonl', enc(`${'{"n":1}\n'.repeat(200)}`));
+    const member = gzipSync(Buffer.alloc(1024 * 1024), { level: 9 });
+    await bucket.put('in/bomb.jsonl.gz', Buffer.concat(Array.from({ length: 300 }, () => member)));
+    const src = await S3Source.create({
+      spec: capture(
+        'acme/bounded',
+        'source-s3',
+        {
+          bucket: 'bounded',
+          prefix: 'in/',
+          parser: { compression: 'auto' },
+          advanced: { maxObjectBytes: 1000 },
+        },
+        [{ stream: '' }],
+      ),
+      blobs: s3.blobs,
+    });
+    const big = (await src.readObjects(['in/big.jsonl']).catch((e: unknown) => e)) as ObjectLimitError;
+    expect(big).toBeInstanceOf(ObjectLimitError);
+    expect(big.message).toBe(
+      's3://bounded/in/big.jsonl: object of 1600 bytes is over 1000 bytes (advanced.maxObjectBytes)',
+    );
+    const defaults = await S3Source.create({
+      spec: capture(
+        'acme/bounded',
+        'source-s3',
+        { bucket: 'bounded', prefix: 'in/', parser: { compression: 'auto' } },
+        [{ stream: '' }],
+      ),
+      blobs: s3.blobs,
+    });
+    const bomb = (await defaults
+      .readObjects(['in/bomb.jsonl.gz'])
+      .catch((e: unknown) => e)) as ObjectLimitError;
+    expect(bomb).toBeInstanceOf(ObjectLimitError);
+    expect(bomb.message).toMatch(/^s3:\/\/bounded\/in\/bomb\.jsonl\.gz: decompresses to more than/);
+    // A poll meets the same object and fails the same way (the capture halts on it, the process lives).
+    await expect(src.poll(undefined)).rejects.toBeInstanceOf(ObjectLimitError);
+  });
+});
+
+describe('bounded parsers (issue 10, item 5)', () => {
+  /** A multi-member gzip of `mib` MiB of zeros: ~1 KB per MiB, so 300 MiB out of ~300 KB in. */
+  const bomb = (mib: number): Uint8Array => {
+    const member = gzipSync(Buffer.alloc(1024 * 1024), { level: 9 });
+    return Buffer.concat(Array.from({ length: mib }, () => member));
+  };
+
+  it('a small gzip that inflates past the cap is an ObjectLimitError, not a crash (default limits)', () => {
+    const body = bomb(300);
+    expect(body.length).toBeLessThan(400 * 1024);
+    const err = (() => {
+      try {
+        parseObject('in/bomb.jsonl.gz', body, { format: 'auto', compression: 'auto', bucket: 'drop' });
+      } catch (e) {
+        return e;
+      }
+    })() as ObjectLimitError;
+    expect(err).toBeInstanceOf(ObjectLimitError);
+    expect(err.bucket).toBe('drop');
+    expect(err.key).toBe('in/bomb.jsonl.gz');
+    expect(err.message).toBe(
+      `s3://drop/in/bomb.jsonl.gz: decompresses to more than ${DEFAULT_PARSE_LIMITS.maxDecompressedBytes} bytes (advanced.maxDecompressedBytes)`,
+    );
+  });
+
+  it('a line over the line cap names its line; the same line under the cap parses', () => {
+    const text = `{"a":1}\n{"a":"${'x'.repeat(100)}"}\n`;
+    expect(() =>
+      parseObject('l.jsonl', enc(text), {
+        format: 'jsonl',
+        compression: 'none',
+        limits: { maxLineBytes: 64 },
+      }),
+    ).toThrow('s3://?/l.jsonl: line 2 is longer than 64 bytes (advanced.maxLineBytes)');
+    expect(
+      parseObject('l.jsonl', enc(text), {
+        format: 'jsonl',
+        compression: 'none',
+        limits: { maxLineBytes: 200 },
+      }),
+    ).toHaveLength(2);
+    expect(() =>
+      parseObject('c.csv', enc(`a\n${'y'.repeat(100)}\n`), {
+        format: 'csv',
+        compression: 'none',
+        limits: { maxLineBytes: 64 },
+      }),
+    ).toThrow(/line 2 is longer than 64 bytes/);
   });
 });
 
