@@ -37,6 +37,7 @@ export async function run(): Promise<void> {
       user: server.user,
       password: server.password,
       database: server.database,
+      advanced: server.advanced,
     };
     const rows = Array.from({ length: ROWS }, (_, i) => row(i));
     const results: Record<string, number> = {};

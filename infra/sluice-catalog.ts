@@ -42,6 +42,7 @@ import { type TaskRef, taskCatalog } from '../shared/catalog/task-catalog.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
+import { isObject } from '../shared/json/types.ts';
 import { stateTaskId, taskPartition, viewPartition } from '../shared/ports/state-partitions.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
@@ -460,6 +461,30 @@ export class SluiceCatalog extends Construct {
     }
   }
 
+  /**
+   * A PostgreSQL endpoint in plaintext (`sslmode: disable` or `allow`) is allowed only because the catalog
+   * asks for it; synth says so (a local database, or one reached only inside a VPC, may be meant).
+   */
+  private warnPlaintextPostgres(
+    fn: SluiceFunction,
+    spec: CaptureSpec | MaterializationSpec,
+    label: string,
+  ): void {
+    if (
+      spec.endpoint.connector !== 'source-postgres-batch' &&
+      spec.endpoint.connector !== 'materialize-postgres'
+    )
+      return;
+    const config = spec.endpoint.config;
+    const advanced = isObject(config) && isObject(config.advanced) ? config.advanced : {};
+    const mode = advanced.sslmode;
+    if (mode === 'disable' || mode === 'allow')
+      Annotations.of(fn).addWarningV2(
+        'sluice:postgresPlaintext',
+        `${label} ${spec.source.pointer}/endpoint/connector/config/advanced/sslmode: ${mode} sends credentials and rows in plaintext; use verify-full (the default) with advanced.sslrootcert`,
+      );
+  }
+
   private renderArn(arn: string): string {
     return arn
       .replace(/^arn:\$\{Token\[AWS\.Partition\.\d+\]\}/, 'arn:<AWS::Partition>')
@@ -736,6 +761,7 @@ export class SluiceCatalog extends Construct {
       `capture ${name}`,
       `${spec.source.pointer}/endpoint/connector/config`,
     );
+    this.warnPlaintextPostgres(fn, spec, `capture ${name}`);
     let dlq: sqs.Queue | undefined;
     const triggers = connector.triggers.filter(
       (t) => t !== 'schedule-if-interval' || spec.interval !== undefined,
@@ -822,6 +848,7 @@ export class SluiceCatalog extends Construct {
       `materialization ${name}`,
       `${spec.source.pointer}/endpoint/connector/config`,
     );
+    this.warnPlaintextPostgres(fn, spec, `materialization ${name}`);
     for (const g of grants) this.grantConnector(fn, g, name, spec);
     const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, sourcesRead, dlq);

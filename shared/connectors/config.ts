@@ -34,7 +34,16 @@ const pgConnection = {
   advanced: {
     type: 'object',
     additionalProperties: false,
-    properties: { sslmode: { enum: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] } },
+    properties: {
+      sslmode: {
+        enum: ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'],
+        description: 'default verify-full (postgres-common.ts)',
+      },
+      sslrootcert: {
+        ...str,
+        description: 'CA bundle: a PEM file path, the PEM text, or a secret reference to it',
+      },
+    },
   },
 } as const;
 
@@ -111,7 +120,7 @@ export const CONNECTOR_SCHEMAS = {
         delta_updates: { type: 'boolean', default: false },
       },
     },
-    secretFields: ['/password'],
+    secretFields: ['/password', '/advanced/sslrootcert'],
   },
   'source-postgres-batch': {
     config: {
@@ -134,7 +143,7 @@ export const CONNECTOR_SCHEMAS = {
         limit: { type: 'integer', minimum: 1, default: 10000 },
       },
     },
-    secretFields: ['/password'],
+    secretFields: ['/password', '/advanced/sslrootcert'],
   },
   'source-s3': {
     config: {

@@ -89,6 +89,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
         user: server.user,
         password: server.password,
         database: server.database,
+        advanced: server.advanced,
       },
       [{ table: 'orders_backfilled' }],
     );
@@ -186,6 +187,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       user: server.user,
       password: server.password,
       database: server.database,
+      advanced: server.advanced,
     };
     const specAt = (backfill: number) => {
       const spec = materialization('acme/rebuilt', 'materialize-postgres', config, [

@@ -28,6 +28,7 @@ function pgConfig(extra: Record<string, unknown> = {}): JsonObject {
     user: server.user,
     password: server.password,
     database: server.database,
+    advanced: server.advanced,
     ...extra,
   } as JsonObject;
 }

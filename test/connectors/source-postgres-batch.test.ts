@@ -28,7 +28,13 @@ afterAll(async () => {
 });
 
 function config(): JsonObject {
-  return { address: server.address, user: server.user, password: server.password, database: server.database };
+  return {
+    address: server.address,
+    user: server.user,
+    password: server.password,
+    database: server.database,
+    advanced: server.advanced,
+  };
 }
 
 async function source(

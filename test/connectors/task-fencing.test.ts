@@ -59,6 +59,7 @@ describe('MaterializeTask fencing', () => {
         user: server.user,
         password: server.password,
         database: server.database,
+        advanced: server.advanced,
       },
       [{ table: 'orders_fenced' }],
     );

