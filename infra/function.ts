@@ -9,7 +9,8 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, writeFileSync
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -74,6 +75,8 @@ export interface SluiceFunctionProps {
   reservedConcurrentExecutions?: number;
   /** Estuary's `shards.logLevel` (default info): Powertools' level and Lambda's application log level. */
   logLevel?: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** Run in this VPC (with its subnets and security groups). @default outside any VPC */
+  vpc?: { vpc: ec2.IVpc; subnets?: ec2.SubnetSelection; securityGroups?: ec2.ISecurityGroup[] };
 }
 
 /**
@@ -180,6 +183,9 @@ export class SluiceFunction extends Construct {
       ...(props.logLevel ? { applicationLogLevelV2: APPLICATION_LOG_LEVEL[props.logLevel] } : {}),
       description: `Sluice ${props.task}`,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      ...(props.vpc
+        ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: props.vpc.securityGroups }
+        : {}),
       environment: {
         SLUICE_CATALOG: './catalog.json',
         POWERTOOLS_SERVICE_NAME: props.task,
@@ -234,5 +240,13 @@ export class SluiceFunction extends Construct {
         },
       },
     });
+    if (props.vpc) {
+      // Lambda adds AWSLambdaVPCAccessExecutionRole to a VPC function's role: the network interfaces Lambda
+      // itself creates in the VPC. AWS scopes it; there is no narrower managed or resource-level form.
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason: 'Lambda needs it to attach the function to the VPC (ENI management), as AWS documents.',
+      });
+    }
   }
 }

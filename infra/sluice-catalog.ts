@@ -18,6 +18,7 @@
  */
 import { Annotations, CfnOutput, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -47,7 +48,12 @@ import { stateTaskId, taskPartition, viewPartition } from '../shared/ports/state
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
 import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
-import { DERIVATION_MODULE_FILE, LAMBDA_TASK_ROOT, SluiceFunction } from './function.ts';
+import {
+  DERIVATION_MODULE_FILE,
+  LAMBDA_TASK_ROOT,
+  SluiceFunction,
+  type SluiceFunctionProps,
+} from './function.ts';
 import { loadCatalogSync } from './load-sync.ts';
 import { SluiceMonitoring } from './monitoring.ts';
 import { constructIdFor, taskLabel } from './names.ts';
@@ -98,6 +104,17 @@ export interface SluiceCatalogProps {
   logRetention?: logs.RetentionDays;
   /** Memory (MB) of stream-processing functions. Default 1024 (ingest 512). */
   memorySize?: number;
+  /**
+   * A VPC for the functions of connectors that reach a database of yours (source-postgres-batch,
+   * materialize-postgres), so it need not be public. The stack then adds the VPC endpoints those
+   * functions need: gateway endpoints for S3 and DynamoDB, interface endpoints for Kinesis and, when a
+   * config references them, Secrets Manager and SSM. @default no VPC
+   */
+  vpc?: ec2.IVpc;
+  /** Subnets of `vpc` for those functions. @default the VPC's private subnets with egress */
+  vpcSubnets?: ec2.SubnetSelection;
+  /** Security groups of those functions. @default one per function, all outbound allowed */
+  securityGroups?: ec2.ISecurityGroup[];
 }
 
 interface TaskResources {
@@ -158,6 +175,8 @@ export class SluiceCatalog extends Construct {
   private readonly props: SluiceCatalogProps;
   private readonly esm: EventSourceSettings;
   private readonly places = new Map<string, FragmentPlace>();
+  /** Interface endpoints made for functions in `props.vpc`. */
+  private readonly interfaceEndpoints: ec2.InterfaceVpcEndpoint[] = [];
   private readonly scopes: Record<
     'collections' | 'captures' | 'derivations' | 'materializations' | 'persisters',
     Construct
@@ -530,8 +549,12 @@ export class SluiceCatalog extends Construct {
       sqlite?: boolean;
       reservedConcurrency?: number;
       catalog?: BuiltCatalog;
+      /** Put it in `props.vpc` (connectors that reach the user's database). */
+      inVpc?: boolean;
     } = {},
   ): SluiceFunction {
+    const shipped = extra.catalog ?? taskCatalog(this.catalog, ship);
+    const vpc = extra.inVpc && this.props.vpc ? this.vpcPlacement(shipped) : undefined;
     const streams = Object.fromEntries(
       [...new Set([...res.reads, ...res.writes])].sort().map((c) => [c, this.stream(c).streamName]),
     );
@@ -546,7 +569,8 @@ export class SluiceCatalog extends Construct {
       kind,
       task: label,
       // Only its own task's part of the catalog (shared/catalog/task-catalog.ts).
-      catalog: extra.catalog ?? taskCatalog(this.catalog, ship),
+      catalog: shipped,
+      vpc,
       metricsNamespace: this.props.metricsNamespace ?? 'Sluice',
       memorySize: kind === 'ingest' ? 512 : (this.props.memorySize ?? 1024),
       timeout: kind === 'ingest' ? Duration.seconds(30) : Duration.minutes(2),
@@ -567,6 +591,7 @@ export class SluiceCatalog extends Construct {
       },
     });
     this.functions.set(label, fn);
+    if (vpc) for (const ep of this.interfaceEndpoints) ep.connections.allowDefaultPortFrom(fn.fn, label);
     this.grantStreamsWrite(fn, res.writes);
     if (res.state) this.grantState(fn, res.state);
     this.grantFragments(fn, res.fragmentsWrite, true);
@@ -589,6 +614,56 @@ export class SluiceCatalog extends Construct {
             ? undefined
             : this.catalog.captures[task]?.shards;
     return shardSettings(shards).logLevel;
+  }
+
+  /**
+   * Where a function placed in `props.vpc` runs, after making sure the VPC has the endpoints it needs
+   * to reach AWS without a NAT: S3 and DynamoDB (gateway), Kinesis (interface), and Secrets Manager / SSM
+   * (interface) once a shipped config references them. Each endpoint is made once per stack.
+   */
+  private vpcPlacement(shipped: BuiltCatalog): NonNullable<SluiceFunctionProps['vpc']> {
+    const vpc = this.props.vpc as ec2.IVpc;
+    const subnets = this.props.vpcSubnets;
+    const scope =
+      (this.node.tryFindChild('VpcEndpoints') as Construct | undefined) ??
+      new Construct(this, 'VpcEndpoints');
+    const once = (id: string, make: () => void) => {
+      if (!scope.node.tryFindChild(id)) make();
+    };
+    once(
+      'S3',
+      () => new ec2.GatewayVpcEndpoint(scope, 'S3', { vpc, service: ec2.GatewayVpcEndpointAwsService.S3 }),
+    );
+    once(
+      'DynamoDB',
+      () =>
+        new ec2.GatewayVpcEndpoint(scope, 'DynamoDB', {
+          vpc,
+          service: ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+        }),
+    );
+    // Interface endpoints admit HTTPS only from the functions placed here (open: false; see makeFunction).
+    const iface = (id: string, service: ec2.InterfaceVpcEndpointAwsService) =>
+      once(id, () => {
+        this.interfaceEndpoints.push(
+          new ec2.InterfaceVpcEndpoint(scope, id, {
+            vpc,
+            service,
+            subnets,
+            privateDnsEnabled: true,
+            open: false,
+          }),
+        );
+      });
+    iface('Kinesis', ec2.InterfaceVpcEndpointAwsService.KINESIS_STREAMS);
+    const text = JSON.stringify([
+      ...Object.values(shipped.captures).map((c) => c.endpoint.config),
+      ...Object.values(shipped.materializations).map((m) => m.endpoint.config),
+    ]);
+    if (/"(secretsmanager:|arn:aws[\w-]*:secretsmanager:)/.test(text))
+      iface('SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER);
+    if (/"ssm:/.test(text)) iface('Ssm', ec2.InterfaceVpcEndpointAwsService.SSM);
+    return { vpc, subnets, securityGroups: this.props.securityGroups };
   }
 
   private deadLetterQueue(scope: Construct, label: string): sqs.Queue {
@@ -752,7 +827,7 @@ export class SluiceCatalog extends Construct {
       name,
       { reads: [], writes, fragmentsWrite: [], fragmentsRead: [] },
       { kind: 'capture', name },
-      { reservedConcurrency: connector.reservedConcurrency },
+      { reservedConcurrency: connector.reservedConcurrency, inVpc: connector.inVpc },
     );
     for (const g of grants) this.grantConnector(fn, g, name, spec);
     this.grantSecrets(
@@ -841,6 +916,7 @@ export class SluiceCatalog extends Construct {
         fragmentsRead: sourcesRead,
       },
       { kind: 'materialization', name },
+      { inVpc: connector.inVpc },
     );
     this.grantSecrets(
       fn,

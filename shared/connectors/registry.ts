@@ -50,6 +50,11 @@ export interface ConnectorDefinition {
   grants: readonly ConnectorGrant[];
   /** At most this many concurrent invocations (a polling cursor advances one invocation at a time). */
   reservedConcurrency?: number;
+  /**
+   * It connects to a network endpoint of the user's (a database), which may be reachable only inside a
+   * VPC: with `SluiceCatalogProps.vpc` its function runs in that VPC.
+   */
+  inVpc?: boolean;
 }
 
 export const CONNECTORS: Record<ConnectorName, ConnectorDefinition> = {
@@ -67,6 +72,7 @@ export const CONNECTORS: Record<ConnectorName, ConnectorDefinition> = {
     triggers: ['schedule'],
     grants: ['capture-state'],
     reservedConcurrency: 1,
+    inVpc: true,
   },
   'source-s3': {
     name: 'source-s3',
@@ -88,6 +94,7 @@ export const CONNECTORS: Record<ConnectorName, ConnectorDefinition> = {
     entry: 'materialize',
     triggers: ['kinesis'],
     grants: [],
+    inVpc: true,
   },
   'materialize-s3': {
     name: 'materialize-s3',
