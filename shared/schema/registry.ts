@@ -130,7 +130,15 @@ export const ANNOTATION_KEYWORDS = [
 
 /** Options of the registry's ajv instance: part of every cache key (change it when they change). */
 const REGISTRY_OPTIONS_TAG =
-  'registry-2:rootAnchorAsDef,strict=false,allErrors=false,formats+integer,number,macaddr,macaddr8';
+  'registry-3:rootAnchorAsDef,strict=false,allErrors=false,formats+integer,number,macaddr,macaddr8,keyword+redact';
+
+/** Estuary's `redact` annotation (schema/redact.ts applies it): `{strategy: block | sha256}`. */
+const REDACT_META_SCHEMA = {
+  type: 'object',
+  required: ['strategy'],
+  additionalProperties: false,
+  properties: { strategy: { enum: ['block', 'sha256'] } },
+} as const;
 
 /**
  * Compiling is the slow part of a short command, so validators are cached as standalone code by the
@@ -195,6 +203,8 @@ export class SchemaRegistry {
     addFormats(ajv);
     for (const [name, format] of Object.entries(SLUICE_FORMATS)) ajv.addFormat(name, format);
     ajv.addKeyword({ keyword: 'reduce', metaSchema: REDUCE_META_SCHEMA });
+    // Estuary's redaction annotation (schema/redact.ts), validated like `reduce`.
+    ajv.addKeyword({ keyword: 'redact', metaSchema: REDACT_META_SCHEMA });
     ajv.addVocabulary(ANNOTATION_KEYWORDS);
     for (const [key, id] of this.internal) {
       try {
