@@ -22,7 +22,11 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
   const registry = new SchemaRegistry(catalog.schemas);
   let runner: TestRunner;
   try {
-    runner = await TestRunner.create(catalog, registry);
+    // The salt of sha256 redaction: SLUICE_REDACT_SALT when it holds the salt itself (not a reference).
+    const salt = process.env.SLUICE_REDACT_SALT ?? '';
+    runner = await TestRunner.create(catalog, registry, {
+      redactSalt: /^(env|secretsmanager|ssm):/.test(salt) ? '' : salt,
+    });
   } catch (e) {
     err(
       `${relative(process.cwd(), catalog.root) || catalog.root}: ${e instanceof Error ? e.message : String(e)}`,

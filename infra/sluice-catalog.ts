@@ -115,6 +115,13 @@ export interface SluiceCatalogProps {
   vpcSubnets?: ec2.SubnetSelection;
   /** Security groups of those functions. @default one per function, all outbound allowed */
   securityGroups?: ec2.ISecurityGroup[];
+  /**
+   * The salt of `redact: {strategy: sha256}` for the whole catalog, as a secret reference
+   * (`secretsmanager:<id>[#key]` or `ssm:<name>`): given to captures and derivations (where documents
+   * enter collections) as SLUICE_REDACT_SALT, read at run time, never in the template.
+   * @default an empty salt (synth warns when a schema asks for sha256)
+   */
+  redactSalt?: string;
 }
 
 interface TaskResources {
@@ -504,6 +511,29 @@ export class SluiceCatalog extends Construct {
       );
   }
 
+  /**
+   * A task that writes documents into collections whose schemas ask for `redact: {strategy: sha256}` gets
+   * the catalog's salt (a secret reference, granted like a connector's secrets).
+   */
+  private redactSaltFor(fn: SluiceFunction, shipped: BuiltCatalog, label: string): void {
+    if (!/"redact":\{"strategy":"sha256"\}/.test(JSON.stringify(shipped.schemas).replaceAll(' ', ''))) return;
+    const salt = this.props.redactSalt;
+    if (salt === undefined) {
+      Annotations.of(fn).addWarningV2(
+        'sluice:redactWithoutSalt',
+        `${label}: a schema redacts with sha256 but SluiceCatalogProps.redactSalt is not set; hashes use an empty salt and can be reversed by guessing`,
+      );
+      return;
+    }
+    if (!/^(secretsmanager:|ssm:|arn:aws[\w-]*:secretsmanager:)/.test(salt))
+      Annotations.of(fn).addWarningV2(
+        'sluice:redactSaltInClear',
+        `${label}: SluiceCatalogProps.redactSalt should be a secretsmanager: or ssm: reference, not the salt itself`,
+      );
+    fn.fn.addEnvironment('SLUICE_REDACT_SALT', salt);
+    this.grantSecrets(fn, { redactSalt: salt }, label, 'SluiceCatalogProps');
+  }
+
   private renderArn(arn: string): string {
     return arn
       .replace(/^arn:\$\{Token\[AWS\.Partition\.\d+\]\}/, 'arn:<AWS::Partition>')
@@ -591,6 +621,7 @@ export class SluiceCatalog extends Construct {
       },
     });
     this.functions.set(label, fn);
+    if (ship.kind === 'capture' || ship.kind === 'derivation') this.redactSaltFor(fn, shipped, label);
     if (vpc) for (const ep of this.interfaceEndpoints) ep.connections.allowDefaultPortFrom(fn.fn, label);
     this.grantStreamsWrite(fn, res.writes);
     if (res.state) this.grantState(fn, res.state);

@@ -46,7 +46,7 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
   },
   Capture: {
     autoDiscover: 'automatic discovery is not supported; list the bindings',
-    redactSalt: 'redaction is not supported; remove it',
+    redactSalt: 'per-capture salts are not supported; one salt per catalog is SluiceCatalogProps.redactSalt',
     expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the capture from the catalog instead',
   },

@@ -12,6 +12,7 @@
  * | `SLUICE_BUCKET` | S3 bucket of collection fragments when no storage mapping names one | `<prefix>-fragments` |
  * | `SLUICE_FRAGMENTS` | JSON `{collection: "s3://bucket/prefix/"}`: where a collection's fragments go (overrides storage mappings) | `{}` |
  * | `SLUICE_DERIVATION_MODULE` | path of the bundled derivation module (derive functions); else the catalog's module path | unset |
+ * | `SLUICE_REDACT_SALT` | salt of `redact: {strategy: sha256}` (schema/redact.ts): a secret reference (`secretsmanager:`, `ssm:`, `env:`) or the salt itself | empty salt |
  * | `SLUICE_MAX_BODY_BYTES` | HTTP ingest request size limit | `10485760` |
  * | `SLUICE_MEMORY_MB` | memory for usage accounting (else `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) | `1024` |
  * | `AWS_REGION` | region of the clients | `us-east-1` |
@@ -28,6 +29,7 @@ export interface SluiceEnv {
   bucket: string;
   fragments: Record<string, { bucket: string; prefix: string }>;
   derivationModule: string | undefined;
+  redactSalt: string | undefined;
   maxBodyBytes: number;
   memoryMb: number;
   region: string;
@@ -98,6 +100,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     bucket: env.SLUICE_BUCKET || `${prefix}-fragments`,
     fragments,
     derivationModule: env.SLUICE_DERIVATION_MODULE || undefined,
+    redactSalt: env.SLUICE_REDACT_SALT || undefined,
     maxBodyBytes: positiveInt(env, 'SLUICE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     memoryMb: positiveInt(env, 'SLUICE_MEMORY_MB', positiveInt(env, 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 1024)),
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',

@@ -16,13 +16,14 @@ import { KinesisJournal } from '../adapters/kinesis.ts';
 import { S3BlobStore } from '../adapters/s3.ts';
 import { awsSecretResolver } from '../adapters/secrets.ts';
 import type { BuiltCatalog } from '../catalog/model.ts';
-import type { SecretResolver } from '../connectors/config.ts';
+import { resolveSecret, type SecretResolver } from '../connectors/config.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import type { DerivationStateStore } from '../ports/derivation-state.ts';
 import { streamOfArn } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
 import type { StateStore } from '../ports/state.ts';
 import { UsageMeter } from '../ports/usage.ts';
+import { RedactingJournal } from '../schema/redacting-journal.ts';
 import { SchemaRegistry } from '../schema/registry.ts';
 import { EnvError, type SluiceEnv, streamName } from './env.ts';
 
@@ -94,7 +95,14 @@ export function createRuntime(env: SluiceEnv, o: RuntimeOverrides = {}): Runtime
     registry,
     clients,
     meter,
-    journal: new KinesisJournal({ client: clients.kinesis, streamName: nameOf, meter, ...o.journal }),
+    // Documents entering a collection (captures, derivations) get its `redact` annotations applied.
+    journal: new RedactingJournal(
+      new KinesisJournal({ client: clients.kinesis, streamName: nameOf, meter, ...o.journal }),
+      catalog,
+      registry,
+      () =>
+        env.redactSalt ? resolveSecret(env.redactSalt, 'SLUICE_REDACT_SALT', secret) : Promise.resolve(''),
+    ),
     state: new DynamoStateStore({ client: clients.dynamodb, table: env.stateTable, meter }),
     blobs(bucket) {
       let b = blobs.get(bucket);

@@ -20,7 +20,8 @@ import type { DerivationRunner } from '../derive/runner.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import { Reducer } from '../reduce/index.ts';
-import type { SchemaRegistry } from '../schema/registry.ts';
+import { Redactor } from '../schema/redact.ts';
+import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
 import { verifyEqual } from './verify-equal.ts';
 
 /** Where the synthetic clock of every test case starts (Unix ms). */
@@ -60,6 +61,12 @@ class StepError extends Error {
   }
 }
 
+/** The collections' redactors (by collection) and the salt: applied as documents enter a collection. */
+interface Redaction {
+  redactors: Map<string, Redactor>;
+  salt: Uint8Array;
+}
+
 interface DerivationState {
   runner: DerivationRunner;
   transforms: TransformSpec[];
@@ -70,13 +77,26 @@ export class TestRunner {
   /** Per collection, the reducer of its read schema (what a verify reads through, like a materialization). */
   private readonly readReducers = new Map<string, Reducer>();
 
+  private readonly redaction: Redaction;
+
   private constructor(
     private readonly catalog: BuiltCatalog,
     private readonly registry: SchemaRegistry,
-  ) {}
+    redactSalt: string,
+  ) {
+    this.redaction = { redactors: new Map(), salt: Buffer.from(redactSalt, 'utf8') };
+  }
 
-  static async create(catalog: BuiltCatalog, registry: SchemaRegistry): Promise<TestRunner> {
-    const runner = new TestRunner(catalog, registry);
+  /**
+   * `opts.redactSalt`: the salt of `redact: {strategy: sha256}` (default empty), so that a verify step can
+   * state the hashes a deployment with that salt stores.
+   */
+  static async create(
+    catalog: BuiltCatalog,
+    registry: SchemaRegistry,
+    opts: { redactSalt?: string } = {},
+  ): Promise<TestRunner> {
+    const runner = new TestRunner(catalog, registry, opts.redactSalt ?? '');
     for (const c of Object.values(catalog.collections)) {
       if (!c.derive) continue;
       const d = await createDerivationRunner(catalog, registry, c.name);
@@ -90,7 +110,7 @@ export class TestRunner {
 
   async run(test: TestSpec): Promise<TestResult> {
     const started = performance.now();
-    const tc = new TestCase(this.catalog, this.registry, this.derivations, this.readReducers);
+    const tc = new TestCase(this.catalog, this.registry, this.derivations, this.readReducers, this.redaction);
     for (const d of this.derivations.values()) await d.runner.reset();
     for (let i = 0; i < test.steps.length; i++) {
       const step = test.steps[i];
@@ -125,14 +145,23 @@ class TestCase {
     private readonly registry: SchemaRegistry,
     private readonly derivations: Map<string, DerivationState>,
     private readonly readReducers: Map<string, Reducer>,
+    private readonly redaction: Redaction,
   ) {}
 
   async ingest(collection: string, documents: Json[]): Promise<void> {
     const spec = this.collection(collection);
-    const combiner = new Combiner({ registry: this.registry, collection: spec, validate: true });
+    // Each document is validated as given, then redacted (Estuary's order), then combined.
+    const validator = this.registry.validator(spec.writeSchema);
+    const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false });
     documents.forEach((doc, i) => {
       try {
-        combiner.add(doc);
+        if (!validator.isValid(doc))
+          throw new SchemaValidationError(validator.validate(doc), {
+            documentIndex: i,
+            collection: spec.name,
+          });
+        const redacted = this.redact(spec, doc);
+        if (redacted !== undefined) combiner.add(redacted);
       } catch (err) {
         throw new StepError(`document ${i}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -245,8 +274,24 @@ class TestCase {
     await d.runner.startCommit();
     const spec = this.collection(derivation);
     const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false });
-    for (const doc of out) combiner.add(doc);
+    for (const doc of out) {
+      const redacted = this.redact(spec, doc);
+      if (redacted !== undefined) combiner.add(redacted);
+    }
     await this.publish(spec, combiner, `derive:${derivation}:${t.name}`);
+  }
+
+  /**
+   * A document as it enters a collection: its `redact` annotations applied (before combining, as each
+   * document is written, like the local stack and AWS); undefined when its root is blocked.
+   */
+  private redact(spec: CollectionSpec, doc: Json): Json | undefined {
+    let redactor = this.redaction.redactors.get(spec.name);
+    if (!redactor) {
+      redactor = new Redactor(this.registry, spec.writeSchema, this.catalog.schemas);
+      this.redaction.redactors.set(spec.name, redactor);
+    }
+    return redactor.apply(doc, this.redaction.salt);
   }
 
   /** Append one combined transaction to a collection's log, stamping `_meta/uuid`. */
