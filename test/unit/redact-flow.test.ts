@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryBlobStore, MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import type { JsonObject } from '../../shared/json/types.ts';
 import { explicitHashKey, keyExtractor } from '../../shared/keys/index.ts';
 import { PersistTask } from '../../shared/persist/task.ts';
 import { decodeRecords } from '../../shared/ports/events.ts';
@@ -59,7 +60,7 @@ describe('deployed path: the journal captures and derivations append through', (
     const journal = new RedactingJournal(memory, catalog, registry, async () => '');
     const spec = catalog.collections['acme/users'];
     const extractor = keyExtractor(spec.key);
-    const docs = [
+    const docs: JsonObject[] = [
       { id: 'u1', email: 'ann@example.com', ssn: '123-45-6789', name: 'Ann' },
       { id: 'u3', email: ANN, name: 'Cy' }, // already a hash: left as it is
     ];
