@@ -5,6 +5,7 @@
 import { compareJson } from '../json/compare.ts';
 import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
+import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
 import { didYouMeanHint } from './diagnostics.ts';
 import type { CollectionInfo, IngestDocuments } from './load.ts';
 import type { Report, Where } from './report.ts';
@@ -53,6 +54,20 @@ export function checkSchemas(
       return factory(usable);
     }
   };
+  // A `$ref` cycle that never descends would make every walker below recurse without end: report it
+  // where its schema is written, naming the cycle, and leave that schema document out.
+  for (const cycle of findRefCycles(resources.schemas)) {
+    const key = cycle[0].key;
+    if (excluded.has(key)) continue;
+    excluded.add(key);
+    const at = resources.origins.get(key);
+    if (at)
+      report.error(
+        'SchemaInvalid',
+        at,
+        `\`$ref\` cycle: ${formatCycle(cycle)} (it refers back to itself without descending into a property or item, so it never ends)`,
+      );
+  }
   const broken = new Set<string>();
   /** Runs `fn`, turning a schema compile failure into one SchemaInvalid per schema. */
   const guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T): T | undefined => {
