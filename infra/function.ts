@@ -148,9 +148,10 @@ export class SluiceFunction extends Construct {
   constructor(scope: Construct, id: string, props: SluiceFunctionProps) {
     super(scope, id);
     this.catalog = props.catalog;
+    // Retained on `cdk destroy`: the logs are the record of what a halted or parked task did.
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

@@ -23,6 +23,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -122,6 +123,17 @@ export interface SluiceCatalogProps {
    * @default an empty salt (synth warns when a schema asks for sha256)
    */
   redactSalt?: string;
+  /**
+   * Reserved concurrency of each HTTP ingest function: caps what a flood of requests can cost and leaves
+   * the account's concurrency to the other tasks. @default none (the account's unreserved pool)
+   */
+  ingestReservedConcurrency?: number;
+  /**
+   * Customer managed KMS keys that encrypt the secrets or SecureString parameters the connector configs
+   * reference: a function that reads such a secret may `kms:Decrypt` with them, only through Secrets
+   * Manager or SSM (`kms:ViaService`). @default none (secrets under the AWS managed key need no grant)
+   */
+  secretsKeys?: kms.IKey[];
 }
 
 interface TaskResources {
@@ -481,6 +493,23 @@ export class SluiceCatalog extends Construct {
       ].sort();
       fn.role.addToPolicy(new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: arns }));
     }
+    const keys = this.props.secretsKeys ?? [];
+    if ((sm.length > 0 || ssm.length > 0) && keys.length > 0) {
+      fn.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: keys.map((k) => k.keyArn),
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': [
+                ...(sm.length > 0 ? [`secretsmanager.${stack.region}.amazonaws.com`] : []),
+                ...(ssm.length > 0 ? [`ssm.${stack.region}.amazonaws.com`] : []),
+              ],
+            },
+          },
+        }),
+      );
+    }
     for (const w of scan.warnings) {
       // Synth warnings (not errors): local-development catalogs use ${ENV} forms on purpose.
       Annotations.of(fn).addWarningV2('sluice:secretNotOnAws', `${label} ${w.pointer}: ${w.message}`);
@@ -702,6 +731,8 @@ export class SluiceCatalog extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+      // Retained on `cdk destroy`: its messages are the only record of the ranges given up on.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     Validations.of(q).acknowledge({
       id: 'AwsSolutions-SQS3',
@@ -858,7 +889,12 @@ export class SluiceCatalog extends Construct {
       name,
       { reads: [], writes, fragmentsWrite: [], fragmentsRead: [] },
       { kind: 'capture', name },
-      { reservedConcurrency: connector.reservedConcurrency, inVpc: connector.inVpc },
+      {
+        reservedConcurrency:
+          connector.reservedConcurrency ??
+          (connector.entry === 'ingest' ? this.props.ingestReservedConcurrency : undefined),
+        inVpc: connector.inVpc,
+      },
     );
     for (const g of grants) this.grantConnector(fn, g, name, spec);
     this.grantSecrets(

@@ -10,6 +10,7 @@
  * limit, checked before the body is read).
  */
 import { gunzipSync } from 'node:zlib';
+import { setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { ObjectLimitError, SourceParseError } from './errors.ts';
 
@@ -247,9 +248,8 @@ function parseCsv(file: string, text: string, o: CsvOptions = {}): JsonObject[] 
       );
     }
     const doc: JsonObject = {};
-    headers.forEach((h, i) => {
-      doc[h] = fields[i] ?? null;
-    });
+    // A column named `__proto__` (or `constructor`) is a plain property like any other.
+    headers.forEach((h, i) => setOwnProp(doc, h, fields[i] ?? null));
     out.push({ ...doc, _meta: { file, offset: out.length } });
   }
   return out;

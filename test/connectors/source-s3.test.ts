@@ -34,6 +34,18 @@ describe('parsers', () => {
     expect(docs.map((d) => d.v)).toEqual(['x', 'y']);
   });
 
+  it('a CSV column named __proto__ is a plain property, and the prototype is untouched', () => {
+    const docs = parseObject('p.csv', enc('__proto__,constructor,id\n{"x":1},c,1\n'), {
+      format: 'csv',
+      compression: 'none',
+    });
+    expect(Object.getPrototypeOf(docs[0])).toBe(Object.prototype);
+    expect(Object.hasOwn(docs[0], '__proto__')).toBe(true);
+    expect(JSON.parse(JSON.stringify(docs[0]))).toEqual(
+      JSON.parse('{"__proto__":"{\\"x\\":1}","constructor":"c","id":"1","_meta":{"file":"p.csv","offset":0}}'),
+    );
+  });
+
   it('a bad CSV row is reported with file and line', () => {
     const text = 'a,b\n1,2\n"multi\nline",3\n4,5,6\n';
     const err = (() => {

@@ -1,0 +1,68 @@
+/**
+ * Issue 10, item 8 (infra): what `cdk destroy` keeps (dead-letter queues and log groups: the record of
+ * parked ranges and halted tasks), ingest reserved concurrency, kms:Decrypt for secrets under a customer key.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { describe, expect, it } from 'vitest';
+import { SluiceCatalog } from '../../infra/sluice-catalog.ts';
+import { fixtureCatalog } from './fixture.ts';
+import { functionOfTask, roleOfTask, statementsOfRole, synth } from './support.ts';
+
+describe('retained on destroy', () => {
+  const { template } = synth(fixtureCatalog(), { eventSource: { failure: { policy: 'dead-letter' } } });
+
+  it('every log group and every dead-letter queue', () => {
+    const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+    expect(groups.length).toBeGreaterThan(0);
+    for (const g of groups) expect([g.DeletionPolicy, g.UpdateReplacePolicy]).toEqual(['Retain', 'Retain']);
+    const queues = Object.values(template.findResources('AWS::SQS::Queue'));
+    expect(queues.length).toBeGreaterThan(0);
+    for (const q of queues) expect([q.DeletionPolicy, q.UpdateReplacePolicy]).toEqual(['Retain', 'Retain']);
+  });
+});
+
+describe('ingestReservedConcurrency', () => {
+  it('caps the HTTP ingest function only; the polling capture keeps its 1', () => {
+    const { template } = synth(fixtureCatalog(), { ingestReservedConcurrency: 20 });
+    expect(functionOfTask(template, 'capture:acme/ingest').props.ReservedConcurrentExecutions).toBe(20);
+    expect(functionOfTask(template, 'capture:acme/pg').props.ReservedConcurrentExecutions).toBe(1);
+    expect(
+      functionOfTask(template, 'derivation:acme/totals').props.ReservedConcurrentExecutions,
+    ).toBeUndefined();
+    const { template: plain } = synth(fixtureCatalog());
+    expect(functionOfTask(plain, 'capture:acme/ingest').props.ReservedConcurrentExecutions).toBeUndefined();
+  });
+});
+
+describe('secretsKeys', () => {
+  it('a function reading a secret may kms:Decrypt with the customer key, only via Secrets Manager; others may not', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Keys');
+    const key = new kms.Key(stack, 'SecretsKey', { enableKeyRotation: true });
+    new SluiceCatalog(stack, 'Flow', { catalog: fixtureCatalog(), secretsKeys: [key] });
+    const template = Template.fromStack(stack);
+    const keyId = stack.getLogicalId(key.node.defaultChild as kms.CfnKey);
+    const decrypt = (label: string) =>
+      statementsOfRole(template, roleOfTask(template, label)).filter((s) =>
+        [s.Action].flat().includes('kms:Decrypt'),
+      );
+    expect(decrypt('capture:acme/pg')).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: { 'Fn::GetAtt': [keyId, 'Arn'] },
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': [
+              { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+            ],
+          },
+        },
+      },
+    ]);
+    expect(decrypt('capture:acme/ingest')).toEqual([]);
+    expect(decrypt('materialization:acme/lake')).toEqual([]);
+  });
+});
