@@ -249,7 +249,9 @@ function parseCsv(file: string, text: string, o: CsvOptions = {}): JsonObject[] 
     }
     const doc: JsonObject = {};
     // A column named `__proto__` (or `constructor`) is a plain property like any other.
-    headers.forEach((h, i) => setOwnProp(doc, h, fields[i] ?? null));
+    headers.forEach((h, i) => {
+      setOwnProp(doc, h, fields[i] ?? null);
+    });
     out.push({ ...doc, _meta: { file, offset: out.length } });
   }
   return out;

@@ -59,13 +59,14 @@ export function findRefCycles(schemas: Record<string, Json>): SchemaPlace[][] {
     for (const k of IN_PLACE_ONE) if (isObject(node[k])) out.push(id({ key, pointer: `${ptr}/${k}` }));
     for (const k of IN_PLACE_MANY) {
       const xs = node[k];
-      if (Array.isArray(xs)) xs.forEach((_, i) => out.push(id({ key, pointer: `${ptr}/${k}/${i}` })));
+      if (Array.isArray(xs))
+        for (let i = 0; i < xs.length; i++) out.push(id({ key, pointer: `${ptr}/${k}/${i}` }));
     }
     edges.set(here, out);
     for (const k of [...IN_PLACE_ONE, ...CHILD_ONE]) walk(node[k] as Json, key, `${ptr}/${k}`);
     for (const k of [...IN_PLACE_MANY, 'prefixItems']) {
       const xs = node[k];
-      if (Array.isArray(xs)) xs.forEach((x, i) => walk(x, key, `${ptr}/${k}/${i}`));
+      if (Array.isArray(xs)) for (let i = 0; i < xs.length; i++) walk(xs[i], key, `${ptr}/${k}/${i}`);
     }
     for (const k of CHILD_MAPS) {
       const m = node[k];

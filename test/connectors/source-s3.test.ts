@@ -42,7 +42,9 @@ describe('parsers', () => {
     expect(Object.getPrototypeOf(docs[0])).toBe(Object.prototype);
     expect(Object.hasOwn(docs[0], '__proto__')).toBe(true);
     expect(JSON.parse(JSON.stringify(docs[0]))).toEqual(
-      JSON.parse('{"__proto__":"{\\"x\\":1}","constructor":"c","id":"1","_meta":{"file":"p.csv","offset":0}}'),
+      JSON.parse(
+        '{"__proto__":"{\\"x\\":1}","constructor":"c","id":"1","_meta":{"file":"p.csv","offset":0}}',
+      ),
     );
   });
 
