@@ -5,7 +5,9 @@
  * the source reports `more` (bounded by `maxRounds`). Capture state lives in a BlobStore object
  * `_sluice/captures/<capture>.json` (the fragments bucket), so the local stack and AWS behave alike.
  */
+
 import type { BuiltCatalog, CaptureSpec } from '../catalog/model.ts';
+import { valuesInErrors } from '../config/debug-values.ts';
 import type { Json, JsonObject } from '../json/types.ts';
 import { keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
@@ -64,7 +66,11 @@ export async function appendCaptured(
       throw new EndpointError(
         'SchemaViolation',
         o.spec.name,
-        `binding ${d.binding} → ${collection.name}: ${JSON.stringify(violations.slice(0, 3))} in ${JSON.stringify(doc).slice(0, 300)}`,
+        // Where and which rule, never the document's values (unless asked: config/debug-values.ts).
+        `binding ${d.binding} → ${collection.name}: ${violations
+          .slice(0, 3)
+          .map((v) => `${v.instancePath || '(root)'}: ${v.message} (keyword ${v.keyword})`)
+          .join('; ')}${valuesInErrors() ? ` in ${JSON.stringify(doc).slice(0, 300)}` : ''}`,
       );
     }
     const packed = Buffer.from(keyExtractor(collection.key).packBinary(doc), 'latin1');

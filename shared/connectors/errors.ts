@@ -1,4 +1,5 @@
 /** Errors raised by the built-in connectors: each has a stable code, a location and the values involved. */
+import { valuesInErrors } from '../config/debug-values.ts';
 
 export interface ConfigIssue {
   /** JSON pointer inside the connector config (or binding resource) that is wrong. */
@@ -44,7 +45,12 @@ export class SourceParseError extends Error {
     readonly detail: string,
     readonly text: string,
   ) {
-    super(`${file}:${line}: ${detail}: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`);
+    // The record's text only when asked for (config/debug-values.ts): it is document data.
+    super(
+      valuesInErrors()
+        ? `${file}:${line}: ${detail}: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`
+        : `${file}:${line}: ${detail}`,
+    );
     this.name = 'SourceParseError';
   }
 }

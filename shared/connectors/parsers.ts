@@ -10,6 +10,7 @@
  * limit, checked before the body is read).
  */
 import { gunzipSync } from 'node:zlib';
+import { valuesInErrors } from '../config/debug-values.ts';
 import { setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { ObjectLimitError, SourceParseError } from './errors.ts';
@@ -110,6 +111,12 @@ export function formatOf(file: string, format: FormatType): Exclude<FormatType, 
   return 'json';
 }
 
+/** JSON.parse's message without the snippet of input it may quote, unless values may be logged. */
+function jsonErrorDetail(err: unknown): string {
+  const m = (err as Error).message;
+  return valuesInErrors() ? m : m.replace(/"(?:[^"\\]|\\.)*"/g, '…');
+}
+
 function lineAt(text: string, index: number): number {
   let line = 1;
   for (let i = 0; i < index && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
@@ -133,7 +140,7 @@ function parseJsonLines(file: string, text: string): JsonObject[] {
     try {
       v = JSON.parse(s) as Json;
     } catch (err) {
-      throw new SourceParseError(file, line, `invalid JSON (${(err as Error).message})`, s);
+      throw new SourceParseError(file, line, `invalid JSON (${jsonErrorDetail(err)})`, s);
     }
     out.push(withMeta(file, out.length, line, v, s));
   }
@@ -153,7 +160,7 @@ function parseJson(file: string, text: string): JsonObject[] {
     throw new SourceParseError(
       file,
       line,
-      `invalid JSON (${(err as Error).message})`,
+      `invalid JSON (${jsonErrorDetail(err)})`,
       text.split('\n')[line - 1] ?? '',
     );
   }

@@ -52,6 +52,10 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
     const err = (await runPollingCapture(source, opts).catch((e: unknown) => e)) as EndpointError;
     expect(err).toBeInstanceOf(EndpointError);
     expect(err.code).toBe('SchemaViolation');
+    // The error (and so the log) names the pointer and the rule, never the document's values.
+    expect(err.message).toContain('/id: must be');
+    expect(err.message).not.toContain('"x"');
+    expect(err.message).not.toContain('qty');
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/files'))))).toEqual({
       done: { '': ['in/a.jsonl'] },
     });
