@@ -235,6 +235,8 @@ export class SluiceCatalog extends Construct {
       encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
       removalPolicy: RemovalPolicy.RETAIN,
       deletionProtection: true,
+      // Tombstones of deleted documents expire (SLUICE_TOMBSTONE_TTL_SECONDS, set on persisters).
+      timeToLiveAttribute: 'ttl',
     });
 
     this.monitoring = new SluiceMonitoring(this, 'Monitoring', {
@@ -803,6 +805,10 @@ export class SluiceCatalog extends Construct {
       },
       { kind: 'persister', name: spec.name },
     );
+    // A tombstone guards against replays of older documents; none can come once the stream no longer
+    // holds them, so it may expire a day after the stream's retention.
+    const retentionHours = this.props.streams?.[spec.name]?.retentionHours ?? 24;
+    fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', String((retentionHours + 24) * 3600));
     const dlq = this.streamDeadLetters(scope, label);
     this.consume(fn, [spec.name], dlq);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {

@@ -10,6 +10,7 @@
  *   conditional on `a` being exactly what was loaded (or the item being absent). A packed key longer than
  *   DynamoDB's 1,024-byte sort key limit is stored under `k` = 0xFF + SHA-256 of the key, the full key in
  *   `K` (such items sort after every other key of the partition: packed keys start with a tag < 0xFF).
+ *   A tombstone carries `ttl` (epoch seconds) when SLUICE_TOMBSTONE_TTL_SECONDS is set: DynamoDB deletes it after that.
  * - checkpoint: p = `c#<task>` (task = `<kind>:<name>`), k = UTF-8 shard id, `pos` = position (position.ts encoding: a padded
  *   string, never a number). Conditional on `pos` being lower, so checkpoints never move backwards.
  * - origin watermarks of a derive task on one input shard: p = `c#derivation:<derived collection>` (the
@@ -170,6 +171,14 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     private readonly opts: DynamoOptions & {
       /** The state table (SLUICE_STATE_TABLE). */
       table: string;
+      /**
+       * Tombstones expire this long after they are written (attribute `ttl`, the table's TTL attribute),
+       * so deleted keys do not accumulate forever. Must outlast any replay: longer than the stream's
+       * retention (infra sets it so). Undefined: tombstones are kept.
+       */
+      tombstoneTtlSeconds?: number;
+      /** Seconds since epoch (tests). */
+      nowSeconds?: () => number;
     },
   ) {}
 
@@ -205,6 +214,10 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
       };
       if (w.key.length > MAX_SORT_KEY_BYTES) Item.K = { B: w.key };
       if (w.doc !== undefined) Item.d = { S: JSON.stringify(w.doc) };
+      else if (this.opts.tombstoneTtlSeconds !== undefined) {
+        const now = this.opts.nowSeconds?.() ?? Math.floor(Date.now() / 1000);
+        Item.ttl = { N: String(now + this.opts.tombstoneTtlSeconds) };
+      }
       const bytes = dynamoItemBytes(Item);
       if (bytes > MAX_ITEM_BYTES)
         throw new StateError(

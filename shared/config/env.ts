@@ -13,6 +13,7 @@
  * | `SLUICE_FRAGMENTS` | JSON `{collection: "s3://bucket/prefix/"}`: where a collection's fragments go (overrides storage mappings) | `{}` |
  * | `SLUICE_DERIVATION_MODULE` | path of the bundled derivation module (derive functions); else the catalog's module path | unset |
  * | `SLUICE_REDACT_SALT` | salt of `redact: {strategy: sha256}` (schema/redact.ts): a secret reference (`secretsmanager:`, `ssm:`, `env:`) or the salt itself | empty salt |
+ * | `SLUICE_TOMBSTONE_TTL_SECONDS` | a reduced view's tombstones (deleted documents) expire this long after they are written (DynamoDB TTL attribute `ttl`); longer than the stream's retention, so no replay can outlive one | unset: kept |
  * | `SLUICE_MAX_BODY_BYTES` | HTTP ingest request size limit | `10485760` |
  * | `SLUICE_MEMORY_MB` | memory for usage accounting (else `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) | `1024` |
  * | `AWS_REGION` | region of the clients | `us-east-1` |
@@ -30,6 +31,7 @@ export interface SluiceEnv {
   fragments: Record<string, { bucket: string; prefix: string }>;
   derivationModule: string | undefined;
   redactSalt: string | undefined;
+  tombstoneTtlSeconds: number | undefined;
   maxBodyBytes: number;
   memoryMb: number;
   region: string;
@@ -101,6 +103,9 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     fragments,
     derivationModule: env.SLUICE_DERIVATION_MODULE || undefined,
     redactSalt: env.SLUICE_REDACT_SALT || undefined,
+    tombstoneTtlSeconds: env.SLUICE_TOMBSTONE_TTL_SECONDS
+      ? positiveInt(env, 'SLUICE_TOMBSTONE_TTL_SECONDS', 1)
+      : undefined,
     maxBodyBytes: positiveInt(env, 'SLUICE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     memoryMb: positiveInt(env, 'SLUICE_MEMORY_MB', positiveInt(env, 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 1024)),
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',

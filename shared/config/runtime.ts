@@ -103,7 +103,12 @@ export function createRuntime(env: SluiceEnv, o: RuntimeOverrides = {}): Runtime
       () =>
         env.redactSalt ? resolveSecret(env.redactSalt, 'SLUICE_REDACT_SALT', secret) : Promise.resolve(''),
     ),
-    state: new DynamoStateStore({ client: clients.dynamodb, table: env.stateTable, meter }),
+    state: new DynamoStateStore({
+      client: clients.dynamodb,
+      table: env.stateTable,
+      meter,
+      tombstoneTtlSeconds: env.tombstoneTtlSeconds,
+    }),
     blobs(bucket) {
       let b = blobs.get(bucket);
       if (!b) {

@@ -23,6 +23,28 @@ describe('retained on destroy', () => {
   });
 });
 
+describe('tombstone TTL', () => {
+  it('the state table expires items by `ttl`; each persister gets its stream retention + 1 day', () => {
+    const { template } = synth(fixtureCatalog(), { streams: { 'acme/orders': { retentionHours: 48 } } });
+    const [table] = Object.values(
+      template.findResources('AWS::DynamoDB::GlobalTable', {
+        Properties: {
+          KeySchema: [
+            { AttributeName: 'p', KeyType: 'HASH' },
+            { AttributeName: 'k', KeyType: 'RANGE' },
+          ],
+        },
+      }),
+    );
+    expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'ttl', Enabled: true });
+    const env = (label: string) =>
+      (functionOfTask(template, label).props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env('persister:acme/orders').SLUICE_TOMBSTONE_TTL_SECONDS).toBe(String(72 * 3600));
+    expect(env('persister:acme/events').SLUICE_TOMBSTONE_TTL_SECONDS).toBe(String(48 * 3600));
+    expect(env('derivation:acme/totals').SLUICE_TOMBSTONE_TTL_SECONDS).toBeUndefined();
+  });
+});
+
 describe('ingestReservedConcurrency', () => {
   it('caps the HTTP ingest function only; the polling capture keeps its 1', () => {
     const { template } = synth(fixtureCatalog(), { ingestReservedConcurrency: 20 });

@@ -1,4 +1,5 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AwsClients } from '../../shared/adapters/clients.ts';
 import { DynamoStateStore, DynamoTable, mapLimit } from '../../shared/adapters/dynamodb.ts';
@@ -183,6 +184,32 @@ describe('DynamoStateStore on dynalite', () => {
       { key: short, doc: { long: false } },
       { key: long, doc: { long: 2 } },
     ]);
+  });
+
+  it('a tombstone carries a TTL (epoch seconds) when configured; a live document never does', async () => {
+    const table = uniqueName('state');
+    const s = new DynamoStateStore({
+      client: clients.dynamodb,
+      table,
+      tombstoneTtlSeconds: 48 * 3600,
+      nowSeconds: () => 1_800_000_000,
+    });
+    await s.ensureTable();
+    const p = (n: number) => encodePosition(String(n), 0);
+    await s.write('c', [
+      { key: Buffer.from([1]), doc: undefined, expected: undefined, applied: { sh: p(1) } },
+      { key: Buffer.from([2]), doc: { live: true }, expected: undefined, applied: { sh: p(1) } },
+    ]);
+    const item = async (k: number) =>
+      (
+        await clients.dynamodb.send(
+          new GetItemCommand({ TableName: table, Key: { p: { S: 's#c' }, k: { B: Buffer.from([k]) } } }),
+        )
+      ).Item;
+    expect((await item(1))?.ttl).toEqual({ N: String(1_800_000_000 + 48 * 3600) });
+    expect((await item(2))?.ttl).toBeUndefined();
+    // The tombstone still guards replays until it expires.
+    expect((await s.load('c', [Buffer.from([1])])).get('01')?.applied).toEqual({ sh: p(1) });
   });
 
   it('DynamoTable puts, conditionally updates, gets and deletes JSON items', async () => {
