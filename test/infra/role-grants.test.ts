@@ -123,6 +123,29 @@ describe('each role allows exactly what its task does', () => {
     );
   });
 
+  it('a stateful derivation also keeps its state pages in its own partition (BatchGetItem, DeleteItem)', () => {
+    const cat = fixtureCatalog();
+    const totals = cat.collections['acme/totals'];
+    cat.collections['acme/totals'] = {
+      ...totals,
+      derive: { ...(totals.derive as NonNullable<typeof totals.derive>), stateful: true },
+    };
+    const { template: t } = synth(cat);
+    const st = statementsOfRole(t, roleOfTask(t, 'derivation:acme/totals')).filter((x) =>
+      JSON.stringify(x).includes('LeadingKeys'),
+    );
+    expect(st).toHaveLength(1);
+    expect(st[0].Action).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+    ]);
+    expect(st[0].Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['c#derivation:acme/totals'] },
+    });
+  });
+
   it('the persister and the derivation of one collection share no state partition', () => {
     const partitions = (label: string) =>
       grants(label)
