@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseDuration } from '../shared/catalog/duration.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import { mergeTaskCatalogs } from '../shared/catalog/task-catalog.ts';
 import { startConsole } from '../shared/console/start.ts';
 import { isObject, type Json } from '../shared/json/types.ts';
 import { AssemblyError } from '../shared/local/assembly/errors.ts';
@@ -56,17 +57,16 @@ function ingestTarget(catalog: BuiltCatalog): { path: string; collection: string
 }
 
 /**
- * The catalog of the first HTTP-ingest capture as deployed: each function ships only its own task's
- * part of the catalog (`catalog.json` in its asset folder), so look for one holding an ingest binding.
+ * The catalog as deployed: each function ships only its own task's part of it (`catalog.json` in its
+ * asset folder); put together, they are every collection, capture and materialization of the assembly.
  */
 function shippedCatalog(runner: AssemblyRunner): BuiltCatalog | undefined {
+  const parts: BuiltCatalog[] = [];
   for (const f of runner.template.functions) {
     const file = join(f.assetDir, 'catalog.json');
-    if (!existsSync(file)) continue;
-    const catalog = JSON.parse(readFileSync(file, 'utf8')) as BuiltCatalog;
-    if (ingestTarget(catalog)) return catalog;
+    if (existsSync(file)) parts.push(JSON.parse(readFileSync(file, 'utf8')) as BuiltCatalog);
   }
-  return undefined;
+  return mergeTaskCatalogs(parts);
 }
 
 /** The ingest port + 1 (a stable URL), or any free port when the ingest port is itself ephemeral. */

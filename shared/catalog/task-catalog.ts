@@ -132,3 +132,30 @@ function resolveUri(ref: string, base: string): string {
     return ref;
   }
 }
+
+/**
+ * The catalog a whole assembly ships, put back together from its functions' parts (`sluice dev
+ * --assembly` has no catalog file): every collection, capture and materialization some function ships,
+ * with a derivation's own spec (its `derive`) preferred over a reader's copy without it. No tests.
+ */
+export function mergeTaskCatalogs(parts: BuiltCatalog[]): BuiltCatalog | undefined {
+  if (parts.length === 0) return undefined;
+  const out: BuiltCatalog = {
+    root: parts[0].root,
+    schemas: {},
+    collections: {},
+    captures: {},
+    materializations: {},
+    tests: {},
+    storageMappings: parts[0].storageMappings,
+  };
+  for (const p of parts) {
+    Object.assign(out.schemas, p.schemas);
+    Object.assign(out.captures, p.captures);
+    Object.assign(out.materializations, p.materializations);
+    for (const [name, spec] of Object.entries(p.collections))
+      if (!out.collections[name] || (spec.derive && !out.collections[name].derive))
+        out.collections[name] = spec;
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import { stageCatalogFile } from '../../infra/function.ts';
 import { MemoryJournal } from '../../shared/adapters/memory.ts';
 import { HttpIngestCapture } from '../../shared/capture/http-ingest.ts';
 import { type BuiltCatalog, typescriptOf } from '../../shared/catalog/model.ts';
-import { TaskCatalogError, taskCatalog } from '../../shared/catalog/task-catalog.ts';
+import { mergeTaskCatalogs, TaskCatalogError, taskCatalog } from '../../shared/catalog/task-catalog.ts';
 import { resolveEndpointSecrets } from '../../shared/connectors/config.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { fixtureCatalog, loc } from '../infra/fixture.ts';
@@ -82,6 +82,21 @@ describe('taskCatalog', () => {
     const registry = new SchemaRegistry(p.schemas);
     expect(registry.validator(a).isValid({ x: 'ok' })).toBe(true);
     expect(registry.validator(a).isValid({ x: 1 })).toBe(false);
+  });
+
+  it('the parts of every task put back together give every collection, capture and materialization (sluice dev --assembly)', () => {
+    const parts = [
+      ...Object.keys(cat.captures).map((name) => taskCatalog(cat, { kind: 'capture', name })),
+      ...Object.keys(cat.materializations).map((name) => taskCatalog(cat, { kind: 'materialization', name })),
+      ...Object.keys(cat.collections).map((name) => taskCatalog(cat, { kind: 'persister', name })),
+      taskCatalog(cat, { kind: 'derivation', name: 'acme/totals' }),
+    ];
+    const merged = mergeTaskCatalogs(parts);
+    expect(names(merged?.collections ?? {})).toEqual(names(cat.collections));
+    expect(names(merged?.captures ?? {})).toEqual(names(cat.captures));
+    expect(names(merged?.materializations ?? {})).toEqual(names(cat.materializations));
+    expect(merged?.collections['acme/totals'].derive).toBeDefined();
+    expect(mergeTaskCatalogs([])).toBeUndefined();
   });
 
   it('an unknown task is an error naming it', () => {
