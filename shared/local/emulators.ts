@@ -139,7 +139,9 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
       if (stopped) return;
       stopped = true;
       const exited = new Promise<void>((r) => {
-        if (s3.child.exitCode !== null) r();
+        // Already gone: exited, or killed by a signal (Ctrl-C reaches the whole process group), when
+        // exitCode stays null and 'exit' has fired already.
+        if (s3.child.exitCode !== null || s3.child.signalCode !== null) r();
         else s3.child.once('exit', () => r());
       });
       s3.child.stdin?.end();

@@ -20,11 +20,15 @@ afterAll(() => {
 });
 
 /** Start `sluice dev`; resolves with its output so far once it printed its ingest URL. */
-function start(): Promise<{ child: ChildProcess; output: () => string; ingest: string }> {
+function start(
+  extra: string[] = [],
+  group = false,
+): Promise<{ child: ChildProcess; output: () => string; ingest: string }> {
   const child = spawn(
     process.execPath,
-    ['bin/sluice.js', 'dev', EXAMPLE, '--data', data, '--no-ui', '--port', '0', '--no-watch'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    ['bin/sluice.js', 'dev', EXAMPLE, '--data', data, '--no-ui', '--port', '0', '--no-watch', ...extra],
+    // `group`: its own process group, which a terminal's Ctrl-C signals as a whole.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: group },
   );
   children.push(child);
   let out = '';
@@ -49,10 +53,12 @@ function start(): Promise<{ child: ChildProcess; output: () => string; ingest: s
   });
 }
 
-function stop(child: ChildProcess): Promise<number | null> {
+function stop(child: ChildProcess, group = false): Promise<number | null> {
   return new Promise((ok) => {
     child.once('exit', (code) => ok(code));
-    child.kill('SIGINT');
+    // Ctrl-C in a terminal: SIGINT to every process of the group, the sandboxes and s3rver too.
+    if (group) process.kill(-child.pid!, 'SIGINT');
+    else child.kill('SIGINT');
   });
 }
 
@@ -125,11 +131,18 @@ describe('sluice dev', () => {
     expect(first.output()).toMatch(/stopped\./);
     expect(existsSync(join(data, 'endpoints.json'))).toBe(false);
 
-    const second = await start();
+    // Warm, with the generator running, stopped as a terminal's Ctrl-C does: SIGINT to the whole
+    // process group kills the sandboxes and s3rver under in-flight invocations. It used to crash
+    // (ERR_IPC_CHANNEL_CLOSED from a send to a dead sandbox) or hang until exit 13 (waiting for the
+    // exit of an s3rver already killed by the signal).
+    const second = await start(['--generate', '200/s'], true);
     expect(second.output()).toMatch(/unchanged since it was synthesized/);
     expect(second.output()).not.toMatch(/synthesizing/);
     expect(await post(second.ingest, { ...event, event_id: 'cli-2' })).toBe(200);
     await eventually(async () => ((await profileOf('zoe'))?.views === 2 ? true : undefined));
-    expect(await stop(second.child)).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await stop(second.child, true), second.output()).toBe(0);
+    expect(second.output()).toMatch(/stopped\./);
+    expect(second.output()).not.toMatch(/ERR_IPC|EPIPE/);
   });
 });

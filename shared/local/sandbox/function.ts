@@ -145,6 +145,8 @@ export class SandboxedFunction {
             );
         },
       );
+      // IPC errors (EPIPE after the instance died) surface through 'exit' and the send callback.
+      child.on('error', () => undefined);
       child.on('exit', (code, signal) => {
         inst.dead = true;
         const err = new FunctionError(
@@ -202,7 +204,22 @@ export class SandboxedFunction {
         const id = randomUUID();
         return new Promise<unknown>((resolve, reject) => {
           inst.pending = { id, resolve, reject };
-          inst.child.send({ type: 'invoke', id, event, deadline, requestId: id, functionArn: this.fn.arn });
+          // The instance may die between ready and this send (a Ctrl-C reaches the whole process group):
+          // the send fails with EPIPE, which must reject this invocation, not crash sluice dev.
+          inst.child.send(
+            { type: 'invoke', id, event, deadline, requestId: id, functionArn: this.fn.arn },
+            (err) => {
+              if (err)
+                reject(
+                  new FunctionError(
+                    this.fn.name,
+                    'Runtime.ExitError',
+                    `instance gone: ${err.message}`,
+                    'crash',
+                  ),
+                );
+            },
+          );
         });
       })();
       const timeout = new Promise<never>((_, reject) => {
