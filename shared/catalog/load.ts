@@ -217,15 +217,20 @@ class Loader {
     }
   }
 
-  /** The catalog file an import names: a local path, or a remote one fetched into the cache (remote.ts). */
-  private async resolveImport(url: string, file: string, at: Where): Promise<string | undefined> {
-    let parsed: URL;
+  /** A path or URL written in `file`, resolved against it; reported at `at` when it is not one. */
+  private parseUrl(url: string, file: string, at: Where): URL | undefined {
     try {
-      parsed = new URL(url, this.remote.baseOf(file));
+      return new URL(url, this.remote.baseOf(file));
     } catch {
       this.report.error('InvalidValue', at, `\`${url}\` is not a valid relative path or URL`);
       return undefined;
     }
+  }
+
+  /** The catalog file an import names: a local path, or a remote one fetched into the cache (remote.ts). */
+  private async resolveImport(url: string, file: string, at: Where): Promise<string | undefined> {
+    const parsed = this.parseUrl(url, file, at);
+    if (!parsed) return undefined;
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
       return this.resolveFileUrl(url, file, at, 'imports');
     parsed.hash = '';
@@ -234,13 +239,8 @@ class Loader {
 
   /** An absolute path for a relative path or file:// URL written in `file`; reports other schemes. */
   private resolveFileUrl(url: string, file: string, at: Where, what: string): string | undefined {
-    let parsed: URL;
-    try {
-      parsed = new URL(url, this.remote.baseOf(file));
-    } catch {
-      this.report.error('InvalidValue', at, `\`${url}\` is not a valid relative path or URL`);
-      return undefined;
-    }
+    const parsed = this.parseUrl(url, file, at);
+    if (!parsed) return undefined;
     if (parsed.protocol !== 'file:') {
       this.report.error(
         'Unsupported',
