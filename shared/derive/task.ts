@@ -172,23 +172,30 @@ export class DeriveTask {
       derived.forEach((doc, n) => {
         // The transform's rank in processing order (not its catalog index): origins increase in append order.
         const position = `${d.streamPosition}:${String(rank).padStart(3, '0')}:${String(n).padStart(6, '0')}`;
-        const source = `${sourceCollection}/${d.shardId}`;
-        const withMeta: Json = isObject(doc)
-          ? {
-              ...doc,
-              _meta: {
-                ...(isObject(doc._meta) ? doc._meta : {}),
-                uuid: metaUuid(d.arrivalMs, `${this.collection.name}/${source}`, position),
-              },
-            }
-          : doc;
-        out.push({
-          hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
-          doc: withMeta,
-          origin: formatOrigin(source, position),
-        });
+        out.push(this.published(doc, `${sourceCollection}/${d.shardId}`, position, d.arrivalMs));
       });
     }
+  }
+
+  /**
+   * A derived document as appended: `_meta/uuid` from its origin (the same on a replay), routed by its
+   * key, carrying its origin so downstream consumers drop re-published copies.
+   */
+  private published(doc: Json, source: string, position: string, arrivalMs: number): AppendDoc {
+    const withMeta: Json = isObject(doc)
+      ? {
+          ...doc,
+          _meta: {
+            ...(isObject(doc._meta) ? doc._meta : {}),
+            uuid: metaUuid(arrivalMs, `${this.collection.name}/${source}`, position),
+          },
+        }
+      : doc;
+    return {
+      hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
+      doc: withMeta,
+      origin: formatOrigin(source, position),
+    };
   }
 
   /**
@@ -244,20 +251,7 @@ export class DeriveTask {
       const source = `${sourceCollection}/${last.shardId}`;
       for (const [n, doc] of (await this.runner.flush()).entries()) {
         const position = `${last.streamPosition}:999:${String(n).padStart(6, '0')}`;
-        const withMeta: Json = isObject(doc)
-          ? {
-              ...doc,
-              _meta: {
-                ...(isObject(doc._meta) ? doc._meta : {}),
-                uuid: metaUuid(last.arrivalMs, `${this.collection.name}/${source}`, position),
-              },
-            }
-          : doc;
-        out.push({
-          hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
-          doc: withMeta,
-          origin: formatOrigin(source, position),
-        });
+        out.push(this.published(doc, source, position, last.arrivalMs));
       }
       const state = await this.runner.startCommit();
       if (out.length > 0) await this.journal.append(task, out);
