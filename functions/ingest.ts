@@ -11,7 +11,7 @@ import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { resolveEndpointSecrets } from '../shared/connectors/config.ts';
 import { httpRequest, httpResult } from './edge.ts';
-import { taskMetrics } from './telemetry.ts';
+import { retryingInit, taskMetrics } from './telemetry.ts';
 
 export type IngestHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -29,28 +29,20 @@ export function createIngestHandler(
 }
 
 const metrics = taskMetrics();
-// Built at module scope (the Lambda init phase) when deployed; `sluice dev` imports this module without SLUICE_TASK.
-type ReadyHandler = ReturnType<typeof createIngestHandler>;
-let ready: Promise<ReadyHandler> | undefined = process.env.SLUICE_TASK ? init() : undefined;
-function init(): Promise<ReadyHandler> {
-  const made = (async () => {
-    const env = parseEnv();
-    const rt = createRuntime(env);
-    const capture = requireTask(env);
-    // require_auth_token may be a secret reference (secretsmanager:, ssm:, env:): resolved once here.
-    const spec = rt.catalog.captures[capture];
-    if (spec) rt.catalog.captures[capture] = await resolveEndpointSecrets(spec, rt.secret);
-    return createIngestHandler(rt, capture);
-  })();
-  // A failed init is retried by the next invocation (and is never an unhandled rejection).
-  made.catch(() => {
-    if (ready === made) ready = undefined;
-  });
-  return made;
-}
+// Built in the Lambda init phase when deployed (SLUICE_TASK set), again on the next invocation after a
+// failure (retryingInit).
+const ready = retryingInit(async () => {
+  const env = parseEnv();
+  const rt = createRuntime(env);
+  const capture = requireTask(env);
+  // require_auth_token may be a secret reference (secretsmanager:, ssm:, env:): resolved once here.
+  const spec = rt.catalog.captures[capture];
+  if (spec) rt.catalog.captures[capture] = await resolveEndpointSecrets(spec, rt.secret);
+  return createIngestHandler(rt, capture);
+});
+
 export const handler: IngestHandler = async (event) => {
-  ready ??= init();
-  const h = await ready;
+  const h = await ready();
   const before = { ...h.capture.stats };
   const res = await h(event);
   const after = h.capture.stats;

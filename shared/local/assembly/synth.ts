@@ -24,6 +24,14 @@ import { AssemblyError } from './errors.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SKIP = new Set(['node_modules', '.sluice', 'cdk.out', '.git', 'flow_generated']);
 
+/**
+ * Whether a file or folder name is left out of an assembly's content hash (dependencies, local data,
+ * generated types, hidden files): edits there never change what is synthesized (watch.ts ignores them).
+ */
+export function outsideAssembly(name: string): boolean {
+  return SKIP.has(name) || name.startsWith('.');
+}
+
 function hashTree(h: ReturnType<typeof createHash>, dir: string, base: string): void {
   let entries: string[];
   try {
@@ -32,7 +40,7 @@ function hashTree(h: ReturnType<typeof createHash>, dir: string, base: string): 
     return;
   }
   for (const name of entries) {
-    if (SKIP.has(name) || name.startsWith('.')) continue;
+    if (outsideAssembly(name)) continue;
     const p = join(dir, name);
     const st = statSync(p);
     if (st.isDirectory()) hashTree(h, p, base);

@@ -10,10 +10,7 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../../catalog/load.ts';
 import { formatDiff, isEmptyDiff } from './diff.ts';
 import { AssemblyRunner } from './runner.ts';
-import { synthesize } from './synth.ts';
-
-/** Folders whose changes never affect the assembly (same as synth.ts's content hash skips). */
-const IGNORED = new Set(['node_modules', '.sluice', 'cdk.out', '.git', 'flow_generated']);
+import { outsideAssembly, synthesize } from './synth.ts';
 
 export interface WatchOptions {
   catalogPath: string;
@@ -74,7 +71,7 @@ export class CatalogWatcher {
       const file = resolve(root, name.toString());
       if (data && (file === data || file.startsWith(`${data}${sep}`))) return;
       const parts = relative(root, file).split(sep);
-      if (parts.some((p) => IGNORED.has(p) || (p.startsWith('.') && p.length > 1))) return;
+      if (parts.some(outsideAssembly)) return;
       this.schedule();
     });
   }
