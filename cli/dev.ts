@@ -30,6 +30,8 @@ export interface DevOptions {
   /** Run this cloud assembly (`cdk synth -o DIR`) instead of synthesizing the catalog. */
   assembly?: string;
   stack?: string;
+  /** `-c onFailure=…` for the CDK app: `halt`, `park`, or JSON of policies per task label. */
+  onFailure?: string;
   /** Check AWS calls against the functions' roles (default true). */
   iam?: boolean;
   /** Run schedules this often instead of the template's rate, e.g. `5s`. */
@@ -83,7 +85,11 @@ export async function runDev(
   const out = process.stdout;
   const t0 = Date.now();
   let assembly = o.assembly ? resolve(o.assembly) : undefined;
-  const context = o.stack ? { stack: o.stack } : {};
+  // Context of the CDK app, as `cdk deploy -c …` would give it.
+  const context: Record<string, unknown> = {
+    ...(o.stack ? { stack: o.stack } : {}),
+    ...(o.onFailure ? { onFailure: o.onFailure } : {}),
+  };
   const cached = assembly ? undefined : cachedAssembly(catalogPath, join(dataDir, 'assembly'), context);
   if (cached) {
     assembly = cached;
@@ -198,7 +204,7 @@ export async function runDev(
           catalogPath,
           cacheDir: join(dataDir, 'assembly'),
           dataDir,
-          context: o.stack ? { stack: o.stack } : {},
+          context,
           log: (line) => out.write(`\n${line}\n`),
           onRunner: (r) => view.follow(r),
         })

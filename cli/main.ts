@@ -66,6 +66,10 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--stack <name>', 'the stack of the assembly to run (when it has several)')
     .option('--no-iam', "do not check AWS calls against the functions' roles")
+    .option(
+      '--on-failure <policy>',
+      "stream tasks' failure policy, as `cdk deploy -c onFailure=…`: halt (default) or park, or JSON per task label",
+    )
     .option('--no-watch', "do not re-synthesize and restart on edits of the catalog's files")
     .option('--schedule-every <duration>', "run schedules this often instead of the template's rate, e.g. 5s")
     .option(

@@ -16,7 +16,7 @@ import { EnvError, parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { DerivationRunner, importBundledModule } from '../shared/derive/runner.ts';
 import { DeriveTask } from '../shared/derive/task.ts';
-import { type BatchTask, type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
+import { type BatchTask, type KinesisTaskHandler, kinesisEntry, parkingOf } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
 
@@ -46,6 +46,7 @@ export async function createDeriveTask(
     collectionOfArn: (arn) => rt.collectionOfArn(arn),
     onBatch: (batch) => task.onBatch(batch),
     counters: () => ({ docsOut: task.stats.docsOut, docsSkipped: task.stats.docsSkipped }),
+    parking: parkingOf(rt),
   };
 }
 

@@ -6,7 +6,7 @@
  * less DEADLINE_SAFETY_MS), so a webhook's retries never outlive the function.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Context, KinesisStreamEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { createMaterializeConnector } from '../shared/connectors/index.ts';
@@ -15,7 +15,7 @@ import { DEFAULT_BUDGET_MS } from '../shared/connectors/materialize-webhook.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
 import { fragmentsOf } from './persist.ts';
-import { type BatchTask, type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
+import { type BatchTask, type KinesisTaskHandler, kinesisEntry, parkingOf } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
 
@@ -111,6 +111,7 @@ export async function createMaterializeTask(
     collectionOfArn: (arn) => rt.collectionOfArn(arn),
     onBatch: (batch) => task.onBatch(batch),
     counters: () => ({ docsOut: task.stats.keysStored }),
+    parking: parkingOf(rt),
   };
 }
 
@@ -120,5 +121,7 @@ const entry: KinesisTaskHandler = kinesisEntry(() => {
 });
 
 /** The Lambda handler: each invocation runs with its context, so commits know its deadline. */
-export const handler = (event: KinesisStreamEvent, context?: InvocationContext): Promise<void> =>
-  withInvocation(context, () => entry(event));
+export const handler = (
+  event: Parameters<KinesisTaskHandler>[0],
+  context?: InvocationContext,
+): ReturnType<KinesisTaskHandler> => withInvocation(context, () => entry(event));

@@ -9,7 +9,7 @@ import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { fragmentPlace } from '../shared/persist/place.ts';
 import { PersistTask } from '../shared/persist/task.ts';
-import { type BatchTask, type KinesisTaskHandler, kinesisEntry } from './telemetry.ts';
+import { type BatchTask, type KinesisTaskHandler, kinesisEntry, parkingOf } from './telemetry.ts';
 
 export type { KinesisTaskHandler };
 
@@ -38,6 +38,7 @@ export function createPersistTask(
     collectionOfArn: (arn) => rt.collectionOfArn(arn),
     onBatch: (batch) => task.onBatch(batch),
     counters: () => ({ docsOut: task.stats.docsIn, bytesOut: task.stats.bytesOut }),
+    parking: parkingOf(rt),
   };
 }
 

@@ -7,11 +7,29 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KinesisStreamEvent } from 'aws-lambda';
+import type { Runtime } from '../shared/config/runtime.ts';
 import type { DocBatch } from '../shared/ports/events.ts';
+import {
+  describeError,
+  documentError,
+  ParkingLot,
+  type RedriveResult,
+  redriveBatches,
+} from '../shared/ports/parking.ts';
 import { kinesisBatch } from './edge.ts';
 
 export interface TaskMetrics {
-  count(name: 'DocsIn' | 'DocsOut' | 'DocsSkipped' | 'SchemaViolations' | 'TaskErrors', n: number): void;
+  count(
+    name:
+      | 'DocsIn'
+      | 'DocsOut'
+      | 'DocsSkipped'
+      | 'SchemaViolations'
+      | 'TaskErrors'
+      | 'DocsParked'
+      | 'DocsRedriven',
+    n: number,
+  ): void;
   bytes(name: 'BytesIn' | 'BytesOut', n: number): void;
   /** Flush what was recorded during one invocation. */
   publish(): void;
@@ -33,7 +51,21 @@ export function taskMetrics(env: NodeJS.ProcessEnv = process.env): TaskMetrics {
   };
 }
 
-export type KinesisTaskHandler = (event: KinesisStreamEvent) => Promise<void>;
+/**
+ * What `sluice redrive` invokes a stream task's function with: apply its parked documents again
+ * (ports/parking.ts). The answer is a RedriveResult.
+ */
+export interface RedriveEvent {
+  sluiceRedrive: Record<string, never>;
+}
+
+export function isRedriveEvent(e: unknown): e is RedriveEvent {
+  return typeof e === 'object' && e !== null && 'sluiceRedrive' in e;
+}
+
+export type KinesisTaskHandler = (
+  event: KinesisStreamEvent | RedriveEvent,
+) => Promise<undefined | RedriveResult>;
 
 /**
  * A function's one-time setup (runtime, connector, database connection), started at module scope when
@@ -72,6 +104,95 @@ export interface BatchTask {
   collectionOfArn(arn: string): string;
   onBatch(batch: DocBatch): Promise<unknown>;
   counters(): TaskCounters;
+  /** Where documents it cannot process are parked (`park` policy, SLUICE_PARKED); undefined: it halts. */
+  parking?: ParkingLot;
+}
+
+/** The task's parking lot when its failure policy is `park` (SLUICE_PARKED set by the stack). */
+export function parkingOf(rt: Runtime): ParkingLot | undefined {
+  const p = rt.env.parked;
+  const label = process.env.POWERTOOLS_SERVICE_NAME ?? rt.env.task ?? 'task';
+  return p ? new ParkingLot(rt.blobs(p.bucket), p.prefix, label) : undefined;
+}
+
+type Log = Pick<Logger, 'warn' | 'error' | 'info'>;
+
+/**
+ * Apply a batch; under `park`, when it fails on a document error, apply its documents one by one and
+ * park each that fails on its own (only that one: its neighbours in the packed record are applied).
+ * Any other failure is thrown: the shard halts. Returns how many documents were parked.
+ */
+async function applyOrPark(task: BatchTask, batch: DocBatch, log: Log): Promise<number> {
+  try {
+    await task.onBatch(batch);
+    return 0;
+  } catch (e) {
+    if (!task.parking || !documentError(e)) throw e;
+  }
+  let parked = 0;
+  for (const d of batch.docs) {
+    try {
+      await task.onBatch({ ...batch, docs: [d], bytes: 0 });
+    } catch (e) {
+      if (!documentError(e)) throw e;
+      const key = await task.parking.park(batch.collection, d, e);
+      parked++;
+      log.warn('document parked; the shard goes on (redrive it with `sluice redrive`)', {
+        task: task.parking.task,
+        collection: batch.collection,
+        shard: batch.shardId,
+        sequenceNumber: d.sequenceNumber,
+        index: d.index,
+        parked: key,
+        error: describeError(e),
+      });
+    }
+  }
+  return parked;
+}
+
+/**
+ * Apply the task's parked documents again, shard by shard in position order, removing each once
+ * applied; a shard stops at its first document that fails again (parked again with the new error), so
+ * that nothing after it is applied before it.
+ */
+async function redrive(task: BatchTask, log: Log): Promise<RedriveResult> {
+  const lot = task.parking;
+  if (!lot)
+    throw new Error(
+      `${process.env.POWERTOOLS_SERVICE_NAME ?? 'this task'}: no parking place (SLUICE_PARKED): its failure policy is halt, nothing is ever parked`,
+    );
+  const result: RedriveResult = { redriven: 0, remaining: 0, failures: [] };
+  for (const { batch, keys, records } of redriveBatches(await lot.list())) {
+    let done = 0;
+    try {
+      await task.onBatch(batch);
+      done = keys.length;
+    } catch (e) {
+      if (!documentError(e)) throw e;
+      for (const [i, d] of batch.docs.entries()) {
+        try {
+          await task.onBatch({ ...batch, docs: [d] });
+          done++;
+        } catch (err) {
+          if (!documentError(err)) throw err;
+          await lot.park(batch.collection, d, err, (records[i].redriveAttempts ?? 0) + 1);
+          result.failures.push({
+            collection: batch.collection,
+            shardId: records[i].shardId,
+            position: d.streamPosition,
+            error: describeError(err),
+          });
+          break;
+        }
+      }
+    }
+    for (const k of keys.slice(0, done)) await lot.remove(k);
+    result.redriven += done;
+    result.remaining += keys.length - done;
+  }
+  log.info('redrive done', { task: lot.task, ...result });
+  return result;
 }
 
 /**
@@ -87,6 +208,18 @@ export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): Kinesi
   // Structured (JSON) logs, service = the task label: CloudWatch Logs Insights can find every halt.
   const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'sluice' });
   return async (event) => {
+    if (isRedriveEvent(event)) {
+      const task = await ready();
+      const before = task.counters();
+      try {
+        const result = await redrive(task, logger);
+        metrics.count('DocsRedriven', result.redriven);
+        metrics.count('DocsOut', task.counters().docsOut - before.docsOut);
+        return result;
+      } finally {
+        metrics.publish();
+      }
+    }
     let batch: DocBatch | undefined;
     try {
       const task = await ready();
@@ -95,7 +228,7 @@ export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): Kinesi
       metrics.count('DocsIn', batch.docs.length);
       metrics.bytes('BytesIn', batch.bytes);
       const before = task.counters();
-      await task.onBatch(batch);
+      metrics.count('DocsParked', await applyOrPark(task, batch, logger));
       const after = task.counters();
       metrics.count('DocsOut', after.docsOut - before.docsOut);
       metrics.bytes('BytesOut', (after.bytesOut ?? 0) - (before.bytesOut ?? 0));
@@ -119,5 +252,6 @@ export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): Kinesi
     } finally {
       metrics.publish();
     }
+    return undefined;
   };
 }

@@ -14,7 +14,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { formatDiagnostics } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
-import type { StreamOverride } from './sluice-catalog.ts';
+import type { OnFailure, StreamOverride } from './sluice-catalog.ts';
 import { SluiceStack, stackNameFor } from './stack.ts';
 
 export const DEFAULT_CATALOG = 'examples/clickstream/flow.yaml';
@@ -46,8 +46,16 @@ if (!catalog) {
 }
 if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
 
+// `-c onFailure=park` (every stream task) or `-c onFailure='{"derivation:acme/x":"park"}'` (per task).
+const onFailureRaw: unknown = app.node.tryGetContext('onFailure');
+const onFailure =
+  onFailureRaw === 'halt' || onFailureRaw === 'park'
+    ? onFailureRaw
+    : jsonContext<Record<string, OnFailure>>(app, 'onFailure');
+
 new SluiceStack(app, app.node.tryGetContext('stack') || stackNameFor(catalogPath), {
   catalog,
+  onFailure,
   streams: jsonContext<Record<string, StreamOverride>>(app, 'streams'),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   description: `Sluice data flows of ${catalogPath}`,

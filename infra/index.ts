@@ -9,6 +9,7 @@ export {
   DEFAULT_EVENT_SOURCE,
   type EventSourceSettings,
   type FailurePolicy,
+  type OnFailure,
   SluiceCatalog,
   type SluiceCatalogProps,
   type StreamOverride,

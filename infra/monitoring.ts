@@ -24,6 +24,10 @@ export const SLUICE_METRICS = {
   schemaViolations: 'SchemaViolations',
   /** Failed batches of a stream consumer (functions/telemetry.ts): each one a retry of a halted shard. */
   taskErrors: 'TaskErrors',
+  /** Documents a `park` task set aside (functions/telemetry.ts): each one waits for `sluice redrive`. */
+  docsParked: 'DocsParked',
+  /** Parked documents applied again by `sluice redrive`. */
+  docsRedriven: 'DocsRedriven',
 } as const;
 
 /** Alarm thresholds (documented in docs/deploy.md). */
@@ -36,6 +40,8 @@ export const ALARM_THRESHOLDS = {
   dlqMessages: 1,
   /** Any schema violation: the task stops advancing on it (never skipped silently). */
   schemaViolations: 1,
+  /** Any parked document: it is not applied until someone redrives it. */
+  docsParked: 1,
 } as const;
 
 export interface MonitoredTask {
@@ -46,6 +52,8 @@ export interface MonitoredTask {
   dlq?: sqs.IQueue;
   /** Reads Kinesis through event-source mappings (has an iterator age). */
   streamConsumer: boolean;
+  /** Its failure policy is `park`: it counts parked documents (DocsParked), with an alarm. */
+  parks?: boolean;
 }
 
 export interface SluiceMonitoringProps {
@@ -131,7 +139,17 @@ export class SluiceMonitoring extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: `${task.label}: errors`,
-        left: [errors, throttles, this.custom(task, SLUICE_METRICS.taskErrors, 'failed batches')],
+        left: [
+          errors,
+          throttles,
+          this.custom(task, SLUICE_METRICS.taskErrors, 'failed batches'),
+          ...(task.parks
+            ? [
+                this.custom(task, SLUICE_METRICS.docsParked, 'parked docs'),
+                this.custom(task, SLUICE_METRICS.docsRedriven, 'redriven docs'),
+              ]
+            : []),
+        ],
         width,
       }),
       new cloudwatch.GraphWidget({
@@ -184,6 +202,16 @@ export class SluiceMonitoring extends Construct {
         threshold: ALARM_THRESHOLDS.iteratorAgeMs,
         evaluationPeriods: 3,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+    if (task.parks) {
+      this.alarm(`${id}:DocsParked`, {
+        alarmDescription: `Sluice ${task.label}: documents were parked (not applied); list them with \`sluice parked ${task.label}\`, fix the cause, then \`sluice redrive ${task.label}\`.`,
+        metric: this.custom(task, SLUICE_METRICS.docsParked, 'parked'),
+        threshold: ALARM_THRESHOLDS.docsParked,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     }

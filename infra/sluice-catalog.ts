@@ -45,6 +45,7 @@ import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
 import { isObject } from '../shared/json/types.ts';
+import { parkedPrefix } from '../shared/ports/parking.ts';
 import { stateTaskId, taskPartition, viewPartition } from '../shared/ports/state-partitions.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
@@ -82,6 +83,9 @@ export interface StreamOverride {
   retentionHours?: number;
 }
 
+/** A stream task's failure policy (SluiceCatalogProps.onFailure). */
+export type OnFailure = 'halt' | 'park';
+
 export interface SluiceCatalogProps {
   /** Path of the catalog (loaded synchronously, in a child process) or an already built catalog. */
   catalog: string | BuiltCatalog;
@@ -95,6 +99,14 @@ export interface SluiceCatalogProps {
    * bounded retries and a dead-letter queue per task, which skips data.
    */
   eventSource?: Partial<EventSourceSettings>;
+  /**
+   * What a stream task (persister, derivation, materialization) does with a document it cannot process
+   * (shared/ports/parking.ts): `halt` (default) stops its shard at that document until the cause is
+   * fixed; `park` writes that one document with its error under `_sluice/parked/<task label>/` in the
+   * default bucket and goes on, for `sluice redrive`. One policy for every task, or per task label
+   * (`{'derivation:acmeCo/totals': 'park'}`; unlisted tasks halt). Context: `-c onFailure=park`.
+   */
+  onFailure?: OnFailure | Record<string, OnFailure>;
   /** CloudWatch namespace of the task metrics (POWERTOOLS_METRICS_NAMESPACE). Default `Sluice`. */
   metricsNamespace?: string;
   /** Alarm and OK notifications go here when given. */
@@ -266,6 +278,49 @@ export class SluiceCatalog extends Construct {
     return root.split('/').slice(-2).join('/');
   }
 
+  /** `onFailure`: a policy, or policies keyed by the label of a stream task of this catalog. */
+  private checkOnFailure(): void {
+    const p = this.props.onFailure;
+    if (p === undefined) return;
+    const ok = (v: unknown) => v === 'halt' || v === 'park';
+    if (typeof p === 'string') {
+      if (!ok(p))
+        throw new DeployUnsupportedError(
+          'InvalidOverride',
+          'SluiceCatalogProps.onFailure',
+          '',
+          p,
+          "expected 'halt' or 'park'",
+        );
+      return;
+    }
+    const labels = [
+      ...Object.keys(this.catalog.collections).map((c) => taskLabel('persister', c)),
+      ...Object.values(this.catalog.collections)
+        .filter((c) => c.derive)
+        .map((c) => taskLabel('derivation', c.name)),
+      ...Object.keys(this.catalog.materializations).map((m) => taskLabel('materialization', m)),
+    ];
+    for (const [label, v] of Object.entries(p)) {
+      if (!labels.includes(label))
+        throw new DeployUnsupportedError(
+          'InvalidOverride',
+          'SluiceCatalogProps.onFailure',
+          `/${label}`,
+          label,
+          `no stream task labelled ${label}; stream tasks: ${labels.join(', ')}`,
+        );
+      if (!ok(v))
+        throw new DeployUnsupportedError(
+          'InvalidOverride',
+          'SluiceCatalogProps.onFailure',
+          `/${label}`,
+          v,
+          "expected 'halt' or 'park'",
+        );
+    }
+  }
+
   private checkOverrides(): void {
     // Derive tasks drop re-published documents by origin watermarks per input shard, which needs the
     // shard's batches one at a time, in order (shared/derive/task.ts): no concurrent batches per shard.
@@ -279,6 +334,7 @@ export class SluiceCatalog extends Construct {
         'derivations need parallelizationFactor 1 (their origin watermarks assume one batch per shard at a time)',
       );
     }
+    this.checkOnFailure();
     for (const [name, o] of Object.entries(this.props.streams ?? {})) {
       if (!(name in this.catalog.collections)) {
         throw new DeployUnsupportedError(
@@ -753,7 +809,49 @@ export class SluiceCatalog extends Construct {
     return this.esm.failure.policy === 'dead-letter' ? this.deadLetterQueue(scope, label) : undefined;
   }
 
-  private consume(fn: SluiceFunction, collections: string[], dlq: sqs.IQueue | undefined): void {
+  /** The failure policy of the task `label` (props.onFailure). */
+  private onFailureOf(label: string): OnFailure {
+    const p = this.props.onFailure ?? 'halt';
+    return typeof p === 'string' ? p : (p[label] ?? 'halt');
+  }
+
+  /**
+   * Under `park`: the task's parking place (SLUICE_PARKED) in the default bucket, and S3 rights on
+   * exactly that prefix: Put to park, List/Get/Delete to redrive (shared/ports/parking.ts).
+   */
+  private parking(fn: SluiceFunction, label: string): boolean {
+    if (this.onFailureOf(label) !== 'park') return false;
+    const bucket = this.defaultBucket();
+    const prefix = parkedPrefix(label);
+    fn.fn.addEnvironment('SLUICE_PARKED', `s3://${bucket.bucketName}/${prefix}`);
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+        resources: [bucket.arnForObjects(`${prefix}*`)],
+      }),
+    );
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      }),
+    );
+    this.ackPrefixWildcard(
+      fn,
+      `Resource::<${this.logicalIdOf(bucket)}.Arn>/${prefix}*`,
+      `its parked documents under ${prefix}`,
+    );
+    return true;
+  }
+
+  /** Wire the task's event-source mappings; true when it parks (its policy is `park`). */
+  private consume(
+    fn: SluiceFunction,
+    label: string,
+    collections: string[],
+    dlq: sqs.IQueue | undefined,
+  ): boolean {
     const limits = retryLimits(this.esm.failure);
     for (const c of collections) {
       const stream = this.stream(c);
@@ -785,6 +883,7 @@ export class SluiceCatalog extends Construct {
         cfn.maximumRecordAgeInSeconds = limits.maxRecordAgeSeconds;
       }
     }
+    return this.parking(fn, label);
   }
 
   private addPersister(spec: CollectionSpec): void {
@@ -810,11 +909,12 @@ export class SluiceCatalog extends Construct {
     const retentionHours = this.props.streams?.[spec.name]?.retentionHours ?? 24;
     fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', String((retentionHours + 24) * 3600));
     const dlq = this.streamDeadLetters(scope, label);
-    this.consume(fn, [spec.name], dlq);
+    const parks = this.consume(fn, label, [spec.name], dlq);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
       label,
       fn: fn.fn,
       dlq,
+      parks,
       streamConsumer: true,
     });
   }
@@ -866,11 +966,12 @@ export class SluiceCatalog extends Construct {
       },
     );
     const dlq = this.streamDeadLetters(scope, label);
-    this.consume(fn, sourcesRead, dlq);
+    const parks = this.consume(fn, label, sourcesRead, dlq);
     this.monitoring.addTask(constructIdFor('collection', `derivation/${spec.name}`), {
       label,
       fn: fn.fn,
       dlq,
+      parks,
       streamConsumer: true,
     });
   }
@@ -1000,11 +1101,12 @@ export class SluiceCatalog extends Construct {
     this.warnPlaintextPostgres(fn, spec, `materialization ${name}`);
     for (const g of grants) this.grantConnector(fn, g, name, spec);
     const dlq = this.streamDeadLetters(scope, label);
-    this.consume(fn, sourcesRead, dlq);
+    const parks = this.consume(fn, label, sourcesRead, dlq);
     this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
       label,
       fn: fn.fn,
       dlq,
+      parks,
       streamConsumer: true,
     });
   }

@@ -249,4 +249,7 @@ export class MemoryBlobStore implements BlobStore {
   async list(prefix: string): Promise<string[]> {
     return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
   }
+  async delete(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
 }

@@ -1,6 +1,7 @@
 /** BlobStore on S3 (one bucket; keys are full object keys). Counts PUT/GET/LIST requests. */
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
@@ -79,6 +80,18 @@ export class S3BlobStore implements BlobStore {
       // A body-less 403 (e.g. to a HEAD) surfaces from the SDK as name 'Unknown' with status 403.
       if (name === 'AccessDenied' || status === 403)
         throw new S3AccessDeniedError(this.opts.bucket, key, 'GetObject', e);
+      throw e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    this.opts.meter?.add({ s3PutRequests: 1 });
+    try {
+      await this.opts.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+    } catch (e) {
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if ((e as Error).name === 'AccessDenied' || status === 403)
+        throw new S3AccessDeniedError(this.opts.bucket, key, 'DeleteObject', e);
       throw e;
     }
   }

@@ -11,6 +11,7 @@
  * | `SLUICE_STATE_TABLE` | DynamoDB table of reduced state and checkpoints (pk `p` S, sk `k` B) | `<prefix>-state` |
  * | `SLUICE_BUCKET` | S3 bucket of collection fragments when no storage mapping names one | `<prefix>-fragments` |
  * | `SLUICE_FRAGMENTS` | JSON `{collection: "s3://bucket/prefix/"}`: where a collection's fragments go (overrides storage mappings) | `{}` |
+ * | `SLUICE_PARKED` | `s3://bucket/_sluice/parked/<task label>/`: the task's failure policy is `park` and its parked documents go here (ports/parking.ts) | unset: `halt` |
  * | `SLUICE_DERIVATION_MODULE` | path of the bundled derivation module (derive functions); else the catalog's module path | unset |
  * | `SLUICE_REDACT_SALT` | salt of `redact: {strategy: sha256}` (schema/redact.ts): a secret reference (`secretsmanager:`, `ssm:`, `env:`) or the salt itself | empty salt |
  * | `SLUICE_TOMBSTONE_TTL_SECONDS` | a reduced view's tombstones (deleted documents) expire this long after they are written (DynamoDB TTL attribute `ttl`); longer than the stream's retention, so no replay can outlive one | unset: kept |
@@ -30,6 +31,8 @@ export interface SluiceEnv {
   bucket: string;
   fragments: Record<string, { bucket: string; prefix: string }>;
   derivationModule: string | undefined;
+  /** Where the task parks documents it cannot process (`park` policy); undefined: it halts on them. */
+  parked: { bucket: string; prefix: string } | undefined;
   redactSalt: string | undefined;
   tombstoneTtlSeconds: number | undefined;
   maxBodyBytes: number;
@@ -93,6 +96,12 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
       );
     fragments[c] = { bucket: m[1], prefix: m[2] };
   }
+  let parked: SluiceEnv['parked'];
+  if (env.SLUICE_PARKED) {
+    const m = /^s3:\/\/([^/]+)\/(.+\/)$/.exec(env.SLUICE_PARKED);
+    if (!m) throw new EnvError('SLUICE_PARKED', env.SLUICE_PARKED, 'expected s3://bucket/prefix/');
+    parked = { bucket: m[1], prefix: m[2] };
+  }
   return {
     catalog: env.SLUICE_CATALOG || './catalog.json',
     task: env.SLUICE_TASK || undefined,
@@ -102,6 +111,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     bucket: env.SLUICE_BUCKET || `${prefix}-fragments`,
     fragments,
     derivationModule: env.SLUICE_DERIVATION_MODULE || undefined,
+    parked,
     redactSalt: env.SLUICE_REDACT_SALT || undefined,
     tombstoneTtlSeconds: env.SLUICE_TOMBSTONE_TTL_SECONDS
       ? positiveInt(env, 'SLUICE_TOMBSTONE_TTL_SECONDS', 1)

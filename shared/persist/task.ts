@@ -73,7 +73,8 @@ export class PersistTask {
     const docs = batch.docs;
     if (docs.length === 0) return;
     this.stats.docsIn += docs.length;
-    // 1. Fragments, one per logical partition.
+    // 1. Fragments, one per logical partition. Not for redriven documents (ports/parking.ts): their
+    // original delivery wrote them into its fragments before the reduced view refused them.
     const byPartition = new Map<string, SourceDoc[]>();
     for (const d of docs) {
       const p = this.partitions.map((x) => `${x.field}=${partitionValue(getAt(d.doc, x.tokens))}`).join('/');
@@ -81,7 +82,7 @@ export class PersistTask {
       if (g) g.push(d);
       else byPartition.set(p, [d]);
     }
-    for (const [p, group] of byPartition) {
+    for (const [p, group] of batch.redrive ? [] : byPartition) {
       const body = gzipSync(Buffer.from(`${group.map((d) => JSON.stringify(d.doc)).join('\n')}\n`));
       await this.blobs.put(this.fragmentKey(group, p), body, 'application/x-ndjson');
       this.stats.fragments++;

@@ -8,6 +8,8 @@ export interface BlobStore {
   get(key: string, opts?: { maxBytes?: number }): Promise<Uint8Array | undefined>;
   /** Keys under a prefix, in lexicographic order. */
   list(prefix: string): Promise<string[]>;
+  /** Remove an object (absent is fine). */
+  delete(key: string): Promise<void>;
 }
 
 /** An object over the size a reader accepts (`get`'s `maxBytes`). */

@@ -58,6 +58,11 @@ export interface DocBatch {
   docs: SourceDoc[];
   /** Bytes of the records the documents came in (BytesIn). */
   bytes: number;
+  /**
+   * Parked documents applied again (ports/parking.ts), on a redrive shard: tasks apply them like any
+   * batch, except what the original delivery already did for them (the persister's fragments).
+   */
+  redrive?: boolean;
 }
 
 /** Decode one packed record's documents, appending them to `out`. */

@@ -24,6 +24,7 @@ import {
 import { DynamoStateStore, ensureTable } from '../../adapters/dynamodb.ts';
 import { KinesisJournal } from '../../adapters/kinesis.ts';
 import { S3BlobStore } from '../../adapters/s3.ts';
+import { ParkingLot, type RedriveResult } from '../../ports/parking.ts';
 import { UsageMeter } from '../../ports/usage.ts';
 import { type Emulators, type S3EventRecord, startEmulators } from '../emulators.ts';
 import { type EsmEvent, EventSourceMapping, MappingHaltedError, type OnFailureRecord } from '../esm.ts';
@@ -666,6 +667,30 @@ export class AssemblyRunner {
         `no task ${name} (tasks: ${this.tasks.map((x) => x.label).join(', ')})`,
       );
     return t;
+  }
+
+  /** The parking lot of a `park` task (its function's SLUICE_PARKED), read with the emulator clients. */
+  parkingLot(name: string): ParkingLot {
+    const t = this.task(name);
+    const url = this.template.functions.find((f) => f.logicalId === t.fn.fn.logicalId)?.environment
+      .SLUICE_PARKED;
+    const m = url ? /^s3:\/\/([^/]+)\/(.+\/)$/.exec(url) : null;
+    if (!m)
+      throw new AssemblyError(
+        this.template.dir,
+        `${t.label} does not park documents (its failure policy is halt: synthesize with -c onFailure=park, or the SluiceCatalog prop onFailure)`,
+      );
+    return new ParkingLot(new S3BlobStore({ client: this.admin.s3, bucket: m[1] }), m[2], t.label);
+  }
+
+  /**
+   * `sluice redrive`: invoke the task's function as the CLI does on AWS, with the redrive event; it
+   * applies its parked documents again (functions/telemetry.ts).
+   */
+  async redrive(name: string): Promise<RedriveResult> {
+    const t = this.task(name);
+    this.parkingLot(name); // says clearly when the task does not park
+    return (await t.fn.invoke({ sluiceRedrive: {} })) as RedriveResult;
   }
 
   /**

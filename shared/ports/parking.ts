@@ -1,0 +1,199 @@
+/**
+ * Parked documents: the opt-in `park` failure policy (issue 9; the default is `halt`).
+ *
+ * Under `park`, a document a task cannot process — and only that document, not the documents packed
+ * with it in one Kinesis record — is written with its error to
+ * `<prefix><collection>/<shardId>/<position>.json` in the fragments bucket (`<prefix>` is
+ * `_sluice/parked/<task label>/`, SLUICE_PARKED), and the task goes on. The name is the document's own
+ * stream position, so parking the same document again (a retried batch) overwrites the same object.
+ *
+ * Redrive applies parked documents again, exactly once, although the task's positions have moved past
+ * them: each parked document is re-presented on a *redrive shard* `redrive-<shardId>` (and, when it
+ * carries an origin, under the source `<source>#redrive`) at its original position. Every task keys its
+ * exactly-once bookkeeping by shard and source (checkpoints, applied maps, origin watermarks), so a
+ * redrive shard is bookkept like any other: its documents are applied once, in position order, and a
+ * second redrive of them (a crash between applying and removing the parked objects) is skipped.
+ * Redrive stops a shard at its first document that fails again, leaving it and every later one parked:
+ * applying a later one first would move the redrive shard's position past the failing one.
+ *
+ * Only document errors park (documentError): what the document itself makes fail — a derivation that
+ * throws on it, a reduction or schema it violates, a value the destination rejects. An outage (network,
+ * throttling, permissions, a fence) would fail every document alike: it halts instead, so that a
+ * PostgreSQL failover never parks a whole shard.
+ */
+import type { Json } from '../json/types.ts';
+import type { BlobStore } from './blob.ts';
+import type { DocBatch, SourceDoc } from './events.ts';
+
+export const PARKED_ROOT = '_sluice/parked/';
+
+/** The parking place of a task (its label, e.g. `derivation:acme/totals`) in a bucket. */
+export function parkedPrefix(label: string): string {
+  return `${PARKED_ROOT}${label}/`;
+}
+
+/** A parked document as stored: where it was, what it was, why it failed. */
+export interface ParkedDoc {
+  /** The task label that parked it. */
+  task: string;
+  collection: string;
+  shardId: string;
+  sequenceNumber: string;
+  index: number;
+  streamPosition: string;
+  source: string;
+  position: string;
+  hasOrigin: boolean;
+  arrivalMs: number;
+  doc: Json;
+  /** `<error name>: <message>` of the failure (Sluice's errors name keys and pointers, not values). */
+  error: string;
+  parkedAt: string;
+  /** Failed redrives so far, with the last one's error in `error`. */
+  redriveAttempts?: number;
+}
+
+/** Why a batch was parked or redriven: what the task function reports. */
+export interface RedriveResult {
+  /** Documents applied again and removed from the parking place. */
+  redriven: number;
+  /** Documents still parked (failed again, or behind one that did on their shard). */
+  remaining: number;
+  /** Per redrive shard that stopped: the first document that failed again. */
+  failures: { collection: string; shardId: string; position: string; error: string }[];
+}
+
+export function describeError(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/**
+ * True when `e` is a failure of the document itself, which retrying cannot fix: park-able. Everything
+ * else (network, throttling, AccessDenied, fences, timeouts) is an outage of something the document
+ * does not control: those halt even under `park`.
+ */
+export function documentError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  switch (e.name) {
+    case 'DerivationError':
+      // A module that fails to load fails every document: not this one's fault.
+      return (e as { code?: string }).code !== 'ModuleLoad';
+    case 'ReduceError':
+    case 'SchemaValidationError':
+    case 'KeyEncodeError':
+    case 'RedactError':
+    case 'FieldMappingError':
+      return true;
+    case 'EndpointError': {
+      // A destination's 4xx other than timeouts and throttling: it refuses this content.
+      const status = (e as { status?: number }).status;
+      return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+    }
+    case 'ValidationException':
+      // DynamoDB refusing an item (too large, a key too long, an empty set): the item, not the service.
+      return true;
+    default: {
+      // PostgreSQL: SQLSTATE class 22 (data exception: a value out of range, bad encoding…) and 23
+      // (integrity constraint violation) are the row's; others (connection, lock, admin) are not.
+      const sqlstate = (e as { code?: unknown }).code;
+      if (typeof sqlstate === 'string' && /^2[23][0-9A-Z]{3}$/.test(sqlstate)) return true;
+      return false;
+    }
+  }
+}
+
+/** The redrive shard of a parked document's shard. */
+export function redriveShard(shardId: string): string {
+  return shardId.startsWith('redrive-') ? shardId : `redrive-${shardId}`;
+}
+
+export class ParkingLot {
+  constructor(
+    private readonly blobs: BlobStore,
+    /** `_sluice/parked/<label>/` */
+    readonly prefix: string,
+    readonly task: string,
+  ) {}
+
+  key(collection: string, shardId: string, streamPosition: string): string {
+    return `${this.prefix}${collection}/${shardId}/${streamPosition}.json`;
+  }
+
+  async park(collection: string, d: SourceDoc, error: unknown, redriveAttempts?: number): Promise<string> {
+    // A document parked again by a redrive keeps its original shard in the record.
+    const shardId = d.shardId.replace(/^redrive-/, '');
+    const p: ParkedDoc = {
+      task: this.task,
+      collection,
+      shardId,
+      sequenceNumber: d.sequenceNumber,
+      index: d.index,
+      streamPosition: d.streamPosition,
+      source: d.hasOrigin ? d.source.replace(/#redrive$/, '') : `${collection}/${shardId}`,
+      position: d.position,
+      hasOrigin: d.hasOrigin === true,
+      arrivalMs: d.arrivalMs,
+      doc: d.doc,
+      error: describeError(error),
+      parkedAt: new Date().toISOString(),
+      ...(redriveAttempts ? { redriveAttempts } : {}),
+    };
+    const key = this.key(collection, shardId, d.streamPosition);
+    await this.blobs.put(key, Buffer.from(`${JSON.stringify(p)}\n`), 'application/json');
+    return key;
+  }
+
+  /** Every parked document of the task, in (collection, shard, position) order. */
+  async list(): Promise<{ key: string; parked: ParkedDoc }[]> {
+    const out: { key: string; parked: ParkedDoc }[] = [];
+    for (const key of await this.blobs.list(this.prefix)) {
+      if (!key.endsWith('.json')) continue;
+      const body = await this.blobs.get(key);
+      if (!body) continue; // removed meanwhile by a redrive
+      out.push({ key, parked: JSON.parse(Buffer.from(body).toString('utf8')) as ParkedDoc });
+    }
+    return out;
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.blobs.delete(key);
+  }
+}
+
+/**
+ * Parked documents grouped into redrive batches: one per (collection, shard), in position order, on the
+ * redrive shard, with sources rewritten so that every task's exactly-once bookkeeping treats them as
+ * a source of their own.
+ */
+export function redriveBatches(parked: { key: string; parked: ParkedDoc }[]): {
+  batch: DocBatch;
+  keys: string[];
+  records: ParkedDoc[];
+}[] {
+  const groups = new Map<string, { key: string; parked: ParkedDoc }[]>();
+  for (const p of parked) {
+    const g = `${p.parked.collection}\n${p.parked.shardId}`;
+    groups.set(g, [...(groups.get(g) ?? []), p]);
+  }
+  return [...groups.values()].map((list) => {
+    list.sort((a, b) => (a.parked.streamPosition < b.parked.streamPosition ? -1 : 1));
+    const { collection, shardId } = list[0].parked;
+    const shard = redriveShard(shardId);
+    const docs: SourceDoc[] = list.map(({ parked: p }) => ({
+      doc: p.doc,
+      shardId: shard,
+      sequenceNumber: p.sequenceNumber,
+      index: p.index,
+      streamPosition: p.streamPosition,
+      source: p.hasOrigin ? `${p.source}#redrive` : `${collection}/${shard}`,
+      position: p.position,
+      hasOrigin: p.hasOrigin,
+      arrivalMs: p.arrivalMs,
+    }));
+    return {
+      batch: { collection, shardId: shard, docs, bytes: 0, redrive: true },
+      keys: list.map((x) => x.key),
+      records: list.map((x) => x.parked),
+    };
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * The opt-in `park` failure policy through the synthesized assembly (`-c onFailure=park`): a derivation
+ * that throws on one document parks that document only — its neighbours packed in the same Kinesis
+ * record are applied — and the task goes on. The parked document sits under
+ * `_sluice/parked/<task>/…` with its error; `redrive` (what `sluice redrive` invokes) applies it once
+ * the module is fixed, exactly once: a second redrive, even of a parked object left behind by a crash
+ * between applying and removing it, changes nothing.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { S3BlobStore } from '../../shared/adapters/s3.ts';
+import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import { synthesize } from '../../shared/local/assembly/synth.ts';
+import { CatalogWatcher } from '../../shared/local/assembly/watch.ts';
+import { sumEvents, sumOracle, sumsOf } from './helpers.ts';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'sluice-park-'));
+const logs: string[] = [];
+let watcher: CatalogWatcher | undefined;
+
+afterAll(async () => {
+  await watcher?.close();
+  await watcher?.current.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('park: the failing document is set aside, the rest goes on', () => {
+  it('parks only the document the derivation throws on; redrive applies it exactly once', async () => {
+    cpSync(FIXTURE, join(dir, 'flow'), { recursive: true });
+    const catalogPath = join(dir, 'flow', 'flow.yaml');
+    const module = join(dir, 'flow', 'totals.ts');
+    const original = readFileSync(module, 'utf8');
+    writeFileSync(
+      module,
+      original.replace(
+        'return [{ user: read.doc.user',
+        "if ((read.doc as { id?: string }).id === 'e13') throw new Error('cannot derive this one');\n    return [{ user: read.doc.user",
+      ),
+    );
+    const cacheDir = join(dir, 'data', 'assembly');
+    const context = { onFailure: 'park' };
+    const runner = await AssemblyRunner.start({
+      assembly: (await synthesize(catalogPath, cacheDir, context)).dir,
+      dataDir: join(dir, 'data'),
+      port: 0,
+      shards: 2,
+      onLog: (l) => logs.push(l.line),
+    });
+    watcher = new CatalogWatcher(runner, {
+      catalogPath,
+      cacheDir,
+      context,
+      dataDir: join(dir, 'data'),
+      log: () => {},
+      onRunner: () => {},
+    });
+    // One request: its documents are packed into few records, so e13 shares its record with others.
+    const events = sumEvents(60, 0, { users: 5, mul: 13, mod: 50 });
+    const res = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(events),
+    });
+    expect(res.status).toBe(200);
+    await runner.drain(); // does not halt
+
+    const lot = runner.parkingLot('derivation:test/totals');
+    const parked = await lot.list();
+    expect(parked.map((p) => (p.parked.doc as { id: string }).id)).toEqual(['e13']);
+    const p = parked[0];
+    expect(p.key).toMatch(
+      /^_sluice\/parked\/derivation:test\/totals\/test\/events\/shardId-\d+\/\d{128}:\d{6}\.json$/,
+    );
+    expect(p.parked).toMatchObject({ task: 'derivation:test/totals', collection: 'test/events' });
+    expect(p.parked.error).toMatch(/cannot derive this one/);
+    // Everything but e13 was applied, its record neighbours included.
+    const without = events.filter((e) => e.id !== 'e13');
+    expect(await sumsOf(runner)).toEqual(sumOracle(without));
+    const line = logs.find((l) => l.includes('document parked'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ level: 'WARN', parked: p.key });
+    expect(runner.task('derivation:test/totals').metrics.DocsParked).toBe(1);
+
+    // Still broken: a redrive parks it again, with the count of attempts, and applies nothing.
+    const again = await runner.redrive('derivation:test/totals');
+    expect(again).toMatchObject({ redriven: 0, remaining: 1 });
+    expect(again.failures[0]?.error).toMatch(/cannot derive this one/);
+    expect((await lot.list())[0].parked.redriveAttempts).toBe(1);
+
+    // Fixed and applied (the edit is re-synthesized; the derivation restarts alone).
+    writeFileSync(module, original);
+    const applied = await watcher.refresh();
+    expect(applied?.changes).toEqual(['~ derivation:test/totals (code)']);
+    const stack = watcher.current;
+    const done = await stack.redrive('derivation:test/totals');
+    expect(done).toEqual({ redriven: 1, remaining: 0, failures: [] });
+    await stack.drain();
+    expect(await sumsOf(stack)).toEqual(sumOracle(events));
+    expect(await stack.parkingLot('derivation:test/totals').list()).toEqual([]);
+
+    // A second redrive has nothing to do; and a parked object left behind (a crash between applying it
+    // and removing it) is applied again without effect: the redrive shard's positions say it was.
+    expect(await stack.redrive('derivation:test/totals')).toEqual({
+      redriven: 0,
+      remaining: 0,
+      failures: [],
+    });
+    const bucket = /^_sluice/.test(p.key) ? (lotBucket(stack) as string) : '';
+    await new S3BlobStore({ client: stack.admin.s3, bucket }).put(
+      p.key,
+      Buffer.from(`${JSON.stringify(p.parked)}\n`),
+    );
+    expect(await stack.redrive('derivation:test/totals')).toMatchObject({ redriven: 1, remaining: 0 });
+    await stack.drain();
+    expect(await sumsOf(stack)).toEqual(sumOracle(events));
+  });
+});
+
+function lotBucket(runner: AssemblyRunner): string | undefined {
+  const env = runner.template.functions.find((f) => f.environment.SLUICE_PARKED)?.environment.SLUICE_PARKED;
+  return env ? /^s3:\/\/([^/]+)\//.exec(env)?.[1] : undefined;
+}
