@@ -7,7 +7,7 @@
  * HTTP first, then every mapping after its in-flight batch is checkpointed, then the emulators; a
  * restart resumes from the checkpoints.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseDuration } from '../shared/catalog/duration.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
@@ -224,7 +224,13 @@ export async function runDev(
           dataDir,
           port: o.consolePort !== undefined ? Number(o.consolePort) : consolePortFor(Number(o.port ?? 8080)),
         });
-  if (web) out.write(`  console: ${web.url}\n`);
+  if (web) {
+    out.write(`  console: ${web.url}\n`);
+    // For `sluice parked` / `sluice redrive` from another terminal (owner-only: the URL is the token).
+    writeFileSync(join(dataDir, 'console.json'), `${JSON.stringify({ url: web.url, pid: process.pid })}\n`, {
+      mode: 0o600,
+    });
+  }
   const view = new TerminalView(runner, process.stdout, {
     ui: o.ui !== false,
     header: () =>
@@ -241,6 +247,7 @@ export async function runDev(
   if (genTimer) clearInterval(genTimer);
   await watcher?.close();
   await web?.stop();
+  rmSync(join(dataDir, 'console.json'), { force: true });
   view.draw();
   view.stop();
   out.write('\nstopping: finishing in-flight batches and checkpointing...\n');

@@ -93,6 +93,37 @@ export async function main(argv: string[]): Promise<number> {
       code = await runRead(collection, opts);
     });
 
+  const where = (c: Command) =>
+    c
+      .option('--data <dir>', 'the local stack of this data folder (default)', '.sluice')
+      .option(
+        '--assembly <dir>',
+        'run this cloud assembly on the data folder instead of the one that ran there',
+      )
+      .option('--stack <name>', 'the deployed AWS stack (AWS credentials and region from the environment)')
+      .option('--region <region>', 'region of --stack');
+
+  where(
+    program
+      .command('parked')
+      .description('the documents a task with the park failure policy set aside, and why')
+      .argument('<task>', 'task label (derivation:acme/x) or name')
+      .option('--json', 'JSON lines of the parked records, documents included'),
+  ).action(async (task: string, opts: Record<string, unknown>) => {
+    const { runParked } = await import('./parked.ts');
+    code = await runParked(task, opts);
+  });
+
+  where(
+    program
+      .command('redrive')
+      .description("apply a task's parked documents again, exactly once; exit 1 when some fail again")
+      .argument('<task>', 'task label (derivation:acme/x) or name'),
+  ).action(async (task: string, opts: Record<string, unknown>) => {
+    const { runRedrive } = await import('./parked.ts');
+    code = await runRedrive(task, opts);
+  });
+
   try {
     await program.parseAsync(argv);
   } catch (err) {

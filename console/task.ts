@@ -1,11 +1,17 @@
 /**
  * A task: throughput and lag over the last minutes (uPlot), its recent errors with where they
- * happened, the batches its mappings parked (the on-failure destination), and what this run of it
- * would cost on AWS.
+ * happened, the documents it parked (`park` policy) with a redrive button, the batches its mappings
+ * gave up on (the on-failure destination), and what this run of it would cost on AWS.
  */
 import uPlot from 'uplot';
-import type { Json, TaskResponse, TaskSample } from '../shared/console/api-types.ts';
-import { get, live } from './api.ts';
+import type {
+  Json,
+  ParkedDocInfo,
+  RedriveResponse,
+  TaskResponse,
+  TaskSample,
+} from '../shared/console/api-types.ts';
+import { get, live, post } from './api.ts';
 import { fill, h, ms, num, usd } from './dom.ts';
 
 const POSITION_FIELDS = [
@@ -77,6 +83,25 @@ function parkedEntry(p: Json): HTMLElement {
   );
 }
 
+function parkedDocEntry(p: ParkedDocInfo): HTMLElement {
+  return h(
+    'li',
+    null,
+    h(
+      'div',
+      null,
+      `${p.collection} · shard ${p.shardId} · position ${p.streamPosition.replace(/^0+(?=\d)/, '')}`,
+    ),
+    h('div', { class: 'error' }, p.error),
+    h(
+      'div',
+      { class: 'muted' },
+      `parked ${p.parkedAt}${p.redriveAttempts ? ` · ${p.redriveAttempts} failed redrives` : ''}`,
+    ),
+    h('details', null, h('summary', null, 'document'), h('pre', null, JSON.stringify(p.doc, null, 2))),
+  );
+}
+
 function costTable(t: TaskResponse): HTMLElement {
   if (!t.cost) return h('p', null, 'no usage yet');
   const u = t.cost.usage;
@@ -138,12 +163,35 @@ export function taskPage(root: HTMLElement, label: string, focus?: string): () =
   const summary = h('div', { class: 'cards' });
   const errors = h('section', { id: 'errors', tabindex: -1 });
   const parked = h('section');
+  const parkedDocs = h('section', { id: 'parked-docs' });
+  const redriveOut = h('p', { role: 'status' });
+  let redriving = false;
+  const redriveButton = h('button', { type: 'button' }, 'Redrive') as HTMLButtonElement;
+  redriveButton.addEventListener('click', () => {
+    if (redriving) return;
+    redriving = true;
+    redriveButton.disabled = true;
+    redriveOut.textContent = 'redriving…';
+    post<RedriveResponse>('redrive', { task: label })
+      .then((r) => {
+        redriveOut.textContent = `${r.redriven} redriven, ${r.remaining} still parked${r.failures.length ? ` — failed again: ${r.failures.map((f) => f.error).join('; ')}` : ''}`;
+      })
+      .catch((e: Error) => {
+        redriveOut.textContent = `redrive failed: ${e.message}`;
+      })
+      .finally(() => {
+        redriving = false;
+        redriveButton.disabled = false;
+        void refresh().catch(() => {});
+      });
+  });
   const cost = h('section');
   root.replaceChildren(
     h('div', { class: 'page-head' }, h('h1', null, label), h('p', { class: 'muted' }, 'task')),
     summary,
     h('section', null, h('h2', null, 'Throughput and lag'), chartBox),
     errors,
+    parkedDocs,
     parked,
     cost,
   );
@@ -202,14 +250,28 @@ export function taskPage(root: HTMLElement, label: string, focus?: string): () =
         ? h('ol', { class: 'errors' }, ...t.recentErrors.slice().reverse().map(errorEntry))
         : h('p', { class: 'muted' }, 'none'),
     );
+    const docs = t.parkedDocs;
+    if (docs)
+      parkedDocs.replaceChildren(
+        h('h2', null, 'Parked documents'),
+        h(
+          'p',
+          { class: 'muted' },
+          'Documents this task could not process (its failure policy is park): fix the cause, then redrive them — each is applied once.',
+        ),
+        h('div', null, redriveButton, redriveOut),
+        docs.length ? h('ol', null, ...docs.map(parkedDocEntry)) : h('p', { class: 'muted' }, 'none'),
+      );
+    else parkedDocs.replaceChildren();
+    parked.hidden = t.parked.length === 0;
     parked.replaceChildren(
       h('h2', null, 'Parked batches'),
       h(
         'p',
         { class: 'muted' },
-        'Batches the event-source mapping gave up on, as sent to its on-failure destination (redrive: not yet available).',
+        'Batch ranges the event-source mapping gave up on (the dead-letter policy), as sent to its on-failure destination.',
       ),
-      t.parked.length ? h('ol', null, ...t.parked.map(parkedEntry)) : h('p', { class: 'muted' }, 'none'),
+      h('ol', null, ...t.parked.map(parkedEntry)),
     );
     cost.replaceChildren(h('h2', null, 'Cost'), costTable(t));
     if (focus === 'errors' && document.activeElement !== errors) {

@@ -118,6 +118,27 @@ export interface TaskResponse {
   cost?: TaskCost;
   /** On-failure records of the task's mappings (where the batches it gave up on were). */
   parked: Json[];
+  /** Its failure policy is `park`: the documents it set aside (first 100), for a redrive. */
+  parkedDocs?: ParkedDocInfo[];
+}
+
+/** A parked document (shared/ports/parking.ts ParkedDoc) as the console shows it. */
+export interface ParkedDocInfo {
+  key: string;
+  collection: string;
+  shardId: string;
+  streamPosition: string;
+  error: string;
+  parkedAt: string;
+  redriveAttempts?: number;
+  doc: Json;
+}
+
+/** What a redrive did (shared/ports/parking.ts RedriveResult). */
+export interface RedriveResponse {
+  redriven: number;
+  remaining: number;
+  failures: { collection: string; shardId: string; position: string; error: string }[];
 }
 
 export interface CollectionInfo {

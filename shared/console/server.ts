@@ -12,6 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, relative } from 'node:path';
 import { loadCatalog } from '../catalog/load.ts';
 import type { Json } from '../json/types.ts';
+import { AssemblyError } from '../local/assembly/errors.ts';
+import type { ParkingLot } from '../ports/parking.ts';
+import type { ParkedDocInfo } from './api-types.ts';
 import { buildWebBundle, type WebBundle } from './bundle.ts';
 import { ConsoleError, collectionInfo, JournalTail, reducedDocs } from './collections.ts';
 import { type DraftFiles, Drafts } from './drafts.ts';
@@ -219,7 +222,17 @@ export class ConsoleServer {
         return;
       }
       case 'GET api/task':
-        return this.json(res, 200, this.task(q('label')));
+        return this.json(res, 200, await this.task(q('label')));
+      case 'GET api/parked':
+        return this.json(res, 200, await this.parkedDocs(q('label'), Number.POSITIVE_INFINITY));
+      case 'POST api/redrive': {
+        const { task } = await this.body(req);
+        if (typeof task !== 'string') throw new ConsoleError(400, '`task` must be a task label');
+        const runner = this.host.runner();
+        if (!runner.tasks.some((t) => t.label === task))
+          throw new ConsoleError(404, `no task ${task} in the running stack`);
+        return this.json(res, 200, await runner.redrive(task));
+      }
       case 'GET api/collection':
         return this.json(res, 200, collectionInfo(catalog, q('name')));
       case 'GET api/docs':
@@ -266,7 +279,28 @@ export class ConsoleServer {
     }
   }
 
-  private task(label: string) {
+  /** A `park` task's parked documents (undefined when it halts instead). */
+  private async parkedDocs(label: string, limit: number): Promise<ParkedDocInfo[] | undefined> {
+    let lot: ParkingLot;
+    try {
+      lot = this.host.runner().parkingLot(label);
+    } catch (e) {
+      if (e instanceof AssemblyError) return undefined;
+      throw e;
+    }
+    return (await lot.list()).slice(0, limit).map(({ key, parked: p }) => ({
+      key,
+      collection: p.collection,
+      shardId: p.shardId,
+      streamPosition: p.streamPosition,
+      error: p.error,
+      parkedAt: p.parkedAt,
+      redriveAttempts: p.redriveAttempts,
+      doc: p.doc,
+    }));
+  }
+
+  private async task(label: string) {
     const runner = this.host.runner();
     const t = runner.tasks.find((x) => x.label === label);
     if (!t) throw new ConsoleError(404, `no task ${label} in the running stack`);
@@ -295,6 +329,7 @@ export class ConsoleServer {
       lastError: t.fn.lastError?.message,
       cost: taskCost(this.host, label),
       parked,
+      parkedDocs: await this.parkedDocs(label, 100),
     };
   }
 

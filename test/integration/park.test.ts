@@ -9,6 +9,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
@@ -119,6 +120,85 @@ describe('park: the failing document is set aside, the rest goes on', () => {
     expect(await sumsOf(stack)).toEqual(sumOracle(events));
   });
 });
+
+describe('sluice parked / sluice redrive on a stopped local stack', () => {
+  it('lists the parked document, fails the redrive while broken (exit 1), applies it with the fixed assembly', async () => {
+    const catalogPath = join(dir, 'flow', 'flow.yaml');
+    const module = join(dir, 'flow', 'totals.ts');
+    const original = readFileSync(module, 'utf8');
+    writeFileSync(
+      module,
+      original.replace(
+        'return [{ user: read.doc.user',
+        "if ((read.doc as { id?: string }).id === 'x2') throw new Error('cannot derive x2');\n    return [{ user: read.doc.user",
+      ),
+    );
+    const applied = await watcher!.refresh();
+    expect(applied?.changes).toEqual(['~ derivation:test/totals (code)']);
+    const more = [
+      { id: 'x1', user: 'u0', amount: 7 },
+      { id: 'x2', user: 'u1', amount: 11 },
+      { id: 'x3', user: 'u2', amount: 13 },
+    ];
+    const res = await fetch(`${watcher!.current.ingestUrl}/test/ingest/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(more),
+    });
+    expect(res.status).toBe(200);
+    await watcher!.current.drain();
+    await watcher!.close();
+    await watcher!.current.stop();
+    watcher = undefined;
+
+    const data = join(dir, 'data');
+    const { listParked, runParked, runRedrive } = await import('../../cli/parked.ts');
+    // Under `-c onFailure=park` the persister of test/totals parks too: the bare name is ambiguous.
+    await expect(listParked('test/totals', { data })).rejects.toThrow(
+      /test\/totals names several tasks \(persister:test\/totals, derivation:test\/totals\)|test\/totals names several tasks \(derivation:test\/totals, persister:test\/totals\)/,
+    );
+    const out = sink();
+    expect(await runParked('derivation:test/totals', { data }, out)).toBe(0);
+    expect(out.text()).toMatch(/^derivation:test\/totals: 1 parked document\n/);
+    expect(out.text()).toMatch(/cannot derive x2/);
+    const json = sink();
+    expect(await runParked('derivation:test/totals', { data, json: true }, json)).toBe(0);
+    expect(JSON.parse(json.text()).doc).toMatchObject(more[1]);
+    expect(await runParked('persister:test/events', { data }, sink())).toBe(0);
+    await expect(listParked('nothing/here', { data })).rejects.toThrow(/no task nothing\/here \(tasks: /);
+
+    const broken = sink();
+    expect(await runRedrive('derivation:test/totals', { data }, broken)).toBe(1);
+    expect(broken.text()).toMatch(/0 redriven, 1 still parked/);
+
+    writeFileSync(module, original);
+    const fixed = (await synthesize(catalogPath, join(data, 'assembly'), { onFailure: 'park' })).dir;
+    const ok = sink();
+    expect(await runRedrive('derivation:test/totals', { data, assembly: fixed }, ok)).toBe(0);
+    expect(ok.text()).toMatch(/derivation:test\/totals: 1 redriven, 0 still parked/);
+
+    const runner = await AssemblyRunner.start({ assembly: fixed, dataDir: data, onLog: () => {} });
+    try {
+      runner.run();
+      await runner.drain();
+      const events = sumEvents(60, 0, { users: 5, mul: 13, mod: 50 });
+      expect(await sumsOf(runner)).toEqual(sumOracle([...events, ...more]));
+    } finally {
+      await runner.stop();
+    }
+  });
+});
+
+function sink(): NodeJS.WritableStream & { text(): string } {
+  const chunks: string[] = [];
+  const w = new Writable({
+    write(c, _e, cb) {
+      chunks.push(String(c));
+      cb();
+    },
+  });
+  return Object.assign(w, { text: () => chunks.join('') });
+}
 
 function lotBucket(runner: AssemblyRunner): string | undefined {
   const env = runner.template.functions.find((f) => f.environment.SLUICE_PARKED)?.environment.SLUICE_PARKED;

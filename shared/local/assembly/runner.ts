@@ -715,6 +715,8 @@ export class AssemblyRunner {
     }
     this.template = next;
     this.opts = { ...this.opts, assembly };
+    // stack.json names the assembly that runs: `sluice parked`/`redrive` on a stopped stack start it.
+    if (this.dataDir) this.writeEndpoints(this.dataDir);
     return { ...diff, applied: true };
   }
 
