@@ -11,8 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import puppeteer from 'puppeteer-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
+import { startConsole } from '../../shared/console/start.ts';
 import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { synthesize } from '../../shared/local/assembly/synth.ts';
 import { CatalogWatcher } from '../../shared/local/assembly/watch.ts';
@@ -97,20 +99,58 @@ describe('park: the failing document is set aside, the rest goes on', () => {
     const applied = await watcher.refresh();
     expect(applied?.changes).toEqual(['~ derivation:test/totals (code)']);
     const stack = watcher.current;
-    const done = await stack.redrive('derivation:test/totals');
-    expect(done).toEqual({ redriven: 1, remaining: 0, failures: [] });
+    // Redrive from the web console, as a user would: the task page lists the parked document; its
+    // Redrive button applies it.
+    const web = await startConsole({
+      catalogPath,
+      runner: () => watcher!.current,
+      shipped: () => undefined,
+      dataDir: join(dir, 'data'),
+      port: 0,
+    });
+    // What `sluice dev` writes beside endpoints.json for `sluice parked`/`redrive` from another terminal.
+    writeFileSync(join(dir, 'data', 'console.json'), JSON.stringify({ url: web.url, pid: process.pid }));
+    const browser = await puppeteer.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${web.url}#/task/${encodeURIComponent('derivation:test/totals')}`);
+      await page.waitForFunction(
+        `document.querySelector('#parked-docs')?.textContent.includes('cannot derive this one')`,
+        { timeout: 30_000 },
+      );
+      await page.click('#parked-docs button');
+      await page.waitForFunction(
+        `document.querySelector('#parked-docs [role=status]')?.textContent.includes('1 redriven, 0 still parked')`,
+        { timeout: 30_000 },
+      );
+      await page.waitForFunction(
+        `!document.querySelector('#parked-docs')?.textContent.includes('cannot derive this one')`,
+        { timeout: 30_000 },
+      );
+    } finally {
+      await browser.close();
+    }
     await stack.drain();
     expect(await sumsOf(stack)).toEqual(sumOracle(events));
     expect(await stack.parkingLot('derivation:test/totals').list()).toEqual([]);
 
-    // A second redrive has nothing to do; and a parked object left behind (a crash between applying it
-    // and removing it) is applied again without effect: the redrive shard's positions say it was.
-    expect(await stack.redrive('derivation:test/totals')).toEqual({
+    // A second redrive has nothing to do — here from the CLI, through the running stack's console; and a
+    // parked object left behind (a crash between applying it and removing it) is applied again without
+    // effect: the redrive shard's positions say it was.
+    const { listParked, redriveParked } = await import('../../cli/parked.ts');
+    const data = join(dir, 'data');
+    expect((await listParked('derivation:test/totals', { data })).docs).toEqual([]);
+    expect((await redriveParked('derivation:test/totals', { data })).result).toEqual({
       redriven: 0,
       remaining: 0,
       failures: [],
     });
-    const bucket = /^_sluice/.test(p.key) ? (lotBucket(stack) as string) : '';
+    await web.stop();
+    rmSync(join(data, 'console.json'));
+    const bucket = lotBucket(stack) as string;
     await new S3BlobStore({ client: stack.admin.s3, bucket }).put(
       p.key,
       Buffer.from(`${JSON.stringify(p.parked)}\n`),
