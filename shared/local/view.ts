@@ -6,6 +6,7 @@ import type { AssemblyRunner } from './assembly/runner.ts';
 import type { ShardHalt } from './esm.ts';
 
 export interface ViewRow {
+  label: string;
   task: string;
   kind: string;
   /** Documents in: accepted by a capture, or delivered to a task by its mappings. */
@@ -21,6 +22,8 @@ export interface ViewRow {
   failures: number;
   /** Where the task stands still: a document that keeps failing, retried until it succeeds. */
   halted?: ShardHalt;
+  /** Documents it parked (`park` policy) and not yet redriven, as its metrics count them. */
+  parked: number;
 }
 
 export function viewRows(
@@ -47,6 +50,8 @@ export function viewRows(
       errors: t.fn.stats.errors,
       failures: s.reduce((a, x) => a + x.failures, 0),
       halted: t.mappings.flatMap((m) => [...m.halts.values()]).sort((a, b) => a.sinceMs - b.sinceMs)[0],
+      label: t.label,
+      parked: Math.max(0, (t.metrics.DocsParked ?? 0) - (t.metrics.DocsRedriven ?? 0)),
     };
   });
 }
@@ -73,7 +78,7 @@ export function renderTable(rows: ViewRow[], header: string): string {
   for (const r of rows) {
     const cells = [r.docsIn, r.docsOut, r.rate, r.invocations, r.lagMs, r.errors, r.failures];
     lines.push(
-      `${pad(r.kind, 16)}${pad(r.halted ? `${r.task} HALTED` : r.task, 44)}${cells.map((v, i) => String(v).padStart(COLUMNS[i][1])).join('')}`,
+      `${pad(r.kind, 16)}${pad(r.halted ? `${r.task} HALTED` : r.parked ? `${r.task} PARKED ${r.parked}` : r.task, 44)}${cells.map((v, i) => String(v).padStart(COLUMNS[i][1])).join('')}`,
     );
   }
   return lines.join('\n');
@@ -113,6 +118,12 @@ export class TerminalView {
     if (this.opts.ui && this.out.isTTY) {
       const errors = [
         ...rows.filter((r) => r.halted).map((r) => `  ${r.kind}:${r.task} ${haltLine(r.halted!)}`),
+        ...rows
+          .filter((r) => r.parked > 0)
+          .map(
+            (r) =>
+              `  ${r.label}: ${r.parked} parked document${r.parked === 1 ? '' : 's'}: sluice parked ${r.label}; after the fix, sluice redrive ${r.label}`,
+          ),
         ...this.runner.denied.slice(-3).map((d) => `  ${d.message}`),
         ...this.runner.tasks
           .filter((t) => t.fn.lastError)
@@ -130,7 +141,7 @@ export class TerminalView {
     this.lastPlain = now;
     for (const r of rows)
       this.out.write(
-        `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_out=${r.docsOut} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}${r.halted ? ` HALTED ${haltLine(r.halted)}` : ''}\n`,
+        `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_out=${r.docsOut} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}${r.parked ? ` parked=${r.parked}` : ''}${r.halted ? ` HALTED ${haltLine(r.halted)}` : ''}\n`,
       );
   }
 

@@ -18,6 +18,7 @@ import { startConsole } from '../../shared/console/start.ts';
 import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { synthesize } from '../../shared/local/assembly/synth.ts';
 import { CatalogWatcher } from '../../shared/local/assembly/watch.ts';
+import { renderTable, viewRows } from '../../shared/local/view.ts';
 import { sumEvents, sumOracle, sumsOf } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/', import.meta.url));
@@ -87,6 +88,10 @@ describe('park: the failing document is set aside, the rest goes on', () => {
     expect(line).toBeDefined();
     expect(JSON.parse(line!)).toMatchObject({ level: 'WARN', parked: p.key });
     expect(runner.task('derivation:test/totals').metrics.DocsParked).toBe(1);
+    // The terminal view of `sluice dev` says so.
+    const rows = viewRows(runner);
+    expect(rows.find((r) => r.label === 'derivation:test/totals')?.parked).toBe(1);
+    expect(renderTable(rows, '')).toMatch(/test\/totals PARKED 1/);
 
     // Still broken: a redrive parks it again, with the count of attempts, and applies nothing.
     const again = await runner.redrive('derivation:test/totals');
