@@ -55,6 +55,12 @@ describe('onFailure: park', () => {
       '{"Dimensions":[{"Name":"service","Value":"derivation:acme/totals"}],"MetricName":"DocsParked","Namespace":"Sluice"}',
     );
     expect(String(alarms[0].Properties.AlarmDescription)).toMatch(/sluice redrive derivation:acme\/totals/);
+    // The task's errors widget graphs its parked and redriven documents.
+    const [dash] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dash.Properties.DashboardBody);
+    expect(body).toContain('DocsParked\\",\\"service\\",\\"derivation:acme/totals');
+    expect(body).toContain('DocsRedriven\\",\\"service\\",\\"derivation:acme/totals');
+    expect(body).not.toContain('DocsParked\\",\\"service\\",\\"persister:acme/events');
   });
 
   it("'park' for every stream task; captures keep their schedule policy", () => {
