@@ -11,7 +11,7 @@
  *   DynamoDB's 1,024-byte sort key limit is stored under `k` = 0xFF + SHA-256 of the key, the full key in
  *   `K` (such items sort after every other key of the partition: packed keys start with a tag < 0xFF).
  *   A tombstone carries `ttl` (epoch seconds) when SLUICE_TOMBSTONE_TTL_SECONDS is set: DynamoDB deletes it after that.
- *   A document whose item would exceed SPILL_ITEM_BYTES is spilled: written to S3 (spillPrefix, content
+ *   A document whose item would exceed SPILL_ITEM_BYTES is spilled: written to S3 (`spillTo`, content
  *   addressed) and the item holds `r` = `s3://<bucket>/<key>` instead of `d`; every read resolves it.
  *   With a replay horizon set, `u` holds when each source of `a` last moved (JSON text) and entries older
  *   than the horizon are pruned on write (ports/state.ts pruneApplied).
@@ -54,7 +54,7 @@ import {
   type StateWriteResult,
   stampApplied,
 } from '../ports/state.ts';
-import { spillPrefix, taskPartition, viewPartition } from '../ports/state-partitions.ts';
+import { taskPartition, viewPartition } from '../ports/state-partitions.ts';
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
 
 const MAX_ITEM_BYTES = 400 * 1024;
@@ -238,8 +238,11 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
        * Undefined: maps are never pruned (and no times are kept).
        */
       appliedHorizonSeconds?: number;
-      /** Where a collection's documents too large for an item are written: its fragments bucket. Undefined: never spilled. */
-      spillBucket?: (collection: string) => string;
+      /**
+       * Where a collection's documents too large for an item are written (bucket and key prefix; the
+       * persister's: persist/place.ts viewSpillFolder). Undefined: never spilled.
+       */
+      spillTo?: (collection: string) => { bucket: string; prefix: string };
       /** S3 access by bucket: writes spilled documents and resolves them on every read. */
       blobs?: BlobsOf;
       /** Seconds since epoch (tests). */
@@ -309,11 +312,10 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
         Item.ttl = { N: String(now + this.opts.tombstoneTtlSeconds) };
       }
       let bytes = dynamoItemBytes(Item);
-      const bucket = this.opts.spillBucket?.(collection);
-      if (text !== undefined && bytes > SPILL_ITEM_BYTES && bucket !== undefined && this.opts.blobs) {
+      const to = this.opts.spillTo?.(collection);
+      if (text !== undefined && bytes > SPILL_ITEM_BYTES && to !== undefined && this.opts.blobs) {
         // Too large for an item (a growing `append` or `set`): the document goes to S3, the item points at it.
-        const prefix = spillPrefix({ view: collection });
-        Item.r = { S: await spillDocument(this.opts.blobs(bucket), bucket, prefix, text) };
+        Item.r = { S: await spillDocument(this.opts.blobs(to.bucket), to.bucket, to.prefix, text) };
         delete Item.d;
         bytes = dynamoItemBytes(Item);
       }

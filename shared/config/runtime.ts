@@ -18,7 +18,7 @@ import { S3BlobStore } from '../adapters/s3.ts';
 import { awsSecretResolver } from '../adapters/secrets.ts';
 import type { BuiltCatalog } from '../catalog/model.ts';
 import { resolveSecret, type SecretResolver } from '../connectors/config.ts';
-import { fragmentPlace } from '../persist/place.ts';
+import { fragmentsLocation, viewSpillFolder } from '../persist/place.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import type { DerivationStateStore } from '../ports/derivation-state.ts';
 import { streamOfArn } from '../ports/events.ts';
@@ -118,11 +118,13 @@ export function createRuntime(env: SluiceEnv, o: RuntimeOverrides = {}): Runtime
       table: env.stateTable,
       meter,
       tombstoneTtlSeconds: env.tombstoneTtlSeconds,
-      // The replay horizon that lets tombstones expire also bounds how long an `applied` entry guards.
-      appliedHorizonSeconds: env.tombstoneTtlSeconds,
-      // A reduced document too large for an item spills to its collection's fragments bucket (the
-      // persister's; functions/persist.ts fragmentsOf resolves the same bucket).
-      spillBucket: (c) => env.fragments[c]?.bucket ?? fragmentPlace(catalog, c).bucket ?? env.bucket,
+      appliedHorizonSeconds: env.appliedHorizonSeconds,
+      // A reduced document too large for an item spills to its collection's fragments bucket, beside
+      // the fragment folder the persister writes (the prefix infra grants it).
+      spillTo: (c) => {
+        const f = fragmentsLocation(catalog, env, c);
+        return { bucket: f.bucket, prefix: viewSpillFolder(f.folder, c) };
+      },
       blobs: blobsOf,
     }),
     blobs: blobsOf,

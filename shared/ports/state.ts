@@ -96,10 +96,9 @@ export function stampApplied(
  * when such a document was folded; documents of one key are folded in stream order, so every document it
  * guards was appended to the stream before that moment, and Kinesis (the mapping's retries, a bisect, a
  * halted shard resuming) redelivers nothing older than the stream's retention. `horizonSeconds` is set
- * longer than that retention (infra: retention + 1 day, as the tombstones' TTL), so an entry that has
- * not moved for longer guards nothing. Sources with `#` are a materialization's backfill positions
- * (`<collection>/<shard>#<binding>@<counter>`): their documents come again from fragments, which do not
- * expire with the stream, so they are never pruned.
+ * longer than every way a document can come again (infra, SLUICE_APPLIED_HORIZON_SECONDS: a persister's
+ * stream retention + 1 day; a materialization re-backfills from fragments, so only when its sources'
+ * fragments expire, after that retention + 1 day), so an entry that has not moved for longer guards nothing.
  */
 export function pruneApplied(
   applied: Record<string, string>,
@@ -112,7 +111,7 @@ export function pruneApplied(
   const pruned: string[] = [];
   for (const [source, pos] of Object.entries(applied)) {
     const t = at[source] ?? now;
-    if (!source.includes('#') && now - t > horizonSeconds) {
+    if (now - t > horizonSeconds) {
       pruned.push(source);
       continue;
     }

@@ -14,6 +14,7 @@ import type { CollectionSpec } from '../../shared/catalog/model.ts';
 import type { Json, JsonObject } from '../../shared/json/types.ts';
 import { packKey } from '../../shared/keys/pack.ts';
 import type { Emulators } from '../../shared/local/emulators.ts';
+import { viewSpillFolder } from '../../shared/persist/place.ts';
 import { PersistTask } from '../../shared/persist/task.ts';
 import type { DocBatch } from '../../shared/ports/events.ts';
 import { encodePosition } from '../../shared/ports/position.ts';
@@ -88,11 +89,17 @@ describe('reduced documents over the item limit spill to S3', () => {
     const state = new DynamoStateStore({
       client: clients.dynamodb,
       table,
-      spillBucket: (c) => (c === spec.name ? bucket : 'elsewhere'),
+      spillTo: (c) => ({ bucket, prefix: viewSpillFolder('flow/acme/logs/', c) }),
       blobs: (b) => new S3BlobStore({ client: clients.s3, bucket: b }),
     });
     await state.ensureTable();
-    const persist = new PersistTask(spec, new SchemaRegistry({ [URI]: schema }), blobs, state, 'acme/logs/');
+    const persist = new PersistTask(
+      spec,
+      new SchemaRegistry({ [URI]: schema }),
+      blobs,
+      state,
+      'flow/acme/logs/',
+    );
     const key = packKey(['k1']);
     const raw = async () =>
       (
@@ -125,10 +132,14 @@ describe('reduced documents over the item limit spill to S3', () => {
     const item = await raw();
     expect(item?.d).toBeUndefined();
     const ref = item?.r?.S ?? '';
-    expect(ref).toMatch(new RegExp(`^s3://${bucket}/_sluice/spill/view/acme/logs/[0-9a-f]{64}\\.json$`));
+    expect(ref).toMatch(new RegExp(`^s3://${bucket}/flow/_sluice/spill/view/acme/logs/[0-9a-f]{64}\\.json$`));
     const object = await blobs.get(ref.slice(`s3://${bucket}/`.length));
     expect(JSON.parse(Buffer.from(object ?? []).toString())).toEqual({ id: 'k1', log: expected });
     await expect(blind.load(spec.name, [key])).rejects.toMatchObject({ code: 'SpillUnreadable' });
+    // Beside the fragment folder, not in it: a fragments retention rule or a backfill listing never meets it.
+    const listed = await blobs.list('flow/acme/logs/');
+    expect(listed.length).toBe(6);
+    expect(listed.every((k) => k.includes('/pivot=shardId-000/'))).toBe(true);
 
     // A redelivered batch changes nothing (its position is in `applied`): no write, same pointer.
     const written = persist.stats.keysWritten;
@@ -159,16 +170,17 @@ describe('reduced documents over the item limit spill to S3', () => {
 describe('applied maps are pruned of sources no redelivery can reach', () => {
   const p = (n: number) => encodePosition(String(n), 0);
 
-  it('pruneApplied keeps recent entries and backfill positions, drops the others past the horizon', () => {
+  it('pruneApplied keeps entries that moved within the horizon (or whose time is unknown), drops the others', () => {
     const res = pruneApplied(
-      { 'c/shard-0': p(1), 'c/shard-1': p(2), 'c/shard-0#b@1': p(3), 'c/shard-2': p(4) },
-      { 'c/shard-0': 1000, 'c/shard-1': 5000, 'c/shard-0#b@1': 1000 },
+      { 'c/shard-0': p(1), 'c/shard-1': p(2), 'c/shard-2': p(4), 'c/shard-3': p(5) },
+      { 'c/shard-0': 1000, 'c/shard-1': 5000, 'c/shard-3': 2000 },
       10_000,
       8000,
     );
-    // shard-0 last moved 9,000 s ago (> 8,000): pruned. shard-2 has no time: kept (as of now).
-    expect(res.applied).toEqual({ 'c/shard-1': p(2), 'c/shard-0#b@1': p(3), 'c/shard-2': p(4) });
-    expect(res.at).toEqual({ 'c/shard-1': 5000, 'c/shard-0#b@1': 1000, 'c/shard-2': 10_000 });
+    // shard-0 last moved 9,000 s ago (> 8,000): pruned; shard-3 exactly 8,000 s ago: kept.
+    // shard-2 has no time (written before times were kept): kept, as of now.
+    expect(res.applied).toEqual({ 'c/shard-1': p(2), 'c/shard-2': p(4), 'c/shard-3': p(5) });
+    expect(res.at).toEqual({ 'c/shard-1': 5000, 'c/shard-2': 10_000, 'c/shard-3': 2000 });
     expect(res.pruned).toEqual(['c/shard-0']);
   });
 
