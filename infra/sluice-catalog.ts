@@ -495,6 +495,21 @@ export class SluiceCatalog extends Construct {
   }
 
   /**
+   * For how long, in hours after it was folded, a document of `collection` can be delivered again: its
+   * stream's retention, plus — for a derived collection — the longest such time of its sources. A
+   * derivation whose mapping starts over (TRIM_HORIZON) without its watermarks re-publishes what its
+   * sources' streams still hold, with those documents' origins (the dedup sources), and the copies then
+   * sit in this stream for its own retention. The chain adds up; a cycle counts once.
+   */
+  private replayHours(collection: string, seen: Set<string> = new Set()): number {
+    if (seen.has(collection)) return 0;
+    seen.add(collection);
+    const spec = this.catalog.collections[collection];
+    const upstream = spec ? derivationSources(spec).map((c) => this.replayHours(c, new Set(seen))) : [];
+    return this.retentionHours(collection) + Math.max(0, ...upstream);
+  }
+
+  /**
    * The persister of `collection` spills reduced documents too large for a state item beside its
    * fragment folder (shared/persist/place.ts viewSpillFolder): Get and Put under exactly that folder.
    * No ListBucket: a spilled object is only read through a pointer written after it.
@@ -932,11 +947,10 @@ export class SluiceCatalog extends Construct {
       },
       { kind: 'persister', name: spec.name },
     );
-    // A tombstone guards against replays of older documents; none can come once the stream no longer
-    // holds them, so it may expire a day after the stream's retention. An `applied` entry that has not
-    // moved for as long guards nothing either (ports/state.ts pruneApplied): nothing but the stream
-    // feeds a reduced view.
-    const horizon = String((this.retentionHours(spec.name) + 24) * 3600);
+    // A tombstone guards against replays of older documents; none can come once no stream holds them
+    // (replayHours), so it may expire a day after that. An `applied` entry that has not moved for as
+    // long guards nothing either (ports/state.ts pruneApplied): nothing but the stream feeds a reduced view.
+    const horizon = String((this.replayHours(spec.name) + 24) * 3600);
     fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', horizon);
     fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', horizon);
     this.grantViewSpill(fn, spec.name);
@@ -1149,22 +1163,22 @@ export class SluiceCatalog extends Construct {
   /**
    * How long materialize-dynamodb's guards must last (shared/connectors/materialize-dynamodb.ts).
    * A tombstone (a deleted key's positions) guards against a redelivery of older documents of that key
-   * by the stream: it expires a day after the longest retention of its sources' streams. A re-backfill
+   * by the streams: it expires a day after its sources' longest replayHours. A re-backfill
    * cannot resurrect an expired tombstone's key: with neither item nor tombstone, it folds the key's whole
    * history again from nothing and ends deleted again. An `applied` entry of a live item is different:
    * a re-backfill (a bumped counter, a resumed backfill) replays the sources' fragments and relies on
    * the entries to skip what the item already holds, so an entry may be pruned only once no fragment can
    * hold its documents either — when every source's fragments expire (`journals.fragments.retention`),
-   * after the stream's retention (a halted persister writes a fragment late), the fragments' retention
+   * after the source's replayHours (a halted persister writes a fragment late), the fragments' retention
    * and a day. Without fragment retention on every source, entries are never pruned.
    */
   private replayHorizons(fn: SluiceFunction, sources: string[]): void {
-    const stream = Math.max(24, ...sources.map((c) => this.retentionHours(c)));
+    const stream = Math.max(24, ...sources.map((c) => this.replayHours(c)));
     fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', String((stream + 24) * 3600));
     const fragmentDays = sources.map((c) => this.places.get(c)?.retentionDays);
     if (fragmentDays.length > 0 && fragmentDays.every((d) => d !== undefined)) {
       const hours = Math.max(
-        ...sources.map((c, i) => this.retentionHours(c) + (fragmentDays[i] as number) * 24),
+        ...sources.map((c, i) => this.replayHours(c) + (fragmentDays[i] as number) * 24),
       );
       fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', String((hours + 24) * 3600));
     }

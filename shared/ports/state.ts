@@ -97,8 +97,10 @@ export function stampApplied(
  * guards was appended to the stream before that moment, and Kinesis (the mapping's retries, a bisect, a
  * halted shard resuming) redelivers nothing older than the stream's retention. `horizonSeconds` is set
  * longer than every way a document can come again (infra, SLUICE_APPLIED_HORIZON_SECONDS: a persister's
- * stream retention + 1 day; a materialization re-backfills from fragments, so only when its sources'
- * fragments expire, after that retention + 1 day), so an entry that has not moved for longer guards nothing.
+ * stream retention, plus its sources' for a derived collection — a derivation starting over re-publishes
+ * what they hold with the same origins — + 1 day; a materialization re-backfills from fragments, so only
+ * when its sources' fragments expire, after that + their retention + 1 day), so an entry that has not
+ * moved for longer guards nothing.
  */
 export function pruneApplied(
   applied: Record<string, string>,
