@@ -8,6 +8,7 @@
  * therefore changes nothing, and a zombie writer racing a newer one loses the condition.
  */
 import type { Json } from '../json/types.ts';
+import { redriveShard } from './parking.ts';
 
 export interface StateItem {
   /** The packed collection key (order-preserving bytes). */
@@ -100,7 +101,9 @@ export function stampApplied(
  * stream retention, plus its sources' for a derived collection — a derivation starting over re-publishes
  * what they hold with the same origins — + 1 day; a materialization re-backfills from fragments, so only
  * when its sources' fragments expire, after that + their retention + 1 day), so an entry that has not
- * moved for longer guards nothing.
+ * moved for longer guards nothing. Redrive sources (ports/parking.ts) are kept: a parked document can be
+ * redriven at any time, and their entry is what makes a repeated redrive change nothing; there are
+ * only as many of them as shards that ever parked a document.
  */
 export function pruneApplied(
   applied: Record<string, string>,
@@ -113,7 +116,7 @@ export function pruneApplied(
   const pruned: string[] = [];
   for (const [source, pos] of Object.entries(applied)) {
     const t = at[source] ?? now;
-    if (now - t > horizonSeconds) {
+    if (!isRedriveSource(source) && now - t > horizonSeconds) {
       pruned.push(source);
       continue;
     }
@@ -121,6 +124,16 @@ export function pruneApplied(
     keepAt[source] = t;
   }
   return { applied: keep, at: keepAt, pruned };
+}
+
+/**
+ * Whether a source names redriven documents (ports/parking.ts redriveBatches): `<collection>/<redrive
+ * shard>` for documents without an origin, `<origin source>#redrive` for the others.
+ */
+export function isRedriveSource(source: string): boolean {
+  if (source.endsWith('#redrive')) return true;
+  const shard = source.slice(source.lastIndexOf('/') + 1);
+  return redriveShard(shard) === shard;
 }
 
 export class StateError extends Error {

@@ -184,6 +184,16 @@ describe('applied maps are pruned of sources no redelivery can reach', () => {
     expect(res.pruned).toEqual(['c/shard-0']);
   });
 
+  it('redrive sources are never pruned: a parked document may be redriven again any time', () => {
+    const res = pruneApplied(
+      { 'c/redrive-shard-0': p(1), 'd/shard-0#redrive': p(2), 'c/shard-0': p(3) },
+      { 'c/redrive-shard-0': 0, 'd/shard-0#redrive': 0, 'c/shard-0': 0 },
+      10_000,
+      8000,
+    );
+    expect(res.applied).toEqual({ 'c/redrive-shard-0': p(1), 'd/shard-0#redrive': p(2) });
+  });
+
   it('the state store stamps when each source moved and drops a parent shard once the horizon passed', async () => {
     let now = 1_800_000_000;
     const horizon = 48 * 3600;
