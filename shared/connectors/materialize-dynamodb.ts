@@ -18,7 +18,7 @@
  * table too, one item per checkpoint key (k = `cp#<key>`), never moving backwards.
  *
  * Tombstones carry `ttl` (the state table's TTL attribute) when `tombstoneTtlSeconds` is set: a day past
- * the sources' longest stream retention (infra), after which no redelivery can reach the key; a
+ * the last moment the sources' streams can deliver the key's documents again (infra replayHours); a
  * re-backfill that meets neither item nor tombstone folds the key's whole history again from nothing,
  * so it ends deleted again rather than resurrected half-way. With `appliedHorizonSeconds` (infra sets it
  * only when the sources' fragments expire: a re-backfill replays fragments), `_sluice_applied_at` holds
