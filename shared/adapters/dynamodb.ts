@@ -234,7 +234,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
       tombstoneTtlSeconds?: number;
       /**
        * Entries of an `applied` map that have not moved for this long are pruned on write (ports/state.ts
-       * pruneApplied): longer than any redelivery window (infra: the stream's retention + 1 day).
+       * pruneApplied): longer than any redelivery window (infra's SLUICE_APPLIED_HORIZON_SECONDS).
        * Undefined: maps are never pruned (and no times are kept).
        */
       appliedHorizonSeconds?: number;
