@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { destroyClients, EMULATOR_CREDENTIALS, makeClients } from '../shared/adapters/clients.ts';
 import { DynamoStateStore } from '../shared/adapters/dynamodb.ts';
+import { S3BlobStore } from '../shared/adapters/s3.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import { parseEnv } from '../shared/config/env.ts';
 import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
@@ -77,7 +78,12 @@ export async function runRead(
     credentials: EMULATOR_CREDENTIALS,
   });
   try {
-    const state = new DynamoStateStore({ client: clients.dynamodb, table });
+    // Reduced documents too large for an item are in S3 behind a pointer: resolved through the same emulators.
+    const state = new DynamoStateStore({
+      client: clients.dynamodb,
+      table,
+      blobs: (bucket) => new S3BlobStore({ client: clients.s3, bucket }),
+    });
     for await (const it of state.scan(collection)) out.write(`${JSON.stringify(it.doc)}\n`);
   } catch (e) {
     if ((e as Error).name !== 'ResourceNotFoundException') throw e;

@@ -65,6 +65,11 @@ export async function createConnector(rt: Runtime, materialization: string): Pro
       client: rt.clients.dynamodb,
       meter: rt.meter,
       stateTable: rt.env.stateTable,
+      // Items too large for DynamoDB keep their document in the default bucket (its grant: spill-objects).
+      spillBucket: rt.env.bucket,
+      blobs: rt.blobs,
+      tombstoneTtlSeconds: rt.env.tombstoneTtlSeconds,
+      appliedHorizonSeconds: rt.env.appliedHorizonSeconds,
     });
   return createMaterializeConnector(spec, {
     catalog: rt.catalog,

@@ -7,7 +7,7 @@
  */
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
-import { fragmentPlace } from '../shared/persist/place.ts';
+import { fragmentsLocation } from '../shared/persist/place.ts';
 import { PersistTask } from '../shared/persist/task.ts';
 import { type BatchTask, type KinesisTaskHandler, kinesisEntry, parkingOf } from './telemetry.ts';
 
@@ -18,10 +18,7 @@ export type { KinesisTaskHandler };
  * ending in `<collection>/`), else from the catalog's storage mappings with the default bucket.
  */
 export function fragmentsOf(rt: Runtime, collection: string): { bucket: string; folder: string } {
-  const given = rt.env.fragments[collection];
-  if (given) return { bucket: given.bucket, folder: given.prefix };
-  const place = fragmentPlace(rt.catalog, collection);
-  return { bucket: place.bucket ?? rt.env.bucket, folder: place.folder };
+  return fragmentsLocation(rt.catalog, rt.env, collection);
 }
 
 export function createPersistTask(

@@ -45,8 +45,9 @@ import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
 import { isObject } from '../shared/json/types.ts';
+import { viewSpillFolder } from '../shared/persist/place.ts';
 import { parkedPrefix } from '../shared/ports/parking.ts';
-import { stateTaskId, taskPartition, viewPartition } from '../shared/ports/state-partitions.ts';
+import { spillPrefix, stateTaskId, taskPartition, viewPartition } from '../shared/ports/state-partitions.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
 import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
@@ -488,6 +489,48 @@ export class SluiceCatalog extends Construct {
     }
   }
 
+  /** Retention of a collection's stream, in hours. */
+  private retentionHours(collection: string): number {
+    return this.props.streams?.[collection]?.retentionHours ?? 24;
+  }
+
+  /**
+   * For how long, in hours after it was folded, a document of `collection` can be delivered again: its
+   * stream's retention, plus — for a derived collection — the longest such time of its sources. A
+   * derivation whose mapping starts over (TRIM_HORIZON) without its watermarks re-publishes what its
+   * sources' streams still hold, with those documents' origins (the dedup sources), and the copies then
+   * sit in this stream for its own retention. The chain adds up; a cycle counts once.
+   */
+  private replayHours(collection: string, seen: Set<string> = new Set()): number {
+    if (seen.has(collection)) return 0;
+    seen.add(collection);
+    const spec = this.catalog.collections[collection];
+    const upstream = spec ? derivationSources(spec).map((c) => this.replayHours(c, new Set(seen))) : [];
+    return this.retentionHours(collection) + Math.max(0, ...upstream);
+  }
+
+  /**
+   * The persister of `collection` spills reduced documents too large for a state item beside its
+   * fragment folder (shared/persist/place.ts viewSpillFolder): Get and Put under exactly that folder.
+   * No ListBucket: a spilled object is only read through a pointer written after it.
+   */
+  private grantViewSpill(fn: SluiceFunction, collection: string): void {
+    const place = this.places.get(collection) as FragmentPlace;
+    const bucket = this.bucketFor(place);
+    const folder = viewSpillFolder(place.prefix, collection);
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [bucket.arnForObjects(`${folder}*`)],
+      }),
+    );
+    this.ackPrefixWildcard(
+      fn,
+      `Resource::<${this.logicalIdOf(bucket)}.Arn>/${folder}*`,
+      `its spilled reduced documents under ${folder}`,
+    );
+  }
+
   /** The stack's default bucket (unmapped collections' fragments, capture state); created when missing. */
   private defaultBucket(): s3.IBucket {
     return this.bucketFor({ bucket: undefined, prefix: '' });
@@ -904,10 +947,13 @@ export class SluiceCatalog extends Construct {
       },
       { kind: 'persister', name: spec.name },
     );
-    // A tombstone guards against replays of older documents; none can come once the stream no longer
-    // holds them, so it may expire a day after the stream's retention.
-    const retentionHours = this.props.streams?.[spec.name]?.retentionHours ?? 24;
-    fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', String((retentionHours + 24) * 3600));
+    // A tombstone guards against replays of older documents; none can come once no stream holds them
+    // (replayHours), so it may expire a day after that. An `applied` entry that has not moved for as
+    // long guards nothing either (ports/state.ts pruneApplied): nothing but the stream feeds a reduced view.
+    const horizon = String((this.replayHours(spec.name) + 24) * 3600);
+    fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', horizon);
+    fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', horizon);
+    this.grantViewSpill(fn, spec.name);
     const dlq = this.streamDeadLetters(scope, label);
     const parks = this.consume(fn, label, [spec.name], dlq);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
@@ -1070,6 +1116,8 @@ export class SluiceCatalog extends Construct {
     const scope = new Construct(this.scopes.materializations, constructIdFor('materialization', name));
     const sourcesRead = materializationSources(spec);
     const grants = this.grantsOf(connector, spec);
+    // Spilled items go to the default bucket: it must exist before the function, which gets SLUICE_BUCKET.
+    if (grants.includes('spill-objects')) this.defaultBucket();
     const fn = this.makeFunction(
       scope,
       'Function',
@@ -1092,6 +1140,7 @@ export class SluiceCatalog extends Construct {
       { kind: 'materialization', name },
       { inVpc: connector.inVpc },
     );
+    if (grants.includes('state-checkpoints')) this.replayHorizons(fn, sourcesRead);
     this.grantSecrets(
       fn,
       spec.endpoint.config,
@@ -1109,6 +1158,30 @@ export class SluiceCatalog extends Construct {
       parks,
       streamConsumer: true,
     });
+  }
+
+  /**
+   * How long materialize-dynamodb's guards must last (shared/connectors/materialize-dynamodb.ts).
+   * A tombstone (a deleted key's positions) guards against a redelivery of older documents of that key
+   * by the streams: it expires a day after its sources' longest replayHours. A re-backfill
+   * cannot resurrect an expired tombstone's key: with neither item nor tombstone, it folds the key's whole
+   * history again from nothing and ends deleted again. An `applied` entry of a live item is different:
+   * a re-backfill (a bumped counter, a resumed backfill) replays the sources' fragments and relies on
+   * the entries to skip what the item already holds, so an entry may be pruned only once no fragment can
+   * hold its documents either — when every source's fragments expire (`journals.fragments.retention`),
+   * after the source's replayHours (a halted persister writes a fragment late), the fragments' retention
+   * and a day. Without fragment retention on every source, entries are never pruned.
+   */
+  private replayHorizons(fn: SluiceFunction, sources: string[]): void {
+    const stream = Math.max(24, ...sources.map((c) => this.replayHours(c)));
+    fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', String((stream + 24) * 3600));
+    const fragmentDays = sources.map((c) => this.places.get(c)?.retentionDays);
+    if (fragmentDays.length > 0 && fragmentDays.every((d) => d !== undefined)) {
+      const hours = Math.max(
+        ...sources.map((c, i) => this.replayHours(c) + (fragmentDays[i] as number) * 24),
+      );
+      fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', String((hours + 24) * 3600));
+    }
   }
 
   /** The registry's grants of a connector that apply to this task (conditional ones resolved). */
@@ -1157,6 +1230,24 @@ export class SluiceCatalog extends Construct {
         return; // resolved by grantsOf
       case 'state-checkpoints':
         return; // granted with the function (makeFunction's state)
+      case 'spill-objects': {
+        // Items too large for DynamoDB keep their document in the default bucket, content addressed under
+        // its own folder (shared/ports/state-partitions.ts spillPrefix); read back through the item's pointer.
+        const bucket = this.defaultBucket();
+        const folder = spillPrefix({ materialization: name });
+        fn.role.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['s3:GetObject', 's3:PutObject'],
+            resources: [bucket.arnForObjects(`${folder}*`)],
+          }),
+        );
+        this.ackPrefixWildcard(
+          fn,
+          `Resource::<${this.logicalIdOf(bucket)}.Arn>/${folder}*`,
+          `its spilled items under ${folder}`,
+        );
+        return;
+      }
       case 'config-objects-read': {
         const loc = this.configLocation(spec, name);
         fn.role.addToPolicy(

@@ -11,6 +11,10 @@
  *   DynamoDB's 1,024-byte sort key limit is stored under `k` = 0xFF + SHA-256 of the key, the full key in
  *   `K` (such items sort after every other key of the partition: packed keys start with a tag < 0xFF).
  *   A tombstone carries `ttl` (epoch seconds) when SLUICE_TOMBSTONE_TTL_SECONDS is set: DynamoDB deletes it after that.
+ *   A document whose item would exceed SPILL_ITEM_BYTES is spilled: written to S3 (`spillTo`, content
+ *   addressed) and the item holds `r` = `s3://<bucket>/<key>` instead of `d`; every read resolves it.
+ *   With a replay horizon set, `u` holds when each source of `a` last moved (JSON text) and entries older
+ *   than the horizon are pruned on write (ports/state.ts pruneApplied).
  * - checkpoint: p = `c#<task>` (task = `<kind>:<name>`), k = UTF-8 shard id, `pos` = position (position.ts encoding: a padded
  *   string, never a number). Conditional on `pos` being lower, so checkpoints never move backwards.
  * - origin watermarks of a derive task on one input shard: p = `c#derivation:<derived collection>` (the
@@ -34,6 +38,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Json } from '../json/types.ts';
+import type { BlobStore } from '../ports/blob.ts';
 import {
   type DerivationCheckpoint,
   DerivationStateConflict,
@@ -41,16 +46,66 @@ import {
 } from '../ports/derivation-state.ts';
 import {
   type OriginWatermarks,
+  pruneApplied,
   StateError,
   type StateItem,
   type StateStore,
   type StateWrite,
   type StateWriteResult,
+  stampApplied,
 } from '../ports/state.ts';
 import { taskPartition, viewPartition } from '../ports/state-partitions.ts';
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
 
 const MAX_ITEM_BYTES = 400 * 1024;
+
+/**
+ * An item larger than this has its document spilled to S3. Well under the 400 KB limit: the size is
+ * this code's count of attribute names and values (ports/usage.ts dynamoItemBytes), and what stays in
+ * the item beside the pointer (key, `applied` map, fields that fit) must still fit.
+ */
+export const SPILL_ITEM_BYTES = 300 * 1024;
+
+/** Reads the objects of a bucket: how stores resolve spilled documents (`s3://bucket/key`). */
+export type BlobsOf = (bucket: string) => BlobStore;
+
+/** The error of a spilled document that cannot be read (no blob access configured, object missing). */
+function spillUnreadable(owner: string, keyHex: string, uri: string, why: string): StateError {
+  return new StateError('SpillUnreadable', owner, keyHex, `spilled document ${uri}: ${why}`);
+}
+
+/**
+ * Write a document's JSON text to S3 under `prefix`, named by its SHA-256: a retried or fenced writer
+ * writes the same bytes to the same name, and a different document gets a different name, so an item's
+ * pointer never sees its object overwritten. The object is written before the item that points at it
+ * (a PUT is atomic: no reader sees half of it); a writer that then loses its condition leaves an
+ * unreferenced object behind, never a dangling pointer.
+ */
+export async function spillDocument(
+  blobs: BlobStore,
+  bucket: string,
+  prefix: string,
+  text: string,
+): Promise<string> {
+  const key = `${prefix}${createHash('sha256').update(text).digest('hex')}.json`;
+  await blobs.put(key, Buffer.from(text), 'application/json');
+  return `s3://${bucket}/${key}`;
+}
+
+/** The document a spill pointer (`s3://bucket/key`) refers to. */
+export async function readSpilled(
+  blobsOf: BlobsOf | undefined,
+  uri: string,
+  owner: string,
+  keyHex: string,
+): Promise<Json> {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m) throw spillUnreadable(owner, keyHex, uri, 'not an s3:// URI');
+  if (!blobsOf) throw spillUnreadable(owner, keyHex, uri, 'this reader has no S3 access configured');
+  const body = await blobsOf(m[1]).get(m[2]);
+  if (body === undefined) throw spillUnreadable(owner, keyHex, uri, 'the object does not exist');
+  return JSON.parse(Buffer.from(body).toString('utf8')) as Json;
+}
 
 /** DynamoDB's limit on a binary sort key. */
 export const MAX_SORT_KEY_BYTES = 1024;
@@ -177,10 +232,36 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
        * retention (infra sets it so). Undefined: tombstones are kept.
        */
       tombstoneTtlSeconds?: number;
+      /**
+       * Entries of an `applied` map that have not moved for this long are pruned on write (ports/state.ts
+       * pruneApplied): longer than any redelivery window (infra's SLUICE_APPLIED_HORIZON_SECONDS).
+       * Undefined: maps are never pruned (and no times are kept).
+       */
+      appliedHorizonSeconds?: number;
+      /**
+       * Where a collection's documents too large for an item are written (bucket and key prefix; the
+       * persister's: persist/place.ts viewSpillFolder). Undefined: never spilled.
+       */
+      spillTo?: (collection: string) => { bucket: string; prefix: string };
+      /** S3 access by bucket: writes spilled documents and resolves them on every read. */
+      blobs?: BlobsOf;
       /** Seconds since epoch (tests). */
       nowSeconds?: () => number;
     },
   ) {}
+
+  private now(): number {
+    return this.opts.nowSeconds?.() ?? Math.floor(Date.now() / 1000);
+  }
+
+  /** A state item as read, its spilled document (if any) fetched. */
+  private async resolve(collection: string, it: Record<string, AttributeValue>): Promise<StateItem> {
+    const item = toStateItem(it);
+    const ref = it.r?.S;
+    if (ref !== undefined)
+      item.doc = await readSpilled(this.opts.blobs, ref, collection, item.key.toString('hex'));
+    return item;
+  }
 
   /** Create the state table when missing (provisioning; the CDK stack does this on AWS). */
   ensureTable(): Promise<void> {
@@ -196,10 +277,8 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
       this.opts.meter,
     );
     const out = new Map<string, StateItem>();
-    for (const it of items) {
-      const item = toStateItem(it);
-      out.set(item.key.toString('hex'), item);
-    }
+    const resolved = await mapLimit(items, this.opts.concurrency ?? 16, (it) => this.resolve(collection, it));
+    for (const item of resolved) out.set(item.key.toString('hex'), item);
     return out;
   }
 
@@ -207,18 +286,39 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     const conflicts: string[] = [];
     let written = 0;
     await mapLimit(writes, this.opts.concurrency ?? 16, async (w) => {
+      const now = this.now();
+      let applied = w.applied;
+      let at: Record<string, number> | undefined;
+      if (this.opts.appliedHorizonSeconds !== undefined) {
+        const pruned = pruneApplied(
+          applied,
+          stampApplied(applied, w.expected, w.appliedAt, now),
+          now,
+          this.opts.appliedHorizonSeconds,
+        );
+        applied = pruned.applied;
+        at = pruned.at;
+      }
       const Item: Record<string, AttributeValue> = {
         p: { S: viewPartition(collection) },
         k: { B: storageKey(w.key) },
-        a: { S: canonicalApplied(w.applied) },
+        a: { S: canonicalApplied(applied) },
       };
+      if (at !== undefined) Item.u = { S: JSON.stringify(at) };
       if (w.key.length > MAX_SORT_KEY_BYTES) Item.K = { B: w.key };
-      if (w.doc !== undefined) Item.d = { S: JSON.stringify(w.doc) };
+      const text = w.doc === undefined ? undefined : JSON.stringify(w.doc);
+      if (text !== undefined) Item.d = { S: text };
       else if (this.opts.tombstoneTtlSeconds !== undefined) {
-        const now = this.opts.nowSeconds?.() ?? Math.floor(Date.now() / 1000);
         Item.ttl = { N: String(now + this.opts.tombstoneTtlSeconds) };
       }
-      const bytes = dynamoItemBytes(Item);
+      let bytes = dynamoItemBytes(Item);
+      const to = this.opts.spillTo?.(collection);
+      if (text !== undefined && bytes > SPILL_ITEM_BYTES && to !== undefined && this.opts.blobs) {
+        // Too large for an item (a growing `append` or `set`): the document goes to S3, the item points at it.
+        Item.r = { S: await spillDocument(this.opts.blobs(to.bucket), to.bucket, to.prefix, text) };
+        delete Item.d;
+        bytes = dynamoItemBytes(Item);
+      }
       if (bytes > MAX_ITEM_BYTES)
         throw new StateError(
           'ItemTooLarge',
@@ -268,8 +368,8 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
       );
       for (const it of res.Items ?? []) {
         this.opts.meter?.dynamoRead(dynamoItemBytes(it), true);
-        const item = toStateItem(it);
-        if (item.doc !== undefined) yield item;
+        if (it.d === undefined && it.r === undefined) continue; // a tombstone
+        yield await this.resolve(collection, it);
       }
       ExclusiveStartKey = res.LastEvaluatedKey;
     } while (ExclusiveStartKey);
@@ -308,8 +408,8 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
       );
       for (const it of res.Items ?? []) {
         this.opts.meter?.dynamoRead(dynamoItemBytes(it), true);
-        const item = toStateItem(it);
-        if (item.doc !== undefined) items.push(item);
+        if (it.d === undefined && it.r === undefined) continue; // a tombstone
+        items.push(await this.resolve(collection, it));
       }
       ExclusiveStartKey = res.LastEvaluatedKey;
       if (!ExclusiveStartKey) return { items };
@@ -487,12 +587,15 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
   }
 }
 
+/** A state item as stored; a spilled document (`r`) is left undefined here and resolved by the store. */
 function toStateItem(it: Record<string, AttributeValue>): StateItem {
-  return {
+  const item: StateItem = {
     key: Buffer.from(it.K?.B ?? it.k.B!),
     doc: it.d?.S === undefined ? undefined : (JSON.parse(it.d.S) as Json),
     applied: JSON.parse(it.a?.S ?? '{}') as Record<string, string>,
   };
+  if (it.u?.S !== undefined) item.appliedAt = JSON.parse(it.u.S) as Record<string, number>;
+  return item;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
  * | `SLUICE_DERIVATION_MODULE` | path of the bundled derivation module (derive functions); else the catalog's module path | unset |
  * | `SLUICE_REDACT_SALT` | salt of `redact: {strategy: sha256}` (schema/redact.ts): a secret reference (`secretsmanager:`, `ssm:`, `env:`) or the salt itself | empty salt |
  * | `SLUICE_TOMBSTONE_TTL_SECONDS` | a reduced view's tombstones (deleted documents) expire this long after they are written (DynamoDB TTL attribute `ttl`); longer than the stream's retention, so no replay can outlive one | unset: kept |
+ * | `SLUICE_APPLIED_HORIZON_SECONDS` | entries of the per-key `applied` maps (source → position) that have not moved for this long are pruned on write: no redelivery (the stream's retention; for a materialization, re-backfill from fragments too) can reach them any more | unset: never pruned |
  * | `SLUICE_MAX_BODY_BYTES` | HTTP ingest request size limit | `10485760` |
  * | `SLUICE_MEMORY_MB` | memory for usage accounting (else `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) | `1024` |
  * | `AWS_REGION` | region of the clients | `us-east-1` |
@@ -35,6 +36,7 @@ export interface SluiceEnv {
   parked: { bucket: string; prefix: string } | undefined;
   redactSalt: string | undefined;
   tombstoneTtlSeconds: number | undefined;
+  appliedHorizonSeconds: number | undefined;
   maxBodyBytes: number;
   memoryMb: number;
   region: string;
@@ -115,6 +117,9 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     redactSalt: env.SLUICE_REDACT_SALT || undefined,
     tombstoneTtlSeconds: env.SLUICE_TOMBSTONE_TTL_SECONDS
       ? positiveInt(env, 'SLUICE_TOMBSTONE_TTL_SECONDS', 1)
+      : undefined,
+    appliedHorizonSeconds: env.SLUICE_APPLIED_HORIZON_SECONDS
+      ? positiveInt(env, 'SLUICE_APPLIED_HORIZON_SECONDS', 1)
       : undefined,
     maxBodyBytes: positiveInt(env, 'SLUICE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     memoryMb: positiveInt(env, 'SLUICE_MEMORY_MB', positiveInt(env, 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 1024)),

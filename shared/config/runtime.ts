@@ -6,6 +6,7 @@
  * The built catalog comes from `SLUICE_CATALOG`: a path to the BuiltCatalog JSON (the CDK stack ships
  * `catalog.json` next to the bundle with `SLUICE_CATALOG=./catalog.json`) or the JSON itself.
  */
+
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -17,6 +18,7 @@ import { S3BlobStore } from '../adapters/s3.ts';
 import { awsSecretResolver } from '../adapters/secrets.ts';
 import type { BuiltCatalog } from '../catalog/model.ts';
 import { resolveSecret, type SecretResolver } from '../connectors/config.ts';
+import { fragmentsLocation, viewSpillFolder } from '../persist/place.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import type { DerivationStateStore } from '../ports/derivation-state.ts';
 import { streamOfArn } from '../ports/events.ts';
@@ -82,6 +84,14 @@ export function createRuntime(env: SluiceEnv, o: RuntimeOverrides = {}): Runtime
   const nameOf = (c: string) => streamName(env, c);
   const byStream = new Map(Object.keys(catalog.collections).map((c) => [nameOf(c), c]));
   const blobs = new Map<string, BlobStore>();
+  const blobsOf = (bucket: string): BlobStore => {
+    let b = blobs.get(bucket);
+    if (!b) {
+      b = new S3BlobStore({ client: clients.s3, bucket, meter });
+      blobs.set(bucket, b);
+    }
+    return b;
+  };
   let secrets: SecretsManagerClient | undefined;
   let ssm: SSMClient | undefined;
   const secret = awsSecretResolver({
@@ -108,15 +118,16 @@ export function createRuntime(env: SluiceEnv, o: RuntimeOverrides = {}): Runtime
       table: env.stateTable,
       meter,
       tombstoneTtlSeconds: env.tombstoneTtlSeconds,
+      appliedHorizonSeconds: env.appliedHorizonSeconds,
+      // A reduced document too large for an item spills to its collection's fragments bucket, beside
+      // the fragment folder the persister writes (the prefix infra grants it).
+      spillTo: (c) => {
+        const f = fragmentsLocation(catalog, env, c);
+        return { bucket: f.bucket, prefix: viewSpillFolder(f.folder, c) };
+      },
+      blobs: blobsOf,
     }),
-    blobs(bucket) {
-      let b = blobs.get(bucket);
-      if (!b) {
-        b = new S3BlobStore({ client: clients.s3, bucket, meter });
-        blobs.set(bucket, b);
-      }
-      return b;
-    },
+    blobs: blobsOf,
     collectionOfArn(arn) {
       const c = byStream.get(streamOfArn(arn));
       if (!c)

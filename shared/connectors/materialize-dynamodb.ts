@@ -16,14 +16,34 @@
  * p = `c#materialization:<name>`, k = `t#<binding>#<key JSON>`), so that a replay of older documents cannot
  * resurrect it. The materialization's checkpoint (per source shard, backfill markers) lives in the state
  * table too, one item per checkpoint key (k = `cp#<key>`), never moving backwards.
+ *
+ * Tombstones carry `ttl` (the state table's TTL attribute) when `tombstoneTtlSeconds` is set: a day past
+ * the last moment the sources' streams can deliver the key's documents again (infra replayHours); a
+ * re-backfill that meets neither item nor tombstone folds the key's whole history again from nothing,
+ * so it ends deleted again rather than resurrected half-way. With `appliedHorizonSeconds` (infra sets it
+ * only when the sources' fragments expire: a re-backfill replays fragments), `_sluice_applied_at` holds
+ * when each entry of `_sluice_applied` last moved, and entries past the horizon are pruned on write
+ * (ports/state.ts pruneApplied).
+ *
+ * Items too large for DynamoDB (over SPILL_ITEM_BYTES; a growing `append` or `set`): the whole document
+ * is written to S3 first (`spill`: content addressed, `_sluice/spill/materialization/<name>/<sha256>.json`,
+ * so a retried or fenced write never changes an object a pointer names), and the item holds the key, the
+ * fields that fit (smallest first), `_sluice_applied` and `_sluice_document_ref` = `s3://<bucket>/<key>`
+ * instead of `flow_document`. Readers of the table: when `_sluice_document_ref` is present, the document
+ * is that object (fields missing from the item are in it); `loadApplied` and `items` resolve it.
  */
 import { BatchGetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
+  type BlobsOf,
   type DynamoOptions,
   DynamoStateStore,
   DynamoTable,
   type KeyAttr,
   mapLimit,
+  marshal,
+  readSpilled,
+  SPILL_ITEM_BYTES,
+  spillDocument,
 } from '../adapters/dynamodb.ts';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { parsePointer } from '../json/pointer.ts';
@@ -35,12 +55,17 @@ import type {
   MaterializeConnectorContext,
   MaterializeTransaction,
 } from '../materialize/connector.ts';
-import { stateTaskId, taskPartition } from '../ports/state-partitions.ts';
-import type { UsageMeter } from '../ports/usage.ts';
+import { pruneApplied, stampApplied } from '../ports/state.ts';
+import { spillPrefix, stateTaskId, taskPartition } from '../ports/state-partitions.ts';
+import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
 
 export const APPLIED_ATTR = '_sluice_applied';
 export const DELETED_ATTR = '_sluice_deleted';
 export const DOCUMENT_ATTR = 'flow_document';
+/** `s3://<bucket>/<key>` of the document when the item was too large for DynamoDB (then no `flow_document`). */
+export const DOCUMENT_REF_ATTR = '_sluice_document_ref';
+/** When each entry of `_sluice_applied` last moved (epoch seconds, JSON text), when pruning is on. */
+export const APPLIED_AT_ATTR = '_sluice_applied_at';
 /** Sort-key prefix of checkpoint items in the state table (tombstones: `t#<binding>#<key JSON>`). */
 const CHECKPOINT_K = 'cp#';
 
@@ -83,6 +108,8 @@ function keyValue(v: Json): Json {
 
 export class DynamoDbConnector implements MaterializeConnector {
   private readonly tables: BindingTable[];
+  /** `_sluice_applied_at` of the items loadApplied loaded (`<binding>|<key JSON>`), for the commit that follows. */
+  private readonly loadedAt = new Map<string, Record<string, number>>();
 
   constructor(
     private readonly ctx: MaterializeConnectorContext & {
@@ -93,6 +120,16 @@ export class DynamoDbConnector implements MaterializeConnector {
       tablePrefix?: string;
       /** Sluice's state table: checkpoints (per source shard, backfill markers) of this materialization. */
       stateTable?: string;
+      /** Where items too large for DynamoDB keep their document (the default bucket); undefined: never spilled. */
+      spillBucket?: string;
+      /** S3 access by bucket: writes spilled documents and reads them back through pointers. */
+      blobs?: BlobsOf;
+      /** Tombstones expire (state table TTL attribute `ttl`) this long after they are written. */
+      tombstoneTtlSeconds?: number;
+      /** `_sluice_applied` entries that have not moved for this long are pruned (undefined: never). */
+      appliedHorizonSeconds?: number;
+      /** Seconds since epoch (tests). */
+      nowSeconds?: () => number;
     },
   ) {
     this.tables = ctx.spec.bindings.map((b, i) => {
@@ -193,9 +230,14 @@ export class DynamoDbConnector implements MaterializeConnector {
     return out;
   }
 
+  private now(): number {
+    return this.ctx.nowSeconds?.() ?? Math.floor(Date.now() / 1000);
+  }
+
   private async putTombstone(binding: number, key: Json[], applied: Checkpoint): Promise<void> {
     const table = this.ctx.stateTable;
     if (!table) return;
+    const ttl = this.ctx.tombstoneTtlSeconds;
     await this.ctx.client.send(
       new PutItemCommand({
         TableName: table,
@@ -203,6 +245,8 @@ export class DynamoDbConnector implements MaterializeConnector {
           p: { S: taskPartition(this.checkpointTask) },
           k: { B: this.tombstoneK(binding, key) },
           applied: { S: canonical(applied) },
+          // Safe to forget once no redelivery can reach the key (see the file's comment and infra).
+          ...(ttl !== undefined ? { ttl: { N: String(this.now() + ttl) } } : {}),
         },
       }),
     );
@@ -242,20 +286,72 @@ export class DynamoDbConnector implements MaterializeConnector {
     const table = await this.table(binding, keys[0]);
     const names = this.tables[binding].keyNames;
     const byItemKey = new Map(keys.map((k) => [JSON.stringify(names.map((_, i) => keyValue(k[i]))), k]));
-    for (const item of await table.batchGet(keys.map((k) => this.keyItem(binding, k)))) {
+    const items = await table.batchGet(keys.map((k) => this.keyItem(binding, k)));
+    await mapLimit(items, 16, async (item) => {
       const original = byItemKey.get(JSON.stringify(names.map((n) => item[n])));
-      if (!original) continue;
+      if (!original) return;
       const applied =
         typeof item[APPLIED_ATTR] === 'string' ? (JSON.parse(item[APPLIED_ATTR]) as Checkpoint) : {};
-      out.set(JSON.stringify(original), {
-        doc: item[DELETED_ATTR] === true ? undefined : (item[DOCUMENT_ATTR] ?? null),
+      const id = JSON.stringify(original);
+      if (typeof item[APPLIED_AT_ATTR] === 'string')
+        this.loadedAt.set(`${binding}|${id}`, JSON.parse(item[APPLIED_AT_ATTR]) as Record<string, number>);
+      else this.loadedAt.delete(`${binding}|${id}`);
+      out.set(id, {
+        doc: item[DELETED_ATTR] === true ? undefined : await this.documentOf(binding, item),
         applied,
       });
-    }
+    });
     const missing = keys.filter((k) => !out.has(JSON.stringify(k)));
     for (const [k, applied] of await this.tombstones(binding, missing))
       out.set(k, { doc: undefined, applied });
     return out;
+  }
+
+  /** The document of a live item: `flow_document`, or the spilled object its pointer names. */
+  private async documentOf(binding: number, item: Record<string, Json>): Promise<Json> {
+    const ref = item[DOCUMENT_REF_ATTR];
+    if (typeof ref !== 'string') return item[DOCUMENT_ATTR] ?? null;
+    return readSpilled(
+      this.ctx.blobs,
+      ref,
+      `${this.ctx.spec.name} binding ${binding}`,
+      JSON.stringify(this.tables[binding].keyNames.map((n) => item[n] ?? null)),
+    );
+  }
+
+  /**
+   * The item to put for a document: key, fields, `flow_document`; when that is too large for DynamoDB
+   * and a spill bucket is set, the document goes to S3 and the item keeps the key, `meta` (positions),
+   * the pointer and the fields that fit, smallest first (deterministic: by size, then name).
+   */
+  private async itemOf(
+    binding: number,
+    key: Json[],
+    doc: Json,
+    meta: Record<string, Json>,
+  ): Promise<Record<string, Json>> {
+    const fields: Record<string, Json> = {};
+    if (isObject(doc))
+      for (const [k, v] of Object.entries(doc as JsonObject)) if (k !== DOCUMENT_ATTR) fields[k] = v;
+    const keys = this.keyItem(binding, key);
+    const item: Record<string, Json> = { ...fields, ...keys, [DOCUMENT_ATTR]: doc, ...meta };
+    const bucket = this.ctx.spillBucket;
+    if (bucket === undefined || !this.ctx.blobs || bytesOf(item) <= SPILL_ITEM_BYTES) return item;
+    const text = JSON.stringify(doc);
+    const prefix = spillPrefix({ materialization: this.ctx.spec.name });
+    const ref = await spillDocument(this.ctx.blobs(bucket), bucket, prefix, text);
+    const spilled: Record<string, Json> = { ...keys, ...meta, [DOCUMENT_REF_ATTR]: ref };
+    let size = bytesOf(spilled);
+    const candidates = Object.entries(fields)
+      .filter(([k]) => !(k in spilled))
+      .map(([k, v]) => ({ k, v, n: bytesOf({ [k]: v }) }))
+      .sort((a, b) => a.n - b.n || (a.k < b.k ? -1 : 1));
+    for (const c of candidates) {
+      if (size + c.n > SPILL_ITEM_BYTES) break;
+      spilled[c.k] = c.v;
+      size += c.n;
+    }
+    return spilled;
   }
 
   async commit(txn: MaterializeTransaction): Promise<void> {
@@ -263,11 +359,22 @@ export class DynamoDbConnector implements MaterializeConnector {
       if (docs.length === 0) continue;
       const table = await this.table(binding, docs[0].key);
       const results = await mapLimit(docs, 16, async (d) => {
-        const item: Record<string, Json> = {};
-        if (!d.deleted && isObject(d.doc))
-          for (const [k, v] of Object.entries(d.doc as JsonObject)) if (k !== DOCUMENT_ATTR) item[k] = v;
-        Object.assign(item, this.keyItem(binding, d.key));
-        item[DOCUMENT_ATTR] = d.doc;
+        const loadedAt = this.loadedAt.get(`${binding}|${JSON.stringify(d.key)}`);
+        let applied = d.applied;
+        let at: Record<string, number> | undefined;
+        if (applied !== undefined && this.ctx.appliedHorizonSeconds !== undefined) {
+          const now = this.now();
+          // Times of a tombstone's entries are not kept (it expires sooner): they count from now.
+          const before = d.exists ? loadedAt : undefined;
+          const pruned = pruneApplied(
+            applied,
+            stampApplied(applied, d.expectedApplied, before, now),
+            now,
+            this.ctx.appliedHorizonSeconds,
+          );
+          applied = pruned.applied;
+          at = pruned.at;
+        }
         // The user item's positions are what was loaded only when the item was live in the table (a
         // tombstone's positions live in the state table): otherwise the item must still be absent.
         const condition =
@@ -282,11 +389,13 @@ export class DynamoDbConnector implements MaterializeConnector {
           // A full-reduction delete: the item goes away for real; the positions stay as a tombstone in
           // Sluice's state table, so a stale replay cannot resurrect it.
           const ok = d.exists ? await table.delete(this.keyItem(binding, d.key), condition) : true;
-          if (ok && d.applied !== undefined) await this.putTombstone(binding, d.key, d.applied);
+          if (ok && applied !== undefined) await this.putTombstone(binding, d.key, applied);
           return ok;
         }
-        if (d.applied !== undefined) item[APPLIED_ATTR] = canonical(d.applied);
-        return table.put(item, condition);
+        const meta: Record<string, Json> = {};
+        if (applied !== undefined) meta[APPLIED_ATTR] = canonical(applied);
+        if (at !== undefined) meta[APPLIED_AT_ATTR] = JSON.stringify(at);
+        return table.put(await this.itemOf(binding, d.key, d.doc, meta), condition);
       });
       const failed = results.filter((ok) => !ok).length;
       if (failed > 0)
@@ -297,6 +406,8 @@ export class DynamoDbConnector implements MaterializeConnector {
           `${failed} of ${docs.length} conditional writes lost to a concurrent writer; the batch will be retried`,
         );
     }
+    // Loaded times served this commit; a retry loads again.
+    this.loadedAt.clear();
     // After the items: the checkpoint (a replay up to it changes nothing, the items' positions guard it).
     if (this.ctx.stateTable) {
       const store = new DynamoStateStore({ client: this.ctx.client, table: this.ctx.stateTable });
@@ -318,6 +429,17 @@ export class DynamoDbConnector implements MaterializeConnector {
         table: t.tableName,
         partitionKey: { name: t.keyNames[0], type: 'S' },
       });
-    return (await table.scanAll()).filter((i) => i[DELETED_ATTR] !== true);
+    const live = (await table.scanAll()).filter((i) => i[DELETED_ATTR] !== true);
+    // A spilled item reads as the document it points at: `flow_document` resolved.
+    return mapLimit(live, 16, async (i) =>
+      typeof i[DOCUMENT_REF_ATTR] === 'string'
+        ? { ...i, [DOCUMENT_ATTR]: await this.documentOf(binding, i) }
+        : i,
+    );
   }
+}
+
+/** An item's size as DynamoDB counts it (attribute names and values). */
+function bytesOf(item: Record<string, Json>): number {
+  return dynamoItemBytes(Object.fromEntries(Object.entries(item).map(([k, v]) => [k, marshal(v)])));
 }

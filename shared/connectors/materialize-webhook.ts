@@ -27,7 +27,9 @@
  * backoff and full jitter (honouring `Retry-After` seconds), up to `maxRetries` times, then the commit fails
  * (EndpointError `WebhookUnavailable`) and the source batch is redelivered later. Any other status (4xx) is
  * a permanent rejection: the commit fails at once with EndpointError `WebhookRejected` carrying the
- * status and the start of the response body; the task stops and alarms rather than dropping documents.
+ * status and the response body's length; the task stops and alarms rather than dropping documents. The
+ * body itself is quoted (its first 300 characters) only when a debug level asks (config/debug-values.ts):
+ * endpoints echo the documents they were sent, and error messages end up in logs.
  * Delivery is at least once (a webhook is not transactional); deletes are sent with `_meta/op = "d"`.
  *
  * Time: a commit never outlives its deadline — `deadlineMs()` from the caller (e.g. the Lambda's
@@ -37,6 +39,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { isIPv4 } from 'node:net';
+import { valuesInErrors } from '../config/debug-values.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type {
   Checkpoint,
@@ -74,6 +77,16 @@ export const DEFAULT_BUDGET_MS = 90_000;
 
 /** Below this much time left, no request is started. */
 const MIN_ATTEMPT_MS = 50;
+
+/**
+ * What an error says of a response body: its length, and its start only when a debug level asks — an
+ * endpoint's answer often echoes the documents it was sent (a validation error quoting a field), and
+ * errors are logged.
+ */
+function responseSummary(text: string, quote: number): string {
+  const length = `response body of ${Buffer.byteLength(text)} bytes`;
+  return valuesInErrors() ? `${length}: ${text.slice(0, quote)}` : length;
+}
 
 /** The signature header value: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
 export function signBody(secret: string, body: string | Uint8Array, timestampSeconds: number): string {
@@ -235,11 +248,11 @@ export class WebhookMaterialization implements MaterializeConnector {
           throw new EndpointError(
             'WebhookRejected',
             url,
-            `HTTP ${res.status} (not retried): ${text.slice(0, 300)}`,
+            `HTTP ${res.status} (not retried): ${responseSummary(text, 300)}`,
             res.status,
           );
         }
-        lastProblem = `HTTP ${res.status}: ${text.slice(0, 200)}`;
+        lastProblem = `HTTP ${res.status}: ${responseSummary(text, 200)}`;
         const ra = Number(res.headers.get('retry-after'));
         if (Number.isFinite(ra) && ra > 0) retryAfterMs = ra * 1000;
       } catch (err) {

@@ -40,7 +40,12 @@ export type ConnectorGrant =
   /** Read-write on the DynamoDB tables its bindings name (`resource.table`), created by the stack. */
   | 'binding-tables'
   /** Its own partition of Sluice's state table (`c#materialization:<name>`: checkpoints, tombstones). */
-  | 'state-checkpoints';
+  | 'state-checkpoints'
+  /**
+   * Get/Put under `_sluice/spill/materialization/<name>/` in the default bucket: the documents of items
+   * too large for DynamoDB (shared/ports/state-partitions.ts spillPrefix).
+   */
+  | 'spill-objects';
 
 export interface ConnectorDefinition {
   name: ConnectorName;
@@ -86,7 +91,7 @@ export const CONNECTORS: Record<ConnectorName, ConnectorDefinition> = {
     kind: 'materialization',
     entry: 'materialize',
     triggers: ['kinesis'],
-    grants: ['binding-tables', 'state-checkpoints'],
+    grants: ['binding-tables', 'state-checkpoints', 'spill-objects'],
   },
   'materialize-postgres': {
     name: 'materialize-postgres',

@@ -7,6 +7,7 @@
 import { type AwsClients, destroyClients, EMULATOR_CREDENTIALS, makeClients } from '../adapters/clients.ts';
 import { DynamoStateStore } from '../adapters/dynamodb.ts';
 import { KinesisJournal } from '../adapters/kinesis.ts';
+import { S3BlobStore } from '../adapters/s3.ts';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { selectFields } from '../connectors/fields.ts';
 import { sqlTypeOf } from '../connectors/materialize-postgres.ts';
@@ -107,7 +108,12 @@ export async function reducedDocs(
   if (!table) throw new ConsoleError(503, 'the running stack has no state table');
   if (opts.after !== undefined && !/^([0-9a-f]{2})*$/.test(opts.after))
     throw new ConsoleError(400, `bad page cursor ${JSON.stringify(opts.after)}: expected hex`);
-  const state = new DynamoStateStore({ client: runner.admin.dynamodb, table });
+  const state = new DynamoStateStore({
+    client: runner.admin.dynamodb,
+    table,
+    // Documents too large for an item are spilled to S3 (adapters/dynamodb.ts): resolved for display.
+    blobs: (bucket) => new S3BlobStore({ client: runner.admin.s3, bucket }),
+  });
   try {
     const page = await state.page(name, {
       prefix: opts.prefix ? keyPrefix(opts.prefix) : undefined,

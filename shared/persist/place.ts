@@ -6,6 +6,7 @@
  * `<store prefix>/<collection>/`. No mapping: the stack's default bucket, folder `<collection>/`.
  */
 import type { BuiltCatalog } from '../catalog/model.ts';
+import { spillPrefix } from '../ports/state-partitions.ts';
 
 export interface FragmentPlace {
   /** Bucket of the mapped S3 store; undefined: the stack's default fragments bucket. */
@@ -34,4 +35,32 @@ export function fragmentPlace(catalog: BuiltCatalog, collection: string): Fragme
     provider: store.provider,
     mapping: best.key,
   };
+}
+
+/**
+ * Where the persister spills reduced documents too large for a state item (adapters/dynamodb.ts): in the
+ * fragments bucket, under the store's prefix but beside the collection's fragment folder, not in it — a
+ * `journals.fragments.retention` lifecycle rule expires that folder, and a spilled document must live
+ * as long as the item pointing at it; backfills list the folder and must not meet it either.
+ * `folder` is the collection's fragment folder (`<store prefix><collection>/`).
+ */
+export function viewSpillFolder(folder: string, collection: string): string {
+  const suffix = `${collection}/`;
+  const storePrefix = folder.endsWith(suffix) ? folder.slice(0, folder.length - suffix.length) : folder;
+  return `${storePrefix}${spillPrefix({ view: collection })}`;
+}
+
+/**
+ * A collection's fragment bucket and folder at run time: as the stack says (SLUICE_FRAGMENTS, the folder
+ * already ending in `<collection>/`), else from the catalog's storage mappings with the default bucket.
+ */
+export function fragmentsLocation(
+  catalog: BuiltCatalog,
+  env: { fragments: Record<string, { bucket: string; prefix: string }>; bucket: string },
+  collection: string,
+): { bucket: string; folder: string } {
+  const given = env.fragments[collection];
+  if (given) return { bucket: given.bucket, folder: given.prefix };
+  const place = fragmentPlace(catalog, collection);
+  return { bucket: place.bucket ?? env.bucket, folder: place.folder };
 }

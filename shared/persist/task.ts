@@ -107,7 +107,14 @@ export class PersistTask {
       const cur = loaded.get(g.key.toString('hex'));
       const r = foldKey(cur, g.docs, (lhs, rhs) => this.reducer.reduce(lhs, rhs, true));
       if (r.folded === 0) continue;
-      writes.push({ key: g.key, doc: r.doc, expected: cur?.applied, applied: r.applied });
+      writes.push({
+        key: g.key,
+        doc: r.doc,
+        expected: cur?.applied,
+        applied: r.applied,
+        // When each source last moved: the store prunes entries no redelivery can reach (ports/state.ts).
+        appliedAt: cur?.appliedAt,
+      });
     }
     const res = await this.state.write(this.collection.name, writes);
     this.stats.keysWritten += res.written;

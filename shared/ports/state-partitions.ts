@@ -27,3 +27,17 @@ export function stateTaskId(kind: StateTaskKind, name: string): string {
 export function taskPartition(taskId: string): string {
   return `c#${taskId}`;
 }
+
+/**
+ * Where documents too large for a DynamoDB item are written (spilled) in S3, one folder per owner:
+ * `_sluice/spill/view/<collection>/` in the collection's fragments bucket (the reduced view), and
+ * `_sluice/spill/materialization/<name>/` in the default bucket (materialize-dynamodb's items). At the
+ * bucket's root, outside the fragment folders: a fragments `retention` lifecycle rule expires the
+ * fragment folder, and a spilled document must live as long as the item that points at it. infra grants
+ * exactly these prefixes.
+ */
+export function spillPrefix(owner: { view: string } | { materialization: string }): string {
+  return 'view' in owner
+    ? `_sluice/spill/view/${owner.view}/`
+    : `_sluice/spill/materialization/${owner.materialization}/`;
+}

@@ -8,6 +8,7 @@
  * therefore changes nothing, and a zombie writer racing a newer one loses the condition.
  */
 import type { Json } from '../json/types.ts';
+import { redriveShard } from './parking.ts';
 
 export interface StateItem {
   /** The packed collection key (order-preserving bytes). */
@@ -16,6 +17,11 @@ export interface StateItem {
   doc: Json | undefined;
   /** Per source shard id: the highest position (position.ts encoding) folded into `doc`. */
   applied: Record<string, string>;
+  /**
+   * Per source of `applied`: when (epoch seconds) its position last moved. Kept only by a store that
+   * prunes (see {@link pruneApplied}); absent otherwise and on items written before.
+   */
+  appliedAt?: Record<string, number>;
 }
 
 export interface StateWrite {
@@ -26,6 +32,8 @@ export interface StateWrite {
   expected: Record<string, string> | undefined;
   /** The new `applied` map to store. */
   applied: Record<string, string>;
+  /** The loaded item's `appliedAt`, when it had one: the times of the entries this write leaves as they were. */
+  appliedAt?: Record<string, number>;
 }
 
 export interface StateWriteResult {
@@ -62,8 +70,74 @@ export interface OriginWatermarks {
   marks: Record<string, string>;
 }
 
+/**
+ * When each source of a new `applied` map last moved: an entry whose position is what was loaded keeps
+ * its loaded time; a new or advanced entry (or one whose time is unknown: an item written before times
+ * were kept) is stamped `now`. Unknown times err towards keeping an entry longer, never shorter.
+ */
+export function stampApplied(
+  applied: Record<string, string>,
+  loaded: Record<string, string> | undefined,
+  loadedAt: Record<string, number> | undefined,
+  now: number,
+): Record<string, number> {
+  const at: Record<string, number> = {};
+  for (const [source, pos] of Object.entries(applied)) {
+    const before = loadedAt?.[source];
+    at[source] = loaded?.[source] === pos && before !== undefined ? before : now;
+  }
+  return at;
+}
+
+/**
+ * Drop the `applied` entries that no redelivery can reach any more, so the maps do not grow with every
+ * source shard a key has ever seen (shards are split and merged; each child is a new source).
+ *
+ * An entry guards against a redelivery of a document at or below its position. Its position last moved
+ * when such a document was folded; documents of one key are folded in stream order, so every document it
+ * guards was appended to the stream before that moment, and Kinesis (the mapping's retries, a bisect, a
+ * halted shard resuming) redelivers nothing older than the stream's retention. `horizonSeconds` is set
+ * longer than every way a document can come again (infra, SLUICE_APPLIED_HORIZON_SECONDS: a persister's
+ * stream retention, plus its sources' for a derived collection — a derivation starting over re-publishes
+ * what they hold with the same origins — + 1 day; a materialization re-backfills from fragments, so only
+ * when its sources' fragments expire, after that + their retention + 1 day), so an entry that has not
+ * moved for longer guards nothing. Redrive sources (ports/parking.ts) are kept: a parked document can be
+ * redriven at any time, and their entry is what makes a repeated redrive change nothing; there are
+ * only as many of them as shards that ever parked a document.
+ */
+export function pruneApplied(
+  applied: Record<string, string>,
+  at: Record<string, number>,
+  now: number,
+  horizonSeconds: number,
+): { applied: Record<string, string>; at: Record<string, number>; pruned: string[] } {
+  const keep: Record<string, string> = {};
+  const keepAt: Record<string, number> = {};
+  const pruned: string[] = [];
+  for (const [source, pos] of Object.entries(applied)) {
+    const t = at[source] ?? now;
+    if (!isRedriveSource(source) && now - t > horizonSeconds) {
+      pruned.push(source);
+      continue;
+    }
+    keep[source] = pos;
+    keepAt[source] = t;
+  }
+  return { applied: keep, at: keepAt, pruned };
+}
+
+/**
+ * Whether a source names redriven documents (ports/parking.ts redriveBatches): `<collection>/<redrive
+ * shard>` for documents without an origin, `<origin source>#redrive` for the others.
+ */
+export function isRedriveSource(source: string): boolean {
+  if (source.endsWith('#redrive')) return true;
+  const shard = source.slice(source.lastIndexOf('/') + 1);
+  return redriveShard(shard) === shard;
+}
+
 export class StateError extends Error {
-  readonly code: 'StateWriteFailed' | 'ItemTooLarge';
+  readonly code: 'StateWriteFailed' | 'ItemTooLarge' | 'SpillUnreadable';
   constructor(
     code: StateError['code'],
     readonly collection: string,

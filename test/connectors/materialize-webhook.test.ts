@@ -153,15 +153,41 @@ describe('materialize-webhook against a real HTTP server', () => {
     expect(seen.map((s) => s.body)).toEqual(Array(4).fill(seen[0]?.body));
   });
 
-  it('a 4xx is a permanent rejection: no retry, error carries the status', async () => {
-    const h = await hook({ maxRetries: 5 });
-    script = [422];
-    const err = (await h.commit(txn(1)).catch((e: unknown) => e)) as EndpointError;
-    expect(err).toBeInstanceOf(EndpointError);
-    expect(err.code).toBe('WebhookRejected');
-    expect(err.status).toBe(422);
-    expect(err.message).toContain('error 422');
-    expect(h.attempts).toBe(1);
+  it('a 4xx is a permanent rejection: no retry, error carries the status and the body length only', async () => {
+    const saved = { v: process.env.SLUICE_LOG_VALUES, l: process.env.POWERTOOLS_LOG_LEVEL };
+    try {
+      delete process.env.SLUICE_LOG_VALUES;
+      process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+      const h = await hook({ maxRetries: 5 });
+      script = [422];
+      const err = (await h.commit(txn(1)).catch((e: unknown) => e)) as EndpointError;
+      expect(err).toBeInstanceOf(EndpointError);
+      expect(err.code).toBe('WebhookRejected');
+      expect(err.status).toBe(422);
+      // The endpoint's answer may echo the documents: only its length, not its text ('error 422').
+      expect(err.message).toContain('HTTP 422 (not retried): response body of 9 bytes');
+      expect(err.message).not.toContain('error 422');
+      expect(h.attempts).toBe(1);
+      // A retried status's last problem, in the give-up error, is summarized the same way.
+      const g = await hook({ maxRetries: 1 });
+      script = [503, 503];
+      const gave = (await g.commit(txn(1)).catch((e: unknown) => e)) as EndpointError;
+      expect(gave.message).toContain('HTTP 503: response body of 9 bytes');
+      expect(gave.message).not.toContain('error 503');
+      // A debug level asks for the body.
+      process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
+      script = [422];
+      const debug = (await h.commit(txn(1)).catch((e: unknown) => e)) as EndpointError;
+      expect(debug.message).toContain('response body of 9 bytes: error 422');
+    } finally {
+      script = [];
+      for (const [k, v] of [
+        ['SLUICE_LOG_VALUES', saved.v],
+        ['POWERTOOLS_LOG_LEVEL', saved.l],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
   });
 
   it('gives up after maxRetries on persistent failure or timeouts', async () => {

@@ -277,11 +277,12 @@ describe('least privilege', () => {
     });
   });
 
-  it('persister writes only its own fragment prefix', () => {
+  it('persister writes only its own fragment prefix and its own spill folder', () => {
     const st = statementsOfRole(template, roleOfTask(template, 'persister:acme/events'));
     const put = st.filter((s) => [s.Action].flat().includes('s3:PutObject'));
-    expect(put).toHaveLength(1);
+    expect(put).toHaveLength(2);
     expect(JSON.stringify(put[0].Resource)).toContain('/flow/acme/events/*');
+    expect(JSON.stringify(put[1].Resource)).toContain('/flow/_sluice/spill/view/acme/events/*');
     const list = st.find((s) => [s.Action].flat().includes('s3:ListBucket'));
     expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': ['flow/acme/events/*'] } });
   });

@@ -43,6 +43,51 @@ describe('tombstone TTL', () => {
     expect(env('persister:acme/events').SLUICE_TOMBSTONE_TTL_SECONDS).toBe(String(48 * 3600));
     expect(env('derivation:acme/totals').SLUICE_TOMBSTONE_TTL_SECONDS).toBeUndefined();
   });
+
+  it("materialize-dynamodb's tombstones (in the state table, so the same `ttl` attribute) expire a day after any replay of its sources", () => {
+    const { template } = synth(fixtureCatalog(), { streams: { 'acme/totals': { retentionHours: 96 } } });
+    const env = (label: string) =>
+      (functionOfTask(template, label).props.Environment as { Variables: Record<string, unknown> }).Variables;
+    // acme/totals (96 h) is derived from acme/events (24 h): a derivation starting over re-publishes
+    // what acme/events still holds, which then sits in acme/totals for 96 h. + 1 day.
+    expect(env('materialization:acme/to-dynamo').SLUICE_TOMBSTONE_TTL_SECONDS).toBe(
+      String((96 + 24 + 24) * 3600),
+    );
+    expect(env('persister:acme/totals').SLUICE_TOMBSTONE_TTL_SECONDS).toBe(String((96 + 24 + 24) * 3600));
+    // Materializations without tombstones get none.
+    expect(env('materialization:acme/lake').SLUICE_TOMBSTONE_TTL_SECONDS).toBeUndefined();
+  });
+});
+
+describe('applied-map pruning horizon', () => {
+  const env = (template: ReturnType<typeof synth>['template'], label: string) =>
+    (functionOfTask(template, label).props.Environment as { Variables: Record<string, unknown> }).Variables;
+
+  it("a persister prunes entries a day past its stream's retention", () => {
+    const { template } = synth(fixtureCatalog(), { streams: { 'acme/orders': { retentionHours: 48 } } });
+    expect(env(template, 'persister:acme/orders').SLUICE_APPLIED_HORIZON_SECONDS).toBe(String(72 * 3600));
+    expect(env(template, 'derivation:acme/totals').SLUICE_APPLIED_HORIZON_SECONDS).toBeUndefined();
+    // A derived collection's positions are its documents' origins: upstream's retention adds up.
+    expect(env(template, 'persister:acme/totals').SLUICE_APPLIED_HORIZON_SECONDS).toBe(
+      String((24 + 24 + 24) * 3600),
+    );
+  });
+
+  it('materialize-dynamodb prunes only when its sources’ fragments expire (a re-backfill replays them), after stream + fragment retention + 1 day', () => {
+    // acme/totals keeps its fragments forever: a re-backfill could replay any of them, so nothing is pruned.
+    const { template } = synth(fixtureCatalog());
+    expect(env(template, 'materialization:acme/to-dynamo').SLUICE_APPLIED_HORIZON_SECONDS).toBeUndefined();
+    const cat = fixtureCatalog();
+    cat.collections['acme/totals'] = {
+      ...cat.collections['acme/totals'],
+      journals: { fragments: { retention: '240h' } },
+    };
+    const { template: expiring } = synth(cat, { streams: { 'acme/totals': { retentionHours: 48 } } });
+    // Stream retention of acme/totals and of acme/events upstream, the fragments' retention, a day.
+    expect(env(expiring, 'materialization:acme/to-dynamo').SLUICE_APPLIED_HORIZON_SECONDS).toBe(
+      String((48 + 24 + 240 + 24) * 3600),
+    );
+  });
 });
 
 describe('ingestReservedConcurrency', () => {

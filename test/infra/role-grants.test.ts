@@ -100,13 +100,18 @@ describe('each role allows exactly what its task does', () => {
     );
   });
 
-  it('persister: reads its stream, writes its fragments, and is the only writer of its reduced view', () => {
+  it('persister: reads its stream, writes its fragments and spilled documents, and is the only writer of its reduced view', () => {
     expect(grants('persister:acme/events')).toEqual(
       sorted([
         ...logs('FlowPersistersacmeevents'),
         ...on(KINESIS_READ, '<FlowCollectionsacmeeventsStream>'),
         ...on(['dynamodb:BatchGetItem', 'dynamodb:PutItem'], '<FlowState>', leading('s#acme/events')),
         ...on(['s3:GetObject', 's3:PutObject'], '<FlowCollectionsBucketsacmeflowdata>/flow/acme/events/*'),
+        // Reduced documents too large for an item: beside the fragment folder (its retention rule), not in it.
+        ...on(
+          ['s3:GetObject', 's3:PutObject'],
+          '<FlowCollectionsBucketsacmeflowdata>/flow/_sluice/spill/view/acme/events/*',
+        ),
         's3:ListBucket <FlowCollectionsBucketsacmeflowdata> if {"StringLike":{"s3:prefix":["flow/acme/events/*"]}}',
       ]),
     );
@@ -156,10 +161,14 @@ describe('each role allows exactly what its task does', () => {
     for (const p of partitions('derivation:acme/totals')) expect(persister.has(p)).toBe(false);
   });
 
-  it('materialize-dynamodb: reads its sources (stream, fragments), writes its table and its own checkpoints', () => {
+  it('materialize-dynamodb: reads its sources (stream, fragments), writes its table, its own checkpoints and spilled items', () => {
     expect(grants('materialization:acme/to-dynamo')).toEqual(
       sorted([
         ...logs('FlowMaterializationsacmetodynamo'),
+        ...on(
+          ['s3:GetObject', 's3:PutObject'],
+          '<FlowCollectionsBucketsDefaultFragments>/_sluice/spill/materialization/acme/to-dynamo/*',
+        ),
         ...on(KINESIS_READ, '<FlowCollectionsacmetotalsStream>'),
         ...on(
           ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query'],

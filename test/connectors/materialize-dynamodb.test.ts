@@ -1,0 +1,257 @@
+/**
+ * materialize-dynamodb on dynalite (which enforces DynamoDB's 400 KB item limit) and s3rver, driven by
+ * the real materialize task: an item whose document outgrows DynamoDB keeps the fields that fit and a
+ * pointer to the document in S3 (issue 9, item 3); tombstones expire and `_sluice_applied` entries of
+ * sources no redelivery can reach are pruned (issue 10, item 8).
+ */
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AwsClients } from '../../shared/adapters/clients.ts';
+import { DynamoStateStore, DynamoTable } from '../../shared/adapters/dynamodb.ts';
+import { S3BlobStore } from '../../shared/adapters/s3.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import {
+  APPLIED_AT_ATTR,
+  APPLIED_ATTR,
+  DOCUMENT_ATTR,
+  DOCUMENT_REF_ATTR,
+  DynamoDbConnector,
+} from '../../shared/connectors/materialize-dynamodb.ts';
+import type { Json, JsonObject } from '../../shared/json/types.ts';
+import type { Emulators } from '../../shared/local/emulators.ts';
+import { MaterializeTask } from '../../shared/materialize/task.ts';
+import type { DocBatch } from '../../shared/ports/events.ts';
+import { encodePosition } from '../../shared/ports/position.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { startStack, uniqueName } from '../integration/helpers.ts';
+import { materialization } from './fixtures.ts';
+
+let emulators: Emulators;
+let clients: AwsClients;
+beforeAll(async () => {
+  ({ emulators, clients } = await startStack());
+});
+afterAll(async () => {
+  await emulators?.stop();
+});
+
+const URI = 'file:///fixtures/logs.schema.json';
+/** `log` grows by `append`; `reset: true` replaces it (the document shrinks); `_meta.op = d` deletes. */
+const schema: Json = {
+  $id: URI,
+  type: 'object',
+  required: ['id'],
+  properties: {
+    id: { type: 'string' },
+    title: { type: 'string' },
+    log: { type: 'array', items: { type: 'string' } },
+  },
+  allOf: [
+    {
+      if: {
+        properties: { _meta: { properties: { op: { const: 'd' } }, required: ['op'] } },
+        required: ['_meta'],
+      },
+      // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
+      then: { reduce: { strategy: 'merge', delete: true } },
+      else: { reduce: { strategy: 'merge' } },
+    },
+    {
+      if: { required: ['reset'], properties: { reset: { const: true } } },
+      // biome-ignore lint/suspicious/noThenProperty: the JSON Schema keyword
+      then: { properties: { log: { reduce: { strategy: 'lastWriteWins' } } } },
+      else: { properties: { log: { reduce: { strategy: 'append' } } } },
+    },
+  ],
+};
+const loc = { file: '/fixtures/flow.yaml', line: 1, col: 1, pointer: '' };
+const NAME = 'acme/logs-to-dynamo';
+
+function catalogOf(table: string): BuiltCatalog {
+  return {
+    root: '/fixtures/flow.yaml',
+    schemas: { [URI]: schema },
+    collections: {
+      'acme/logs': {
+        name: 'acme/logs',
+        writeSchema: URI,
+        readSchema: URI,
+        key: ['/id'],
+        projections: {},
+        source: loc,
+      },
+    },
+    captures: {},
+    materializations: {
+      [NAME]: materialization(NAME, 'materialize-dynamodb', {}, [{ table }], 'acme/logs'),
+    },
+    tests: {},
+    storageMappings: {},
+  };
+}
+
+/** One batch of one shard: documents at sequence numbers `seq`, `seq + 1`, … */
+function batch(seq: number, docs: JsonObject[], shardId = 'shardId-000'): DocBatch {
+  return {
+    collection: 'acme/logs',
+    shardId,
+    bytes: 0,
+    docs: docs.map((doc, i) => {
+      const position = encodePosition(String(seq + i), 0);
+      return {
+        doc,
+        shardId,
+        sequenceNumber: String(seq + i),
+        index: 0,
+        streamPosition: position,
+        source: `acme/logs/${shardId}`,
+        position,
+        arrivalMs: Date.UTC(2026, 10, 29),
+      };
+    }),
+  };
+}
+
+/** 100 KB of log lines, distinct per step. */
+const lines = (step: number): string[] =>
+  Array.from({ length: 100 }, (_, i) => `${step}:${i}:`.padEnd(1000, String.fromCharCode(97 + (step % 26))));
+
+async function setup(
+  opts: { tombstoneTtlSeconds?: number; appliedHorizonSeconds?: number; now?: () => number } = {},
+) {
+  const table = uniqueName('logs');
+  const stateTable = uniqueName('state');
+  const bucket = uniqueName('default');
+  await new DynamoStateStore({ client: clients.dynamodb, table: stateTable }).ensureTable();
+  const blobs = new S3BlobStore({ client: clients.s3, bucket });
+  await blobs.ensureBucket();
+  const catalog = catalogOf(table);
+  const spec = catalog.materializations[NAME];
+  const connector = new DynamoDbConnector({
+    spec,
+    catalog,
+    client: clients.dynamodb,
+    stateTable,
+    spillBucket: bucket,
+    blobs: (b) => new S3BlobStore({ client: clients.s3, bucket: b }),
+    tombstoneTtlSeconds: opts.tombstoneTtlSeconds,
+    appliedHorizonSeconds: opts.appliedHorizonSeconds,
+    nowSeconds: opts.now,
+  });
+  const task = new MaterializeTask(spec, catalog, new SchemaRegistry(catalog.schemas), connector);
+  await task.open();
+  const raw = async (id: string) =>
+    (
+      await new DynamoTable({
+        client: clients.dynamodb,
+        table,
+        partitionKey: { name: 'id', type: 'S' },
+      }).batchGet([{ id }])
+    )[0];
+  return { table, stateTable, bucket, blobs, connector, task, raw };
+}
+
+describe('materialize-dynamodb: items too large for DynamoDB', () => {
+  it('a document growing past 400 KB through append keeps its small fields and a pointer; read back equal; inline again when it shrinks', async () => {
+    const { bucket, blobs, connector, task, raw } = await setup();
+    let expected: string[] = [];
+    let seq = 10;
+    for (let step = 0; step < 6; step++) {
+      await task.onBatch(batch(seq, [{ id: 'k1', title: `step ${step}`, log: lines(step) }]));
+      seq++;
+      expected = expected.concat(lines(step));
+      const want = { id: 'k1', title: `step ${step}`, log: expected };
+      expect((await connector.loadApplied(0, [['k1']])).get('["k1"]')?.doc).toEqual(want);
+      expect((await connector.items(0)).map((i) => i[DOCUMENT_ATTR])).toEqual([want]);
+    }
+    expect(JSON.stringify(expected).length).toBeGreaterThan(400 * 1024);
+    // The stored item: key, the field that fits, positions and the pointer; no `log`, no `flow_document`.
+    const item = (await raw('k1')) as Record<string, Json>;
+    expect(Object.keys(item).sort()).toEqual([APPLIED_ATTR, DOCUMENT_REF_ATTR, 'id', 'title'].sort());
+    expect(item.title).toBe('step 5');
+    const ref = item[DOCUMENT_REF_ATTR] as string;
+    expect(ref).toMatch(
+      new RegExp(`^s3://${bucket}/_sluice/spill/materialization/acme/logs-to-dynamo/[0-9a-f]{64}\\.json$`),
+    );
+    const object = await blobs.get(ref.slice(`s3://${bucket}/`.length));
+    expect(JSON.parse(Buffer.from(object ?? []).toString())).toEqual({
+      id: 'k1',
+      title: 'step 5',
+      log: expected,
+    });
+
+    // A redelivered batch changes nothing.
+    const stored = task.stats.keysStored;
+    await task.onBatch(batch(seq - 1, [{ id: 'k1', title: 'step 5', log: lines(5) }]));
+    expect(task.stats.keysStored).toBe(stored);
+    expect((await raw('k1'))?.[DOCUMENT_REF_ATTR]).toBe(ref);
+
+    // It shrinks: inline again, the pointer gone.
+    await task.onBatch(batch(seq, [{ id: 'k1', log: ['small'], reset: true }]));
+    const small = (await raw('k1')) as Record<string, Json>;
+    expect(small[DOCUMENT_REF_ATTR]).toBeUndefined();
+    const want = { id: 'k1', title: 'step 5', log: ['small'], reset: true };
+    expect(small[DOCUMENT_ATTR]).toEqual(want);
+    expect(small.log).toEqual(['small']);
+    expect((await connector.loadApplied(0, [['k1']])).get('["k1"]')?.doc).toEqual(want);
+  });
+});
+
+describe('materialize-dynamodb: what it keeps for exactly-once does not grow forever', () => {
+  it('a tombstone carries `ttl` = now + tombstoneTtlSeconds and still guards replays', async () => {
+    const now = 1_800_000_000;
+    const { stateTable, task, raw, connector } = await setup({
+      tombstoneTtlSeconds: 48 * 3600,
+      now: () => now,
+    });
+    await task.onBatch(batch(10, [{ id: 'k1', title: 'a' }]));
+    await task.onBatch(batch(11, [{ id: 'k1', _meta: { op: 'd' } }]));
+    expect(await raw('k1')).toBeUndefined();
+    const tombstone = (
+      await clients.dynamodb.send(
+        new GetItemCommand({
+          TableName: stateTable,
+          Key: { p: { S: `c#materialization:${NAME}` }, k: { B: Buffer.from('t#0#["k1"]') } },
+          ConsistentRead: true,
+        }),
+      )
+    ).Item;
+    expect(tombstone?.ttl).toEqual({ N: String(now + 48 * 3600) });
+    // Until it expires, a replay of the first document does not resurrect the key.
+    await task.onBatch(batch(10, [{ id: 'k1', title: 'a' }]));
+    expect(await raw('k1')).toBeUndefined();
+    expect((await connector.loadApplied(0, [['k1']])).get('["k1"]')?.doc).toBeUndefined();
+  });
+
+  it('`_sluice_applied` keeps when each source moved and drops a source that has not moved for longer than the horizon', async () => {
+    let now = 1_800_000_000;
+    const horizon = 10 * 24 * 3600;
+    const { task, raw } = await setup({ appliedHorizonSeconds: horizon, now: () => now });
+    const p = (n: number) => encodePosition(String(n), 0);
+    await task.onBatch(batch(10, [{ id: 'k1', title: 'parent' }], 'shardId-000'));
+    expect(JSON.parse((await raw('k1'))?.[APPLIED_AT_ATTR] as string)).toEqual({
+      'acme/logs/shardId-000': now,
+    });
+    // After a split the key's documents come from a child shard.
+    now += 3600;
+    await task.onBatch(batch(20, [{ id: 'k1', title: 'child' }], 'shardId-001'));
+    let item = (await raw('k1')) as Record<string, Json>;
+    expect(JSON.parse(item[APPLIED_ATTR] as string)).toEqual({
+      'acme/logs/shardId-000': p(10),
+      'acme/logs/shardId-001': p(20),
+    });
+    expect(JSON.parse(item[APPLIED_AT_ATTR] as string)).toEqual({
+      'acme/logs/shardId-000': now - 3600,
+      'acme/logs/shardId-001': now,
+    });
+    // Past the horizon the parent's entry is pruned on the next write; the child's stays.
+    now += horizon;
+    await task.onBatch(batch(21, [{ id: 'k1', title: 'later' }], 'shardId-001'));
+    item = (await raw('k1')) as Record<string, Json>;
+    expect(JSON.parse(item[APPLIED_ATTR] as string)).toEqual({ 'acme/logs/shardId-001': p(21) });
+    expect(item.title).toBe('later');
+    // The child's positions still guard: its redelivery changes nothing.
+    await task.onBatch(batch(21, [{ id: 'k1', title: 'replayed' }], 'shardId-001'));
+    expect((await raw('k1'))?.title).toBe('later');
+  });
+});
