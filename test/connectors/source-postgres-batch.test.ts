@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorConfigError, EndpointError } from '../../shared/connectors/errors.ts';
-import { PostgresBatchSource } from '../../shared/connectors/source-postgres-batch.ts';
+import { orderedNumber, PostgresBatchSource } from '../../shared/connectors/source-postgres-batch.ts';
 import type { Json, JsonObject } from '../../shared/json/types.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
 import { capture } from './fixtures.ts';
@@ -96,7 +96,7 @@ describe('source-postgres-batch', () => {
       big: '9007199254740993',
       attrs: { vip: true },
       updated_at: '2024-01-01T00:00:01.000Z',
-      _meta: { polled: '2024-06-01T00:00:00.000Z', index: 0, op: 'c' },
+      _meta: { op: 'c' },
     });
     const p2 = await src.poll(p1.state);
     expect(p2.docs.map((d) => d.doc.customer)).toEqual(['cy']);
@@ -119,7 +119,44 @@ describe('source-postgres-batch', () => {
     // replaying a poll from the same state yields the same documents
     const replay = await again.poll(JSON.parse(JSON.stringify(p3.state)) as Json);
     expect(replay.docs).toEqual(p4.docs);
+    // origins (exactly once): one source per binding, positions increasing in poll order across polls —
+    // the updated row 2 comes after everything before it — and the uuid time is the row's cursor time
+    const all = [...p1.docs, ...p2.docs, ...p4.docs];
+    expect(new Set(all.map((d) => d.origin?.source))).toEqual(new Set(['orders']));
+    const positions = all.map((d) => d.origin?.position ?? '');
+    expect(positions.every((p, i) => i === 0 || p > (positions[i - 1] ?? ''))).toBe(true);
+    expect(p4.docs[0]?.origin?.ms).toBe(Date.parse('2024-01-02T00:00:00Z'));
     await again.close();
+  });
+
+  it('positions order numbers as PostgreSQL does (orderedNumber)', () => {
+    const values = [
+      '-Infinity',
+      '-1e+20',
+      '-100',
+      '-5',
+      '-1.25',
+      '-1.2',
+      '-0.001',
+      '0',
+      '0.00',
+      '1e-05',
+      '0.5',
+      '1',
+      '1.2',
+      '1.25',
+      '9.99',
+      '10',
+      '1.5e+20',
+      '123456789012345678901234567890',
+      'Infinity',
+      'NaN',
+    ];
+    const enc = [...new Set(values.map(orderedNumber))]; // ascending, '0' and '0.00' one value
+    expect(enc).toHaveLength(values.length - 1);
+    expect([...enc].sort()).toEqual(enc);
+    expect(orderedNumber('0.00')).toBe(orderedNumber('0'));
+    expect(orderedNumber('12.50')).toBe(orderedNumber('12.5'));
   });
 
   it('a composite cursor orders and resumes by the tuple', async () => {
@@ -149,7 +186,10 @@ describe('source-postgres-batch', () => {
     // a query has no primary key: its state has an empty key (its pages end on whole runs of the cursor)
     const t1 = await tpl.poll({ bindings: { big_orders: { cursor: ['1'], key: [] } } });
     expect(t1.docs.map((d) => d.doc.customer)).toEqual(['bob2', 'dee']);
-    expect(t1.state).toEqual({ bindings: { big_orders: { cursor: ['4'], key: [] } } });
+    expect(t1.state).toEqual({
+      at: expect.any(Number),
+      bindings: { big_orders: { cursor: ['4'], key: [] } },
+    });
     await tpl.close();
   });
 
@@ -329,7 +369,7 @@ describe('source-postgres-batch: nullable cursors, ties and restarts', () => {
     // an old state could have stopped inside the run of c = 2 (after id 2)
     const p = await src.poll({ bindings: { legacy: { cursor: ['2'] } } });
     expect(p.docs.map((d) => d.doc.id)).toEqual([2, 3, 4]);
-    expect(p.state).toEqual({ bindings: { legacy: { cursor: ['3'], key: ['4'] } } });
+    expect(p.state).toEqual({ at: expect.any(Number), bindings: { legacy: { cursor: ['3'], key: ['4'] } } });
     await src.close();
   });
 });

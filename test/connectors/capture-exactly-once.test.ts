@@ -1,0 +1,221 @@
+/**
+ * Captures exactly once (issue 9, item 4), on real sources: source-postgres-batch on an embedded PostgreSQL
+ * and source-s3 on the S3 emulator, captured by the polling runner into a journal whose records the persist
+ * task reduces into the collection's view (sum of `qty` per `id`). A fault kills the poll after its append
+ * and before its cursor is saved (a poll timing out there); the next poll reads the same rows or objects
+ * again, and the view must still equal the oracle: the replayed documents carry the origins they had, so
+ * the persister drops them.
+ */
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBlobStore, MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import {
+  appendCaptured,
+  type CaptureRunOptions,
+  captureStateKey,
+  runPollingCapture,
+} from '../../shared/connectors/capture-runner.ts';
+import { PostgresBatchSource } from '../../shared/connectors/source-postgres-batch.ts';
+import { DONE_WINDOW_MS, S3Source } from '../../shared/connectors/source-s3.ts';
+import type { Json } from '../../shared/json/types.ts';
+import { PersistTask } from '../../shared/persist/task.ts';
+import { decodeRecords } from '../../shared/ports/events.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { type PgServer, startPostgres } from '../support/postgres.ts';
+import { capture, catalogWith } from './fixtures.ts';
+import { type S3Env, startS3 } from './s3-support.ts';
+
+const COLLECTION = 'acme/orders';
+
+let server: PgServer;
+let admin: pg.Client;
+let s3: S3Env;
+beforeAll(async () => {
+  [server, s3] = await Promise.all([startPostgres(), startS3()]);
+  admin = await server.client();
+});
+afterAll(async () => {
+  await admin?.end();
+  await Promise.all([server?.stop(), s3?.stop()]);
+});
+
+/** The journal, the persister of its collection, and a way to deliver what is new to the persister. */
+function pipeline(catalog: BuiltCatalog) {
+  const journal = new MemoryJournal({ shards: 2 });
+  journal.ensure(COLLECTION);
+  const state = new MemoryStateStore();
+  const collection = catalog.collections[COLLECTION];
+  if (!collection) throw new Error('fixture');
+  const registry = new SchemaRegistry(catalog.schemas);
+  const persist = new PersistTask(collection, registry, new MemoryBlobStore(), state, 'flow/acme/orders/');
+  const after: Record<string, string | undefined> = {};
+  return {
+    journal,
+    registry,
+    /** Every record appended since the last call, per shard in order, through the persister. */
+    async deliver(): Promise<void> {
+      for (const s of await journal.listShards(COLLECTION)) {
+        for (;;) {
+          const r = await journal.read(COLLECTION, s.shardId, after[s.shardId], 100);
+          if (r.records.length === 0) break;
+          await persist.onBatch(decodeRecords(COLLECTION, r.records));
+          after[s.shardId] = r.records[r.records.length - 1]?.sequenceNumber;
+        }
+      }
+    },
+    /** The reduced view: qty per id. */
+    async view(): Promise<Record<number, number>> {
+      const out: Record<number, number> = {};
+      for await (const it of state.scan(COLLECTION)) {
+        const d = it.doc as { id: number; qty: number };
+        out[d.id] = d.qty;
+      }
+      return out;
+    },
+  };
+}
+
+/** A fault injector: throws at `point` of the given rounds, as a crash (a timed-out invocation) there. */
+function killAt(point: 'appended' | 'saved', rounds: number[]): CaptureRunOptions['fault'] {
+  return (p, round) => {
+    if (p === point && rounds.includes(round)) throw new Error(`injected crash ${p} in round ${round}`);
+  };
+}
+
+describe('captures exactly once: a poll killed after its append and before its cursor save', () => {
+  it('source-postgres-batch: the re-polled rows add nothing; later rows and updates do', async () => {
+    await admin.query(`CREATE TABLE cap_orders (
+      id BIGINT PRIMARY KEY, customer TEXT NOT NULL, qty INT NOT NULL, at TIMESTAMPTZ NOT NULL)`);
+    const oracle: Record<number, number> = {};
+    const insert = async (id: number, qty: number, at: string) => {
+      await admin.query(`INSERT INTO cap_orders VALUES ($1, $2, $3, $4)`, [id, `c${id % 3}`, qty, at]);
+      oracle[id] = (oracle[id] ?? 0) + qty;
+    };
+    // ties on the cursor, paged by the primary key (limit 3 ends inside the run of equal times)
+    for (let id = 1; id <= 7; id++) await insert(id, id * 10, `2024-01-01T00:00:0${id < 5 ? 1 : id}Z`);
+
+    const catalog = catalogWith({});
+    const spec = capture(
+      'acme/pg-cap',
+      'source-postgres-batch',
+      {
+        address: server.address,
+        user: server.user,
+        password: server.password,
+        database: server.database,
+        advanced: server.advanced,
+      },
+      [{ name: 'cap_orders', cursor: ['at'], limit: 3 }],
+    );
+    if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
+    const p = pipeline(catalog);
+    const stateStore = new MemoryBlobStore();
+    const opts: CaptureRunOptions = { spec, catalog, registry: p.registry, journal: p.journal, stateStore };
+    let clock = Date.parse('2024-06-01T00:00:00Z');
+    const src = await PostgresBatchSource.create({ spec, now: () => clock++ });
+
+    // round 1 saves its cursor (3 rows), round 2 appends 3 more and is killed before its save
+    await expect(runPollingCapture(src, { ...opts, fault: killAt('appended', [2]) })).rejects.toThrow(
+      'injected crash appended in round 2',
+    );
+    await p.deliver();
+    // the re-poll reads rows 4–6 again (from round 1's cursor), then row 7
+    expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 4 });
+    // a later update of a row already captured is a new version: applied (a sum adds it)
+    await admin.query(`UPDATE cap_orders SET qty = 5, at = '2024-01-02T00:00:00Z' WHERE id = 2`);
+    oracle[2] = (oracle[2] ?? 0) + 5;
+    await insert(8, 80, '2024-01-03T00:00:00Z');
+    // killed again after appending both, then re-polled once more
+    await expect(runPollingCapture(src, { ...opts, fault: killAt('appended', [1]) })).rejects.toThrow();
+    expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 2 });
+    await p.deliver();
+    expect(await p.view()).toEqual(oracle);
+    // and the cursor saved after the last poll is past row 8
+    const saved = JSON.parse(String(await stateStore.get(captureStateKey('acme/pg-cap')))) as {
+      bindings: Record<string, { cursor: string[] }>;
+    };
+    expect(saved.bindings.cap_orders?.cursor).toHaveLength(1);
+    await src.close();
+  });
+
+  it('source-s3: an object read again (a killed poll, a redelivered event) adds nothing', async () => {
+    const landing = await s3.bucket('landing-exactly-once');
+    const catalog = catalogWith({});
+    const spec = capture(
+      'acme/s3-cap',
+      'source-s3',
+      { bucket: 'landing-exactly-once', prefix: 'in/', parser: { format: { type: 'jsonl' } } },
+      [{ stream: '' }],
+    );
+    if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
+    const p = pipeline(catalog);
+    const stateStore = new MemoryBlobStore();
+    const opts: CaptureRunOptions = { spec, catalog, registry: p.registry, journal: p.journal, stateStore };
+    const src = await S3Source.create({ spec, blobs: s3.blobs });
+    const oracle: Record<number, number> = {};
+    const put = async (key: string, rows: [number, number][]) => {
+      await landing.put(key, Buffer.from(rows.map(([id, qty]) => `{"id":${id},"qty":${qty}}\n`).join('')));
+      for (const [id, qty] of rows) oracle[id] = (oracle[id] ?? 0) + qty;
+    };
+    await put('in/a.jsonl', [
+      [1, 2],
+      [2, 3],
+    ]);
+    await put('in/b.jsonl', [
+      [1, 4],
+      [3, 5],
+    ]);
+    await expect(runPollingCapture(src, { ...opts, fault: killAt('appended', [1]) })).rejects.toThrow();
+    await p.deliver();
+    expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 4 });
+    // an "Object Created" event for b.jsonl delivered (again) after the poll read it
+    await appendCaptured(opts, await src.readObjects(['in/b.jsonl']), 'in/b.jsonl@1');
+    // b.jsonl overwritten with other content: a new object, read in full
+    await put('in/b.jsonl', [[3, 1]]);
+    await appendCaptured(opts, await src.readObjects(['in/b.jsonl']), 'in/b.jsonl@2');
+    await p.deliver();
+    expect(await p.view()).toEqual(oracle);
+  });
+});
+
+describe("source-s3's list of objects read stays bounded", () => {
+  it('keeps only keys within DONE_WINDOW_MS of the newest object, and never reads an older object again', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const landing = new MemoryBlobStore(() => now);
+    const spec = capture(
+      'acme/files',
+      'source-s3',
+      { bucket: 'landing', prefix: 'in/', parser: { format: { type: 'jsonl' } } },
+      [{ stream: '' }],
+    );
+    const src = await S3Source.create({ spec, blobs: () => landing });
+    let state: Json | undefined;
+    let read = 0;
+    const sizes: number[] = [];
+    // 10 days of hourly objects, keys in random (not time) order, polled every hour
+    for (let h = 0; h < 240; h++) {
+      await landing.put(`in/${(h * 7919) % 1000}-${h}.jsonl`, Buffer.from(`{"id":${h},"qty":1}\n`));
+      now += 3600_000;
+      const r = await src.poll(state);
+      read += r.docs.length;
+      state = r.state;
+      sizes.push(((state as { done: Record<string, string[]> }).done[''] ?? []).length);
+    }
+    expect(read).toBe(240); // every object once
+    // the list holds about a window of objects (24 hourly ones, plus the one at its edge), not 240
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(DONE_WINDOW_MS / 3600_000 + 1);
+    expect(sizes[sizes.length - 1]).toBeLessThanOrEqual(DONE_WINDOW_MS / 3600_000 + 1);
+    // an object not yet read is never dropped: with one object per poll, the rest wait in the bucket
+    const limited = await S3Source.create({ spec, blobs: () => landing, maxObjectsPerPoll: 1 });
+    let st: Json | undefined;
+    let n = 0;
+    for (let i = 0; i < 240; i++) {
+      const r = await limited.poll(st);
+      n += r.docs.length;
+      st = r.state;
+    }
+    expect(n).toBe(240);
+    expect((await limited.poll(st)).docs).toEqual([]);
+  });
+});
