@@ -6,9 +6,12 @@
  * again, and the view must still equal the oracle: the replayed documents carry the origins they had, so
  * the persister drops them.
  */
+import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBlobStore, MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
+import { HttpIngestCapture } from '../../shared/capture/http-ingest.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import {
   appendCaptured,
@@ -217,5 +220,91 @@ describe("source-s3's list of objects read stays bounded", () => {
     }
     expect(n).toBe(240);
     expect((await limited.poll(st)).docs).toEqual([]);
+  });
+});
+
+describe('source-http-ingest: a retried request', () => {
+  /** Rows of test/orders (fixture): a sum of qty per id. */
+  const body = JSON.stringify([
+    { id: 'a', qty: 1 },
+    { id: 'b', qty: 2 },
+    { id: 'c', qty: 3 },
+    { id: 'd', qty: 4 },
+    { id: 'a', qty: 10 },
+  ]);
+  const oracle = { a: 11, b: 2, c: 3, d: 4 };
+
+  async function ingestPipeline(idFromHeader: string | undefined) {
+    const loaded = await loadCatalog(
+      fileURLToPath(new URL('../fixtures/localstack/ingest/flow.yaml', import.meta.url)),
+    );
+    const catalog = loaded.catalog;
+    if (!catalog) throw new Error(JSON.stringify(loaded.diagnostics));
+    const base = catalog.captures['test/webhooks'];
+    const orders = base?.bindings.find((b) => b.target === 'test/orders');
+    if (!base || !orders) throw new Error('fixture');
+    const resource = { path: '/orders', ...(idFromHeader ? { idFromHeader } : {}) };
+    const spec = { ...base, bindings: [{ ...orders, resource }] };
+    const registry = new SchemaRegistry(catalog.schemas);
+    const journal = new MemoryJournal({ shards: 4 });
+    journal.ensure('test/orders');
+    // A partial multi-shard append: the first call stores the records of one shard, then fails (a 502).
+    let failNext = true;
+    const flaky = Object.create(journal) as MemoryJournal;
+    flaky.append = async (collection, docs) => {
+      if (!failNext) return journal.append(collection, docs);
+      failNext = false;
+      const ranges = (await journal.listShards(collection)).map((s) => BigInt(s.endingHashKey));
+      const first = docs.filter((d) => BigInt(d.hashKey) <= (ranges[0] ?? 0n));
+      const rest = docs.length - first.length;
+      if (first.length === 0 || rest === 0) throw new Error('fixture: the documents must span shards');
+      await journal.append(collection, first);
+      throw new Error('injected: PutRecords failed for the other shards');
+    };
+    const cap = new HttpIngestCapture(spec, catalog, registry, flaky, {});
+    const collection = catalog.collections['test/orders'];
+    if (!collection) throw new Error('fixture');
+    const state = new MemoryStateStore();
+    const persist = new PersistTask(collection, registry, new MemoryBlobStore(), state, 'flow/test/orders/');
+    const view = async () => {
+      for (const s of await journal.listShards('test/orders')) {
+        const r = await journal.read('test/orders', s.shardId, undefined, 100);
+        if (r.records.length > 0) await persist.onBatch(decodeRecords('test/orders', r.records));
+      }
+      const out: Record<string, number> = {};
+      for await (const it of state.scan('test/orders')) {
+        const d = it.doc as { id: string; qty: number };
+        out[d.id] = d.qty;
+      }
+      return out;
+    };
+    const post = (headers: Record<string, string>) =>
+      cap.handle({
+        method: 'POST',
+        path: '/test/webhooks/orders',
+        headers: { authorization: 'Bearer s3cret', ...headers },
+        query: {},
+        body: Buffer.from(body),
+      });
+    return { post, view };
+  }
+
+  it('with idFromHeader, the retry after a partial multi-shard append (502) adds nothing', async () => {
+    const p = await ingestPipeline('Idempotency-Key');
+    await expect(p.post({ 'Idempotency-Key': 'req-1' })).rejects.toThrow('injected');
+    expect((await p.post({ 'Idempotency-Key': 'req-1' })).status).toBe(200);
+    // the client retries once more, although it got its 200
+    expect((await p.post({ 'Idempotency-Key': 'req-1' })).status).toBe(200);
+    expect(await p.view()).toEqual(oracle);
+  });
+
+  it('without idFromHeader a retry is a new request: its documents count again (as in Estuary)', async () => {
+    const p = await ingestPipeline(undefined);
+    await expect(p.post({})).rejects.toThrow('injected');
+    expect((await p.post({})).status).toBe(200);
+    const v = await p.view();
+    expect(v).not.toEqual(oracle);
+    // what reached a shard before the failure is there twice
+    expect(Object.entries(v).some(([id, qty]) => qty === 2 * oracle[id as keyof typeof oracle])).toBe(true);
   });
 });
