@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorConfigError, EndpointError } from '../../shared/connectors/errors.ts';
+import type { CapturedDoc } from '../../shared/connectors/source.ts';
 import { orderedNumber, PostgresBatchSource } from '../../shared/connectors/source-postgres-batch.ts';
 import type { Json, JsonObject } from '../../shared/json/types.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
@@ -371,5 +372,84 @@ describe('source-postgres-batch: nullable cursors, ties and restarts', () => {
     expect(p.docs.map((d) => d.doc.id)).toEqual([2, 3, 4]);
     expect(p.state).toEqual({ at: expect.any(Number), bindings: { legacy: { cursor: ['3'], key: ['4'] } } });
     await src.close();
+  });
+});
+
+describe('source-postgres-batch: origins (exactly once)', () => {
+  it('text keys tie-break by bytes (COLLATE "C"): positions increase in poll order over every page, equal on a re-poll', async () => {
+    // names whose order differs between a linguistic collation (ICU root, not the database default,
+    // which may be C) and bytes: case, accents, punctuation
+    await admin.query(`CREATE TABLE named (name TEXT COLLATE "und-x-icu" PRIMARY KEY, n INT, v NUMERIC)`);
+    const names = [
+      'b',
+      'B',
+      'a',
+      'A',
+      'é',
+      'e',
+      'z',
+      'Z',
+      '_x',
+      'x-1',
+      'x1',
+      'ab',
+      'a b',
+      'ä',
+      '日本',
+      '10',
+      '9',
+    ];
+    for (const [i, name] of names.entries())
+      await admin.query(`INSERT INTO named VALUES ($1, $2, $3)`, [
+        name,
+        i % 3 === 0 ? null : i % 2,
+        `${i - 8}.5`,
+      ]);
+    for (const limit of [1, 2, 5, 100]) {
+      const src = await source([{ name: 'named', cursor: ['n'], limit }]);
+      const docs: CapturedDoc[] = [];
+      let s: Json | undefined;
+      for (let k = 0; k < 100; k++) {
+        const p = await src.poll(s);
+        // a re-poll from the same state (a crash before the save) gives the same documents and origins
+        expect((await src.poll(s)).docs).toEqual(p.docs);
+        docs.push(...p.docs);
+        s = JSON.parse(JSON.stringify(p.state)) as Json;
+        if (!p.more) break;
+      }
+      expect(docs.map((d) => d.doc.name).sort()).toEqual([...names].sort()); // each row once
+      const positions = docs.map((d) => d.origin?.position ?? '');
+      expect(positions.every((p, i) => i === 0 || p > (positions[i - 1] ?? ''))).toBe(true);
+      // the cursor is not a timestamp: the uuid time is the state's, not the clock's at the re-poll
+      expect(new Set(docs.map((d) => d.origin?.source))).toEqual(new Set(['named']));
+      await src.close();
+    }
+  });
+
+  it('a numeric cursor orders by value, a table without a usable key gets no origin (at least once)', async () => {
+    await admin.query(`CREATE TABLE amounts (id INT PRIMARY KEY, amt NUMERIC)`);
+    await admin.query(
+      `INSERT INTO amounts VALUES (1, -10.5), (2, 2), (3, 10), (4, -2.25), (5, 0), (6, 1e20)`,
+    );
+    const src = await source([{ name: 'amounts', cursor: ['amt'], limit: 2 }]);
+    const { pages } = await drain(src, undefined);
+    expect(pages.flat().map((d) => d.id)).toEqual([1, 4, 5, 2, 3, 6]);
+    const all: CapturedDoc[] = [];
+    let s: Json | undefined;
+    for (;;) {
+      const p = await src.poll(s);
+      all.push(...p.docs);
+      s = p.state;
+      if (!p.more) break;
+    }
+    const positions = all.map((d) => d.origin?.position ?? '');
+    expect(positions.every((p, i) => i === 0 || p > (positions[i - 1] ?? ''))).toBe(true);
+    await src.close();
+    await admin.query(`CREATE TABLE nokey (seq INT, v TEXT)`);
+    await admin.query(`INSERT INTO nokey VALUES (1, 'a'), (1, 'b')`);
+    const nokey = await source([{ name: 'nokey', cursor: ['seq'] }]);
+    const p = await nokey.poll(undefined);
+    expect(p.docs.map((d) => d.origin)).toEqual([undefined, undefined]);
+    await nokey.close();
   });
 });
