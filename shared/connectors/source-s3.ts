@@ -179,10 +179,19 @@ export class S3Source implements PollingSource {
     return best;
   }
 
-  /** An object's LastModified (Unix ms), 0 when the store cannot say (one LIST of the key). */
+  /**
+   * An object's LastModified (Unix ms; one LIST of the key), for the uuid time of an object an event
+   * names. 0 when the store cannot say, or may not list (a bucket shared with GetObject only): the time
+   * is only the uuid's, never worth failing the capture for.
+   */
   private async lastModified(key: string): Promise<number> {
-    const found = (await this.store.listInfo?.(key))?.find((o) => o.key === key);
-    return found?.lastModified ?? 0;
+    try {
+      const found = (await this.store.listInfo?.(key))?.find((o) => o.key === key);
+      return found?.lastModified ?? 0;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'AccessDenied') return 0;
+      throw e;
+    }
   }
 
   /**
