@@ -1,18 +1,23 @@
 /**
- * Captures exactly once (issue 9, item 4), on real sources: source-postgres-batch on an embedded PostgreSQL
- * and source-s3 on the S3 emulator, captured by the polling runner into a journal whose records the persist
- * task reduces into the collection's view (sum of `qty` per `id`). A fault kills the poll after its append
- * and before its cursor is saved (a poll timing out there); the next poll reads the same rows or objects
- * again, and the view must still equal the oracle: the replayed documents carry the origins they had, so
- * the persister drops them.
+ * Captures exactly once (issue 9, item 4), on real parts: source-postgres-batch on an embedded PostgreSQL,
+ * source-s3 and HTTP ingest, captured into a Kinesis journal (kinesalite) whose records the persist task
+ * reduces into the collection's view in DynamoDB (dynalite), fragments in S3 (s3rver) — the view being a
+ * sum of `qty` per `id`. A fault kills the poll after its append and before its cursor is saved (a poll
+ * timing out there); the next poll reads the same rows or objects again, and the view must still equal the
+ * oracle: the replayed documents carry the origins they had, so the persister drops them.
  */
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBlobStore, MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
+import type { AwsClients } from '../../shared/adapters/clients.ts';
+import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
+import { MemoryBlobStore } from '../../shared/adapters/memory.ts';
+import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import { HttpIngestCapture } from '../../shared/capture/http-ingest.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { streamNameFor } from '../../shared/config/env.ts';
 import {
   appendCaptured,
   type CaptureRunOptions,
@@ -20,59 +25,75 @@ import {
   runPollingCapture,
 } from '../../shared/connectors/capture-runner.ts';
 import { PostgresBatchSource } from '../../shared/connectors/source-postgres-batch.ts';
-import { DONE_WINDOW_MS, S3Source } from '../../shared/connectors/source-s3.ts';
+import { type BlobStoreFactory, DONE_WINDOW_MS, S3Source } from '../../shared/connectors/source-s3.ts';
 import type { Json } from '../../shared/json/types.ts';
+import type { Emulators } from '../../shared/local/emulators.ts';
 import { PersistTask } from '../../shared/persist/task.ts';
 import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { startStack, uniqueName } from '../integration/helpers.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
 import { capture, catalogWith } from './fixtures.ts';
-import { type S3Env, startS3 } from './s3-support.ts';
 
 const COLLECTION = 'acme/orders';
 
 let server: PgServer;
 let admin: pg.Client;
-let s3: S3Env;
+let emulators: Emulators;
+let clients: AwsClients;
+let blobs: BlobStoreFactory;
 beforeAll(async () => {
-  [server, s3] = await Promise.all([startPostgres(), startS3()]);
+  let stack: Awaited<ReturnType<typeof startStack>>;
+  [server, stack] = await Promise.all([startPostgres(), startStack()]);
+  ({ emulators, clients } = stack);
+  blobs = (c) => new S3BlobStore({ client: clients.s3, bucket: c.bucket });
   admin = await server.client();
 });
 afterAll(async () => {
   await admin?.end();
-  await Promise.all([server?.stop(), s3?.stop()]);
+  await Promise.all([server?.stop(), emulators?.stop()]);
 });
 
-/** The journal, the persister of its collection, and a way to deliver what is new to the persister. */
-function pipeline(catalog: BuiltCatalog) {
-  const journal = new MemoryJournal({ shards: 2 });
-  journal.ensure(COLLECTION);
-  const state = new MemoryStateStore();
-  const collection = catalog.collections[COLLECTION];
-  if (!collection) throw new Error('fixture');
+/**
+ * A collection's journal (a kinesalite stream of `shards` shards), its persister (reduced view in a
+ * dynalite table, fragments in an s3rver bucket), and a way to deliver what is new to the persister.
+ */
+async function pipeline(catalog: BuiltCatalog, collectionName: string, shards: number) {
+  const prefix = uniqueName('x1');
+  const journal = new KinesisJournal({
+    client: clients.kinesis,
+    streamName: (c) => streamNameFor(prefix, c),
+  });
+  await journal.ensureStream(collectionName, shards);
+  const state = new DynamoStateStore({ client: clients.dynamodb, table: `${prefix}-state` });
+  await state.ensureTable();
+  const fragments = new S3BlobStore({ client: clients.s3, bucket: `${prefix}-fragments` });
+  await fragments.ensureBucket();
+  const collection = catalog.collections[collectionName];
+  if (!collection) throw new Error(`fixture: no collection ${collectionName}`);
   const registry = new SchemaRegistry(catalog.schemas);
-  const persist = new PersistTask(collection, registry, new MemoryBlobStore(), state, 'flow/acme/orders/');
+  const persist = new PersistTask(collection, registry, fragments, state, `flow/${collectionName}/`);
   const after: Record<string, string | undefined> = {};
   return {
     journal,
     registry,
     /** Every record appended since the last call, per shard in order, through the persister. */
     async deliver(): Promise<void> {
-      for (const s of await journal.listShards(COLLECTION)) {
+      for (const s of await journal.listShards(collectionName)) {
         for (;;) {
-          const r = await journal.read(COLLECTION, s.shardId, after[s.shardId], 100);
+          const r = await journal.read(collectionName, s.shardId, after[s.shardId], 100);
           if (r.records.length === 0) break;
-          await persist.onBatch(decodeRecords(COLLECTION, r.records));
+          await persist.onBatch(decodeRecords(collectionName, r.records));
           after[s.shardId] = r.records[r.records.length - 1]?.sequenceNumber;
         }
       }
     },
     /** The reduced view: qty per id. */
-    async view(): Promise<Record<number, number>> {
-      const out: Record<number, number> = {};
-      for await (const it of state.scan(COLLECTION)) {
-        const d = it.doc as { id: number; qty: number };
-        out[d.id] = d.qty;
+    async view(): Promise<Record<string, number>> {
+      const out: Record<string, number> = {};
+      for await (const it of state.scan(collectionName)) {
+        const d = it.doc as { id: number | string; qty: number };
+        out[String(d.id)] = d.qty;
       }
       return out;
     },
@@ -112,7 +133,7 @@ describe('captures exactly once: a poll killed after its append and before its c
       [{ name: 'cap_orders', cursor: ['at'], limit: 3 }],
     );
     if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
-    const p = pipeline(catalog);
+    const p = await pipeline(catalog, COLLECTION, 2);
     const stateStore = new MemoryBlobStore();
     const opts: CaptureRunOptions = { spec, catalog, registry: p.registry, journal: p.journal, stateStore };
     let clock = Date.parse('2024-06-01T00:00:00Z');
@@ -143,7 +164,8 @@ describe('captures exactly once: a poll killed after its append and before its c
   });
 
   it('source-s3: an object read again (a killed poll, a redelivered event) adds nothing', async () => {
-    const landing = await s3.bucket('landing-exactly-once');
+    const landing = new S3BlobStore({ client: clients.s3, bucket: 'landing-exactly-once' });
+    await landing.ensureBucket();
     const catalog = catalogWith({});
     const spec = capture(
       'acme/s3-cap',
@@ -152,10 +174,10 @@ describe('captures exactly once: a poll killed after its append and before its c
       [{ stream: '' }],
     );
     if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
-    const p = pipeline(catalog);
+    const p = await pipeline(catalog, COLLECTION, 2);
     const stateStore = new MemoryBlobStore();
     const opts: CaptureRunOptions = { spec, catalog, registry: p.registry, journal: p.journal, stateStore };
-    const src = await S3Source.create({ spec, blobs: s3.blobs });
+    const src = await S3Source.create({ spec, blobs });
     const oracle: Record<number, number> = {};
     const put = async (key: string, rows: [number, number][]) => {
       await landing.put(key, Buffer.from(rows.map(([id, qty]) => `{"id":${id},"qty":${qty}}\n`).join('')));
@@ -245,38 +267,26 @@ describe('source-http-ingest: a retried request', () => {
     if (!base || !orders) throw new Error('fixture');
     const resource = { path: '/orders', ...(idFromHeader ? { idFromHeader } : {}) };
     const spec = { ...base, bindings: [{ ...orders, resource }] };
-    const registry = new SchemaRegistry(catalog.schemas);
-    const journal = new MemoryJournal({ shards: 4 });
-    journal.ensure('test/orders');
-    // A partial multi-shard append: the first call stores the records of one shard, then fails (a 502).
+    const p = await pipeline(catalog, 'test/orders', 4);
+    const journal = p.journal;
+    // A partial multi-shard append: the first call stores the documents of one shard, then fails (a 502).
     let failNext = true;
-    const flaky = Object.create(journal) as MemoryJournal;
+    const flaky = Object.create(journal) as KinesisJournal;
     flaky.append = async (collection, docs) => {
       if (!failNext) return journal.append(collection, docs);
       failNext = false;
-      const ranges = (await journal.listShards(collection)).map((s) => BigInt(s.endingHashKey));
-      const first = docs.filter((d) => BigInt(d.hashKey) <= (ranges[0] ?? 0n));
-      const rest = docs.length - first.length;
-      if (first.length === 0 || rest === 0) throw new Error('fixture: the documents must span shards');
-      await journal.append(collection, first);
+      const first = (await journal.listShards(collection)).find((s) => s.startingHashKey === '0');
+      const end = BigInt(first?.endingHashKey ?? '0');
+      const part = docs.filter((d) => BigInt(d.hashKey) <= end);
+      if (part.length === 0 || part.length === docs.length)
+        throw new Error('fixture: the documents must span shards');
+      await journal.append(collection, part);
       throw new Error('injected: PutRecords failed for the other shards');
     };
-    const cap = new HttpIngestCapture(spec, catalog, registry, flaky, {});
-    const collection = catalog.collections['test/orders'];
-    if (!collection) throw new Error('fixture');
-    const state = new MemoryStateStore();
-    const persist = new PersistTask(collection, registry, new MemoryBlobStore(), state, 'flow/test/orders/');
+    const cap = new HttpIngestCapture(spec, catalog, p.registry, flaky, {});
     const view = async () => {
-      for (const s of await journal.listShards('test/orders')) {
-        const r = await journal.read('test/orders', s.shardId, undefined, 100);
-        if (r.records.length > 0) await persist.onBatch(decodeRecords('test/orders', r.records));
-      }
-      const out: Record<string, number> = {};
-      for await (const it of state.scan('test/orders')) {
-        const d = it.doc as { id: string; qty: number };
-        out[d.id] = d.qty;
-      }
-      return out;
+      await p.deliver();
+      return p.view();
     };
     const post = (headers: Record<string, string>) =>
       cap.handle({
