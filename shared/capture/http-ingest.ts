@@ -26,7 +26,9 @@
  * `<capture>/<binding path>/<hash of the id>@<n>` (n: its index among the request's combined documents,
  * in key order), so a retry of the request with the same id — after a timeout, or a 502 from an append
  * that reached some shards and not others — appends documents the persister and derivations drop: it
- * adds nothing (as long as it sends the same documents; the id names the request). Without it, as in
+ * adds nothing (as long as it sends the same documents; the id names the request). Each id is its own
+ * origin source (ids have no order): consumers keep one entry per request (docs/connectors.md, limits).
+ * Without it, as in
  * Estuary's connector, a retried request is a new request: its documents are appended again (a client
  * that retries should send an id header, or the collection key should make duplicates harmless).
  */

@@ -23,9 +23,12 @@
  * S3 event, a poll reading an object an event already brought — appends documents that the persister and
  * derivations drop. The content hash (SHA-256 of the bytes read, standing in for the ETag) makes an
  * object overwritten with other content a new source, read in full. `_meta/uuid` is derived from the
- * origin, its time the object's LastModified. Limit: each object is its own origin source, so a
- * collection key that gathers documents of many objects keeps one applied entry per object in its
- * reduced-view item (and a derivation one per object in its input shard's watermarks).
+ * origin, its time the object's LastModified. Limit: each object is its own origin source — objects are
+ * not read in any order that a single per-binding position could follow without dropping a late one — so
+ * a collection key that gathers documents of many objects keeps one applied entry per object in its
+ * reduced-view item, and a derivation reading the collection one per object in each input shard's
+ * watermark item (≈ 100 bytes each: a few thousand objects fill DynamoDB's 400 KB item, until those maps
+ * expire, issue 10).
  *
  * The `done` list is bounded (`DONE_WINDOW_MS`): keys last modified more than a window before the newest
  * object seen are dropped from it, and objects that old are not read (see `poll`).
@@ -224,7 +227,9 @@ export class S3Source implements PollingSource {
         limits,
         bucket: this.config.bucket,
       });
-      const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 32)}`;
+      // 64 bits of the content's hash tell versions of one key apart; kept short because every consumer
+      // that dedupes keeps one entry per source (see the header's limit).
+      const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
       const ms = modified?.get(key) ?? (await this.lastModified(key));
       docs.forEach((doc, i) => {
         out.push({ binding, doc, origin: { source, position: String(i).padStart(12, '0'), ms } });
