@@ -258,5 +258,6 @@ export class MemoryBlobStore implements BlobStore {
   }
   async delete(key: string): Promise<void> {
     this.objects.delete(key);
+    this.modified.delete(key);
   }
 }
