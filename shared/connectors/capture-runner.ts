@@ -105,12 +105,26 @@ export async function appendCaptured(
   return docs.length;
 }
 
+async function saveCaptureState(o: CaptureRunOptions, state: Json): Promise<void> {
+  await o.stateStore.put(
+    captureStateKey(o.spec.name),
+    Buffer.from(JSON.stringify(state)),
+    'application/json',
+  );
+}
+
 /** One scheduled poll (an EventBridge invocation, or one tick of the local runner). */
 export async function runPollingCapture(
   source: PollingSource,
   o: CaptureRunOptions,
 ): Promise<{ docs: number; rounds: number }> {
   let state = await loadCaptureState(o.stateStore, o.spec.name);
+  if (state === undefined && source.initialState) {
+    // Saved before the very first poll, so that a crash in it re-polls from this same state (and gets the
+    // same uuids, which may take their time from it), not from none.
+    state = source.initialState();
+    await saveCaptureState(o, state);
+  }
   let docs = 0;
   let rounds = 0;
   for (;;) {
@@ -118,11 +132,7 @@ export async function runPollingCapture(
     const res = await source.poll(state);
     docs += await appendCaptured(o, res.docs, `${o.now?.() ?? Date.now()}-${rounds}`);
     await o.fault?.('appended', rounds);
-    await o.stateStore.put(
-      captureStateKey(o.spec.name),
-      Buffer.from(JSON.stringify(res.state)),
-      'application/json',
-    );
+    await saveCaptureState(o, res.state);
     await o.fault?.('saved', rounds);
     state = res.state;
     if (!res.more || rounds >= (o.maxRounds ?? 20)) break;

@@ -323,6 +323,11 @@ export class PostgresBatchSource implements PollingSource {
     }
   }
 
+  /** Nothing read yet, and the time of the first poll's uuids (see `at`). */
+  initialState(): Json {
+    return { bindings: {}, at: this.now() };
+  }
+
   async poll(stateJson: Json | undefined): Promise<PollResult> {
     const state: PostgresBatchState =
       isObject(stateJson) && isObject(stateJson.bindings)

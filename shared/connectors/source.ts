@@ -46,6 +46,11 @@ export interface PollResult {
 
 export interface PollingSource {
   poll(state: Json | undefined): Promise<PollResult>;
+  /**
+   * The state to save before the very first poll, when the source's documents depend on its state (their
+   * uuid times): a crash in the first poll then re-polls from it, not from none. Optional.
+   */
+  initialState?(): Json;
   close(): Promise<void>;
 }
 
