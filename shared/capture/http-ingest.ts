@@ -28,9 +28,9 @@
  * that reached some shards and not others — appends documents the persister and derivations drop: it
  * adds nothing (as long as it sends the same documents; the id names the request). Each id is its own
  * origin source (ids have no order): consumers keep one entry per request (docs/connectors.md, limits).
- * Without it, as in
- * Estuary's connector, a retried request is a new request: its documents are appended again (a client
- * that retries should send an id header, or the collection key should make duplicates harmless).
+ * Without it, as in Estuary's connector, a retried request is a new request: its documents are appended
+ * again (a client that retries should send an id header, or the collection key should make duplicates
+ * harmless).
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { BuiltCatalog, CaptureSpec, CollectionSpec } from '../catalog/model.ts';
@@ -314,7 +314,8 @@ export class HttpIngestCapture {
     const combiner = route.combinerOf();
     for (const d of docs) combiner.add(d);
     const out: AppendDoc[] = [];
-    // The origin source of a request with an id: hashed, so any header value makes a bounded, '@'-free name.
+    // The origin source of a request with an id: hashed, so any header value makes a bounded, '@'-free name;
+    // 128 bits, because two ids sharing a hash would drop the second request's documents.
     const source = headerId
       ? `${route.segments.join('/')}/${createHash('sha256').update(headerId).digest('hex').slice(0, 32)}`
       : undefined;
