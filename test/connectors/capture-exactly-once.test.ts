@@ -157,11 +157,9 @@ describe('captures exactly once: a poll killed after its append and before its c
     expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 2 });
     await p.deliver();
     expect(await p.view()).toEqual(oracle);
-    // and the cursor saved after the last poll is past row 8
-    const saved = JSON.parse(String(await stateStore.get(captureStateKey('acme/pg-cap')))) as {
-      bindings: Record<string, { cursor: string[] }>;
-    };
-    expect(saved.bindings.cap_orders?.cursor).toHaveLength(1);
+    // and the cursor saved by the last poll is past row 8: nothing more to read
+    expect(await stateStore.get(captureStateKey('acme/pg-cap'))).toBeDefined();
+    expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 0 });
     await src.close();
   });
 
