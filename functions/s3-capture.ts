@@ -13,7 +13,8 @@
  * Environment (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK (the capture), SLUICE_STREAMS,
  * SLUICE_BUCKET (poll state). Objects are parsed (JSON, JSON lines, CSV, gzip) into documents with
  * `_meta/file` and `_meta/offset`: a redelivered event, or a poll that reads an object an event already
- * brought, yields the same documents. A bad record fails the invocation with the file and line.
+ * brought, yields the same documents with the same origins (bucket, key, content hash, record index), which
+ * the persister and derivations drop. A bad record fails the invocation with the file and line.
  */
 import type { Context } from 'aws-lambda';
 import { appendCaptured, runPollingCapture } from '../shared/connectors/capture-runner.ts';

@@ -3,7 +3,7 @@
  * adapters (routing by hash key, packing, sequence numbers as decimal strings, conditional state
  * writes, monotonic checkpoints), no I/O.
  */
-import type { BlobStore, Clock } from '../ports/blob.ts';
+import type { BlobInfo, BlobStore, Clock } from '../ports/blob.ts';
 import { BlobTooLargeError, systemClock } from '../ports/blob.ts';
 import {
   type DerivationCheckpoint,
@@ -237,8 +237,15 @@ export function sameApplied(
 
 export class MemoryBlobStore implements BlobStore {
   readonly objects = new Map<string, Uint8Array>();
+  /** Last-modified time of each object (Unix ms): `clock` at its put. */
+  readonly modified = new Map<string, number>();
+  constructor(private readonly clock: () => number = Date.now) {}
   async put(key: string, body: Uint8Array): Promise<void> {
     this.objects.set(key, Buffer.from(body));
+    this.modified.set(key, this.clock());
+  }
+  async listInfo(prefix: string): Promise<BlobInfo[]> {
+    return (await this.list(prefix)).map((key) => ({ key, lastModified: this.modified.get(key) ?? 0 }));
   }
   async get(key: string, opts: { maxBytes?: number } = {}): Promise<Uint8Array | undefined> {
     const body = this.objects.get(key);
@@ -251,5 +258,6 @@ export class MemoryBlobStore implements BlobStore {
   }
   async delete(key: string): Promise<void> {
     this.objects.delete(key);
+    this.modified.delete(key);
   }
 }

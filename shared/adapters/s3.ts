@@ -8,7 +8,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { type BlobStore, BlobTooLargeError } from '../ports/blob.ts';
+import { type BlobInfo, type BlobStore, BlobTooLargeError } from '../ports/blob.ts';
 import type { UsageMeter } from '../ports/usage.ts';
 
 /** S3 refused a call with 403; for a GetObject that may also mean a missing key the caller may not list. */
@@ -97,7 +97,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const out: string[] = [];
+    return (await this.listInfo(prefix)).map((o) => o.key);
+  }
+
+  async listInfo(prefix: string): Promise<BlobInfo[]> {
+    const out: BlobInfo[] = [];
     let ContinuationToken: string | undefined;
     do {
       this.opts.meter?.add({ s3ListRequests: 1 });
@@ -112,9 +116,10 @@ export class S3BlobStore implements BlobStore {
           throw new S3AccessDeniedError(this.opts.bucket, prefix, 'ListBucket', e);
         throw e;
       }
-      for (const o of res.Contents ?? []) if (o.Key) out.push(o.Key);
+      for (const o of res.Contents ?? [])
+        if (o.Key) out.push({ key: o.Key, lastModified: o.LastModified?.getTime() ?? 0 });
       ContinuationToken = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (ContinuationToken);
-    return out.sort();
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 }

@@ -21,8 +21,18 @@
  * index); 413 for a document too large for one journal record (naming its index); 200 `{published: n}`
  * only after every document is durably in the journal. Nothing of a rejected request is written.
  * The request's documents are validated and combined by key (one transaction) before the append.
+ *
+ * Retries. With `idFromHeader`, each appended document carries the origin
+ * `<capture>/<binding path>/<hash of the id>@<n>` (n: its index among the request's combined documents,
+ * in key order), so a retry of the request with the same id — after a timeout, or a 502 from an append
+ * that reached some shards and not others — appends documents the persister and derivations drop: it
+ * adds nothing (as long as it sends the same documents; the id names the request). Each id is its own
+ * origin source (ids have no order): consumers keep one entry per request (docs/connectors.md, limits).
+ * Without it, as in Estuary's connector, a retried request is a new request: its documents are appended
+ * again (a client that retries should send an id header, or the collection key should make duplicates
+ * harmless).
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { BuiltCatalog, CaptureSpec, CollectionSpec } from '../catalog/model.ts';
 import { Combiner } from '../combine/index.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
@@ -31,7 +41,8 @@ import { metaUuid } from '../meta/uuid.ts';
 import type { Clock } from '../ports/blob.ts';
 import { systemClock } from '../ports/blob.ts';
 import { MAX_DOCUMENT_BYTES } from '../ports/framing.ts';
-import type { Journal } from '../ports/journal.ts';
+import type { AppendDoc, Journal } from '../ports/journal.ts';
+import { formatOrigin } from '../ports/position.ts';
 import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
 
 export interface IngestRequest {
@@ -266,7 +277,8 @@ export class HttpIngestCapture {
       }
       const meta: JsonObject = {
         ...(isObject(d._meta) ? d._meta : {}),
-        uuid: metaUuid(now, `${this.spec.name}/${requestId}`, i),
+        // With an id, the same id gives the same uuid bits but the time (a retry is dropped by its origin).
+        uuid: metaUuid(now, `${this.spec.name}/${headerId ?? requestId}`, i),
         webhookId: headerId ?? (parsed.docs.length === 1 ? requestId : randomUUID()),
         receivedAt: new Date(now).toISOString(),
       };
@@ -301,8 +313,20 @@ export class HttpIngestCapture {
     // One transaction: combine by key, then append (durable before we answer 200).
     const combiner = route.combinerOf();
     for (const d of docs) combiner.add(d);
-    const out: { hashKey: string; doc: Json }[] = [];
-    for await (const c of combiner.drain(false)) out.push({ hashKey: explicitHashKey(c.key), doc: c.doc });
+    const out: AppendDoc[] = [];
+    // The origin source of a request with an id: hashed, so any header value makes a bounded, '@'-free name;
+    // 128 bits, because two ids sharing a hash would drop the second request's documents.
+    const source = headerId
+      ? `${route.segments.join('/')}/${createHash('sha256').update(headerId).digest('hex').slice(0, 32)}`
+      : undefined;
+    for await (const c of combiner.drain(false)) {
+      const hashKey = explicitHashKey(c.key);
+      out.push(
+        source
+          ? { hashKey, doc: c.doc, origin: formatOrigin(source, String(out.length).padStart(9, '0')) }
+          : { hashKey, doc: c.doc },
+      );
+    }
     await this.journal.append(route.collection.name, out);
     this.stats.docs += docs.length;
     this.stats.appended += out.length;

@@ -23,8 +23,18 @@
  *
  * Documents: one per row, columns as properties (int8 within ±2^53 as numbers, beyond as strings;
  * numeric as strings; timestamps as RFC 3339 strings; json/jsonb parsed; bytea base64), plus
- * `_meta: {polled, index, op: "c"}`, where `polled` is the poll time and `index` the row's index in the
- * poll. Documents are keyed by the table's primary key (see `discover()`).
+ * `_meta: {op: "c"}`. Nothing in a document depends on when it was polled, so a row read again is the
+ * same document. Documents are keyed by the table's primary key (see `discover()`).
+ *
+ * Exactly once (source.ts): with a cursor and a primary key, each row's origin is
+ * `<capture>/<binding name>@<position>`, the position an order-preserving encoding of the row's
+ * (cursor values, primary key) — the page order — so a row re-polled after a crash has the position it had
+ * (dropped downstream) and every later row or row version has a greater one. For that the comparison and
+ * the encoding must agree: text-like cursor and key columns are ordered `COLLATE "C"` (bytes, what the
+ * encoding compares; an index serving the poll must then use it too), numbers and timestamps by value.
+ * `_meta/uuid` is derived from the same origin. A binding without a primary key (a `template`, or a table
+ * without one), without a cursor (full refresh), or with a cursor or key column of another type (e.g.
+ * bpchar, time, bool) gets no origin: a re-poll after a crash appends its rows again (at least once).
  */
 import type pg from 'pg';
 import type { CaptureSpec } from '../catalog/model.ts';
@@ -46,7 +56,7 @@ export interface SourcePostgresBatchResource {
 export interface SourcePostgresBatchOptions {
   spec: CaptureSpec;
   secret?: SecretResolver;
-  /** Clock for `_meta/polled` (ms since epoch). */
+  /** Clock (ms since epoch) for the `_meta/uuid` time of rows without a timestamp cursor. */
   now?: () => number;
 }
 
@@ -57,6 +67,83 @@ export interface SourcePostgresBatchOptions {
  */
 export interface PostgresBatchState {
   bindings: Record<string, { cursor?: (string | null)[]; key?: string[] }>;
+  /**
+   * When this state was made (ms): the `_meta/uuid` time of the next poll's rows when their cursor is not a
+   * timestamp. Taken from the state, not the clock, so that a re-poll from this state gives the same uuids.
+   */
+  at?: number;
+}
+
+/** How a cursor or key column's values are encoded into an origin position (see `orderedValue`). */
+type OrderKind = 'number' | 'time' | 'uuid' | 'text';
+
+/** Column types whose PostgreSQL order the position encoding reproduces, by type OID. */
+const ORDER_KINDS: Record<number, OrderKind> = {
+  20: 'number', // int8
+  21: 'number', // int2
+  23: 'number', // int4
+  26: 'number', // oid
+  700: 'number', // float4
+  701: 'number', // float8
+  1700: 'number', // numeric
+  1082: 'time', // date
+  1114: 'time', // timestamp
+  1184: 'time', // timestamptz
+  2950: 'uuid',
+  19: 'text', // name
+  25: 'text',
+  1043: 'text', // varchar
+};
+
+/**
+ * A decimal (PostgreSQL's text of a number: `-12.50`, `1.5e+20`, `NaN`, `Infinity`) as a string whose
+ * plain string order is the numbers' order (PostgreSQL's: -Infinity < negatives < 0 < positives <
+ * Infinity < NaN). The value is 0.d1d2… × 10^e: a class letter, the exponent (offset, 6 digits), then the
+ * significant digits; for negatives the exponent and digits are complemented and end with `~`, so a
+ * longer magnitude sorts first. Every character is above `,`, the separator of `orderedTuple`.
+ */
+export function orderedNumber(text: string): string {
+  const t = text.trim();
+  if (t === 'NaN') return 'r';
+  if (t === 'Infinity' || t === '+Infinity') return 'q';
+  if (t === '-Infinity') return 'm';
+  const m = /^([+-])?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/.exec(t);
+  if (!m || `${m[2] ?? ''}${m[3] ?? ''}` === '') throw new Error(`not a number: ${JSON.stringify(text)}`);
+  let digits = `${m[2] ?? ''}${m[3] ?? ''}`;
+  let exp = (m[2] ?? '').length + Number(m[4] ?? 0);
+  const lead = /^0*/.exec(digits)?.[0].length ?? 0;
+  digits = digits.slice(lead).replace(/0+$/, '');
+  exp -= lead;
+  if (digits === '') return 'o';
+  const e = exp + 500_000;
+  if (e < 0 || e > 999_999) throw new Error(`number out of range for a position: ${text}`);
+  if (m[1] !== '-') return `p${String(e).padStart(6, '0')}${digits}`;
+  const complement = [...digits].map((d) => String(9 - Number(d))).join('');
+  return `n${String(999_999 - e).padStart(6, '0')}${complement}~`;
+}
+
+/** One cursor or key value (its position text: see `positionExpr`) encoded per its kind; NULL first. */
+function orderedValue(kind: OrderKind, v: string | null): string {
+  if (v === null) return '0';
+  switch (kind) {
+    case 'number':
+    case 'time':
+      return `1${orderedNumber(v)}`;
+    case 'uuid':
+      return `1${v.toLowerCase()}`; // fixed width, hex: text order is byte order
+    case 'text':
+      return `1${Buffer.from(v, 'utf8').toString('hex')}`; // COLLATE "C" compares the UTF-8 bytes
+  }
+}
+
+/** A row's (cursor, key) tuple as an origin position: values joined by `,`, which sorts below every value. */
+export function orderedTuple(kinds: OrderKind[], values: (string | null)[]): string {
+  return kinds.map((k, i) => orderedValue(k, values[i] ?? null)).join(',');
+}
+
+/** The SQL expression whose text `orderedValue` encodes: seconds since the epoch for times. */
+function positionExpr(kind: OrderKind, col: string): string {
+  return kind === 'time' ? `extract(epoch from ${col})::text` : `${col}::text`;
 }
 
 function toJsonValue(v: unknown, typeName: string): Json {
@@ -111,6 +198,8 @@ export class PostgresBatchSource implements PollingSource {
   private client: pg.Client | undefined;
   /** Per binding index: its tie-breaking key columns (see `tieBreaker`). */
   private readonly keys = new Map<number, string[] | undefined>();
+  /** Per binding index: the type OID of each column of its rows (see `columnTypes`). */
+  private readonly types = new Map<number, Map<string, number>>();
 
   private constructor(
     private readonly spec: CaptureSpec,
@@ -206,6 +295,16 @@ export class PostgresBatchSource implements PollingSource {
     return key;
   }
 
+  /** The type OID of each column the binding's query returns (one `LIMIT 0` query, cached). */
+  private async columnTypes(i: number, r: SourcePostgresBatchResource): Promise<Map<string, number>> {
+    const known = this.types.get(i);
+    if (known) return known;
+    const res = await this.query(i, r, `SELECT q.* FROM ${this.source(r)} AS q LIMIT 0`, []);
+    const types = new Map(res.fields.map((f) => [f.name, f.dataTypeID]));
+    this.types.set(i, types);
+    return types;
+  }
+
   private async query(
     i: number,
     r: SourcePostgresBatchResource,
@@ -224,6 +323,11 @@ export class PostgresBatchSource implements PollingSource {
     }
   }
 
+  /** Nothing read yet, and the time of the first poll's uuids (see `at`). */
+  initialState(): Json {
+    return { bindings: {}, at: this.now() };
+  }
+
   async poll(stateJson: Json | undefined): Promise<PollResult> {
     const state: PostgresBatchState =
       isObject(stateJson) && isObject(stateJson.bindings)
@@ -231,23 +335,39 @@ export class PostgresBatchSource implements PollingSource {
         : { bindings: {} };
     const docs: CapturedDoc[] = [];
     let more = false;
-    const polled = new Date(this.now()).toISOString();
+    // The uuid time of rows without a timestamp cursor: when the state polled from was made (see `at`).
+    const base = typeof state.at === 'number' ? state.at : this.now();
     for (const [i, r] of this.resources.entries()) {
       if (this.spec.bindings[i]?.disable) continue;
-      const cur = r.cursor.map((col) => `q.${ident(col)}`);
       const texts = (cols: string[], prefix: string) =>
         cols.map((col, j) => `, ${col}::text AS "${prefix}${j}"`).join('');
       const from = this.source(r);
       let rows: Record<string, unknown>[];
       let fields: pg.FieldDef[];
       let tie: string[] | undefined;
+      /** The order kinds of (cursor, key) when every row gets an origin, else undefined. */
+      let kinds: OrderKind[] | undefined;
+      let cur = r.cursor.map((col) => `q.${ident(col)}`);
       if (cur.length === 0) {
         const res = await this.query(i, r, `SELECT q.* FROM ${from} AS q`, []);
         rows = res.rows;
         fields = res.fields;
       } else {
         tie = await this.tieBreaker(i, r);
-        const tieCols = (tie ?? []).map((col) => `q.${ident(col)}`);
+        if (tie !== undefined) {
+          const types = await this.columnTypes(i, r);
+          const ks = [...r.cursor, ...tie].map((col) => ORDER_KINDS[types.get(col) ?? -1]);
+          if (ks.every((k) => k !== undefined)) kinds = ks as OrderKind[];
+        }
+        // Text columns ordered and compared by bytes when rows get origins: what orderedTuple encodes.
+        const ordered = (col: string, j: number) =>
+          kinds?.[j] === 'text' ? `q.${ident(col)} COLLATE "C"` : `q.${ident(col)}`;
+        cur = r.cursor.map(ordered);
+        const tieCols = (tie ?? []).map((col, j) => ordered(col, r.cursor.length + j));
+        const rawCols = [...r.cursor, ...(tie ?? [])].map((col) => `q.${ident(col)}`);
+        const positions = kinds
+          ? rawCols.map((col, j) => `, ${positionExpr(kinds![j]!, col)} AS "${POS_COL}${j}"`).join('')
+          : '';
         const saved = state.bindings[r.name];
         const params: string[] = [];
         const where: string[] = [];
@@ -262,7 +382,7 @@ export class PostgresBatchSource implements PollingSource {
           }
         }
         const order = [...cur.map((col) => `${col} ASC NULLS FIRST`), ...tieCols.map((col) => `${col} ASC`)];
-        const select = `SELECT q.*${texts(cur, CURSOR_COL)}${texts(tieCols, KEY_COL)} FROM ${from} AS q`;
+        const select = `SELECT q.*${texts(rawCols.slice(0, cur.length), CURSOR_COL)}${texts(rawCols.slice(cur.length), KEY_COL)}${positions} FROM ${from} AS q`;
         const sql = (conds: string[], limit: boolean) =>
           `${select}${conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY ${order.join(', ')}${limit ? ` LIMIT ${r.limit}` : ''}`;
         let res = await this.query(i, r, sql(where, true), params);
@@ -282,15 +402,31 @@ export class PostgresBatchSource implements PollingSource {
         fields = res.fields;
       }
       const typeNames = new Map(fields.map((f) => [f.name, pgTypeName(f.dataTypeID)]));
-      rows.forEach((row, index) => {
+      for (const row of rows) {
         const doc: JsonObject = {};
         for (const [k, v] of Object.entries(row)) {
-          if (k.startsWith(CURSOR_COL) || k.startsWith(KEY_COL)) continue;
+          if (k.startsWith(CURSOR_COL) || k.startsWith(KEY_COL) || k.startsWith(POS_COL)) continue;
           doc[k] = toJsonValue(v, typeNames.get(k) ?? '');
         }
-        doc._meta = { polled, index, op: 'c' };
-        docs.push({ binding: i, doc });
-      });
+        doc._meta = { op: 'c' };
+        if (!kinds) {
+          docs.push({ binding: i, doc });
+          continue;
+        }
+        const values = kinds.map((_, j) => (row[`${POS_COL}${j}`] as string | null) ?? null);
+        // A timestamp cursor is the row's own time (its update): the uuid's time, the same on every read.
+        const first = values[0];
+        const seconds = kinds[0] === 'time' && first !== null ? Number(first) : Number.NaN;
+        docs.push({
+          binding: i,
+          doc,
+          origin: {
+            source: r.name,
+            position: orderedTuple(kinds, values),
+            ms: Number.isFinite(seconds) ? Math.round(seconds * 1000) : base,
+          },
+        });
+      }
       const tail = rows[rows.length - 1];
       if (cur.length > 0 && tail) {
         state.bindings[r.name] = {
@@ -299,6 +435,8 @@ export class PostgresBatchSource implements PollingSource {
         };
       }
     }
+    // Strictly later than the state polled from, even if the clock stepped back.
+    state.at = Math.max(this.now(), base + 1);
     return { docs, state: state as unknown as Json, more };
   }
 
@@ -311,6 +449,7 @@ export class PostgresBatchSource implements PollingSource {
 
 const CURSOR_COL = '__sluice_cursor_';
 const KEY_COL = '__sluice_key_';
+const POS_COL = '__sluice_pos_';
 
 const PRIMARY_KEY_SQL = `SELECT a.attname FROM pg_index i
    JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true

@@ -16,8 +16,24 @@
  * one over a limit fails the read with ObjectLimitError (bucket, key, reason), a catchable error the
  * capture's failure policy handles like any bad object.
  * Each document carries `_meta/file` (object key) and `_meta/offset` (record index): processing an object
- * twice yields the same documents, so a collection keyed by `[/_meta/file, /_meta/offset]` absorbs replays.
+ * twice yields the same documents.
+ *
+ * Exactly once (source.ts): each document's origin is `<capture>/<bucket>/<key>#<content hash>@<record
+ * index>`, so reading an object again — a poll that crashed after its append, a redelivered or duplicated
+ * S3 event, a poll reading an object an event already brought — appends documents that the persister and
+ * derivations drop. The content hash (SHA-256 of the bytes read, standing in for the ETag) makes an
+ * object overwritten with other content a new source, read in full. `_meta/uuid` is derived from the
+ * origin, its time the object's LastModified. Limit: each object is its own origin source — objects are
+ * not read in any order that a single per-binding position could follow without dropping a late one — so
+ * a collection key that gathers documents of many objects keeps one applied entry per object in its
+ * reduced-view item, and a derivation reading the collection one per object in each input shard's
+ * watermark item (≈ 100 bytes each: a few thousand objects fill DynamoDB's 400 KB item, until those maps
+ * expire, issue 10).
+ *
+ * The `done` list is bounded (`DONE_WINDOW_MS`): keys last modified more than a window before the newest
+ * object seen are dropped from it, and objects that old are not read (see `poll`).
  */
+import { createHash } from 'node:crypto';
 import type { CaptureSpec } from '../catalog/model.ts';
 import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from '../ports/blob.ts';
@@ -69,9 +85,25 @@ export interface SourceS3Options {
 export interface S3SourceState {
   /** ascendingKeys: the greatest key processed, per binding stream. */
   after?: Record<string, string>;
-  /** Otherwise: processed keys per binding stream. */
+  /** Otherwise: processed keys per binding stream, those last modified at or after `since`. */
   done?: Record<string, string[]>;
+  /**
+   * Per binding stream (with a store that reports LastModified): objects last modified before this time
+   * (Unix ms) have all been read; they are neither listed in `done` nor read again.
+   */
+  since?: Record<string, number>;
 }
+
+/**
+ * How long after an object's LastModified it may first appear in a listing. S3 dates an object from the
+ * start of its upload, and a (multipart) upload becomes visible only when it completes, so a listing can
+ * show an object older than one already read. `poll` keeps `done` entries (and reads unlisted objects)
+ * back to this long before the newest LastModified seen — S3's clock, not ours, so Lambda's clock skew
+ * does not matter — and no further: an object whose upload took longer than this to complete would not
+ * be read. A day: far beyond a 5 GB single PUT or a typical multipart upload; the list then holds one
+ * day of keys instead of every key ever read.
+ */
+export const DONE_WINDOW_MS = 24 * 3600_000;
 
 export class S3Source implements PollingSource {
   private readonly store: BlobStore;
@@ -150,8 +182,26 @@ export class S3Source implements PollingSource {
     return best;
   }
 
-  /** Parse the named objects (from an S3 event); keys outside every binding are ignored. */
-  async readObjects(keys: string[]): Promise<CapturedDoc[]> {
+  /**
+   * An object's LastModified (Unix ms; one LIST of the key), for the uuid time of an object an event
+   * names. 0 when the store cannot say, or may not list (a bucket shared with GetObject only): the time
+   * is only the uuid's, never worth failing the capture for.
+   */
+  private async lastModified(key: string): Promise<number> {
+    try {
+      const found = (await this.store.listInfo?.(key))?.find((o) => o.key === key);
+      return found?.lastModified ?? 0;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'AccessDenied') return 0;
+      throw e;
+    }
+  }
+
+  /**
+   * Parse the named objects (from an S3 event, or a poll with their LastModified in `modified`); keys
+   * outside every binding are ignored. Every document has its origin (see the header).
+   */
+  async readObjects(keys: string[], modified?: Map<string, number>): Promise<CapturedDoc[]> {
     const out: CapturedDoc[] = [];
     for (const key of keys) {
       const binding = this.bindingOf(key);
@@ -177,7 +227,13 @@ export class S3Source implements PollingSource {
         limits,
         bucket: this.config.bucket,
       });
-      for (const doc of docs) out.push({ binding, doc });
+      // 64 bits of the content's hash tell versions of one key apart; kept short because every consumer
+      // that dedupes keeps one entry per source (see the header's limit).
+      const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
+      const ms = modified?.get(key) ?? (await this.lastModified(key));
+      docs.forEach((doc, i) => {
+        out.push({ binding, doc, origin: { source, position: String(i).padStart(12, '0'), ms } });
+      });
     }
     return out;
   }
@@ -186,11 +242,22 @@ export class S3Source implements PollingSource {
     const state: S3SourceState = isObject(stateJson) ? (structuredClone(stateJson) as S3SourceState) : {};
     const ascending = this.config.advanced?.ascendingKeys === true;
     const todo: string[] = [];
+    const modified = new Map<string, number>();
     let more = false;
-    const next: S3SourceState = ascending ? { after: { ...(state.after ?? {}) } } : { done: {} };
+    const next: S3SourceState = ascending ? { after: { ...(state.after ?? {}) } } : { done: {}, since: {} };
     for (const [i, r] of this.resources.entries()) {
       if (this.spec.bindings[i]?.disable) continue;
-      const keys = (await this.store.list(this.prefixOf(r))).filter((k) => this.bindingOf(k) === i);
+      const prefix = this.prefixOf(r);
+      const info = this.store.listInfo
+        ? await this.store.listInfo(prefix)
+        : (await this.store.list(prefix)).map((key) => ({ key, lastModified: undefined }));
+      for (const o of info) if (o.lastModified !== undefined) modified.set(o.key, o.lastModified);
+      const since = state.since?.[r.stream];
+      // Objects older than `since` were all read (see DONE_WINDOW_MS): not listed in `done`, not read.
+      const keys = info
+        .filter((o) => this.bindingOf(o.key) === i)
+        .filter((o) => since === undefined || o.lastModified === undefined || o.lastModified >= since)
+        .map((o) => o.key);
       if (ascending) {
         const after = state.after?.[r.stream] ?? '';
         const fresh = keys.filter((k) => k > after);
@@ -207,10 +274,32 @@ export class S3Source implements PollingSource {
         todo.push(...take);
         const present = new Set(keys);
         // keep only keys still in the bucket, so the state does not grow with deleted objects
-        if (next.done) next.done[r.stream] = [...[...done].filter((k) => present.has(k)), ...take].sort();
+        let kept = [...[...done].filter((k) => present.has(k)), ...take].sort();
+        // Move `since` up to a window before the newest object seen, never past an object not yet read
+        // (left for the next poll by maxObjects), then forget the keys older than it.
+        const left = new Set(fresh.slice(take.length));
+        let lm = -Infinity;
+        let oldestLeft = Infinity;
+        for (const k of keys) {
+          const t = modified.get(k);
+          if (t === undefined) continue;
+          lm = Math.max(lm, t);
+          if (left.has(k)) oldestLeft = Math.min(oldestLeft, t);
+        }
+        let nextSince = since;
+        if (Number.isFinite(lm)) {
+          const candidate = Math.min(lm - DONE_WINDOW_MS, oldestLeft);
+          nextSince = since === undefined ? candidate : Math.max(since, candidate);
+        }
+        if (nextSince !== undefined && next.since) {
+          next.since[r.stream] = nextSince;
+          const floor = nextSince;
+          kept = kept.filter((k) => (modified.get(k) ?? floor) >= floor);
+        }
+        if (next.done) next.done[r.stream] = kept;
       }
     }
-    const docs = await this.readObjects(todo);
+    const docs = await this.readObjects(todo, modified);
     return { docs, state: next as Json, more };
   }
 

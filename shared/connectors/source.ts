@@ -2,18 +2,38 @@
  * The contract between a polling capture task (functions/poll.ts, the local runner) and a polling source
  * connector (source-postgres-batch, source-s3).
  *
- * At least once, resumably: the task calls `poll(state)` with the state it last saved, appends every returned
+ * Exactly once, resumably: the task calls `poll(state)` with the state it last saved, appends every returned
  * document to its binding's collection, and only then saves `result.state`. A crash between the append and
- * the save re-reads the same rows/objects; sources make the re-read produce the same documents (same
- * content, same `_meta` ids), so keyed reductions absorb the replay. When `more` is true the task should
- * poll again right away (the source stopped at its page limit) instead of waiting for the interval.
+ * the save re-reads the same rows/objects; sources give every document an origin (`CapturedOrigin`) that is
+ * the same when it is read again, and the task appends it beside the document (ports/framing.ts) with a
+ * `_meta/uuid` derived from it. Consumers that keep per-key state (the persister's reduced view,
+ * materializations) and derivations drop a document whose origin position is not beyond the one they
+ * applied for its origin source (ports/events.ts foldKey), so the replay adds nothing. When `more` is true
+ * the task should poll again right away (the source stopped at its page limit) instead of waiting.
  */
 import type { Json, JsonObject } from '../json/types.ts';
+
+/**
+ * Where a captured document came from. `source` (prefixed with the capture's name when appended) and
+ * `position` form the document's origin `<capture>/<source>@<position>`. Dedupe skips a document when its
+ * position is <= the one already applied for its source, per collection key (the persister) and per input
+ * shard (derivations), so a source must make positions:
+ * - equal when the same row / object line / request is read again, and
+ * - increasing, as strings, in the order it emits documents of one source (later documents are new).
+ */
+export interface CapturedOrigin {
+  source: string;
+  position: string;
+  /** The time (Unix ms) put in `_meta/uuid`: it must not change when the document is read again. */
+  ms: number;
+}
 
 export interface CapturedDoc {
   /** Index into CaptureSpec.bindings. */
   binding: number;
   doc: JsonObject;
+  /** Without an origin the document is appended as new every time it is read (at least once). */
+  origin?: CapturedOrigin;
 }
 
 export interface PollResult {
@@ -26,6 +46,11 @@ export interface PollResult {
 
 export interface PollingSource {
   poll(state: Json | undefined): Promise<PollResult>;
+  /**
+   * The state to save before the very first poll, when the source's documents depend on its state (their
+   * uuid times): a crash in the first poll then re-polls from it, not from none. Optional.
+   */
+  initialState?(): Json;
   close(): Promise<void>;
 }
 

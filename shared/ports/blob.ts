@@ -10,6 +10,16 @@ export interface BlobStore {
   list(prefix: string): Promise<string[]>;
   /** Remove an object (absent is fine). */
   delete(key: string): Promise<void>;
+  /**
+   * Like `list`, with each object's last-modified time (Unix ms). Optional: source-s3 uses it, when the
+   * store has it, for `_meta/uuid` times and to bound its list of objects read.
+   */
+  listInfo?(prefix: string): Promise<BlobInfo[]>;
+}
+
+export interface BlobInfo {
+  key: string;
+  lastModified: number;
 }
 
 /** An object over the size a reader accepts (`get`'s `maxBytes`). */

@@ -44,6 +44,7 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
     ]);
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/files'))))).toEqual({
       done: { '': ['in/a.jsonl'] },
+      since: { '': expect.any(Number) },
     });
     // nothing new: nothing appended
     expect((await runPollingCapture(source, opts)).docs).toBe(0);
@@ -58,6 +59,7 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
     expect(err.message).not.toContain('qty');
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/files'))))).toEqual({
       done: { '': ['in/a.jsonl'] },
+      since: { '': expect.any(Number) },
     });
   });
 

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorConfigError, EndpointError } from '../../shared/connectors/errors.ts';
-import { PostgresBatchSource } from '../../shared/connectors/source-postgres-batch.ts';
+import type { CapturedDoc } from '../../shared/connectors/source.ts';
+import { orderedNumber, PostgresBatchSource } from '../../shared/connectors/source-postgres-batch.ts';
 import type { Json, JsonObject } from '../../shared/json/types.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
 import { capture } from './fixtures.ts';
@@ -96,7 +97,7 @@ describe('source-postgres-batch', () => {
       big: '9007199254740993',
       attrs: { vip: true },
       updated_at: '2024-01-01T00:00:01.000Z',
-      _meta: { polled: '2024-06-01T00:00:00.000Z', index: 0, op: 'c' },
+      _meta: { op: 'c' },
     });
     const p2 = await src.poll(p1.state);
     expect(p2.docs.map((d) => d.doc.customer)).toEqual(['cy']);
@@ -119,7 +120,44 @@ describe('source-postgres-batch', () => {
     // replaying a poll from the same state yields the same documents
     const replay = await again.poll(JSON.parse(JSON.stringify(p3.state)) as Json);
     expect(replay.docs).toEqual(p4.docs);
+    // origins (exactly once): one source per binding, positions increasing in poll order across polls —
+    // the updated row 2 comes after everything before it — and the uuid time is the row's cursor time
+    const all = [...p1.docs, ...p2.docs, ...p4.docs];
+    expect(new Set(all.map((d) => d.origin?.source))).toEqual(new Set(['orders']));
+    const positions = all.map((d) => d.origin?.position ?? '');
+    expect(positions.every((p, i) => i === 0 || p > (positions[i - 1] ?? ''))).toBe(true);
+    expect(p4.docs[0]?.origin?.ms).toBe(Date.parse('2024-01-02T00:00:00Z'));
     await again.close();
+  });
+
+  it('positions order numbers as PostgreSQL does (orderedNumber)', () => {
+    const values = [
+      '-Infinity',
+      '-1e+20',
+      '-100',
+      '-5',
+      '-1.25',
+      '-1.2',
+      '-0.001',
+      '0',
+      '0.00',
+      '1e-05',
+      '0.5',
+      '1',
+      '1.2',
+      '1.25',
+      '9.99',
+      '10',
+      '1.5e+20',
+      '123456789012345678901234567890',
+      'Infinity',
+      'NaN',
+    ];
+    const enc = [...new Set(values.map(orderedNumber))]; // ascending, '0' and '0.00' one value
+    expect(enc).toHaveLength(values.length - 1);
+    expect([...enc].sort()).toEqual(enc);
+    expect(orderedNumber('0.00')).toBe(orderedNumber('0'));
+    expect(orderedNumber('12.50')).toBe(orderedNumber('12.5'));
   });
 
   it('a composite cursor orders and resumes by the tuple', async () => {
@@ -149,7 +187,10 @@ describe('source-postgres-batch', () => {
     // a query has no primary key: its state has an empty key (its pages end on whole runs of the cursor)
     const t1 = await tpl.poll({ bindings: { big_orders: { cursor: ['1'], key: [] } } });
     expect(t1.docs.map((d) => d.doc.customer)).toEqual(['bob2', 'dee']);
-    expect(t1.state).toEqual({ bindings: { big_orders: { cursor: ['4'], key: [] } } });
+    expect(t1.state).toEqual({
+      at: expect.any(Number),
+      bindings: { big_orders: { cursor: ['4'], key: [] } },
+    });
     await tpl.close();
   });
 
@@ -329,7 +370,86 @@ describe('source-postgres-batch: nullable cursors, ties and restarts', () => {
     // an old state could have stopped inside the run of c = 2 (after id 2)
     const p = await src.poll({ bindings: { legacy: { cursor: ['2'] } } });
     expect(p.docs.map((d) => d.doc.id)).toEqual([2, 3, 4]);
-    expect(p.state).toEqual({ bindings: { legacy: { cursor: ['3'], key: ['4'] } } });
+    expect(p.state).toEqual({ at: expect.any(Number), bindings: { legacy: { cursor: ['3'], key: ['4'] } } });
     await src.close();
+  });
+});
+
+describe('source-postgres-batch: origins (exactly once)', () => {
+  it('text keys tie-break by bytes (COLLATE "C"): positions increase in poll order over every page, equal on a re-poll', async () => {
+    // names whose order differs between a linguistic collation (ICU root, not the database default,
+    // which may be C) and bytes: case, accents, punctuation
+    await admin.query(`CREATE TABLE named (name TEXT COLLATE "und-x-icu" PRIMARY KEY, n INT, v NUMERIC)`);
+    const names = [
+      'b',
+      'B',
+      'a',
+      'A',
+      'é',
+      'e',
+      'z',
+      'Z',
+      '_x',
+      'x-1',
+      'x1',
+      'ab',
+      'a b',
+      'ä',
+      '日本',
+      '10',
+      '9',
+    ];
+    for (const [i, name] of names.entries())
+      await admin.query(`INSERT INTO named VALUES ($1, $2, $3)`, [
+        name,
+        i % 3 === 0 ? null : i % 2,
+        `${i - 8}.5`,
+      ]);
+    for (const limit of [1, 2, 5, 100]) {
+      const src = await source([{ name: 'named', cursor: ['n'], limit }]);
+      const docs: CapturedDoc[] = [];
+      let s: Json | undefined;
+      for (let k = 0; k < 100; k++) {
+        const p = await src.poll(s);
+        // a re-poll from the same state (a crash before the save) gives the same documents and origins
+        expect((await src.poll(s)).docs).toEqual(p.docs);
+        docs.push(...p.docs);
+        s = JSON.parse(JSON.stringify(p.state)) as Json;
+        if (!p.more) break;
+      }
+      expect(docs.map((d) => d.doc.name).sort()).toEqual([...names].sort()); // each row once
+      const positions = docs.map((d) => d.origin?.position ?? '');
+      expect(positions.every((p, i) => i === 0 || p > (positions[i - 1] ?? ''))).toBe(true);
+      // the cursor is not a timestamp: the uuid time is the state's, not the clock's at the re-poll
+      expect(new Set(docs.map((d) => d.origin?.source))).toEqual(new Set(['named']));
+      await src.close();
+    }
+  });
+
+  it('a numeric cursor orders by value, a table without a usable key gets no origin (at least once)', async () => {
+    await admin.query(`CREATE TABLE amounts (id INT PRIMARY KEY, amt NUMERIC)`);
+    await admin.query(
+      `INSERT INTO amounts VALUES (1, -10.5), (2, 2), (3, 10), (4, -2.25), (5, 0), (6, 1e20)`,
+    );
+    const src = await source([{ name: 'amounts', cursor: ['amt'], limit: 2 }]);
+    const { pages } = await drain(src, undefined);
+    expect(pages.flat().map((d) => d.id)).toEqual([1, 4, 5, 2, 3, 6]);
+    const all: CapturedDoc[] = [];
+    let s: Json | undefined;
+    for (;;) {
+      const p = await src.poll(s);
+      all.push(...p.docs);
+      s = p.state;
+      if (!p.more) break;
+    }
+    const positions = all.map((d) => d.origin?.position ?? '');
+    expect(positions.every((p, i) => i === 0 || p > (positions[i - 1] ?? ''))).toBe(true);
+    await src.close();
+    await admin.query(`CREATE TABLE nokey (seq INT, v TEXT)`);
+    await admin.query(`INSERT INTO nokey VALUES (1, 'a'), (1, 'b')`);
+    const nokey = await source([{ name: 'nokey', cursor: ['seq'] }]);
+    const p = await nokey.poll(undefined);
+    expect(p.docs.map((d) => d.origin)).toEqual([undefined, undefined]);
+    await nokey.close();
   });
 });
