@@ -40,6 +40,8 @@ export async function createDeriveTask(
     watermarks: rt.state,
     // A stateful derivation's state commits with its checkpoint in the state table (`c#<derivation>`).
     derivationState: rt.state,
+    // Origin watermarks expire once no replay can reach them (infra sets the sources' replay window).
+    marksHorizonSeconds: rt.env.appliedHorizonSeconds,
   });
   return {
     task,

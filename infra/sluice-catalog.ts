@@ -1011,6 +1011,11 @@ export class SluiceCatalog extends Construct {
         reservedConcurrency: spec.derive.stateful ? 1 : undefined,
       },
     );
+    // Its origin watermarks (one per upstream source: per S3 object or ingest request for captured
+    // sources) expire once no replay can bring that source's documents again: the longest replay window
+    // of its sources, and a day.
+    const replay = Math.max(24, ...sourcesRead.map((c) => this.replayHours(c)));
+    fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', String((replay + 24) * 3600));
     const dlq = this.streamDeadLetters(scope, label);
     const parks = this.consume(fn, label, sourcesRead, dlq);
     this.monitoring.addTask(constructIdFor('collection', `derivation/${spec.name}`), {

@@ -457,7 +457,11 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
     this.opts.meter?.dynamoRead(res.Item ? dynamoItemBytes(res.Item) : 100, true);
     const upTo = res.Item?.pos?.S;
     if (upTo === undefined) return undefined;
-    return { upTo, marks: JSON.parse(res.Item?.w?.S ?? '{}') as Record<string, string> };
+    return {
+      upTo,
+      marks: JSON.parse(res.Item?.w?.S ?? '{}') as Record<string, string>,
+      ...(res.Item?.wu?.S ? { at: JSON.parse(res.Item.wu.S) as Record<string, number> } : {}),
+    };
   }
 
   async putWatermarks(task: string, shard: string, marks: OriginWatermarks): Promise<void> {
@@ -466,6 +470,7 @@ export class DynamoStateStore implements StateStore, DerivationStateStore {
       k: { B: Buffer.from(`w#${shard}`) },
       pos: { S: marks.upTo },
       w: { S: canonicalApplied(marks.marks) },
+      ...(marks.at ? { wu: { S: JSON.stringify(marks.at) } } : {}),
     };
     const bytes = dynamoItemBytes(Item);
     if (bytes > MAX_ITEM_BYTES)

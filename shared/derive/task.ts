@@ -38,7 +38,7 @@ import type { DerivationCheckpoint, DerivationStateStore } from '../ports/deriva
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
-import type { OriginWatermarks, StateStore } from '../ports/state.ts';
+import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
 import { stateTaskId } from '../ports/state-partitions.ts';
 import { fromPages, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
@@ -63,6 +63,13 @@ export interface DeriveTaskOptions {
   watermarks?: Pick<StateStore, 'getWatermarks' | 'putWatermarks'>;
   /** Where a stateful derivation's state commits (the state table, partition `c#derivation:<derived collection>`). */
   derivationState?: DerivationStateStore;
+  /**
+   * Origin watermarks that have not moved for this long are dropped (SLUICE_APPLIED_HORIZON_SECONDS: the
+   * sources' replay window and a day, set by infra). Undefined: kept for ever.
+   */
+  marksHorizonSeconds?: number;
+  /** Clock of the marks' times (tests). */
+  now?: () => number;
 }
 
 export class DeriveTask {
@@ -122,7 +129,11 @@ export class DeriveTask {
         let m = marks.get(shard);
         if (!m) {
           const loaded = await store.getWatermarks(this.stateTask, shard);
-          m = { loaded, next: { upTo: loaded?.upTo ?? '', marks: { ...loaded?.marks } } };
+          m = {
+            loaded,
+            next: { upTo: loaded?.upTo ?? '', marks: { ...loaded?.marks }, at: { ...loaded?.at } },
+          };
+          expireMarks(m.next, this.nowSeconds(), this.opts.marksHorizonSeconds);
           marks.set(shard, m);
         }
         if (d.streamPosition > m.next.upTo) m.next.upTo = d.streamPosition;
@@ -131,13 +142,13 @@ export class DeriveTask {
     const out: AppendDoc[] = [];
     for (const d of docs) {
       if (store && d.hasOrigin) {
-        const m = marks.get(`${sourceCollection}/${d.shardId}`)!.next.marks;
-        const seen = m[d.source];
+        const w = marks.get(`${sourceCollection}/${d.shardId}`)!.next;
+        const seen = w.marks[d.source];
         if (seen !== undefined && d.position <= seen) {
           this.stats.docsSkipped++;
           continue;
         }
-        m[d.source] = d.position;
+        moveMark(w, d.source, d.position, this.nowSeconds());
       }
       await this.derive(sourceCollection, d, transforms, out);
     }
@@ -147,12 +158,16 @@ export class DeriveTask {
     if (out.length > 0) await this.journal.append(this.collection.name, out);
     // After the append, before the mapping checkpoints (which happens when this returns).
     for (const [shard, m] of marks) {
-      if (m.loaded && !changed(m.loaded.marks, m.next.marks)) continue;
+      if (m.loaded && !changed(m.loaded.marks, m.next.marks) && m.loaded.at !== undefined) continue;
       if (!m.loaded && Object.keys(m.next.marks).length === 0) continue;
       await store!.putWatermarks(this.stateTask, shard, m.next);
     }
     this.stats.docsOut += out.length;
     return out.length;
+  }
+
+  private nowSeconds(): number {
+    return Math.floor((this.opts.now ?? Date.now)() / 1000);
   }
 
   /** Run every transform reading `sourceCollection` over one input document; outputs go to `out`. */
@@ -221,12 +236,18 @@ export class DeriveTask {
     try {
       if (this.openedVersion !== manifest.version) await this.restore(manifest, store);
       const shards = structuredClone(manifest.shards);
+      const expired = new Set<string>();
       const out: AppendDoc[] = [];
       let processed = 0;
       let last: DecodedDoc | undefined;
       for (const d of docs) {
         const shard = `${sourceCollection}/${d.shardId}`;
-        shards[shard] ??= { upTo: '', marks: {} };
+        if (!shards[shard]) {
+          shards[shard] = { upTo: '', marks: {} };
+        } else if (!expired.has(shard)) {
+          expireMarks(shards[shard], this.nowSeconds(), this.opts.marksHorizonSeconds);
+          expired.add(shard);
+        }
         const s = shards[shard];
         if (d.streamPosition <= s.upTo) {
           this.stats.docsSkipped++;
@@ -239,7 +260,7 @@ export class DeriveTask {
             this.stats.docsSkipped++;
             continue;
           }
-          s.marks[d.source] = d.position;
+          moveMark(s, d.source, d.position, this.nowSeconds());
         }
         processed++;
         last = d;

@@ -68,6 +68,42 @@ export interface StateStore {
 export interface OriginWatermarks {
   upTo: string;
   marks: Record<string, string>;
+  /**
+   * When each mark last moved (epoch seconds). Captures make an origin source per S3 object or ingest
+   * request id, so marks would grow without end: a mark that has not moved for longer than any replay
+   * can reach it is dropped (expireMarks). Marks written before this existed have none: stamped on load.
+   */
+  at?: Record<string, number>;
+}
+
+/** Move the mark of `source` to `position`, now. */
+export function moveMark(w: OriginWatermarks, source: string, position: string, nowSeconds: number): void {
+  w.marks[source] = position;
+  if (!w.at) w.at = {};
+  w.at[source] = nowSeconds;
+}
+
+/**
+ * Drop the marks of `w` that have not moved for `horizonSeconds` (none when undefined), and stamp those
+ * without a time with `nowSeconds`. Safe because a document can only come again while some stream holds
+ * it (infra: the sources' replay window plus a day): an older source's copies can no longer arrive.
+ */
+export function expireMarks(
+  w: OriginWatermarks,
+  nowSeconds: number,
+  horizonSeconds: number | undefined,
+): void {
+  w.at = w.at ?? {};
+  const at = w.at;
+  for (const source of Object.keys(w.marks)) {
+    const t = at[source];
+    if (t === undefined) at[source] = nowSeconds;
+    else if (horizonSeconds !== undefined && nowSeconds - t > horizonSeconds) {
+      delete w.marks[source];
+      delete at[source];
+    }
+  }
+  for (const source of Object.keys(at)) if (!(source in w.marks)) delete at[source];
 }
 
 /**

@@ -170,3 +170,55 @@ describe('DeriveTask origin watermarks', () => {
     expect(new Set(positions).size).toBe(positions.length);
   });
 });
+
+describe('origin watermarks expire', () => {
+  it('a mark not moved for longer than the horizon is dropped (one source per S3 object or ingest request would grow them for ever); within it, copies are still dropped', async () => {
+    const { catalog, journal } = await chain();
+    const state = new MemoryStateStore();
+    let nowMs = 1_000_000_000_000;
+    const runner = await createDerivationRunner(catalog, new SchemaRegistry(catalog.schemas), 'chain/lines');
+    const t = new DeriveTask(catalog.collections['chain/lines'], runner, journal, catalog, {
+      watermarks: state,
+      marksHorizonSeconds: 100,
+      now: () => nowMs,
+    });
+    // Captured documents whose origins name one source per object, as source-s3 writes them.
+    const put = (id: string, object: string) =>
+      journal.append('chain/events', [
+        {
+          hashKey: explicitHashKey(packKey(['same'])),
+          doc: { id, user: 'u0', amount: 1 },
+          origin: `cap/bucket/${object}#ab@${'1'.padStart(6, '0')}`,
+        },
+      ]);
+    for (const o of ['obj1', 'obj2', 'obj3']) await put(`e-${o}`, o);
+    await deliver(t, 'chain/events', journal.allRecords('chain/events'));
+    const [shard] = new Set(journal.allRecords('chain/events').map((r) => r.shardId));
+    const marksOf = async () =>
+      (await state.getWatermarks(t.stateTask, `chain/events/${shard}`)) ?? { upTo: '', marks: {} };
+    expect(Object.keys((await marksOf()).marks).sort()).toEqual([
+      'cap/bucket/obj1#ab',
+      'cap/bucket/obj2#ab',
+      'cap/bucket/obj3#ab',
+    ]);
+    expect((await marksOf()).at?.['cap/bucket/obj1#ab']).toBe(1_000_000_000);
+
+    // 50 s later, a copy of obj1's document (a re-read) is dropped.
+    nowMs += 50_000;
+    let before = journal.allRecords('chain/events');
+    await put('e-obj1', 'obj1');
+    const out = journal.allRecords('chain/lines').length;
+    await deliver(t, 'chain/events', since(before, journal.allRecords('chain/events')));
+    expect(journal.allRecords('chain/lines').length).toBe(out);
+    expect(t.stats.docsSkipped).toBe(1);
+
+    // 150 s after they last moved, the next batch drops the three old marks and keeps the new one.
+    nowMs += 100_000;
+    before = journal.allRecords('chain/events');
+    await put('e-obj4', 'obj4');
+    await deliver(t, 'chain/events', since(before, journal.allRecords('chain/events')));
+    const w = await marksOf();
+    expect(Object.keys(w.marks)).toEqual(['cap/bucket/obj4#ab']);
+    expect(Object.keys(w.at ?? {})).toEqual(['cap/bucket/obj4#ab']);
+  });
+});
