@@ -162,10 +162,9 @@ function assemblyOf(dataDir: string, given?: string): string {
 async function withLocalStack<T>(
   dataDir: string,
   assembly: string,
-  stack: string | undefined,
   fn: (r: AssemblyRunner) => Promise<T>,
 ): Promise<T> {
-  const runner = await AssemblyRunner.start({ assembly, stack, dataDir, onLog: () => {} });
+  const runner = await AssemblyRunner.start({ assembly, dataDir, onLog: () => {} });
   try {
     return await fn(runner);
   } finally {
@@ -186,40 +185,51 @@ function toInfo(key: string, p: ParkedDoc): ParkedDocInfo {
   };
 }
 
-/** The parked documents of a task, wherever it runs. */
-export async function listParked(
-  name: string,
-  opts: ParkedOptions,
-  aws?: AwsParkingClients,
-): Promise<{ label: string; docs: ParkedDocInfo[] }> {
+/** Where a task runs, found from its label or name: AWS, a running `sluice dev`, or a stopped local stack. */
+type Located =
+  | { kind: 'aws'; f: TaskFunction; place: { bucket: string; prefix: string }; clients: AwsParkingClients }
+  | { kind: 'dev'; f: TaskFunction; console: string | undefined }
+  | { kind: 'local'; f: TaskFunction; dataDir: string; assembly: string };
+
+async function locate(name: string, opts: ParkedOptions, aws?: AwsParkingClients): Promise<Located> {
   if (opts.stack) {
     const clients = aws ?? awsClients(opts.region);
     const f = pick(name, await stackFunctions(opts.stack, clients));
-    const place = mustPark(f);
-    const lot = new ParkingLot(
-      new S3BlobStore({ client: clients.s3, bucket: place.bucket }),
-      place.prefix,
-      f.label,
-    );
-    return { label: f.label, docs: (await lot.list()).map((x) => toInfo(x.key, x.parked)) };
+    return { kind: 'aws', f, place: mustPark(f), clients };
   }
   const dataDir = resolve(opts.data ?? '.sluice');
   const assembly = assemblyOf(dataDir, opts.assembly);
   const f = pick(name, localFunctions(assembly, opts.stack));
   mustPark(f);
   const dev = opts.assembly ? undefined : runningDev(dataDir);
-  if (dev)
-    return {
-      label: f.label,
-      docs: await consoleCall<ParkedDocInfo[]>(
-        dev.console,
-        `api/parked?label=${encodeURIComponent(f.label)}`,
-      ),
-    };
-  return withLocalStack(dataDir, assembly, undefined, async (r) => ({
-    label: f.label,
-    docs: (await r.parkingLot(f.label).list()).map((x) => toInfo(x.key, x.parked)),
-  }));
+  return dev ? { kind: 'dev', f, console: dev.console } : { kind: 'local', f, dataDir, assembly };
+}
+
+/** The parked documents of a task, wherever it runs. */
+export async function listParked(
+  name: string,
+  opts: ParkedOptions,
+  aws?: AwsParkingClients,
+): Promise<{ label: string; docs: ParkedDocInfo[] }> {
+  const at = await locate(name, opts, aws);
+  const label = at.f.label;
+  const list = async (lot: ParkingLot) => (await lot.list()).map((x) => toInfo(x.key, x.parked));
+  switch (at.kind) {
+    case 'aws': {
+      const blobs = new S3BlobStore({ client: at.clients.s3, bucket: at.place.bucket });
+      return { label, docs: await list(new ParkingLot(blobs, at.place.prefix, label)) };
+    }
+    case 'dev':
+      return {
+        label,
+        docs: await consoleCall<ParkedDocInfo[]>(at.console, `api/parked?label=${encodeURIComponent(label)}`),
+      };
+    case 'local':
+      return withLocalStack(at.dataDir, at.assembly, async (r) => ({
+        label,
+        docs: await list(r.parkingLot(label)),
+      }));
+  }
 }
 
 /** Redrive a task's parked documents, wherever it runs. */
@@ -228,40 +238,37 @@ export async function redriveParked(
   opts: ParkedOptions,
   aws?: AwsParkingClients,
 ): Promise<{ label: string; result: RedriveResult }> {
-  if (opts.stack) {
-    const clients = aws ?? awsClients(opts.region);
-    const f = pick(name, await stackFunctions(opts.stack, clients));
-    mustPark(f);
-    const res = await clients.lambda.send(
-      new InvokeCommand({
-        FunctionName: f.functionName,
-        InvocationType: 'RequestResponse',
-        Payload: Buffer.from(JSON.stringify({ sluiceRedrive: {} })),
-      }),
-    );
-    const payload = res.Payload ? Buffer.from(res.Payload).toString('utf8') : '';
-    if (res.FunctionError)
-      throw new ParkedCommandError(`${f.functionName} (${f.label}) failed the redrive: ${payload}`);
-    return { label: f.label, result: JSON.parse(payload) as RedriveResult };
+  const at = await locate(name, opts, aws);
+  const label = at.f.label;
+  switch (at.kind) {
+    case 'aws': {
+      const res = await at.clients.lambda.send(
+        new InvokeCommand({
+          FunctionName: at.f.functionName,
+          InvocationType: 'RequestResponse',
+          Payload: Buffer.from(JSON.stringify({ sluiceRedrive: {} })),
+        }),
+      );
+      const payload = res.Payload ? Buffer.from(res.Payload).toString('utf8') : '';
+      if (res.FunctionError)
+        throw new ParkedCommandError(`${at.f.functionName} (${label}) failed the redrive: ${payload}`);
+      return { label, result: JSON.parse(payload) as RedriveResult };
+    }
+    case 'dev':
+      return {
+        label,
+        result: await consoleCall<RedriveResult>(at.console, 'api/redrive', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ task: label }),
+        }),
+      };
+    case 'local':
+      return withLocalStack(at.dataDir, at.assembly, async (r) => ({
+        label,
+        result: await r.redrive(label),
+      }));
   }
-  const dataDir = resolve(opts.data ?? '.sluice');
-  const assembly = assemblyOf(dataDir, opts.assembly);
-  const f = pick(name, localFunctions(assembly, opts.stack));
-  mustPark(f);
-  const dev = opts.assembly ? undefined : runningDev(dataDir);
-  if (dev)
-    return {
-      label: f.label,
-      result: await consoleCall<RedriveResult>(dev.console, 'api/redrive', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ task: f.label }),
-      }),
-    };
-  return withLocalStack(dataDir, assembly, undefined, async (r) => ({
-    label: f.label,
-    result: await r.redrive(f.label),
-  }));
 }
 
 function position(p: string): string {

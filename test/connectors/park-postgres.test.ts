@@ -15,6 +15,7 @@ import { PostgresMaterialization } from '../../shared/connectors/materialize-pos
 import type { JsonObject } from '../../shared/json/types.ts';
 import { explicitHashKey, keyExtractor } from '../../shared/keys/index.ts';
 import { MaterializeTask } from '../../shared/materialize/task.ts';
+import type { JournalRecord } from '../../shared/ports/journal.ts';
 import { ParkingLot, parkedPrefix } from '../../shared/ports/parking.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
@@ -34,6 +35,23 @@ afterAll(async () => {
 });
 
 const COLLECTION = 'acme/orders';
+
+/** Journal records as Lambda's Kinesis event-source mapping delivers them. */
+function kinesisEvent(records: JournalRecord[]): KinesisStreamEvent {
+  return {
+    Records: records.map((r) => ({
+      eventID: `${r.shardId}:${r.sequenceNumber}`,
+      eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/orders',
+      kinesis: {
+        data: Buffer.from(r.data).toString('base64'),
+        sequenceNumber: r.sequenceNumber,
+        approximateArrivalTimestamp: r.arrivalMs / 1000,
+        partitionKey: 'k',
+        kinesisSchemaVersion: '1.0',
+      },
+    })) as unknown as KinesisStreamEvent['Records'],
+  };
+}
 const LABEL = 'materialization:acme/warehouse';
 
 describe('park on materialize-postgres', () => {
@@ -85,19 +103,7 @@ describe('park on materialize-postgres', () => {
     const [shard] = await journal.listShards(COLLECTION);
     const { records } = await journal.read(COLLECTION, shard!.shardId, undefined, 100);
     expect(records).toHaveLength(1); // all five packed into one record
-    const event: KinesisStreamEvent = {
-      Records: records.map((r) => ({
-        eventID: `${r.shardId}:${r.sequenceNumber}`,
-        eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/orders',
-        kinesis: {
-          data: Buffer.from(r.data).toString('base64'),
-          sequenceNumber: r.sequenceNumber,
-          approximateArrivalTimestamp: r.arrivalMs / 1000,
-          partitionKey: 'k',
-          kinesisSchemaVersion: '1.0',
-        },
-      })) as unknown as KinesisStreamEvent['Records'],
-    };
+    const event = kinesisEvent(records);
 
     const rows = async () =>
       (await admin.query('SELECT order_id AS id, qty FROM orders_parked ORDER BY order_id')).rows.map((r) => [
@@ -151,19 +157,7 @@ describe('park on materialize-postgres', () => {
     await admin.end();
     await server.stop();
     stopped = true;
-    const outage = await handler({
-      Records: next.records.map((r) => ({
-        eventID: `${r.shardId}:${r.sequenceNumber}`,
-        eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/orders',
-        kinesis: {
-          data: Buffer.from(r.data).toString('base64'),
-          sequenceNumber: r.sequenceNumber,
-          approximateArrivalTimestamp: r.arrivalMs / 1000,
-          partitionKey: 'k',
-          kinesisSchemaVersion: '1.0',
-        },
-      })) as unknown as KinesisStreamEvent['Records'],
-    }).then(
+    const outage = await handler(kinesisEvent(next.records)).then(
       () => undefined,
       (e: unknown) => e,
     );
