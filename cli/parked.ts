@@ -21,7 +21,7 @@ import { S3BlobStore } from '../shared/adapters/s3.ts';
 import type { ParkedDocInfo } from '../shared/console/api-types.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
 import { readStackTemplate } from '../shared/local/assembly/template.ts';
-import { type ParkedDoc, ParkingLot, type RedriveResult } from '../shared/ports/parking.ts';
+import { ParkingLot, parkedInfo, type RedriveResult } from '../shared/ports/parking.ts';
 
 export interface ParkedOptions {
   data?: string;
@@ -172,19 +172,6 @@ async function withLocalStack<T>(
   }
 }
 
-function toInfo(key: string, p: ParkedDoc): ParkedDocInfo {
-  return {
-    key,
-    collection: p.collection,
-    shardId: p.shardId,
-    streamPosition: p.streamPosition,
-    error: p.error,
-    parkedAt: p.parkedAt,
-    redriveAttempts: p.redriveAttempts,
-    doc: p.doc,
-  };
-}
-
 /** Where a task runs, found from its label or name: AWS, a running `sluice dev`, or a stopped local stack. */
 type Located =
   | { kind: 'aws'; f: TaskFunction; place: { bucket: string; prefix: string }; clients: AwsParkingClients }
@@ -213,7 +200,7 @@ export async function listParked(
 ): Promise<{ label: string; docs: ParkedDocInfo[] }> {
   const at = await locate(name, opts, aws);
   const label = at.f.label;
-  const list = async (lot: ParkingLot) => (await lot.list()).map((x) => toInfo(x.key, x.parked));
+  const list = async (lot: ParkingLot) => (await lot.list()).map((x) => parkedInfo(x.key, x.parked));
   switch (at.kind) {
     case 'aws': {
       const blobs = new S3BlobStore({ client: at.clients.s3, bucket: at.place.bucket });

@@ -13,7 +13,7 @@ import { extname, join, relative } from 'node:path';
 import { loadCatalog } from '../catalog/load.ts';
 import type { Json } from '../json/types.ts';
 import { AssemblyError } from '../local/assembly/errors.ts';
-import type { ParkingLot } from '../ports/parking.ts';
+import { type ParkingLot, parkedInfo } from '../ports/parking.ts';
 import type { ParkedDocInfo } from './api-types.ts';
 import { buildWebBundle, type WebBundle } from './bundle.ts';
 import { ConsoleError, collectionInfo, JournalTail, reducedDocs } from './collections.ts';
@@ -288,16 +288,7 @@ export class ConsoleServer {
       if (e instanceof AssemblyError) return undefined;
       throw e;
     }
-    return (await lot.list()).slice(0, limit).map(({ key, parked: p }) => ({
-      key,
-      collection: p.collection,
-      shardId: p.shardId,
-      streamPosition: p.streamPosition,
-      error: p.error,
-      parkedAt: p.parkedAt,
-      redriveAttempts: p.redriveAttempts,
-      doc: p.doc,
-    }));
+    return (await lot.list()).slice(0, limit).map(({ key, parked }) => parkedInfo(key, parked));
   }
 
   private async task(label: string) {

@@ -21,6 +21,7 @@
  * throttling, permissions, a fence) would fail every document alike: it halts instead, so that a
  * PostgreSQL failover never parks a whole shard.
  */
+import type { ParkedDocInfo } from '../console/api-types.ts';
 import type { Json } from '../json/types.ts';
 import type { BlobStore } from './blob.ts';
 import type { DocBatch, SourceDoc } from './events.ts';
@@ -61,6 +62,20 @@ export interface RedriveResult {
   remaining: number;
   /** Per redrive shard that stopped: the first document that failed again. */
   failures: { collection: string; shardId: string; position: string; error: string }[];
+}
+
+/** A parked document as listed (`sluice parked`, the console): where, why, when, what. */
+export function parkedInfo(key: string, p: ParkedDoc): ParkedDocInfo {
+  return {
+    key,
+    collection: p.collection,
+    shardId: p.shardId,
+    streamPosition: p.streamPosition,
+    error: p.error,
+    parkedAt: p.parkedAt,
+    redriveAttempts: p.redriveAttempts,
+    doc: p.doc,
+  };
 }
 
 export function describeError(e: unknown): string {
