@@ -4,6 +4,11 @@
  * (a new table of a collection the materialization did not read, and a second table of a collection it
  * already read). The new bindings read the history from the S3 fragments, then the journal, and end with
  * exactly the reduction of all N + M documents; the existing binding is not touched twice.
+ *
+ * The restarted stack cold-starts instances together (one per shard's mapping, and the backfill job's
+ * schedule): one of them leads the backfill under the lease, the others wait for it. Every fragment is
+ * read once, nothing is denied, and no instance logs an error (before the job, two instances raced in
+ * the backfill and one lost its conditional writes).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,6 +100,11 @@ describe('backfill on the local stack', () => {
     // The new bindings read their history from the persisted fragments of test/totals and test/accounts.
     const totalsFolder = again.resources.fragments['test/totals']?.folder ?? 'test/totals/';
     expect(fragmentReads.some((k) => k.includes(`/${totalsFolder}`))).toBe(true);
+    // One leader: each fragment read once, by whichever instance held the lease; the others waited.
+    expect(fragmentReads.length).toBeGreaterThan(1);
+    expect(fragmentReads.filter((k, i) => fragmentReads.indexOf(k) !== i)).toEqual([]);
+    expect(again.denied).toEqual([]);
+    expect(again.task(`materialization:${M}`).recentErrors).toEqual([]);
 
     const oracle: Record<string, { count: number; total: number }> = {};
     for (const e of [...sent, ...more]) {
