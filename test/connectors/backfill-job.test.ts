@@ -10,7 +10,6 @@
  * - a re-backfill's TRUNCATE is part of the fenced transaction: a leader that stalled past its lease and
  *   wakes up after another instance rebuilt the table truncates nothing.
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyClients, EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
@@ -94,10 +93,12 @@ interface World {
     opts?: { spec?: MaterializationSpec; blobs?: BlobStore },
   ): Promise<MaterializeTask>;
   lease(): DynamoBackfillLease;
-  /** The shard's records after `after` (undefined: from the start), as batches of `size` records. */
+  /** The shard's records from the start, as batches of `size` records (what its mapping delivers). */
   batches(shardId: string, size: number): Promise<DocBatch[]>;
   table(): Promise<[number, number][]>;
   oracle(): [number, number][];
+  /** The materialization's spec with the binding's `backfill` counter at `counter`. */
+  specAt(counter: number): MaterializationSpec;
 }
 
 let worlds = 0;
@@ -176,7 +177,7 @@ async function world(table: string, backfill = 0): Promise<World> {
     },
     lease: () =>
       new DynamoBackfillLease({
-        client: clients.dynamodb as DynamoDBClient,
+        client: clients.dynamodb,
         table: STATE_TABLE,
         materialization: name,
       }),
@@ -196,14 +197,13 @@ async function world(table: string, backfill = 0): Promise<World> {
       );
       return rows.rows.map((r) => [Number(r.order_id), Number(r.qty)]);
     },
+    specAt,
     oracle() {
       const m = new Map<number, number>();
       for (const d of sent) m.set(d.id as number, (m.get(d.id as number) ?? 0) + (d.qty as number));
       return [...m].sort(([a], [b]) => a - b);
     },
   };
-  // expose for re-backfill tests
-  (w as World & { specAt: typeof specAt }).specAt = specAt;
   return w;
 }
 
@@ -312,7 +312,7 @@ describe('backfill as a job', () => {
   });
 
   it('re-backfill: the TRUNCATE is inside the fence, a stalled leader that wakes up late truncates nothing', async () => {
-    const w = (await world('orders_job_rebuilt')) as World & { specAt: (n: number) => MaterializationSpec };
+    const w = await world('orders_job_rebuilt');
     await fill(w, 0, 80);
     await w.persistAll(3);
     await fill(w, 80, 20);
