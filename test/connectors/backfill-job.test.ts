@@ -220,6 +220,30 @@ async function fill(w: World, from: number, n: number, per = 5): Promise<void> {
   for (let i = from; i < from + n; i += per) await w.append(docs(i, Math.min(per, from + n - i)));
 }
 
+describe('the backfill lease (state table, conditional writes)', () => {
+  it('one owner at a time; renewable by its owner; free again at expiry or release', async () => {
+    let now = 1_000_000;
+    const lease = new DynamoBackfillLease({
+      client: clients.dynamodb,
+      table: STATE_TABLE,
+      materialization: 'acme/lease-test',
+      now: () => now,
+    });
+    expect(await lease.acquire('a', 60_000)).toBe(true);
+    expect(await lease.acquire('b', 60_000)).toBe(false);
+    now += 30_000;
+    expect(await lease.acquire('a', 60_000)).toBe(true); // renewed: now expires at +90 s
+    now += 45_000;
+    expect(await lease.acquire('b', 60_000)).toBe(false);
+    await lease.release('b'); // not b's: nothing happens
+    expect(await lease.acquire('b', 60_000)).toBe(false);
+    now += 16_000; // a's lease expired
+    expect(await lease.acquire('b', 60_000)).toBe(true);
+    await lease.release('b');
+    expect(await lease.acquire('a', 60_000)).toBe(true);
+  });
+});
+
 describe('backfill as a job', () => {
   it('two instances cold-started together on a new binding: one backfills, the other waits, no error', async () => {
     const w = await world('orders_job_two');
