@@ -387,11 +387,13 @@ export class MaterializeTask {
           await this.job.faults?.beforeFragment?.(b.index, read++);
           await this.step(b);
         },
-        onBatch: (batch) => this.applyBatch(batch, b),
+        onBatch: async (batch) => {
+          await this.applyBatch(batch, b);
+          stat.docs += batch.docs.length; // counted as committed: a run stopped midway reports its part
+        },
       });
       stat.fragments = res.fragments;
       stat.skipped = res.skipped;
-      stat.docs = res.docs;
       // Fragments persisted from now on are caught up from the journal instead: their documents carry
       // the fragment's positions, not the records', which would not compare with journal positions.
       await this.commitMarkers(b, { [fragmentsDone]: counter });
