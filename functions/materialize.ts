@@ -4,9 +4,19 @@
  * The connector is made from the catalog's endpoint (`createConnector`), built and opened once per cold
  * start (first invocation). Each invocation's context bounds its commits (`deadlineMs`: the remaining time
  * less DEADLINE_SAFETY_MS), so a webhook's retries never outlive the function.
+ *
+ * Two kinds of event reach it:
+ * - a Kinesis batch (the mappings): applied once its collection's bindings are backfilled (the task's
+ *   gate waits for the backfill leader, up to the invocation's deadline, then fails the batch with a
+ *   retryable BackfillInProgress: the halt policy retries it without limit);
+ * - `{"sluiceBackfill": true}` from the materialization's EventBridge schedule (infra, every minute): the
+ *   backfill job. It takes the lease, works until the invocation's deadline (progress committed after each
+ *   fragment and journal page) and returns; the next tick continues. Warm, with nothing pending, a tick
+ *   touches nothing. docs/deploy.md says why a schedule rather than Step Functions or self-invocation.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from 'aws-lambda';
+import { DynamoBackfillLease } from '../shared/adapters/dynamodb-lease.ts';
 import { parseEnv, requireTask } from '../shared/config/env.ts';
 import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { createMaterializeConnector } from '../shared/connectors/index.ts';
@@ -15,7 +25,13 @@ import { DEFAULT_BUDGET_MS } from '../shared/connectors/materialize-webhook.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
 import { fragmentsOf } from './persist.ts';
-import { type BatchTask, type KinesisTaskHandler, kinesisEntry, parkingOf } from './telemetry.ts';
+import {
+  type BatchTask,
+  type KinesisTaskHandler,
+  kinesisEntry,
+  parkingOf,
+  retryingInit,
+} from './telemetry.ts';
 
 export type { KinesisTaskHandler };
 
@@ -92,9 +108,10 @@ export function historySource(rt: Runtime): HistorySource {
 }
 
 /**
- * The task and its handler. `task.open()` runs here (the cold start): it backfills every binding that has
- * no history yet (a new binding, or a bumped `backfill` counter) from its collection's S3 fragments and
- * then the stream, before the first event is applied.
+ * The task and its handler. `task.open()` runs here (the cold start: destination resources, the
+ * committed checkpoint). Bindings without history yet (new, or a bumped `backfill` counter) are
+ * backfilled by the job (`task.runBackfillJob()`, the scheduled event) or by the first batch of their
+ * collection, whichever takes the lease (one leader, in the state table's partition of this task).
  */
 export async function createMaterializeTask(
   rt: Runtime,
@@ -109,6 +126,14 @@ export async function createMaterializeTask(
     rt.registry,
     connector ?? (await createConnector(rt, materialization)),
     historySource(rt),
+    {
+      lease: new DynamoBackfillLease({
+        client: rt.clients.dynamodb,
+        table: rt.env.stateTable,
+        materialization,
+      }),
+      deadline: invocationDeadline,
+    },
   );
   await task.open();
   return {
@@ -120,13 +145,31 @@ export async function createMaterializeTask(
   };
 }
 
-const entry: KinesisTaskHandler = kinesisEntry(() => {
+/** The schedule's event (infra/sluice-catalog.ts): run the backfill job. */
+export interface BackfillTick {
+  sluiceBackfill: true;
+}
+
+function isBackfillTick(event: unknown): event is BackfillTick {
+  return typeof event === 'object' && event !== null && (event as BackfillTick).sluiceBackfill === true;
+}
+
+// One task per instance, shared by the mappings' batches and the schedule's ticks.
+const ready = retryingInit(() => {
   const env = parseEnv();
   return createMaterializeTask(createRuntime(env), requireTask(env));
 });
+const entry: KinesisTaskHandler = kinesisEntry(ready);
+
+/** The backfill job's invocation: as far as the deadline allows; `done` false: a later tick continues. */
+export async function backfillTick(): Promise<{ done: boolean }> {
+  const { task } = await ready();
+  return { done: await task.runBackfillJob() };
+}
 
 /** The Lambda handler: each invocation runs with its context, so commits know its deadline. */
 export const handler = (
-  event: Parameters<KinesisTaskHandler>[0],
+  event: Parameters<KinesisTaskHandler>[0] | BackfillTick,
   context?: InvocationContext,
-): ReturnType<KinesisTaskHandler> => withInvocation(context, () => entry(event));
+): Promise<Awaited<ReturnType<KinesisTaskHandler>> | { done: boolean }> =>
+  withInvocation(context, () => (isBackfillTick(event) ? backfillTick() : entry(event)));

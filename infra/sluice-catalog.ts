@@ -168,7 +168,9 @@ interface TaskResources {
  *   reduced view and no other task's items;
  * - materialize-dynamodb m: its checkpoints and tombstones `c#materialization:m` (Query on open,
  *   BatchGetItem of tombstones, PutItem);
- * - captures and every other materialization: nothing (no statement at all).
+ * - every materialization m: its backfill lease `c#materialization:m` / `bf#lease` (conditional PutItem
+ *   to take and renew it, conditional DeleteItem to release it; shared/adapters/dynamodb-lease.ts);
+ * - captures: nothing (no statement at all).
  */
 export const STATE_ACCESS = {
   persister: ['dynamodb:BatchGetItem', 'dynamodb:PutItem'],
@@ -181,6 +183,8 @@ export const STATE_ACCESS = {
     'dynamodb:PutItem',
   ],
   materialization: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+  /** Every materialization's backfill lease (one leader per materialization). */
+  backfillLease: ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
 } as const;
 
 /** One task's state-table grant: its partition and the calls of its kind. */
@@ -1132,12 +1136,17 @@ export class SluiceCatalog extends Construct {
       {
         reads: sourcesRead,
         writes: [],
-        state: grants.includes('state-checkpoints')
-          ? {
-              partition: taskPartition(stateTaskId('materialization', name)),
-              actions: STATE_ACCESS.materialization,
-            }
-          : undefined,
+        // Every materialization takes its backfill lease in its own partition; materialize-dynamodb
+        // also keeps its checkpoints and tombstones there.
+        state: {
+          partition: taskPartition(stateTaskId('materialization', name)),
+          actions: [
+            ...new Set([
+              ...STATE_ACCESS.backfillLease,
+              ...(grants.includes('state-checkpoints') ? STATE_ACCESS.materialization : []),
+            ]),
+          ].sort(),
+        },
         fragmentsWrite: [],
         // Backfill of a new binding reads the source collection's history from its fragments.
         fragmentsRead: sourcesRead,
@@ -1156,6 +1165,20 @@ export class SluiceCatalog extends Construct {
     for (const g of grants) this.grantConnector(fn, g, name, spec);
     const dlq = this.streamDeadLetters(scope, label);
     const parks = this.consume(fn, label, sourcesRead, dlq);
+    // The backfill job (functions/materialize.ts; docs/deploy.md, "Backfill"): a tick every minute
+    // continues a pending backfill for one invocation's worth of time, under the lease. A tick with
+    // nothing pending returns at once. No retries: the next tick is the retry.
+    new events.Rule(scope, 'BackfillSchedule', {
+      description: `Sluice materialization ${name}: backfill job tick (returns at once when nothing is pending)`,
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [
+        new targets.LambdaFunction(fn.fn, {
+          event: events.RuleTargetInput.fromObject({ sluiceBackfill: true }),
+          retryAttempts: 0,
+          maxEventAge: Duration.minutes(2),
+        }),
+      ],
+    });
     this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
       label,
       fn: fn.fn,

@@ -122,9 +122,15 @@ async function readFragment(blobs: BlobStore, f: FragmentRef): Promise<Json[]> {
   return out;
 }
 
+function uuidOf(d: Json): string | undefined {
+  return isObject(d) && isObject(d._meta) && typeof d._meta.uuid === 'string' ? d._meta.uuid : undefined;
+}
+
 export interface BackfillResult {
   fragments: number;
   docs: number;
+  /** Fragments not read because an earlier run already applied them (`after`). */
+  skipped: number;
   /** Per shard: the last sequence number covered by fragments; resume Kinesis AFTER it. */
   resume: Record<string, string>;
 }
@@ -138,12 +144,20 @@ export interface BackfillOptions {
   shards?: string[];
   /** Receives each persisted batch's documents, in per-shard order: e.g. `(b) => materializeTask.onBatch(b)`. */
   onBatch: (batch: DocBatch) => Promise<void>;
+  /**
+   * Resuming: per shard, the last sequence number already applied (the binding's own committed position).
+   * Fragments ending at or before it are skipped without being read, so a backfill stopped midway (its
+   * deadline, a crash) continues where it stopped instead of reading its whole history again.
+   */
+  after?: Record<string, string>;
+  /** Before each fragment is read: the job renews its lease and checks its deadline here (it may throw to stop). */
+  beforeFragment?: () => Promise<void>;
 }
 
 /** Replay the collection's fragment history into a task. */
 export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
   const byShard = await listFragments(o.blobs, o.folder);
-  const result: BackfillResult = { fragments: 0, docs: 0, resume: {} };
+  const result: BackfillResult = { fragments: 0, docs: 0, skipped: 0, resume: {} };
   for (const [shardId, list] of [...byShard].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (o.shards && !o.shards.includes(shardId)) continue;
     const uuids = new Set<string>();
@@ -155,13 +169,37 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillResult> {
       if (g?.[0] && g[0].firstSeq === f.firstSeq && g[0].lastSeq === f.lastSeq) g.push(f);
       else groups.push([f]);
     }
+    const done = o.after?.[shardId];
+    const skipped: FragmentRef[] = [];
     for (const group of groups) {
       const f = group[0] as FragmentRef;
+      if (done !== undefined && padSequence(f.lastSeq) <= padSequence(done)) {
+        // Applied by an earlier run (its commit carried the binding's position up to f.lastSeq).
+        skipped.push(...group);
+        result.skipped += group.length;
+        const prev = result.resume[shardId];
+        if (prev === undefined || padSequence(f.lastSeq) > padSequence(prev))
+          result.resume[shardId] = f.lastSeq;
+        continue;
+      }
+      await o.beforeFragment?.();
+      // A fragment overlapping skipped ones (a retried persist batch) is de-duplicated by the _meta/uuid
+      // of those: read them back for their ids only (rare: only at such an overlap after a resume).
+      for (const part of group) {
+        if (!part.overlaps) continue;
+        const first = padSequence(part.firstSeq);
+        for (const s of skipped)
+          if (s.partition === part.partition && padSequence(s.lastSeq) >= first)
+            for (const d of await readFragment(o.blobs, s)) {
+              const u = uuidOf(d);
+              if (u !== undefined) uuids.add(u);
+            }
+      }
+      skipped.length = 0;
       const docs: Json[] = [];
       for (const part of group) {
         const read = (await readFragment(o.blobs, part)).filter((d, i) => {
-          const u =
-            isObject(d) && isObject(d._meta) && typeof d._meta.uuid === 'string' ? d._meta.uuid : undefined;
+          const u = uuidOf(d);
           if (u === undefined) {
             if (part.overlaps) {
               throw new FragmentError(

@@ -15,8 +15,9 @@
  * Exactly once: table `<schema>.flow_checkpoints_v1 (materialization, shard, fence, position)` holds one
  * row per source shard (`<collection>/<shardId>`). `commit()` is one transaction: lock the rows of the
  * shards involved (`SELECT … FOR UPDATE`, in shard order), check this instance may still write them,
- * write the documents, advance the positions (monotonically), COMMIT: rows and checkpoint become visible
- * together or not at all. Two ways to hold a shard:
+ * TRUNCATE the tables of a re-backfill (`txn.reset`), write the documents, advance the positions
+ * (monotonically), COMMIT: truncation, rows and checkpoint become visible together or not at all.
+ * Two ways to hold a shard:
  * - scoped (`shards` in the options, or `open({shards})`): `open()` bumps the fence (epoch) of those
  *   shards and remembers it; a commit whose fence was bumped since is a zombie's: FencedError. Use it
  *   when an invocation knows its shard (a Lambda's Kinesis batch names it).
@@ -380,10 +381,13 @@ export class PostgresMaterialization implements MaterializeConnector {
           taken.set(shard, Number(row?.fence ?? 0) + 1);
         }
       }
-      // 3. The rows.
+      // 3. A re-backfill empties its tables here, after the fence checks and in the same transaction:
+      //    a fenced-off instance never truncates, and the rows are never seen empty by readers.
+      for (const binding of txn.reset ?? []) await c.query(`TRUNCATE ${this.plan(binding).table}`);
+      // 4. The rows.
       for (const { binding, docs } of txn.bindings) await this.store(c, this.plan(binding), docs);
       await this.opts.faults?.beforeCommit?.();
-      // 4. The checkpoint (monotonic) and newly taken fences, in the same transaction.
+      // 5. The checkpoint (monotonic) and newly taken fences, in the same transaction.
       if (shards.length > 0 || taken.size > 0) {
         const all = [...new Set([...shards, ...taken.keys()])];
         await c.query(
@@ -448,11 +452,13 @@ export class PostgresMaterialization implements MaterializeConnector {
     }
   }
 
-  /** Empty a binding's table (a bumped backfill counter rebuilds it from history). */
+  /**
+   * Empty a binding's table (a bumped backfill counter rebuilds it from history), in a transaction checked
+   * against the fences this instance holds. The task does not call this: it asks for the reset in the first
+   * commit of the re-backfill (`txn.reset`), whose checkpoint rows are checked too.
+   */
   async reset(binding: number): Promise<void> {
-    const plan = this.plan(binding);
-    const c = await this.db();
-    await c.query(`TRUNCATE ${plan.table}`);
+    await this.commit({ bindings: [], checkpoint: {}, reset: [binding] });
   }
 
   private plan(binding: number): BindingPlan {

@@ -48,6 +48,11 @@ export interface MaterializeTransaction {
   bindings: { binding: number; docs: StoreDoc[] }[];
   /** The source positions this transaction advances to (per source collection shard: `<collection>/<shardId>`). */
   checkpoint: Checkpoint;
+  /**
+   * Bindings to empty before this transaction's documents are stored (a re-backfill's first commit; only
+   * asked of connectors with `reset`). Part of the transaction: a fenced-off instance's reset never happens.
+   */
+  reset?: number[];
 }
 
 export interface MaterializeConnector {
@@ -66,6 +71,9 @@ export interface MaterializeConnector {
   /**
    * Remove every document of a binding from the destination (TRUNCATE): a bumped `backfill` counter
    * rebuilds the binding from the collection's history, which must not be reduced onto what is there.
+   * Its presence says the connector can: the task then asks for the reset in the first commit of the
+   * re-backfill (`MaterializeTransaction.reset`), which the connector must apply inside that commit,
+   * after its fence check (connectors with nothing to empty — append-only destinations — ignore it).
    * Connectors without it, whose standard-updates bindings cannot skip re-applied history
    * (no `loadApplied`), refuse a bumped counter.
    */

@@ -11,9 +11,17 @@
  * - transactional connectors (PostgreSQL): skip documents at or before the committed checkpoint of
  *   their shard, load current documents, fold, and commit data + checkpoint atomically.
  * Delta updates (`resource.delta_updates`): no load; one combined delta per key.
+ *
+ * Backfill (a new binding, or a bumped `backfill` counter) is a job of its own, see `ensureBackfilled`:
+ * one leader at a time (a lease), progress committed with the data after every fragment and journal page
+ * (a stopped job resumes there), bounded per invocation by a deadline, and a gate in front of live
+ * batches: a batch of a collection whose bindings are not all backfilled waits (and, past its deadline,
+ * fails with a retryable BackfillInProgress, which the halt policy retries without limit).
  */
+import { randomUUID } from 'node:crypto';
 import { readUpTo } from '../backfill/catch-up.ts';
 import { runBackfill } from '../backfill/fragments.ts';
+import { BackfillError, type BackfillLease } from '../backfill/lease.ts';
 import type {
   BuiltCatalog,
   CollectionSpec,
@@ -31,6 +39,9 @@ import { decodePosition } from '../ports/position.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import { type Checkpoint, FencedError, type MaterializeConnector, type StoreDoc } from './connector.ts';
+import { MaterializeTaskError } from './errors.ts';
+
+export { MaterializeTaskError };
 
 /** Re-opens after a FencedError before the error is handed to the caller. */
 const MAX_REOPEN = 2;
@@ -51,6 +62,11 @@ interface BindingRuntime {
    * backfilled: its history came from fragments and the journal, not with the other bindings' events.
    */
   tracked: boolean;
+  /**
+   * A re-backfill (bumped counter) must empty the destination first: the next commit of this binding
+   * carries the reset, so it happens inside the connector's fenced transaction with the first history.
+   */
+  resetPending: boolean;
 }
 
 /** Where a collection's history is: its S3 fragments, then its journal (the backfill's inputs). */
@@ -61,6 +77,8 @@ export interface HistorySource {
 }
 
 const BACKFILL = 'backfill:';
+/** Checkpoint key `backfill-fragments:<id>` = the counter whose fragment phase is complete (the journal catch-up follows). */
+const FRAGMENTS_DONE = 'backfill-fragments:';
 const pad = (n: number) => String(n).padStart(10, '0');
 function canonicalJson(v: Json): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
@@ -79,36 +97,61 @@ export interface MaterializeStats {
   deletes: number;
   /** Times this instance was fenced off by a newer one and re-opened (re-reading the checkpoint). */
   reopened: number;
+  /** Times a batch waited for a backfill led by another instance (polls). */
+  backfillWaits: number;
 }
 
-export class MaterializeTaskError extends Error {
-  readonly code: 'UnknownSource' | 'NotBound' | 'CannotRebackfill';
-  constructor(
-    code: MaterializeTaskError['code'],
-    readonly materialization: string,
-    message: string,
-  ) {
-    super(`materialization ${materialization}: ${message}`);
-    this.name = 'MaterializeTaskError';
-    this.code = code;
-  }
+/** How the backfill job runs in this instance (see `MaterializeTask.ensureBackfilled`). */
+export interface BackfillJobOptions {
+  /** One leader per materialization. Undefined: this instance is the only one (tests, embedded use). */
+  lease?: BackfillLease;
+  /** This instance's lease owner (default: a random id). */
+  owner?: string;
+  /** The lease lasts this long after each renewal (default 60 s); it is renewed while the leader works. */
+  leaseTtlMs?: number;
+  /** When this invocation must stop (ms since epoch; the Lambda's end less a margin). Undefined: no limit. */
+  deadline?: () => number | undefined;
+  /** Kept back before the deadline for the batch itself once its bindings are backfilled (default 15 s). */
+  reserveMs?: number;
+  /** While another instance leads: how often to look at its progress (default 1 s). */
+  pollMs?: number;
+  /** Fault injection (tests): called before each fragment is read, with the count read so far by this run. */
+  faults?: { beforeFragment?: (binding: number, read: number) => void | Promise<void> };
 }
+
+const DEFAULT_LEASE_TTL_MS = 60_000;
+const DEFAULT_RESERVE_MS = 15_000;
+const DEFAULT_POLL_MS = 1_000;
 
 export class MaterializeTask {
   private checkpoint: Checkpoint = {};
   private opened = false;
   private applied = false;
   private readonly bindings: BindingRuntime[];
-  readonly stats: MaterializeStats = { docsIn: 0, docsSkipped: 0, keysStored: 0, deletes: 0, reopened: 0 };
+  readonly stats: MaterializeStats = {
+    docsIn: 0,
+    docsSkipped: 0,
+    keysStored: 0,
+    deletes: 0,
+    reopened: 0,
+    backfillWaits: 0,
+  };
+  private readonly owner: string;
+  private renewedAt = 0;
 
   constructor(
     readonly spec: MaterializationSpec,
     catalog: BuiltCatalog,
     registry: SchemaRegistry,
     private readonly connector: MaterializeConnector,
-    /** When given, bindings without history (new, or a bumped `backfill` counter) are backfilled at open(). */
+    /**
+     * When given, bindings without history (new, or a bumped `backfill` counter) are backfilled from it
+     * before any batch of their collection is applied (`ensureBackfilled`).
+     */
     private readonly history?: HistorySource,
+    private readonly job: BackfillJobOptions = {},
   ) {
+    this.owner = job.owner ?? randomUUID();
     this.bindings = spec.bindings
       .map((b, index) => ({ b, index }))
       .filter(({ b }) => !b.disable)
@@ -130,11 +173,12 @@ export class MaterializeTask {
           backfill: b.backfill ?? 0,
           partitions: b.source.partitions,
           tracked: false,
+          resetPending: false,
         };
       });
   }
 
-  /** Apply destination resources and fence older instances; once per cold start (and again after being fenced). */
+  /** Apply destination resources and read the committed checkpoint; once per cold start (and again after being fenced). */
   async open(): Promise<void> {
     if (this.opened) return;
     if (!this.applied) {
@@ -144,99 +188,275 @@ export class MaterializeTask {
     this.checkpoint = (await this.connector.open()).checkpoint;
     this.opened = true;
     for (const b of this.bindings) {
+      // A reset is decided from the committed view, by the backfill that runs on it: one pending from a
+      // stale view (its commit was fenced off) must not ride along with a later commit.
+      b.resetPending = false;
       const suffix = `#${b.id}@${b.backfill}`;
       b.tracked = Object.keys(this.checkpoint).some(
         (k) => k.startsWith(`${b.collection.name}/`) && k.endsWith(suffix),
       );
     }
-    if (this.history) await this.backfill(this.history);
   }
 
   /** Backfill stats: fragments and documents read from S3, records caught up from the journal. */
-  readonly backfills: { binding: number; fragments: number; docs: number; journalRecords: number }[] = [];
+  readonly backfills: {
+    binding: number;
+    fragments: number;
+    /** Fragments not read again: applied by an earlier, interrupted run. */
+    skipped: number;
+    docs: number;
+    journalRecords: number;
+  }[] = [];
 
   private ownKey(b: BindingRuntime, shardId: string): string {
     return `${b.collection.name}/${shardId}#${b.id}@${b.backfill}`;
   }
 
+  /** Bindings (of `collection`, or all) whose marker is not their `backfill` counter. */
+  private pendingBackfills(collection?: string): BindingRuntime[] {
+    return this.bindings.filter(
+      (b) =>
+        (collection === undefined || b.collection.name === collection) &&
+        this.checkpoint[`${BACKFILL}${b.id}`] !== pad(b.backfill),
+    );
+  }
+
   /**
-   * Backfill every binding whose marker (`backfill:<id>` in the checkpoint) is not its `backfill` counter:
-   * its collection's fragments, then the journal from where they end up to the committed position of the
-   * materialization's other bindings, go to that binding only (its own positions, committed with its data,
-   * make a crash mid-backfill resume); then the marker is committed. Checkpoints written before markers
-   * existed (positions, no marker at all) are adopted as is for counter 0.
+   * Checkpoints written before markers existed (positions, no marker at all) are adopted as is for
+   * counter 0: those bindings have their history already.
    */
-  private async backfill(h: HistorySource): Promise<void> {
-    const anyMarker = Object.keys(this.checkpoint).some((k) => k.startsWith(BACKFILL));
+  private async adoptUnmarked(): Promise<void> {
+    if (Object.keys(this.checkpoint).some((k) => k.startsWith(BACKFILL))) return;
     const adopt: Checkpoint = {};
     for (const b of this.bindings) {
-      const marker = `${BACKFILL}${b.id}`;
-      if (this.checkpoint[marker] === pad(b.backfill)) continue;
       const c = b.collection.name;
       const hasPositions = Object.keys(this.checkpoint).some(
         (k) => k.startsWith(`${c}/`) && !k.includes('#'),
       );
-      if (!anyMarker && b.backfill === 0 && hasPositions) {
-        adopt[marker] = pad(b.backfill);
+      if (b.backfill === 0 && hasPositions) adopt[`${BACKFILL}${b.id}`] = pad(b.backfill);
+    }
+    if (Object.keys(adopt).length === 0) return;
+    await this.connector.commit({ bindings: [], checkpoint: adopt });
+    Object.assign(this.checkpoint, adopt);
+  }
+
+  /**
+   * The backfill job: make sure every binding of `collection` (every binding when undefined) has its
+   * history, before anything live is applied to it.
+   *
+   * - One leader: the instance holding the lease backfills; the lease is renewed while it works and
+   *   released when it stops. Others (`wait`) poll the committed checkpoint until the leader's markers
+   *   appear — taking the lease over if the leader dies — and, past their deadline, throw a retryable
+   *   BackfillInProgress. Without `wait` (the scheduled job) they return at once.
+   * - Exactly once: a live batch of the collection is never applied while one of its bindings is
+   *   pending, so the collection's shared positions stand still during the backfill and the catch-up's
+   *   target is fixed; the backfilled binding's own positions (`ownKey`, committed with its data) keep
+   *   history and live disjoint, and a zombie leader's commits are refused by the connector's fence.
+   * - Resumable: the leader re-reads the checkpoint after taking the lease and continues from the
+   *   binding's committed positions (fragments at or before them are not read again; the journal from
+   *   them on). Any size of history: each invocation does what fits before its deadline.
+   *
+   * Returns true when done; false (job only) when another instance leads or time ran out.
+   */
+  async ensureBackfilled(collection: string | undefined, wait: boolean): Promise<boolean> {
+    const h = this.history;
+    if (!h) return true;
+    for (;;) {
+      await this.open();
+      await this.adoptUnmarked();
+      if (this.pendingBackfills(collection).length === 0) return true;
+      if (await this.takeLease()) {
+        try {
+          // Another leader may have progressed since our view was read: continue from what is committed.
+          this.opened = false;
+          await this.open();
+          for (const b of this.pendingBackfills(collection)) await this.backfillBinding(h, b);
+        } catch (e) {
+          if (!(e instanceof BackfillError)) throw e;
+          // Out of time: the progress is committed; the job's next tick, or the batch's retry, continues.
+          if (e.code === 'BackfillInProgress' && !wait) return false;
+          if (e.code === 'BackfillInProgress') throw e;
+          // LeaseLost: this instance stalled and another one leads now; wait for it like any other.
+          this.opened = false;
+        } finally {
+          await this.job.lease?.release(this.owner);
+          this.renewedAt = 0;
+        }
         continue;
       }
-      if (this.checkpoint[marker] !== undefined) await this.resetForRebackfill(b);
-      b.tracked = true;
+      if (!wait) return false;
+      if (this.timeLeft() <= 0) {
+        throw new BackfillError(
+          'BackfillInProgress',
+          this.spec.name,
+          `${collection ?? 'its bindings'}: another instance is backfilling ${this.pendingBackfills(
+            collection,
+          )
+            .map((b) => `binding ${b.index}`)
+            .join(', ')}; this batch is retried once the history is in`,
+        );
+      }
+      this.stats.backfillWaits++;
+      await new Promise((r) => setTimeout(r, Math.min(this.job.pollMs ?? DEFAULT_POLL_MS, this.timeLeft())));
+      this.opened = false; // re-read the leader's committed markers and positions
+    }
+  }
+
+  /** Time left for backfill work in this invocation (Infinity without a deadline). */
+  private timeLeft(): number {
+    const d = this.job.deadline?.();
+    return d === undefined
+      ? Number.POSITIVE_INFINITY
+      : d - (this.job.reserveMs ?? DEFAULT_RESERVE_MS) - Date.now();
+  }
+
+  private async takeLease(): Promise<boolean> {
+    const lease = this.job.lease;
+    if (!lease) return true;
+    const ok = await lease.acquire(this.owner, this.job.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS);
+    if (ok) this.renewedAt = Date.now();
+    return ok;
+  }
+
+  /** Before each fragment or journal page: stop at the deadline (progress is committed), renew the lease. */
+  private async step(b: BindingRuntime): Promise<void> {
+    if (this.timeLeft() <= 0) {
+      throw new BackfillError(
+        'BackfillInProgress',
+        this.spec.name,
+        `binding ${b.index} (${b.collection.name}): the backfill stopped at this invocation's deadline; its progress is committed and the next invocation continues it`,
+      );
+    }
+    const ttl = this.job.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+    if (this.job.lease && Date.now() - this.renewedAt > ttl / 3 && !(await this.takeLease())) {
+      throw new BackfillError(
+        'LeaseLost',
+        this.spec.name,
+        `binding ${b.index} (${b.collection.name}): another instance took the backfill lease over`,
+      );
+    }
+  }
+
+  /** The binding's own committed positions per shard (its progress), as sequence numbers. */
+  private ownSequences(b: BindingRuntime): Record<string, string> {
+    const c = b.collection.name;
+    const suffix = `#${b.id}@${b.backfill}`;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.checkpoint))
+      if (k.startsWith(`${c}/`) && k.endsWith(suffix))
+        out[k.slice(c.length + 1, k.length - suffix.length)] = decodePosition(v).sequenceNumber;
+    return out;
+  }
+
+  /**
+   * Backfill one binding, resuming from its committed progress: its collection's fragments (phase 1,
+   * ends with the `backfill-fragments:` key), then the journal from its own positions up to the
+   * position the other bindings committed (the mapping will not deliver those records again), then the
+   * marker. Each fragment and each journal page is one commit (data + the binding's own position).
+   */
+  private async backfillBinding(h: HistorySource, b: BindingRuntime): Promise<void> {
+    const c = b.collection.name;
+    const marker = `${BACKFILL}${b.id}`;
+    const fragmentsDone = `${FRAGMENTS_DONE}${b.id}`;
+    const counter = pad(b.backfill);
+    const started =
+      Object.keys(this.ownSequences(b)).length > 0 || this.checkpoint[fragmentsDone] === counter;
+    if (this.checkpoint[marker] !== undefined && !started) {
+      // A bumped counter rebuilds the binding: empty the destination first (in the first commit, fenced).
+      if (this.connector.reset) b.resetPending = true;
+      else if (!b.delta && !this.connector.loadApplied) {
+        throw new MaterializeTaskError(
+          'CannotRebackfill',
+          this.spec.name,
+          `binding ${b.index} (${c}): its backfill counter was bumped to ${b.backfill}, but the connector cannot empty the destination, and reducing the history onto the current documents would apply it twice`,
+        );
+      }
+    }
+    b.tracked = true;
+    const stat = { binding: b.index, fragments: 0, skipped: 0, docs: 0, journalRecords: 0 };
+    this.backfills.push(stat);
+    if (this.checkpoint[fragmentsDone] !== counter) {
       const { blobs, folder } = h.fragments(c);
-      const stat = { binding: b.index, fragments: 0, docs: 0, journalRecords: 0 };
+      let read = 0;
       const res = await runBackfill({
         blobs,
         folder,
         collection: c,
-        onBatch: (batch) => this.applyBatch(batch, b),
+        after: this.ownSequences(b),
+        beforeFragment: async () => {
+          await this.job.faults?.beforeFragment?.(b.index, read++);
+          await this.step(b);
+        },
+        onBatch: async (batch) => {
+          await this.applyBatch(batch, b);
+          stat.docs += batch.docs.length; // counted as committed: a run stopped midway reports its part
+        },
       });
       stat.fragments = res.fragments;
-      stat.docs = res.docs;
-      // Catch up from the journal: records the other bindings already committed (the mapping will not
-      // deliver them again) but the fragments do not hold yet.
-      for (const shard of await h.journal.listShards(c)) {
-        const shared = this.checkpoint[`${c}/${shard.shardId}`];
-        if (shared === undefined) continue;
-        const until = decodePosition(shared).sequenceNumber;
-        const own = this.checkpoint[this.ownKey(b, shard.shardId)];
-        const after = own === undefined ? undefined : decodePosition(own).sequenceNumber;
-        stat.journalRecords += await readUpTo(h.journal, c, shard.shardId, after, until, (records) =>
-          this.applyBatch(decodeRecords(c, records), b),
-        );
-      }
-      await this.connector.commit({ bindings: [], checkpoint: { [marker]: pad(b.backfill) } });
-      this.checkpoint[marker] = pad(b.backfill);
-      this.backfills.push(stat);
+      stat.skipped = res.skipped;
+      // Fragments persisted from now on are caught up from the journal instead: their documents carry
+      // the fragment's positions, not the records', which would not compare with journal positions.
+      await this.commitMarkers(b, { [fragmentsDone]: counter });
     }
-    if (Object.keys(adopt).length > 0) {
-      await this.connector.commit({ bindings: [], checkpoint: adopt });
-      Object.assign(this.checkpoint, adopt);
-    }
-  }
-
-  /**
-   * A bumped `backfill` counter rebuilds the binding from history: empty the destination first, unless
-   * an earlier attempt at this counter already started (its own positions exist) and emptied it.
-   */
-  private async resetForRebackfill(b: BindingRuntime): Promise<void> {
-    const suffix = `#${b.id}@${b.backfill}`;
-    const started = Object.keys(this.checkpoint).some(
-      (k) => k.startsWith(`${b.collection.name}/`) && k.endsWith(suffix),
-    );
-    if (started) return;
-    if (this.connector.reset) await this.connector.reset(b.index);
-    else if (!b.delta && !this.connector.loadApplied) {
-      throw new MaterializeTaskError(
-        'CannotRebackfill',
-        this.spec.name,
-        `binding ${b.index} (${b.collection.name}): its backfill counter was bumped to ${b.backfill}, but the connector cannot empty the destination, and reducing the history onto the current documents would apply it twice`,
+    // Catch up from the journal: records the other bindings already committed (the mapping will not
+    // deliver them again) but the fragments do not hold yet.
+    const shared: Checkpoint = {};
+    for (const shard of await h.journal.listShards(c)) {
+      const key = `${c}/${shard.shardId}`;
+      const until = this.checkpoint[key];
+      if (until === undefined) continue;
+      shared[key] = until;
+      const own = this.checkpoint[this.ownKey(b, shard.shardId)];
+      const after = own === undefined ? undefined : decodePosition(own).sequenceNumber;
+      stat.journalRecords += await readUpTo(
+        h.journal,
+        c,
+        shard.shardId,
+        after,
+        decodePosition(until).sequenceNumber,
+        async (records) => {
+          await this.step(b);
+          await this.applyBatch(decodeRecords(c, records), b);
+        },
       );
     }
+    // The marker, with the shared positions the catch-up went up to: a transactional connector checks
+    // them as part of the commit (fence / compare-and-set), so a shared position moved meanwhile (an
+    // instance of the previous deployment still applying batches without this binding) fails the commit
+    // and the retry catches up further instead of leaving a gap.
+    await this.commitMarkers(b, { ...shared, [marker]: counter });
+  }
+
+  /** Commit checkpoint keys of a backfill (and a still pending reset of its binding). */
+  private async commitMarkers(b: BindingRuntime, checkpoint: Checkpoint): Promise<void> {
+    await this.connector.commit({
+      bindings: [],
+      checkpoint,
+      ...(b.resetPending ? { reset: [b.index] } : {}),
+    });
+    b.resetPending = false;
+    Object.assign(this.checkpoint, checkpoint);
   }
 
   /** The collections this materialization reads. */
   get sources(): string[] {
     return [...new Set(this.bindings.map((b) => b.collection.name))];
+  }
+
+  /**
+   * The scheduled backfill job's entry (functions/materialize.ts): backfill every pending binding, as
+   * far as this invocation's deadline allows. True when every binding has its history.
+   */
+  async runBackfillJob(): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.ensureBackfilled(undefined, false);
+      } catch (e) {
+        if (!(e instanceof FencedError) || attempt >= MAX_REOPEN) throw e;
+        this.opened = false;
+        this.stats.reopened++;
+      }
+    }
   }
 
   /**
@@ -247,6 +467,8 @@ export class MaterializeTask {
   async onBatch(batch: DocBatch): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
+        // The gate: nothing live is applied to a collection whose bindings are not all backfilled.
+        await this.ensureBackfilled(batch.collection, true);
         return await this.applyBatch(batch);
       } catch (e) {
         if (!(e instanceof FencedError)) throw e;
@@ -284,7 +506,9 @@ export class MaterializeTask {
         checkpoint[this.ownKey(b, docs[0].shardId)] = own !== undefined && own > last ? own : last;
     }
     if (!only) checkpoint[shardKey] = committed !== undefined && committed > last ? committed : last;
-    await this.connector.commit({ bindings: txn, checkpoint });
+    const reset = bound.filter((b) => b.resetPending).map((b) => b.index);
+    await this.connector.commit({ bindings: txn, checkpoint, ...(reset.length > 0 ? { reset } : {}) });
+    for (const b of bound) b.resetPending = false;
     this.checkpoint = { ...this.checkpoint, ...checkpoint };
   }
 
@@ -329,10 +553,13 @@ export class MaterializeTask {
         });
       }
     } else {
-      const loaded = await this.connector.load(
-        b.index,
-        entries.map((g) => g.key),
-      );
+      // A binding about to be reset (emptied in this commit) has nothing to load.
+      const loaded = b.resetPending
+        ? new Map<string, Json>()
+        : await this.connector.load(
+            b.index,
+            entries.map((g) => g.key),
+          );
       for (const g of entries) {
         const cur = loaded.get(JSON.stringify(g.key));
         let doc = cur;

@@ -260,7 +260,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       await PostgresMaterialization.create({ spec: specAt(0), catalog }),
       history,
     );
-    await first.open();
+    expect(await first.runBackfillJob()).toBe(true);
     await deliver(journal, {}, 6, (b) => first.onBatch(b));
     await first.close();
     expect(await table()).toEqual(expected);
@@ -274,7 +274,7 @@ describe('backfill from S3 fragments, then Kinesis', () => {
       await PostgresMaterialization.create({ spec: specAt(1), catalog: bumped }),
       history,
     );
-    await second.open();
+    expect(await second.runBackfillJob()).toBe(true);
     expect(second.backfills).toHaveLength(1);
     expect(second.backfills[0]?.docs).toBe(60);
     expect(second.backfills[0]?.journalRecords).toBeGreaterThan(0);

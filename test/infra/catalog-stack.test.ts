@@ -228,6 +228,22 @@ describe('functions', () => {
     });
   });
 
+  it('every materialization: a backfill job tick every minute, {"sluiceBackfill": true}, no retries', () => {
+    for (const label of ['materialization:acme/lake', 'materialization:acme/to-dynamo']) {
+      const { id } = functionOfTask(template, label);
+      template.hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: 'rate(1 minute)',
+        Targets: [
+          Match.objectLike({
+            Arn: { 'Fn::GetAtt': [id, 'Arn'] },
+            Input: '{"sluiceBackfill":true}',
+            RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
+          }),
+        ],
+      });
+    }
+  });
+
   it('S3 capture: EventBridge Object Created events for its bucket and prefix', () => {
     const { id } = functionOfTask(template, 'capture:other/s3');
     template.hasResourceProperties('AWS::Events::Rule', {

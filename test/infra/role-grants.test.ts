@@ -171,7 +171,7 @@ describe('each role allows exactly what its task does', () => {
         ),
         ...on(KINESIS_READ, '<FlowCollectionsacmetotalsStream>'),
         ...on(
-          ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+          ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
           '<FlowState>',
           leading('c#materialization:acme/to-dynamo'),
         ),
@@ -191,11 +191,16 @@ describe('each role allows exactly what its task does', () => {
     );
   });
 
-  it('materialize-s3: reads its sources, writes under its prefix, reads back its checkpoint; no state table', () => {
+  it('materialize-s3: reads its sources, writes under its prefix, reads back its checkpoint; in the state table only its backfill lease', () => {
     expect(grants('materialization:acme/lake')).toEqual(
       sorted([
         ...logs('FlowMaterializationsacmelake'),
         ...on(KINESIS_READ, '<FlowCollectionsacmeordersStream>'),
+        ...on(
+          ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
+          '<FlowState>',
+          leading('c#materialization:acme/lake'),
+        ),
         's3:GetObject <FlowCollectionsBucketsacmeflowdata>/flow/acme/orders/*',
         's3:ListBucket <FlowCollectionsBucketsacmeflowdata> if {"StringLike":{"s3:prefix":["flow/acme/orders/*"]}}',
         's3:PutObject arn:<Partition>:s3:::acme-lake/rollups/*',

@@ -4,6 +4,11 @@
  * (a new table of a collection the materialization did not read, and a second table of a collection it
  * already read). The new bindings read the history from the S3 fragments, then the journal, and end with
  * exactly the reduction of all N + M documents; the existing binding is not touched twice.
+ *
+ * The restarted stack cold-starts instances together (one per shard's mapping, and the backfill job's
+ * schedule): one of them leads the backfill under the lease, the others wait for it. Every fragment is
+ * read once, nothing is denied, and no instance logs an error (before the job, two instances raced in
+ * the backfill and one lost its conditional writes).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,6 +100,11 @@ describe('backfill on the local stack', () => {
     // The new bindings read their history from the persisted fragments of test/totals and test/accounts.
     const totalsFolder = again.resources.fragments['test/totals']?.folder ?? 'test/totals/';
     expect(fragmentReads.some((k) => k.includes(`/${totalsFolder}`))).toBe(true);
+    // One leader: each fragment read once, by whichever instance held the lease; the others waited.
+    expect(fragmentReads.length).toBeGreaterThan(1);
+    expect(fragmentReads.filter((k, i) => fragmentReads.indexOf(k) !== i)).toEqual([]);
+    expect(again.denied).toEqual([]);
+    expect(again.task(`materialization:${M}`).recentErrors).toEqual([]);
 
     const oracle: Record<string, { count: number; total: number }> = {};
     for (const e of [...sent, ...more]) {
@@ -134,5 +144,87 @@ describe('backfill on the local stack', () => {
     oracle[last[0].user].total += last[0].amount;
     expect(await table(0, third)).toEqual(oracle);
     expect(await table(1, third)).toEqual(oracle);
+  });
+
+  it('the scheduled backfill job killed midway (a fragment read fails) resumes without reading completed fragments again', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-backfill-kill-'));
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const post = async (runner: AssemblyRunner, docs: unknown[]) => {
+      const res = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(docs),
+      });
+      expect(res.status).toBe(200);
+    };
+    const sent = events(200, 0);
+    const isFragmentRead = (c: ProxiedCall) =>
+      c.functionName.includes('Materializations') && c.iam[0]?.action === 's3:GetObject';
+    // Fragments the materialization read successfully; the 4th read of the restarted stack fails once
+    // (AccessDenied: not retried by the SDK), which stops the leader's invocation midway.
+    const reads: string[] = [];
+    let attempts = 0;
+    let injected = 0;
+    let inject = false;
+    const opts = {
+      dataDir,
+      hooks: {
+        before: (c: ProxiedCall) => {
+          if (!inject || !isFragmentRead(c) || ++attempts !== 4) return undefined;
+          injected++;
+          return {
+            status: 403,
+            headers: { 'content-type': 'application/xml' },
+            body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>injected</Message></Error>',
+          };
+        },
+        after: (c: ProxiedCall, status: number) => {
+          if (inject && isFragmentRead(c) && status === 200) reads.push(c.iam[0]?.resource ?? '');
+        },
+      },
+    };
+    const first = await startAssembly(withBindings(['bfk_totals']), opts);
+    // Drained after each post: each becomes its own persisted batches, so there are many fragments.
+    for (let i = 0; i < sent.length; i += 20) {
+      await post(first, sent.slice(i, i + 20));
+      await first.drain();
+    }
+    await first.stop();
+
+    inject = true;
+    const catalog = withBindings(['bfk_totals', 'bfk_totals_again']);
+    const again = await startAssembly(catalog, opts);
+    cleanup.push(() => again.stop());
+    // The backfill job's schedule ticks (the template's rule, {"sluiceBackfill": true}): the first tick
+    // dies at the 4th fragment, having committed 3; the next tick continues from there.
+    await again.runSchedules();
+    expect(injected).toBe(1);
+    expect(again.ruleErrors().join()).toContain('injected');
+    expect(reads).toHaveLength(3);
+    await again.runSchedules();
+    expect(reads.length).toBeGreaterThan(3);
+    const backfilled = reads.length;
+    // Live again: the new binding is backfilled, its batches apply at once, no fragment is read again.
+    await post(again, events(1, 200));
+    await again.drain();
+    expect(reads).toHaveLength(backfilled);
+    expect(reads.filter((k, i) => reads.indexOf(k) !== i)).toEqual([]);
+    expect(again.denied).toEqual([]);
+    const oracle: Record<string, { count: number; total: number }> = {};
+    for (const e of [...sent, ...events(1, 200)]) {
+      oracle[e.user] ??= { count: 0, total: 0 };
+      oracle[e.user].count++;
+      oracle[e.user].total += e.amount;
+    }
+    const items = await new DynamoDbConnector({
+      spec: catalog.materializations[M],
+      catalog,
+      client: again.admin.dynamodb,
+    }).items(1);
+    expect(
+      Object.fromEntries(
+        items.map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
+      ),
+    ).toEqual(oracle);
   });
 });

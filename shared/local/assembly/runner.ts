@@ -377,7 +377,8 @@ export class AssemblyRunner {
           const started = Date.now();
           stats.invocations++;
           try {
-            await fn.invoke(event);
+            // A target with a constant Input gets that instead of the event (e.g. the backfill tick).
+            await fn.invoke(target.input ?? event);
             return;
           } catch (e) {
             stats.errors++;

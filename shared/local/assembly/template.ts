@@ -88,7 +88,13 @@ export interface RuleResource {
   /** `rate(5 minutes)` / `cron(...)`; undefined for event-pattern rules. */
   schedule?: string;
   eventPattern?: Record<string, unknown>;
-  targets: { functionLogicalId: string; deadLetterArn?: string; retryAttempts?: number }[];
+  targets: {
+    functionLogicalId: string;
+    deadLetterArn?: string;
+    retryAttempts?: number;
+    /** The target's constant `Input` (JSON): sent instead of the event, as EventBridge does. */
+    input?: unknown;
+  }[];
   enabled: boolean;
 }
 
@@ -297,6 +303,7 @@ export function readStackTemplate(dir: string, stackName?: string): StackTemplat
                 functionLogicalId: fn,
                 deadLetterArn: dlq === undefined ? undefined : String(x.resolve(dlq)),
                 retryAttempts: retry === undefined ? undefined : num(retry, 185),
+                input: typeof t.Input === 'string' ? (JSON.parse(t.Input) as unknown) : undefined,
               },
             ];
           }),
