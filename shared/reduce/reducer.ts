@@ -63,6 +63,12 @@ export class Reducer implements ReduceHost, ReducerHost {
   private readonly plans: PlanCache;
   private readonly root: Plan;
   /**
+   * The root's Active when every document is merged there as an object without a key or deletion
+   * (the usual collection schema): reduce() then merges two objects directly, skipping the
+   * strategy dispatch that would arrive at the same mergeObjects call.
+   */
+  private readonly rootMerge: Active | undefined;
+  /**
    * In-place changes of the current owning reduction, 3 slots each: (container, key, previous value)
    * with previous = ABSENT for an added property; (object, DELETED, DeletedProp) for a deletion;
    * (array, LENGTH, previous length) for an append. After a reduction its slots, [0, undoStale), are
@@ -106,6 +112,16 @@ export class Reducer implements ReduceHost, ReducerHost {
       stack.push(...n.children());
     }
     this.mayPrune = mayPrune;
+    const ra = this.root.staticActive;
+    const rs = ra?.strategy;
+    this.rootMerge =
+      ra !== undefined &&
+      ra.conflict === undefined &&
+      rs?.strategy === 'merge' &&
+      !rs.delete &&
+      rs.keyTokens.length === 0
+        ? ra
+        : undefined;
   }
 
   /**
@@ -124,7 +140,11 @@ export class Reducer implements ReduceHost, ReducerHost {
     this.undoTop = 0;
     let out: Out;
     try {
-      out = this.at(this.root, lhs, rhs, full, true);
+      const ra = this.rootMerge;
+      out =
+        ra !== undefined && isObject(lhs) && isObject(rhs)
+          ? this.mergeObjects(ra, lhs, rhs, full, true)
+          : this.at(this.root, lhs, rhs, full, true);
     } catch (e) {
       this.rollback();
       throw e;
