@@ -753,7 +753,12 @@ export class SluiceCatalog extends Construct {
     return this.esm.failure.policy === 'dead-letter' ? this.deadLetterQueue(scope, label) : undefined;
   }
 
-  private consume(fn: SluiceFunction, collections: string[], dlq: sqs.IQueue | undefined): void {
+  private consume(
+    fn: SluiceFunction,
+    collections: string[],
+    dlq: sqs.IQueue | undefined,
+    window: Duration = this.esm.maxBatchingWindow,
+  ): void {
     const limits = retryLimits(this.esm.failure);
     for (const c of collections) {
       const stream = this.stream(c);
@@ -761,7 +766,7 @@ export class SluiceCatalog extends Construct {
         new sources.KinesisEventSource(stream, {
           startingPosition: lambda.StartingPosition.TRIM_HORIZON,
           batchSize: this.esm.batchSize,
-          maxBatchingWindow: this.esm.maxBatchingWindow,
+          maxBatchingWindow: window,
           bisectBatchOnError: this.esm.bisectBatchOnError,
           reportBatchItemFailures: this.esm.reportBatchItemFailures,
           parallelizationFactor: this.esm.parallelizationFactor,
@@ -810,7 +815,7 @@ export class SluiceCatalog extends Construct {
     const retentionHours = this.props.streams?.[spec.name]?.retentionHours ?? 24;
     fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', String((retentionHours + 24) * 3600));
     const dlq = this.streamDeadLetters(scope, label);
-    this.consume(fn, [spec.name], dlq);
+    this.consume(fn, [spec.name], dlq, this.esm.persisterBatchingWindow);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
       label,
       fn: fn.fn,
