@@ -36,8 +36,8 @@ const OUTPUT_CHUNK = 64 * 1024;
  * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per idle core (the
  * cores less the 1-minute load average, at most 8). One means the single-threaded path. Sharding
  * costs ≈ 30 % more CPU in all (routing, copying, a JIT and a heap per thread), so it pays only on
- * idle cores: on the shared 2-core machine (load average 11–22) one thread measured 0.61× and 0.42×
- * the floor where two shards measured 0.50× and 0.32× (bench/combine-million.ts).
+ * idle cores: on the shared 2-core machine (load average 6–8) one thread measured 0.58× and 0.67×
+ * the floor where two shards measured 0.51× and 0.50× (bench/combine-million.ts).
  */
 function threadCount(): number {
   const env = Number(process.env.SLUICE_COMBINE_THREADS);
