@@ -1,15 +1,22 @@
 /**
- * The local stack, measured in one run against the same in-process emulators:
+ * The local stack as `sluice dev` runs it — the synthesized assembly, each function in Lambda's
+ * sandbox under its role, the mappings polling with the template's batch sizes and windows — measured
+ * in one run against the same in-process emulators:
  * 1. raw SDK PutRecords throughput (one 1 KB document per record, 500 records per call);
- * 2. end-to-end docs/s through Sluice (HTTP ingest → journal → derivation → DynamoDB materialization
- *    + S3 fragments), and the ratio to 1.;
- * 3. ingest → materialized latency p50/p99 with the mappings polling (as `sluice dev` runs);
- * 4. billable units per million 1 KB documents and their $ at us-east-1 list prices, next to a naive
- *    pipeline (one Kinesis record and one DynamoDB write per event, Lambda batches of 100, the same
- *    compute per document) computed from the same documents.
- * Env: BENCH_DOCS (default 20000), BENCH_LATENCY_DOCS (default 200).
+ * 2. end-to-end docs/s through Sluice (HTTP ingest → journal → derivation → DynamoDB materialization;
+ *    persisters writing S3 fragments and reduced views alongside), the ratio to 1., and per task its
+ *    invocations, busy time and $ per million documents by service: where the time and cost go;
+ * 3. ingest → materialized latency p50/p99, one document per request;
+ * 4. billable units per million 1 KB documents (1,000 users) and their $ at us-east-1 list prices,
+ *    next to a naive pipeline (one Kinesis record and one DynamoDB write per event, Lambda batches of
+ *    100, the same compute per document) computed from the same documents;
+ * 5. $ per million documents at 10, 100 and 1,000 docs/s (a client posting what it has every 100 ms),
+ *    units counted off the wire: per-batch costs (S3 PUT per fragment, Lambda requests, a write per
+ *    key per batch) are amortized over fewer documents at low rates.
+ * Env: BENCH_DOCS (default 10000), BENCH_LATENCY_DOCS (default 200), BENCH_RATE_SECONDS (scales the
+ * time spent at each rate, default 1: 30, 10 and 5 s).
  */
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
@@ -45,7 +52,7 @@ function fmt(n: number, digits = 0): string {
 }
 
 export async function run(): Promise<void> {
-  const N = Number(process.env.BENCH_DOCS ?? 20000);
+  const N = Number(process.env.BENCH_DOCS ?? 10000);
   const LAT = Number(process.env.BENCH_LATENCY_DOCS ?? 200);
   const { catalog } = await loadCatalog(FIXTURE);
   if (!catalog) throw new Error('fixture catalog failed to load');
@@ -73,122 +80,267 @@ export async function run(): Promise<void> {
     const rawRate = N / ((performance.now() - t0) / 1000);
     raw.kinesis.destroy();
 
-    // 2. End to end through the local stack (mappings drained: pure throughput).
-    // The synthesized assembly, as `sluice dev` runs it: functions in Lambda's sandbox under their roles.
+    // 2. End to end through the local stack as `sluice dev` runs it: the synthesized assembly, every
+    // function in Lambda's sandbox under its role, the mappings polling concurrently with the
+    // template's batch sizes and windows. Done when the materialized totals hold all N documents and
+    // every mapping (persisters included) has caught up.
     const { dir: assembly } = await synthesize(catalog, join(tmpdir(), 'sluice-bench-assemblies'));
-    const runner = await AssemblyRunner.start({ assembly, emulators, port: 0, shards: 2, onLog: () => {} });
-    const url = `${runner.ingestUrl}/test/ingest/events`;
-    t0 = performance.now();
-    const BATCH = 500;
-    for (let i = 0; i < N; i += BATCH) {
-      const body = JSON.stringify(Array.from({ length: Math.min(BATCH, N - i) }, (_, j) => doc(i + j, 1000)));
-      const r = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
-      if (!r.ok) throw new Error(`ingest ${r.status}: ${await r.text()}`);
-    }
-    await runner.drain();
-    const e2eSecs = (performance.now() - t0) / 1000;
-    const e2eRate = N / e2eSecs;
-    const usage = { ...runner.meter.usage };
-    await runner.stop();
-
-    // 3. Latency with polling mappings: each document its own user, so each stored key is one document.
-    const latencies: number[] = [];
+    const counts = new Map<string, number>();
     const sentAt = new Map<string, number>();
-    // Seen on the materialization's wire: the moment a user's row is written to its DynamoDB table.
+    const latencies: number[] = [];
+    let materializer = '';
+    // Seen on the materialization's wire: each user's row as it is written to its DynamoDB table.
     const written = (c: ProxiedCall) => {
-      if (!c.functionName.includes('Materializations') || !c.iam[0]?.action.startsWith('dynamodb:')) return;
-      const body = JSON.parse(c.call.body.toString('utf8') || '{}') as Record<string, unknown>;
-      const items: Record<string, { S?: string }>[] = [];
-      if (body.Item) items.push(body.Item as Record<string, { S?: string }>);
-      for (const reqs of Object.values(
-        (body.RequestItems ?? {}) as Record<
-          string,
-          { PutRequest?: { Item: Record<string, { S?: string }> } }[]
-        >,
-      ))
-        for (const r of reqs) if (r.PutRequest) items.push(r.PutRequest.Item);
-      const now = Date.now();
-      for (const it of items) {
-        const t = sentAt.get(it.user?.S ?? '');
-        if (t !== undefined) {
-          latencies.push(now - t);
-          sentAt.delete(it.user?.S ?? '');
-        }
+      if (c.functionName !== materializer || c.iam[0]?.action !== 'dynamodb:PutItem') return;
+      const item = (JSON.parse(c.call.body.toString('utf8') || '{}') as { Item?: WireRow }).Item;
+      const user = item?.user?.S;
+      if (user === undefined) return;
+      if (item?.count?.N !== undefined) counts.set(user, Number(item.count.N));
+      const t = sentAt.get(user);
+      if (t !== undefined) {
+        latencies.push(Date.now() - t);
+        sentAt.delete(user);
       }
     };
-    const latRunner = await AssemblyRunner.start({
+    const runner = await AssemblyRunner.start({
       assembly,
       emulators,
       port: 0,
       shards: 2,
-      idlePollMs: 20,
       onLog: () => {},
       hooks: { after: (c) => written(c) },
+      onEvent: (_task, e) => {
+        if (e.kind === 'invoke') invocationsDone++;
+      },
     });
-    latRunner.run();
-    const latUrl = `${latRunner.ingestUrl}/test/ingest/events`;
-    for (let i = 0; i < LAT; i++) {
-      sentAt.set(`lat${i}`, Date.now());
-      await fetch(latUrl, {
-        method: 'POST',
-        body: JSON.stringify({ id: `l${i}`, user: `lat${i}`, amount: 1, pad: PAD }),
-        headers: { 'content-type': 'application/json' },
-      });
-      await new Promise((r) => setTimeout(r, 10));
+    try {
+      materializer = runner.tasks.find((t) => t.kind === 'materialization')?.fn.name ?? '';
+      runner.run();
+      const url = `${runner.ingestUrl}/test/ingest/events`;
+      const post = async (docs: object[]) => {
+        const r = await fetch(url, {
+          method: 'POST',
+          body: JSON.stringify(docs),
+          headers: { 'content-type': 'application/json' },
+        });
+        if (!r.ok) throw new Error(`ingest ${r.status}: ${await r.text()}`);
+      };
+      // Warm every sandbox (cold starts are the coldstart bench's business), then measure from zero.
+      await post([{ id: 'warm', user: 'warm', amount: 0, pad: PAD }]);
+      await settled(runner, () => counts.has('warm'));
+      counts.clear();
+      resetMeters(runner);
+      t0 = performance.now();
+      const BATCH = 500;
+      for (let i = 0; i < N; i += BATCH) {
+        await post(Array.from({ length: Math.min(BATCH, N - i) }, (_, j) => doc(i + j, 1000)));
+      }
+      const ingestSecs = (performance.now() - t0) / 1000;
+      const total = () => [...counts.values()].reduce((a, b) => a + b, 0);
+      await until(
+        () => total() >= N,
+        300_000,
+        () => `materialized ${total()} of ${N} documents`,
+      );
+      const materializedSecs = (performance.now() - t0) / 1000;
+      const lastDelivery = await settled(runner, () => true);
+      const e2eSecs = (lastDelivery - t0) / 1000;
+      const e2eRate = N / e2eSecs;
+      const usage = { ...runner.meter.usage };
+      const perTask = taskBreakdown(runner, N);
+
+      // 3. Latency: each document its own user, so each materialized row is one document.
+      for (let i = 0; i < LAT; i++) {
+        sentAt.set(`lat${i}`, Date.now());
+        await post([{ id: `l${i}`, user: `lat${i}`, amount: 1, pad: PAD }]);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await until(
+        () => latencies.length >= LAT,
+        30_000,
+        () => `${latencies.length} of ${LAT} latencies`,
+      );
+
+      // 5. Cost against the rate: documents posted one per request (as a trickle of webhooks
+      // arrives) at 10, 100 and 1,000 docs/s for a while, units counted off the wire.
+      await settled(runner, () => true);
+      const curve: { rate: number; docs: number; cost: ReturnType<typeof costOf> }[] = [];
+      for (const [rate, seconds] of RATES) {
+        resetMeters(runner);
+        const docs = await paced(post, rate, seconds);
+        await settled(runner, () => true);
+        curve.push({ rate, docs, cost: costOf(perMillion({ ...runner.meter.usage }, docs)) });
+      }
+      // 4. Cost per million 1 KB documents, Sluice (measured) vs naive (same documents).
+      const docBytes = payloads[0].length;
+      const naive = emptyUsage();
+      naive.kinesisRecords = N;
+      naive.kinesisPutPayloadUnits = N * Math.ceil(docBytes / KINESIS_PAYLOAD_UNIT);
+      naive.dynamoWriteUnits = N * Math.ceil(docBytes / 1024);
+      naive.lambdaInvocations = N / 100;
+      // Same compute per document as Sluice measured (the naive pipeline does at least the same work).
+      naive.lambdaGbSeconds = usage.lambdaGbSeconds;
+      const sluice = costOf(perMillion(usage, N));
+      const naiveCost = costOf(perMillion(naive, N));
+
+      console.log(
+        `documents: ${fmt(N)} of ${docBytes} bytes, 1,000 users; emulators in-process (kinesalite, dynalite, s3rver); load average ${loadavg()[0].toFixed(1)}`,
+      );
+      console.log(`raw SDK PutRecords (1 doc/record, 500/call): ${fmt(rawRate)} docs/s`);
+      console.log(
+        `Sluice end to end (HTTP ingest, 500 docs/request → derivation → DynamoDB materialization): ${fmt(N / materializedSecs)} docs/s (${fmt(materializedSecs, 1)} s, ingest ${fmt(ingestSecs, 1)} s); ratio to raw PutRecords: ${fmt(N / materializedSecs / rawRate, 2)}`,
+      );
+      console.log(
+        `  with every persister caught up too (S3 fragments, reduced views): ${fmt(e2eRate)} docs/s (${fmt(e2eSecs, 1)} s)`,
+      );
+      console.log('  where the time and cost go (per task, this run):');
+      for (const t of perTask) console.log(`    ${t}`);
+      console.log(
+        `ingest → materialized latency (${latencies.length} docs, one per request, polling mappings): p50 ${fmt(pct(latencies, 50))} ms, p99 ${fmt(pct(latencies, 99))} ms`,
+      );
+      console.log('billable units per million 1 KB documents (us-east-1 list prices):');
+      const row = (name: string, a: number, b: number, digits = 0) =>
+        console.log(`  ${name.padEnd(34)}${fmt(a, digits).padStart(14)}${fmt(b, digits).padStart(14)}`);
+      console.log(`  ${''.padEnd(34)}${'Sluice'.padStart(14)}${'naive'.padStart(14)}`);
+      row('Kinesis records', sluice.usage.kinesisRecords, naiveCost.usage.kinesisRecords);
+      row(
+        'Kinesis PUT payload units',
+        sluice.usage.kinesisPutPayloadUnits,
+        naiveCost.usage.kinesisPutPayloadUnits,
+      );
+      row('DynamoDB write request units', sluice.usage.dynamoWriteUnits, naiveCost.usage.dynamoWriteUnits);
+      row('DynamoDB read request units', sluice.usage.dynamoReadUnits, naiveCost.usage.dynamoReadUnits);
+      row(
+        'S3 requests',
+        sluice.usage.s3PutRequests + sluice.usage.s3GetRequests + sluice.usage.s3ListRequests,
+        0,
+      );
+      row('Lambda invocations', sluice.usage.lambdaInvocations, naiveCost.usage.lambdaInvocations);
+      row('$ Kinesis', sluice.dollars.kinesis, naiveCost.dollars.kinesis, 4);
+      row('$ DynamoDB', sluice.dollars.dynamodb, naiveCost.dollars.dynamodb, 4);
+      row('$ S3', sluice.dollars.s3, naiveCost.dollars.s3, 4);
+      row('$ Lambda (requests + GB-s)', sluice.dollars.lambda, naiveCost.dollars.lambda, 4);
+      row('$ total', sluice.dollars.total, naiveCost.dollars.total, 4);
+      console.log(
+        `  (Prices: Kinesis $${PRICES.kinesisPerMillionPutUnits}/M PUT units, DynamoDB $${PRICES.dynamoPerMillionWriteUnits}/M WRU, S3 $${PRICES.s3PerThousandPut}/1000 PUT; shard-hours not included.)`,
+      );
+      console.log(
+        '$ per million documents against the rate (a client posting what it has every 100 ms; Lambda GB-s as measured here):',
+      );
+      console.log(
+        `  ${'docs/s'.padStart(8)}${'docs'.padStart(8)}${'Kinesis'.padStart(10)}${'DynamoDB'.padStart(10)}${'S3'.padStart(10)}${'Lambda'.padStart(10)}${'total'.padStart(10)}`,
+      );
+      for (const c of curve) {
+        const d = c.cost.dollars;
+        console.log(
+          `  ${fmt(c.rate).padStart(8)}${fmt(c.docs).padStart(8)}${[d.kinesis, d.dynamodb, d.s3, d.lambda, d.total].map((x) => fmt(x, 4).padStart(10)).join('')}`,
+        );
+      }
+    } finally {
+      await runner.stop();
     }
-    const deadline = Date.now() + 30_000;
-    while (latencies.length < LAT && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await latRunner.stop();
-
-    // 4. Cost per million 1 KB documents, Sluice (measured) vs naive (same documents).
-    const docBytes = payloads[0].length;
-    const naive = emptyUsage();
-    naive.kinesisRecords = N;
-    naive.kinesisPutPayloadUnits = N * Math.ceil(docBytes / KINESIS_PAYLOAD_UNIT);
-    naive.dynamoWriteUnits = N * Math.ceil(docBytes / 1024);
-    naive.lambdaInvocations = N / 100;
-    // Same compute per document as Sluice measured (the naive pipeline does at least the same work).
-    naive.lambdaGbSeconds = usage.lambdaGbSeconds;
-    const sluice = costOf(perMillion(usage, N));
-    const naiveCost = costOf(perMillion(naive, N));
-
-    console.log(
-      `documents: ${fmt(N)} of ${docBytes} bytes; emulators in-process (kinesalite, dynalite, s3rver)`,
-    );
-    console.log(`raw SDK PutRecords (1 doc/record, 500/call): ${fmt(rawRate)} docs/s`);
-    console.log(
-      `Sluice end to end (HTTP ingest → derivation → DynamoDB + S3 fragments): ${fmt(e2eRate)} docs/s (${fmt(e2eSecs, 1)} s); ratio to raw PutRecords: ${fmt(e2eRate / rawRate, 2)}`,
-    );
-    console.log(
-      `ingest → materialized latency (${latencies.length} docs, polling mappings): p50 ${fmt(pct(latencies, 50))} ms, p99 ${fmt(pct(latencies, 99))} ms`,
-    );
-    console.log('billable units per million 1 KB documents (us-east-1 list prices):');
-    const row = (name: string, s: number, n: number, digits = 0) =>
-      console.log(`  ${name.padEnd(34)}${fmt(s, digits).padStart(14)}${fmt(n, digits).padStart(14)}`);
-    console.log(`  ${''.padEnd(34)}${'Sluice'.padStart(14)}${'naive'.padStart(14)}`);
-    row('Kinesis records', sluice.usage.kinesisRecords, naiveCost.usage.kinesisRecords);
-    row(
-      'Kinesis PUT payload units',
-      sluice.usage.kinesisPutPayloadUnits,
-      naiveCost.usage.kinesisPutPayloadUnits,
-    );
-    row('DynamoDB write request units', sluice.usage.dynamoWriteUnits, naiveCost.usage.dynamoWriteUnits);
-    row('DynamoDB read request units', sluice.usage.dynamoReadUnits, naiveCost.usage.dynamoReadUnits);
-    row(
-      'S3 requests',
-      sluice.usage.s3PutRequests + sluice.usage.s3GetRequests + sluice.usage.s3ListRequests,
-      0,
-    );
-    row('Lambda invocations', sluice.usage.lambdaInvocations, naiveCost.usage.lambdaInvocations);
-    row('$ Kinesis', sluice.dollars.kinesis, naiveCost.dollars.kinesis, 4);
-    row('$ DynamoDB', sluice.dollars.dynamodb, naiveCost.dollars.dynamodb, 4);
-    row('$ S3', sluice.dollars.s3, naiveCost.dollars.s3, 4);
-    row('$ Lambda (requests + GB-s)', sluice.dollars.lambda, naiveCost.dollars.lambda, 4);
-    row('$ total', sluice.dollars.total, naiveCost.dollars.total, 4);
-    console.log(
-      `  (1,000 users: the derivation's sums are combined per user per batch. Prices: Kinesis $${PRICES.kinesisPerMillionPutUnits}/M PUT units, DynamoDB $${PRICES.dynamoPerMillionWriteUnits}/M WRU; shard-hours not included.)`,
-    );
   } finally {
     await emulators.stop();
   }
+}
+
+/** A DynamoDB item on the wire (only what the bench reads). */
+type WireRow = Record<string, { S?: string; N?: string }>;
+
+/** Rates of the cost curve (docs/s) and for how long each is sent (seconds; BENCH_RATE_SECONDS scales). */
+const RATE_SCALE = Number(process.env.BENCH_RATE_SECONDS ?? 1);
+const RATES: [number, number][] = [
+  [10, 30 * RATE_SCALE],
+  [100, 10 * RATE_SCALE],
+  [1000, 5 * RATE_SCALE],
+];
+
+async function until(cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Mapping invocations finished (the runner reports each when it returns). */
+let invocationsDone = 0;
+
+/**
+ * Waits until `cond` holds, no mapping invocation is running, and no mapping has delivered anything for longer than the longest
+ * batching window (a mapping waiting out its window holds records without showing them); resolves
+ * the performance.now() of the last delivery.
+ */
+async function settled(runner: AssemblyRunner, cond: () => boolean): Promise<number> {
+  const quietMs =
+    1000 * Math.max(1, ...runner.template.mappings.map((m) => m.maxBatchingWindowSeconds)) + 500;
+  const delivered = () => runner.mappings.reduce((n, m) => n + m.stats.records + m.stats.failures, 0);
+  // Functions behind mappings are invoked by them alone: started minus finished is what runs now.
+  const running = () =>
+    runner.tasks.reduce((n, t) => n + (t.mappings.length > 0 ? t.fn.stats.invocations : 0), 0) -
+    invocationsDone;
+  let last = delivered();
+  let since = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = delivered();
+    if (now !== last) {
+      last = now;
+      since = performance.now();
+    } else if (cond() && performance.now() - since >= quietMs) {
+      if (running() <= 0) return since;
+      // A mapping function still running long after anything moved: report rather than hang.
+      if (performance.now() - since > 120_000) {
+        console.warn(`  (settled with ${running()} invocations still counted as running)`);
+        return since;
+      }
+    }
+  }
+}
+
+const baseline = new Map<string, { invocations: number; durationMs: number }>();
+
+/** Zeroes the run's meters (the runner's and each task's) and remembers each function's counters. */
+function resetMeters(runner: AssemblyRunner): void {
+  runner.meter.reset();
+  for (const t of runner.tasks) {
+    t.meter.reset();
+    baseline.set(t.label, { invocations: t.fn.stats.invocations, durationMs: t.fn.stats.durationMs });
+  }
+}
+
+/** One line per task: invocations, busy time and $ per million documents by service since resetMeters. */
+function taskBreakdown(runner: AssemblyRunner, docs: number): string[] {
+  return runner.tasks.map((t) => {
+    const b = baseline.get(t.label) ?? { invocations: 0, durationMs: 0 };
+    const usage = { ...emptyUsage(), ...t.meter.usage };
+    usage.lambdaInvocations = t.fn.stats.invocations - b.invocations;
+    usage.lambdaGbSeconds = ((t.fn.stats.durationMs - b.durationMs) / 1000) * (t.fn.fn.memoryMb / 1024);
+    const c = costOf(perMillion(usage, docs));
+    return (
+      `${t.label.padEnd(34)} ${fmt(usage.lambdaInvocations).padStart(6)} invocations, busy ${fmt((t.fn.stats.durationMs - b.durationMs) / 1000, 1).padStart(5)} s; ` +
+      `$/M docs: DynamoDB ${fmt(c.dollars.dynamodb, 4)}, S3 ${fmt(c.dollars.s3, 4)}, Kinesis ${fmt(c.dollars.kinesis, 4)}, Lambda ${fmt(c.dollars.lambda, 4)}`
+    );
+  });
+}
+
+/** Posts documents at `rate` per second for `seconds`, what is due every 100 ms in one request; returns how many. */
+async function paced(
+  post: (docs: object[]) => Promise<void>,
+  rate: number,
+  seconds: number,
+): Promise<number> {
+  const start = Date.now();
+  let sent = 0;
+  let n = 0;
+  while (Date.now() - start < seconds * 1000) {
+    const due = Math.floor(((Date.now() - start) / 1000) * rate) + 1 - sent;
+    if (due > 0) {
+      const docs = Array.from({ length: due }, () => doc(1_000_000 + n++, 1000));
+      await post(docs);
+      sent += due;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return sent;
 }

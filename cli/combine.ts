@@ -7,6 +7,7 @@
  * Exit status: 0 done; 1 a bad input line (invalid JSON, schema violation, reduction error), reported
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
+import { isAscii } from 'node:buffer';
 import { availableParallelism, loadavg } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
@@ -35,8 +36,8 @@ const OUTPUT_CHUNK = 64 * 1024;
  * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per idle core (the
  * cores less the 1-minute load average, at most 8). One means the single-threaded path. Sharding
  * costs ≈ 30 % more CPU in all (routing, copying, a JIT and a heap per thread), so it pays only on
- * idle cores: on the shared 2-core machine (load average 11–22) one thread measured 0.61× and 0.42×
- * the floor where two shards measured 0.50× and 0.32× (bench/combine-million.ts).
+ * idle cores: on the shared 2-core machine (load average 6–8) one thread measured 0.58× and 0.67×
+ * the floor where two shards measured 0.51× and 0.50× (bench/combine-million.ts).
  */
 function threadCount(): number {
   const env = Number(process.env.SLUICE_COMBINE_THREADS);
@@ -113,10 +114,19 @@ export async function runCombine(
 
   let lineNo = 0;
   let problem: ReturnType<LineFeeder['line']>;
+  // An ASCII chunk (the usual JSON lines) is decoded once and its lines sliced from that string, not
+  // decoded line by line: byte offsets are character offsets there, and slices share the chunk's text.
+  let chunk: Buffer | undefined;
+  let chunkText: string | undefined;
   await readLines(
     io.stdin,
     (buf, start, end) => {
-      problem ??= feeder.line(buf.toString('utf8', start, end), ++lineNo);
+      if (buf !== chunk) {
+        chunk = buf;
+        chunkText = isAscii(buf) ? buf.toString('latin1') : undefined;
+      }
+      const text = chunkText !== undefined ? chunkText.slice(start, end) : buf.toString('utf8', start, end);
+      problem ??= feeder.line(text, ++lineNo);
     },
     () => problem !== undefined,
   );

@@ -898,6 +898,7 @@ export class SluiceCatalog extends Construct {
     label: string,
     collections: string[],
     dlq: sqs.IQueue | undefined,
+    window: Duration = this.esm.maxBatchingWindow,
   ): boolean {
     const limits = retryLimits(this.esm.failure);
     for (const c of collections) {
@@ -906,7 +907,7 @@ export class SluiceCatalog extends Construct {
         new sources.KinesisEventSource(stream, {
           startingPosition: lambda.StartingPosition.TRIM_HORIZON,
           batchSize: this.esm.batchSize,
-          maxBatchingWindow: this.esm.maxBatchingWindow,
+          maxBatchingWindow: window,
           bisectBatchOnError: this.esm.bisectBatchOnError,
           reportBatchItemFailures: this.esm.reportBatchItemFailures,
           parallelizationFactor: this.esm.parallelizationFactor,
@@ -959,7 +960,7 @@ export class SluiceCatalog extends Construct {
     fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', horizon);
     this.grantViewSpill(fn, spec.name);
     const dlq = this.streamDeadLetters(scope, label);
-    const parks = this.consume(fn, label, [spec.name], dlq);
+    const parks = this.consume(fn, label, [spec.name], dlq, this.esm.persisterBatchingWindow);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
       label,
       fn: fn.fn,

@@ -32,8 +32,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CollectionSpec } from '../catalog/model.ts';
-import { getAt, parsePointer } from '../json/pointer.ts';
-import type { Json } from '../json/types.ts';
+import { getAt, ownProp, parsePointer } from '../json/pointer.ts';
+import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { unpackKey } from '../keys/pack.ts';
 import { NotAssociativeError, ReduceError, type ReduceOptions, Reducer } from '../reduce/index.ts';
@@ -239,6 +239,8 @@ export class Combiner {
    */
   private entries = new Map<unknown, Entry>();
   private readonly singleKey: readonly string[] | undefined;
+  /** singleKey's only token, when it has one. */
+  private readonly topKey: string | undefined;
   private packedMapKeys: boolean;
   /** Spilled runs, oldest first; levels never increase from oldest to newest. */
   private runs: Run[] = [];
@@ -253,6 +255,7 @@ export class Combiner {
     this.reduceOpts = { ownsLhs: opts.ownsDocuments === true };
     this.extractor = keyExtractor(opts.collection.key);
     this.singleKey = opts.collection.key.length === 1 ? parsePointer(opts.collection.key[0]) : undefined;
+    this.topKey = this.singleKey?.length === 1 ? this.singleKey[0] : undefined;
     this.packedMapKeys = this.singleKey === undefined;
     this.budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
     if (!(this.budget > 0)) throw new RangeError(`memoryBudgetBytes must be positive, got ${this.budget}`);
@@ -329,7 +332,9 @@ export class Combiner {
   /** The Map key of a document's entry: its scalar key value, or its packed key. */
   private mapKey(doc: Json): unknown {
     if (this.packedMapKeys) return this.extractor.packBinary(doc);
-    const v = getAt(doc, this.singleKey!);
+    // A top-level key property (the usual case) is read directly rather than by walking a pointer.
+    const top = this.topKey;
+    const v = top !== undefined && isObject(doc) ? ownProp(doc, top) : getAt(doc, this.singleKey!);
     if (typeof v !== 'object' || v === null) return v; // Map keys: -0 equals 0, 1 differs from '1'
     // An object or array key (only possible without validation): switch to packed map keys.
     this.packedMapKeys = true;

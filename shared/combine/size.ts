@@ -11,25 +11,36 @@ const HEAP_NUMBER = 16;
 const ARRAY_HEADER = 32 + 16; // JSArray + FixedArray header
 const OBJECT_HEADER = 24 + 16; // JSObject + out-of-object property backing store header
 
+/** Heap bytes of a scalar (its slot not included); -1 for an object or array. */
+function scalarSize(v: Json): number {
+  if (typeof v === 'string') return STRING_HEADER + v.length;
+  if (typeof v === 'number') return (v | 0) === v && v >= -0x40000000 && v < 0x40000000 ? 0 : HEAP_NUMBER;
+  if (typeof v === 'object' && v !== null) return -1;
+  return 0;
+}
+
 /** Approximate heap bytes of `v` (within ~25 % of measured heapUsed for typical documents). */
 export function estimateSize(v: Json): number {
-  switch (typeof v) {
-    case 'string':
-      return STRING_HEADER + v.length;
-    case 'number':
-      return Number.isInteger(v) && v >= -0x40000000 && v < 0x40000000 ? 0 : HEAP_NUMBER;
-    case 'object': {
-      if (v === null) return 0;
-      if (Array.isArray(v)) {
-        let n = ARRAY_HEADER;
-        for (let i = 0; i < v.length; i++) n += SLOT + estimateSize(v[i]);
-        return n;
-      }
-      let n = OBJECT_HEADER;
-      for (const k in v) n += SLOT + estimateSize(v[k]);
-      return n;
+  const s = scalarSize(v);
+  return s >= 0 ? s : containerSize(v as Json[] | Record<string, Json>);
+}
+
+// Scalars are measured inline in the loops rather than by a recursive call per value: the combiner
+// measures every added document, and for flat documents the calls were most of the cost (≈ 2.5×).
+function containerSize(v: Json[] | Record<string, Json>): number {
+  if (Array.isArray(v)) {
+    let n = ARRAY_HEADER + v.length * SLOT;
+    for (let i = 0; i < v.length; i++) {
+      const s = scalarSize(v[i]);
+      n += s >= 0 ? s : containerSize(v[i] as Json[] | Record<string, Json>);
     }
-    default:
-      return 0;
+    return n;
   }
+  let n = OBJECT_HEADER;
+  for (const k in v) {
+    const x = v[k];
+    const s = scalarSize(x);
+    n += SLOT + (s >= 0 ? s : containerSize(x as Json[] | Record<string, Json>));
+  }
+  return n;
 }

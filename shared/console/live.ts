@@ -5,8 +5,7 @@
  * not grow with the traffic (5,000 docs/s is 1 message/s like 1 doc/s).
  */
 
-import { viewRows } from '../local/view.ts';
-import { costOf, emptyUsage } from '../ports/usage.ts';
+import { taskCost as taskCostOf, viewRows } from '../local/view.ts';
 import type { LiveSnapshot, TaskLive, TaskSample, TaskStatus } from './api-types.ts';
 import type { ConsoleHost } from './host.ts';
 
@@ -117,13 +116,8 @@ export class LiveStats {
   }
 }
 
-/** Billable units and estimated cost of one task's run so far. */
+/** Billable units and estimated cost of one task's run so far (the terminal view shows the same). */
 export function taskCost(host: ConsoleHost, label: string) {
   const t = host.runner().tasks.find((x) => x.label === label);
-  if (!t) return undefined;
-  // Lambda is billed per invocation and GB-second; the task's own AWS calls come from its meter.
-  const usage = { ...emptyUsage(), ...t.meter.usage };
-  usage.lambdaInvocations = t.fn.stats.invocations;
-  usage.lambdaGbSeconds = (t.fn.stats.durationMs / 1000) * (t.fn.fn.memoryMb / 1024);
-  return costOf(usage);
+  return t ? taskCostOf(t) : undefined;
 }

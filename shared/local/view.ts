@@ -1,8 +1,10 @@
 /**
- * The live terminal view of `sluice dev`: one row per task (docs in/out, invocations, lag, errors),
- * redrawn in place on a TTY; plain log lines (every `plainEveryMs`) when not a TTY or with --no-ui.
+ * The live terminal view of `sluice dev`: one row per task (docs in/out, invocations, lag, errors,
+ * estimated AWS cost and the service most of it goes to), redrawn in place on a TTY; plain log lines
+ * (every `plainEveryMs`) when not a TTY or with --no-ui.
  */
-import type { AssemblyRunner } from './assembly/runner.ts';
+import { type CostReport, costOf, emptyUsage } from '../ports/usage.ts';
+import type { AssemblyRunner, AssemblyTask } from './assembly/runner.ts';
 import type { ShardHalt } from './esm.ts';
 
 export interface ViewRow {
@@ -20,10 +22,43 @@ export interface ViewRow {
   lagMs: number;
   errors: number;
   failures: number;
+  /** Estimated AWS cost of this task's run so far (taskCost), USD. */
+  costUsd: number;
+  /** The service most of that cost goes to (`S3`, `DynamoDB`, `Kinesis`, `Lambda`); '' before any. */
+  costMostly: string;
   /** Where the task stands still: a document that keeps failing, retried until it succeeds. */
   halted?: ShardHalt;
   /** Documents it parked (`park` policy) and not yet redriven, as its metrics count them. */
   parked: number;
+}
+
+/** Billable units and estimated cost of one task's run so far: its own AWS calls, and its function's invocations. */
+export function taskCost(t: AssemblyTask): CostReport {
+  // Lambda is billed per invocation and GB-second; the task's own AWS calls come from its meter.
+  const usage = { ...emptyUsage(), ...t.meter.usage };
+  usage.lambdaInvocations = t.fn.stats.invocations;
+  usage.lambdaGbSeconds = (t.fn.stats.durationMs / 1000) * (t.fn.fn.memoryMb / 1024);
+  return costOf(usage);
+}
+
+const SERVICES = [
+  ['Kinesis', 'kinesis'],
+  ['DynamoDB', 'dynamodb'],
+  ['S3', 's3'],
+  ['Lambda', 'lambda'],
+] as const;
+
+/** The service with the largest share of a cost ('' when nothing was spent). */
+export function mostly(c: CostReport): string {
+  let best = '';
+  let most = 0;
+  for (const [name, k] of SERVICES) {
+    if (c.dollars[k] > most) {
+      most = c.dollars[k];
+      best = name;
+    }
+  }
+  return best;
 }
 
 export function viewRows(
@@ -39,6 +74,7 @@ export function viewRows(
     const prev = previous?.get(key);
     const rate = prev && now > prev.at ? ((docsIn - prev.docs) * 1000) / (now - prev.at) : 0;
     previous?.set(key, { docs: docsIn, at: now });
+    const cost = taskCost(t);
     return {
       task: t.task,
       kind: t.kind,
@@ -49,6 +85,8 @@ export function viewRows(
       lagMs: Math.max(0, ...s.map((x) => Math.max(x.millisBehindLatest, x.iteratorAgeMs))),
       errors: t.fn.stats.errors,
       failures: s.reduce((a, x) => a + x.failures, 0),
+      costUsd: cost.dollars.total,
+      costMostly: mostly(cost),
       halted: t.mappings.flatMap((m) => [...m.halts.values()]).sort((a, b) => a.sinceMs - b.sinceMs)[0],
       label: t.label,
       parked: Math.max(0, (t.metrics.DocsParked ?? 0) - (t.metrics.DocsRedriven ?? 0)),
@@ -68,6 +106,8 @@ const COLUMNS: [string, number][] = [
   ['lag ms', 8],
   ['errors', 7],
   ['dlq', 5],
+  ['est. $', 11],
+  ['mostly', 10],
 ];
 
 export function renderTable(rows: ViewRow[], header: string): string {
@@ -76,7 +116,17 @@ export function renderTable(rows: ViewRow[], header: string): string {
     `${pad('kind', 16)}${pad('task', 44)}${COLUMNS.map(([c, w]) => c.padStart(w)).join('')}`,
   ];
   for (const r of rows) {
-    const cells = [r.docsIn, r.docsOut, r.rate, r.invocations, r.lagMs, r.errors, r.failures];
+    const cells = [
+      r.docsIn,
+      r.docsOut,
+      r.rate,
+      r.invocations,
+      r.lagMs,
+      r.errors,
+      r.failures,
+      r.costUsd.toFixed(6),
+      r.costMostly,
+    ];
     lines.push(
       `${pad(r.kind, 16)}${pad(r.halted ? `${r.task} HALTED` : r.parked ? `${r.task} PARKED ${r.parked}` : r.task, 44)}${cells.map((v, i) => String(v).padStart(COLUMNS[i][1])).join('')}`,
     );

@@ -14,6 +14,7 @@ import { jsonEqual } from '../json/compare.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { effectiveReduceNodes, type SchemaGraph, type SchemaNode } from '../schema/graph.ts';
 import { parseReduceAnnotation, type Strategy } from '../schema/reduce-annotation.ts';
+import type { ObjectMerge } from './compiled.ts';
 
 type Cond =
   | { readonly kind: 'branches'; readonly branches: readonly SchemaNode[] }
@@ -283,6 +284,8 @@ export class Active {
   readonly conflict?: readonly Json[];
   /** The reducer's shortcut for scalars here (0 when there is a conflict). */
   readonly leaf: Leaf;
+  /** The reducer's compiled object merge for this location (compiled.ts), made on first use. */
+  objectMerge: ObjectMerge | undefined = undefined;
   private readonly props = new Map<string, Plan>();
   private readonly known = new Set<string>();
   private readonly hasPatterns: boolean;
@@ -322,6 +325,11 @@ export class Active {
       else this.strategy = parseReduceAnnotation(combined, nodes[0].uri);
     }
     this.leaf = this.conflict === undefined ? leafOf(this.strategy) : 0;
+  }
+
+  /** The property names the subschemas here declare (`properties`), in first-seen order. */
+  knownNames(): Iterable<string> {
+    return this.known;
   }
 
   /** The plan of property `name` of an object here. */

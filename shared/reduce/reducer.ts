@@ -18,6 +18,7 @@ import { joinPointer, setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type { SchemaNode } from '../schema/graph.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
+import { compileObjectMerge, type ReducerHost } from './compiled.ts';
 import { NotAssociativeError, ReduceError, type ReduceErrorCode } from './errors.ts';
 import { type Active, type Plan, type PlanCache, planCacheOf } from './plan.ts';
 import { unionSchemas } from './schema-merge.ts';
@@ -54,13 +55,19 @@ function isContainer(v: Json | undefined): v is Json[] | JsonObject {
   return typeof v === 'object' && v !== null;
 }
 
-export class Reducer implements ReduceHost {
+export class Reducer implements ReduceHost, ReducerHost {
   /** @internal Tokens of the location being reduced (for error locations). */
   readonly path: (string | number)[] = [];
   /** Whether any reachable annotation deletes or prunes (delete: true, set): full reductions must then descend into rhs-only values. */
   readonly mayPrune: boolean;
   private readonly plans: PlanCache;
   private readonly root: Plan;
+  /**
+   * The root's Active when every document is merged there as an object without a key or deletion
+   * (the usual collection schema): reduce() then merges two objects directly, skipping the
+   * strategy dispatch that would arrive at the same mergeObjects call.
+   */
+  private readonly rootMerge: Active | undefined;
   /**
    * In-place changes of the current owning reduction, 3 slots each: (container, key, previous value)
    * with previous = ABSENT for an added property; (object, DELETED, DeletedProp) for a deletion;
@@ -105,6 +112,16 @@ export class Reducer implements ReduceHost {
       stack.push(...n.children());
     }
     this.mayPrune = mayPrune;
+    const ra = this.root.staticActive;
+    const rs = ra?.strategy;
+    this.rootMerge =
+      ra !== undefined &&
+      ra.conflict === undefined &&
+      rs?.strategy === 'merge' &&
+      !rs.delete &&
+      rs.keyTokens.length === 0
+        ? ra
+        : undefined;
   }
 
   /**
@@ -123,7 +140,11 @@ export class Reducer implements ReduceHost {
     this.undoTop = 0;
     let out: Out;
     try {
-      out = this.at(this.root, lhs, rhs, full, true);
+      const ra = this.rootMerge;
+      out =
+        ra !== undefined && isObject(lhs) && isObject(rhs)
+          ? this.mergeObjects(ra, lhs, rhs, full, true)
+          : this.at(this.root, lhs, rhs, full, true);
     } catch (e) {
       this.rollback();
       throw e;
@@ -140,7 +161,8 @@ export class Reducer implements ReduceHost {
     return out === DELETE ? undefined : out;
   }
 
-  private journal(container: object, key: string | typeof DELETED | typeof LENGTH, prev: unknown): void {
+  /** @internal Records an in-place change (see `undo`). */
+  journal(container: object, key: string | typeof DELETED | typeof LENGTH, prev: unknown): void {
     const u = this.undo;
     const i = this.undoTop;
     u[i] = container;
@@ -312,7 +334,11 @@ export class Reducer implements ReduceHost {
       : this.mergeKeyed(act, key, lhs, rhs, full, own);
   }
 
-  /** Object merge: a copy of lhs, or (own) lhs itself, updated in place. */
+  /**
+   * Object merge: a copy of lhs, or (own) lhs itself, updated in place, one rhs property at a time
+   * in rhs's order: by the location's compiled merge (compiled.ts), which does the scalar properties
+   * the schema knows inline and hands the others to mergeProp.
+   */
   private mergeObjects(
     act: Active,
     lhs: JsonObject,
@@ -321,72 +347,86 @@ export class Reducer implements ReduceHost {
     own: boolean,
   ): JsonObject {
     const out: JsonObject = own ? lhs : { ...lhs }; // spread defines own properties (even `__proto__`)
-    const prune = full && this.mayPrune;
-    const path = this.path;
-    for (const k in rhs) {
-      const rv = rhs[k];
-      // ownProp(lhs, k), inlined: absent, inherited (a function, or `__proto__`) reads as undefined.
-      let lv: Json | undefined = lhs[k];
-      if (lv !== undefined && (typeof lv === 'function' || (k === '__proto__' && !Object.hasOwn(lhs, k)))) {
-        lv = undefined;
-      }
-      let v: Out;
-      // A value only rhs has is taken as it is, unless a strategy could rewrite it: a string may be
-      // a `sum` operand (Estuary adds it to 0, which rewrites it in plain notation).
-      if (lv === undefined && !prune && typeof rv !== 'string') {
-        v = rv;
-      } else {
-        const plan = act.propPlan(k);
-        const a = plan.staticActive ?? plan.activate(rv);
-        // Scalar shortcuts (Active.leaf), the same results as apply(); the location is pushed only to fail.
-        switch (a.leaf) {
-          case 1:
-            v = rv;
-            break;
-          case 2: {
-            const s = sum(lv, rv);
-            if (s === SUM_WRONG_TYPE || s === SUM_OVERFLOW) {
-              path.push(k);
-              this.fail(s === SUM_WRONG_TYPE ? 'SumWrongType' : 'SumNumericOverflow', lv, rv);
-            }
-            v = s;
-            break;
+    let merge = act.objectMerge;
+    if (merge === undefined) {
+      merge = compileObjectMerge(act, ABSENT);
+      act.objectMerge = merge;
+    }
+    merge(this, act, lhs, out, rhs, full, own);
+    return out;
+  }
+
+  /** @internal Merges rhs's property `k` (value `rv`) into `out`, a copy of lhs or (own) lhs itself. */
+  mergeProp(
+    act: Active,
+    lhs: JsonObject,
+    out: JsonObject,
+    k: string,
+    rv: Json,
+    full: boolean,
+    own: boolean,
+  ): void {
+    // ownProp(lhs, k), inlined: absent, inherited (a function, or `__proto__`) reads as undefined.
+    let lv: Json | undefined = lhs[k];
+    if (lv !== undefined && (typeof lv === 'function' || (k === '__proto__' && !Object.hasOwn(lhs, k)))) {
+      lv = undefined;
+    }
+    let v: Out;
+    // A value only rhs has is taken as it is, unless a strategy could rewrite it: a string may be
+    // a `sum` operand (Estuary adds it to 0, which rewrites it in plain notation).
+    if (lv === undefined && !(full && this.mayPrune) && typeof rv !== 'string') {
+      v = rv;
+    } else {
+      const path = this.path;
+      const plan = act.propPlan(k);
+      const a = plan.staticActive ?? plan.activate(rv);
+      // Scalar shortcuts (Active.leaf), the same results as apply(); the location is pushed only to fail.
+      switch (a.leaf) {
+        case 1:
+          v = rv;
+          break;
+        case 2: {
+          const s = sum(lv, rv);
+          if (s === SUM_WRONG_TYPE || s === SUM_OVERFLOW) {
+            path.push(k);
+            this.fail(s === SUM_WRONG_TYPE ? 'SumWrongType' : 'SumNumericOverflow', lv, rv);
           }
-          case 3:
-          case 4:
-            if (lv === undefined) {
-              v = rv;
-            } else if (typeof lv === 'number' && typeof rv === 'number') {
-              // Ties take rhs, as compareJson-based minMax does.
-              v = a.leaf === 3 ? (lv > rv ? lv : rv) : lv < rv ? lv : rv;
-            } else if (typeof lv === 'string' && typeof rv === 'string') {
-              // Timestamps and the like: compareJson's string order (code points), ties take rhs.
-              const c = compareUtf8(lv, rv);
-              v = a.leaf === 3 ? (c > 0 ? lv : rv) : c < 0 ? lv : rv;
-            } else {
-              path.push(k);
-              v = this.apply(a, lv, rv, full, own);
-              path.pop();
-            }
-            break;
-          default:
+          v = s;
+          break;
+        }
+        case 3:
+        case 4:
+          if (lv === undefined) {
+            v = rv;
+          } else if (typeof lv === 'number' && typeof rv === 'number') {
+            // Ties take rhs, as compareJson-based minMax does.
+            v = a.leaf === 3 ? (lv > rv ? lv : rv) : lv < rv ? lv : rv;
+          } else if (typeof lv === 'string' && typeof rv === 'string') {
+            // Timestamps and the like: compareJson's string order (code points), ties take rhs.
+            const c = compareUtf8(lv, rv);
+            v = a.leaf === 3 ? (c > 0 ? lv : rv) : c < 0 ? lv : rv;
+          } else {
             path.push(k);
             v = this.apply(a, lv, rv, full, own);
             path.pop();
-        }
-      }
-      if (v === DELETE) {
-        if (lv !== undefined) {
-          if (own) this.journal(out, DELETED, { key: k, value: lv, order: Object.keys(out) });
-          delete out[k];
-        }
-      } else if (v !== lv) {
-        if (own) this.journal(out, k, lv === undefined ? ABSENT : lv);
-        if (k === '__proto__') setOwnProp(out, k, v);
-        else out[k] = v;
+          }
+          break;
+        default:
+          path.push(k);
+          v = this.apply(a, lv, rv, full, own);
+          path.pop();
       }
     }
-    return out;
+    if (v === DELETE) {
+      if (lv !== undefined) {
+        if (own) this.journal(out, DELETED, { key: k, value: lv, order: Object.keys(out) });
+        delete out[k];
+      }
+    } else if (v !== lv) {
+      if (own) this.journal(out, k, lv === undefined ? ABSENT : lv);
+      if (k === '__proto__') setOwnProp(out, k, v);
+      else out[k] = v;
+    }
   }
 
   /** Merge by index into a new array (items of an owned lhs are reduced in place); the longer tail is carried over. */

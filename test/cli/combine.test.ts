@@ -18,7 +18,11 @@ const spillRoot = mkdtempSync(join(tmpdir(), 'combine-cli-'));
 afterAll(() => rmSync(spillRoot, { recursive: true, force: true }));
 
 /** Runs `sluice combine`, feeding `input` to stdin in chunks (a streaming producer). */
-function combine(args: string[], input: Iterable<string>, env: Record<string, string> = {}): Promise<Result> {
+function combine(
+  args: string[],
+  input: Iterable<string | Buffer>,
+  env: Record<string, string> = {},
+): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, 'combine', ...args], {
       cwd: ROOT,
@@ -277,6 +281,33 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(one.code).toBe(0);
     expect(parseOut(one.stdout)).toHaveLength(300);
     expect(three).toEqual(one);
+  });
+
+  it('reads UTF-8 text exactly, a character split between input chunks included', async () => {
+    const { CATALOG: text, COLLECTION } = (await import(
+      WORKLOAD
+    )) as typeof import('../../bench/combine-million.ts');
+    const dir = mkdtempSync(join(spillRoot, 'utf8-'));
+    const catalog = join(dir, 'flow.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(catalog, text);
+    const ascii = `${JSON.stringify({ user: 'a', views: 1, page: '/plain' })}\n`;
+    const wide = `${JSON.stringify({ user: 'a', views: 2, page: '/caf\u00e9/\u{1f600}' })}\n`;
+    const bytes = Buffer.from(ascii + wide + ascii.replace('"a"', '"b"'), 'utf8');
+    // Cut inside the emoji's four bytes: a chunk ends mid-character.
+    const cut = bytes.indexOf(Buffer.from('\u{1f600}', 'utf8')) + 2;
+    const out = await combine(
+      [catalog, '--collection', COLLECTION],
+      [bytes.subarray(0, cut), bytes.subarray(cut)],
+      {
+        SLUICE_COMBINE_THREADS: '1',
+      },
+    );
+    expect(out.stderr).toBe('');
+    expect(parseOut(out.stdout)).toEqual([
+      { user: 'a', views: 3, page: '/caf\u00e9/\u{1f600}' },
+      { user: 'b', views: 1, page: '/plain' },
+    ]);
   });
 
   it('runs its shards from the TypeScript sources too (before a build, through tsx)', async () => {

@@ -213,8 +213,9 @@ describe('web console', () => {
     // The capture counts what it accepted: on the graph within 5 s of the post.
     await waitFor(`${n('capture:acmeCo/clickstream/ingest')} >= ${before + 25}`, 5000);
     const captured = Date.now() - t0;
-    // The collection counts them once its persister's mapping delivered them (a 1 s batching window).
-    await waitFor(`${n('collection:acmeCo/clickstream/events')} >= ${beforeEvents + 25}`, 15_000);
+    // The collection counts them once its persister's mapping delivered them (a 10 s batching window:
+    // infra/event-source.ts persisterBatchingWindow), then the invocation.
+    await waitFor(`${n('collection:acmeCo/clickstream/events')} >= ${beforeEvents + 25}`, 30_000);
     process.stdout.write(
       `counts moved ${captured} ms (capture) and ${Date.now() - t0} ms (collection) after the post\n`,
     );

@@ -31,10 +31,11 @@ function queuesOf(template: Template): string[] {
 }
 
 describe('event-source mapping defaults', () => {
-  it('one exported constant: batch 500 in a 1 s window, bisect, ReportBatchItemFailures, halt, one batch per shard', () => {
+  it('one exported constant: batch 500 in a 1 s window (10 s for persisters), bisect, ReportBatchItemFailures, halt, one batch per shard', () => {
     expect(DEFAULT_EVENT_SOURCE).toEqual({
       batchSize: 500,
       maxBatchingWindow: Duration.seconds(1),
+      persisterBatchingWindow: Duration.seconds(10),
       bisectBatchOnError: true,
       reportBatchItemFailures: true,
       failure: { policy: 'halt' },
@@ -49,7 +50,6 @@ describe('event-source mapping defaults', () => {
     for (const p of all) {
       expect(p).toMatchObject({
         BatchSize: 500,
-        MaximumBatchingWindowInSeconds: 1,
         BisectBatchOnFunctionError: true,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         MaximumRetryAttempts: -1,
@@ -58,6 +58,20 @@ describe('event-source mapping defaults', () => {
         StartingPosition: 'TRIM_HORIZON',
       });
       expect(p.DestinationConfig).toBeUndefined();
+    }
+  });
+
+  it('persisters batch in a 10 s window, every other consumer in 1 s (the ingest → materialized path)', () => {
+    const { template } = synth(fixtureCatalog());
+    const all = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+    for (const label of CONSUMERS) {
+      const { id } = functionOfTask(template, label);
+      const own = all.filter((m) => JSON.stringify(m.Properties.FunctionName).includes(id));
+      expect(own.length, label).toBeGreaterThan(0);
+      for (const m of own)
+        expect(m.Properties.MaximumBatchingWindowInSeconds, label).toBe(
+          label.startsWith('persister:') ? 10 : 1,
+        );
     }
   });
 

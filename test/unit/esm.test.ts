@@ -65,6 +65,28 @@ describe('event-source-mapping emulator', () => {
     expect(again).toBe(0);
   });
 
+  it('drain() delivers what the stream holds without waiting out a batching window it cannot fill', async () => {
+    const journal = await fill(6);
+    const batches: number[][] = [];
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: new MemoryStateStore(),
+      batchSize: 100,
+      // Ten minutes: a drain that waited it out would hit the test's timeout.
+      batchWindowMs: 600_000,
+      handler: async (e) => {
+        batches.push(docsOf(e));
+      },
+    });
+    await esm.drain();
+    expect(batches.flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+    // One batch per shard: everything each shard held, in order.
+    expect(batches).toHaveLength(2);
+  });
+
   it('ReportBatchItemFailures resumes from the lowest failed sequence number', async () => {
     const journal = await fill(10, 1);
     const deliveries: number[] = [];
