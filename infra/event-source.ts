@@ -12,24 +12,16 @@
  * shard moves on by itself, nothing lost. Keep the stream's retention longer than your reaction time:
  * a record that expires from the stream is gone whatever the mapping says.
  *
- * `dead-letter` is an opt-in that skips data: after `retryAttempts` retries, or once a record is older
- * than `maxRecordAge`, the batch's shard and sequence range is sent to the task's SQS dead-letter queue
- * and the shard moves on past it. Those documents are not applied until you re-drive them yourself.
+ * The other policy is per task, not per mapping: `park` (SluiceCatalogProps.onFailure) sets aside only
+ * the failing document, in the task's function (shared/ports/parking.ts); its mapping still halts on
+ * anything else. There is no policy that skips: Sluice had a `dead-letter` opt-in that sent a failing
+ * batch's shard and sequence range to an SQS queue and moved on — those documents could never be
+ * re-driven (the task's positions had moved past them) and the stream expired them. Synth now refuses it.
  */
 import { Duration } from 'aws-cdk-lib';
 
-/** What a mapping does with a batch its function keeps failing. */
-export type FailurePolicy =
-  /** Retry until fixed; never skip (the default). */
-  | { policy: 'halt' }
-  /** Give up after bounded retries or age and park the batch's range on a dead-letter queue. */
-  | {
-      policy: 'dead-letter';
-      /** Retries of a failing batch before it is parked (bisecting does not consume retries). Default 10. */
-      retryAttempts?: number;
-      /** Records older than this are parked instead of retried. Default 12 hours. */
-      maxRecordAge?: Duration;
-    };
+/** What a mapping does with a batch its function keeps failing: retry until fixed, never skip. */
+export type FailurePolicy = { policy: 'halt' };
 
 export interface EventSourceSettings {
   batchSize: number;
@@ -67,18 +59,9 @@ export const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
   parallelizationFactor: 1,
 };
 
-/** Bounds of the `dead-letter` policy when the opt-in does not give them. */
-export const DEAD_LETTER_DEFAULTS = { retryAttempts: 10, maxRecordAge: Duration.hours(12) } as const;
-
 /**
- * `MaximumRetryAttempts` / `MaximumRecordAgeInSeconds` of a mapping under a policy. `halt` writes AWS's
- * "infinite" (-1) explicitly rather than leaving the properties out, so that updating a stack deployed
- * with bounded values really resets them.
+ * `MaximumRetryAttempts` / `MaximumRecordAgeInSeconds` of every mapping: AWS's "infinite" (-1), written
+ * explicitly rather than left out, so that updating a stack deployed with bounded values (an earlier
+ * `dead-letter` opt-in) really resets them.
  */
-export function retryLimits(failure: FailurePolicy): { retryAttempts: number; maxRecordAgeSeconds: number } {
-  if (failure.policy === 'halt') return { retryAttempts: -1, maxRecordAgeSeconds: -1 };
-  return {
-    retryAttempts: failure.retryAttempts ?? DEAD_LETTER_DEFAULTS.retryAttempts,
-    maxRecordAgeSeconds: (failure.maxRecordAge ?? DEAD_LETTER_DEFAULTS.maxRecordAge).toSeconds(),
-  };
-}
+export const RETRY_FOREVER = { retryAttempts: -1, maxRecordAgeSeconds: -1 } as const;

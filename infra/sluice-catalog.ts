@@ -50,7 +50,7 @@ import { parkedPrefix } from '../shared/ports/parking.ts';
 import { spillPrefix, stateTaskId, taskPartition, viewPartition } from '../shared/ports/state-partitions.ts';
 import type { FunctionKind } from './bundling.ts';
 import { DeployUnsupportedError } from './errors.ts';
-import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, retryLimits } from './event-source.ts';
+import { DEFAULT_EVENT_SOURCE, type EventSourceSettings, RETRY_FOREVER } from './event-source.ts';
 import {
   DERIVATION_MODULE_FILE,
   LAMBDA_TASK_ROOT,
@@ -96,8 +96,8 @@ export interface SluiceCatalogProps {
   buckets?: 'create' | 'import';
   /**
    * Event-source mapping settings for every stream consumer (infra/event-source.ts). The default failure
-   * policy halts at a failing document until it is fixed; `failure: {policy: 'dead-letter'}` opts into
-   * bounded retries and a dead-letter queue per task, which skips data.
+   * policy halts at a failing document until it is fixed (`onFailure: 'park'` sets that one document aside
+   * instead); nothing skips documents.
    */
   eventSource?: Partial<EventSourceSettings>;
   /**
@@ -285,6 +285,15 @@ export class SluiceCatalog extends Construct {
 
   /** `onFailure`: a policy, or policies keyed by the label of a stream task of this catalog. */
   private checkOnFailure(): void {
+    const failure = (this.props.eventSource?.failure as { policy?: unknown } | undefined)?.policy;
+    if (failure !== undefined && failure !== 'halt')
+      throw new DeployUnsupportedError(
+        'InvalidOverride',
+        'SluiceCatalogProps.eventSource',
+        '/failure/policy',
+        failure,
+        "only 'halt': a policy that gives a failing batch up skips its documents for good (its range cannot be re-driven once the task moved past it). To keep a shard flowing, set onFailure: 'park', which sets aside only the failing document for `sluice redrive`",
+      );
     const p = this.props.onFailure;
     if (p === undefined) return;
     const ok = (v: unknown) => v === 'halt' || v === 'park';
@@ -848,14 +857,6 @@ export class SluiceCatalog extends Construct {
     return q;
   }
 
-  /**
-   * The task's dead-letter queue for its stream batches: only under the opt-in `dead-letter` policy
-   * (under `halt` nothing is ever given up on, so there is nothing to park).
-   */
-  private streamDeadLetters(scope: Construct, label: string): sqs.Queue | undefined {
-    return this.esm.failure.policy === 'dead-letter' ? this.deadLetterQueue(scope, label) : undefined;
-  }
-
   /** The failure policy of the task `label` (props.onFailure). */
   private onFailureOf(label: string): OnFailure {
     const p = this.props.onFailure ?? 'halt';
@@ -897,10 +898,8 @@ export class SluiceCatalog extends Construct {
     fn: SluiceFunction,
     label: string,
     collections: string[],
-    dlq: sqs.IQueue | undefined,
     window: Duration = this.esm.maxBatchingWindow,
   ): boolean {
-    const limits = retryLimits(this.esm.failure);
     for (const c of collections) {
       const stream = this.stream(c);
       fn.fn.addEventSource(
@@ -911,25 +910,16 @@ export class SluiceCatalog extends Construct {
           bisectBatchOnError: this.esm.bisectBatchOnError,
           reportBatchItemFailures: this.esm.reportBatchItemFailures,
           parallelizationFactor: this.esm.parallelizationFactor,
-          ...(dlq
-            ? {
-                retryAttempts: limits.retryAttempts,
-                maxRecordAge: Duration.seconds(limits.maxRecordAgeSeconds),
-                onFailure: new sources.SqsDlq(dlq),
-              }
-            : {}),
         }),
       );
-      if (!dlq) {
-        // halt: AWS's "retry until the record succeeds" (-1) is outside the L2's accepted ranges; written
-        // explicitly so that a stack deployed with bounded values is really reset by an update.
-        const mapping = fn.fn.node.findChild(
-          `KinesisEventSource:${Names.nodeUniqueId(stream.node)}`,
-        ) as lambda.EventSourceMapping;
-        const cfn = mapping.node.defaultChild as lambda.CfnEventSourceMapping;
-        cfn.maximumRetryAttempts = limits.retryAttempts;
-        cfn.maximumRecordAgeInSeconds = limits.maxRecordAgeSeconds;
-      }
+      // halt: AWS's "retry until the record succeeds" (-1) is outside the L2's accepted ranges; written
+      // explicitly so that a stack deployed with bounded values is really reset by an update.
+      const mapping = fn.fn.node.findChild(
+        `KinesisEventSource:${Names.nodeUniqueId(stream.node)}`,
+      ) as lambda.EventSourceMapping;
+      const cfn = mapping.node.defaultChild as lambda.CfnEventSourceMapping;
+      cfn.maximumRetryAttempts = RETRY_FOREVER.retryAttempts;
+      cfn.maximumRecordAgeInSeconds = RETRY_FOREVER.maxRecordAgeSeconds;
     }
     return this.parking(fn, label);
   }
@@ -959,12 +949,10 @@ export class SluiceCatalog extends Construct {
     fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', horizon);
     fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', horizon);
     this.grantViewSpill(fn, spec.name);
-    const dlq = this.streamDeadLetters(scope, label);
-    const parks = this.consume(fn, label, [spec.name], dlq, this.esm.persisterBatchingWindow);
+    const parks = this.consume(fn, label, [spec.name], this.esm.persisterBatchingWindow);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
       label,
       fn: fn.fn,
-      dlq,
       parks,
       streamConsumer: true,
     });
@@ -1021,12 +1009,10 @@ export class SluiceCatalog extends Construct {
     // of its sources, and a day.
     const replay = Math.max(24, ...sourcesRead.map((c) => this.replayHours(c)));
     fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', String((replay + 24) * 3600));
-    const dlq = this.streamDeadLetters(scope, label);
-    const parks = this.consume(fn, label, sourcesRead, dlq);
+    const parks = this.consume(fn, label, sourcesRead);
     this.monitoring.addTask(constructIdFor('collection', `derivation/${spec.name}`), {
       label,
       fn: fn.fn,
-      dlq,
       parks,
       streamConsumer: true,
     });
@@ -1164,8 +1150,7 @@ export class SluiceCatalog extends Construct {
     );
     this.warnPlaintextPostgres(fn, spec, `materialization ${name}`);
     for (const g of grants) this.grantConnector(fn, g, name, spec);
-    const dlq = this.streamDeadLetters(scope, label);
-    const parks = this.consume(fn, label, sourcesRead, dlq);
+    const parks = this.consume(fn, label, sourcesRead);
     // The backfill job (functions/materialize.ts; docs/deploy.md, "Backfill"): a tick every minute
     // continues a pending backfill for one invocation's worth of time, under the lease. A tick with
     // nothing pending returns at once. No retries: the next tick is the retry.
@@ -1183,7 +1168,6 @@ export class SluiceCatalog extends Construct {
     this.monitoring.addTask(constructIdFor('materialization', `materialization/${name}`), {
       label,
       fn: fn.fn,
-      dlq,
       parks,
       streamConsumer: true,
     });

@@ -1,12 +1,13 @@
 /**
  * Event-source mappings as synthesized: by default a stream consumer halts at a failing document
  * (bisect down to it, report it, retry it until it succeeds; nothing is ever parked or skipped), and
- * only the `dead-letter` opt-in bounds retries and age and sends the batch range to a queue.
+ * no policy gives a batch up (the old `dead-letter` opt-in, which did, is refused at synth).
  */
 import { Duration } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { DEAD_LETTER_DEFAULTS, DEFAULT_EVENT_SOURCE } from '../../infra/event-source.ts';
+import { DeployUnsupportedError } from '../../infra/errors.ts';
+import { DEFAULT_EVENT_SOURCE } from '../../infra/event-source.ts';
 import { fixtureCatalog } from './fixture.ts';
 import { functionOfTask, synth } from './support.ts';
 
@@ -89,31 +90,13 @@ describe('event-source mapping defaults', () => {
       expect(JSON.stringify(r.Properties.Targets)).toMatch(/"DeadLetterConfig":\{"Arn":\{"Fn::GetAtt"/);
   });
 
-  it('dead-letter opt-in: bounded retries and age, each batch range parked on the task queue', () => {
-    const { template, stack } = synth(fixtureCatalog(), {
-      eventSource: { failure: { policy: 'dead-letter' } },
-    });
-    const all = mappings(template);
-    expect(all).toHaveLength(CONSUMERS.length);
-    for (const p of all) {
-      expect(p).toMatchObject({
-        BisectBatchOnFunctionError: true,
-        FunctionResponseTypes: ['ReportBatchItemFailures'],
-        MaximumRetryAttempts: DEAD_LETTER_DEFAULTS.retryAttempts,
-        MaximumRecordAgeInSeconds: DEAD_LETTER_DEFAULTS.maxRecordAge.toSeconds(),
-      });
-      expect(JSON.stringify(p.DestinationConfig)).toMatch(
-        /^\{"OnFailure":\{"Destination":\{"Fn::GetAtt":\["Flow\w+DeadLetters\w+","Arn"\]\}\}\}$/,
-      );
-    }
-    for (const label of CONSUMERS) expect(stack.flow.deadLetterQueues.has(label), label).toBe(true);
-  });
-
-  it('dead-letter opt-in with its own bounds', () => {
-    const { template } = synth(fixtureCatalog(), {
-      eventSource: { failure: { policy: 'dead-letter', retryAttempts: 3, maxRecordAge: Duration.hours(1) } },
-    });
-    for (const p of mappings(template))
-      expect(p).toMatchObject({ MaximumRetryAttempts: 3, MaximumRecordAgeInSeconds: 3600 });
+  it("the skipping 'dead-letter' policy is refused at synth, naming onFailure: 'park' instead", () => {
+    const refused = { eventSource: { failure: { policy: 'dead-letter' } } } as unknown as Parameters<
+      typeof synth
+    >[1];
+    expect(() => synth(fixtureCatalog(), refused)).toThrow(DeployUnsupportedError);
+    expect(() => synth(fixtureCatalog(), refused)).toThrow(
+      /eventSource.*\/failure\/policy.*"dead-letter".*only 'halt'.*onFailure: 'park'/s,
+    );
   });
 });

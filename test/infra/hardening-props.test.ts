@@ -1,6 +1,6 @@
 /**
  * Issue 10, item 8 (infra): what `cdk destroy` keeps (dead-letter queues and log groups: the record of
- * parked ranges and halted tasks), ingest reserved concurrency, kms:Decrypt for secrets under a customer key.
+ * failed capture invocations and halted tasks), ingest reserved concurrency, kms:Decrypt for secrets under a customer key.
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -11,7 +11,8 @@ import { fixtureCatalog } from './fixture.ts';
 import { functionOfTask, roleOfTask, statementsOfRole, synth } from './support.ts';
 
 describe('retained on destroy', () => {
-  const { template } = synth(fixtureCatalog(), { eventSource: { failure: { policy: 'dead-letter' } } });
+  // The fixture's polling captures have dead-letter queues (their EventBridge targets' failed invocations).
+  const { template } = synth(fixtureCatalog());
 
   it('every log group and every dead-letter queue', () => {
     const groups = Object.values(template.findResources('AWS::Logs::LogGroup'));
