@@ -96,7 +96,7 @@ describe('event-source mapping defaults', () => {
     >[1];
     expect(() => synth(fixtureCatalog(), refused)).toThrow(DeployUnsupportedError);
     expect(() => synth(fixtureCatalog(), refused)).toThrow(
-      /eventSource.*\/failure\/policy.*"dead-letter".*only 'halt'.*onFailure: 'park'/s,
+      /SluiceCatalogProps\.eventSource: InvalidOverride: only 'halt'.*onFailure: 'park'.*at \/failure\/policy; found "dead-letter"/s,
     );
   });
 });
