@@ -95,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const where = (c: Command) =>
     c
-      .option('--data <dir>', 'the local stack of this data folder (default)', '.sluice')
+      .option('--data <dir>', 'the local stack of this data folder', '.sluice')
       .option(
         '--assembly <dir>',
         'run this cloud assembly on the data folder instead of the one that ran there',
