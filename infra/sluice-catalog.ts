@@ -531,16 +531,24 @@ export class SluiceCatalog extends Construct {
     const place = this.places.get(collection) as FragmentPlace;
     const bucket = this.bucketFor(place);
     const folder = viewSpillFolder(place.prefix, collection);
+    this.grantFolder(fn, bucket, folder, ['s3:GetObject', 's3:PutObject'], 'its spilled reduced documents');
+  }
+
+  /** S3 `actions` on exactly the objects under `folder` (cdk-nag is told why the prefix wildcard). */
+  private grantFolder(
+    fn: SluiceFunction,
+    bucket: s3.IBucket,
+    folder: string,
+    actions: string[],
+    what: string,
+  ): void {
     fn.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:PutObject'],
-        resources: [bucket.arnForObjects(`${folder}*`)],
-      }),
+      new iam.PolicyStatement({ actions, resources: [bucket.arnForObjects(`${folder}*`)] }),
     );
     this.ackPrefixWildcard(
       fn,
       `Resource::<${this.logicalIdOf(bucket)}.Arn>/${folder}*`,
-      `its spilled reduced documents under ${folder}`,
+      `${what} under ${folder}`,
     );
   }
 
@@ -872,11 +880,12 @@ export class SluiceCatalog extends Construct {
     const bucket = this.defaultBucket();
     const prefix = parkedPrefix(label);
     fn.fn.addEnvironment('SLUICE_PARKED', `s3://${bucket.bucketName}/${prefix}`);
-    fn.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
-        resources: [bucket.arnForObjects(`${prefix}*`)],
-      }),
+    this.grantFolder(
+      fn,
+      bucket,
+      prefix,
+      ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      'its parked documents',
     );
     fn.role.addToPolicy(
       new iam.PolicyStatement({
@@ -884,11 +893,6 @@ export class SluiceCatalog extends Construct {
         resources: [bucket.bucketArn],
         conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
       }),
-    );
-    this.ackPrefixWildcard(
-      fn,
-      `Resource::<${this.logicalIdOf(bucket)}.Arn>/${prefix}*`,
-      `its parked documents under ${prefix}`,
     );
     return true;
   }
@@ -1248,17 +1252,7 @@ export class SluiceCatalog extends Construct {
         // its own folder (shared/ports/state-partitions.ts spillPrefix); read back through the item's pointer.
         const bucket = this.defaultBucket();
         const folder = spillPrefix({ materialization: name });
-        fn.role.addToPolicy(
-          new iam.PolicyStatement({
-            actions: ['s3:GetObject', 's3:PutObject'],
-            resources: [bucket.arnForObjects(`${folder}*`)],
-          }),
-        );
-        this.ackPrefixWildcard(
-          fn,
-          `Resource::<${this.logicalIdOf(bucket)}.Arn>/${folder}*`,
-          `its spilled items under ${folder}`,
-        );
+        this.grantFolder(fn, bucket, folder, ['s3:GetObject', 's3:PutObject'], 'its spilled items');
         return;
       }
       case 'config-objects-read': {
