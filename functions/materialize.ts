@@ -135,6 +135,7 @@ export async function createMaterializeTask(
       deadline: invocationDeadline,
     },
   );
+  task.originMarksHorizonSeconds = rt.env.appliedHorizonSeconds;
   await task.open();
   return {
     task,

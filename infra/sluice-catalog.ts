@@ -502,6 +502,16 @@ export class SluiceCatalog extends Construct {
     }
   }
 
+  /**
+   * A derivation's origin watermarks, or a transactional materialization's origin marks (one per
+   * upstream source: per S3 object or ingest request for captured sources), expire once no replay can
+   * bring that source's documents again: the longest replay window of its sources, and a day.
+   */
+  private originHorizon(fn: SluiceFunction, sources: string[]): void {
+    const replay = Math.max(24, ...sources.map((c) => this.replayHours(c)));
+    fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', String((replay + 24) * 3600));
+  }
+
   /** Retention of a collection's stream, in hours. */
   private retentionHours(collection: string): number {
     return this.props.streams?.[collection]?.retentionHours ?? 24;
@@ -1008,11 +1018,7 @@ export class SluiceCatalog extends Construct {
         reservedConcurrency: spec.derive.stateful ? 1 : undefined,
       },
     );
-    // Its origin watermarks (one per upstream source: per S3 object or ingest request for captured
-    // sources) expire once no replay can bring that source's documents again: the longest replay window
-    // of its sources, and a day.
-    const replay = Math.max(24, ...sourcesRead.map((c) => this.replayHours(c)));
-    fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', String((replay + 24) * 3600));
+    this.originHorizon(fn, sourcesRead);
     const parks = this.consume(fn, label, sourcesRead);
     this.monitoring.addTask(constructIdFor('collection', `derivation/${spec.name}`), {
       label,
@@ -1146,6 +1152,7 @@ export class SluiceCatalog extends Construct {
       { inVpc: connector.inVpc },
     );
     if (grants.includes('state-checkpoints')) this.replayHorizons(fn, sourcesRead);
+    else this.originHorizon(fn, sourcesRead);
     this.grantSecrets(
       fn,
       spec.endpoint.config,

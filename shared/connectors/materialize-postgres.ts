@@ -191,6 +191,8 @@ function planBinding(
 }
 
 export class PostgresMaterialization implements MaterializeConnector {
+  /** Checkpoint values commit with the rows and only ever increase: origin marks fit (connector.ts). */
+  readonly originMarks = true;
   private client: pg.Client | undefined;
   private fences = new Map<string, number>();
   /** Last committed position per shard as this instance knows it (from open() and its own commits). */

@@ -78,6 +78,14 @@ export interface MaterializeConnector {
    * (no `loadApplied`), refuse a bumped counter.
    */
   reset?(binding: number): Promise<void>;
+  /**
+   * The checkpoint commits atomically with the documents and takes any value that increases as a string
+   * (materialize-postgres): the task then also keeps, per source shard, the origin positions applied
+   * (`<collection>/<shardId>#origins`), so documents re-published with the same origin — a replayed
+   * derivation's outputs, a re-polled capture's rows — are applied once, as the keyed stores' `applied`
+   * maps do for DynamoDB. Without it (materialize-s3, webhooks) only stream positions are skipped.
+   */
+  readonly originMarks?: boolean;
   /** Store the documents and the checkpoint, atomically where the endpoint allows; throws FencedError when fenced off. */
   commit(txn: MaterializeTransaction): Promise<void>;
   close(): Promise<void>;

@@ -40,6 +40,7 @@ import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import { type Checkpoint, FencedError, type MaterializeConnector, type StoreDoc } from './connector.ts';
 import { MaterializeTaskError } from './errors.ts';
+import { dropReapplied, originMarksKey } from './origin-marks.ts';
 
 export { MaterializeTaskError };
 
@@ -136,6 +137,11 @@ export class MaterializeTask {
     reopened: 0,
     backfillWaits: 0,
   };
+  /**
+   * Origin marks not moved for this long are dropped (origin-marks.ts; SLUICE_APPLIED_HORIZON_SECONDS:
+   * its sources' replay window and a day). Undefined: kept.
+   */
+  originMarksHorizonSeconds: number | undefined;
   private readonly owner: string;
   private renewedAt = 0;
 
@@ -494,12 +500,26 @@ export class MaterializeTask {
     const last = docs[docs.length - 1].streamPosition;
     const txn: { binding: number; docs: StoreDoc[] }[] = [];
     const checkpoint: Checkpoint = {};
+    // A transactional connector also drops documents re-published with an origin already applied
+    // (origin-marks.ts); not for a backfill's catch-up (`only`): the marks are every binding's.
+    let live = docs;
+    if (!only && this.connector.originMarks) {
+      const key = originMarksKey(collection, docs[0].shardId);
+      const r = dropReapplied(
+        docs,
+        this.checkpoint[key],
+        Math.floor(Date.now() / 1000),
+        this.originMarksHorizonSeconds,
+      );
+      live = r.fresh;
+      if (r.marks !== undefined) checkpoint[key] = r.marks;
+    }
     for (const b of bound) {
       // A backfilled binding skips by its own positions (non-transactional connectors too: its history
       // was applied through them); the others by the shard's shared position.
       const own = b.tracked ? this.checkpoint[this.ownKey(b, docs[0].shardId)] : undefined;
       const from = b.tracked ? own : this.connector.loadApplied ? undefined : committed;
-      const fresh = from === undefined ? docs : docs.filter((d) => d.streamPosition > from);
+      const fresh = from === undefined ? live : live.filter((d) => d.streamPosition > from);
       this.stats.docsSkipped += docs.length - fresh.length;
       txn.push({ binding: b.index, docs: await this.storeDocs(b, fresh) });
       if (b.tracked)
