@@ -21,8 +21,10 @@
  *   output index, so that order is also origin order;
  * - a key routes to one shard, and the journal keeps a shard's records in order across retries
  *   (adapters/kinesis.ts: one record per shard in flight);
- * so a re-published copy arrives after its original with an origin <= the watermark. Documents without
- * an origin (captured, or emitted by `flush()`) are never skipped. The watermarks are stored (StateStore
+ * so a re-published copy arrives after its original with an origin <= the watermark. Captured documents
+ * carry origins too (a source row, object line or request id: a re-poll's copies are skipped the same
+ * way); documents without one (a capture binding that cannot have one, `flush()` outputs) are never
+ * skipped. Watermarks expire once no replay can reach them (ports/state.ts expireMarks). They are stored (StateStore
  * `putWatermarks`) after the outputs are appended and before the mapping checkpoints: a crash before
  * they are stored re-derives the same outputs with the same origins (dropped downstream, again by origin);
  * a crash after skips everything on replay. Limit: after a reshard of an input stream, a child shard's
