@@ -6,7 +6,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { KinesisStreamEvent } from 'aws-lambda';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import type { Runtime } from '../shared/config/runtime.ts';
 import type { DocBatch } from '../shared/ports/events.ts';
 import {
@@ -65,7 +65,14 @@ export function isRedriveEvent(e: unknown): e is RedriveEvent {
 
 export type KinesisTaskHandler = (
   event: KinesisStreamEvent | RedriveEvent,
-) => Promise<undefined | RedriveResult>;
+) => Promise<undefined | RedriveResult | KinesisStreamBatchResponse>;
+
+/** A materialization's batch that waited for its binding's backfill job to finish (BackfillInProgress). */
+function waitsForBackfill(e: unknown): boolean {
+  return (
+    e instanceof Error && e.name === 'BackfillError' && (e as { code?: string }).code === 'BackfillInProgress'
+  );
+}
 
 /**
  * A function's one-time setup (runtime, connector, database connection), started at module scope when
@@ -234,9 +241,22 @@ export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): Kinesi
       metrics.bytes('BytesOut', (after.bytesOut ?? 0) - (before.bytesOut ?? 0));
       metrics.count('DocsSkipped', (after.docsSkipped ?? 0) - (before.docsSkipped ?? 0));
     } catch (e) {
+      const records = event.Records;
+      if (waitsForBackfill(e)) {
+        // Not a failure: a new binding's backfill job is still running (materialize/task.ts), and the
+        // batch waited for it as long as the invocation allowed. Hand the whole batch back (a partial
+        // batch response from its first record) so the mapping delivers it again, without a function
+        // error that would page someone: the iterator age shows the wait.
+        logger.info('waiting for a backfill; the batch is delivered again', {
+          task: process.env.POWERTOOLS_SERVICE_NAME,
+          collection: batch?.collection,
+          shard: batch?.shardId,
+          firstSequenceNumber: records[0]?.kinesis.sequenceNumber,
+        });
+        return { batchItemFailures: [{ itemIdentifier: records[0]?.kinesis.sequenceNumber ?? '' }] };
+      }
       // The mapping retries this batch (bisecting it down to the failing record) until it succeeds:
       // the shard stands still here. Say where, without document contents.
-      const records = event.Records;
       logger.error('batch failed; the shard halts here and retries until the cause is fixed', {
         task: process.env.POWERTOOLS_SERVICE_NAME,
         collection: batch?.collection,

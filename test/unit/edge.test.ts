@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { httpRequest, httpResult, kinesisBatch } from '../../functions/edge.ts';
 import { type BatchTask, kinesisEntry } from '../../functions/telemetry.ts';
+import { BackfillError } from '../../shared/backfill/lease.ts';
 import { type DocBatch, decodeRecords, recordsToEvent } from '../../shared/ports/events.ts';
 import { packFrame } from '../../shared/ports/framing.ts';
 import type { JournalRecord } from '../../shared/ports/journal.ts';
@@ -135,5 +136,42 @@ describe('kinesisEntry metrics', () => {
       DocsSkipped: 2,
       service: 'persister:acme/orders',
     });
+  });
+
+  it('a batch that waited for a backfill is handed back from its first record: no function error, no TaskErrors', async () => {
+    process.env.AWS_LAMBDA_FUNCTION_NAME = 'materialize-fn';
+    process.env.POWERTOOLS_METRICS_NAMESPACE = 'Sluice';
+    process.env.POWERTOOLS_SERVICE_NAME = 'materialization:acme/wh';
+    delete process.env.SLUICE_TASK;
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+      lines.push(a.map(String).join(' '));
+    });
+    vi.spyOn(console, 'info').mockImplementation((...a: unknown[]) => {
+      lines.push(a.map(String).join(' '));
+    });
+    let fail: Error = new BackfillError('BackfillInProgress', 'acme/wh', 'binding 1 is backfilling');
+    const handler = kinesisEntry(() => ({
+      collectionOfArn: () => 'acme/orders',
+      onBatch: async () => {
+        throw fail;
+      },
+      counters: () => ({ docsOut: 0 }),
+    }));
+    const answer = await handler(recordsToEvent(records, ARN));
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: '101' }] });
+    // Any other failure still throws (the shard halts), and counts.
+    fail = new Error('boom');
+    await expect(handler(recordsToEvent(records, ARN))).rejects.toThrow('boom');
+    vi.restoreAllMocks();
+    const emf = lines
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf.map((m) => m.TaskErrors ?? 0)).toEqual([0, 1]);
   });
 });
