@@ -87,23 +87,23 @@ export function moveMark(w: OriginWatermarks, source: string, position: string, 
  * Drop the marks of `w` that have not moved for `horizonSeconds` (none when undefined), and stamp those
  * without a time with `nowSeconds`. Safe because a document can only come again while some stream holds
  * it (infra: the sources' replay window plus a day): an older source's copies can no longer arrive.
+ * Redrive sources are kept, as pruneApplied keeps them.
  */
 export function expireMarks(
   w: OriginWatermarks,
   nowSeconds: number,
   horizonSeconds: number | undefined,
 ): void {
-  w.at = w.at ?? {};
-  const at = w.at;
-  for (const source of Object.keys(w.marks)) {
-    const t = at[source];
-    if (t === undefined) at[source] = nowSeconds;
-    else if (horizonSeconds !== undefined && nowSeconds - t > horizonSeconds) {
-      delete w.marks[source];
-      delete at[source];
-    }
+  // The same rule as the keyed stores' `applied` maps: unknown times are stamped now, stale entries
+  // (never a redrive source's) dropped.
+  const at = stampApplied(w.marks, w.marks, w.at, nowSeconds);
+  if (horizonSeconds === undefined) {
+    w.at = at;
+    return;
   }
-  for (const source of Object.keys(at)) if (!(source in w.marks)) delete at[source];
+  const kept = pruneApplied(w.marks, at, nowSeconds, horizonSeconds);
+  w.marks = kept.applied;
+  w.at = kept.at;
 }
 
 /**
