@@ -288,7 +288,7 @@ export class ConsoleServer {
       if (e instanceof AssemblyError) return undefined;
       throw e;
     }
-    return (await lot.list()).slice(0, limit).map(({ key, parked }) => parkedInfo(key, parked));
+    return (await lot.list(limit)).map(({ key, parked }) => parkedInfo(key, parked));
   }
 
   private async task(label: string) {

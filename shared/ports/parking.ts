@@ -117,9 +117,35 @@ export function documentError(e: unknown): boolean {
   }
 }
 
+const REDRIVE_SHARD = 'redrive-';
+const REDRIVE_SOURCE = '#redrive';
+
 /** The redrive shard of a parked document's shard. */
 export function redriveShard(shardId: string): string {
-  return shardId.startsWith('redrive-') ? shardId : `redrive-${shardId}`;
+  return shardId.startsWith(REDRIVE_SHARD) ? shardId : `${REDRIVE_SHARD}${shardId}`;
+}
+
+/** The shard a document was parked from: a redrive shard's original. */
+function parkedShard(shardId: string): string {
+  return shardId.startsWith(REDRIVE_SHARD) ? shardId.slice(REDRIVE_SHARD.length) : shardId;
+}
+
+/** The origin source a redriven document is bookkept under, and back. */
+function redriveSource(source: string): string {
+  return source.endsWith(REDRIVE_SOURCE) ? source : `${source}${REDRIVE_SOURCE}`;
+}
+function parkedSource(source: string): string {
+  return source.endsWith(REDRIVE_SOURCE) ? source.slice(0, -REDRIVE_SOURCE.length) : source;
+}
+
+/**
+ * Whether a dedup source names redriven documents (redriveBatches): `<collection>/<redrive shard>` for
+ * documents without an origin, `<origin source>#redrive` for the others.
+ */
+export function isRedriveSource(source: string): boolean {
+  return (
+    source.endsWith(REDRIVE_SOURCE) || source.slice(source.lastIndexOf('/') + 1).startsWith(REDRIVE_SHARD)
+  );
 }
 
 export class ParkingLot {
@@ -136,7 +162,7 @@ export class ParkingLot {
 
   async park(collection: string, d: SourceDoc, error: unknown, redriveAttempts?: number): Promise<string> {
     // A document parked again by a redrive keeps its original shard in the record.
-    const shardId = d.shardId.replace(/^redrive-/, '');
+    const shardId = parkedShard(d.shardId);
     const p: ParkedDoc = {
       task: this.task,
       collection,
@@ -144,7 +170,7 @@ export class ParkingLot {
       sequenceNumber: d.sequenceNumber,
       index: d.index,
       streamPosition: d.streamPosition,
-      source: d.hasOrigin ? d.source.replace(/#redrive$/, '') : `${collection}/${shardId}`,
+      source: d.hasOrigin ? parkedSource(d.source) : `${collection}/${shardId}`,
       position: d.position,
       hasOrigin: d.hasOrigin === true,
       arrivalMs: d.arrivalMs,
@@ -158,10 +184,14 @@ export class ParkingLot {
     return key;
   }
 
-  /** Every parked document of the task, in (collection, shard, position) order. */
-  async list(): Promise<{ key: string; parked: ParkedDoc }[]> {
+  /**
+   * The task's parked documents, in (collection, shard, position) order: all of them, or the first
+   * `limit` (a listing page need not read every parked object).
+   */
+  async list(limit = Number.POSITIVE_INFINITY): Promise<{ key: string; parked: ParkedDoc }[]> {
     const out: { key: string; parked: ParkedDoc }[] = [];
     for (const key of await this.blobs.list(this.prefix)) {
+      if (out.length >= limit) break;
       if (!key.endsWith('.json')) continue;
       const body = await this.blobs.get(key);
       if (!body) continue; // removed meanwhile by a redrive
@@ -200,7 +230,7 @@ export function redriveBatches(parked: { key: string; parked: ParkedDoc }[]): {
       sequenceNumber: p.sequenceNumber,
       index: p.index,
       streamPosition: p.streamPosition,
-      source: p.hasOrigin ? `${p.source}#redrive` : `${collection}/${shard}`,
+      source: p.hasOrigin ? redriveSource(p.source) : `${collection}/${shard}`,
       position: p.position,
       hasOrigin: p.hasOrigin,
       arrivalMs: p.arrivalMs,

@@ -8,7 +8,7 @@
  * therefore changes nothing, and a zombie writer racing a newer one loses the condition.
  */
 import type { Json } from '../json/types.ts';
-import { redriveShard } from './parking.ts';
+import { isRedriveSource } from './parking.ts';
 
 export interface StateItem {
   /** The packed collection key (order-preserving bytes). */
@@ -160,16 +160,6 @@ export function pruneApplied(
     keepAt[source] = t;
   }
   return { applied: keep, at: keepAt, pruned };
-}
-
-/**
- * Whether a source names redriven documents (ports/parking.ts redriveBatches): `<collection>/<redrive
- * shard>` for documents without an origin, `<origin source>#redrive` for the others.
- */
-export function isRedriveSource(source: string): boolean {
-  if (source.endsWith('#redrive')) return true;
-  const shard = source.slice(source.lastIndexOf('/') + 1);
-  return redriveShard(shard) === shard;
 }
 
 export class StateError extends Error {
