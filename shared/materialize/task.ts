@@ -16,7 +16,8 @@
  * one leader at a time (a lease), progress committed with the data after every fragment and journal page
  * (a stopped job resumes there), bounded per invocation by a deadline, and a gate in front of live
  * batches: a batch of a collection whose bindings are not all backfilled waits (and, past its deadline,
- * fails with a retryable BackfillInProgress, which the halt policy retries without limit).
+ * fails with BackfillInProgress, which functions/telemetry.ts hands back to the mapping as a partial
+ * batch response: delivered again, not a function error).
  */
 import { randomUUID } from 'node:crypto';
 import { readUpTo } from '../backfill/catch-up.ts';

@@ -90,3 +90,15 @@ export function capture(
     source: loc,
   };
 }
+
+/** A materialize-postgres materialization of acme/orders into `table`, on a test server's connection. */
+export function pgMaterialization(
+  server: { address: string; user: string; password: string; database: string; advanced: Json },
+  name: string,
+  table: string,
+): MaterializationSpec {
+  const { address, user, password, database, advanced } = server;
+  return materialization(name, 'materialize-postgres', { address, user, password, database, advanced }, [
+    { table },
+  ]);
+}

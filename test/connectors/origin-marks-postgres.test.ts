@@ -16,7 +16,7 @@ import { decodeRecords } from '../../shared/ports/events.ts';
 import { encodePosition } from '../../shared/ports/position.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
-import { catalogWith, materialization } from './fixtures.ts';
+import { catalogWith, pgMaterialization } from './fixtures.ts';
 
 let server: PgServer;
 let admin: pg.Client;
@@ -33,18 +33,7 @@ const COLLECTION = 'acme/orders';
 
 describe('origin marks of a transactional materialization', () => {
   it('documents re-published with the same origin are applied once; fresh ones and other sources pass', async () => {
-    const spec = materialization(
-      'acme/warehouse',
-      'materialize-postgres',
-      {
-        address: server.address,
-        user: server.user,
-        password: server.password,
-        database: server.database,
-        advanced: server.advanced,
-      },
-      [{ table: 'orders_origins' }],
-    );
+    const spec = pgMaterialization(server, 'acme/warehouse', 'orders_origins');
     const catalog = catalogWith({ 'acme/warehouse': spec });
     const registry = new SchemaRegistry(catalog.schemas);
     const open = async () => {

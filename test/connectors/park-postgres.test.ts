@@ -19,7 +19,7 @@ import type { JournalRecord } from '../../shared/ports/journal.ts';
 import { ParkingLot, parkedPrefix } from '../../shared/ports/parking.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
-import { catalogWith, materialization } from './fixtures.ts';
+import { catalogWith, pgMaterialization } from './fixtures.ts';
 
 let server: PgServer;
 let admin: pg.Client;
@@ -56,18 +56,7 @@ const LABEL = 'materialization:acme/warehouse';
 
 describe('park on materialize-postgres', () => {
   it('parks only the row PostgreSQL refuses; redrive after the fix applies it once', async () => {
-    const spec = materialization(
-      'acme/warehouse',
-      'materialize-postgres',
-      {
-        address: server.address,
-        user: server.user,
-        password: server.password,
-        database: server.database,
-        advanced: server.advanced,
-      },
-      [{ table: 'orders_parked' }],
-    );
+    const spec = pgMaterialization(server, 'acme/warehouse', 'orders_parked');
     const catalog = catalogWith({ 'acme/warehouse': spec });
     const registry = new SchemaRegistry(catalog.schemas);
     const task = new MaterializeTask(
