@@ -296,18 +296,9 @@ export class SluiceCatalog extends Construct {
       );
     const p = this.props.onFailure;
     if (p === undefined) return;
-    const ok = (v: unknown) => v === 'halt' || v === 'park';
-    if (typeof p === 'string') {
-      if (!ok(p))
-        throw new DeployUnsupportedError(
-          'InvalidOverride',
-          'SluiceCatalogProps.onFailure',
-          '',
-          p,
-          "expected 'halt' or 'park'",
-        );
-      return;
-    }
+    const refuse = (pointer: string, found: unknown, why: string) =>
+      new DeployUnsupportedError('InvalidOverride', 'SluiceCatalogProps.onFailure', pointer, found, why);
+    const policies: [string, unknown][] = typeof p === 'string' ? [['', p]] : Object.entries(p);
     const labels = [
       ...Object.keys(this.catalog.collections).map((c) => taskLabel('persister', c)),
       ...Object.values(this.catalog.collections)
@@ -315,23 +306,14 @@ export class SluiceCatalog extends Construct {
         .map((c) => taskLabel('derivation', c.name)),
       ...Object.keys(this.catalog.materializations).map((m) => taskLabel('materialization', m)),
     ];
-    for (const [label, v] of Object.entries(p)) {
-      if (!labels.includes(label))
-        throw new DeployUnsupportedError(
-          'InvalidOverride',
-          'SluiceCatalogProps.onFailure',
+    for (const [label, v] of policies) {
+      if (label !== '' && !labels.includes(label))
+        throw refuse(
           `/${label}`,
           label,
           `no stream task labelled ${label}; stream tasks: ${labels.join(', ')}`,
         );
-      if (!ok(v))
-        throw new DeployUnsupportedError(
-          'InvalidOverride',
-          'SluiceCatalogProps.onFailure',
-          `/${label}`,
-          v,
-          "expected 'halt' or 'park'",
-        );
+      if (v !== 'halt' && v !== 'park') throw refuse(label && `/${label}`, v, "expected 'halt' or 'park'");
     }
   }
 
@@ -480,25 +462,8 @@ export class SluiceCatalog extends Construct {
   private grantFragments(fn: SluiceFunction, collections: string[], write: boolean): void {
     for (const c of collections) {
       const place = this.places.get(c) as FragmentPlace;
-      const bucket = this.bucketFor(place);
-      fn.role.addToPolicy(
-        new iam.PolicyStatement({
-          actions: write ? ['s3:PutObject', 's3:GetObject'] : ['s3:GetObject'],
-          resources: [bucket.arnForObjects(`${place.prefix}*`)],
-        }),
-      );
-      fn.role.addToPolicy(
-        new iam.PolicyStatement({
-          actions: ['s3:ListBucket'],
-          resources: [bucket.bucketArn],
-          conditions: { StringLike: { 's3:prefix': [`${place.prefix}*`] } },
-        }),
-      );
-      this.ackPrefixWildcard(
-        fn,
-        `Resource::<${this.logicalIdOf(bucket)}.Arn>/${place.prefix}*`,
-        `its fragments under ${place.prefix}`,
-      );
+      const actions = write ? ['s3:PutObject', 's3:GetObject'] : ['s3:GetObject'];
+      this.grantFolder(fn, this.bucketFor(place), place.prefix, actions, 'its fragments', true);
     }
   }
 
@@ -544,17 +509,29 @@ export class SluiceCatalog extends Construct {
     this.grantFolder(fn, bucket, folder, ['s3:GetObject', 's3:PutObject'], 'its spilled reduced documents');
   }
 
-  /** S3 `actions` on exactly the objects under `folder` (cdk-nag is told why the prefix wildcard). */
+  /**
+   * S3 `actions` on exactly the objects under `folder` (cdk-nag is told why the prefix wildcard), and with
+   * `list`, s3:ListBucket with exactly that folder as s3:prefix.
+   */
   private grantFolder(
     fn: SluiceFunction,
     bucket: s3.IBucket,
     folder: string,
     actions: string[],
     what: string,
+    list = false,
   ): void {
     fn.role.addToPolicy(
       new iam.PolicyStatement({ actions, resources: [bucket.arnForObjects(`${folder}*`)] }),
     );
+    if (list)
+      fn.role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${folder}*`] } },
+        }),
+      );
     this.ackPrefixWildcard(
       fn,
       `Resource::<${this.logicalIdOf(bucket)}.Arn>/${folder}*`,
@@ -890,20 +867,8 @@ export class SluiceCatalog extends Construct {
     const bucket = this.defaultBucket();
     const prefix = parkedPrefix(label);
     fn.fn.addEnvironment('SLUICE_PARKED', `s3://${bucket.bucketName}/${prefix}`);
-    this.grantFolder(
-      fn,
-      bucket,
-      prefix,
-      ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
-      'its parked documents',
-    );
-    fn.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
-      }),
-    );
+    const actions = ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'];
+    this.grantFolder(fn, bucket, prefix, actions, 'its parked documents', true);
     return true;
   }
 
