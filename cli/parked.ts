@@ -22,6 +22,7 @@ import type { ParkedDocInfo } from '../shared/console/api-types.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
 import { readStackTemplate } from '../shared/local/assembly/template.ts';
 import { ParkingLot, parkedInfo, type RedriveResult } from '../shared/ports/parking.ts';
+import { runningStack } from './running.ts';
 
 export interface ParkedOptions {
   data?: string;
@@ -110,22 +111,6 @@ function awsClients(region?: string): AwsParkingClients {
   };
 }
 
-/** A `sluice dev` running on the data folder: its pid and, when served, its console. */
-function runningDev(dataDir: string): { console?: string } | undefined {
-  const file = join(dataDir, 'endpoints.json');
-  if (!existsSync(file)) return undefined;
-  const r = JSON.parse(readFileSync(file, 'utf8')) as { pid: number };
-  try {
-    process.kill(r.pid, 0);
-  } catch {
-    return undefined;
-  }
-  const c = join(dataDir, 'console.json');
-  return {
-    console: existsSync(c) ? (JSON.parse(readFileSync(c, 'utf8')) as { url: string }).url : undefined,
-  };
-}
-
 async function consoleCall<T>(url: string | undefined, path: string, init?: RequestInit): Promise<T> {
   if (!url)
     throw new ParkedCommandError(
@@ -188,7 +173,7 @@ async function locate(name: string, opts: ParkedOptions, aws?: AwsParkingClients
   const assembly = assemblyOf(dataDir, opts.assembly);
   const f = pick(name, localFunctions(assembly, opts.stack));
   mustPark(f);
-  const dev = opts.assembly ? undefined : runningDev(dataDir);
+  const dev = opts.assembly ? undefined : runningStack(dataDir);
   return dev ? { kind: 'dev', f, console: dev.console } : { kind: 'local', f, dataDir, assembly };
 }
 

@@ -12,24 +12,7 @@ import { S3BlobStore } from '../shared/adapters/s3.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import { parseEnv } from '../shared/config/env.ts';
 import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
-
-/** `<data>/endpoints.json`, written by `sluice dev` while it runs. */
-interface Running {
-  pid: number;
-  kinesis: string;
-  dynamodb: string;
-  s3: string;
-  stateTable?: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { runningStack } from './running.ts';
 
 export async function runRead(
   collection: string,
@@ -47,12 +30,7 @@ export async function runRead(
     return 2;
   }
   const dataDir = resolve(opts.data);
-  const file = join(dataDir, 'endpoints.json');
-  let running: Running | undefined;
-  if (existsSync(file)) {
-    const r = JSON.parse(readFileSync(file, 'utf8')) as Running;
-    if (alive(r.pid)) running = r;
-  }
+  const running = runningStack(dataDir);
   if (!running && !existsSync(join(dataDir, 'dynamodb'))) {
     process.stderr.write(`no local stack data in ${dataDir}: run \`sluice dev\` first\n`);
     return 1;
