@@ -55,7 +55,10 @@ export interface EsmOptions {
   bisectOnError?: boolean;
   reportBatchItemFailures?: boolean;
   onFailure?: (r: OnFailureRecord) => Promise<void>;
-  /** Poll interval when a shard is idle (default 50 ms; Lambda polls each shard once per second). */
+  /**
+   * Poll interval when every shard is idle (default 50 ms; Lambda polls each shard once per second).
+   * `nudge()` cuts it short when records are put, so a longer interval costs no latency.
+   */
   idlePollMs?: number;
   retryBackoffMs?: number;
   meter?: UsageMeter;
@@ -137,6 +140,9 @@ interface ShardState {
   done: boolean;
 }
 
+/** While waiting out a batching window: re-read at least this often even without a nudge. */
+const WINDOW_REPOLL_MS = 250;
+
 export class EventSourceMapping {
   private stopping = false;
   /** While `drain()` runs: give up on a halted record after DRAIN_HALT_ATTEMPTS instead of retrying on. */
@@ -161,7 +167,42 @@ export class EventSourceMapping {
     iteratorAgeMs: 0,
   };
 
+  /** Puts seen so far (nudge() counts them): a wait started before the latest put ends at once. */
+  private nudges = 0;
+  /** Waits that a put ends early. */
+  private readonly waiters = new Set<() => void>();
+
   constructor(private readonly o: EsmOptions) {}
+
+  /** The stream read (its name). */
+  get collection(): string {
+    return this.o.collection;
+  }
+
+  /**
+   * Records were just put into the stream (the runner sees every PutRecords on the wire): end idle
+   * waits and batching-window waits now. Lambda's poller keeps a shard's GetRecords going; here a
+   * put wakes the mapping, so it need not re-read every stream every few milliseconds, which costs
+   * the emulators' CPU that the functions need, and ingest → materialized latency stays low.
+   */
+  nudge(): void {
+    this.nudges++;
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Waits up to `ms`, or until a put after `seen` (a value of `nudges` taken before the last read). */
+  private untilPut(seen: number, ms: number): Promise<void> {
+    if (this.nudges !== seen || ms <= 0 || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
 
   private get checkpointTask(): string {
     return `esm:${this.o.task}:${this.o.collection}`;
@@ -177,6 +218,7 @@ export class EventSourceMapping {
   /** Stop after in-flight invocations finish (no checkpoint is lost: it is written before stop resolves). */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const wake of [...this.waiters]) wake();
     await this.loop;
   }
 
@@ -212,9 +254,9 @@ export class EventSourceMapping {
           lastRefresh = Date.now();
         }
         const ready = [...this.shards.values()].filter((s) => !s.done && this.parentsDone(s));
+        const seen = this.nudges;
         const delivered = await settleAll(ready.map((s) => this.pollShard(s)));
-        if (delivered.every((n) => n === 0) && !this.stopping)
-          await new Promise((r) => setTimeout(r, this.o.idlePollMs ?? 50));
+        if (delivered.every((n) => n === 0)) await this.untilPut(seen, this.o.idlePollMs ?? 50);
       } catch (e) {
         if (e instanceof CrashError) throw e;
         // A journal or checkpoint-store failure (the handler's own errors are handled in deliver):
@@ -255,6 +297,7 @@ export class EventSourceMapping {
 
   private async pollShard(s: ShardState): Promise<number> {
     const batchSize = this.o.batchSize ?? 100;
+    let seen = this.nudges;
     const first = await this.o.journal.read(this.o.collection, s.info.shardId, s.checkpoint, batchSize);
     let records = first.records;
     let behind = first.millisBehindLatest;
@@ -262,7 +305,9 @@ export class EventSourceMapping {
     if (window > 0 && records.length > 0 && records.length < batchSize) {
       const until = Date.now() + window;
       while (records.length < batchSize && Date.now() < until && !this.stopping) {
-        await new Promise((r) => setTimeout(r, Math.min(20, window)));
+        // Re-read when something was put (or every WINDOW_REPOLL_MS for puts the runner does not see).
+        await this.untilPut(seen, Math.min(WINDOW_REPOLL_MS, until - Date.now()));
+        seen = this.nudges;
         const more = await this.o.journal.read(
           this.o.collection,
           s.info.shardId,

@@ -216,4 +216,36 @@ describe('event-source-mapping emulator', () => {
     expect(invoked).toBe(0);
     expect(failures.map((f) => [f.reason, f.batchSize])).toEqual([['RecordAgeExceeded', 3]]);
   });
+
+  it('nudge() ends an idle wait: records put after the mapping went idle are delivered at once, not a poll interval later', async () => {
+    const journal = await fill(0);
+    const delivered: number[] = [];
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: new MemoryStateStore(),
+      // An idle interval far beyond the test's patience: only a nudge can make this delivery prompt.
+      idlePollMs: 60_000,
+      handler: async (e) => {
+        delivered.push(Date.now());
+        return undefined;
+      },
+    });
+    esm.start();
+    try {
+      // Let the first (empty) poll round finish, so the mapping sits in its idle wait.
+      await new Promise((r) => setTimeout(r, 100));
+      await journal.append('c', [{ hashKey: evenRanges(2)[0].start.toString(), doc: { i: 1 } }]);
+      const put = Date.now();
+      esm.nudge();
+      const deadline = Date.now() + 5_000;
+      while (delivered.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(delivered).toHaveLength(1);
+      expect(delivered[0] - put).toBeLessThan(2_000);
+    } finally {
+      await esm.stop();
+    }
+  });
 });

@@ -258,6 +258,7 @@ export class AssemblyRunner {
           meterCall(this.meter, c, status, body);
           const task = this.tasks.find((x) => x.fn.name === fn.name);
           if (task) meterCall(task.meter, c, status, body);
+          if (status === 200) this.nudgeReaders(c);
           hooks?.after?.(c, status, body);
         },
         denied: (c: ProxiedCall, r: IamRequest) => {
@@ -321,6 +322,15 @@ export class AssemblyRunner {
     const q = this.template.queues.find((x) => x.arn === targetArn);
     const name = q?.name ?? targetArn.split(':').pop()!;
     await appendFile(join(this.dataDir, 'queues', `${name}.jsonl`), `${JSON.stringify(message)}\n`);
+  }
+
+  /** A function put records into a stream: its mappings poll now (EventSourceMapping.nudge). */
+  private nudgeReaders(c: ProxiedCall): void {
+    if (c.service !== 'kinesis') return;
+    const put = c.iam.find((r) => r.action === 'kinesis:PutRecords' || r.action === 'kinesis:PutRecord');
+    if (!put) return;
+    const stream = put.resource.slice(put.resource.lastIndexOf('/') + 1);
+    for (const m of this.mappings) if (m.collection === stream) m.nudge();
   }
 
   private addMapping(m: MappingResource): void {
@@ -559,8 +569,11 @@ export class AssemblyRunner {
     stateTable: string | undefined;
     streams: Record<string, string>;
     fragments: Record<string, { bucket: string; folder: string }>;
+    /** Collections whose persister keeps no reduced view (SluiceCatalogProps.views). */
+    noViews: string[];
   } {
     const streams: Record<string, string> = {};
+    const noViews: string[] = [];
     const fragments: Record<string, { bucket: string; folder: string }> = {};
     let stateTable: string | undefined;
     for (const f of this.template.functions) {
@@ -576,17 +589,19 @@ export class AssemblyRunner {
         // not a Sluice function
       }
       stateTable ??= f.environment.SLUICE_STATE_TABLE;
+      if (f.environment.SLUICE_VIEW === 'off' && f.environment.SLUICE_TASK)
+        noViews.push(f.environment.SLUICE_TASK);
     }
-    return { stateTable, streams, fragments };
+    return { stateTable, streams, fragments, noViews };
   }
 
   private writeEndpoints(dataDir: string): void {
     mkdirSync(dataDir, { recursive: true });
-    const { stateTable, streams, fragments } = this.resources;
+    const { stateTable, streams, fragments, noViews } = this.resources;
     // Kept after stop: `sluice read` on a stopped stack finds the state table of the stack that ran here.
     writeFileSync(
       join(dataDir, 'stack.json'),
-      `${JSON.stringify({ stack: this.template.stackName, assembly: this.template.dir, stateTable, streams, fragments }, null, 2)}\n`,
+      `${JSON.stringify({ stack: this.template.stackName, assembly: this.template.dir, stateTable, streams, fragments, noViews }, null, 2)}\n`,
     );
     writeFileSync(
       join(dataDir, 'endpoints.json'),
