@@ -1,23 +1,16 @@
 /**
- * The local AWS: kinesalite (Kinesis), dynalite (DynamoDB) in-process, s3rver (S3) in a child process
- * (it needs --openssl-legacy-provider), all on 127.0.0.1, ports ephemeral (0) or given. With `dataDir`
+ * The local AWS: kinesalite (Kinesis), dynalite (DynamoDB) and s3rver (S3), each in its own child
+ * process (the emulators' work then runs beside the runner's, not in its event loop; s3rver also
+ * needs --openssl-legacy-provider), all on 127.0.0.1, ports ephemeral (0) or given. With `dataDir`
  * their data persists under `<dataDir>/{kinesis,dynamodb,s3}` and survives restarts; without it
  * Kinesis and DynamoDB live in memory and S3 in a temporary directory.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-
-const require = createRequire(import.meta.url);
-type ServerFactory = (opts: Record<string, unknown>) => Server;
-const kinesalite = require('kinesalite') as ServerFactory;
-const dynalite = require('dynalite') as ServerFactory;
 
 export interface EmulatorOptions {
   dataDir?: string;
@@ -50,24 +43,15 @@ export class EmulatorError extends Error {
   }
 }
 
-function listen(server: Server, port: number, name: string): Promise<number> {
-  return new Promise((res, rej) => {
-    server.once('error', (e) => rej(new EmulatorError(name, (e as Error).message)));
-    server.listen(port, '127.0.0.1', () => res((server.address() as AddressInfo).port));
-  });
-}
+const HERE = dirname(fileURLToPath(import.meta.url));
 
-function close(server: Server): Promise<void> {
-  return new Promise((res) => server.close(() => res()));
-}
-
-async function startS3(
-  directory: string,
-  port: number,
-  onEvent: (r: S3EventRecord) => void,
+/** Starts one emulator child (s3rver-child.cjs or emulator-child.cjs); resolves its port once it listens. */
+async function startChild(
+  name: string,
+  args: string[],
+  onLine: (line: string) => void = () => {},
 ): Promise<{ port: number; child: ChildProcess }> {
-  const script = join(dirname(fileURLToPath(import.meta.url)), 's3rver-child.cjs');
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', script, directory, String(port)], {
+  const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
   });
@@ -81,20 +65,51 @@ async function startS3(
       try {
         res((JSON.parse(l) as { port: number }).port);
       } catch {
-        rej(new EmulatorError('s3', `unexpected output ${l}`));
+        rej(new EmulatorError(name, `unexpected output ${l}`));
       }
     });
-    child.once('exit', (code) => rej(new EmulatorError('s3', `exited with ${code}: ${stderr.trim()}`)));
+    child.once('exit', (code) => rej(new EmulatorError(name, `exited with ${code}: ${stderr.trim()}`)));
   });
-  lines.on('line', (l) => {
-    try {
-      const m = JSON.parse(l) as { event?: S3EventRecord };
-      if (m.event) onEvent(m.event);
-    } catch {
-      // not an event line
-    }
-  });
+  lines.on('line', onLine);
   return { port: got, child };
+}
+
+/** Closes a child's stdin (it closes its server and exits) and waits for it; kills it after 3 s. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((r) => {
+    // Already gone: exited, or killed by a signal (Ctrl-C reaches the whole process group), when
+    // exitCode stays null and 'exit' has fired already.
+    if (child.exitCode !== null || child.signalCode !== null) r();
+    else child.once('exit', () => r());
+  });
+  child.stdin?.end();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function startS3(directory: string, port: number, onEvent: (r: S3EventRecord) => void) {
+  return startChild(
+    's3',
+    ['--openssl-legacy-provider', join(HERE, 's3rver-child.cjs'), directory, String(port)],
+    (l) => {
+      try {
+        const m = JSON.parse(l) as { event?: S3EventRecord };
+        if (m.event) onEvent(m.event);
+      } catch {
+        // not an event line
+      }
+    },
+  );
+}
+
+function startEmulator(name: 'kinesalite' | 'dynalite', port: number, options: Record<string, unknown>) {
+  return startChild(name === 'kinesalite' ? 'kinesis' : 'dynamodb', [
+    join(HERE, 'emulator-child.cjs'),
+    name,
+    String(port),
+    JSON.stringify(options),
+  ]);
 }
 
 export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulators> {
@@ -105,30 +120,42 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
     mkdirSync(d, { recursive: true });
     return d;
   };
-  const kin = kinesalite({
-    path: dir('kinesis'),
-    createStreamMs: 0,
-    deleteStreamMs: 0,
-    updateStreamMs: 0,
-    shardLimit: 1000,
-  });
-  const ddb = dynalite({ path: dir('dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const s3Listeners = new Set<(r: S3EventRecord) => void>();
   const s3dir = dir('s3') ?? mkdtempSync(join(tmpdir(), 'sluice-s3-'));
-  const [kp, dp, s3] = await Promise.all([
-    listen(kin, opts.ports?.kinesis ?? 0, 'kinesis'),
-    listen(ddb, opts.ports?.dynamodb ?? 0, 'dynamodb'),
+  const started = await Promise.allSettled([
+    startEmulator('kinesalite', opts.ports?.kinesis ?? 0, {
+      path: dir('kinesis'),
+      createStreamMs: 0,
+      deleteStreamMs: 0,
+      updateStreamMs: 0,
+      shardLimit: 1000,
+    }),
+    startEmulator('dynalite', opts.ports?.dynamodb ?? 0, {
+      path: dir('dynamodb'),
+      createTableMs: 0,
+      deleteTableMs: 0,
+      updateTableMs: 0,
+    }),
     startS3(s3dir, opts.ports?.s3 ?? 0, (r) => {
       for (const l of s3Listeners) l(r);
     }),
   ]);
-  const ports = { kinesis: kp, dynamodb: dp, s3: s3.port };
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // Stop the ones that did start (a port taken makes one fail), then report the failure.
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? stopChild(r.value.child) : undefined)));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const [kin, ddb, s3] = started.map(
+    (r) => (r as PromiseFulfilledResult<{ port: number; child: ChildProcess }>).value,
+  );
+  const ports = { kinesis: kin.port, dynamodb: ddb.port, s3: s3.port };
   let stopped = false;
   return {
     ports,
     endpoints: {
-      kinesis: `http://127.0.0.1:${kp}`,
-      dynamodb: `http://127.0.0.1:${dp}`,
+      kinesis: `http://127.0.0.1:${kin.port}`,
+      dynamodb: `http://127.0.0.1:${ddb.port}`,
       s3: `http://127.0.0.1:${s3.port}`,
     },
     onS3Event(listener) {
@@ -138,16 +165,7 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
     async stop() {
       if (stopped) return;
       stopped = true;
-      const exited = new Promise<void>((r) => {
-        // Already gone: exited, or killed by a signal (Ctrl-C reaches the whole process group), when
-        // exitCode stays null and 'exit' has fired already.
-        if (s3.child.exitCode !== null || s3.child.signalCode !== null) r();
-        else s3.child.once('exit', () => r());
-      });
-      s3.child.stdin?.end();
-      const timer = setTimeout(() => s3.child.kill('SIGKILL'), 3000);
-      await Promise.all([close(kin), close(ddb), exited]);
-      clearTimeout(timer);
+      await Promise.all([stopChild(kin.child), stopChild(ddb.child), stopChild(s3.child)]);
     },
   };
 }
