@@ -32,6 +32,8 @@ export interface DevOptions {
   stack?: string;
   /** `-c onFailure=…` for the CDK app: `halt`, `park`, or JSON of policies per task label. */
   onFailure?: string;
+  /** `-c views=…` for the CDK app: `all`, `none`, or a JSON list of collection names. */
+  views?: string;
   /** Check AWS calls against the functions' roles (default true). */
   iam?: boolean;
   /** Run schedules this often instead of the template's rate, e.g. `5s`. */
@@ -89,6 +91,7 @@ export async function runDev(
   const context: Record<string, unknown> = {
     ...(o.stack ? { stack: o.stack } : {}),
     ...(o.onFailure ? { onFailure: o.onFailure } : {}),
+    ...(o.views ? { views: o.views } : {}),
   };
   const cached = assembly ? undefined : cachedAssembly(catalogPath, join(dataDir, 'assembly'), context);
   if (cached) {

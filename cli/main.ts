@@ -70,6 +70,10 @@ export async function main(argv: string[]): Promise<number> {
       '--on-failure <policy>',
       "stream tasks' failure policy, as `cdk deploy -c onFailure=…`: halt (default) or park, or JSON per task label",
     )
+    .option(
+      '--views <which>',
+      'collections that keep a reduced view, as `cdk deploy -c views=…`: all (default), none, or a JSON list',
+    )
     .option('--no-watch', "do not re-synthesize and restart on edits of the catalog's files")
     .option('--schedule-every <duration>', "run schedules this often instead of the template's rate, e.g. 5s")
     .option(

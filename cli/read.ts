@@ -40,12 +40,17 @@ export async function runRead(
   const endpoints = running ?? emulators!.endpoints;
   // The state table of the stack that ran here (its physical name comes from the template).
   const stackFile = join(dataDir, 'stack.json');
-  const table =
-    running?.stateTable ??
-    (existsSync(stackFile)
-      ? (JSON.parse(readFileSync(stackFile, 'utf8')) as { stateTable?: string }).stateTable
-      : undefined) ??
-    parseEnv({}).stateTable;
+  const stack = existsSync(stackFile)
+    ? (JSON.parse(readFileSync(stackFile, 'utf8')) as { stateTable?: string; noViews?: string[] })
+    : {};
+  if (stack.noViews?.includes(collection)) {
+    await emulators?.stop();
+    process.stderr.write(
+      `${collection} keeps no reduced view: the stack was synthesized with views that leave it out (SluiceCatalogProps.views, -c views=…, sluice dev --views). Its documents are in its fragments (S3, the console's collection page); keep its view to read it by key\n`,
+    );
+    return 1;
+  }
+  const table = running?.stateTable ?? stack.stateTable ?? parseEnv({}).stateTable;
   // A closed pipe (`sluice read ... | head`) ends the output quietly.
   out.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE') throw e;

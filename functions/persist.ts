@@ -2,7 +2,8 @@
  * Lambda handler of a collection's persister: Kinesis event → gzipped JSON-lines fragments in S3 and
  * the collection's reduced view in the state table.
  * Environment (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK (the collection), SLUICE_STREAMS,
- * SLUICE_STATE_TABLE, SLUICE_FRAGMENTS (`{collection: "s3://bucket/prefix/"}`) or SLUICE_BUCKET.
+ * SLUICE_STATE_TABLE, SLUICE_FRAGMENTS (`{collection: "s3://bucket/prefix/"}`) or SLUICE_BUCKET;
+ * SLUICE_VIEW=off: fragments only (SluiceCatalogProps.views).
  * Built once per cold start (first invocation).
  */
 import { parseEnv, requireTask } from '../shared/config/env.ts';
@@ -41,5 +42,5 @@ export function createPersistTask(
 
 export const handler: KinesisTaskHandler = kinesisEntry(() => {
   const env = parseEnv();
-  return createPersistTask(createRuntime(env), requireTask(env));
+  return createPersistTask(createRuntime(env), requireTask(env), { view: env.view });
 });

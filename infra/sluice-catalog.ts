@@ -108,6 +108,16 @@ export interface SluiceCatalogProps {
    * (`{'derivation:acmeCo/totals': 'park'}`; unlisted tasks halt). Context: `-c onFailure=park`.
    */
   onFailure?: OnFailure | Record<string, OnFailure>;
+  /**
+   * Which collections keep a reduced view: the fully reduced document per key in the state table,
+   * what `sluice read` and the console's collection page browse by key. `all` (default), `none`, or
+   * collection names. A view costs one DynamoDB write per key per persister batch: for a collection
+   * keyed per event (an event log) that is a write per document, more than everything else its
+   * documents cost; leave such collections out. Fragments in S3 (every document) are written either
+   * way, and derivations and materializations never read a view. Context: `-c views=none` or
+   * `-c views='["acme/totals"]'`.
+   */
+  views?: 'all' | 'none' | string[];
   /** CloudWatch namespace of the task metrics (POWERTOOLS_METRICS_NAMESPACE). Default `Sluice`. */
   metricsNamespace?: string;
   /** Alarm and OK notifications go here when given. */
@@ -231,6 +241,7 @@ export class SluiceCatalog extends Construct {
       persisters: new Construct(this, 'Persisters'),
     };
     this.checkOverrides();
+    this.checkViews();
 
     this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -281,6 +292,26 @@ export class SluiceCatalog extends Construct {
   private catalogName(): string {
     const root = this.catalog.root;
     return root.split('/').slice(-2).join('/');
+  }
+
+  /** `views`: `all`, `none`, or names of this catalog's collections. */
+  private checkViews(): void {
+    const v = this.props.views;
+    if (v === undefined || v === 'all' || v === 'none') return;
+    const refuse = (pointer: string, found: unknown, why: string) =>
+      new DeployUnsupportedError('InvalidOverride', 'SluiceCatalogProps.views', pointer, found, why);
+    if (!Array.isArray(v)) throw refuse('', v, "'all', 'none' or a list of collection names");
+    const names = Object.keys(this.catalog.collections);
+    v.forEach((name, i) => {
+      if (typeof name !== 'string' || !this.catalog.collections[name])
+        throw refuse(`/${i}`, name, `a collection of this catalog: ${names.join(', ')}`);
+    });
+  }
+
+  /** Whether a collection keeps its reduced view (SluiceCatalogProps.views). */
+  private keepsView(collection: string): boolean {
+    const v = this.props.views ?? 'all';
+    return v === 'all' || (Array.isArray(v) && v.includes(collection));
   }
 
   /** `onFailure`: a policy, or policies keyed by the label of a stream task of this catalog. */
@@ -906,6 +937,7 @@ export class SluiceCatalog extends Construct {
   private addPersister(spec: CollectionSpec): void {
     const label = taskLabel('persister', spec.name);
     const scope = new Construct(this.scopes.persisters, constructIdFor('collection', spec.name));
+    const view = this.keepsView(spec.name);
     const fn = this.makeFunction(
       scope,
       'Function',
@@ -915,19 +947,22 @@ export class SluiceCatalog extends Construct {
       {
         reads: [spec.name],
         writes: [],
-        state: { partition: viewPartition(spec.name), actions: STATE_ACCESS.persister },
+        // Without a view the persister writes fragments only: no access to the state table at all.
+        state: view ? { partition: viewPartition(spec.name), actions: STATE_ACCESS.persister } : undefined,
         fragmentsWrite: [spec.name],
         fragmentsRead: [],
       },
       { kind: 'persister', name: spec.name },
     );
-    // A tombstone guards against replays of older documents; none can come once no stream holds them
-    // (replayHours), so it may expire a day after that. An `applied` entry that has not moved for as
-    // long guards nothing either (ports/state.ts pruneApplied): nothing but the stream feeds a reduced view.
-    const horizon = String((this.replayHours(spec.name) + 24) * 3600);
-    fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', horizon);
-    fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', horizon);
-    this.grantViewSpill(fn, spec.name);
+    if (view) {
+      // A tombstone guards against replays of older documents; none can come once no stream holds them
+      // (replayHours), so it may expire a day after that. An `applied` entry that has not moved for as
+      // long guards nothing either (ports/state.ts pruneApplied): nothing but the stream feeds a reduced view.
+      const horizon = String((this.replayHours(spec.name) + 24) * 3600);
+      fn.fn.addEnvironment('SLUICE_TOMBSTONE_TTL_SECONDS', horizon);
+      fn.fn.addEnvironment('SLUICE_APPLIED_HORIZON_SECONDS', horizon);
+      this.grantViewSpill(fn, spec.name);
+    } else fn.fn.addEnvironment('SLUICE_VIEW', 'off');
     const parks = this.consume(fn, label, [spec.name], this.esm.persisterBatchingWindow);
     this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
       label,

@@ -16,6 +16,7 @@
  * | `SLUICE_REDACT_SALT` | salt of `redact: {strategy: sha256}` (schema/redact.ts): a secret reference (`secretsmanager:`, `ssm:`, `env:`) or the salt itself | empty salt |
  * | `SLUICE_TOMBSTONE_TTL_SECONDS` | a reduced view's tombstones (deleted documents) expire this long after they are written (DynamoDB TTL attribute `ttl`); longer than the stream's retention, so no replay can outlive one | unset: kept |
  * | `SLUICE_APPLIED_HORIZON_SECONDS` | entries of the per-key `applied` maps (source → position) that have not moved for this long are pruned on write: no redelivery (the stream's retention; for a materialization, re-backfill from fragments too) can reach them any more | unset: never pruned |
+ * | `SLUICE_VIEW` | `off`: the persister writes fragments only, no reduced view (SluiceCatalogProps.views) | on |
  * | `SLUICE_MAX_BODY_BYTES` | HTTP ingest request size limit | `10485760` |
  * | `SLUICE_MEMORY_MB` | memory for usage accounting (else `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) | `1024` |
  * | `AWS_REGION` | region of the clients | `us-east-1` |
@@ -37,6 +38,8 @@ export interface SluiceEnv {
   redactSalt: string | undefined;
   tombstoneTtlSeconds: number | undefined;
   appliedHorizonSeconds: number | undefined;
+  /** SLUICE_VIEW=off: the persister keeps no reduced view. */
+  view: boolean;
   maxBodyBytes: number;
   memoryMb: number;
   region: string;
@@ -82,6 +85,12 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, dflt: number): number
   return n;
 }
 
+function viewSetting(v: string | undefined): boolean {
+  if (v === undefined || v === '' || v === 'on') return true;
+  if (v === 'off') return false;
+  throw new EnvError('SLUICE_VIEW', v, "expected 'on' or 'off'");
+}
+
 export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
   const prefix = env.SLUICE_PREFIX || 'sluice';
   if (!/^[a-zA-Z0-9-]{1,40}$/.test(prefix))
@@ -121,6 +130,7 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): SluiceEnv {
     appliedHorizonSeconds: env.SLUICE_APPLIED_HORIZON_SECONDS
       ? positiveInt(env, 'SLUICE_APPLIED_HORIZON_SECONDS', 1)
       : undefined,
+    view: viewSetting(env.SLUICE_VIEW),
     maxBodyBytes: positiveInt(env, 'SLUICE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     memoryMb: positiveInt(env, 'SLUICE_MEMORY_MB', positiveInt(env, 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 1024)),
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',

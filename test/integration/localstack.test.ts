@@ -154,6 +154,53 @@ describe('local stack end to end', () => {
     );
   });
 
+  it('views: a collection left out keeps no reduced view (fragments only), the others do; `sluice read` says why it cannot read it', async () => {
+    const dataDir = tempDir();
+    // As `cdk deploy -c views='["test/totals"]' -c eventSource='{"maxBatchingWindow":0}'`.
+    const runner = await start(dataDir, {
+      context: { views: '["test/totals"]', eventSource: '{"maxBatchingWindow":0}' },
+    });
+    cleanup.push(() => runner.stop());
+    const persister = runner.template.functions.find(
+      (f) => f.environment.SLUICE_TASK === 'test/events' && f.environment.SLUICE_VIEW,
+    );
+    expect(persister?.environment.SLUICE_VIEW).toBe('off');
+    for (const m of runner.template.mappings.filter((x) => !x.functionLogicalId.includes('Persister')))
+      expect(m.maxBatchingWindowSeconds, m.logicalId).toBe(0);
+    const a = events(150);
+    expect((await post(runner, JSON.stringify(a))).status).toBe(200);
+    await runner.drain();
+    expect(await materialized(runner)).toEqual(oracle(a));
+    expect(await view(runner, 'test/events')).toEqual([]);
+    expect((await view(runner, 'test/totals')).length).toBe(Object.keys(oracle(a)).length);
+    // Every event is still in the collection's fragments.
+    const place = runner.resources.fragments['test/events'];
+    const blobs = new S3BlobStore({ client: runner.admin.s3, bucket: place.bucket });
+    let lines = 0;
+    for (const k of await blobs.list(place.folder))
+      lines += gunzipSync(Buffer.from((await blobs.get(k))!))
+        .toString()
+        .trim()
+        .split('\n').length;
+    expect(lines).toBe(a.length);
+    await runner.stop();
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => errors.push(String(chunk)) > 0) as typeof process.stderr.write;
+    try {
+      expect(
+        await runRead(
+          'test/events',
+          { catalog: FIXTURE, data: dataDir },
+          new Writable({ write: (_c, _e, cb) => cb() }),
+        ),
+      ).toBe(1);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(errors.join('')).toMatch(/test\/events keeps no reduced view.*views/);
+  });
+
   it('materialize-dynamodb: a full-reduction delete removes the document; later documents re-create it', async () => {
     const runner = await start(tempDir());
     cleanup.push(() => runner.stop());

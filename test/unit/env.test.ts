@@ -13,6 +13,8 @@ describe('environment contract (shared/config/env.ts)', () => {
       maxBodyBytes: 10 * 1024 * 1024,
     });
     expect(env.task).toBeUndefined();
+    expect(env.view).toBe(true);
+    expect(parseEnv({ SLUICE_VIEW: 'off' }).view).toBe(false);
   });
   it('parses streams and fragments maps', () => {
     const env = parseEnv({
@@ -32,6 +34,7 @@ describe('environment contract (shared/config/env.ts)', () => {
     );
     expect(() => parseEnv({ SLUICE_FRAGMENTS: '{"a": "http://x"}' })).toThrow(/SLUICE_FRAGMENTS.*s3:\/\//);
     expect(() => parseEnv({ SLUICE_PREFIX: 'has space' })).toThrow(/SLUICE_PREFIX/);
+    expect(() => parseEnv({ SLUICE_VIEW: 'no' })).toThrow(/SLUICE_VIEW="no".*'on' or 'off'/);
   });
   it('stream names are valid Kinesis names, deterministic, bounded at 128 characters', () => {
     expect(streamNameFor('p', 'acmeCo/anvils/orders')).toBe('p-acmeCo.anvils.orders');
