@@ -25,7 +25,14 @@ export type FailurePolicy = { policy: 'halt' };
 
 export interface EventSourceSettings {
   batchSize: number;
-  /** MaximumBatchingWindowInSeconds of derivations and materializations (on the ingest → materialized path). */
+  /**
+   * MaximumBatchingWindowInSeconds of derivations and materializations (on the ingest → materialized
+   * path). Default 0, Lambda's own: a batch is invoked as soon as the poller has records, so each hop
+   * adds at most the poll interval (about a second on AWS with standard iterators; milliseconds on the
+   * local stack). A window of W seconds gathers W seconds of documents per invocation instead: fewer
+   * invocations and per-batch writes (checkpoints, one write per key per batch) at low and middling
+   * rates, for up to W more seconds per hop (`-c eventSource='{"maxBatchingWindow":5}'`).
+   */
   maxBatchingWindow: Duration;
   /**
    * MaximumBatchingWindowInSeconds of persisters (S3 fragments and the collection's reduced view), off
@@ -51,7 +58,7 @@ export interface EventSourceSettings {
 /** The mapping defaults of every stream consumer (override per stack with `SluiceCatalogProps.eventSource`). */
 export const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
   batchSize: 500,
-  maxBatchingWindow: Duration.seconds(1),
+  maxBatchingWindow: Duration.seconds(0),
   persisterBatchingWindow: Duration.seconds(10),
   bisectBatchOnError: true,
   reportBatchItemFailures: true,

@@ -32,10 +32,10 @@ function queuesOf(template: Template): string[] {
 }
 
 describe('event-source mapping defaults', () => {
-  it('one exported constant: batch 500 in a 1 s window (10 s for persisters), bisect, ReportBatchItemFailures, halt, one batch per shard', () => {
+  it('one exported constant: batch 500, no batching window (10 s for persisters), bisect, ReportBatchItemFailures, halt, one batch per shard', () => {
     expect(DEFAULT_EVENT_SOURCE).toEqual({
       batchSize: 500,
-      maxBatchingWindow: Duration.seconds(1),
+      maxBatchingWindow: Duration.seconds(0),
       persisterBatchingWindow: Duration.seconds(10),
       bisectBatchOnError: true,
       reportBatchItemFailures: true,
@@ -62,7 +62,7 @@ describe('event-source mapping defaults', () => {
     }
   });
 
-  it('persisters batch in a 10 s window, every other consumer in 1 s (the ingest → materialized path)', () => {
+  it('persisters batch in a 10 s window, every other consumer invokes at once (the ingest → materialized path)', () => {
     const { template } = synth(fixtureCatalog());
     const all = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
     for (const label of CONSUMERS) {
@@ -71,7 +71,7 @@ describe('event-source mapping defaults', () => {
       expect(own.length, label).toBeGreaterThan(0);
       for (const m of own)
         expect(m.Properties.MaximumBatchingWindowInSeconds, label).toBe(
-          label.startsWith('persister:') ? 10 : 1,
+          label.startsWith('persister:') ? 10 : 0,
         );
     }
   });
