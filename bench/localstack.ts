@@ -13,7 +13,7 @@
  * 5. $ per million documents at 10, 100 and 1,000 docs/s (a client posting what it has every 100 ms),
  *    units counted off the wire: per-batch costs (S3 PUT per fragment, Lambda requests, a write per
  *    key per batch) are amortized over fewer documents at low rates.
- * Env: BENCH_DOCS (default 10000), BENCH_LATENCY_DOCS (default 200), BENCH_RATE_SECONDS (scales the
+ * Env: BENCH_CONTEXT (CDK context for the synth, JSON, e.g. '{"eventSource":{"maxBatchingWindow":0}}'), BENCH_DOCS (default 10000), BENCH_LATENCY_DOCS (default 200), BENCH_RATE_SECONDS (scales the
  * time spent at each rate, default 1: 30, 10 and 5 s).
  */
 import { loadavg, tmpdir } from 'node:os';
@@ -84,7 +84,11 @@ export async function run(): Promise<void> {
     // function in Lambda's sandbox under its role, the mappings polling concurrently with the
     // template's batch sizes and windows. Done when the materialized totals hold all N documents and
     // every mapping (persisters included) has caught up.
-    const { dir: assembly } = await synthesize(catalog, join(tmpdir(), 'sluice-bench-assemblies'));
+    const { dir: assembly } = await synthesize(
+      catalog,
+      join(tmpdir(), 'sluice-bench-assemblies'),
+      process.env.BENCH_CONTEXT ? (JSON.parse(process.env.BENCH_CONTEXT) as Record<string, unknown>) : {},
+    );
     const counts = new Map<string, number>();
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
@@ -109,9 +113,6 @@ export async function run(): Promise<void> {
       shards: 2,
       onLog: () => {},
       hooks: { after: (c) => written(c) },
-      onEvent: (_task, e) => {
-        if (e.kind === 'invoke') invocationsDone++;
-      },
     });
     try {
       materializer = runner.tasks.find((t) => t.kind === 'materialization')?.fn.name ?? '';
@@ -164,12 +165,17 @@ export async function run(): Promise<void> {
       // 5. Cost against the rate: documents posted one per request (as a trickle of webhooks
       // arrives) at 10, 100 and 1,000 docs/s for a while, units counted off the wire.
       await settled(runner, () => true);
-      const curve: { rate: number; docs: number; cost: ReturnType<typeof costOf> }[] = [];
+      const curve: { rate: number; docs: number; cost: ReturnType<typeof costOf>; tasks: string[] }[] = [];
       for (const [rate, seconds] of RATES) {
         resetMeters(runner);
         const docs = await paced(post, rate, seconds);
         await settled(runner, () => true);
-        curve.push({ rate, docs, cost: costOf(perMillion({ ...runner.meter.usage }, docs)) });
+        curve.push({
+          rate,
+          docs,
+          cost: costOf(perMillion({ ...runner.meter.usage }, docs)),
+          tasks: taskBreakdown(runner, docs),
+        });
       }
       // 4. Cost per million 1 KB documents, Sluice (measured) vs naive (same documents).
       const docBytes = payloads[0].length;
@@ -236,6 +242,8 @@ export async function run(): Promise<void> {
           `  ${fmt(c.rate).padStart(8)}${fmt(c.docs).padStart(8)}${[d.kinesis, d.dynamodb, d.s3, d.lambda, d.total].map((x) => fmt(x, 4).padStart(10)).join('')}`,
         );
       }
+      console.log(`  where it goes at ${fmt(curve[0].rate)} docs/s (per task):`);
+      for (const t of curve[0].tasks) console.log(`    ${t}`);
     } finally {
       await runner.stop();
     }
@@ -263,9 +271,6 @@ async function until(cond: () => boolean, timeoutMs: number, what: () => string)
   }
 }
 
-/** Mapping invocations finished (the runner reports each when it returns). */
-let invocationsDone = 0;
-
 /**
  * Waits until `cond` holds, no mapping invocation is running, and no mapping has delivered anything for longer than the longest
  * batching window (a mapping waiting out its window holds records without showing them); resolves
@@ -275,10 +280,7 @@ async function settled(runner: AssemblyRunner, cond: () => boolean): Promise<num
   const quietMs =
     1000 * Math.max(1, ...runner.template.mappings.map((m) => m.maxBatchingWindowSeconds)) + 500;
   const delivered = () => runner.mappings.reduce((n, m) => n + m.stats.records + m.stats.failures, 0);
-  // Functions behind mappings are invoked by them alone: started minus finished is what runs now.
-  const running = () =>
-    runner.tasks.reduce((n, t) => n + (t.mappings.length > 0 ? t.fn.stats.invocations : 0), 0) -
-    invocationsDone;
+  const running = () => runner.tasks.reduce((n, t) => n + t.fn.stats.running, 0);
   let last = delivered();
   let since = performance.now();
   for (;;) {

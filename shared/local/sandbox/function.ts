@@ -63,6 +63,8 @@ export interface FunctionStats {
   timeouts: number;
   coldStarts: number;
   durationMs: number;
+  /** Invocations started and not yet finished (waiting for an instance included). */
+  running: number;
 }
 
 export class SandboxedFunction {
@@ -76,6 +78,7 @@ export class SandboxedFunction {
     timeouts: 0,
     coldStarts: 0,
     durationMs: 0,
+    running: 0,
   };
   lastError: FunctionError | undefined;
 
@@ -192,7 +195,15 @@ export class SandboxedFunction {
 
   /** Invoke the function with an event; resolves with its result or rejects with a FunctionError. */
   async invoke(event: unknown): Promise<unknown> {
-    const inst = await this.acquire();
+    this.stats.running++;
+    try {
+      return await this.invokeOn(await this.acquire(), event);
+    } finally {
+      this.stats.running--;
+    }
+  }
+
+  private async invokeOn(inst: Instance, event: unknown): Promise<unknown> {
     const started = Date.now();
     this.stats.invocations++;
     const timeoutMs = this.fn.timeoutSeconds * 1000;
