@@ -46,7 +46,8 @@ export function collectionPage(root: HTMLElement, name: string): () => void {
     current = after;
     next = page.next;
     docs.replaceChildren(...page.docs.map((d) => docItem(d.doc, d.key)));
-    if (page.docs.length === 0) docs.append(h('li', { class: 'muted' }, 'no reduced documents yet'));
+    if (page.noView) docs.append(h('li', { class: 'muted' }, page.noView));
+    else if (page.docs.length === 0) docs.append(h('li', { class: 'muted' }, 'no reduced documents yet'));
     more.disabled = !next;
     prev.disabled = back.length === 0;
     status.textContent = `page ${back.length + 1}`;

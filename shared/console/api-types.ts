@@ -160,6 +160,8 @@ export interface DocPage {
   docs: { key: (Json | undefined)[]; doc: Json }[];
   /** Cursor of the next page (hex of the last packed key), when there may be more. */
   next?: string;
+  /** Set when the collection keeps no reduced view (SluiceCatalogProps.views): why there are no documents. */
+  noView?: string;
 }
 
 export type ChangeKind = 'added' | 'changed' | 'removed';

@@ -104,6 +104,12 @@ export async function reducedDocs(
   opts: { prefix?: string; after?: string; limit?: number },
 ): Promise<DocPage> {
   collectionSpec(catalog, name);
+  if (runner.resources.noViews.includes(name))
+    return {
+      docs: [],
+      noView:
+        'this collection keeps no reduced view (the stack was synthesized with views that leave it out: SluiceCatalogProps.views, -c views=…, sluice dev --views); its newest documents are in the journal below and every document is in its fragments',
+    };
   const table = runner.resources.stateTable;
   if (!table) throw new ConsoleError(503, 'the running stack has no state table');
   if (opts.after !== undefined && !/^([0-9a-f]{2})*$/.test(opts.after))

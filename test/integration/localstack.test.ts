@@ -18,6 +18,7 @@ import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
+import { reducedDocs } from '../../shared/console/collections.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
 import type { MaterializeConnector } from '../../shared/materialize/connector.ts';
@@ -183,6 +184,9 @@ describe('local stack end to end', () => {
         .trim()
         .split('\n').length;
     expect(lines).toBe(a.length);
+    // The console's collection page says why it lists no documents by key.
+    expect((await reducedDocs(runner, catalog, 'test/events', {})).noView).toMatch(/keeps no reduced view/);
+    expect((await reducedDocs(runner, catalog, 'test/totals', {})).docs.length).toBeGreaterThan(0);
     await runner.stop();
     const errors: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
