@@ -1,6 +1,6 @@
 /**
- * One shard of `sluice combine` (cli/combine.ts): receives the input lines of its keys, in input
- * order, parses, validates and combines them with its own Combiner (and memory budget, spilling
+ * One shard of `sluice combine` (cli/combine.ts): receives blocks of the input and where the lines
+ * of its keys are in them, in input order; it parses, validates and combines them with its own Combiner (and memory budget, spilling
  * like any combiner), then streams its fully reduced documents in key order, a chunk per request.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -12,6 +12,7 @@ import {
   type FromWorker,
   type InputProblem,
   LineFeeder,
+  LineText,
   type ToWorker,
   type WorkerSetup,
 } from './combine-input.ts';
@@ -28,6 +29,7 @@ const combiner = new Combiner({
   ownsDocuments: true,
 });
 const feeder = new LineFeeder(combiner);
+const text = new LineText();
 let problem: InputProblem | undefined;
 let output: Iterator<{ packed: string; text: string } | { error: string; packed: string }> | undefined;
 
@@ -78,12 +80,12 @@ function sendChunk(): void {
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
-    case 'lines': {
+    case 'input': {
       if (problem === undefined) {
-        const lines = Buffer.from(m.bytes, 0, m.length).toString('utf8').split('\n');
-        const numbers = m.lineNumbers;
-        for (let i = 0; i < numbers.length; i++) {
-          problem = feeder.line(lines[i], numbers[i]);
+        const buf = Buffer.from(m.bytes, 0, m.length);
+        const lines = m.lines;
+        for (let i = 0; i < lines.length; i += 3) {
+          problem = feeder.line(text.of(buf, lines[i], lines[i + 1]), lines[i + 2]);
           if (problem !== undefined) {
             send({ t: 'problem', problem });
             break;

@@ -7,7 +7,6 @@
  * Exit status: 0 done; 1 a bad input line (invalid JSON, schema violation, reduction error), reported
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
-import { isAscii } from 'node:buffer';
 import { availableParallelism, loadavg } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
@@ -15,7 +14,7 @@ import { loadCatalog } from '../shared/catalog/load.ts';
 import { Combiner } from '../shared/combine/index.ts';
 import { parsePointer } from '../shared/json/pointer.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
-import { describe, isBrokenPipe, LineFeeder, readLines, write } from './combine-input.ts';
+import { describe, isBrokenPipe, LineFeeder, LineText, readLines, write } from './combine-input.ts';
 import { combineSharded } from './combine-sharded.ts';
 
 export interface CombineOptions {
@@ -114,19 +113,11 @@ export async function runCombine(
 
   let lineNo = 0;
   let problem: ReturnType<LineFeeder['line']>;
-  // An ASCII chunk (the usual JSON lines) is decoded once and its lines sliced from that string, not
-  // decoded line by line: byte offsets are character offsets there, and slices share the chunk's text.
-  let chunk: Buffer | undefined;
-  let chunkText: string | undefined;
+  const text = new LineText();
   await readLines(
     io.stdin,
     (buf, start, end) => {
-      if (buf !== chunk) {
-        chunk = buf;
-        chunkText = isAscii(buf) ? buf.toString('latin1') : undefined;
-      }
-      const text = chunkText !== undefined ? chunkText.slice(start, end) : buf.toString('utf8', start, end);
-      problem ??= feeder.line(text, ++lineNo);
+      problem ??= feeder.line(text.of(buf, start, end), ++lineNo);
     },
     () => problem !== undefined,
   );
