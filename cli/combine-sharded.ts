@@ -3,9 +3,9 @@
  * reads stdin into blocks of shared memory, splits them into lines and routes each by a byte scan
  * of its key (shared/combine/route.ts), so every document of a key goes to one shard, in input
  * order: each key is folded exactly as the single-threaded combiner folds it (same results,
- * floating-point sums included). Parsing,
- * validation and reduction, the costly part, run in parallel. At the end the shards' outputs, each
- * in key order and with disjoint keys, are merged by packed key: the same order as one combiner's.
+ * floating-point sums included). Parsing, validation and reduction, the costly part, run in
+ * parallel. At the end the shards' outputs, each in key order and with disjoint keys, are merged by
+ * packed key: the same order as one combiner's.
  *
  * Each block goes to every shard as it is (shared, not copied) with the positions and numbers of
  * that shard's lines in it: no copy of each line and no JavaScript array per line, which is what the

@@ -7,7 +7,7 @@
  * Exit status: 0 done; 1 a bad input line (invalid JSON, schema violation, reduction error), reported
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
@@ -32,17 +32,19 @@ export interface CombineIo {
 const OUTPUT_CHUNK = 64 * 1024;
 
 /**
- * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per idle core (the
- * cores less the 1-minute load average, at most 8). One means the single-threaded path. Sharding
- * costs ≈ 30 % more CPU in all (routing, copying, a JIT and a heap per thread), so it pays only on
- * idle cores: on the shared 2-core machine (load average 6–8) one thread measured 0.58× and 0.67×
- * the floor where two shards measured 0.51× and 0.50× (bench/combine-million.ts).
+ * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per core (at most 8).
+ * One means the single-threaded path. Sharding costs ≈ 30 % more CPU in all (routing on the main
+ * thread, a JIT, a heap and a start-up per worker), which one core per shard more than repays on an
+ * idle machine (2 cores: 0.84× the floor against 0.67× for one thread, bench/combine-million.ts),
+ * and still on a busy one: the scheduler shares the cores out by runnable thread, so against one
+ * busy neighbour thread two shards get 4/3 of a core where one thread gets one, and more against
+ * more. The load average is not a guide: it counts the neighbours' threads and this command's own
+ * recent runs alike (back-to-back runs of two shards alone keep it near 2 on 2 cores).
  */
 function threadCount(): number {
   const env = Number(process.env.SLUICE_COMBINE_THREADS);
   if (Number.isInteger(env) && env >= 1) return Math.min(env, 64);
-  const idle = Math.round(availableParallelism() - loadavg()[0]);
-  return Math.max(1, Math.min(idle, 8));
+  return Math.max(1, Math.min(availableParallelism(), 8));
 }
 
 export async function runCombine(
