@@ -184,6 +184,8 @@ export class LineFeeder {
 
 /** Main thread → worker. */
 export type ToWorker =
+  /** The first message: what to combine. */
+  | { t: 'setup'; setup: WorkerSetup }
   /**
    * A block of input (shared by all the shards, not copied) and, as (start, end, line number)
    * triples, where this shard's lines are in it, in input order.

@@ -16,7 +16,7 @@
  * documents, which that shard saw in order). Memory: the budget is split between the shards (each
  * spills on its own), and at most IN_FLIGHT blocks of input wait per shard.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { KeyRouter } from '../shared/combine/route.ts';
 import type { CombineIo } from './combine.ts';
 import {
@@ -28,6 +28,7 @@ import {
   type WorkerSetup,
   write,
 } from './combine-input.ts';
+import type { StartedWorker } from './combine-threads.ts';
 
 /** Bytes of input per block (a block grows to hold a longer line). */
 const BLOCK_BYTES = 512 * 1024;
@@ -38,7 +39,6 @@ const OUTPUT_CHUNK = 64 * 1024;
 export interface ShardedOptions {
   /** The key's only pointer token: a top-level property. */
   property: string;
-  threads: number;
   /** For each worker; memoryBudgetBytes is already its share. */
   setup: WorkerSetup;
 }
@@ -120,23 +120,27 @@ class Shard {
   private closed: (() => void) | undefined;
 
   constructor(
-    url: URL,
-    execArgv: string[],
+    started: StartedWorker,
     setup: WorkerSetup,
     private readonly pool: BlockPool,
   ) {
-    this.worker = new Worker(url, { workerData: setup, execArgv });
+    this.worker = started.worker;
+    this.worker.ref();
     this.result = new Promise((resolve, reject) => {
       this.settle = resolve;
       this.crashed = reject;
     });
-    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
-    this.worker.on('error', (e) => {
+    this.result.catch(() => {}); // a failure is also thrown where the result is awaited
+    const fail = (e: Error) => {
       this.failure = e;
       this.crashed?.(e);
       this.wake();
       this.chunkWaiter?.();
-    });
+    };
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', fail);
+    if (started.failure !== undefined) fail(started.failure);
+    else this.post({ t: 'setup', setup });
   }
 
   private onMessage(m: FromWorker): void {
@@ -225,26 +229,15 @@ class Shard {
   }
 }
 
-/**
- * The worker module next to this one: compiled JavaScript, or from the sources TypeScript through
- * tsx, registered inside the worker by a small bootstrap module (Node 20 does not apply `--import`
- * hooks given in a worker's execArgv to its entry module).
- */
-function workerModule(): { url: URL; execArgv: string[] } {
-  if (import.meta.url.endsWith('.ts')) {
-    const api = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./combine-worker.ts', import.meta.url).href;
-    const code = `const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(entry)});`;
-    return { url: new URL(`data:text/javascript,${encodeURIComponent(code)}`), execArgv: [] };
-  }
-  return { url: new URL('./combine-worker.js', import.meta.url), execArgv: [] };
-}
-
-export async function combineSharded(io: CombineIo, opts: ShardedOptions): Promise<number> {
-  const router = new KeyRouter(opts.property, opts.threads);
-  const { url, execArgv } = workerModule();
+/** Combines stdin into stdout with `workers` (from startWorkers), one shard each. */
+export async function combineSharded(
+  io: CombineIo,
+  opts: ShardedOptions,
+  workers: StartedWorker[],
+): Promise<number> {
+  const router = new KeyRouter(opts.property, workers.length);
   const pool = new BlockPool();
-  const shards = Array.from({ length: opts.threads }, () => new Shard(url, execArgv, opts.setup, pool));
+  const shards = workers.map((w) => new Shard(w, opts.setup, pool));
   try {
     const problem = await feed(io, router, shards, pool);
     if (problem !== undefined) {

@@ -1,9 +1,11 @@
 /**
- * One shard of `sluice combine` (cli/combine.ts): receives blocks of the input and where the lines
- * of its keys are in them, in input order; it parses, validates and combines them with its own Combiner (and memory budget, spilling
- * like any combiner), then streams its fully reduced documents in key order, a chunk per request.
+ * One shard of `sluice combine` (cli/combine.ts): started ahead (cli/combine-threads.ts), it is
+ * told what to combine, then receives blocks of the input and where the lines of its keys are in
+ * them, in input order; it parses, validates and combines those with its own Combiner (and memory
+ * budget, spilling like any combiner), then streams its fully reduced documents in key order, a
+ * chunk per request.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { CombineError, Combiner, type DrainedDoc } from '../shared/combine/index.ts';
 import { packKeyBinary } from '../shared/keys/pack.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
@@ -19,16 +21,21 @@ import {
 
 const OUTPUT_CHUNK = 64 * 1024;
 const port = parentPort!;
-const setup = workerData as WorkerSetup;
-const combiner = new Combiner({
-  registry: new SchemaRegistry(setup.schemas),
-  collection: setup.collection,
-  memoryBudgetBytes: setup.memoryBudgetBytes,
-  spillDir: setup.spillDir,
-  // Each document is JSON.parse'd from its own line here and referenced nowhere else.
-  ownsDocuments: true,
-});
-const feeder = new LineFeeder(combiner);
+// Made at the setup message (the worker is started before the main thread knows the collection).
+let combiner!: Combiner;
+let feeder!: LineFeeder;
+
+function setUp(setup: WorkerSetup): void {
+  combiner = new Combiner({
+    registry: new SchemaRegistry(setup.schemas),
+    collection: setup.collection,
+    memoryBudgetBytes: setup.memoryBudgetBytes,
+    spillDir: setup.spillDir,
+    // Each document is JSON.parse'd from its own line here and referenced nowhere else.
+    ownsDocuments: true,
+  });
+  feeder = new LineFeeder(combiner);
+}
 const text = new LineText();
 let problem: InputProblem | undefined;
 let output: Iterator<{ packed: string; text: string } | { error: string; packed: string }> | undefined;
@@ -80,6 +87,9 @@ function sendChunk(): void {
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
+    case 'setup':
+      setUp(m.setup);
+      return;
     case 'input': {
       if (problem === undefined) {
         const buf = Buffer.from(m.bytes, 0, m.length);

@@ -7,7 +7,6 @@
  * Exit status: 0 done; 1 a bad input line (invalid JSON, schema violation, reduction error), reported
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
-import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
@@ -16,6 +15,7 @@ import { parsePointer } from '../shared/json/pointer.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
 import { describe, isBrokenPipe, LineFeeder, LineText, readLines, write } from './combine-input.ts';
 import { combineSharded } from './combine-sharded.ts';
+import { type StartedWorker, startWorkers, threadCount } from './combine-threads.ts';
 
 export interface CombineOptions {
   collection: string;
@@ -32,25 +32,14 @@ export interface CombineIo {
 const OUTPUT_CHUNK = 64 * 1024;
 
 /**
- * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per core (at most 8).
- * One means the single-threaded path. Sharding costs ≈ 30 % more CPU in all (routing on the main
- * thread, a JIT, a heap and a start-up per worker), which one core per shard more than repays on an
- * idle machine (2 cores: 0.84× the floor against 0.67× for one thread, bench/combine-million.ts),
- * and still on a busy one: the scheduler shares the cores out by runnable thread, so against one
- * busy neighbour thread two shards get 4/3 of a core where one thread gets one, and more against
- * more. The load average is not a guide: it counts the neighbours' threads and this command's own
- * recent runs alike (back-to-back runs of two shards alone keep it near 2 on 2 cores).
+ * `early`: shard workers already started (cli/main.ts starts them before loading this module, see
+ * cli/combine-threads.ts); otherwise they are started here when sharding.
  */
-function threadCount(): number {
-  const env = Number(process.env.SLUICE_COMBINE_THREADS);
-  if (Number.isInteger(env) && env >= 1) return Math.min(env, 64);
-  return Math.max(1, Math.min(availableParallelism(), 8));
-}
-
 export async function runCombine(
   catalogPath: string,
   opts: CombineOptions,
   io: CombineIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+  early?: StartedWorker[],
 ): Promise<number> {
   const err = (line: string) => io.stderr.write(`${line}\n`);
 
@@ -84,19 +73,25 @@ export async function runCombine(
   // Sharded by key over worker threads when the key is one top-level property (which the input can
   // be routed by without parsing it, see shared/combine/route.ts) and there is more than one core.
   const tokens = collection.key.length === 1 ? parsePointer(collection.key[0]) : [];
-  const threads = threadCount();
+  const threads = early?.length ?? threadCount();
   if (threads > 1 && tokens.length === 1) {
-    return combineSharded(io, {
-      property: tokens[0],
-      threads,
-      setup: {
-        schemas: catalog.schemas,
-        collection,
-        memoryBudgetBytes: memoryBudgetBytes / threads,
-        spillDir,
+    const workers = early ?? startWorkers(threads);
+    return combineSharded(
+      io,
+      {
+        property: tokens[0],
+        setup: {
+          schemas: catalog.schemas,
+          collection,
+          memoryBudgetBytes: memoryBudgetBytes / threads,
+          spillDir,
+        },
       },
-    });
+      workers,
+    );
   }
+  // Not sharded after all (a composite or nested key): workers started early are not needed.
+  for (const w of early ?? []) void w.worker.terminate();
 
   const combiner = new Combiner({
     registry: new SchemaRegistry(catalog.schemas),
