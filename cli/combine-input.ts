@@ -184,8 +184,11 @@ export class LineFeeder {
 
 /** Main thread → worker. */
 export type ToWorker =
-  /** The first message: what to combine. */
-  | { t: 'setup'; setup: WorkerSetup }
+  /**
+   * The first message: what to combine, and where to count the input blocks processed (an
+   * Int32Array of two elements, see Shard.progress in cli/combine-sharded.ts).
+   */
+  | { t: 'setup'; setup: WorkerSetup; progress: SharedArrayBuffer }
   /**
    * A block of input (shared by all the shards, not copied) and, as (start, end, line number)
    * triples, where this shard's lines are in it, in input order.
@@ -200,7 +203,6 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { t: 'ack' }
   | { t: 'problem'; problem: InputProblem }
   | { t: 'ok' }
   /** Reduced documents in key order: packed keys and JSON texts (each ending in '\n'). */

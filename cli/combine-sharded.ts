@@ -30,10 +30,22 @@ import {
 } from './combine-input.ts';
 import type { StartedWorker } from './combine-threads.ts';
 
+/** Atomics.waitAsync (ES2024: Node 20 has it, TypeScript's ES2023 library does not declare it). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      a: Int32Array,
+      index: number,
+      value: number,
+      timeoutMs: number,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
 /** Bytes of input per block (a block grows to hold a longer line). */
 const BLOCK_BYTES = 512 * 1024;
-/** Blocks handed to a shard and not yet processed before reading more input. */
-const IN_FLIGHT = 4;
+/** Blocks handed to a shard and not yet processed before reading more input (until half are done). */
+const IN_FLIGHT = 8;
 const OUTPUT_CHUNK = 64 * 1024;
 
 export interface ShardedOptions {
@@ -107,12 +119,20 @@ class Shard {
   readonly lines = new LineIndex();
   /** Blocks handed to the worker and not yet processed, oldest first. */
   private readonly inFlightBlocks: SharedArrayBuffer[] = [];
+  /**
+   * [0]: how many blocks the worker has processed; [1]: the count at which it wakes the main thread.
+   * Counted in shared memory rather than acknowledged by a message per block, and waited on only
+   * when IN_FLIGHT blocks are out, until half of them are done: a message per block woke the main
+   * thread for every block (a context switch on cores the shards keep busy).
+   */
+  private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+  /** Blocks of inFlightBlocks already returned to the pool (≤ progress). */
+  private released = 0;
   /** Settles when the worker answers `end` (undefined: ok). */
   result: Promise<InputProblem | undefined>;
   problem: InputProblem | undefined;
   private settle!: (p: InputProblem | undefined) => void;
   private crashed: ((e: Error) => void) | undefined;
-  private waiters: (() => void)[] = [];
   /** Output chunks received and not yet merged; `null` marks the end. */
   private chunks: ({ keys: string[]; texts: string[] } | { error: string; key: string } | null)[] = [];
   private chunkWaiter: (() => void) | undefined;
@@ -134,25 +154,19 @@ class Shard {
     const fail = (e: Error) => {
       this.failure = e;
       this.crashed?.(e);
-      this.wake();
       this.chunkWaiter?.();
     };
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', fail);
     if (started.failure !== undefined) fail(started.failure);
-    else this.post({ t: 'setup', setup });
+    else this.post({ t: 'setup', setup, progress: this.progress.buffer as SharedArrayBuffer });
   }
 
   private onMessage(m: FromWorker): void {
     switch (m.t) {
-      case 'ack':
-        this.pool.done(this.inFlightBlocks.shift()!);
-        this.wake();
-        return;
       case 'problem':
         this.problem = m.problem;
         this.settle(m.problem);
-        this.wake();
         return;
       case 'ok':
         this.settle(undefined);
@@ -172,12 +186,6 @@ class Shard {
     }
     this.chunkWaiter?.();
     this.chunkWaiter = undefined;
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
   }
 
   /** Lets the worker remove its spill files, then stops it. */
@@ -200,6 +208,7 @@ class Shard {
 
   /** Hands the shard a block and its lines in it, if it has any; says whether it had. */
   input(bytes: SharedArrayBuffer, length: number): boolean {
+    this.collect();
     if (this.lines.count === 0) return false;
     const lines = this.lines.take();
     this.inFlightBlocks.push(bytes);
@@ -207,10 +216,26 @@ class Shard {
     return true;
   }
 
-  /** Resolves once fewer than `limit` batches are in flight (or the shard has stopped at a problem). */
+  /** Returns the blocks the worker has processed since the last call to the pool. */
+  private collect(): void {
+    const done = Atomics.load(this.progress, 0);
+    for (; this.released < done; this.released++) this.pool.done(this.inFlightBlocks.shift()!);
+  }
+
+  /**
+   * Resolves at once if fewer than `limit` blocks are in flight, else once no more than half of
+   * them are (or the shard has stopped or failed).
+   */
   async below(limit: number): Promise<void> {
-    while (this.inFlightBlocks.length >= limit && this.problem === undefined) {
-      await new Promise<void>((r) => this.waiters.push(r));
+    const half = limit >> 1;
+    for (let bound = limit; ; bound = half + 1) {
+      this.collect();
+      if (this.inFlightBlocks.length < bound || this.problem !== undefined || this.failure !== undefined)
+        return;
+      Atomics.store(this.progress, 1, this.released + this.inFlightBlocks.length - half);
+      // Returns at once if the count moved meanwhile; the timeout rechecks a worker that failed.
+      const wait = waitAsync(this.progress, 0, this.released, 100);
+      if (wait.async) await wait.value;
     }
   }
 

@@ -24,6 +24,7 @@ const port = parentPort!;
 // Made at the setup message (the worker is started before the main thread knows the collection).
 let combiner!: Combiner;
 let feeder!: LineFeeder;
+let progress!: Int32Array;
 
 function setUp(setup: WorkerSetup): void {
   combiner = new Combiner({
@@ -89,6 +90,7 @@ port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'setup':
       setUp(m.setup);
+      progress = new Int32Array(m.progress);
       return;
     case 'input': {
       if (problem === undefined) {
@@ -102,7 +104,9 @@ port.on('message', (m: ToWorker) => {
           }
         }
       }
-      send({ t: 'ack' });
+      // Processed (or skipped after a problem): the main thread may reuse the block; it waits for
+      // the count it set.
+      if (Atomics.add(progress, 0, 1) + 1 >= Atomics.load(progress, 1)) Atomics.notify(progress, 0);
       return;
     }
     case 'end': {
