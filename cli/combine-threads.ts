@@ -49,7 +49,9 @@ function workerModule(): URL {
 export function startWorkers(count: number): StartedWorker[] {
   const url = workerModule();
   return Array.from({ length: count }, () => {
-    const started: StartedWorker = { worker: new Worker(url), failure: undefined };
+    // Not the process's own Node options (a worker inherits them): `--input-type` or `--eval`, say,
+    // when the command runs inside another script (bench/combine-million.ts), fail a worker's start.
+    const started: StartedWorker = { worker: new Worker(url, { execArgv: [] }), failure: undefined };
     started.worker.unref();
     started.worker.on('error', (e) => {
       started.failure = e;

@@ -360,6 +360,36 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(two).toEqual(one);
   });
 
+  it('starts its workers without the Node options of the process running it', async () => {
+    // As bench/combine-million.ts runs the command to measure its memory: inside `node -e`.
+    const wrapper = `process.argv.splice(1, 0, 'sluice'); await import(${JSON.stringify(`file://${BIN}`)});`;
+    const out = await new Promise<Result>((resolvePromise, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', wrapper, 'combine', CATALOG, '--collection', 'acme/counts'],
+        { cwd: ROOT, env: { ...process.env, SLUICE_COMBINE_THREADS: '2' } },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      child.on('error', reject);
+      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+      child.stdin.end(
+        lines([
+          { id: 'b', n: 1 },
+          { id: 'a', n: 2 },
+          { id: 'b', n: 3 },
+        ])[0],
+      );
+    });
+    expect(out).toEqual({ code: 0, stderr: '', stdout: '{"id":"a","n":2}\n{"id":"b","n":4}\n' });
+  });
+
   it('runs single-threaded, its early-started workers stopped, when the key cannot be sharded', async () => {
     const dir = mkdtempSync(join(spillRoot, 'composite-'));
     const catalog = join(dir, 'flow.yaml');
