@@ -146,9 +146,9 @@ export async function run(): Promise<void> {
       COLLECTION,
     ];
     const combineArgs = [join(ROOT, 'bin/sluice.js'), 'combine', w.catalog, '--collection', COLLECTION];
-    // `sluice combine` as it chooses (one shard per idle core), then forced to one and to two threads.
+    // `sluice combine` as it chooses (one shard per core), then forced to one and to two threads.
     const variants: { name: string; env: Record<string, string> }[] = [
-      { name: 'sluice combine (default: a shard per idle core)', env: {} },
+      { name: 'sluice combine (default: a shard per core)', env: {} },
       { name: 'sluice combine, 1 thread', env: { SLUICE_COMBINE_THREADS: '1' } },
       { name: 'sluice combine, 2 shard threads', env: { SLUICE_COMBINE_THREADS: '2' } },
     ];
@@ -210,7 +210,7 @@ async function memory(): Promise<void> {
   const budget = 32;
   const n = Number(process.env.SLUICE_BENCH_MEMORY_DOCS ?? 200_000);
   console.log(
-    `memory: sluice combine --memory ${budget} (a shard per idle core, each with its share of the budget), one key per two documents:`,
+    `memory: sluice combine --memory ${budget} (a shard per core, each with its share of the budget), one key per two documents:`,
   );
   for (const docs of [n, 10 * n]) {
     const w = writeWorkload(docs, docs >> 1);

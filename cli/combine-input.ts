@@ -3,6 +3,7 @@
  * the sharded one (cli/combine-worker.ts): parse each line, add documents to a Combiner in batches,
  * and report the earliest bad line exactly as `stdin:LINE: /pointer: message`.
  */
+import { isAscii } from 'node:buffer';
 import type { Writable } from 'node:stream';
 import type { CollectionSpec } from '../shared/catalog/model.ts';
 import { CombineError, type Combiner } from '../shared/combine/index.ts';
@@ -22,10 +23,48 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
- * Splits a byte stream into lines with readline's line breaks (crlfDelay: Infinity): '\n', '\r\n' and a
- * lone '\r'; a last line without a break counts. `onLine` gets each line's bytes (valid until it
- * returns); after each input chunk `pause` is awaited, and when it answers true reading stops. Faster
- * than readline: no regular expression, no string per chunk.
+ * Calls `onLine` for each complete line of `data[from, end)`, with readline's line breaks (crlfDelay:
+ * Infinity): '\n', '\r\n' and a lone '\r'; at `eof` a last line without a break counts. Returns
+ * where the first unfinished line starts (`end` when none). No regular expression, no string.
+ */
+export function splitLines(
+  data: Buffer,
+  from: number,
+  end: number,
+  eof: boolean,
+  onLine: (buf: Buffer, start: number, end: number) => void,
+): number {
+  // indexOf cannot stop at `end`: a break found past it counts as none.
+  const find = (byte: number, at: number) => {
+    const i = data.indexOf(byte, at);
+    return i < end ? i : -1;
+  };
+  let pos = from;
+  let cr = find(CR, pos);
+  for (;;) {
+    if (cr >= 0 && cr < pos) cr = find(CR, pos);
+    const lf = find(LF, pos);
+    if (cr >= 0 && (lf < 0 || cr < lf)) {
+      if (cr + 1 === end && !eof) return pos; // '\r' last: a '\n' may follow
+      onLine(data, pos, cr);
+      pos = cr + 1 < end && data[cr + 1] === LF ? cr + 2 : cr + 1;
+      continue;
+    }
+    if (lf < 0) break;
+    onLine(data, pos, lf);
+    pos = lf + 1;
+  }
+  if (eof && pos < end) {
+    onLine(data, pos, end);
+    pos = end;
+  }
+  return pos;
+}
+
+/**
+ * Splits a byte stream into lines (see splitLines). `onLine` gets each line's bytes (valid until it
+ * returns); after each input chunk `pause` is awaited, and when it answers true reading stops.
+ * Faster than readline.
  */
 export async function readLines(
   input: AsyncIterable<Buffer | string> | NodeJS.ReadableStream,
@@ -33,36 +72,34 @@ export async function readLines(
   pause: () => boolean | Promise<boolean>,
 ): Promise<void> {
   let carry: Buffer | undefined;
-  const split = (data: Buffer, eof: boolean): number => {
-    let pos = 0;
-    let cr = data.indexOf(CR);
-    for (;;) {
-      if (cr >= 0 && cr < pos) cr = data.indexOf(CR, pos);
-      const lf = data.indexOf(LF, pos);
-      if (cr >= 0 && (lf < 0 || cr < lf)) {
-        if (cr + 1 === data.length && !eof) return pos; // '\r' last: a '\n' may follow
-        onLine(data, pos, cr);
-        pos = data[cr + 1] === LF ? cr + 2 : cr + 1;
-        continue;
-      }
-      if (lf < 0) break;
-      onLine(data, pos, lf);
-      pos = lf + 1;
-    }
-    if (eof && pos < data.length) {
-      onLine(data, pos, data.length);
-      pos = data.length;
-    }
-    return pos;
-  };
   for await (const chunk of input as AsyncIterable<Buffer | string>) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     const data = carry === undefined || carry.length === 0 ? bytes : Buffer.concat([carry, bytes]);
-    const used = split(data, false);
+    const used = splitLines(data, 0, data.length, false, onLine);
     carry = used < data.length ? Buffer.from(data.subarray(used)) : undefined;
     if (await pause()) return;
   }
-  if (carry !== undefined && carry.length > 0) split(carry, true);
+  if (carry !== undefined && carry.length > 0) splitLines(carry, 0, carry.length, true, onLine);
+}
+
+/**
+ * Lines of a chunk as strings. In an ASCII chunk (the usual JSON lines; checked once per chunk) a
+ * line is decoded as latin1, byte for character, which is cheaper than UTF-8 decoding; any other
+ * chunk is decoded per line as UTF-8. Per line rather than the chunk decoded once and sliced: JSON.parse
+ * of a flat string measured faster than of a slice (≈ 100 ms less per million click events), and a
+ * shard decodes only its own lines.
+ */
+export class LineText {
+  private chunk: Buffer | undefined;
+  private ascii = false;
+
+  of(buf: Buffer, start: number, end: number): string {
+    if (buf !== this.chunk) {
+      this.chunk = buf;
+      this.ascii = isAscii(buf);
+    }
+    return buf.toString(this.ascii ? 'latin1' : 'utf8', start, end);
+  }
 }
 
 /** Documents parsed before they are added (see Combiner.addMany). */
@@ -147,8 +184,16 @@ export class LineFeeder {
 
 /** Main thread → worker. */
 export type ToWorker =
-  /** Lines, each followed by '\n', and their line numbers. */
-  | { t: 'lines'; bytes: ArrayBuffer; length: number; lineNumbers: Float64Array }
+  /**
+   * The first message: what to combine, and where to count the input blocks processed (an
+   * Int32Array of two elements, see Shard.progress in cli/combine-sharded.ts).
+   */
+  | { t: 'setup'; setup: WorkerSetup; progress: SharedArrayBuffer }
+  /**
+   * A block of input (shared by all the shards, not copied) and, as (start, end, line number)
+   * triples, where this shard's lines are in it, in input order.
+   */
+  | { t: 'input'; bytes: SharedArrayBuffer; length: number; lines: Float64Array }
   /** No more input: report `ok` (or the problem), and with `drain` stream the reduced documents. */
   | { t: 'end'; drain: boolean }
   /** Send the next output chunk. */
@@ -158,7 +203,6 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { t: 'ack' }
   | { t: 'problem'; problem: InputProblem }
   | { t: 'ok' }
   /** Reduced documents in key order: packed keys and JSON texts (each ending in '\n'). */

@@ -1,105 +1,172 @@
 /**
  * `sluice combine` over worker threads, one Combiner per shard of the keys. The main thread only
- * splits stdin into lines and routes each by a byte scan of its key (shared/combine/route.ts), so
- * every document of a key goes to one shard, in input order: each key is folded exactly as the
- * single-threaded combiner folds it (same results, floating-point sums included). Parsing,
- * validation and reduction, the costly part, run in parallel. At the end the shards' outputs, each
- * in key order and with disjoint keys, are merged by packed key: the same order as one combiner's.
+ * reads stdin into blocks of shared memory, splits them into lines and routes each by a byte scan
+ * of its key (shared/combine/route.ts), so every document of a key goes to one shard, in input
+ * order: each key is folded exactly as the single-threaded combiner folds it (same results,
+ * floating-point sums included). Parsing, validation and reduction, the costly part, run in
+ * parallel. At the end the shards' outputs, each in key order and with disjoint keys, are merged by
+ * packed key: the same order as one combiner's.
+ *
+ * Each block goes to every shard as it is (shared, not copied) with the positions and numbers of
+ * that shard's lines in it: no copy of each line and no JavaScript array per line, which is what the
+ * main thread spent its time on when it copied each line into a batch per shard.
  *
  * Errors are those of the single-threaded path: each shard stops at its first bad line and the
  * earliest line over all shards is reported (a bad line's verdict depends only on its own key's
  * documents, which that shard saw in order). Memory: the budget is split between the shards (each
- * spills on its own), and at most IN_FLIGHT batches of input wait per shard.
+ * spills on its own), and at most IN_FLIGHT blocks of input wait per shard.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { KeyRouter } from '../shared/combine/route.ts';
 import type { CombineIo } from './combine.ts';
 import {
   type FromWorker,
   type InputProblem,
   isBrokenPipe,
-  readLines,
+  splitLines,
   type ToWorker,
   type WorkerSetup,
   write,
 } from './combine-input.ts';
+import type { StartedWorker } from './combine-threads.ts';
 
-/** Bytes of lines sent to a shard at once. */
-const BATCH_BYTES = 256 * 1024;
-/** Batches sent to a shard and not yet processed before reading more input. */
-const IN_FLIGHT = 4;
+/** Atomics.waitAsync (ES2024: Node 20 has it, TypeScript's ES2023 library does not declare it). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      a: Int32Array,
+      index: number,
+      value: number,
+      timeoutMs: number,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
+/** Bytes of input per block (a block grows to hold a longer line). */
+const BLOCK_BYTES = 512 * 1024;
+/** Blocks handed to a shard and not yet processed before reading more input (until half are done). */
+const IN_FLIGHT = 8;
 const OUTPUT_CHUNK = 64 * 1024;
-const LF = 0x0a;
 
 export interface ShardedOptions {
   /** The key's only pointer token: a top-level property. */
   property: string;
-  threads: number;
   /** For each worker; memoryBudgetBytes is already its share. */
   setup: WorkerSetup;
 }
 
-/** Lines for one shard, each followed by '\n'. */
-class Batch {
-  bytes = Buffer.allocUnsafe(BATCH_BYTES + 4096);
-  length = 0;
-  lineNumbers: number[] = [];
+/** One shard's lines in the current block: (start, end, line number) triples, growing as needed. */
+class LineIndex {
+  private triples = new Float64Array(3 * 1024);
+  count = 0;
 
-  add(src: Buffer, start: number, end: number, lineNo: number): void {
-    const need = this.length + (end - start) + 1;
-    if (need > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.bytes.length * 2));
-      this.bytes.copy(grown, 0, 0, this.length);
-      this.bytes = grown;
+  add(start: number, end: number, lineNo: number): void {
+    const i = 3 * this.count;
+    if (i + 3 > this.triples.length) {
+      const grown = new Float64Array(this.triples.length * 2);
+      grown.set(this.triples);
+      this.triples = grown;
     }
-    src.copy(this.bytes, this.length, start, end);
-    this.bytes[need - 1] = LF;
-    this.length = need;
-    this.lineNumbers.push(lineNo);
+    const t = this.triples;
+    t[i] = start;
+    t[i + 1] = end;
+    t[i + 2] = lineNo;
+    this.count++;
+  }
+
+  /** The triples added since the last take (a copy, to transfer). */
+  take(): Float64Array {
+    const out = this.triples.slice(0, 3 * this.count);
+    this.count = 0;
+    return out;
+  }
+}
+
+/**
+ * Blocks of BLOCK_BYTES are reused once every shard given one has processed it: a fresh shared
+ * buffer per block cost the main thread a page fault and zeroing for every 4 KiB of input.
+ */
+class BlockPool {
+  private readonly free: SharedArrayBuffer[] = [];
+  /** Shards yet to process each block handed over. */
+  private readonly users = new Map<SharedArrayBuffer, number>();
+
+  get(size: number): SharedArrayBuffer {
+    return (size === BLOCK_BYTES ? this.free.pop() : undefined) ?? new SharedArrayBuffer(size);
+  }
+
+  handedTo(block: SharedArrayBuffer, shards: number): void {
+    if (shards > 0) this.users.set(block, shards);
+    else this.recycle(block);
+  }
+
+  done(block: SharedArrayBuffer): void {
+    const left = this.users.get(block)! - 1;
+    if (left > 0) this.users.set(block, left);
+    else {
+      this.users.delete(block);
+      this.recycle(block);
+    }
+  }
+
+  private recycle(block: SharedArrayBuffer): void {
+    if (block.byteLength === BLOCK_BYTES) this.free.push(block);
   }
 }
 
 class Shard {
   readonly worker: Worker;
-  batch = new Batch();
-  inFlight = 0;
+  readonly lines = new LineIndex();
+  /** Blocks handed to the worker and not yet processed, oldest first. */
+  private readonly inFlightBlocks: SharedArrayBuffer[] = [];
+  /**
+   * [0]: how many blocks the worker has processed; [1]: the count at which it wakes the main thread.
+   * Counted in shared memory rather than acknowledged by a message per block, and waited on only
+   * when IN_FLIGHT blocks are out, until half of them are done: a message per block woke the main
+   * thread for every block (a context switch on cores the shards keep busy).
+   */
+  private readonly progress = new Int32Array(new SharedArrayBuffer(8));
+  /** Blocks of inFlightBlocks already returned to the pool (≤ progress). */
+  private released = 0;
   /** Settles when the worker answers `end` (undefined: ok). */
   result: Promise<InputProblem | undefined>;
   problem: InputProblem | undefined;
   private settle!: (p: InputProblem | undefined) => void;
   private crashed: ((e: Error) => void) | undefined;
-  private waiters: (() => void)[] = [];
   /** Output chunks received and not yet merged; `null` marks the end. */
   private chunks: ({ keys: string[]; texts: string[] } | { error: string; key: string } | null)[] = [];
   private chunkWaiter: (() => void) | undefined;
   private failure: Error | undefined;
   private closed: (() => void) | undefined;
 
-  constructor(url: URL, execArgv: string[], setup: WorkerSetup) {
-    this.worker = new Worker(url, { workerData: setup, execArgv });
+  constructor(
+    started: StartedWorker,
+    setup: WorkerSetup,
+    private readonly pool: BlockPool,
+  ) {
+    this.worker = started.worker;
+    this.worker.ref();
     this.result = new Promise((resolve, reject) => {
       this.settle = resolve;
       this.crashed = reject;
     });
-    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
-    this.worker.on('error', (e) => {
+    this.result.catch(() => {}); // a failure is also thrown where the result is awaited
+    const fail = (e: Error) => {
       this.failure = e;
       this.crashed?.(e);
-      this.wake();
       this.chunkWaiter?.();
-    });
+    };
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', fail);
+    if (started.failure !== undefined) fail(started.failure);
+    else this.post({ t: 'setup', setup, progress: this.progress.buffer as SharedArrayBuffer });
   }
 
   private onMessage(m: FromWorker): void {
     switch (m.t) {
-      case 'ack':
-        this.inFlight--;
-        this.wake();
-        return;
       case 'problem':
         this.problem = m.problem;
         this.settle(m.problem);
-        this.wake();
         return;
       case 'ok':
         this.settle(undefined);
@@ -121,12 +188,6 @@ class Shard {
     this.chunkWaiter = undefined;
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
   /** Lets the worker remove its spill files, then stops it. */
   async close(): Promise<void> {
     if (this.failure === undefined) {
@@ -145,21 +206,36 @@ class Shard {
     this.worker.postMessage(m, transfer);
   }
 
-  flush(): void {
-    const b = this.batch;
-    if (b.lineNumbers.length === 0) return;
-    const bytes = new Uint8Array(b.bytes.buffer, b.bytes.byteOffset, b.length).slice().buffer;
-    const lineNumbers = Float64Array.from(b.lineNumbers);
-    this.inFlight++;
-    this.post({ t: 'lines', bytes, length: b.length, lineNumbers }, [bytes, lineNumbers.buffer]);
-    b.length = 0;
-    b.lineNumbers = [];
+  /** Hands the shard a block and its lines in it, if it has any; says whether it had. */
+  input(bytes: SharedArrayBuffer, length: number): boolean {
+    this.collect();
+    if (this.lines.count === 0) return false;
+    const lines = this.lines.take();
+    this.inFlightBlocks.push(bytes);
+    this.post({ t: 'input', bytes, length, lines }, [lines.buffer as ArrayBuffer]);
+    return true;
   }
 
-  /** Resolves once fewer than `limit` batches are in flight (or the shard has stopped at a problem). */
+  /** Returns the blocks the worker has processed since the last call to the pool. */
+  private collect(): void {
+    const done = Atomics.load(this.progress, 0);
+    for (; this.released < done; this.released++) this.pool.done(this.inFlightBlocks.shift()!);
+  }
+
+  /**
+   * Resolves at once if fewer than `limit` blocks are in flight, else once no more than half of
+   * them are (or the shard has stopped or failed).
+   */
   async below(limit: number): Promise<void> {
-    while (this.inFlight >= limit && this.problem === undefined) {
-      await new Promise<void>((r) => this.waiters.push(r));
+    const half = limit >> 1;
+    for (let bound = limit; ; bound = half + 1) {
+      this.collect();
+      if (this.inFlightBlocks.length < bound || this.problem !== undefined || this.failure !== undefined)
+        return;
+      Atomics.store(this.progress, 1, this.released + this.inFlightBlocks.length - half);
+      // Returns at once if the count moved meanwhile; the timeout rechecks a worker that failed.
+      const wait = waitAsync(this.progress, 0, this.released, 100);
+      if (wait.async) await wait.value;
     }
   }
 
@@ -178,27 +254,17 @@ class Shard {
   }
 }
 
-/**
- * The worker module next to this one: compiled JavaScript, or from the sources TypeScript through
- * tsx, registered inside the worker by a small bootstrap module (Node 20 does not apply `--import`
- * hooks given in a worker's execArgv to its entry module).
- */
-function workerModule(): { url: URL; execArgv: string[] } {
-  if (import.meta.url.endsWith('.ts')) {
-    const api = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./combine-worker.ts', import.meta.url).href;
-    const code = `const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(entry)});`;
-    return { url: new URL(`data:text/javascript,${encodeURIComponent(code)}`), execArgv: [] };
-  }
-  return { url: new URL('./combine-worker.js', import.meta.url), execArgv: [] };
-}
-
-export async function combineSharded(io: CombineIo, opts: ShardedOptions): Promise<number> {
-  const router = new KeyRouter(opts.property, opts.threads);
-  const { url, execArgv } = workerModule();
-  const shards = Array.from({ length: opts.threads }, () => new Shard(url, execArgv, opts.setup));
+/** Combines stdin into stdout with `workers` (from startWorkers), one shard each. */
+export async function combineSharded(
+  io: CombineIo,
+  opts: ShardedOptions,
+  workers: StartedWorker[],
+): Promise<number> {
+  const router = new KeyRouter(opts.property, workers.length);
+  const pool = new BlockPool();
+  const shards = workers.map((w) => new Shard(w, opts.setup, pool));
   try {
-    const problem = await feed(io, router, shards);
+    const problem = await feed(io, router, shards, pool);
     if (problem !== undefined) {
       io.stderr.write(`${problem.message}\n`);
       return 1;
@@ -210,22 +276,50 @@ export async function combineSharded(io: CombineIo, opts: ShardedOptions): Promi
 }
 
 /** Reads stdin, routes each line to its shard; resolves the earliest input problem, if any. */
-async function feed(io: CombineIo, router: KeyRouter, shards: Shard[]): Promise<InputProblem | undefined> {
-  let lineNo = 0;
+async function feed(
+  io: CombineIo,
+  router: KeyRouter,
+  shards: Shard[],
+  pool: BlockPool,
+): Promise<InputProblem | undefined> {
   const stopped = () => shards.some((s) => s.problem !== undefined);
-  await readLines(
-    io.stdin,
-    (buf, start, end) => {
-      const shard = shards[router.shardOf(buf, start, end)];
-      shard.batch.add(buf, start, end, ++lineNo);
-      if (shard.batch.length >= BATCH_BYTES) shard.flush();
-    },
-    async () => {
-      for (const s of shards) await s.below(IN_FLIGHT);
-      return stopped();
-    },
-  );
-  for (const s of shards) s.flush();
+  let block = Buffer.from(pool.get(BLOCK_BYTES));
+  /** Bytes in the block; where its first line not yet routed starts. */
+  let length = 0;
+  let routed = 0;
+  let lineNo = 0;
+  const route = (buf: Buffer, start: number, end: number) => {
+    shards[router.shardOf(buf, start, end, length)].lines.add(start, end, ++lineNo);
+  };
+  /** Hands the block's routed lines over and moves its unfinished line to a new block of `size` bytes. */
+  const handOver = (size: number) => {
+    const sab = block.buffer as SharedArrayBuffer;
+    let users = 0;
+    for (const s of shards) if (s.input(sab, routed)) users++;
+    pool.handedTo(sab, users);
+    const next = Buffer.from(pool.get(size));
+    block.copy(next, 0, routed, length);
+    block = next;
+    length -= routed;
+    routed = 0;
+  };
+  for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    for (let pos = 0; pos < bytes.length; ) {
+      // Full: a new block, twice as large when one line fills this one.
+      if (length === block.length) handOver(routed === 0 ? 2 * block.length : BLOCK_BYTES);
+      const n = bytes.copy(block, length, pos);
+      length += n;
+      pos += n;
+      routed = splitLines(block, routed, length, false, route);
+    }
+    for (const s of shards) await s.below(IN_FLIGHT);
+    if (stopped()) break;
+  }
+  if (!stopped()) {
+    routed = splitLines(block, routed, length, true, route);
+    handOver(0);
+  }
   const drain = !stopped();
   for (const s of shards) s.post({ t: 'end', drain });
   const problems = (await Promise.all(shards.map((s) => s.result))).filter((p) => p !== undefined);

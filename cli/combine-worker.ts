@@ -1,9 +1,11 @@
 /**
- * One shard of `sluice combine` (cli/combine.ts): receives the input lines of its keys, in input
- * order, parses, validates and combines them with its own Combiner (and memory budget, spilling
- * like any combiner), then streams its fully reduced documents in key order, a chunk per request.
+ * One shard of `sluice combine` (cli/combine.ts): started ahead (cli/combine-threads.ts), it is
+ * told what to combine, then receives blocks of the input and where the lines of its keys are in
+ * them, in input order; it parses, validates and combines those with its own Combiner (and memory
+ * budget, spilling like any combiner), then streams its fully reduced documents in key order, a
+ * chunk per request.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { CombineError, Combiner, type DrainedDoc } from '../shared/combine/index.ts';
 import { packKeyBinary } from '../shared/keys/pack.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
@@ -12,22 +14,30 @@ import {
   type FromWorker,
   type InputProblem,
   LineFeeder,
+  LineText,
   type ToWorker,
   type WorkerSetup,
 } from './combine-input.ts';
 
 const OUTPUT_CHUNK = 64 * 1024;
 const port = parentPort!;
-const setup = workerData as WorkerSetup;
-const combiner = new Combiner({
-  registry: new SchemaRegistry(setup.schemas),
-  collection: setup.collection,
-  memoryBudgetBytes: setup.memoryBudgetBytes,
-  spillDir: setup.spillDir,
-  // Each document is JSON.parse'd from its own line here and referenced nowhere else.
-  ownsDocuments: true,
-});
-const feeder = new LineFeeder(combiner);
+// Made at the setup message (the worker is started before the main thread knows the collection).
+let combiner!: Combiner;
+let feeder!: LineFeeder;
+let progress!: Int32Array;
+
+function setUp(setup: WorkerSetup): void {
+  combiner = new Combiner({
+    registry: new SchemaRegistry(setup.schemas),
+    collection: setup.collection,
+    memoryBudgetBytes: setup.memoryBudgetBytes,
+    spillDir: setup.spillDir,
+    // Each document is JSON.parse'd from its own line here and referenced nowhere else.
+    ownsDocuments: true,
+  });
+  feeder = new LineFeeder(combiner);
+}
+const text = new LineText();
 let problem: InputProblem | undefined;
 let output: Iterator<{ packed: string; text: string } | { error: string; packed: string }> | undefined;
 
@@ -78,19 +88,25 @@ function sendChunk(): void {
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
-    case 'lines': {
+    case 'setup':
+      setUp(m.setup);
+      progress = new Int32Array(m.progress);
+      return;
+    case 'input': {
       if (problem === undefined) {
-        const lines = Buffer.from(m.bytes, 0, m.length).toString('utf8').split('\n');
-        const numbers = m.lineNumbers;
-        for (let i = 0; i < numbers.length; i++) {
-          problem = feeder.line(lines[i], numbers[i]);
+        const buf = Buffer.from(m.bytes, 0, m.length);
+        const lines = m.lines;
+        for (let i = 0; i < lines.length; i += 3) {
+          problem = feeder.line(text.of(buf, lines[i], lines[i + 1]), lines[i + 2]);
           if (problem !== undefined) {
             send({ t: 'problem', problem });
             break;
           }
         }
       }
-      send({ t: 'ack' });
+      // Processed (or skipped after a problem): the main thread may reuse the block; it waits for
+      // the count it set.
+      if (Atomics.add(progress, 0, 1) + 1 >= Atomics.load(progress, 1)) Atomics.notify(progress, 0);
       return;
     }
     case 'end': {

@@ -7,16 +7,15 @@
  * Exit status: 0 done; 1 a bad input line (invalid JSON, schema violation, reduction error), reported
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
-import { isAscii } from 'node:buffer';
-import { availableParallelism, loadavg } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
 import { Combiner } from '../shared/combine/index.ts';
 import { parsePointer } from '../shared/json/pointer.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
-import { describe, isBrokenPipe, LineFeeder, readLines, write } from './combine-input.ts';
+import { describe, isBrokenPipe, LineFeeder, LineText, readLines, write } from './combine-input.ts';
 import { combineSharded } from './combine-sharded.ts';
+import { type StartedWorker, startWorkers, threadCount } from './combine-threads.ts';
 
 export interface CombineOptions {
   collection: string;
@@ -33,23 +32,14 @@ export interface CombineIo {
 const OUTPUT_CHUNK = 64 * 1024;
 
 /**
- * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per idle core (the
- * cores less the 1-minute load average, at most 8). One means the single-threaded path. Sharding
- * costs ≈ 30 % more CPU in all (routing, copying, a JIT and a heap per thread), so it pays only on
- * idle cores: on the shared 2-core machine (load average 6–8) one thread measured 0.58× and 0.67×
- * the floor where two shards measured 0.51× and 0.50× (bench/combine-million.ts).
+ * `early`: shard workers already started (cli/main.ts starts them before loading this module, see
+ * cli/combine-threads.ts); otherwise they are started here when sharding.
  */
-function threadCount(): number {
-  const env = Number(process.env.SLUICE_COMBINE_THREADS);
-  if (Number.isInteger(env) && env >= 1) return Math.min(env, 64);
-  const idle = Math.round(availableParallelism() - loadavg()[0]);
-  return Math.max(1, Math.min(idle, 8));
-}
-
 export async function runCombine(
   catalogPath: string,
   opts: CombineOptions,
   io: CombineIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+  early?: StartedWorker[],
 ): Promise<number> {
   const err = (line: string) => io.stderr.write(`${line}\n`);
 
@@ -83,19 +73,25 @@ export async function runCombine(
   // Sharded by key over worker threads when the key is one top-level property (which the input can
   // be routed by without parsing it, see shared/combine/route.ts) and there is more than one core.
   const tokens = collection.key.length === 1 ? parsePointer(collection.key[0]) : [];
-  const threads = threadCount();
+  const threads = early?.length ?? threadCount();
   if (threads > 1 && tokens.length === 1) {
-    return combineSharded(io, {
-      property: tokens[0],
-      threads,
-      setup: {
-        schemas: catalog.schemas,
-        collection,
-        memoryBudgetBytes: memoryBudgetBytes / threads,
-        spillDir,
+    const workers = early ?? startWorkers(threads);
+    return combineSharded(
+      io,
+      {
+        property: tokens[0],
+        setup: {
+          schemas: catalog.schemas,
+          collection,
+          memoryBudgetBytes: memoryBudgetBytes / threads,
+          spillDir,
+        },
       },
-    });
+      workers,
+    );
   }
+  // Not sharded after all (a composite or nested key): workers started early are not needed.
+  for (const w of early ?? []) void w.worker.terminate();
 
   const combiner = new Combiner({
     registry: new SchemaRegistry(catalog.schemas),
@@ -114,19 +110,11 @@ export async function runCombine(
 
   let lineNo = 0;
   let problem: ReturnType<LineFeeder['line']>;
-  // An ASCII chunk (the usual JSON lines) is decoded once and its lines sliced from that string, not
-  // decoded line by line: byte offsets are character offsets there, and slices share the chunk's text.
-  let chunk: Buffer | undefined;
-  let chunkText: string | undefined;
+  const text = new LineText();
   await readLines(
     io.stdin,
     (buf, start, end) => {
-      if (buf !== chunk) {
-        chunk = buf;
-        chunkText = isAscii(buf) ? buf.toString('latin1') : undefined;
-      }
-      const text = chunkText !== undefined ? chunkText.slice(start, end) : buf.toString('utf8', start, end);
-      problem ??= feeder.line(text, ++lineNo);
+      problem ??= feeder.line(text.of(buf, start, end), ++lineNo);
     },
     () => problem !== undefined,
   );

@@ -46,8 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--collection <name>', 'collection whose schema and key reduce the input')
     .option('--memory <MiB>', 'memory budget before spilling sorted runs to disk', '256')
     .action(async (catalog: string, opts: { collection: string; memory: string }) => {
+      // Shard workers start first, so that their start-up overlaps the loading of the rest.
+      const { startWorkers, threadCount } = await import('./combine-threads.ts');
+      const threads = threadCount();
+      const early = threads > 1 ? startWorkers(threads) : undefined;
       const { runCombine } = await import('./combine.ts');
-      code = await runCombine(catalog, opts);
+      code = await runCombine(catalog, opts, undefined, early);
     });
 
   program

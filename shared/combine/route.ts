@@ -56,8 +56,12 @@ export class KeyRouter {
   private readonly name: Buffer;
   /** `{"<name>":"`: how most lines start (the key written first). */
   private readonly prefix: Buffer;
-  /** `"<name>"`: another occurrence after the prefix might be a duplicate property. */
-  private readonly quoted: Buffer;
+  /**
+   * `<name>"`: preceded by a quote, another occurrence after the prefix might be a duplicate
+   * property. Searched without its opening quote, the commonest byte of JSON text, which the search
+   * would stop at every few bytes: ≈ 2× faster.
+   */
+  private readonly quotedTail: Buffer;
 
   /** @param property the top-level property holding the key (the single token of the key pointer) */
   constructor(
@@ -66,26 +70,59 @@ export class KeyRouter {
   ) {
     this.name = Buffer.from(property, 'utf8');
     this.prefix = Buffer.from(`{${JSON.stringify(property)}:"`, 'utf8');
-    this.quoted = Buffer.from(JSON.stringify(property), 'utf8');
+    this.quotedTail = Buffer.from(JSON.stringify(property).slice(1), 'utf8');
+  }
+
+  /** The first backslash in `slashBuf[slashFrom, slashLimit)`, or -1 for none there. */
+  private slashBuf: Uint8Array | undefined;
+  private slashFrom = 0;
+  private slashLimit = 0;
+  private nextSlash = -1;
+
+  /**
+   * Whether `buf[from, end)` holds a backslash, where `buf[0, limit)` is the data (it may grow past
+   * `limit` later: what lies there counts as unknown). Lines of a buffer are routed in order, so the
+   * first backslash found is kept and reused until a line passes it or the data grows: one scan per
+   * chunk of data, not one per line (searching to the buffer's end for each line was quadratic in the
+   * buffer's size).
+   */
+  private hasBackslashIn(buf: Uint8Array, from: number, end: number, limit: number): boolean {
+    if (
+      buf !== this.slashBuf ||
+      from < this.slashFrom ||
+      end > this.slashLimit ||
+      (this.nextSlash >= 0 && this.nextSlash < from)
+    ) {
+      const i = buf.indexOf(BACKSLASH, from);
+      this.slashBuf = buf;
+      this.slashFrom = from;
+      this.slashLimit = limit;
+      this.nextSlash = i < limit ? i : -1;
+    }
+    return this.nextSlash >= 0 && this.nextSlash < end;
   }
 
   /**
    * The common case without a byte-by-byte scan: the line starts with `{"<name>":"` and, after that
    * string value, holds neither the quoted name nor any backslash (so no duplicate of the property,
-   * escaped or not, can follow). Returns the value's [start, end) or undefined.
+   * escaped or not, can follow). Returns the end of the value (whose opening quote is the prefix's
+   * last byte), or -1.
    */
-  private fastValue(buf: Buffer, start: number, end: number): [number, number] | undefined {
+  private fastValueEnd(buf: Buffer, start: number, end: number, limit: number): number {
     const p = this.prefix;
-    if (end - start <= p.length || buf.compare(p, 0, p.length, start, start + p.length) !== 0)
-      return undefined;
+    if (end - start <= p.length) return -1;
+    for (let i = 0; i < p.length; i++) if (buf[start + i] !== p[i]) return -1;
     const open = start + p.length - 1;
-    const close = buf.indexOf(QUOTE, open + 1);
-    if (close < 0 || close >= end) return undefined;
-    const slash = buf.indexOf(BACKSLASH, open + 1);
-    if (slash >= 0 && slash < end) return undefined;
-    const again = buf.indexOf(this.quoted, close + 1);
-    if (again >= 0 && again < end) return undefined;
-    return [open, close + 1];
+    let close = open + 1;
+    while (close < end && buf[close] !== QUOTE) close++;
+    if (close >= end) return -1;
+    if (this.hasBackslashIn(buf, open + 1, end, limit)) return -1;
+    // Stops at the next line at the latest (which starts with the prefix) in the usual input.
+    const tail = this.quotedTail;
+    for (let i = buf.indexOf(tail, close + 2); i >= 0 && i < end; i = buf.indexOf(tail, i + 1)) {
+      if (buf[i - 1] === QUOTE) return -1;
+    }
+    return close + 1;
   }
 
   private nameIs(buf: Uint8Array, start: number, end: number): boolean {
@@ -102,11 +139,14 @@ export class KeyRouter {
     return true;
   }
 
-  /** The shard of the line `buf[start, end)`. */
-  shardOf(buf: Buffer, start: number, end: number): number {
+  /**
+   * The shard of the line `buf[start, end)`. `limit`: where the data in `buf` ends, when the buffer
+   * is being filled (bytes past it may still change).
+   */
+  shardOf(buf: Buffer, start: number, end: number, limit = buf.length): number {
     if (this.shards === 1) return 0;
-    const fast = this.fastValue(buf, start, end);
-    if (fast !== undefined) return fnv(buf, fast[0], fast[1]) % this.shards;
+    const fast = this.fastValueEnd(buf, start, end, limit);
+    if (fast >= 0) return fnv(buf, start + this.prefix.length - 1, fast) % this.shards;
     let i = start;
     while (i < end && isSpace(buf[i])) i++;
     if (buf[i] !== LBRACE) return 0;

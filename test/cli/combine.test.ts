@@ -343,6 +343,86 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(one.stderr).toMatch(/^stdin:1201: /);
     expect(four).toEqual(one);
   });
+
+  it('takes lines longer than an input block (512 KiB), the first one included', async () => {
+    const long = (i: number) => ({ id: `k${i % 7}`, n: i, pad: 'x'.repeat(600_000 + i) });
+    const docs = Array.from({ length: 40 }, (_, i) => (i % 13 === 0 ? long(i) : { id: `k${i % 7}`, n: i }));
+    // Fed in 100 kB pieces: a long line arrives over several reads.
+    const text = lines(docs)[0];
+    const pieces = Array.from({ length: Math.ceil(text.length / 100_000) }, (_, i) =>
+      text.slice(i * 100_000, (i + 1) * 100_000),
+    );
+    const args = [CATALOG, '--collection', 'acme/counts'];
+    const one = await combine(args, pieces, { SLUICE_COMBINE_THREADS: '1' });
+    const two = await combine(args, pieces, { SLUICE_COMBINE_THREADS: '2' });
+    expect(one.code).toBe(0);
+    expect(parseOut(one.stdout)).toHaveLength(7);
+    expect(two).toEqual(one);
+  });
+
+  it('starts its workers without the Node options of the process running it', async () => {
+    // As bench/combine-million.ts runs the command to measure its memory: inside `node -e`.
+    const wrapper = `process.argv.splice(1, 0, 'sluice'); await import(${JSON.stringify(`file://${BIN}`)});`;
+    const out = await new Promise<Result>((resolvePromise, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', wrapper, 'combine', CATALOG, '--collection', 'acme/counts'],
+        { cwd: ROOT, env: { ...process.env, SLUICE_COMBINE_THREADS: '2' } },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+      });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      child.on('error', reject);
+      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+      child.stdin.end(
+        lines([
+          { id: 'b', n: 1 },
+          { id: 'a', n: 2 },
+          { id: 'b', n: 3 },
+        ])[0],
+      );
+    });
+    expect(out).toEqual({ code: 0, stderr: '', stdout: '{"id":"a","n":2}\n{"id":"b","n":4}\n' });
+  });
+
+  it('runs single-threaded, its early-started workers stopped, when the key cannot be sharded', async () => {
+    const dir = mkdtempSync(join(spillRoot, 'composite-'));
+    const catalog = join(dir, 'flow.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      catalog,
+      `collections:
+  acme/pairs:
+    key: [/a, /b]
+    schema:
+      type: object
+      reduce: { strategy: merge }
+      required: [a, b]
+      properties:
+        a: { type: string }
+        b: { type: integer }
+        n: { type: integer, reduce: { strategy: sum } }
+`,
+    );
+    const docs = [
+      { a: 'x', b: 2, n: 1 },
+      { a: 'x', b: 1, n: 2 },
+      { a: 'x', b: 2, n: 3 },
+    ];
+    const out = await combine([catalog, '--collection', 'acme/pairs'], lines(docs), {
+      SLUICE_COMBINE_THREADS: '2',
+    });
+    expect(out).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: '{"a":"x","b":1,"n":2}\n{"a":"x","b":2,"n":4}\n',
+    });
+  });
 });
 
 describe('sluice combine over worker threads: spill files', () => {

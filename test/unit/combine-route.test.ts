@@ -61,4 +61,34 @@ describe('KeyRouter', () => {
     }
     for (const c of counts) expect(c).toBeGreaterThan(800);
   });
+
+  it('routes the lines of one buffer in order as a single line each, also while the buffer is filled', () => {
+    const lines = [
+      '{"user":"ab","n":1}',
+      '{"user":"zz","us\\u0065r":"ab"}', // an escaped duplicate: found past the first line's scan
+      '{"user":"ab","s":"x"}',
+      '{"user":"zz","user":"ab"}',
+      '{"user":"a\\u0062"}',
+      '{"user":"ab"}',
+    ];
+    const ab = shard(lines[0]);
+    const text = Buffer.from(lines.join('\n'), 'utf8');
+    // All the data there at once.
+    let start = 0;
+    for (const line of lines) {
+      const end = start + Buffer.byteLength(line);
+      expect(router.shardOf(text, start, end), line).toBe(ab);
+      start = end + 1;
+    }
+    // The same buffer filled line by line (zeros past the data, as in a fresh block): a backslash
+    // written after an earlier line was routed is still seen.
+    const filling = Buffer.alloc(text.length);
+    start = 0;
+    for (const line of lines) {
+      const end = start + Buffer.byteLength(line);
+      text.copy(filling, start, start, Math.min(end + 1, text.length));
+      expect(router.shardOf(filling, start, end, end), line).toBe(ab);
+      start = end + 1;
+    }
+  });
 });
