@@ -1,7 +1,7 @@
 /**
  * The local stack as `sluice dev` runs it — the synthesized assembly, each function in Lambda's
  * sandbox under its role, the mappings polling with the template's batch sizes and windows — measured
- * in one run against the same in-process emulators:
+ * in one run against the same emulators:
  * 1. raw SDK PutRecords throughput (one 1 KB document per record, 500 records per call);
  * 2. end-to-end docs/s through Sluice (HTTP ingest → journal → derivation → DynamoDB materialization;
  *    persisters writing S3 fragments and reduced views alongside), the ratio to 1., and per task its
@@ -12,9 +12,13 @@
  *    100, the same compute per document) computed from the same documents;
  * 5. $ per million documents at 10, 100 and 1,000 docs/s (a client posting what it has every 100 ms),
  *    units counted off the wire: per-batch costs (S3 PUT per fragment, Lambda requests, a write per
- *    key per batch) are amortized over fewer documents at low rates.
- * Env: BENCH_CONTEXT (CDK context for the synth, JSON, e.g. '{"eventSource":{"maxBatchingWindow":0}}'), BENCH_DOCS (default 10000), BENCH_LATENCY_DOCS (default 200), BENCH_RATE_SECONDS (scales the
- * time spent at each rate, default 1: 30, 10 and 5 s).
+ *    key per batch) are amortized over fewer documents at low rates; per task at the lowest rate;
+ * 6. 3. and 5. again for the flow synthesized to save cost at low rates (PROFILES.saving: longer
+ *    batching windows), on fresh emulators: what the saving costs in latency.
+ * The flow is deployed with views for its aggregates only (PROFILES: test/events is an event log).
+ * Env: BENCH_CONTEXT (more CDK context for both syntheses, JSON), BENCH_DOCS (default 10000),
+ * BENCH_LATENCY_DOCS (default 200), BENCH_RATE_SECONDS (scales the time spent at each rate, default
+ * 1: 30, 10 and 5 s).
  */
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +27,7 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { EMULATOR_CREDENTIALS, makeClients } from '../shared/adapters/clients.ts';
 import { KinesisJournal } from '../shared/adapters/kinesis.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
 import { synthesize } from '../shared/local/assembly/synth.ts';
 import { startEmulators } from '../shared/local/emulators.ts';
@@ -53,7 +58,6 @@ function fmt(n: number, digits = 0): string {
 
 export async function run(): Promise<void> {
   const N = Number(process.env.BENCH_DOCS ?? 10000);
-  const LAT = Number(process.env.BENCH_LATENCY_DOCS ?? 200);
   const { catalog } = await loadCatalog(FIXTURE);
   if (!catalog) throw new Error('fixture catalog failed to load');
   const emulators = await startEmulators();
@@ -84,52 +88,19 @@ export async function run(): Promise<void> {
     // function in Lambda's sandbox under its role, the mappings polling concurrently with the
     // template's batch sizes and windows. Done when the materialized totals hold all N documents and
     // every mapping (persisters included) has caught up.
-    const { dir: assembly } = await synthesize(
-      catalog,
-      join(tmpdir(), 'sluice-bench-assemblies'),
-      process.env.BENCH_CONTEXT ? (JSON.parse(process.env.BENCH_CONTEXT) as Record<string, unknown>) : {},
-    );
-    const counts = new Map<string, number>();
-    const sentAt = new Map<string, number>();
-    const latencies: number[] = [];
-    let materializer = '';
-    // Seen on the materialization's wire: each user's row as it is written to its DynamoDB table.
-    const written = (c: ProxiedCall) => {
-      if (c.functionName !== materializer || c.iam[0]?.action !== 'dynamodb:PutItem') return;
-      const item = (JSON.parse(c.call.body.toString('utf8') || '{}') as { Item?: WireRow }).Item;
-      const user = item?.user?.S;
-      if (user === undefined) return;
-      if (item?.count?.N !== undefined) counts.set(user, Number(item.count.N));
-      const t = sentAt.get(user);
-      if (t !== undefined) {
-        latencies.push(Date.now() - t);
-        sentAt.delete(user);
-      }
-    };
+    const { dir: assembly } = await synthesize(catalog, ASSEMBLIES, PROFILES.default);
+    const seen = observe();
+    const counts = seen.counts;
     const runner = await AssemblyRunner.start({
       assembly,
       emulators,
       port: 0,
       shards: 2,
       onLog: () => {},
-      hooks: { after: (c) => written(c) },
+      hooks: { after: (c) => seen.written(c) },
     });
     try {
-      materializer = runner.tasks.find((t) => t.kind === 'materialization')?.fn.name ?? '';
-      runner.run();
-      const url = `${runner.ingestUrl}/test/ingest/events`;
-      const post = async (docs: object[]) => {
-        const r = await fetch(url, {
-          method: 'POST',
-          body: JSON.stringify(docs),
-          headers: { 'content-type': 'application/json' },
-        });
-        if (!r.ok) throw new Error(`ingest ${r.status}: ${await r.text()}`);
-      };
-      // Warm every sandbox (cold starts are the coldstart bench's business), then measure from zero.
-      await post([{ id: 'warm', user: 'warm', amount: 0, pad: PAD }]);
-      await settled(runner, () => counts.has('warm'));
-      counts.clear();
+      const post = await warm(runner, seen);
       resetMeters(runner);
       t0 = performance.now();
       const BATCH = 500;
@@ -150,33 +121,8 @@ export async function run(): Promise<void> {
       const usage = { ...runner.meter.usage };
       const perTask = taskBreakdown(runner, N);
 
-      // 3. Latency: each document its own user, so each materialized row is one document.
-      for (let i = 0; i < LAT; i++) {
-        sentAt.set(`lat${i}`, Date.now());
-        await post([{ id: `l${i}`, user: `lat${i}`, amount: 1, pad: PAD }]);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      await until(
-        () => latencies.length >= LAT,
-        30_000,
-        () => `${latencies.length} of ${LAT} latencies`,
-      );
+      const { latencies, curve } = await latencyAndCurve(runner, post, seen);
 
-      // 5. Cost against the rate: documents posted one per request (as a trickle of webhooks
-      // arrives) at 10, 100 and 1,000 docs/s for a while, units counted off the wire.
-      await settled(runner, () => true);
-      const curve: { rate: number; docs: number; cost: ReturnType<typeof costOf>; tasks: string[] }[] = [];
-      for (const [rate, seconds] of RATES) {
-        resetMeters(runner);
-        const docs = await paced(post, rate, seconds);
-        await settled(runner, () => true);
-        curve.push({
-          rate,
-          docs,
-          cost: costOf(perMillion({ ...runner.meter.usage }, docs)),
-          tasks: taskBreakdown(runner, docs),
-        });
-      }
       // 4. Cost per million 1 KB documents, Sluice (measured) vs naive (same documents).
       const docBytes = payloads[0].length;
       const naive = emptyUsage();
@@ -190,7 +136,7 @@ export async function run(): Promise<void> {
       const naiveCost = costOf(perMillion(naive, N));
 
       console.log(
-        `documents: ${fmt(N)} of ${docBytes} bytes, 1,000 users; emulators in-process (kinesalite, dynalite, s3rver); load average ${loadavg()[0].toFixed(1)}`,
+        `documents: ${fmt(N)} of ${docBytes} bytes, 1,000 users; emulators on loopback (kinesalite, dynalite, s3rver, each its own process); reduced views of test/totals and test/accounts only; load average ${loadavg()[0].toFixed(1)}`,
       );
       console.log(`raw SDK PutRecords (1 doc/record, 500/call): ${fmt(rawRate)} docs/s`);
       console.log(
@@ -233,23 +179,171 @@ export async function run(): Promise<void> {
       console.log(
         '$ per million documents against the rate (a client posting what it has every 100 ms; Lambda GB-s as measured here):',
       );
-      console.log(
-        `  ${'docs/s'.padStart(8)}${'docs'.padStart(8)}${'Kinesis'.padStart(10)}${'DynamoDB'.padStart(10)}${'S3'.padStart(10)}${'Lambda'.padStart(10)}${'total'.padStart(10)}`,
-      );
-      for (const c of curve) {
-        const d = c.cost.dollars;
-        console.log(
-          `  ${fmt(c.rate).padStart(8)}${fmt(c.docs).padStart(8)}${[d.kinesis, d.dynamodb, d.s3, d.lambda, d.total].map((x) => fmt(x, 4).padStart(10)).join('')}`,
-        );
-      }
+      printCurve(curve);
       console.log(`  where it goes at ${fmt(curve[0].rate)} docs/s (per task):`);
       for (const t of curve[0].tasks) console.log(`    ${t}`);
+      printedCurve = true;
     } finally {
       await runner.stop();
     }
   } finally {
     await emulators.stop();
   }
+  if (printedCurve) await costSaving(catalog);
+}
+
+let printedCurve = false;
+
+/**
+ * The same flow synthesized to save cost at low rates (PROFILES.saving: 5 s batching windows on the
+ * ingest → materialized path, 30 s for persisters), on fresh emulators: its latency and $/M against
+ * the rate, so the README can state what the saving costs in latency.
+ */
+async function costSaving(catalog: BuiltCatalog): Promise<void> {
+  const { dir: assembly } = await synthesize(catalog, ASSEMBLIES, PROFILES.saving);
+  const emulators = await startEmulators();
+  try {
+    const seen = observe();
+    const runner = await AssemblyRunner.start({
+      assembly,
+      emulators,
+      port: 0,
+      shards: 2,
+      onLog: () => {},
+      hooks: { after: (c) => seen.written(c) },
+    });
+    try {
+      const post = await warm(runner, seen);
+      const { latencies, curve } = await latencyAndCurve(runner, post, seen);
+      console.log(
+        `saving profile (-c eventSource='${JSON.stringify(PROFILES.saving.eventSource)}'): ingest → materialized latency p50 ${fmt(pct(latencies, 50))} ms, p99 ${fmt(pct(latencies, 99))} ms; $ per million documents:`,
+      );
+      printCurve(curve);
+    } finally {
+      await runner.stop();
+    }
+  } finally {
+    await emulators.stop();
+  }
+}
+
+type Curve = { rate: number; docs: number; cost: ReturnType<typeof costOf>; tasks: string[] }[];
+
+function printCurve(curve: Curve): void {
+  console.log(
+    `  ${'docs/s'.padStart(8)}${'docs'.padStart(8)}${'Kinesis'.padStart(10)}${'DynamoDB'.padStart(10)}${'S3'.padStart(10)}${'Lambda'.padStart(10)}${'total'.padStart(10)}`,
+  );
+  for (const c of curve) {
+    const d = c.cost.dollars;
+    console.log(
+      `  ${fmt(c.rate).padStart(8)}${fmt(c.docs).padStart(8)}${[d.kinesis, d.dynamodb, d.s3, d.lambda, d.total].map((x) => fmt(x, 4).padStart(10)).join('')}`,
+    );
+  }
+}
+
+const ASSEMBLIES = join(tmpdir(), 'sluice-bench-assemblies');
+const EXTRA = process.env.BENCH_CONTEXT
+  ? (JSON.parse(process.env.BENCH_CONTEXT) as Record<string, unknown>)
+  : {};
+/**
+ * CDK context of the two syntheses. `test/events` is an event log keyed per event: its reduced view
+ * would be a DynamoDB copy of every event (one 1 KB write per document, ≈ $1.25 per million), so the
+ * bench deploys it as such a collection should be, with views for the aggregates only
+ * (SluiceCatalogProps.views); every event still goes to its fragments.
+ */
+const PROFILES = {
+  default: { views: '["test/totals","test/accounts"]', ...EXTRA },
+  saving: {
+    views: '["test/totals","test/accounts"]',
+    eventSource: { maxBatchingWindow: 5, persisterBatchingWindow: 30 },
+    ...EXTRA,
+  },
+};
+
+/** What the materialization writes, seen on its wire: each user's count, and latencies of marked users. */
+function observe() {
+  const counts = new Map<string, number>();
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let materializer = '';
+  return {
+    counts,
+    sentAt,
+    latencies,
+    setMaterializer(name: string) {
+      materializer = name;
+    },
+    written(c: ProxiedCall) {
+      if (c.functionName !== materializer || c.iam[0]?.action !== 'dynamodb:PutItem') return;
+      const item = (JSON.parse(c.call.body.toString('utf8') || '{}') as { Item?: WireRow }).Item;
+      const user = item?.user?.S;
+      if (user === undefined) return;
+      if (item?.count?.N !== undefined) counts.set(user, Number(item.count.N));
+      const t = sentAt.get(user);
+      if (t !== undefined) {
+        latencies.push(Date.now() - t);
+        sentAt.delete(user);
+      }
+    },
+  };
+}
+type Observed = ReturnType<typeof observe>;
+type Post = (docs: object[]) => Promise<void>;
+
+/** Runs the stack and warms every sandbox (cold starts are the coldstart bench's business); resolves a poster. */
+async function warm(runner: AssemblyRunner, seen: Observed): Promise<Post> {
+  seen.setMaterializer(runner.tasks.find((t) => t.kind === 'materialization')?.fn.name ?? '');
+  runner.run();
+  const url = `${runner.ingestUrl}/test/ingest/events`;
+  const post = async (docs: object[]) => {
+    const r = await fetch(url, {
+      method: 'POST',
+      body: JSON.stringify(docs),
+      headers: { 'content-type': 'application/json' },
+    });
+    if (!r.ok) throw new Error(`ingest ${r.status}: ${await r.text()}`);
+  };
+  await post([{ id: 'warm', user: 'warm', amount: 0, pad: PAD }]);
+  await settled(runner, () => seen.counts.has('warm'));
+  seen.counts.clear();
+  return post;
+}
+
+/**
+ * 3. Latency: one document per request, each its own user, so each materialized row is one document.
+ * 5. Cost against the rate: documents posted at 10, 100 and 1,000 docs/s for a while (what is due
+ *    every 100 ms in one request, as a trickle of webhooks arrives), units counted off the wire.
+ */
+async function latencyAndCurve(
+  runner: AssemblyRunner,
+  post: Post,
+  seen: Observed,
+): Promise<{ latencies: number[]; curve: Curve }> {
+  const LAT = Number(process.env.BENCH_LATENCY_DOCS ?? 200);
+  for (let i = 0; i < LAT; i++) {
+    seen.sentAt.set(`lat${i}`, Date.now());
+    await post([{ id: `l${i}`, user: `lat${i}`, amount: 1, pad: PAD }]);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await until(
+    () => seen.latencies.length >= LAT,
+    60_000,
+    () => `${seen.latencies.length} of ${LAT} latencies`,
+  );
+  await settled(runner, () => true);
+  const curve: Curve = [];
+  for (const [rate, seconds] of RATES) {
+    resetMeters(runner);
+    const docs = await paced(post, rate, seconds);
+    await settled(runner, () => true);
+    curve.push({
+      rate,
+      docs,
+      cost: costOf(perMillion({ ...runner.meter.usage }, docs)),
+      tasks: taskBreakdown(runner, docs),
+    });
+  }
+  return { latencies: seen.latencies, curve };
 }
 
 /** A DynamoDB item on the wire (only what the bench reads). */
