@@ -30,7 +30,7 @@ import { loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
 import { synthesize } from '../shared/local/assembly/synth.ts';
-import { startEmulators } from '../shared/local/emulators.ts';
+import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
 import type { ProxiedCall } from '../shared/local/sandbox/proxy.ts';
 import { costOf, emptyUsage, KINESIS_PAYLOAD_UNIT, PRICES, type Usage } from '../shared/ports/usage.ts';
 
@@ -88,17 +88,8 @@ export async function run(): Promise<void> {
     // function in Lambda's sandbox under its role, the mappings polling concurrently with the
     // template's batch sizes and windows. Done when the materialized totals hold all N documents and
     // every mapping (persisters included) has caught up.
-    const { dir: assembly } = await synthesize(catalog, ASSEMBLIES, PROFILES.default);
-    const seen = observe();
+    const { runner, seen } = await startStack(catalog, emulators, PROFILES.default);
     const counts = seen.counts;
-    const runner = await AssemblyRunner.start({
-      assembly,
-      emulators,
-      port: 0,
-      shards: 2,
-      onLog: () => {},
-      hooks: { after: (c) => seen.written(c) },
-    });
     try {
       const post = await warm(runner, seen);
       resetMeters(runner);
@@ -182,17 +173,29 @@ export async function run(): Promise<void> {
       printCurve(curve);
       console.log(`  where it goes at ${fmt(curve[0].rate)} docs/s (per task):`);
       for (const t of curve[0].tasks) console.log(`    ${t}`);
-      printedCurve = true;
     } finally {
       await runner.stop();
     }
   } finally {
     await emulators.stop();
   }
-  if (printedCurve) await costSaving(catalog);
+  await costSaving(catalog);
 }
 
-let printedCurve = false;
+/** Synthesizes the flow with a profile's context and starts it on the emulators, its materialization observed. */
+async function startStack(catalog: BuiltCatalog, emulators: Emulators, context: Record<string, unknown>) {
+  const { dir: assembly } = await synthesize(catalog, ASSEMBLIES, context);
+  const seen = observe();
+  const runner = await AssemblyRunner.start({
+    assembly,
+    emulators,
+    port: 0,
+    shards: 2,
+    onLog: () => {},
+    hooks: { after: (c) => seen.written(c) },
+  });
+  return { runner, seen };
+}
 
 /**
  * The same flow synthesized to save cost at low rates (PROFILES.saving: 5 s batching windows on the
@@ -200,18 +203,9 @@ let printedCurve = false;
  * the rate, so the README can state what the saving costs in latency.
  */
 async function costSaving(catalog: BuiltCatalog): Promise<void> {
-  const { dir: assembly } = await synthesize(catalog, ASSEMBLIES, PROFILES.saving);
   const emulators = await startEmulators();
   try {
-    const seen = observe();
-    const runner = await AssemblyRunner.start({
-      assembly,
-      emulators,
-      port: 0,
-      shards: 2,
-      onLog: () => {},
-      hooks: { after: (c) => seen.written(c) },
-    });
+    const { runner, seen } = await startStack(catalog, emulators, PROFILES.saving);
     try {
       const post = await warm(runner, seen);
       const { latencies, curve } = await latencyAndCurve(runner, post, seen);
