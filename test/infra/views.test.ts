@@ -53,7 +53,9 @@ describe('views', () => {
   it('refuses a name that is not a collection, saying which and what is allowed', () => {
     const attempt = () => synth(fixtureCatalog(), { views: ['acme/totals', 'acme/nope'] });
     expect(attempt).toThrow(DeployUnsupportedError);
-    expect(attempt).toThrow(/^SluiceCatalogProps\.views: .*collection of this catalog: acme\/events, .*\(at \/1; found "acme\/nope"\)/);
+    expect(attempt).toThrow(
+      /^SluiceCatalogProps\.views: .*collection of this catalog: acme\/events, .*\(at \/1; found "acme\/nope"\)/,
+    );
     expect(() => synth(fixtureCatalog(), { views: 'some' as never })).toThrow(/'all', 'none' or a list/);
   });
 });
