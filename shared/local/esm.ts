@@ -140,6 +140,24 @@ interface ShardState {
   done: boolean;
 }
 
+/**
+ * A synchronous invocation's payload is at most 6 MB, and Lambda's Kinesis poller cuts a batch there
+ * whatever the batch size (packed records of up to 1 MiB reach it in a few records). The event
+ * carries each record's data base64-encoded, plus ≈ 500 bytes of metadata per record.
+ */
+export const MAX_EVENT_BYTES = 6 * 1024 * 1024;
+const RECORD_OVERHEAD_BYTES = 512;
+
+/** The longest prefix of `records` whose event stays within MAX_EVENT_BYTES (always at least one record). */
+export function withinPayloadLimit(records: JournalRecord[]): JournalRecord[] {
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    bytes += Math.ceil(records[i].data.length / 3) * 4 + RECORD_OVERHEAD_BYTES;
+    if (bytes > MAX_EVENT_BYTES && i > 0) return records.slice(0, i);
+  }
+  return records;
+}
+
 /** While waiting out a batching window: re-read at least this often even without a nudge. */
 const WINDOW_REPOLL_MS = 250;
 
@@ -319,8 +337,11 @@ export class EventSourceMapping {
         // drain() delivers what is in the stream now: once a read finds nothing new, waiting out the
         // rest of the window (10 s for persisters) would only stall it (the batch is the same).
         if (this.draining && more.records.length === 0) break;
+        // A full payload ends the window, as on Lambda.
+        if (withinPayloadLimit(records).length < records.length) break;
       }
     }
+    records = withinPayloadLimit(records);
     this.stats.millisBehindLatest = behind;
     this.stats.iteratorAgeMs =
       records.length > 0 ? Math.max(0, Date.now() - records[records.length - 1].arrivalMs) : 0;

@@ -1,7 +1,12 @@
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
-import { CrashError, EventSourceMapping, type OnFailureRecord } from '../../shared/local/esm.ts';
+import {
+  CrashError,
+  EventSourceMapping,
+  MAX_EVENT_BYTES,
+  type OnFailureRecord,
+} from '../../shared/local/esm.ts';
 import { evenRanges, unpackFrame } from '../../shared/ports/index.ts';
 
 const ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/t';
@@ -228,7 +233,7 @@ describe('event-source-mapping emulator', () => {
       checkpoints: new MemoryStateStore(),
       // An idle interval far beyond the test's patience: only a nudge can make this delivery prompt.
       idlePollMs: 60_000,
-      handler: async (e) => {
+      handler: async () => {
         delivered.push(Date.now());
         return undefined;
       },
@@ -247,5 +252,30 @@ describe('event-source-mapping emulator', () => {
     } finally {
       await esm.stop();
     }
+  });
+
+  it("cuts a batch at Lambda's 6 MB payload whatever the batch size; the rest follows in order", async () => {
+    const journal = new MemoryJournal({ shards: 1, maxRecordBytes: 2 * 1024 * 1024 });
+    journal.ensure('c');
+    const pad = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 10; i++) await journal.append('c', [{ hashKey: '0', doc: { i, pad } }]);
+    const batches: number[][] = [];
+    const esm = new EventSourceMapping({
+      task: 't',
+      collection: 'c',
+      streamArn: ARN,
+      journal,
+      checkpoints: new MemoryStateStore(),
+      batchSize: 100,
+      handler: async (e) => {
+        const bytes = e.Records.reduce((n, r) => n + r.kinesis.data.length, 0);
+        expect(bytes).toBeLessThanOrEqual(MAX_EVENT_BYTES);
+        batches.push(docsOf(e));
+      },
+    });
+    await esm.drain();
+    expect(batches.flat()).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    // 1 MiB of document is ≈ 1.33 MiB of base64: four records to an event.
+    expect(Math.max(...batches.map((b) => b.length))).toBe(4);
   });
 });
