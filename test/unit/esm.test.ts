@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
 import {
   CrashError,
+  type EsmOptions,
   EventSourceMapping,
   MAX_EVENT_BYTES,
   type OnFailureRecord,
 } from '../../shared/local/esm.ts';
 import { evenRanges, unpackFrame } from '../../shared/ports/index.ts';
+import type { Journal } from '../../shared/ports/journal.ts';
 
 const ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/t';
 
@@ -19,6 +21,22 @@ async function fill(n: number, shards = 2) {
   for (let i = 0; i < n; i++)
     await journal.append('c', [{ hashKey: ranges[i % shards].start.toString(), doc: { i } }]);
   return journal;
+}
+
+/** A mapping (task `t`) of stream `c` in `journal`, its checkpoints in memory unless given. */
+function mappingOf(
+  journal: Journal,
+  o: Omit<EsmOptions, 'task' | 'collection' | 'streamArn' | 'journal' | 'checkpoints'> &
+    Partial<Pick<EsmOptions, 'checkpoints'>>,
+) {
+  return new EventSourceMapping({
+    task: 't',
+    collection: 'c',
+    streamArn: ARN,
+    journal,
+    checkpoints: new MemoryStateStore(),
+    ...o,
+  });
 }
 
 function docsOf(e: KinesisStreamEvent): number[] {
@@ -33,11 +51,7 @@ describe('event-source-mapping emulator', () => {
     const state = new MemoryStateStore();
     const seen: number[][] = [];
     const sizes: number[] = [];
-    const esm = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm = mappingOf(journal, {
       checkpoints: state,
       batchSize: 10,
       handler: async (e) => {
@@ -56,11 +70,7 @@ describe('event-source-mapping emulator', () => {
     for (const batch of seen) expect(batch).toEqual([...batch].sort((a, b) => a - b));
     // A new mapping on the same checkpoints delivers nothing again.
     let again = 0;
-    const esm2 = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm2 = mappingOf(journal, {
       checkpoints: state,
       handler: async (e) => {
         again += e.Records.length;
@@ -73,11 +83,7 @@ describe('event-source-mapping emulator', () => {
   it('drain() delivers what the stream holds without waiting out a batching window it cannot fill', async () => {
     const journal = await fill(6);
     const batches: number[][] = [];
-    const esm = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm = mappingOf(journal, {
       checkpoints: new MemoryStateStore(),
       batchSize: 100,
       // Ten minutes: a drain that waited it out would hit the test's timeout.
@@ -96,11 +102,7 @@ describe('event-source-mapping emulator', () => {
     const journal = await fill(10, 1);
     const deliveries: number[] = [];
     let failedOnce = false;
-    const esm = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm = mappingOf(journal, {
       checkpoints: new MemoryStateStore(),
       batchSize: 10,
       retryBackoffMs: 1,
@@ -128,11 +130,7 @@ describe('event-source-mapping emulator', () => {
     const journal = await fill(16, 1);
     const failures: OnFailureRecord[] = [];
     const ok = new Set<number>();
-    const esm = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm = mappingOf(journal, {
       checkpoints: new MemoryStateStore(),
       batchSize: 16,
       maxRetryAttempts: 2,
@@ -166,11 +164,7 @@ describe('event-source-mapping emulator', () => {
     const journal = await fill(6, 1);
     const state = new MemoryStateStore();
     const first: number[] = [];
-    const crashing = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const crashing = mappingOf(journal, {
       checkpoints: state,
       batchSize: 3,
       handler: async (e) => {
@@ -183,11 +177,7 @@ describe('event-source-mapping emulator', () => {
     await expect(crashing.drain()).rejects.toThrow(CrashError);
     expect(first).toEqual([0, 1, 2, 3, 4, 5]);
     const second: number[] = [];
-    const restarted = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const restarted = mappingOf(journal, {
       checkpoints: state,
       batchSize: 3,
       handler: async (e) => {
@@ -202,11 +192,7 @@ describe('event-source-mapping emulator', () => {
     const journal = await fill(3, 1);
     const failures: OnFailureRecord[] = [];
     let invoked = 0;
-    const esm = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm = mappingOf(journal, {
       checkpoints: new MemoryStateStore(),
       maxRecordAgeSeconds: 60,
       now: () => Date.now() + 3_600_000,
@@ -225,11 +211,7 @@ describe('event-source-mapping emulator', () => {
   it('nudge() ends an idle wait: records put after the mapping went idle are delivered at once, not a poll interval later', async () => {
     const journal = await fill(0);
     const delivered: number[] = [];
-    const esm = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm = mappingOf(journal, {
       checkpoints: new MemoryStateStore(),
       // An idle interval far beyond the test's patience: only a nudge can make this delivery prompt.
       idlePollMs: 60_000,
@@ -260,11 +242,7 @@ describe('event-source-mapping emulator', () => {
     const pad = 'x'.repeat(1024 * 1024);
     for (let i = 0; i < 10; i++) await journal.append('c', [{ hashKey: '0', doc: { i, pad } }]);
     const batches: number[][] = [];
-    const esm = new EventSourceMapping({
-      task: 't',
-      collection: 'c',
-      streamArn: ARN,
-      journal,
+    const esm = mappingOf(journal, {
       checkpoints: new MemoryStateStore(),
       batchSize: 100,
       handler: async (e) => {
