@@ -17,14 +17,18 @@ interface Result {
 const spillRoot = mkdtempSync(join(tmpdir(), 'combine-cli-'));
 afterAll(() => rmSync(spillRoot, { recursive: true, force: true }));
 
-/** Runs `sluice combine`, feeding `input` to stdin in chunks (a streaming producer). */
+/**
+ * Runs `sluice combine`, feeding `input` to stdin in chunks (a streaming producer); `node` is what runs
+ * the command before its arguments (default: `bin/sluice.js`).
+ */
 function combine(
   args: string[],
   input: Iterable<string | Buffer>,
   env: Record<string, string> = {},
+  node: string[] = [BIN],
 ): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, 'combine', ...args], {
+    const child = spawn(process.execPath, [...node, 'combine', ...args], {
       cwd: ROOT,
       env: { ...process.env, SLUICE_SPILL_DIR: spillRoot, ...env },
     });
@@ -363,30 +367,16 @@ describe('sluice combine over worker threads (sharded by key)', () => {
   it('starts its workers without the Node options of the process running it', async () => {
     // As bench/combine-million.ts runs the command to measure its memory: inside `node -e`.
     const wrapper = `process.argv.splice(1, 0, 'sluice'); await import(${JSON.stringify(`file://${BIN}`)});`;
-    const out = await new Promise<Result>((resolvePromise, reject) => {
-      const child = spawn(
-        process.execPath,
-        ['--input-type=module', '-e', wrapper, 'combine', CATALOG, '--collection', 'acme/counts'],
-        { cwd: ROOT, env: { ...process.env, SLUICE_COMBINE_THREADS: '2' } },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      child.on('error', reject);
-      child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-      child.stdin.end(
-        lines([
-          { id: 'b', n: 1 },
-          { id: 'a', n: 2 },
-          { id: 'b', n: 3 },
-        ])[0],
-      );
-    });
+    const out = await combine(
+      [CATALOG, '--collection', 'acme/counts'],
+      lines([
+        { id: 'b', n: 1 },
+        { id: 'a', n: 2 },
+        { id: 'b', n: 3 },
+      ]),
+      { SLUICE_COMBINE_THREADS: '2' },
+      ['--input-type=module', '-e', wrapper],
+    );
     expect(out).toEqual({ code: 0, stderr: '', stdout: '{"id":"a","n":2}\n{"id":"b","n":4}\n' });
   });
 
