@@ -12,6 +12,7 @@ import { S3BlobStore } from '../shared/adapters/s3.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import { parseEnv } from '../shared/config/env.ts';
 import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
+import { noViewReason } from '../shared/persist/place.ts';
 import { runningStack } from './running.ts';
 
 export async function runRead(
@@ -35,21 +36,21 @@ export async function runRead(
     process.stderr.write(`no local stack data in ${dataDir}: run \`sluice dev\` first\n`);
     return 1;
   }
-  let emulators: Emulators | undefined;
-  if (!running) emulators = await startEmulators({ dataDir });
-  const endpoints = running ?? emulators!.endpoints;
-  // The state table of the stack that ran here (its physical name comes from the template).
+  // The stack that ran here: its state table's physical name (from the template), and which
+  // collections keep no view (nothing to read, so no emulators to start).
   const stackFile = join(dataDir, 'stack.json');
   const stack = existsSync(stackFile)
     ? (JSON.parse(readFileSync(stackFile, 'utf8')) as { stateTable?: string; noViews?: string[] })
     : {};
   if (stack.noViews?.includes(collection)) {
-    await emulators?.stop();
     process.stderr.write(
-      `${collection} keeps no reduced view: the stack was synthesized with views that leave it out (SluiceCatalogProps.views, -c views=…, sluice dev --views). Its documents are in its fragments (S3, the console's collection page); keep its view to read it by key\n`,
+      `${noViewReason(collection)}. Its documents are in its fragments (S3, the console's collection page); keep its view to read it by key\n`,
     );
     return 1;
   }
+  let emulators: Emulators | undefined;
+  if (!running) emulators = await startEmulators({ dataDir });
+  const endpoints = running ?? emulators!.endpoints;
   const table = running?.stateTable ?? stack.stateTable ?? parseEnv({}).stateTable;
   // A closed pipe (`sluice read ... | head`) ends the output quietly.
   out.on('error', (e: NodeJS.ErrnoException) => {

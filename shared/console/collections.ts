@@ -15,6 +15,7 @@ import { schemaToType } from '../derive/typegen.ts';
 import type { Json } from '../json/types.ts';
 import { packKey, unpackKey } from '../keys/index.ts';
 import type { AssemblyRunner } from '../local/assembly/runner.ts';
+import { noViewReason } from '../persist/place.ts';
 import { unpackFrameEntries } from '../ports/framing.ts';
 import type { CollectionInfo, DocPage } from './api-types.ts';
 
@@ -107,8 +108,7 @@ export async function reducedDocs(
   if (runner.resources.noViews.includes(name))
     return {
       docs: [],
-      noView:
-        'this collection keeps no reduced view (the stack was synthesized with views that leave it out: SluiceCatalogProps.views, -c views=…, sluice dev --views); its newest documents are in the journal below and every document is in its fragments',
+      noView: `${noViewReason(name)}; its newest documents are in the journal below and every document is in its fragments`,
     };
   const table = runner.resources.stateTable;
   if (!table) throw new ConsoleError(503, 'the running stack has no state table');

@@ -64,3 +64,11 @@ export function fragmentsLocation(
   const place = fragmentPlace(catalog, collection);
   return { bucket: place.bucket ?? env.bucket, folder: place.folder };
 }
+
+/**
+ * Why a collection has no reduced view to read: the stack left it out (SluiceCatalogProps.views, its
+ * persister writes fragments only). `sluice read` and the console add where to look instead.
+ */
+export function noViewReason(collection: string): string {
+  return `${collection} keeps no reduced view: the stack was synthesized with views that leave it out (SluiceCatalogProps.views, -c views=…, sluice dev --views)`;
+}
