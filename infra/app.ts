@@ -58,11 +58,13 @@ function eventSourceContext(
 }
 
 /** `-c views=none`, `-c views=all` or `-c views='["acme/totals"]'` (SluiceCatalogProps.views). */
-function viewsContext(v: unknown): 'all' | 'none' | string[] | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
+function viewsContext(app: App): 'all' | 'none' | string[] | undefined {
+  const v: unknown = app.node.tryGetContext('views');
   if (v === 'all' || v === 'none') return v;
-  const list = typeof v === 'string' && v.trimStart().startsWith('[') ? (JSON.parse(v) as unknown) : v;
-  if (Array.isArray(list) && list.every((x) => typeof x === 'string')) return list;
+  // A list, given as JSON on the command line (jsonContext reports JSON that does not parse).
+  const list = jsonContext<unknown>(app, 'views');
+  if (list === undefined || (Array.isArray(list) && list.every((x) => typeof x === 'string')))
+    return list as string[] | undefined;
   process.stderr.write(
     `context views: ${JSON.stringify(v)} is not allowed; expected all, none or a JSON list of collection names\n`,
   );
@@ -94,7 +96,7 @@ const onFailure =
 new SluiceStack(app, app.node.tryGetContext('stack') || stackNameFor(catalogPath), {
   catalog,
   onFailure,
-  views: viewsContext(app.node.tryGetContext('views')),
+  views: viewsContext(app),
   eventSource: eventSourceContext(jsonContext<Record<string, unknown>>(app, 'eventSource')),
   streams: jsonContext<Record<string, StreamOverride>>(app, 'streams'),
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
