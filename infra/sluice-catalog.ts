@@ -177,7 +177,7 @@ interface TaskResources {
  *   state manifest and pages there too (BatchGetItem, DeleteItem); it runs user code, so it can reach no
  *   reduced view and no other task's items;
  * - materialize-dynamodb m: its checkpoints and tombstones `c#materialization:m` (Query on open,
- *   BatchGetItem of tombstones, PutItem);
+ *   BatchGetItem of tombstones, PutItem of tombstones, UpdateItem of checkpoint items);
  * - every materialization m: its backfill lease `c#materialization:m` / `bf#lease` (conditional PutItem
  *   to take and renew it, conditional DeleteItem to release it; shared/adapters/dynamodb-lease.ts);
  * - captures: nothing (no statement at all).
@@ -192,7 +192,7 @@ export const STATE_ACCESS = {
     'dynamodb:GetItem',
     'dynamodb:PutItem',
   ],
-  materialization: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+  materialization: ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
   /** Every materialization's backfill lease (one leader per materialization). */
   backfillLease: ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
 } as const;

@@ -15,7 +15,11 @@
  * `_sluice_applied`); its positions are kept as a tombstone in Sluice's state table (`stateTable`: item
  * p = `c#materialization:<name>`, k = `t#<binding>#<key JSON>`), so that a replay of older documents cannot
  * resurrect it. The materialization's checkpoint (per source shard, backfill markers) lives in the state
- * table too, one item per checkpoint key (k = `cp#<key>`), never moving backwards.
+ * table too (k = `cp#<key>`), never moving backwards. A key `<base>#<suffix>` committed together with
+ * `<base>` (a backfilled binding's own position `<collection>/<shard>#<binding>@<backfill>` beside the
+ * shard's shared position) is an attribute `o#<suffix>` of the item `cp#<base>`: a live batch then costs
+ * one checkpoint write, not one per key (at low rates, with a batch per document, that was a third of
+ * the materialization's writes). Items of the earlier layout (one per key) still read.
  *
  * Tombstones carry `ttl` (the state table's TTL attribute) when `tombstoneTtlSeconds` is set: a day past
  * the last moment the sources' streams can deliver the key's documents again (infra replayHours); a
@@ -32,11 +36,16 @@
  * instead of `flow_document`. Readers of the table: when `_sluice_document_ref` is present, the document
  * is that object (fields missing from the item are in it); `loadApplied` and `items` resolve it.
  */
-import { BatchGetItemCommand, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   type BlobsOf,
   type DynamoOptions,
-  DynamoStateStore,
   DynamoTable,
   type KeyAttr,
   mapLimit,
@@ -68,6 +77,33 @@ export const DOCUMENT_REF_ATTR = '_sluice_document_ref';
 export const APPLIED_AT_ATTR = '_sluice_applied_at';
 /** Sort-key prefix of checkpoint items in the state table (tombstones: `t#<binding>#<key JSON>`). */
 const CHECKPOINT_K = 'cp#';
+/** Prefix of the attributes of a checkpoint item `cp#<base>` that hold the keys `<base>#<suffix>`. */
+const PACKED_ATTR = 'o#';
+
+/** The later of two positions (positions compare as strings: sequence numbers are zero-padded). */
+function later(a: string | undefined, b: string): string {
+  return a !== undefined && a > b ? a : b;
+}
+
+/**
+ * A commit's checkpoint as the items that store it: `<base>` → its keys (`''` the base key itself,
+ * else the suffix after `<base>#`). A key joins its base's item only when the base is in the same commit.
+ */
+export function checkpointItems(checkpoint: Checkpoint): Map<string, Map<string, string>> {
+  const items = new Map<string, Map<string, string>>();
+  const item = (base: string) => {
+    const it = items.get(base) ?? new Map<string, string>();
+    items.set(base, it);
+    return it;
+  };
+  for (const [key, pos] of Object.entries(checkpoint)) {
+    const hash = key.indexOf('#');
+    const base = hash > 0 ? key.slice(0, hash) : undefined;
+    if (base !== undefined && base in checkpoint) item(base).set(key.slice(hash + 1), pos);
+    else item(key).set('', pos);
+  }
+  return items;
+}
 
 export class DynamoConnectorError extends Error {
   readonly code: 'BadResource' | 'UnsupportedKey' | 'ConditionFailed';
@@ -185,8 +221,15 @@ export class DynamoDbConnector implements MaterializeConnector {
       );
       for (const it of res.Items ?? []) {
         const k = it.k?.B;
-        const pos = it.pos?.S;
-        if (k && pos !== undefined) checkpoint[Buffer.from(k).toString().slice(CHECKPOINT_K.length)] = pos;
+        if (!k) continue;
+        const base = Buffer.from(k).toString().slice(CHECKPOINT_K.length);
+        // A key may be in both layouts (its own item, then an attribute): the later position wins.
+        if (it.pos?.S !== undefined) checkpoint[base] = later(checkpoint[base], it.pos.S);
+        for (const [name, v] of Object.entries(it)) {
+          if (!name.startsWith(PACKED_ATTR) || v.S === undefined) continue;
+          const key = `${base}#${name.slice(PACKED_ATTR.length)}`;
+          checkpoint[key] = later(checkpoint[key], v.S);
+        }
       }
       ExclusiveStartKey = res.LastEvaluatedKey;
     } while (ExclusiveStartKey);
@@ -409,12 +452,55 @@ export class DynamoDbConnector implements MaterializeConnector {
     // Loaded times served this commit; a retry loads again.
     this.loadedAt.clear();
     // After the items: the checkpoint (a replay up to it changes nothing, the items' positions guard it).
-    if (this.ctx.stateTable) {
-      const store = new DynamoStateStore({ client: this.ctx.client, table: this.ctx.stateTable });
-      for (const [k, pos] of Object.entries(txn.checkpoint))
-        await store.putCheckpoint(this.checkpointTask, `${CHECKPOINT_K}${k}`, pos);
-      this.ctx.meter?.dynamoWrite(200 * Object.keys(txn.checkpoint).length);
-    }
+    if (this.ctx.stateTable)
+      for (const [base, attrs] of checkpointItems(txn.checkpoint)) await this.putCheckpointItem(base, attrs);
+  }
+
+  /**
+   * One checkpoint item: every position in one conditional UpdateItem (each attribute only forward;
+   * attributes not in this commit are left as they are). When one of them would move backwards (a
+   * concurrent or stale writer got further), each is written on its own, so the others still advance.
+   */
+  private async putCheckpointItem(base: string, attrs: Map<string, string>): Promise<void> {
+    const attrName = (suffix: string) => (suffix === '' ? 'pos' : `${PACKED_ATTR}${suffix}`);
+    const update = async (entries: [string, string][]): Promise<boolean> => {
+      const names: Record<string, string> = {};
+      const values: Record<string, AttributeValue> = {};
+      const sets: string[] = [];
+      const conds: string[] = [];
+      let bytes = CHECKPOINT_K.length + base.length + 40;
+      entries.forEach(([suffix, pos], i) => {
+        names[`#a${i}`] = attrName(suffix);
+        values[`:v${i}`] = { S: pos };
+        sets.push(`#a${i} = :v${i}`);
+        conds.push(`(attribute_not_exists(#a${i}) OR #a${i} <= :v${i})`);
+        bytes += attrName(suffix).length + pos.length;
+      });
+      try {
+        await this.ctx.client.send(
+          new UpdateItemCommand({
+            TableName: this.ctx.stateTable,
+            Key: {
+              p: { S: taskPartition(this.checkpointTask) },
+              k: { B: Buffer.from(`${CHECKPOINT_K}${base}`) },
+            },
+            UpdateExpression: `SET ${sets.join(', ')}`,
+            ConditionExpression: conds.join(' AND '),
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+        return true;
+      } catch (e) {
+        if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+        return false;
+      } finally {
+        this.ctx.meter?.dynamoWrite(bytes);
+      }
+    };
+    const entries = [...attrs];
+    if ((await update(entries)) || entries.length === 1) return;
+    for (const e of entries) await update([e]);
   }
 
   async close(): Promise<void> {}

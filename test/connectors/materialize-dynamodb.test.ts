@@ -4,7 +4,7 @@
  * pointer to the document in S3 (issue 9, item 3); tombstones expire and `_sluice_applied` entries of
  * sources no redelivery can reach are pruned (issue 10, item 8).
  */
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AwsClients } from '../../shared/adapters/clients.ts';
 import { DynamoStateStore, DynamoTable } from '../../shared/adapters/dynamodb.ts';
@@ -13,6 +13,7 @@ import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import {
   APPLIED_AT_ATTR,
   APPLIED_ATTR,
+  checkpointItems,
   DOCUMENT_ATTR,
   DOCUMENT_REF_ATTR,
   DynamoDbConnector,
@@ -253,5 +254,88 @@ describe('materialize-dynamodb: what it keeps for exactly-once does not grow for
     // The child's positions still guard: its redelivery changes nothing.
     await task.onBatch(batch(21, [{ id: 'k1', title: 'replayed' }], 'shardId-001'));
     expect((await raw('k1'))?.title).toBe('later');
+  });
+});
+
+describe('materialize-dynamodb: checkpoints', () => {
+  /** The connector of `setup()` on a client that records the commands it sends. */
+  async function recorded() {
+    const s = await setup();
+    const sent: string[] = [];
+    const client = {
+      send: (cmd: { constructor: { name: string } }) => {
+        sent.push(cmd.constructor.name.replace(/Command$/, ''));
+        return clients.dynamodb.send(cmd as never);
+      },
+    } as unknown as typeof clients.dynamodb;
+    const catalog = catalogOf(s.table);
+    const connector = new DynamoDbConnector({
+      spec: catalog.materializations[NAME],
+      catalog,
+      client,
+      stateTable: s.stateTable,
+    });
+    return { ...s, connector, sent };
+  }
+  const base = 'acme/logs/shardId-000';
+  const own = `${base}#0@0000000001`;
+  const pos = (n: number) => encodePosition(String(n), 0);
+
+  it('groups a key `<base>#<suffix>` into its base item only when the base is committed with it', () => {
+    const items = checkpointItems({ [base]: pos(5), [own]: pos(5), 'backfill:0': '0000000001' });
+    expect([...items].map(([k, v]) => [k, Object.fromEntries(v)])).toEqual([
+      [base, { '': pos(5), '0@0000000001': pos(5) }],
+      ['backfill:0', { '': '0000000001' }],
+    ]);
+    // A backfill's own commit (its position without the shared one) keeps its own item.
+    expect([...checkpointItems({ [own]: pos(7) }).keys()]).toEqual([own]);
+  });
+
+  it("a live batch's shared and own positions cost one write; open() reads every key back", async () => {
+    const { connector, sent } = await recorded();
+    await connector.commit({
+      bindings: [],
+      checkpoint: { [base]: pos(5), [own]: pos(5), 'backfill:0': '0000000001' },
+    });
+    expect(sent).toEqual(['UpdateItem', 'UpdateItem']);
+    expect((await connector.open()).checkpoint).toEqual({
+      [base]: pos(5),
+      [own]: pos(5),
+      'backfill:0': '0000000001',
+    });
+  });
+
+  it('each position only moves forward: an older one in the same item does not hold the newer one back', async () => {
+    const { connector, sent } = await recorded();
+    await connector.commit({ bindings: [], checkpoint: { [base]: pos(9), [own]: pos(5) } });
+    sent.length = 0;
+    // A stale writer's shared position (7 < 9) beside a newer own position (8 > 5).
+    await connector.commit({ bindings: [], checkpoint: { [base]: pos(7), [own]: pos(8) } });
+    // The packed write fails its condition; each position is then written on its own.
+    expect(sent).toEqual(['UpdateItem', 'UpdateItem', 'UpdateItem']);
+    expect((await connector.open()).checkpoint).toEqual({ [base]: pos(9), [own]: pos(8) });
+  });
+
+  it('reads checkpoints of the earlier layout (an item per key): the later of both positions wins', async () => {
+    const { connector, stateTable } = await recorded();
+    const putOld = (key: string, p: string) =>
+      clients.dynamodb.send(
+        new PutItemCommand({
+          TableName: stateTable,
+          Item: {
+            p: { S: `c#materialization:${NAME}` },
+            k: { B: Buffer.from(`cp#${key}`) },
+            pos: { S: p },
+          },
+        }),
+      );
+    await putOld(base, pos(3));
+    await putOld(own, pos(6));
+    expect((await connector.open()).checkpoint).toEqual({ [base]: pos(3), [own]: pos(6) });
+    // A live batch after the upgrade writes both into the base item; the old own item is older now.
+    await connector.commit({ bindings: [], checkpoint: { [base]: pos(4), [own]: pos(4) } });
+    expect((await connector.open()).checkpoint).toEqual({ [base]: pos(4), [own]: pos(6) });
+    await connector.commit({ bindings: [], checkpoint: { [base]: pos(10), [own]: pos(10) } });
+    expect((await connector.open()).checkpoint).toEqual({ [base]: pos(10), [own]: pos(10) });
   });
 });

@@ -171,7 +171,13 @@ describe('each role allows exactly what its task does', () => {
         ),
         ...on(KINESIS_READ, '<FlowCollectionsacmetotalsStream>'),
         ...on(
-          ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+          [
+            'dynamodb:BatchGetItem',
+            'dynamodb:DeleteItem',
+            'dynamodb:PutItem',
+            'dynamodb:Query',
+            'dynamodb:UpdateItem',
+          ],
           '<FlowState>',
           leading('c#materialization:acme/to-dynamo'),
         ),
