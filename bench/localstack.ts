@@ -20,7 +20,7 @@
  * BENCH_LATENCY_DOCS (default 200), BENCH_RATE_SECONDS (scales the time spent at each rate, default
  * 1: 30, 10 and 5 s).
  */
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
@@ -33,6 +33,7 @@ import { synthesize } from '../shared/local/assembly/synth.ts';
 import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
 import type { ProxiedCall } from '../shared/local/sandbox/proxy.ts';
 import { costOf, emptyUsage, KINESIS_PAYLOAD_UNIT, PRICES, type Usage } from '../shared/ports/usage.ts';
+import { cpuSnapshot, cpuSpent } from './support/cpu.ts';
 
 const FIXTURE = fileURLToPath(new URL('../test/fixtures/localstack/flow.yaml', import.meta.url));
 const PAD = 'x'.repeat(960);
@@ -71,6 +72,8 @@ export async function run(): Promise<void> {
     const setup = new KinesisJournal({ client: raw.kinesis, streamName: () => 'bench-raw' });
     await setup.ensureStream('raw', 2);
     const payloads = Array.from({ length: N }, (_, i) => Buffer.from(JSON.stringify(doc(i, 1000))));
+    const noFunctions = () => undefined;
+    const rawCpu0 = cpuSnapshot(noFunctions);
     let t0 = performance.now();
     for (let i = 0; i < N; i += 500) {
       const res = await raw.kinesis.send(
@@ -82,6 +85,10 @@ export async function run(): Promise<void> {
       if (res.FailedRecordCount) throw new Error(`raw PutRecords: ${res.FailedRecordCount} failed`);
     }
     const rawRate = N / ((performance.now() - t0) / 1000);
+    // This process is the SDK client here (the runner starts later).
+    const rawCpu = new Map(
+      [...cpuSpent(rawCpu0, cpuSnapshot(noFunctions))].map(([k, v]) => [k === 'runner' ? 'client' : k, v]),
+    );
     raw.kinesis.destroy();
 
     // 2. End to end through the local stack as `sluice dev` runs it: the synthesized assembly, every
@@ -93,6 +100,8 @@ export async function run(): Promise<void> {
     try {
       const post = await warm(runner, seen);
       resetMeters(runner);
+      const labelOf = (name: string) => runner.tasks.find((t) => t.fn.fn.name === name)?.label;
+      const cpu0 = cpuSnapshot(labelOf);
       t0 = performance.now();
       const BATCH = 500;
       for (let i = 0; i < N; i += BATCH) {
@@ -107,6 +116,7 @@ export async function run(): Promise<void> {
       );
       const materializedSecs = (performance.now() - t0) / 1000;
       const lastDelivery = await settled(runner, () => true);
+      const cpu = cpuSpent(cpu0, cpuSnapshot(labelOf));
       const e2eSecs = (lastDelivery - t0) / 1000;
       const e2eRate = N / e2eSecs;
       const usage = { ...runner.meter.usage };
@@ -136,6 +146,19 @@ export async function run(): Promise<void> {
       console.log(
         `  with every persister caught up too (S3 fragments, reduced views): ${fmt(e2eRate)} docs/s (${fmt(e2eSecs, 1)} s)`,
       );
+      if (cpu.size > 0) {
+        // The cores are what the local stack waits for: its processes' CPU seconds for the N documents,
+        // next to what raw PutRecords took of kinesalite and its client.
+        const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+        const list = (m: Map<string, number>) =>
+          [...m]
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${fmt(v, 1)}`)
+            .join(', ');
+        console.log(
+          `  CPU seconds for the ${fmt(N)} documents (${availableParallelism()} cores, ${fmt(e2eSecs, 1)} s): ${fmt(total(cpu), 1)} (${fmt((total(cpu) / N) * 1000, 2)} ms per document): ${list(cpu)}; raw PutRecords: ${fmt(total(rawCpu), 1)} (${list(rawCpu)})`,
+        );
+      }
       console.log('  where the time and cost go (per task, this run):');
       for (const t of perTask) console.log(`    ${t}`);
       console.log(
@@ -164,6 +187,12 @@ export async function run(): Promise<void> {
       row('$ S3', sluice.dollars.s3, naiveCost.dollars.s3, 4);
       row('$ Lambda (requests + GB-s)', sluice.dollars.lambda, naiveCost.dollars.lambda, 4);
       row('$ total', sluice.dollars.total, naiveCost.dollars.total, 4);
+      // What no batching can go under at this size: each user's row written once in each keyed store
+      // (the materialized test/totals table and the test/totals reduced view).
+      const floorWrus = (2 * 1000 * 1e6) / N;
+      console.log(
+        `  floor at this size: each of the 1,000 users written once in each of the 2 keyed stores = ${fmt(floorWrus)} WRUs per million documents, $${fmt((floorWrus / 1e6) * PRICES.dynamoPerMillionWriteUnits, 4)}; Sluice wrote ${fmt(sluice.usage.dynamoWriteUnits / floorWrus, 1)}× that`,
+      );
       console.log(
         `  (Prices: Kinesis $${PRICES.kinesisPerMillionPutUnits}/M PUT units, DynamoDB $${PRICES.dynamoPerMillionWriteUnits}/M WRU, S3 $${PRICES.s3PerThousandPut}/1000 PUT; shard-hours not included.)`,
       );
