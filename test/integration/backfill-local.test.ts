@@ -14,31 +14,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadCatalog } from '../../shared/catalog/load.ts';
+import { describe, expect, it } from 'vitest';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import type { ProxiedCall } from '../../shared/local/sandbox/proxy.ts';
-import { startAssembly } from '../support/assembly.ts';
+import { integrationFixture, startAssembly } from '../support/assembly.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
-let full: BuiltCatalog;
-const cleanup: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  const r = await loadCatalog(FIXTURE);
-  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
-  full = r.catalog;
-});
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const fixture = integrationFixture(FIXTURE);
+const cleanup = fixture.cleanup;
 
 const M = 'test/to-dynamo';
 
 function withBindings(tables: string[]): BuiltCatalog {
-  const c = structuredClone(full);
+  const c = structuredClone(fixture.catalog);
   const spec = c.materializations[M];
   const template = spec.bindings[0];
   spec.bindings = tables.map((t) => ({

@@ -10,30 +10,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
-import { loadCatalog } from '../../shared/catalog/load.ts';
-import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
 import { unpackFrameEntries } from '../../shared/ports/framing.ts';
-import { startAssembly } from '../support/assembly.ts';
+import { integrationFixture, startAssembly } from '../support/assembly.ts';
 import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/chain.yaml', import.meta.url));
-let catalog: BuiltCatalog;
-const cleanup: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  const r = await loadCatalog(FIXTURE);
-  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
-  catalog = r.catalog;
-});
-
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const fixture = integrationFixture(FIXTURE);
+const cleanup = fixture.cleanup;
 
 type Event = SumEvent;
 const events = (n: number, from = 0): Event[] => sumEvents(n, from, { users: 5, mul: 31, mod: 97 });
@@ -51,8 +39,8 @@ async function post(runner: AssemblyRunner, docs: Event[]): Promise<number> {
 
 async function materialized(runner: AssemblyRunner) {
   const c = new DynamoDbConnector({
-    spec: catalog.materializations['chain/to-dynamo'],
-    catalog,
+    spec: fixture.catalog.materializations['chain/to-dynamo'],
+    catalog: fixture.catalog,
     client: runner.admin.dynamodb,
   });
   return Object.fromEntries(

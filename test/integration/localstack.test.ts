@@ -10,13 +10,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runRead } from '../../cli/read.ts';
 import { DynamoStateStore, DynamoTable } from '../../shared/adapters/dynamodb.ts';
 import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
-import { loadCatalog } from '../../shared/catalog/load.ts';
-import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import { reducedDocs } from '../../shared/console/collections.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
@@ -25,22 +23,12 @@ import type { MaterializeConnector } from '../../shared/materialize/connector.ts
 import { MaterializeTask } from '../../shared/materialize/task.ts';
 import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
-import { startAssembly } from '../support/assembly.ts';
+import { integrationFixture, startAssembly } from '../support/assembly.ts';
 import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
-let catalog: BuiltCatalog;
-const cleanup: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  const r = await loadCatalog(FIXTURE);
-  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
-  catalog = r.catalog;
-});
-
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const fixture = integrationFixture(FIXTURE);
+const cleanup = fixture.cleanup;
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'sluice-it-'));
@@ -63,8 +51,8 @@ async function post(runner: AssemblyRunner, body: string, contentType = 'applica
 
 async function materialized(runner: AssemblyRunner) {
   const c = new DynamoDbConnector({
-    spec: catalog.materializations['test/to-dynamo'],
-    catalog,
+    spec: fixture.catalog.materializations['test/to-dynamo'],
+    catalog: fixture.catalog,
     client: runner.admin.dynamodb,
   });
   const items = await c.items(0);
@@ -185,8 +173,10 @@ describe('local stack end to end', () => {
         .split('\n').length;
     expect(lines).toBe(a.length);
     // The console's collection page says why it lists no documents by key.
-    expect((await reducedDocs(runner, catalog, 'test/events', {})).noView).toMatch(/keeps no reduced view/);
-    expect((await reducedDocs(runner, catalog, 'test/totals', {})).docs.length).toBeGreaterThan(0);
+    expect((await reducedDocs(runner, fixture.catalog, 'test/events', {})).noView).toMatch(
+      /keeps no reduced view/,
+    );
+    expect((await reducedDocs(runner, fixture.catalog, 'test/totals', {})).docs.length).toBeGreaterThan(0);
     await runner.stop();
     const errors: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
@@ -231,8 +221,8 @@ describe('local stack end to end', () => {
     expect(await send([{ id: 'c', balance: 7 }])).toBe(200);
     await runner.drain();
     const c = new DynamoDbConnector({
-      spec: catalog.materializations['test/to-dynamo'],
-      catalog,
+      spec: fixture.catalog.materializations['test/to-dynamo'],
+      catalog: fixture.catalog,
       client: runner.admin.dynamodb,
     });
     const items = (await c.items(1)).map((i) => [i.id, i.balance]).sort();
@@ -251,8 +241,8 @@ describe('local stack end to end', () => {
     // a replay of the whole journal through a task that knows no checkpoint (only the per-item positions
     // and the tombstones guard it) changes nothing: b is not resurrected, sums are not doubled
     const inner = new DynamoDbConnector({
-      spec: catalog.materializations['test/to-dynamo'],
-      catalog,
+      spec: fixture.catalog.materializations['test/to-dynamo'],
+      catalog: fixture.catalog,
       client: runner.admin.dynamodb,
       stateTable: runner.resources.stateTable,
     });
@@ -265,9 +255,9 @@ describe('local stack end to end', () => {
       close: () => inner.close(),
     };
     const replay = new MaterializeTask(
-      catalog.materializations['test/to-dynamo'],
-      catalog,
-      new SchemaRegistry(catalog.schemas),
+      fixture.catalog.materializations['test/to-dynamo'],
+      fixture.catalog,
+      new SchemaRegistry(fixture.catalog.schemas),
       blind,
     );
     const stream = runner.resources.streams['test/accounts'];

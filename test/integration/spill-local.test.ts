@@ -10,12 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runRead } from '../../cli/read.ts';
 import { DynamoStateStore, DynamoTable } from '../../shared/adapters/dynamodb.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
-import { loadCatalog } from '../../shared/catalog/load.ts';
-import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import {
   DOCUMENT_ATTR,
   DOCUMENT_REF_ATTR,
@@ -23,21 +21,11 @@ import {
 } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { Json } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import { startAssembly } from '../support/assembly.ts';
+import { integrationFixture, startAssembly } from '../support/assembly.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/spill/flow.yaml', import.meta.url));
-let catalog: BuiltCatalog;
-const cleanup: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  const r = await loadCatalog(FIXTURE);
-  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
-  catalog = r.catalog;
-});
-
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const fixture = integrationFixture(FIXTURE);
+const cleanup = fixture.cleanup;
 
 /** 100 KB of log lines, distinct per step. */
 const lines = (step: number): string[] =>
@@ -72,8 +60,8 @@ describe('local stack: documents over the DynamoDB item limit', () => {
       blobs: blobsOf,
     });
     const materialized = new DynamoDbConnector({
-      spec: catalog.materializations['test/logs-to-dynamo'],
-      catalog,
+      spec: fixture.catalog.materializations['test/logs-to-dynamo'],
+      catalog: fixture.catalog,
       client: runner.admin.dynamodb,
       blobs: blobsOf,
     });

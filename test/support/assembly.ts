@@ -5,6 +5,8 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeAll } from 'vitest';
+import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { AssemblyRunner, type AssemblyRunnerOptions } from '../../shared/local/assembly/runner.ts';
 import { synthesize } from '../../shared/local/assembly/synth.ts';
@@ -30,4 +32,32 @@ export async function startAssembly(
     ? (l: { functionName: string; line: string }) => process.stderr.write(`[${l.functionName}] ${l.line}\n`)
     : () => {};
   return AssemblyRunner.start({ port: 0, shards: 2, onLog, ...opts, assembly });
+}
+
+/**
+ * The hooks every integration test file of the local stack needs: its fixture catalog, loaded once
+ * before the file's tests (`fixture.catalog`), and a cleanup list run in reverse after each test
+ * (runners, emulators, temporary folders pushed by the test).
+ */
+export function integrationFixture(file: string): {
+  readonly catalog: BuiltCatalog;
+  cleanup: (() => Promise<void> | void)[];
+} {
+  let catalog: BuiltCatalog | undefined;
+  const cleanup: (() => Promise<void> | void)[] = [];
+  beforeAll(async () => {
+    const r = await loadCatalog(file);
+    if (!r.catalog) throw new Error(`${file}: ${JSON.stringify(r.diagnostics)}`);
+    catalog = r.catalog;
+  });
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+  return {
+    get catalog() {
+      if (!catalog) throw new Error(`${file}: the fixture is loaded before the file's tests, not at import`);
+      return catalog;
+    },
+    cleanup,
+  };
 }
