@@ -194,9 +194,12 @@ export type ToWorker =
    * triples, where this shard's lines are in it, in input order.
    */
   | { t: 'input'; bytes: SharedArrayBuffer; length: number; lines: Float64Array }
-  /** No more input: report `ok` (or the problem), and with `drain` stream the reduced documents. */
+  /**
+   * No more input: report `ok` (or the problem), and with `drain` stream the reduced documents, a
+   * few chunks ahead of the main thread (see OUTPUT_WINDOW in cli/combine-worker.ts).
+   */
   | { t: 'end'; drain: boolean }
-  /** Send the next output chunk. */
+  /** The main thread took an output chunk: one more may be sent. */
   | { t: 'more' }
   /** Drop everything (spill files included) and answer `closed`. */
   | { t: 'close' };

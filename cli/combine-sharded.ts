@@ -239,18 +239,21 @@ class Shard {
     }
   }
 
-  /** The next output chunk (requesting it from the worker), or null at the end. */
+  /**
+   * The next output chunk, or null at the end. The worker sends chunks ahead, a few at most: each
+   * chunk taken here lets it send one more (`more`).
+   */
   async nextChunk(): Promise<{ keys: string[]; texts: string[] } | { error: string; key: string } | null> {
     if (this.failure !== undefined) throw this.failure;
     if (this.chunks.length === 0) {
-      const arrived = new Promise<void>((r) => {
+      await new Promise<void>((r) => {
         this.chunkWaiter = r;
       });
-      this.post({ t: 'more' });
-      await arrived;
     }
     if (this.failure !== undefined) throw this.failure;
-    return this.chunks.shift()!;
+    const chunk = this.chunks.shift()!;
+    if (chunk !== null && 'keys' in chunk) this.post({ t: 'more' });
+    return chunk;
   }
 }
 

@@ -20,6 +20,8 @@ import {
 } from './combine-input.ts';
 
 const OUTPUT_CHUNK = 64 * 1024;
+/** See `credit`. */
+const OUTPUT_WINDOW = 4;
 const port = parentPort!;
 // Made at the setup message (the worker is started before the main thread knows the collection).
 let combiner!: Combiner;
@@ -58,10 +60,27 @@ function* drained(): Generator<{ packed: string; text: string } | { error: strin
       }
       if (r.done) return;
       if (r.value.deleted) continue;
-      yield { packed: r.value.key.toString('latin1'), text: JSON.stringify(r.value.doc) + '\n' };
+      yield { packed: r.value.packedKey, text: JSON.stringify(r.value.doc) + '\n' };
     }
   } finally {
     it.return?.(); // a drain ended early removes its spill files
+  }
+}
+
+/**
+ * Output chunks the worker may send before the main thread has taken them: it sends them as soon as
+ * it can (so that the main thread finds the next chunk waiting instead of asking for it and waiting
+ * a round trip per chunk), and one more each time the main thread takes one (`more`), so at most
+ * OUTPUT_WINDOW chunks wait per shard: the output is streamed, not held.
+ */
+let credit = 0;
+/** The output's end (or its error) has been sent. */
+let outputEnded = false;
+
+function pump(): void {
+  while (credit > 0 && output !== undefined && !outputEnded) {
+    credit--;
+    sendChunk();
   }
 }
 
@@ -76,6 +95,7 @@ function sendChunk(): void {
     if ('error' in v) {
       if (keys.length > 0) send({ t: 'out', keys, texts });
       send({ t: 'drainError', key: v.packed, message: v.error });
+      outputEnded = true;
       return;
     }
     keys.push(v.packed);
@@ -83,7 +103,10 @@ function sendChunk(): void {
     size += v.text.length;
   }
   if (keys.length > 0) send({ t: 'out', keys, texts });
-  if (size < OUTPUT_CHUNK) send({ t: 'outEnd' });
+  if (size < OUTPUT_CHUNK) {
+    send({ t: 'outEnd' });
+    outputEnded = true;
+  }
 }
 
 port.on('message', (m: ToWorker) => {
@@ -117,12 +140,16 @@ port.on('message', (m: ToWorker) => {
         return;
       }
       send({ t: 'ok' });
-      if (m.drain) output = drained();
-      else combiner.discard();
+      if (m.drain) {
+        output = drained();
+        credit = OUTPUT_WINDOW;
+        pump();
+      } else combiner.discard();
       return;
     }
     case 'more':
-      sendChunk();
+      credit++;
+      pump();
       return;
     case 'close':
       // Ending a drain early runs its cleanup (spill files); discard drops anything not drained.

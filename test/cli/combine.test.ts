@@ -348,6 +348,17 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(four).toEqual(one);
   });
 
+  it('streams an output of many chunks per shard, in key order', async () => {
+    // ≈ 2 MB of output: each shard sends many 64 KiB chunks, a few ahead of the merge at a time.
+    const docs = Array.from({ length: 120_000 }, (_, i) => ({ id: `k${(i * 7919) % 60_000}`, n: i % 5 }));
+    const args = [CATALOG, '--collection', 'acme/counts'];
+    const one = await combine(args, lines(docs), { SLUICE_COMBINE_THREADS: '1' });
+    const two = await combine(args, lines(docs), { SLUICE_COMBINE_THREADS: '2' });
+    expect(one.code).toBe(0);
+    expect(parseOut(one.stdout)).toHaveLength(60_000);
+    expect(two).toEqual(one);
+  });
+
   it('takes lines longer than an input block (512 KiB), the first one included', async () => {
     const long = (i: number) => ({ id: `k${i % 7}`, n: i, pad: 'x'.repeat(600_000 + i) });
     const docs = Array.from({ length: 40 }, (_, i) => (i % 13 === 0 ? long(i) : { id: `k${i % 7}`, n: i }));
