@@ -22,6 +22,7 @@ import type { CombineIo } from './combine.ts';
 import {
   type FromWorker,
   type InputProblem,
+  InputReader,
   isBrokenPipe,
   splitLines,
   type ToWorker,
@@ -44,6 +45,11 @@ const waitAsync = (
 
 /** Bytes of input per block (a block grows to hold a longer line). */
 const BLOCK_BYTES = 512 * 1024;
+/**
+ * The first block's size; the next ones double up to BLOCK_BYTES. The shards wait for the first
+ * block to fill: a small one starts them ≈ 15 ms sooner than a full one would.
+ */
+const FIRST_BLOCK_BYTES = 64 * 1024;
 /** Blocks handed to a shard and not yet processed before reading more input (until half are done). */
 const IN_FLIGHT = 8;
 const OUTPUT_CHUNK = 64 * 1024;
@@ -286,7 +292,8 @@ async function feed(
   pool: BlockPool,
 ): Promise<InputProblem | undefined> {
   const stopped = () => shards.some((s) => s.problem !== undefined);
-  let block = Buffer.from(pool.get(BLOCK_BYTES));
+  const input = new InputReader(io.stdin);
+  let block = Buffer.from(pool.get(FIRST_BLOCK_BYTES));
   /** Bytes in the block; where its first line not yet routed starts. */
   let length = 0;
   let routed = 0;
@@ -306,18 +313,25 @@ async function feed(
     length -= routed;
     routed = 0;
   };
-  for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    for (let pos = 0; pos < bytes.length; ) {
-      // Full: a new block, twice as large when one line fills this one.
-      if (length === block.length) handOver(routed === 0 ? 2 * block.length : BLOCK_BYTES);
-      const n = bytes.copy(block, length, pos);
+  try {
+    for (;;) {
+      if (length === block.length) {
+        // Full: a new block, twice as large when one line fills this one, or while ramping up.
+        handOver(routed === 0 || block.length < BLOCK_BYTES ? 2 * block.length : BLOCK_BYTES);
+        for (const s of shards) await s.below(IN_FLIGHT);
+        // Reading stdin's descriptor does not return to the event loop: let the workers' messages
+        // (a problem, a crash) in once per block.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (stopped()) break;
+      }
+      const read = input.read(block, length);
+      const n = typeof read === 'number' ? read : await read;
+      if (n === 0) break;
       length += n;
-      pos += n;
       routed = splitLines(block, routed, length, false, route);
     }
-    for (const s of shards) await s.below(IN_FLIGHT);
-    if (stopped()) break;
+  } finally {
+    input.close();
   }
   if (!stopped()) {
     routed = splitLines(block, routed, length, true, route);

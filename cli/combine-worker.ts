@@ -9,11 +9,10 @@ import { parentPort } from 'node:worker_threads';
 import { CombineError, Combiner, type DrainedDoc } from '../shared/combine/index.ts';
 import { packKeyBinary } from '../shared/keys/pack.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
+import { describe, LineFeeder } from './combine-feed.ts';
 import {
-  describe,
   type FromWorker,
   type InputProblem,
-  LineFeeder,
   LineText,
   type ToWorker,
   type WorkerSetup,

@@ -375,6 +375,42 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(two).toEqual(one);
   });
 
+  it('reads stdin through process.stdin when something made its descriptor non-blocking', async () => {
+    // A script that touches process.stdin before running the command (as an embedding one may): for
+    // a pipe that turns the descriptor non-blocking, so that reading it directly fails (EAGAIN) once
+    // the pipe is empty. The second half of the input arrives after a pause, to find it empty.
+    const wrapper = `process.stdin; process.argv.splice(1, 0, 'sluice'); await import(${JSON.stringify(`file://${BIN}`)});`;
+    const docs = Array.from({ length: 4000 }, (_, i) => ({ id: `k${i % 30}`, n: i % 7 }));
+    const text = lines(docs)[0];
+    const expected = await combine([CATALOG, '--collection', 'acme/counts'], [text], {
+      SLUICE_COMBINE_THREADS: '1',
+    });
+    expect(expected.code).toBe(0);
+    for (const threads of ['1', '2']) {
+      const out = await new Promise<Result>((done, reject) => {
+        const child = spawn(
+          process.execPath,
+          ['--input-type=module', '-e', wrapper, 'combine', CATALOG, '--collection', 'acme/counts'],
+          { cwd: ROOT, env: { ...process.env, SLUICE_COMBINE_THREADS: threads } },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          stdout += d;
+        });
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+        });
+        child.on('error', reject);
+        child.on('close', (code) => done({ code, stdout, stderr }));
+        const half = text.indexOf('\n', text.length >> 1) - 5; // inside a line
+        child.stdin.write(text.slice(0, half));
+        setTimeout(() => child.stdin.end(text.slice(half)), 1500);
+      });
+      expect(out, `${threads} thread(s)`).toEqual(expected);
+    }
+  });
+
   it('starts its workers without the Node options of the process running it', async () => {
     // As bench/combine-million.ts runs the command to measure its memory: inside `node -e`.
     const wrapper = `process.argv.splice(1, 0, 'sluice'); await import(${JSON.stringify(`file://${BIN}`)});`;
