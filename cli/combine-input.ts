@@ -123,6 +123,44 @@ export class InputReader {
   }
 }
 
+/**
+ * splitLines over latin1 text (one character per byte, so the same positions): `onLine` gets each
+ * line's start and end. V8's string search finds the breaks without a call into Node's Buffer
+ * bindings per line.
+ */
+export function splitLinesText(
+  text: string,
+  from: number,
+  end: number,
+  eof: boolean,
+  onLine: (start: number, end: number) => void,
+): number {
+  const find = (ch: string, at: number) => {
+    const i = text.indexOf(ch, at);
+    return i < end ? i : -1;
+  };
+  let pos = from;
+  let cr = find('\r', pos);
+  for (;;) {
+    if (cr >= 0 && cr < pos) cr = find('\r', pos);
+    const lf = find('\n', pos);
+    if (cr >= 0 && (lf < 0 || cr < lf)) {
+      if (cr + 1 === end && !eof) return pos; // '\r' last: a '\n' may follow
+      onLine(pos, cr);
+      pos = cr + 1 < end && text.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1;
+      continue;
+    }
+    if (lf < 0) break;
+    onLine(pos, lf);
+    pos = lf + 1;
+  }
+  if (eof && pos < end) {
+    onLine(pos, end);
+    pos = end;
+  }
+  return pos;
+}
+
 /** Bytes read at a time by readLines (its buffer grows to hold a longer line). */
 const READ_BYTES = 256 * 1024;
 

@@ -24,7 +24,7 @@ import {
   type InputProblem,
   InputReader,
   isBrokenPipe,
-  splitLines,
+  splitLinesText,
   type ToWorker,
   type WorkerSetup,
   write,
@@ -53,6 +53,8 @@ const FIRST_BLOCK_BYTES = 64 * 1024;
 /** Blocks handed to a shard and not yet processed before reading more input (until half are done). */
 const IN_FLIGHT = 8;
 const OUTPUT_CHUNK = 64 * 1024;
+const LF = 0x0a;
+const CR = 0x0d;
 
 export interface ShardedOptions {
   /** The key's only pointer token: a top-level property. */
@@ -298,8 +300,19 @@ async function feed(
   let length = 0;
   let routed = 0;
   let lineNo = 0;
-  const route = (buf: Buffer, start: number, end: number) => {
-    shards[router.shardOf(buf, start, end, length)].lines.add(start, end, ++lineNo);
+  /**
+   * Routes the complete lines of block[routed, length) (all of them at the end of the input): as
+   * latin1 text, which KeyRouter and splitLinesText search faster than the bytes.
+   */
+  const route = (eof: boolean) => {
+    const base = routed;
+    const text = block.toString('latin1', base, length);
+    router.setText(text, block, base, length);
+    routed =
+      base +
+      splitLinesText(text, 0, text.length, eof, (start, end) => {
+        shards[router.shardOfLine(start, end)].lines.add(base + start, base + end, ++lineNo);
+      });
   };
   /** Hands the block's routed lines over and moves its unfinished line to a new block of `size` bytes. */
   const handOver = (size: number) => {
@@ -327,14 +340,16 @@ async function feed(
       const read = input.read(block, length);
       const n = typeof read === 'number' ? read : await read;
       if (n === 0) break;
+      const fresh = block.subarray(length, length + n);
       length += n;
-      routed = splitLines(block, routed, length, false, route);
+      // Only when a line may have ended: a line longer than a read is decoded once, not once per read.
+      if (fresh.indexOf(LF) >= 0 || fresh.indexOf(CR) >= 0) route(false);
     }
   } finally {
     input.close();
   }
   if (!stopped()) {
-    routed = splitLines(block, routed, length, true, route);
+    route(true);
     handOver(0);
   }
   const drain = !stopped();

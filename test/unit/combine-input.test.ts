@@ -2,7 +2,7 @@
 // kind of line break, lines longer than the read buffer, UTF-8 and early stops, from a stream.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { InputReader, LineText, readLines } from '../../cli/combine-input.ts';
+import { InputReader, LineText, readLines, splitLines, splitLinesText } from '../../cli/combine-input.ts';
 
 async function linesOf(chunks: (string | Buffer)[], stopAfter = Infinity): Promise<string[]> {
   const out: string[] = [];
@@ -72,5 +72,32 @@ describe('readLines over an InputReader', () => {
     expect(out).toEqual(['0', '1', '2']);
     expect(pulled).toBeLessThan(100);
     expect(stream.destroyed).toBe(true);
+  });
+});
+
+describe('splitLinesText', () => {
+  it('splits latin1 text exactly as splitLines splits its bytes, at the end of the input or not', () => {
+    const pieces = ['a', 'bc', '\n', '\r', '\r\n', '', 'é', '{"x":1}', '\n\n', '\r\r'];
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    for (let round = 0; round < 500; round++) {
+      let text = '';
+      const n = Math.floor(rand() * 12);
+      for (let i = 0; i < n; i++) text += pieces[Math.floor(rand() * pieces.length)];
+      const bytes = Buffer.from(text, 'utf8');
+      const latin1 = bytes.toString('latin1');
+      for (const eof of [false, true]) {
+        const a: [number, number][] = [];
+        const b: [number, number][] = [];
+        const from = Math.min(Math.floor(rand() * 3), bytes.length);
+        const usedA = splitLines(bytes, from, bytes.length, eof, (_, s, e) => a.push([s, e]));
+        const usedB = splitLinesText(latin1, from, latin1.length, eof, (s, e) => b.push([s, e]));
+        expect(b, JSON.stringify(text)).toEqual(a);
+        expect(usedB).toBe(usedA);
+      }
+    }
   });
 });
