@@ -146,6 +146,8 @@ class Shard {
   private chunkWaiter: (() => void) | undefined;
   private failure: Error | undefined;
   private closed: (() => void) | undefined;
+  /** The worker's termination, once started (see `outEnd`). */
+  private stopping: Promise<number> | undefined;
 
   constructor(
     started: StartedWorker,
@@ -187,6 +189,9 @@ class Shard {
         break;
       case 'outEnd':
         this.chunks.push(null);
+        // Its output is all here and its drain removed its spill files: nothing is left for the
+        // worker to do, so it is stopped now, its heap torn down while the merge goes on.
+        this.stopping = this.worker.terminate();
         break;
       case 'closed':
         this.closed?.();
@@ -198,6 +203,10 @@ class Shard {
 
   /** Lets the worker remove its spill files, then stops it. */
   async close(): Promise<void> {
+    if (this.stopping !== undefined) {
+      await this.stopping;
+      return;
+    }
     if (this.failure === undefined) {
       const done = new Promise<void>((resolve) => {
         this.closed = resolve;

@@ -20,7 +20,7 @@ import {
 
 const OUTPUT_CHUNK = 64 * 1024;
 /** See `credit`. */
-const OUTPUT_WINDOW = 4;
+const OUTPUT_WINDOW = 8;
 const port = parentPort!;
 // Made at the setup message (the worker is started before the main thread knows the collection).
 let combiner!: Combiner;
