@@ -213,10 +213,11 @@ export class LineText {
   private chunk: Buffer | undefined;
   private ascii = false;
 
-  of(buf: Buffer, start: number, end: number): string {
+  /** `ascii`: whether `buf` is all ASCII, when the caller knows; else it is checked here. */
+  of(buf: Buffer, start: number, end: number, ascii?: boolean): string {
     if (buf !== this.chunk) {
       this.chunk = buf;
-      this.ascii = isAscii(buf);
+      this.ascii = ascii ?? isAscii(buf);
     }
     return buf.toString(this.ascii ? 'latin1' : 'utf8', start, end);
   }
@@ -236,10 +237,11 @@ export type ToWorker =
    */
   | { t: 'setup'; setup: WorkerSetup; progress: SharedArrayBuffer }
   /**
-   * A block of input (shared by all the shards, not copied) and, as (start, end, line number)
-   * triples, where this shard's lines are in it, in input order.
+   * A block of input (shared by all the shards, not copied), whether its `length` bytes are all
+   * ASCII (see LineText), and, as (start, end, line number) triples, where this shard's lines are in
+   * it, in input order.
    */
-  | { t: 'input'; bytes: SharedArrayBuffer; length: number; lines: Float64Array }
+  | { t: 'input'; bytes: SharedArrayBuffer; length: number; ascii: boolean; lines: Float64Array }
   /**
    * No more input: report `ok` (or the problem), and with `drain` stream the reduced documents, a
    * few chunks ahead of the main thread (see OUTPUT_WINDOW in cli/combine-worker.ts).

@@ -16,6 +16,7 @@
  * documents, which that shard saw in order). Memory: the budget is split between the shards (each
  * spills on its own), and at most IN_FLIGHT blocks of input wait per shard.
  */
+import { isAscii } from 'node:buffer';
 import type { Worker } from 'node:worker_threads';
 import { KeyRouter } from '../shared/combine/route.ts';
 import type { CombineIo } from './combine.ts';
@@ -224,12 +225,12 @@ class Shard {
   }
 
   /** Hands the shard a block and its lines in it, if it has any; says whether it had. */
-  input(bytes: SharedArrayBuffer, length: number): boolean {
+  input(bytes: SharedArrayBuffer, length: number, ascii: boolean): boolean {
     this.collect();
     if (this.lines.count === 0) return false;
     const lines = this.lines.take();
     this.inFlightBlocks.push(bytes);
-    this.post({ t: 'input', bytes, length, lines }, [lines.buffer as ArrayBuffer]);
+    this.post({ t: 'input', bytes, length, ascii, lines }, [lines.buffer as ArrayBuffer]);
     return true;
   }
 
@@ -326,8 +327,10 @@ async function feed(
   /** Hands the block's routed lines over and moves its unfinished line to a new block of `size` bytes. */
   const handOver = (size: number) => {
     const sab = block.buffer as SharedArrayBuffer;
+    // Checked once here rather than by every shard (see LineText).
+    const ascii = isAscii(block.subarray(0, routed));
     let users = 0;
-    for (const s of shards) if (s.input(sab, routed)) users++;
+    for (const s of shards) if (s.input(sab, routed, ascii)) users++;
     pool.handedTo(sab, users);
     const next = Buffer.from(pool.get(size));
     block.copy(next, 0, routed, length);

@@ -300,18 +300,18 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     const bytes = Buffer.from(ascii + wide + ascii.replace('"a"', '"b"'), 'utf8');
     // Cut inside the emoji's four bytes: a chunk ends mid-character.
     const cut = bytes.indexOf(Buffer.from('\u{1f600}', 'utf8')) + 2;
-    const out = await combine(
-      [catalog, '--collection', COLLECTION],
-      [bytes.subarray(0, cut), bytes.subarray(cut)],
-      {
-        SLUICE_COMBINE_THREADS: '1',
-      },
-    );
-    expect(out.stderr).toBe('');
-    expect(parseOut(out.stdout)).toEqual([
-      { user: 'a', views: 3, page: '/caf\u00e9/\u{1f600}' },
-      { user: 'b', views: 1, page: '/plain' },
-    ]);
+    for (const threads of ['1', '2']) {
+      const out = await combine(
+        [catalog, '--collection', COLLECTION],
+        [bytes.subarray(0, cut), bytes.subarray(cut)],
+        { SLUICE_COMBINE_THREADS: threads },
+      );
+      expect(out.stderr).toBe('');
+      expect(parseOut(out.stdout), `${threads} thread(s)`).toEqual([
+        { user: 'a', views: 3, page: '/caf\u00e9/\u{1f600}' },
+        { user: 'b', views: 1, page: '/plain' },
+      ]);
+    }
   });
 
   it('runs its shards from the TypeScript sources too (before a build, through tsx)', async () => {
