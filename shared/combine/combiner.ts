@@ -316,11 +316,16 @@ export class Combiner {
       const more = entry.more;
       const lhs = more === undefined ? entry.doc : more[more.length - 1];
       let reduced: Json | undefined;
-      try {
-        reduced = this.reducer.reduce(lhs, doc, false, this.reduceOpts);
-      } catch (e) {
-        if (e instanceof NotAssociativeError) reduced = undefined;
-        else throw this.wrap(e, entry.key, index);
+      // Owned documents: the reducer's fast path for the usual case, else its general reduce.
+      if (this.reduceOpts.ownsLhs === true && this.reducer.reduceOwnedFast(lhs, doc)) {
+        reduced = lhs;
+      } else {
+        try {
+          reduced = this.reducer.reduce(lhs, doc, false, this.reduceOpts);
+        } catch (e) {
+          if (e instanceof NotAssociativeError) reduced = undefined;
+          else throw this.wrap(e, entry.key, index);
+        }
       }
       if (reduced === undefined) {
         // Not associative (or, defensively, a partial reduction that returned nothing): keep both, in order.
