@@ -1,7 +1,7 @@
 /**
  * `sluice combine` over worker threads, one Combiner per shard of the keys. The main thread only
- * reads stdin into blocks of shared memory, splits them into lines and routes each by a byte scan
- * of its key (shared/combine/route.ts), so every document of a key goes to one shard, in input
+ * reads stdin into blocks of shared memory, splits them into lines and routes each by a scan of its
+ * key (shared/combine/route.ts), so every document of a key goes to one shard, in input
  * order: each key is folded exactly as the single-threaded combiner folds it (same results,
  * floating-point sums included). Parsing, validation and reduction, the costly part, run in
  * parallel. At the end the shards' outputs, each in key order and with disjoint keys, are merged by

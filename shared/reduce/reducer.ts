@@ -179,7 +179,7 @@ export class Reducer implements ReduceHost, ReducerHost {
       merge = compileOwnedMerge(ra) ?? null;
       this.ownedMerge = merge;
     }
-    return merge !== null && merge(lhs, rhs);
+    return merge?.(lhs, rhs) === true;
   }
 
   /** @internal Records an in-place change (see `undo`). */
