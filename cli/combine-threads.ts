@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
  * Shards (worker threads) to combine with: `SLUICE_COMBINE_THREADS`, else one per core (at most 8).
  * One means the single-threaded path. Sharding costs ≈ 30 % more CPU in all (routing on the main
  * thread, a JIT, a heap and a start-up per worker), which one core per shard more than repays on an
- * idle machine (2 cores: 0.84× the floor against 0.67× for one thread, bench/combine-million.ts),
+ * idle machine (2 cores: 0.89–0.93× the floor against 0.75–0.77× for one thread, bench/combine-million.ts),
  * and still on a busy one: the scheduler shares the cores out by runnable thread, so against one
  * busy neighbour thread two shards get 4/3 of a core where one thread gets one, and more against
  * more. The load average is not a guide: it counts the neighbours' threads and this command's own

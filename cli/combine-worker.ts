@@ -9,17 +9,18 @@ import { parentPort } from 'node:worker_threads';
 import { CombineError, Combiner, type DrainedDoc } from '../shared/combine/index.ts';
 import { packKeyBinary } from '../shared/keys/pack.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
+import { describe, LineFeeder } from './combine-feed.ts';
 import {
-  describe,
   type FromWorker,
   type InputProblem,
-  LineFeeder,
   LineText,
   type ToWorker,
   type WorkerSetup,
 } from './combine-input.ts';
 
 const OUTPUT_CHUNK = 64 * 1024;
+/** See `credit`. */
+const OUTPUT_WINDOW = 8;
 const port = parentPort!;
 // Made at the setup message (the worker is started before the main thread knows the collection).
 let combiner!: Combiner;
@@ -58,10 +59,27 @@ function* drained(): Generator<{ packed: string; text: string } | { error: strin
       }
       if (r.done) return;
       if (r.value.deleted) continue;
-      yield { packed: r.value.key.toString('latin1'), text: JSON.stringify(r.value.doc) + '\n' };
+      yield { packed: r.value.packedKey, text: JSON.stringify(r.value.doc) + '\n' };
     }
   } finally {
     it.return?.(); // a drain ended early removes its spill files
+  }
+}
+
+/**
+ * Output chunks the worker may send before the main thread has taken them: it sends them as soon as
+ * it can (so that the main thread finds the next chunk waiting instead of asking for it and waiting
+ * a round trip per chunk), and one more each time the main thread takes one (`more`), so at most
+ * OUTPUT_WINDOW chunks wait per shard: the output is streamed, not held.
+ */
+let credit = 0;
+/** The output's end (or its error) has been sent. */
+let outputEnded = false;
+
+function pump(): void {
+  while (credit > 0 && output !== undefined && !outputEnded) {
+    credit--;
+    sendChunk();
   }
 }
 
@@ -76,6 +94,7 @@ function sendChunk(): void {
     if ('error' in v) {
       if (keys.length > 0) send({ t: 'out', keys, texts });
       send({ t: 'drainError', key: v.packed, message: v.error });
+      outputEnded = true;
       return;
     }
     keys.push(v.packed);
@@ -83,7 +102,10 @@ function sendChunk(): void {
     size += v.text.length;
   }
   if (keys.length > 0) send({ t: 'out', keys, texts });
-  if (size < OUTPUT_CHUNK) send({ t: 'outEnd' });
+  if (size < OUTPUT_CHUNK) {
+    send({ t: 'outEnd' });
+    outputEnded = true;
+  }
 }
 
 port.on('message', (m: ToWorker) => {
@@ -97,7 +119,7 @@ port.on('message', (m: ToWorker) => {
         const buf = Buffer.from(m.bytes, 0, m.length);
         const lines = m.lines;
         for (let i = 0; i < lines.length; i += 3) {
-          problem = feeder.line(text.of(buf, lines[i], lines[i + 1]), lines[i + 2]);
+          problem = feeder.line(text.of(buf, lines[i], lines[i + 1], m.ascii), lines[i + 2]);
           if (problem !== undefined) {
             send({ t: 'problem', problem });
             break;
@@ -117,12 +139,16 @@ port.on('message', (m: ToWorker) => {
         return;
       }
       send({ t: 'ok' });
-      if (m.drain) output = drained();
-      else combiner.discard();
+      if (m.drain) {
+        output = drained();
+        credit = OUTPUT_WINDOW;
+        pump();
+      } else combiner.discard();
       return;
     }
     case 'more':
-      sendChunk();
+      credit++;
+      pump();
       return;
     case 'close':
       // Ending a drain early runs its cleanup (spill files); discard drops anything not drained.

@@ -10,10 +10,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { didYouMeanHint, formatDiagnostics, hasErrors } from '../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
-import { Combiner } from '../shared/combine/index.ts';
 import { parsePointer } from '../shared/json/pointer.ts';
-import { SchemaRegistry } from '../shared/schema/registry.ts';
-import { describe, isBrokenPipe, LineFeeder, LineText, readLines, write } from './combine-input.ts';
+import { InputReader, isBrokenPipe, LineText, readLines, write } from './combine-input.ts';
 import { combineSharded } from './combine-sharded.ts';
 import { type StartedWorker, startWorkers, threadCount } from './combine-threads.ts';
 
@@ -24,7 +22,11 @@ export interface CombineOptions {
 }
 
 export interface CombineIo {
-  stdin: Readable;
+  /**
+   * The input; undefined: stdin's file descriptor, read directly (see InputReader). Not
+   * process.stdin by default: making that stream of a pipe turns the descriptor non-blocking.
+   */
+  stdin?: Readable;
   stdout: Writable;
   stderr: Writable;
 }
@@ -38,7 +40,7 @@ const OUTPUT_CHUNK = 64 * 1024;
 export async function runCombine(
   catalogPath: string,
   opts: CombineOptions,
-  io: CombineIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+  io: CombineIo = { stdout: process.stdout, stderr: process.stderr },
   early?: StartedWorker[],
 ): Promise<number> {
   const err = (line: string) => io.stderr.write(`${line}\n`);
@@ -93,6 +95,12 @@ export async function runCombine(
   // Not sharded after all (a composite or nested key): workers started early are not needed.
   for (const w of early ?? []) void w.worker.terminate();
 
+  // Loaded only here: the sharded path's main thread neither parses nor combines.
+  const [{ Combiner }, { SchemaRegistry }, { LineFeeder, describe }] = await Promise.all([
+    import('../shared/combine/index.ts'),
+    import('../shared/schema/registry.ts'),
+    import('./combine-feed.ts'),
+  ]);
   const combiner = new Combiner({
     registry: new SchemaRegistry(catalog.schemas),
     collection,
@@ -109,10 +117,10 @@ export async function runCombine(
   };
 
   let lineNo = 0;
-  let problem: ReturnType<LineFeeder['line']>;
+  let problem: ReturnType<typeof feeder.line>;
   const text = new LineText();
   await readLines(
-    io.stdin,
+    new InputReader(io.stdin),
     (buf, start, end) => {
       problem ??= feeder.line(text.of(buf, start, end), ++lineNo);
     },

@@ -74,6 +74,11 @@ export interface CombinerOptions {
 export interface DrainedDoc {
   /** The packed key (shared/keys/pack.ts); `unpackKey(key)` gives the key values. */
   readonly key: Buffer;
+  /**
+   * The same packed key as a binary string (one character per byte), which orders as `key` does:
+   * for consumers that only compare or pass keys on, without making a Buffer per document.
+   */
+  readonly packedKey: string;
   /** The reduced document; for a deletion, the document that deleted it (the tombstone). */
   readonly doc: Json;
   /** A full reduction deleted the root: the key has no document any more. Always false when partial. */
@@ -84,12 +89,12 @@ export interface DrainedDoc {
 class Drained implements DrainedDoc {
   private keyBuffer: Buffer | undefined;
   constructor(
-    private readonly packed: string,
+    readonly packedKey: string,
     readonly doc: Json,
     readonly deleted: boolean,
   ) {}
   get key(): Buffer {
-    this.keyBuffer ??= Buffer.from(this.packed, 'latin1');
+    this.keyBuffer ??= Buffer.from(this.packedKey, 'latin1');
     return this.keyBuffer;
   }
 }
@@ -311,11 +316,16 @@ export class Combiner {
       const more = entry.more;
       const lhs = more === undefined ? entry.doc : more[more.length - 1];
       let reduced: Json | undefined;
-      try {
-        reduced = this.reducer.reduce(lhs, doc, false, this.reduceOpts);
-      } catch (e) {
-        if (e instanceof NotAssociativeError) reduced = undefined;
-        else throw this.wrap(e, entry.key, index);
+      // Owned documents: the reducer's fast path for the usual case, else its general reduce.
+      if (this.reduceOpts.ownsLhs === true && this.reducer.reduceOwnedFast(lhs, doc)) {
+        reduced = lhs;
+      } else {
+        try {
+          reduced = this.reducer.reduce(lhs, doc, false, this.reduceOpts);
+        } catch (e) {
+          if (e instanceof NotAssociativeError) reduced = undefined;
+          else throw this.wrap(e, entry.key, index);
+        }
       }
       if (reduced === undefined) {
         // Not associative (or, defensively, a partial reduction that returned nothing): keep both, in order.

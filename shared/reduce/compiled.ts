@@ -44,6 +44,12 @@ export type ObjectMerge = (
   own: boolean,
 ) => void;
 
+/**
+ * An owned object merge's fast path (see compileOwnedMerge): merges rhs into lhs in place and returns
+ * true, or returns false having changed nothing.
+ */
+export type OwnedMerge = (lhs: JsonObject, rhs: JsonObject) => boolean;
+
 /** Past this many names, testing each rhs property against all of them costs more than the lookup it saves. */
 const MAX_NAMES = 32;
 
@@ -82,22 +88,60 @@ function propertyCode(n: string, leaf: number): string {
 }
 
 /**
- * The object merge for location `act`, generated from the names it knows and their strategies.
- * `absent` is the reducer's journal marker for a property that did not exist.
+ * The same cases for the first pass of an owned merge (see compileObjectMerge): the new value of a
+ * property lhs has goes to the local `d`, and any other case (lhs lacks the property, operand types
+ * the general loop handles) ends the pass with `break`, nothing written.
  */
-export function compileObjectMerge(act: Active, absent: symbol): ObjectMerge {
-  const cases: string[] = [];
+function deferredCode(n: string, leaf: number, d: string): string {
+  const take = (v: string) => `if (${v} !== lv) ${d} = ${v}; continue;`;
+  switch (leaf) {
+    case 1:
+      return `const lv = lhs[${n}]; if (lv === undefined) return false; ${take('rv')}`;
+    case 2:
+      return `const lv = lhs[${n}];
+        if (typeof lv === 'number' && typeof rv === 'number') {
+          const v = lv + rv;
+          if (Number.isSafeInteger(v)
+              ? Number.isSafeInteger(lv) && Number.isSafeInteger(rv)
+              : Number.isFinite(v) && !(Number.isInteger(lv) && Number.isInteger(rv))) { ${take('v')} }
+        }
+        return false;`;
+    case 3:
+    case 4: {
+      const num = leaf === 3 ? 'lv > rv' : 'lv < rv';
+      const str = leaf === 3 ? 'compareUtf8(lv, rv) > 0' : 'compareUtf8(lv, rv) < 0';
+      return `const lv = lhs[${n}];
+        if (typeof lv === 'number' && typeof rv === 'number') { const v = ${num} ? lv : rv; ${take('v')} }
+        if (typeof lv === 'string' && typeof rv === 'string') { const v = ${str} ? lv : rv; ${take('v')} }
+        return false;`;
+    }
+    default:
+      return 'return false;';
+  }
+}
+
+/** The properties of location `act` merged inline: each name as a JS string literal, and its Leaf. */
+function inlineProperties(act: Active): { n: string; leaf: number }[] {
+  const props: { n: string; leaf: number }[] = [];
   for (const name of act.knownNames()) {
-    if (cases.length === MAX_NAMES) break;
+    if (props.length === MAX_NAMES) break;
     // Names Object.prototype has read as inherited values (functions, `__proto__`): the general loop knows.
     if (name in Object.prototype) continue;
     const plan = act.propPlan(name);
     const leaf = plan.staticActive?.leaf ?? 0;
     if (leaf === 0) continue;
     // JSON.stringify makes a JS string literal of any name (JSON text is valid JS since ES2019).
-    const n = JSON.stringify(name);
-    cases.push(`if (k === ${n}) { ${propertyCode(n, leaf)} }`);
+    props.push({ n: JSON.stringify(name), leaf });
   }
+  return props;
+}
+
+/**
+ * The object merge for location `act`, generated from the names it knows and their strategies.
+ * `absent` is the reducer's journal marker for a property that did not exist.
+ */
+export function compileObjectMerge(act: Active, absent: symbol): ObjectMerge {
+  const cases = inlineProperties(act).map(({ n, leaf }) => `if (k === ${n}) { ${propertyCode(n, leaf)} }`);
   if (cases.length === 0) return generic;
   const body = `"use strict";
     return function compiledMerge(host, act, lhs, out, rhs, full, own) {
@@ -113,4 +157,37 @@ export function compileObjectMerge(act: Active, absent: symbol): ObjectMerge {
     cmp: typeof compareUtf8,
   ) => ObjectMerge;
   return factory(absent, compareUtf8);
+}
+
+/**
+ * The fast path of an owned merge at location `act` (lhs updated in place): the usual case, where
+ * every property of rhs is one the location merges inline and lhs has it already. One pass computes
+ * each new value into a local and gives up (returning false, nothing changed) at the first property
+ * that is not such a case; then the changed values are written. Nothing is journaled, since nothing
+ * can fail once writing starts, and since lhs has every property written, writing them in the
+ * schema's order leaves lhs's key order as it was, as the general loop does. The results are the
+ * general loop's (compileObjectMerge): the same inline cases, in the same conditions.
+ * Undefined when the location merges nothing inline.
+ */
+export function compileOwnedMerge(act: Active): OwnedMerge | undefined {
+  const props = inlineProperties(act);
+  if (props.length === 0) return undefined;
+  const cases = props.map(({ n, leaf }, i) => `if (k === ${n}) { ${deferredCode(n, leaf, `d${i}`)} }`);
+  const locals = props.map((_, i) => `d${i} = NONE`).join(', ');
+  const writes = props.map(({ n }, i) => `if (d${i} !== NONE) lhs[${n}] = d${i};`);
+  const body = `"use strict";
+    const NONE = Symbol('none');
+    return function ownedMerge(lhs, rhs) {
+      let ${locals};
+      for (const k in rhs) {
+        const rv = rhs[k];
+        ${cases.join(' else ')}
+        return false;
+      }
+      ${writes.join('\n      ')}
+      return true;
+    };`;
+  // Generated from property names quoted by JSON.stringify and fixed code: nothing else is spliced in.
+  const factory = new Function('compareUtf8', body) as (cmp: typeof compareUtf8) => OwnedMerge;
+  return factory(compareUtf8);
 }

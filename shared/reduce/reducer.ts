@@ -18,7 +18,7 @@ import { joinPointer, setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type { SchemaNode } from '../schema/graph.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
-import { compileObjectMerge, type ReducerHost } from './compiled.ts';
+import { compileObjectMerge, compileOwnedMerge, type OwnedMerge, type ReducerHost } from './compiled.ts';
 import { NotAssociativeError, ReduceError, type ReduceErrorCode } from './errors.ts';
 import { type Active, type Plan, type PlanCache, planCacheOf } from './plan.ts';
 import { unionSchemas } from './schema-merge.ts';
@@ -78,6 +78,8 @@ export class Reducer implements ReduceHost, ReducerHost {
   private undo: unknown[] = [];
   private undoTop = 0;
   private undoStale = 0;
+  /** rootMerge's owned fast path (see reduceOwnedFast): undefined until compiled, null for none. */
+  private ownedMerge: OwnedMerge | null | undefined;
 
   /**
    * @param registry the catalog's schemas
@@ -159,6 +161,25 @@ export class Reducer implements ReduceHost, ReducerHost {
     }
     this.undoTop = 0;
     return out === DELETE ? undefined : out;
+  }
+
+  /**
+   * `reduce(lhs, rhs, full, { ownsLhs: true })` in its usual case without the general machinery
+   * (dispatch, journal): when documents are merged as objects at the root (rootMerge) and every
+   * property of rhs is a scalar the root merges inline onto a property lhs has (compileOwnedMerge),
+   * lhs is updated in place and it returns true; the result is lhs, exactly as reduce would leave it
+   * (`full` makes no difference to those cases). Otherwise it returns false having changed nothing:
+   * then call reduce.
+   */
+  reduceOwnedFast(lhs: Json, rhs: Json): boolean {
+    const ra = this.rootMerge;
+    if (ra === undefined || !isObject(lhs) || !isObject(rhs)) return false;
+    let merge = this.ownedMerge;
+    if (merge === undefined) {
+      merge = compileOwnedMerge(ra) ?? null;
+      this.ownedMerge = merge;
+    }
+    return merge?.(lhs, rhs) === true;
   }
 
   /** @internal Records an in-place change (see `undo`). */

@@ -300,18 +300,18 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     const bytes = Buffer.from(ascii + wide + ascii.replace('"a"', '"b"'), 'utf8');
     // Cut inside the emoji's four bytes: a chunk ends mid-character.
     const cut = bytes.indexOf(Buffer.from('\u{1f600}', 'utf8')) + 2;
-    const out = await combine(
-      [catalog, '--collection', COLLECTION],
-      [bytes.subarray(0, cut), bytes.subarray(cut)],
-      {
-        SLUICE_COMBINE_THREADS: '1',
-      },
-    );
-    expect(out.stderr).toBe('');
-    expect(parseOut(out.stdout)).toEqual([
-      { user: 'a', views: 3, page: '/caf\u00e9/\u{1f600}' },
-      { user: 'b', views: 1, page: '/plain' },
-    ]);
+    for (const threads of ['1', '2']) {
+      const out = await combine(
+        [catalog, '--collection', COLLECTION],
+        [bytes.subarray(0, cut), bytes.subarray(cut)],
+        { SLUICE_COMBINE_THREADS: threads },
+      );
+      expect(out.stderr).toBe('');
+      expect(parseOut(out.stdout), `${threads} thread(s)`).toEqual([
+        { user: 'a', views: 3, page: '/caf\u00e9/\u{1f600}' },
+        { user: 'b', views: 1, page: '/plain' },
+      ]);
+    }
   });
 
   it('runs its shards from the TypeScript sources too (before a build, through tsx)', async () => {
@@ -348,6 +348,17 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(four).toEqual(one);
   });
 
+  it('streams an output of many chunks per shard, in key order', async () => {
+    // ≈ 2 MB of output: each shard sends many 64 KiB chunks, a few ahead of the merge at a time.
+    const docs = Array.from({ length: 120_000 }, (_, i) => ({ id: `k${(i * 7919) % 60_000}`, n: i % 5 }));
+    const args = [CATALOG, '--collection', 'acme/counts'];
+    const one = await combine(args, lines(docs), { SLUICE_COMBINE_THREADS: '1' });
+    const two = await combine(args, lines(docs), { SLUICE_COMBINE_THREADS: '2' });
+    expect(one.code).toBe(0);
+    expect(parseOut(one.stdout)).toHaveLength(60_000);
+    expect(two).toEqual(one);
+  });
+
   it('takes lines longer than an input block (512 KiB), the first one included', async () => {
     const long = (i: number) => ({ id: `k${i % 7}`, n: i, pad: 'x'.repeat(600_000 + i) });
     const docs = Array.from({ length: 40 }, (_, i) => (i % 13 === 0 ? long(i) : { id: `k${i % 7}`, n: i }));
@@ -362,6 +373,42 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     expect(one.code).toBe(0);
     expect(parseOut(one.stdout)).toHaveLength(7);
     expect(two).toEqual(one);
+  });
+
+  it('reads stdin through process.stdin when something made its descriptor non-blocking', async () => {
+    // A script that touches process.stdin before running the command (as an embedding one may): for
+    // a pipe that turns the descriptor non-blocking, so that reading it directly fails (EAGAIN) once
+    // the pipe is empty. The second half of the input arrives after a pause, to find it empty.
+    const wrapper = `process.stdin; process.argv.splice(1, 0, 'sluice'); await import(${JSON.stringify(`file://${BIN}`)});`;
+    const docs = Array.from({ length: 4000 }, (_, i) => ({ id: `k${i % 30}`, n: i % 7 }));
+    const text = lines(docs)[0];
+    const expected = await combine([CATALOG, '--collection', 'acme/counts'], [text], {
+      SLUICE_COMBINE_THREADS: '1',
+    });
+    expect(expected.code).toBe(0);
+    for (const threads of ['1', '2']) {
+      const out = await new Promise<Result>((done, reject) => {
+        const child = spawn(
+          process.execPath,
+          ['--input-type=module', '-e', wrapper, 'combine', CATALOG, '--collection', 'acme/counts'],
+          { cwd: ROOT, env: { ...process.env, SLUICE_COMBINE_THREADS: threads } },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          stdout += d;
+        });
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+        });
+        child.on('error', reject);
+        child.on('close', (code) => done({ code, stdout, stderr }));
+        const half = text.indexOf('\n', text.length >> 1) - 5; // inside a line
+        child.stdin.write(text.slice(0, half));
+        setTimeout(() => child.stdin.end(text.slice(half)), 1500);
+      });
+      expect(out, `${threads} thread(s)`).toEqual(expected);
+    }
   });
 
   it('starts its workers without the Node options of the process running it', async () => {

@@ -91,4 +91,42 @@ describe('KeyRouter', () => {
       start = end + 1;
     }
   });
+
+  it('routes lines given as latin1 text to the shard their bytes go to', () => {
+    const r = new KeyRouter('user', 7);
+    const lines: string[] = [];
+    for (let i = 0; i < 300; i++) lines.push(JSON.stringify({ user: `user-${i}`, n: i, page: `/p/${i}` }));
+    lines.push(
+      '{"user":"ab","n":1}',
+      '{"user":"zz","us\\u0065r":"ab"}', // an escaped duplicate
+      '{"user":"ab","s":"x\\"y"}', // a backslash after the key
+      '{"user":"a\\u0062"}', // in the key
+      '{"user":"zz","user":"ab"}', // a duplicate
+      '{"user":"ab","page":"/user"}', // the name inside a value
+      '{"user":"café 😀","n":1}', // UTF-8: several characters of the text per character
+      '{"user":"é"}',
+      '{"n":2,"user":"ab"}', // the key not first
+      '  { "user" : "ab" }',
+      '{"user":1.0}',
+      '{"user":"ab',
+      '',
+      'not json',
+      '{"user":"x","user"',
+    );
+    const bytes = Buffer.from(lines.join('\n'), 'utf8');
+    // In a larger buffer, the text decoded from an offset in it, as the sharded feed does.
+    const buf = Buffer.concat([Buffer.from('{"user":"before"}\n'), bytes]);
+    const offset = buf.length - bytes.length;
+    r.setText(buf.toString('latin1', offset), buf, offset, buf.length);
+    let start = 0;
+    for (const line of lines) {
+      const end = start + Buffer.byteLength(line);
+      expect(r.shardOfLine(start, end), line).toBe(r.shardOf(buf, offset + start, offset + end));
+      start = end + 1;
+    }
+    const counts = new Set(
+      lines.slice(0, 300).map((_, i) => r.shardOf(Buffer.from(lines[i]), 0, lines[i].length)),
+    );
+    expect(counts.size).toBe(7);
+  });
 });

@@ -464,6 +464,10 @@ describe('Combiner spilling', () => {
     const expected = [undefined, ...[...ids].sort((a, b) => compareJson(a, b))];
     expect(keys).toEqual(expected);
     expect(out.map((d) => (d.doc as JsonObject).n)).toEqual(expected.map((k) => (k === undefined ? 1 : 20)));
+    // The binary-string form of each key is its Buffer's bytes, and orders the same way.
+    expect(out.map((d) => d.packedKey)).toEqual(out.map((d) => d.key.toString('latin1')));
+    const packed = out.map((d) => d.packedKey);
+    expect([...packed].sort()).toEqual(packed);
   });
 
   it('removes spill files when a drain is abandoned, or on discard', async () => {

@@ -91,4 +91,62 @@ describe('compiled object merge', () => {
     const rhs = Object.freeze({ n: 1, hi: 2, w: 'b', lo: 0 });
     expect(reducer().reduce(lhs, rhs, false)).toEqual({ n: 2, hi: 2, w: 'b', lo: 0 });
   });
+
+  it('the owned fast path (reduceOwnedFast) gives what reduce gives, key order included, or changes nothing', () => {
+    const values: Json[] = [1, 2.5, -0, 0.1, 2 ** 53, '0.1', 'a', 'b', '😀', true, null, { x: 1 }, [1]];
+    const names = ['n', 'hi', 'lo', 'w', 'z', 'constructor'];
+    let seed = 11;
+    const pick = <T>(xs: T[]): T => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return xs[(seed >>> 16) % xs.length];
+    };
+    // Mostly what the schema expects (so that the fast path applies often), sometimes anything.
+    const typical: Record<string, Json[]> = {
+      n: [1, 2.5, 0.1, -0, 2 ** 53],
+      hi: [1, 2.5, 'a', 'b'],
+      lo: ['a', 'b', '😀', 3],
+      w: ['a', 'b', 1],
+    };
+    const object = (most: boolean): JsonObject => {
+      const o: JsonObject = {};
+      for (const k of names) {
+        const usual = typical[k];
+        const present = usual === undefined ? [true, false, false, false] : most ? [true] : [true, false];
+        if (pick(present))
+          o[k] = usual !== undefined && pick([true, true, true, false]) ? pick(usual) : pick(values);
+      }
+      return o;
+    };
+    let took = 0;
+    for (let i = 0; i < 3000; i++) {
+      const lhs = object(pick([true, true, false]));
+      const rhs = object(false);
+      const full = pick([false, true]);
+      let expected: string;
+      try {
+        expected = JSON.stringify(reducer().reduce(structuredClone(lhs), rhs, full, { ownsLhs: true }));
+      } catch {
+        expected = 'error';
+      }
+      const owned = structuredClone(lhs);
+      const fast = reducer().reduceOwnedFast(owned, structuredClone(rhs));
+      const what = `${JSON.stringify(lhs)} + ${JSON.stringify(rhs)}`;
+      if (fast) {
+        took++;
+        expect(JSON.stringify(owned), what).toBe(expected);
+      } else {
+        expect(JSON.stringify(owned), what).toBe(JSON.stringify(lhs));
+      }
+    }
+    expect(took).toBeGreaterThan(50);
+    // The usual case takes it; a property lhs lacks, or operands it does not add inline, do not.
+    const r = reducer();
+    const lhs: JsonObject = { w: 'a', n: 1, hi: 'b', lo: 2 };
+    expect(r.reduceOwnedFast(lhs, { n: 2, hi: 'c', lo: 1, w: 'a' })).toBe(true);
+    expect(JSON.stringify(lhs)).toBe('{"w":"a","n":3,"hi":"c","lo":1}');
+    expect(r.reduceOwnedFast(lhs, { n: 2, z: 1 })).toBe(false);
+    expect(r.reduceOwnedFast(lhs, { n: '0.5' })).toBe(false);
+    expect(r.reduceOwnedFast(lhs, { w: 'b', n: true })).toBe(false);
+    expect(JSON.stringify(lhs)).toBe('{"w":"a","n":3,"hi":"c","lo":1}');
+  });
 });
