@@ -4,7 +4,7 @@
  * measured in the same run: a process that reads the same lines from stdin, `JSON.parse`s each and
  * validates it with the collection's compiled ajv validator, on one thread, and writes nothing.
  * Wall times, median of alternating rounds (the machine is shared: quote the ratio, not the rates).
- * Target: combine (as it chooses: a shard per core) ≥ 0.9× the floor.
+ * Target (issue 13): combine (as it chooses: a shard per core) ≥ 0.8× the floor.
  *
  * Also exported for the tests: the workload (catalog, documents) and the floor script.
  */
@@ -186,7 +186,7 @@ export async function run(): Promise<void> {
       const ratio = f / c;
       console.log(
         `${v.name.padEnd(56)} ${rate(c)}  (${c.toFixed(2)} s)  ${ratio.toFixed(2)}x the floor` +
-          (i === 0 ? ` (target >= 0.9x) ${ratio >= 0.9 ? 'OK' : 'BELOW TARGET'}` : ''),
+          (i === 0 ? ` (target >= 0.8x) ${ratio >= 0.8 ? 'OK' : 'BELOW TARGET'}` : ''),
       );
     }
   } finally {
