@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,11 +27,33 @@ function combine(
   env: Record<string, string> = {},
   node: string[] = [BIN],
 ): Promise<Result> {
+  const child = spawn(process.execPath, [...node, 'combine', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SLUICE_SPILL_DIR: spillRoot, ...env },
+  });
+  const done = outputOf(child);
+  child.stdin.on('error', () => {}); // the command may exit before reading everything
+  const it = input[Symbol.iterator]();
+  const pump = () => {
+    for (;;) {
+      const next = it.next();
+      if (next.done) {
+        child.stdin.end();
+        return;
+      }
+      if (!child.stdin.write(next.value)) {
+        child.stdin.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
+  return done;
+}
+
+/** A spawned command's exit code and everything it wrote, once it has exited. */
+function outputOf(child: ChildProcessWithoutNullStreams): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...node, 'combine', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, SLUICE_SPILL_DIR: spillRoot, ...env },
-    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -42,22 +64,6 @@ function combine(
     });
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.on('error', () => {}); // the command may exit before reading everything
-    const it = input[Symbol.iterator]();
-    const pump = () => {
-      for (;;) {
-        const next = it.next();
-        if (next.done) {
-          child.stdin.end();
-          return;
-        }
-        if (!child.stdin.write(next.value)) {
-          child.stdin.once('drain', pump);
-          return;
-        }
-      }
-    };
-    pump();
   });
 }
 
@@ -387,27 +393,16 @@ describe('sluice combine over worker threads (sharded by key)', () => {
     });
     expect(expected.code).toBe(0);
     for (const threads of ['1', '2']) {
-      const out = await new Promise<Result>((done, reject) => {
-        const child = spawn(
-          process.execPath,
-          ['--input-type=module', '-e', wrapper, 'combine', CATALOG, '--collection', 'acme/counts'],
-          { cwd: ROOT, env: { ...process.env, SLUICE_COMBINE_THREADS: threads } },
-        );
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => {
-          stdout += d;
-        });
-        child.stderr.setEncoding('utf8').on('data', (d: string) => {
-          stderr += d;
-        });
-        child.on('error', reject);
-        child.on('close', (code) => done({ code, stdout, stderr }));
-        const half = text.indexOf('\n', text.length >> 1) - 5; // inside a line
-        child.stdin.write(text.slice(0, half));
-        setTimeout(() => child.stdin.end(text.slice(half)), 1500);
-      });
-      expect(out, `${threads} thread(s)`).toEqual(expected);
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', wrapper, 'combine', CATALOG, '--collection', 'acme/counts'],
+        { cwd: ROOT, env: { ...process.env, SLUICE_COMBINE_THREADS: threads } },
+      );
+      const done = outputOf(child);
+      const half = text.indexOf('\n', text.length >> 1) - 5; // inside a line
+      child.stdin.write(text.slice(0, half));
+      setTimeout(() => child.stdin.end(text.slice(half)), 1500);
+      expect(await done, `${threads} thread(s)`).toEqual(expected);
     }
   });
 
