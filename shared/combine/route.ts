@@ -63,7 +63,7 @@ export class KeyRouter {
    */
   private readonly quotedTail: Buffer;
 
-  /** prefix and quotedTail as latin1 text: one character per byte (see shardOfText). */
+  /** prefix and quotedTail as latin1 text: one character per byte (see shardOfLine). */
   private readonly prefixText: string;
   private readonly quotedTailText: string;
 

@@ -58,66 +58,66 @@ const generic: ObjectMerge = (host, act, lhs, out, rhs, full, own) => {
   for (const k in rhs) host.mergeProp(act, lhs, out, k, rhs[k], full, own);
 };
 
-/** Inline code for one known property (`n`: its name as a JS string literal); falls through to mergeProp. */
-function propertyCode(n: string, leaf: number): string {
-  const set = (v: string, prev: string) =>
-    `if (${v} !== lv) { if (own) host.journal(out, ${n}, ${prev}); out[${n}] = ${v}; } continue;`;
+/**
+ * Inline code for one known property's strategy (`n`: its name as a JS string literal), shared by the
+ * general merge and the owned fast path so that both decide exactly the same cases in the same
+ * conditions. `take(v, prev)`: what to do with the new value `v` (`prev`: lhs's value, for the undo
+ * journal); `otherwise`: the end of a case the code does not decide; `absent`: what a lastWriteWins
+ * property lhs lacks does first (nothing: take it).
+ */
+function leafCode(
+  n: string,
+  leaf: number,
+  a: { take: (v: string, prev: string) => string; otherwise: string; absent: string },
+): string {
   switch (leaf) {
     case 1: // lastWriteWins: always rhs
-      return `const lv = lhs[${n}]; ${set('rv', 'lv === undefined ? ABSENT : lv')}`;
+      return `const lv = lhs[${n}]; ${a.absent} ${a.take('rv', 'lv === undefined ? ABSENT : lv')}`;
     case 2: // sum: the cases where sum() returns lv + rv (see shared/reduce/sum.ts)
       return `const lv = lhs[${n}];
         if (typeof lv === 'number' && typeof rv === 'number') {
           const v = lv + rv;
           if (Number.isSafeInteger(v)
               ? Number.isSafeInteger(lv) && Number.isSafeInteger(rv)
-              : Number.isFinite(v) && !(Number.isInteger(lv) && Number.isInteger(rv))) { ${set('v', 'lv')} }
-        }`;
+              : Number.isFinite(v) && !(Number.isInteger(lv) && Number.isInteger(rv))) { ${a.take('v', 'lv')} }
+        }
+        ${a.otherwise}`;
     case 3: // maximize: ties take rhs
     case 4: {
       // minimize: ties take rhs
       const num = leaf === 3 ? 'lv > rv' : 'lv < rv';
       const str = leaf === 3 ? 'compareUtf8(lv, rv) > 0' : 'compareUtf8(lv, rv) < 0';
       return `const lv = lhs[${n}];
-        if (typeof lv === 'number' && typeof rv === 'number') { const v = ${num} ? lv : rv; ${set('v', 'lv')} }
-        if (typeof lv === 'string' && typeof rv === 'string') { const v = ${str} ? lv : rv; ${set('v', 'lv')} }`;
+        if (typeof lv === 'number' && typeof rv === 'number') { const v = ${num} ? lv : rv; ${a.take('v', 'lv')} }
+        if (typeof lv === 'string' && typeof rv === 'string') { const v = ${str} ? lv : rv; ${a.take('v', 'lv')} }
+        ${a.otherwise}`;
     }
     default:
-      return '';
+      return a.otherwise;
   }
 }
 
+/** The general merge's code for one known property: written in place (journaled); other cases fall through to mergeProp. */
+function propertyCode(n: string, leaf: number): string {
+  return leafCode(n, leaf, {
+    take: (v, prev) =>
+      `if (${v} !== lv) { if (own) host.journal(out, ${n}, ${prev}); out[${n}] = ${v}; } continue;`,
+    otherwise: '',
+    absent: '',
+  });
+}
+
 /**
- * The same cases for the first pass of an owned merge (see compileObjectMerge): the new value of a
+ * The same cases for the first pass of an owned merge (see compileOwnedMerge): the new value of a
  * property lhs has goes to the local `d`, and any other case (lhs lacks the property, operand types
- * the general loop handles) ends the pass with `break`, nothing written.
+ * the general loop handles) ends the pass with `return false`, nothing written.
  */
 function deferredCode(n: string, leaf: number, d: string): string {
-  const take = (v: string) => `if (${v} !== lv) ${d} = ${v}; continue;`;
-  switch (leaf) {
-    case 1:
-      return `const lv = lhs[${n}]; if (lv === undefined) return false; ${take('rv')}`;
-    case 2:
-      return `const lv = lhs[${n}];
-        if (typeof lv === 'number' && typeof rv === 'number') {
-          const v = lv + rv;
-          if (Number.isSafeInteger(v)
-              ? Number.isSafeInteger(lv) && Number.isSafeInteger(rv)
-              : Number.isFinite(v) && !(Number.isInteger(lv) && Number.isInteger(rv))) { ${take('v')} }
-        }
-        return false;`;
-    case 3:
-    case 4: {
-      const num = leaf === 3 ? 'lv > rv' : 'lv < rv';
-      const str = leaf === 3 ? 'compareUtf8(lv, rv) > 0' : 'compareUtf8(lv, rv) < 0';
-      return `const lv = lhs[${n}];
-        if (typeof lv === 'number' && typeof rv === 'number') { const v = ${num} ? lv : rv; ${take('v')} }
-        if (typeof lv === 'string' && typeof rv === 'string') { const v = ${str} ? lv : rv; ${take('v')} }
-        return false;`;
-    }
-    default:
-      return 'return false;';
-  }
+  return leafCode(n, leaf, {
+    take: (v) => `if (${v} !== lv) ${d} = ${v}; continue;`,
+    otherwise: 'return false;',
+    absent: 'if (lv === undefined) return false;',
+  });
 }
 
 /** The properties of location `act` merged inline: each name as a JS string literal, and its Leaf. */
