@@ -464,26 +464,27 @@ export class DynamoDbConnector implements MaterializeConnector {
   private async putCheckpointItem(base: string, attrs: Map<string, string>): Promise<void> {
     const attrName = (suffix: string) => (suffix === '' ? 'pos' : `${PACKED_ATTR}${suffix}`);
     const update = async (entries: [string, string][]): Promise<boolean> => {
+      const Key = {
+        p: { S: taskPartition(this.checkpointTask) },
+        k: { B: Buffer.from(`${CHECKPOINT_K}${base}`) },
+      };
       const names: Record<string, string> = {};
       const values: Record<string, AttributeValue> = {};
+      const written: Record<string, AttributeValue> = { ...Key };
       const sets: string[] = [];
       const conds: string[] = [];
-      let bytes = CHECKPOINT_K.length + base.length + 40;
       entries.forEach(([suffix, pos], i) => {
         names[`#a${i}`] = attrName(suffix);
         values[`:v${i}`] = { S: pos };
+        written[attrName(suffix)] = { S: pos };
         sets.push(`#a${i} = :v${i}`);
         conds.push(`(attribute_not_exists(#a${i}) OR #a${i} <= :v${i})`);
-        bytes += attrName(suffix).length + pos.length;
       });
       try {
         await this.ctx.client.send(
           new UpdateItemCommand({
             TableName: this.ctx.stateTable,
-            Key: {
-              p: { S: taskPartition(this.checkpointTask) },
-              k: { B: Buffer.from(`${CHECKPOINT_K}${base}`) },
-            },
+            Key,
             UpdateExpression: `SET ${sets.join(', ')}`,
             ConditionExpression: conds.join(' AND '),
             ExpressionAttributeNames: names,
@@ -495,7 +496,8 @@ export class DynamoDbConnector implements MaterializeConnector {
         if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
         return false;
       } finally {
-        this.ctx.meter?.dynamoWrite(bytes);
+        // What this write holds of the item (attributes it leaves alone are not counted).
+        this.ctx.meter?.dynamoWrite(dynamoItemBytes(written));
       }
     };
     const entries = [...attrs];
