@@ -24,10 +24,43 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
- * Calls `onLine` for each complete line of `data[from, end)`, with readline's line breaks (crlfDelay:
+ * Calls `onLine` for each complete line of `[from, end)`, with readline's line breaks (crlfDelay:
  * Infinity): '\n', '\r\n' and a lone '\r'; at `eof` a last line without a break counts. Returns
- * where the first unfinished line starts (`end` when none). No regular expression, no string.
+ * where the first unfinished line starts (`end` when none). `find(cr, at)`: the first CR (else LF)
+ * at or after `at` and before `end`, or -1; `lfAt(i)`: whether position `i` holds LF. The same
+ * rules over bytes (splitLines) and over latin1 text (splitLinesText).
  */
+function eachLine(
+  find: (cr: boolean, at: number) => number,
+  lfAt: (i: number) => boolean,
+  from: number,
+  end: number,
+  eof: boolean,
+  onLine: (start: number, end: number) => void,
+): number {
+  let pos = from;
+  let cr = find(true, pos);
+  for (;;) {
+    if (cr >= 0 && cr < pos) cr = find(true, pos);
+    const lf = find(false, pos);
+    if (cr >= 0 && (lf < 0 || cr < lf)) {
+      if (cr + 1 === end && !eof) return pos; // '\r' last: a '\n' may follow
+      onLine(pos, cr);
+      pos = cr + 1 < end && lfAt(cr + 1) ? cr + 2 : cr + 1;
+      continue;
+    }
+    if (lf < 0) break;
+    onLine(pos, lf);
+    pos = lf + 1;
+  }
+  if (eof && pos < end) {
+    onLine(pos, end);
+    pos = end;
+  }
+  return pos;
+}
+
+/** eachLine over `data`'s bytes; `onLine` gets the buffer with each line's bounds. No regular expression, no string. */
 export function splitLines(
   data: Buffer,
   from: number,
@@ -35,31 +68,18 @@ export function splitLines(
   eof: boolean,
   onLine: (buf: Buffer, start: number, end: number) => void,
 ): number {
-  // indexOf cannot stop at `end`: a break found past it counts as none.
-  const find = (byte: number, at: number) => {
-    const i = data.indexOf(byte, at);
-    return i < end ? i : -1;
-  };
-  let pos = from;
-  let cr = find(CR, pos);
-  for (;;) {
-    if (cr >= 0 && cr < pos) cr = find(CR, pos);
-    const lf = find(LF, pos);
-    if (cr >= 0 && (lf < 0 || cr < lf)) {
-      if (cr + 1 === end && !eof) return pos; // '\r' last: a '\n' may follow
-      onLine(data, pos, cr);
-      pos = cr + 1 < end && data[cr + 1] === LF ? cr + 2 : cr + 1;
-      continue;
-    }
-    if (lf < 0) break;
-    onLine(data, pos, lf);
-    pos = lf + 1;
-  }
-  if (eof && pos < end) {
-    onLine(data, pos, end);
-    pos = end;
-  }
-  return pos;
+  return eachLine(
+    (cr, at) => {
+      // indexOf cannot stop at `end`: a break found past it counts as none.
+      const i = data.indexOf(cr ? CR : LF, at);
+      return i < end ? i : -1;
+    },
+    (i) => data[i] === LF,
+    from,
+    end,
+    eof,
+    (start, stop) => onLine(data, start, stop),
+  );
 }
 
 /**
@@ -124,9 +144,8 @@ export class InputReader {
 }
 
 /**
- * splitLines over latin1 text (one character per byte, so the same positions): `onLine` gets each
- * line's start and end. V8's string search finds the breaks without a call into Node's Buffer
- * bindings per line.
+ * eachLine over latin1 text (one character per byte, so the same positions as the bytes): V8's
+ * string search finds the breaks without a call into Node's Buffer bindings per line.
  */
 export function splitLinesText(
   text: string,
@@ -135,30 +154,17 @@ export function splitLinesText(
   eof: boolean,
   onLine: (start: number, end: number) => void,
 ): number {
-  const find = (ch: string, at: number) => {
-    const i = text.indexOf(ch, at);
-    return i < end ? i : -1;
-  };
-  let pos = from;
-  let cr = find('\r', pos);
-  for (;;) {
-    if (cr >= 0 && cr < pos) cr = find('\r', pos);
-    const lf = find('\n', pos);
-    if (cr >= 0 && (lf < 0 || cr < lf)) {
-      if (cr + 1 === end && !eof) return pos; // '\r' last: a '\n' may follow
-      onLine(pos, cr);
-      pos = cr + 1 < end && text.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1;
-      continue;
-    }
-    if (lf < 0) break;
-    onLine(pos, lf);
-    pos = lf + 1;
-  }
-  if (eof && pos < end) {
-    onLine(pos, end);
-    pos = end;
-  }
-  return pos;
+  return eachLine(
+    (cr, at) => {
+      const i = text.indexOf(cr ? '\r' : '\n', at);
+      return i < end ? i : -1;
+    },
+    (i) => text.charCodeAt(i) === LF,
+    from,
+    end,
+    eof,
+    onLine,
+  );
 }
 
 /** Bytes read at a time by readLines (its buffer grows to hold a longer line). */
