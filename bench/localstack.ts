@@ -73,7 +73,8 @@ export async function run(): Promise<void> {
     await setup.ensureStream('raw', 2);
     const payloads = Array.from({ length: N }, (_, i) => Buffer.from(JSON.stringify(doc(i, 1000))));
     const noFunctions = () => undefined;
-    const rawCpu0 = cpuSnapshot(noFunctions);
+    // This process is the SDK client here (the runner starts later).
+    const rawCpu0 = cpuSnapshot('client', noFunctions);
     let t0 = performance.now();
     for (let i = 0; i < N; i += 500) {
       const res = await raw.kinesis.send(
@@ -85,10 +86,7 @@ export async function run(): Promise<void> {
       if (res.FailedRecordCount) throw new Error(`raw PutRecords: ${res.FailedRecordCount} failed`);
     }
     const rawRate = N / ((performance.now() - t0) / 1000);
-    // This process is the SDK client here (the runner starts later).
-    const rawCpu = new Map(
-      [...cpuSpent(rawCpu0, cpuSnapshot(noFunctions))].map(([k, v]) => [k === 'runner' ? 'client' : k, v]),
-    );
+    const rawCpu = cpuSpent(rawCpu0, cpuSnapshot('client', noFunctions));
     raw.kinesis.destroy();
 
     // 2. End to end through the local stack as `sluice dev` runs it: the synthesized assembly, every
@@ -101,7 +99,7 @@ export async function run(): Promise<void> {
       const post = await warm(runner, seen);
       resetMeters(runner);
       const labelOf = (name: string) => runner.tasks.find((t) => t.fn.fn.name === name)?.label;
-      const cpu0 = cpuSnapshot(labelOf);
+      const cpu0 = cpuSnapshot('runner', labelOf);
       t0 = performance.now();
       const BATCH = 500;
       for (let i = 0; i < N; i += BATCH) {
@@ -116,7 +114,7 @@ export async function run(): Promise<void> {
       );
       const materializedSecs = (performance.now() - t0) / 1000;
       const lastDelivery = await settled(runner, () => true);
-      const cpu = cpuSpent(cpu0, cpuSnapshot(labelOf));
+      const cpu = cpuSpent(cpu0, cpuSnapshot('runner', labelOf));
       const e2eSecs = (lastDelivery - t0) / 1000;
       const e2eRate = N / e2eSecs;
       const usage = { ...runner.meter.usage };

@@ -34,11 +34,12 @@ function text(pid: number, file: 'cmdline' | 'environ'): string[] {
 }
 
 /**
- * CPU seconds so far of this process and its descendants, by pid, with a label: `runner` (this
- * process), `kinesalite` / `dynalite` / `s3rver`, or a function's task label (`functionLabel` of its
+ * CPU seconds so far of this process and its descendants, by pid, with a label: `self` for this
+ * process, `kinesalite` / `dynalite` / `s3rver`, or a function's task label (`functionLabel` of its
  * AWS_LAMBDA_FUNCTION_NAME), else `other`.
  */
 export function cpuSnapshot(
+  self: string,
   functionLabel: (name: string) => string | undefined,
 ): Map<number, { label: string; cpu: number }> {
   const out = new Map<number, { label: string; cpu: number }>();
@@ -66,13 +67,12 @@ export function cpuSnapshot(
   for (const pid of mine) {
     const p = procs.get(pid);
     if (!p) continue;
-    out.set(pid, { label: labelOf(pid, functionLabel), cpu: p.cpu });
+    out.set(pid, { label: pid === process.pid ? self : labelOf(pid, functionLabel), cpu: p.cpu });
   }
   return out;
 }
 
 function labelOf(pid: number, functionLabel: (name: string) => string | undefined): string {
-  if (pid === process.pid) return 'runner';
   const cmd = text(pid, 'cmdline').join(' ');
   for (const e of ['kinesalite', 'dynalite']) if (cmd.includes(`emulator-child.cjs ${e}`)) return e;
   if (cmd.includes('s3rver-child')) return 's3rver';
@@ -80,7 +80,7 @@ function labelOf(pid: number, functionLabel: (name: string) => string | undefine
     const name = text(pid, 'environ')
       .find((v) => v.startsWith('AWS_LAMBDA_FUNCTION_NAME='))
       ?.slice('AWS_LAMBDA_FUNCTION_NAME='.length);
-    return (name && functionLabel(name)) ?? 'other';
+    return (name ? functionLabel(name) : undefined) ?? 'other';
   }
   return 'other';
 }
