@@ -3,6 +3,9 @@
  * sandbox under its role, the mappings polling with the template's batch sizes and windows — measured
  * in one run against the same emulators:
  * 1. raw SDK PutRecords throughput (one 1 KB document per record, 500 records per call);
+ *    1b. the floor (support/flow-floor.ts): the flow's own emulator calls from one process, no Sluice in
+ *    between, with rows written in batches and as exactly once needs: the docs/s no local stack on these
+ *    emulators can pass, from its CPU-seconds over the cores;
  * 2. end-to-end docs/s through Sluice (HTTP ingest → journal → derivation → DynamoDB materialization;
  *    persisters writing S3 fragments and reduced views alongside), the ratio to 1., and per task its
  *    invocations, busy time and $ per million documents by service: where the time and cost go;
@@ -34,12 +37,19 @@ import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
 import type { ProxiedCall } from '../shared/local/sandbox/proxy.ts';
 import { costOf, emptyUsage, KINESIS_PAYLOAD_UNIT, PRICES, type Usage } from '../shared/ports/usage.ts';
 import { cpuSnapshot, cpuSpent } from './support/cpu.ts';
+import { type FloorResult, flowFloor, type RowWrites } from './support/flow-floor.ts';
 
 const FIXTURE = fileURLToPath(new URL('../test/fixtures/localstack/flow.yaml', import.meta.url));
 const PAD = 'x'.repeat(960);
 
 function doc(i: number, users: number) {
   return { id: `e${i}`, user: `u${i % users}`, amount: i % 100, pad: PAD };
+}
+
+async function medianFloor(emulators: Emulators, payloads: Buffer[], rows: RowWrites): Promise<FloorResult> {
+  const runs: FloorResult[] = [];
+  for (let i = 0; i < 3; i++) runs.push(await flowFloor(emulators, payloads, rows));
+  return runs.sort((a, b) => a.seconds - b.seconds)[1];
 }
 
 function pct(xs: number[], p: number): number {
@@ -88,6 +98,12 @@ export async function run(): Promise<void> {
     const rawRate = N / ((performance.now() - t0) / 1000);
     const rawCpu = cpuSpent(rawCpu0, cpuSnapshot('client', noFunctions));
     raw.kinesis.destroy();
+    // 1b. The flow's own emulator calls with nothing in between: a bound on any local stack's rate.
+    // Three runs of each, the median by time (the first runs warm the emulators).
+    const floors = {
+      batch: await medianFloor(emulators, payloads, 'batch'),
+      'exactly-once': await medianFloor(emulators, payloads, 'exactly-once'),
+    };
 
     // 2. End to end through the local stack as `sluice dev` runs it: the synthesized assembly, every
     // function in Lambda's sandbox under its role, the mappings polling concurrently with the
@@ -141,6 +157,17 @@ export async function run(): Promise<void> {
       console.log(
         `Sluice end to end (HTTP ingest, 500 docs/request → derivation → DynamoDB materialization): ${fmt(N / materializedSecs)} docs/s (${fmt(materializedSecs, 1)} s, ingest ${fmt(ingestSecs, 1)} s); ratio to raw PutRecords: ${fmt(N / materializedSecs / rawRate, 2)}`,
       );
+      for (const [mode, floor] of Object.entries(floors)) {
+        const floorCpu = [...floor.cpu.values()].reduce((a, b) => a + b, 0);
+        const bound = (N * availableParallelism()) / floorCpu;
+        const rows =
+          mode === 'batch'
+            ? '1,000 rows by BatchWriteItem, unconditional'
+            : '1,000 rows read by BatchGetItem and written by conditional PutItem, as exactly once needs';
+        console.log(
+          `  floor, ${mode}: the flow's own emulator calls alone, no Sluice in between (the ${fmt(N)} events appended packed 1 MiB per record, read back and parsed, 1,000 per-user totals appended and read back, ${rows}): ${fmt(N / floor.seconds)} docs/s, ${fmt(N / floor.seconds / rawRate, 2)}× raw (${fmt(floor.seconds, 2)} s: ${floor.steps.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}); ${fmt(floorCpu, 2)} CPU-s (${[...floor.cpu].map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}), so with every core busy nothing on these emulators passes ${fmt(bound)} docs/s, ${fmt(bound / rawRate, 1)}× raw`,
+        );
+      }
       console.log(
         `  with every persister caught up too (S3 fragments, reduced views): ${fmt(e2eRate)} docs/s (${fmt(e2eSecs, 1)} s)`,
       );
