@@ -2,7 +2,9 @@
  * The web console in a real browser (Debian's Chromium driven by puppeteer-core) against the real local
  * stack: the clickstream example's synthesized assembly on the emulators, served by the same
  * ConsoleServer as `sluice dev`. One browser and one stack for the file; the tests run in order (the
- * publish at the end changes the catalog). Screenshots of each page go to docs/console/.
+ * publish at the end changes the catalog). Every page is screenshotted; the images go to docs/console/
+ * (the README's) only with SLUICE_SCREENSHOTS=1 (`npm run screenshots`), else to a temporary folder, so
+ * that running the tests leaves the checkout as it was.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +22,10 @@ import { ASSEMBLY_CACHE, assemblyOf } from '../support/assembly.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const EXAMPLE = fileURLToPath(new URL('../../examples/clickstream', import.meta.url));
-const SHOTS = fileURLToPath(new URL('../../docs/console', import.meta.url));
+const SHOTS =
+  process.env.SLUICE_SCREENSHOTS === '1'
+    ? fileURLToPath(new URL('../../docs/console', import.meta.url))
+    : join(tmpdir(), 'sluice-console-test', 'screenshots');
 // A fixed folder, rewritten from the example at every run: the same content has the same assembly
 // hash, so the synthesized assemblies (before and after the publish) come from the cache.
 const FOLDER = join(tmpdir(), 'sluice-console-test', 'clickstream');
