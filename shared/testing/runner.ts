@@ -1,9 +1,12 @@
 /**
  * Catalog tests (`tests:` ingest → verify), run offline with Estuary's semantics (../spec/tests.md):
  * each test case starts from empty collections and reset derivations; an ingest step is one
- * transaction, combined by key before anything downstream sees it; before a verify, every
- * derivation has processed everything written so far, with a synthetic clock that jumps forward to
- * release `readDelay`ed documents; verify compares the fully reduced documents in key order.
+ * transaction, combined by key before anything downstream sees it. Scheduling is Estuary's test
+ * driver's (go/testing/action.go `RunTestCase`): before every step, ingest or verify, each derivation
+ * reads what is released at the current time, cascading (a derivation reading its own output
+ * included); a verify further waits while any derivation that could still write its collection has
+ * unread documents, advancing a synthetic clock to release `readDelay`ed ones. Verify compares the
+ * fully reduced documents in key order.
  */
 import type {
   BuiltCatalog,
@@ -150,6 +153,9 @@ class TestCase {
 
   async ingest(collection: string, documents: Json[]): Promise<void> {
     const spec = this.collection(collection);
+    // What earlier steps wrote is processed first, as far as the clock allows (Estuary runs ready
+    // stats before an ingest): a derivation crediting from its own output sees the credit in time.
+    await this.runReady();
     // Each document is validated as given, then redacted (Estuary's order), then combined.
     const validator = this.registry.validator(spec.writeSchema);
     const combiner = new Combiner({ registry: this.registry, collection: spec, validate: false });
@@ -175,7 +181,7 @@ class TestCase {
     expected: Json[],
   ): Promise<void> {
     const spec = this.collection(collection);
-    await this.settle();
+    await this.settleFor(collection);
     // Documents are combined on write by the write schema and read (here: fully reduced) by the read schema.
     let reducer = this.readReducers.get(collection);
     if (!reducer) {
@@ -215,14 +221,50 @@ class TestCase {
     }
   }
 
-  /** Run derivations until nothing more can be read, advancing the clock past read delays. */
-  private async settle(): Promise<void> {
+  /** Run every transform whose next document is released at the current time, cascading; time stands still. */
+  private async runReady(): Promise<void> {
     for (;;) {
       const next = this.nextReadable();
-      if (next === undefined) return;
-      if (next.releaseAt > this.clock) this.clock = next.releaseAt;
+      if (next === undefined || next.releaseAt > this.clock) return;
       await this.runTransform(next.derivation, next.transform);
     }
+  }
+
+  /**
+   * Before a verify of `collection`: run what is ready; while a derivation with unread documents could
+   * still write `collection` (itself or through derivations reading it), advance the clock to the next
+   * release and run again. Delayed reads that cannot reach `collection` stay pending, as in Estuary.
+   */
+  private async settleFor(collection: string): Promise<void> {
+    for (;;) {
+      await this.runReady();
+      if (!this.hasPendingWrite(collection)) return;
+      const next = this.nextReadable();
+      if (next === undefined) return;
+      this.clock = Math.max(this.clock, next.releaseAt);
+    }
+  }
+
+  /** Estuary's `HasPendingWrite`: a derivation with unread source documents leads, through readers, to `collection`. */
+  private hasPendingWrite(collection: string): boolean {
+    const queue: string[] = [];
+    for (const [name, d] of this.derivations) {
+      const pending = d.transforms.some(
+        (t) => (this.cursors.get(cursorKey(name, t)) ?? 0) < (this.logs.get(t.source.name)?.length ?? 0),
+      );
+      if (pending) queue.push(name);
+    }
+    const visited = new Set(queue);
+    while (queue.length > 0) {
+      const task = queue.shift()!;
+      if (task === collection) return true;
+      for (const [name, d] of this.derivations) {
+        if (visited.has(name) || !d.transforms.some((t) => t.source.name === task)) continue;
+        visited.add(name);
+        queue.push(name);
+      }
+    }
+    return false;
   }
 
   /**

@@ -124,6 +124,20 @@ describe('TestRunner', () => {
   });
 });
 
+describe("scheduling of Estuary's test driver (go/testing/action.go RunTestCase)", () => {
+  const selfCredit = join(import.meta.dirname, '..', 'fixtures', 'self-credit', 'flow.yaml');
+
+  it('runs ready derivations before an ingest: a derivation reading its own output is credited in time', async () => {
+    const { catalog, diagnostics } = await loadCatalog(selfCredit);
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const runner = await TestRunner.create(catalog!, new SchemaRegistry(catalog!.schemas));
+    const r = await runner.run(catalog!.tests['ledger/tests/credit-before-next-ingest']);
+    // Before the fix only verify steps settled: payment 2 was debited before payment 1's credit and refused.
+    expect(r.failure).toBeUndefined();
+    expect(r.passed).toBe(true);
+  });
+});
+
 describe('float tolerance of verify (Estuary crates/doc/src/diff.rs)', () => {
   it('f64_eq: the vectors of diff.rs test_f64_eq', () => {
     const sub = (a: number, b: number) => a - b;
