@@ -1,7 +1,9 @@
 /**
  * TypeScript types from JSON Schemas, for `sluice generate`: `Document` (the derived collection),
  * `Source<Transform>` (each transform's source collection) and `IDerivation` (one method per
- * transform), the same names Estuary generates.
+ * transform), the same names Estuary generates; in Estuary's layout also one type per named
+ * `$anchor` of those schemas (`DocumentPriceStats`, `SourceFromTicksSecurity`), as Estuary's
+ * crates/derive-typescript codegen does.
  */
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { transformMethodName, transformSourceTypeName } from '../catalog/names.ts';
@@ -29,7 +31,7 @@ class SchemaSet {
     return anchored === undefined ? undefined : { schema: anchored, base };
   }
 
-  private findById(id: string): Json | undefined {
+  findById(id: string): Json | undefined {
     for (const d of Object.values(this.docs)) if (isObject(d) && d.$id === id) return d;
     return undefined;
   }
@@ -49,6 +51,66 @@ class SchemaSet {
     }
     return undefined;
   }
+}
+
+/**
+ * Estuary's named schemas: an `$anchor` that starts with a capital letter and has only word
+ * characters (crates/derive-typescript/src/codegen/mapper.rs NAMED_SCHEMA_RE).
+ */
+const NAMED_ANCHOR = /^[A-Z]\w+$/;
+
+/** Keywords whose values are data, not schemas: an `$anchor` or `$ref` inside them means nothing. */
+const DATA_KEYWORDS = new Set(['const', 'enum', 'default', 'examples']);
+
+/**
+ * The named `$anchor`s Estuary's codegen turns into types for a collection schema: those of the
+ * schema's whole document and of every document it references (`$ref`, transitively), as Estuary
+ * bundles them. Ordered by anchor URI; the first of two anchors with one name wins.
+ */
+export function namedAnchors(docs: Record<string, Json>, uri: string): { name: string; uri: string }[] {
+  const set = new SchemaSet(docs);
+  const found = new Map<string, string>();
+  const seen = new Set<string>();
+  const queue = [uri.split('#')[0]];
+  const walk = (node: Json, doc: string, base: string): void => {
+    if (Array.isArray(node)) {
+      for (const x of node) walk(x, doc, base);
+      return;
+    }
+    if (!isObject(node)) return;
+    if (typeof node.$id === 'string') base = new URL(node.$id, base).href;
+    if (typeof node.$anchor === 'string' && NAMED_ANCHOR.test(node.$anchor)) {
+      found.set(`${doc}#${node.$anchor}`, node.$anchor);
+    }
+    if (typeof node.$ref === 'string') queue.push(new URL(node.$ref, base).href.split('#')[0]);
+    for (const [k, v] of Object.entries(node)) if (!DATA_KEYWORDS.has(k)) walk(v, doc, base);
+  };
+  while (queue.length > 0) {
+    const doc = queue.shift()!;
+    if (seen.has(doc)) continue;
+    seen.add(doc);
+    const root = docs[doc] ?? set.findById(doc);
+    if (root !== undefined) walk(root, doc, doc);
+  }
+  const names = new Set<string>();
+  const out: { name: string; uri: string }[] = [];
+  for (const [u, name] of [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (names.has(name)) continue;
+    names.add(name);
+    out.push({ name, uri: u });
+  }
+  return out;
+}
+
+/** Estuary's `<prefix><Anchor>` types of a collection schema's named anchors, as module lines. */
+function anchorTypes(docs: Record<string, Json>, uri: string, prefix: string): string[] {
+  const out: string[] = [];
+  for (const a of namedAnchors(docs, uri)) {
+    out.push(`// Generated for schema $anchor ${a.name}.`);
+    out.push(`export type ${prefix}${a.name} = ${schemaToType(docs, a.uri)};`);
+    out.push('');
+  }
+  return out;
 }
 
 export function schemaToType(docs: Record<string, Json>, uri: string, indent = ''): string {
@@ -257,14 +319,18 @@ export function generateEstuaryTypes(catalog: BuiltCatalog, collection: Collecti
     `// Generated for published documents of derived collection ${collection.name}.`,
     `export type Document = ${schemaToType(catalog.schemas, collection.writeSchema)};`,
     '',
+    // Estuary takes anchors from the read schema when there is one (the write schema otherwise).
+    ...anchorTypes(catalog.schemas, collection.readSchema, 'Document'),
   ];
   for (const t of derive.transforms) {
     const source = catalog.collections[t.source.name];
+    const name = transformSourceTypeName(t.name);
     out.push(`// Generated for read documents of sourced collection ${t.source.name}.`);
     out.push(
-      `export type ${transformSourceTypeName(t.name)} = ${source ? schemaToType(catalog.schemas, source.readSchema) : 'unknown'};`,
+      `export type ${name} = ${source ? schemaToType(catalog.schemas, source.readSchema) : 'unknown'};`,
     );
     out.push('');
+    if (source) out.push(...anchorTypes(catalog.schemas, source.readSchema, name));
   }
   out.push(
     'export abstract class IDerivation {',

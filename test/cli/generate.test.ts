@@ -1,6 +1,6 @@
 // `sluice generate`: types from the schemas and a stub module, both compiling under strict TypeScript.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -17,10 +17,10 @@ function sluice(...args: string[]) {
   });
 }
 
-function typeErrors(files: string[]): string[] {
+function typeErrors(files: string[], base = dir): string[] {
   const program = ts.createProgram(files, {
     // What deno.json's import map says: `flow/` is the generated types (Estuary's layout).
-    baseUrl: dir,
+    baseUrl: base,
     paths: { 'flow/*': ['./flow_generated/typescript/*'] },
     strict: true,
     noEmit: true,
@@ -92,6 +92,72 @@ describe('sluice generate', () => {
     writeFileSync(stub, 'export class Derivation { fromTransfers() { return []; } }\n');
     expect(sluice('generate').status).toBe(0);
     expect(readFileSync(stub, 'utf8')).toBe('export class Derivation { fromTransfers() { return []; } }\n');
+  });
+
+  it("exports a type per named $anchor, as Estuary's codegen does; a module importing them type-checks", () => {
+    // Estuary (crates/derive-typescript/src/codegen/mod.rs generate_anchors) writes `Document<Anchor>`
+    // and `Source<Transform><Anchor>` for every $anchor starting with a capital letter in the schemas'
+    // documents, those they reference included (examples/flow_generated/typescript/stock/daily-stats.ts
+    // has DocumentPriceStats, SourceFromTicksSecurity).
+    const sub = join(dir, 'anchors');
+    mkdirSync(sub);
+    writeFileSync(
+      join(sub, 'shop.schema.yaml'),
+      [
+        '$defs:',
+        '  money: { $anchor: Money, type: object, properties: { cents: { type: integer } }, required: [cents] }',
+        '  sku: { $anchor: Sku, type: string }',
+        '  note: { $anchor: lower_case, type: string }',
+        '  order:',
+        '    $anchor: Order',
+        '    type: object',
+        '    properties: { id: { type: string }, sku: { $ref: "#Sku" }, price: { $ref: "#Money" } }',
+        '    required: [id, sku, price]',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(sub, 'flow.yaml'),
+      [
+        'collections:',
+        '  shop/orders: { schema: "shop.schema.yaml#Order", key: [/id] }',
+        '  shop/revenue:',
+        '    schema:',
+        '      type: object',
+        '      reduce: { strategy: merge }',
+        '      properties: { sku: { $ref: "shop.schema.yaml#Sku" }, total: { $ref: "shop.schema.yaml#Money" } }',
+        '      required: [sku]',
+        '    key: [/sku]',
+        '    derive:',
+        '      using: { typescript: { module: revenue.ts } }',
+        '      transforms: [{ name: from-orders, source: shop/orders, shuffle: any }]',
+        '',
+      ].join('\n'),
+    );
+    const module = join(sub, 'revenue.ts');
+    writeFileSync(
+      module,
+      [
+        "import { IDerivation, Document, DocumentMoney, SourceFromOrders, SourceFromOrdersSku } from 'flow/shop/revenue.ts';",
+        'export class Derivation extends IDerivation {',
+        '  fromOrders(read: { doc: SourceFromOrders }): Document[] {',
+        '    const sku: SourceFromOrdersSku = read.doc.sku;',
+        '    const total: DocumentMoney = { cents: read.doc.price.cents };',
+        '    return [{ sku, total }];',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const r = sluice('generate', 'anchors/flow.yaml');
+    expect(r.status).toBe(0);
+    const types = readFileSync(join(sub, 'flow_generated', 'typescript', 'shop', 'revenue.ts'), 'utf8');
+    expect(types).toContain('export type DocumentMoney = {');
+    expect(types).toContain('export type DocumentSku = string;');
+    expect(types).toContain('export type SourceFromOrdersOrder = {');
+    expect(types).toContain('export type SourceFromOrdersSku = string;');
+    expect(types).not.toContain('lower_case'); // not a named schema: Estuary's names start with a capital
+    expect(typeErrors([module], sub)).toEqual([]);
   });
 
   it('generated example types match what the examples import', () => {
