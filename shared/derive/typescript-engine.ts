@@ -67,7 +67,16 @@ export class TypescriptEngine implements DerivationEngine {
     if (result === undefined || result === null) return [];
     if (Array.isArray(result)) return result;
     // Estuary's FlushResponse: {published?, state?, more?}.
-    const r = result as { published?: unknown; state?: unknown };
+    const r = result as { published?: unknown; state?: unknown; more?: unknown };
+    if (r.more === true) {
+      // Estuary would call flush() again (a scatter/gather round across shards); silently publishing
+      // this round only would lose the rest.
+      throw new DerivationError(
+        'BadOutput',
+        this.derivation,
+        'flush() returned `more: true`: further flush iterations (scatter/gather across shards) are not supported; publish everything in one flush() and return `more: false` or a Document[]',
+      );
+    }
     if (r.state !== undefined) this.apply(r.state, 'flush()');
     return r.published ?? [];
   }

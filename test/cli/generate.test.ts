@@ -79,7 +79,7 @@ describe('sluice generate', () => {
       join(dir, 'flow_generated', 'typescript', 'acmeBank', 'senders.ts'),
       'utf8',
     );
-    expect(estuaryTypes).toContain('constructor(_open: { state: unknown }) {}');
+    expect(estuaryTypes).toContain('constructor(_open: { state: unknown; range?: {');
     expect(estuaryTypes).toContain('startCommit(_startCommit: { runtimeCheckpoint: unknown })');
     expect(JSON.parse(readFileSync(join(dir, 'deno.json'), 'utf8'))).toEqual({
       imports: { 'flow/': './flow_generated/typescript/' },
@@ -157,6 +157,34 @@ describe('sluice generate', () => {
     expect(types).toContain('export type SourceFromOrdersOrder = {');
     expect(types).toContain('export type SourceFromOrdersSku = string;');
     expect(types).not.toContain('lower_case'); // not a named schema: Estuary's names start with a capital
+    expect(typeErrors([module], sub)).toEqual([]);
+  });
+
+  it("exports Estuary's FlushResponse and ConnectorState: a module whose flush() returns one type-checks", () => {
+    // Estuary's codegen (crates/derive-typescript/src/codegen/mod.rs) declares
+    // `flush(_statePatches?: unknown[]): Promise<FlushResponse | Document[]>` and exports both types.
+    const sub = join(dir, 'anchors');
+    const module = join(sub, 'flushing.ts');
+    writeFileSync(
+      module,
+      [
+        "import { IDerivation, ConnectorState, Document, FlushResponse, SourceFromOrders } from 'flow/shop/revenue.ts';",
+        'export class Derivation extends IDerivation {',
+        '  pending: Document[] = [];',
+        '  fromOrders(read: { doc: SourceFromOrders }): Document[] {',
+        '    this.pending.push({ sku: read.doc.sku });',
+        '    return [];',
+        '  }',
+        '  override async flush(): Promise<FlushResponse> {',
+        '    const state: ConnectorState = { updated: { n: this.pending.length }, mergePatch: true };',
+        '    const published = this.pending;',
+        '    this.pending = [];',
+        '    return { published, state };',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
     expect(typeErrors([module], sub)).toEqual([]);
   });
 

@@ -165,6 +165,23 @@ describe('TypeScript modules in Estuary style', () => {
     ]);
   });
 
+  it('flush() returning `more: true` fails loudly: Sluice runs one flush per transaction', async () => {
+    const root = write('flush-more', {
+      'flow.yaml': COLLECTIONS.replace('USING', '{ module: mod.ts }'),
+      'mod.ts': [
+        'export class Derivation {',
+        '  fromIn(read: { doc: { id: number } }) { return [{ id: read.doc.id }]; }',
+        '  async flush() { return { published: [], more: true }; }',
+        '}',
+        '',
+      ].join('\n'),
+    });
+    const { catalog } = await loadCatalog(root);
+    const runner = await createDerivationRunner(catalog!, new SchemaRegistry(catalog!.schemas), 'acme/out');
+    await runner.onSource('fromIn', [{ id: 1 }]);
+    await expect(runner.flush()).rejects.toThrow(/more: true.*not supported/);
+  });
+
   it("sluice test commits each transaction: startCommit is called after flush, as Estuary's runner does", async () => {
     // The module counts documents per transaction and clears its count in startCommit: without the
     // commit, the second transaction (a verify settles the first) would report 3 instead of 1.

@@ -22,13 +22,30 @@ export type SourceFromOutcomes = {
   [k: string]: unknown;
 };
 
+// Mirror of Estuary protocol's flow.ConnectorState.
+export type ConnectorState = {
+    // An updated state, or patch thereof.
+    updated: unknown;
+    // When true, `updated` is a RFC 7396 JSON Merge Patch rather than a full replacement.
+    mergePatch?: boolean;
+};
+
+// Result type of a derivation flush(): documents to publish and a state update to commit.
+// `more: true` (another flush iteration across shards) is not supported by Sluice: it fails the transaction.
+export type FlushResponse = {
+    published?: Document[];
+    state?: ConnectorState;
+    more?: boolean;
+};
+
 export abstract class IDerivation {
     // Construct a new Derivation instance from a Request.Open message:
-    // `state` is the state last committed through startCommit ({} at first).
-    constructor(_open: { state: unknown }) {}
+    // `state` is the state last committed through startCommit or flush ({} at first).
+    constructor(_open: { state: unknown; range?: { keyBegin?: number; keyEnd?: number; rClockBegin?: number; rClockEnd?: number } }) {}
 
-    // flush awaits any remaining documents to be published and returns them.
-    async flush(): Promise<Document[]> {
+    // flush completes the transaction: the documents to publish, or a FlushResponse with a state update.
+    // Sluice calls it once per transaction, with no state patches.
+    async flush(_statePatches?: unknown[]): Promise<FlushResponse | Document[]> {
         return [];
     }
 
