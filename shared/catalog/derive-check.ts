@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { DerivationError } from '../derive/errors.ts';
 import { SchemaRegistry } from '../schema/registry.ts';
-import { tsconfigPaths } from './derive-using.ts';
+import { rejectRemoteImports, tsconfigPaths } from './derive-using.ts';
 import { type BuiltCatalog, sqliteOf, typescriptOf } from './model.ts';
 
 export interface RuntimeProblem {
@@ -72,8 +72,9 @@ export async function checkDerivationRuntimes(
           out.push({
             collection: c.name,
             code: 'ModuleUnresolved',
+            // esbuild names files relative to its working directory; a diagnostic's file is absolute.
             at: e.location
-              ? { file: e.location.file, line: e.location.line, col: e.location.column + 1 }
+              ? { file: resolve(e.location.file), line: e.location.line, col: e.location.column + 1 }
               : { pointer: '/using/typescript' },
             message: `${e.text}${/flow\//.test(e.text) ? ' (run `sluice generate` to write flow_generated/typescript/)' : ''}`,
           });
@@ -106,7 +107,7 @@ function stillClean(kind: string, key: string): boolean {
 async function bundles(module: string, imports: Record<string, string>): Promise<void> {
   const require = createRequire(import.meta.url);
   const version = (require('esbuild/package.json') as { version: string }).version;
-  const key = contentKey('bundle-check-1', version, module, JSON.stringify(imports));
+  const key = contentKey('bundle-check-2', version, module, JSON.stringify(imports));
   if (stillClean('bundle-check', key)) return;
   const { build } = await import('esbuild');
   const result = await build({
@@ -118,6 +119,7 @@ async function bundles(module: string, imports: Record<string, string>): Promise
     logLevel: 'silent',
     metafile: true,
     tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } },
+    plugins: [rejectRemoteImports],
   });
   const files: [string, string][] = [];
   for (const input of Object.keys(result.metafile.inputs)) {

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { Plugin } from 'esbuild';
 import { isObject } from '../json/types.ts';
 
 /** Where `flow/` resolves when no import map says otherwise: Estuary's generated-types folder. */
@@ -76,6 +77,26 @@ export function tsconfigPaths(imports: Record<string, string>): Record<string, s
   }
   return paths;
 }
+
+/**
+ * Deno fetches a module's `https://…` imports when the derivation runs (Estuary's stock-stats example
+ * imports momentjs from deno.land); Sluice bundles modules offline (`sluice check`, `sluice test`,
+ * the Lambda bundle) and Node cannot import a URL. esbuild leaves such an import external, to fail
+ * only when the module loads with no location: this plugin fails the build at the import instead,
+ * with its file:line:col and what to do.
+ */
+export const rejectRemoteImports: Plugin = {
+  name: 'sluice-reject-remote-imports',
+  setup(build) {
+    build.onResolve({ filter: /^https?:\/\// }, (args) => ({
+      errors: [
+        {
+          text: `remote import \`${args.path}\` is not supported: Deno fetches URL imports when it runs the derivation, Sluice bundles the module offline (sluice test, the Lambda bundle); save the file beside the module and import it by a relative path, or use an npm package`,
+        },
+      ],
+    }));
+  },
+};
 
 /**
  * Estuary reads a migration or lambda without whitespace as a relative URL of a file holding the SQL

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { tsconfigPaths } from '../catalog/derive-using.ts';
+import { rejectRemoteImports, tsconfigPaths } from '../catalog/derive-using.ts';
 import { type BuiltCatalog, typescriptOf } from '../catalog/model.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import {
@@ -45,6 +45,7 @@ export async function importDerivationModule(
       write: false,
       sourcemap: 'inline',
       logLevel: 'silent',
+      plugins: [rejectRemoteImports],
     });
     const code = built.outputFiles[0].text;
     const dir = join(tmpdir(), 'sluice-modules');

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import { typescriptOf } from '../../shared/catalog/model.ts';
-import { createDerivationRunner } from '../../shared/derive/load-module.ts';
+import { createDerivationRunner, importDerivationModule } from '../../shared/derive/load-module.ts';
 import { DeriveTask } from '../../shared/derive/task.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
@@ -163,6 +163,35 @@ describe('TypeScript modules in Estuary style', () => {
       expect.objectContaining({ id: 2, label: 'after 2' }),
       expect.objectContaining({ id: 3, label: 'after 3' }),
     ]);
+  });
+
+  it('a remote (https) import is reported at the import with what to do, by the check and by the loader', async () => {
+    // Estuary's examples/stock-stats/flow.ts imports momentjs from deno.land; Deno fetches it, Node cannot.
+    const root = write('remote-import', {
+      'flow.yaml': COLLECTIONS.replace('USING', '{ module: mod.ts }'),
+      'mod.ts': [
+        'export class Derivation {',
+        '  fromIn(read: { doc: { id: number } }) { return [{ id: read.doc.id, label: pad(read.doc.id) }]; }',
+        '}',
+        "import { pad } from 'https://example.com/x/pad.ts';",
+        '',
+      ].join('\n'),
+    });
+    const { diagnostics } = await loadCatalog(root);
+    expect(diagnostics).toHaveLength(1);
+    expect(diagnostics[0]).toMatchObject({
+      code: 'ModuleUnresolved',
+      severity: 'error',
+      file: join(dir, 'remote-import', 'mod.ts'),
+      line: 4,
+      col: 21,
+    });
+    expect(diagnostics[0].message).toContain('remote import `https://example.com/x/pad.ts` is not supported');
+    expect(diagnostics[0].message).toContain('import it by a relative path');
+    // The loader (sluice test) says the same, at the import, rather than Node's URL-scheme error.
+    await expect(importDerivationModule(join(dir, 'remote-import', 'mod.ts'), 'acme/out')).rejects.toThrow(
+      /mod\.ts:4:21: remote import `https:\/\/example\.com\/x\/pad\.ts` is not supported/,
+    );
   });
 
   it('flush() returning `more: true` fails loudly: Sluice runs one flush per transaction', async () => {
