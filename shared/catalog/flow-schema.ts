@@ -82,6 +82,14 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
 };
 
 /** What a `$defs` entry is called in messages. */
+/**
+ * What a required property may be, where the property's name alone does not say (Estuary's
+ * `ShuffleUnset` is the one Estuary's own older examples hit).
+ */
+const REQUIRED_ALLOWED: Record<string, string> = {
+  shuffle: ': `any` (documents go to any shard) or `{key: [/pointer, ...]}` (by those locations)',
+};
+
 const WHAT: Record<string, string> = {
   '(root)': 'a catalog',
   Collection: 'a collection',
@@ -212,7 +220,9 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
       case 'required': {
         const prop = (e.params as { missingProperty: string }).missingProperty;
         if (unsupportedAt.has(at) || typoFor.has(`${at}\u0000${prop}`)) break;
-        add('MissingProperty', at, `${what} must have \`${prop}\``, { key: true });
+        add('MissingProperty', at, `${what} must have \`${prop}\`${REQUIRED_ALLOWED[prop] ?? ''}`, {
+          key: true,
+        });
         break;
       }
       case 'propertyNames': {

@@ -244,6 +244,27 @@ describe('structural validation (schemas/flow.schema.json)', () => {
     ]);
   });
 
+  it('a transform without shuffle is told what shuffle may be', () => {
+    expect(
+      check(`collections:
+  a/b:
+    schema: {}
+    key: [/id]
+    derive:
+      using: { sqlite: {} }
+      transforms:
+        - { name: t, source: a/c, lambda: "select 1" }
+`),
+    ).toEqual([
+      [
+        'MissingProperty',
+        '/collections/a~1b/derive/transforms/0',
+        'a transform must have `shuffle`: `any` (documents go to any shard) or `{key: [/pointer, ...]}` (by those locations)',
+        undefined,
+      ],
+    ]);
+  });
+
   it('derive.using has exactly one runtime; using.typescript needs module or files', () => {
     expect(
       check(`collections:
