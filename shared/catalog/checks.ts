@@ -8,7 +8,8 @@ import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
 import { didYouMeanHint } from './diagnostics.ts';
 import type { CollectionInfo, IngestDocuments } from './load.ts';
-import type { Report, Where } from './report.ts';
+import type { SourceLocation } from './model.ts';
+import { locate, type Report, type Where } from './report.ts';
 import type { Resources } from './resources.ts';
 import type { LocationShape, ReduceAnnotation, SchemaIndex, SchemaIndexFactory } from './schema-index.ts';
 
@@ -88,6 +89,11 @@ export function checkSchemas(
     }
   };
 
+  // ReduceUnreachable per annotation and parent, with the collections it applies to: a schema file
+  // shared by collections whose roots reduce differently is unreachable for some of them only, so the
+  // warning names them, once per location.
+  const unreachable = new Map<string, Unreachable>();
+
   for (const info of collections.values()) {
     if (info.entity.tainted) continue;
     const { spec, entity } = info;
@@ -131,7 +137,23 @@ export function checkSchemas(
             }
           }
         }
-        checkReductions(report, resources, index.reduceAnnotations(uri), uri, role, where, new Set(spec.key));
+        const found = checkReductions(
+          report,
+          resources,
+          index.reduceAnnotations(uri),
+          uri,
+          role,
+          where,
+          new Set(spec.key),
+        );
+        for (const u of found) {
+          const loc = 'doc' in u.at ? locate(u.at) : u.at;
+          const key = JSON.stringify([loc.file, loc.line, loc.col, loc.pointer, role, u.finding]);
+          const seen = unreachable.get(key);
+          if (seen) {
+            if (!seen.collections.includes(spec.name)) seen.collections.push(spec.name);
+          } else unreachable.set(key, { ...u, loc, role, collections: [spec.name] });
+        }
       });
     }
 
@@ -152,6 +174,12 @@ export function checkSchemas(
         });
       });
     });
+  }
+
+  for (const u of unreachable.values()) {
+    const names = u.collections.map((c) => `\`${c}\``);
+    const of = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+    report.warning('ReduceUnreachable', u.loc, `${u.subject} in the ${u.role} of ${of} ${u.finding}`, u.hint);
   }
 
   for (const ingest of ingests) {
@@ -263,6 +291,23 @@ function checkScalar(
   }
 }
 
+/** A reduce annotation no reduction reaches, in one collection's schema (reported by checkSchemas). */
+interface UnreachableAt {
+  at: Where | SourceLocation;
+  /** "`sum` at `/n`" */
+  subject: string;
+  /** "never applies: …" */
+  finding: string;
+  hint: string;
+}
+
+interface Unreachable extends UnreachableAt {
+  loc: SourceLocation;
+  role: string;
+  collections: string[];
+}
+
+/** Reports wrong strategy types; returns the unreachable annotations, which checkSchemas groups by location. */
 function checkReductions(
   report: Report,
   resources: Resources,
@@ -271,7 +316,8 @@ function checkReductions(
   role: string,
   where: Where | undefined,
   keys: Set<string>,
-): void {
+): UnreachableAt[] {
+  const unreachable: UnreachableAt[] = [];
   const byPointer = new Map<string, Set<string>>();
   /** Locations whose value is reduced by descending into it. */
   const descends = new Set<string>();
@@ -319,15 +365,16 @@ function checkReductions(
       const strategies = byPointer.get(ancestor);
       const parent = ancestor === '' ? 'the document root' : `\`${ancestor}\``;
       const has = strategies ? `\`${[...strategies].join('`/`')}\`` : 'no reduce annotation (lastWriteWins)';
-      report.warning(
-        'ReduceUnreachable',
+      unreachable.push({
         at,
-        `\`${a.strategy}\` at ${loc} in the ${role} never applies: ${parent} has ${has}, which replaces the whole value instead of reducing inside it`,
-        `add \`reduce: {strategy: merge}\` at ${parent}`,
-      );
+        subject: `\`${a.strategy}\` at ${loc}`,
+        finding: `never applies: ${parent} has ${has}, which replaces the whole value instead of reducing inside it`,
+        hint: `add \`reduce: {strategy: merge}\` at ${parent}`,
+      });
       break;
     }
   }
+  return unreachable;
 }
 
 /**

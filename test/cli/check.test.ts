@@ -102,7 +102,7 @@ describe('sluice check', () => {
     const r = sluice(tmp, 'flow.yaml');
     expect(r.code).toBe(0);
     expect(r.stderr).toBe(
-      'flow.yaml:7:37: warning: ReduceUnreachable: `sum` at `/n` in the schema never applies: the document root has no reduce annotation (lastWriteWins), which replaces the whole value instead of reducing inside it (at /collections/acmeCo~1totals/schema/properties/n/reduce) add `reduce: {strategy: merge}` at the document root\n',
+      'flow.yaml:7:37: warning: ReduceUnreachable: `sum` at `/n` in the schema of `acmeCo/totals` never applies: the document root has no reduce annotation (lastWriteWins), which replaces the whole value instead of reducing inside it (at /collections/acmeCo~1totals/schema/properties/n/reduce) add `reduce: {strategy: merge}` at the document root\n',
     );
     expect(r.stdout).toBe('flow.yaml: 1 collection, 0 captures, 0 materializations, 0 tests: OK\n');
   });

@@ -457,6 +457,44 @@ describe('edge cases', () => {
   };
   const SCHEMA = '{ type: object, properties: { id: { type: string } }, required: [id] }';
 
+  it('warns once of an unreachable reduce in a shared schema file, naming the collections it applies to', async () => {
+    // Estuary's derive-patterns share one schema between a collection whose root merges and one whose
+    // root replaces: the inner annotation is unreachable for the second only.
+    const dir = write({
+      'row.schema.yaml': [
+        'type: object',
+        'properties:',
+        '  id: { type: string }',
+        '  n: { type: integer, reduce: { strategy: sum } }',
+        'required: [id]',
+        '',
+      ].join('\n'),
+      'flow.yaml': [
+        'collections:',
+        '  acmeCo/merged:',
+        '    schema: { $ref: row.schema.yaml, reduce: { strategy: merge } }',
+        '    key: [/id]',
+        '  acmeCo/plain:',
+        '    schema: row.schema.yaml',
+        '    key: [/id]',
+        '  acmeCo/plain-too:',
+        '    schema: row.schema.yaml',
+        '    key: [/id]',
+        '',
+      ].join('\n'),
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => [d.code, relative(dir, d.file), d.line, d.pointer, d.message])).toEqual([
+      [
+        'ReduceUnreachable',
+        'row.schema.yaml',
+        4,
+        '/properties/n/reduce',
+        '`sum` at `/n` in the schema of `acmeCo/plain` and `acmeCo/plain-too` never applies: the document root has no reduce annotation (lastWriteWins), which replaces the whole value instead of reducing inside it',
+      ],
+    ]);
+  });
+
   it('resolves a collection another file defines without importing it, as Estuary does (a warning)', async () => {
     const dir = write({
       'flow.yaml': `import: [b.flow.yaml]\ncollections:\n  acmeCo/a:\n    schema: ${SCHEMA}\n    key: [/id]\n`,
