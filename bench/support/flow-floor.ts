@@ -2,12 +2,12 @@
  * The least work the local-stack bench's flow (events → per-user totals → a DynamoDB table) asks of the
  * emulators, done straight with the SDK from one process, no Sluice in between: append the events
  * packed into records of up to 1 MiB, read them back and parse each, append one total per user, read
- * those back, write one row per user with BatchWriteItem (25 per call, unconditional: no exactly-once
- * bookkeeping). No HTTP ingest, no validation, no Lambda sandboxes or proxies, no persisters, no
- * checkpoints. Whatever a local stack on these emulators does on top of this, it cannot do less: the
- * floor's CPU-seconds divided by the cores bound any implementation's documents per second.
+ * those back, and write one row per user (RowWrites: by unconditional BatchWriteItem, or read and
+ * written conditionally as exactly once needs). No HTTP ingest, no validation, no Lambda sandboxes or
+ * proxies, no persisters, no checkpoints. Whatever a local stack on these emulators does on top of
+ * this, it cannot do less: the floor's CPU-seconds divided by the cores bound any implementation's
+ * documents per second.
  */
-
 import {
   type AttributeValue,
   BatchGetItemCommand,
@@ -29,10 +29,11 @@ import { destroyClients, EMULATOR_CREDENTIALS, makeClients } from '../../shared/
 import { ensureTable, mapLimit } from '../../shared/adapters/dynamodb.ts';
 import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
 import type { Emulators } from '../../shared/local/emulators.ts';
+import { MAX_RECORD_BYTES } from '../../shared/ports/framing.ts';
 import { cpuSnapshot, cpuSpent } from './cpu.ts';
 
 /** Kinesis's record limit (data and partition key), less room for the key. */
-const RECORD_BYTES = 1024 * 1024 - 256;
+const RECORD_BYTES = MAX_RECORD_BYTES - 256;
 /** Kinesis's PutRecords limit per call. */
 const CALL_BYTES = 5 * 1024 * 1024;
 
