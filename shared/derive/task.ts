@@ -81,6 +81,13 @@ export class DeriveTask {
   readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0, commits: 0, pagesWritten: 0 };
   /** The committed state version the runner holds (stateful derivations); -1: unknown, restore. */
   private openedVersion = 0;
+  /**
+   * A stateless derivation's batch failed: its instance may hold what that attempt's transforms
+   * accumulated for `flush()` (Estuary's per-transaction aggregates), which the retry would publish
+   * again beside its own. Estuary restarts the connector after a failed transaction; so does the next
+   * batch here (a new instance), rather than keep the failed attempt's leftovers.
+   */
+  private reopen = false;
   /** Its id in the state store (`derivation:<name>`): its watermarks' partition. */
   readonly stateTask: string;
 
@@ -122,6 +129,23 @@ export class DeriveTask {
         throw new Error(`derivation ${this.collection.name} keeps state: it needs a derivation state store`);
       return this.onStatefulBatch(sourceCollection, docs, transforms, this.opts.derivationState);
     }
+    if (this.reopen) {
+      await this.runner.open(undefined);
+      this.reopen = false;
+    }
+    try {
+      return await this.onStatelessBatch(sourceCollection, docs, transforms);
+    } catch (err) {
+      this.reopen = true;
+      throw err;
+    }
+  }
+
+  private async onStatelessBatch(
+    sourceCollection: string,
+    docs: DecodedDoc[],
+    transforms: { t: TransformSpec; i: number }[],
+  ): Promise<number> {
     // Origin watermarks of each input shard of the event (the mapping delivers one shard per event).
     const store = this.opts.watermarks;
     const marks = new Map<string, { loaded: OriginWatermarks | undefined; next: OriginWatermarks }>();

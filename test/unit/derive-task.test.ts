@@ -1,6 +1,7 @@
 // The derive task (what the Lambda and the local stack run) honours transform partition selectors
 // and priorities, like `sluice test` does. Memory journal; AWS-shaped events.
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryJournal } from '../../shared/adapters/memory.ts';
@@ -52,5 +53,60 @@ describe('DeriveTask', () => {
       { id: 1, sender: 'alice', recipient: 'bob', amount: 5 },
     ]);
     expect(out.map((d) => (d as { via: string }).via)).toEqual(['fromHigh', 'fromLow']);
+  });
+
+  it('a batch that failed leaves nothing of its attempt in a stateless instance for the retry to flush twice', async () => {
+    // Sums per user kept in the instance and published at flush(); e2 cannot be derived until fixed.
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-derive-flush-'));
+    try {
+      cpSync(join(root, 'test', 'fixtures', 'localstack'), dir, { recursive: true });
+      writeFileSync(
+        join(dir, 'totals.ts'),
+        `export class Derivation {
+  private sums = new Map<string, { count: number; total: number }>();
+  fromEvents(read: { doc: { id: string; user: string; amount: number } }): never[] {
+    if (read.doc.id === 'e2' && (globalThis as { poisoned?: boolean }).poisoned) throw new Error('not yet');
+    const s = this.sums.get(read.doc.user) ?? { count: 0, total: 0 };
+    s.count += 1;
+    s.total += read.doc.amount;
+    this.sums.set(read.doc.user, s);
+    return [];
+  }
+  flush() {
+    const out = [...this.sums].map(([user, s]) => ({ user, ...s }));
+    this.sums.clear();
+    return out;
+  }
+}
+`,
+      );
+      const { catalog } = await loadCatalog(join(dir, 'flow.yaml'));
+      const registry = new SchemaRegistry(catalog!.schemas);
+      const journal = new MemoryJournal();
+      journal.ensure('test/events');
+      journal.ensure('test/totals');
+      const events = [
+        { id: 'e1', user: 'u', amount: 1 },
+        { id: 'e2', user: 'u', amount: 10 },
+      ];
+      await journal.append(
+        'test/events',
+        events.map((doc) => ({ hashKey: explicitHashKey(packKey([doc.id])), doc })),
+      );
+      const batch = decodeRecords('test/events', journal.allRecords('test/events'));
+      const runner = await createDerivationRunner(catalog!, registry, 'test/totals');
+      const task = new DeriveTask(catalog!.collections['test/totals'], runner, journal, catalog!);
+      (globalThis as { poisoned?: boolean }).poisoned = true;
+      // Halt: the function error leaves the instance warm; the mapping delivers the batch again.
+      await expect(task.onBatch(batch)).rejects.toThrow(/not yet/);
+      await expect(task.onBatch(batch)).rejects.toThrow(/not yet/);
+      (globalThis as { poisoned?: boolean }).poisoned = false;
+      await task.onBatch(batch);
+      // e1 once, e2 once: not e1 three times (twice from the failed attempts).
+      expect(await readAll(journal, 'test/totals')).toEqual([{ user: 'u', count: 2, total: 11 }]);
+    } finally {
+      delete (globalThis as { poisoned?: boolean }).poisoned;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
