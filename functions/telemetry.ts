@@ -139,7 +139,7 @@ async function applyOrPark(task: BatchTask, batch: DocBatch, log: Log): Promise<
   let parked = 0;
   for (const d of batch.docs) {
     try {
-      await task.onBatch({ ...batch, docs: [d], bytes: 0 });
+      await task.onBatch({ ...batch, docs: [d], bytes: 0, isolated: true });
     } catch (e) {
       if (!documentError(e)) throw e;
       const key = await task.parking.park(batch.collection, d, e);

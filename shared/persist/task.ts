@@ -73,8 +73,10 @@ export class PersistTask {
     const docs = batch.docs;
     if (docs.length === 0) return;
     this.stats.docsIn += docs.length;
-    // 1. Fragments, one per logical partition. Not for redriven documents (ports/parking.ts): their
-    // original delivery wrote them into its fragments before the reduced view refused them.
+    // 1. Fragments, one per logical partition. Not for redriven documents (ports/parking.ts) nor for the
+    // documents of a failed batch applied one by one (`isolated`): the batch's delivery wrote them into
+    // its fragments (all of them, before the view could refuse one), and a fragment of one document
+    // would overwrite the batch's fragment when its neighbours share its record.
     const byPartition = new Map<string, SourceDoc[]>();
     for (const d of docs) {
       const p = this.partitions.map((x) => `${x.field}=${partitionValue(getAt(d.doc, x.tokens))}`).join('/');
@@ -82,7 +84,7 @@ export class PersistTask {
       if (g) g.push(d);
       else byPartition.set(p, [d]);
     }
-    for (const [p, group] of batch.redrive ? [] : byPartition) {
+    for (const [p, group] of batch.redrive || batch.isolated ? [] : byPartition) {
       const body = gzipSync(Buffer.from(`${group.map((d) => JSON.stringify(d.doc)).join('\n')}\n`));
       await this.blobs.put(this.fragmentKey(group, p), body, 'application/x-ndjson');
       this.stats.fragments++;

@@ -63,6 +63,15 @@ export interface DocBatch {
    * batch, except what the original delivery already did for them (the persister's fragments).
    */
   redrive?: boolean;
+  /**
+   * One document of a batch that failed on a document error, applied again on its own (the `park`
+   * policy isolating the failing document, functions/telemetry.ts). The failed application already did
+   * for the whole batch what a task does before it can fail on a document — the persister's fragments,
+   * one object per batch and logical partition named by its records' sequence numbers — and must not do
+   * it again per document: documents packed in one record share its sequence number, so each would
+   * overwrite the batch's fragment with itself alone.
+   */
+  isolated?: boolean;
 }
 
 /** Decode one packed record's documents, appending them to `out`. */
