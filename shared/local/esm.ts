@@ -170,6 +170,12 @@ export const IDLE_POLL_MS = 1000;
  */
 const WINDOW_REPOLL_MS = 1000;
 
+/**
+ * The same while drain() runs (tests, `runner.drain()`): it ends a window at the first re-read that
+ * finds nothing new, so this is how long it gives a put in flight to land before that re-read.
+ */
+const DRAIN_REPOLL_MS = 250;
+
 export class EventSourceMapping {
   private stopping = false;
   /** While `drain()` runs: give up on a halted record after DRAIN_HALT_ATTEMPTS instead of retrying on. */
@@ -333,7 +339,8 @@ export class EventSourceMapping {
       const until = Date.now() + window;
       while (records.length < batchSize && Date.now() < until && !this.stopping) {
         // Re-read when something was put (or every WINDOW_REPOLL_MS for puts the runner does not see).
-        await this.untilPut(seen, Math.min(WINDOW_REPOLL_MS, until - Date.now()));
+        const repoll = this.draining ? DRAIN_REPOLL_MS : WINDOW_REPOLL_MS;
+        await this.untilPut(seen, Math.min(repoll, until - Date.now()));
         seen = this.nudges;
         const more = await this.o.journal.read(
           this.o.collection,
