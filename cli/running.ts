@@ -17,7 +17,8 @@ export interface RunningStack {
   console?: string;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

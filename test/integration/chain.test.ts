@@ -12,12 +12,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { KinesisJournal } from '../../shared/adapters/kinesis.ts';
-import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
 import { unpackFrameEntries } from '../../shared/ports/framing.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
+import { materializedSums, type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/chain.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -37,15 +36,8 @@ async function post(runner: AssemblyRunner, docs: Event[]): Promise<number> {
   return res.status;
 }
 
-async function materialized(runner: AssemblyRunner) {
-  const c = new DynamoDbConnector({
-    spec: fixture.catalog.materializations['chain/to-dynamo'],
-    catalog: fixture.catalog,
-    client: runner.admin.dynamodb,
-  });
-  return Object.fromEntries(
-    (await c.items(0)).map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
-  );
+function materialized(runner: AssemblyRunner) {
+  return materializedSums(fixture.catalog, 'chain/to-dynamo', runner.admin.dynamodb);
 }
 
 function start(dataDir: string, extra: Partial<Parameters<typeof startAssembly>[1]> = {}) {

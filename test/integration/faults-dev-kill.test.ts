@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { alive } from '../../cli/running.ts';
 import { EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
-import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
-import { type SumEvent, sumEvents, sumOracle } from './helpers.ts';
+import { materializedSums, type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/', import.meta.url));
@@ -32,15 +32,6 @@ interface Endpoints {
   dynamodb: string;
   s3: string;
   stateTable: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Start `sluice dev` (node itself, not npx: the kill must reach the stack) and wait until it is ready. */
@@ -96,14 +87,7 @@ function clientsOf(e: Endpoints) {
 /** The DynamoDB materialization's items of test/totals. */
 async function materialized(e: Endpoints, catalogPath: string) {
   const { catalog } = await loadCatalog(catalogPath);
-  const c = new DynamoDbConnector({
-    spec: catalog!.materializations['test/to-dynamo'],
-    catalog: catalog!,
-    client: clientsOf(e).dynamodb,
-  });
-  return Object.fromEntries(
-    (await c.items(0)).map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
-  );
+  return materializedSums(catalog!, 'test/to-dynamo', clientsOf(e).dynamodb);
 }
 
 async function sums(e: Endpoints): Promise<Record<string, { count: number; total: number }>> {

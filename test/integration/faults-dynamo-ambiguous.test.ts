@@ -11,24 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { sumEvents, sumOracle, sumsOf } from './helpers.ts';
+import { materializedSums, sumEvents, sumOracle, sumsOf } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
 const cleanup = fixture.cleanup;
 
-async function materialized(runner: AssemblyRunner) {
-  const c = new DynamoDbConnector({
-    spec: fixture.catalog.materializations['test/to-dynamo'],
-    catalog: fixture.catalog,
-    client: runner.admin.dynamodb,
-  });
-  return Object.fromEntries(
-    (await c.items(0)).map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
-  );
+function materialized(runner: AssemblyRunner) {
+  return materializedSums(fixture.catalog, 'test/to-dynamo', runner.admin.dynamodb);
 }
 
 describe('a conditional DynamoDB write applied but answered with an error', () => {

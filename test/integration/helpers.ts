@@ -4,9 +4,12 @@
  * of the real SDK client, so everything below (serialization, HTTP, the emulator) is real.
  */
 import { randomBytes } from 'node:crypto';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { type AwsClients, EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
 
@@ -129,4 +132,16 @@ export async function sumsOf(
     out[d.user] = { count: d.count, total: d.total };
   }
   return out;
+}
+
+/** A DynamoDB materialization's table of the sum fixtures (its first binding): `{user: {count, total}}`. */
+export async function materializedSums(
+  catalog: BuiltCatalog,
+  materialization: string,
+  client: DynamoDBClient,
+): Promise<Record<string, { count: number; total: number }>> {
+  const c = new DynamoDbConnector({ spec: catalog.materializations[materialization], catalog, client });
+  return Object.fromEntries(
+    (await c.items(0)).map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
+  );
 }
