@@ -16,7 +16,7 @@ import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
 import { unpackFrameEntries } from '../../shared/ports/framing.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { materializedSums, type SumEvent, sumEvents, sumOracle } from './helpers.ts';
+import { materializedSums, postJson, type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/chain.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -26,14 +26,8 @@ type Event = SumEvent;
 const events = (n: number, from = 0): Event[] => sumEvents(n, from, { users: 5, mul: 31, mod: 97 });
 const oracle = sumOracle;
 
-async function post(runner: AssemblyRunner, docs: Event[]): Promise<number> {
-  const res = await fetch(`${runner.ingestUrl}/chain/ingest/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(docs),
-  });
-  await res.arrayBuffer();
-  return res.status;
+function post(runner: AssemblyRunner, docs: Event[]): Promise<number> {
+  return postJson(`${runner.ingestUrl}/chain/ingest/events`, docs);
 }
 
 function materialized(runner: AssemblyRunner) {

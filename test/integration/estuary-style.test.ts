@@ -18,6 +18,7 @@ import type { Json } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
 import { startAssembly } from '../support/assembly.ts';
+import { postJson } from './helpers.ts';
 
 const CATALOG = fileURLToPath(new URL('../../examples/estuary-style/flow.yaml', import.meta.url));
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -64,14 +65,8 @@ function oracle(ts: Transfer[]) {
   return { outcomes, streaks };
 }
 
-async function post(runner: AssemblyRunner, path: string, docs: object[]): Promise<number> {
-  const res = await fetch(`${runner.ingestUrl}/acmeBank/ingest${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(docs),
-  });
-  await res.arrayBuffer();
-  return res.status;
+function post(runner: AssemblyRunner, path: string, docs: object[]): Promise<number> {
+  return postJson(`${runner.ingestUrl}/acmeBank/ingest${path}`, docs);
 }
 
 async function view(runner: AssemblyRunner, collection: string): Promise<Record<string, Json>[]> {

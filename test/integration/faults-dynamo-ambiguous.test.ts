@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { materializedSums, sumEvents, sumOracle, sumsOf } from './helpers.ts';
+import { materializedSums, postJson, sumEvents, sumOracle, sumsOf } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -58,13 +58,7 @@ describe('a conditional DynamoDB write applied but answered with an error', () =
     );
     const sent = sumEvents(300, 0, { users: 6, mul: 29, mod: 71 });
     for (let i = 0; i < sent.length; i += 100) {
-      const res = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(sent.slice(i, i + 100)),
-      });
-      expect(res.status).toBe(200);
-      await res.arrayBuffer();
+      expect(await postJson(`${runner.ingestUrl}/test/ingest/events`, sent.slice(i, i + 100))).toBe(200);
     }
     await runner.drain();
     expect([...lost.values()]).toEqual([3, 3]);

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { startAssembly } from '../support/assembly.ts';
-import { sumEvents, sumOracle, sumsOf } from './helpers.ts';
+import { postJson, sumEvents, sumOracle, sumsOf } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/', import.meta.url));
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -52,13 +52,7 @@ function flowWithFlushModule(): string {
 }
 
 async function post(runner: AssemblyRunner, body: unknown): Promise<void> {
-  const res = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  await res.arrayBuffer();
-  expect(res.status).toBe(200);
+  expect(await postJson(`${runner.ingestUrl}/test/ingest/events`, body)).toBe(200);
 }
 
 describe('a failed batch of a flush()-accumulating derivation leaves nothing behind in its instance', () => {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { materializedSums, type SumEvent, sumEvents, sumOracle, sumsOf } from './helpers.ts';
+import { materializedSums, postJson, type SumEvent, sumEvents, sumOracle, sumsOf } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -34,13 +34,7 @@ describe('park in a DynamoDB materialization', () => {
       e.user === 'u8' ? { ...e, user: '' } : e,
     );
     for (let i = 0; i < sent.length; i += 90) {
-      const res = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(sent.slice(i, i + 90)),
-      });
-      expect(res.status).toBe(200);
-      await res.arrayBuffer();
+      expect(await postJson(`${runner.ingestUrl}/test/ingest/events`, sent.slice(i, i + 90))).toBe(200);
     }
     await runner.drain();
     const all = sumOracle(sent);

@@ -17,6 +17,7 @@ import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
+import { postJson } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -25,13 +26,7 @@ const cleanup = fixture.cleanup;
 type Account = { id: string; balance: number };
 
 async function post(runner: AssemblyRunner, docs: Account[]): Promise<void> {
-  const res = await fetch(`${runner.ingestUrl}/test/ingest/accounts`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(docs),
-  });
-  await res.arrayBuffer();
-  expect(res.status).toBe(200);
+  expect(await postJson(`${runner.ingestUrl}/test/ingest/accounts`, docs)).toBe(200);
 }
 
 /** Every document in the collection's fragments, by id (an id twice: a duplicate). */

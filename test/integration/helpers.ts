@@ -145,3 +145,14 @@ export async function materializedSums(
     (await c.items(0)).map((i) => [i.user as string, { count: i.count as number, total: i.total as number }]),
   );
 }
+
+/** POST documents as one JSON body to an ingest URL (`<ingestUrl>/<capture>/<binding path>`): the status, body read. */
+export async function postJson(url: string, docs: unknown): Promise<number> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(docs),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}

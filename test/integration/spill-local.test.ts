@@ -22,6 +22,7 @@ import {
 import type { Json } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
+import { postJson } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/spill/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -37,14 +38,8 @@ function strip(doc: unknown): unknown {
   return rest;
 }
 
-async function post(runner: AssemblyRunner, docs: Json[]): Promise<number> {
-  const res = await fetch(`${runner.ingestUrl}/test/ingest/logs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(docs),
-  });
-  await res.body?.cancel();
-  return res.status;
+function post(runner: AssemblyRunner, docs: Json[]): Promise<number> {
+  return postJson(`${runner.ingestUrl}/test/ingest/logs`, docs);
 }
 
 describe('local stack: documents over the DynamoDB item limit', () => {
