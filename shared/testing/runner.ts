@@ -249,9 +249,10 @@ class TestCase {
   private hasPendingWrite(collection: string): boolean {
     const queue: string[] = [];
     for (const [name, d] of this.derivations) {
-      const pending = d.transforms.some(
-        (t) => (this.cursors.get(cursorKey(name, t)) ?? 0) < (this.logs.get(t.source.name)?.length ?? 0),
-      );
+      const pending = d.transforms.some((t) => {
+        const { log, at } = this.readPosition(name, t);
+        return at < log.length;
+      });
       if (pending) queue.push(name);
     }
     const visited = new Set(queue);
@@ -267,6 +268,11 @@ class TestCase {
     return false;
   }
 
+  /** A transform's source log and how far into it the transform has read. */
+  private readPosition(derivation: string, t: TransformSpec): { log: Published[]; at: number } {
+    return { log: this.logs.get(t.source.name) ?? [], at: this.cursors.get(cursorKey(derivation, t)) ?? 0 };
+  }
+
   /**
    * The next transform to run: among transforms with unread documents, those released soonest;
    * among those, the highest priority; then the one whose next document was published first.
@@ -275,8 +281,7 @@ class TestCase {
     let best: { derivation: string; transform: TransformSpec; releaseAt: number; seq: number } | undefined;
     for (const [name, d] of this.derivations) {
       for (const t of d.transforms) {
-        const log = this.logs.get(t.source.name) ?? [];
-        const at = this.cursors.get(cursorKey(name, t)) ?? 0;
+        const { log, at } = this.readPosition(name, t);
         if (at >= log.length) continue;
         const releaseAt = Math.max(this.clock, log[at].at + t.readDelay * 1000);
         const cand = { derivation: name, transform: t, releaseAt, seq: log[at].seq };
@@ -298,12 +303,10 @@ class TestCase {
   private async runTransform(derivation: string, t: TransformSpec): Promise<void> {
     const d = this.derivations.get(derivation)!;
     const sourceSpec = this.collection(t.source.name);
-    const log = this.logs.get(t.source.name) ?? [];
-    const key = cursorKey(derivation, t);
-    const from = this.cursors.get(key) ?? 0;
+    const { log, at: from } = this.readPosition(derivation, t);
     let to = from;
     while (to < log.length && log[to].at + t.readDelay * 1000 <= this.clock) to++;
-    this.cursors.set(key, to);
+    this.cursors.set(cursorKey(derivation, t), to);
     const docs: Json[] = [];
     for (let i = from; i < to; i++) {
       const doc = log[i].doc;
