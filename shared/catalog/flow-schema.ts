@@ -81,7 +81,6 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
   },
 };
 
-/** What a `$defs` entry is called in messages. */
 /**
  * What a required property may be, where the property's name alone does not say (Estuary's
  * `ShuffleUnset` is the one Estuary's own older examples hit).
@@ -90,6 +89,7 @@ const REQUIRED_ALLOWED: Record<string, string> = {
   shuffle: ': `any` (documents go to any shard) or `{key: [/pointer, ...]}` (by those locations)',
 };
 
+/** What a `$defs` entry is called in messages. */
 const WHAT: Record<string, string> = {
   '(root)': 'a catalog',
   Collection: 'a collection',

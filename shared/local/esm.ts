@@ -162,7 +162,7 @@ export function withinPayloadLimit(records: JournalRecord[]): JournalRecord[] {
 }
 
 /** Idle poll of a shard (Lambda's cadence); a put the runner sees wakes the mapping at once. */
-export const IDLE_POLL_MS = 1000;
+const IDLE_POLL_MS = 1000;
 
 /**
  * While waiting out a batching window: re-read at least this often even without a nudge (a put the

@@ -27,13 +27,7 @@ import { S3BlobStore } from '../../adapters/s3.ts';
 import { ParkingLot, type RedriveResult } from '../../ports/parking.ts';
 import { UsageMeter } from '../../ports/usage.ts';
 import { type Emulators, type S3EventRecord, startEmulators } from '../emulators.ts';
-import {
-  type EsmEvent,
-  EventSourceMapping,
-  IDLE_POLL_MS,
-  MappingHaltedError,
-  type OnFailureRecord,
-} from '../esm.ts';
+import { type EsmEvent, EventSourceMapping, MappingHaltedError, type OnFailureRecord } from '../esm.ts';
 import type { IamRequest } from '../iam/policy.ts';
 import { FunctionError, type FunctionLogLine, SandboxedFunction } from '../sandbox/function.ts';
 import { meterCall } from '../sandbox/metering.ts';
@@ -80,7 +74,7 @@ export interface AssemblyRunnerOptions {
   onEvent?: (task: string, e: EsmEvent) => void;
   /** Every line a function writes (default: appended to `<dataDir>/logs/<function>.log`). */
   onLog?: (l: FunctionLogLine) => void;
-  /** Idle poll of each shard by the mappings, ms (default IDLE_POLL_MS, 1 s as Lambda's). */
+  /** Idle poll of each shard by the mappings, ms (default the mappings' IDLE_POLL_MS, 1 s as Lambda's). */
   idlePollMs?: number;
 }
 
@@ -366,7 +360,7 @@ export class AssemblyRunner {
       maxRecordAgeSeconds: m.maxRecordAgeSeconds < 0 ? undefined : m.maxRecordAgeSeconds,
       bisectOnError: m.bisectOnError,
       reportBatchItemFailures: m.reportBatchItemFailures,
-      idlePollMs: this.opts.idlePollMs ?? IDLE_POLL_MS,
+      idlePollMs: this.opts.idlePollMs,
       memoryMb: fn().fn.memoryMb,
       beforeCheckpoint: this.opts.beforeCheckpoint
         ? (shard) => this.opts.beforeCheckpoint!(task.label, stream.name, shard)
