@@ -36,7 +36,7 @@ import { synthesize } from '../shared/local/assembly/synth.ts';
 import { type Emulators, startEmulators } from '../shared/local/emulators.ts';
 import type { ProxiedCall } from '../shared/local/sandbox/proxy.ts';
 import { costOf, emptyUsage, KINESIS_PAYLOAD_UNIT, PRICES, type Usage } from '../shared/ports/usage.ts';
-import { cpuSnapshot, cpuSpent } from './support/cpu.ts';
+import { cpuSnapshot, cpuSpent, cpuTotal } from './support/cpu.ts';
 import { type FloorResult, flowFloor, type RowWrites } from './support/flow-floor.ts';
 
 const FIXTURE = fileURLToPath(new URL('../test/fixtures/localstack/flow.yaml', import.meta.url));
@@ -50,6 +50,14 @@ async function medianFloor(emulators: Emulators, payloads: Buffer[], rows: RowWr
   const runs: FloorResult[] = [];
   for (let i = 0; i < 3; i++) runs.push(await flowFloor(emulators, payloads, rows));
   return runs.sort((a, b) => a.seconds - b.seconds)[1];
+}
+
+/** `label seconds, …`, the largest first. */
+function cpuList(spent: Map<string, number>, digits: number): string {
+  return [...spent]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${fmt(v, digits)}`)
+    .join(', ');
 }
 
 function pct(xs: number[], p: number): number {
@@ -158,14 +166,14 @@ export async function run(): Promise<void> {
         `Sluice end to end (HTTP ingest, 500 docs/request → derivation → DynamoDB materialization): ${fmt(N / materializedSecs)} docs/s (${fmt(materializedSecs, 1)} s, ingest ${fmt(ingestSecs, 1)} s); ratio to raw PutRecords: ${fmt(N / materializedSecs / rawRate, 2)}`,
       );
       for (const [mode, floor] of Object.entries(floors)) {
-        const floorCpu = [...floor.cpu.values()].reduce((a, b) => a + b, 0);
+        const floorCpu = cpuTotal(floor.cpu);
         const bound = (N * availableParallelism()) / floorCpu;
         const rows =
           mode === 'batch'
             ? '1,000 rows by BatchWriteItem, unconditional'
             : '1,000 rows read by BatchGetItem and written by conditional PutItem, as exactly once needs';
         console.log(
-          `  floor, ${mode}: the flow's own emulator calls alone, no Sluice in between (the ${fmt(N)} events appended packed 1 MiB per record, read back and parsed, 1,000 per-user totals appended and read back, ${rows}): ${fmt(N / floor.seconds)} docs/s, ${fmt(N / floor.seconds / rawRate, 2)}× raw (${fmt(floor.seconds, 2)} s: ${floor.steps.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}); ${fmt(floorCpu, 2)} CPU-s (${[...floor.cpu].map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}), so with every core busy nothing on these emulators passes ${fmt(bound)} docs/s, ${fmt(bound / rawRate, 1)}× raw`,
+          `  floor, ${mode}: the flow's own emulator calls alone, no Sluice in between (the ${fmt(N)} events appended packed 1 MiB per record, read back and parsed, 1,000 per-user totals appended and read back, ${rows}): ${fmt(N / floor.seconds)} docs/s, ${fmt(N / floor.seconds / rawRate, 2)}× raw (${fmt(floor.seconds, 2)} s: ${floor.steps.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}); ${fmt(floorCpu, 2)} CPU-s (${cpuList(floor.cpu, 2)}), so with every core busy nothing on these emulators passes ${fmt(bound)} docs/s, ${fmt(bound / rawRate, 1)}× raw`,
         );
       }
       console.log(
@@ -174,14 +182,8 @@ export async function run(): Promise<void> {
       if (cpu.size > 0) {
         // The cores are what the local stack waits for: its processes' CPU seconds for the N documents,
         // next to what raw PutRecords took of kinesalite and its client.
-        const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-        const list = (m: Map<string, number>) =>
-          [...m]
-            .sort((a, b) => b[1] - a[1])
-            .map(([k, v]) => `${k} ${fmt(v, 1)}`)
-            .join(', ');
         console.log(
-          `  CPU seconds for the ${fmt(N)} documents (${availableParallelism()} cores, ${fmt(e2eSecs, 1)} s): ${fmt(total(cpu), 1)} (${fmt((total(cpu) / N) * 1000, 2)} ms per document): ${list(cpu)}; raw PutRecords: ${fmt(total(rawCpu), 1)} (${list(rawCpu)})`,
+          `  CPU seconds for the ${fmt(N)} documents (${availableParallelism()} cores, ${fmt(e2eSecs, 1)} s): ${fmt(cpuTotal(cpu), 1)} (${fmt((cpuTotal(cpu) / N) * 1000, 2)} ms per document): ${cpuList(cpu, 1)}; raw PutRecords: ${fmt(cpuTotal(rawCpu), 1)} (${cpuList(rawCpu, 1)})`,
         );
       }
       console.log('  where the time and cost go (per task, this run):');

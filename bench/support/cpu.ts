@@ -97,3 +97,8 @@ export function cpuSpent(
   }
   return out;
 }
+
+/** All CPU seconds of a `cpuSpent` result. */
+export function cpuTotal(spent: Map<string, number>): number {
+  return [...spent.values()].reduce((a, b) => a + b, 0);
+}

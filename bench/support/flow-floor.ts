@@ -121,6 +121,9 @@ async function readAll(kinesis: KinesisClient, stream: string): Promise<unknown[
  */
 export type RowWrites = 'batch' | 'exactly-once';
 
+/** A user's total, as the floor's derivation step makes it. */
+type Total = { user: string; count: number; total: number };
+
 let runs = 0;
 
 export async function flowFloor(
@@ -156,7 +159,7 @@ export async function flowFloor(
     if (events.length !== payloads.length)
       throw new Error(`floor read ${events.length} of ${payloads.length} events`);
     step('read events');
-    const totals = new Map<string, { user: string; count: number; total: number }>();
+    const totals = new Map<string, Total>();
     for (const e of events) {
       const s = totals.get(e.user) ?? { user: e.user, count: 0, total: 0 };
       s.count++;
@@ -169,13 +172,9 @@ export async function flowFloor(
       pack([...totals.values()].map((d) => Buffer.from(JSON.stringify(d)))),
     );
     step('append totals');
-    const read = (await readAll(c.kinesis, `${run}-totals`)) as {
-      user: string;
-      count: number;
-      total: number;
-    }[];
+    const read = (await readAll(c.kinesis, `${run}-totals`)) as Total[];
     step('read totals');
-    const item = (d: { user: string; count: number; total: number }): Record<string, AttributeValue> => ({
+    const item = (d: Total): Record<string, AttributeValue> => ({
       user: { S: d.user },
       count: { N: String(d.count) },
       total: { N: String(d.total) },
@@ -218,7 +217,7 @@ export async function flowFloor(
     step('write rows');
     const seconds = (performance.now() - t0) / 1000;
     const spent = cpuSpent(cpu0, cpuSnapshot('client', noFunctions));
-    spent.delete('s3rver');
+    spent.delete('s3rver'); // idle here: the floor writes no fragments
     return { seconds, cpu: spent, steps };
   } finally {
     destroyClients(c);
