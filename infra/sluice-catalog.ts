@@ -479,11 +479,15 @@ export class SluiceCatalog extends Construct {
     if (collections.length === 0) return;
     fn.role.addToPolicy(
       new iam.PolicyStatement({
+        // GetShardIterator and GetRecords: after a PutRecords whose answer was lost, the journal reads the
+        // stream for its records before it sends any again (shared/adapters/kinesis-landed.ts).
         actions: [
           'kinesis:PutRecord',
           'kinesis:PutRecords',
           'kinesis:ListShards',
           'kinesis:DescribeStreamSummary',
+          'kinesis:GetShardIterator',
+          'kinesis:GetRecords',
         ],
         resources: collections.map((c) => this.stream(c).streamArn),
       }),

@@ -7,7 +7,10 @@
  * carries at most ONE record per shard, and a shard's next record is sent only after its previous one
  * succeeded, so a partial failure (only failed records are retried, exponential backoff with full
  * jitter) never lets a later record of a shard overtake an earlier one. Throttling of the whole call
- * (ProvisionedThroughputExceeded, LimitExceeded, KMS throttling, 5xx) is retried the same way.
+ * (ProvisionedThroughputExceeded, LimitExceeded, KMS throttling) is retried the same way. A call whose
+ * answer may hide an applied write (a 5xx, a timeout, a reset connection) is never sent again blindly:
+ * the records of it found in the stream are taken as written, and only the rest are sent again
+ * (kinesis-landed.ts), so a lost answer does not append a document twice.
  */
 import {
   CreateStreamCommand,
@@ -37,6 +40,14 @@ import {
   type ShardInfo,
 } from '../ports/journal.ts';
 import type { UsageMeter } from '../ports/usage.ts';
+import {
+  AmbiguousPutError,
+  CLOCK_SKEW_MS,
+  IN_FLIGHT_GRACE_MS,
+  landed,
+  noBlindRetry,
+  recordToken,
+} from './kinesis-landed.ts';
 
 export interface KinesisJournalOptions {
   client: KinesisClient;
@@ -100,6 +111,8 @@ export class KinesisJournal implements Journal {
   private readonly sleep: (ms: number) => Promise<void>;
   /** Retries performed (records re-sent after a partial failure or a throttled call). */
   retries = 0;
+  /** Records of calls whose answer was lost that were found in the stream, so not sent again. */
+  settled = 0;
 
   constructor(private readonly opts: KinesisJournalOptions) {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -179,13 +192,29 @@ export class KinesisJournal implements Journal {
     const positions: AppendResult['positions'] = [];
     const StreamName = this.opts.streamName(collection);
     const maxAttempts = this.opts.maxAttempts ?? 12;
+    // Each record's partition key is a token of its own, the same on every attempt: after an ambiguous
+    // failure, the records found in the stream by it are written (kinesis-landed.ts).
+    const tokens = new Map<PlannedRecord, string>();
+    const tokenOf = (r: PlannedRecord) => {
+      const t = tokens.get(r) ?? recordToken(r.shardId);
+      tokens.set(r, t);
+      return t;
+    };
+    const written = (r: PlannedRecord, shardId: string, sequenceNumber: string) => {
+      this.opts.meter?.kinesisPut(r.payload.length + tokenOf(r).length);
+      positions.push({ shardId, sequenceNumber, docs: r.docs });
+      if (shardId !== r.shardId) resharded = true;
+      const q = queues.get(r.shardId)!;
+      q.shift();
+      if (q.length === 0) queues.delete(r.shardId);
+    };
     while (queues.size > 0) {
       // One record per shard per call, bounded by the call limits.
       const batch: PlannedRecord[] = [];
       let bytes = 0;
       for (const q of queues.values()) {
         const r = q[0];
-        const size = r.payload.length + r.hashKey.length;
+        const size = r.payload.length + tokenOf(r).length;
         if (batch.length >= MAX_CALL_RECORDS || bytes + size > MAX_CALL_BYTES) break;
         batch.push(r);
         bytes += size;
@@ -194,13 +223,16 @@ export class KinesisJournal implements Journal {
       if (backoff > 0) await this.sleep(this.backoffMs(backoff));
       const entries: PutRecordsRequestEntry[] = batch.map((r) => ({
         Data: r.payload,
-        // Routing uses ExplicitHashKey; the partition key (required, ignored for routing) is the shard id.
-        PartitionKey: r.shardId,
+        // Routing uses ExplicitHashKey; the partition key (required, ignored for routing) is the token.
+        PartitionKey: tokenOf(r),
         ExplicitHashKey: r.hashKey,
       }));
       let failed: PlannedRecord[] = [];
+      const sentAt = Date.now();
       try {
-        const res = await this.opts.client.send(new PutRecordsCommand({ StreamName, Records: entries }));
+        const res = await this.opts.client.send(
+          noBlindRetry(new PutRecordsCommand({ StreamName, Records: entries })),
+        );
         const out = res.Records ?? [];
         batch.forEach((r, i) => {
           const o = out[i];
@@ -213,42 +245,59 @@ export class KinesisJournal implements Journal {
             failed.push(r);
             return;
           }
-          this.opts.meter?.kinesisPut(r.payload.length + r.hashKey.length);
-          positions.push({ shardId: o.ShardId ?? r.shardId, sequenceNumber: o.SequenceNumber, docs: r.docs });
-          if (o.ShardId && o.ShardId !== r.shardId) resharded = true;
-          const q = queues.get(r.shardId)!;
-          q.shift();
-          if (q.length === 0) queues.delete(r.shardId);
+          written(r, o.ShardId ?? r.shardId, o.SequenceNumber);
         });
-        if (resharded) {
-          // The map was stale (a split or merge): re-read it and re-plan every document not yet sent,
-          // so no further record mixes documents of different shards.
-          resharded = false;
-          if (!docsOf) {
-            docsOf = new Map();
-            recordDocs(planned.records, planned.indices, serialized, planned.ranges, docsOf);
-          }
-          const held = docsOf;
-          const unsent = [...queues.values()].flat().flatMap((r) => held.get(r) ?? []);
-          ranges = await this.shardRanges(collection, true);
-          const again = planRecords(
-            unsent.map((i) => serialized[i]),
-            ranges,
-            this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256,
-          );
-          queues.clear();
-          recordDocs(again.records, unsent, serialized, ranges, docsOf);
-          enqueue(again.records);
-        }
       } catch (e) {
         if (e instanceof JournalError) throw e;
-        const name = (e as Error).name;
-        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
-        const network = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError'].includes(
-          (e as { code?: string }).code ?? name,
+        if (e instanceof AmbiguousPutError) {
+          // Some or all of the batch may be in the stream: find which before sending any of it again.
+          if (!e.answered) await this.sleep(IN_FLIGHT_GRACE_MS);
+          const found = await landed(
+            this.opts.client,
+            collection,
+            StreamName,
+            await this.listShards(collection),
+            batch.map((r) => ({ token: tokenOf(r), hashKey: r.hashKey })),
+            sentAt - CLOCK_SKEW_MS,
+            this.opts.meter,
+          );
+          for (const r of batch) {
+            const at = found.get(tokenOf(r));
+            if (at) written(r, at.shardId, at.sequenceNumber);
+            else failed.push(r);
+          }
+          this.settled += found.size;
+        } else {
+          const name = (e as Error).name;
+          const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+          const network = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError'].includes(
+            (e as { code?: string }).code ?? name,
+          );
+          if (!RETRYABLE.has(name) && status < 500 && !network) throw e;
+          failed = batch;
+        }
+      }
+      if (resharded) {
+        // The map was stale (a split or merge): re-read it and re-plan every document not yet sent,
+        // so no further record mixes documents of different shards.
+        resharded = false;
+        if (!docsOf) {
+          docsOf = new Map();
+          recordDocs(planned.records, planned.indices, serialized, planned.ranges, docsOf);
+        }
+        const held = docsOf;
+        const unsent = [...queues.values()].flat().flatMap((r) => held.get(r) ?? []);
+        ranges = await this.shardRanges(collection, true);
+        const again = planRecords(
+          unsent.map((i) => serialized[i]),
+          ranges,
+          this.opts.maxRecordBytes ?? MAX_RECORD_BYTES - 256,
         );
-        if (!RETRYABLE.has(name) && status < 500 && !network) throw e;
-        failed = batch;
+        queues.clear();
+        recordDocs(again.records, unsent, serialized, ranges, docsOf);
+        enqueue(again.records);
+        // Records not yet accepted were re-planned: their attempts start again.
+        failed = failed.filter((r) => queues.get(r.shardId)?.includes(r));
       }
       for (const r of failed) {
         const n = (attempts.get(r) ?? 0) + 1;

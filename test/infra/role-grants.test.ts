@@ -52,8 +52,12 @@ const KINESIS_READ = [
   'kinesis:ListStreams',
   'kinesis:SubscribeToShard',
 ];
+// GetShardIterator and GetRecords on the written stream only: a PutRecords whose answer was lost is
+// settled by reading for its records before any is sent again.
 const KINESIS_WRITE = [
   'kinesis:DescribeStreamSummary',
+  'kinesis:GetRecords',
+  'kinesis:GetShardIterator',
   'kinesis:ListShards',
   'kinesis:PutRecord',
   'kinesis:PutRecords',

@@ -117,6 +117,83 @@ describe('KinesisJournal on kinesalite', () => {
   });
 });
 
+describe('KinesisJournal when an answer is lost', () => {
+  it('a PutRecords applied but answered with a 500 or a reset connection is not appended again: each document once, per-key order kept', async () => {
+    const prefix = uniqueName('l');
+    // The SDK's default retries (3 attempts), as functions run: it would re-send a lost answer's call.
+    const client = (await import('../../shared/adapters/clients.ts')).makeClients({
+      region: 'us-east-1',
+      endpoints: emulators.endpoints,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    }).kinesis;
+    // Of every seven calls: one refused with a 500, two applied and answered with a 500, one applied and
+    // its connection reset.
+    let calls = 0;
+    const schedule = ['ok', 'applied-500', 'ok', 'reset', 'refused-500', 'applied-500', 'ok'];
+    const injected = { appliedThen500: 0, appliedThenReset: 0, refused500: 0 };
+    // Closest to the wire (after the SDK's retries and the journal's own middleware): Kinesis takes the
+    // call, and the answer is replaced by an error; or the call fails before Kinesis sees it.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'PutRecordsCommand') return next(args);
+        const x = schedule[calls++ % schedule.length];
+        if (x === 'refused-500') {
+          injected.refused500++;
+          throw Object.assign(new Error('We encountered an internal error (injected)'), {
+            name: 'InternalFailure',
+            $metadata: { httpStatusCode: 500 },
+          });
+        }
+        const result = await next(args);
+        if (x === 'applied-500') {
+          injected.appliedThen500++;
+          throw Object.assign(new Error('We encountered an internal error (injected)'), {
+            name: 'InternalFailure',
+            $metadata: { httpStatusCode: 500 },
+          });
+        }
+        if (x === 'reset') {
+          injected.appliedThenReset++;
+          throw Object.assign(new Error('socket hang up (injected)'), { code: 'ECONNRESET' });
+        }
+        return result;
+      },
+      { step: 'deserialize', name: 'sluiceTestLostAnswers' },
+    );
+    const j = new KinesisJournal({
+      client,
+      streamName: (c) => streamNameFor(prefix, c),
+      baseBackoffMs: 1,
+      maxRecordBytes: 200, // many records per shard (≈ 8 documents each), so order across retries matters
+      sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))),
+    });
+    await j.ensureStream('c', 3);
+    const docs = Array.from({ length: 600 }, (_, i) => ({ hashKey: hashOf(i, 9), doc: { k: i % 9, n: i } }));
+    const res = await j.append('c', docs);
+    expect(injected.appliedThen500).toBeGreaterThan(0);
+    expect(injected.appliedThenReset).toBeGreaterThan(0);
+    expect(injected.refused500).toBeGreaterThan(0);
+    expect(j.settled).toBeGreaterThan(0);
+    const back = await readAll(j, 'c');
+    expect(back.map((b) => (b.doc as { n: number }).n).sort((a, b) => a - b)).toEqual(docs.map((_, i) => i));
+    for (let k = 0; k < 9; k++) {
+      const ns = back
+        .map((b) => b.doc as { k: number; n: number })
+        .filter((d) => d.k === k)
+        .map((d) => d.n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    }
+    // The positions reported are those of the records in the stream, found ones included.
+    expect(res.positions.reduce((n, p) => n + p.docs, 0)).toBe(600);
+    const seqs = new Set<string>();
+    for (const s of await j.listShards('c')) {
+      for (const r of (await j.read('c', s.shardId, undefined, 10_000)).records) seqs.add(r.sequenceNumber);
+    }
+    expect(new Set(res.positions.map((p) => p.sequenceNumber))).toEqual(seqs);
+    client.destroy();
+  });
+});
+
 describe('DynamoStateStore on dynalite', () => {
   it('conditional writes: a replay with the old expectation is a conflict, scan is in key order', async () => {
     const meter = new UsageMeter();
