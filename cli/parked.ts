@@ -19,6 +19,7 @@ import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient } from '@a
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3BlobStore } from '../shared/adapters/s3.ts';
 import type { ParkedDocInfo } from '../shared/console/api-types.ts';
+import { SluiceError } from '../shared/errors.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
 import { readStackTemplate } from '../shared/local/assembly/template.ts';
 import { ParkingLot, parkedInfo, type RedriveResult } from '../shared/ports/parking.ts';
@@ -41,7 +42,7 @@ export interface AwsParkingClients {
   s3: S3Client;
 }
 
-class ParkedCommandError extends Error {
+class ParkedCommandError extends SluiceError {
   constructor(message: string) {
     super(message);
     this.name = 'ParkedCommandError';

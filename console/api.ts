@@ -1,7 +1,8 @@
 /** The console API (same origin, relative to the page's secret path) and the one live event stream. */
 import type { LiveSnapshot } from '../shared/console/api-types.ts';
+import { SluiceError } from '../shared/errors.ts';
 
-export class ApiError extends Error {
+export class ApiError extends SluiceError {
   constructor(
     readonly status: number,
     message: string,

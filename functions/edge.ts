@@ -11,6 +11,7 @@ import type {
   KinesisStreamEvent,
 } from 'aws-lambda';
 import type { IngestRequest, IngestResponse } from '../shared/capture/http-ingest.ts';
+import { SluiceError } from '../shared/errors.ts';
 import { type DocBatch, decodeEvent } from '../shared/ports/events.ts';
 
 // ------------------------------------------------------------------ Kinesis (event-source mappings)
@@ -73,7 +74,7 @@ export interface NotifiedObject {
 export type S3CaptureRequest = { kind: 'objects'; objects: NotifiedObject[] } | { kind: 'poll' };
 
 /** An invocation event source-s3 cannot read objects (or a poll) from. */
-export class UnknownEventError extends Error {
+export class UnknownEventError extends SluiceError {
   readonly code = 'UnknownEvent';
   constructor(event: unknown) {
     const shape =

@@ -2,8 +2,9 @@
  * Durations as written in catalogs (`journals.fragments.retention: 720h`, Go-style `1h30m`, or `30d`),
  * converted for S3 lifecycle rules, which count whole days.
  */
+import { SluiceError } from '../shared/errors.ts';
 
-export class InvalidDurationError extends Error {
+export class InvalidDurationError extends SluiceError {
   readonly code = 'InvalidDuration';
   constructor(
     readonly value: string,

@@ -1,8 +1,9 @@
 /** Errors raised while turning a catalog into CDK constructs. Each has a code, a location and the values involved. */
 import type { Diagnostic } from '../shared/catalog/diagnostics.ts';
+import { SluiceError } from '../shared/errors.ts';
 
 /** A catalog that does not load: carries the loader's diagnostics, formatted exactly as `sluice check` prints them. */
-export class CatalogInvalidError extends Error {
+export class CatalogInvalidError extends SluiceError {
   readonly code = 'CatalogInvalid';
   constructor(
     readonly catalogPath: string,
@@ -17,7 +18,7 @@ export class CatalogInvalidError extends Error {
 }
 
 /** The catalog loads but asks for something the AWS deployment cannot provide. */
-export class DeployUnsupportedError extends Error {
+export class DeployUnsupportedError extends SluiceError {
   readonly code: 'UnsupportedConnector' | 'UnsupportedStore' | 'InvalidOverride' | 'MissingDerivationModule';
   constructor(
     code: DeployUnsupportedError['code'],

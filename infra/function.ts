@@ -19,6 +19,7 @@ import { Construct } from 'constructs';
 import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { SQLITE_WASM_ENV, SQLITE_WASM_FILE, sqlWasmPath } from '../shared/derive/sqlite/sql-js.ts';
+import { SluiceError } from '../shared/errors.ts';
 import {
   ESBUILD_TARGET,
   ESM_REQUIRE_BANNER,
@@ -41,7 +42,7 @@ export const DERIVATION_MODULE_FILE = 'derivation.mjs';
 /** The Lambda task root (LAMBDA_TASK_ROOT), where the bundle and catalog.json land. */
 export const LAMBDA_TASK_ROOT = '/var/task';
 
-export class MissingEntryError extends Error {
+export class MissingEntryError extends SluiceError {
   readonly code = 'MissingEntry';
   constructor(
     readonly kind: FunctionKind,

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Diagnostic } from '../shared/catalog/diagnostics.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import { SluiceError } from '../shared/errors.ts';
 import { CatalogInvalidError } from './errors.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -22,7 +23,7 @@ export interface LoadResult {
   formatted: string;
 }
 
-export class CatalogLoadCrashedError extends Error {
+export class CatalogLoadCrashedError extends SluiceError {
   readonly code = 'CatalogLoadCrashed';
   constructor(
     readonly catalogPath: string,

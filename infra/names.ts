@@ -9,10 +9,11 @@
  * Catalog names match `^[\p{L}\p{N}\-_.]+(/[\p{L}\p{N}\-_.]+)*$`, so they never contain `:`; replacing
  * `/` (the construct path separator) by `:` is therefore injective.
  */
+import { SluiceError } from '../shared/errors.ts';
 
 const NAME = /^[\p{L}\p{N}\-_.]+(\/[\p{L}\p{N}\-_.]+)*$/u;
 
-export class InvalidCatalogNameError extends Error {
+export class InvalidCatalogNameError extends SluiceError {
   readonly code = 'InvalidCatalogName';
   constructor(
     readonly kind: string,

@@ -26,6 +26,7 @@ import {
   type PutRecordsCommandOutput,
 } from '@aws-sdk/client-kinesis';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
+import { SluiceError } from '../errors.ts';
 import { JournalError, type ShardInfo } from '../ports/journal.ts';
 import type { UsageMeter } from '../ports/usage.ts';
 
@@ -41,7 +42,7 @@ const MAX_READS_PER_SHARD = 200;
  * purpose: no `$metadata` status, no `code`, and the SDK's error (`error`) is not its `cause`, since the
  * SDK's retry classification follows `cause`.
  */
-export class AmbiguousPutError extends Error {
+export class AmbiguousPutError extends SluiceError {
   /** The service answered (a 5xx), so the call is over; false for a timeout or a reset connection. */
   readonly answered: boolean;
   constructor(readonly error: unknown) {

@@ -8,11 +8,12 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { SluiceError } from '../errors.ts';
 import { type BlobInfo, type BlobStore, BlobTooLargeError } from '../ports/blob.ts';
 import type { UsageMeter } from '../ports/usage.ts';
 
 /** S3 refused a call with 403; for a GetObject that may also mean a missing key the caller may not list. */
-export class S3AccessDeniedError extends Error {
+export class S3AccessDeniedError extends SluiceError {
   readonly code = 'AccessDenied';
   constructor(
     readonly bucket: string,

@@ -23,6 +23,7 @@
  * part of the key, as Estuary requires for partitioned keys).
  */
 import { gunzipSync } from 'node:zlib';
+import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, decodeRecords } from '../ports/events.ts';
@@ -40,7 +41,7 @@ export interface FragmentRef {
   overlaps?: boolean;
 }
 
-export class FragmentError extends Error {
+export class FragmentError extends SluiceError {
   readonly code = 'BadFragment';
   constructor(
     readonly key: string,

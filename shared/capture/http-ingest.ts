@@ -35,6 +35,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { BuiltCatalog, CaptureSpec, CollectionSpec } from '../catalog/model.ts';
 import { Combiner } from '../combine/index.ts';
+import { SluiceError } from '../errors.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
@@ -60,7 +61,7 @@ export interface IngestResponse {
   body: string;
 }
 
-export class HttpIngestConfigError extends Error {
+export class HttpIngestConfigError extends SluiceError {
   readonly code = 'BadIngestConfig';
   constructor(
     readonly capture: string,

@@ -2,6 +2,7 @@
  * Durations as Estuary writes them (Rust's `humantime`): one or more `<integer><unit>` terms,
  * optionally separated by spaces: `30s`, `5m`, `48h`, `2h30m`, `1h 30m`, `1 day`, `500ms`.
  */
+import { SluiceError } from '../errors.ts';
 
 const UNIT_SECONDS: Record<string, number> = {
   ns: 1e-9,
@@ -44,7 +45,7 @@ const UNIT_SECONDS: Record<string, number> = {
 
 export const DURATION_UNITS: readonly string[] = Object.keys(UNIT_SECONDS);
 
-export class DurationError extends Error {
+export class DurationError extends SluiceError {
   readonly code = 'InvalidDuration';
   constructor(
     readonly input: string,

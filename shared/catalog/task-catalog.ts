@@ -6,6 +6,8 @@
  * live; no credentials). Another task's endpoint config, credentials or code path never reaches it.
  * No tests: a function never runs them.
  */
+
+import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import type { BuiltCatalog, CollectionSpec } from './model.ts';
 
@@ -15,7 +17,7 @@ export type TaskRef =
   | { kind: 'materialization'; name: string }
   | { kind: 'persister'; name: string };
 
-export class TaskCatalogError extends Error {
+export class TaskCatalogError extends SluiceError {
   readonly code = 'UnknownTask';
   constructor(readonly task: TaskRef) {
     super(`no ${task.kind === 'persister' ? 'collection' : task.kind} named ${task.name} in the catalog`);

@@ -32,6 +32,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CollectionSpec } from '../catalog/model.ts';
+import { SluiceError } from '../errors.ts';
 import { getAt, ownProp, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
@@ -111,7 +112,7 @@ export interface CombinerStats {
 }
 
 /** Reducing documents of one key failed: the reducer's error with the collection and key around it. */
-export class CombineError extends Error {
+export class CombineError extends SluiceError {
   readonly code = 'CombineReduceFailed';
   constructor(
     readonly collection: string,

@@ -4,13 +4,14 @@
  * `Combiner.add` (synchronous) can spill without an event-loop round trip.
  */
 import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 
 const WRITE_CHUNK = 1 << 20;
 const READ_CHUNK = 1 << 18;
 
 /** A spill file could not be read back (corrupted, truncated or removed while draining). */
-export class SpillFileError extends Error {
+export class SpillFileError extends SluiceError {
   readonly code = 'SpillFileCorrupt';
   constructor(
     readonly file: string,

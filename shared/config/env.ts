@@ -23,6 +23,7 @@
  * | `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3` | emulator endpoints (local stack only) | unset |
  */
 import { createHash } from 'node:crypto';
+import { SluiceError } from '../errors.ts';
 
 export interface SluiceEnv {
   catalog: string;
@@ -46,7 +47,7 @@ export interface SluiceEnv {
   endpoints: { kinesis?: string; dynamodb?: string; s3?: string };
 }
 
-export class EnvError extends Error {
+export class EnvError extends SluiceError {
   readonly code = 'BadEnvironment';
   constructor(
     readonly variable: string,

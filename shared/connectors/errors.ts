@@ -1,5 +1,6 @@
 /** Errors raised by the built-in connectors: each has a stable code, a location and the values involved. */
 import { valuesInErrors } from '../config/debug-values.ts';
+import { SluiceError } from '../errors.ts';
 
 export interface ConfigIssue {
   /** JSON pointer inside the connector config (or binding resource) that is wrong. */
@@ -9,7 +10,7 @@ export interface ConfigIssue {
 }
 
 /** A connector config or binding resource failed validation. `where` is e.g. `acme/pg/endpoint/config`. */
-export class ConnectorConfigError extends Error {
+export class ConnectorConfigError extends SluiceError {
   readonly code = 'InvalidConnectorConfig';
   constructor(
     readonly connector: string,
@@ -24,7 +25,7 @@ export class ConnectorConfigError extends Error {
 }
 
 /** A secret reference (`${NAME}`, `env:NAME`, …) could not be resolved. The secret's value is never included. */
-export class SecretError extends Error {
+export class SecretError extends SluiceError {
   readonly code = 'SecretUnresolved';
   constructor(
     readonly pointer: string,
@@ -37,7 +38,7 @@ export class SecretError extends Error {
 }
 
 /** A source document could not be parsed: names the file (object key), 1-based line and the offending text. */
-export class SourceParseError extends Error {
+export class SourceParseError extends SluiceError {
   readonly code = 'SourceParse';
   constructor(
     readonly file: string,
@@ -60,7 +61,7 @@ export class SourceParseError extends Error {
  * line over the line-length cap. Names the bucket, the key and the reason (which limit, and how to raise
  * it); the capture fails on it like on any bad object (its failure policy applies), never the process.
  */
-export class ObjectLimitError extends Error {
+export class ObjectLimitError extends SluiceError {
   readonly code = 'ObjectTooLarge';
   constructor(
     readonly bucket: string | undefined,
@@ -73,7 +74,7 @@ export class ObjectLimitError extends Error {
 }
 
 /** A destination rejected a request in a way that retrying will not fix (e.g. HTTP 4xx from a webhook). */
-export class EndpointError extends Error {
+export class EndpointError extends SluiceError {
   readonly code: string;
   constructor(
     code: string,
@@ -88,7 +89,7 @@ export class EndpointError extends Error {
 }
 
 /** A field of the collection could not be mapped to the destination. */
-export class FieldMappingError extends Error {
+export class FieldMappingError extends SluiceError {
   readonly code = 'FieldMapping';
   constructor(
     readonly collection: string,

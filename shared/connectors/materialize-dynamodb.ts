@@ -55,6 +55,7 @@ import {
   spillDocument,
 } from '../adapters/dynamodb.ts';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
+import { SluiceError } from '../errors.ts';
 import { parsePointer } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type {
@@ -105,7 +106,7 @@ export function checkpointItems(checkpoint: Checkpoint): Map<string, Map<string,
   return items;
 }
 
-export class DynamoConnectorError extends Error {
+export class DynamoConnectorError extends SluiceError {
   readonly code: 'BadResource' | 'UnsupportedKey' | 'ConditionFailed';
   constructor(
     code: DynamoConnectorError['code'],

@@ -12,6 +12,7 @@ import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { selectFields } from '../connectors/fields.ts';
 import { sqlTypeOf } from '../connectors/materialize-postgres.ts';
 import { schemaToType } from '../derive/typegen.ts';
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 import { packKey, unpackKey } from '../keys/index.ts';
 import type { AssemblyRunner } from '../local/assembly/runner.ts';
@@ -21,7 +22,7 @@ import type { CollectionInfo, DocPage } from './api-types.ts';
 
 export type { CollectionInfo, DocPage } from './api-types.ts';
 
-export class ConsoleError extends Error {
+export class ConsoleError extends SluiceError {
   constructor(
     /** HTTP status the server answers with. */
     readonly status: number,

@@ -1,5 +1,6 @@
 /** Errors of running a derivation, with the derivation, transform and source document index. */
-export class DerivationError extends Error {
+import { SluiceError } from '../errors.ts';
+export class DerivationError extends SluiceError {
   readonly code:
     | 'ModuleLoad'
     | 'MissingMethod'

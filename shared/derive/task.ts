@@ -32,6 +32,7 @@
  */
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
 import { matchesPartitions } from '../catalog/partitions.ts';
+import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
@@ -45,7 +46,7 @@ import { stateTaskId } from '../ports/state-partitions.ts';
 import { fromPages, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
 
-export class DeriveTaskError extends Error {
+export class DeriveTaskError extends SluiceError {
   readonly code = 'NotASource';
   constructor(
     readonly derivation: string,

@@ -3,10 +3,12 @@
  * Array tokens are decimal indices without leading zeros; `-` (one past the end) is accepted by
  * `setAt` to append.
  */
+
+import { SluiceError } from '../errors.ts';
 import { isObject, type Json, type JsonObject } from './types.ts';
 
 /** Thrown for a malformed pointer or an impossible `setAt`/`deleteAt`. */
-export class PointerError extends Error {
+export class PointerError extends SluiceError {
   readonly code = 'InvalidPointer';
   constructor(
     message: string,

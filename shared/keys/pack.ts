@@ -18,6 +18,8 @@
  * Internally keys are also handled as "binary strings" (one char per byte, i.e. latin1): JS string
  * comparison of binary strings equals Buffer.compare of the bytes, and they are cheap Map keys.
  */
+
+import { SluiceError } from '../errors.ts';
 import { compareUtf8 } from '../json/compare.ts';
 import type { Json, JsonObject } from '../json/types.ts';
 
@@ -31,7 +33,7 @@ export const TAG_ARRAY = 0x07;
 export const TAG_OBJECT = 0x08;
 
 /** A packed key could not be decoded. */
-export class KeyDecodeError extends Error {
+export class KeyDecodeError extends SluiceError {
   readonly code = 'KeyDecodeError';
   constructor(
     message: string,
@@ -46,7 +48,7 @@ export class KeyDecodeError extends Error {
 }
 
 /** A value that cannot be part of a key (not JSON: NaN, Infinity, a function...). */
-export class KeyEncodeError extends Error {
+export class KeyEncodeError extends SluiceError {
   readonly code = 'KeyEncodeError';
   constructor(
     message: string,

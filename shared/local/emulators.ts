@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SluiceError } from '../errors.ts';
 
 export interface EmulatorOptions {
   dataDir?: string;
@@ -32,7 +33,7 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
-export class EmulatorError extends Error {
+export class EmulatorError extends SluiceError {
   readonly code = 'EmulatorStartFailed';
   constructor(
     readonly emulator: string,

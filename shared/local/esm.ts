@@ -14,6 +14,7 @@
  *   shard moves on.
  */
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { SluiceError } from '../errors.ts';
 import { recordsToEvent } from '../ports/events.ts';
 import { unpackFrameEntries } from '../ports/framing.ts';
 import type { Journal, JournalRecord, ShardInfo } from '../ports/journal.ts';
@@ -92,7 +93,7 @@ export interface ShardHalt {
  * `drain()` found a shard halted at a record that kept failing (it would retry forever, as the
  * deployed mapping does): the test or CLI learns where and why instead of waiting.
  */
-export class MappingHaltedError extends Error {
+export class MappingHaltedError extends SluiceError {
   readonly code = 'Halted';
   constructor(
     readonly task: string,
@@ -109,7 +110,7 @@ export class MappingHaltedError extends Error {
 export const DRAIN_HALT_ATTEMPTS = 3;
 
 /** Thrown by a `beforeCheckpoint` hook to simulate the process dying: the mapping stops at once. */
-export class CrashError extends Error {
+export class CrashError extends SluiceError {
   readonly code = 'InjectedCrash';
   constructor(readonly point: string) {
     super(`injected crash at ${point}`);

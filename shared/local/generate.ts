@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type RandExpClass from 'randexp';
 import type { BuiltCatalog } from '../catalog/model.ts';
+import { SluiceError } from '../errors.ts';
 import { getAt } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type { CompiledSchema } from '../schema/registry.ts';
@@ -18,7 +19,7 @@ import { SchemaRegistry } from '../schema/registry.ts';
 // randexp is CommonJS (`module.exports = RandExp`) with ES-style typings: require it.
 const RandExp = createRequire(import.meta.url)('randexp') as typeof RandExpClass.default;
 
-export class GeneratorError extends Error {
+export class GeneratorError extends SluiceError {
   readonly code: 'BadRate' | 'CannotGenerate';
   constructor(code: GeneratorError['code'], message: string) {
     super(message);

@@ -9,6 +9,7 @@
  * source position so that a replay changes nothing.
  */
 import type { MaterializationSpec } from '../catalog/model.ts';
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 
 /**
@@ -97,7 +98,7 @@ export interface MaterializeConnectorContext {
   secret?: (ref: string) => Promise<string>;
 }
 
-export class FencedError extends Error {
+export class FencedError extends SluiceError {
   readonly code = 'Fenced';
   constructor(materialization: string, detail: string) {
     super(`materialization ${materialization} was fenced off by a newer instance: ${detail}`);

@@ -1,4 +1,5 @@
 /** Errors of the materialize task (shared/materialize/task.ts) and its backfill job (shared/backfill/). */
+import { SluiceError } from '../errors.ts';
 
 export type MaterializeTaskErrorCode =
   | 'UnknownSource'
@@ -9,7 +10,7 @@ export type MaterializeTaskErrorCode =
   /** The backfill leader lost its lease to another instance (it stalled past the expiry): it stops. */
   | 'LeaseLost';
 
-export class MaterializeTaskError extends Error {
+export class MaterializeTaskError extends SluiceError {
   readonly code: MaterializeTaskErrorCode;
   constructor(
     code: MaterializeTaskErrorCode,

@@ -9,6 +9,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { CollectionSpec } from '../catalog/model.ts';
+import { SluiceError } from '../errors.ts';
 import { getAt, parsePointer } from '../json/pointer.ts';
 import type { Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
@@ -18,7 +19,7 @@ import type { StateStore } from '../ports/state.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 
-export class PersistConflictError extends Error {
+export class PersistConflictError extends SluiceError {
   readonly code = 'StateConflict';
   constructor(
     readonly collection: string,

@@ -1,4 +1,5 @@
 /** BlobStore port: objects by key (S3 on AWS). Puts overwrite, so deterministic names make retries idempotent. */
+import { SluiceError } from '../errors.ts';
 export interface BlobStore {
   put(key: string, body: Uint8Array, contentType?: string): Promise<void>;
   /**
@@ -23,7 +24,7 @@ export interface BlobInfo {
 }
 
 /** An object over the size a reader accepts (`get`'s `maxBytes`). */
-export class BlobTooLargeError extends Error {
+export class BlobTooLargeError extends SluiceError {
   readonly code = 'BlobTooLarge';
   constructor(
     readonly key: string,

@@ -7,6 +7,8 @@
  * (garbage, never read) and the previous manifest in force, so a replay recomputes from the state the
  * first attempt started from.
  */
+
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 import type { OriginWatermarks } from './state.ts';
 
@@ -35,7 +37,7 @@ export interface DerivationStateStore {
   deletePages(task: string, hashes: string[]): Promise<void>;
 }
 
-export class DerivationStateConflict extends Error {
+export class DerivationStateConflict extends SluiceError {
   readonly code = 'DerivationStateConflict';
   constructor(
     readonly task: string,

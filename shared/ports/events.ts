@@ -4,6 +4,7 @@
  * keeps reduced state per key (the collection view and non-transactional materializations).
  */
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 import { unpackFrameEntries } from './framing.ts';
 import type { JournalRecord } from './journal.ts';
@@ -30,7 +31,7 @@ export interface SourceDoc {
   arrivalMs: number;
 }
 
-export class EventDecodeError extends Error {
+export class EventDecodeError extends SluiceError {
   readonly code = 'BadEvent';
   constructor(
     readonly eventID: string,

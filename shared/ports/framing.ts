@@ -13,13 +13,15 @@
  * A record without the magic prefix is read as a single JSON document, so records written by other
  * producers (e.g. `aws kinesis put-record` with a JSON payload) are accepted too.
  */
+
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 
 export const FRAME_MAGIC = Buffer.from([0x53, 0x4c, 0x43, 0x01]);
 export const FRAME_OVERHEAD = FRAME_MAGIC.length;
 export const PER_DOC_OVERHEAD = 6;
 
-export class FramingError extends Error {
+export class FramingError extends SluiceError {
   readonly code = 'BadFrame';
   constructor(
     readonly offset: number,

@@ -6,6 +6,8 @@
  * Many documents bound for the same shard are packed into one record (see `framing.ts`); a document's
  * position is therefore (record sequence number, index inside the record), see `position.ts`.
  */
+
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 
 export interface AppendDoc {
@@ -72,7 +74,7 @@ export interface Journal {
   ): Promise<ReadResult>;
 }
 
-export class JournalError extends Error {
+export class JournalError extends SluiceError {
   readonly code: 'AppendFailed' | 'UnknownCollection' | 'RecordTooLarge' | 'UnknownShard';
   readonly collection: string;
   readonly detail: Record<string, Json>;

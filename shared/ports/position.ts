@@ -4,10 +4,11 @@
  * `<sequence left-zero-padded to 128 digits>:<index left-zero-padded to 6 digits>` so that positions
  * compare correctly as plain strings (the Checkpoint encoding of shared/materialize/connector.ts).
  */
+import { SluiceError } from '../errors.ts';
 export const SEQ_DIGITS = 128;
 export const INDEX_DIGITS = 6;
 
-export class PositionError extends Error {
+export class PositionError extends SluiceError {
   readonly code = 'BadPosition';
   constructor(readonly value: string) {
     super(`not a position or sequence number: ${JSON.stringify(value)}`);

@@ -7,6 +7,8 @@
  * is beyond `applied[shard]`, and writes conditionally on the `applied` it loaded. A redelivered batch
  * therefore changes nothing, and a zombie writer racing a newer one loses the condition.
  */
+
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 import { isRedriveSource } from './parking.ts';
 
@@ -162,7 +164,7 @@ export function pruneApplied(
   return { applied: keep, at: keepAt, pruned };
 }
 
-export class StateError extends Error {
+export class StateError extends SluiceError {
   readonly code: 'StateWriteFailed' | 'ItemTooLarge' | 'SpillUnreadable';
   constructor(
     code: StateError['code'],

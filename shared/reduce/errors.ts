@@ -1,3 +1,4 @@
+import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
 
 export type ReduceErrorCode =
@@ -31,7 +32,7 @@ function show(v: Json | undefined): string {
 }
 
 /** A reduction failed. `location` is the JSON pointer of the failing location in the document. */
-export class ReduceError extends Error {
+export class ReduceError extends SluiceError {
   constructor(
     readonly code: ReduceErrorCode,
     readonly location: string,

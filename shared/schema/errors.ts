@@ -1,4 +1,5 @@
 /** Problems with schemas themselves (as opposed to documents that violate them). */
+import { SluiceError } from '../errors.ts';
 export type SchemaErrorCode =
   | 'InvalidSchema'
   | 'UnknownSchema'
@@ -6,7 +7,7 @@ export type SchemaErrorCode =
   | 'UnresolvedRef'
   | 'InvalidReduceAnnotation';
 
-export class SchemaError extends Error {
+export class SchemaError extends SluiceError {
   constructor(
     readonly code: SchemaErrorCode,
     /** URI of the schema (with a `#/pointer` fragment for the exact subschema when known). */

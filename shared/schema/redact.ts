@@ -14,6 +14,7 @@
  * strategies at one location are an error naming it. Everything else is left as it was.
  */
 import { createHash } from 'node:crypto';
+import { SluiceError } from '../errors.ts';
 import { escapeToken, setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { type Plan, planCacheOf } from '../reduce/plan.ts';
@@ -21,7 +22,7 @@ import type { SchemaRegistry } from './registry.ts';
 
 export type RedactStrategy = 'block' | 'sha256';
 
-export class RedactError extends Error {
+export class RedactError extends SluiceError {
   readonly code: 'ConflictingRedactStrategies' | 'InvalidRedactAnnotation';
   constructor(
     code: RedactError['code'],

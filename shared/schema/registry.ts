@@ -6,6 +6,7 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { cacheDir, contentKey, readCached, writeCached } from '../cache/content-cache.ts';
+import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
 import { SchemaGraph } from './graph.ts';
@@ -43,7 +44,7 @@ export interface ValidationContext {
 }
 
 /** A document failed its schema. Message: `document 3 of acme/orders: /amount: must be number (keyword "type", schema #/properties/amount/type)`. */
-export class SchemaValidationError extends Error {
+export class SchemaValidationError extends SluiceError {
   readonly code = 'SchemaViolation';
   readonly documentIndex?: number;
   readonly collection?: string;

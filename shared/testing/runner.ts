@@ -20,6 +20,7 @@ import { matchesPartitions } from '../catalog/partitions.ts';
 import { Combiner } from '../combine/combiner.ts';
 import { createDerivationRunner } from '../derive/load-module.ts';
 import type { DerivationRunner } from '../derive/runner.ts';
+import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import { Reducer } from '../reduce/index.ts';
@@ -55,7 +56,7 @@ export interface TestResult {
 }
 
 /** A failure inside a step, raised by the engine's parts and reported against the step. */
-class StepError extends Error {
+class StepError extends SluiceError {
   constructor(
     message: string,
     readonly diff?: string[],

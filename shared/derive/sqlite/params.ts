@@ -8,6 +8,7 @@
  */
 import { didYouMean } from '../../catalog/diagnostics.ts';
 import type { CollectionSpec } from '../../catalog/model.ts';
+import { SluiceError } from '../../errors.ts';
 import { escapeToken, getAt } from '../../json/pointer.ts';
 import { uuidTime } from '../../meta/uuid.ts';
 import type { SchemaRegistry } from '../../schema/registry.ts';
@@ -69,7 +70,7 @@ export function sourceParams(registry: SchemaRegistry, source: CollectionSpec): 
   return [...byField.values()];
 }
 
-export class ParamNotFoundError extends Error {
+export class ParamNotFoundError extends SluiceError {
   readonly code = 'ParamNotFound';
   constructor(
     readonly param: string,

@@ -1,7 +1,8 @@
 /** Errors of reading and running a cloud assembly locally. */
+import { SluiceError } from '../../errors.ts';
 
 /** The assembly (or a resource in its template) cannot be run locally; says which and why. */
-export class AssemblyError extends Error {
+export class AssemblyError extends SluiceError {
   readonly code = 'BadAssembly';
   constructor(
     readonly dir: string,

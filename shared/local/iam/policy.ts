@@ -17,6 +17,7 @@
  * literally), resource-based policies (Principal), permissions boundaries and SCPs.
  */
 import { BlockList, isIP } from 'node:net';
+import { SluiceError } from '../../errors.ts';
 
 export type StringOrList = string | string[];
 
@@ -48,7 +49,7 @@ export type Decision =
   | { effect: 'implicit-deny' };
 
 /** A policy that IAM would reject (or that this evaluator cannot judge): failing loudly beats guessing. */
-export class PolicyError extends Error {
+export class PolicyError extends SluiceError {
   readonly code = 'MalformedPolicy';
   constructor(
     /** Where: `policy <i> statement <j>` plus the Sid when there is one. */

@@ -7,6 +7,7 @@
  * proxy then refuses it, which is the safe side for a permission check.
  */
 import { createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { SluiceError } from '../../errors.ts';
 import type { Decision, IamRequest } from './policy.ts';
 
 export type Service = 'kinesis' | 'dynamodb' | 's3';
@@ -32,7 +33,7 @@ export interface ArnEnv {
   hashKeyOf(table: string): string | undefined;
 }
 
-export class RequestMappingError extends Error {
+export class RequestMappingError extends SluiceError {
   readonly code = 'UnmappableRequest';
   constructor(
     readonly service: Service | undefined,

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SluiceError } from '../../errors.ts';
 import type { FunctionResource } from '../assembly/template.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -20,7 +21,7 @@ const BOOTSTRAP = join(HERE, 'bootstrap.mjs');
 const SDK_PARENT = join(HERE, '..', '..', '..', 'package.json');
 
 /** What Lambda reports for a failed invocation (`errorType`, `errorMessage`). */
-export class FunctionError extends Error {
+export class FunctionError extends SluiceError {
   readonly code = 'FunctionError';
   constructor(
     readonly functionName: string,
