@@ -23,8 +23,8 @@
  *   (adapters/kinesis.ts: one record per shard in flight);
  * so a re-published copy arrives after its original with an origin <= the watermark. Captured documents
  * carry origins too (a source row, object line or request id: a re-poll's copies are skipped the same
- * way); documents without one (a capture binding that cannot have one, `flush()` outputs) are never
- * skipped. Watermarks expire once no replay can reach them (ports/state.ts expireMarks). They are stored (StateStore
+ * way); documents without one (a capture binding that cannot have one) are never skipped; `flush()`
+ * outputs get one after the batch's last input. Watermarks expire once no replay can reach them (ports/state.ts expireMarks). They are stored (StateStore
  * `putWatermarks`) after the outputs are appended and before the mapping checkpoints: a crash before
  * they are stored re-derives the same outputs with the same origins (dropped downstream, again by origin);
  * a crash after skips everything on replay. Limit: after a reshard of an input stream, a child shard's
@@ -179,9 +179,8 @@ export class DeriveTask {
       }
       await this.derive(sourceCollection, d, transforms, out);
     }
-    for (const doc of await this.runner.flush()) {
-      out.push({ hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(doc), 'latin1')), doc });
-    }
+    const last = docs.at(-1);
+    if (last) await this.publishFlushed(sourceCollection, last, out);
     if (out.length > 0) await this.journal.append(this.collection.name, out);
     // After the append, before the mapping checkpoints (which happens when this returns).
     for (const [shard, m] of marks) {
@@ -216,6 +215,20 @@ export class DeriveTask {
         const position = `${d.streamPosition}:${String(rank).padStart(3, '0')}:${String(n).padStart(6, '0')}`;
         out.push(this.published(doc, `${sourceCollection}/${d.shardId}`, position, d.arrivalMs));
       });
+    }
+  }
+
+  /**
+   * What flush() publishes, with an origin after the batch's last input (rank 999, after every
+   * transform's): a batch delivered again after its append (a crash before the checkpoint or the
+   * commit, or its bisected halves) flushes at positions not beyond it, so those copies are dropped
+   * downstream like the others.
+   */
+  private async publishFlushed(sourceCollection: string, last: DecodedDoc, out: AppendDoc[]): Promise<void> {
+    const source = `${sourceCollection}/${last.shardId}`;
+    for (const [n, doc] of (await this.runner.flush()).entries()) {
+      const position = `${last.streamPosition}:999:${String(n).padStart(6, '0')}`;
+      out.push(this.published(doc, source, position, last.arrivalMs));
     }
   }
 
@@ -294,13 +307,7 @@ export class DeriveTask {
         await this.derive(sourceCollection, d, transforms, out);
       }
       if (processed === 0 || !last) return 0;
-      // flush() outputs get an origin after the batch's last input (rank 999, after every transform's),
-      // so that the copies a replay before the commit re-publishes are dropped downstream like the others.
-      const source = `${sourceCollection}/${last.shardId}`;
-      for (const [n, doc] of (await this.runner.flush()).entries()) {
-        const position = `${last.streamPosition}:999:${String(n).padStart(6, '0')}`;
-        out.push(this.published(doc, source, position, last.arrivalMs));
-      }
+      await this.publishFlushed(sourceCollection, last, out);
       const state = await this.runner.startCommit();
       if (out.length > 0) await this.journal.append(task, out);
       const next: DerivationCheckpoint = { version: manifest.version + 1, shards };

@@ -3,7 +3,8 @@
  * end of each transaction: Estuary's pattern for per-transaction aggregates), meeting a document it
  * cannot derive in the middle of a batch. The failed attempt's accumulations must not survive into the
  * next attempt: Estuary restarts the connector after a failed transaction, so its instance starts
- * fresh, and `flush()` outputs carry no origin, so nothing downstream could drop a doubled count.
+ * fresh. (A doubled count would not be caught downstream: the failed attempt appended nothing, so the
+ * retry's `flush()` outputs are new positions of their origin source.)
  * Under `park` the batch is re-applied document by document after the failure, so the documents
  * before the poison are derived again in the same warm instance. (Under `halt` the mapping delivers the
  * batch again to the same warm instance: test/unit/derive-task.test.ts.)

@@ -12,7 +12,7 @@ import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
-import { decodeRecords } from '../../shared/ports/events.ts';
+import { decodeRecords, foldKey } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -34,6 +34,52 @@ async function derive(catalog: BuiltCatalog, derivation: string, source: string,
 
 async function readAll(journal: MemoryJournal, collection: string): Promise<Json[]> {
   return decodeRecords(collection, journal.allRecords(collection)).docs.map((d) => d.doc);
+}
+
+function withoutMeta(doc: Json): Json {
+  const { _meta, ...rest } = doc as Record<string, Json>;
+  return rest;
+}
+
+/** Sums per user kept in the instance and published at flush(); e2 fails while `poisoned` is set. */
+const FLUSH_MODULE = `export class Derivation {
+  private sums = new Map<string, { count: number; total: number }>();
+  fromEvents(read: { doc: { id: string; user: string; amount: number } }): never[] {
+    if (read.doc.id === 'e2' && (globalThis as { poisoned?: boolean }).poisoned) throw new Error('not yet');
+    const s = this.sums.get(read.doc.user) ?? { count: 0, total: 0 };
+    s.count += 1;
+    s.total += read.doc.amount;
+    this.sums.set(read.doc.user, s);
+    return [];
+  }
+  flush() {
+    const out = [...this.sums].map(([user, s]) => ({ user, ...s }));
+    this.sums.clear();
+    return out;
+  }
+}
+`;
+
+/** The localstack fixture with FLUSH_MODULE as test/totals' module, its events e1 (1) and e2 (10) appended. */
+async function flushFixture(dir: string) {
+  cpSync(join(root, 'test', 'fixtures', 'localstack'), dir, { recursive: true });
+  writeFileSync(join(dir, 'totals.ts'), FLUSH_MODULE);
+  const { catalog } = await loadCatalog(join(dir, 'flow.yaml'));
+  const registry = new SchemaRegistry(catalog!.schemas);
+  const journal = new MemoryJournal();
+  journal.ensure('test/events');
+  journal.ensure('test/totals');
+  const events = [
+    { id: 'e1', user: 'u', amount: 1 },
+    { id: 'e2', user: 'u', amount: 10 },
+  ];
+  await journal.append(
+    'test/events',
+    events.map((doc) => ({ hashKey: explicitHashKey(packKey([doc.id])), doc })),
+  );
+  const runner = await createDerivationRunner(catalog!, registry, 'test/totals');
+  const task = new DeriveTask(catalog!.collections['test/totals'], runner, journal, catalog!);
+  return { journal, task, batch: decodeRecords('test/events', journal.allRecords('test/events')) };
 }
 
 describe('DeriveTask', () => {
@@ -59,43 +105,7 @@ describe('DeriveTask', () => {
     // Sums per user kept in the instance and published at flush(); e2 cannot be derived until fixed.
     const dir = mkdtempSync(join(tmpdir(), 'sluice-derive-flush-'));
     try {
-      cpSync(join(root, 'test', 'fixtures', 'localstack'), dir, { recursive: true });
-      writeFileSync(
-        join(dir, 'totals.ts'),
-        `export class Derivation {
-  private sums = new Map<string, { count: number; total: number }>();
-  fromEvents(read: { doc: { id: string; user: string; amount: number } }): never[] {
-    if (read.doc.id === 'e2' && (globalThis as { poisoned?: boolean }).poisoned) throw new Error('not yet');
-    const s = this.sums.get(read.doc.user) ?? { count: 0, total: 0 };
-    s.count += 1;
-    s.total += read.doc.amount;
-    this.sums.set(read.doc.user, s);
-    return [];
-  }
-  flush() {
-    const out = [...this.sums].map(([user, s]) => ({ user, ...s }));
-    this.sums.clear();
-    return out;
-  }
-}
-`,
-      );
-      const { catalog } = await loadCatalog(join(dir, 'flow.yaml'));
-      const registry = new SchemaRegistry(catalog!.schemas);
-      const journal = new MemoryJournal();
-      journal.ensure('test/events');
-      journal.ensure('test/totals');
-      const events = [
-        { id: 'e1', user: 'u', amount: 1 },
-        { id: 'e2', user: 'u', amount: 10 },
-      ];
-      await journal.append(
-        'test/events',
-        events.map((doc) => ({ hashKey: explicitHashKey(packKey([doc.id])), doc })),
-      );
-      const batch = decodeRecords('test/events', journal.allRecords('test/events'));
-      const runner = await createDerivationRunner(catalog!, registry, 'test/totals');
-      const task = new DeriveTask(catalog!.collections['test/totals'], runner, journal, catalog!);
+      const { journal, task, batch } = await flushFixture(dir);
       (globalThis as { poisoned?: boolean }).poisoned = true;
       // Halt: the function error leaves the instance warm; the mapping delivers the batch again.
       await expect(task.onBatch(batch)).rejects.toThrow(/not yet/);
@@ -103,9 +113,46 @@ describe('DeriveTask', () => {
       (globalThis as { poisoned?: boolean }).poisoned = false;
       await task.onBatch(batch);
       // e1 once, e2 once: not e1 three times (twice from the failed attempts).
-      expect(await readAll(journal, 'test/totals')).toEqual([{ user: 'u', count: 2, total: 11 }]);
+      expect((await readAll(journal, 'test/totals')).map(withoutMeta)).toEqual([
+        { user: 'u', count: 2, total: 11 },
+      ]);
     } finally {
       delete (globalThis as { poisoned?: boolean }).poisoned;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('what flush() published is dropped downstream when its batch is delivered again, whole or bisected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-derive-flush-'));
+    try {
+      const { journal, task, batch } = await flushFixture(dir);
+      // Applied and appended, then delivered again (a crash before the mapping's checkpoint), then its
+      // bisected halves.
+      await task.onBatch(batch);
+      await task.onBatch(batch);
+      await task.onBatch({ ...batch, docs: batch.docs.slice(0, 1) });
+      await task.onBatch({ ...batch, docs: batch.docs.slice(1) });
+      const published = decodeRecords('test/totals', journal.allRecords('test/totals')).docs;
+      expect(published.map((d) => withoutMeta(d.doc))).toEqual([
+        { user: 'u', count: 2, total: 11 },
+        { user: 'u', count: 2, total: 11 },
+        { user: 'u', count: 1, total: 1 },
+        { user: 'u', count: 1, total: 10 },
+      ]);
+      // A keyed consumer (the reduced view, a DynamoDB materialization) folds the first only.
+      const sum = (l: Json | undefined, r: Json) => {
+        const a = (l ?? { count: 0, total: 0 }) as { count: number; total: number };
+        const b = r as { count: number; total: number };
+        return { count: a.count + b.count, total: a.total + b.total };
+      };
+      const folded = foldKey(undefined, published, sum);
+      expect(folded.folded).toBe(1);
+      expect(folded.doc).toEqual({ count: 2, total: 11 });
+      // Each copy has the same _meta/uuid as the first: a backfill from fragments drops it too.
+      expect(
+        new Set(published.slice(0, 2).map((d) => (d.doc as { _meta: { uuid: string } })._meta.uuid)).size,
+      ).toBe(1);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
