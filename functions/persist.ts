@@ -35,6 +35,8 @@ export function createPersistTask(
     task,
     collectionOfArn: (arn) => rt.collectionOfArn(arn),
     onBatch: (batch) => task.onBatch(batch),
+    // Every document of the batch, parked ones too: they are the collection's documents all the same.
+    afterIsolation: (batch) => task.writeFragments(batch),
     counters: () => ({ docsOut: task.stats.docsIn, bytesOut: task.stats.bytesOut }),
     parking: parkingOf(rt),
   };

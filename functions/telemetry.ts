@@ -113,6 +113,11 @@ export interface BatchTask {
   counters(): TaskCounters;
   /** Where documents it cannot process are parked (`park` policy, SLUICE_PARKED); undefined: it halts. */
   parking?: ParkingLot;
+  /**
+   * After a failed batch's documents were each applied or parked on their own (`isolated`): what the
+   * task does once per batch and left out of the isolated applications (the persister's fragments).
+   */
+  afterIsolation?(batch: DocBatch): Promise<void>;
 }
 
 /** The task's parking lot when its failure policy is `park` (SLUICE_PARKED set by the stack). */
@@ -155,6 +160,7 @@ async function applyOrPark(task: BatchTask, batch: DocBatch, log: Log): Promise<
       });
     }
   }
+  await task.afterIsolation?.(batch);
   return parked;
 }
 

@@ -1,11 +1,12 @@
 /**
  * The persist task: one Kinesis event of a collection (one shard's batch) →
- * 1. collection fragments in S3: gzipped JSON lines at the Hive-style, deterministic path
+ * 1. the collection's reduced view in the StateStore: per key, the fully reduced document, written
+ *    conditionally on the source positions folded into it (exactly once; what `sluice read` returns);
+ * 2. then collection fragments in S3: gzipped JSON lines at the Hive-style, deterministic path
  *    `<prefix><collection>/<field>=<value>/.../pivot=<shardId>/utc_date=YYYY-MM-DD/utc_hour=HH/<firstSeq>-<lastSeq>.json.gz`
  *    (one object per logical partition; partition fields are the collection's `partition: true`
- *    projections; date and hour of the batch's first record arrival). A retried batch overwrites the same object.
- * 2. the collection's reduced view in the StateStore: per key, the fully reduced document, written
- *    conditionally on the source positions folded into it (exactly once; what `sluice read` returns).
+ *    projections; date and hour of the batch's first record arrival). A batch retried with the same
+ *    records overwrites the same objects; one the view refused wrote none (see onBatch).
  */
 import { gzipSync } from 'node:zlib';
 import type { CollectionSpec } from '../catalog/model.ts';
@@ -74,25 +75,35 @@ export class PersistTask {
     const docs = batch.docs;
     if (docs.length === 0) return;
     this.stats.docsIn += docs.length;
-    // 1. Fragments, one per logical partition. Not for redriven documents (ports/parking.ts) nor for the
-    // documents of a failed batch applied one by one (`isolated`): the batch's delivery wrote them into
-    // its fragments (all of them, before the view could refuse one), and a fragment of one document
-    // would overwrite the batch's fragment when its neighbours share its record.
+    // The view first, fragments after: a batch the view refuses fails before it has written any fragment,
+    // so the mapping's retry (bisected into halves under `halt`, other boundaries) writes the fragments of
+    // its own boundaries and no document lands in two. Not for redriven documents (ports/parking.ts), whose
+    // original delivery wrote them, nor for the documents of a failed batch applied one by one (`isolated`):
+    // the batch's fragments are written once they all are (`afterIsolation`).
+    await this.applyView(docs);
+    if (!batch.redrive && !batch.isolated) await this.writeFragments(batch);
+  }
+
+  /** One gzipped JSON-lines object per logical partition, named by the batch's records. */
+  async writeFragments(batch: DocBatch): Promise<void> {
     const byPartition = new Map<string, SourceDoc[]>();
-    for (const d of docs) {
+    for (const d of batch.docs) {
       const p = this.partitions.map((x) => `${x.field}=${partitionValue(getAt(d.doc, x.tokens))}`).join('/');
       const g = byPartition.get(p);
       if (g) g.push(d);
       else byPartition.set(p, [d]);
     }
-    for (const [p, group] of batch.redrive || batch.isolated ? [] : byPartition) {
+    for (const [p, group] of byPartition) {
       const body = gzipSync(Buffer.from(`${group.map((d) => JSON.stringify(d.doc)).join('\n')}\n`));
       await this.blobs.put(this.fragmentKey(group, p), body, 'application/x-ndjson');
       this.stats.fragments++;
       this.stats.bytesOut += body.length;
     }
+  }
+
+  /** The reduced view: per key, the fully reduced document, written conditionally on its applied positions. */
+  private async applyView(docs: SourceDoc[]): Promise<void> {
     if (this.opts.view === false) return;
-    // 2. The reduced view.
     const groups = new Map<string, { key: Buffer; docs: SourceDoc[] }>();
     for (const d of docs) {
       const k = this.extractor.packBinary(d.doc);

@@ -66,11 +66,11 @@ export interface DocBatch {
   redrive?: boolean;
   /**
    * One document of a batch that failed on a document error, applied again on its own (the `park`
-   * policy isolating the failing document, functions/telemetry.ts). The failed application already did
-   * for the whole batch what a task does before it can fail on a document — the persister's fragments,
-   * one object per batch and logical partition named by its records' sequence numbers — and must not do
-   * it again per document: documents packed in one record share its sequence number, so each would
-   * overwrite the batch's fragment with itself alone.
+   * policy isolating the failing document, functions/telemetry.ts). What a task does once per batch —
+   * the persister's fragments, one object per batch and logical partition named by its records' sequence
+   * numbers — it must not do per document (documents packed in one record share its sequence number, so
+   * each would overwrite the batch's fragment with itself alone): it does it for the whole batch once
+   * every document was applied or parked (BatchTask.afterIsolation).
    */
   isolated?: boolean;
 }

@@ -1,8 +1,7 @@
 /**
  * Under `park`, a document the persister cannot fold into its collection's reduced view (here a `sum`
  * that overflows: each document is valid alone, only their reduction fails) is parked, and only it:
- * the batch is applied again document by document. Each of those applications writes its document's
- * fragment too. The durable history (S3 fragments: what a new materialization binding backfills from,
+ * the batch is applied again document by document, and then its fragments are written. The durable history (S3 fragments: what a new materialization binding backfills from,
  * what Athena reads) must still hold every document of the batch, the parked one included (its
  * delivery wrote it, only the view refused it): none may be lost because a document of the same
  * Kinesis record was written after it under the same object name.
@@ -11,13 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
-import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { postJson } from './helpers.ts';
+import { fragmentIds, postJson } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -27,20 +24,6 @@ type Account = { id: string; balance: number };
 
 async function post(runner: AssemblyRunner, docs: Account[]): Promise<void> {
   expect(await postJson(`${runner.ingestUrl}/test/ingest/accounts`, docs)).toBe(200);
-}
-
-/** Every document in the collection's fragments, by id (an id twice: a duplicate). */
-async function fragmentIds(runner: AssemblyRunner, collection: string): Promise<string[]> {
-  const place = runner.resources.fragments[collection];
-  const blobs = new S3BlobStore({ client: runner.admin.s3, bucket: place.bucket });
-  const ids: string[] = [];
-  for (const k of await blobs.list(place.folder))
-    for (const line of gunzipSync(Buffer.from((await blobs.get(k))!))
-      .toString()
-      .trim()
-      .split('\n'))
-      ids.push((JSON.parse(line) as Account).id);
-  return ids.sort();
 }
 
 describe('park in the persister keeps the durable history whole', () => {

@@ -4,10 +4,12 @@
  * of the real SDK client, so everything below (serialization, HTTP, the emulator) is real.
  */
 import { randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { type AwsClients, EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
@@ -155,4 +157,18 @@ export async function postJson(url: string, docs: unknown): Promise<number> {
   });
   await res.arrayBuffer();
   return res.status;
+}
+
+/** Every document's `id` in a collection's S3 fragments, sorted (an id twice: a document in two fragments). */
+export async function fragmentIds(runner: AssemblyRunner, collection: string): Promise<string[]> {
+  const place = runner.resources.fragments[collection];
+  const blobs = new S3BlobStore({ client: runner.admin.s3, bucket: place.bucket });
+  const ids: string[] = [];
+  for (const k of await blobs.list(place.folder))
+    for (const line of gunzipSync(Buffer.from((await blobs.get(k))!))
+      .toString()
+      .trim()
+      .split('\n'))
+      ids.push((JSON.parse(line) as { id: string }).id);
+  return ids.sort();
 }
