@@ -43,6 +43,8 @@ export const DIAGNOSTIC_CODES = {
   SchemaNotFound: 'a schema reference whose file, pointer or anchor does not exist',
   SchemaInvalid: 'a JSON schema that cannot be compiled',
   SchemaNotObject: 'a collection schema that does not require documents to be objects',
+  InferredSchemaStandIn:
+    'a read schema referencing `flow://inferred-schema`, which the write schema stands for',
   // Keys, projections, reductions.
   KeyEmpty: 'a collection key with no pointers',
   KeyNotFound: 'a key location that the schema does not allow to exist',

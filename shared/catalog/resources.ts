@@ -19,6 +19,22 @@ import { SourceDoc } from './source.ts';
 
 /** The read schema placeholder for a collection's write schema (Estuary's `flow://write-schema`). */
 export const FLOW_WRITE_SCHEMA = 'flow://write-schema';
+/** Estuary's relaxed write schema: with no inferred schema available, Estuary uses the write schema itself. */
+export const FLOW_RELAXED_WRITE_SCHEMA = 'flow://relaxed-write-schema';
+/** Estuary's inferred schema. Sluice infers none: the write schema stands for it (see WRITE_STANDINS). */
+export const FLOW_INFERRED_SCHEMA = 'flow://inferred-schema';
+
+/**
+ * The `flow://` references a read schema may make, all resolved to the collection's write schema.
+ * `flow://relaxed-write-schema` as Estuary resolves it when no inferred schema is available
+ * (crates/validation/src/collection.rs: `relaxed.as_ref().unwrap_or(&write_model)`).
+ * `flow://inferred-schema`: Estuary infers a schema from the documents written and, until it has one,
+ * resolves the reference to a placeholder that fails every read. Sluice infers none, so the write schema
+ * stands for it: every document written validates against it, as every document an inferred schema has
+ * seen validates against that. So Estuary's discovered read schema (`allOf: [relaxed-write-schema,
+ * inferred-schema]`) reads as the write schema, with its types for keys, reductions and projections.
+ */
+const WRITE_STANDINS = new Set([FLOW_WRITE_SCHEMA, FLOW_RELAXED_WRITE_SCHEMA, FLOW_INFERRED_SCHEMA]);
 
 /** Keywords whose values are data, not subschemas: `$ref`s inside them are not references. */
 const DATA_KEYWORDS = new Set(['const', 'enum', 'examples', 'default']);
@@ -98,7 +114,10 @@ export class Resources {
       return uri;
     }
     if (typeof value !== 'string') return undefined; // reported by the structural check
-    if (value === FLOW_WRITE_SCHEMA && opts.flowWrite !== undefined) return opts.flowWrite ?? undefined;
+    if (WRITE_STANDINS.has(value) && opts.flowWrite !== undefined) {
+      if (value === FLOW_INFERRED_SCHEMA) this.inferredStandIn(at);
+      return opts.flowWrite ?? undefined;
+    }
     const url = this.resolveUrl(value, this.baseOf(at.doc.file), at);
     if (!url) return undefined;
     const docUri = withoutHash(url);
@@ -136,11 +155,9 @@ export class Resources {
       this.report.error(
         'Unsupported',
         at,
-        value === FLOW_WRITE_SCHEMA
-          ? '`flow://write-schema` may only be used in a `readSchema`, alongside a `writeSchema`'
-          : value === 'flow://inferred-schema'
-            ? `\`${value}\` is not supported: Sluice has no schema inference; reference \`${FLOW_WRITE_SCHEMA}\` only`
-            : `\`${value}\` is not supported; reference \`${FLOW_WRITE_SCHEMA}\` instead`,
+        WRITE_STANDINS.has(value)
+          ? `\`${value}\` may only be used in a \`readSchema\`, alongside a \`writeSchema\``
+          : `\`${value}\` is not supported; a read schema may reference ${[...WRITE_STANDINS].map((r) => `\`${r}\``).join(', ')}`,
       );
       return undefined;
     }
@@ -198,10 +215,16 @@ export class Resources {
   /**
    * Follows every `$ref` in `schema` (whose resource URI is `uri`, written at `at`): loads
    * referenced schema files and checks that referenced pointers and anchors exist. In a read
-   * schema (`flowWrite` defined), `flow://write-schema` references are replaced by `flowWrite`.
+   * schema (`flowWrite` defined), `flow://write-schema` references (and the other WRITE_STANDINS) are
+   * replaced by `flowWrite`.
    */
   private async crawl(schema: Json, uri: string, at: Where, flowWrite?: string | null): Promise<void> {
+    scopeFlowResources(schema, uri);
     const refs: { node: { [k: string]: Json }; ref: string; base: string; pointer: string }[] = [];
+    // Resources embedded by a nested `$id` (Estuary's discovered write schemas embed the connector's
+    // schema as `$defs["flow://connector-schema"]` with that `$id`, and `$ref` it): the compiler
+    // resolves references to them, so they need no loading.
+    const embedded = new Set<string>();
     const walk = (node: Json, base: string, pointer: string, root: boolean) => {
       if (Array.isArray(node)) {
         node.forEach((item, i) => {
@@ -213,6 +236,7 @@ export class Resources {
       if (!root && typeof node.$id === 'string') {
         try {
           base = withoutHash(new URL(node.$id, base));
+          embedded.add(base);
         } catch {
           // An invalid nested $id is the schema compiler's to report.
         }
@@ -227,12 +251,23 @@ export class Resources {
 
     for (const { node, ref, base, pointer } of refs) {
       const where: Where = { doc: at.doc, pointer };
-      if (ref === FLOW_WRITE_SCHEMA && flowWrite !== undefined && base === uri) {
+      if (WRITE_STANDINS.has(ref) && flowWrite !== undefined && base === uri) {
+        if (ref === FLOW_INFERRED_SCHEMA) this.inferredStandIn(where);
         if (flowWrite !== null) node.$ref = flowWrite; // else the write schema's problem is reported
         continue;
       }
+      if (embeddedRef(ref, base, embedded)) continue;
       if (!(await this.followRef(ref, base, uri, where))) this.unresolved.add(uri);
     }
+  }
+
+  /** Says, where a read schema references `flow://inferred-schema`, what stands for it here. */
+  private inferredStandIn(at: Where): void {
+    this.report.warning(
+      'InferredSchemaStandIn',
+      at,
+      `Sluice infers no schemas: \`${FLOW_INFERRED_SCHEMA}\` stands for the collection's write schema, which every document written validates against (Estuary would use the schema it infers from those documents)`,
+    );
   }
 
   /** Loads what `ref` (written in resource `uri`, resolving against `base`) names; false when it cannot. */
@@ -328,6 +363,51 @@ function collectAnchors(schema: Json): string[] {
   };
   walk(schema);
   return out;
+}
+
+/**
+ * Gives resources a document embeds under Estuary's reserved `flow://` scheme (discovery embeds each
+ * collection's connector schema as `$id: flow://connector-schema`) an `$id` of the document's own, and
+ * points the document's references to them there. Estuary builds each collection's schema on its own;
+ * Sluice compiles the catalog's schemas together, where every collection's `flow://connector-schema`
+ * would otherwise be one and the same resource.
+ */
+function scopeFlowResources(schema: Json, uri: string): void {
+  const scoped = new Map<string, string>();
+  const visit = (node: Json, root: boolean, f: (n: { [k: string]: Json }, root: boolean) => void) => {
+    if (Array.isArray(node)) {
+      for (const x of node) visit(x, false, f);
+      return;
+    }
+    if (!isObject(node)) return;
+    f(node, root);
+    for (const [k, v] of Object.entries(node)) if (!DATA_KEYWORDS.has(k)) visit(v, false, f);
+  };
+  visit(schema, true, (n, root) => {
+    if (root || typeof n.$id !== 'string' || !n.$id.startsWith('flow://')) return;
+    const id = new URL(uri);
+    id.hash = '';
+    id.searchParams.set('resource', n.$id);
+    scoped.set(n.$id, id.href);
+    n.$id = id.href;
+  });
+  if (scoped.size === 0) return;
+  visit(schema, true, (n) => {
+    if (typeof n.$ref !== 'string') return;
+    const hash = n.$ref.indexOf('#');
+    const target = scoped.get(hash < 0 ? n.$ref : n.$ref.slice(0, hash));
+    if (target) n.$ref = target + (hash < 0 ? '' : n.$ref.slice(hash));
+  });
+}
+
+/** Whether `ref` (resolved against `base`) names a resource embedded in the same document by `$id`. */
+function embeddedRef(ref: string, base: string, embedded: Set<string>): boolean {
+  if (embedded.size === 0 || ref.startsWith('#')) return false;
+  try {
+    return embedded.has(withoutHash(new URL(ref, base)));
+  } catch {
+    return false;
+  }
 }
 
 function containsFlowRef(schema: Json | undefined): boolean {

@@ -31,10 +31,33 @@ class SchemaSet {
     return anchored === undefined ? undefined : { schema: anchored, base };
   }
 
+  /** A document with this `$id`, or a resource embedded in one by a nested `$id` (resolved against its base). */
   findById(id: string): Json | undefined {
-    for (const d of Object.values(this.docs)) if (isObject(d) && d.$id === id) return d;
-    return undefined;
+    if (!this.byId) {
+      const ids = new Map<string, Json>();
+      const walk = (node: Json, base: string) => {
+        if (Array.isArray(node)) {
+          for (const x of node) walk(x, base);
+          return;
+        }
+        if (!isObject(node)) return;
+        if (typeof node.$id === 'string') {
+          try {
+            base = new URL(node.$id, base).href.split('#')[0];
+            if (!ids.has(base)) ids.set(base, node);
+          } catch {
+            // An invalid $id is the schema compiler's to report.
+          }
+        }
+        for (const [k, v] of Object.entries(node)) if (!DATA_KEYWORDS.has(k)) walk(v, base);
+      };
+      for (const [uri, d] of Object.entries(this.docs)) walk(d, uri);
+      this.byId = ids;
+    }
+    return this.byId.get(id);
   }
+
+  private byId: Map<string, Json> | undefined;
 
   private findAnchor(node: Json, anchor: string): Json | undefined {
     if (Array.isArray(node)) {

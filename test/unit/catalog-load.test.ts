@@ -328,7 +328,8 @@ describe('a broken catalog', async () => {
   it('hits every diagnostic code', () => {
     const codes = new Set(diagnostics.map((d) => d.code));
     // Derivation runtime checks run only on an otherwise valid catalog: derive-sqlite.test.ts has them.
-    // ShardSettingIgnored: the Estuary-syntax catalog below has it.
+    // ShardSettingIgnored: the Estuary-syntax catalog below has it; InferredSchemaStandIn: the discovered
+    // read schema below.
     const runtime = [
       'SqlInvalid',
       'ParamNotFound',
@@ -336,6 +337,7 @@ describe('a broken catalog', async () => {
       'ImportMapIgnored',
       'LambdaIgnored',
       'ShardSettingIgnored',
+      'InferredSchemaStandIn',
     ];
     expect(
       Object.keys(DIAGNOSTIC_CODES).filter(
@@ -636,22 +638,82 @@ ${module
     expect(registry.validator(a.readSchema).isValid({ id: 'x' })).toBe(true);
   });
 
-  it('rejects schema inference placeholders and remote schemas clearly', async () => {
+  it("reads Estuary's discovered read schema (relaxed write schema and inferred schema) as the write schema, saying what stands for inference", async () => {
+    // As Estuary's discovery writes it: the connector's schema embedded as $defs["flow://connector-schema"]
+    // (with that $id) and referenced; the read schema the intersection of the two flow:// schemas.
     const dir = write({
       'flow.yaml': `collections:
   acmeCo/a:
-    writeSchema: ${SCHEMA}
-    readSchema: { allOf: [{ $ref: "flow://write-schema" }, { $ref: "flow://inferred-schema" }] }
+    writeSchema:
+      $defs:
+        flow://connector-schema:
+          $id: flow://connector-schema
+          type: object
+          properties: { id: { type: string }, n: { type: integer, reduce: { strategy: sum } } }
+          required: [id]
+          reduce: { strategy: merge }
+          x-infer-schema: true
+      $ref: flow://connector-schema
+    readSchema:
+      allOf:
+        - $ref: flow://relaxed-write-schema
+        - $ref: flow://inferred-schema
     key: [/id]
+  acmeCo/b:
+    writeSchema:
+      $defs:
+        flow://connector-schema:
+          $id: flow://connector-schema
+          type: object
+          properties: { code: { type: integer } }
+          required: [code]
+      $ref: flow://connector-schema
+    readSchema: { allOf: [{ $ref: flow://relaxed-write-schema }, { $ref: flow://inferred-schema }] }
+    key: [/code]
+`,
+    });
+    const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => [d.severity, d.code, d.line, d.pointer])).toEqual([
+      ['warning', 'InferredSchemaStandIn', 16, '/collections/acmeCo~1a/readSchema/allOf/1/$ref'],
+      ['warning', 'InferredSchemaStandIn', 27, '/collections/acmeCo~1b/readSchema/allOf/1/$ref'],
+    ]);
+    expect(diagnostics[0].message).toContain("stands for the collection's write schema");
+    const a = catalog!.collections['acmeCo/a'];
+    expect(catalog!.schemas[a.readSchema]).toMatchObject({
+      allOf: [{ $ref: a.writeSchema }, { $ref: a.writeSchema }],
+    });
+    const registry = new SchemaRegistry(catalog!.schemas);
+    // The embedded connector schema is what validates: `id` required, `n` an integer.
+    expect(registry.validator(a.writeSchema).isValid({ id: 'x', n: 1 })).toBe(true);
+    expect(registry.validator(a.writeSchema).isValid({ n: 1 })).toBe(false);
+    expect(registry.validator(a.readSchema).isValid({ id: 'x', n: 'one' })).toBe(false);
+    // Each collection's embedded `flow://connector-schema` is its own, though the catalog's schemas are
+    // compiled together.
+    const b = catalog!.collections['acmeCo/b'];
+    expect(registry.validator(b.writeSchema).isValid({ code: 1 })).toBe(true);
+    expect(registry.validator(b.writeSchema).isValid({ id: 'x' })).toBe(false);
+    expect(registry.validator(a.writeSchema).isValid({ code: 1 })).toBe(false);
+  });
+
+  it('rejects flow:// schemas outside a read schema, unknown ones, and remote schemas clearly', async () => {
+    const dir = write({
+      'flow.yaml': `collections:
+  acmeCo/a: { schema: { allOf: [{ $ref: "flow://inferred-schema" }] }, key: [/id] }
   acmeCo/b: { schema: "ftp://example.com/b.schema.json", key: [/id] }
+  acmeCo/c:
+    writeSchema: ${SCHEMA}
+    readSchema: { allOf: [{ $ref: "flow://write-schema" }, { $ref: "flow://other-schema" }] }
+    key: [/id]
 `,
     });
     const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
-    expect(diagnostics.map((d) => [d.code, d.pointer])).toEqual([
-      ['Unsupported', '/collections/acmeCo~1a/readSchema/allOf/1/$ref'],
+    expect(diagnostics.filter((d) => d.severity === 'error').map((d) => [d.code, d.pointer])).toEqual([
+      ['Unsupported', '/collections/acmeCo~1a/schema/allOf/0/$ref'],
       ['Unsupported', '/collections/acmeCo~1b/schema'],
+      ['Unsupported', '/collections/acmeCo~1c/readSchema/allOf/1/$ref'],
     ]);
-    expect(diagnostics[0].message).toContain('no schema inference');
+    expect(diagnostics[0].message).toContain('may only be used in a `readSchema`, alongside a `writeSchema`');
+    expect(diagnostics[2].message).toContain('a read schema may reference `flow://write-schema`');
   });
 
   it('rejects Estuary features Sluice lacks by name, not as unknown properties', async () => {

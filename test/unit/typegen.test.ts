@@ -53,4 +53,20 @@ describe('schemaToType', () => {
     expect(t).toContain('a: string;');
     expect(t).toContain('b?: string;');
   });
+
+  it("follows a $ref to a resource embedded by $id, as Estuary's discovered write schemas embed the connector's", () => {
+    const t = typeOf({
+      $defs: {
+        'flow://connector-schema': {
+          $id: 'flow://connector-schema',
+          type: 'object',
+          properties: { id: { type: 'string' }, n: { type: 'integer' } },
+          required: ['id'],
+        },
+      },
+      $ref: 'flow://connector-schema',
+    });
+    expect(t).toContain('id: string;');
+    expect(t).toContain('n?: number;');
+  });
 });
