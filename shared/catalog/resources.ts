@@ -388,8 +388,10 @@ function scopeFlowResources(schema: Json, uri: string): void {
     const id = new URL(uri);
     id.hash = '';
     id.searchParams.set('resource', n.$id);
-    scoped.set(n.$id, id.href);
-    n.$id = id.href;
+    // Readable in error messages, as inlineSchemaUri keeps its pointer.
+    const href = id.href.replaceAll('%2F', '/').replaceAll('%7E', '~').replaceAll('%3A', ':');
+    scoped.set(n.$id, href);
+    n.$id = href;
   });
   if (scoped.size === 0) return;
   visit(schema, true, (n) => {
