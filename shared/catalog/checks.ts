@@ -8,12 +8,14 @@ import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
 import { didYouMeanHint } from './diagnostics.ts';
 import type { CollectionInfo, IngestDocuments } from './load.ts';
-import type { SourceLocation } from './model.ts';
+import type { SourceLocation, TransformSpec } from './model.ts';
 import { locate, type Report, type Where } from './report.ts';
 import type { Resources } from './resources.ts';
 import type { LocationShape, ReduceAnnotation, SchemaIndex, SchemaIndexFactory } from './schema-index.ts';
 
 const KEY_TYPES = new Set(['string', 'integer', 'boolean']);
+/** Estuary's `is_keyable_type` (crates/json types.rs): one of these, optionally null. */
+const SHUFFLE_TYPES = new Set(['string', 'integer', 'number', 'boolean']);
 /** Types each strategy can reduce (`null` is always tolerated: conditional schemas often allow it). */
 const STRATEGY_TYPES: Record<string, string[]> = {
   sum: ['integer', 'number'],
@@ -157,23 +159,7 @@ export function checkSchemas(
       });
     }
 
-    spec.derive?.transforms.forEach((t, i) => {
-      if (t.shuffle === 'any' || t.disable) return;
-      const source = collections.get(t.source.name)?.spec.readSchema;
-      if (!source) return;
-      guard(source, undefined, (index) => {
-        if (t.shuffle === 'any') return;
-        t.shuffle.key.forEach((ptr, j) => {
-          if (index.shapeAt(source, ptr).exists !== 'cannot') return;
-          report.error(
-            'ShuffleKeyNotFound',
-            at(`/derive/transforms/${i}/shuffle/key/${j}`),
-            `shuffle key \`${ptr}\` cannot exist in documents of \`${t.source.name}\``,
-            didYouMeanHint(lastToken(ptr), propertyNames(resources, source, parentPointer(ptr))),
-          );
-        });
-      });
-    });
+    if (spec.derive) checkShuffles(report, resources, guard, collections, spec.derive.transforms, at);
   }
 
   for (const u of unreachable.values()) {
@@ -195,6 +181,109 @@ export function checkSchemas(
       );
     });
   }
+}
+
+type Guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T) => T | undefined;
+
+/**
+ * Shuffle keys of a derivation's transforms, as Estuary's crates/validation derivation.rs
+ * (`walk_derive_transform`, `walk_derivation`) and schema.rs (`walk_ptr` with `ptr_is_key`) check them:
+ * a key is not empty; each location is declared by the source's schema, may exist, is of one scalar
+ * type (string, integer, number or boolean; null allowed: `is_keyable_type`) and is not reduced; and every transform that
+ * shuffles by key does so on the same number and types of locations (`ShuffleKeyImplicitMismatch`),
+ * since one shard owns one range of shuffled keys across all transforms.
+ */
+function checkShuffles(
+  report: Report,
+  resources: Resources,
+  guard: Guard,
+  collections: Map<string, CollectionInfo>,
+  transforms: TransformSpec[],
+  at: (p: string, key?: boolean) => Where,
+): void {
+  let first: { name: string; index: number; types: string[] } | undefined;
+  transforms.forEach((t, i) => {
+    if (t.shuffle === 'any' || t.disable) return;
+    const keyAt = at(`/derive/transforms/${i}/shuffle/key`);
+    if (t.shuffle.key.length === 0) {
+      report.error(
+        'ShuffleKeyEmpty',
+        keyAt,
+        `transform \`${t.name}\` shuffles by an empty key; list at least one location (\`key: [/ptr]\`), or use \`shuffle: any\``,
+      );
+      return;
+    }
+    const sourceName = t.source.name;
+    const source = collections.get(sourceName)?.spec.readSchema;
+    if (!source) return;
+    const types = guard(source, undefined, (index) => {
+      if (t.shuffle === 'any') return undefined;
+      let ok = true;
+      const out = t.shuffle.key.map((ptr, j) => {
+        const where = at(`/derive/transforms/${i}/shuffle/key/${j}`);
+        let shape: LocationShape;
+        try {
+          shape = index.shapeAt(source, ptr);
+        } catch {
+          ok = false; // a malformed pointer, reported where it was written
+          return 'invalid';
+        }
+        const hint = () =>
+          didYouMeanHint(lastToken(ptr), propertyNames(resources, source, parentPointer(ptr)));
+        if (shape.exists === 'cannot') {
+          ok = false;
+          report.error(
+            'ShuffleKeyNotFound',
+            where,
+            `shuffle key \`${ptr}\` cannot exist in documents of \`${sourceName}\``,
+            hint(),
+          );
+          return 'invalid';
+        }
+        if (shape.implicit) {
+          ok = false;
+          report.error(
+            'ShuffleKeyNotFound',
+            where,
+            `shuffle key \`${ptr}\` is not declared by the schema of \`${sourceName}\`; a shuffle key must be a location that the schema declares`,
+            hint(),
+          );
+          return 'invalid';
+        }
+        const scalar = [...shape.types].filter((x) => x !== 'null');
+        if (scalar.length !== 1 || !SHUFFLE_TYPES.has(scalar[0])) {
+          ok = false;
+          report.error(
+            'ShuffleKeyWrongType',
+            where,
+            `shuffle key \`${ptr}\` may be ${[...shape.types].join(', ')} in documents of \`${sourceName}\`; a shuffle key location must be of one type: string, integer, number or boolean (or null)`,
+          );
+          return 'invalid';
+        }
+        if (shape.reduce && shape.reduce.strategy !== 'lastWriteWins') {
+          ok = false;
+          report.error(
+            'KeyHasReduce',
+            where,
+            `shuffle key \`${ptr}\` has a \`${shape.reduce.strategy}\` reduce annotation in the schema of \`${sourceName}\`; keyed locations cannot be reduced`,
+          );
+        }
+        return scalar[0];
+      });
+      return ok ? out : undefined;
+    });
+    if (!types) return;
+    if (!first) {
+      first = { name: t.name, index: i, types };
+      return;
+    }
+    if (first.types.join() === types.join()) return;
+    report.error(
+      'ShuffleKeyMismatch',
+      keyAt,
+      `transform \`${t.name}\` shuffles on a key of types [${types.join(', ')}], but transform \`${first.name}\` (transforms/${first.index}) on [${first.types.join(', ')}]; every transform of a derivation that shuffles by key must use the same number and types of locations`,
+    );
+  });
 }
 
 /**

@@ -57,7 +57,12 @@ export const DIAGNOSTIC_CODES = {
   NotPartition: 'a partition selector field that is not a logical partition of the collection',
   // Derivations.
   DuplicateTransform: 'two transforms of one derivation with the same name',
-  ShuffleKeyNotFound: 'a shuffle key location that the source schema does not allow to exist',
+  ShuffleKeyNotFound:
+    'a shuffle key location that the source schema does not allow to exist, or does not declare',
+  ShuffleKeyEmpty: 'a transform `shuffle: {key: []}` with no locations',
+  ShuffleKeyWrongType:
+    'a shuffle key location that is not of one type: string, integer, number or boolean (null allowed)',
+  ShuffleKeyMismatch: 'transforms of one derivation that shuffle on keys of different lengths or types',
   ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',

@@ -1,0 +1,306 @@
+// Catalog validation against Estuary's crates/validation: each case mutates one valid catalog into one
+// that Estuary rejects, and asserts Sluice's diagnostic (code, file:line, JSON pointer, the words that
+// say what was found and what is allowed); the valid variants beside them must still load. The Estuary
+// file each rule comes from is named on its case.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { Diagnostic } from '../../shared/catalog/diagnostics.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: each case reaches into the catalog where it likes
+type Catalog = Record<string, any>;
+
+/** The valid catalog every case starts from: a captured collection, a SQLite derivation, a materialization, a test. */
+function base(): Catalog {
+  return {
+    collections: {
+      'acmeCo/orders': {
+        schema: {
+          type: 'object',
+          properties: {
+            id: { type: 'integer' },
+            customer: { type: 'string' },
+            amount: { type: 'number' },
+            flag: { type: 'boolean' },
+            tags: { type: 'array', items: { type: 'string' } },
+            meta: { type: 'object', properties: { region: { type: 'string' } }, required: ['region'] },
+          },
+          required: ['id', 'customer', 'meta'],
+        },
+        key: ['/id'],
+        projections: { region: { location: '/meta/region', partition: true } },
+      },
+      'acmeCo/totals': {
+        schema: {
+          type: 'object',
+          reduce: { strategy: 'merge' },
+          properties: {
+            customer: { type: 'string' },
+            total: { type: 'number', reduce: { strategy: 'sum' } },
+          },
+          required: ['customer'],
+        },
+        key: ['/customer'],
+        derive: {
+          using: { sqlite: {} },
+          transforms: [
+            {
+              name: 'fromOrders',
+              source: 'acmeCo/orders',
+              shuffle: { key: ['/customer'] },
+              lambda: 'SELECT $customer AS customer, $amount AS total;',
+            },
+          ],
+        },
+      },
+    },
+    captures: {
+      'acmeCo/ingest': {
+        endpoint: { connector: { image: 'source-http-ingest', config: {} } },
+        bindings: [{ target: 'acmeCo/orders', resource: { path: '/orders' } }],
+      },
+    },
+    materializations: {
+      'acmeCo/to-dynamo': {
+        endpoint: { connector: { image: 'materialize-dynamodb', config: { region: 'us-east-1' } } },
+        bindings: [{ source: 'acmeCo/totals', resource: { table: 'totals' } }],
+      },
+    },
+    tests: {
+      'acmeCo/test-totals': [
+        {
+          ingest: {
+            collection: 'acmeCo/orders',
+            documents: [{ id: 1, customer: 'a', amount: 2, meta: { region: 'EU' } }],
+          },
+        },
+        { verify: { collection: 'acmeCo/totals', documents: [{ customer: 'a', total: 2 }] } },
+      ],
+    },
+  };
+}
+
+const orders = (c: Catalog) => c.collections['acmeCo/orders'];
+const totals = (c: Catalog) => c.collections['acmeCo/totals'];
+const transforms = (c: Catalog): Catalog[] => totals(c).derive.transforms;
+const bindings = (c: Catalog): Catalog[] => c.materializations['acmeCo/to-dynamo'].bindings;
+const steps = (c: Catalog): Catalog[] => c.tests['acmeCo/test-totals'];
+
+interface Expected {
+  code: Diagnostic['code'];
+  pointer: string;
+  /** Words the message must contain: what was found, what is allowed. */
+  says: string[];
+  hint?: string;
+  /** Text on the line the diagnostic points at (default: the pointer's last token). */
+  line?: string;
+}
+
+interface Case {
+  name: string;
+  /** The Estuary file and error this follows. */
+  estuary: string;
+  mutate: (c: Catalog) => void;
+  /** The errors, in reading order; empty for a variant that must stay valid. */
+  errors: Expected[];
+}
+
+const root = mkdtempSync(join(tmpdir(), 'sluice-validation-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+async function check(mutate: (c: Catalog) => void): Promise<{ text: string; diagnostics: Diagnostic[] }> {
+  const c = base();
+  mutate(c);
+  const dir = join(root, String(n++));
+  mkdirSync(dir);
+  const text = stringify(c);
+  writeFileSync(join(dir, 'flow.yaml'), text);
+  const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+  return { text, diagnostics: diagnostics.filter((d) => d.severity === 'error') };
+}
+
+/**
+ * The line a diagnostic points at must be where its pointer is written: it names the pointer's last
+ * token (`key:` for `.../shuffle/key`), or, for an array item, holds `- ` and the text given.
+ */
+function expectLine(text: string, d: Diagnostic, e: Expected): void {
+  const line = text.split('\n')[d.line - 1] ?? '';
+  const last = d.pointer.split('/').at(-1)!.replaceAll('~1', '/').replaceAll('~0', '~');
+  if (e.line !== undefined) expect(line).toContain(e.line);
+  else if (!/^\d+$/.test(last)) expect(line).toContain(last);
+}
+
+function run(cases: Case[]): void {
+  for (const c of cases) {
+    it(`${c.name} (${c.estuary})`, async () => {
+      const { text, diagnostics } = await check(c.mutate);
+      expect(diagnostics.map((d) => `${d.code} ${d.pointer}`)).toEqual(
+        c.errors.map((e) => `${e.code} ${e.pointer}`),
+      );
+      c.errors.forEach((e, i) => {
+        const d = diagnostics[i];
+        for (const word of e.says) expect(d.message).toContain(word);
+        if (e.hint) expect(d.hint).toContain(e.hint);
+        expect(d.file.endsWith('flow.yaml')).toBe(true);
+        expectLine(text, d, e);
+      });
+    });
+  }
+}
+
+describe('the base catalog', () => {
+  it('is valid', async () => {
+    expect((await check(() => {})).diagnostics).toEqual([]);
+  });
+});
+
+describe('shuffle keys (crates/validation/src/derivation.rs walk_derive_transform, walk_derivation; schema.rs walk_ptr)', () => {
+  run([
+    {
+      name: 'an empty shuffle key',
+      estuary: 'ShuffleKeyEmpty',
+      mutate: (c) => {
+        transforms(c)[0].shuffle = { key: [] };
+      },
+      errors: [
+        {
+          code: 'ShuffleKeyEmpty',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/shuffle/key',
+          says: ['`fromOrders`', 'empty key', 'shuffle: any'],
+        },
+      ],
+    },
+    {
+      name: 'a shuffle key the source schema does not declare',
+      estuary: 'PtrIsImplicit',
+      mutate: (c) => {
+        transforms(c)[0].shuffle = { key: ['/custome'] };
+      },
+      errors: [
+        {
+          code: 'ShuffleKeyNotFound',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/shuffle/key/0',
+          says: ['`/custome`', 'not declared', '`acmeCo/orders`'],
+          hint: 'did you mean `customer`?',
+        },
+      ],
+    },
+    {
+      name: 'a shuffle key that cannot exist',
+      estuary: 'PtrCannotExist',
+      mutate: (c) => {
+        orders(c).schema.additionalProperties = false;
+        transforms(c)[0].shuffle = { key: ['/nope'] };
+      },
+      errors: [
+        {
+          code: 'ShuffleKeyNotFound',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/shuffle/key/0',
+          says: ['`/nope`', 'cannot exist', '`acmeCo/orders`'],
+        },
+      ],
+    },
+    {
+      name: 'a shuffle key of an array',
+      estuary: 'KeyWrongType',
+      mutate: (c) => {
+        transforms(c)[0].shuffle = { key: ['/tags'] };
+      },
+      errors: [
+        {
+          code: 'ShuffleKeyWrongType',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/shuffle/key/0',
+          says: ['`/tags`', 'may be array', 'string, integer, number or boolean'],
+        },
+      ],
+    },
+    {
+      name: 'a shuffle key of two types',
+      estuary: 'KeyWrongType',
+      mutate: (c) => {
+        orders(c).schema.properties.customer = { type: ['string', 'integer'] };
+      },
+      errors: [
+        {
+          code: 'ShuffleKeyWrongType',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/shuffle/key/0',
+          says: ['`/customer`', 'may be integer, string', 'of one type'],
+        },
+      ],
+    },
+    {
+      name: 'a reduced shuffle key',
+      estuary: 'KeyHasReduction',
+      mutate: (c) => {
+        orders(c).schema.properties.amount.reduce = { strategy: 'sum' };
+        transforms(c)[0].shuffle = { key: ['/amount'] };
+      },
+      errors: [
+        {
+          code: 'KeyHasReduce',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/shuffle/key/0',
+          says: ['`/amount`', '`sum`', 'cannot be reduced'],
+        },
+      ],
+    },
+    {
+      name: 'transforms shuffling on keys of different types',
+      estuary: 'ShuffleKeyImplicitMismatch',
+      mutate: (c) => {
+        transforms(c).push({ ...structuredClone(transforms(c)[0]), name: 'byId', shuffle: { key: ['/id'] } });
+      },
+      errors: [
+        {
+          code: 'ShuffleKeyMismatch',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/1/shuffle/key',
+          says: ['`byId`', '[integer]', '`fromOrders`', '[string]', 'same number and types'],
+          line: '- /id',
+        },
+      ],
+    },
+    {
+      name: 'transforms shuffling on keys of different lengths',
+      estuary: 'ShuffleKeyImplicitMismatch',
+      mutate: (c) => {
+        const t = structuredClone(transforms(c)[0]);
+        transforms(c).push({ ...t, name: 'byTwo', shuffle: { key: ['/customer', '/meta/region'] } });
+      },
+      errors: [
+        {
+          code: 'ShuffleKeyMismatch',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/1/shuffle/key',
+          says: ['[string, string]', '[string]'],
+          line: '- /customer',
+        },
+      ],
+    },
+    {
+      name: 'valid: shuffle keys of the same types, a nested one, and `any` beside them',
+      estuary: 'ok',
+      mutate: (c) => {
+        const t = structuredClone(transforms(c)[0]);
+        transforms(c).push({ ...t, name: 'byRegion', shuffle: { key: ['/meta/region'] } });
+        transforms(c).push({ ...t, name: 'anyShard', shuffle: 'any' });
+      },
+      errors: [],
+    },
+    {
+      name: 'valid: a shuffle key of numbers, or of a nullable string',
+      estuary: 'ok (is_keyable_type)',
+      mutate: (c) => {
+        orders(c).schema.properties.customer = { type: ['string', 'null'] };
+        transforms(c).push({
+          ...structuredClone(transforms(c)[0]),
+          name: 'byAmount',
+          shuffle: { key: ['/amount'] },
+        });
+        transforms(c)[0].shuffle = 'any';
+      },
+      errors: [],
+    },
+  ]);
+});
