@@ -7,7 +7,7 @@ import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
 import { didYouMeanHint } from './diagnostics.ts';
-import type { CollectionInfo, IngestDocuments } from './load.ts';
+import type { CollectionInfo, IngestDocuments, SelectorValues } from './load.ts';
 import type { SourceLocation, TransformSpec } from './model.ts';
 import { locate, type Report, type Where } from './report.ts';
 import type { Resources } from './resources.ts';
@@ -34,6 +34,7 @@ export function checkSchemas(
   factory: SchemaIndexFactory,
   collections: Map<string, CollectionInfo>,
   ingests: IngestDocuments[],
+  selectors: SelectorValues[] = [],
 ): void {
   let built: SchemaIndex | undefined;
   /** Schema documents left out of the index, already reported. */
@@ -166,6 +167,23 @@ export function checkSchemas(
     const names = u.collections.map((c) => `\`${c}\``);
     const of = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
     report.warning('ReduceUnreachable', u.loc, `${u.subject} in the ${u.role} of ${of} ${u.finding}`, u.hint);
+  }
+
+  // Estuary's crates/validation collection.rs `walk_selector`: `SelectorTypeMismatch`.
+  for (const s of selectors) {
+    const uri = collections.get(s.collection)?.spec.readSchema;
+    if (!uri) continue;
+    const shape = guard(uri, undefined, (index) => index.shapeAt(uri, s.location));
+    if (!shape || shape.exists === 'cannot') continue;
+    for (const { value, at } of s.values) {
+      const type = typeOfJson(value);
+      if (shape.types.has(type) || (type === 'integer' && shape.types.has('number'))) continue;
+      report.error(
+        'InvalidValue',
+        at,
+        `partition \`${s.field}\` of \`${s.collection}\` is ${[...shape.types].join(' or ')} (\`${s.location}\`), but the selector gives ${type} ${JSON.stringify(value)}`,
+      );
+    }
   }
 
   for (const ingest of ingests) {
@@ -552,6 +570,14 @@ function schemaLocation(resources: Resources, uri: string, docPointer: string): 
 function propertyNames(resources: Resources, uri: string, docPointer: string): string[] {
   const node = schemaNode(resources, uri, docPointer)?.node;
   return isObject(node) && isObject(node.properties) ? Object.keys(node.properties) : [];
+}
+
+/** The JSON type name of a value (`integer` for whole numbers). */
+function typeOfJson(v: Json): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
 }
 
 function lastToken(ptr: string): string {

@@ -117,6 +117,14 @@ export interface CollectionInfo {
   module?: { path: string; text: string; at: Where };
 }
 
+/** A partition selector's values for one logical partition of a collection (their types are checked against its schema). */
+export interface SelectorValues {
+  collection: string;
+  field: string;
+  location: string;
+  values: { value: Json; at: Where }[];
+}
+
 /** A test document and where it was written (inline in a catalog file, or in a fixture file). */
 export interface IngestDocuments {
   collection: string;
@@ -131,6 +139,7 @@ class Loader {
   private readonly collections = new Map<string, CollectionInfo>();
   private readonly reach = new Map<string, Set<string>>();
   private readonly ingests: IngestDocuments[] = [];
+  private readonly selectors: SelectorValues[] = [];
   private readonly built: BuiltCatalog;
   private remote!: RemoteFiles;
 
@@ -159,7 +168,7 @@ class Loader {
     for (const e of this.entities('tests')) await this.buildTest(e);
     this.buildStorageMappings();
     const schemaIndex = this.opts.schemaIndex ?? (await defaultSchemaIndex());
-    checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests);
+    checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests, this.selectors);
     await this.checkModules();
     // `sluice generate` (allowMissingModules) writes what modules import: resolving them comes after.
     if (!this.opts.allowMissingModules && !hasErrors(this.report.diagnostics)) await this.checkRuntimes();
@@ -614,27 +623,70 @@ class Loader {
       const at: Where = { doc: e.file.doc, pointer: typeof raw[i].source === 'string' ? sp : `${sp}/name` };
       const source = this.collectionRef(t.source.name, e.file, at, `transform \`${t.name}\` source`);
       if (source) this.checkSelector(t.source, source, { doc: e.file.doc, pointer: `${sp}/partitions` });
+      this.checkReadWindow(t.source, { doc: e.file.doc, pointer: sp });
     });
   }
 
-  /** `partitions.include` / `exclude` fields must be logical partitions of the collection. */
+  /**
+   * `partitions.include` / `exclude` fields must be logical partitions of the collection, and their
+   * values non-empty strings or values of the partition's type (Estuary's crates/validation
+   * collection.rs `walk_selector`: `ProjectionNotPartitioned`, `NoSuchProjection`, `SelectorEmptyString`;
+   * `SelectorTypeMismatch` is checked with the schemas, in checks.ts).
+   */
   private checkSelector(ref: SourceRef, collection: CollectionInfo, at: Where): void {
     const partitions = Object.entries(collection.spec.projections)
       .filter(([, p]) => p.partition)
       .map(([f]) => f);
     for (const which of ['include', 'exclude'] as const) {
-      for (const field of Object.keys(ref.partitions?.[which] ?? {})) {
-        if (partitions.includes(field)) continue;
-        this.report.error(
-          'NotPartition',
-          { doc: at.doc, pointer: `${at.pointer}/${which}/${escapeToken(field)}`, key: true },
-          `\`${field}\` is not a logical partition of \`${collection.spec.name}\`; its partitions: ${
-            partitions.length ? partitions.map((p) => `\`${p}\``).join(', ') : 'none'
-          } (declare one with \`projections: {${field}: {location: /ptr, partition: true}}\`)`,
-          didYouMeanHint(field, partitions),
-        );
+      for (const [field, values] of Object.entries(ref.partitions?.[which] ?? {})) {
+        const fieldPointer = `${at.pointer}/${which}/${escapeToken(field)}`;
+        if (!partitions.includes(field)) {
+          this.report.error(
+            'NotPartition',
+            { doc: at.doc, pointer: fieldPointer, key: true },
+            `\`${field}\` is not a logical partition of \`${collection.spec.name}\`; its partitions: ${
+              partitions.length ? partitions.map((p) => `\`${p}\``).join(', ') : 'none'
+            } (declare one with \`projections: {${field}: {location: /ptr, partition: true}}\`)`,
+            didYouMeanHint(field, partitions),
+          );
+          continue;
+        }
+        if (!Array.isArray(values)) continue;
+        const use: SelectorValues = {
+          collection: collection.spec.name,
+          field,
+          location: collection.spec.projections[field].location,
+          values: [],
+        };
+        values.forEach((value, i) => {
+          const vat: Where = { doc: at.doc, pointer: `${fieldPointer}/${i}` };
+          if (value === '') {
+            this.report.error(
+              'InvalidValue',
+              vat,
+              `partition selector ${which} \`${field}\` value ${i} is an empty string; partition values are non-empty`,
+            );
+          } else use.values.push({ value, at: vat });
+        });
+        if (!collection.entity.tainted) this.selectors.push(use);
       }
     }
+  }
+
+  /**
+   * A source read from `notBefore` to `notAfter` must have them in that order (Estuary's
+   * crates/validation derivation.rs and materialization.rs: `NotBeforeAfterOrder`).
+   */
+  private checkReadWindow(ref: SourceRef, at: Where): void {
+    if (ref.notBefore === undefined || ref.notAfter === undefined) return;
+    const before = Date.parse(ref.notBefore);
+    const after = Date.parse(ref.notAfter);
+    if (Number.isNaN(before) || Number.isNaN(after) || before <= after) return;
+    this.report.error(
+      'InvalidValue',
+      { doc: at.doc, pointer: `${at.pointer}/notAfter` },
+      `\`notAfter\` (${ref.notAfter}) is before \`notBefore\` (${ref.notBefore}): nothing would be read; \`notBefore\` must come first`,
+    );
   }
 
   /**
@@ -934,6 +986,7 @@ class Loader {
       const at: Where = { doc, pointer: typeof b.source === 'string' ? `${bp}/source` : `${bp}/source/name` };
       const target = this.collectionRef(source.name, e.file, at, `binding ${i} source`);
       if (target) this.checkSelector(source, target, { doc, pointer: `${bp}/source/partitions` });
+      this.checkReadWindow(source, { doc, pointer: `${bp}/source` });
     });
     if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
     this.built.materializations[e.name] = spec;
@@ -983,6 +1036,15 @@ class Loader {
           };
           const target = this.collectionRef(collection.name, e.file, at, `step ${i} verify`);
           if (target) this.checkSelector(collection, target, { doc, pointer: `${sp}/collection/partitions` });
+          // Estuary's crates/validation test_step.rs: `TestStepNotBeforeAfter`.
+          for (const bound of ['notBefore', 'notAfter'] as const) {
+            if (collection[bound] === undefined) continue;
+            this.report.error(
+              'UnknownProperty',
+              { doc, pointer: `${sp}/collection/${bound}`, key: true },
+              `a test step reads the whole collection: \`${bound}\` is not allowed in tests (only \`name\` and \`partitions\`)`,
+            );
+          }
           if (target && !target.entity.tainted) {
             checkVerifyOrder(this.report, collection.name, target.spec.key, documents);
           }

@@ -304,3 +304,134 @@ describe('shuffle keys (crates/validation/src/derivation.rs walk_derive_transfor
     },
   ]);
 });
+
+describe('partition selectors and read windows (crates/validation/src/collection.rs walk_selector; derivation.rs, materialization.rs NotBeforeAfterOrder; test_step.rs)', () => {
+  const transformSource = '/collections/acmeCo~1totals/derive/transforms/0/source';
+  run([
+    {
+      name: 'a selector naming a projection that is not a partition',
+      estuary: 'ProjectionNotPartitioned',
+      mutate: (c) => {
+        orders(c).projections.who = '/customer';
+        transforms(c)[0].source = { name: 'acmeCo/orders', partitions: { include: { who: ['a'] } } };
+      },
+      errors: [
+        {
+          code: 'NotPartition',
+          pointer: `${transformSource}/partitions/include/who`,
+          says: ['`who` is not a logical partition of `acmeCo/orders`', 'its partitions: `region`'],
+        },
+      ],
+    },
+    {
+      name: 'a selector naming no projection',
+      estuary: 'NoSuchProjection',
+      mutate: (c) => {
+        bindings(c)[0].source = { name: 'acmeCo/orders', partitions: { exclude: { regoin: ['EU'] } } };
+      },
+      errors: [
+        {
+          code: 'NotPartition',
+          pointer: '/materializations/acmeCo~1to-dynamo/bindings/0/source/partitions/exclude/regoin',
+          says: ['`regoin` is not a logical partition'],
+          hint: 'did you mean `region`?',
+        },
+      ],
+    },
+    {
+      name: 'a selector value of the wrong type',
+      estuary: 'SelectorTypeMismatch',
+      mutate: (c) => {
+        transforms(c)[0].source = { name: 'acmeCo/orders', partitions: { include: { region: ['EU', 42] } } };
+      },
+      errors: [
+        {
+          code: 'InvalidValue',
+          pointer: `${transformSource}/partitions/include/region/1`,
+          says: ['partition `region` of `acmeCo/orders` is string', 'gives integer 42'],
+          line: '- 42',
+        },
+      ],
+    },
+    {
+      name: 'an empty string selector value',
+      estuary: 'SelectorEmptyString',
+      mutate: (c) => {
+        steps(c)[1].verify.collection = { name: 'acmeCo/orders', partitions: { exclude: { region: [''] } } };
+        steps(c)[1].verify.documents = [];
+      },
+      errors: [
+        {
+          code: 'InvalidValue',
+          pointer: '/tests/acmeCo~1test-totals/1/verify/collection/partitions/exclude/region/0',
+          says: ['`region` value 0 is an empty string', 'non-empty'],
+          line: '- ""',
+        },
+      ],
+    },
+    {
+      name: 'a transform reading from notBefore to an earlier notAfter',
+      estuary: 'NotBeforeAfterOrder',
+      mutate: (c) => {
+        transforms(c)[0].source = {
+          name: 'acmeCo/orders',
+          notBefore: '2024-02-01T00:00:00Z',
+          notAfter: '2024-01-01T00:00:00Z',
+        };
+      },
+      errors: [
+        {
+          code: 'InvalidValue',
+          pointer: `${transformSource}/notAfter`,
+          says: ['`notAfter` (2024-01-01T00:00:00Z) is before `notBefore` (2024-02-01T00:00:00Z)'],
+        },
+      ],
+    },
+    {
+      name: 'a materialization binding reading from notBefore to an earlier notAfter',
+      estuary: 'NotBeforeAfterOrder',
+      mutate: (c) => {
+        bindings(c)[0].source = {
+          name: 'acmeCo/totals',
+          notBefore: '2024-02-01T00:00:00Z',
+          notAfter: '2024-01-31T00:00:00Z',
+        };
+      },
+      errors: [
+        {
+          code: 'InvalidValue',
+          pointer: '/materializations/acmeCo~1to-dynamo/bindings/0/source/notAfter',
+          says: ['is before `notBefore`'],
+        },
+      ],
+    },
+    {
+      name: 'a test step with notBefore',
+      estuary: 'TestStepNotBeforeAfter',
+      mutate: (c) => {
+        steps(c)[1].verify.collection = { name: 'acmeCo/totals', notBefore: '2024-01-01T00:00:00Z' };
+      },
+      errors: [
+        {
+          code: 'UnknownProperty',
+          pointer: '/tests/acmeCo~1test-totals/1/verify/collection/notBefore',
+          says: ['`notBefore` is not allowed in tests'],
+        },
+      ],
+    },
+    {
+      name: 'valid: selectors of partition values, and a read window in order',
+      estuary: 'ok',
+      mutate: (c) => {
+        transforms(c)[0].source = {
+          name: 'acmeCo/orders',
+          partitions: { include: { region: ['EU', 'US'] }, exclude: { region: ['APAC'] } },
+          notBefore: '2024-01-01T00:00:00Z',
+          notAfter: '2024-02-01T00:00:00Z',
+        };
+        steps(c)[1].verify.collection = { name: 'acmeCo/totals' };
+      },
+      errors: [],
+    },
+  ]);
+});
