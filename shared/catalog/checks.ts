@@ -137,8 +137,20 @@ export function checkSchemas(
                 where,
                 `projection location \`${p.location}\` cannot exist in documents of the ${role}`,
               );
+            } else if (shape.implicit && !p.location.startsWith('/_meta/')) {
+              // Estuary's crates/validation schema.rs `walk_ptr`: `PtrIsImplicit`.
+              report.error(
+                'ProjectionNotFound',
+                where,
+                `projection location \`${p.location}\` is not declared by the ${role}; a projection must name a location the schema declares (in \`properties\`)`,
+                didYouMeanHint(
+                  lastToken(p.location),
+                  propertyNames(resources, uri, parentPointer(p.location)),
+                ),
+              );
             }
           }
+          checkCanonicalFields(report, spec, index.locations(uri), at);
         }
         const found = checkReductions(
           report,
@@ -302,6 +314,38 @@ function checkShuffles(
       `transform \`${t.name}\` shuffles on a key of types [${types.join(', ')}], but transform \`${first.name}\` (transforms/${first.index}) on [${first.types.join(', ')}]; every transform of a derivation that shuffles by key must use the same number and types of locations`,
     );
   });
+}
+
+/**
+ * A projection may not give a field that is the canonical name of another location: the pointer
+ * without its leading `/` for a collection key or a location the schema declares, `flow_document`
+ * for the document root, `flow_published_at` for `/_meta/uuid` (Estuary's crates/validation
+ * collection.rs: `ProjectionRemapsCanonicalField`).
+ */
+function checkCanonicalFields(
+  report: Report,
+  spec: CollectionInfo['spec'],
+  declared: string[],
+  at: (p: string, key?: boolean) => Where,
+): void {
+  const canonical = new Map<string, string>([
+    ['flow_document', ''],
+    ['flow_published_at', '/_meta/uuid'],
+  ]);
+  for (const ptr of [...spec.key, ...declared]) {
+    const field = ptr.slice(1);
+    if (field !== 'flow_document' && !canonical.has(field)) canonical.set(field, ptr);
+  }
+  for (const [field, p] of Object.entries(spec.projections)) {
+    const location = canonical.get(field);
+    if (location === undefined || location === p.location) continue;
+    if (field === 'flow_published_at' && p.location === '/_meta/uuid/date-time') continue;
+    report.error(
+      'ProjectionRemapsCanonicalField',
+      at(`/projections/${escapeToken(field)}`),
+      `projection \`${field}\` is the canonical field of location \`${location}\` and cannot be re-mapped to \`${p.location}\`; give this projection another field name`,
+    );
+  }
 }
 
 /**

@@ -25,6 +25,8 @@ export const DIAGNOSTIC_CODES = {
   InvalidDuration: 'a duration that cannot be parsed (`30s`, `5m`, `2h30m`, `1 day`)',
   // Names and references.
   DuplicateName: 'the same name is defined twice',
+  NameCollision:
+    'names (or projection fields) that differ only in case, or where one is a `/`-prefix of another',
   UnknownCollection: 'a reference to a collection that no catalog file defines',
   NotImported:
     'a reference to a collection defined in a file that this file does not import (a warning: Estuary no longer requires the import)',
@@ -51,7 +53,9 @@ export const DIAGNOSTIC_CODES = {
   KeyHasReduce: 'a key location that carries a reduce annotation',
   ReduceWrongType: 'a reduce strategy that does not fit the types at its location',
   ReduceUnreachable: 'a reduce annotation under a parent whose strategy does not descend into it',
-  ProjectionNotFound: 'a projection location that the schema does not allow to exist',
+  ProjectionNotFound: 'a projection location that the schema does not allow to exist, or does not declare',
+  ProjectionRemapsCanonicalField:
+    'a projection whose field is the canonical name of another location (`customer` for `/customer`)',
   PartitionNotRequired: 'a logical partition location that is not provably present',
   PartitionWrongType: 'a logical partition location that is not of type string, integer or boolean',
   NotPartition: 'a partition selector field that is not a logical partition of the collection',

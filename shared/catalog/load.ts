@@ -42,7 +42,14 @@ import {
   type TypescriptUsing,
 } from './model.ts';
 import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
-import { connectorImageName, resolveConnectorImage, transformMethodName } from './names.ts';
+import {
+  connectorImageName,
+  FIELD_PATTERN,
+  nameCollisions,
+  PARTITION_FIELD_PATTERN,
+  resolveConnectorImage,
+  transformMethodName,
+} from './names.ts';
 import { RemoteFiles } from './remote.ts';
 import { locate, Report, shortPath, type Where } from './report.ts';
 import { Resources } from './resources.ts';
@@ -161,6 +168,7 @@ class Loader {
     this.resources.remote = this.remote;
     await this.loadFiles(root);
     this.registerEntities();
+    this.checkNameCollisions();
     for (const e of this.entities('collections')) await this.buildCollection(e);
     for (const e of this.entities('collections')) this.checkDerivationSources(e);
     for (const e of this.entities('captures')) await this.buildCapture(e);
@@ -306,6 +314,28 @@ class Loader {
     }
   }
 
+  /**
+   * Names that Estuary holds to collide although they differ: equal once case-folded and normalized,
+   * or one a `/`-prefix of another (a collection `acmeCo/orders` and a capture `acmeCo/orders/in`).
+   * Estuary's crates/validation lib.rs runs indexed.rs `walk_duplicates` over all captures,
+   * collections, materializations and tests.
+   */
+  private checkNameCollisions(): void {
+    const entities = [...this.names.values()];
+    for (const { name: e, other, kind } of nameCollisions(entities, (x) => x.name)) {
+      const first = locate({ doc: other.file.doc, pointer: other.pointer, key: true });
+      const what =
+        kind === 'same'
+          ? `collides with ${KIND_NAME[other.kind]} \`${other.name}\` (${showLocation(first)}): names that differ only in case or Unicode normalization are the same name`
+          : `and ${KIND_NAME[other.kind]} \`${other.name}\` (${showLocation(first)}) collide: one name may not be a \`/\`-prefix of another`;
+      this.report.error(
+        'NameCollision',
+        { doc: e.file.doc, pointer: e.pointer, key: true },
+        `${KIND_NAME[e.kind]} \`${e.name}\` ${what}`,
+      );
+    }
+  }
+
   private entities(kind: Kind): Entity[] {
     return [...this.names.values()].filter((e) => e.kind === kind);
   }
@@ -406,6 +436,7 @@ class Loader {
           projections[field] = { location: p.location, partition: p.partition === true };
         }
       }
+      this.checkProjectionFields(projections, (field) => at(`/projections/${escapeToken(field)}`, true));
     }
 
     const spec: CollectionSpec = {
@@ -453,6 +484,38 @@ class Loader {
     if (isObject(v.derive)) spec.derive = await this.buildDerive(e, v.derive, info);
     this.collections.set(e.name, info);
     this.built.collections[e.name] = spec;
+  }
+
+  /**
+   * Projection field names (Estuary's crates/models `Field` and `PartitionField` patterns, checked by
+   * crates/validation collection.rs), and fields that collide once case-folded, or where one is a
+   * `/`-prefix of another (indexed.rs `walk_duplicates` over a collection's projections).
+   */
+  private checkProjectionFields(projections: Record<string, Projection>, at: (field: string) => Where): void {
+    for (const [field, p] of Object.entries(projections)) {
+      if (p.partition && !PARTITION_FIELD_PATTERN.test(field)) {
+        this.report.error(
+          'InvalidName',
+          at(field),
+          `\`${field}\` cannot name a logical partition: a partition field is letters, numbers, \`-\`, \`_\` and \`.\` only (no \`/\` or spaces)`,
+        );
+      } else if (!FIELD_PATTERN.test(field)) {
+        this.report.error(
+          'InvalidName',
+          at(field),
+          `\`${field}\` is not a valid projection field: it may not begin or end with \`/\`, hold \`//\`, or a \`~\` other than \`~0\` / \`~1\``,
+        );
+      }
+    }
+    for (const { name, other, kind } of nameCollisions(Object.keys(projections), (f) => f)) {
+      this.report.error(
+        'NameCollision',
+        at(name),
+        kind === 'same'
+          ? `projection \`${name}\` collides with projection \`${other}\`: fields that differ only in case are the same field`
+          : `projections \`${name}\` and \`${other}\` collide: one field may not be a \`/\`-prefix of another`,
+      );
+    }
   }
 
   private async buildDerive(e: Entity, d: JsonObject, info: CollectionInfo): Promise<DeriveSpec> {

@@ -11,7 +11,13 @@ import { typescriptOf } from '../../shared/catalog/model.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'catalog');
-const ESTUARY_CASES = ['ShuffleKeyEmpty', 'ShuffleKeyWrongType', 'ShuffleKeyMismatch'];
+const ESTUARY_CASES = [
+  'ShuffleKeyEmpty',
+  'ShuffleKeyWrongType',
+  'ShuffleKeyMismatch',
+  'NameCollision',
+  'ProjectionRemapsCanonicalField',
+];
 const uri = (...parts: string[]) => pathToFileURL(join(fixtures, ...parts)).href;
 
 describe('a valid multi-file catalog', async () => {

@@ -435,3 +435,220 @@ describe('partition selectors and read windows (crates/validation/src/collection
     },
   ]);
 });
+
+describe('names (crates/validation/src/lib.rs and indexed.rs walk_name, walk_duplicates; crates/models references.rs)', () => {
+  run([
+    {
+      name: 'a collection name with a space',
+      estuary: 'NameRegex',
+      mutate: (c) => {
+        c.collections['acmeCo/old orders'] = structuredClone(orders(c));
+      },
+      errors: [
+        {
+          code: 'InvalidName',
+          pointer: '/collections/acmeCo~1old orders',
+          says: [
+            '`acmeCo/old orders` is not a valid name',
+            'letters, numbers, `-`, `_`, `.`, separated by `/`',
+          ],
+        },
+      ],
+    },
+    {
+      name: 'a transform name with a slash',
+      estuary: 'NameRegex (Transform: TOKEN_RE)',
+      mutate: (c) => {
+        transforms(c)[0].name = 'from/orders';
+      },
+      errors: [
+        {
+          code: 'InvalidName',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/name',
+          says: ['`"from/orders"` is not a valid name'],
+        },
+      ],
+    },
+    {
+      name: 'a capture named as a collection',
+      estuary: 'NameCollision "collides with"',
+      mutate: (c) => {
+        c.captures['acmeCo/orders'] = c.captures['acmeCo/ingest'];
+        delete c.captures['acmeCo/ingest'];
+      },
+      errors: [
+        {
+          code: 'DuplicateName',
+          pointer: '/captures/acmeCo~1orders',
+          says: ['capture `acmeCo/orders` is already defined as a collection at', 'flow.yaml:2:3'],
+        },
+      ],
+    },
+    {
+      name: 'collection names that differ only in case',
+      estuary: 'NameCollision "collides with" (collate.rs)',
+      mutate: (c) => {
+        c.collections['acmeCo/Orders'] = structuredClone(orders(c));
+      },
+      errors: [
+        {
+          code: 'NameCollision',
+          pointer: '/collections/acmeCo~1Orders',
+          says: [
+            'collection `acmeCo/Orders` collides with collection `acmeCo/orders`',
+            'differ only in case',
+          ],
+        },
+      ],
+    },
+    {
+      name: 'a materialization named below a collection',
+      estuary: 'NameCollision "is a prohibited prefix of"',
+      mutate: (c) => {
+        c.materializations['acmeCo/totals/to-dynamo'] = c.materializations['acmeCo/to-dynamo'];
+        delete c.materializations['acmeCo/to-dynamo'];
+      },
+      errors: [
+        {
+          code: 'NameCollision',
+          pointer: '/materializations/acmeCo~1totals~1to-dynamo',
+          says: ['materialization `acmeCo/totals/to-dynamo` and collection `acmeCo/totals`', '`/`-prefix'],
+        },
+      ],
+    },
+    {
+      name: 'valid: names sharing a prefix that is not a path component',
+      estuary: 'ok',
+      mutate: (c) => {
+        c.collections['acmeCo/orders-archive'] = structuredClone(orders(c));
+        c.collections['acmeCo/ordersX'] = structuredClone(orders(c));
+      },
+      errors: [],
+    },
+  ]);
+});
+
+describe('projections (crates/validation/src/collection.rs walk_collection_projections; schema.rs walk_ptr)', () => {
+  const projection = (field: string) => `/collections/acmeCo~1orders/projections/${field}`;
+  run([
+    {
+      name: 'a projection of a location the schema does not declare',
+      estuary: 'PtrIsImplicit',
+      mutate: (c) => {
+        orders(c).projections.amt = '/amout';
+      },
+      errors: [
+        {
+          code: 'ProjectionNotFound',
+          pointer: projection('amt'),
+          says: ['`/amout` is not declared by the schema'],
+          hint: 'did you mean `amount`?',
+        },
+      ],
+    },
+    {
+      name: 'a projection of a location that cannot exist',
+      estuary: 'PtrCannotExist',
+      mutate: (c) => {
+        orders(c).schema.properties.meta.additionalProperties = false;
+        orders(c).projections.country = '/meta/country';
+      },
+      errors: [
+        {
+          code: 'ProjectionNotFound',
+          pointer: projection('country'),
+          says: ['`/meta/country` cannot exist'],
+        },
+      ],
+    },
+    {
+      name: 'a projection re-mapping a canonical field',
+      estuary: 'ProjectionRemapsCanonicalField',
+      mutate: (c) => {
+        orders(c).projections.customer = '/meta/region';
+      },
+      errors: [
+        {
+          code: 'ProjectionRemapsCanonicalField',
+          pointer: projection('customer'),
+          says: [
+            '`customer` is the canonical field of location `/customer`',
+            'cannot be re-mapped to `/meta/region`',
+          ],
+        },
+      ],
+    },
+    {
+      name: 'a projection re-mapping flow_document',
+      estuary: 'ProjectionRemapsCanonicalField',
+      mutate: (c) => {
+        orders(c).projections.flow_document = '/meta';
+      },
+      errors: [
+        {
+          code: 'ProjectionRemapsCanonicalField',
+          pointer: projection('flow_document'),
+          says: ['`flow_document` is the canonical field of location ``'],
+        },
+      ],
+    },
+    {
+      name: 'projection fields that differ only in case',
+      estuary: 'NameCollision (walk_duplicates of projections)',
+      mutate: (c) => {
+        orders(c).projections.Who = '/customer';
+        orders(c).projections.who = '/customer';
+      },
+      errors: [
+        {
+          code: 'NameCollision',
+          pointer: projection('who'),
+          says: ['projection `who` collides with projection `Who`'],
+        },
+      ],
+    },
+    {
+      name: 'a partition field with a slash',
+      estuary: 'NameRegex (PartitionField)',
+      mutate: (c) => {
+        orders(c).projections['by/region'] = { location: '/meta/region', partition: true };
+      },
+      errors: [
+        {
+          code: 'InvalidName',
+          pointer: projection('by~1region'),
+          says: ['`by/region` cannot name a logical partition', 'letters, numbers, `-`, `_` and `.` only'],
+        },
+      ],
+    },
+    {
+      name: 'a projection field with a leading slash',
+      estuary: 'Field pattern (FIELD_RE)',
+      mutate: (c) => {
+        orders(c).projections['/who'] = '/customer';
+      },
+      errors: [
+        {
+          code: 'InvalidName',
+          pointer: projection('~1who'),
+          says: ['`/who` is not a valid projection field', 'may not begin or end with `/`'],
+          line: '/who',
+        },
+      ],
+    },
+    {
+      name: 'valid: projections of declared locations, their own canonical fields, and flow_published_at',
+      estuary: 'ok',
+      mutate: (c) => {
+        orders(c).schema.properties.anything = {};
+        orders(c).projections.any = '/anything';
+        orders(c).projections['meta/region'] = '/meta/region';
+        orders(c).projections.id = '/id';
+        orders(c).projections['Customer Name'] = '/customer';
+        orders(c).projections.flow_published_at = '/_meta/uuid/date-time';
+        orders(c).projections.op = '/_meta/op';
+      },
+      errors: [],
+    },
+  ]);
+});
