@@ -7,7 +7,7 @@ import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
 import { didYouMeanHint } from './diagnostics.ts';
-import type { CollectionInfo, IngestDocuments, SelectorValues } from './load.ts';
+import type { CollectionInfo, FieldNames, IngestDocuments, SelectorValues } from './load.ts';
 import type { SourceLocation, TransformSpec } from './model.ts';
 import { locate, type Report, type Where } from './report.ts';
 import type { Resources } from './resources.ts';
@@ -35,6 +35,7 @@ export function checkSchemas(
   collections: Map<string, CollectionInfo>,
   ingests: IngestDocuments[],
   selectors: SelectorValues[] = [],
+  fieldNames: FieldNames[] = [],
 ): void {
   let built: SchemaIndex | undefined;
   /** Schema documents left out of the index, already reported. */
@@ -198,6 +199,25 @@ export function checkSchemas(
     }
   }
 
+  // Estuary's crates/validation materialization.rs `walk_materialization_fields`: `NoSuchProjection`.
+  for (const use of fieldNames) {
+    const info = collections.get(use.collection);
+    if (!info || info.entity.tainted) continue;
+    const uri = info.spec.readSchema;
+    const declared = uri ? guard(uri, undefined, (index) => index.locations(uri)) : undefined;
+    if (!declared) continue;
+    const fields = projectionFields(info.spec, declared);
+    for (const { field, category, at } of use.fields) {
+      if (fields.includes(field)) continue;
+      report.error(
+        'FieldNotFound',
+        at,
+        `${category === 'require' ? 'required' : 'excluded'} field \`${field}\` is not a projection of \`${use.collection}\`; its fields: ${showFields(fields)} (its projections, and each location its schema declares as the pointer without its leading \`/\`)`,
+        didYouMeanHint(field, fields),
+      );
+    }
+  }
+
   for (const ingest of ingests) {
     const uri = collections.get(ingest.collection)?.spec.writeSchema;
     if (!uri) continue;
@@ -346,6 +366,17 @@ function checkCanonicalFields(
       `projection \`${field}\` is the canonical field of location \`${location}\` and cannot be re-mapped to \`${p.location}\`; give this projection another field name`,
     );
   }
+}
+
+/**
+ * The fields of a collection, as Estuary builds its projections (crates/validation collection.rs):
+ * the explicit projections, the canonical field of each key location and each declared location (the
+ * pointer without its leading `/`), `flow_document` and `flow_published_at`.
+ */
+function projectionFields(spec: CollectionInfo['spec'], declared: string[]): string[] {
+  const fields = new Set([...Object.keys(spec.projections), 'flow_document', 'flow_published_at']);
+  for (const ptr of [...spec.key, ...declared]) fields.add(ptr.slice(1));
+  return [...fields];
 }
 
 /**
@@ -614,6 +645,12 @@ function schemaLocation(resources: Resources, uri: string, docPointer: string): 
 function propertyNames(resources: Resources, uri: string, docPointer: string): string[] {
   const node = schemaNode(resources, uri, docPointer)?.node;
   return isObject(node) && isObject(node.properties) ? Object.keys(node.properties) : [];
+}
+
+/** Up to 20 field names, quoted. */
+function showFields(fields: string[]): string {
+  const shown = fields.slice(0, 20).map((f) => `\`${f}\``);
+  return fields.length > 20 ? `${shown.join(', ')}, … (${fields.length - 20} more)` : shown.join(', ');
 }
 
 /** The JSON type name of a value (`integer` for whole numbers). */

@@ -53,6 +53,8 @@ export const DIAGNOSTIC_CODES = {
   KeyHasReduce: 'a key location that carries a reduce annotation',
   ReduceWrongType: 'a reduce strategy that does not fit the types at its location',
   ReduceUnreachable: 'a reduce annotation under a parent whose strategy does not descend into it',
+  FieldNotFound: 'a materialization `require` or `exclude` field that is not a projection of the collection',
+  FieldUnsatisfiable: 'a materialization field that is both required and excluded',
   ProjectionNotFound: 'a projection location that the schema does not allow to exist, or does not declare',
   ProjectionRemapsCanonicalField:
     'a projection whose field is the canonical name of another location (`customer` for `/customer`)',

@@ -132,6 +132,12 @@ export interface SelectorValues {
   values: { value: Json; at: Where }[];
 }
 
+/** Fields a materialization binding requires or excludes, by name (each must be a projection of the collection). */
+export interface FieldNames {
+  collection: string;
+  fields: { field: string; category: 'require' | 'exclude'; at: Where }[];
+}
+
 /** A test document and where it was written (inline in a catalog file, or in a fixture file). */
 export interface IngestDocuments {
   collection: string;
@@ -147,6 +153,7 @@ class Loader {
   private readonly reach = new Map<string, Set<string>>();
   private readonly ingests: IngestDocuments[] = [];
   private readonly selectors: SelectorValues[] = [];
+  private readonly fieldNames: FieldNames[] = [];
   private readonly built: BuiltCatalog;
   private remote!: RemoteFiles;
 
@@ -176,7 +183,15 @@ class Loader {
     for (const e of this.entities('tests')) await this.buildTest(e);
     this.buildStorageMappings();
     const schemaIndex = this.opts.schemaIndex ?? (await defaultSchemaIndex());
-    checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests, this.selectors);
+    checkSchemas(
+      this.report,
+      this.resources,
+      schemaIndex,
+      this.collections,
+      this.ingests,
+      this.selectors,
+      this.fieldNames,
+    );
     await this.checkModules();
     // `sluice generate` (allowMissingModules) writes what modules import: resolving them comes after.
     if (!this.opts.allowMissingModules && !hasErrors(this.report.diagnostics)) await this.checkRuntimes();
@@ -737,6 +752,40 @@ class Loader {
   }
 
   /**
+   * A binding's `require` (or `include`) and `exclude` fields: not both required and excluded
+   * (Estuary's crates/validation materialization.rs `walk_materialization_fields`: `FieldUnsatisfiable`);
+   * that each names a projection of the collection is checked with the schemas (checks.ts).
+   */
+  private checkFieldNames(collection: string, fields: JsonObject, at: Where): void {
+    const use: FieldNames = { collection, fields: [] };
+    const required = new Set<string>();
+    for (const category of ['require', 'include'] as const) {
+      if (!isObject(fields[category])) continue;
+      for (const field of Object.keys(fields[category])) {
+        required.add(field);
+        const fat: Where = {
+          doc: at.doc,
+          pointer: `${at.pointer}/${category}/${escapeToken(field)}`,
+          key: true,
+        };
+        use.fields.push({ field, category: 'require', at: fat });
+      }
+    }
+    (Array.isArray(fields.exclude) ? fields.exclude : []).forEach((field, i) => {
+      if (typeof field !== 'string') return;
+      const fat: Where = { doc: at.doc, pointer: `${at.pointer}/exclude/${i}` };
+      if (required.has(field)) {
+        this.report.error(
+          'FieldUnsatisfiable',
+          fat,
+          `field \`${field}\` is both required and excluded; keep it in one of \`require\` and \`exclude\``,
+        );
+      } else use.fields.push({ field, category: 'exclude', at: fat });
+    });
+    if (use.fields.length > 0) this.fieldNames.push(use);
+  }
+
+  /**
    * A source read from `notBefore` to `notAfter` must have them in that order (Estuary's
    * crates/validation derivation.rs and materialization.rs: `NotBeforeAfterOrder`).
    */
@@ -1049,6 +1098,7 @@ class Loader {
       const at: Where = { doc, pointer: typeof b.source === 'string' ? `${bp}/source` : `${bp}/source/name` };
       const target = this.collectionRef(source.name, e.file, at, `binding ${i} source`);
       if (target) this.checkSelector(source, target, { doc, pointer: `${bp}/source/partitions` });
+      if (target) this.checkFieldNames(source.name, f, { doc, pointer: `${bp}/fields` });
       this.checkReadWindow(source, { doc, pointer: `${bp}/source` });
     });
     if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });

@@ -17,6 +17,8 @@ const ESTUARY_CASES = [
   'ShuffleKeyMismatch',
   'NameCollision',
   'ProjectionRemapsCanonicalField',
+  'FieldNotFound',
+  'FieldUnsatisfiable',
 ];
 const uri = (...parts: string[]) => pathToFileURL(join(fixtures, ...parts)).href;
 

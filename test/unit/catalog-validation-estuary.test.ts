@@ -652,3 +652,71 @@ describe('projections (crates/validation/src/collection.rs walk_collection_proje
     },
   ]);
 });
+
+describe('materialization fields (crates/validation/src/materialization.rs walk_materialization_fields)', () => {
+  const fields = '/materializations/acmeCo~1to-dynamo/bindings/0/fields';
+  run([
+    {
+      name: 'excluding a field the collection does not have',
+      estuary: 'NoSuchProjection (exclude)',
+      mutate: (c) => {
+        bindings(c)[0].fields = { recommended: true, exclude: ['totl'] };
+      },
+      errors: [
+        {
+          code: 'FieldNotFound',
+          pointer: `${fields}/exclude/0`,
+          says: ['excluded field `totl` is not a projection of `acmeCo/totals`', '`customer`, `total`'],
+          hint: 'did you mean `total`?',
+          line: '- totl',
+        },
+      ],
+    },
+    {
+      name: 'requiring a field the collection does not have',
+      estuary: 'NoSuchProjection (required)',
+      mutate: (c) => {
+        bindings(c)[0].fields = { recommended: true, require: { totals: {} } };
+      },
+      errors: [
+        {
+          code: 'FieldNotFound',
+          pointer: `${fields}/require/totals`,
+          says: ['required field `totals` is not a projection of `acmeCo/totals`'],
+          hint: 'did you mean `total`?',
+        },
+      ],
+    },
+    {
+      name: 'a field both included and excluded',
+      estuary: 'FieldUnsatisfiable',
+      mutate: (c) => {
+        bindings(c)[0].fields = { recommended: true, include: { total: {} }, exclude: ['total'] };
+      },
+      errors: [
+        {
+          code: 'FieldUnsatisfiable',
+          pointer: `${fields}/exclude/0`,
+          says: ['`total` is both required and excluded'],
+          line: '- total',
+        },
+      ],
+    },
+    {
+      name: 'valid: excluding nested canonical fields, explicit projections and flow_published_at',
+      estuary: 'ok',
+      mutate: (c) => {
+        bindings(c).push({
+          source: 'acmeCo/orders',
+          resource: { table: 'orders' },
+          fields: {
+            recommended: true,
+            exclude: ['meta/region', 'region', 'flow_published_at'],
+            require: { id: {} },
+          },
+        });
+      },
+      errors: [],
+    },
+  ]);
+});
