@@ -37,6 +37,8 @@ export const DIAGNOSTIC_CODES = {
     'a materialize-* connector used by a capture, or a source-* one by a materialization',
   InvalidConnectorConfig:
     "a connector config that does not match the connector's schema (shared/connectors/config.ts)",
+  DuplicateResource:
+    'two enabled bindings of one task that name the same endpoint resource (table, path, stream)',
   InvalidBindingResource: "a binding resource that does not match the connector's resource schema",
   FragmentSettingIgnored:
     'a `journals.fragments` setting that Sluice does not apply (codec, length, flush interval)',

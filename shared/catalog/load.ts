@@ -52,6 +52,7 @@ import {
 } from './names.ts';
 import { RemoteFiles } from './remote.ts';
 import { locate, Report, shortPath, type Where } from './report.ts';
+import { resourcePath } from './resource-paths.ts';
 import { Resources } from './resources.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
 import { SourceDoc } from './source.ts';
@@ -590,6 +591,17 @@ class Loader {
       });
       lambdas.push({ at: { doc, pointer: `${tp}/lambda` }, raw: t.lambda, index: transforms.length - 1 });
     });
+    // Estuary's crates/validation derivation.rs: `walk_duplicates` over transform names, under collation.
+    for (const { name, other } of nameCollisions(
+      transforms.map((t, i) => ({ name: t.name, i })),
+      (t) => t.name,
+    )) {
+      this.report.error(
+        'NameCollision',
+        { doc, pointer: `${base}/transforms/${name.i}/name` },
+        `transform \`${name.name}\` collides with transform \`${other.name}\` (${base}/transforms/${other.i}): transform names that differ only in case are the same name`,
+      );
+    }
     for (const { at, raw, index } of lambdas) {
       const t = transforms[index];
       if (!isSqlite) {
@@ -1053,6 +1065,12 @@ class Loader {
       if (b.disable !== true)
         this.collectionRef(b.target, e.file, { doc, pointer: `${bp}/target` }, `binding ${i} target`);
     });
+    this.checkResourcePaths(
+      e,
+      spec.endpoint,
+      'capture',
+      spec.bindings.map((b) => ({ ...b, collection: b.target })),
+    );
     const interval = this.duration(v.interval, { doc, pointer: `${e.pointer}/interval` });
     if (interval !== undefined) spec.interval = interval;
     if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
@@ -1101,8 +1119,49 @@ class Loader {
       if (target) this.checkFieldNames(source.name, f, { doc, pointer: `${bp}/fields` });
       this.checkReadWindow(source, { doc, pointer: `${bp}/source` });
     });
+    this.checkResourcePaths(
+      e,
+      spec.endpoint,
+      'materialization',
+      spec.bindings.map((b) => ({ ...b, collection: b.source.name })),
+    );
     if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
     this.built.materializations[e.name] = spec;
+  }
+
+  /**
+   * Enabled bindings of one task must name different endpoint resources (resource-paths.ts; Estuary's
+   * crates/validation capture.rs and materialization.rs: `BindingDuplicatesResource`).
+   */
+  private checkResourcePaths(
+    e: Entity,
+    endpoint: ConnectorEndpoint,
+    what: 'capture' | 'materialization',
+    bindings: { resource: Json; disable: boolean; collection: string }[],
+  ): void {
+    // Bindings of the task's value, by index (spec.bindings skips malformed ones).
+    const raw = isObject(e.value) && Array.isArray(e.value.bindings) ? e.value.bindings : [];
+    const indexes = raw.flatMap((b, i) =>
+      isObject(b) && (what === 'materialization' || typeof b.target === 'string') ? [i] : [],
+    );
+    const seen = new Map<string, number>();
+    bindings.forEach((b, j) => {
+      if (b.disable) return;
+      const path = resourcePath(endpoint.connector, b.resource, endpoint.config, b.collection);
+      if (!path) return;
+      const key = JSON.stringify(path);
+      const i = indexes[j] ?? j;
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, i);
+        return;
+      }
+      this.report.error(
+        'DuplicateResource',
+        { doc: e.file.doc, pointer: `${e.pointer}/bindings/${i}/resource` },
+        `binding ${i} of ${what} \`${e.name}\` names the same ${endpoint.connector} resource (${path.map((p) => `\`${p}\``).join('.')}) as binding ${first}; each binding needs its own`,
+      );
+    });
   }
 
   // ---- Tests ----

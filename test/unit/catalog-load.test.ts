@@ -19,6 +19,7 @@ const ESTUARY_CASES = [
   'ProjectionRemapsCanonicalField',
   'FieldNotFound',
   'FieldUnsatisfiable',
+  'DuplicateResource',
 ];
 const uri = (...parts: string[]) => pathToFileURL(join(fixtures, ...parts)).href;
 

@@ -720,3 +720,68 @@ describe('materialization fields (crates/validation/src/materialization.rs walk_
     },
   ]);
 });
+
+describe('bindings and transforms (crates/validation/src/capture.rs, materialization.rs BindingDuplicatesResource; derivation.rs walk_duplicates)', () => {
+  run([
+    {
+      name: 'two materialization bindings into one table',
+      estuary: 'BindingDuplicatesResource',
+      mutate: (c) => {
+        bindings(c).push({ source: 'acmeCo/orders', resource: { table: 'totals' } });
+      },
+      errors: [
+        {
+          code: 'DuplicateResource',
+          pointer: '/materializations/acmeCo~1to-dynamo/bindings/1/resource',
+          says: [
+            'binding 1 of materialization `acmeCo/to-dynamo`',
+            'same materialize-dynamodb resource (`totals`) as binding 0',
+          ],
+          line: 'table: totals',
+        },
+      ],
+    },
+    {
+      name: 'two capture bindings on one URL path',
+      estuary: 'BindingDuplicatesResource',
+      mutate: (c) => {
+        c.collections['acmeCo/returns'] = structuredClone(orders(c));
+        c.captures['acmeCo/ingest'].bindings.push({
+          target: 'acmeCo/returns',
+          resource: { path: '/orders' },
+        });
+      },
+      errors: [
+        {
+          code: 'DuplicateResource',
+          pointer: '/captures/acmeCo~1ingest/bindings/1/resource',
+          says: ['same source-http-ingest resource (`/orders`) as binding 0'],
+          line: 'path: /orders',
+        },
+      ],
+    },
+    {
+      name: 'transform names that differ only in case',
+      estuary: 'NameCollision (walk_duplicates of transforms)',
+      mutate: (c) => {
+        transforms(c).push({ ...structuredClone(transforms(c)[0]), name: 'FromOrders' });
+      },
+      errors: [
+        {
+          code: 'NameCollision',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/1/name',
+          says: ['transform `FromOrders` collides with transform `fromOrders`'],
+        },
+      ],
+    },
+    {
+      name: 'valid: a disabled binding may share a table; bindings into different tables',
+      estuary: 'ok',
+      mutate: (c) => {
+        bindings(c).push({ source: 'acmeCo/orders', resource: { table: 'totals' }, disable: true });
+        bindings(c).push({ source: 'acmeCo/orders', resource: { table: 'orders' } });
+      },
+      errors: [],
+    },
+  ]);
+});
