@@ -123,6 +123,9 @@ export function checkSchemas(
             where,
             `the ${role} of \`${spec.name}\` must only allow objects (\`type: object\`); it also allows ${notObject.join(', ')}`,
           );
+          // Estuary's crates/validation collection.rs stops here ("Squelch further errors"): keys and
+          // projections of a schema that is not an object would only report the same problem again.
+          return;
         }
         spec.key.forEach((ptr, i) => {
           checkScalar(report, 'key', index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`));
@@ -173,6 +176,7 @@ export function checkSchemas(
       });
     }
 
+    if (roles.length === 2) checkKeyReadWrite(report, guard, spec, at);
     if (spec.derive) checkShuffles(report, resources, guard, collections, spec.derive.transforms, at);
   }
 
@@ -234,6 +238,33 @@ export function checkSchemas(
 }
 
 type Guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T) => T | undefined;
+
+/**
+ * A collection key's locations may differ between the write and read schemas only in whether they
+ * may be null (Estuary's crates/validation schema.rs `walk_ptr`: `KeyReadWriteTypesDiffer`).
+ */
+function checkKeyReadWrite(
+  report: Report,
+  guard: Guard,
+  spec: CollectionInfo['spec'],
+  at: (p: string, key?: boolean) => Where,
+): void {
+  const typesAt = (uri: string, ptr: string) =>
+    guard(uri, undefined, (index) => {
+      const shape = index.shapeAt(uri, ptr);
+      return shape.exists === 'cannot' ? undefined : [...shape.types].filter((t) => t !== 'null').sort();
+    });
+  spec.key.forEach((ptr, i) => {
+    const write = typesAt(spec.writeSchema, ptr);
+    const read = typesAt(spec.readSchema, ptr);
+    if (!write || !read || write.join() === read.join()) return;
+    report.error(
+      'KeyWrongType',
+      at(`/key/${i}`),
+      `key \`${ptr}\` is ${write.join(' or ')} in the write schema but ${read.join(' or ')} in the read schema; a key location may differ between them only in allowing null`,
+    );
+  });
+}
 
 /**
  * Shuffle keys of a derivation's transforms, as Estuary's crates/validation derivation.rs
@@ -462,6 +493,13 @@ function checkScalar(
       c.wrongType,
       at,
       `${c.what} \`${ptr}\` may be ${bad.join(', ')} in the ${role}; ${c.plural} must be of type string, integer or boolean`,
+    );
+  } else if (shape.types.size > 1) {
+    // Estuary's `is_keyable_type` (crates/validation schema.rs `walk_ptr`: `KeyWrongType`): one type.
+    report.error(
+      c.wrongType,
+      at,
+      `${c.what} \`${ptr}\` may be ${[...shape.types].join(' or ')} in the ${role}; ${c.plural} must be of one type: string, integer or boolean`,
     );
   }
   if (kind === 'key' && shape.reduce) {

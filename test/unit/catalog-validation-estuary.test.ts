@@ -785,3 +785,73 @@ describe('bindings and transforms (crates/validation/src/capture.rs, materializa
     },
   ]);
 });
+
+describe('collection keys and schemas (crates/validation/src/collection.rs walk_collection; schema.rs walk_ptr)', () => {
+  const key0 = '/collections/acmeCo~1orders/key/0';
+  run([
+    {
+      name: 'a key of two types',
+      estuary: 'KeyWrongType (is_keyable_type)',
+      mutate: (c) => {
+        orders(c).schema.properties.id = { type: ['integer', 'string'] };
+      },
+      errors: [
+        {
+          code: 'KeyWrongType',
+          pointer: key0,
+          says: ['`/id` may be integer or string', 'of one type: string, integer or boolean'],
+          line: '- /id',
+        },
+      ],
+    },
+    {
+      name: 'a key of other types in the read schema than in the write schema',
+      estuary: 'KeyReadWriteTypesDiffer',
+      mutate: (c) => {
+        const o = orders(c);
+        o.writeSchema = o.schema;
+        o.readSchema = structuredClone(o.schema);
+        o.readSchema.properties.id = { type: 'string' };
+        delete o.schema;
+      },
+      errors: [
+        {
+          code: 'KeyWrongType',
+          pointer: key0,
+          says: [
+            '`/id` is integer in the write schema but string in the read schema',
+            'only in allowing null',
+          ],
+          line: '- /id',
+        },
+      ],
+    },
+    {
+      name: 'a schema that also allows arrays: one error, not one per key',
+      estuary: 'CollectionSchemaNotObject',
+      mutate: (c) => {
+        orders(c).schema.type = ['object', 'array'];
+      },
+      errors: [
+        {
+          code: 'SchemaNotObject',
+          pointer: '/collections/acmeCo~1orders/schema',
+          says: ['must only allow objects', 'it also allows array'],
+          line: 'type:',
+        },
+      ],
+    },
+    {
+      name: 'valid: read and write schemas agreeing on the key',
+      estuary: 'ok',
+      mutate: (c) => {
+        const o = orders(c);
+        o.writeSchema = o.schema;
+        o.readSchema = structuredClone(o.schema);
+        o.readSchema.properties.extra = { type: 'string' };
+        delete o.schema;
+      },
+      errors: [],
+    },
+  ]);
+});
