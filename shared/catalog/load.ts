@@ -1005,7 +1005,7 @@ class Loader {
         this.report.error(
           'WrongType',
           { doc: file, pointer: '' },
-          'a connector config file must hold an object',
+          `a connector config file must hold an object; it holds ${describeJson(file.value)}`,
         );
       }
     }
@@ -1244,7 +1244,7 @@ class Loader {
       this.report.error(
         'WrongType',
         { doc: file, pointer: '' },
-        'a test fixture file must hold a list of documents',
+        `a test fixture file must hold a list of documents; it holds ${describeJson(file.value)}`,
       );
       return [];
     }
@@ -1337,6 +1337,14 @@ function sourceRef(v: Json | undefined): SourceRef {
   if (typeof v.notBefore === 'string') ref.notBefore = v.notBefore;
   if (typeof v.notAfter === 'string') ref.notAfter = v.notAfter;
   return ref;
+}
+
+/** `an object`, `a string`, … (what a file holds, for messages). */
+function describeJson(v: Json | undefined): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** Drops repeats (a schema file shared by collections is checked once per collection). */
