@@ -130,6 +130,15 @@ export function checkSchemas(
         spec.key.forEach((ptr, i) => {
           checkScalar(report, 'key', index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`));
         });
+        // Logical partitions are checked in both schemas (Estuary's collection.rs: "Partitioned
+        // projections must also be key-able within the write schema"); other projections in the read one.
+        if (r === 'write schema' && !single) {
+          for (const [field, p] of Object.entries(spec.projections)) {
+            if (!p.partition) continue;
+            const where = at(`/projections/${escapeToken(field)}`);
+            checkScalar(report, 'partition', index.shapeAt(uri, p.location), p.location, role, where);
+          }
+        }
         if (r !== 'write schema' || single) {
           for (const [field, p] of Object.entries(spec.projections)) {
             const where = at(`/projections/${escapeToken(field)}`);

@@ -1156,3 +1156,28 @@ describe('references, structure, schemas and tests (crates/validation reference.
     },
   ]);
 });
+
+describe('logical partitions of write and read schemas (crates/validation/src/collection.rs walk_collection_projections)', () => {
+  run([
+    {
+      name: 'a partition the write schema does not require',
+      estuary: 'walk_ptr of the write schema for partitions',
+      mutate: (c) => {
+        const o = orders(c);
+        o.readSchema = structuredClone(o.schema);
+        o.writeSchema = o.schema;
+        o.writeSchema.properties.meta.required = [];
+        delete o.schema;
+        steps(c)[0].ingest.documents = [{ id: 1, customer: 'a', meta: { region: 'EU' } }];
+      },
+      errors: [
+        {
+          code: 'PartitionNotRequired',
+          pointer: '/collections/acmeCo~1orders/projections/region',
+          says: ['`/meta/region` is not required by the write schema'],
+          line: 'location: /meta/region',
+        },
+      ],
+    },
+  ]);
+});
