@@ -272,7 +272,7 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
           add(
             'InvalidPointer',
             at,
-            `${show(e.data)} is not a JSON pointer: write \`/field/sub\`, with \`~1\` for \`/\` and \`~0\` for \`~\``,
+            `${show(e.data)} is not a JSON pointer: write \`/field/sub\` (no empty components), with \`~1\` for \`/\` and \`~0\` for \`~\``,
           );
         } else {
           add('InvalidValue', at, `${show(e.data)} does not match the pattern ${e.params.pattern}`);

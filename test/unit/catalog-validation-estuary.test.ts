@@ -1181,3 +1181,52 @@ describe('logical partitions of write and read schemas (crates/validation/src/co
     },
   ]);
 });
+
+describe('JSON pointers (crates/models references.rs JSON_POINTER_RE; schema.rs PtrMissingLeadingSlash, PtrRegexUnmatched)', () => {
+  run([
+    {
+      name: 'a projection location with an empty component',
+      estuary: 'PtrRegexUnmatched',
+      mutate: (c) => {
+        orders(c).projections.r = '/meta//region';
+      },
+      errors: [
+        {
+          code: 'InvalidPointer',
+          pointer: '/collections/acmeCo~1orders/projections/r',
+          says: ['`"/meta//region"` is not a JSON pointer', 'no empty components'],
+        },
+      ],
+    },
+    {
+      name: 'a shuffle key without its leading slash',
+      estuary: 'PtrMissingLeadingSlash',
+      mutate: (c) => {
+        transforms(c)[0].shuffle = { key: ['customer'] };
+      },
+      errors: [
+        {
+          code: 'InvalidPointer',
+          pointer: '/collections/acmeCo~1totals/derive/transforms/0/shuffle/key/0',
+          says: ['`"customer"` is not a JSON pointer', 'write `/field/sub`'],
+          line: '- customer',
+        },
+      ],
+    },
+    {
+      name: 'a key with a bad escape',
+      estuary: 'PtrRegexUnmatched',
+      mutate: (c) => {
+        orders(c).key = ['/id~2'];
+      },
+      errors: [
+        {
+          code: 'InvalidPointer',
+          pointer: '/collections/acmeCo~1orders/key/0',
+          says: ['`"/id~2"` is not a JSON pointer', '`~1` for `/` and `~0` for `~`'],
+          line: '- /id~2',
+        },
+      ],
+    },
+  ]);
+});
