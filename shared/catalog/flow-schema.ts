@@ -262,7 +262,14 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
         break;
       }
       case 'pattern': {
-        if (def === 'Name' || def === 'Source' || at.endsWith('/name')) {
+        if (/\/transforms\/\d+\/name$/.test(at)) {
+          // Estuary's crates/models `Transform` name: one TOKEN_RE component.
+          add(
+            'InvalidName',
+            at,
+            `${show(e.data)} is not a valid transform name: letters, numbers, \`-\`, \`_\` and \`.\` only (no \`/\` or spaces)`,
+          );
+        } else if (def === 'Name' || def === 'Source' || at.endsWith('/name')) {
           add(
             'InvalidName',
             at,

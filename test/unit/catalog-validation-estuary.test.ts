@@ -476,7 +476,7 @@ describe('names (crates/validation/src/lib.rs and indexed.rs walk_name, walk_dup
         {
           code: 'InvalidName',
           pointer: '/collections/acmeCo~1totals/derive/transforms/0/name',
-          says: ['`"from/orders"` is not a valid name'],
+          says: ['`"from/orders"` is not a valid transform name', 'no `/` or spaces'],
         },
       ],
     },
