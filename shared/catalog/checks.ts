@@ -93,6 +93,16 @@ export function checkSchemas(
     }
   };
 
+  /** Declared locations of a schema, once per schema (projections and materialization fields both ask). */
+  const locations = new Map<string, string[]>();
+  const locationsOf = (index: SchemaIndex, uri: string): string[] => {
+    const known = locations.get(uri);
+    if (known) return known;
+    const found = index.locations(uri);
+    locations.set(uri, found);
+    return found;
+  };
+
   // ReduceUnreachable per annotation and parent, with the collections it applies to: a schema file
   // shared by collections whose roots reduce differently is unreachable for some of them only, so the
   // warning names them, once per location.
@@ -163,7 +173,8 @@ export function checkSchemas(
               );
             }
           }
-          checkCanonicalFields(report, spec, index.locations(uri), at);
+          if (Object.keys(spec.projections).length > 0)
+            checkCanonicalFields(report, spec, locationsOf(index, uri), at);
         }
         const found = checkReductions(
           report,
@@ -217,7 +228,7 @@ export function checkSchemas(
     const info = collections.get(use.collection);
     if (!info || info.entity.tainted) continue;
     const uri = info.spec.readSchema;
-    const declared = uri ? guard(uri, undefined, (index) => index.locations(uri)) : undefined;
+    const declared = uri ? guard(uri, undefined, (index) => locationsOf(index, uri)) : undefined;
     if (!declared) continue;
     const fields = projectionFields(info.spec, declared);
     for (const { field, category, at } of use.fields) {

@@ -50,14 +50,18 @@ function isImplicit(
   return false;
 }
 
-/** Declared properties, recursively (to a depth of 16, enough for any real document; recursive schemas stop there). */
+/**
+ * Declared properties, recursively: to a depth of 16 and at most 5,000 locations, so that a recursive
+ * schema (a tree of nodes) stops rather than expanding without end.
+ */
 function declaredLocations(registry: SchemaRegistry, uri: string): string[] {
   const out: string[] = [];
   const walk = (pointer: string, depth: number) => {
-    if (depth > 16) return;
+    if (depth > 16 || out.length >= MAX_LOCATIONS) return;
     const shape = shapeAt(registry, uri, pointer);
     if (!shape.types.has('object')) return;
     for (const name of shape.properties) {
+      if (out.length >= MAX_LOCATIONS) return;
       const child = `${pointer}/${escapeToken(name)}`;
       if (shapeAt(registry, uri, child).exists === 'cannot') continue;
       out.push(child);
@@ -67,3 +71,5 @@ function declaredLocations(registry: SchemaRegistry, uri: string): string[] {
   walk('', 0);
   return out;
 }
+
+const MAX_LOCATIONS = 5000;
