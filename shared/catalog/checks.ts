@@ -94,8 +94,8 @@ export function checkSchemas(
   };
 
   /** Declared locations of a schema, once per schema (projections and materialization fields both ask). */
-  const locations = new Map<string, string[]>();
-  const locationsOf = (index: SchemaIndex, uri: string): string[] => {
+  const locations = new Map<string, { pointers: string[]; complete: boolean }>();
+  const locationsOf = (index: SchemaIndex, uri: string): { pointers: string[]; complete: boolean } => {
     const known = locations.get(uri);
     if (known) return known;
     const found = index.locations(uri);
@@ -174,7 +174,7 @@ export function checkSchemas(
             }
           }
           if (Object.keys(spec.projections).length > 0)
-            checkCanonicalFields(report, spec, locationsOf(index, uri), at);
+            checkCanonicalFields(report, spec, locationsOf(index, uri).pointers, at);
         }
         const found = checkReductions(
           report,
@@ -230,9 +230,11 @@ export function checkSchemas(
     const uri = info.spec.readSchema;
     const declared = uri ? guard(uri, undefined, (index) => locationsOf(index, uri)) : undefined;
     if (!declared) continue;
-    const fields = projectionFields(info.spec, declared);
+    const fields = projectionFields(info.spec, declared.pointers);
     for (const { field, category, at } of use.fields) {
       if (fields.includes(field)) continue;
+      // A recursive schema's locations are listed only so deep: a deeper field may well exist.
+      if (!declared.complete && field.split('/').length > 1) continue;
       report.error(
         'FieldNotFound',
         at,

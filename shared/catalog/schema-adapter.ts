@@ -51,25 +51,30 @@ function isImplicit(
 }
 
 /**
- * Declared properties, recursively: to a depth of 16 and at most 5,000 locations, so that a recursive
- * schema (a tree of nodes) stops rather than expanding without end.
+ * Declared properties, recursively and breadth first (shallow locations first): at most 5,000 locations
+ * to a depth of 16, so that a recursive schema (a tree of nodes) stops rather than expanding without end;
+ * `complete` is false when it stopped.
  */
-function declaredLocations(registry: SchemaRegistry, uri: string): string[] {
-  const out: string[] = [];
-  const walk = (pointer: string, depth: number) => {
-    if (depth > 16 || out.length >= MAX_LOCATIONS) return;
-    const shape = shapeAt(registry, uri, pointer);
-    if (!shape.types.has('object')) return;
-    for (const name of shape.properties) {
-      if (out.length >= MAX_LOCATIONS) return;
-      const child = `${pointer}/${escapeToken(name)}`;
-      if (shapeAt(registry, uri, child).exists === 'cannot') continue;
-      out.push(child);
-      walk(child, depth + 1);
+function declaredLocations(registry: SchemaRegistry, uri: string): { pointers: string[]; complete: boolean } {
+  const pointers: string[] = [];
+  let level = [''];
+  for (let depth = 0; level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const pointer of level) {
+      const shape = shapeAt(registry, uri, pointer);
+      if (!shape.types.has('object')) continue;
+      for (const name of shape.properties) {
+        const child = `${pointer}/${escapeToken(name)}`;
+        if (shapeAt(registry, uri, child).exists === 'cannot') continue;
+        if (pointers.length >= MAX_LOCATIONS || depth >= MAX_DEPTH) return { pointers, complete: false };
+        pointers.push(child);
+        next.push(child);
+      }
     }
-  };
-  walk('', 0);
-  return out;
+    level = next;
+  }
+  return { pointers, complete: true };
 }
 
 const MAX_LOCATIONS = 5000;
+const MAX_DEPTH = 16;

@@ -40,9 +40,9 @@ export interface SchemaIndex {
   /**
    * Pointers of the document locations the schema declares (`properties`, recursively; not array items
    * or pattern properties), as Estuary's `Shape::locations` lists them for canonical projections.
-   * May throw.
+   * Bounded for recursive schemas: `complete` is false when the list stopped short. May throw.
    */
-  locations(uri: string): string[];
+  locations(uri: string): { pointers: string[]; complete: boolean };
   /** Readable validation errors of `doc` against the schema at `uri`; empty when it is valid. May throw. */
   validate(uri: string, doc: Json): string[];
 }

@@ -714,6 +714,24 @@ describe('materialization fields (crates/validation/src/materialization.rs walk_
       ],
     },
     {
+      name: 'valid: fields of a recursive schema, which is listed breadth first and only so deep',
+      estuary: 'ok',
+      mutate: (c) => {
+        const node = { $ref: '#/$defs/node' };
+        orders(c).schema.$defs = {
+          node: { type: 'object', properties: { a: node, b: node, c: node, v: { type: 'string' } } },
+        };
+        orders(c).schema.properties.tree = node;
+        orders(c).projections.leaf = '/tree/a/b/v';
+        bindings(c).push({
+          source: 'acmeCo/orders',
+          resource: { table: 'orders' },
+          fields: { recommended: true, exclude: ['tree/a/a/a/v', 'tree/c/c/c/c/c/c/c/c/c/c/v', 'leaf'] },
+        });
+      },
+      errors: [],
+    },
+    {
       name: 'valid: excluding nested canonical fields, explicit projections and flow_published_at',
       estuary: 'ok',
       mutate: (c) => {
