@@ -248,6 +248,7 @@ export function checkSchemas(
     const uri = collections.get(ingest.collection)?.spec.writeSchema;
     if (!uri) continue;
     ingest.documents.forEach(({ doc, at }, i) => {
+      if (!isObject(doc)) return; // reported by the loader
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
       report.error(

@@ -1248,3 +1248,38 @@ describe('JSON pointers (crates/models references.rs JSON_POINTER_RE; schema.rs 
     },
   ]);
 });
+
+describe('test documents (crates/validation/src/test_step.rs; the sources loader: "an array of objects")', () => {
+  run([
+    {
+      name: 'a verify document that is not an object',
+      estuary: 'DocumentsFixture must be an array of objects',
+      mutate: (c) => {
+        steps(c)[1].verify.documents = [{ customer: 'a' }, 5];
+      },
+      errors: [
+        {
+          code: 'WrongType',
+          pointer: '/tests/acmeCo~1test-totals/1/verify/documents/1',
+          says: ['test document 1 must be an object; it is a number'],
+          line: '- 5',
+        },
+      ],
+    },
+    {
+      name: 'an ingest document that is not an object: one error, not a schema error too',
+      estuary: 'DocumentsFixture must be an array of objects',
+      mutate: (c) => {
+        steps(c)[0].ingest.documents.push('x');
+      },
+      errors: [
+        {
+          code: 'WrongType',
+          pointer: '/tests/acmeCo~1test-totals/0/ingest/documents/1',
+          says: ['test document 1 must be an object; it is a string'],
+          line: '- x',
+        },
+      ],
+    },
+  ]);
+});
