@@ -7,13 +7,15 @@ import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
 import { didYouMeanHint } from './diagnostics.ts';
-import type { CollectionInfo, IngestDocuments } from './load.ts';
-import type { SourceLocation } from './model.ts';
+import type { CollectionInfo, FieldNames, IngestDocuments, SelectorValues } from './load.ts';
+import type { SourceLocation, TransformSpec } from './model.ts';
 import { locate, type Report, type Where } from './report.ts';
 import type { Resources } from './resources.ts';
 import type { LocationShape, ReduceAnnotation, SchemaIndex, SchemaIndexFactory } from './schema-index.ts';
 
 const KEY_TYPES = new Set(['string', 'integer', 'boolean']);
+/** Estuary's `is_keyable_type` (crates/json types.rs): one of these, optionally null. */
+const SHUFFLE_TYPES = new Set(['string', 'integer', 'number', 'boolean']);
 /** Types each strategy can reduce (`null` is always tolerated: conditional schemas often allow it). */
 const STRATEGY_TYPES: Record<string, string[]> = {
   sum: ['integer', 'number'],
@@ -32,6 +34,8 @@ export function checkSchemas(
   factory: SchemaIndexFactory,
   collections: Map<string, CollectionInfo>,
   ingests: IngestDocuments[],
+  selectors: SelectorValues[] = [],
+  fieldNames: FieldNames[] = [],
 ): void {
   let built: SchemaIndex | undefined;
   /** Schema documents left out of the index, already reported. */
@@ -89,6 +93,16 @@ export function checkSchemas(
     }
   };
 
+  /** Declared locations of a schema, once per schema (projections and materialization fields both ask). */
+  const locations = new Map<string, { pointers: string[]; complete: boolean }>();
+  const locationsOf = (index: SchemaIndex, uri: string): { pointers: string[]; complete: boolean } => {
+    const known = locations.get(uri);
+    if (known) return known;
+    const found = index.locations(uri);
+    locations.set(uri, found);
+    return found;
+  };
+
   // ReduceUnreachable per annotation and parent, with the collections it applies to: a schema file
   // shared by collections whose roots reduce differently is unreachable for some of them only, so the
   // warning names them, once per location.
@@ -119,10 +133,22 @@ export function checkSchemas(
             where,
             `the ${role} of \`${spec.name}\` must only allow objects (\`type: object\`); it also allows ${notObject.join(', ')}`,
           );
+          // Estuary's crates/validation collection.rs stops here ("Squelch further errors"): keys and
+          // projections of a schema that is not an object would only report the same problem again.
+          return;
         }
         spec.key.forEach((ptr, i) => {
           checkScalar(report, 'key', index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`));
         });
+        // Logical partitions are checked in both schemas (Estuary's collection.rs: "Partitioned
+        // projections must also be key-able within the write schema"); other projections in the read one.
+        if (r === 'write schema' && !single) {
+          for (const [field, p] of Object.entries(spec.projections)) {
+            if (!p.partition) continue;
+            const where = at(`/projections/${escapeToken(field)}`);
+            checkScalar(report, 'partition', index.shapeAt(uri, p.location), p.location, role, where);
+          }
+        }
         if (r !== 'write schema' || single) {
           for (const [field, p] of Object.entries(spec.projections)) {
             const where = at(`/projections/${escapeToken(field)}`);
@@ -134,8 +160,21 @@ export function checkSchemas(
                 where,
                 `projection location \`${p.location}\` cannot exist in documents of the ${role}`,
               );
+            } else if (shape.implicit && !p.location.startsWith('/_meta/')) {
+              // Estuary's crates/validation schema.rs `walk_ptr`: `PtrIsImplicit`.
+              report.error(
+                'ProjectionNotFound',
+                where,
+                `projection location \`${p.location}\` is not declared by the ${role}; a projection must name a location the schema declares (in \`properties\`)`,
+                didYouMeanHint(
+                  lastToken(p.location),
+                  propertyNames(resources, uri, parentPointer(p.location)),
+                ),
+              );
             }
           }
+          if (Object.keys(spec.projections).length > 0)
+            checkCanonicalFields(report, spec, locationsOf(index, uri).pointers, at);
         }
         const found = checkReductions(
           report,
@@ -157,23 +196,8 @@ export function checkSchemas(
       });
     }
 
-    spec.derive?.transforms.forEach((t, i) => {
-      if (t.shuffle === 'any' || t.disable) return;
-      const source = collections.get(t.source.name)?.spec.readSchema;
-      if (!source) return;
-      guard(source, undefined, (index) => {
-        if (t.shuffle === 'any') return;
-        t.shuffle.key.forEach((ptr, j) => {
-          if (index.shapeAt(source, ptr).exists !== 'cannot') return;
-          report.error(
-            'ShuffleKeyNotFound',
-            at(`/derive/transforms/${i}/shuffle/key/${j}`),
-            `shuffle key \`${ptr}\` cannot exist in documents of \`${t.source.name}\``,
-            didYouMeanHint(lastToken(ptr), propertyNames(resources, source, parentPointer(ptr))),
-          );
-        });
-      });
-    });
+    if (roles.length === 2) checkKeyReadWrite(report, guard, spec, at);
+    if (spec.derive) checkShuffles(report, resources, guard, collections, spec.derive.transforms, at);
   }
 
   for (const u of unreachable.values()) {
@@ -182,10 +206,49 @@ export function checkSchemas(
     report.warning('ReduceUnreachable', u.loc, `${u.subject} in the ${u.role} of ${of} ${u.finding}`, u.hint);
   }
 
+  // Estuary's crates/validation collection.rs `walk_selector`: `SelectorTypeMismatch`.
+  for (const s of selectors) {
+    const uri = collections.get(s.collection)?.spec.readSchema;
+    if (!uri) continue;
+    const shape = guard(uri, undefined, (index) => index.shapeAt(uri, s.location));
+    if (!shape || shape.exists === 'cannot') continue;
+    for (const { value, at } of s.values) {
+      const type = typeOfJson(value);
+      if (shape.types.has(type) || (type === 'integer' && shape.types.has('number'))) continue;
+      report.error(
+        'InvalidValue',
+        at,
+        `partition \`${s.field}\` of \`${s.collection}\` is ${[...shape.types].join(' or ')} (\`${s.location}\`), but the selector gives ${type} ${JSON.stringify(value)}`,
+      );
+    }
+  }
+
+  // Estuary's crates/validation materialization.rs `walk_materialization_fields`: `NoSuchProjection`.
+  for (const use of fieldNames) {
+    const info = collections.get(use.collection);
+    if (!info || info.entity.tainted) continue;
+    const uri = info.spec.readSchema;
+    const declared = uri ? guard(uri, undefined, (index) => locationsOf(index, uri)) : undefined;
+    if (!declared) continue;
+    const fields = projectionFields(info.spec, declared.pointers);
+    for (const { field, category, at } of use.fields) {
+      if (fields.includes(field)) continue;
+      // A recursive schema's locations are listed only so deep: a deeper field may well exist.
+      if (!declared.complete && field.split('/').length > 1) continue;
+      report.error(
+        'FieldNotFound',
+        at,
+        `${category === 'require' ? 'required' : 'excluded'} field \`${field}\` is not a projection of \`${use.collection}\`; its fields: ${showFields(fields)} (its projections, and each location its schema declares as the pointer without its leading \`/\`)`,
+        didYouMeanHint(field, fields),
+      );
+    }
+  }
+
   for (const ingest of ingests) {
     const uri = collections.get(ingest.collection)?.spec.writeSchema;
     if (!uri) continue;
     ingest.documents.forEach(({ doc, at }, i) => {
+      if (!isObject(doc)) return; // reported by the loader
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
       report.error(
@@ -195,6 +258,179 @@ export function checkSchemas(
       );
     });
   }
+}
+
+type Guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T) => T | undefined;
+
+/**
+ * A collection key's locations may differ between the write and read schemas only in whether they
+ * may be null (Estuary's crates/validation schema.rs `walk_ptr`: `KeyReadWriteTypesDiffer`).
+ */
+function checkKeyReadWrite(
+  report: Report,
+  guard: Guard,
+  spec: CollectionInfo['spec'],
+  at: (p: string, key?: boolean) => Where,
+): void {
+  const typesAt = (uri: string, ptr: string) =>
+    guard(uri, undefined, (index) => {
+      const shape = index.shapeAt(uri, ptr);
+      return shape.exists === 'cannot' ? undefined : [...shape.types].filter((t) => t !== 'null').sort();
+    });
+  spec.key.forEach((ptr, i) => {
+    const write = typesAt(spec.writeSchema, ptr);
+    const read = typesAt(spec.readSchema, ptr);
+    if (!write || !read || write.join() === read.join()) return;
+    report.error(
+      'KeyWrongType',
+      at(`/key/${i}`),
+      `key \`${ptr}\` is ${write.join(' or ')} in the write schema but ${read.join(' or ')} in the read schema; a key location may differ between them only in allowing null`,
+    );
+  });
+}
+
+/**
+ * Shuffle keys of a derivation's transforms, as Estuary's crates/validation derivation.rs
+ * (`walk_derive_transform`, `walk_derivation`) and schema.rs (`walk_ptr` with `ptr_is_key`) check them:
+ * a key is not empty; each location is declared by the source's schema, may exist, is of one scalar
+ * type (string, integer, number or boolean; null allowed: `is_keyable_type`) and is not reduced; and every transform that
+ * shuffles by key does so on the same number and types of locations (`ShuffleKeyImplicitMismatch`),
+ * since one shard owns one range of shuffled keys across all transforms.
+ */
+function checkShuffles(
+  report: Report,
+  resources: Resources,
+  guard: Guard,
+  collections: Map<string, CollectionInfo>,
+  transforms: TransformSpec[],
+  at: (p: string, key?: boolean) => Where,
+): void {
+  let first: { name: string; index: number; types: string[] } | undefined;
+  transforms.forEach((t, i) => {
+    if (t.shuffle === 'any' || t.disable) return;
+    const keyAt = at(`/derive/transforms/${i}/shuffle/key`);
+    if (t.shuffle.key.length === 0) {
+      report.error(
+        'ShuffleKeyEmpty',
+        keyAt,
+        `transform \`${t.name}\` shuffles by an empty key; list at least one location (\`key: [/ptr]\`), or use \`shuffle: any\``,
+      );
+      return;
+    }
+    const sourceName = t.source.name;
+    const source = collections.get(sourceName)?.spec.readSchema;
+    if (!source) return;
+    const types = guard(source, undefined, (index) => {
+      if (t.shuffle === 'any') return undefined;
+      let ok = true;
+      const out = t.shuffle.key.map((ptr, j) => {
+        const where = at(`/derive/transforms/${i}/shuffle/key/${j}`);
+        let shape: LocationShape;
+        try {
+          shape = index.shapeAt(source, ptr);
+        } catch {
+          ok = false; // a malformed pointer, reported where it was written
+          return 'invalid';
+        }
+        const hint = () =>
+          didYouMeanHint(lastToken(ptr), propertyNames(resources, source, parentPointer(ptr)));
+        if (shape.exists === 'cannot') {
+          ok = false;
+          report.error(
+            'ShuffleKeyNotFound',
+            where,
+            `shuffle key \`${ptr}\` cannot exist in documents of \`${sourceName}\``,
+            hint(),
+          );
+          return 'invalid';
+        }
+        if (shape.implicit) {
+          ok = false;
+          report.error(
+            'ShuffleKeyNotFound',
+            where,
+            `shuffle key \`${ptr}\` is not declared by the schema of \`${sourceName}\`; a shuffle key must be a location that the schema declares`,
+            hint(),
+          );
+          return 'invalid';
+        }
+        const scalar = [...shape.types].filter((x) => x !== 'null');
+        if (scalar.length !== 1 || !SHUFFLE_TYPES.has(scalar[0])) {
+          ok = false;
+          report.error(
+            'ShuffleKeyWrongType',
+            where,
+            `shuffle key \`${ptr}\` may be ${[...shape.types].join(', ')} in documents of \`${sourceName}\`; a shuffle key location must be of one type: string, integer, number or boolean (or null)`,
+          );
+          return 'invalid';
+        }
+        if (shape.reduce && shape.reduce.strategy !== 'lastWriteWins') {
+          ok = false;
+          report.error(
+            'KeyHasReduce',
+            where,
+            `shuffle key \`${ptr}\` has a \`${shape.reduce.strategy}\` reduce annotation in the schema of \`${sourceName}\`; keyed locations cannot be reduced`,
+          );
+        }
+        return scalar[0];
+      });
+      return ok ? out : undefined;
+    });
+    if (!types) return;
+    if (!first) {
+      first = { name: t.name, index: i, types };
+      return;
+    }
+    if (first.types.join() === types.join()) return;
+    report.error(
+      'ShuffleKeyMismatch',
+      keyAt,
+      `transform \`${t.name}\` shuffles on a key of types [${types.join(', ')}], but transform \`${first.name}\` (transforms/${first.index}) on [${first.types.join(', ')}]; every transform of a derivation that shuffles by key must use the same number and types of locations`,
+    );
+  });
+}
+
+/**
+ * A projection may not give a field that is the canonical name of another location: the pointer
+ * without its leading `/` for a collection key or a location the schema declares, `flow_document`
+ * for the document root, `flow_published_at` for `/_meta/uuid` (Estuary's crates/validation
+ * collection.rs: `ProjectionRemapsCanonicalField`).
+ */
+function checkCanonicalFields(
+  report: Report,
+  spec: CollectionInfo['spec'],
+  declared: string[],
+  at: (p: string, key?: boolean) => Where,
+): void {
+  const canonical = new Map<string, string>([
+    ['flow_document', ''],
+    ['flow_published_at', '/_meta/uuid'],
+  ]);
+  for (const ptr of [...spec.key, ...declared]) {
+    const field = ptr.slice(1);
+    if (field !== 'flow_document' && !canonical.has(field)) canonical.set(field, ptr);
+  }
+  for (const [field, p] of Object.entries(spec.projections)) {
+    const location = canonical.get(field);
+    if (location === undefined || location === p.location) continue;
+    if (field === 'flow_published_at' && p.location === '/_meta/uuid/date-time') continue;
+    report.error(
+      'ProjectionRemapsCanonicalField',
+      at(`/projections/${escapeToken(field)}`),
+      `projection \`${field}\` is the canonical field of location \`${location}\` and cannot be re-mapped to \`${p.location}\`; give this projection another field name`,
+    );
+  }
+}
+
+/**
+ * The fields of a collection, as Estuary builds its projections (crates/validation collection.rs):
+ * the explicit projections, the canonical field of each key location and each declared location (the
+ * pointer without its leading `/`), `flow_document` and `flow_published_at`.
+ */
+function projectionFields(spec: CollectionInfo['spec'], declared: string[]): string[] {
+  const fields = new Set([...Object.keys(spec.projections), 'flow_document', 'flow_published_at']);
+  for (const ptr of [...spec.key, ...declared]) fields.add(ptr.slice(1));
+  return [...fields];
 }
 
 /**
@@ -280,6 +516,13 @@ function checkScalar(
       c.wrongType,
       at,
       `${c.what} \`${ptr}\` may be ${bad.join(', ')} in the ${role}; ${c.plural} must be of type string, integer or boolean`,
+    );
+  } else if (shape.types.size > 1) {
+    // Estuary's `is_keyable_type` (crates/validation schema.rs `walk_ptr`: `KeyWrongType`): one type.
+    report.error(
+      c.wrongType,
+      at,
+      `${c.what} \`${ptr}\` may be ${[...shape.types].join(' or ')} in the ${role}; ${c.plural} must be of one type: string, integer or boolean`,
     );
   }
   if (kind === 'key' && shape.reduce) {
@@ -463,6 +706,20 @@ function schemaLocation(resources: Resources, uri: string, docPointer: string): 
 function propertyNames(resources: Resources, uri: string, docPointer: string): string[] {
   const node = schemaNode(resources, uri, docPointer)?.node;
   return isObject(node) && isObject(node.properties) ? Object.keys(node.properties) : [];
+}
+
+/** Up to 20 field names, quoted. */
+function showFields(fields: string[]): string {
+  const shown = fields.slice(0, 20).map((f) => `\`${f}\``);
+  return fields.length > 20 ? `${shown.join(', ')}, … (${fields.length - 20} more)` : shown.join(', ');
+}
+
+/** The JSON type name of a value (`integer` for whole numbers). */
+function typeOfJson(v: Json): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
 }
 
 function lastToken(ptr: string): string {

@@ -25,6 +25,8 @@ export const DIAGNOSTIC_CODES = {
   InvalidDuration: 'a duration that cannot be parsed (`30s`, `5m`, `2h30m`, `1 day`)',
   // Names and references.
   DuplicateName: 'the same name is defined twice',
+  NameCollision:
+    'names (or projection fields) that differ only in case, or where one is a `/`-prefix of another',
   UnknownCollection: 'a reference to a collection that no catalog file defines',
   NotImported:
     'a reference to a collection defined in a file that this file does not import (a warning: Estuary no longer requires the import)',
@@ -35,6 +37,8 @@ export const DIAGNOSTIC_CODES = {
     'a materialize-* connector used by a capture, or a source-* one by a materialization',
   InvalidConnectorConfig:
     "a connector config that does not match the connector's schema (shared/connectors/config.ts)",
+  DuplicateResource:
+    'two enabled bindings of one task that name the same endpoint resource (table, path, stream)',
   InvalidBindingResource: "a binding resource that does not match the connector's resource schema",
   FragmentSettingIgnored:
     'a `journals.fragments` setting that Sluice does not apply (codec, length, flush interval)',
@@ -53,13 +57,22 @@ export const DIAGNOSTIC_CODES = {
   KeyHasReduce: 'a key location that carries a reduce annotation',
   ReduceWrongType: 'a reduce strategy that does not fit the types at its location',
   ReduceUnreachable: 'a reduce annotation under a parent whose strategy does not descend into it',
-  ProjectionNotFound: 'a projection location that the schema does not allow to exist',
+  FieldNotFound: 'a materialization `require` or `exclude` field that is not a projection of the collection',
+  FieldUnsatisfiable: 'a materialization field that is both required and excluded',
+  ProjectionNotFound: 'a projection location that the schema does not allow to exist, or does not declare',
+  ProjectionRemapsCanonicalField:
+    'a projection whose field is the canonical name of another location (`customer` for `/customer`)',
   PartitionNotRequired: 'a logical partition location that is not provably present',
   PartitionWrongType: 'a logical partition location that is not of type string, integer or boolean',
   NotPartition: 'a partition selector field that is not a logical partition of the collection',
   // Derivations.
   DuplicateTransform: 'two transforms of one derivation with the same name',
-  ShuffleKeyNotFound: 'a shuffle key location that the source schema does not allow to exist',
+  ShuffleKeyNotFound:
+    'a shuffle key location that the source schema does not allow to exist, or does not declare',
+  ShuffleKeyEmpty: 'a transform `shuffle: {key: []}` with no locations',
+  ShuffleKeyWrongType:
+    'a shuffle key location that is not of one type: string, integer, number or boolean (null allowed)',
+  ShuffleKeyMismatch: 'transforms of one derivation that shuffle on keys of different lengths or types',
   ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',

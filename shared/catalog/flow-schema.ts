@@ -262,7 +262,14 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
         break;
       }
       case 'pattern': {
-        if (def === 'Name' || def === 'Source' || at.endsWith('/name')) {
+        if (/\/transforms\/\d+\/name$/.test(at)) {
+          // Estuary's crates/models `Transform` name: one TOKEN_RE component.
+          add(
+            'InvalidName',
+            at,
+            `${show(e.data)} is not a valid transform name: letters, numbers, \`-\`, \`_\` and \`.\` only (no \`/\` or spaces)`,
+          );
+        } else if (def === 'Name' || def === 'Source' || at.endsWith('/name')) {
           add(
             'InvalidName',
             at,
@@ -272,7 +279,7 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
           add(
             'InvalidPointer',
             at,
-            `${show(e.data)} is not a JSON pointer: write \`/field/sub\`, with \`~1\` for \`/\` and \`~0\` for \`~\``,
+            `${show(e.data)} is not a JSON pointer: write \`/field/sub\` (no empty components), with \`~1\` for \`/\` and \`~0\` for \`~\``,
           );
         } else {
           add('InvalidValue', at, `${show(e.data)} does not match the pattern ${e.params.pattern}`);

@@ -42,9 +42,17 @@ import {
   type TypescriptUsing,
 } from './model.ts';
 import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
-import { connectorImageName, resolveConnectorImage, transformMethodName } from './names.ts';
+import {
+  connectorImageName,
+  FIELD_PATTERN,
+  nameCollisions,
+  PARTITION_FIELD_PATTERN,
+  resolveConnectorImage,
+  transformMethodName,
+} from './names.ts';
 import { RemoteFiles } from './remote.ts';
 import { locate, Report, shortPath, type Where } from './report.ts';
+import { resourcePath } from './resource-paths.ts';
 import { Resources } from './resources.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
 import { SourceDoc } from './source.ts';
@@ -117,6 +125,20 @@ export interface CollectionInfo {
   module?: { path: string; text: string; at: Where };
 }
 
+/** A partition selector's values for one logical partition of a collection (their types are checked against its schema). */
+export interface SelectorValues {
+  collection: string;
+  field: string;
+  location: string;
+  values: { value: Json; at: Where }[];
+}
+
+/** Fields a materialization binding requires or excludes, by name (each must be a projection of the collection). */
+export interface FieldNames {
+  collection: string;
+  fields: { field: string; category: 'require' | 'exclude'; at: Where }[];
+}
+
 /** A test document and where it was written (inline in a catalog file, or in a fixture file). */
 export interface IngestDocuments {
   collection: string;
@@ -131,6 +153,8 @@ class Loader {
   private readonly collections = new Map<string, CollectionInfo>();
   private readonly reach = new Map<string, Set<string>>();
   private readonly ingests: IngestDocuments[] = [];
+  private readonly selectors: SelectorValues[] = [];
+  private readonly fieldNames: FieldNames[] = [];
   private readonly built: BuiltCatalog;
   private remote!: RemoteFiles;
 
@@ -152,6 +176,7 @@ class Loader {
     this.resources.remote = this.remote;
     await this.loadFiles(root);
     this.registerEntities();
+    this.checkNameCollisions();
     for (const e of this.entities('collections')) await this.buildCollection(e);
     for (const e of this.entities('collections')) this.checkDerivationSources(e);
     for (const e of this.entities('captures')) await this.buildCapture(e);
@@ -159,7 +184,15 @@ class Loader {
     for (const e of this.entities('tests')) await this.buildTest(e);
     this.buildStorageMappings();
     const schemaIndex = this.opts.schemaIndex ?? (await defaultSchemaIndex());
-    checkSchemas(this.report, this.resources, schemaIndex, this.collections, this.ingests);
+    checkSchemas(
+      this.report,
+      this.resources,
+      schemaIndex,
+      this.collections,
+      this.ingests,
+      this.selectors,
+      this.fieldNames,
+    );
     await this.checkModules();
     // `sluice generate` (allowMissingModules) writes what modules import: resolving them comes after.
     if (!this.opts.allowMissingModules && !hasErrors(this.report.diagnostics)) await this.checkRuntimes();
@@ -297,6 +330,28 @@ class Loader {
     }
   }
 
+  /**
+   * Names that Estuary holds to collide although they differ: equal once case-folded and normalized,
+   * or one a `/`-prefix of another (a collection `acmeCo/orders` and a capture `acmeCo/orders/in`).
+   * Estuary's crates/validation lib.rs runs indexed.rs `walk_duplicates` over all captures,
+   * collections, materializations and tests.
+   */
+  private checkNameCollisions(): void {
+    const entities = [...this.names.values()];
+    for (const { name: e, other, kind } of nameCollisions(entities, (x) => x.name)) {
+      const first = locate({ doc: other.file.doc, pointer: other.pointer, key: true });
+      const what =
+        kind === 'same'
+          ? `collides with ${KIND_NAME[other.kind]} \`${other.name}\` (${showLocation(first)}): names that differ only in case or Unicode normalization are the same name`
+          : `and ${KIND_NAME[other.kind]} \`${other.name}\` (${showLocation(first)}) collide: one name may not be a \`/\`-prefix of another`;
+      this.report.error(
+        'NameCollision',
+        { doc: e.file.doc, pointer: e.pointer, key: true },
+        `${KIND_NAME[e.kind]} \`${e.name}\` ${what}`,
+      );
+    }
+  }
+
   private entities(kind: Kind): Entity[] {
     return [...this.names.values()].filter((e) => e.kind === kind);
   }
@@ -397,6 +452,7 @@ class Loader {
           projections[field] = { location: p.location, partition: p.partition === true };
         }
       }
+      this.checkProjectionFields(projections, (field) => at(`/projections/${escapeToken(field)}`, true));
     }
 
     const spec: CollectionSpec = {
@@ -444,6 +500,38 @@ class Loader {
     if (isObject(v.derive)) spec.derive = await this.buildDerive(e, v.derive, info);
     this.collections.set(e.name, info);
     this.built.collections[e.name] = spec;
+  }
+
+  /**
+   * Projection field names (Estuary's crates/models `Field` and `PartitionField` patterns, checked by
+   * crates/validation collection.rs), and fields that collide once case-folded, or where one is a
+   * `/`-prefix of another (indexed.rs `walk_duplicates` over a collection's projections).
+   */
+  private checkProjectionFields(projections: Record<string, Projection>, at: (field: string) => Where): void {
+    for (const [field, p] of Object.entries(projections)) {
+      if (p.partition && !PARTITION_FIELD_PATTERN.test(field)) {
+        this.report.error(
+          'InvalidName',
+          at(field),
+          `\`${field}\` cannot name a logical partition: a partition field is letters, numbers, \`-\`, \`_\` and \`.\` only (no \`/\` or spaces)`,
+        );
+      } else if (!FIELD_PATTERN.test(field)) {
+        this.report.error(
+          'InvalidName',
+          at(field),
+          `\`${field}\` is not a valid projection field: it may not begin or end with \`/\`, hold \`//\`, or a \`~\` other than \`~0\` / \`~1\``,
+        );
+      }
+    }
+    for (const { name, other, kind } of nameCollisions(Object.keys(projections), (f) => f)) {
+      this.report.error(
+        'NameCollision',
+        at(name),
+        kind === 'same'
+          ? `projection \`${name}\` collides with projection \`${other}\`: fields that differ only in case are the same field`
+          : `projections \`${name}\` and \`${other}\` collide: one field may not be a \`/\`-prefix of another`,
+      );
+    }
   }
 
   private async buildDerive(e: Entity, d: JsonObject, info: CollectionInfo): Promise<DeriveSpec> {
@@ -503,6 +591,17 @@ class Loader {
       });
       lambdas.push({ at: { doc, pointer: `${tp}/lambda` }, raw: t.lambda, index: transforms.length - 1 });
     });
+    // Estuary's crates/validation derivation.rs: `walk_duplicates` over transform names, under collation.
+    for (const { name, other } of nameCollisions(
+      transforms.map((t, i) => ({ name: t.name, i })),
+      (t) => t.name,
+    )) {
+      this.report.error(
+        'NameCollision',
+        { doc, pointer: `${base}/transforms/${name.i}/name` },
+        `transform \`${name.name}\` collides with transform \`${other.name}\` (${base}/transforms/${other.i}): transform names that differ only in case are the same name`,
+      );
+    }
     for (const { at, raw, index } of lambdas) {
       const t = transforms[index];
       if (!isSqlite) {
@@ -614,27 +713,104 @@ class Loader {
       const at: Where = { doc: e.file.doc, pointer: typeof raw[i].source === 'string' ? sp : `${sp}/name` };
       const source = this.collectionRef(t.source.name, e.file, at, `transform \`${t.name}\` source`);
       if (source) this.checkSelector(t.source, source, { doc: e.file.doc, pointer: `${sp}/partitions` });
+      this.checkReadWindow(t.source, { doc: e.file.doc, pointer: sp });
     });
   }
 
-  /** `partitions.include` / `exclude` fields must be logical partitions of the collection. */
+  /**
+   * `partitions.include` / `exclude` fields must be logical partitions of the collection, and their
+   * values non-empty strings or values of the partition's type (Estuary's crates/validation
+   * collection.rs `walk_selector`: `ProjectionNotPartitioned`, `NoSuchProjection`, `SelectorEmptyString`;
+   * `SelectorTypeMismatch` is checked with the schemas, in checks.ts).
+   */
   private checkSelector(ref: SourceRef, collection: CollectionInfo, at: Where): void {
     const partitions = Object.entries(collection.spec.projections)
       .filter(([, p]) => p.partition)
       .map(([f]) => f);
     for (const which of ['include', 'exclude'] as const) {
-      for (const field of Object.keys(ref.partitions?.[which] ?? {})) {
-        if (partitions.includes(field)) continue;
-        this.report.error(
-          'NotPartition',
-          { doc: at.doc, pointer: `${at.pointer}/${which}/${escapeToken(field)}`, key: true },
-          `\`${field}\` is not a logical partition of \`${collection.spec.name}\`; its partitions: ${
-            partitions.length ? partitions.map((p) => `\`${p}\``).join(', ') : 'none'
-          } (declare one with \`projections: {${field}: {location: /ptr, partition: true}}\`)`,
-          didYouMeanHint(field, partitions),
-        );
+      for (const [field, values] of Object.entries(ref.partitions?.[which] ?? {})) {
+        const fieldPointer = `${at.pointer}/${which}/${escapeToken(field)}`;
+        if (!partitions.includes(field)) {
+          this.report.error(
+            'NotPartition',
+            { doc: at.doc, pointer: fieldPointer, key: true },
+            `\`${field}\` is not a logical partition of \`${collection.spec.name}\`; its partitions: ${
+              partitions.length ? partitions.map((p) => `\`${p}\``).join(', ') : 'none'
+            } (declare one with \`projections: {${field}: {location: /ptr, partition: true}}\`)`,
+            didYouMeanHint(field, partitions),
+          );
+          continue;
+        }
+        if (!Array.isArray(values)) continue;
+        const use: SelectorValues = {
+          collection: collection.spec.name,
+          field,
+          location: collection.spec.projections[field].location,
+          values: [],
+        };
+        values.forEach((value, i) => {
+          const vat: Where = { doc: at.doc, pointer: `${fieldPointer}/${i}` };
+          if (value === '') {
+            this.report.error(
+              'InvalidValue',
+              vat,
+              `partition selector ${which} \`${field}\` value ${i} is an empty string; partition values are non-empty`,
+            );
+          } else use.values.push({ value, at: vat });
+        });
+        if (!collection.entity.tainted) this.selectors.push(use);
       }
     }
+  }
+
+  /**
+   * A binding's `require` (or `include`) and `exclude` fields: not both required and excluded
+   * (Estuary's crates/validation materialization.rs `walk_materialization_fields`: `FieldUnsatisfiable`);
+   * that each names a projection of the collection is checked with the schemas (checks.ts).
+   */
+  private checkFieldNames(collection: string, fields: JsonObject, at: Where): void {
+    const use: FieldNames = { collection, fields: [] };
+    const required = new Set<string>();
+    for (const category of ['require', 'include'] as const) {
+      if (!isObject(fields[category])) continue;
+      for (const field of Object.keys(fields[category])) {
+        required.add(field);
+        const fat: Where = {
+          doc: at.doc,
+          pointer: `${at.pointer}/${category}/${escapeToken(field)}`,
+          key: true,
+        };
+        use.fields.push({ field, category: 'require', at: fat });
+      }
+    }
+    (Array.isArray(fields.exclude) ? fields.exclude : []).forEach((field, i) => {
+      if (typeof field !== 'string') return;
+      const fat: Where = { doc: at.doc, pointer: `${at.pointer}/exclude/${i}` };
+      if (required.has(field)) {
+        this.report.error(
+          'FieldUnsatisfiable',
+          fat,
+          `field \`${field}\` is both required and excluded; keep it in one of \`require\` and \`exclude\``,
+        );
+      } else use.fields.push({ field, category: 'exclude', at: fat });
+    });
+    if (use.fields.length > 0) this.fieldNames.push(use);
+  }
+
+  /**
+   * A source read from `notBefore` to `notAfter` must have them in that order (Estuary's
+   * crates/validation derivation.rs and materialization.rs: `NotBeforeAfterOrder`).
+   */
+  private checkReadWindow(ref: SourceRef, at: Where): void {
+    if (ref.notBefore === undefined || ref.notAfter === undefined) return;
+    const before = Date.parse(ref.notBefore);
+    const after = Date.parse(ref.notAfter);
+    if (Number.isNaN(before) || Number.isNaN(after) || before <= after) return;
+    this.report.error(
+      'InvalidValue',
+      { doc: at.doc, pointer: `${at.pointer}/notAfter` },
+      `\`notAfter\` (${ref.notAfter}) is before \`notBefore\` (${ref.notBefore}): nothing would be read; \`notBefore\` must come first`,
+    );
   }
 
   /**
@@ -829,7 +1005,7 @@ class Loader {
         this.report.error(
           'WrongType',
           { doc: file, pointer: '' },
-          'a connector config file must hold an object',
+          `a connector config file must hold an object; it holds ${describeJson(file.value)}`,
         );
       }
     }
@@ -889,6 +1065,12 @@ class Loader {
       if (b.disable !== true)
         this.collectionRef(b.target, e.file, { doc, pointer: `${bp}/target` }, `binding ${i} target`);
     });
+    this.checkResourcePaths(
+      e,
+      spec.endpoint,
+      'capture',
+      spec.bindings.map((b) => ({ ...b, collection: b.target })),
+    );
     const interval = this.duration(v.interval, { doc, pointer: `${e.pointer}/interval` });
     if (interval !== undefined) spec.interval = interval;
     if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
@@ -934,9 +1116,52 @@ class Loader {
       const at: Where = { doc, pointer: typeof b.source === 'string' ? `${bp}/source` : `${bp}/source/name` };
       const target = this.collectionRef(source.name, e.file, at, `binding ${i} source`);
       if (target) this.checkSelector(source, target, { doc, pointer: `${bp}/source/partitions` });
+      if (target) this.checkFieldNames(source.name, f, { doc, pointer: `${bp}/fields` });
+      this.checkReadWindow(source, { doc, pointer: `${bp}/source` });
     });
+    this.checkResourcePaths(
+      e,
+      spec.endpoint,
+      'materialization',
+      spec.bindings.map((b) => ({ ...b, collection: b.source.name })),
+    );
     if (v.shards !== undefined) spec.shards = this.shards(v.shards, { doc, pointer: `${e.pointer}/shards` });
     this.built.materializations[e.name] = spec;
+  }
+
+  /**
+   * Enabled bindings of one task must name different endpoint resources (resource-paths.ts; Estuary's
+   * crates/validation capture.rs and materialization.rs: `BindingDuplicatesResource`).
+   */
+  private checkResourcePaths(
+    e: Entity,
+    endpoint: ConnectorEndpoint,
+    what: 'capture' | 'materialization',
+    bindings: { resource: Json; disable: boolean; collection: string }[],
+  ): void {
+    // Bindings of the task's value, by index (spec.bindings skips malformed ones).
+    const raw = isObject(e.value) && Array.isArray(e.value.bindings) ? e.value.bindings : [];
+    const indexes = raw.flatMap((b, i) =>
+      isObject(b) && (what === 'materialization' || typeof b.target === 'string') ? [i] : [],
+    );
+    const seen = new Map<string, number>();
+    bindings.forEach((b, j) => {
+      if (b.disable) return;
+      const path = resourcePath(endpoint.connector, b.resource, endpoint.config, b.collection);
+      if (!path) return;
+      const key = JSON.stringify(path);
+      const i = indexes[j] ?? j;
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, i);
+        return;
+      }
+      this.report.error(
+        'DuplicateResource',
+        { doc: e.file.doc, pointer: `${e.pointer}/bindings/${i}/resource` },
+        `binding ${i} of ${what} \`${e.name}\` names the same ${endpoint.connector} resource (${path.map((p) => `\`${p}\``).join('.')}) as binding ${first}; each binding needs its own`,
+      );
+    });
   }
 
   // ---- Tests ----
@@ -983,8 +1208,22 @@ class Loader {
           };
           const target = this.collectionRef(collection.name, e.file, at, `step ${i} verify`);
           if (target) this.checkSelector(collection, target, { doc, pointer: `${sp}/collection/partitions` });
+          // Estuary's crates/validation test_step.rs: `TestStepNotBeforeAfter`.
+          for (const bound of ['notBefore', 'notAfter'] as const) {
+            if (collection[bound] === undefined) continue;
+            this.report.error(
+              'UnknownProperty',
+              { doc, pointer: `${sp}/collection/${bound}`, key: true },
+              `a test step reads the whole collection: \`${bound}\` is not allowed in tests (only \`name\` and \`partitions\`)`,
+            );
+          }
           if (target && !target.entity.tainted) {
-            checkVerifyOrder(this.report, collection.name, target.spec.key, documents);
+            checkVerifyOrder(
+              this.report,
+              collection.name,
+              target.spec.key,
+              documents.filter((d) => isObject(d.doc)),
+            );
           }
         }
       }
@@ -1001,7 +1240,9 @@ class Loader {
     at: Where,
   ): Promise<{ doc: Json; at: Where }[]> {
     if (Array.isArray(value))
-      return value.map((doc, i) => ({ doc, at: { doc: at.doc, pointer: `${at.pointer}/${i}` } }));
+      return this.objectsOnly(
+        value.map((doc, i) => ({ doc, at: { doc: at.doc, pointer: `${at.pointer}/${i}` } })),
+      );
     if (typeof value !== 'string') return [];
     const path = this.resolveFileUrl(value, e.file.path, at, 'fixtures');
     const file = path === undefined ? undefined : await this.resources.dataFile(path, at, 'fixture file');
@@ -1010,11 +1251,28 @@ class Loader {
       this.report.error(
         'WrongType',
         { doc: file, pointer: '' },
-        'a test fixture file must hold a list of documents',
+        `a test fixture file must hold a list of documents; it holds ${describeJson(file.value)}`,
       );
       return [];
     }
-    return file.value.map((doc, i) => ({ doc, at: { doc: file, pointer: `/${i}` } }));
+    return this.objectsOnly(file.value.map((doc, i) => ({ doc, at: { doc: file, pointer: `/${i}` } })));
+  }
+
+  /**
+   * Test documents are objects (Estuary's loader verifies a documents fixture to be "an array of
+   * objects"; crates/validation test_step.rs relies on it): others are reported here (and not
+   * validated against the schema again, checks.ts).
+   */
+  private objectsOnly(documents: { doc: Json; at: Where }[]): { doc: Json; at: Where }[] {
+    documents.forEach(({ doc, at }, i) => {
+      if (!isObject(doc))
+        this.report.error(
+          'WrongType',
+          at,
+          `test document ${i} must be an object; it is ${describeJson(doc)}`,
+        );
+    });
+    return documents;
   }
 
   // ---- Storage mappings ----
@@ -1103,6 +1361,14 @@ function sourceRef(v: Json | undefined): SourceRef {
   if (typeof v.notBefore === 'string') ref.notBefore = v.notBefore;
   if (typeof v.notAfter === 'string') ref.notAfter = v.notAfter;
   return ref;
+}
+
+/** `an object`, `a string`, … (what a file holds, for messages). */
+function describeJson(v: Json | undefined): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /** Drops repeats (a schema file shared by collections is checked once per collection). */

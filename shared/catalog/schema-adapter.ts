@@ -1,4 +1,6 @@
 /** The loader's schema questions, answered by shared/schema (registry, shape inference). */
+
+import { escapeToken, parsePointer } from '../json/pointer.ts';
 import { SchemaRegistry } from '../schema/registry.ts';
 import { listReduceAnnotations, shapeAt } from '../schema/shape.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
@@ -6,7 +8,11 @@ import type { SchemaIndexFactory } from './schema-index.ts';
 export const sharedSchemaIndex: SchemaIndexFactory = (schemas) => {
   const registry = new SchemaRegistry(schemas);
   return {
-    shapeAt: (uri, pointer) => shapeAt(registry, uri, pointer),
+    shapeAt: (uri, pointer) => {
+      const shape = shapeAt(registry, uri, pointer);
+      return isImplicit(registry, uri, pointer, shape) ? { ...shape, implicit: true } : shape;
+    },
+    locations: (uri) => declaredLocations(registry, uri),
     reduceAnnotations: (uri) => listReduceAnnotations(registry, uri),
     validate: (uri, doc) =>
       registry
@@ -18,3 +24,57 @@ export const sharedSchemaIndex: SchemaIndexFactory = (schemas) => {
         }),
   };
 };
+
+const ALL_TYPES = ['null', 'boolean', 'string', 'array', 'object'];
+
+/**
+ * A location that exists only because nothing forbids it: some token on the way is not a declared
+ * property of its parent, and the location admits every type (no `additionalProperties` or
+ * `patternProperties` schema constrains it).
+ */
+function isImplicit(
+  registry: SchemaRegistry,
+  uri: string,
+  pointer: string,
+  shape: ReturnType<typeof shapeAt>,
+): boolean {
+  if (shape.exists === 'cannot' || pointer === '') return false;
+  if (!ALL_TYPES.every((t) => shape.types.has(t as never))) return false;
+  const tokens = parsePointer(pointer);
+  let parent = '';
+  for (const token of tokens) {
+    const p = shapeAt(registry, uri, parent);
+    if (p.types.has('object') && !p.properties.includes(token)) return true;
+    parent += `/${escapeToken(token)}`;
+  }
+  return false;
+}
+
+/**
+ * Declared properties, recursively and breadth first (shallow locations first): at most 5,000 locations
+ * to a depth of 16, so that a recursive schema (a tree of nodes) stops rather than expanding without end;
+ * `complete` is false when it stopped.
+ */
+function declaredLocations(registry: SchemaRegistry, uri: string): { pointers: string[]; complete: boolean } {
+  const pointers: string[] = [];
+  let level = [''];
+  for (let depth = 0; level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const pointer of level) {
+      const shape = shapeAt(registry, uri, pointer);
+      if (!shape.types.has('object')) continue;
+      for (const name of shape.properties) {
+        const child = `${pointer}/${escapeToken(name)}`;
+        if (shapeAt(registry, uri, child).exists === 'cannot') continue;
+        if (pointers.length >= MAX_LOCATIONS || depth >= MAX_DEPTH) return { pointers, complete: false };
+        pointers.push(child);
+        next.push(child);
+      }
+    }
+    level = next;
+  }
+  return { pointers, complete: true };
+}
+
+const MAX_LOCATIONS = 5000;
+const MAX_DEPTH = 16;

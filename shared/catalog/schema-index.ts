@@ -14,6 +14,12 @@ export interface LocationShape {
   types: Set<string>;
   reduce?: { strategy: string };
   format?: string;
+  /**
+   * The schema says nothing about the location: some property on the way is not declared (`properties`)
+   * and is not constrained by `additionalProperties`/`patternProperties` either. Estuary's
+   * `Exists::Implicit` (crates/validation/src/schema.rs: `PtrIsImplicit`, "location is unknown in schema").
+   */
+  implicit?: boolean;
 }
 
 /** A `reduce` annotation of a schema, at a document location. */
@@ -31,6 +37,12 @@ export interface SchemaIndex {
   shapeAt(uri: string, pointer: string): LocationShape;
   /** May throw when the schema cannot be compiled. */
   reduceAnnotations(uri: string): ReduceAnnotation[];
+  /**
+   * Pointers of the document locations the schema declares (`properties`, recursively; not array items
+   * or pattern properties), as Estuary's `Shape::locations` lists them for canonical projections.
+   * Bounded for recursive schemas: `complete` is false when the list stopped short. May throw.
+   */
+  locations(uri: string): { pointers: string[]; complete: boolean };
   /** Readable validation errors of `doc` against the schema at `uri`; empty when it is valid. May throw. */
   validate(uri: string, doc: Json): string[];
 }

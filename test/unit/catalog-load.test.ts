@@ -11,6 +11,16 @@ import { typescriptOf } from '../../shared/catalog/model.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'catalog');
+const ESTUARY_CASES = [
+  'ShuffleKeyEmpty',
+  'ShuffleKeyWrongType',
+  'ShuffleKeyMismatch',
+  'NameCollision',
+  'ProjectionRemapsCanonicalField',
+  'FieldNotFound',
+  'FieldUnsatisfiable',
+  'DuplicateResource',
+];
 const uri = (...parts: string[]) => pathToFileURL(join(fixtures, ...parts)).href;
 
 describe('a valid multi-file catalog', async () => {
@@ -339,6 +349,8 @@ describe('a broken catalog', async () => {
       'ShardSettingIgnored',
       'InferredSchemaStandIn',
     ];
+    // Codes whose cases are in catalog-validation-estuary.test.ts, one catalog per case.
+    runtime.push(...ESTUARY_CASES);
     expect(
       Object.keys(DIAGNOSTIC_CODES).filter(
         (c) => !codes.has(c as Diagnostic['code']) && !runtime.includes(c),
