@@ -198,6 +198,8 @@ export class PostgresMaterialization implements MaterializeConnector {
   /** Last committed position per shard as this instance knows it (from open() and its own commits). */
   private known = new Map<string, string>();
   private opened = false;
+  /** Why a commit now needs open() first. */
+  private notOpen = 'commit() before open()';
   private scope: string[] | undefined;
   private readonly checkpointTable: string;
 
@@ -331,7 +333,7 @@ export class PostgresMaterialization implements MaterializeConnector {
   }
 
   async commit(txn: MaterializeTransaction): Promise<void> {
-    if (!this.opened) throw new FencedError(this.name, 'commit() before open()');
+    if (!this.opened) throw new FencedError(this.name, this.notOpen);
     const shards = Object.keys(txn.checkpoint);
     if (this.scope) {
       const outside = shards.filter((s) => !this.fences.has(s));
@@ -406,6 +408,11 @@ export class PostgresMaterialization implements MaterializeConnector {
       try {
         await c.query('ROLLBACK');
       } catch {
+        // The connection broke: a COMMIT it carried may have been applied with only its answer lost, so
+        // this instance's view of the positions is no longer to be trusted. Until open() re-reads them,
+        // commits fail with FencedError (the task re-opens and retries, skipping what was committed).
+        this.opened = false;
+        this.notOpen = 'the connection broke during the last commit, whose outcome is unknown: open() again';
         await this.dropBroken(c);
       }
       throw err;
