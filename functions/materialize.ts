@@ -22,6 +22,7 @@ import { createRuntime, type Runtime } from '../shared/config/runtime.ts';
 import { createMaterializeConnector } from '../shared/connectors/index.ts';
 import { DynamoDbConnector } from '../shared/connectors/materialize-dynamodb.ts';
 import { DEFAULT_BUDGET_MS } from '../shared/connectors/materialize-webhook.ts';
+import { StateTableCheckpoints } from '../shared/connectors/state-checkpoints.ts';
 import type { MaterializeConnector } from '../shared/materialize/connector.ts';
 import { type HistorySource, MaterializeTask } from '../shared/materialize/task.ts';
 import { fragmentsOf } from './persist.ts';
@@ -93,6 +94,14 @@ export async function createConnector(rt: Runtime, materialization: string): Pro
     secret: rt.secret,
     // Retries (materialize-webhook) never outlive the invocation that commits.
     deadlineMs: commitDeadline,
+    // materialize-webhook keeps its checkpoint in the state table (its grant: state-checkpoints).
+    checkpoints: (name) =>
+      new StateTableCheckpoints({
+        client: rt.clients.dynamodb,
+        table: rt.env.stateTable,
+        materialization: name,
+        meter: rt.meter,
+      }),
   });
 }
 

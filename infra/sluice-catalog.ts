@@ -177,7 +177,8 @@ interface TaskResources {
  *   state manifest and pages there too (BatchGetItem, DeleteItem); it runs user code, so it can reach no
  *   reduced view and no other task's items;
  * - materialize-dynamodb m: its checkpoints and tombstones `c#materialization:m` (Query on open,
- *   BatchGetItem of tombstones, PutItem of tombstones, UpdateItem of checkpoint items);
+ *   BatchGetItem of tombstones, PutItem of tombstones, UpdateItem of checkpoint items); materialize-webhook
+ *   m the same grant, for its checkpoint items (an endpoint keeps none: connectors/state-checkpoints.ts);
  * - every materialization m: its backfill lease `c#materialization:m` / `bf#lease` (conditional PutItem
  *   to take and renew it, conditional DeleteItem to release it; shared/adapters/dynamodb-lease.ts);
  * - captures: nothing (no statement at all).

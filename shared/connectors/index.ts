@@ -10,7 +10,7 @@ import type { SecretResolver } from './config.ts';
 import { ConnectorConfigError } from './errors.ts';
 import { PostgresMaterialization } from './materialize-postgres.ts';
 import { S3Materialization } from './materialize-s3.ts';
-import { WebhookMaterialization } from './materialize-webhook.ts';
+import { WebhookMaterialization, type WebhookOptions } from './materialize-webhook.ts';
 import type { PollingSource } from './source.ts';
 import { PostgresBatchSource } from './source-postgres-batch.ts';
 import { type BlobStoreFactory, S3Source } from './source-s3.ts';
@@ -26,6 +26,8 @@ export interface ConnectorDeps {
    * retries never run past it; without it, its own budget.
    */
   deadlineMs?: () => number;
+  /** A materialization's checkpoint store, for connectors whose destination cannot keep one (materialize-webhook). */
+  checkpoints?: (materialization: string) => WebhookOptions['checkpoints'];
 }
 
 export async function createMaterializeConnector(
@@ -38,7 +40,12 @@ export async function createMaterializeConnector(
     case 'materialize-s3':
       return S3Materialization.create({ spec, blobs: deps.blobs, secret: deps.secret });
     case 'materialize-webhook':
-      return WebhookMaterialization.create({ spec, secret: deps.secret, deadlineMs: deps.deadlineMs });
+      return WebhookMaterialization.create({
+        spec,
+        secret: deps.secret,
+        deadlineMs: deps.deadlineMs,
+        checkpoints: deps.checkpoints?.(spec.name),
+      });
     default:
       throw new ConnectorConfigError(spec.endpoint.connector, `${spec.name}/endpoint/connector`, [
         {

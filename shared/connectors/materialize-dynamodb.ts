@@ -36,13 +36,7 @@
  * instead of `flow_document`. Readers of the table: when `_sluice_document_ref` is present, the document
  * is that object (fields missing from the item are in it); `loadApplied` and `items` resolve it.
  */
-import {
-  type AttributeValue,
-  BatchGetItemCommand,
-  PutItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   type BlobsOf,
   type DynamoOptions,
@@ -68,6 +62,7 @@ import type {
 import { pruneApplied, stampApplied } from '../ports/state.ts';
 import { spillPrefix, stateTaskId, taskPartition } from '../ports/state-partitions.ts';
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
+import { checkpointItems, StateTableCheckpoints } from './state-checkpoints.ts';
 
 export const APPLIED_ATTR = '_sluice_applied';
 export const DELETED_ATTR = '_sluice_deleted';
@@ -76,35 +71,7 @@ export const DOCUMENT_ATTR = 'flow_document';
 export const DOCUMENT_REF_ATTR = '_sluice_document_ref';
 /** When each entry of `_sluice_applied` last moved (epoch seconds, JSON text), when pruning is on. */
 export const APPLIED_AT_ATTR = '_sluice_applied_at';
-/** Sort-key prefix of checkpoint items in the state table (tombstones: `t#<binding>#<key JSON>`). */
-const CHECKPOINT_K = 'cp#';
-/** Prefix of the attributes of a checkpoint item `cp#<base>` that hold the keys `<base>#<suffix>`. */
-const PACKED_ATTR = 'o#';
-
-/** The later of two positions (positions compare as strings: sequence numbers are zero-padded). */
-function later(a: string | undefined, b: string): string {
-  return a !== undefined && a > b ? a : b;
-}
-
-/**
- * A commit's checkpoint as the items that store it: `<base>` → its keys (`''` the base key itself,
- * else the suffix after `<base>#`). A key joins its base's item only when the base is in the same commit.
- */
-export function checkpointItems(checkpoint: Checkpoint): Map<string, Map<string, string>> {
-  const items = new Map<string, Map<string, string>>();
-  const item = (base: string) => {
-    const it = items.get(base) ?? new Map<string, string>();
-    items.set(base, it);
-    return it;
-  };
-  for (const [key, pos] of Object.entries(checkpoint)) {
-    const hash = key.indexOf('#');
-    const base = hash > 0 ? key.slice(0, hash) : undefined;
-    if (base !== undefined && base in checkpoint) item(base).set(key.slice(hash + 1), pos);
-    else item(key).set('', pos);
-  }
-  return items;
-}
+export { checkpointItems };
 
 export class DynamoConnectorError extends SluiceError {
   readonly code: 'BadResource' | 'UnsupportedKey' | 'ConditionFailed';
@@ -147,6 +114,8 @@ export class DynamoDbConnector implements MaterializeConnector {
   private readonly tables: BindingTable[];
   /** `_sluice_applied_at` of the items loadApplied loaded (`<binding>|<key JSON>`), for the commit that follows. */
   private readonly loadedAt = new Map<string, Record<string, number>>();
+  /** The materialization's checkpoint, in the state table (none without one). */
+  private readonly checkpoints: StateTableCheckpoints | undefined;
 
   constructor(
     private readonly ctx: MaterializeConnectorContext & {
@@ -169,6 +138,14 @@ export class DynamoDbConnector implements MaterializeConnector {
       nowSeconds?: () => number;
     },
   ) {
+    this.checkpoints = ctx.stateTable
+      ? new StateTableCheckpoints({
+          client: ctx.client,
+          table: ctx.stateTable,
+          materialization: ctx.spec.name,
+          meter: ctx.meter,
+        })
+      : undefined;
     this.tables = ctx.spec.bindings.map((b, i) => {
       const collection = ctx.catalog.collections[b.source.name];
       const table = isObject(b.resource) ? b.resource.table : undefined;
@@ -203,38 +180,7 @@ export class DynamoDbConnector implements MaterializeConnector {
   }
 
   async open(): Promise<{ checkpoint: Checkpoint }> {
-    const table = this.ctx.stateTable;
-    if (!table) return { checkpoint: {} };
-    const checkpoint: Checkpoint = {};
-    let ExclusiveStartKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
-    do {
-      const res = await this.ctx.client.send(
-        new QueryCommand({
-          TableName: table,
-          KeyConditionExpression: 'p = :p AND begins_with(k, :cp)',
-          ExpressionAttributeValues: {
-            ':p': { S: taskPartition(this.checkpointTask) },
-            ':cp': { B: Buffer.from(CHECKPOINT_K) },
-          },
-          ConsistentRead: true,
-          ExclusiveStartKey,
-        }),
-      );
-      for (const it of res.Items ?? []) {
-        const k = it.k?.B;
-        if (!k) continue;
-        const base = Buffer.from(k).toString().slice(CHECKPOINT_K.length);
-        // A key may be in both layouts (its own item, then an attribute): the later position wins.
-        if (it.pos?.S !== undefined) checkpoint[base] = later(checkpoint[base], it.pos.S);
-        for (const [name, v] of Object.entries(it)) {
-          if (!name.startsWith(PACKED_ATTR) || v.S === undefined) continue;
-          const key = `${base}#${name.slice(PACKED_ATTR.length)}`;
-          checkpoint[key] = later(checkpoint[key], v.S);
-        }
-      }
-      ExclusiveStartKey = res.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return { checkpoint };
+    return { checkpoint: (await this.checkpoints?.load()) ?? {} };
   }
 
   private tombstoneK(binding: number, key: Json[]): Uint8Array {
@@ -453,57 +399,7 @@ export class DynamoDbConnector implements MaterializeConnector {
     // Loaded times served this commit; a retry loads again.
     this.loadedAt.clear();
     // After the items: the checkpoint (a replay up to it changes nothing, the items' positions guard it).
-    if (this.ctx.stateTable)
-      for (const [base, attrs] of checkpointItems(txn.checkpoint)) await this.putCheckpointItem(base, attrs);
-  }
-
-  /**
-   * One checkpoint item: every position in one conditional UpdateItem (each attribute only forward;
-   * attributes not in this commit are left as they are). When one of them would move backwards (a
-   * concurrent or stale writer got further), each is written on its own, so the others still advance.
-   */
-  private async putCheckpointItem(base: string, attrs: Map<string, string>): Promise<void> {
-    const attrName = (suffix: string) => (suffix === '' ? 'pos' : `${PACKED_ATTR}${suffix}`);
-    const update = async (entries: [string, string][]): Promise<boolean> => {
-      const Key = {
-        p: { S: taskPartition(this.checkpointTask) },
-        k: { B: Buffer.from(`${CHECKPOINT_K}${base}`) },
-      };
-      const names: Record<string, string> = {};
-      const values: Record<string, AttributeValue> = {};
-      const written: Record<string, AttributeValue> = { ...Key };
-      const sets: string[] = [];
-      const conds: string[] = [];
-      entries.forEach(([suffix, pos], i) => {
-        names[`#a${i}`] = attrName(suffix);
-        values[`:v${i}`] = { S: pos };
-        written[attrName(suffix)] = { S: pos };
-        sets.push(`#a${i} = :v${i}`);
-        conds.push(`(attribute_not_exists(#a${i}) OR #a${i} <= :v${i})`);
-      });
-      try {
-        await this.ctx.client.send(
-          new UpdateItemCommand({
-            TableName: this.ctx.stateTable,
-            Key,
-            UpdateExpression: `SET ${sets.join(', ')}`,
-            ConditionExpression: conds.join(' AND '),
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-          }),
-        );
-        return true;
-      } catch (e) {
-        if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
-        return false;
-      } finally {
-        // What this write holds of the item (attributes it leaves alone are not counted).
-        this.ctx.meter?.dynamoWrite(dynamoItemBytes(written));
-      }
-    };
-    const entries = [...attrs];
-    if ((await update(entries)) || entries.length === 1) return;
-    for (const e of entries) await update([e]);
+    await this.checkpoints?.save(txn.checkpoint);
   }
 
   async close(): Promise<void> {}

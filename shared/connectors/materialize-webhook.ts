@@ -31,6 +31,9 @@
  * body itself is quoted (its first 300 characters) only when a debug level asks (config/debug-values.ts):
  * endpoints echo the documents they were sent, and error messages end up in logs.
  * Delivery is at least once (a webhook is not transactional); deletes are sent with `_meta/op = "d"`.
+ * The checkpoint (source positions, backfill markers) is saved after a transaction's requests succeeded,
+ * in `checkpoints` (deployed: the state table), and read back by `open()`: a new instance neither
+ * re-sends what was committed nor backfills the history again.
  *
  * Time: a commit never outlives its deadline — `deadlineMs()` from the caller (e.g. the Lambda's
  * remaining time), else `budgetMs` (default 90 s) from the commit's start. Each request's timeout is cut
@@ -69,6 +72,12 @@ export interface WebhookOptions extends MaterializeConnectorContext {
   deadlineMs?: () => number;
   /** Without `deadlineMs`: the time one commit may take, retries included (default 90000, below the 2-minute function timeout). */
   budgetMs?: number;
+  /**
+   * Where the checkpoint (positions, backfill markers) is kept: an endpoint has no state to read back.
+   * Deployed, the state table (state-checkpoints.ts). Without it, `open()` knows nothing: every new
+   * instance backfills the history again (tests of the connector alone).
+   */
+  checkpoints?: { load(): Promise<Checkpoint>; save(checkpoint: Checkpoint): Promise<void> };
 }
 
 export const SIGNATURE_HEADER = 'x-sluice-signature';
@@ -182,7 +191,7 @@ export class WebhookMaterialization implements MaterializeConnector {
   async apply(): Promise<void> {}
 
   async open(): Promise<{ checkpoint: Checkpoint }> {
-    return { checkpoint: {} };
+    return { checkpoint: (await this.opts.checkpoints?.load()) ?? {} };
   }
 
   async load(): Promise<Map<string, Json>> {
@@ -209,6 +218,8 @@ export class WebhookMaterialization implements MaterializeConnector {
         await this.post(url, body, key, deadline);
       }
     }
+    // After every chunk was delivered: a failure before this delivers them again (at least once).
+    await this.opts.checkpoints?.save(txn.checkpoint);
   }
 
   private async post(url: string, body: string, idempotencyKey: string, deadline: number): Promise<void> {

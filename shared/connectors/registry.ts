@@ -39,7 +39,10 @@ export type ConnectorGrant =
   | 'config-checkpoint-read'
   /** Read-write on the DynamoDB tables its bindings name (`resource.table`), created by the stack. */
   | 'binding-tables'
-  /** Its own partition of Sluice's state table (`c#materialization:<name>`: checkpoints, tombstones). */
+  /**
+   * Its own partition of Sluice's state table (`c#materialization:<name>`: checkpoints, and
+   * materialize-dynamodb's tombstones).
+   */
   | 'state-checkpoints'
   /**
    * Get/Put under `_sluice/spill/materialization/<name>/` in the default bucket: the documents of items
@@ -113,7 +116,7 @@ export const CONNECTORS: Record<ConnectorName, ConnectorDefinition> = {
     kind: 'materialization',
     entry: 'materialize',
     triggers: ['kinesis'],
-    grants: [],
+    grants: ['state-checkpoints'],
   },
 };
 

@@ -46,6 +46,9 @@ function runtimeWith(name: string): Runtime {
     blobs: () => {
       throw new Error('no blobs here');
     },
+    // The webhook's checkpoint store (the state table) is built but never reached: nothing commits here.
+    clients: {},
+    env: {},
   } as unknown as Runtime;
 }
 
