@@ -1,0 +1,159 @@
+/**
+ * source-s3 on the local stack (objects' "Object Created" events and the capture's scheduled poll),
+ * lines summed per sku downstream, so a line read twice would count twice:
+ * - the poll appends an object an event already brought, then saving its state fails (S3 refusing the
+ *   state object's PutObject on every SDK attempt); EventBridge polls again and appends it once more:
+ *   three copies of every line in the stream, each counted once (same origins: docs/connectors.md,
+ *   "Captures exactly once");
+ * - an object with a malformed line: none of its lines is appended (not those before the bad one), its
+ *   event fails every attempt and lands on the capture's dead-letter queue, and the poll halts at it
+ *   (fails, state unchanged) until the object is fixed; then its lines arrive, once.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import { S3BlobStore } from '../../shared/adapters/s3.ts';
+import { captureStateKey } from '../../shared/connectors/capture-runner.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import type { CannedResponse } from '../../shared/local/sandbox/proxy.ts';
+import { integrationFixture, startAssembly } from '../support/assembly.ts';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/connector-faults/files.flow.yaml', import.meta.url));
+const fixture = integrationFixture(FIXTURE);
+const cleanup = fixture.cleanup;
+
+async function view(runner: AssemblyRunner): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
+  for await (const it of store.scan('faults/sku-sums')) {
+    const d = it.doc as { sku: string; qty: number };
+    out[d.sku] = d.qty;
+  }
+  return out;
+}
+
+function oracle(lines: { sku: string; qty: number }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of lines) out[l.sku] = (out[l.sku] ?? 0) + l.qty;
+  return out;
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const SLOW_DOWN: CannedResponse = {
+  status: 503,
+  headers: { 'content-type': 'application/xml' },
+  body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>LOCAL</RequestId><HostId>LOCAL</HostId></Error>',
+};
+
+describe('source-s3: a poll that dies before saving its state, an object with a malformed line', () => {
+  it('re-read objects count once; the bad object is captured by nothing until fixed, nothing skipped', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-s3src-'));
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const stateKey = captureStateKey('faults/from-s3');
+    let refuse = 3;
+    const runner = await startAssembly(FIXTURE, {
+      dataDir,
+      hooks: {
+        before: (c) => {
+          const put = c.iam.find((r) => r.action === 's3:PutObject');
+          if (!put?.resource.endsWith(`/${stateKey}`) || refuse === 0) return undefined;
+          refuse--;
+          return SLOW_DOWN;
+        },
+      },
+    });
+    cleanup.push(() => runner.stop());
+    const drop = new S3BlobStore({ client: runner.admin.s3, bucket: 'faults-drop' });
+    await drop.ensureBucket();
+    const capture = runner.task('capture:faults/from-s3').fn;
+    const put = (key: string, body: string) =>
+      runner.admin.s3.send(new PutObjectCommand({ Bucket: 'faults-drop', Key: key, Body: body }));
+    const jsonl = (ls: unknown[]) => ls.map((l) => JSON.stringify(l)).join('\n');
+    const captured: { sku: string; qty: number }[] = [];
+
+    // o1 arrives by its event.
+    const o1 = [
+      { sku: 'a', qty: 1 },
+      { sku: 'b', qty: 2 },
+      { sku: 'a', qty: 3 },
+    ];
+    await put('incoming/o1.jsonl', jsonl(o1));
+    captured.push(...o1);
+    await until('o1 captured', async () => {
+      await runner.drain();
+      return JSON.stringify(await view(runner)) === JSON.stringify(oracle(captured));
+    });
+    expect(capture.stats.errors).toBe(0);
+
+    // The poll reads o1 again, appends it, fails to save its state; EventBridge polls again.
+    await runner.runSchedules();
+    await runner.drain();
+    expect(refuse).toBe(0);
+    expect(runner.ruleErrors().join('\n')).toMatch(/SlowDown|reduce your request rate/);
+    expect(runner.task('persister:faults/sku-sums').metrics.DocsIn).toBe(3 * o1.length);
+    expect(await view(runner)).toEqual(oracle(captured));
+    const state = async () =>
+      (
+        await runner.admin.s3.send(
+          new GetObjectCommand({ Bucket: capture.fn.environment.SLUICE_BUCKET, Key: stateKey }),
+        )
+      ).Body?.transformToString();
+    const saved = await state();
+    expect(JSON.parse(saved ?? '{}')).toMatchObject({ done: { '': ['incoming/o1.jsonl'] } });
+
+    // o2 has a malformed second line: its event fails each attempt and is dead-lettered.
+    const errorsBefore = capture.stats.errors;
+    await put(
+      'incoming/o2.jsonl',
+      `${JSON.stringify({ sku: 'c', qty: 10 })}\n{"sku": "c", "qty":\n${JSON.stringify({ sku: 'a', qty: 100 })}`,
+    );
+    const queues = join(dataDir, 'queues');
+    const dead = () =>
+      readdirSync(queues)
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) => readFileSync(join(queues, f), 'utf8').split('\n').filter(Boolean));
+    await until('o2 dead-lettered', () => existsSync(queues) && dead().length === 1);
+    expect(capture.stats.errors - errorsBefore).toBe(3);
+    expect(dead()[0]).toMatch(/o2\.jsonl/);
+    expect(dead()[0]).toMatch(/o2\.jsonl:2/);
+    // The poll halts at it, every time: nothing appended, the state unchanged.
+    for (let i = 0; i < 2; i++) {
+      await runner.runSchedules();
+      await runner.drain();
+      expect(runner.ruleErrors().join('\n')).toMatch(/o2\.jsonl:2/);
+    }
+    expect(await view(runner)).toEqual(oracle(captured));
+    expect(await state()).toBe(saved);
+
+    // Fixed (overwritten): its event brings it; the next poll reads it too, counted once.
+    const o2 = [
+      { sku: 'c', qty: 10 },
+      { sku: 'c', qty: 20 },
+      { sku: 'a', qty: 100 },
+    ];
+    await put('incoming/o2.jsonl', jsonl(o2));
+    captured.push(...o2);
+    await until('fixed o2 captured', async () => {
+      await runner.drain();
+      return JSON.stringify(await view(runner)) === JSON.stringify(oracle(captured));
+    });
+    await runner.runSchedules();
+    await runner.drain();
+    expect(await view(runner)).toEqual(oracle(captured));
+    expect(JSON.parse((await state()) ?? '{}')).toMatchObject({
+      done: { '': ['incoming/o1.jsonl', 'incoming/o2.jsonl'] },
+    });
+    expect(runner.denied).toEqual([]);
+  });
+});
