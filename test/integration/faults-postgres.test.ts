@@ -6,6 +6,9 @@
  * - COMMIT applied but its answer lost (the connection dropped right after): the warm instance cannot
  *   tell; the redelivered batch must find the committed checkpoint and apply nothing twice.
  * After each, the table equals the oracle (per-user count and total: a document doubled or lost shows).
+ * And under `park`, a CHECK constraint the user put on the table refusing one user's rows (SQLSTATE
+ * 23514): only that user's documents are parked, the other rows of their batches commit once, and after
+ * the constraint is dropped a redrive applies the parked ones once (a second redrive finds nothing).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,5 +83,61 @@ describe('materialize-postgres with its connection broken at COMMIT', () => {
     await post(120, 20);
     await runner.drain();
     expect(await table(admin)).toEqual(oracle());
+  });
+});
+
+describe('materialize-postgres under park with a row the destination refuses', () => {
+  it('parks only the refused documents; the other rows are committed once; redrive after the fix applies them once', async () => {
+    const server = await startPostgres();
+    cleanup.push(() => server.stop());
+    const admin = await server.client();
+    cleanup.push(() => admin.end());
+    const catalog = structuredClone(fixture.catalog);
+    const cfg = catalog.materializations['faults/to-pg'].endpoint.config;
+    if (!isObject(cfg)) throw new Error('fixture: no config');
+    Object.assign(cfg, { address: server.address, user: server.user, password: server.password });
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-pgpark-'));
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const runner = await startAssembly(catalog, { dataDir, shards: 1, context: { onFailure: 'park' } });
+    cleanup.push(() => runner.stop());
+    const label = 'materialization:faults/to-pg';
+
+    const shape = { users: 5, mul: 17, mod: 37 };
+    const sent: { user: string; count: number; total: number }[] = [];
+    const post = async (from: number, n: number) => {
+      const docs = sumEvents(n, from, shape).map((e) => ({ user: e.user, count: 1, total: e.amount }));
+      sent.push(...docs);
+      expect(await postJson(`${runner.ingestUrl}/faults/ingest/sums`, docs)).toBe(200);
+    };
+    const oracle = () => sumOracle(sent.map((d) => ({ id: '', user: d.user, amount: d.total })));
+
+    await post(0, 20);
+    await runner.drain();
+    expect(await table(admin)).toEqual(oracle());
+    // The user's own rule on the destination table, for new writes: u4 is refused (SQLSTATE 23514, the row's fault).
+    await admin.query(`ALTER TABLE public.sums ADD CONSTRAINT no_u4 CHECK ("user" <> 'u4') NOT VALID`);
+    const before = oracle().u4;
+    for (let i = 20; i < 80; i += 20) await post(i, 20);
+    await runner.drain();
+    const { u4, ...others } = oracle();
+    const { u4: stuck, ...rest } = await table(admin);
+    expect(rest).toEqual(others);
+    expect(stuck).toEqual(before);
+    const parked = await runner.parkingLot(label).list();
+    const docs = parked.map((p) => p.parked.doc as { user: string; count: number; total: number });
+    expect(new Set(docs.map((d) => d.user))).toEqual(new Set(['u4']));
+    expect(parked.every((p) => /no_u4|23514|check constraint/i.test(p.parked.error))).toBe(true);
+    expect(new Set(parked.map((p) => p.key)).size).toBe(parked.length);
+    expect(docs.reduce((n, d) => n + d.count, 0)).toBe(u4.count - before.count);
+    expect(docs.reduce((n, d) => n + d.total, 0)).toBe(u4.total - before.total);
+
+    // Fixed: the redrive applies each parked document once; a second one has nothing left.
+    await admin.query('ALTER TABLE public.sums DROP CONSTRAINT no_u4');
+    const r = await runner.redrive(label);
+    expect(r).toMatchObject({ redriven: parked.length, remaining: 0 });
+    expect(await table(admin)).toEqual(oracle());
+    expect(await runner.redrive(label)).toMatchObject({ redriven: 0, remaining: 0 });
+    expect(await table(admin)).toEqual(oracle());
+    expect(runner.denied).toEqual([]);
   });
 });
