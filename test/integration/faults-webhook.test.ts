@@ -28,8 +28,11 @@ interface Event {
 
 type Misbehaviour = '500' | 'hang' | 'close' | 'ok';
 
-/** A webhook receiver: misbehaves as `plan` says for its first requests, then accepts; records what it took. */
-async function receiver(plan: Misbehaviour[]) {
+/**
+ * A webhook receiver: misbehaves as `plan` says for its first requests, then accepts — except a body
+ * `refuse` says no to (422); records what it took.
+ */
+async function receiver(plan: Misbehaviour[], refuse: (docs: Event[]) => boolean = () => false) {
   const received: { key: string; docs: Event[] }[] = [];
   let requests = 0;
   const hanging: ServerResponse[] = [];
@@ -50,10 +53,12 @@ async function receiver(plan: Misbehaviour[]) {
         req.socket.destroy();
         return;
       }
-      received.push({
-        key: String(req.headers['idempotency-key']),
-        docs: JSON.parse(Buffer.concat(chunks).toString()) as Event[],
-      });
+      const docs = JSON.parse(Buffer.concat(chunks).toString()) as Event[];
+      if (refuse(docs)) {
+        res.writeHead(422).end('unprocessable');
+        return;
+      }
+      received.push({ key: String(req.headers['idempotency-key']), docs });
       res.writeHead(200).end('ok');
     });
   });
@@ -129,6 +134,58 @@ describe('materialize-webhook against an endpoint that fails for a while', () =>
     await runner.drain();
     const after = hook.received.flatMap((r) => r.docs).slice(before);
     expect(after).toEqual([expect.objectContaining(more[0])]);
+    expect(runner.denied).toEqual([]);
+  });
+});
+
+describe('materialize-webhook under park with an endpoint refusing one key (422)', () => {
+  it('parks only the refused documents, delivers every other one, and a redrive delivers them once accepted', async () => {
+    let refusing = true;
+    const hook = await receiver([], (docs) => refusing && docs.some((d) => d.k === 'k3'));
+    cleanup.push(() => hook.close());
+    const catalog = structuredClone(fixture.catalog);
+    const cfg = catalog.materializations['faults/to-hook'].endpoint.config;
+    if (!isObject(cfg)) throw new Error('fixture: no config');
+    cfg.address = hook.url;
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-hookpark-'));
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const runner = await startAssembly(catalog, { dataDir, shards: 1, context: { onFailure: 'park' } });
+    cleanup.push(() => runner.stop());
+    const label = 'materialization:faults/to-hook';
+
+    const sent: Event[] = Array.from({ length: 40 }, (_, i) => ({ k: `k${i % 4}`, seq: i, ids: [i] }));
+    for (let i = 0; i < sent.length; i += 4)
+      expect(await postJson(`${runner.ingestUrl}/faults/ingest/events`, sent.slice(i, i + 4))).toBe(200);
+    await runner.drain();
+
+    const ids = (k: string) => sent.filter((d) => d.k === k).map((d) => d.seq);
+    const got = () => hook.received.flatMap((r) => r.docs);
+    for (const k of ['k0', 'k1', 'k2'])
+      expect(
+        new Set(
+          got()
+            .filter((d) => d.k === k)
+            .flatMap((d) => d.ids),
+        ),
+      ).toEqual(new Set(ids(k)));
+    expect(got().filter((d) => d.k === 'k3')).toEqual([]);
+    const parked = await runner.parkingLot(label).list();
+    expect(parked.length).toBeGreaterThan(0);
+    expect(parked.every((p) => (p.parked.doc as unknown as Event).k === 'k3')).toBe(true);
+    expect(parked.every((p) => /WebhookRejected|422/.test(p.parked.error))).toBe(true);
+    expect(new Set(parked.map((p) => p.key)).size).toBe(parked.length);
+    expect(parked.flatMap((p) => (p.parked.doc as unknown as Event).ids).sort((a, b) => a - b)).toEqual(
+      ids('k3'),
+    );
+
+    refusing = false;
+    expect(await runner.redrive(label)).toMatchObject({ redriven: parked.length, remaining: 0 });
+    expect(
+      got()
+        .filter((d) => d.k === 'k3')
+        .flatMap((d) => d.ids)
+        .sort((a, b) => a - b),
+    ).toEqual(ids('k3'));
     expect(runner.denied).toEqual([]);
   });
 });
