@@ -151,7 +151,11 @@ export class S3Materialization implements MaterializeConnector {
   /** Object keys a transaction writes (deterministic). */
   objectKeys(txn: MaterializeTransaction): { binding: number; key: string; docs: JsonObject[] }[] {
     const cp = Object.entries(txn.checkpoint).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const upto = cp.map(([, p]) => p.replace(/^0+/, '').replace(/:0*(\d)/, '.$1')).join('_') || 'none';
+    // Each distinct position once: a live transaction's checkpoint holds the shard's position and, per
+    // backfilled binding of the collection, its own at the same place; repeated, many bindings made names
+    // longer than S3's 1,024-byte key limit. The hash below still covers every entry.
+    const upto =
+      [...new Set(cp.map(([, p]) => p.replace(/^0+/, '').replace(/:0*(\d)/, '.$1')))].join('_') || 'none';
     const out: { binding: number; key: string; docs: JsonObject[] }[] = [];
     const fallback = this.opts.now?.() ?? Date.now();
     for (const { binding, docs } of txn.bindings) {

@@ -117,6 +117,46 @@ describe('materialize-s3 against the S3 emulator', () => {
     });
   });
 
+  it('names stay under the 1,024-byte S3 key limit when many bindings of one collection commit together', async () => {
+    // A live transaction's checkpoint holds the shard's position and, for each backfilled binding of the
+    // collection, its own (`<collection>/<shard>#<binding>@<backfill>`), all at the batch's end: 20
+    // bindings (e.g. one per partition) used to put 21 copies of a 56-digit sequence number in the name.
+    const bindings = Array.from({ length: 20 }, (_, i) => ({ path: `region-${i}` }));
+    const spec = materialization(
+      'acme/lake-wide',
+      'materialize-s3',
+      { bucket: 'lake', prefix: 'flow' },
+      bindings,
+    );
+    const m = await S3Materialization.create({ spec, blobs: s3.blobs });
+    const seq = '49680701367244815662950024779413906070437406296869175298';
+    const end = `${seq.padStart(128, '0')}:000059`;
+    const shard = 'acme/orders/shardId-000000000000';
+    const checkpoint: Record<string, string> = { [shard]: end };
+    bindings.forEach((_, i) => {
+      checkpoint[`${shard}#acme/orders#{"path":"region-${i}"}@0`] = end;
+    });
+    const txn: MaterializeTransaction = {
+      bindings: bindings.map((_, i) => ({
+        binding: i,
+        docs: [{ key: [i], doc: doc(i, T1), deleted: false }],
+      })),
+      checkpoint,
+    };
+    const keys = m.objectKeys(txn).map((o) => o.key);
+    expect(keys).toHaveLength(20);
+    for (const k of keys) {
+      expect(Buffer.byteLength(k)).toBeLessThanOrEqual(1024);
+      expect(k).toMatch(new RegExp(`/utc_hour=07/${seq}\\.59-[0-9a-f]{16}\\.jsonl\\.gz$`));
+    }
+    // Still one name per transaction and binding: another checkpoint, other names.
+    const other = m.objectKeys({
+      ...txn,
+      checkpoint: { ...checkpoint, [shard]: `${seq.padStart(128, '0')}:000060` },
+    });
+    expect(other.map((o) => o.key).filter((k) => keys.includes(k))).toEqual([]);
+  });
+
   it('rejects a resource without path', async () => {
     const spec = materialization('acme/lake2', 'materialize-s3', { bucket: 'lake' }, [{ table: 'x' }]);
     const err = (await S3Materialization.create({ spec, blobs: s3.blobs }).catch(

@@ -68,7 +68,7 @@ describe('materialize-s3 with a PutObject refused midway through a transaction',
       for (const k of await lake.list(`lake/${path}/`)) {
         expect(k).toMatch(
           new RegExp(
-            `^lake/${path}/utc_date=\\d{4}-\\d{2}-\\d{2}/utc_hour=\\d{2}/[0-9._]+-[0-9a-f]{16}\\.jsonl\\.gz$`,
+            `^lake/${path}/utc_date=\\d{4}-\\d{2}-\\d{2}/utc_hour=\\d{2}/\\d+\\.\\d+-[0-9a-f]{16}\\.jsonl\\.gz$`,
           ),
         );
         for (const line of gunzipSync((await lake.get(k)) as Uint8Array)
