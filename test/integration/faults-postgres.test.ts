@@ -8,7 +8,9 @@
  * After each, the table equals the oracle (per-user count and total: a document doubled or lost shows).
  * And under `park`, a CHECK constraint the user put on the table refusing one user's rows (SQLSTATE
  * 23514): only that user's documents are parked, the other rows of their batches commit once, and after
- * the constraint is dropped a redrive applies the parked ones once (a second redrive finds nothing).
+ * the constraint is dropped a redrive applies the parked ones once (a second redrive finds nothing);
+ * under `halt` (the default) the shard stops at the record holding such a row, the records before it
+ * applied (the mapping bisects down to it), nothing after it, and resumes there once it is dropped.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { isObject } from '../../shared/json/types.ts';
+import { MappingHaltedError } from '../../shared/local/esm.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
 import { startPgFaultProxy } from '../support/pg-fault-proxy.ts';
 import { startPostgres } from '../support/postgres.ts';
@@ -139,5 +142,55 @@ describe('materialize-postgres under park with a row the destination refuses', (
     expect(await runner.redrive(label)).toMatchObject({ redriven: 0, remaining: 0 });
     expect(await table(admin)).toEqual(oracle());
     expect(runner.denied).toEqual([]);
+  });
+});
+
+describe('materialize-postgres under halt with a row the destination refuses', () => {
+  it('halts at the record holding it (bisected down to it), nothing after applied; once fixed, resumes there exactly once', async () => {
+    const server = await startPostgres();
+    cleanup.push(() => server.stop());
+    const admin = await server.client();
+    cleanup.push(() => admin.end());
+    const catalog = structuredClone(fixture.catalog);
+    const cfg = catalog.materializations['faults/to-pg'].endpoint.config;
+    if (!isObject(cfg)) throw new Error('fixture: no config');
+    Object.assign(cfg, { address: server.address, user: server.user, password: server.password });
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-pghalt-'));
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const runner = await startAssembly(catalog, { dataDir, shards: 1 });
+    cleanup.push(() => runner.stop());
+
+    const shape = { users: 5, mul: 11, mod: 29 };
+    const sent: { user: string; count: number; total: number }[] = [];
+    const post = async (docs: { user: string; count: number; total: number }[]) => {
+      sent.push(...docs);
+      expect(await postJson(`${runner.ingestUrl}/faults/ingest/sums`, docs)).toBe(200);
+    };
+    const batch = (from: number, n: number) =>
+      sumEvents(n, from, shape).map((e) => ({ user: e.user, count: 1, total: e.amount }));
+    const oracle = (docs = sent) => sumOracle(docs.map((d) => ({ id: '', user: d.user, amount: d.total })));
+
+    await post(batch(0, 20));
+    await runner.drain();
+    expect(await table(admin)).toEqual(oracle());
+    // Requests without u4, then one with it, then more without: the shard stops at the one with u4.
+    await admin.query(`ALTER TABLE public.sums ADD CONSTRAINT no_u4 CHECK ("user" <> 'u4') NOT VALID`);
+    const clean = (from: number) => batch(from, 20).filter((d) => d.user !== 'u4');
+    await post(clean(20));
+    await post(clean(40));
+    const held = sent.length;
+    await post(batch(60, 20));
+    await post(clean(80));
+    const halted = await runner.drain().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(halted).toBeInstanceOf(MappingHaltedError);
+    expect((halted as MappingHaltedError).halt.error).toMatch(/no_u4|check constraint/);
+    expect(await table(admin)).toEqual(oracle(sent.slice(0, held)));
+
+    await admin.query('ALTER TABLE public.sums DROP CONSTRAINT no_u4');
+    await runner.drain();
+    expect(await table(admin)).toEqual(oracle());
   });
 });
