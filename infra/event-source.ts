@@ -50,7 +50,8 @@ export interface EventSourceSettings {
   failure: FailurePolicy;
   /**
    * Concurrent batches per shard; records of one partition key stay in order. Must be 1 when the catalog
-   * has derivations (their origin watermarks assume one batch per shard at a time).
+   * has derivations (their origin watermarks assume one batch per shard at a time) or materializations
+   * (they skip what a shard's committed position covers).
    */
   parallelizationFactor: number;
 }

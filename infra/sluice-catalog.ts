@@ -352,6 +352,10 @@ export class SluiceCatalog extends Construct {
   private checkOverrides(): void {
     // Derive tasks drop re-published documents by origin watermarks per input shard, which needs the
     // shard's batches one at a time, in order (shared/derive/task.ts): no concurrent batches per shard.
+    // Materializations skip what a shard's committed position covers (transactional and delta connectors,
+    // every backfilled binding), and a backfill skips a fragment whose range an earlier one covers: with
+    // concurrent batches of one shard (interleaved sequence numbers) a batch that commits later than one
+    // further ahead would have its documents skipped, for good.
     const pf = this.esm.parallelizationFactor;
     if (pf !== 1 && Object.values(this.catalog.collections).some((c) => c.derive)) {
       throw new DeployUnsupportedError(
@@ -360,6 +364,15 @@ export class SluiceCatalog extends Construct {
         '/parallelizationFactor',
         pf,
         'derivations need parallelizationFactor 1 (their origin watermarks assume one batch per shard at a time)',
+      );
+    }
+    if (pf !== 1 && Object.keys(this.catalog.materializations).length > 0) {
+      throw new DeployUnsupportedError(
+        'InvalidOverride',
+        'SluiceCatalogProps.eventSource',
+        '/parallelizationFactor',
+        pf,
+        'materializations need parallelizationFactor 1 (they skip what a shard position covers: a concurrent batch of the same shard committing behind a later one would be skipped)',
       );
     }
     this.checkOnFailure();

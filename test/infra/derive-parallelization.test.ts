@@ -1,7 +1,8 @@
 /**
  * Derive tasks drop re-published documents with origin watermarks per input shard, which assumes one
- * batch per shard at a time: the construct refuses a ParallelizationFactor above 1 when the catalog has
- * derivations, and allows it when it has none.
+ * batch per shard at a time, and materializations skip what a shard's committed position covers: the
+ * construct refuses a ParallelizationFactor above 1 when the catalog has derivations or
+ * materializations, and allows it when it has neither.
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -36,7 +37,29 @@ describe('event-source mappings of derivations', () => {
     expect((err as Error).message).toMatch(/parallelizationFactor.*found 4/);
   });
 
-  it('without derivations the factor is passed to every mapping', () => {
+  it('a parallelizationFactor above 1 is refused when the catalog has materializations', () => {
+    // Two concurrent batches of one shard (records 1,3,5 and 2,4,6) on two instances: materialize-postgres
+    // committed the first, then fenced the second, re-read the position (5) and skipped 2 and 4 for good.
+    const catalog = fixtureCatalog();
+    const noDerive: BuiltCatalog = {
+      ...catalog,
+      collections: Object.fromEntries(
+        Object.entries(catalog.collections).map(([n, { derive: _, ...c }]) => [n, c]),
+      ),
+    };
+    expect(Object.keys(noDerive.materializations).length).toBeGreaterThan(0);
+    let err: unknown;
+    try {
+      build(noDerive, 2);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DeployUnsupportedError);
+    expect((err as Error).message).toMatch(/parallelizationFactor.*found 2/);
+    expect((err as Error).message).toMatch(/materializations need parallelizationFactor 1/);
+  });
+
+  it('without derivations and materializations the factor is passed to every mapping', () => {
     const catalog = fixtureCatalog();
     const plain: BuiltCatalog = {
       ...catalog,
@@ -44,6 +67,7 @@ describe('event-source mappings of derivations', () => {
       collections: Object.fromEntries(
         Object.entries(catalog.collections).map(([n, { derive: _, ...c }]) => [n, c]),
       ),
+      materializations: {},
     };
     const mappings = Template.fromStack(build(plain, 4)).findResources('AWS::Lambda::EventSourceMapping');
     expect(Object.keys(mappings).length).toBeGreaterThan(0);
