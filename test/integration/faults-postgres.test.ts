@@ -36,22 +36,36 @@ async function table(c: pg.Client): Promise<Record<string, { count: number; tota
   return Object.fromEntries(r.rows.map((x) => [x.user, { count: Number(x.count), total: Number(x.total) }]));
 }
 
+/**
+ * A real PostgreSQL and the fixture's flow on the local stack, its materialization pointed at the server
+ * (or, with `proxy`, at a fault proxy in front of it); everything is stopped after the test.
+ */
+async function pgStack(name: string, opts: { proxy?: boolean; context?: Record<string, unknown> } = {}) {
+  const server = await startPostgres();
+  cleanup.push(() => server.stop());
+  const proxy = opts.proxy ? await startPgFaultProxy(server.host, server.port) : undefined;
+  if (proxy) cleanup.push(() => proxy.close());
+  const admin = await server.client();
+  cleanup.push(() => admin.end());
+  const catalog = structuredClone(fixture.catalog);
+  const cfg = catalog.materializations['faults/to-pg'].endpoint.config;
+  if (!isObject(cfg)) throw new Error('fixture: no config');
+  Object.assign(cfg, {
+    address: proxy?.address ?? server.address,
+    user: server.user,
+    password: server.password,
+  });
+  const dataDir = mkdtempSync(join(tmpdir(), `sluice-faults-${name}-`));
+  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const runner = await startAssembly(catalog, { dataDir, shards: 1, context: opts.context });
+  cleanup.push(() => runner.stop());
+  return { server, proxy, admin, runner };
+}
+
 describe('materialize-postgres with its connection broken at COMMIT', () => {
   it('a rolled-back and an applied-but-unacknowledged COMMIT: the table equals the oracle, nothing doubled or lost', async () => {
-    const server = await startPostgres();
-    cleanup.push(() => server.stop());
-    const proxy = await startPgFaultProxy(server.host, server.port);
-    cleanup.push(() => proxy.close());
-    const admin = await server.client();
-    cleanup.push(() => admin.end());
-    const catalog = structuredClone(fixture.catalog);
-    const cfg = catalog.materializations['faults/to-pg'].endpoint.config;
-    if (!isObject(cfg)) throw new Error('fixture: no config');
-    Object.assign(cfg, { address: proxy.address, user: server.user, password: server.password });
-    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-pg-'));
-    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const runner = await startAssembly(catalog, { dataDir, shards: 1 });
-    cleanup.push(() => runner.stop());
+    const { proxy: p, admin, runner } = await pgStack('pg', { proxy: true });
+    const proxy = p!;
 
     const shape = { users: 5, mul: 13, mod: 41 };
     const sent: { user: string; count: number; total: number }[] = [];
@@ -91,18 +105,7 @@ describe('materialize-postgres with its connection broken at COMMIT', () => {
 
 describe('materialize-postgres under park with a row the destination refuses', () => {
   it('parks only the refused documents; the other rows are committed once; redrive after the fix applies them once', async () => {
-    const server = await startPostgres();
-    cleanup.push(() => server.stop());
-    const admin = await server.client();
-    cleanup.push(() => admin.end());
-    const catalog = structuredClone(fixture.catalog);
-    const cfg = catalog.materializations['faults/to-pg'].endpoint.config;
-    if (!isObject(cfg)) throw new Error('fixture: no config');
-    Object.assign(cfg, { address: server.address, user: server.user, password: server.password });
-    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-pgpark-'));
-    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const runner = await startAssembly(catalog, { dataDir, shards: 1, context: { onFailure: 'park' } });
-    cleanup.push(() => runner.stop());
+    const { admin, runner } = await pgStack('pgpark', { context: { onFailure: 'park' } });
     const label = 'materialization:faults/to-pg';
 
     const shape = { users: 5, mul: 17, mod: 37 };
@@ -147,18 +150,7 @@ describe('materialize-postgres under park with a row the destination refuses', (
 
 describe('materialize-postgres under halt with a row the destination refuses', () => {
   it('halts at the record holding it (bisected down to it), nothing after applied; once fixed, resumes there exactly once', async () => {
-    const server = await startPostgres();
-    cleanup.push(() => server.stop());
-    const admin = await server.client();
-    cleanup.push(() => admin.end());
-    const catalog = structuredClone(fixture.catalog);
-    const cfg = catalog.materializations['faults/to-pg'].endpoint.config;
-    if (!isObject(cfg)) throw new Error('fixture: no config');
-    Object.assign(cfg, { address: server.address, user: server.user, password: server.password });
-    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-pghalt-'));
-    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const runner = await startAssembly(catalog, { dataDir, shards: 1 });
-    cleanup.push(() => runner.stop());
+    const { admin, runner } = await pgStack('pghalt');
 
     const shape = { users: 5, mul: 11, mod: 29 };
     const sent: { user: string; count: number; total: number }[] = [];

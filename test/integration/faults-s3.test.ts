@@ -13,19 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
-import type { CannedResponse } from '../../shared/local/sandbox/proxy.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { postJson } from './helpers.ts';
+import { postJson, SLOW_DOWN } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/connector-faults/lake.flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
 const cleanup = fixture.cleanup;
-
-const SLOW_DOWN: CannedResponse = {
-  status: 503,
-  headers: { 'content-type': 'application/xml' },
-  body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>LOCAL</RequestId><HostId>LOCAL</HostId></Error>',
-};
 
 describe('materialize-s3 with a PutObject refused midway through a transaction', () => {
   it('the retried transaction overwrites its files: each document once per path, the checkpoint at the end', async () => {

@@ -20,9 +20,9 @@ import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { captureStateKey } from '../../shared/connectors/capture-runner.ts';
 import { isObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import type { CannedResponse } from '../../shared/local/sandbox/proxy.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
 import { startPostgres } from '../support/postgres.ts';
+import { SLOW_DOWN } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/connector-faults/pg-capture.flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -56,12 +56,6 @@ function oracle(rows: { region: string; amount: number }[]): Sums {
   }
   return out;
 }
-
-const SLOW_DOWN: CannedResponse = {
-  status: 503,
-  headers: { 'content-type': 'application/xml' },
-  body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>LOCAL</RequestId><HostId>LOCAL</HostId></Error>',
-};
 
 describe('source-postgres-batch: a poll that dies before saving its state, a row the schema refuses', () => {
   it('the re-poll counts nothing twice; the bad row halts the capture until fixed, nothing skipped', async () => {

@@ -19,8 +19,8 @@ import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import { captureStateKey } from '../../shared/connectors/capture-runner.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import type { CannedResponse } from '../../shared/local/sandbox/proxy.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
+import { SLOW_DOWN } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/connector-faults/files.flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -49,12 +49,6 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-
-const SLOW_DOWN: CannedResponse = {
-  status: 503,
-  headers: { 'content-type': 'application/xml' },
-  body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>LOCAL</RequestId><HostId>LOCAL</HostId></Error>',
-};
 
 describe('source-s3: a poll that dies before saving its state, an object with a malformed line', () => {
   it('re-read objects count once; the bad object is captured by nothing until fixed, nothing skipped', async () => {

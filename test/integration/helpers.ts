@@ -14,6 +14,7 @@ import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
+import type { CannedResponse } from '../../shared/local/sandbox/proxy.ts';
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -172,3 +173,10 @@ export async function fragmentIds(runner: AssemblyRunner, collection: string): P
       ids.push((JSON.parse(line) as { id: string }).id);
   return ids.sort();
 }
+
+/** S3's answer to a request it throttles (503 SlowDown), for a proxy hook to give instead of the call's. */
+export const SLOW_DOWN: CannedResponse = {
+  status: 503,
+  headers: { 'content-type': 'application/xml' },
+  body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>LOCAL</RequestId><HostId>LOCAL</HostId></Error>',
+};

@@ -41,6 +41,17 @@ function hashOf(i: number, keys: number): string {
   return (r.start + 12345n).toString();
 }
 
+/** The stream holds documents `{k, n}` n = 0..count-1 each once, and each key k < keys in order of n. */
+async function expectEachOnceInKeyOrder(j: KinesisJournal, count: number, keys: number) {
+  const back = await readAll(j, 'c');
+  const docs = back.map((b) => b.doc as { k: number; n: number });
+  expect(docs.map((d) => d.n).sort((a, b) => a - b)).toEqual(Array.from({ length: count }, (_, i) => i));
+  for (let k = 0; k < keys; k++) {
+    const ns = docs.filter((d) => d.k === k).map((d) => d.n);
+    expect(ns).toEqual([...ns].sort((a, b) => a - b));
+  }
+}
+
 describe('KinesisJournal on kinesalite', () => {
   it('packs documents per shard, routes by hash key and keeps per-key order', async () => {
     const meter = new UsageMeter();
@@ -104,15 +115,7 @@ describe('KinesisJournal on kinesalite', () => {
     await j.append('c', docs);
     expect(faults.injected.failedRecords + faults.injected.throttledCalls).toBeGreaterThan(0);
     expect(j.retries).toBeGreaterThan(0);
-    const back = await readAll(j, 'c');
-    expect(back.map((b) => (b.doc as { n: number }).n).sort((a, b) => a - b)).toEqual(docs.map((_, i) => i));
-    for (let k = 0; k < 9; k++) {
-      const ns = back
-        .map((b) => b.doc as { k: number; n: number })
-        .filter((d) => d.k === k)
-        .map((d) => d.n);
-      expect(ns).toEqual([...ns].sort((a, b) => a - b));
-    }
+    await expectEachOnceInKeyOrder(j, docs.length, 9);
     client.destroy();
   });
 });
@@ -174,15 +177,7 @@ describe('KinesisJournal when an answer is lost', () => {
     expect(injected.appliedThenReset).toBeGreaterThan(0);
     expect(injected.refused500).toBeGreaterThan(0);
     expect(j.settled).toBeGreaterThan(0);
-    const back = await readAll(j, 'c');
-    expect(back.map((b) => (b.doc as { n: number }).n).sort((a, b) => a - b)).toEqual(docs.map((_, i) => i));
-    for (let k = 0; k < 9; k++) {
-      const ns = back
-        .map((b) => b.doc as { k: number; n: number })
-        .filter((d) => d.k === k)
-        .map((d) => d.n);
-      expect(ns).toEqual([...ns].sort((a, b) => a - b));
-    }
+    await expectEachOnceInKeyOrder(j, docs.length, 9);
     // The positions reported are those of the records in the stream, found ones included.
     expect(res.positions.reduce((n, p) => n + p.docs, 0)).toBe(600);
     const seqs = new Set<string>();
