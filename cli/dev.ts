@@ -141,8 +141,9 @@ export async function runDev(
   out.write(
     `sluice dev: stack ${t.stackName} on the local stack, ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (data in ${dataDir})\n`,
   );
+  const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
   out.write(
-    `  ${t.functions.length} functions in Lambda's sandbox, ${t.streams.length} streams, ${t.tables.length} tables, ${t.buckets.length} buckets, ${runner.mappings.length} event-source mappings, ${t.rules.length} rules\n`,
+    `  ${n(t.functions.length, 'function')} in Lambda's sandbox, ${n(t.streams.length, 'stream')}, ${n(t.tables.length, 'table')}, ${n(t.buckets.length, 'bucket')}, ${n(runner.mappings.length, 'event-source mapping')}, ${n(t.rules.length, 'rule')}\n`,
   );
   out.write(
     `  IAM: ${o.iam === false ? 'not checked (--no-iam)' : "every AWS call is checked against the function's role from the template"}\n`,
