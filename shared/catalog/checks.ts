@@ -138,7 +138,9 @@ export function checkSchemas(
           return;
         }
         spec.key.forEach((ptr, i) => {
-          checkScalar(report, 'key', index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`));
+          checkScalar(report, 'key', index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`), () =>
+            propertyNames(resources, uri, parentPointer(ptr)),
+          );
         });
         // Logical partitions are checked in both schemas (Estuary's collection.rs: "Partitioned
         // projections must also be key-able within the write schema"); other projections in the read one.
@@ -491,6 +493,8 @@ function checkScalar(
   ptr: string,
   role: string,
   at: Where,
+  /** Property names declared beside the location's last token: a near miss gets a did-you-mean. */
+  siblings: () => string[] = () => [],
 ): void {
   const c = SCALAR[kind];
   if (shape.exists === 'cannot') {
@@ -506,7 +510,8 @@ function checkScalar(
       undeclared
         ? `${c.what} \`${ptr}\` is not declared by the ${role}: every document must have it, of type string, integer or boolean`
         : `${c.what} \`${ptr}\` is not required by the ${role}: every document must have it`,
-      `add \`${lastToken(ptr)}\` to \`required\`${parentPointer(ptr) ? ` at ${parentPointer(ptr)}` : ''}`,
+      (undeclared ? didYouMeanHint(lastToken(ptr), siblings()) : undefined) ??
+        `add \`${lastToken(ptr)}\` to \`required\`${parentPointer(ptr) ? ` at ${parentPointer(ptr)}` : ''}`,
     );
     if (undeclared) return;
   }

@@ -707,6 +707,14 @@ ${module
     expect(registry.validator(a.writeSchema).isValid({ code: 1 })).toBe(false);
   });
 
+  it('a key naming an undeclared property close to a declared one gets a did-you-mean', async () => {
+    const dir = write({ 'flow.yaml': `collections:\n  acmeCo/a: { schema: ${SCHEMA}, key: [/idd] }\n` });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => [d.code, d.pointer, d.hint])).toEqual([
+      ['KeyNotRequired', '/collections/acmeCo~1a/key/0', 'did you mean `id`?'],
+    ]);
+  });
+
   it('rejects flow:// schemas outside a read schema, unknown ones, and remote schemas clearly', async () => {
     const dir = write({
       'flow.yaml': `collections:
