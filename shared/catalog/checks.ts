@@ -6,7 +6,7 @@ import { compareJson } from '../json/compare.ts';
 import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
-import { didYouMeanHint } from './diagnostics.ts';
+import { type DiagnosticCode, didYouMeanHint } from './diagnostics.ts';
 import type { CollectionInfo, FieldNames, IngestDocuments, SelectorValues } from './load.ts';
 import type { SourceLocation, TransformSpec } from './model.ts';
 import { locate, type Report, type Where } from './report.ts';
@@ -164,7 +164,7 @@ export function checkSchemas(
               );
             } else if (shape.implicit && !p.location.startsWith('/_meta/')) {
               // Estuary's crates/validation schema.rs `walk_ptr`: `PtrIsImplicit`.
-              report.error(
+              undeclared(report, resources, uri)(
                 'ProjectionNotFound',
                 where,
                 `projection location \`${p.location}\` is not declared by the ${role}; a projection must name a location the schema declares (in \`properties\`)`,
@@ -237,7 +237,7 @@ export function checkSchemas(
       if (fields.includes(field)) continue;
       // A recursive schema's locations are listed only so deep: a deeper field may well exist.
       if (!declared.complete && field.split('/').length > 1) continue;
-      report.error(
+      undeclared(report, resources, uri as string)(
         'FieldNotFound',
         at,
         `${category === 'require' ? 'required' : 'excluded'} field \`${field}\` is not a projection of \`${use.collection}\`; its fields: ${showFields(fields)} (its projections, and each location its schema declares as the pointer without its leading \`/\`)`,
@@ -342,6 +342,16 @@ function checkShuffles(
             'ShuffleKeyNotFound',
             where,
             `shuffle key \`${ptr}\` cannot exist in documents of \`${sourceName}\``,
+            hint(),
+          );
+          return 'invalid';
+        }
+        if (shape.implicit && resources.inferredStandIns.has(source)) {
+          ok = false; // no types to compare across transforms: a warning, not a mismatch
+          undeclared(report, resources, source)(
+            'ShuffleKeyNotFound',
+            where,
+            `shuffle key \`${ptr}\` is not declared by the schema of \`${sourceName}\`; a shuffle key must be a location that the schema declares`,
             hint(),
           );
           return 'invalid';
@@ -486,6 +496,27 @@ const SCALAR = {
 } as const;
 
 /** A key or logical partition location: present in every document, and a string, integer or boolean. */
+/**
+ * How to report a location a schema leaves undeclared: an error, except in a read schema where the write
+ * schema stands for Estuary's `flow://inferred-schema` (resources.ts WRITE_STANDINS): the schema Estuary
+ * infers from the documents may well declare it, so there it is a warning that says so.
+ */
+function undeclared(
+  report: Report,
+  resources: Resources,
+  uri: string,
+): (code: DiagnosticCode, at: Where, message: string, hint?: string) => void {
+  if (!resources.inferredStandIns.has(uri))
+    return (code, at, message, hint) => report.error(code, at, message, hint);
+  return (code, at, message, hint) =>
+    report.warning(
+      code,
+      at,
+      `${message} (here the write schema stands for \`flow://inferred-schema\`, which Estuary would infer from the documents and might declare it)`,
+      hint,
+    );
+}
+
 function checkScalar(
   report: Report,
   kind: keyof typeof SCALAR,

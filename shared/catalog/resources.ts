@@ -46,6 +46,11 @@ export class Resources {
   readonly origins = new Map<string, Where>();
   /** Schema documents with a `$ref` that could not be resolved (already reported). */
   readonly unresolved = new Set<string>();
+  /**
+   * Read schemas in which the write schema stands for `flow://inferred-schema`: a location they leave
+   * undeclared may be one Estuary's inferred schema would declare, so checks only warn of it there.
+   */
+  readonly inferredStandIns = new Set<string>();
   private readonly files = new Map<string, Promise<SourceDoc | { error: string }>>();
   private readonly reported = new Set<string>();
   private readonly pending = new Set<string>();
@@ -115,7 +120,10 @@ export class Resources {
     }
     if (typeof value !== 'string') return undefined; // reported by the structural check
     if (WRITE_STANDINS.has(value) && opts.flowWrite !== undefined) {
-      if (value === FLOW_INFERRED_SCHEMA) this.inferredStandIn(at);
+      if (value === FLOW_INFERRED_SCHEMA) {
+        this.inferredStandIn(at);
+        if (opts.flowWrite) this.inferredStandIns.add(opts.flowWrite);
+      }
       return opts.flowWrite ?? undefined;
     }
     const url = this.resolveUrl(value, this.baseOf(at.doc.file), at);
@@ -252,7 +260,10 @@ export class Resources {
     for (const { node, ref, base, pointer } of refs) {
       const where: Where = { doc: at.doc, pointer };
       if (WRITE_STANDINS.has(ref) && flowWrite !== undefined && base === uri) {
-        if (ref === FLOW_INFERRED_SCHEMA) this.inferredStandIn(where);
+        if (ref === FLOW_INFERRED_SCHEMA) {
+          this.inferredStandIn(where);
+          this.inferredStandIns.add(uri);
+        }
         if (flowWrite !== null) node.$ref = flowWrite; // else the write schema's problem is reported
         continue;
       }

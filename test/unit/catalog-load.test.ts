@@ -707,6 +707,62 @@ ${module
     expect(registry.validator(a.writeSchema).isValid({ code: 1 })).toBe(false);
   });
 
+  it('where the write schema stands for the inferred schema, an undeclared projection, shuffle key or required field is a warning', async () => {
+    // A webhook capture's discovered collection declares little beyond _meta: Estuary's inferred schema
+    // would declare /customer_id once documents carry it, so Sluice cannot call it an error.
+    const dir = write({
+      'flow.yaml': `collections:
+  acmeCo/hooks:
+    writeSchema:
+      type: object
+      properties: { _meta: { type: object, properties: { webhookId: { type: string } }, required: [webhookId] } }
+      required: [_meta]
+      x-infer-schema: true
+    readSchema: { allOf: [{ $ref: flow://relaxed-write-schema }, { $ref: flow://inferred-schema }] }
+    key: [/_meta/webhookId]
+    projections: { customer: /customer_id }
+  acmeCo/declared:
+    schema: ${SCHEMA}
+    key: [/id]
+    projections: { customer: /customer_id }
+  acmeCo/per-customer:
+    schema: { type: object, properties: { customer_id: { type: string } }, required: [customer_id] }
+    key: [/customer_id]
+    derive:
+      using: { typescript: { module: per-customer.ts } }
+      transforms:
+        - { name: fromHooks, source: acmeCo/hooks, shuffle: { key: [/customer_id] } }
+materializations:
+  acmeCo/to-ddb:
+    endpoint: { connector: { image: ghcr.io/estuary/materialize-dynamodb:dev, config: { region: us-east-1 } } }
+    bindings:
+      - source: acmeCo/hooks
+        resource: { table: hooks }
+        fields: { require: { customer_id: {} }, recommended: true }
+`,
+      'per-customer.ts': 'export class Derivation { fromHooks() { return []; } }\n',
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(
+      diagnostics
+        .filter((d) => d.code !== 'InferredSchemaStandIn')
+        .map((d) => [d.severity, d.code, d.pointer]),
+    ).toEqual([
+      ['warning', 'ProjectionNotFound', '/collections/acmeCo~1hooks/projections/customer'],
+      // The same projection on a collection with its own schema stays an error.
+      ['error', 'ProjectionNotFound', '/collections/acmeCo~1declared/projections/customer'],
+      [
+        'warning',
+        'ShuffleKeyNotFound',
+        '/collections/acmeCo~1per-customer/derive/transforms/0/shuffle/key/0',
+      ],
+      ['warning', 'FieldNotFound', '/materializations/acmeCo~1to-ddb/bindings/0/fields/require/customer_id'],
+    ]);
+    expect(diagnostics.find((d) => d.code === 'FieldNotFound')?.message).toContain(
+      'here the write schema stands for `flow://inferred-schema`',
+    );
+  });
+
   it('a key naming an undeclared property close to a declared one gets a did-you-mean', async () => {
     const dir = write({ 'flow.yaml': `collections:\n  acmeCo/a: { schema: ${SCHEMA}, key: [/idd] }\n` });
     const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
