@@ -462,6 +462,7 @@ class Loader {
       key,
       projections,
       source: locate(at('', true)),
+      ...(read && this.resources.inferredStandIns.has(read) ? { inferredStandIn: true as const } : {}),
     };
     const fragments =
       isObject(v.journals) && isObject(v.journals.fragments) ? v.journals.fragments : undefined;

@@ -46,6 +46,12 @@ export interface CollectionSpec {
   derive?: DeriveSpec;
   journals?: { fragments?: FragmentsSpec };
   source: SourceLocation;
+  /**
+   * The read schema references `flow://inferred-schema`, for which the write schema stands
+   * (catalog/resources.ts): locations it leaves undeclared may still be in documents, so a SQLite
+   * `$parameter` may name one.
+   */
+  inferredStandIn?: true;
 }
 
 export interface FragmentsSpec {

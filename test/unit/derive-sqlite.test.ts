@@ -73,6 +73,52 @@ async function runnerFor(name: string, lambda: string, migrations?: string) {
 }
 
 describe('SQLite parameters (param.rs)', () => {
+  it("over a source whose write schema stands for Estuary's inferred schema, a parameter may name an undeclared location", async () => {
+    // A webhook capture's discovered collection: its write schema declares only _meta; the documents
+    // carry what an inferred schema would declare. Elsewhere an undeclared parameter stays an error.
+    const yaml = (read: string) => `
+collections:
+  acme/in:
+    writeSchema:
+      type: object
+      properties: { _meta: { type: object, properties: { webhookId: { type: string } }, required: [webhookId] } }
+      required: [_meta]
+      x-infer-schema: true
+    readSchema: ${read}
+    key: [/_meta/webhookId]
+  acme/out:
+    schema: { type: object, properties: { id: { type: string }, city: { type: [string, "null"] } }, required: [id] }
+    key: [/id]
+    derive:
+      using: { sqlite: {} }
+      transforms:
+        - { name: fromIn, source: acme/in, shuffle: any, lambda: "SELECT $customer_id AS id, $address$city AS city;" }
+`;
+    const inferred = await catalogOf(
+      'inferred-params',
+      yaml('{ allOf: [{ $ref: flow://relaxed-write-schema }, { $ref: flow://inferred-schema }] }'),
+    );
+    expect(inferred.catalog?.collections['acme/in'].inferredStandIn).toBe(true);
+    const runner = await createDerivationRunner(
+      inferred.catalog!,
+      new SchemaRegistry(inferred.catalog!.schemas),
+      'acme/out',
+    );
+    expect(
+      await runner.onSource('fromIn', [
+        { _meta: { webhookId: 'w1' }, customer_id: 'c1', address: { city: 'Oslo' } },
+        { _meta: { webhookId: 'w2' }, customer_id: 'c2' },
+      ]),
+    ).toEqual([
+      { id: 'c1', city: 'Oslo' },
+      { id: 'c2', city: null },
+    ]);
+    const declared = await catalogOf('declared-params', yaml('{ allOf: [{ $ref: flow://write-schema }] }'));
+    expect(declared.diagnostics.filter((d) => d.code === 'ParamNotFound').map((d) => d.severity)).toEqual([
+      'error',
+    ]);
+  });
+
   it('encodes fields as Estuary does and resolves each encoding back', () => {
     const fixtures: [string, string][] = [
       ['Simple', '$Simple'],

@@ -38,6 +38,8 @@ export class SqliteEngine implements DerivationEngine {
   private db: Database | undefined;
   private lambdas = new Map<string, Lambda[]>();
   private readonly params = new Map<string, Param[]>();
+  /** Sources whose read schema stands in for Estuary's inferred schema: undeclared parameters allowed. */
+  private readonly inferred = new Set<string>();
 
   constructor(
     private readonly SQL: SqlJsStatic,
@@ -51,6 +53,7 @@ export class SqliteEngine implements DerivationEngine {
       const source = sources[t.source.name];
       if (source && !this.params.has(t.source.name))
         this.params.set(t.source.name, sourceParams(registry, source));
+      if (source?.inferredStandIn) this.inferred.add(t.source.name);
     }
   }
 
@@ -148,7 +151,7 @@ export class SqliteEngine implements DerivationEngine {
       const bindings: Lambda['bindings'] = [];
       for (const name of parameterNames(sql)) {
         try {
-          bindings.push({ name, param: resolveParam(name, params) });
+          bindings.push({ name, param: resolveParam(name, params, this.inferred.has(t.source.name)) });
         } catch (err) {
           if (!(err instanceof ParamNotFoundError)) throw err;
           throw new DerivationError(

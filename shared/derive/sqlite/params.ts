@@ -81,8 +81,12 @@ export class ParamNotFoundError extends SluiceError {
   }
 }
 
-/** The projection a `$parameter` names: an exact field, or one where `_` stands for whitespace or `-`. */
-export function resolveParam(encoding: string, params: Param[]): Param {
+/**
+ * The projection a `$parameter` names: an exact field, or one where `_` stands for whitespace or `-`.
+ * With `undeclared` (a source whose inferred schema Sluice cannot know), a field no projection has
+ * names the location of its own pointer (`$a$b`: `/a/b`), as the inferred schema's projection would.
+ */
+export function resolveParam(encoding: string, params: Param[], undeclared = false): Param {
   const explicit = encoding.startsWith(EXPLICIT_PREFIX);
   const field = explicit
     ? encoding.slice(EXPLICIT_PREFIX.length, -1)
@@ -96,6 +100,8 @@ export function resolveParam(encoding: string, params: Param[]): Param {
     if (a.every((f, i) => f === b[i] || (f === '_' && (/\s/u.test(b[i]) || (b[i] === '-' && !explicit)))))
       return p;
   }
+  if (undeclared && field !== '')
+    return { field, pointer: `/${field.split('/').map(escapeToken).join('/')}`, encoding };
   const closest = didYouMean(
     field,
     params.map((p) => p.field),
