@@ -227,12 +227,14 @@ export class Resources {
    * replaced by `flowWrite`.
    */
   private async crawl(schema: Json, uri: string, at: Where, flowWrite?: string | null): Promise<void> {
-    scopeFlowResources(schema, uri);
     const refs: { node: { [k: string]: Json }; ref: string; base: string; pointer: string }[] = [];
     // Resources embedded by a nested `$id` (Estuary's discovered write schemas embed the connector's
     // schema as `$defs["flow://connector-schema"]` with that `$id`, and `$ref` it): the compiler
     // resolves references to them, so they need no loading.
     const embedded = new Set<string>();
+    // Embedded `flow://` resources, by their `$id`: each gets an `$id` of this document's own
+    // (scopedFlowId), and references to it are pointed there once the walk is done.
+    const scoped = new Map<string, string>();
     const walk = (node: Json, base: string, pointer: string, root: boolean) => {
       if (Array.isArray(node)) {
         node.forEach((item, i) => {
@@ -241,6 +243,11 @@ export class Resources {
         return;
       }
       if (!isObject(node)) return;
+      if (!root && typeof node.$id === 'string' && node.$id.startsWith('flow://')) {
+        const id = scopedFlowId(uri, node.$id);
+        scoped.set(node.$id, id);
+        node.$id = id;
+      }
       if (!root && typeof node.$id === 'string') {
         try {
           base = withoutHash(new URL(node.$id, base));
@@ -257,6 +264,13 @@ export class Resources {
     };
     walk(schema, uri, at.pointer, true);
 
+    for (const r of refs) {
+      const hash = r.ref.indexOf('#');
+      const target = scoped.get(hash < 0 ? r.ref : r.ref.slice(0, hash));
+      if (!target) continue;
+      r.ref = target + (hash < 0 ? '' : r.ref.slice(hash));
+      r.node.$ref = r.ref;
+    }
     for (const { node, ref, base, pointer } of refs) {
       const where: Where = { doc: at.doc, pointer };
       if (WRITE_STANDINS.has(ref) && flowWrite !== undefined && base === uri) {
@@ -377,40 +391,17 @@ function collectAnchors(schema: Json): string[] {
 }
 
 /**
- * Gives resources a document embeds under Estuary's reserved `flow://` scheme (discovery embeds each
- * collection's connector schema as `$id: flow://connector-schema`) an `$id` of the document's own, and
- * points the document's references to them there. Estuary builds each collection's schema on its own;
- * Sluice compiles the catalog's schemas together, where every collection's `flow://connector-schema`
- * would otherwise be one and the same resource.
+ * The `$id` a resource embedded under Estuary's reserved `flow://` scheme gets in document `uri`
+ * (discovery embeds each collection's connector schema as `$id: flow://connector-schema`). Estuary builds
+ * each collection's schema on its own; Sluice compiles the catalog's schemas together, where every
+ * collection's `flow://connector-schema` would otherwise be one and the same resource.
  */
-function scopeFlowResources(schema: Json, uri: string): void {
-  const scoped = new Map<string, string>();
-  const visit = (node: Json, root: boolean, f: (n: { [k: string]: Json }, root: boolean) => void) => {
-    if (Array.isArray(node)) {
-      for (const x of node) visit(x, false, f);
-      return;
-    }
-    if (!isObject(node)) return;
-    f(node, root);
-    for (const [k, v] of Object.entries(node)) if (!DATA_KEYWORDS.has(k)) visit(v, false, f);
-  };
-  visit(schema, true, (n, root) => {
-    if (root || typeof n.$id !== 'string' || !n.$id.startsWith('flow://')) return;
-    const id = new URL(uri);
-    id.hash = '';
-    id.searchParams.set('resource', n.$id);
-    // Readable in error messages, as inlineSchemaUri keeps its pointer.
-    const href = id.href.replaceAll('%2F', '/').replaceAll('%7E', '~').replaceAll('%3A', ':');
-    scoped.set(n.$id, href);
-    n.$id = href;
-  });
-  if (scoped.size === 0) return;
-  visit(schema, true, (n) => {
-    if (typeof n.$ref !== 'string') return;
-    const hash = n.$ref.indexOf('#');
-    const target = scoped.get(hash < 0 ? n.$ref : n.$ref.slice(0, hash));
-    if (target) n.$ref = target + (hash < 0 ? '' : n.$ref.slice(hash));
-  });
+function scopedFlowId(uri: string, flowId: string): string {
+  const id = new URL(uri);
+  id.hash = '';
+  id.searchParams.set('resource', flowId);
+  // Readable in error messages, as inlineSchemaUri keeps its pointer.
+  return id.href.replaceAll('%2F', '/').replaceAll('%7E', '~').replaceAll('%3A', ':');
 }
 
 /** Whether `ref` (resolved against `base`) names a resource embedded in the same document by `$id`. */
