@@ -268,12 +268,10 @@ export class KinesisJournal implements Journal {
           }
           this.settled += found.size;
         } else {
-          const name = (e as Error).name;
-          const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
-          const network = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError'].includes(
-            (e as { code?: string }).code ?? name,
-          );
-          if (!RETRYABLE.has(name) && status < 500 && !network) throw e;
+          // What noBlindRetry lets through proves nothing was written: a throttle or a refusal (4xx), a
+          // refused connection (a 5xx, a timeout or a reset arrives as AmbiguousPutError above).
+          const refused = (e as { code?: string }).code === 'ECONNREFUSED';
+          if (!RETRYABLE.has((e as Error).name) && !refused) throw e;
           failed = batch;
         }
       }
