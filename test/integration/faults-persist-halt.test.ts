@@ -9,20 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { MappingHaltedError } from '../../shared/local/esm.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { fragmentIds, postJson } from './helpers.ts';
+import { type Account, fragmentIds, postAccounts } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
 const cleanup = fixture.cleanup;
-
-type Account = { id: string; balance: number };
-
-async function post(runner: AssemblyRunner, docs: Account[]): Promise<void> {
-  expect(await postJson(`${runner.ingestUrl}/test/ingest/accounts`, docs)).toBe(200);
-}
 
 const accounts = (from: number, n: number): Account[] =>
   Array.from({ length: n }, (_, i) => ({ id: `a${from + i}`, balance: from + i + 1 }));
@@ -34,15 +27,15 @@ describe('halt in the persister keeps each document in one fragment', () => {
     const runner = await startAssembly(FIXTURE, { dataDir });
     cleanup.push(() => runner.stop());
     // 1e19 twice overflows a 64-bit sum: the second one cannot be folded into the view of `big`.
-    await post(runner, [{ id: 'big', balance: 1e19 }]);
+    await postAccounts(runner, [{ id: 'big', balance: 1e19 }]);
     await runner.drain();
     // Four requests within the persister's batching window: one batch of several records per shard,
     // the overflow in its third record.
     const before = [...accounts(0, 10), ...accounts(10, 10)];
-    await post(runner, before.slice(0, 10));
-    await post(runner, before.slice(10));
-    await post(runner, [{ id: 'big', balance: 1e19 }]);
-    await post(runner, accounts(20, 10));
+    await postAccounts(runner, before.slice(0, 10));
+    await postAccounts(runner, before.slice(10));
+    await postAccounts(runner, [{ id: 'big', balance: 1e19 }]);
+    await postAccounts(runner, accounts(20, 10));
     // The persister's mappings (the materialization halts on `big` too; drain() stops at the first).
     const halts: MappingHaltedError[] = [];
     for (const m of runner.task('persister:test/accounts').mappings)

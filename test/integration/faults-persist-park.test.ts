@@ -12,19 +12,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
-import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { fragmentIds, postJson } from './helpers.ts';
+import { type Account, fragmentIds, postAccounts } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/localstack/flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
 const cleanup = fixture.cleanup;
-
-type Account = { id: string; balance: number };
-
-async function post(runner: AssemblyRunner, docs: Account[]): Promise<void> {
-  expect(await postJson(`${runner.ingestUrl}/test/ingest/accounts`, docs)).toBe(200);
-}
 
 describe('park in the persister keeps the durable history whole', () => {
   it('a document whose reduction fails is parked; every document of its batch stays in the fragments', async () => {
@@ -34,14 +27,14 @@ describe('park in the persister keeps the durable history whole', () => {
     cleanup.push(() => runner.stop());
     // 1e19 twice overflows a 64-bit sum: the second one cannot be folded into the view of `big`.
     const first: Account[] = [{ id: 'big', balance: 1e19 }];
-    await post(runner, first);
+    await postAccounts(runner, first);
     await runner.drain();
     // One request, its own batch: its documents are packed into one record per shard.
     const second: Account[] = [
       { id: 'big', balance: 1e19 },
       ...Array.from({ length: 30 }, (_, i) => ({ id: `a${i}`, balance: i + 1 })),
     ];
-    await post(runner, second);
+    await postAccounts(runner, second);
     await runner.drain();
 
     const parked = await runner.parkingLot('persister:test/accounts').list();

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { isObject } from '../../shared/json/types.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { MappingHaltedError } from '../../shared/local/esm.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
 import { startPgFaultProxy } from '../support/pg-fault-proxy.ts';
@@ -62,34 +63,47 @@ async function pgStack(name: string, opts: { proxy?: boolean; context?: Record<s
   return { server, proxy, admin, runner };
 }
 
+type Sum = { user: string; count: number; total: number };
+
+/**
+ * What a test posts to the fixture's ingest (one row per event: count 1, its amount as total), kept in
+ * `sent`, and the table the oracle expects of `docs` (all sent, by default).
+ */
+function sums(runner: AssemblyRunner, shape: { users: number; mul: number; mod: number }) {
+  const sent: Sum[] = [];
+  return {
+    sent,
+    batch: (from: number, n: number): Sum[] =>
+      sumEvents(n, from, shape).map((e) => ({ user: e.user, count: 1, total: e.amount })),
+    post: async (docs: Sum[]) => {
+      sent.push(...docs);
+      expect(await postJson(`${runner.ingestUrl}/faults/ingest/sums`, docs)).toBe(200);
+    },
+    oracle: (docs: Sum[] = sent) => sumOracle(docs.map((d) => ({ id: '', user: d.user, amount: d.total }))),
+  };
+}
+
 describe('materialize-postgres with its connection broken at COMMIT', () => {
   it('a rolled-back and an applied-but-unacknowledged COMMIT: the table equals the oracle, nothing doubled or lost', async () => {
     const { proxy: p, admin, runner } = await pgStack('pg', { proxy: true });
     const proxy = p!;
 
-    const shape = { users: 5, mul: 13, mod: 41 };
-    const sent: { user: string; count: number; total: number }[] = [];
-    const post = async (from: number, n: number) => {
-      const docs = sumEvents(n, from, shape).map((e) => ({ user: e.user, count: 1, total: e.amount }));
-      sent.push(...docs);
-      expect(await postJson(`${runner.ingestUrl}/faults/ingest/sums`, docs)).toBe(200);
-    };
-    const oracle = () => sumOracle(sent.map((d) => ({ id: '', user: d.user, amount: d.total })));
+    const { batch, post, oracle } = sums(runner, { users: 5, mul: 13, mod: 41 });
 
-    await post(0, 40);
+    await post(batch(0, 40));
     await runner.drain();
     expect(await table(admin)).toEqual(oracle());
 
     // The backend goes away before COMMIT: rolled back, the batch is delivered again.
     proxy.arm('drop-before');
-    await post(40, 40);
+    await post(batch(40, 40));
     await runner.drain();
     expect(proxy.broken).toBe(1);
     expect(await table(admin)).toEqual(oracle());
 
     // COMMIT applied, its answer lost: the same warm instance gets the batch again.
     proxy.arm('drop-after');
-    await post(80, 40);
+    await post(batch(80, 40));
     await runner.drain();
     expect(proxy.broken).toBe(2);
     const fn = runner.task('materialization:faults/to-pg');
@@ -97,7 +111,7 @@ describe('materialize-postgres with its connection broken at COMMIT', () => {
     expect(await table(admin)).toEqual(oracle());
 
     // And it goes on normally afterwards.
-    await post(120, 20);
+    await post(batch(120, 20));
     await runner.drain();
     expect(await table(admin)).toEqual(oracle());
   });
@@ -108,22 +122,15 @@ describe('materialize-postgres under park with a row the destination refuses', (
     const { admin, runner } = await pgStack('pgpark', { context: { onFailure: 'park' } });
     const label = 'materialization:faults/to-pg';
 
-    const shape = { users: 5, mul: 17, mod: 37 };
-    const sent: { user: string; count: number; total: number }[] = [];
-    const post = async (from: number, n: number) => {
-      const docs = sumEvents(n, from, shape).map((e) => ({ user: e.user, count: 1, total: e.amount }));
-      sent.push(...docs);
-      expect(await postJson(`${runner.ingestUrl}/faults/ingest/sums`, docs)).toBe(200);
-    };
-    const oracle = () => sumOracle(sent.map((d) => ({ id: '', user: d.user, amount: d.total })));
+    const { batch, post, oracle } = sums(runner, { users: 5, mul: 17, mod: 37 });
 
-    await post(0, 20);
+    await post(batch(0, 20));
     await runner.drain();
     expect(await table(admin)).toEqual(oracle());
     // The user's own rule on the destination table, for new writes: u4 is refused (SQLSTATE 23514, the row's fault).
     await admin.query(`ALTER TABLE public.sums ADD CONSTRAINT no_u4 CHECK ("user" <> 'u4') NOT VALID`);
     const before = oracle().u4;
-    for (let i = 20; i < 80; i += 20) await post(i, 20);
+    for (let i = 20; i < 80; i += 20) await post(batch(i, 20));
     await runner.drain();
     const { u4, ...others } = oracle();
     const { u4: stuck, ...rest } = await table(admin);
@@ -152,15 +159,7 @@ describe('materialize-postgres under halt with a row the destination refuses', (
   it('halts at the record holding it (bisected down to it), nothing after applied; once fixed, resumes there exactly once', async () => {
     const { admin, runner } = await pgStack('pghalt');
 
-    const shape = { users: 5, mul: 11, mod: 29 };
-    const sent: { user: string; count: number; total: number }[] = [];
-    const post = async (docs: { user: string; count: number; total: number }[]) => {
-      sent.push(...docs);
-      expect(await postJson(`${runner.ingestUrl}/faults/ingest/sums`, docs)).toBe(200);
-    };
-    const batch = (from: number, n: number) =>
-      sumEvents(n, from, shape).map((e) => ({ user: e.user, count: 1, total: e.amount }));
-    const oracle = (docs = sent) => sumOracle(docs.map((d) => ({ id: '', user: d.user, amount: d.total })));
+    const { sent, batch, post, oracle } = sums(runner, { users: 5, mul: 11, mod: 29 });
 
     await post(batch(0, 20));
     await runner.drain();

@@ -17,12 +17,11 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
-import { captureStateKey } from '../../shared/connectors/capture-runner.ts';
 import { isObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
 import { startPostgres } from '../support/postgres.ts';
-import { SLOW_DOWN } from './helpers.ts';
+import { stateSaveRefusals } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/connector-faults/pg-capture.flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -93,34 +92,17 @@ describe('source-postgres-batch: a poll that dies before saving its state, a row
     }
     const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-pgsrc-'));
     cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const stateKey = captureStateKey('faults/from-pg');
-    const saves = { ok: 0, refused: 0 };
-    let refuse = 0;
-    const runner = await startAssembly(catalog, {
-      dataDir,
-      hooks: {
-        before: (c) => {
-          const put = c.iam.find((r) => r.action === 's3:PutObject');
-          if (!put?.resource.endsWith(`/${stateKey}`) || refuse === 0) return undefined;
-          refuse--;
-          saves.refused++;
-          return SLOW_DOWN;
-        },
-        after: (c, status) => {
-          const put = c.iam.find((r) => r.action === 's3:PutObject');
-          if (!put?.resource.endsWith(`/${stateKey}`) || status !== 200) return;
-          saves.ok++;
-          // The first save is the state made before the very first poll; the next one follows the
-          // poll's append: refuse it on each of the SDK's three attempts.
-          if (saves.ok === 1) refuse = 3;
-        },
-      },
+    // The first save is the state made before the very first poll; the next one follows the poll's
+    // append: refuse it on each of the SDK's three attempts.
+    const refusals = stateSaveRefusals('faults/from-pg', 0, (ok) => {
+      if (ok === 1) refusals.refuse = 3;
     });
+    const runner = await startAssembly(catalog, { dataDir, hooks: refusals.hooks });
     cleanup.push(() => runner.stop());
 
     await runner.runSchedules();
     await runner.drain();
-    expect(saves).toEqual({ ok: 2, refused: 3 });
+    expect(refusals.saves).toEqual({ ok: 2, refused: 3 });
     // Every row was appended twice (the poll, then the re-poll), and counted once.
     expect(runner.task('persister:faults/region-sums').metrics.DocsIn).toBe(2 * rows.length);
     expect(runner.task('materialization:faults/sums-to-pg').metrics.DocsIn).toBe(2 * rows.length);
@@ -133,7 +115,7 @@ describe('source-postgres-batch: a poll that dies before saving its state, a row
     await insert(31, 3);
     await insert(34, 1, () => -5);
     await insert(35, 3);
-    const before = await savedState(runner, stateKey);
+    const before = await savedState(runner, refusals.key);
     for (let i = 0; i < 2; i++) {
       await runner.runSchedules();
       await runner.drain();
@@ -141,7 +123,7 @@ describe('source-postgres-batch: a poll that dies before saving its state, a row
     }
     // Halted at it: nothing of those polls appended, the state where it was.
     expect(await view(runner)).toEqual(oracle(rows.slice(0, good)));
-    expect(await savedState(runner, stateKey)).toBe(before);
+    expect(await savedState(runner, refusals.key)).toBe(before);
 
     // Fixed at the source: the next poll reads it and the rows after it.
     await shop.query('UPDATE public.orders SET amount = 5 WHERE order_id = 34');

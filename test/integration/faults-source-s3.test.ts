@@ -17,10 +17,9 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
-import { captureStateKey } from '../../shared/connectors/capture-runner.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { integrationFixture, startAssembly } from '../support/assembly.ts';
-import { SLOW_DOWN } from './helpers.ts';
+import { stateSaveRefusals } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/connector-faults/files.flow.yaml', import.meta.url));
 const fixture = integrationFixture(FIXTURE);
@@ -54,19 +53,8 @@ describe('source-s3: a poll that dies before saving its state, an object with a 
   it('re-read objects count once; the bad object is captured by nothing until fixed, nothing skipped', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sluice-faults-s3src-'));
     cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const stateKey = captureStateKey('faults/from-s3');
-    let refuse = 3;
-    const runner = await startAssembly(FIXTURE, {
-      dataDir,
-      hooks: {
-        before: (c) => {
-          const put = c.iam.find((r) => r.action === 's3:PutObject');
-          if (!put?.resource.endsWith(`/${stateKey}`) || refuse === 0) return undefined;
-          refuse--;
-          return SLOW_DOWN;
-        },
-      },
-    });
+    const refusals = stateSaveRefusals('faults/from-s3', 3);
+    const runner = await startAssembly(FIXTURE, { dataDir, hooks: refusals.hooks });
     cleanup.push(() => runner.stop());
     const drop = new S3BlobStore({ client: runner.admin.s3, bucket: 'faults-drop' });
     await drop.ensureBucket();
@@ -93,14 +81,14 @@ describe('source-s3: a poll that dies before saving its state, an object with a 
     // The poll reads o1 again, appends it, fails to save its state; EventBridge polls again.
     await runner.runSchedules();
     await runner.drain();
-    expect(refuse).toBe(0);
+    expect(refusals.refuse).toBe(0);
     expect(runner.ruleErrors().join('\n')).toMatch(/SlowDown|reduce your request rate/);
     expect(runner.task('persister:faults/sku-sums').metrics.DocsIn).toBe(3 * o1.length);
     expect(await view(runner)).toEqual(oracle(captured));
     const state = async () =>
       (
         await runner.admin.s3.send(
-          new GetObjectCommand({ Bucket: capture.fn.environment.SLUICE_BUCKET, Key: stateKey }),
+          new GetObjectCommand({ Bucket: capture.fn.environment.SLUICE_BUCKET, Key: refusals.key }),
         )
       ).Body?.transformToString();
     const saved = await state();

@@ -7,14 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { expect } from 'vitest';
 import { type AwsClients, EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { captureStateKey } from '../../shared/connectors/capture-runner.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
-import type { CannedResponse } from '../../shared/local/sandbox/proxy.ts';
+import type { CannedResponse, ProxiedCall, ProxyHooks } from '../../shared/local/sandbox/proxy.ts';
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -180,3 +182,42 @@ export const SLOW_DOWN: CannedResponse = {
   headers: { 'content-type': 'application/xml' },
   body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>LOCAL</RequestId><HostId>LOCAL</HostId></Error>',
 };
+
+/**
+ * Proxy hooks refusing (S3's 503 SlowDown) saves of a polling capture's state object
+ * (`captureStateKey`): the next `refuse` of them, a count the test may set at any time (`onSaved`
+ * is told of each save that went through); `saves` counts both kinds.
+ */
+export function stateSaveRefusals(capture: string, refuse = 0, onSaved?: (saves: number) => void) {
+  const key = captureStateKey(capture);
+  const isSave = (c: ProxiedCall) =>
+    c.iam.find((r) => r.action === 's3:PutObject')?.resource.endsWith(`/${key}`) === true;
+  const r = {
+    /** The state object's key in its bucket. */
+    key,
+    refuse,
+    saves: { ok: 0, refused: 0 },
+    hooks: {
+      before: (c) => {
+        if (!isSave(c) || r.refuse === 0) return undefined;
+        r.refuse--;
+        r.saves.refused++;
+        return SLOW_DOWN;
+      },
+      after: (c, status) => {
+        if (!isSave(c) || status !== 200) return;
+        r.saves.ok++;
+        onSaved?.(r.saves.ok);
+      },
+    } satisfies ProxyHooks,
+  };
+  return r;
+}
+
+/** A document of the localstack fixture's `test/accounts` (balances summed per id). */
+export type Account = { id: string; balance: number };
+
+/** Posts accounts to the localstack fixture's ingest, expecting 200. */
+export async function postAccounts(runner: AssemblyRunner, docs: Account[]): Promise<void> {
+  expect(await postJson(`${runner.ingestUrl}/test/ingest/accounts`, docs)).toBe(200);
+}
