@@ -197,9 +197,8 @@ export class PostgresMaterialization implements MaterializeConnector {
   private fences = new Map<string, number>();
   /** Last committed position per shard as this instance knows it (from open() and its own commits). */
   private known = new Map<string, string>();
-  private opened = false;
-  /** Why a commit now needs open() first. */
-  private notOpen = 'commit() before open()';
+  /** Why a commit now needs open() first; undefined once open() has read the positions. */
+  private notOpen: string | undefined = 'commit() before open()';
   private scope: string[] | undefined;
   private readonly checkpointTable: string;
 
@@ -276,7 +275,7 @@ export class PostgresMaterialization implements MaterializeConnector {
     const c = await this.db();
     this.fences = new Map();
     this.known = new Map();
-    this.opened = true;
+    this.notOpen = undefined;
     const checkpoint: Checkpoint = {};
     if (!this.scope) {
       // Unscoped: read every shard's position; fences are taken per shard at its first commit.
@@ -333,7 +332,7 @@ export class PostgresMaterialization implements MaterializeConnector {
   }
 
   async commit(txn: MaterializeTransaction): Promise<void> {
-    if (!this.opened) throw new FencedError(this.name, this.notOpen);
+    if (this.notOpen !== undefined) throw new FencedError(this.name, this.notOpen);
     const shards = Object.keys(txn.checkpoint);
     if (this.scope) {
       const outside = shards.filter((s) => !this.fences.has(s));
@@ -411,7 +410,6 @@ export class PostgresMaterialization implements MaterializeConnector {
         // The connection broke: a COMMIT it carried may have been applied with only its answer lost, so
         // this instance's view of the positions is no longer to be trusted. Until open() re-reads them,
         // commits fail with FencedError (the task re-opens and retries, skipping what was committed).
-        this.opened = false;
         this.notOpen = 'the connection broke during the last commit, whose outcome is unknown: open() again';
         await this.dropBroken(c);
       }
