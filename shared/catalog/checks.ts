@@ -346,19 +346,9 @@ function checkShuffles(
           );
           return 'invalid';
         }
-        if (shape.implicit && resources.inferredStandIns.has(source)) {
-          ok = false; // no types to compare across transforms: a warning, not a mismatch
-          undeclared(report, resources, source)(
-            'ShuffleKeyNotFound',
-            where,
-            `shuffle key \`${ptr}\` is not declared by the schema of \`${sourceName}\`; a shuffle key must be a location that the schema declares`,
-            hint(),
-          );
-          return 'invalid';
-        }
         if (shape.implicit) {
-          ok = false;
-          report.error(
+          ok = false; // no types to compare across transforms (an error, or a warning: see undeclared)
+          undeclared(report, resources, source)(
             'ShuffleKeyNotFound',
             where,
             `shuffle key \`${ptr}\` is not declared by the schema of \`${sourceName}\`; a shuffle key must be a location that the schema declares`,
