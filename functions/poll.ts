@@ -6,20 +6,15 @@
  * `${ENV}` / `env:NAME` (shared/connectors/config.ts).
  * One invocation = poll until the source has nothing more (bounded by rounds and by the invocation's
  * remaining time), append, save state. The source is made once per container, again after a failure.
+ * Under `park`, a row its collection's schema refuses is parked and the poll goes on; `{"sluiceRedrive":
+ * {}}` appends the parked rows again (shared/connectors/capture-parking.ts).
  */
-import type { Context } from 'aws-lambda';
 import { runPollingCapture } from '../shared/connectors/capture-runner.ts';
 import { createPollingSource } from '../shared/connectors/index.ts';
-import { captureRun, captureSetup } from './capture-setup.ts';
+import { captureHandler, captureSetup } from './capture-setup.ts';
 
 const setup = captureSetup((spec, rt) =>
   createPollingSource(spec, { blobs: (c) => rt.blobs(c.bucket), secret: rt.secret }),
 );
 
-export const handler = async (
-  _event?: unknown,
-  context?: Pick<Context, 'getRemainingTimeInMillis'>,
-): Promise<{ docs: number; rounds: number }> => {
-  const s = await setup();
-  return runPollingCapture(s.source, captureRun(s, context));
-};
+export const handler = captureHandler(setup, (s, _event, o) => runPollingCapture(s.source, o));

@@ -14,29 +14,25 @@
  * SLUICE_BUCKET (poll state). Objects are parsed (JSON, JSON lines, CSV, gzip) into documents with
  * `_meta/file` and `_meta/offset`: a redelivered event, or a poll that reads an object an event already
  * brought, yields the same documents with the same origins (bucket, key, content hash, record index), which
- * the persister and derivations drop. A bad record fails the invocation with the file and line.
+ * the persister and derivations drop. A bad record fails the invocation with the file and line; under
+ * `park` it is parked instead (a record that does not parse, or that its collection's schema refuses, on
+ * its own; an object that cannot be read at all, whole) and the rest appended; `{"sluiceRedrive": {}}`
+ * appends what was parked again (shared/connectors/capture-parking.ts).
  */
-import type { Context } from 'aws-lambda';
 import { appendCaptured, runPollingCapture } from '../shared/connectors/capture-runner.ts';
 import { S3Source } from '../shared/connectors/source-s3.ts';
-import { captureRun, captureSetup } from './capture-setup.ts';
+import { captureHandler, captureSetup } from './capture-setup.ts';
 import { s3CaptureRequest } from './edge.ts';
 
 const setup = captureSetup((spec, rt) =>
   S3Source.create({ spec, blobs: (c) => rt.blobs(c.bucket), secret: rt.secret }),
 );
 
-export const handler = async (
-  event: unknown,
-  context?: Pick<Context, 'getRemainingTimeInMillis'>,
-): Promise<{ docs: number; rounds?: number }> => {
-  const s = await setup();
-  const run = captureRun(s, context);
+export const handler = captureHandler(setup, async (s, event, o) => {
   const request = s3CaptureRequest(event);
-  if (request.kind === 'poll') return runPollingCapture(s.source, run);
-  const objects = request.objects.filter((o) => o.bucket === s.source.config.bucket);
-  const keys = [...new Set(objects.map((o) => o.key))];
-  const docs = await s.source.readObjects(keys);
-  const round = objects.map((o) => `${o.key}@${o.sequencer ?? ''}`).join(',');
-  return { docs: await appendCaptured(run, docs, round) };
-};
+  if (request.kind === 'poll') return runPollingCapture(s.source, o);
+  const objects = request.objects.filter((x) => x.bucket === s.source.config.bucket);
+  const keys = [...new Set(objects.map((x) => x.key))];
+  const round = objects.map((x) => `${x.key}@${x.sequencer ?? ''}`).join(',');
+  return appendCaptured(o, await s.source.readObjects(keys), round);
+});

@@ -43,7 +43,11 @@ import {
 import { type TaskRef, taskCatalog } from '../shared/catalog/task-catalog.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
-import type { ConnectorDefinition, ConnectorGrant } from '../shared/connectors/registry.ts';
+import {
+  type ConnectorDefinition,
+  type ConnectorGrant,
+  connectorDefinition,
+} from '../shared/connectors/registry.ts';
 import { isObject } from '../shared/json/types.ts';
 import { viewSpillFolder } from '../shared/persist/place.ts';
 import { parkedPrefix } from '../shared/ports/parking.ts';
@@ -337,8 +341,20 @@ export class SluiceCatalog extends Construct {
         .filter((c) => c.derive)
         .map((c) => taskLabel('derivation', c.name)),
       ...Object.keys(this.catalog.materializations).map((m) => taskLabel('materialization', m)),
+      ...Object.keys(this.catalog.captures)
+        .filter((c) => this.capturesParkable(c))
+        .map((c) => taskLabel('capture', c)),
     ];
     for (const [label, v] of policies) {
+      if (label !== '' && label.startsWith('capture:') && !labels.includes(label)) {
+        const name = label.slice('capture:'.length);
+        if (this.catalog.captures[name])
+          throw refuse(
+            `/${label}`,
+            v,
+            'an HTTP ingest capture has nothing to park: a document it cannot take is refused to its sender (400, with where and why), who keeps it',
+          );
+      }
       if (label !== '' && !labels.includes(label))
         throw refuse(
           `/${label}`,
@@ -901,6 +917,15 @@ export class SluiceCatalog extends Construct {
     return q;
   }
 
+  /**
+   * Whether a capture can park (`onFailure: park`): one that reads a source (a poll, S3 objects) sets aside
+   * what it cannot append; HTTP ingest refuses it to its sender instead.
+   */
+  private capturesParkable(name: string): boolean {
+    const spec = this.catalog.captures[name];
+    return spec !== undefined && connectorDefinition(spec.endpoint.connector)?.entry !== 'ingest';
+  }
+
   /** The failure policy of the task `label` (props.onFailure). */
   private onFailureOf(label: string): OnFailure {
     const p = this.props.onFailure ?? 'halt';
@@ -1129,6 +1154,7 @@ export class SluiceCatalog extends Construct {
       fn: fn.fn,
       dlq,
       streamConsumer: false,
+      parks: this.capturesParkable(name) && this.parking(fn, label),
     });
   }
 

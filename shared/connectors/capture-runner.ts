@@ -16,10 +16,12 @@ import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
+import { documentError, type ParkingLot, redriveSource } from '../ports/parking.ts';
 import { formatOrigin } from '../ports/position.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
+import { type CaptureParkedInfo, parkCaptured } from './capture-parking.ts';
 import { EndpointError } from './errors.ts';
-import type { CapturedDoc, CapturedOrigin, PollingSource } from './source.ts';
+import type { CapturedBatch, CapturedDoc, CapturedOrigin, PollingSource, UnreadItem } from './source.ts';
 
 export interface CaptureRunOptions {
   spec: CaptureSpec;
@@ -36,6 +38,10 @@ export interface CaptureRunOptions {
    * e.g. `appended`: the documents are in the journal, the state is not saved (a timed-out poll).
    */
   fault?: (point: 'appended' | 'saved', round: number) => void | Promise<void>;
+  /** Where what cannot be appended is set aside (`park` policy, SLUICE_PARKED); undefined: the capture halts. */
+  parking?: ParkingLot;
+  /** Told of each record parked (the function logs it). */
+  onParked?: (p: CaptureParkedInfo) => void;
 }
 
 /** Time kept back from a capture invocation's end (functions/poll.ts, s3-capture.ts): no round starts after it. */
@@ -58,51 +64,100 @@ export function capturedOrigin(capture: string, origin: CapturedOrigin): string 
   return formatOrigin(`${capture}/${origin.source}`, origin.position);
 }
 
+/** A captured document ready to append: stamped, validated against its collection, keyed. */
+export interface PreparedDoc {
+  collection: string;
+  doc: AppendDoc;
+}
+
 /**
- * Append captured documents to their collections (validated; `_meta/uuid` stamped from the document's
- * origin, so the same row or line gets the same uuid whenever it is read; a document without an origin
- * gets one from `round`). Returns the count.
+ * Stamp a captured document's `_meta/uuid` (from its origin, so the same row or line gets the same uuid
+ * whenever it is read; `fallbackUuid` for a document without one), validate it against its collection's
+ * write schema and key it. Throws its SchemaViolation. A redriven document (capture-parking.ts) is
+ * appended under its origin source's redrive twin, so that consumers that applied later documents of that
+ * source still apply it.
+ */
+export function prepareCaptured(
+  o: CaptureRunOptions,
+  d: CapturedDoc,
+  fallbackUuid: () => string,
+  redrive = false,
+): PreparedDoc {
+  const binding = o.spec.bindings[d.binding];
+  const collection = binding ? o.catalog.collections[binding.target] : undefined;
+  if (!binding || !collection) {
+    throw new EndpointError('UnknownBinding', o.spec.name, `binding ${d.binding} has no target collection`);
+  }
+  const meta = (d.doc._meta ?? {}) as JsonObject;
+  const source = d.origin ? `${o.spec.name}/${d.origin.source}` : undefined;
+  const origin =
+    source && d.origin
+      ? formatOrigin(redrive ? redriveSource(source) : source, d.origin.position)
+      : undefined;
+  const uuid = source && d.origin ? metaUuid(d.origin.ms, source, d.origin.position) : fallbackUuid();
+  const doc: JsonObject = { ...d.doc, _meta: { ...meta, uuid } };
+  const violations = o.registry.validator(collection.writeSchema).validate(doc);
+  if (violations.length > 0) {
+    throw new EndpointError(
+      'SchemaViolation',
+      o.spec.name,
+      // Where and which rule, never the document's values (unless asked: config/debug-values.ts).
+      `binding ${d.binding} → ${collection.name}: ${violations
+        .slice(0, 3)
+        .map((v) => `${v.instancePath || '(root)'}: ${v.message} (keyword ${v.keyword})`)
+        .join('; ')}${valuesInErrors() ? ` in ${JSON.stringify(doc).slice(0, 300)}` : ''}`,
+    );
+  }
+  const hashKey = explicitHashKey(Buffer.from(keyExtractor(collection.key).packBinary(doc), 'latin1'));
+  return { collection: collection.name, doc: origin ? { hashKey, doc, origin } : { hashKey, doc } };
+}
+
+/** Whether a captured document's failure is its own (park-able): its schema, its key. */
+export function capturedDocError(e: unknown): boolean {
+  return (e instanceof EndpointError && e.code === 'SchemaViolation') || documentError(e);
+}
+
+/** Append prepared documents, one journal append per collection. */
+export async function appendPrepared(journal: Journal, ready: PreparedDoc[]): Promise<void> {
+  const byCollection = new Map<string, AppendDoc[]>();
+  for (const r of ready) {
+    const list = byCollection.get(r.collection) ?? [];
+    list.push(r.doc);
+    byCollection.set(r.collection, list);
+  }
+  for (const [collection, list] of byCollection) await journal.append(collection, list);
+}
+
+/**
+ * Append what a read of the source captured to its collections (prepareCaptured). What cannot be
+ * appended — a document its schema refuses, a record that did not parse, an object that could not be
+ * read — halts the capture (thrown, before anything is appended), or under `park` is parked on its own
+ * (capture-parking.ts) and the rest is appended. Returns how many were appended and parked.
  */
 export async function appendCaptured(
   o: CaptureRunOptions,
-  docs: CapturedDoc[],
+  batch: CapturedBatch,
   round: string,
-): Promise<number> {
+): Promise<{ docs: number; parked: number }> {
   const now = o.now?.() ?? Date.now();
-  const byCollection = new Map<string, AppendDoc[]>();
-  docs.forEach((d, i) => {
-    const binding = o.spec.bindings[d.binding];
-    const collection = binding ? o.catalog.collections[binding.target] : undefined;
-    if (!binding || !collection) {
-      throw new EndpointError('UnknownBinding', o.spec.name, `binding ${d.binding} has no target collection`);
+  const ready: PreparedDoc[] = [];
+  const setAside: { item: CapturedDoc | UnreadItem; error: unknown }[] = [];
+  for (const u of batch.unread ?? []) {
+    if (!o.parking) throw u.error;
+    setAside.push({ item: u, error: u.error });
+  }
+  batch.docs.forEach((d, i) => {
+    try {
+      ready.push(prepareCaptured(o, d, () => metaUuid(now, `${o.spec.name}/${round}`, i)));
+    } catch (e) {
+      if (!o.parking || !capturedDocError(e)) throw e;
+      setAside.push({ item: d, error: e });
     }
-    const meta = (d.doc._meta ?? {}) as JsonObject;
-    const origin = d.origin ? capturedOrigin(o.spec.name, d.origin) : undefined;
-    const uuid = d.origin
-      ? metaUuid(d.origin.ms, `${o.spec.name}/${d.origin.source}`, d.origin.position)
-      : metaUuid(now, `${o.spec.name}/${round}`, i);
-    const doc: JsonObject = { ...d.doc, _meta: { ...meta, uuid } };
-    const violations = o.registry.validator(collection.writeSchema).validate(doc);
-    if (violations.length > 0) {
-      throw new EndpointError(
-        'SchemaViolation',
-        o.spec.name,
-        // Where and which rule, never the document's values (unless asked: config/debug-values.ts).
-        `binding ${d.binding} → ${collection.name}: ${violations
-          .slice(0, 3)
-          .map((v) => `${v.instancePath || '(root)'}: ${v.message} (keyword ${v.keyword})`)
-          .join('; ')}${valuesInErrors() ? ` in ${JSON.stringify(doc).slice(0, 300)}` : ''}`,
-      );
-    }
-    const packed = Buffer.from(keyExtractor(collection.key).packBinary(doc), 'latin1');
-    const list = byCollection.get(collection.name) ?? [];
-    list.push(
-      origin ? { hashKey: explicitHashKey(packed), doc, origin } : { hashKey: explicitHashKey(packed), doc },
-    );
-    byCollection.set(collection.name, list);
   });
-  for (const [collection, list] of byCollection) await o.journal.append(collection, list);
-  return docs.length;
+  // Parked before the rest is appended: a crash between the two parks them again under the same names.
+  for (const { item, error } of setAside) if (o.parking) await parkCaptured(o, o.parking, item, error);
+  await appendPrepared(o.journal, ready);
+  return { docs: ready.length, parked: setAside.length };
 }
 
 async function saveCaptureState(o: CaptureRunOptions, state: Json): Promise<void> {
@@ -117,7 +172,7 @@ async function saveCaptureState(o: CaptureRunOptions, state: Json): Promise<void
 export async function runPollingCapture(
   source: PollingSource,
   o: CaptureRunOptions,
-): Promise<{ docs: number; rounds: number }> {
+): Promise<{ docs: number; parked: number; rounds: number }> {
   let state = await loadCaptureState(o.stateStore, o.spec.name);
   if (state === undefined && source.initialState) {
     // Saved before the very first poll, so that a crash in it re-polls from this same state (and gets the
@@ -126,11 +181,14 @@ export async function runPollingCapture(
     await saveCaptureState(o, state);
   }
   let docs = 0;
+  let parked = 0;
   let rounds = 0;
   for (;;) {
     rounds++;
     const res = await source.poll(state);
-    docs += await appendCaptured(o, res.docs, `${o.now?.() ?? Date.now()}-${rounds}`);
+    const n = await appendCaptured(o, res, `${o.now?.() ?? Date.now()}-${rounds}`);
+    docs += n.docs;
+    parked += n.parked;
     await o.fault?.('appended', rounds);
     await saveCaptureState(o, res.state);
     await o.fault?.('saved', rounds);
@@ -140,5 +198,5 @@ export async function runPollingCapture(
     // out: stop here with the state saved; the next scheduled poll continues from it.
     if (o.deadlineMs !== undefined && Date.now() >= o.deadlineMs) break;
   }
-  return { docs, rounds };
+  return { docs, parked, rounds };
 }

@@ -2,7 +2,11 @@
  * File parsers for source-s3: JSON, JSON lines, CSV (RFC 4180 with configurable delimiter, quote and
  * escape), gzip. Every record becomes an object document with `_meta: {file, offset}` where `offset` is
  * the record's 0-based index in the file, so parsing the same object twice gives the same documents.
- * A bad record throws SourceParseError naming the file and its 1-based line.
+ * A bad record (a line that is not JSON or not an object, a CSV row of the wrong width) is a
+ * SourceParseError naming the file and its 1-based line: `parseObject` throws the first, `parseRecords`
+ * returns each in its place among the documents, so that a capture under `park` can set aside that record
+ * alone. What spoils the whole object (not gzip, not UTF-8, not one JSON value, an unterminated quote, a
+ * limit) throws from both.
  *
  * Bounded: gunzip stops at `maxDecompressedBytes` of output (a small gzip bomb cannot exhaust memory or
  * make V8 abort on an oversized string), and no line of JSON lines or CSV may exceed `maxLineBytes`;
@@ -129,25 +133,47 @@ function withMeta(file: string, offset: number, line: number, v: Json, raw: stri
   return { ...v, _meta: { ...meta, file, offset } };
 }
 
-function parseJsonLines(file: string, text: string): JsonObject[] {
-  const out: JsonObject[] = [];
+/**
+ * One record of an object, in file order: its document, or why it is not one (with its text). Its index
+ * in the list is its `_meta/offset`, bad records counted too, so a record's offset does not depend on
+ * whether the records before it parsed.
+ */
+export type ParsedRecord = { doc: JsonObject } | { error: SourceParseError };
+
+/** A record's document, or its parse error in its place. */
+function record(make: () => JsonObject): ParsedRecord {
+  try {
+    return { doc: make() };
+  } catch (err) {
+    if (err instanceof SourceParseError) return { error: err };
+    throw err;
+  }
+}
+
+function parseJsonLines(file: string, text: string): ParsedRecord[] {
+  const out: ParsedRecord[] = [];
   let line = 0;
   for (const raw of text.split('\n')) {
     line++;
     const s = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (s.trim() === '') continue;
-    let v: Json;
-    try {
-      v = JSON.parse(s) as Json;
-    } catch (err) {
-      throw new SourceParseError(file, line, `invalid JSON (${jsonErrorDetail(err)})`, s);
-    }
-    out.push(withMeta(file, out.length, line, v, s));
+    const at = line;
+    out.push(
+      record(() => {
+        let v: Json;
+        try {
+          v = JSON.parse(s) as Json;
+        } catch (err) {
+          throw new SourceParseError(file, at, `invalid JSON (${jsonErrorDetail(err)})`, s);
+        }
+        return withMeta(file, out.length, at, v, s);
+      }),
+    );
   }
   return out;
 }
 
-function parseJson(file: string, text: string): JsonObject[] {
+function parseJson(file: string, text: string): ParsedRecord[] {
   let v: Json;
   try {
     v = JSON.parse(text) as Json;
@@ -164,8 +190,9 @@ function parseJson(file: string, text: string): JsonObject[] {
       text.split('\n')[line - 1] ?? '',
     );
   }
-  if (Array.isArray(v)) return v.map((item, i) => withMeta(file, i, 1, item, JSON.stringify(item)));
-  return [withMeta(file, 0, 1, v, text.slice(0, 200))];
+  if (Array.isArray(v))
+    return v.map((item, i) => record(() => withMeta(file, i, 1, item, JSON.stringify(item))));
+  return [record(() => withMeta(file, 0, 1, v, text.slice(0, 200)))];
 }
 
 /** CSV records with the 1-based line each starts on. Quoted fields may hold delimiters, quotes and newlines. */
@@ -238,34 +265,47 @@ export function* csvRecords(
   }
 }
 
-function parseCsv(file: string, text: string, o: CsvOptions = {}): JsonObject[] {
-  const out: JsonObject[] = [];
+function parseCsv(file: string, text: string, o: CsvOptions = {}): ParsedRecord[] {
+  const out: ParsedRecord[] = [];
   let headers = o.headers;
   for (const { fields, line } of csvRecords(file, text, o)) {
     if (!headers) {
       headers = fields.map((f, i) => f ?? `column${i + 1}`);
       continue;
     }
-    if (fields.length !== headers.length) {
-      throw new SourceParseError(
-        file,
-        line,
-        `expected ${headers.length} fields (${headers.join(', ')}), found ${fields.length}`,
-        fields.map((f) => f ?? '').join(o.delimiter ?? ','),
-      );
-    }
-    const doc: JsonObject = {};
-    // A column named `__proto__` (or `constructor`) is a plain property like any other.
-    headers.forEach((h, i) => {
-      setOwnProp(doc, h, fields[i] ?? null);
-    });
-    out.push({ ...doc, _meta: { file, offset: out.length } });
+    const names = headers;
+    out.push(
+      record(() => {
+        if (fields.length !== names.length) {
+          throw new SourceParseError(
+            file,
+            line,
+            `expected ${names.length} fields (${names.join(', ')}), found ${fields.length}`,
+            fields.map((f) => f ?? '').join(o.delimiter ?? ','),
+          );
+        }
+        const doc: JsonObject = {};
+        // A column named `__proto__` (or `constructor`) is a plain property like any other.
+        names.forEach((h, i) => {
+          setOwnProp(doc, h, fields[i] ?? null);
+        });
+        return { ...doc, _meta: { file, offset: out.length } };
+      }),
+    );
   }
   return out;
 }
 
-/** Parse one object's bytes into documents. */
+/** Parse one object's bytes into documents; the first bad record throws. */
 export function parseObject(file: string, body: Uint8Array, o: ParseOptions): JsonObject[] {
+  return parseRecords(file, body, o).map((r) => {
+    if ('error' in r) throw r.error;
+    return r.doc;
+  });
+}
+
+/** Parse one object's bytes into its records, each a document or the error of that record alone. */
+export function parseRecords(file: string, body: Uint8Array, o: ParseOptions): ParsedRecord[] {
   const limits = { ...DEFAULT_PARSE_LIMITS, ...o.limits };
   const bytes = decompress(file, body, o.compression, limits.maxDecompressedBytes, o.bucket);
   const format = formatOf(file, o.format);

@@ -39,16 +39,17 @@ import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { BlobTooLargeError } from '../ports/blob.ts';
 import { resolveConfigSecrets, type SecretResolver, validateConnectorJson } from './config.ts';
-import { ObjectLimitError } from './errors.ts';
+import { ObjectLimitError, SourceParseError } from './errors.ts';
 import {
   type Compression,
   type CsvOptions,
   DEFAULT_PARSE_LIMITS,
   type FormatType,
+  type ParsedRecord,
   type ParseLimits,
-  parseObject,
+  parseRecords,
 } from './parsers.ts';
-import type { CapturedDoc, PollingSource, PollResult } from './source.ts';
+import { type CapturedBatch, OBJECT_POSITION, type PollingSource, type PollResult } from './source.ts';
 
 export interface SourceS3Config {
   bucket: string;
@@ -199,43 +200,82 @@ export class S3Source implements PollingSource {
 
   /**
    * Parse the named objects (from an S3 event, or a poll with their LastModified in `modified`); keys
-   * outside every binding are ignored. Every document has its origin (see the header).
+   * outside every binding are ignored. Every document has its origin (see the header). A record that does
+   * not parse, and an object that cannot be read as documents at all (over a limit, not gzip or UTF-8),
+   * come back as `unread`, for the capture to halt at or park; a failure to reach the bucket throws.
    */
-  async readObjects(keys: string[], modified?: Map<string, number>): Promise<CapturedDoc[]> {
-    const out: CapturedDoc[] = [];
+  async readObjects(keys: string[], modified?: Map<string, number>): Promise<CapturedBatch> {
+    const out: CapturedBatch = { docs: [], unread: [] };
     for (const key of keys) {
       const binding = this.bindingOf(key);
       if (binding === undefined) continue;
-      const limits = this.limits();
-      let body: Uint8Array | undefined;
-      try {
-        body = await this.store.get(key, { maxBytes: limits.maxObjectBytes });
-      } catch (e) {
-        if (e instanceof BlobTooLargeError)
-          throw new ObjectLimitError(
-            this.config.bucket,
-            key,
-            `object of ${e.size} bytes is over ${e.limit} bytes (advanced.maxObjectBytes)`,
-          );
-        throw e;
-      }
-      if (body === undefined) continue; // deleted since the notification
-      const docs = parseObject(key, body, {
+      await this.readObject(key, binding, modified, out);
+    }
+    return out;
+  }
+
+  async reread(file: string): Promise<CapturedBatch> {
+    const out: CapturedBatch = { docs: [], unread: [] };
+    const binding = this.bindingOf(file);
+    if (binding !== undefined) await this.readObject(file, binding, undefined, out);
+    return out;
+  }
+
+  private async readObject(
+    key: string,
+    binding: number,
+    modified: Map<string, number> | undefined,
+    out: CapturedBatch,
+  ): Promise<void> {
+    const limits = this.limits();
+    const ms = async () => modified?.get(key) ?? (await this.lastModified(key));
+    const unreadObject = async (source: string, error: Error) =>
+      out.unread?.push({
+        binding,
+        file: key,
+        scope: 'object',
+        origin: { source, position: OBJECT_POSITION, ms: await ms() },
+        error,
+      });
+    let body: Uint8Array | undefined;
+    try {
+      body = await this.store.get(key, { maxBytes: limits.maxObjectBytes });
+    } catch (e) {
+      if (!(e instanceof BlobTooLargeError)) throw e;
+      const error = new ObjectLimitError(
+        this.config.bucket,
+        key,
+        `object of ${e.size} bytes is over ${e.limit} bytes (advanced.maxObjectBytes)`,
+      );
+      // Not read, so no content hash: the source is the key alone.
+      await unreadObject(`${this.config.bucket}/${key}`, error);
+      return;
+    }
+    if (body === undefined) return; // deleted since the notification
+    // 64 bits of the content's hash tell versions of one key apart; kept short because every consumer
+    // that dedupes keeps one entry per source (see the header's limit).
+    const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
+    let records: ParsedRecord[];
+    try {
+      records = parseRecords(key, body, {
         format: this.config.parser.format?.type ?? 'auto',
         compression: this.config.parser.compression,
         csv: this.config.parser.format?.config,
         limits,
         bucket: this.config.bucket,
       });
-      // 64 bits of the content's hash tell versions of one key apart; kept short because every consumer
-      // that dedupes keeps one entry per source (see the header's limit).
-      const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
-      const ms = modified?.get(key) ?? (await this.lastModified(key));
-      docs.forEach((doc, i) => {
-        out.push({ binding, doc, origin: { source, position: String(i).padStart(12, '0'), ms } });
-      });
+    } catch (e) {
+      if (!(e instanceof SourceParseError || e instanceof ObjectLimitError)) throw e;
+      await unreadObject(source, e);
+      return;
     }
-    return out;
+    const at = await ms();
+    records.forEach((r, i) => {
+      const origin = { source, position: String(i).padStart(12, '0'), ms: at };
+      if ('doc' in r) out.docs.push({ binding, doc: r.doc, origin });
+      else
+        out.unread?.push({ binding, file: key, scope: 'record', origin, raw: r.error.text, error: r.error });
+    });
   }
 
   async poll(stateJson: Json | undefined): Promise<PollResult> {
@@ -299,8 +339,7 @@ export class S3Source implements PollingSource {
         if (next.done) next.done[r.stream] = kept;
       }
     }
-    const docs = await this.readObjects(todo, modified);
-    return { docs, state: next as Json, more };
+    return { ...(await this.readObjects(todo, modified)), state: next as Json, more };
   }
 
   async close(): Promise<void> {}

@@ -36,8 +36,36 @@ export interface CapturedDoc {
   origin?: CapturedOrigin;
 }
 
-export interface PollResult {
+/**
+ * What a source read but could not turn into a document: one record (a malformed line or row) or a whole
+ * object (not gzip or UTF-8, over a limit). The capture halts at it, or under `park` sets it aside
+ * (capture-parking.ts) and goes on. A failure to reach the source is thrown instead: that is an outage.
+ */
+export interface UnreadItem {
+  binding: number;
+  /** The object it is in (source-s3: the key). */
+  file: string;
+  scope: 'record' | 'object';
+  /**
+   * A record's origin (position: its record index), or the object's (position `object`; its source has
+   * no content hash when the object was too large to read).
+   */
+  origin: CapturedOrigin;
+  /** A record's text, kept with it when parked. */
+  raw?: string;
+  error: Error;
+}
+
+/** What one read of a source yields: documents, and what could not be read as documents. */
+export interface CapturedBatch {
   docs: CapturedDoc[];
+  unread?: UnreadItem[];
+}
+
+/** Where an object-scoped UnreadItem sits in its source. */
+export const OBJECT_POSITION = 'object';
+
+export interface PollResult extends CapturedBatch {
   /** The state to save once `docs` are durably appended (JSON). */
   state: Json;
   /** More is available right now. */
@@ -51,6 +79,8 @@ export interface PollingSource {
    * uuid times): a crash in the first poll then re-polls from it, not from none. Optional.
    */
   initialState?(): Json;
+  /** Read one object again (source-s3): a redrive of what was parked from it (capture-parking.ts). */
+  reread?(file: string): Promise<CapturedBatch>;
   close(): Promise<void>;
 }
 

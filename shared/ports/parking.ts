@@ -52,6 +52,12 @@ export interface ParkedDoc {
   parkedAt: string;
   /** Failed redrives so far, with the last one's error in `error`. */
   redriveAttempts?: number;
+  /**
+   * Set when a capture parked it (connectors/capture-parking.ts): its binding, and for what it read but
+   * could not parse, the object (`file`) and whether one record (`doc` is its text) or the whole object
+   * (`doc` is null) failed. `shardId` then names the origin source and `streamPosition` the position.
+   */
+  capture?: { binding: number; file?: string; unread?: 'record' | 'object' };
 }
 
 /** Why a batch was parked or redriven: what the task function reports. */
@@ -131,7 +137,7 @@ function parkedShard(shardId: string): string {
 }
 
 /** The origin source a redriven document is bookkept under, and back. */
-function redriveSource(source: string): string {
+export function redriveSource(source: string): string {
   return source.endsWith(REDRIVE_SOURCE) ? source : `${source}${REDRIVE_SOURCE}`;
 }
 function parkedSource(source: string): string {
@@ -179,7 +185,12 @@ export class ParkingLot {
       parkedAt: new Date().toISOString(),
       ...(redriveAttempts ? { redriveAttempts } : {}),
     };
-    const key = this.key(collection, shardId, d.streamPosition);
+    return this.put(p);
+  }
+
+  /** Write a parked record at its name (collection, shard, position): parking it again overwrites it. */
+  async put(p: ParkedDoc): Promise<string> {
+    const key = this.key(p.collection, p.shardId, p.streamPosition);
     await this.blobs.put(key, Buffer.from(`${JSON.stringify(p)}\n`), 'application/json');
     return key;
   }

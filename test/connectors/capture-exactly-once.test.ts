@@ -18,6 +18,7 @@ import { HttpIngestCapture } from '../../shared/capture/http-ingest.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { streamNameFor } from '../../shared/config/env.ts';
+import { redriveCapture } from '../../shared/connectors/capture-parking.ts';
 import {
   appendCaptured,
   type CaptureRunOptions,
@@ -32,10 +33,11 @@ import type { Json } from '../../shared/json/types.ts';
 import type { Emulators } from '../../shared/local/emulators.ts';
 import { PersistTask } from '../../shared/persist/task.ts';
 import { type DocBatch, decodeRecords } from '../../shared/ports/events.ts';
+import { ParkingLot } from '../../shared/ports/parking.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { startStack, uniqueName } from '../integration/helpers.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
-import { capture, catalogWith } from './fixtures.ts';
+import { capture, catalogWith, ORDERS_SCHEMA_URI, ordersSchema } from './fixtures.ts';
 
 const COLLECTION = 'acme/orders';
 
@@ -475,5 +477,138 @@ describe('captures exactly once, downstream of derivations', () => {
     expect(view).toEqual(oracle);
     expect(lines.stats.docsSkipped).toBeGreaterThan(0); // the re-polled e5, e6 were dropped by the derivation
     await src.close();
+  });
+});
+
+describe('captures under park: what cannot be appended is parked on its own, and redriven exactly once', () => {
+  it('source-s3: a refused document, a malformed line and an unreadable object are parked; the rest flows; redrive appends each once after the fix', async () => {
+    const landing = new S3BlobStore({ client: clients.s3, bucket: 'landing-park' });
+    await landing.ensureBucket();
+    // qty at most 100, until the fix widens it.
+    const strict = catalogWith({});
+    const base = ordersSchema as { properties: Record<string, Json> };
+    strict.schemas[ORDERS_SCHEMA_URI] = {
+      ...base,
+      properties: { ...base.properties, qty: { type: 'integer', maximum: 100, reduce: { strategy: 'sum' } } },
+    } as Json;
+    const fixed = catalogWith({});
+    const config = (advanced: Json) => ({
+      bucket: 'landing-park',
+      prefix: 'in/',
+      parser: { format: { type: 'jsonl' } },
+      advanced,
+    });
+    const spec = capture('acme/s3-park', 'source-s3', config({ maxLineBytes: 40 }), [{ stream: '' }]);
+    if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
+    const p = await pipeline(strict, COLLECTION, 2);
+    const lot = new ParkingLot(
+      new MemoryBlobStore(),
+      '_sluice/parked/capture:acme/s3-park/',
+      'capture:acme/s3-park',
+    );
+    const parkedLog: string[] = [];
+    const opts: CaptureRunOptions = {
+      spec,
+      catalog: strict,
+      registry: new SchemaRegistry(strict.schemas),
+      journal: p.journal,
+      stateStore: new MemoryBlobStore(),
+    };
+    const src = await S3Source.create({ spec, blobs });
+    await landing.put(
+      'in/a.jsonl',
+      Buffer.from('{"id":1,"qty":2}\n{"id":2,"qty":500}\n{"id":3,"qty":\n{"id":4,"qty":5}\n'),
+    );
+    // Its second line is longer than maxLineBytes (40): the whole object is unreadable under that limit.
+    await landing.put(
+      'in/long.jsonl',
+      Buffer.from('{"id":5,"qty":1}\n{"id":6,"qty":7,"customer":"a long name here"}\n'),
+    );
+
+    // Halt (no parking place): the poll stops at the first of them, appends nothing, saves no state.
+    await expect(runPollingCapture(src, opts)).rejects.toThrow(
+      /a\.jsonl|long\.jsonl|SchemaViolation|maximum/,
+    );
+    expect(await opts.stateStore.get(captureStateKey('acme/s3-park'))).toBeUndefined();
+    await p.deliver();
+    expect(await p.view()).toEqual({});
+
+    // Park: each of the three on its own; the other documents flow and the poll's state is saved.
+    const parking = { ...opts, parking: lot, onParked: (x: { key: string }) => parkedLog.push(x.key) };
+    expect(await runPollingCapture(src, parking)).toEqual({ docs: 2, parked: 3, rounds: 1 });
+    await p.deliver();
+    expect(await p.view()).toEqual({ 1: 2, 4: 5 });
+    const parked = await lot.list();
+    expect(parkedLog.sort()).toEqual(parked.map((x) => x.key).sort());
+    const byPosition = Object.fromEntries(
+      parked.map(({ parked: x }) => [`${x.capture?.file ?? ''}@${x.position}`, x]),
+    );
+    expect(Object.keys(byPosition).sort()).toEqual([
+      '@000000000001',
+      'in/a.jsonl@000000000002',
+      'in/long.jsonl@object',
+    ]);
+    expect(byPosition['@000000000001']).toMatchObject({ doc: { id: 2, qty: 500 }, collection: COLLECTION });
+    expect(byPosition['@000000000001']?.error).toMatch(/SchemaViolation|maximum/);
+    expect(byPosition['in/a.jsonl@000000000002']).toMatchObject({
+      doc: '{"id":3,"qty":',
+      capture: { binding: 0, file: 'in/a.jsonl', unread: 'record' },
+    });
+    expect(byPosition['in/a.jsonl@000000000002']?.error).toMatch(
+      /^SourceParseError: in\/a\.jsonl:3: invalid JSON/,
+    );
+    expect(byPosition['in/long.jsonl@object']?.error).toMatch(/line 2 is longer than 40 bytes/);
+    // Polled again: nothing new, nothing parked twice.
+    expect(await runPollingCapture(src, parking)).toEqual({ docs: 0, parked: 0, rounds: 1 });
+
+    // Redrive before the fix: the refused document and the object fail again and are kept with their count
+    // of attempts; the malformed line waits behind the document of its object, untried. Nothing appended.
+    expect(await redriveCapture(parking, lot, src)).toMatchObject({ redriven: 0, remaining: 3 });
+    expect((await lot.list()).map((x) => x.parked.redriveAttempts ?? 0).sort()).toEqual([0, 1, 1]);
+
+    // The fix: qty unbounded, lines up to the default length. The refused document and the object are
+    // appended; the malformed line stays parked (nothing can parse it), with its error.
+    const fixedSpec = capture('acme/s3-park', 'source-s3', config({}), [{ stream: '' }]);
+    if (fixedSpec.bindings[0]) fixedSpec.bindings[0].target = COLLECTION;
+    const fixedSrc = await S3Source.create({ spec: fixedSpec, blobs });
+    const fixedOpts = {
+      ...parking,
+      spec: fixedSpec,
+      catalog: fixed,
+      registry: new SchemaRegistry(fixed.schemas),
+    };
+    const before = await lot.list();
+    const result = await redriveCapture(fixedOpts, lot, fixedSrc);
+    expect(result).toMatchObject({ redriven: 2, remaining: 1 });
+    expect(result.failures.map((f) => f.error)).toEqual([
+      expect.stringMatching(/in\/a\.jsonl:3: invalid JSON/),
+    ]);
+    // Appended at their own positions under their source's redrive twin: a consumer that applied line 4
+    // of a.jsonl (a derivation's per-shard watermark) still applies line 2.
+    const sources = new Map<number, string>();
+    for (const s of await p.journal.listShards(COLLECTION)) {
+      const r = await p.journal.read(COLLECTION, s.shardId, undefined, 100);
+      for (const d of decodeRecords(COLLECTION, r.records).docs)
+        sources.set((d.doc as { id: number }).id, `${d.source}@${d.position}`);
+    }
+    expect(sources.get(2)).toMatch(
+      /^acme\/s3-park\/landing-park\/in\/a\.jsonl#[0-9a-f]{16}#redrive@000000000001$/,
+    );
+    expect(sources.get(6)).toMatch(/in\/long\.jsonl#[0-9a-f]{16}#redrive@000000000001$/);
+    expect(sources.get(4)).toMatch(/in\/a\.jsonl#[0-9a-f]{16}@000000000003$/);
+    await p.deliver();
+    const oracle = { 1: 2, 2: 500, 4: 5, 5: 1, 6: 7 };
+    expect(await p.view()).toEqual(oracle);
+    // A crash between appending and removing them: the same records redriven again add nothing.
+    for (const { parked: x } of before) await lot.put(x);
+    expect(await redriveCapture(fixedOpts, lot, fixedSrc)).toMatchObject({ redriven: 2, remaining: 1 });
+    await p.deliver();
+    expect(await p.view()).toEqual(oracle);
+    // The object overwritten since: its parked line no longer exists as it was; it says so and stays.
+    await landing.put('in/a.jsonl', Buffer.from('{"id":3,"qty":3}\n'));
+    const changed = await redriveCapture(fixedOpts, lot, fixedSrc);
+    expect(changed.failures.map((f) => f.error)).toEqual([
+      expect.stringMatching(/changed since it was parked/),
+    ]);
   });
 });

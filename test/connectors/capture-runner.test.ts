@@ -32,7 +32,7 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
       now: () => 1_700_000_000_000,
     };
     const source = await createPollingSource(spec, { blobs: () => landing });
-    expect(await runPollingCapture(source, opts)).toEqual({ docs: 2, rounds: 1 });
+    expect(await runPollingCapture(source, opts)).toEqual({ docs: 2, parked: 0, rounds: 1 });
     const shard = (await journal.listShards('acme/orders'))[0]?.shardId as string;
     const read = await journal.read('acme/orders', shard, undefined, 100);
     const docs = read.records.flatMap((r) =>
@@ -80,9 +80,14 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
       close: async () => {},
     };
     const opts = { spec, catalog, registry: new SchemaRegistry(catalog.schemas), journal, stateStore };
-    expect(await runPollingCapture(source, { ...opts, maxRounds: 5 })).toEqual({ docs: 5, rounds: 5 });
+    expect(await runPollingCapture(source, { ...opts, maxRounds: 5 })).toEqual({
+      docs: 5,
+      parked: 0,
+      rounds: 5,
+    });
     expect(await runPollingCapture(source, { ...opts, deadlineMs: Date.now() - 1 })).toEqual({
       docs: 1,
+      parked: 0,
       rounds: 1,
     });
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/endless'))))).toEqual({ polls: 6 });
