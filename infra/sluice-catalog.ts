@@ -319,7 +319,10 @@ export class SluiceCatalog extends Construct {
     return v === 'all' || (Array.isArray(v) && v.includes(collection));
   }
 
-  /** `onFailure`: a policy, or policies keyed by the label of a stream task of this catalog. */
+  /**
+   * `onFailure`: a policy, or policies keyed by the label of a task of this catalog that can park: its
+   * stream tasks, and captures that read a source (not HTTP ingest).
+   */
   private checkOnFailure(): void {
     const failure = (this.props.eventSource?.failure as { policy?: unknown } | undefined)?.policy;
     if (failure !== undefined && failure !== 'halt')
@@ -359,7 +362,7 @@ export class SluiceCatalog extends Construct {
         throw refuse(
           `/${label}`,
           label,
-          `no stream task labelled ${label}; stream tasks: ${labels.join(', ')}`,
+          `no task labelled ${label} that can park; those that can: ${labels.join(', ')}`,
         );
       if (v !== 'halt' && v !== 'park') throw refuse(label && `/${label}`, v, "expected 'halt' or 'park'");
     }

@@ -12,11 +12,15 @@
  * `sluice redrive capture:<name>` appends parked records again, exactly once, although later records of
  * their source were appended long before (a consumer that applied line 7 of an object drops line 5 of it
  * as already seen): each is appended at its own position under the source `<source>#redrive`, which
- * consumers bookkeep as a source of its own. So, per source, in position order, stopping at the first that
- * fails again (parked again with its new error and the count of attempts): applying a later one first
- * would move that source past it. What did not parse is read again from the bucket, as the capture read
- * it: a record only while its object still has the content it was parked from (the same hash: an object
- * overwritten since is a new source, read as such); a whole object as a fresh read of it would be.
+ * consumers bookkeep as a source of its own, per source in position order. A record that fails again is
+ * parked again with its new error and the count of attempts; the records after it in its source do not
+ * wait for it (a malformed line may never parse): each goes under a source of its own,
+ * `<source>#redrive:<position>`, so that the one left behind can still follow under `<source>#redrive`.
+ * That choice is written into the parked record before the append, so that a redrive after a crash
+ * between append and removal uses the same source, and its documents are dropped as seen.
+ * What did not parse is read again from the bucket, as the capture read it: a record only while its
+ * object still has the content it was parked from (the same hash: an object overwritten since is a new
+ * source, read as such); a whole object as a fresh read of it would be.
  */
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../errors.ts';
@@ -153,7 +157,7 @@ function failsAgain(e: unknown): boolean {
 
 /**
  * Append the capture's parked records again (see the header): per origin source in position order, each
- * removed once appended; a source stops at its first record that fails again.
+ * removed once appended; one that fails again stays, and those after it go under sources of their own.
  */
 export async function redriveCapture(
   o: CaptureRunOptions,
@@ -170,18 +174,24 @@ export async function redriveCapture(
     list.sort((a, b) =>
       a.parked.position < b.parked.position ? -1 : a.parked.position > b.parked.position ? 1 : 0,
     );
-    let stopped = false;
+    let behind = false;
     for (const { key, parked } of list) {
-      if (stopped) {
-        result.remaining++;
-        continue;
-      }
       try {
         const docs = await capturedAgain(o, parked, source);
+        let alone = parked.capture?.redriveAlone;
+        const own = behind && alone === undefined;
+        if (own) alone = parked.streamPosition;
         const at = Date.now();
         const ready = docs.map((d, i) =>
-          prepareCaptured(o, d, () => metaUuid(at, `${o.spec.name}/redrive/${parked.position}`, i), true),
+          prepareCaptured(o, d, () => metaUuid(at, `${o.spec.name}/redrive/${parked.position}`, i), {
+            alone,
+          }),
         );
+        if (own)
+          await lot.put({
+            ...parked,
+            capture: { binding: parked.capture?.binding ?? 0, ...parked.capture, redriveAlone: alone },
+          });
         await appendPrepared(o.journal, ready);
         await lot.remove(key);
         result.redriven++;
@@ -200,7 +210,7 @@ export async function redriveCapture(
           error: describeError(e),
         });
         result.remaining++;
-        stopped = true;
+        behind = true;
       }
     }
   }

@@ -74,14 +74,14 @@ export interface PreparedDoc {
  * Stamp a captured document's `_meta/uuid` (from its origin, so the same row or line gets the same uuid
  * whenever it is read; `fallbackUuid` for a document without one), validate it against its collection's
  * write schema and key it. Throws its SchemaViolation. A redriven document (capture-parking.ts) is
- * appended under its origin source's redrive twin, so that consumers that applied later documents of that
- * source still apply it.
+ * appended under its origin source's redrive twin (ports/parking.ts redriveSource), so that consumers
+ * that applied later documents of that source still apply it.
  */
 export function prepareCaptured(
   o: CaptureRunOptions,
   d: CapturedDoc,
   fallbackUuid: () => string,
-  redrive = false,
+  redrive?: { alone?: string },
 ): PreparedDoc {
   const binding = o.spec.bindings[d.binding];
   const collection = binding ? o.catalog.collections[binding.target] : undefined;
@@ -92,7 +92,7 @@ export function prepareCaptured(
   const source = d.origin ? `${o.spec.name}/${d.origin.source}` : undefined;
   const origin =
     source && d.origin
-      ? formatOrigin(redrive ? redriveSource(source) : source, d.origin.position)
+      ? formatOrigin(redrive ? redriveSource(source, redrive.alone) : source, d.origin.position)
       : undefined;
   const uuid = source && d.origin ? metaUuid(d.origin.ms, source, d.origin.position) : fallbackUuid();
   const doc: JsonObject = { ...d.doc, _meta: { ...meta, uuid } };

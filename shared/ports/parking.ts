@@ -57,7 +57,13 @@ export interface ParkedDoc {
    * could not parse, the object (`file`) and whether one record (`doc` is its text) or the whole object
    * (`doc` is null) failed. `shardId` then names the origin source and `streamPosition` the position.
    */
-  capture?: { binding: number; file?: string; unread?: 'record' | 'object' };
+  capture?: {
+    binding: number;
+    file?: string;
+    unread?: 'record' | 'object';
+    /** Redriven under a source of its own (`<source>#redrive:<this>`): set before it is appended. */
+    redriveAlone?: string;
+  };
 }
 
 /** Why a batch was parked or redriven: what the task function reports. */
@@ -136,12 +142,20 @@ function parkedShard(shardId: string): string {
   return shardId.startsWith(REDRIVE_SHARD) ? shardId.slice(REDRIVE_SHARD.length) : shardId;
 }
 
-/** The origin source a redriven document is bookkept under, and back. */
-export function redriveSource(source: string): string {
-  return source.endsWith(REDRIVE_SOURCE) ? source : `${source}${REDRIVE_SOURCE}`;
+/**
+ * The origin source a redriven document is bookkept under: `<source>#redrive`; or, for a capture's record
+ * redriven while an earlier one of its source stays parked, `<source>#redrive:<its position>`, a source of
+ * its own (connectors/capture-parking.ts). And back.
+ */
+export function redriveSource(source: string, alone?: string): string {
+  const base = parkedSource(source);
+  return alone === undefined ? `${base}${REDRIVE_SOURCE}` : `${base}${REDRIVE_SOURCE}:${alone}`;
 }
 function parkedSource(source: string): string {
-  return source.endsWith(REDRIVE_SOURCE) ? source.slice(0, -REDRIVE_SOURCE.length) : source;
+  const i = source.lastIndexOf(REDRIVE_SOURCE);
+  return i >= 0 && /^(:[^/@#]*)?$/.test(source.slice(i + REDRIVE_SOURCE.length))
+    ? source.slice(0, i)
+    : source;
 }
 
 /**
@@ -150,7 +164,7 @@ function parkedSource(source: string): string {
  */
 export function isRedriveSource(source: string): boolean {
   return (
-    source.endsWith(REDRIVE_SOURCE) || source.slice(source.lastIndexOf('/') + 1).startsWith(REDRIVE_SHARD)
+    parkedSource(source) !== source || source.slice(source.lastIndexOf('/') + 1).startsWith(REDRIVE_SHARD)
   );
 }
 

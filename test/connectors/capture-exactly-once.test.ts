@@ -561,10 +561,9 @@ describe('captures under park: what cannot be appended is parked on its own, and
     // Polled again: nothing new, nothing parked twice.
     expect(await runPollingCapture(src, parking)).toEqual({ docs: 0, parked: 0, rounds: 1 });
 
-    // Redrive before the fix: the refused document and the object fail again and are kept with their count
-    // of attempts; the malformed line waits behind the document of its object, untried. Nothing appended.
+    // Redrive before the fix: each fails again and is kept with its count of attempts; nothing appended.
     expect(await redriveCapture(parking, lot, src)).toMatchObject({ redriven: 0, remaining: 3 });
-    expect((await lot.list()).map((x) => x.parked.redriveAttempts ?? 0).sort()).toEqual([0, 1, 1]);
+    expect((await lot.list()).map((x) => x.parked.redriveAttempts)).toEqual([1, 1, 1]);
 
     // The fix: qty unbounded, lines up to the default length. The refused document and the object are
     // appended; the malformed line stays parked (nothing can parse it), with its error.
@@ -610,5 +609,62 @@ describe('captures under park: what cannot be appended is parked on its own, and
     expect(changed.failures.map((f) => f.error)).toEqual([
       expect.stringMatching(/changed since it was parked/),
     ]);
+  });
+  it('a record behind one that fails again goes under a source of its own, the same after a crash mid-redrive', async () => {
+    const landing = new S3BlobStore({ client: clients.s3, bucket: 'landing-park-behind' });
+    await landing.ensureBucket();
+    const strict = catalogWith({});
+    const base = ordersSchema as { properties: Record<string, Json> };
+    strict.schemas[ORDERS_SCHEMA_URI] = {
+      ...base,
+      properties: { ...base.properties, qty: { type: 'integer', maximum: 100, reduce: { strategy: 'sum' } } },
+    } as Json;
+    const spec = capture(
+      'acme/s3-behind',
+      'source-s3',
+      { bucket: 'landing-park-behind', prefix: 'in/', parser: { format: { type: 'jsonl' } } },
+      [{ stream: '' }],
+    );
+    if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
+    const p = await pipeline(strict, COLLECTION, 2);
+    const lot = new ParkingLot(new MemoryBlobStore(), '_sluice/parked/capture:acme/s3-behind/', 'x');
+    const opts: CaptureRunOptions = {
+      spec,
+      catalog: strict,
+      registry: new SchemaRegistry(strict.schemas),
+      journal: p.journal,
+      stateStore: new MemoryBlobStore(),
+      parking: lot,
+    };
+    const src = await S3Source.create({ spec, blobs });
+    // A malformed line first, then a document the schema refuses, then a good one.
+    await landing.put('in/b.jsonl', Buffer.from('{"id":7,"qty":\n{"id":8,"qty":900}\n{"id":9,"qty":1}\n'));
+    expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 1, parked: 2 });
+    const fixed = catalogWith({});
+    const fixedOpts = { ...opts, catalog: fixed, registry: new SchemaRegistry(fixed.schemas) };
+    // The redrive dies after appending the refused document and before removing it from the lot.
+    const remove = lot.remove.bind(lot);
+    lot.remove = async () => {
+      throw new Error('injected crash before the parked record is removed');
+    };
+    await expect(redriveCapture(fixedOpts, lot, src)).rejects.toThrow(/injected crash/);
+    lot.remove = remove;
+    const kept = (await lot.list()).find((x) => x.parked.position === '000000000001')?.parked;
+    expect(kept?.capture?.redriveAlone).toBe('000000000001');
+    expect(await redriveCapture(fixedOpts, lot, src)).toMatchObject({ redriven: 1, remaining: 1 });
+    const copies: string[] = [];
+    for (const s of await p.journal.listShards(COLLECTION)) {
+      const r = await p.journal.read(COLLECTION, s.shardId, undefined, 100);
+      for (const d of decodeRecords(COLLECTION, r.records).docs)
+        if ((d.doc as { id: number }).id === 8) copies.push(`${d.source}@${d.position}`);
+    }
+    // Appended twice (the crash), both times under the same source of its own: counted once.
+    expect(copies).toHaveLength(2);
+    expect(new Set(copies).size).toBe(1);
+    expect(copies[0], copies[0]).toMatch(/in\/b\.jsonl#[0-9a-f]{16}#redrive:000000000001@000000000001$/);
+    await p.deliver();
+    expect(await p.view()).toEqual({ 8: 900, 9: 1 });
+    // The malformed line stays parked, and could still follow under <source>#redrive.
+    expect((await lot.list()).map((x) => x.parked.position)).toEqual(['000000000000']);
   });
 });

@@ -63,13 +63,38 @@ describe('onFailure: park', () => {
     expect(body).not.toContain('DocsParked\\",\\"service\\",\\"persister:acme/events');
   });
 
-  it("'park' for every stream task; captures keep their schedule policy", () => {
+  it("'park' for every task that reads a source: stream tasks, the polling and the S3 capture; not HTTP ingest", () => {
     const { template } = synth(fixtureCatalog(), { onFailure: 'park' });
-    for (const label of ['persister:acme/events', 'derivation:acme/totals', 'materialization:acme/lake'])
+    for (const label of [
+      'persister:acme/events',
+      'derivation:acme/totals',
+      'materialization:acme/lake',
+      'capture:acme/pg',
+      'capture:other/s3',
+    ])
       expect(JSON.stringify(env(functionOfTask(template, label).props).SLUICE_PARKED), label).toContain(
         `/_sluice/parked/${label}/`,
       );
-    expect(parkedAlarms(template)).toHaveLength(7);
+    // HTTP ingest refuses what it cannot take to its sender (400): nothing to park.
+    expect(env(functionOfTask(template, 'capture:acme/ingest').props).SLUICE_PARKED).toBeUndefined();
+    expect(parkedAlarms(template)).toHaveLength(9);
+    assertLeastPrivilege(template);
+  });
+
+  it('per capture: its parking place and rights on exactly it; HTTP ingest refused by label, saying why', () => {
+    const { template } = synth(fixtureCatalog(), { onFailure: { 'capture:other/s3': 'park' } });
+    expect(JSON.stringify(env(functionOfTask(template, 'capture:other/s3').props).SLUICE_PARKED)).toContain(
+      '/_sluice/parked/capture:other/s3/',
+    );
+    expect(env(functionOfTask(template, 'capture:acme/pg').props).SLUICE_PARKED).toBeUndefined();
+    const statements = statementsOfRole(template, roleOfTask(template, 'capture:other/s3'));
+    const onPrefix = statements.filter((s) => JSON.stringify(s.Resource).includes('_sluice/parked/'));
+    expect(actionsOf(onPrefix)).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(JSON.stringify(onPrefix)).toContain('/_sluice/parked/capture:other/s3/*');
+    expect(parkedAlarms(template)).toHaveLength(1);
+    expect(() => synth(fixtureCatalog(), { onFailure: { 'capture:acme/ingest': 'park' } })).toThrow(
+      /HTTP ingest capture has nothing to park: a document it cannot take is refused to its sender.*at \/capture:acme\/ingest/s,
+    );
   });
 
   it('halt (the default) parks nothing', () => {
@@ -82,7 +107,7 @@ describe('onFailure: park', () => {
       DeployUnsupportedError,
     );
     expect(() => synth(fixtureCatalog(), { onFailure: { 'derivation:acme/nope': 'park' } })).toThrow(
-      /onFailure.*derivation:acme\/nope.*stream tasks: persister:acme\/events/s,
+      /onFailure.*derivation:acme\/nope.*those that can: persister:acme\/events/s,
     );
     expect(() => synth(fixtureCatalog(), { onFailure: 'skip' as unknown as 'park' })).toThrow(
       /expected 'halt' or 'park'/,

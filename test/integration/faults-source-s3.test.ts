@@ -7,9 +7,12 @@
  *   "Captures exactly once");
  * - an object with a malformed line: none of its lines is appended (not those before the bad one), its
  *   event fails every attempt and lands on the capture's dead-letter queue, and the poll halts at it
- *   (fails, state unchanged) until the object is fixed; then its lines arrive, once.
+ *   (fails, state unchanged) until the object is fixed; then its lines arrive, once;
+ * - under `park`, an object with a malformed line and a document its schema refuses: those two are
+ *   parked, the rest appended (by the event and again by the poll, counted once); `sluice redrive` after
+ *   the fix appends the document once, and the malformed line stays parked.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import { integrationFixture, startAssembly } from '../support/assembly.ts';
+import { assemblyOf, integrationFixture, startAssembly } from '../support/assembly.ts';
 import { stateSaveRefusals } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/connector-faults/files.flow.yaml', import.meta.url));
@@ -136,6 +139,86 @@ describe('source-s3: a poll that dies before saving its state, an object with a 
     expect(JSON.parse((await state()) ?? '{}')).toMatchObject({
       done: { '': ['incoming/o1.jsonl', 'incoming/o2.jsonl'] },
     });
+    expect(runner.denied).toEqual([]);
+  });
+});
+
+describe('source-s3 under park (`-c onFailure={"capture:…":"park"}`)', () => {
+  it('parks the malformed line and the refused document alone, appends the rest; redrive after the fix appends once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-faults-s3park-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    // The fixture with qty at most 100, until the fix widens it.
+    const base = readFileSync(FIXTURE, 'utf8');
+    const strict = base.replace('qty: { type: integer,', 'qty: { type: integer, maximum: 100,');
+    expect(strict).not.toBe(base);
+    const catalogPath = join(dir, 'flow.yaml');
+    writeFileSync(catalogPath, strict);
+    const context = { onFailure: { 'capture:faults/from-s3': 'park' } };
+    const runner = await startAssembly(catalogPath, { dataDir: join(dir, 'data'), context });
+    cleanup.push(() => runner.stop());
+    const drop = new S3BlobStore({ client: runner.admin.s3, bucket: 'faults-drop' });
+    await drop.ensureBucket();
+    const capture = runner.task('capture:faults/from-s3').fn;
+    const lines = [
+      { sku: 'a', qty: 1 },
+      '{"sku": "b", "qty":',
+      { sku: 'b', qty: 2 },
+      { sku: 'c', qty: 1000 },
+      { sku: 'a', qty: 3 },
+    ];
+    await runner.admin.s3.send(
+      new PutObjectCommand({
+        Bucket: 'faults-drop',
+        Key: 'incoming/p1.jsonl',
+        Body: lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n'),
+      }),
+    );
+    const lot = runner.parkingLot('capture:faults/from-s3');
+    await until('p1 captured and its two records parked', async () => {
+      await runner.drain();
+      return (await lot.list()).length === 2 && JSON.stringify(await view(runner)) === '{"a":4,"b":2}';
+    });
+    // The event succeeded: no retry, nothing dead-lettered.
+    expect(capture.stats.errors).toBe(0);
+    const queues = join(dir, 'data', 'queues');
+    const deadLetters = existsSync(queues)
+      ? readdirSync(queues).filter(
+          (f) => f.endsWith('.jsonl') && readFileSync(join(queues, f), 'utf8').trim(),
+        )
+      : [];
+    expect(deadLetters).toEqual([]);
+    const parked = (await lot.list()).map((p) => p.parked);
+    expect(parked.map((p) => [p.capture?.unread ?? 'document', p.position]).sort()).toEqual([
+      ['document', '000000000003'],
+      ['record', '000000000001'],
+    ]);
+    expect(parked.find((p) => p.capture?.unread)?.error).toMatch(/incoming\/p1\.jsonl:2: invalid JSON/);
+    expect(parked.find((p) => !p.capture?.unread)?.doc).toMatchObject({ sku: 'c', qty: 1000 });
+    expect(runner.task('capture:faults/from-s3').metrics.DocsParked).toBe(2);
+
+    // The scheduled poll reads p1 again: nothing counted twice, nothing parked twice.
+    await runner.runSchedules();
+    await runner.drain();
+    expect(await view(runner)).toEqual({ a: 4, b: 2 });
+    expect(await lot.list()).toHaveLength(2);
+
+    // Still refused: the redrive keeps both (the line waits behind the document of its object).
+    expect(await runner.redrive('capture:faults/from-s3')).toMatchObject({ redriven: 0, remaining: 2 });
+
+    // The fix, deployed; then the redrive appends the document, once, and leaves the malformed line.
+    writeFileSync(catalogPath, base);
+    const fixed = await assemblyOf(catalogPath, context);
+    expect((await runner.reload(fixed)).applied).toBe(true);
+    const result = await runner.redrive('capture:faults/from-s3');
+    expect(result, JSON.stringify(result)).toMatchObject({ redriven: 1, remaining: 1 });
+    expect(result.failures[0]?.error).toMatch(/p1\.jsonl:2: invalid JSON/);
+    await until('the redriven document counted', async () => {
+      await runner.drain();
+      return JSON.stringify(await view(runner)) === '{"a":4,"b":2,"c":1000}';
+    });
+    await runner.runSchedules();
+    await runner.drain();
+    expect(await view(runner)).toEqual({ a: 4, b: 2, c: 1000 });
     expect(runner.denied).toEqual([]);
   });
 });

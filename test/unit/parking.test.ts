@@ -13,7 +13,14 @@ import { parseEnv } from '../../shared/config/env.ts';
 import { EndpointError } from '../../shared/connectors/errors.ts';
 import { DerivationError } from '../../shared/derive/errors.ts';
 import type { SourceDoc } from '../../shared/ports/events.ts';
-import { documentError, ParkingLot, parkedPrefix, redriveBatches } from '../../shared/ports/parking.ts';
+import {
+  documentError,
+  isRedriveSource,
+  ParkingLot,
+  parkedPrefix,
+  redriveBatches,
+  redriveSource,
+} from '../../shared/ports/parking.ts';
 import { encodePosition } from '../../shared/ports/position.ts';
 import { ReduceError } from '../../shared/reduce/errors.ts';
 import { SchemaValidationError } from '../../shared/schema/registry.ts';
@@ -221,5 +228,20 @@ describe('sluice parked / redrive --stack (AWS API shapes, answered in-process)'
     await expect(redriveParked('persister:acme/x', { stack: 'Flow' }, clients)).rejects.toThrow(
       /persister:acme\/x does not park documents: its failure policy is halt/,
     );
+  });
+});
+
+describe('redrive sources', () => {
+  it('a source, its redrive twin and a record alone under it map back to the source; pruning keeps them', () => {
+    const s = 'acme/cap/bucket/in/a.jsonl#0123456789abcdef';
+    expect(redriveSource(s)).toBe(`${s}#redrive`);
+    expect(redriveSource(`${s}#redrive`)).toBe(`${s}#redrive`);
+    expect(redriveSource(s, '000000000003')).toBe(`${s}#redrive:000000000003`);
+    expect(redriveSource(`${s}#redrive:000000000003`)).toBe(`${s}#redrive`);
+    for (const r of [`${s}#redrive`, `${s}#redrive:000000000003`, 'acme/events/redrive-shardId-0'])
+      expect(isRedriveSource(r), r).toBe(true);
+    // A key or file name that merely contains the word is not one.
+    for (const r of [s, 'acme/cap/bucket/in/#redrive/a.jsonl#0123456789abcdef', 'acme/events/shardId-0'])
+      expect(isRedriveSource(r), r).toBe(false);
   });
 });
