@@ -244,11 +244,6 @@ export async function redriveParked(
   }
 }
 
-function position(p: string): string {
-  const [seq, index] = p.split(':');
-  return `${seq.replace(/^0+(?=\d)/, '')}#${Number(index)}`;
-}
-
 export async function runParked(
   name: string,
   opts: ParkedOptions,
@@ -263,7 +258,7 @@ export async function runParked(
     out.write(`${label}: ${docs.length} parked document${docs.length === 1 ? '' : 's'}\n`);
     for (const d of docs)
       out.write(
-        `  ${d.collection}  ${d.shardId}  ${position(d.streamPosition)}  parked ${d.parkedAt}${d.redriveAttempts ? `  (${d.redriveAttempts} failed redrives)` : ''}\n    ${d.error}\n`,
+        `  ${d.collection}  ${d.where}  parked ${d.parkedAt}${d.redriveAttempts ? `  (${d.redriveAttempts} failed redrives)` : ''}\n    ${d.error}\n`,
       );
     if (docs.length > 0) out.write(`fix the cause, then: sluice redrive ${label}\n`);
     return 0;
@@ -272,6 +267,12 @@ export async function runParked(
     process.stderr.write(`${e.message}\n`);
     return 2;
   }
+}
+
+/** A stream position as `<seq>#<index>`; a capture's (a record index, a row's key) as it is. */
+function position(p: string): string {
+  const m = /^([0-9]+):([0-9]+)$/.exec(p);
+  return m ? `${m[1].replace(/^0+(?=\d)/, '')}#${Number(m[2])}` : p;
 }
 
 export async function runRedrive(

@@ -87,11 +87,7 @@ function parkedDocEntry(p: ParkedDocInfo): HTMLElement {
   return h(
     'li',
     null,
-    h(
-      'div',
-      null,
-      `${p.collection} · shard ${p.shardId} · position ${p.streamPosition.replace(/^0+(?=\d)/, '')}`,
-    ),
+    h('div', null, `${p.collection} · ${p.where}`),
     h('div', { class: 'error' }, p.error),
     h(
       'div',

@@ -128,6 +128,8 @@ export interface ParkedDocInfo {
   collection: string;
   shardId: string;
   streamPosition: string;
+  /** Where it was, for people: `shard … · position seq#index`, or a capture's object and record. */
+  where: string;
   error: string;
   parkedAt: string;
   redriveAttempts?: number;

@@ -22,7 +22,7 @@
  * PostgreSQL failover never parks a whole shard.
  */
 import type { ParkedDocInfo } from '../console/api-types.ts';
-import type { Json } from '../json/types.ts';
+import { isObject, type Json } from '../json/types.ts';
 import type { BlobStore } from './blob.ts';
 import type { DocBatch, SourceDoc } from './events.ts';
 
@@ -76,6 +76,23 @@ export interface RedriveResult {
   failures: { collection: string; shardId: string; position: string; error: string }[];
 }
 
+/**
+ * Where a parked document was, for people: a stream position as `shard <id> · position <seq>#<index>`; a
+ * capture's record as its object and record index (0-based, `_meta/offset`), a whole object as the
+ * object, anything else a capture parked (a table row) as its origin source and position.
+ */
+export function whereParked(p: ParkedDoc): string {
+  if (p.capture) {
+    if (p.capture.unread === 'object') return `object ${p.capture.file ?? p.source}`;
+    const meta = isObject(p.doc) && isObject(p.doc._meta) ? p.doc._meta : {};
+    const file = p.capture.file ?? (typeof meta.file === 'string' ? meta.file : undefined);
+    return file && /^[0-9]+$/.test(p.position)
+      ? `${file} record ${Number(p.position)}`
+      : `${p.source} at ${p.position}`;
+  }
+  return `shard ${p.shardId} · position ${p.sequenceNumber}#${p.index}`;
+}
+
 /** A parked document as listed (`sluice parked`, the console): where, why, when, what. */
 export function parkedInfo(key: string, p: ParkedDoc): ParkedDocInfo {
   return {
@@ -83,6 +100,7 @@ export function parkedInfo(key: string, p: ParkedDoc): ParkedDocInfo {
     collection: p.collection,
     shardId: p.shardId,
     streamPosition: p.streamPosition,
+    where: whereParked(p),
     error: p.error,
     parkedAt: p.parkedAt,
     redriveAttempts: p.redriveAttempts,

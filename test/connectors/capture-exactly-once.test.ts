@@ -33,7 +33,7 @@ import type { Json } from '../../shared/json/types.ts';
 import type { Emulators } from '../../shared/local/emulators.ts';
 import { PersistTask } from '../../shared/persist/task.ts';
 import { type DocBatch, decodeRecords } from '../../shared/ports/events.ts';
-import { ParkingLot } from '../../shared/ports/parking.ts';
+import { ParkingLot, parkedInfo } from '../../shared/ports/parking.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { startStack, uniqueName } from '../integration/helpers.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
@@ -558,6 +558,12 @@ describe('captures under park: what cannot be appended is parked on its own, and
       /^SourceParseError: in\/a\.jsonl:3: invalid JSON/,
     );
     expect(byPosition['in/long.jsonl@object']?.error).toMatch(/line 2 is longer than 40 bytes/);
+    // As `sluice parked` and the console say where they were.
+    expect(parked.map((x) => parkedInfo(x.key, x.parked).where).sort()).toEqual([
+      'in/a.jsonl record 1',
+      'in/a.jsonl record 2',
+      'object in/long.jsonl',
+    ]);
     // Polled again: nothing new, nothing parked twice.
     expect(await runPollingCapture(src, parking)).toEqual({ docs: 0, parked: 0, rounds: 1 });
 

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { retryingInit } from '../../functions/telemetry.ts';
 import { MemoryBlobStore, MemoryJournal } from '../../shared/adapters/memory.ts';
+import { redriveCapture } from '../../shared/connectors/capture-parking.ts';
 import { captureStateKey, runPollingCapture } from '../../shared/connectors/capture-runner.ts';
 import { EndpointError } from '../../shared/connectors/errors.ts';
 import { createPollingSource } from '../../shared/connectors/index.ts';
 import { unpackFrameEntries } from '../../shared/ports/framing.ts';
+import { ParkingLot, parkedInfo } from '../../shared/ports/parking.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { capture, catalogWith } from './fixtures.ts';
 
@@ -91,6 +93,73 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
       rounds: 1,
     });
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/endless'))))).toEqual({ polls: 6 });
+  });
+});
+
+describe('a polling capture under park (a table source: rows with and without an origin)', () => {
+  it('parks the refused row on its own and saves the cursor; redrive appends it once fixed; no origin: named by content', async () => {
+    const catalog = catalogWith({});
+    const spec = capture('acme/rows', 'source-postgres-batch', {}, [{ name: 'orders' }]);
+    if (spec.bindings[0]) spec.bindings[0].target = 'acme/orders';
+    const journal = new MemoryJournal();
+    journal.ensure('acme/orders');
+    const stateStore = new MemoryBlobStore();
+    const lot = new ParkingLot(
+      new MemoryBlobStore(),
+      '_sluice/parked/capture:acme/rows/',
+      'capture:acme/rows',
+    );
+    const origin = (n: number) => ({ source: 'orders', position: `p${n}`, ms: 1_700_000_000_000 });
+    // Two rows refused (qty not an integer): one with an origin, one from a table without a primary key.
+    const rows = [
+      { binding: 0, doc: { id: 1, qty: 2 }, origin: origin(1) },
+      { binding: 0, doc: { id: 2, qty: 'three' }, origin: origin(2) },
+      { binding: 0, doc: { id: 3, qty: 'four' } },
+      { binding: 0, doc: { id: 4, qty: 5 }, origin: origin(4) },
+    ];
+    let polled = 0;
+    const source = {
+      poll: async () => ({ docs: polled++ === 0 ? rows : [], state: { cursor: 'p4' }, more: false }),
+      close: async () => {},
+    };
+    const opts = { spec, catalog, registry: new SchemaRegistry(catalog.schemas), journal, stateStore };
+    // Halt: the poll fails, its cursor is not saved.
+    await expect(runPollingCapture(source, opts)).rejects.toBeInstanceOf(EndpointError);
+    expect(await stateStore.get(captureStateKey('acme/rows'))).toBeUndefined();
+    polled = 0;
+    expect(await runPollingCapture(source, { ...opts, parking: lot })).toEqual({
+      docs: 2,
+      parked: 2,
+      rounds: 1,
+    });
+    expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/rows'))))).toEqual({ cursor: 'p4' });
+    const parked = await lot.list();
+    expect(
+      parked.map((x) => x.key.slice(lot.prefix.length).replace(/src-[0-9a-f]{16}/, 'src')).sort(),
+    ).toEqual([
+      expect.stringMatching(/^acme\/orders\/src\/doc-[0-9a-f]{16}\.json$/),
+      'acme/orders/src/p2.json',
+    ]);
+    expect(parked.map((x) => parkedInfo(x.key, x.parked).where).sort()).toEqual([
+      'acme/rows/binding-0 at doc-' + parked.find((x) => !x.parked.hasOrigin)?.parked.position.slice(4),
+      'acme/rows/orders at p2',
+    ]);
+    // Fixed (the rows corrected in the parked records stand for a widened schema here): appended once.
+    for (const { parked: p } of parked) await lot.put({ ...p, doc: { ...(p.doc as object), qty: 1 } });
+    expect(await redriveCapture({ ...opts, parking: lot }, lot, source)).toMatchObject({
+      redriven: 2,
+      remaining: 0,
+    });
+    const shard = (await journal.listShards('acme/orders'))[0]?.shardId ?? '';
+    const read = await journal.read('acme/orders', shard, undefined, 100);
+    const origins = read.records.flatMap((r) => unpackFrameEntries(r.data).map((e) => e.origin ?? '(none)'));
+    expect(origins.sort()).toEqual([
+      '(none)',
+      'acme/rows/orders#redrive@p2',
+      'acme/rows/orders@p1',
+      'acme/rows/orders@p4',
+    ]);
+    expect(await lot.list()).toEqual([]);
   });
 });
 
