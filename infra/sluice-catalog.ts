@@ -106,10 +106,11 @@ export interface SluiceCatalogProps {
   eventSource?: Partial<EventSourceSettings>;
   /**
    * What a stream task (persister, derivation, materialization) does with a document it cannot process
-   * (shared/ports/parking.ts): `halt` (default) stops its shard at that document until the cause is
-   * fixed; `park` writes that one document with its error under `_sluice/parked/<task label>/` in the
-   * default bucket and goes on, for `sluice redrive`. One policy for every task, or per task label
-   * (`{'derivation:acmeCo/totals': 'park'}`; unlisted tasks halt). Context: `-c onFailure=park`.
+   * (shared/ports/parking.ts), and a capture that reads a source (S3, PostgreSQL) with what it cannot
+   * append (shared/connectors/capture-parking.ts): `halt` (default) stops at that document until the
+   * cause is fixed; `park` writes that one document with its error under `_sluice/parked/<task label>/`
+   * in the default bucket and goes on, for `sluice redrive`. One policy for every such task, or per task
+   * label (`{'derivation:acmeCo/totals': 'park'}`; unlisted tasks halt). Context: `-c onFailure=park`.
    */
   onFailure?: OnFailure | Record<string, OnFailure>;
   /**
