@@ -480,41 +480,78 @@ describe('captures exactly once, downstream of derivations', () => {
   });
 });
 
-describe('captures under park: what cannot be appended is parked on its own, and redriven exactly once', () => {
-  it('source-s3: a refused document, a malformed line and an unreadable object are parked; the rest flows; redrive appends each once after the fix', async () => {
-    const landing = new S3BlobStore({ client: clients.s3, bucket: 'landing-park' });
-    await landing.ensureBucket();
-    // qty at most 100, until the fix widens it.
-    const strict = catalogWith({});
-    const base = ordersSchema as { properties: Record<string, Json> };
-    strict.schemas[ORDERS_SCHEMA_URI] = {
-      ...base,
-      properties: { ...base.properties, qty: { type: 'integer', maximum: 100, reduce: { strategy: 'sum' } } },
-    } as Json;
-    const fixed = catalogWith({});
-    const config = (advanced: Json) => ({
-      bucket: 'landing-park',
+/**
+ * Captures under park: a source-s3 capture of the bucket `landing-<name>` into the orders pipeline, whose
+ * schema takes qty up to 100 until `fix()` widens it (and drops the `advanced` limits); its parking lot
+ * in memory; where each document of an id was appended (`<source>@<position>`, every copy).
+ */
+async function parkFixture(name: string, advanced: Json = {}) {
+  const landing = new S3BlobStore({ client: clients.s3, bucket: `landing-${name}` });
+  await landing.ensureBucket();
+  const strict = catalogWith({});
+  const base = ordersSchema as { properties: Record<string, Json> };
+  strict.schemas[ORDERS_SCHEMA_URI] = {
+    ...base,
+    properties: { ...base.properties, qty: { type: 'integer', maximum: 100, reduce: { strategy: 'sum' } } },
+  } as Json;
+  const specOf = (adv: Json) => {
+    const config = {
+      bucket: `landing-${name}`,
       prefix: 'in/',
       parser: { format: { type: 'jsonl' } },
-      advanced,
-    });
-    const spec = capture('acme/s3-park', 'source-s3', config({ maxLineBytes: 40 }), [{ stream: '' }]);
-    if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
-    const p = await pipeline(strict, COLLECTION, 2);
-    const lot = new ParkingLot(
-      new MemoryBlobStore(),
-      '_sluice/parked/capture:acme/s3-park/',
-      'capture:acme/s3-park',
-    );
-    const parkedLog: string[] = [];
-    const opts: CaptureRunOptions = {
-      spec,
-      catalog: strict,
-      registry: new SchemaRegistry(strict.schemas),
-      journal: p.journal,
-      stateStore: new MemoryBlobStore(),
+      advanced: adv,
     };
-    const src = await S3Source.create({ spec, blobs });
+    const spec = capture(`acme/${name}`, 'source-s3', config, [{ stream: '' }]);
+    if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
+    return spec;
+  };
+  const spec = specOf(advanced);
+  const p = await pipeline(strict, COLLECTION, 2);
+  const lot = new ParkingLot(
+    new MemoryBlobStore(),
+    `_sluice/parked/capture:acme/${name}/`,
+    `capture:acme/${name}`,
+  );
+  const opts: CaptureRunOptions = {
+    spec,
+    catalog: strict,
+    registry: new SchemaRegistry(strict.schemas),
+    journal: p.journal,
+    stateStore: new MemoryBlobStore(),
+  };
+  const src = await S3Source.create({ spec, blobs });
+  const fix = async () => {
+    const fixedSpec = specOf({});
+    const fixed = catalogWith({});
+    return {
+      opts: {
+        ...opts,
+        spec: fixedSpec,
+        catalog: fixed,
+        registry: new SchemaRegistry(fixed.schemas),
+        parking: lot,
+      },
+      src: await S3Source.create({ spec: fixedSpec, blobs: blobs }),
+    };
+  };
+  const appendedAs = async (id: number): Promise<string[]> => {
+    const out: string[] = [];
+    for (const s of await p.journal.listShards(COLLECTION)) {
+      const r = await p.journal.read(COLLECTION, s.shardId, undefined, 100);
+      for (const d of decodeRecords(COLLECTION, r.records).docs)
+        if ((d.doc as { id: number }).id === id) out.push(`${d.source}@${d.position}`);
+    }
+    return out;
+  };
+  return { landing, p, lot, opts, src, fix, appendedAs };
+}
+
+describe('captures under park: what cannot be appended is parked on its own, and redriven exactly once', () => {
+  it('source-s3: a refused document, a malformed line and an unreadable object are parked; the rest flows; redrive appends each once after the fix', async () => {
+    const { landing, p, lot, opts, src, fix, appendedAs } = await parkFixture('s3-park', {
+      maxLineBytes: 40,
+    });
+    const parkedLog: string[] = [];
     await landing.put(
       'in/a.jsonl',
       Buffer.from('{"id":1,"qty":2}\n{"id":2,"qty":500}\n{"id":3,"qty":\n{"id":4,"qty":5}\n'),
@@ -573,15 +610,9 @@ describe('captures under park: what cannot be appended is parked on its own, and
 
     // The fix: qty unbounded, lines up to the default length. The refused document and the object are
     // appended; the malformed line stays parked (nothing can parse it), with its error.
-    const fixedSpec = capture('acme/s3-park', 'source-s3', config({}), [{ stream: '' }]);
-    if (fixedSpec.bindings[0]) fixedSpec.bindings[0].target = COLLECTION;
-    const fixedSrc = await S3Source.create({ spec: fixedSpec, blobs });
-    const fixedOpts = {
-      ...parking,
-      spec: fixedSpec,
-      catalog: fixed,
-      registry: new SchemaRegistry(fixed.schemas),
-    };
+    const fixed = await fix();
+    const fixedOpts = { ...fixed.opts, onParked: parking.onParked };
+    const fixedSrc = fixed.src;
     const before = await lot.list();
     const result = await redriveCapture(fixedOpts, lot, fixedSrc);
     expect(result).toMatchObject({ redriven: 2, remaining: 1 });
@@ -590,17 +621,15 @@ describe('captures under park: what cannot be appended is parked on its own, and
     ]);
     // Appended at their own positions under their source's redrive twin: a consumer that applied line 4
     // of a.jsonl (a derivation's per-shard watermark) still applies line 2.
-    const sources = new Map<number, string>();
-    for (const s of await p.journal.listShards(COLLECTION)) {
-      const r = await p.journal.read(COLLECTION, s.shardId, undefined, 100);
-      for (const d of decodeRecords(COLLECTION, r.records).docs)
-        sources.set((d.doc as { id: number }).id, `${d.source}@${d.position}`);
-    }
-    expect(sources.get(2)).toMatch(
-      /^acme\/s3-park\/landing-park\/in\/a\.jsonl#[0-9a-f]{16}#redrive@000000000001$/,
-    );
-    expect(sources.get(6)).toMatch(/in\/long\.jsonl#[0-9a-f]{16}#redrive@000000000001$/);
-    expect(sources.get(4)).toMatch(/in\/a\.jsonl#[0-9a-f]{16}@000000000003$/);
+    expect(await appendedAs(2)).toEqual([
+      expect.stringMatching(
+        /^acme\/s3-park\/landing-s3-park\/in\/a\.jsonl#[0-9a-f]{16}#redrive@000000000001$/,
+      ),
+    ]);
+    expect(await appendedAs(6)).toEqual([
+      expect.stringMatching(/in\/long\.jsonl#[0-9a-f]{16}#redrive@000000000001$/),
+    ]);
+    expect(await appendedAs(4)).toEqual([expect.stringMatching(/in\/a\.jsonl#[0-9a-f]{16}@000000000003$/)]);
     await p.deliver();
     const oracle = { 1: 2, 2: 500, 4: 5, 5: 1, 6: 7 };
     expect(await p.view()).toEqual(oracle);
@@ -617,37 +646,12 @@ describe('captures under park: what cannot be appended is parked on its own, and
     ]);
   });
   it('a record behind one that fails again goes under a source of its own, the same after a crash mid-redrive', async () => {
-    const landing = new S3BlobStore({ client: clients.s3, bucket: 'landing-park-behind' });
-    await landing.ensureBucket();
-    const strict = catalogWith({});
-    const base = ordersSchema as { properties: Record<string, Json> };
-    strict.schemas[ORDERS_SCHEMA_URI] = {
-      ...base,
-      properties: { ...base.properties, qty: { type: 'integer', maximum: 100, reduce: { strategy: 'sum' } } },
-    } as Json;
-    const spec = capture(
-      'acme/s3-behind',
-      'source-s3',
-      { bucket: 'landing-park-behind', prefix: 'in/', parser: { format: { type: 'jsonl' } } },
-      [{ stream: '' }],
-    );
-    if (spec.bindings[0]) spec.bindings[0].target = COLLECTION;
-    const p = await pipeline(strict, COLLECTION, 2);
-    const lot = new ParkingLot(new MemoryBlobStore(), '_sluice/parked/capture:acme/s3-behind/', 'x');
-    const opts: CaptureRunOptions = {
-      spec,
-      catalog: strict,
-      registry: new SchemaRegistry(strict.schemas),
-      journal: p.journal,
-      stateStore: new MemoryBlobStore(),
-      parking: lot,
-    };
-    const src = await S3Source.create({ spec, blobs });
+    const { landing, p, lot, opts: halting, src, fix, appendedAs } = await parkFixture('s3-behind');
+    const opts = { ...halting, parking: lot };
     // A malformed line first, then a document the schema refuses, then a good one.
     await landing.put('in/b.jsonl', Buffer.from('{"id":7,"qty":\n{"id":8,"qty":900}\n{"id":9,"qty":1}\n'));
     expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 1, parked: 2 });
-    const fixed = catalogWith({});
-    const fixedOpts = { ...opts, catalog: fixed, registry: new SchemaRegistry(fixed.schemas) };
+    const fixedOpts = (await fix()).opts;
     // The redrive dies after appending the refused document and before removing it from the lot.
     const remove = lot.remove.bind(lot);
     lot.remove = async () => {
@@ -658,12 +662,7 @@ describe('captures under park: what cannot be appended is parked on its own, and
     const kept = (await lot.list()).find((x) => x.parked.position === '000000000001')?.parked;
     expect(kept?.capture?.redriveAlone).toBe('000000000001');
     expect(await redriveCapture(fixedOpts, lot, src)).toMatchObject({ redriven: 1, remaining: 1 });
-    const copies: string[] = [];
-    for (const s of await p.journal.listShards(COLLECTION)) {
-      const r = await p.journal.read(COLLECTION, s.shardId, undefined, 100);
-      for (const d of decodeRecords(COLLECTION, r.records).docs)
-        if ((d.doc as { id: number }).id === 8) copies.push(`${d.source}@${d.position}`);
-    }
+    const copies = await appendedAs(8);
     // Appended twice (the crash), both times under the same source of its own: counted once.
     expect(copies).toHaveLength(2);
     expect(new Set(copies).size).toBe(1);
