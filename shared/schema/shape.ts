@@ -39,6 +39,11 @@ export interface LocationShape {
   additionalProperties: boolean;
   title?: string;
   description?: string;
+  /**
+   * The schema's `default` here, when every applicable branch agrees on it (Estuary's shape inference:
+   * an intersection takes the first, a union keeps it only when both sides have the same).
+   */
+  default?: Json;
 }
 
 /** A reduce annotation found in a schema, at a document location (`*` stands for any property or item). */
@@ -287,6 +292,17 @@ function describe(e: Expr, exists: LocationShape['exists']): LocationShape {
   if (title !== undefined) shape.title = title;
   const description = agreed(e, str('description'), (a, b) => a === b);
   if (description !== undefined) shape.description = description;
+  const dflt = agreed(
+    e,
+    (n) => {
+      const s = n.schema;
+      return typeof s === 'object' && s !== null && !Array.isArray(s) && 'default' in s
+        ? (s.default as Json)
+        : undefined;
+    },
+    jsonEqual,
+  );
+  if (dflt !== undefined && exists !== 'cannot') shape.default = dflt;
   return shape;
 }
 

@@ -222,6 +222,48 @@ describe('SQLite lambdas (lambda.rs)', () => {
   });
 });
 
+describe('SQLite parameters of missing locations', () => {
+  it("bind the schema's default (converted as any value), while an explicit null binds NULL", async () => {
+    // Estuary binds each parameter through its projection's extractor, whose value for a missing
+    // location is the default the schema declares there (crates/extractors `for_projection`).
+    const { catalog, diagnostics } = await catalogOf(
+      'defaults',
+      `
+collections:
+  acme/in:
+    schema:
+      type: object
+      properties:
+        id: { type: integer }
+        tag: { type: [string, "null"], default: untagged }
+        weight: { type: string, format: integer, default: "5" }
+        plain: { type: string }
+      required: [id]
+    key: [/id]
+  acme/out:
+    schema: { type: object, properties: { id: { type: integer } }, required: [id] }
+    key: [/id]
+    derive:
+      using: { sqlite: {} }
+      transforms:
+        - name: fromIn
+          source: acme/in
+          shuffle: any
+          lambda: select $id, $tag, $weight * 2 as double, $plain;
+`,
+    );
+    expect(diagnostics).toEqual([]);
+    const runner = await createDerivationRunner(catalog!, new SchemaRegistry(catalog!.schemas), 'acme/out');
+    expect(
+      await runner.onSource('fromIn', [{ id: 1 }, { id: 2, tag: null, weight: '21' }, { id: 3, tag: 'x' }]),
+    ).toEqual([
+      { id: 1, tag: 'untagged', double: 10, plain: null },
+      { id: 2, tag: null, double: 42, plain: null },
+      { id: 3, tag: 'x', double: 10, plain: null },
+    ]);
+  });
+});
+
 describe('SQLite migrations (dbutil.rs bootstrap_and_migrate)', () => {
   it('applies each migration once: reopening committed state with one appended runs only the new one', async () => {
     const m0 = "'create table one (id integer primary key not null); insert into one (id) values (4), (5);'";

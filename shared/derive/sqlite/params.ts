@@ -10,6 +10,7 @@ import { didYouMean } from '../../catalog/diagnostics.ts';
 import type { CollectionSpec } from '../../catalog/model.ts';
 import { SluiceError } from '../../errors.ts';
 import { escapeToken, getAt } from '../../json/pointer.ts';
+import type { Json } from '../../json/types.ts';
 import { uuidTime } from '../../meta/uuid.ts';
 import type { SchemaRegistry } from '../../schema/registry.ts';
 import { shapeAt } from '../../schema/shape.ts';
@@ -24,6 +25,12 @@ export interface Param {
   format?: 'integer' | 'number';
   /** `flow_published_at`: the publish time carried by `/_meta/uuid`, as an RFC 3339 timestamp. */
   publishedAt?: true;
+  /**
+   * The schema's `default` for the location, bound when a document lacks it: Estuary binds through
+   * the projection's extractor, whose value for a missing location is the inferred default
+   * (crates/extractors `for_projection`, derive-sqlite lambda.rs `bind_parameter`).
+   */
+  default?: Json;
 }
 
 export const EXPLICIT_PREFIX = '$p::(';
@@ -45,7 +52,13 @@ export function sourceParams(registry: SchemaRegistry, source: CollectionSpec): 
     if (byField.has(field)) return;
     const shape = pointer === '' ? undefined : shapeAt(registry, source.readSchema, pointer);
     const format = shape?.format === 'integer' || shape?.format === 'number' ? shape.format : undefined;
-    byField.set(field, { field, pointer, encoding: canonicalEncoding(field), ...(format ? { format } : {}) });
+    byField.set(field, {
+      field,
+      pointer,
+      encoding: canonicalEncoding(field),
+      ...(format ? { format } : {}),
+      ...(shape?.default !== undefined ? { default: shape.default } : {}),
+    });
   };
   for (const [field, p] of Object.entries(source.projections)) add(field, p.location);
   add('flow_document', '');
@@ -111,7 +124,9 @@ export function resolveParam(encoding: string, params: Param[], undeclared = fal
 
 /** The value a parameter binds for a document, converted as Estuary binds it. */
 export function bindValue(param: Param, doc: unknown): number | string | Uint8Array | null {
-  const v = param.pointer === '' ? doc : getAt(doc as never, param.pointer);
+  const found = param.pointer === '' ? doc : getAt(doc as never, param.pointer);
+  // Missing, not null: an explicit null binds NULL, as Estuary's extractor distinguishes them.
+  const v = found === undefined ? param.default : found;
   if (v === undefined || v === null) return null;
   if (param.publishedAt) return typeof v === 'string' ? new Date(uuidTime(v)).toISOString() : null;
   if (typeof v === 'boolean') return v ? 1 : 0;
