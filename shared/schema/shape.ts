@@ -31,6 +31,8 @@ export interface LocationShape {
   reduce?: { strategy: string };
   /** The string format, when every applicable branch agrees on it. */
   format?: string;
+  /** The string `contentEncoding` (`base64`), when every applicable branch agrees on it. */
+  contentEncoding?: string;
   /** Values allowed by `const`/`enum`, when restricted. */
   values?: Json[];
   /** Property names declared (`properties`) here by any branch, sorted. */
@@ -280,6 +282,17 @@ function describe(e: Expr, exists: LocationShape['exists']): LocationShape {
     (a, b) => a === b,
   );
   if (format !== undefined) shape.format = format;
+  const encoding = agreed(
+    e,
+    (n) => {
+      const s = n.schema;
+      return typeof s === 'object' && s !== null && !Array.isArray(s) && typeof s.contentEncoding === 'string'
+        ? s.contentEncoding
+        : undefined;
+    },
+    (a, b) => a === b,
+  );
+  if (encoding !== undefined) shape.contentEncoding = encoding;
   const v = values(e);
   if (v !== undefined) shape.values = v;
   const str = (k: 'title' | 'description') => (n: SchemaNode) => {
