@@ -12,6 +12,7 @@ import { contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { DerivationError } from '../derive/errors.ts';
 import { SchemaRegistry } from '../schema/registry.ts';
 import { rejectRemoteImports, tsconfigPaths } from './derive-using.ts';
+import { flowGeneratedSpecifier } from './flow-generated.ts';
 import { type BuiltCatalog, sqliteOf, typescriptOf } from './model.ts';
 
 export interface RuntimeProblem {
@@ -76,7 +77,7 @@ export async function checkDerivationRuntimes(
             at: e.location
               ? { file: resolve(e.location.file), line: e.location.line, col: e.location.column + 1 }
               : { pointer: '/using/typescript' },
-            message: `${e.text}${/flow\//.test(e.text) ? ' (run `sluice generate` to write flow_generated/typescript/)' : ''}`,
+            message: `${e.text}${/Could not resolve "flow\//.test(e.text) ? ` (${flowModulesHint(catalog)})` : ''}`,
           });
         }
       }
@@ -85,6 +86,17 @@ export async function checkDerivationRuntimes(
   if (opts.typeCheck)
     for (const group of typeCheck.values()) out.push(...(await typeErrors(group.imports, group.modules)));
   return out;
+}
+
+/**
+ * What a `flow/…` import may name: every TypeScript derivation's generated module is staged from the
+ * catalog (flow-generated.ts), so an unresolved one names a collection that is not such a derivation.
+ */
+function flowModulesHint(catalog: BuiltCatalog): string {
+  const names = Object.values(catalog.collections)
+    .filter((c) => typescriptOf(c.derive)?.module)
+    .map((c) => `\`${flowGeneratedSpecifier(c.name)}\``);
+  return `\`flow/<collection>.ts\` is the generated module of a TypeScript derivation of the catalog; it has ${names.join(', ')}`;
 }
 
 /** What a clean bundle or type check read: each file with its content hash. */

@@ -40,6 +40,7 @@ import {
   type TestStep,
   type TransformSpec,
   type TypescriptUsing,
+  typescriptOf,
 } from './model.ts';
 import { inspectDerivationModule, LIFECYCLE_METHODS } from './module.ts';
 import {
@@ -194,6 +195,7 @@ class Loader {
       this.fieldNames,
     );
     await this.checkModules();
+    if (!hasErrors(this.report.diagnostics)) await this.stageGeneratedTypes();
     // `sluice generate` (allowMissingModules) writes what modules import: resolving them comes after.
     if (!this.opts.allowMissingModules && !hasErrors(this.report.diagnostics)) await this.checkRuntimes();
 
@@ -933,6 +935,16 @@ class Loader {
         );
       }
     }
+  }
+
+  /**
+   * TypeScript modules import `flow/<collection>.ts` from the catalog as it is now, as Estuary's connector
+   * provides it (flow-generated.ts): loaded only when there is a TypeScript derivation.
+   */
+  private async stageGeneratedTypes(): Promise<void> {
+    if (!Object.values(this.built.collections).some((c) => typescriptOf(c.derive)?.module)) return;
+    const { stageFlowGenerated } = await import('./flow-generated.ts');
+    stageFlowGenerated(this.built);
   }
 
   /** SQLite migrations and lambdas prepare; TypeScript modules resolve their imports (derive-check.ts). */

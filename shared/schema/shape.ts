@@ -31,6 +31,8 @@ export interface LocationShape {
   reduce?: { strategy: string };
   /** The string format, when every applicable branch agrees on it. */
   format?: string;
+  /** The string `contentEncoding` (`base64`), when every applicable branch agrees on it. */
+  contentEncoding?: string;
   /** Values allowed by `const`/`enum`, when restricted. */
   values?: Json[];
   /** Property names declared (`properties`) here by any branch, sorted. */
@@ -39,6 +41,11 @@ export interface LocationShape {
   additionalProperties: boolean;
   title?: string;
   description?: string;
+  /**
+   * The schema's `default` here, when every applicable branch agrees on it (Estuary's shape inference:
+   * an intersection takes the first, a union keeps it only when both sides have the same).
+   */
+  default?: Json;
 }
 
 /** A reduce annotation found in a schema, at a document location (`*` stands for any property or item). */
@@ -275,6 +282,17 @@ function describe(e: Expr, exists: LocationShape['exists']): LocationShape {
     (a, b) => a === b,
   );
   if (format !== undefined) shape.format = format;
+  const encoding = agreed(
+    e,
+    (n) => {
+      const s = n.schema;
+      return typeof s === 'object' && s !== null && !Array.isArray(s) && typeof s.contentEncoding === 'string'
+        ? s.contentEncoding
+        : undefined;
+    },
+    (a, b) => a === b,
+  );
+  if (encoding !== undefined) shape.contentEncoding = encoding;
   const v = values(e);
   if (v !== undefined) shape.values = v;
   const str = (k: 'title' | 'description') => (n: SchemaNode) => {
@@ -287,6 +305,17 @@ function describe(e: Expr, exists: LocationShape['exists']): LocationShape {
   if (title !== undefined) shape.title = title;
   const description = agreed(e, str('description'), (a, b) => a === b);
   if (description !== undefined) shape.description = description;
+  const dflt = agreed(
+    e,
+    (n) => {
+      const s = n.schema;
+      return typeof s === 'object' && s !== null && !Array.isArray(s) && 'default' in s
+        ? (s.default as Json)
+        : undefined;
+    },
+    jsonEqual,
+  );
+  if (dflt !== undefined && exists !== 'cannot') shape.default = dflt;
   return shape;
 }
 

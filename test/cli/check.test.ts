@@ -52,12 +52,18 @@ describe('sluice check', () => {
     );
     expect(typed.code).toBe(2);
 
-    // Without the generated types, the `flow/` import does not resolve: said where, and what to run.
+    // Without flow_generated/ on disk the module still checks: as Estuary's connector does, the check
+    // generates its `flow/` types from the catalog. A `flow/` module that no derivation has is said where.
     writeFileSync(module, good);
     rmSync(join(dir, 'flow_generated'), { recursive: true });
+    expect(sluice(dir).code).toBe(0);
+    writeFileSync(
+      module,
+      good.replace("from 'flow/acmeBank/deny-streaks.ts'", "from 'flow/acmeBank/streaks.ts'"),
+    );
     const unresolved = sluice(dir);
     expect(unresolved.stderr).toMatch(
-      /^deny-streaks\.ts:\d+:\d+: ModuleUnresolved: Could not resolve "flow\/acmeBank\/deny-streaks\.ts" \(run `sluice generate`/m,
+      /^deny-streaks\.ts:\d+:\d+: ModuleUnresolved: Could not resolve "flow\/acmeBank\/streaks\.ts" \(`flow\/<collection>\.ts` is the generated module of a TypeScript derivation of the catalog; it has `flow\/acmeBank\/deny-streaks\.ts`\)/m,
     );
     expect(unresolved.code).toBe(2);
   });

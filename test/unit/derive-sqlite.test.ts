@@ -222,6 +222,128 @@ describe('SQLite lambdas (lambda.rs)', () => {
   });
 });
 
+describe('SQLite parameters of missing locations', () => {
+  it("bind the schema's default (converted as any value), while an explicit null binds NULL", async () => {
+    // Estuary binds each parameter through its projection's extractor, whose value for a missing
+    // location is the default the schema declares there (crates/extractors `for_projection`).
+    const { catalog, diagnostics } = await catalogOf(
+      'defaults',
+      `
+collections:
+  acme/in:
+    schema:
+      type: object
+      properties:
+        id: { type: integer }
+        tag: { type: [string, "null"], default: untagged }
+        weight: { type: string, format: integer, default: "5" }
+        plain: { type: string }
+      required: [id]
+    key: [/id]
+  acme/out:
+    schema: { type: object, properties: { id: { type: integer } }, required: [id] }
+    key: [/id]
+    derive:
+      using: { sqlite: {} }
+      transforms:
+        - name: fromIn
+          source: acme/in
+          shuffle: any
+          lambda: select $id, $tag, $weight * 2 as double, $plain;
+`,
+    );
+    expect(diagnostics).toEqual([]);
+    const runner = await createDerivationRunner(catalog!, new SchemaRegistry(catalog!.schemas), 'acme/out');
+    expect(
+      await runner.onSource('fromIn', [{ id: 1 }, { id: 2, tag: null, weight: '21' }, { id: 3, tag: 'x' }]),
+    ).toEqual([
+      { id: 1, tag: 'untagged', double: 10, plain: null },
+      { id: 2, tag: null, double: 42, plain: null },
+      { id: 3, tag: 'x', double: 10, plain: null },
+    ]);
+  });
+});
+
+describe('SQLite parameters of encoded strings', () => {
+  it('bind a number string only when Rust parses it, canonical base64 as a blob, and 64-bit integers as integers', async () => {
+    // Estuary binds a `format: number` string as the f64 Rust's parser reads (no whitespace, no hex),
+    // a `format: integer` one as any i64, a `contentEncoding: base64` string as the bytes its STANDARD
+    // engine decodes, anything else as text, and every JSON integer as an integer
+    // (crates/derive-sqlite lambda.rs bind_parameter_node).
+    const { catalog, diagnostics } = await catalogOf(
+      'encoded',
+      `
+collections:
+  acme/in:
+    schema:
+      type: object
+      properties:
+        id: { type: integer }
+        num: { type: string, format: number }
+        b64: { type: string, contentEncoding: base64 }
+        big: { type: integer }
+        huge: { type: string, format: integer }
+      required: [id]
+    key: [/id]
+  acme/out:
+    schema: { type: object, properties: { id: { type: integer } }, required: [id] }
+    key: [/id]
+    derive:
+      using: { sqlite: {} }
+      transforms:
+        - name: fromIn
+          source: acme/in
+          shuffle: any
+          lambda: select $id, typeof($num) as numType, $num * 2 as num2, typeof($b64) as b64Type, length($b64) as b64Len, $b64, $big / 1000 as bigK, $huge || '' as hugeText;
+`,
+    );
+    expect(diagnostics).toEqual([]);
+    const runner = await createDerivationRunner(catalog!, new SchemaRegistry(catalog!.schemas), 'acme/out');
+    expect(
+      await runner.onSource('fromIn', [
+        { id: 1, num: '1.25e1', b64: 'aGk=', big: 1_700_000_000_123, huge: '9007199254740993' },
+        { id: 2, num: ' 7', b64: 'aGk', big: 5 },
+        { id: 3, num: '0x10', b64: 'a b=', huge: '+12' },
+        { id: 4, num: '-INF' },
+      ]),
+    ).toEqual([
+      // A blob publishes as base64 again; the epoch milliseconds divide as integers.
+      {
+        id: 1,
+        numType: 'real',
+        num2: 25,
+        b64Type: 'blob',
+        b64Len: 2,
+        b64: 'aGk=',
+        bigK: 1_700_000_000,
+        hugeText: '9007199254740993',
+      },
+      { id: 2, numType: 'text', num2: 14, b64Type: 'text', b64Len: 3, b64: 'aGk', bigK: 0, hugeText: null },
+      {
+        id: 3,
+        numType: 'text',
+        num2: 0,
+        b64Type: 'text',
+        b64Len: 4,
+        b64: 'a b=',
+        bigK: null,
+        hugeText: '12',
+      },
+      {
+        id: 4,
+        numType: 'real',
+        // Rust formats a double JSON cannot hold.
+        num2: '-inf',
+        b64Type: 'null',
+        b64Len: null,
+        b64: null,
+        bigK: null,
+        hugeText: null,
+      },
+    ]);
+  });
+});
+
 describe('SQLite migrations (dbutil.rs bootstrap_and_migrate)', () => {
   it('applies each migration once: reopening committed state with one appended runs only the new one', async () => {
     const m0 = "'create table one (id integer primary key not null); insert into one (id) values (4), (5);'";

@@ -165,6 +165,49 @@ describe('TypeScript modules in Estuary style', () => {
     ]);
   });
 
+  it('flow/<collection>.ts resolves with no flow_generated/ on disk, and a stale generated copy is not read', async () => {
+    // Estuary's connector writes a derivation's types itself when it builds or runs it, so a project
+    // with a git-ignored flow_generated/ checks and tests as it is. The module extends the generated
+    // IDerivation (a class: it must exist at run time, not only for the type check).
+    const project = (stale: boolean): Record<string, string> => ({
+      'flow.yaml': `${COLLECTIONS.replace('USING', '{ files: [deno.json, out/mod.ts] }')}
+tests:
+  acme/labels:
+    - ingest: { collection: acme/in, documents: [{ id: 7 }] }
+    - verify: { collection: acme/out, documents: [{ id: 7, label: 'no. 7' }] }
+`,
+      'deno.json': JSON.stringify({ imports: { 'flow/': './flow_generated/typescript/' } }),
+      'out/mod.ts': [
+        "import { IDerivation, Document, SourceFromIn } from 'flow/acme/out.ts';",
+        'export class Derivation extends IDerivation {',
+        '  fromIn(read: { doc: SourceFromIn }): Document[] {',
+        "    return [{ id: read.doc.id, label: 'no. ' + read.doc.id }];",
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+      // What `sluice generate` wrote before `label` became a string: Estuary would not read it.
+      ...(stale
+        ? {
+            'flow_generated/typescript/acme/out.ts': [
+              'export type Document = { id: number; label?: number };',
+              'export type SourceFromIn = { id: number };',
+              'export abstract class IDerivation { abstract fromIn(read: { doc: SourceFromIn }): Document[]; }',
+              '',
+            ].join('\n'),
+          }
+        : {}),
+    });
+    for (const stale of [false, true]) {
+      const root = write(stale ? 'generated-stale' : 'generated-absent', project(stale));
+      const { catalog, diagnostics } = await loadCatalog(root, { typeCheckModules: true });
+      expect(diagnostics).toEqual([]);
+      const runner = await TestRunner.create(catalog!, new SchemaRegistry(catalog!.schemas));
+      const result = await runner.run(catalog!.tests['acme/labels']);
+      expect([result.failure?.message, result.failure?.diff]).toEqual([undefined, undefined]);
+    }
+  });
+
   it('a remote (https) import is reported at the import with what to do, by the check and by the loader', async () => {
     // Estuary's examples/stock-stats/flow.ts imports momentjs from deno.land; Deno fetches it, Node cannot.
     const root = write('remote-import', {

@@ -71,9 +71,10 @@ export class SqliteEngine implements DerivationEngine {
     const out: Json[] = [];
     for (const [i, l] of (this.lambdas.get(transform.name) ?? []).entries()) {
       try {
-        const values: Record<string, SqlValue> = {};
+        // sql.js binds a bigint as a 64-bit integer, though its typings leave bigint out of SqlValue.
+        const values: Record<string, SqlValue | bigint> = {};
         for (const b of l.bindings) values[b.name] = bindValue(b.param, doc);
-        l.stmt.bind(values);
+        l.stmt.bind(values as Record<string, SqlValue>);
         while (l.stmt.step()) out.push(rowToDocument(l, l.stmt.get()));
       } catch (err) {
         // The runner reports it as the transform's failure, with the source document's index.
@@ -188,7 +189,8 @@ function rowToDocument(l: Lambda, row: SqlValue[]): Json {
 /** SQLite value → JSON, as Estuary maps it: text holding a JSON object or array is parsed. */
 function toJson(v: SqlValue): Json {
   if (v === null || v === undefined) return null;
-  if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
+  // A double JSON cannot hold is text, as Rust formats it (`inf`, `-inf`, `NaN`).
+  if (typeof v === 'number') return Number.isFinite(v) ? v : Number.isNaN(v) ? 'NaN' : v > 0 ? 'inf' : '-inf';
   if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
   const first = v[0];
   const last = v[v.length - 1];

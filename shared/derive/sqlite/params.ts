@@ -10,6 +10,7 @@ import { didYouMean } from '../../catalog/diagnostics.ts';
 import type { CollectionSpec } from '../../catalog/model.ts';
 import { SluiceError } from '../../errors.ts';
 import { escapeToken, getAt } from '../../json/pointer.ts';
+import type { Json } from '../../json/types.ts';
 import { uuidTime } from '../../meta/uuid.ts';
 import type { SchemaRegistry } from '../../schema/registry.ts';
 import { shapeAt } from '../../schema/shape.ts';
@@ -22,8 +23,16 @@ export interface Param {
   encoding: string;
   /** Strings of format `integer` / `number` bind as numbers when they parse (as Estuary does). */
   format?: 'integer' | 'number';
+  /** Strings of `contentEncoding: base64` bind as the bytes they decode to (a blob), when they decode. */
+  base64?: true;
   /** `flow_published_at`: the publish time carried by `/_meta/uuid`, as an RFC 3339 timestamp. */
   publishedAt?: true;
+  /**
+   * The schema's `default` for the location, bound when a document lacks it: Estuary binds through
+   * the projection's extractor, whose value for a missing location is the inferred default
+   * (crates/extractors `for_projection`, derive-sqlite lambda.rs `bind_parameter`).
+   */
+  default?: Json;
 }
 
 export const EXPLICIT_PREFIX = '$p::(';
@@ -45,7 +54,14 @@ export function sourceParams(registry: SchemaRegistry, source: CollectionSpec): 
     if (byField.has(field)) return;
     const shape = pointer === '' ? undefined : shapeAt(registry, source.readSchema, pointer);
     const format = shape?.format === 'integer' || shape?.format === 'number' ? shape.format : undefined;
-    byField.set(field, { field, pointer, encoding: canonicalEncoding(field), ...(format ? { format } : {}) });
+    byField.set(field, {
+      field,
+      pointer,
+      encoding: canonicalEncoding(field),
+      ...(format ? { format } : {}),
+      ...(shape?.contentEncoding === 'base64' ? { base64: true as const } : {}),
+      ...(shape?.default !== undefined ? { default: shape.default } : {}),
+    });
   };
   for (const [field, p] of Object.entries(source.projections)) add(field, p.location);
   add('flow_document', '');
@@ -109,20 +125,62 @@ export function resolveParam(encoding: string, params: Param[], undeclared = fal
   throw new ParamNotFoundError(encoding, params.find((p) => p.field === closest)?.encoding);
 }
 
-/** The value a parameter binds for a document, converted as Estuary binds it. */
-export function bindValue(param: Param, doc: unknown): number | string | Uint8Array | null {
-  const v = param.pointer === '' ? doc : getAt(doc as never, param.pointer);
+/**
+ * The value a parameter binds for a document, converted as Estuary binds it. A bigint binds as a 64-bit
+ * integer: sql.js binds a JavaScript number as an integer only within 32 bits and as a double beyond,
+ * where Estuary binds every JSON integer as an integer (`$epochMillis / 1000` divides integers there).
+ * An integral double (a JSON `15.0`, a `format: number` string "15") still binds as an integer:
+ * sql.js offers no way to bind it as a double.
+ */
+export function bindValue(param: Param, doc: unknown): number | bigint | string | Uint8Array | null {
+  const found = param.pointer === '' ? doc : getAt(doc as never, param.pointer);
+  // Missing, not null: an explicit null binds NULL, as Estuary's extractor distinguishes them.
+  const v = found === undefined ? param.default : found;
   if (v === undefined || v === null) return null;
   if (param.publishedAt) return typeof v === 'string' ? new Date(uuidTime(v)).toISOString() : null;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'number') return v;
+  if (typeof v === 'number') return Number.isSafeInteger(v) && (v | 0) !== v ? BigInt(v) : v;
   if (typeof v === 'string') {
+    // Each conversion applies only when the string parses, in the order Estuary tries them
+    // (crates/derive-sqlite lambda.rs `bind_parameter_node`); otherwise the text binds as is.
     if (param.format === 'integer' && /^[-+]?\d+$/.test(v)) {
-      const n = Number(v);
-      if (Number.isSafeInteger(n)) return n;
+      // Any i64, as Rust's parser reads it: beyond 2^53 too, which a JavaScript number would round.
+      const n = BigInt(v.replace(/^\+/, ''));
+      if (BigInt.asIntN(64, n) === n) return n;
     }
-    if (param.format === 'number' && v.trim() !== '' && !Number.isNaN(Number(v))) return Number(v);
+    if (param.format === 'number') {
+      const n = parseRustFloat(v);
+      if (n !== undefined) return n;
+    }
+    if (param.base64) {
+      const bytes = decodeCanonicalBase64(v);
+      if (bytes !== undefined) return bytes;
+    }
     return v;
   }
   return JSON.stringify(v);
+}
+
+/**
+ * A string as Rust's `f64::from_str` reads it (what Estuary binds a `format: number` string with):
+ * decimal digits with an optional sign, fraction and exponent, or `inf`/`infinity`/`nan` in any case;
+ * no surrounding whitespace and no `0x` prefixes, which JavaScript's Number() would accept.
+ */
+function parseRustFloat(v: string): number | undefined {
+  if (/^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(v)) return Number(v);
+  const special = /^([-+]?)(inf|infinity|nan)$/i.exec(v);
+  if (!special) return undefined;
+  if (special[2].toLowerCase() === 'nan') return Number.NaN;
+  return special[1] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Bytes of standard, padded base64 (the `base64` crate's STANDARD engine Estuary decodes with): only
+ * canonical text decodes, which re-encoding the bytes reproduces exactly; Node's decoder alone would
+ * skip invalid characters and accept missing padding.
+ */
+function decodeCanonicalBase64(v: string): Uint8Array | undefined {
+  if (v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) return undefined;
+  const bytes = Buffer.from(v, 'base64');
+  return bytes.toString('base64') === v ? new Uint8Array(bytes) : undefined;
 }
