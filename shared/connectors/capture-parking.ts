@@ -62,14 +62,17 @@ function hash16(s: string): string {
 /** Positions that can name an S3 object as they are (source-s3's record indexes); others are hashed. */
 const PLAIN_POSITION = /^[0-9A-Za-z._:-]{1,200}$/;
 
-/** Park what a capture read but cannot append; returns the parked object's key. */
+/**
+ * Park what a capture read but cannot append; returns the parked object's key, or undefined when it is
+ * parked already (read again by a poll or a redelivered event: kept as it is, its failed redrives
+ * included, and not counted twice).
+ */
 export async function parkCaptured(
   o: CaptureRunOptions,
   lot: ParkingLot,
   item: CapturedDoc | UnreadItem,
   error: unknown,
-  redriveAttempts?: number,
-): Promise<string> {
+): Promise<string | undefined> {
   const unread = 'scope' in item ? item : undefined;
   const collection = o.spec.bindings[item.binding]?.target ?? `binding-${item.binding}`;
   const origin = item.origin;
@@ -93,8 +96,8 @@ export async function parkCaptured(
     error: describeError(error),
     parkedAt: new Date().toISOString(),
     capture: { binding: item.binding, ...(unread ? { file: unread.file, unread: unread.scope } : {}) },
-    ...(redriveAttempts ? { redriveAttempts } : {}),
   };
+  if (await lot.has(p)) return undefined;
   const key = await lot.put(p);
   o.onParked?.({
     key,

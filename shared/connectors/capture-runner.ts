@@ -132,7 +132,7 @@ export async function appendPrepared(journal: Journal, ready: PreparedDoc[]): Pr
  * Append what a read of the source captured to its collections (prepareCaptured). What cannot be
  * appended — a document its schema refuses, a record that did not parse, an object that could not be
  * read — halts the capture (thrown, before anything is appended), or under `park` is parked on its own
- * (capture-parking.ts) and the rest is appended. Returns how many were appended and parked.
+ * (capture-parking.ts) and the rest is appended. Returns how many were appended and how many newly parked.
  */
 export async function appendCaptured(
   o: CaptureRunOptions,
@@ -154,10 +154,12 @@ export async function appendCaptured(
       setAside.push({ item: d, error: e });
     }
   });
-  // Parked before the rest is appended: a crash between the two parks them again under the same names.
-  for (const { item, error } of setAside) if (o.parking) await parkCaptured(o, o.parking, item, error);
+  // Parked before the rest is appended: a crash between the two finds them parked already.
+  let parked = 0;
+  for (const { item, error } of setAside)
+    if (o.parking && (await parkCaptured(o, o.parking, item, error)) !== undefined) parked++;
   await appendPrepared(o.journal, ready);
-  return { docs: ready.length, parked: setAside.length };
+  return { docs: ready.length, parked };
 }
 
 async function saveCaptureState(o: CaptureRunOptions, state: Json): Promise<void> {

@@ -220,6 +220,11 @@ export class ParkingLot {
     return this.put(p);
   }
 
+  /** Whether a parked record is there (a capture reading the same record again parks it once). */
+  async has(p: ParkedDoc): Promise<boolean> {
+    return (await this.blobs.get(this.key(p.collection, p.shardId, p.streamPosition))) !== undefined;
+  }
+
   /** Write a parked record at its name (collection, shard, position): parking it again overwrites it. */
   async put(p: ParkedDoc): Promise<string> {
     const key = this.key(p.collection, p.shardId, p.streamPosition);

@@ -607,6 +607,13 @@ describe('captures under park: what cannot be appended is parked on its own, and
     // Redrive before the fix: each fails again and is kept with its count of attempts; nothing appended.
     expect(await redriveCapture(parking, lot, src)).toMatchObject({ redriven: 0, remaining: 3 });
     expect((await lot.list()).map((x) => x.parked.redriveAttempts)).toEqual([1, 1, 1]);
+    // An event for a.jsonl delivered again: its good lines add nothing downstream, its bad ones are parked
+    // already and stay as they are (not counted again, their failed redrives kept).
+    expect(await appendCaptured(parking, await src.readObjects(['in/a.jsonl']), 'in/a.jsonl@2')).toEqual({
+      docs: 2,
+      parked: 0,
+    });
+    expect((await lot.list()).map((x) => x.parked.redriveAttempts)).toEqual([1, 1, 1]);
 
     // The fix: qty unbounded, lines up to the default length. The refused document and the object are
     // appended; the malformed line stays parked (nothing can parse it), with its error.
@@ -629,7 +636,10 @@ describe('captures under park: what cannot be appended is parked on its own, and
     expect(await appendedAs(6)).toEqual([
       expect.stringMatching(/in\/long\.jsonl#[0-9a-f]{16}#redrive@000000000001$/),
     ]);
-    expect(await appendedAs(4)).toEqual([expect.stringMatching(/in\/a\.jsonl#[0-9a-f]{16}@000000000003$/)]);
+    // Appended twice (the poll and the redelivered event), with one origin.
+    expect([...new Set(await appendedAs(4))]).toEqual([
+      expect.stringMatching(/in\/a\.jsonl#[0-9a-f]{16}@000000000003$/),
+    ]);
     await p.deliver();
     const oracle = { 1: 2, 2: 500, 4: 5, 5: 1, 6: 7 };
     expect(await p.view()).toEqual(oracle);

@@ -201,6 +201,7 @@ describe('source-s3 under park (`-c onFailure={"capture:…":"park"}`)', () => {
     await runner.drain();
     expect(await view(runner)).toEqual({ a: 4, b: 2 });
     expect(await lot.list()).toHaveLength(2);
+    expect(runner.task('capture:faults/from-s3').metrics.DocsParked).toBe(2);
 
     // Still refused: the redrive keeps both (the line waits behind the document of its object).
     expect(await runner.redrive('capture:faults/from-s3')).toMatchObject({ redriven: 0, remaining: 2 });
