@@ -1130,6 +1130,11 @@ export class SluiceCatalog extends Construct {
       const targetProps = { retryAttempts: 2, maxEventAge: Duration.hours(1), deadLetterQueue: dlq };
       if (eventTriggers.includes('s3-object-created')) {
         const loc = this.configLocation(spec, name);
+        // An object's event is the only thing that brings it (without `interval`): under `halt`, one that
+        // cannot be read is retried as long as EventBridge allows (185 times with backoff over a day), so a
+        // fix deployed within the day captures it with no one re-sending anything, and an outage of that
+        // long is ridden out; only then is it dead-lettered (alarmed all along by the errors alarm).
+        const objectTarget = { retryAttempts: 185, maxEventAge: Duration.hours(24), deadLetterQueue: dlq };
         // New objects arrive as EventBridge "Object Created" events (the bucket must have EventBridge
         // notifications enabled); no custom resource rewrites the bucket's notification configuration.
         new events.Rule(scope, 'ObjectCreated', {
@@ -1139,7 +1144,7 @@ export class SluiceCatalog extends Construct {
             detailType: ['Object Created'],
             detail: { bucket: { name: [loc.bucket] }, object: { key: [{ prefix: loc.prefix }] } },
           },
-          targets: [new targets.LambdaFunction(fn.fn, targetProps)],
+          targets: [new targets.LambdaFunction(fn.fn, objectTarget)],
         });
       }
       if (eventTriggers.includes('schedule') || eventTriggers.includes('schedule-if-interval')) {

@@ -244,7 +244,7 @@ describe('functions', () => {
     }
   });
 
-  it('S3 capture: EventBridge Object Created events for its bucket and prefix', () => {
+  it('S3 capture: EventBridge Object Created events for its bucket and prefix, retried for a day', () => {
     const { id } = functionOfTask(template, 'capture:other/s3');
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
@@ -252,7 +252,13 @@ describe('functions', () => {
         'detail-type': ['Object Created'],
         detail: { bucket: { name: ['partner-drop'] }, object: { key: [{ prefix: 'incoming/' }] } },
       },
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id, 'Arn'] } })],
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [id, 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
+          DeadLetterConfig: Match.objectLike({ Arn: Match.anyValue() }),
+        }),
+      ],
     });
   });
 });

@@ -382,6 +382,9 @@ export class AssemblyRunner {
     const run = Promise.all(
       rule.targets.map(async (target) => {
         const fn = this.fnOf(target.functionLogicalId);
+        // EventBridge retries up to the target's MaximumRetryAttempts, with backoff over up to its maximum
+        // event age (an S3 capture's: 185, a day); here at most twice and at once, so that a session or a
+        // test sees what lands on the dead-letter queue in seconds, not tomorrow.
         const attempts = 1 + Math.min(target.retryAttempts ?? 2, 2);
         for (let i = 0; i < attempts && !this.stopped; i++) {
           const started = Date.now();
