@@ -34,7 +34,7 @@ import {
   prepareCaptured,
 } from './capture-runner.ts';
 import { ObjectLimitError, SourceParseError } from './errors.ts';
-import type { CapturedDoc, PollingSource, UnreadItem } from './source.ts';
+import { type CapturedDoc, type PollingSource, SIZE_MARK, type UnreadItem } from './source.ts';
 
 /** A parked record that cannot be read again as it was parked (its object changed or is gone). */
 export class CaptureRedriveError extends SluiceError {
@@ -131,8 +131,14 @@ async function capturedAgain(
   const batch = await source.reread(file);
   const items = [...batch.docs, ...(batch.unread ?? [])];
   const wanted = sourceOf(o, p);
-  // An object parked without being read (over maxObjectBytes) has no content hash to hold it to.
-  const same = (s: string | undefined) => s === wanted || (unread === 'object' && !wanted.includes('#'));
+  // An object parked without being read (over maxObjectBytes) has no content hash to hold it to: its
+  // size stands in (an object of another size is other content, which its own event brings).
+  const size = wanted.lastIndexOf(SIZE_MARK);
+  const same = (s: string | undefined) =>
+    s === wanted ||
+    (unread === 'object' &&
+      size >= 0 &&
+      batch.bytes?.[file] === Number(wanted.slice(size + SIZE_MARK.length)));
   if (items.length === 0 || !items.some((i) => same(i.origin?.source)))
     throw new CaptureRedriveError(
       `${file} is gone or changed since it was parked (read as ${wanted}): what it holds now is a new source, captured as such; remove this parked record (${p.collection}/${p.shardId}/${p.streamPosition}.json) once you have what you need from it`,

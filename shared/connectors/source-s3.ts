@@ -49,7 +49,13 @@ import {
   type ParseLimits,
   parseRecords,
 } from './parsers.ts';
-import { type CapturedBatch, OBJECT_POSITION, type PollingSource, type PollResult } from './source.ts';
+import {
+  type CapturedBatch,
+  OBJECT_POSITION,
+  type PollingSource,
+  type PollResult,
+  SIZE_MARK,
+} from './source.ts';
 
 export interface SourceS3Config {
   bucket: string;
@@ -247,11 +253,12 @@ export class S3Source implements PollingSource {
         key,
         `object of ${e.size} bytes is over ${e.limit} bytes (advanced.maxObjectBytes)`,
       );
-      // Not read, so no content hash: the source is the key alone.
-      await unreadObject(`${this.config.bucket}/${key}`, error);
+      // Not read, so no content hash: its size stands in for it (capture-parking.ts checks it on redrive).
+      await unreadObject(`${this.config.bucket}/${key}${SIZE_MARK}${e.size}`, error);
       return;
     }
     if (body === undefined) return; // deleted since the notification
+    out.bytes = { ...out.bytes, [key]: body.length };
     // 64 bits of the content's hash tell versions of one key apart; kept short because every consumer
     // that dedupes keeps one entry per source (see the header's limit).
     const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;

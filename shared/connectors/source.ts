@@ -60,10 +60,18 @@ export interface UnreadItem {
 export interface CapturedBatch {
   docs: CapturedDoc[];
   unread?: UnreadItem[];
+  /** The size of each object read (source-s3), by key. */
+  bytes?: Record<string, number>;
 }
 
 /** Where an object-scoped UnreadItem sits in its source. */
 export const OBJECT_POSITION = 'object';
+
+/**
+ * The source of an object too large to read is `<bucket>/<key>#size:<bytes>` (no content hash without
+ * the content); a redrive after the limit was raised takes the object only at that size.
+ */
+export const SIZE_MARK = '#size:';
 
 export interface PollResult extends CapturedBatch {
   /** The state to save once `docs` are durably appended (JSON). */

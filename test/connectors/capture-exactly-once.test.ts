@@ -682,4 +682,24 @@ describe('captures under park: what cannot be appended is parked on its own, and
     // The malformed line stays parked, and could still follow under <source>#redrive.
     expect((await lot.list()).map((x) => x.parked.position)).toEqual(['000000000000']);
   });
+  it('an object too large to read is parked whole by its size; redriven after the limit is raised, only at that size', async () => {
+    const { landing, p, lot, opts, src, fix } = await parkFixture('s3-too-large', { maxObjectBytes: 100 });
+    const lines = (ids: number[]) => Buffer.from(ids.map((id) => `{"id":${id},"qty":1}\n`).join(''));
+    await landing.put('in/big.jsonl', lines([1, 2, 3, 4, 5, 6, 7]));
+    await landing.put('in/big2.jsonl', lines([8, 9, 10, 11, 12, 13, 14]));
+    expect(await runPollingCapture(src, { ...opts, parking: lot })).toMatchObject({ docs: 0, parked: 2 });
+    expect((await lot.list()).map((x) => x.parked.source).sort()).toEqual([
+      'acme/s3-too-large/landing-s3-too-large/in/big.jsonl#size:119',
+      'acme/s3-too-large/landing-s3-too-large/in/big2.jsonl#size:124',
+    ]);
+    // big2.jsonl is replaced by other content (which its own event or a poll captures as a new source):
+    // the parked one no longer exists as it was, and is not appended in its place.
+    await landing.put('in/big2.jsonl', lines([15]));
+    const fixed = await fix();
+    const result = await redriveCapture(fixed.opts, lot, fixed.src);
+    expect(result).toMatchObject({ redriven: 1, remaining: 1 });
+    expect(result.failures[0]?.error).toMatch(/in\/big2\.jsonl is gone or changed since it was parked/);
+    await p.deliver();
+    expect(await p.view()).toEqual({ 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1 });
+  });
 });

@@ -223,7 +223,7 @@ describe('source-s3 against the S3 emulator', () => {
     const read = await src.readObjects(['in/big.jsonl']);
     expect(read.docs).toEqual([]);
     expect(read.unread?.map((u) => [u.scope, u.file, u.origin.source])).toEqual([
-      ['object', 'in/big.jsonl', 'bounded/in/big.jsonl'],
+      ['object', 'in/big.jsonl', 'bounded/in/big.jsonl#size:1600'],
     ]);
     const big = read.unread?.[0]?.error;
     expect(big).toBeInstanceOf(ObjectLimitError);
