@@ -6,8 +6,14 @@
  * (the default) the capture stops at the first of them instead: a poll fails and keeps its state, an S3
  * event fails and EventBridge retries it, then dead-letters it.
  *
- * A parked record is named by its origin (`<collection>/src-<hash of its origin source>/<position>.json`),
- * so reading the same record again (a re-poll after a crash, a redelivered event) overwrites it.
+ * A parked record is named by where it was read: `<collection>/obj-<hash of its object>/<hash of its
+ * source>.<position>.json`, the object being its origin source without the content version (source-s3:
+ * the bucket and key; a table binding: itself). From then on its position belongs to the parking lot: a
+ * read of the same record again (a re-poll after a crash, a redelivered event, the first poll over
+ * objects their events brought) neither parks it twice nor appends it, even when it passes by then —
+ * only the redrive appends it, so that it is appended once. A redriven record leaves a tombstone
+ * (`….redriven`) in its place for the same reason; a record of a whole object stands for every record of
+ * that object's version (its content hash, or its size when it was too large to read).
  *
  * `sluice redrive capture:<name>` appends parked records again, exactly once, although later records of
  * their source were appended long before (a consumer that applied line 7 of an object drops line 5 of it
@@ -17,7 +23,7 @@
  * wait for it (a malformed line may never parse): each goes under a source of its own,
  * `<source>#redrive:<position>`, so that the one left behind can still follow under `<source>#redrive`.
  * That choice is written into the parked record before the append, so that a redrive after a crash
- * between append and removal uses the same source, and its documents are dropped as seen.
+ * between append and settling uses the same source, and its documents are dropped as seen.
  * What did not parse is read again from the bucket, as the capture read it: a record only while its
  * object still has the content it was parked from (the same hash: an object overwritten since is a new
  * source, read as such); a whole object as a fresh read of it would be.
@@ -34,7 +40,13 @@ import {
   prepareCaptured,
 } from './capture-runner.ts';
 import { ObjectLimitError, SourceParseError } from './errors.ts';
-import { type CapturedDoc, type PollingSource, SIZE_MARK, type UnreadItem } from './source.ts';
+import {
+  type CapturedDoc,
+  OBJECT_POSITION,
+  type PollingSource,
+  SIZE_MARK,
+  type UnreadItem,
+} from './source.ts';
 
 /** A parked record that cannot be read again as it was parked (its object changed or is gone). */
 export class CaptureRedriveError extends SluiceError {
@@ -60,34 +72,83 @@ function hash16(s: string): string {
 }
 
 /** Positions that can name an S3 object as they are (source-s3's record indexes); others are hashed. */
-const PLAIN_POSITION = /^[0-9A-Za-z._:-]{1,200}$/;
+const PLAIN_POSITION = /^[0-9A-Za-z_:-]{1,200}$/;
+
+/** The object of an origin source: the source without its content version (`#<hash>`, `#size:<n>`). */
+function objectOf(source: string): string {
+  return source.replace(/#(?:[0-9a-f]{16}|size:[0-9]+)$/, '');
+}
+
+/** The folder (the lot's `shardId`) and name (its `streamPosition`) of a record parked from `source`. */
+function placeOf(source: string, position: string): { shardId: string; streamPosition: string } {
+  const name = PLAIN_POSITION.test(position) ? position : `h-${hash16(position)}`;
+  return { shardId: `obj-${hash16(objectOf(source))}`, streamPosition: `${hash16(source)}.${name}` };
+}
+
+/** Where a captured item is parked: its collection, its source as appended, its position. */
+function parkedAt(
+  o: CaptureRunOptions,
+  item: CapturedDoc | UnreadItem,
+): { collection: string; source: string; position: string } {
+  const unread = 'scope' in item ? item : undefined;
+  // A document without an origin (a table without a primary key) is named by its content.
+  const content = unread ? unread.raw : (item as CapturedDoc).doc;
+  return {
+    collection: o.spec.bindings[item.binding]?.target ?? `binding-${item.binding}`,
+    source: item.origin ? `${o.spec.name}/${item.origin.source}` : `${o.spec.name}/binding-${item.binding}`,
+    position: item.origin?.position ?? `doc-${hash16(JSON.stringify(content))}`,
+  };
+}
 
 /**
- * Park what a capture read but cannot append; returns the parked object's key, or undefined when it is
- * parked already (read again by a poll or a redelivered event: kept as it is, its failed redrives
- * included, and not counted twice).
+ * Which of a read's items the parking lot holds already (parked, or redriven: see the header), from one
+ * listing of each object they come from. `bytes` (source-s3: by origin source) tells an object's size,
+ * under which a whole object too large to read was parked.
+ */
+export async function heldByLot(
+  o: CaptureRunOptions,
+  lot: ParkingLot,
+  items: (CapturedDoc | UnreadItem)[],
+  bytes: Record<string, number> = {},
+): Promise<(item: CapturedDoc | UnreadItem) => boolean> {
+  const held = new Set<string>();
+  const listed = new Set<string>();
+  for (const item of items) {
+    const at = parkedAt(o, item);
+    const folder = `${at.collection}/${placeOf(at.source, at.position).shardId}`;
+    if (listed.has(folder)) continue;
+    listed.add(folder);
+    const [collection, shardId] = [at.collection, placeOf(at.source, at.position).shardId];
+    for (const name of await lot.names(collection, shardId)) held.add(`${collection}/${shardId}/${name}`);
+  }
+  return (item) => {
+    const at = parkedAt(o, item);
+    const size = item.origin ? bytes[item.origin.source] : undefined;
+    const whole = [at.source, ...(size !== undefined ? [`${objectOf(at.source)}${SIZE_MARK}${size}`] : [])];
+    const places = [placeOf(at.source, at.position), ...whole.map((s) => placeOf(s, OBJECT_POSITION))];
+    return places.some((p) => held.has(`${at.collection}/${p.shardId}/${p.streamPosition}`));
+  };
+}
+
+/**
+ * Park what a capture read but cannot append (the caller has checked with heldByLot that it is not
+ * parked already); returns the parked object's key.
  */
 export async function parkCaptured(
   o: CaptureRunOptions,
   lot: ParkingLot,
   item: CapturedDoc | UnreadItem,
   error: unknown,
-): Promise<string | undefined> {
+): Promise<string> {
   const unread = 'scope' in item ? item : undefined;
-  const collection = o.spec.bindings[item.binding]?.target ?? `binding-${item.binding}`;
+  const { collection, source, position } = parkedAt(o, item);
   const origin = item.origin;
-  // The source it is appended under (capture-runner.ts prepareCaptured) names its group; a document
-  // without an origin (a table without a primary key) is named by its content.
-  const source = origin ? `${o.spec.name}/${origin.source}` : `${o.spec.name}/binding-${item.binding}`;
-  const position =
-    origin?.position ?? `doc-${hash16(JSON.stringify(unread ? unread.raw : (item as CapturedDoc).doc))}`;
   const p: ParkedDoc = {
     task: lot.task,
     collection,
-    shardId: `src-${hash16(source)}`,
+    ...placeOf(source, position),
     sequenceNumber: '0',
     index: 0,
-    streamPosition: PLAIN_POSITION.test(position) ? position : `h-${hash16(position)}`,
     source,
     position,
     hasOrigin: origin !== undefined,
@@ -97,7 +158,6 @@ export async function parkCaptured(
     parkedAt: new Date().toISOString(),
     capture: { binding: item.binding, ...(unread ? { file: unread.file, unread: unread.scope } : {}) },
   };
-  if (await lot.has(p)) return undefined;
   const key = await lot.put(p);
   o.onParked?.({
     key,
@@ -138,7 +198,8 @@ async function capturedAgain(
     s === wanted ||
     (unread === 'object' &&
       size >= 0 &&
-      batch.bytes?.[file] === Number(wanted.slice(size + SIZE_MARK.length)));
+      s !== undefined &&
+      batch.bytes?.[s] === Number(wanted.slice(size + SIZE_MARK.length)));
   if (items.length === 0 || !items.some((i) => same(i.origin?.source)))
     throw new CaptureRedriveError(
       `${file} is gone or changed since it was parked (read as ${wanted}): what it holds now is a new source, captured as such; remove this parked record (${p.collection}/${p.shardId}/${p.streamPosition}.json) once you have what you need from it`,
@@ -166,7 +227,8 @@ function failsAgain(e: unknown): boolean {
 
 /**
  * Append the capture's parked records again (see the header): per origin source in position order, each
- * removed once appended; one that fails again stays, and those after it go under sources of their own.
+ * settled (a tombstone in its place) once appended; one that fails again stays, and those after it go
+ * under sources of their own.
  */
 export async function redriveCapture(
   o: CaptureRunOptions,
@@ -176,7 +238,7 @@ export async function redriveCapture(
   const result: RedriveResult = { redriven: 0, remaining: 0, failures: [] };
   const groups = new Map<string, { key: string; parked: ParkedDoc }[]>();
   for (const e of await lot.list()) {
-    const g = `${e.parked.collection}\n${e.parked.shardId}`;
+    const g = `${e.parked.collection}\n${e.parked.source}`;
     groups.set(g, [...(groups.get(g) ?? []), e]);
   }
   for (const list of groups.values()) {
@@ -189,7 +251,7 @@ export async function redriveCapture(
         const docs = await capturedAgain(o, parked, source);
         let alone = parked.capture?.redriveAlone;
         const own = behind && alone === undefined;
-        if (own) alone = parked.streamPosition;
+        if (own) alone = parked.streamPosition.slice(parked.streamPosition.indexOf('.') + 1);
         const at = Date.now();
         const ready = docs.map((d, i) =>
           prepareCaptured(o, d, () => metaUuid(at, `${o.spec.name}/redrive/${parked.position}`, i), {
@@ -202,7 +264,7 @@ export async function redriveCapture(
             capture: { binding: parked.capture?.binding ?? 0, ...parked.capture, redriveAlone: alone },
           });
         await appendPrepared(o.journal, ready);
-        await lot.remove(key);
+        await lot.settle(key);
         result.redriven++;
       } catch (e) {
         if (!failsAgain(e)) throw e;

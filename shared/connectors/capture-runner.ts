@@ -19,7 +19,7 @@ import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { documentError, type ParkingLot, redriveSource } from '../ports/parking.ts';
 import { formatOrigin } from '../ports/position.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
-import { type CaptureParkedInfo, parkCaptured } from './capture-parking.ts';
+import { type CaptureParkedInfo, heldByLot, parkCaptured } from './capture-parking.ts';
 import { EndpointError } from './errors.ts';
 import type { CapturedBatch, CapturedDoc, CapturedOrigin, PollingSource, UnreadItem } from './source.ts';
 
@@ -142,11 +142,14 @@ export async function appendCaptured(
   const now = o.now?.() ?? Date.now();
   const ready: PreparedDoc[] = [];
   const setAside: { item: CapturedDoc | UnreadItem; error: unknown }[] = [];
-  for (const u of batch.unread ?? []) {
-    if (!o.parking) throw u.error;
-    setAside.push({ item: u, error: u.error });
-  }
+  for (const u of batch.unread ?? []) if (!o.parking) throw u.error;
+  // Under park, what the lot holds (parked, or redriven) is left to it: see capture-parking.ts.
+  const held = o.parking
+    ? await heldByLot(o, o.parking, [...(batch.unread ?? []), ...batch.docs], batch.bytes)
+    : () => false;
+  for (const u of batch.unread ?? []) if (!held(u)) setAside.push({ item: u, error: u.error });
   batch.docs.forEach((d, i) => {
+    if (held(d)) return;
     try {
       ready.push(prepareCaptured(o, d, () => metaUuid(now, `${o.spec.name}/${round}`, i)));
     } catch (e) {
@@ -155,11 +158,9 @@ export async function appendCaptured(
     }
   });
   // Parked before the rest is appended: a crash between the two finds them parked already.
-  let parked = 0;
-  for (const { item, error } of setAside)
-    if (o.parking && (await parkCaptured(o, o.parking, item, error)) !== undefined) parked++;
+  for (const { item, error } of setAside) if (o.parking) await parkCaptured(o, o.parking, item, error);
   await appendPrepared(o.journal, ready);
-  return { docs: ready.length, parked };
+  return { docs: ready.length, parked: setAside.length };
 }
 
 async function saveCaptureState(o: CaptureRunOptions, state: Json): Promise<void> {

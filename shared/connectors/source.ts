@@ -60,7 +60,7 @@ export interface UnreadItem {
 export interface CapturedBatch {
   docs: CapturedDoc[];
   unread?: UnreadItem[];
-  /** The size of each object read (source-s3), by key. */
+  /** The size of each object read (source-s3), by its origin source (`<bucket>/<key>#<content hash>`). */
   bytes?: Record<string, number>;
 }
 

@@ -220,9 +220,33 @@ export class ParkingLot {
     return this.put(p);
   }
 
-  /** Whether a parked record is there (a capture reading the same record again parks it once). */
-  async has(p: ParkedDoc): Promise<boolean> {
-    return (await this.blobs.get(this.key(p.collection, p.shardId, p.streamPosition))) !== undefined;
+  /**
+   * The names (`streamPosition`s) under one shard's folder, parked or settled (connectors/capture-parking.ts:
+   * a capture does not append a record the lot holds).
+   */
+  async names(collection: string, shardId: string): Promise<string[]> {
+    const folder = `${this.prefix}${collection}/${shardId}/`;
+    return (await this.blobs.list(folder))
+      .map((k) => k.slice(folder.length))
+      .flatMap((n) => {
+        const m = /^(.+)\.(json|redriven)$/.exec(n);
+        return m ? [m[1] as string] : [];
+      });
+  }
+
+  /**
+   * A capture's redriven record: a tombstone takes its place (so that the record read again is not
+   * appended again), then the parked record goes. A crash between leaves both: listed, and redriven again
+   * to no effect (its origin).
+   */
+  async settle(key: string): Promise<void> {
+    const tombstone = `${key.slice(0, -'.json'.length)}.redriven`;
+    await this.blobs.put(
+      tombstone,
+      Buffer.from(`${JSON.stringify({ redrivenAt: new Date().toISOString() })}\n`),
+      'application/json',
+    );
+    await this.blobs.delete(key);
   }
 
   /** Write a parked record at its name (collection, shard, position): parking it again overwrites it. */

@@ -662,13 +662,13 @@ describe('captures under park: what cannot be appended is parked on its own, and
     await landing.put('in/b.jsonl', Buffer.from('{"id":7,"qty":\n{"id":8,"qty":900}\n{"id":9,"qty":1}\n'));
     expect(await runPollingCapture(src, opts)).toMatchObject({ docs: 1, parked: 2 });
     const fixedOpts = (await fix()).opts;
-    // The redrive dies after appending the refused document and before removing it from the lot.
-    const remove = lot.remove.bind(lot);
-    lot.remove = async () => {
+    // The redrive dies after appending the refused document and before settling it in the lot.
+    const settle = lot.settle.bind(lot);
+    lot.settle = async () => {
       throw new Error('injected crash before the parked record is removed');
     };
     await expect(redriveCapture(fixedOpts, lot, src)).rejects.toThrow(/injected crash/);
-    lot.remove = remove;
+    lot.settle = settle;
     const kept = (await lot.list()).find((x) => x.parked.position === '000000000001')?.parked;
     expect(kept?.capture?.redriveAlone).toBe('000000000001');
     expect(await redriveCapture(fixedOpts, lot, src)).toMatchObject({ redriven: 1, remaining: 1 });

@@ -9,8 +9,9 @@
  *   event fails every attempt and lands on the capture's dead-letter queue, and the poll halts at it
  *   (fails, state unchanged) until the object is fixed; then its lines arrive, once;
  * - under `park`, an object with a malformed line and a document its schema refuses: those two are
- *   parked, the rest appended (by the event and again by the poll, counted once); `sluice redrive` after
- *   the fix appends the document once, and the malformed line stays parked.
+ *   parked, the rest appended; after the fix, the poll's first read of the object does not append the
+ *   parked document (it passes now, but only the redrive appends it), `sluice redrive` appends it once, a
+ *   redelivered event after that adds nothing, and the malformed line stays parked.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -196,20 +197,19 @@ describe('source-s3 under park (`-c onFailure={"capture:…":"park"}`)', () => {
     expect(parked.find((p) => !p.capture?.unread)?.doc).toMatchObject({ sku: 'c', qty: 1000 });
     expect(runner.task('capture:faults/from-s3').metrics.DocsParked).toBe(2);
 
-    // The scheduled poll reads p1 again: nothing counted twice, nothing parked twice.
+    // Still refused: the redrive keeps both, each with a failed attempt.
+    expect(await runner.redrive('capture:faults/from-s3')).toMatchObject({ redriven: 0, remaining: 2 });
+
+    // The fix, deployed. The scheduled poll then reads p1 for the first time (it does not know what
+    // events brought): the refused document passes now, but it is the parking lot's — appended by the
+    // redrive alone, once — and the malformed line is parked already: nothing counted, nothing parked twice.
+    writeFileSync(catalogPath, base);
+    const fixed = await assemblyOf(catalogPath, context);
+    expect((await runner.reload(fixed)).applied).toBe(true);
     await runner.runSchedules();
     await runner.drain();
     expect(await view(runner)).toEqual({ a: 4, b: 2 });
     expect(await lot.list()).toHaveLength(2);
-    expect(runner.task('capture:faults/from-s3').metrics.DocsParked).toBe(2);
-
-    // Still refused: the redrive keeps both (the line waits behind the document of its object).
-    expect(await runner.redrive('capture:faults/from-s3')).toMatchObject({ redriven: 0, remaining: 2 });
-
-    // The fix, deployed; then the redrive appends the document, once, and leaves the malformed line.
-    writeFileSync(catalogPath, base);
-    const fixed = await assemblyOf(catalogPath, context);
-    expect((await runner.reload(fixed)).applied).toBe(true);
     const result = await runner.redrive('capture:faults/from-s3');
     expect(result, JSON.stringify(result)).toMatchObject({ redriven: 1, remaining: 1 });
     expect(result.failures[0]?.error).toMatch(/p1\.jsonl:2: invalid JSON/);
@@ -217,7 +217,12 @@ describe('source-s3 under park (`-c onFailure={"capture:…":"park"}`)', () => {
       await runner.drain();
       return JSON.stringify(await view(runner)) === '{"a":4,"b":2,"c":1000}';
     });
-    await runner.runSchedules();
+    // p1's event delivered again after the redrive: its tombstone keeps the document from a second count.
+    await runner.task('capture:faults/from-s3').fn.invoke({
+      source: 'aws.s3',
+      'detail-type': 'Object Created',
+      detail: { bucket: { name: 'faults-drop' }, object: { key: 'incoming/p1.jsonl' } },
+    });
     await runner.drain();
     expect(await view(runner)).toEqual({ a: 4, b: 2, c: 1000 });
     expect(runner.denied).toEqual([]);
