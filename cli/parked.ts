@@ -269,12 +269,6 @@ export async function runParked(
   }
 }
 
-/** A stream position as `<seq>#<index>`; a capture's (a record index, a row's key) as it is. */
-function position(p: string): string {
-  const m = /^([0-9]+):([0-9]+)$/.exec(p);
-  return m ? `${m[1].replace(/^0+(?=\d)/, '')}#${Number(m[2])}` : p;
-}
-
 export async function runRedrive(
   name: string,
   opts: ParkedOptions,
@@ -283,8 +277,7 @@ export async function runRedrive(
   try {
     const { label, result } = await redriveParked(name, opts);
     out.write(`${label}: ${result.redriven} redriven, ${result.remaining} still parked\n`);
-    for (const f of result.failures)
-      out.write(`  failed again: ${f.collection} ${f.shardId} ${position(f.position)}: ${f.error}\n`);
+    for (const f of result.failures) out.write(`  failed again: ${f.collection}  ${f.where}: ${f.error}\n`);
     return result.failures.length > 0 ? 1 : 0;
   } catch (e) {
     if (!(e instanceof ParkedCommandError)) throw e;

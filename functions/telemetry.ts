@@ -15,6 +15,7 @@ import {
   ParkingLot,
   type RedriveResult,
   redriveBatches,
+  whereParked,
 } from '../shared/ports/parking.ts';
 import { kinesisBatch } from './edge.ts';
 
@@ -194,6 +195,7 @@ async function redrive(task: BatchTask, log: Log): Promise<RedriveResult> {
             collection: batch.collection,
             shardId: records[i].shardId,
             position: d.streamPosition,
+            where: whereParked(records[i]),
             error: describeError(err),
           });
           break;

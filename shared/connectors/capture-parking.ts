@@ -32,7 +32,13 @@ import { createHash } from 'node:crypto';
 import { SluiceError } from '../errors.ts';
 import type { JsonObject } from '../json/types.ts';
 import { metaUuid } from '../meta/uuid.ts';
-import { describeError, type ParkedDoc, type ParkingLot, type RedriveResult } from '../ports/parking.ts';
+import {
+  describeError,
+  type ParkedDoc,
+  type ParkingLot,
+  type RedriveResult,
+  whereParked,
+} from '../ports/parking.ts';
 import {
   appendPrepared,
   type CaptureRunOptions,
@@ -278,6 +284,7 @@ export async function redriveCapture(
           collection: parked.collection,
           shardId: parked.shardId,
           position: parked.position,
+          where: whereParked(parked),
           error: describeError(e),
         });
         result.remaining++;

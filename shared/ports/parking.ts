@@ -73,7 +73,14 @@ export interface RedriveResult {
   /** Documents still parked (failed again, or behind one that did on their shard). */
   remaining: number;
   /** Per redrive shard that stopped: the first document that failed again. */
-  failures: { collection: string; shardId: string; position: string; error: string }[];
+  failures: {
+    collection: string;
+    shardId: string;
+    position: string;
+    /** Where it was, for people (whereParked). */
+    where: string;
+    error: string;
+  }[];
 }
 
 /**

@@ -213,6 +213,7 @@ describe('source-s3 under park (`-c onFailure={"capture:…":"park"}`)', () => {
     const result = await runner.redrive('capture:faults/from-s3');
     expect(result, JSON.stringify(result)).toMatchObject({ redriven: 1, remaining: 1 });
     expect(result.failures[0]?.error).toMatch(/p1\.jsonl:2: invalid JSON/);
+    expect(result.failures[0]?.where).toBe('incoming/p1.jsonl record 1');
     await until('the redriven document counted', async () => {
       await runner.drain();
       return JSON.stringify(await view(runner)) === '{"a":4,"b":2,"c":1000}';

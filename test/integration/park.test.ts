@@ -97,6 +97,7 @@ describe('park: the failing document is set aside, the rest goes on', () => {
     const again = await runner.redrive('derivation:test/totals');
     expect(again).toMatchObject({ redriven: 0, remaining: 1 });
     expect(again.failures[0]?.error).toMatch(/cannot derive this one/);
+    expect(again.failures[0]?.where).toMatch(/^shard shardId-\d+ · position [1-9]\d*#\d+$/);
     expect((await lot.list())[0].parked.redriveAttempts).toBe(1);
 
     // Fixed and applied (the edit is re-synthesized; the derivation restarts alone).
