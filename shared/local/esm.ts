@@ -142,6 +142,8 @@ interface ShardState {
   info: ShardInfo;
   checkpoint: string | undefined;
   done: boolean;
+  /** The poll of this shard under way (the loop's or drain()'s): there is never more than one. */
+  polling?: Promise<number>;
 }
 
 /**
@@ -329,7 +331,22 @@ export class EventSourceMapping {
     }
   }
 
-  private async pollShard(s: ShardState): Promise<number> {
+  /**
+   * One poll of a shard at a time: `drain()` (tests, `runner.drain()`) and the polling loop (`start()`)
+   * may run together, and two polls would read from the same checkpoint and deliver the same batch twice
+   * at once, out of order with each other (Lambda runs one batch of a shard at a time,
+   * ParallelizationFactor 1). A poll started while another runs waits for it and returns what it delivered.
+   */
+  private pollShard(s: ShardState): Promise<number> {
+    if (s.polling) return s.polling;
+    const p = this.pollShardNow(s).finally(() => {
+      s.polling = undefined;
+    });
+    s.polling = p;
+    return p;
+  }
+
+  private async pollShardNow(s: ShardState): Promise<number> {
     const batchSize = this.o.batchSize ?? 100;
     let seen = this.nudges;
     const first = await this.o.journal.read(this.o.collection, s.info.shardId, s.checkpoint, batchSize);
