@@ -16,7 +16,7 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { SluiceError } from '../errors.ts';
 import { recordsToEvent } from '../ports/events.ts';
-import { unpackFrameEntries } from '../ports/framing.ts';
+import { misrouted, unpackFrameEntries } from '../ports/framing.ts';
 import type { Journal, JournalRecord, ShardInfo } from '../ports/journal.ts';
 import { padSequence } from '../ports/position.ts';
 import type { StateStore } from '../ports/state.ts';
@@ -121,6 +121,7 @@ export class CrashError extends SluiceError {
 function countDocs(records: JournalRecord[]): number {
   let n = 0;
   for (const r of records) {
+    if (misrouted(r.partitionKey, r.shardId)) continue; // void: its documents were sent again
     try {
       n += unpackFrameEntries(r.data).length;
     } catch {
