@@ -27,8 +27,9 @@
  * outputs get one after the batch's last input. Watermarks expire once no replay can reach them (ports/state.ts expireMarks). They are stored (StateStore
  * `putWatermarks`) after the outputs are appended and before the mapping checkpoints: a crash before
  * they are stored re-derives the same outputs with the same origins (dropped downstream, again by origin);
- * a crash after skips everything on replay. Limit: after a reshard of an input stream, a child shard's
- * watermarks start empty (docs/local-stack.md "Limits").
+ * a crash after skips everything on replay. After a reshard of an input stream, a child shard's
+ * watermarks start from its parents' (ports/state.ts inheritMarks): a copy re-published by an upstream
+ * task replaying across the reshard lands in the child, and without them would be derived again.
  */
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
 import { matchesPartitions } from '../catalog/partitions.ts';
@@ -41,7 +42,13 @@ import type { DerivationCheckpoint, DerivationStateStore } from '../ports/deriva
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
-import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
+import {
+  expireMarks,
+  inheritMarks,
+  moveMark,
+  type OriginWatermarks,
+  type StateStore,
+} from '../ports/state.ts';
 import { stateTaskId } from '../ports/state-partitions.ts';
 import { fromPages, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
@@ -73,6 +80,12 @@ export interface DeriveTaskOptions {
   marksHorizonSeconds?: number;
   /** Clock of the marks' times (tests). */
   now?: () => number;
+  /**
+   * The parent shards of an input shard (none for a shard the stream was created with), whose watermarks
+   * a new shard starts from. Default: the journal's shard list (Kinesis ListShards on the input stream,
+   * which the event-source mapping's read grant includes), read when a shard is first seen.
+   */
+  parentsOf?: (collection: string, shardId: string) => Promise<string[]>;
 }
 
 export class DeriveTask {
@@ -91,6 +104,8 @@ export class DeriveTask {
   private reopen = false;
   /** Its id in the state store (`derivation:<name>`): its watermarks' partition. */
   readonly stateTask: string;
+  /** Input shards' parents, by `<collection>/<shardId>` (a shard's lineage never changes). */
+  private readonly lineage = new Map<string, string[]>();
 
   constructor(
     readonly collection: CollectionSpec,
@@ -156,9 +171,17 @@ export class DeriveTask {
         let m = marks.get(shard);
         if (!m) {
           const loaded = await store.getWatermarks(this.stateTask, shard);
+          // A shard without marks yet may be a child of a reshard: it starts from its parents' marks.
+          const from =
+            loaded ??
+            (docs.some((x) => x.hasOrigin)
+              ? await this.inherited(sourceCollection, d.shardId, (p) =>
+                  store.getWatermarks(this.stateTask, `${sourceCollection}/${p}`),
+                )
+              : undefined);
           m = {
             loaded,
-            next: { upTo: loaded?.upTo ?? '', marks: { ...loaded?.marks }, at: { ...loaded?.at } },
+            next: { upTo: loaded?.upTo ?? '', marks: { ...from?.marks }, at: { ...from?.at } },
           };
           expireMarks(m.next, this.nowSeconds(), this.opts.marksHorizonSeconds);
           marks.set(shard, m);
@@ -190,6 +213,29 @@ export class DeriveTask {
     }
     this.stats.docsOut += out.length;
     return out.length;
+  }
+
+  /**
+   * The watermarks a shard first seen inherits from its parents (ports/state.ts inheritMarks), read with
+   * `marksOf` (the stateless task's store, or the stateful task's manifest).
+   */
+  private async inherited(
+    collection: string,
+    shardId: string,
+    marksOf: (parent: string) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined,
+  ): Promise<OriginWatermarks | undefined> {
+    const key = `${collection}/${shardId}`;
+    let parents = this.lineage.get(key);
+    if (!parents) {
+      if (this.opts.parentsOf) parents = await this.opts.parentsOf(collection, shardId);
+      else {
+        const info = (await this.journal.listShards(collection)).find((x) => x.shardId === shardId);
+        parents = [info?.parentShardId, info?.adjacentParentShardId].filter((x): x is string => !!x);
+      }
+      this.lineage.set(key, parents);
+    }
+    if (parents.length === 0) return undefined;
+    return inheritMarks(await Promise.all(parents.map((p) => marksOf(p))));
   }
 
   private nowSeconds(): number {
@@ -276,6 +322,17 @@ export class DeriveTask {
     try {
       if (this.openedVersion !== manifest.version) await this.restore(manifest, store);
       const shards = structuredClone(manifest.shards);
+      // A shard first seen may be a child of a reshard: it starts from its parents' committed marks.
+      const first = docs[0];
+      const firstKey = first ? `${sourceCollection}/${first.shardId}` : '';
+      if (first && !shards[firstKey] && docs.some((x) => x.hasOrigin)) {
+        const seed = await this.inherited(
+          sourceCollection,
+          first.shardId,
+          (p) => manifest.shards[`${sourceCollection}/${p}`],
+        );
+        if (seed) shards[firstKey] = seed;
+      }
       const expired = new Set<string>();
       const out: AppendDoc[] = [];
       let processed = 0;

@@ -257,5 +257,7 @@ describe('resharding while documents flow', () => {
     expect((await streams.listShards(events)).filter((s) => s.closed).length).toBe(4);
     expect((await streams.listShards(steps)).filter((s) => s.closed).length).toBe(3);
     for (const t of runner.tasks) expect(t.metrics.TaskErrors ?? 0, t.label).toBe(0);
+    // The derivations read their input streams' lineage (ListShards) within their roles.
+    expect(runner.denied).toEqual([]);
   });
 });
