@@ -28,7 +28,8 @@
  * `putWatermarks`) after the outputs are appended and before the mapping checkpoints: a crash before
  * they are stored re-derives the same outputs with the same origins (dropped downstream, again by origin);
  * a crash after skips everything on replay. After a reshard of an input stream, a child shard's
- * watermarks start from its parents' (ports/state.ts inheritMarks): a copy re-published by an upstream
+ * watermarks start from its parents' (ports/state.ts inheritMarks; a merge child's documents between its
+ * parents' marks are decided by their key's parent, seenByParent): a copy re-published by an upstream
  * task replaying across the reshard lands in the child, and without them would be derived again.
  */
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
@@ -40,7 +41,7 @@ import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { DerivationCheckpoint, DerivationStateStore } from '../ports/derivation-state.ts';
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
-import type { AppendDoc, Journal } from '../ports/journal.ts';
+import type { AppendDoc, Journal, ShardInfo } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
 import {
   expireMarks,
@@ -80,12 +81,6 @@ export interface DeriveTaskOptions {
   marksHorizonSeconds?: number;
   /** Clock of the marks' times (tests). */
   now?: () => number;
-  /**
-   * The parent shards of an input shard (none for a shard the stream was created with), whose watermarks
-   * a new shard starts from. Default: the journal's shard list (Kinesis ListShards on the input stream,
-   * which the event-source mapping's read grant includes), read when a shard is first seen.
-   */
-  parentsOf?: (collection: string, shardId: string) => Promise<string[]>;
 }
 
 export class DeriveTask {
@@ -104,8 +99,15 @@ export class DeriveTask {
   private reopen = false;
   /** Its id in the state store (`derivation:<name>`): its watermarks' partition. */
   readonly stateTask: string;
-  /** Input shards' parents, by `<collection>/<shardId>` (a shard's lineage never changes). */
-  private readonly lineage = new Map<string, string[]>();
+  /**
+   * The input streams' shards (lineage and hash ranges: Kinesis ListShards, which the event-source
+   * mapping's read grant includes), by collection: listed once, and again for a shard not in the list.
+   */
+  private readonly shardLists = new Map<string, ShardInfo[]>();
+  /** Parents' stored watermarks, by `<collection>/<shardId>`: final, a child is read after its parents. */
+  private readonly parentMarks = new Map<string, Promise<OriginWatermarks | undefined>>();
+  /** Hash keys of input documents (as their journal routed them), by collection. */
+  private readonly hashers = new Map<string, KeyExtractor>();
 
   constructor(
     readonly collection: CollectionSpec,
@@ -176,7 +178,7 @@ export class DeriveTask {
             loaded ??
             (docs.some((x) => x.hasOrigin)
               ? await this.inherited(sourceCollection, d.shardId, (p) =>
-                  store.getWatermarks(this.stateTask, `${sourceCollection}/${p}`),
+                  this.storedParentMarks(store, `${sourceCollection}/${p}`),
                 )
               : undefined);
           m = {
@@ -190,11 +192,15 @@ export class DeriveTask {
       }
     }
     const out: AppendDoc[] = [];
+    const storedMarks = (p: string) => this.storedParentMarks(store!, `${sourceCollection}/${p}`);
     for (const d of docs) {
       if (store && d.hasOrigin) {
         const w = marks.get(`${sourceCollection}/${d.shardId}`)!.next;
         const seen = w.marks[d.source];
-        if (seen !== undefined && d.position <= seen) {
+        if (
+          (seen !== undefined && d.position <= seen) ||
+          (await this.seenByParent(sourceCollection, d, storedMarks))
+        ) {
           this.stats.docsSkipped++;
           continue;
         }
@@ -215,6 +221,31 @@ export class DeriveTask {
     return out.length;
   }
 
+  /** The parents of an input shard (a split's one, a merge's two; none for an original shard). */
+  private async parentsOf(collection: string, shardId: string): Promise<ShardInfo[]> {
+    let list = this.shardLists.get(collection);
+    if (!list?.some((x) => x.shardId === shardId)) {
+      list = await this.journal.listShards(collection);
+      this.shardLists.set(collection, list);
+    }
+    const info = list.find((x) => x.shardId === shardId);
+    const ids = [info?.parentShardId, info?.adjacentParentShardId];
+    return list.filter((x) => ids.includes(x.shardId));
+  }
+
+  /** A parent shard's watermarks in the store, read once (they are final). */
+  private storedParentMarks(
+    store: Pick<StateStore, 'getWatermarks'>,
+    shard: string,
+  ): Promise<OriginWatermarks | undefined> {
+    let m = this.parentMarks.get(shard);
+    if (!m) {
+      m = store.getWatermarks(this.stateTask, shard);
+      this.parentMarks.set(shard, m);
+    }
+    return m;
+  }
+
   /**
    * The watermarks a shard first seen inherits from its parents (ports/state.ts inheritMarks), read with
    * `marksOf` (the stateless task's store, or the stateful task's manifest).
@@ -224,18 +255,39 @@ export class DeriveTask {
     shardId: string,
     marksOf: (parent: string) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined,
   ): Promise<OriginWatermarks | undefined> {
-    const key = `${collection}/${shardId}`;
-    let parents = this.lineage.get(key);
-    if (!parents) {
-      if (this.opts.parentsOf) parents = await this.opts.parentsOf(collection, shardId);
-      else {
-        const info = (await this.journal.listShards(collection)).find((x) => x.shardId === shardId);
-        parents = [info?.parentShardId, info?.adjacentParentShardId].filter((x): x is string => !!x);
-      }
-      this.lineage.set(key, parents);
-    }
+    const parents = await this.parentsOf(collection, shardId);
     if (parents.length === 0) return undefined;
-    return inheritMarks(await Promise.all(parents.map((p) => marksOf(p))));
+    return inheritMarks(await Promise.all(parents.map((p) => marksOf(p.shardId))));
+  }
+
+  /**
+   * Whether `d`, in a shard born of a merge and beyond that shard's own marks, is a copy one of its
+   * parents already processed. A merge child starts from the lower of its parents' marks (inheritMarks),
+   * which knows only what lies below both; a copy between the two is decided by its key: the parent whose
+   * hash range holds the key saw every document of that source and range up to its mark (the argument of
+   * inheritMarks). A split child starts from its parent's marks, which decide alone.
+   */
+  private async seenByParent(
+    collection: string,
+    d: DecodedDoc,
+    marksOf: (parent: string) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined,
+  ): Promise<boolean> {
+    const parents = await this.parentsOf(collection, d.shardId);
+    if (parents.length < 2) return false;
+    const marks = await Promise.all(parents.map((p) => marksOf(p.shardId)));
+    // Past both parents' marks (every document once the child has moved on): no copy, no hashing.
+    if (!marks.some((m) => m?.marks[d.source] !== undefined && d.position <= m.marks[d.source])) return false;
+    const spec = this.sourceSpecs.get(collection);
+    if (!spec) return false;
+    let hasher = this.hashers.get(collection);
+    if (!hasher) {
+      hasher = keyExtractor(spec.key);
+      this.hashers.set(collection, hasher);
+    }
+    const h = BigInt(explicitHashKey(Buffer.from(hasher.packBinary(d.doc), 'latin1')));
+    const i = parents.findIndex((p) => h >= BigInt(p.startingHashKey) && h <= BigInt(p.endingHashKey));
+    const seen = i < 0 ? undefined : marks[i]?.marks[d.source];
+    return seen !== undefined && d.position <= seen;
   }
 
   private nowSeconds(): number {
@@ -353,7 +405,10 @@ export class DeriveTask {
         s.upTo = d.streamPosition;
         if (d.hasOrigin) {
           const seen = s.marks[d.source];
-          if (seen !== undefined && d.position <= seen) {
+          if (
+            (seen !== undefined && d.position <= seen) ||
+            (await this.seenByParent(sourceCollection, d, (p) => manifest.shards[`${sourceCollection}/${p}`]))
+          ) {
             this.stats.docsSkipped++;
             continue;
           }

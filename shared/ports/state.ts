@@ -121,7 +121,8 @@ export function expireMarks(
  * key is in a parent's hash range, up to the parent's mark, did land in that parent and was processed.
  * - split: the child's hash range lies inside its parent's: the parent's marks.
  * - merge: a document in the child belongs to either parent's range, so only what is below both parents'
- *   marks is known: per source, the lower of the two, and nothing for a source only one parent saw.
+ *   marks is known: per source, the lower of the two, and nothing for a source only one parent saw (the
+ *   derive task decides a document between the two by its key's parent: task.ts seenByParent).
  */
 export function inheritMarks(parents: (OriginWatermarks | undefined)[]): OriginWatermarks | undefined {
   if (parents.length === 0 || parents.some((p) => p === undefined)) return undefined;
