@@ -41,7 +41,8 @@ import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { DerivationCheckpoint, DerivationStateStore } from '../ports/derivation-state.ts';
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
-import type { AppendDoc, Journal, ShardInfo } from '../ports/journal.ts';
+import type { AppendDoc, Journal } from '../ports/journal.ts';
+import { ShardLineage, seenByParent } from '../ports/lineage.ts';
 import { formatOrigin } from '../ports/position.ts';
 import {
   expireMarks,
@@ -99,11 +100,8 @@ export class DeriveTask {
   private reopen = false;
   /** Its id in the state store (`derivation:<name>`): its watermarks' partition. */
   readonly stateTask: string;
-  /**
-   * The input streams' shards (lineage and hash ranges: Kinesis ListShards, which the event-source
-   * mapping's read grant includes), by collection: listed once, and again for a shard not in the list.
-   */
-  private readonly shardLists = new Map<string, ShardInfo[]>();
+  /** The input streams' lineage (Kinesis ListShards, which the event-source mapping's read grant includes). */
+  private readonly lineage: ShardLineage;
   /** Parents' stored watermarks, by `<collection>/<shardId>`: final, a child is read after its parents. */
   private readonly parentMarks = new Map<string, Promise<OriginWatermarks | undefined>>();
   /** Hash keys of input documents (as their journal routed them), by collection. */
@@ -118,6 +116,7 @@ export class DeriveTask {
   ) {
     this.extractor = keyExtractor(collection.key);
     this.stateTask = stateTaskId('derivation', collection.name);
+    this.lineage = new ShardLineage(journal);
     for (const name of new Set((collection.derive?.transforms ?? []).map((t) => t.source.name))) {
       const spec = catalog.collections[name];
       if (spec) this.sourceSpecs.set(name, spec);
@@ -221,18 +220,6 @@ export class DeriveTask {
     return out.length;
   }
 
-  /** The parents of an input shard (a split's one, a merge's two; none for an original shard). */
-  private async parentsOf(collection: string, shardId: string): Promise<ShardInfo[]> {
-    let list = this.shardLists.get(collection);
-    if (!list?.some((x) => x.shardId === shardId)) {
-      list = await this.journal.listShards(collection);
-      this.shardLists.set(collection, list);
-    }
-    const info = list.find((x) => x.shardId === shardId);
-    const ids = [info?.parentShardId, info?.adjacentParentShardId];
-    return list.filter((x) => ids.includes(x.shardId));
-  }
-
   /** A parent shard's watermarks in the store, read once (they are final). */
   private storedParentMarks(
     store: Pick<StateStore, 'getWatermarks'>,
@@ -255,39 +242,34 @@ export class DeriveTask {
     shardId: string,
     marksOf: (parent: string) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined,
   ): Promise<OriginWatermarks | undefined> {
-    const parents = await this.parentsOf(collection, shardId);
+    const parents = await this.lineage.parentsOf(collection, shardId);
     if (parents.length === 0) return undefined;
     return inheritMarks(await Promise.all(parents.map((p) => marksOf(p.shardId))));
   }
 
   /**
    * Whether `d`, in a shard born of a merge and beyond that shard's own marks, is a copy one of its
-   * parents already processed. A merge child starts from the lower of its parents' marks (inheritMarks),
-   * which knows only what lies below both; a copy between the two is decided by its key: the parent whose
-   * hash range holds the key saw every document of that source and range up to its mark (the argument of
-   * inheritMarks). A split child starts from its parent's marks, which decide alone.
+   * parents already processed (ports/lineage.ts): a merge child starts from the lower of its parents'
+   * marks, and a document between the two is decided by its key's parent. Split children and shards the
+   * stream began with: never (their own marks decide).
    */
   private async seenByParent(
     collection: string,
     d: DecodedDoc,
     marksOf: (parent: string) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined,
   ): Promise<boolean> {
-    const parents = await this.parentsOf(collection, d.shardId);
+    const parents = await this.lineage.parentsOf(collection, d.shardId);
     if (parents.length < 2) return false;
     const marks = await Promise.all(parents.map((p) => marksOf(p.shardId)));
-    // Past both parents' marks (every document once the child has moved on): no copy, no hashing.
-    if (!marks.some((m) => m?.marks[d.source] !== undefined && d.position <= m.marks[d.source])) return false;
-    const spec = this.sourceSpecs.get(collection);
-    if (!spec) return false;
-    let hasher = this.hashers.get(collection);
-    if (!hasher) {
-      hasher = keyExtractor(spec.key);
-      this.hashers.set(collection, hasher);
-    }
-    const h = BigInt(explicitHashKey(Buffer.from(hasher.packBinary(d.doc), 'latin1')));
-    const i = parents.findIndex((p) => h >= BigInt(p.startingHashKey) && h <= BigInt(p.endingHashKey));
-    const seen = i < 0 ? undefined : marks[i]?.marks[d.source];
-    return seen !== undefined && d.position <= seen;
+    return seenByParent(parents, marks, d, () => {
+      let hasher = this.hashers.get(collection);
+      if (!hasher) {
+        // The input collection's key, as its journal routed the document.
+        hasher = keyExtractor(this.sourceSpecs.get(collection)!.key);
+        this.hashers.set(collection, hasher);
+      }
+      return explicitHashKey(Buffer.from(hasher.packBinary(d.doc), 'latin1'));
+    });
   }
 
   private nowSeconds(): number {
