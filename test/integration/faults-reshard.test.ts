@@ -249,10 +249,10 @@ describe('resharding while documents flow', () => {
     });
     expect(fragments.events).toEqual(expectedCounts);
     expect(fragments.steps).toEqual(expectedCounts);
-    // Producers did pack on stale maps (their shard maps are cached for a minute): records landed in a
-    // shard they were not packed for, void, their documents sent again.
+    // The ingest function did pack on stale maps (its shard map is cached for a minute): records landed in
+    // a shard they were not packed for, void, their documents sent again. (The derivation's appends to
+    // rs/steps usually do too, unless a cold instance with a fresh map took the next batch.)
     expect(voided.events).toBeGreaterThan(0);
-    expect(voided.steps).toBeGreaterThan(0);
     // The reshards happened: both streams have closed shards, and nothing failed on the way.
     expect((await streams.listShards(events)).filter((s) => s.closed).length).toBe(4);
     expect((await streams.listShards(steps)).filter((s) => s.closed).length).toBe(3);
