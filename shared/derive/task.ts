@@ -42,15 +42,9 @@ import { metaUuid } from '../meta/uuid.ts';
 import type { DerivationCheckpoint, DerivationStateStore } from '../ports/derivation-state.ts';
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
-import { ShardLineage, seenByParent } from '../ports/lineage.ts';
+import { type MarksOf, ShardLineage, seenByParent } from '../ports/lineage.ts';
 import { formatOrigin } from '../ports/position.ts';
-import {
-  expireMarks,
-  inheritMarks,
-  moveMark,
-  type OriginWatermarks,
-  type StateStore,
-} from '../ports/state.ts';
+import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
 import { stateTaskId } from '../ports/state-partitions.ts';
 import { fromPages, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
@@ -234,17 +228,15 @@ export class DeriveTask {
   }
 
   /**
-   * The watermarks a shard first seen inherits from its parents (ports/state.ts inheritMarks), read with
-   * `marksOf` (the stateless task's store, or the stateful task's manifest).
+   * The watermarks a shard first seen inherits from its parents (ports/lineage.ts), read with `marksOf`
+   * (the stateless task's store, or the stateful task's manifest).
    */
-  private async inherited(
+  private inherited(
     collection: string,
     shardId: string,
-    marksOf: (parent: string) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined,
+    marksOf: MarksOf,
   ): Promise<OriginWatermarks | undefined> {
-    const parents = await this.lineage.parentsOf(collection, shardId);
-    if (parents.length === 0) return undefined;
-    return inheritMarks(await Promise.all(parents.map((p) => marksOf(p.shardId))));
+    return this.lineage.inherited(collection, shardId, marksOf);
   }
 
   /**
@@ -253,14 +245,10 @@ export class DeriveTask {
    * marks, and a document between the two is decided by its key's parent. Split children and shards the
    * stream began with: never (their own marks decide).
    */
-  private async seenByParent(
-    collection: string,
-    d: DecodedDoc,
-    marksOf: (parent: string) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined,
-  ): Promise<boolean> {
+  private async seenByParent(collection: string, d: DecodedDoc, marksOf: MarksOf): Promise<boolean> {
     const parents = await this.lineage.parentsOf(collection, d.shardId);
     if (parents.length < 2) return false;
-    const marks = await Promise.all(parents.map((p) => marksOf(p.shardId)));
+    const marks = await Promise.all(parents.map((p) => this.lineage.marksOf(collection, p.shardId, marksOf)));
     return seenByParent(parents, marks, d, () => {
       let hasher = this.hashers.get(collection);
       if (!hasher) {

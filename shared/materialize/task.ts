@@ -549,12 +549,15 @@ export class MaterializeTask {
     const parents = await this.lineage.parentsOf(collection, docs[0].shardId);
     if (parents.length === 0) return undefined;
     const extractor = this.bindings.find((b) => b.collection.name === collection)!.extractor;
+    const stored = (shardId: string) => {
+      const v = this.checkpoint[originMarksKey(collection, shardId)];
+      return v === undefined ? undefined : readOriginMarks(v);
+    };
+    const lineage = this.lineage;
     return {
       parents,
-      marks: parents.map((p) => {
-        const v = this.checkpoint[originMarksKey(collection, p.shardId)];
-        return v === undefined ? undefined : readOriginMarks(v);
-      }),
+      // A parent without marks of its own (it applied nothing with an origin) has its parents'.
+      marks: await Promise.all(parents.map((p) => lineage.marksOf(collection, p.shardId, stored))),
       hashKey: (d) => explicitHashKey(Buffer.from(extractor.packBinary(d.doc), 'latin1')),
     };
   }

@@ -8,7 +8,15 @@
  * parents' marks is decided by its key's parent (`seenByParent`).
  */
 import type { Journal, ShardInfo } from './journal.ts';
-import type { OriginWatermarks } from './state.ts';
+import { inheritMarks, type OriginWatermarks } from './state.ts';
+
+/** A task's stored marks of one shard of a collection (undefined: none stored). */
+export type MarksOf = (
+  shardId: string,
+) => Promise<OriginWatermarks | undefined> | OriginWatermarks | undefined;
+
+/** Reshards followed back through shards without marks of their own (a bound on a corrupt lineage). */
+const MAX_GENERATIONS = 16;
 
 /** Shards' parents and hash ranges, from the journal's shard list (Kinesis ListShards). */
 export class ShardLineage {
@@ -27,6 +35,35 @@ export class ShardLineage {
     const info = list.find((x) => x.shardId === shardId);
     const ids = [info?.parentShardId, info?.adjacentParentShardId];
     return list.filter((x) => ids.includes(x.shardId));
+  }
+
+  /**
+   * A shard's marks: its own, or, when it has none stored (it processed nothing with an origin: say a
+   * child split again before it took a record), what it inherits from its parents, and so on up.
+   */
+  async marksOf(
+    collection: string,
+    shardId: string,
+    stored: MarksOf,
+    generation = 0,
+  ): Promise<OriginWatermarks | undefined> {
+    const own = await stored(shardId);
+    if (own || generation >= MAX_GENERATIONS) return own;
+    return this.inherited(collection, shardId, stored, generation + 1);
+  }
+
+  /** What a shard without marks of its own starts from: its parents' (state.ts inheritMarks). */
+  async inherited(
+    collection: string,
+    shardId: string,
+    stored: MarksOf,
+    generation = 0,
+  ): Promise<OriginWatermarks | undefined> {
+    const parents = await this.parentsOf(collection, shardId);
+    if (parents.length === 0) return undefined;
+    return inheritMarks(
+      await Promise.all(parents.map((p) => this.marksOf(collection, p.shardId, stored, generation))),
+    );
   }
 }
 

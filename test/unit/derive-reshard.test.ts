@@ -173,6 +173,42 @@ describe('a derivation reading a resharded stream', () => {
     expect({ out, skipped }).toEqual({ out: 10, skipped: 30 });
   });
 
+  it('a grandchild whose parent never took a record (split twice in a row) starts from its grandparent marks', async () => {
+    const catalog = await catalogOf('localstack/chain.yaml');
+    const c = await chainOn(catalog, 'chain/events', 'chain/lines', 'chain/sums');
+    const ev = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        id: `e${from + i}`,
+        user: `u${(from + i) % 3}`,
+        amount: from + i,
+      }));
+    const idOf = (d: Json) => (d as { id: string }).id;
+    await c.source(ev(0, 20), idOf);
+    const events = await c.j.listShards('chain/events');
+    await deliver(await c.up(), c.j, 'chain/events', events);
+    const down = await c.down(new MemoryStateStore());
+    const [parent] = await c.j.listShards('chain/lines');
+    await deliver(down, c.j, 'chain/lines', [parent]);
+    const split = async (s: ShardInfo, n: number) => {
+      await clients.kinesis.send(
+        new SplitShardCommand({
+          StreamName: c.name('chain/lines'),
+          ShardToSplit: s.shardId,
+          NewStartingHashKey: ((BigInt(s.startingHashKey) + BigInt(s.endingHashKey)) / 2n).toString(),
+        }),
+      );
+      return sorted(
+        (await untilShards(c.j, 'chain/lines', n)).filter((x) => !x.closed && x.parentShardId === s.shardId),
+      );
+    };
+    const [low, high] = await split(parent, 3);
+    const grandchildren = await split(low, 5);
+    await c.source(ev(20, 10), idOf);
+    await deliver(await c.up(), c.j, 'chain/events', events);
+    await deliver(down, c.j, 'chain/lines', [low, high, ...grandchildren]);
+    expect({ out: down.stats.docsOut, skipped: down.stats.docsSkipped }).toEqual({ out: 30, skipped: 20 });
+  });
+
   it('stateful (marks in the SQLite / TypeScript manifest): copies re-published into split and merged children are dropped, the state carries on', async () => {
     const catalog = await catalogOf('reshard/flow.yaml');
     const c = await chainOn(catalog, 'rs/events', 'rs/steps', 'rs/echo');
