@@ -27,6 +27,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
 import { SluiceError } from '../errors.ts';
+import { plannedPartitionKey } from '../ports/framing.ts';
 import { JournalError, type ShardInfo } from '../ports/journal.ts';
 import type { UsageMeter } from '../ports/usage.ts';
 
@@ -83,9 +84,12 @@ export function noBlindRetry(cmd: PutRecordsCommand): PutRecordsCommand {
   return cmd;
 }
 
-/** A fresh partition key for a record: its shard (for people reading the stream) and a random token. */
+/**
+ * A fresh partition key for a record: the shard it was packed for (consumers drop a record found in
+ * another: framing.ts `misrouted`) and a random token.
+ */
 export function recordToken(shardId: string): string {
-  return `${shardId}/${randomBytes(12).toString('base64url')}`;
+  return plannedPartitionKey(shardId, randomBytes(12).toString('base64url'));
 }
 
 export interface Landed {

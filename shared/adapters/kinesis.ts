@@ -11,6 +11,12 @@
  * answer may hide an applied write (a 5xx, a timeout, a reset connection) is never sent again blindly:
  * the records of it found in the stream are taken as written, and only the rest are sent again
  * (kinesis-landed.ts), so a lost answer does not append a document twice.
+ *
+ * Resharding: a record packed on a stale shard map (a shard split or merged since the map was read) lands
+ * in the one shard owning its ExplicitHashKey, possibly with documents of keys another child owns. Each
+ * record's partition key names the shard it was packed for; a record Kinesis put in another shard is void
+ * (every consumer drops it: framing.ts `misrouted`), and its documents are sent again with everything
+ * not yet sent, re-planned on a fresh map, before any later document of their keys.
  */
 import {
   CreateStreamCommand,
@@ -113,6 +119,8 @@ export class KinesisJournal implements Journal {
   retries = 0;
   /** Records of calls whose answer was lost that were found in the stream, so not sent again. */
   settled = 0;
+  /** Records that landed in another shard than they were packed for (void), their documents sent again. */
+  misrouted = 0;
 
   constructor(private readonly opts: KinesisJournalOptions) {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
@@ -136,9 +144,10 @@ export class KinesisJournal implements Journal {
 
   /**
    * The open shards' hash ranges, cached for RANGES_TTL_MS: after a split (on-demand streams split on
-   * their own) a stale map would pack documents of both children into one record, which lands in one
-   * child, breaking per-key order. The cache expires, and a ShardId mismatch on a put refreshes it and
-   * re-plans everything not yet sent (append).
+   * their own) a stale map packs documents of both children into one record, which lands in one child.
+   * Such a record is void (consumers drop it, see the header) and its documents are sent again; a ShardId
+   * mismatch on a put refreshes the map and re-plans everything not yet sent (append), so it happens at
+   * most once per stale shard and append.
    */
   private async shardRanges(collection: string, refresh = false): Promise<ShardRange[]> {
     const cached = this.ranges.get(collection);
@@ -200,10 +209,17 @@ export class KinesisJournal implements Journal {
       tokens.set(r, t);
       return t;
     };
+    // Records that landed in another shard than they were packed for: void, their documents go again.
+    const misplaced: PlannedRecord[] = [];
     const written = (r: PlannedRecord, shardId: string, sequenceNumber: string) => {
       this.opts.meter?.kinesisPut(r.payload.length + tokenOf(r).length);
-      positions.push({ shardId, sequenceNumber, docs: r.docs });
-      if (shardId !== r.shardId) resharded = true;
+      if (shardId !== r.shardId) {
+        // Its shard was split or merged since the map was read: the record may hold documents of a
+        // key that another child owns, which Lambda could apply after that key's later documents there.
+        resharded = true;
+        misplaced.push(r);
+        this.misrouted++;
+      } else positions.push({ shardId, sequenceNumber, docs: r.docs });
       const q = queues.get(r.shardId)!;
       q.shift();
       if (q.length === 0) queues.delete(r.shardId);
@@ -276,15 +292,19 @@ export class KinesisJournal implements Journal {
         }
       }
       if (resharded) {
-        // The map was stale (a split or merge): re-read it and re-plan every document not yet sent,
-        // so no further record mixes documents of different shards.
+        // The map was stale (a split or merge): re-read it and re-plan the documents of the void records
+        // and every document not yet sent, so no further record mixes documents of different shards. In
+        // document order: a key's void documents go before its unsent ones.
         resharded = false;
         if (!docsOf) {
           docsOf = new Map();
           recordDocs(planned.records, planned.indices, serialized, planned.ranges, docsOf);
         }
         const held = docsOf;
-        const unsent = [...queues.values()].flat().flatMap((r) => held.get(r) ?? []);
+        const unsent = [...misplaced, ...[...queues.values()].flat()]
+          .flatMap((r) => held.get(r) ?? [])
+          .sort((a, b) => a - b);
+        misplaced.length = 0;
         ranges = await this.shardRanges(collection, true);
         const again = planRecords(
           unsent.map((i) => serialized[i]),

@@ -17,7 +17,7 @@ import type { Json } from '../json/types.ts';
 import { packKey, unpackKey } from '../keys/index.ts';
 import type { AssemblyRunner } from '../local/assembly/runner.ts';
 import { noViewReason } from '../persist/place.ts';
-import { unpackFrameEntries } from '../ports/framing.ts';
+import { misrouted, unpackFrameEntries } from '../ports/framing.ts';
 import type { CollectionInfo, DocPage } from './api-types.ts';
 
 export type { CollectionInfo, DocPage } from './api-types.ts';
@@ -195,6 +195,8 @@ export class JournalTail {
         for (let read = 0; read < perPoll && !this.stopped; ) {
           const r = await this.journal.read(this.collection, s.shardId, this.after.get(s.shardId), 10_000);
           for (const rec of r.records) {
+            // A record packed for another shard is void (its documents were sent again): not shown twice.
+            if (misrouted(rec.partitionKey, rec.shardId)) continue;
             for (const e of unpackFrameEntries(rec.data)) shard.push({ at: rec.arrivalMs, bytes: e.bytes });
             if (shard.length > 4 * max) shard.splice(0, shard.length - max);
           }

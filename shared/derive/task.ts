@@ -27,8 +27,10 @@
  * outputs get one after the batch's last input. Watermarks expire once no replay can reach them (ports/state.ts expireMarks). They are stored (StateStore
  * `putWatermarks`) after the outputs are appended and before the mapping checkpoints: a crash before
  * they are stored re-derives the same outputs with the same origins (dropped downstream, again by origin);
- * a crash after skips everything on replay. Limit: after a reshard of an input stream, a child shard's
- * watermarks start empty (docs/local-stack.md "Limits").
+ * a crash after skips everything on replay. After a reshard of an input stream, a child shard's
+ * watermarks start from its parents' (ports/state.ts inheritMarks; a merge child's documents between its
+ * parents' marks are decided by their key's parent, seenByParent): a copy re-published by an upstream
+ * task replaying across the reshard lands in the child, and without them would be derived again.
  */
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
 import { matchesPartitions } from '../catalog/partitions.ts';
@@ -40,6 +42,7 @@ import { metaUuid } from '../meta/uuid.ts';
 import type { DerivationCheckpoint, DerivationStateStore } from '../ports/derivation-state.ts';
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
+import { type MarksOf, ShardLineage, seenByParent } from '../ports/lineage.ts';
 import { formatOrigin } from '../ports/position.ts';
 import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
 import { stateTaskId } from '../ports/state-partitions.ts';
@@ -91,6 +94,12 @@ export class DeriveTask {
   private reopen = false;
   /** Its id in the state store (`derivation:<name>`): its watermarks' partition. */
   readonly stateTask: string;
+  /** The input streams' lineage (Kinesis ListShards, which the event-source mapping's read grant includes). */
+  private readonly lineage: ShardLineage;
+  /** Parents' stored watermarks, by `<collection>/<shardId>`: final, a child is read after its parents. */
+  private readonly parentMarks = new Map<string, Promise<OriginWatermarks | undefined>>();
+  /** Hash keys of input documents (as their journal routed them), by collection. */
+  private readonly hashers = new Map<string, KeyExtractor>();
 
   constructor(
     readonly collection: CollectionSpec,
@@ -101,6 +110,7 @@ export class DeriveTask {
   ) {
     this.extractor = keyExtractor(collection.key);
     this.stateTask = stateTaskId('derivation', collection.name);
+    this.lineage = new ShardLineage(journal);
     for (const name of new Set((collection.derive?.transforms ?? []).map((t) => t.source.name))) {
       const spec = catalog.collections[name];
       if (spec) this.sourceSpecs.set(name, spec);
@@ -156,9 +166,17 @@ export class DeriveTask {
         let m = marks.get(shard);
         if (!m) {
           const loaded = await store.getWatermarks(this.stateTask, shard);
+          // A shard without marks yet may be a child of a reshard: it starts from its parents' marks.
+          const from =
+            loaded ??
+            (docs.some((x) => x.hasOrigin)
+              ? await this.inherited(sourceCollection, d.shardId, (p) =>
+                  this.storedParentMarks(store, `${sourceCollection}/${p}`),
+                )
+              : undefined);
           m = {
             loaded,
-            next: { upTo: loaded?.upTo ?? '', marks: { ...loaded?.marks }, at: { ...loaded?.at } },
+            next: { upTo: loaded?.upTo ?? '', marks: { ...from?.marks }, at: { ...from?.at } },
           };
           expireMarks(m.next, this.nowSeconds(), this.opts.marksHorizonSeconds);
           marks.set(shard, m);
@@ -167,11 +185,15 @@ export class DeriveTask {
       }
     }
     const out: AppendDoc[] = [];
+    const storedMarks = (p: string) => this.storedParentMarks(store!, `${sourceCollection}/${p}`);
     for (const d of docs) {
       if (store && d.hasOrigin) {
         const w = marks.get(`${sourceCollection}/${d.shardId}`)!.next;
         const seen = w.marks[d.source];
-        if (seen !== undefined && d.position <= seen) {
+        if (
+          (seen !== undefined && d.position <= seen) ||
+          (await this.seenByParent(sourceCollection, d, storedMarks))
+        ) {
           this.stats.docsSkipped++;
           continue;
         }
@@ -190,6 +212,52 @@ export class DeriveTask {
     }
     this.stats.docsOut += out.length;
     return out.length;
+  }
+
+  /** A parent shard's watermarks in the store, read once (they are final). */
+  private storedParentMarks(
+    store: Pick<StateStore, 'getWatermarks'>,
+    shard: string,
+  ): Promise<OriginWatermarks | undefined> {
+    let m = this.parentMarks.get(shard);
+    if (!m) {
+      m = store.getWatermarks(this.stateTask, shard);
+      this.parentMarks.set(shard, m);
+    }
+    return m;
+  }
+
+  /**
+   * The watermarks a shard first seen inherits from its parents (ports/lineage.ts), read with `marksOf`
+   * (the stateless task's store, or the stateful task's manifest).
+   */
+  private inherited(
+    collection: string,
+    shardId: string,
+    marksOf: MarksOf,
+  ): Promise<OriginWatermarks | undefined> {
+    return this.lineage.inherited(collection, shardId, marksOf);
+  }
+
+  /**
+   * Whether `d`, in a shard born of a merge and beyond that shard's own marks, is a copy one of its
+   * parents already processed (ports/lineage.ts): a merge child starts from the lower of its parents'
+   * marks, and a document between the two is decided by its key's parent. Split children and shards the
+   * stream began with: never (their own marks decide).
+   */
+  private async seenByParent(collection: string, d: DecodedDoc, marksOf: MarksOf): Promise<boolean> {
+    const parents = await this.lineage.parentsOf(collection, d.shardId);
+    if (parents.length < 2) return false;
+    const marks = await Promise.all(parents.map((p) => this.lineage.marksOf(collection, p.shardId, marksOf)));
+    return seenByParent(parents, marks, d, () => {
+      let hasher = this.hashers.get(collection);
+      if (!hasher) {
+        // The input collection's key, as its journal routed the document.
+        hasher = keyExtractor(this.sourceSpecs.get(collection)!.key);
+        this.hashers.set(collection, hasher);
+      }
+      return explicitHashKey(Buffer.from(hasher.packBinary(d.doc), 'latin1'));
+    });
   }
 
   private nowSeconds(): number {
@@ -276,6 +344,17 @@ export class DeriveTask {
     try {
       if (this.openedVersion !== manifest.version) await this.restore(manifest, store);
       const shards = structuredClone(manifest.shards);
+      // A shard first seen may be a child of a reshard: it starts from its parents' committed marks.
+      const first = docs[0];
+      const firstKey = first ? `${sourceCollection}/${first.shardId}` : '';
+      if (first && !shards[firstKey] && docs.some((x) => x.hasOrigin)) {
+        const seed = await this.inherited(
+          sourceCollection,
+          first.shardId,
+          (p) => manifest.shards[`${sourceCollection}/${p}`],
+        );
+        if (seed) shards[firstKey] = seed;
+      }
       const expired = new Set<string>();
       const out: AppendDoc[] = [];
       let processed = 0;
@@ -296,7 +375,10 @@ export class DeriveTask {
         s.upTo = d.streamPosition;
         if (d.hasOrigin) {
           const seen = s.marks[d.source];
-          if (seen !== undefined && d.position <= seen) {
+          if (
+            (seen !== undefined && d.position <= seen) ||
+            (await this.seenByParent(sourceCollection, d, (p) => manifest.shards[`${sourceCollection}/${p}`]))
+          ) {
             this.stats.docsSkipped++;
             continue;
           }

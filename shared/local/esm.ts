@@ -16,7 +16,7 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { SluiceError } from '../errors.ts';
 import { recordsToEvent } from '../ports/events.ts';
-import { unpackFrameEntries } from '../ports/framing.ts';
+import { misrouted, unpackFrameEntries } from '../ports/framing.ts';
 import type { Journal, JournalRecord, ShardInfo } from '../ports/journal.ts';
 import { padSequence } from '../ports/position.ts';
 import type { StateStore } from '../ports/state.ts';
@@ -121,6 +121,7 @@ export class CrashError extends SluiceError {
 function countDocs(records: JournalRecord[]): number {
   let n = 0;
   for (const r of records) {
+    if (misrouted(r.partitionKey, r.shardId)) continue; // void: its documents were sent again
     try {
       n += unpackFrameEntries(r.data).length;
     } catch {
@@ -142,6 +143,8 @@ interface ShardState {
   info: ShardInfo;
   checkpoint: string | undefined;
   done: boolean;
+  /** The poll of this shard under way (the loop's or drain()'s): there is never more than one. */
+  polling?: Promise<number>;
 }
 
 /**
@@ -329,7 +332,22 @@ export class EventSourceMapping {
     }
   }
 
-  private async pollShard(s: ShardState): Promise<number> {
+  /**
+   * One poll of a shard at a time: `drain()` (tests, `runner.drain()`) and the polling loop (`start()`)
+   * may run together, and two polls would read from the same checkpoint and deliver the same batch twice
+   * at once, out of order with each other (Lambda runs one batch of a shard at a time,
+   * ParallelizationFactor 1). A poll started while another runs waits for it and returns what it delivered.
+   */
+  private pollShard(s: ShardState): Promise<number> {
+    if (s.polling) return s.polling;
+    const p = this.pollShardNow(s).finally(() => {
+      s.polling = undefined;
+    });
+    s.polling = p;
+    return p;
+  }
+
+  private async pollShardNow(s: ShardState): Promise<number> {
     const batchSize = this.o.batchSize ?? 100;
     let seen = this.nudges;
     const first = await this.o.journal.read(this.o.collection, s.info.shardId, s.checkpoint, batchSize);

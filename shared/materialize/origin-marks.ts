@@ -10,12 +10,27 @@
  * documents of one origin source arrive in origin order (each producer appends in order, routed by key),
  * so "position ≤ the mark" means "already applied", as for a derivation's origin watermarks.
  *
+ * A shard born of a reshard starts from its parents' marks, and in a merge child a document between its
+ * parents' marks is decided by its key's parent (ports/lineage.ts): a copy re-published into the child by
+ * an upstream task replaying across the reshard is still known.
+ *
  * The value is `<the batch's last stream position>|<JSON marks>`: the prefix makes it increase as a
  * string with every commit, which is all a checkpoint value must do (materialize-postgres only ever moves
  * a position forward). Marks expire like a derivation's (ports/state.ts expireMarks).
  */
 import type { SourceDoc } from '../ports/events.ts';
-import { expireMarks, moveMark, type OriginWatermarks } from '../ports/state.ts';
+import type { ShardInfo } from '../ports/journal.ts';
+import { seenByParent } from '../ports/lineage.ts';
+import { expireMarks, inheritMarks, moveMark, type OriginWatermarks } from '../ports/state.ts';
+
+/** The batch's shard was born of a reshard: its parents, their committed marks, and documents' hash keys. */
+export interface MarksInheritance {
+  parents: ShardInfo[];
+  /** The parents' committed marks (`parents` order); undefined: that parent committed none. */
+  marks: (OriginWatermarks | undefined)[];
+  /** A document's hash key, as its journal routed it. */
+  hashKey: (d: SourceDoc) => string;
+}
 
 export function originMarksKey(collection: string, shardId: string): string {
   return `${collection}/${shardId}#origins`;
@@ -34,22 +49,26 @@ export function writeOriginMarks(w: OriginWatermarks): string {
 
 /**
  * The documents of a batch not yet applied by origin (all of them when none carries one), and the marks
- * after them; undefined marks when nothing changed (no checkpoint write needed).
+ * after them; undefined marks when nothing changed (no checkpoint write needed). `inherit`: the shard was
+ * born of a reshard (a shard without stored marks starts from its parents').
  */
 export function dropReapplied(
   docs: SourceDoc[],
   stored: string | undefined,
   nowSeconds: number,
   horizonSeconds: number | undefined,
+  inherit?: MarksInheritance,
 ): { fresh: SourceDoc[]; marks: string | undefined } {
   if (!docs.some((d) => d.hasOrigin)) return { fresh: docs, marks: undefined };
-  const w = readOriginMarks(stored);
+  const seeded = stored === undefined && inherit ? inheritMarks(inherit.marks) : undefined;
+  const w = seeded ?? readOriginMarks(stored);
   expireMarks(w, nowSeconds, horizonSeconds);
   const fresh: SourceDoc[] = [];
   for (const d of docs) {
     if (d.hasOrigin) {
       const seen = w.marks[d.source];
       if (seen !== undefined && d.position <= seen) continue;
+      if (inherit && seenByParent(inherit.parents, inherit.marks, d, () => inherit.hashKey(d))) continue;
       moveMark(w, d.source, d.position, nowSeconds);
     }
     fresh.push(d);

@@ -33,15 +33,17 @@ import { matchesPartitions } from '../catalog/partitions.ts';
 import type { Json } from '../json/types.ts';
 import { isObject } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
+import { explicitHashKey } from '../keys/hash.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, decodeRecords, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
+import { ShardLineage } from '../ports/lineage.ts';
 import { decodePosition } from '../ports/position.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import { type Checkpoint, FencedError, type MaterializeConnector, type StoreDoc } from './connector.ts';
 import { MaterializeTaskError } from './errors.ts';
-import { dropReapplied, originMarksKey } from './origin-marks.ts';
+import { dropReapplied, type MarksInheritance, originMarksKey, readOriginMarks } from './origin-marks.ts';
 
 export { MaterializeTaskError };
 
@@ -145,6 +147,8 @@ export class MaterializeTask {
   originMarksHorizonSeconds: number | undefined;
   private readonly owner: string;
   private renewedAt = 0;
+  /** Input shards' parents (origin marks across a reshard); from the history's journal. */
+  private readonly lineage: ShardLineage | undefined;
 
   constructor(
     readonly spec: MaterializationSpec,
@@ -159,6 +163,7 @@ export class MaterializeTask {
     private readonly job: BackfillJobOptions = {},
   ) {
     this.owner = job.owner ?? randomUUID();
+    this.lineage = history ? new ShardLineage(history.journal) : undefined;
     this.bindings = spec.bindings
       .map((b, index) => ({ b, index }))
       .filter(({ b }) => !b.disable)
@@ -511,6 +516,7 @@ export class MaterializeTask {
         this.checkpoint[key],
         Math.floor(Date.now() / 1000),
         this.originMarksHorizonSeconds,
+        await this.inheritance(collection, docs),
       );
       live = r.fresh;
       if (r.marks !== undefined) checkpoint[key] = r.marks;
@@ -531,6 +537,29 @@ export class MaterializeTask {
     await this.connector.commit({ bindings: txn, checkpoint, ...(reset.length > 0 ? { reset } : {}) });
     for (const b of bound) b.resetPending = false;
     this.checkpoint = { ...this.checkpoint, ...checkpoint };
+  }
+
+  /**
+   * The batch's shard was born of a reshard (ports/lineage.ts): its parents and their committed origin
+   * marks, final (the mapping reads a child after its parents; a commit from a stale view of them is
+   * fenced off and retried after re-reading the checkpoint). Needs the journal (`history`) for lineage.
+   */
+  private async inheritance(collection: string, docs: SourceDoc[]): Promise<MarksInheritance | undefined> {
+    if (!this.lineage || !docs.some((d) => d.hasOrigin)) return undefined;
+    const parents = await this.lineage.parentsOf(collection, docs[0].shardId);
+    if (parents.length === 0) return undefined;
+    const extractor = this.bindings.find((b) => b.collection.name === collection)!.extractor;
+    const stored = (shardId: string) => {
+      const v = this.checkpoint[originMarksKey(collection, shardId)];
+      return v === undefined ? undefined : readOriginMarks(v);
+    };
+    const lineage = this.lineage;
+    return {
+      parents,
+      // A parent without marks of its own (it applied nothing with an origin) has its parents'.
+      marks: await Promise.all(parents.map((p) => lineage.marksOf(collection, p.shardId, stored))),
+      hashKey: (d) => explicitHashKey(Buffer.from(extractor.packBinary(d.doc), 'latin1')),
+    };
   }
 
   private async storeDocs(b: BindingRuntime, all: SourceDoc[]): Promise<StoreDoc[]> {

@@ -6,7 +6,7 @@
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { SluiceError } from '../errors.ts';
 import type { Json } from '../json/types.ts';
-import { unpackFrameEntries } from './framing.ts';
+import { misrouted, unpackFrameEntries } from './framing.ts';
 import type { JournalRecord } from './journal.ts';
 import { encodePosition, parseOrigin } from './position.ts';
 
@@ -75,12 +75,24 @@ export interface DocBatch {
   isolated?: boolean;
 }
 
-/** Decode one packed record's documents, appending them to `out`. */
+/**
+ * Decode one packed record's documents, appending them to `out`. A record the journal packed for another
+ * shard (a stale shard map across a split or merge) is void and yields nothing: its producer sent its
+ * documents again where they belong (framing.ts `misrouted`).
+ */
 function decodeRecord(
   out: SourceDoc[],
   collection: string,
-  r: { id: string; shardId: string; sequenceNumber: string; data: Buffer; arrivalMs: number },
+  r: {
+    id: string;
+    shardId: string;
+    sequenceNumber: string;
+    partitionKey: string | undefined;
+    data: Buffer;
+    arrivalMs: number;
+  },
 ): void {
+  if (misrouted(r.partitionKey, r.shardId)) return;
   let entries: ReturnType<typeof unpackFrameEntries>;
   try {
     entries = unpackFrameEntries(r.data);
@@ -118,6 +130,7 @@ export function decodeEvent(event: KinesisStreamEvent, collection: string): Sour
       id: r.eventID,
       shardId: r.eventID.slice(0, r.eventID.lastIndexOf(':')),
       sequenceNumber: r.kinesis.sequenceNumber,
+      partitionKey: r.kinesis.partitionKey,
       data: Buffer.from(r.kinesis.data, 'base64'),
       arrivalMs: Math.round(r.kinesis.approximateArrivalTimestamp * 1000),
     });

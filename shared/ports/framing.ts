@@ -88,6 +88,37 @@ export function unpackFrame(data: Uint8Array): Json[] {
   return unpackFrameEntries(data).map((e) => JSON.parse(e.bytes.toString('utf8')) as Json);
 }
 
+/**
+ * The partition key of a record the journal packed (adapters/kinesis.ts): `<shardId>/p/<token>`, the shard
+ * the record was packed for and a token of its own. Kinesis routes by ExplicitHashKey, so the partition
+ * key is free to say this.
+ *
+ * Why consumers need it: a producer packs documents by its cached shard map; after a split (or merge) it
+ * took for a shard that is now closed, the record lands in the ONE child owning its ExplicitHashKey, with
+ * documents whose keys belong to the other child. Lambda reads the children at once, so such a key's
+ * document there could be applied after its later documents in the right child (measured:
+ * test/unit/adapters.test.ts "stale map"). Kinesis tells the producer where each record landed; a record
+ * that landed anywhere but where it was packed for is void: every consumer drops it (`misrouted`) and the
+ * producer sends its documents again on a fresh map (as the KPL re-sends user records that went to the
+ * wrong shard, and the KCL drops them there). Exactly once holds (the void copy is never applied) and so
+ * does per-key order (the copy sent again precedes the key's later documents on the right shard).
+ *
+ * Records of older producers (`<shardId>/<token>`, no `/p/`) and of other producers are never dropped:
+ * they were not sent again.
+ */
+const PLANNED_KEY = /^(shardId-[0-9]+)\/p\/[A-Za-z0-9_-]+$/;
+
+export function plannedPartitionKey(shardId: string, token: string): string {
+  return `${shardId}/p/${token}`;
+}
+
+/** The record (its partition key) was packed for another shard than the one it is in: it is void. */
+export function misrouted(partitionKey: string | undefined, shardId: string): boolean {
+  if (!partitionKey) return false;
+  const m = PLANNED_KEY.exec(partitionKey);
+  return m !== null && m[1] !== shardId;
+}
+
 /** Kinesis' limit on one record's payload (data + partition key). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
 

@@ -109,6 +109,39 @@ export function expireMarks(
 }
 
 /**
+ * The origin watermarks an input shard born of a reshard starts from, given its parents' (Kinesis
+ * lineage: a split's one parent, a merge's two), so that a replayed upstream derivation's copies landing
+ * in the child are still known as copies (shared/derive/task.ts). `undefined` when there is nothing to
+ * inherit.
+ *
+ * Why it is safe (nothing new is taken for a copy): the mapping reads a child only after its parents are
+ * fully processed, so their marks are final; an upstream task appends one source's outputs in origin
+ * order, each shard's records in order (adapters/kinesis.ts: one in flight per shard, a record that lands
+ * in another shard than it was packed for is void and sent again), so every document of a source whose
+ * key is in a parent's hash range, up to the parent's mark, did land in that parent and was processed.
+ * - split: the child's hash range lies inside its parent's: the parent's marks.
+ * - merge: a document in the child belongs to either parent's range, so only what is below both parents'
+ *   marks is known: per source, the lower of the two, and nothing for a source only one parent saw (the
+ *   derive task decides a document between the two by its key's parent: task.ts seenByParent).
+ */
+export function inheritMarks(parents: (OriginWatermarks | undefined)[]): OriginWatermarks | undefined {
+  if (parents.length === 0 || parents.some((p) => p === undefined)) return undefined;
+  const ps = parents as OriginWatermarks[];
+  const marks: Record<string, string> = {};
+  const at: Record<string, number> = {};
+  for (const source of Object.keys(ps[0].marks)) {
+    if (ps.some((p) => p.marks[source] === undefined)) continue;
+    let low = ps[0];
+    for (const p of ps) if (p.marks[source] < low.marks[source]) low = p;
+    marks[source] = low.marks[source];
+    const t = low.at?.[source];
+    if (t !== undefined) at[source] = t;
+  }
+  if (Object.keys(marks).length === 0) return undefined;
+  return { upTo: '', marks, at };
+}
+
+/**
  * When each source of a new `applied` map last moved: an entry whose position is what was loaded keeps
  * its loaded time; a new or advanced entry (or one whose time is unknown: an item written before times
  * were kept) is stamped `now`. Unknown times err towards keeping an entry longer, never shorter.

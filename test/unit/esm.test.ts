@@ -98,6 +98,35 @@ describe('event-source-mapping emulator', () => {
     expect(batches).toHaveLength(2);
   });
 
+  it('drain() while the polling loop runs: one poll of a shard at a time, nothing delivered twice or out of order', async () => {
+    const journal = await fill(200);
+    const inFlight = new Map<string, number>();
+    let most = 0;
+    const seen: number[] = [];
+    const esm = mappingOf(journal, {
+      batchSize: 10,
+      idlePollMs: 5,
+      handler: async (e) => {
+        const shard = e.Records[0].eventID.split(':')[0];
+        const n = (inFlight.get(shard) ?? 0) + 1;
+        inFlight.set(shard, n);
+        most = Math.max(most, n);
+        await new Promise((r) => setTimeout(r, 2));
+        seen.push(...docsOf(e));
+        inFlight.set(shard, n - 1);
+      },
+    });
+    esm.start();
+    await esm.drain();
+    await esm.stop();
+    expect(most).toBe(1);
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    for (const parity of [0, 1]) {
+      const shard = seen.filter((i) => i % 2 === parity);
+      expect(shard).toEqual([...shard].sort((a, b) => a - b));
+    }
+  });
+
   it('ReportBatchItemFailures resumes from the lowest failed sequence number', async () => {
     const journal = await fill(10, 1);
     const deliveries: number[] = [];

@@ -7,8 +7,10 @@ import {
   evenRanges,
   FramingError,
   formatOrigin,
+  misrouted,
   packFrame,
   parseOrigin,
+  plannedPartitionKey,
   planRecords,
   UsageMeter,
   unpackFrame,
@@ -29,6 +31,20 @@ describe('framing', () => {
   it('rejects a truncated frame with the offset', () => {
     const frame = packFrame([Buffer.from('{"a":1}')]);
     expect(() => unpackFrame(frame.subarray(0, frame.length - 2))).toThrow(FramingError);
+  });
+});
+
+describe('records packed for a shard (partition key)', () => {
+  it('a record found in another shard than it was packed for is void; older and foreign records never are', () => {
+    const key = plannedPartitionKey('shardId-000000000000', 'AbC_d-12');
+    expect(misrouted(key, 'shardId-000000000000')).toBe(false);
+    expect(misrouted(key, 'shardId-000000000002')).toBe(true);
+    // Older producers (`<shardId>/<token>`) did not send a misplaced record's documents again.
+    expect(misrouted('shardId-000000000000/AbC_d-12', 'shardId-000000000002')).toBe(false);
+    // Other producers' partition keys, and records without one (a backfill's).
+    expect(misrouted('user-17', 'shardId-000000000002')).toBe(false);
+    expect(misrouted('shardId-000000000000/p/x/y', 'shardId-000000000002')).toBe(false);
+    expect(misrouted(undefined, 'shardId-000000000002')).toBe(false);
   });
 });
 
