@@ -70,7 +70,7 @@ const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 
 
 /**
  * A capture function's handler: `sluice redrive`'s event appends its parked records again
- * (connectors/capture-parking.ts); any other event is `run`'s. Publishes documents out, parked and
+ * (connectors/capture-parking.ts); any other event is `run`'s. Publishes documents in, out, parked and
  * redriven.
  */
 export function captureHandler<S extends PollingSource, R extends { docs: number; parked: number }>(
@@ -93,6 +93,9 @@ export function captureHandler<S extends PollingSource, R extends { docs: number
         return result;
       }
       const result = await run(s, event, o);
+      // In: what this invocation captured, appended or set aside (a record the parking lot holds
+      // already, read again, is neither).
+      metrics.count('DocsIn', result.docs + result.parked);
       metrics.count('DocsOut', result.docs);
       metrics.count('DocsParked', result.parked);
       return result;

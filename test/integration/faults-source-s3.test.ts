@@ -195,7 +195,11 @@ describe('source-s3 under park (`-c onFailure={"capture:…":"park"}`)', () => {
     ]);
     expect(parked.find((p) => p.capture?.unread)?.error).toMatch(/incoming\/p1\.jsonl:2: invalid JSON/);
     expect(parked.find((p) => !p.capture?.unread)?.doc).toMatchObject({ sku: 'c', qty: 1000 });
-    expect(runner.task('capture:faults/from-s3').metrics.DocsParked).toBe(2);
+    expect(runner.task('capture:faults/from-s3').metrics).toMatchObject({
+      DocsIn: 5,
+      DocsOut: 3,
+      DocsParked: 2,
+    });
 
     // Still refused: the redrive keeps both, each with a failed attempt.
     expect(await runner.redrive('capture:faults/from-s3')).toMatchObject({ redriven: 0, remaining: 2 });
