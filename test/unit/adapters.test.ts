@@ -35,6 +35,29 @@ async function readAll(j: KinesisJournal, collection: string) {
   return docs;
 }
 
+/**
+ * A warm producer on a fresh stream `c` of `shards` shards: a journal of small records (200 bytes, so one
+ * append sends several per shard) whose shard map a first append has cached. `reshard` sends a SplitShard
+ * or MergeShards (given the stream's name, `stream`) and waits until the stream lists `total` shards.
+ */
+async function warmJournal(name: string, shards: number) {
+  const prefix = uniqueName(name);
+  const j = new KinesisJournal({
+    client: clients.kinesis,
+    streamName: (c) => streamNameFor(prefix, c),
+    maxRecordBytes: 200,
+  });
+  await j.ensureStream('c', shards);
+  const keyHash = (k: number) => hashOf(k, 16);
+  await j.append('c', [{ hashKey: keyHash(0), doc: { k: 0, n: -1 } }]); // the map is now cached
+  const reshard = async (send: (stream: string) => Promise<unknown>, total: number) => {
+    await send(streamNameFor(prefix, 'c'));
+    for (let i = 0; i < 50 && (await j.listShards('c')).length < total; i++)
+      await new Promise((r) => setTimeout(r, 20));
+  };
+  return { j, keyHash, reshard, stream: streamNameFor(prefix, 'c') };
+}
+
 /** Hash keys spread over the whole 128-bit space. */
 function hashOf(i: number, keys: number): string {
   const r = evenRanges(keys)[i % keys];
@@ -381,27 +404,19 @@ describe('resharding', () => {
 
   it('a warm producer whose shard map went stale re-plans after the first mismatched put: that record is void, no other mixes the children', async () => {
     const { SplitShardCommand } = await import('@aws-sdk/client-kinesis');
-    const prefix = uniqueName('stale');
-    // Small records (a few documents each), so one append sends several records per shard.
-    const j = new KinesisJournal({
-      client: clients.kinesis,
-      streamName: (c) => streamNameFor(prefix, c),
-      maxRecordBytes: 200,
-    });
-    await j.ensureStream('c', 1);
-    const keyHash = (k: number) => hashOf(k, 16);
-    await j.append('c', [{ hashKey: keyHash(0), doc: { k: 0, n: -1 } }]); // the map is now cached
+    const { j, keyHash, reshard } = await warmJournal('stale', 1);
     const [parent] = await j.listShards('c');
-    const split = 1n << 127n;
-    await clients.kinesis.send(
-      new SplitShardCommand({
-        StreamName: streamNameFor(prefix, 'c'),
-        ShardToSplit: parent.shardId,
-        NewStartingHashKey: split.toString(),
-      }),
+    await reshard(
+      (StreamName) =>
+        clients.kinesis.send(
+          new SplitShardCommand({
+            StreamName,
+            ShardToSplit: parent.shardId,
+            NewStartingHashKey: (1n << 127n).toString(),
+          }),
+        ),
+      3,
     );
-    for (let i = 0; i < 50 && (await j.listShards('c')).length < 3; i++)
-      await new Promise((r) => setTimeout(r, 20));
     const res = await j.append(
       'c',
       Array.from({ length: 64 }, (_, n) => ({ hashKey: keyHash(n % 16), doc: { k: n % 16, n } })),
@@ -443,26 +458,20 @@ describe('resharding', () => {
     const { EventSourceMapping } = await import('../../shared/local/esm.ts');
     const { MemoryStateStore } = await import('../../shared/adapters/memory.ts');
     const { decodeEvent } = await import('../../shared/ports/events.ts');
-    const prefix = uniqueName('stale-order');
-    const j = new KinesisJournal({
-      client: clients.kinesis,
-      streamName: (c) => streamNameFor(prefix, c),
-      maxRecordBytes: 200,
-    });
-    await j.ensureStream('c', 1);
-    const keyHash = (k: number) => hashOf(k, 16);
-    await j.append('c', [{ hashKey: keyHash(0), doc: { k: 0, n: -1 } }]); // the map is now cached
+    const { j, keyHash, reshard, stream } = await warmJournal('stale-order', 1);
     const [parent] = await j.listShards('c');
     const split = 1n << 127n;
-    await clients.kinesis.send(
-      new SplitShardCommand({
-        StreamName: streamNameFor(prefix, 'c'),
-        ShardToSplit: parent.shardId,
-        NewStartingHashKey: split.toString(),
-      }),
+    await reshard(
+      (StreamName) =>
+        clients.kinesis.send(
+          new SplitShardCommand({
+            StreamName,
+            ShardToSplit: parent.shardId,
+            NewStartingHashKey: split.toString(),
+          }),
+        ),
+      3,
     );
-    for (let i = 0; i < 50 && (await j.listShards('c')).length < 3; i++)
-      await new Promise((r) => setTimeout(r, 20));
     // The first append packs on the stale map (its first record, headed by key 0, lands in the low child
     // with high keys' documents); the second on the fresh one (high keys in the high child).
     const batch = (from: number) =>
@@ -474,7 +483,7 @@ describe('resharding', () => {
     const esm = new EventSourceMapping({
       task: 't',
       collection: 'c',
-      streamArn: `arn:aws:kinesis:us-east-1:000000000000:stream/${streamNameFor(prefix, 'c')}`,
+      streamArn: `arn:aws:kinesis:us-east-1:000000000000:stream/${stream}`,
       journal: j,
       checkpoints: new MemoryStateStore(),
       batchSize: 1000,
@@ -497,27 +506,17 @@ describe('resharding', () => {
 
   it('after MergeShards a stale map packs for both parents: their records are void, and the merged shard gets the documents again in append order', async () => {
     const { MergeShardsCommand } = await import('@aws-sdk/client-kinesis');
-    const prefix = uniqueName('stale-merge');
-    const j = new KinesisJournal({
-      client: clients.kinesis,
-      streamName: (c) => streamNameFor(prefix, c),
-      maxRecordBytes: 200,
-    });
-    await j.ensureStream('c', 2);
-    const keyHash = (k: number) => hashOf(k, 16);
-    await j.append('c', [{ hashKey: keyHash(0), doc: { k: 0, n: -1 } }]); // the map is now cached
+    const { j, keyHash, reshard } = await warmJournal('stale-merge', 2);
     const [a, b] = (await j.listShards('c')).sort((x, y) =>
       BigInt(x.startingHashKey) < BigInt(y.startingHashKey) ? -1 : 1,
     );
-    await clients.kinesis.send(
-      new MergeShardsCommand({
-        StreamName: streamNameFor(prefix, 'c'),
-        ShardToMerge: a.shardId,
-        AdjacentShardToMerge: b.shardId,
-      }),
+    await reshard(
+      (StreamName) =>
+        clients.kinesis.send(
+          new MergeShardsCommand({ StreamName, ShardToMerge: a.shardId, AdjacentShardToMerge: b.shardId }),
+        ),
+      3,
     );
-    for (let i = 0; i < 50 && (await j.listShards('c')).length < 3; i++)
-      await new Promise((r) => setTimeout(r, 20));
     // Keys alternate between the parents' halves: in append order, n increases across both.
     const res = await j.append(
       'c',

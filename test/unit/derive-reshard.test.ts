@@ -76,7 +76,9 @@ function sorted(shards: ShardInfo[]): ShardInfo[] {
 /**
  * A chain upstream → downstream on kinesalite, every stream of one shard. `events(from, n)` appends source
  * documents; `up(state)` is a fresh upstream task (a fresh state store: one that crashed before it stored
- * anything, so it derives everything again with the same origins).
+ * anything, so it derives everything again with the same origins). `split` halves a shard's hash range
+ * and gives its two children (low first) once the stream lists `total` shards; `merge` joins two adjacent
+ * shards and gives the open shards once it lists `total`.
  */
 async function chainOn(catalog: BuiltCatalog, source: string, upstream: string, downstream: string) {
   const prefix = uniqueName('derive-reshard');
@@ -94,9 +96,31 @@ async function chainOn(catalog: BuiltCatalog, source: string, upstream: string, 
         derivationState: state,
       },
     );
+  const name = (c: string) => streamNameFor(prefix, c);
   return {
     j,
-    name: (c: string) => streamNameFor(prefix, c),
+    split: async (collection: string, s: ShardInfo, total: number) => {
+      const mid = (BigInt(s.startingHashKey) + BigInt(s.endingHashKey) + 1n) / 2n;
+      await clients.kinesis.send(
+        new SplitShardCommand({
+          StreamName: name(collection),
+          ShardToSplit: s.shardId,
+          NewStartingHashKey: mid.toString(),
+        }),
+      );
+      const all = await untilShards(j, collection, total);
+      return sorted(all.filter((x) => !x.closed && x.parentShardId === s.shardId));
+    },
+    merge: async (collection: string, a: ShardInfo, b: ShardInfo, total: number) => {
+      await clients.kinesis.send(
+        new MergeShardsCommand({
+          StreamName: name(collection),
+          ShardToMerge: a.shardId,
+          AdjacentShardToMerge: b.shardId,
+        }),
+      );
+      return (await untilShards(j, collection, total)).filter((x) => !x.closed);
+    },
     up: (state = new MemoryStateStore()) => taskOf(upstream, state),
     down: (state: MemoryStateStore) => taskOf(downstream, state),
     source: async (docs: Json[], key: (d: Json) => string) => {
@@ -139,14 +163,7 @@ describe('a derivation reading a resharded stream', () => {
 
     // The lines stream splits; the upstream replays everything (its first attempt never stored its
     // progress) and derives 10 new events: 20 copies and 10 new lines land in the children.
-    await clients.kinesis.send(
-      new SplitShardCommand({
-        StreamName: c.name('chain/lines'),
-        ShardToSplit: parent.shardId,
-        NewStartingHashKey: (1n << 127n).toString(),
-      }),
-    );
-    const children = sorted((await untilShards(c.j, 'chain/lines', 3)).filter((s) => !s.closed));
+    const children = await c.split('chain/lines', parent, 3);
     await c.source(ev(20, 10), idOf);
     await deliver(await c.up(), c.j, 'chain/events', events);
     await deliver(down, c.j, 'chain/lines', children);
@@ -154,14 +171,7 @@ describe('a derivation reading a resharded stream', () => {
     expect({ out: down.stats.docsOut, skipped: down.stats.docsSkipped }).toEqual({ out: 30, skipped: 20 });
 
     // The children merge; the upstream replays again with 10 more: 30 copies and 10 new lines.
-    await clients.kinesis.send(
-      new MergeShardsCommand({
-        StreamName: c.name('chain/lines'),
-        ShardToMerge: children[0].shardId,
-        AdjacentShardToMerge: children[1].shardId,
-      }),
-    );
-    const merged = (await untilShards(c.j, 'chain/lines', 4)).filter((s) => !s.closed);
+    const merged = await c.merge('chain/lines', children[0], children[1], 4);
     await c.source(ev(30, 10), idOf);
     await deliver(await c.up(), c.j, 'chain/events', events);
     const before = { ...down.stats };
@@ -189,20 +199,8 @@ describe('a derivation reading a resharded stream', () => {
     const down = await c.down(new MemoryStateStore());
     const [parent] = await c.j.listShards('chain/lines');
     await deliver(down, c.j, 'chain/lines', [parent]);
-    const split = async (s: ShardInfo, n: number) => {
-      await clients.kinesis.send(
-        new SplitShardCommand({
-          StreamName: c.name('chain/lines'),
-          ShardToSplit: s.shardId,
-          NewStartingHashKey: ((BigInt(s.startingHashKey) + BigInt(s.endingHashKey)) / 2n).toString(),
-        }),
-      );
-      return sorted(
-        (await untilShards(c.j, 'chain/lines', n)).filter((x) => !x.closed && x.parentShardId === s.shardId),
-      );
-    };
-    const [low, high] = await split(parent, 3);
-    const grandchildren = await split(low, 5);
+    const [low, high] = await c.split('chain/lines', parent, 3);
+    const grandchildren = await c.split('chain/lines', low, 5);
     await c.source(ev(20, 10), idOf);
     await deliver(await c.up(), c.j, 'chain/events', events);
     await deliver(down, c.j, 'chain/lines', [low, high, ...grandchildren]);
@@ -225,14 +223,7 @@ describe('a derivation reading a resharded stream', () => {
     await deliver(down, c.j, 'rs/steps', [parent]);
     expect(down.stats.docsOut).toBe(24);
 
-    await clients.kinesis.send(
-      new SplitShardCommand({
-        StreamName: c.name('rs/steps'),
-        ShardToSplit: parent.shardId,
-        NewStartingHashKey: (1n << 127n).toString(),
-      }),
-    );
-    const children = sorted((await untilShards(c.j, 'rs/steps', 3)).filter((s) => !s.closed));
+    const children = await c.split('rs/steps', parent, 3);
     // The upstream replays from its initial state (no commit survived) with 2 more events per key.
     await c.source(ev(3, 5), keyOf);
     await deliver(await c.up(), c.j, 'rs/events', events);
@@ -240,14 +231,7 @@ describe('a derivation reading a resharded stream', () => {
     expect({ out: down.stats.docsOut, skipped: down.stats.docsSkipped }).toEqual({ out: 40, skipped: 24 });
 
     // The children merge; the upstream replays again with 2 more events per key: 40 copies, 16 new.
-    await clients.kinesis.send(
-      new MergeShardsCommand({
-        StreamName: c.name('rs/steps'),
-        ShardToMerge: children[0].shardId,
-        AdjacentShardToMerge: children[1].shardId,
-      }),
-    );
-    const merged = (await untilShards(c.j, 'rs/steps', 4)).filter((s) => !s.closed);
+    const merged = await c.merge('rs/steps', children[0], children[1], 4);
     await c.source(ev(5, 7), keyOf);
     await deliver(await c.up(), c.j, 'rs/events', events);
     await deliver(down, c.j, 'rs/steps', merged);
