@@ -46,6 +46,7 @@ import { type MarksOf, ShardLineage, seenByParent } from '../ports/lineage.ts';
 import { formatOrigin } from '../ports/position.ts';
 import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
 import { stateTaskId } from '../ports/state-partitions.ts';
+import { DerivationError, describe } from './errors.ts';
 import { fromPages, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
 
@@ -395,6 +396,10 @@ export class DeriveTask {
       const next: DerivationCheckpoint = { version: manifest.version + 1, shards };
       let stale: string[] = [];
       if (state?.kind === 'json') next.json = state.json;
+      // No update this transaction (a module whose flush() returns `{published, state}` only sometimes,
+      // and no startCommit): the state in force is the committed one, carried into the new manifest.
+      // Leaving it out committed a manifest without state, and the next cold start opened `{}`.
+      else if (state === undefined && manifest.json !== undefined) next.json = manifest.json;
       else if (state?.kind === 'sqlite') {
         const paged = toPages(state.image);
         const had = new Set(manifest.pages ?? []);
@@ -420,11 +425,24 @@ export class DeriveTask {
 
   /** Bring the runner to the committed state of `manifest`. */
   private async restore(manifest: DerivationCheckpoint, store: DerivationStateStore): Promise<void> {
-    if (manifest.version === 0) await this.runner.open(undefined);
-    else if (manifest.pages) {
-      const pages = await store.getPages(this.stateTask, manifest.pages);
-      await this.runner.open({ kind: 'sqlite', image: fromPages(manifest.pages, pages) });
-    } else await this.runner.open({ kind: 'json', json: manifest.json ?? {} });
+    try {
+      if (manifest.version === 0) await this.runner.open(undefined);
+      else if (manifest.pages) {
+        const pages = await store.getPages(this.stateTask, manifest.pages);
+        await this.runner.open({ kind: 'sqlite', image: fromPages(manifest.pages, pages) });
+      } else await this.runner.open({ kind: 'json', json: manifest.json ?? {} });
+    } catch (err) {
+      // Opening the committed state fails alike for every document (a migration appended that fails on
+      // the tables as they are, a module whose constructor rejects the state's shape, a missing page):
+      // not a document error, so under `park` the shard halts here instead of parking every document
+      // (a SqlInvalid from a migration was taken for a document error, and each document was parked).
+      throw new DerivationError(
+        'StateRestore',
+        this.collection.name,
+        `cannot open its committed state (version ${manifest.version}): ${describe(err)}`,
+        { cause: err },
+      );
+    }
     this.openedVersion = manifest.version;
   }
 }
