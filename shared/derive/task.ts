@@ -47,8 +47,20 @@ import { formatOrigin } from '../ports/position.ts';
 import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
 import { stateTaskId } from '../ports/state-partitions.ts';
 import { DerivationError, describe } from './errors.ts';
-import { fromPages, toPages } from './pages.ts';
+import { fromPages, toChunks, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
+
+/** A state whose `{json, pages}` JSON is larger than this goes to chunks (DerivationCheckpoint.body). */
+export const STATE_INLINE_BYTES = 32 * 1024;
+/** Chunk size of such a state: a change rewrites the chunks it falls in (16 write units each on DynamoDB). */
+export const STATE_CHUNK_BYTES = 16 * 1024;
+
+/** A committed state as the manifest names it, its body (if any) read. */
+interface CommittedState {
+  json?: Json;
+  pages?: string[];
+  body?: string[];
+}
 
 export class DeriveTaskError extends SluiceError {
   readonly code = 'NotASource';
@@ -86,6 +98,8 @@ export class DeriveTask {
   readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0, commits: 0, pagesWritten: 0 };
   /** The committed state version the runner holds (stateful derivations); -1: unknown, restore. */
   private openedVersion = 0;
+  /** What that version's manifest holds, its `body` read: the base of the next commit. */
+  private committed: CommittedState = {};
   /**
    * A stateless derivation's batch failed: its instance may hold what that attempt's transforms
    * accumulated for `flush()` (Estuary's per-transaction aggregates), which the retry would publish
@@ -394,24 +408,41 @@ export class DeriveTask {
       const state = await this.runner.startCommit();
       if (out.length > 0) await this.journal.append(task, out);
       const next: DerivationCheckpoint = { version: manifest.version + 1, shards };
-      let stale: string[] = [];
-      if (state?.kind === 'json') next.json = state.json;
+      const prev = this.committed;
+      const had = new Set([...(prev.pages ?? []), ...(prev.body ?? [])]);
+      const now: CommittedState = {};
+      if (state?.kind === 'json') now.json = state.json;
       // No update this transaction (a module whose flush() returns `{published, state}` only sometimes,
       // and no startCommit): the state in force is the committed one, carried into the new manifest.
       // Leaving it out committed a manifest without state, and the next cold start opened `{}`.
-      else if (state === undefined && manifest.json !== undefined) next.json = manifest.json;
+      else if (state === undefined) now.json = prev.json;
       else if (state?.kind === 'sqlite') {
         const paged = toPages(state.image);
-        const had = new Set(manifest.pages ?? []);
         const fresh = new Map([...paged.pages].filter(([h]) => !had.has(h)));
         await store.putPages(this.stateTask, fresh);
         this.stats.pagesWritten += fresh.size;
-        next.pages = paged.hashes;
-        const keep = new Set(paged.hashes);
-        stale = [...had].filter((h) => !keep.has(h));
+        now.pages = paged.hashes;
       }
+      // A large state (a TypeScript state of hundreds of KB, the page list of a SQLite database of tens of
+      // MB) goes to chunks beside the pages, and the manifest names them: inline, the manifest outgrew
+      // DynamoDB's 400 KB item and the derivation halted for good (StateError ItemTooLarge), and each
+      // commit rewrote all of it. Unchanged chunks are not written again.
+      const text = Buffer.from(JSON.stringify({ json: now.json, pages: now.pages }));
+      if (text.length > STATE_INLINE_BYTES) {
+        const chunked = toChunks(text, STATE_CHUNK_BYTES);
+        const fresh = new Map([...chunked.pages].filter(([h]) => !had.has(h)));
+        await store.putPages(this.stateTask, fresh);
+        this.stats.pagesWritten += fresh.size;
+        now.body = next.body = chunked.hashes;
+      } else {
+        if (now.json !== undefined) next.json = now.json;
+        if (now.pages) next.pages = now.pages;
+      }
+      const keep = new Set([...(now.pages ?? []), ...(now.body ?? [])]);
+      const stale = [...had].filter((h) => !keep.has(h));
       await store.commitDerivationState(this.stateTask, next, manifest.version);
       this.openedVersion = next.version;
+      this.committed = now;
       this.stats.commits++;
       this.stats.docsOut += out.length;
       // Pages no manifest names any more; a crash here only leaves garbage behind.
@@ -426,11 +457,20 @@ export class DeriveTask {
   /** Bring the runner to the committed state of `manifest`. */
   private async restore(manifest: DerivationCheckpoint, store: DerivationStateStore): Promise<void> {
     try {
+      const committed: CommittedState = { json: manifest.json, pages: manifest.pages };
+      if (manifest.body) {
+        const chunks = await store.getPages(this.stateTask, manifest.body);
+        const body = JSON.parse(
+          Buffer.from(fromPages(manifest.body, chunks)).toString('utf8'),
+        ) as CommittedState;
+        Object.assign(committed, { json: body.json, pages: body.pages, body: manifest.body });
+      }
       if (manifest.version === 0) await this.runner.open(undefined);
-      else if (manifest.pages) {
-        const pages = await store.getPages(this.stateTask, manifest.pages);
-        await this.runner.open({ kind: 'sqlite', image: fromPages(manifest.pages, pages) });
-      } else await this.runner.open({ kind: 'json', json: manifest.json ?? {} });
+      else if (committed.pages) {
+        const pages = await store.getPages(this.stateTask, committed.pages);
+        await this.runner.open({ kind: 'sqlite', image: fromPages(committed.pages, pages) });
+      } else await this.runner.open({ kind: 'json', json: committed.json ?? {} });
+      this.committed = manifest.version === 0 ? {} : committed;
     } catch (err) {
       // Opening the committed state fails alike for every document (a migration appended that fails on
       // the tables as they are, a module whose constructor rejects the state's shape, a missing page):

@@ -3,8 +3,9 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { kinesisEntry } from '../../functions/telemetry.ts';
+import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { MemoryBlobStore, MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
@@ -16,6 +17,7 @@ import { packKey } from '../../shared/keys/pack.ts';
 import { type DocBatch, decodeRecords, recordsToEvent } from '../../shared/ports/events.ts';
 import { ParkingLot } from '../../shared/ports/parking.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { startStack, uniqueName } from '../integration/helpers.ts';
 
 const ARN = 'arn:aws:kinesis:us-east-1:123456789012:stream/acme-in';
 const dir = mkdtempSync(join(tmpdir(), 'sluice-derive-faults-'));
@@ -64,7 +66,7 @@ class Stack {
     readonly catalog: BuiltCatalog,
     shards = 1,
     /** The state table: another Stack's to redeploy the catalog over the same state. */
-    readonly state = new MemoryStateStore(),
+    readonly state: MemoryStateStore | DynamoStateStore = new MemoryStateStore(),
   ) {
     this.journal = new MemoryJournal({ shards });
     for (const c of Object.keys(catalog.collections)) this.journal.ensure(c);
@@ -191,6 +193,7 @@ describe('SQLite derivations redeployed', () => {
     const records = broken.journal.allRecords('acme/in');
     const quiet = [
       vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
+      vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
       vi.spyOn(console, 'error').mockImplementation(() => undefined),
       vi.spyOn(console, 'warn').mockImplementation(() => undefined),
     ];
@@ -202,5 +205,80 @@ describe('SQLite derivations redeployed', () => {
     // Before: the migration's SqlInvalid was taken for a document error and all 3 documents were parked.
     expect(await lot.list()).toEqual([]);
     expect(outcome).toMatch(/StateRestore|cannot open its committed state \(version 1\).*migration 1 failed/);
+  });
+});
+
+describe('large derivation state on dynalite', () => {
+  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.emulators.stop();
+  });
+  const store = async () => {
+    const s = new DynamoStateStore({ client: stack!.clients.dynamodb, table: uniqueName('state') });
+    await s.ensureTable();
+    return s;
+  };
+
+  it('a TypeScript state over the 400 KB item limit commits in chunks; a crash mid-write of chunks retries; a cold start restores it', async () => {
+    // 30 KB of state per document: 15 documents make 450 KB.
+    const mod = `
+export class Derivation {
+  constructor(open) { this.big = open.state.big ?? {}; }
+  fromIn(read) { this.big[String(read.doc.seq)] = String(read.doc.seq).repeat(30000).slice(0, 30000); return [{ id: read.doc.id, n: Object.keys(this.big).length }]; }
+  startCommit() { return { state: { updated: { big: this.big }, mergePatch: false } }; }
+}`;
+    const state = await store();
+    const s = new Stack(
+      await catalogOf('big-ts', {
+        'flow.yaml': flow('{ typescript: { module: mod.ts } }').replace('LAMBDA', ''),
+        'mod.ts': mod,
+      }),
+      1,
+      state,
+    );
+    const [first] = await s.ingest(Array.from({ length: 15 }, (_, i) => i));
+    // The first attempt dies after writing some chunks, before the manifest.
+    const put = state.putPages.bind(state);
+    state.putPages = async (task, pages) => {
+      await put(task, new Map([...pages].slice(0, 3)));
+      throw new Error('killed mid-write of chunks');
+    };
+    await expect((await s.task()).onBatch(first)).rejects.toThrow('killed mid-write');
+    state.putPages = put;
+    // Before: StateError ItemTooLarge (a manifest of 450 KB) on every retry, the derivation halted for good.
+    await (await s.task()).onBatch(first);
+    const manifest = (await state.loadDerivationState('derivation:acme/out'))!;
+    expect(manifest.json).toBeUndefined();
+    expect(manifest.body!.length).toBeGreaterThan(25);
+    expect(JSON.stringify(manifest).length).toBeLessThan(4096);
+    // A cold start opens the whole state: the 16th key counts 16.
+    for (const b of await s.ingest([99])) await (await s.task()).onBatch(b);
+    expect(s.downstream().get(99)).toMatchObject({ n: 16 });
+  });
+
+  it('a SQLite database of thousands of pages: its page list goes to chunks, and a commit rewrites only the chunks that changed', async () => {
+    const yaml = flow(
+      "{ sqlite: { migrations: ['create table blobs (seq integer primary key, b blob not null);'] } }",
+    ).replace(
+      'LAMBDA',
+      "          lambda: 'insert into blobs values ($seq, randomblob(2000000)); select $id as id, (select count(*) from blobs) as n;'",
+    );
+    const state = await store();
+    const s = new Stack(await catalogOf('big-sqlite', { 'flow.yaml': yaml }), 1, state);
+    const t = await s.task();
+    // 8 MB: about 2,000 pages of 4 KB, a page list of 50 KB (over the inline limit).
+    for (const b of await s.ingest([1, 2, 3, 4])) await t.onBatch(b);
+    const m1 = (await state.loadDerivationState('derivation:acme/out'))!;
+    expect(m1.pages).toBeUndefined();
+    expect(m1.body!.length).toBeGreaterThan(2);
+    for (const b of await s.ingest([5])) await (await s.task()).onBatch(b);
+    const m2 = (await state.loadDerivationState('derivation:acme/out'))!;
+    // The new pages (2 MB) and the chunks of the list they fall in, not the whole list again.
+    const changedChunks = m2.body!.filter((h) => !m1.body!.includes(h)).length;
+    expect(changedChunks).toBeLessThan(m2.body!.length);
+    expect(s.downstream().get(5)).toMatchObject({ n: 5 });
   });
 });
