@@ -39,7 +39,11 @@ import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
-import type { DerivationCheckpoint, DerivationStateStore } from '../ports/derivation-state.ts';
+import {
+  type DerivationCheckpoint,
+  DerivationStateConflict,
+  type DerivationStateStore,
+} from '../ports/derivation-state.ts';
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { type MarksOf, ShardLineage, seenByParent } from '../ports/lineage.ts';
@@ -344,8 +348,9 @@ export class DeriveTask {
    *   the same state, publishes the same documents with the same origins, dropped downstream;
    * - a crash after it (before the mapping checkpoints) replays records at or below the committed input
    *   position, which are skipped: their effects are committed, their outputs appended;
-   * - the task runs one invocation at a time (infra: reserved concurrency 1); a commit that finds another
-   *   version committed meanwhile fails (DerivationStateConflict) and the batch is retried from it.
+   * - the task runs one invocation at a time (infra: reserved concurrency 1); an attempt that finds another
+   *   version committed meanwhile (checked again right before its append, and by the commit's condition)
+   *   fails (DerivationStateConflict) and the batch is retried from it.
    * Any failure drops the in-memory state: the next invocation restores the committed one.
    */
   private async onStatefulBatch(
@@ -406,7 +411,6 @@ export class DeriveTask {
       if (processed === 0 || !last) return 0;
       await this.publishFlushed(sourceCollection, last, out);
       const state = await this.runner.startCommit();
-      if (out.length > 0) await this.journal.append(task, out);
       const next: DerivationCheckpoint = { version: manifest.version + 1, shards };
       const prev = this.committed;
       const had = new Set([...(prev.pages ?? []), ...(prev.body ?? [])]);
@@ -440,6 +444,18 @@ export class DeriveTask {
       }
       const keep = new Set([...(now.pages ?? []), ...(now.body ?? [])]);
       const stale = [...had].filter((h) => !keep.has(h));
+      // Outputs appended by an attempt whose commit then conflicts were computed from a state another
+      // invocation has since moved on: its retry, from the newer state, publishes different documents under
+      // the same origins, which downstream drops as copies, so what downstream holds disagrees with the
+      // state (test: a count 2 where the state holds 5). Reserved concurrency 1 keeps invocations apart;
+      // should two overlap anyway (a function replaced while its old mapping still runs), the version is
+      // checked again right before the append (pages and chunks are written before it), so a commit made
+      // meanwhile fails this attempt before it appends anything. One consistent read of the small manifest
+      // per transaction; what remains is a commit landing during this append.
+      const current = await store.loadDerivationState(this.stateTask);
+      if ((current?.version ?? 0) !== manifest.version)
+        throw new DerivationStateConflict(this.stateTask, manifest.version);
+      if (out.length > 0) await this.journal.append(task, out);
       await store.commitDerivationState(this.stateTask, next, manifest.version);
       this.openedVersion = next.version;
       this.committed = now;

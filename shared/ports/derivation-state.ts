@@ -50,7 +50,7 @@ export class DerivationStateConflict extends SluiceError {
     readonly expected: number,
   ) {
     super(
-      `derivation ${task}: its state moved past version ${expected} during this invocation (another invocation committed); retrying from the newer state`,
+      `${task}: its state moved past version ${expected} during this invocation (another invocation committed); retrying from the newer state`,
     );
     this.name = 'DerivationStateConflict';
   }

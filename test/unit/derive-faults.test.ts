@@ -123,6 +123,46 @@ class Stack {
   }
 }
 
+/** Count of each id in what was sent. */
+function counts(ids: number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const id of ids) m.set(id, (m.get(id) ?? 0) + 1);
+  return m;
+}
+
+/** The count `n` of each id downstream. */
+function ns(view: Map<number, Json>): Map<number, number> {
+  return new Map([...view].map(([id, d]) => [id, (d as { n: number }).n]));
+}
+
+describe('two invocations racing on one derivation state', () => {
+  it('one commits while the other computes (two input shards): the other appends nothing, and its retry counts right', async () => {
+    const s = new Stack(await catalogOf('race', { 'flow.yaml': COUNTING_SQL }), 2);
+    const sent = [1, 1, 2, 1, 2, 3, 1, 1];
+    const batches = await s.ingest(sent);
+    expect(batches).toHaveLength(2);
+    const a = await s.task();
+    const b = await s.task();
+    // B runs its whole transaction while A writes its pages (after A derived from version 0).
+    const state = s.state as MemoryStateStore;
+    const put = state.putPages.bind(state);
+    let raced = false;
+    state.putPages = async (task, pages) => {
+      if (!raced) {
+        raced = true;
+        await b.onBatch(batches[1]);
+      }
+      return put(task, pages);
+    };
+    await expect(a.onBatch(batches[0])).rejects.toMatchObject({ code: 'DerivationStateConflict' });
+    await a.onBatch(batches[0]);
+    // Before: A appended counts computed without B's documents, and its retry's (right) counts carried
+    // the same origins and were dropped: id 1 stood at 2 downstream (5 sent), id 2 at 1 (2 sent).
+    expect(ns(s.downstream())).toEqual(counts(sent));
+    expect(decodeRecords('acme/out', s.journal.allRecords('acme/out')).docs).toHaveLength(sent.length);
+  });
+});
+
 describe('TypeScript derivation state', () => {
   it('TS: flush() returns state in one transaction and none in the next: a cold start keeps it', async () => {
     // Publishes an id the first time it is seen; the ids seen are its state, updated (merge patch) only
