@@ -45,7 +45,7 @@ import {
   type DerivationStateStore,
 } from '../ports/derivation-state.ts';
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
-import type { AppendDoc, Journal } from '../ports/journal.ts';
+import { type AppendDoc, type Journal, JournalError } from '../ports/journal.ts';
 import { type MarksOf, ShardLineage, seenByParent } from '../ports/lineage.ts';
 import { formatOrigin } from '../ports/position.ts';
 import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
@@ -222,7 +222,7 @@ export class DeriveTask {
     }
     const last = docs.at(-1);
     if (last) await this.publishFlushed(sourceCollection, last, out);
-    if (out.length > 0) await this.journal.append(this.collection.name, out);
+    if (out.length > 0) await this.append(out);
     // After the append, before the mapping checkpoints (which happens when this returns).
     for (const [shard, m] of marks) {
       if (m.loaded && !changed(m.loaded.marks, m.next.marks) && m.loaded.at !== undefined) continue;
@@ -277,6 +277,30 @@ export class DeriveTask {
       }
       return explicitHashKey(Buffer.from(hasher.packBinary(d.doc), 'latin1'));
     });
+  }
+
+  /**
+   * Append outputs to the derived collection. An output too large for a Kinesis record (1 MiB) is the
+   * document's failure, said as the derivation's (DerivationError BadOutput, a document error): under
+   * `park` the document that produced it is parked and the shard goes on; the journal's RecordTooLarge
+   * halted the shard even under park. The journal refuses before it sends anything, so nothing of the
+   * batch was appended.
+   */
+  private async append(out: AppendDoc[]): Promise<void> {
+    try {
+      await this.journal.append(this.collection.name, out);
+    } catch (err) {
+      if (!(err instanceof JournalError) || err.code !== 'RecordTooLarge') throw err;
+      const index = typeof err.detail.index === 'number' ? err.detail.index : undefined;
+      const d = index === undefined ? undefined : out[index];
+      const bytes = d ? Buffer.byteLength(JSON.stringify(d.doc)) : undefined;
+      throw new DerivationError(
+        'BadOutput',
+        this.collection.name,
+        `an output document${d?.origin ? ` (origin ${d.origin})` : ''}${bytes === undefined ? '' : ` of ${bytes} bytes`} is over the 1 MiB a Kinesis record holds`,
+        { cause: err },
+      );
+    }
   }
 
   private nowSeconds(): number {
@@ -359,7 +383,6 @@ export class DeriveTask {
     transforms: { t: TransformSpec; i: number }[],
     store: DerivationStateStore,
   ): Promise<number> {
-    const task = this.collection.name;
     const manifest = (await store.loadDerivationState(this.stateTask)) ?? { version: 0, shards: {} };
     try {
       if (this.openedVersion !== manifest.version) await this.restore(manifest, store);
@@ -455,7 +478,7 @@ export class DeriveTask {
       const current = await store.loadDerivationState(this.stateTask);
       if ((current?.version ?? 0) !== manifest.version)
         throw new DerivationStateConflict(this.stateTask, manifest.version);
-      if (out.length > 0) await this.journal.append(task, out);
+      if (out.length > 0) await this.append(out);
       await store.commitDerivationState(this.stateTask, next, manifest.version);
       this.openedVersion = next.version;
       this.committed = now;

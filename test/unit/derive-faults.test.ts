@@ -322,3 +322,98 @@ export class Derivation {
     expect(s.downstream().get(5)).toMatchObject({ n: 5 });
   });
 });
+describe('a stateful module failing outside its transforms, on one document', () => {
+  // Sums ids into its state and publishes the running total; on id 13 one of its hooks fails.
+  const module = (hooks: string, output = '{ id: read.doc.id, n: this.total }') => `
+export class Derivation {
+  constructor(open) { this.total = open.state.total ?? 0; this.poison = false; }
+  fromIn(read) { if (read.doc.id === 13) this.poison = true; this.total += read.doc.id; return [${output}]; }
+  ${hooks}
+}`;
+  const commit = 'startCommit() { return { state: { updated: { total: this.total }, mergePatch: false } }; }';
+  const cases: [string, string][] = [
+    [
+      'startCommit() throws',
+      module(
+        "startCommit() { if (this.poison) throw new Error('no 13'); return { state: { updated: { total: this.total } } }; }",
+      ),
+    ],
+    [
+      'flush() throws',
+      module(
+        "flush() { if (this.poison) throw new Error('no 13'); return { published: [], state: { updated: { total: this.total } } }; }",
+      ),
+    ],
+    [
+      "flush() publishes a document the collection's schema refuses",
+      module(
+        "flush() { return { published: this.poison ? [{ id: 'x' }] : [], state: { updated: { total: this.total } } }; }",
+      ),
+    ],
+    [
+      // Before: the journal's RecordTooLarge was no document error, and the shard halted under park too.
+      'an output over the 1 MiB of a Kinesis record',
+      module(
+        commit,
+        "{ id: read.doc.id, n: this.total, ...(read.doc.id === 13 ? { pad: 'x'.repeat(1100000) } : {}) }",
+      ),
+    ],
+  ];
+
+  async function run(name: string, mod: string, park: boolean) {
+    const s = new Stack(
+      await catalogOf(name, {
+        'flow.yaml': flow('{ typescript: { module: mod.ts } }').replace('LAMBDA', ''),
+        'mod.ts': mod,
+      }),
+    );
+    const task = await s.task();
+    const lot = new ParkingLot(new MemoryBlobStore(), 'parked/', 'derivation:acme/out');
+    const handler = kinesisEntry(() => ({
+      collectionOfArn: () => 'acme/in',
+      onBatch: (b) => task.onBatch(b),
+      counters: () => ({ docsOut: task.stats.docsOut }),
+      ...(park ? { parking: lot } : {}),
+    }));
+    await s.ingest([10, 11, 12, 13, 14]);
+    const quiet = [
+      vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
+      vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
+      vi.spyOn(console, 'error').mockImplementation(() => undefined),
+      vi.spyOn(console, 'warn').mockImplementation(() => undefined),
+    ];
+    const outcome = await handler(recordsToEvent(s.journal.allRecords('acme/in'), ARN)).then(
+      () => 'went on',
+      (e: unknown) => String(e),
+    );
+    for (const q of quiet) q.mockRestore();
+    return {
+      outcome,
+      parked: (await lot.list()).map((p) => (p.parked.doc as { id: number }).id),
+      published: [...ns(s.downstream())],
+      state: (await s.state.loadDerivationState('derivation:acme/out'))?.json,
+    };
+  }
+
+  it.each(cases)(
+    '%s: under halt the batch fails with nothing published; under park only that document is parked',
+    async (what, mod) => {
+      const name = what.replace(/[^a-z]+/gi, '-');
+      const halted = await run(`${name}-halt`, mod, false);
+      expect(halted).toMatchObject({ published: [], state: undefined });
+      expect(halted.outcome).toMatch(/DerivationError: derivation acme\/out/);
+      const parked = await run(`${name}-park`, mod, true);
+      expect(parked).toEqual({
+        outcome: 'went on',
+        parked: [13],
+        published: [
+          [10, 10],
+          [11, 21],
+          [12, 33],
+          [14, 47],
+        ],
+        state: { total: 47 },
+      });
+    },
+  );
+});
