@@ -54,6 +54,13 @@ import { DerivationError, describe } from './errors.ts';
 import { fromPages, toChunks, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
 
+/**
+ * The mark, in a stateless derivation's watermarks of an input shard, of the last document without an
+ * origin that was parked there (skipParked): such documents at or below it are skipped. Not an origin
+ * source: those are names, which never start with `#`.
+ */
+const PARKED_MARK = '#parked';
+
 /** A state whose `{json, pages}` JSON is larger than this goes to chunks (DerivationCheckpoint.body). */
 export const STATE_INLINE_BYTES = 32 * 1024;
 /** Chunk size of such a state: a change rewrites the chunks it falls in (16 write units each on DynamoDB). */
@@ -206,6 +213,14 @@ export class DeriveTask {
     const out: AppendDoc[] = [];
     const storedMarks = (p: string) => this.storedParentMarks(store!, `${sourceCollection}/${p}`);
     for (const d of docs) {
+      if (store && !d.hasOrigin) {
+        // Parked (skipParked): handled, its redrive applies it.
+        const parked = marks.get(`${sourceCollection}/${d.shardId}`)!.next.marks[PARKED_MARK];
+        if (parked !== undefined && d.streamPosition <= parked) {
+          this.stats.docsSkipped++;
+          continue;
+        }
+      }
       if (store && d.hasOrigin) {
         const w = marks.get(`${sourceCollection}/${d.shardId}`)!.next;
         const seen = w.marks[d.source];
@@ -301,6 +316,55 @@ export class DeriveTask {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * A document parked under `park` (functions/telemetry.ts, after its isolated attempt failed; the
+   * documents before it in the batch are applied or parked): record it as handled, as if applied, so
+   * that the batch delivered again skips it and only `sluice redrive` applies it. Before, when the
+   * isolation was cut short by an outage after the park and the document passed on the retry (a fix
+   * deployed meanwhile), it was applied by the retry and again by the redrive (test: its amount summed
+   * twice). Stateful: a commit of the manifest with its input position moved past the document, the
+   * state unchanged. Stateless: its origin mark moved (a document without an origin: the shard's
+   * PARKED_MARK, below which such documents are skipped).
+   */
+  async skipParked(batch: DocBatch, d: DecodedDoc): Promise<void> {
+    const shard = `${batch.collection}/${d.shardId}`;
+    const now = this.nowSeconds();
+    if (this.runner.stateful) {
+      const store = this.opts.derivationState;
+      if (!store) return;
+      const manifest = (await store.loadDerivationState(this.stateTask)) ?? { version: 0, shards: {} };
+      const s = structuredClone(manifest.shards[shard] ?? { upTo: '', marks: {} });
+      if (d.streamPosition <= s.upTo) return;
+      s.upTo = d.streamPosition;
+      if (d.hasOrigin) moveMark(s, d.source, d.position, now);
+      const next: DerivationCheckpoint = {
+        ...manifest,
+        version: manifest.version + 1,
+        shards: { ...manifest.shards, [shard]: s },
+      };
+      await store.commitDerivationState(this.stateTask, next, manifest.version);
+      // The state is the one committed before: an instance holding it holds the new version's.
+      if (this.openedVersion === manifest.version) this.openedVersion = next.version;
+      return;
+    }
+    const store = this.opts.watermarks;
+    if (!store) return;
+    const loaded = await store.getWatermarks(this.stateTask, shard);
+    const next: OriginWatermarks = {
+      upTo: loaded && loaded.upTo > d.streamPosition ? loaded.upTo : d.streamPosition,
+      marks: { ...loaded?.marks },
+      at: { ...loaded?.at },
+    };
+    if (d.hasOrigin) {
+      if ((next.marks[d.source] ?? '') >= d.position) return;
+      moveMark(next, d.source, d.position, now);
+    } else {
+      if ((next.marks[PARKED_MARK] ?? '') >= d.streamPosition) return;
+      moveMark(next, PARKED_MARK, d.streamPosition, now);
+    }
+    await store.putWatermarks(this.stateTask, shard, next);
   }
 
   private nowSeconds(): number {

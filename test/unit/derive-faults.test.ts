@@ -109,6 +109,14 @@ class Stack {
    * already applied from that origin source are dropped (copies); the last one taken stands.
    */
   downstream(): Map<number, Json> {
+    return this.fold().view;
+  }
+  /** The ids of the documents a keyed downstream consumer takes (copies dropped), in order. */
+  taken(): number[] {
+    return this.fold().taken;
+  }
+  private fold(): { view: Map<number, Json>; taken: number[] } {
+    const taken: number[] = [];
     const applied = new Map<string, string>();
     const view = new Map<number, Json>();
     for (const d of decodeRecords('acme/out', this.journal.allRecords('acme/out')).docs) {
@@ -118,8 +126,9 @@ class Stack {
       if (d.hasOrigin && seen !== undefined && d.position <= seen) continue;
       if (d.hasOrigin) applied.set(k, d.position);
       view.set(id, d.doc);
+      taken.push(id);
     }
-    return view;
+    return { view, taken };
   }
 }
 
@@ -414,6 +423,84 @@ export class Derivation {
         ],
         state: { total: 47 },
       });
+    },
+  );
+});
+
+describe('a parked document and the batch delivered again', () => {
+  // Sums ids; throws on 13 while `globalThis.broken13` is set (the bug a fix deploys away).
+  const module = (stateful: boolean) => `
+export class Derivation {
+  ${stateful ? 'constructor(open) { this.total = open.state.total ?? 0; }' : 'total = 0;'}
+  fromIn(read) {
+    if (read.doc.id === 13 && globalThis.broken13) throw new Error('no 13');
+    this.total += read.doc.id;
+    return [{ id: read.doc.id, n: this.total }];
+  }
+  ${stateful ? 'startCommit() { return { state: { updated: { total: this.total } } }; }' : ''}
+}`;
+
+  it.each([
+    ['stateful', true],
+    ['stateless', false],
+  ])(
+    '%s: parked, its isolation cut short by an outage, the fix deployed: the retry skips it and the redrive applies it once',
+    async (name, stateful) => {
+      const s = new Stack(
+        await catalogOf(`parked-retry-${name}`, {
+          'flow.yaml': flow('{ typescript: { module: mod.ts } }').replace('LAMBDA', ''),
+          'mod.ts': module(stateful),
+        }),
+      );
+      const task = await s.task();
+      let outage = true;
+      const handler = kinesisEntry(() => ({
+        collectionOfArn: () => 'acme/in',
+        onBatch: async (b) => {
+          // DynamoDB throttling the isolated attempt of the document after the parked one: not a document error.
+          if (b.isolated && (b.docs[0].doc as { id: number }).id === 14 && outage)
+            throw new Error('throttled');
+          return task.onBatch(b);
+        },
+        counters: () => ({ docsOut: task.stats.docsOut }),
+        parking: new ParkingLot(new MemoryBlobStore(), 'parked/', 'derivation:acme/out'),
+        onParked: (b, d) => task.skipParked(b, d),
+      }));
+      await s.ingest([10, 11, 12, 13, 14]);
+      const event = recordsToEvent(s.journal.allRecords('acme/in'), ARN);
+      const g = globalThis as { broken13?: boolean };
+      const quiet = [
+        vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
+        vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
+        vi.spyOn(console, 'error').mockImplementation(() => undefined),
+        vi.spyOn(console, 'warn').mockImplementation(() => undefined),
+        vi.spyOn(console, 'info').mockImplementation(() => undefined),
+      ];
+      try {
+        g.broken13 = true;
+        await expect(handler(event)).rejects.toThrow('throttled');
+        // The outage ends and the fix is deployed before the mapping delivers the batch again.
+        outage = false;
+        g.broken13 = false;
+        await handler(event);
+        expect(await handler({ sluiceRedrive: {} })).toMatchObject({ redriven: 1, remaining: 0 });
+      } finally {
+        delete g.broken13;
+        for (const q of quiet) q.mockRestore();
+      }
+      // Each id taken once downstream, 13 from its redrive (before: 13 was applied by the retry and
+      // again by the redrive; stateful, the total 73 instead of 60).
+      expect(s.taken().sort()).toEqual([10, 11, 12, 13, 14]);
+      if (stateful)
+        expect([...ns(s.downstream())]).toEqual([
+          [10, 10],
+          [11, 21],
+          [12, 33],
+          [14, 47],
+          [13, 60],
+        ]);
+      if (stateful)
+        expect((await s.state.loadDerivationState('derivation:acme/out'))?.json).toEqual({ total: 60 });
     },
   );
 });
