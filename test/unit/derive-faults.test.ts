@@ -65,11 +65,17 @@ class Stack {
   constructor(
     readonly catalog: BuiltCatalog,
     shards = 1,
-    /** The state table: another Stack's to redeploy the catalog over the same state. */
     readonly state: MemoryStateStore | DynamoStateStore = new MemoryStateStore(),
+    journal?: MemoryJournal,
   ) {
-    this.journal = new MemoryJournal({ shards });
-    for (const c of Object.keys(catalog.collections)) this.journal.ensure(c);
+    this.journal = journal ?? new MemoryJournal({ shards });
+    if (!journal) for (const c of Object.keys(catalog.collections)) this.journal.ensure(c);
+  }
+  /** Another catalog deployed over this one's journals and state table. */
+  redeploy(catalog: BuiltCatalog): Stack {
+    const next = new Stack(catalog, 1, this.state, this.journal);
+    next.seq = this.seq;
+    return next;
   }
   /** A cold start of the derivation (a new Lambda instance). */
   async task(): Promise<DeriveTask> {
@@ -144,6 +150,44 @@ function ns(view: Map<number, Json>): Map<number, number> {
   return new Map([...view].map(([id, d]) => [id, (d as { n: number }).n]));
 }
 
+/** The derivation's Lambda handler over `task`, as functions/derive.ts wires it; under park with a lot. */
+function handlerOf(task: DeriveTask, opts: { lot?: ParkingLot; before?: (b: DocBatch) => void } = {}) {
+  return kinesisEntry(() => ({
+    collectionOfArn: () => 'acme/in',
+    onBatch: async (b) => {
+      opts.before?.(b);
+      return task.onBatch(b);
+    },
+    counters: () => ({ docsOut: task.stats.docsOut }),
+    ...(opts.lot ? { parking: opts.lot, onParked: (b, d) => task.skipParked(b, d) } : {}),
+  }));
+}
+
+const lotOf = () => new ParkingLot(new MemoryBlobStore(), 'parked/', 'derivation:acme/out');
+
+/** What an invocation came to: 'went on', or the error it threw. */
+const outcomeOf = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => 'went on',
+    (e: unknown) => String(e),
+  );
+
+/** Run `fn` with the handlers' structured logs (a halt, a park) kept off the test output. */
+async function quietly<T>(fn: () => Promise<T>): Promise<T> {
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
+    vi.spyOn(console, 'error').mockImplementation(() => undefined),
+    vi.spyOn(console, 'warn').mockImplementation(() => undefined),
+    vi.spyOn(console, 'info').mockImplementation(() => undefined),
+  ];
+  try {
+    return await fn();
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+}
+
 describe('two invocations racing on one derivation state', () => {
   it('one commits while the other computes (two input shards): the other appends nothing, and its retry counts right', async () => {
     const s = new Stack(await catalogOf('race', { 'flow.yaml': COUNTING_SQL }), 2);
@@ -215,45 +259,67 @@ export class Derivation {
   });
 });
 
-describe('SQLite derivations redeployed', () => {
+describe('derivations redeployed over their committed state', () => {
   it('SQLite redeployed with a migration that fails on the committed tables: under park it halts, parking nothing', async () => {
     const s = new Stack(await catalogOf('mig-ok', { 'flow.yaml': COUNTING_SQL }));
     for (const b of await s.ingest([1, 2])) await (await s.task()).onBatch(b);
     // The appended migration runs on an empty database (a cold start's init) but not on the committed one.
-    const broken = new Stack(
+    const broken = s.redeploy(
       await catalogOf('mig-broken', {
         'flow.yaml': COUNTING_SQL.replace(
           "n integer not null);'",
           "n integer not null);', 'insert into counts (id, n) values (1, 0);'",
         ),
       }),
-      1,
-      s.state,
     );
     const task = await broken.task();
-    const lot = new ParkingLot(new MemoryBlobStore(), 'parked/', 'derivation:acme/out');
-    const handler = kinesisEntry(() => ({
-      collectionOfArn: () => 'acme/in',
-      onBatch: (b) => task.onBatch(b),
-      counters: () => ({ docsOut: task.stats.docsOut }),
-      parking: lot,
-    }));
+    const lot = lotOf();
     await broken.ingest([3, 4, 5]);
-    const records = broken.journal.allRecords('acme/in');
-    const quiet = [
-      vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
-      vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
-      vi.spyOn(console, 'error').mockImplementation(() => undefined),
-      vi.spyOn(console, 'warn').mockImplementation(() => undefined),
-    ];
-    const outcome = await handler(recordsToEvent(records, ARN)).then(
-      () => 'went on',
-      (e: unknown) => String(e),
-    );
-    for (const q of quiet) q.mockRestore();
+    const event = recordsToEvent(broken.journal.allRecords('acme/in'), ARN);
+    const outcome = await quietly(() => outcomeOf(handlerOf(task, { lot })(event)));
     // Before: the migration's SqlInvalid was taken for a document error and all 3 documents were parked.
     expect(await lot.list()).toEqual([]);
     expect(outcome).toMatch(/StateRestore|cannot open its committed state \(version 1\).*migration 1 failed/);
+  });
+
+  it('TypeScript redeployed with its state shape changed: a constructor refusing the old state halts under park; one converting it goes on from it', async () => {
+    const v1 = `
+export class Derivation {
+  constructor(open) { this.total = open.state.total ?? 0; }
+  fromIn(read) { this.total += read.doc.id; return [{ id: read.doc.id, n: this.total }]; }
+  startCommit() { return { state: { updated: { total: this.total }, mergePatch: false } }; }
+}`;
+    // v2 keeps {sum} instead of {total}; its first cut refuses a state it does not know.
+    const v2 = (convert: boolean) => `
+export class Derivation {
+  constructor(open) {
+    ${convert ? 'this.sum = open.state.sum ?? open.state.total ?? 0;' : "if (open.state.total !== undefined) throw new Error('unknown state'); this.sum = open.state.sum ?? 0;"}
+  }
+  fromIn(read) { this.sum += read.doc.id; return [{ id: read.doc.id, n: this.sum }]; }
+  startCommit() { return { state: { updated: { sum: this.sum }, mergePatch: false } }; }
+}`;
+    const catalog = (name: string, mod: string) =>
+      catalogOf(name, {
+        'flow.yaml': flow('{ typescript: { module: mod.ts } }').replace('LAMBDA', ''),
+        'mod.ts': mod,
+      });
+    const first = new Stack(await catalog('ts-v1', v1));
+    for (const b of await first.ingest([1, 2])) await (await first.task()).onBatch(b);
+    const refusing = first.redeploy(await catalog('ts-v2', v2(false)));
+    const lot = lotOf();
+    const [b] = await refusing.ingest([3, 4]);
+    const event = recordsToEvent(refusing.journal.allRecords('acme/in'), ARN);
+    const task = await refusing.task();
+    const outcome = await quietly(() => outcomeOf(handlerOf(task, { lot })(event)));
+    expect(outcome).toMatch(/cannot open its committed state \(version 1\).*unknown state/);
+    expect(await lot.list()).toEqual([]);
+    // The converting module goes on from the committed total: 1 + 2, then 3 + 4.
+    const converting = first.redeploy(await catalog('ts-v2-fixed', v2(true)));
+    await (await converting.task()).onBatch(b);
+    expect(await first.state.loadDerivationState('derivation:acme/out')).toMatchObject({
+      version: 2,
+      json: { sum: 10 },
+    });
   });
 });
 
@@ -377,25 +443,10 @@ export class Derivation {
       }),
     );
     const task = await s.task();
-    const lot = new ParkingLot(new MemoryBlobStore(), 'parked/', 'derivation:acme/out');
-    const handler = kinesisEntry(() => ({
-      collectionOfArn: () => 'acme/in',
-      onBatch: (b) => task.onBatch(b),
-      counters: () => ({ docsOut: task.stats.docsOut }),
-      ...(park ? { parking: lot } : {}),
-    }));
+    const lot = lotOf();
     await s.ingest([10, 11, 12, 13, 14]);
-    const quiet = [
-      vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
-      vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
-      vi.spyOn(console, 'error').mockImplementation(() => undefined),
-      vi.spyOn(console, 'warn').mockImplementation(() => undefined),
-    ];
-    const outcome = await handler(recordsToEvent(s.journal.allRecords('acme/in'), ARN)).then(
-      () => 'went on',
-      (e: unknown) => String(e),
-    );
-    for (const q of quiet) q.mockRestore();
+    const event = recordsToEvent(s.journal.allRecords('acme/in'), ARN);
+    const outcome = await quietly(() => outcomeOf(handlerOf(task, park ? { lot } : {})(event)));
     return {
       outcome,
       parked: (await lot.list()).map((p) => (p.parked.doc as { id: number }).id),
@@ -454,39 +505,30 @@ export class Derivation {
       );
       const task = await s.task();
       let outage = true;
-      const handler = kinesisEntry(() => ({
-        collectionOfArn: () => 'acme/in',
-        onBatch: async (b) => {
-          // DynamoDB throttling the isolated attempt of the document after the parked one: not a document error.
+      const handler = handlerOf(task, {
+        lot: lotOf(),
+        // DynamoDB throttling the isolated attempt of the document after the parked one: not a document error.
+        before: (b) => {
           if (b.isolated && (b.docs[0].doc as { id: number }).id === 14 && outage)
             throw new Error('throttled');
-          return task.onBatch(b);
         },
-        counters: () => ({ docsOut: task.stats.docsOut }),
-        parking: new ParkingLot(new MemoryBlobStore(), 'parked/', 'derivation:acme/out'),
-        onParked: (b, d) => task.skipParked(b, d),
-      }));
+      });
       await s.ingest([10, 11, 12, 13, 14]);
       const event = recordsToEvent(s.journal.allRecords('acme/in'), ARN);
       const g = globalThis as { broken13?: boolean };
-      const quiet = [
-        vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
-        vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
-        vi.spyOn(console, 'error').mockImplementation(() => undefined),
-        vi.spyOn(console, 'warn').mockImplementation(() => undefined),
-        vi.spyOn(console, 'info').mockImplementation(() => undefined),
-      ];
       try {
         g.broken13 = true;
-        await expect(handler(event)).rejects.toThrow('throttled');
+        await quietly(() => expect(handler(event)).rejects.toThrow('throttled'));
         // The outage ends and the fix is deployed before the mapping delivers the batch again.
         outage = false;
         g.broken13 = false;
-        await handler(event);
-        expect(await handler({ sluiceRedrive: {} })).toMatchObject({ redriven: 1, remaining: 0 });
+        await quietly(() => handler(event));
+        expect(await quietly(() => handler({ sluiceRedrive: {} }))).toMatchObject({
+          redriven: 1,
+          remaining: 0,
+        });
       } finally {
         delete g.broken13;
-        for (const q of quiet) q.mockRestore();
       }
       // Each id taken once downstream, 13 from its redrive (before: 13 was applied by the retry and
       // again by the redrive; stateful, the total 73 instead of 60).
