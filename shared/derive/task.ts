@@ -335,7 +335,18 @@ export class DeriveTask {
       const store = this.opts.derivationState;
       if (!store) return;
       const manifest = (await store.loadDerivationState(this.stateTask)) ?? { version: 0, shards: {} };
-      const s = structuredClone(manifest.shards[shard] ?? { upTo: '', marks: {} });
+      // A shard first seen starts from its parents' marks, as onStatefulBatch would have it start.
+      const s = structuredClone(
+        manifest.shards[shard] ??
+          (await this.inherited(
+            batch.collection,
+            d.shardId,
+            (p) => manifest.shards[`${batch.collection}/${p}`],
+          )) ?? {
+            upTo: '',
+            marks: {},
+          },
+      );
       if (d.streamPosition <= s.upTo) return;
       s.upTo = d.streamPosition;
       if (d.hasOrigin) moveMark(s, d.source, d.position, now);
@@ -352,10 +363,16 @@ export class DeriveTask {
     const store = this.opts.watermarks;
     if (!store) return;
     const loaded = await store.getWatermarks(this.stateTask, shard);
+    // A shard first seen starts from its parents' marks, as onStatelessBatch would have it start.
+    const from =
+      loaded ??
+      (await this.inherited(batch.collection, d.shardId, (p) =>
+        this.storedParentMarks(store, `${batch.collection}/${p}`),
+      ));
     const next: OriginWatermarks = {
       upTo: loaded && loaded.upTo > d.streamPosition ? loaded.upTo : d.streamPosition,
-      marks: { ...loaded?.marks },
-      at: { ...loaded?.at },
+      marks: { ...from?.marks },
+      at: { ...from?.at },
     };
     if (d.hasOrigin) {
       if ((next.marks[d.source] ?? '') >= d.position) return;

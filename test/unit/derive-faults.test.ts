@@ -546,3 +546,74 @@ export class Derivation {
     },
   );
 });
+
+describe('a parked document first in a shard born of a reshard', () => {
+  it.each([
+    ['stateful', true],
+    ['stateless', false],
+  ])(
+    '%s: the shard still starts from its parent marks, so copies re-published into it are skipped',
+    async (name, stateful) => {
+      const mod = stateful
+        ? `export class Derivation {
+  constructor(open) { this.total = open.state.total ?? 0; }
+  fromIn(read) { this.total += read.doc.id; return [{ id: read.doc.id, n: this.total }]; }
+  startCommit() { return { state: { updated: { total: this.total } } }; }
+}`
+        : 'export class Derivation { fromIn(read) { return [{ id: read.doc.id, n: 1 }]; } }';
+      const s = new Stack(
+        await catalogOf(`parked-child-${name}`, {
+          'flow.yaml': flow('{ typescript: { module: mod.ts } }').replace('LAMBDA', ''),
+          'mod.ts': mod,
+        }),
+      );
+      // acme/in's shard `c` is the split child of `p` (documents built by hand: their origins are what matter).
+      const range = { startingHashKey: '0', endingHashKey: String((1n << 128n) - 1n) };
+      const listShards = s.journal.listShards.bind(s.journal);
+      s.journal.listShards = async (c: string) =>
+        c === 'acme/in'
+          ? [
+              { shardId: 'p', closed: true, ...range },
+              { shardId: 'c', parentShardId: 'p', closed: false, ...range },
+            ]
+          : listShards(c);
+      let seq = 0;
+      const doc = (shardId: string, id: number, source: string, position: string) => ({
+        doc: { seq: seq++, id },
+        shardId,
+        sequenceNumber: String(100 + seq),
+        index: 0,
+        streamPosition: String(100 + seq).padStart(10, '0'),
+        source,
+        position,
+        hasOrigin: true,
+        arrivalMs: 0,
+      });
+      const batch = (shardId: string, docs: ReturnType<typeof doc>[]): DocBatch => ({
+        collection: 'acme/in',
+        shardId,
+        docs,
+        bytes: 0,
+      });
+      const task = await s.task();
+      // The parent derived two requests' documents (two origin sources).
+      await task.onBatch(batch('p', [doc('p', 1, 'req/a', '1'), doc('p', 2, 'req/b', '1')]));
+      // The child's first document (of a third request) is parked before the child took anything.
+      const first = doc('c', 3, 'req/c', '1');
+      await task.skipParked(batch('c', [first]), first);
+      // An upstream replay re-publishes both copies into the child, then a new document.
+      const before = { ...task.stats };
+      await task.onBatch(
+        batch('c', [doc('c', 1, 'req/a', '1'), doc('c', 2, 'req/b', '1'), doc('c', 4, 'req/d', '1')]),
+      );
+      // Before (the parked document's marks written without the parent's): both copies derived again.
+      expect({
+        out: task.stats.docsOut - before.docsOut,
+        skipped: task.stats.docsSkipped - before.docsSkipped,
+      }).toEqual({
+        out: 1,
+        skipped: 2,
+      });
+    },
+  );
+});
