@@ -1,5 +1,7 @@
-// Faults of stateful derivations, against an oracle computed from what was sent (memory adapters: the
-// faults are caused precisely between the steps of one transaction).
+// Faults of derivations (most of them stateful), against an oracle computed from what was sent: memory
+// adapters, so that a fault falls exactly between two steps of a transaction (dynalite where DynamoDB's
+// item limit matters), and the Lambda handler (kinesisEntry) where halt and park decide. The kills of a
+// whole function instance on the local stack are in test/integration/estuary-style.test.ts.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -217,7 +219,7 @@ describe('two invocations racing on one derivation state', () => {
 });
 
 describe('TypeScript derivation state', () => {
-  it('TS: flush() returns state in one transaction and none in the next: a cold start keeps it', async () => {
+  it('flush() returns state in one transaction and none in the next: a cold start keeps it', async () => {
     // Publishes an id the first time it is seen; the ids seen are its state, updated (merge patch) only
     // when one is new: Estuary's `{published, state}` flush without startCommit.
     const mod = `
