@@ -47,6 +47,7 @@ export async function createDeriveTask(
     task,
     collectionOfArn: (arn) => rt.collectionOfArn(arn),
     onBatch: (batch) => task.onBatch(batch),
+    onParked: (batch, doc) => task.skipParked(batch, doc),
     counters: () => ({ docsOut: task.stats.docsOut, docsSkipped: task.stats.docsSkipped }),
     parking: parkingOf(rt),
   };

@@ -8,7 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import type { Runtime } from '../shared/config/runtime.ts';
-import type { DocBatch } from '../shared/ports/events.ts';
+import type { DocBatch, SourceDoc } from '../shared/ports/events.ts';
 import {
   describeError,
   documentError,
@@ -119,6 +119,12 @@ export interface BatchTask {
    * task does once per batch and left out of the isolated applications (the persister's fragments).
    */
   afterIsolation?(batch: DocBatch): Promise<void>;
+  /**
+   * A document of the batch was just parked (the ones before it applied or parked): record it as handled,
+   * so that the batch delivered again (the isolation cut short by an outage) does not apply it beside
+   * its redrive. Undefined: the task's bookkeeping does not need it.
+   */
+  onParked?(batch: DocBatch, doc: SourceDoc): Promise<void>;
 }
 
 /** The task's parking lot when its failure policy is `park` (SLUICE_PARKED set by the stack). */
@@ -149,6 +155,9 @@ async function applyOrPark(task: BatchTask, batch: DocBatch, log: Log): Promise<
     } catch (e) {
       if (!documentError(e)) throw e;
       const key = await task.parking.park(batch.collection, d, e);
+      // After the park, not before: a crash in between applies it again on the retry if it then passes
+      // (beside its redrive), where the other order would lose it.
+      await task.onParked?.(batch, d);
       parked++;
       log.warn('document parked; the shard goes on (redrive it with `sluice redrive`)', {
         task: task.parking.task,

@@ -9,7 +9,9 @@ export class DerivationError extends SluiceError {
     | 'OutputSchemaViolation'
     | 'SqlInvalid'
     | 'ParamNotFound'
-    | 'StateInvalid';
+    | 'StateInvalid'
+    /** Its committed state could not be opened (not a document's fault: ports/parking.ts documentError). */
+    | 'StateRestore';
   readonly derivation: string;
   readonly transform?: string;
   readonly sourceIndex?: number;

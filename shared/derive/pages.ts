@@ -20,7 +20,11 @@ export function pageSize(image: Uint8Array): number {
 }
 
 export function toPages(image: Uint8Array): PagedImage {
-  const size = pageSize(image);
+  return toChunks(image, pageSize(image));
+}
+
+/** Bytes cut into content-addressed chunks of `size` bytes (the last one shorter). */
+export function toChunks(image: Uint8Array, size: number): PagedImage {
   const hashes: string[] = [];
   const pages = new Map<string, Uint8Array>();
   for (let off = 0; off < image.length; off += size) {

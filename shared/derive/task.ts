@@ -39,15 +39,39 @@ import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
 import { metaUuid } from '../meta/uuid.ts';
-import type { DerivationCheckpoint, DerivationStateStore } from '../ports/derivation-state.ts';
+import {
+  type DerivationCheckpoint,
+  DerivationStateConflict,
+  type DerivationStateStore,
+} from '../ports/derivation-state.ts';
 import type { SourceDoc as DecodedDoc, DocBatch } from '../ports/events.ts';
-import type { AppendDoc, Journal } from '../ports/journal.ts';
+import { type AppendDoc, type Journal, JournalError } from '../ports/journal.ts';
 import { type MarksOf, ShardLineage, seenByParent } from '../ports/lineage.ts';
 import { formatOrigin } from '../ports/position.ts';
 import { expireMarks, moveMark, type OriginWatermarks, type StateStore } from '../ports/state.ts';
 import { stateTaskId } from '../ports/state-partitions.ts';
-import { fromPages, toPages } from './pages.ts';
+import { DerivationError, describe } from './errors.ts';
+import { fromPages, toChunks, toPages } from './pages.ts';
 import type { DerivationRunner } from './runner.ts';
+
+/**
+ * The mark, in a stateless derivation's watermarks of an input shard, of the last document without an
+ * origin that was parked there (skipParked): such documents at or below it are skipped. Not an origin
+ * source: those are names, which never start with `#`.
+ */
+const PARKED_MARK = '#parked';
+
+/** A state whose `{json, pages}` JSON is larger than this goes to chunks (DerivationCheckpoint.body). */
+export const STATE_INLINE_BYTES = 32 * 1024;
+/** Chunk size of such a state: a change rewrites the chunks it falls in (16 write units each on DynamoDB). */
+export const STATE_CHUNK_BYTES = 16 * 1024;
+
+/** A committed state as the manifest names it, its body (if any) read. */
+interface CommittedState {
+  json?: Json;
+  pages?: string[];
+  body?: string[];
+}
 
 export class DeriveTaskError extends SluiceError {
   readonly code = 'NotASource';
@@ -85,6 +109,8 @@ export class DeriveTask {
   readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0, commits: 0, pagesWritten: 0 };
   /** The committed state version the runner holds (stateful derivations); -1: unknown, restore. */
   private openedVersion = 0;
+  /** What that version's manifest holds, its `body` read: the base of the next commit. */
+  private committed: CommittedState = {};
   /**
    * A stateless derivation's batch failed: its instance may hold what that attempt's transforms
    * accumulated for `flush()` (Estuary's per-transaction aggregates), which the retry would publish
@@ -187,6 +213,14 @@ export class DeriveTask {
     const out: AppendDoc[] = [];
     const storedMarks = (p: string) => this.storedParentMarks(store!, `${sourceCollection}/${p}`);
     for (const d of docs) {
+      if (store && !d.hasOrigin) {
+        // Parked (skipParked): handled, its redrive applies it.
+        const parked = marks.get(`${sourceCollection}/${d.shardId}`)!.next.marks[PARKED_MARK];
+        if (parked !== undefined && d.streamPosition <= parked) {
+          this.stats.docsSkipped++;
+          continue;
+        }
+      }
       if (store && d.hasOrigin) {
         const w = marks.get(`${sourceCollection}/${d.shardId}`)!.next;
         const seen = w.marks[d.source];
@@ -203,7 +237,7 @@ export class DeriveTask {
     }
     const last = docs.at(-1);
     if (last) await this.publishFlushed(sourceCollection, last, out);
-    if (out.length > 0) await this.journal.append(this.collection.name, out);
+    if (out.length > 0) await this.append(out);
     // After the append, before the mapping checkpoints (which happens when this returns).
     for (const [shard, m] of marks) {
       if (m.loaded && !changed(m.loaded.marks, m.next.marks) && m.loaded.at !== undefined) continue;
@@ -258,6 +292,96 @@ export class DeriveTask {
       }
       return explicitHashKey(Buffer.from(hasher.packBinary(d.doc), 'latin1'));
     });
+  }
+
+  /**
+   * Append outputs to the derived collection. An output too large for a Kinesis record (1 MiB) is the
+   * document's failure, said as the derivation's (DerivationError BadOutput, a document error): under
+   * `park` the document that produced it is parked and the shard goes on; the journal's RecordTooLarge
+   * halted the shard even under park. The journal refuses before it sends anything, so nothing of the
+   * batch was appended.
+   */
+  private async append(out: AppendDoc[]): Promise<void> {
+    try {
+      await this.journal.append(this.collection.name, out);
+    } catch (err) {
+      if (!(err instanceof JournalError) || err.code !== 'RecordTooLarge') throw err;
+      const index = typeof err.detail.index === 'number' ? err.detail.index : undefined;
+      const d = index === undefined ? undefined : out[index];
+      const bytes = d ? Buffer.byteLength(JSON.stringify(d.doc)) : undefined;
+      throw new DerivationError(
+        'BadOutput',
+        this.collection.name,
+        `an output document${d?.origin ? ` (origin ${d.origin})` : ''}${bytes === undefined ? '' : ` of ${bytes} bytes`} is over the 1 MiB a Kinesis record holds`,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * A document parked under `park` (functions/telemetry.ts, after its isolated attempt failed; the
+   * documents before it in the batch are applied or parked): record it as handled, as if applied, so
+   * that the batch delivered again skips it and only `sluice redrive` applies it. Before, when the
+   * isolation was cut short by an outage after the park and the document passed on the retry (a fix
+   * deployed meanwhile), it was applied by the retry and again by the redrive (test: its amount summed
+   * twice). Stateful: a commit of the manifest with its input position moved past the document, the
+   * state unchanged. Stateless: its origin mark moved (a document without an origin: the shard's
+   * PARKED_MARK, below which such documents are skipped).
+   */
+  async skipParked(batch: DocBatch, d: DecodedDoc): Promise<void> {
+    const shard = `${batch.collection}/${d.shardId}`;
+    const now = this.nowSeconds();
+    if (this.runner.stateful) {
+      const store = this.opts.derivationState;
+      if (!store) return;
+      const manifest = (await store.loadDerivationState(this.stateTask)) ?? { version: 0, shards: {} };
+      // A shard first seen starts from its parents' marks, as onStatefulBatch would have it start.
+      const s = structuredClone(
+        manifest.shards[shard] ??
+          (await this.inherited(
+            batch.collection,
+            d.shardId,
+            (p) => manifest.shards[`${batch.collection}/${p}`],
+          )) ?? {
+            upTo: '',
+            marks: {},
+          },
+      );
+      if (d.streamPosition <= s.upTo) return;
+      s.upTo = d.streamPosition;
+      if (d.hasOrigin) moveMark(s, d.source, d.position, now);
+      const next: DerivationCheckpoint = {
+        ...manifest,
+        version: manifest.version + 1,
+        shards: { ...manifest.shards, [shard]: s },
+      };
+      await store.commitDerivationState(this.stateTask, next, manifest.version);
+      // The state is the one committed before: an instance holding it holds the new version's.
+      if (this.openedVersion === manifest.version) this.openedVersion = next.version;
+      return;
+    }
+    const store = this.opts.watermarks;
+    if (!store) return;
+    const loaded = await store.getWatermarks(this.stateTask, shard);
+    // A shard first seen starts from its parents' marks, as onStatelessBatch would have it start.
+    const from =
+      loaded ??
+      (await this.inherited(batch.collection, d.shardId, (p) =>
+        this.storedParentMarks(store, `${batch.collection}/${p}`),
+      ));
+    const next: OriginWatermarks = {
+      upTo: loaded && loaded.upTo > d.streamPosition ? loaded.upTo : d.streamPosition,
+      marks: { ...from?.marks },
+      at: { ...from?.at },
+    };
+    if (d.hasOrigin) {
+      if ((next.marks[d.source] ?? '') >= d.position) return;
+      moveMark(next, d.source, d.position, now);
+    } else {
+      if ((next.marks[PARKED_MARK] ?? '') >= d.streamPosition) return;
+      moveMark(next, PARKED_MARK, d.streamPosition, now);
+    }
+    await store.putWatermarks(this.stateTask, shard, next);
   }
 
   private nowSeconds(): number {
@@ -329,8 +453,9 @@ export class DeriveTask {
    *   the same state, publishes the same documents with the same origins, dropped downstream;
    * - a crash after it (before the mapping checkpoints) replays records at or below the committed input
    *   position, which are skipped: their effects are committed, their outputs appended;
-   * - the task runs one invocation at a time (infra: reserved concurrency 1); a commit that finds another
-   *   version committed meanwhile fails (DerivationStateConflict) and the batch is retried from it.
+   * - the task runs one invocation at a time (infra: reserved concurrency 1); an attempt that finds another
+   *   version committed meanwhile (checked again right before its append, and by the commit's condition)
+   *   fails (DerivationStateConflict) and the batch is retried from it.
    * Any failure drops the in-memory state: the next invocation restores the committed one.
    */
   private async onStatefulBatch(
@@ -339,7 +464,6 @@ export class DeriveTask {
     transforms: { t: TransformSpec; i: number }[],
     store: DerivationStateStore,
   ): Promise<number> {
-    const task = this.collection.name;
     const manifest = (await store.loadDerivationState(this.stateTask)) ?? { version: 0, shards: {} };
     try {
       if (this.openedVersion !== manifest.version) await this.restore(manifest, store);
@@ -391,22 +515,54 @@ export class DeriveTask {
       if (processed === 0 || !last) return 0;
       await this.publishFlushed(sourceCollection, last, out);
       const state = await this.runner.startCommit();
-      if (out.length > 0) await this.journal.append(task, out);
       const next: DerivationCheckpoint = { version: manifest.version + 1, shards };
-      let stale: string[] = [];
-      if (state?.kind === 'json') next.json = state.json;
+      const prev = this.committed;
+      const had = new Set([...(prev.pages ?? []), ...(prev.body ?? [])]);
+      const now: CommittedState = {};
+      if (state?.kind === 'json') now.json = state.json;
+      // No update this transaction (a module whose flush() returns `{published, state}` only sometimes,
+      // and no startCommit): the state in force is the committed one, carried into the new manifest.
+      // Leaving it out committed a manifest without state, and the next cold start opened `{}`.
+      else if (state === undefined) now.json = prev.json;
       else if (state?.kind === 'sqlite') {
         const paged = toPages(state.image);
-        const had = new Set(manifest.pages ?? []);
         const fresh = new Map([...paged.pages].filter(([h]) => !had.has(h)));
         await store.putPages(this.stateTask, fresh);
         this.stats.pagesWritten += fresh.size;
-        next.pages = paged.hashes;
-        const keep = new Set(paged.hashes);
-        stale = [...had].filter((h) => !keep.has(h));
+        now.pages = paged.hashes;
       }
+      // A large state (a TypeScript state of hundreds of KB, the page list of a SQLite database of tens of
+      // MB) goes to chunks beside the pages, and the manifest names them: inline, the manifest outgrew
+      // DynamoDB's 400 KB item and the derivation halted for good (StateError ItemTooLarge), and each
+      // commit rewrote all of it. Unchanged chunks are not written again.
+      const text = Buffer.from(JSON.stringify({ json: now.json, pages: now.pages }));
+      if (text.length > STATE_INLINE_BYTES) {
+        const chunked = toChunks(text, STATE_CHUNK_BYTES);
+        const fresh = new Map([...chunked.pages].filter(([h]) => !had.has(h)));
+        await store.putPages(this.stateTask, fresh);
+        this.stats.pagesWritten += fresh.size;
+        now.body = next.body = chunked.hashes;
+      } else {
+        if (now.json !== undefined) next.json = now.json;
+        if (now.pages) next.pages = now.pages;
+      }
+      const keep = new Set([...(now.pages ?? []), ...(now.body ?? [])]);
+      const stale = [...had].filter((h) => !keep.has(h));
+      // Outputs appended by an attempt whose commit then conflicts were computed from a state another
+      // invocation has since moved on: its retry, from the newer state, publishes different documents under
+      // the same origins, which downstream drops as copies, so what downstream holds disagrees with the
+      // state (test: a count 2 where the state holds 5). Reserved concurrency 1 keeps invocations apart;
+      // should two overlap anyway (a function replaced while its old mapping still runs), the version is
+      // checked again right before the append (pages and chunks are written before it), so a commit made
+      // meanwhile fails this attempt before it appends anything. One consistent read of the small manifest
+      // per transaction; what remains is a commit landing during this append.
+      const current = await store.loadDerivationState(this.stateTask);
+      if ((current?.version ?? 0) !== manifest.version)
+        throw new DerivationStateConflict(this.stateTask, manifest.version);
+      if (out.length > 0) await this.append(out);
       await store.commitDerivationState(this.stateTask, next, manifest.version);
       this.openedVersion = next.version;
+      this.committed = now;
       this.stats.commits++;
       this.stats.docsOut += out.length;
       // Pages no manifest names any more; a crash here only leaves garbage behind.
@@ -420,11 +576,33 @@ export class DeriveTask {
 
   /** Bring the runner to the committed state of `manifest`. */
   private async restore(manifest: DerivationCheckpoint, store: DerivationStateStore): Promise<void> {
-    if (manifest.version === 0) await this.runner.open(undefined);
-    else if (manifest.pages) {
-      const pages = await store.getPages(this.stateTask, manifest.pages);
-      await this.runner.open({ kind: 'sqlite', image: fromPages(manifest.pages, pages) });
-    } else await this.runner.open({ kind: 'json', json: manifest.json ?? {} });
+    try {
+      const committed: CommittedState = { json: manifest.json, pages: manifest.pages };
+      if (manifest.body) {
+        const chunks = await store.getPages(this.stateTask, manifest.body);
+        const body = JSON.parse(
+          Buffer.from(fromPages(manifest.body, chunks)).toString('utf8'),
+        ) as CommittedState;
+        Object.assign(committed, { json: body.json, pages: body.pages, body: manifest.body });
+      }
+      if (manifest.version === 0) await this.runner.open(undefined);
+      else if (committed.pages) {
+        const pages = await store.getPages(this.stateTask, committed.pages);
+        await this.runner.open({ kind: 'sqlite', image: fromPages(committed.pages, pages) });
+      } else await this.runner.open({ kind: 'json', json: committed.json ?? {} });
+      this.committed = manifest.version === 0 ? {} : committed;
+    } catch (err) {
+      // Opening the committed state fails alike for every document (a migration appended that fails on
+      // the tables as they are, a module whose constructor rejects the state's shape, a missing page):
+      // not a document error, so under `park` the shard halts here instead of parking every document
+      // (a SqlInvalid from a migration was taken for a document error, and each document was parked).
+      throw new DerivationError(
+        'StateRestore',
+        this.collection.name,
+        `cannot open its committed state (version ${manifest.version}): ${describe(err)}`,
+        { cause: err },
+      );
+    }
     this.openedVersion = manifest.version;
   }
 }

@@ -24,6 +24,12 @@ export interface DerivationCheckpoint {
   json?: Json;
   /** SQLite derivations: the database file as page hashes, in page order. */
   pages?: string[];
+  /**
+   * Instead of `json` and `pages` when they are large (shared/derive/task.ts STATE_INLINE_BYTES): the JSON
+   * of `{json, pages}` cut into content-addressed chunks, stored as pages, in order. Keeps the manifest
+   * item small (DynamoDB's item limit is 400 KB, and every commit rewrites the manifest).
+   */
+  body?: string[];
 }
 
 export interface DerivationStateStore {
@@ -44,7 +50,7 @@ export class DerivationStateConflict extends SluiceError {
     readonly expected: number,
   ) {
     super(
-      `derivation ${task}: its state moved past version ${expected} during this invocation (another invocation committed); retrying from the newer state`,
+      `${task}: its state moved past version ${expected} during this invocation (another invocation committed); retrying from the newer state`,
     );
     this.name = 'DerivationStateConflict';
   }

@@ -128,8 +128,9 @@ export function documentError(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   switch (e.name) {
     case 'DerivationError':
-      // A module that fails to load fails every document: not this one's fault.
-      return (e as { code?: string }).code !== 'ModuleLoad';
+      // A module that fails to load, or committed state that cannot be opened, fails every document:
+      // not this one's fault.
+      return !['ModuleLoad', 'StateRestore'].includes((e as { code?: string }).code ?? '');
     case 'ReduceError':
     case 'SchemaValidationError':
     case 'KeyEncodeError':

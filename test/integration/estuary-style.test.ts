@@ -6,7 +6,9 @@
  * Both derivations keep state (SQLite balances and holders; per-sender streaks committed by
  * `startCommit`). Each is killed after it committed a transaction, before its mapping checkpointed: the
  * restart replays that batch, which must change nothing (a replay that ran the SQL again would debit
- * twice and deny later transfers), so the reduced views equal an oracle.
+ * twice and deny later transfers), so the reduced views equal an oracle. And each is killed (its instance's
+ * SIGKILL, from its AWS proxy) at its state commit: before the manifest write reaches DynamoDB (outputs
+ * appended, state not committed: the retry runs from the previous state) and after it (not checkpointed).
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import type { Json } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CrashError } from '../../shared/local/esm.ts';
+import type { ProxiedCall } from '../../shared/local/sandbox/proxy.ts';
 import { startAssembly } from '../support/assembly.ts';
 import { postJson } from './helpers.ts';
 
@@ -74,6 +77,13 @@ async function view(runner: AssemblyRunner, collection: string): Promise<Record<
   const out: Record<string, Json>[] = [];
   for await (const it of state.scan(collection)) out.push(it.doc as Record<string, Json>);
   return out;
+}
+
+/** The state commit of a stateful derivation: PutItem of its manifest (`m#state`). */
+function isManifestWrite(c: ProxiedCall): boolean {
+  if (c.service !== 'dynamodb' || !c.call.headers['x-amz-target']?.endsWith('.PutItem')) return false;
+  const item = (JSON.parse(c.call.body.toString('utf8')) as { Item?: { k?: { B?: string } } }).Item;
+  return item?.k?.B === Buffer.from('m#state').toString('base64');
 }
 
 describe('examples/estuary-style on the local stack', () => {
@@ -135,5 +145,69 @@ describe('examples/estuary-style on the local stack', () => {
     const asset = again.task('derivation:acmeBank/transfer-outcomes').fn.fn.assetDir;
     expect(readdirSync(asset)).toContain('sql-wasm.wasm');
     expect(statSync(join(asset, 'index.mjs')).size).toBeLessThan(512 * 1024);
+  }, 120_000);
+
+  it('the instance killed at its state commit, before the manifest write (outputs appended) and after it (not checkpointed): views equal the oracle', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sluice-estuary-kill-'));
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const OUTCOMES = 'derivation:acmeBank/transfer-outcomes';
+    const STREAKS = 'derivation:acmeBank/deny-streaks';
+    // Per task: which of its manifest writes to kill, before (b) or after (a) it reaches DynamoDB.
+    const plan: Record<string, Record<number, 'b' | 'a'>> = {
+      [OUTCOMES]: { 2: 'b', 3: 'a' },
+      [STREAKS]: { 2: 'b', 3: 'a' },
+    };
+    const writes = new Map<string, number>();
+    const killed: string[] = [];
+    let runner: AssemblyRunner | undefined;
+    const taskOf = (c: ProxiedCall) =>
+      [OUTCOMES, STREAKS].find((t) => runner?.task(t).fn.name === c.functionName);
+    const kill = (task: string, when: 'b' | 'a') => {
+      killed.push(`${task} ${when}`);
+      void runner!.task(task).fn.recycle();
+    };
+    runner = await startAssembly(CATALOG, {
+      dataDir,
+      shards: 1,
+      idlePollMs: 100,
+      hooks: {
+        before: (c) => {
+          const task = taskOf(c);
+          if (!task || !isManifestWrite(c)) return undefined;
+          const n = (writes.get(task) ?? 0) + 1;
+          writes.set(task, n);
+          if (plan[task][n] !== 'b') return undefined;
+          kill(task, 'b');
+          return { status: 500, headers: {}, body: '' };
+        },
+        after: (c, status) => {
+          const task = taskOf(c);
+          if (task && status === 200 && isManifestWrite(c) && plan[task][writes.get(task)!] === 'a')
+            kill(task, 'a');
+        },
+      },
+    });
+    cleanup.push(() => runner!.stop());
+    const accounts = ACCOUNTS.map((a) => ({ account: a, holder: { name: a.toUpperCase() } }));
+    expect(await post(runner, '/accounts', accounts)).toBe(200);
+    await runner.drain();
+    const sent = transfers(30, 1);
+    for (let i = 0; i < sent.length; i += 10) {
+      expect(await post(runner, '/transfers', sent.slice(i, i + 10))).toBe(200);
+      await runner.drain();
+    }
+    expect(killed.sort()).toEqual([`${STREAKS} a`, `${STREAKS} b`, `${OUTCOMES} a`, `${OUTCOMES} b`].sort());
+    const expected = oracle(sent);
+    const outcomes = await view(runner, 'acmeBank/transfer-outcomes');
+    expect(outcomes).toHaveLength(sent.length);
+    for (const o of outcomes)
+      expect({ id: o.id, outcome: o.outcome, sender_balance: o.sender_balance }).toEqual({
+        id: o.id,
+        ...expected.outcomes.get(o.id as number)!,
+      });
+    const streaks = await view(runner, 'acmeBank/deny-streaks');
+    expect(
+      Object.fromEntries(streaks.map((s) => [s.sender, { streak: s.streak, longest: s.longest }])),
+    ).toEqual(Object.fromEntries(expected.streaks));
   }, 120_000);
 });
