@@ -37,6 +37,7 @@ export function createPersistTask(
     onBatch: (batch) => task.onBatch(batch),
     // Every document of the batch, parked ones too: they are the collection's documents all the same.
     afterIsolation: (batch) => task.writeFragments(batch),
+    onParked: (_batch, doc) => task.onParked(doc),
     counters: () => ({ docsOut: task.stats.docsIn, bytesOut: task.stats.bytesOut }),
     parking: parkingOf(rt),
   };

@@ -16,6 +16,7 @@ import type { Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, foldKey, type SourceDoc } from '../ports/events.ts';
+import { documentError } from '../ports/parking.ts';
 import type { StateStore } from '../ports/state.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
@@ -82,6 +83,38 @@ export class PersistTask {
     // the batch's fragments are written once they all are (`afterIsolation`).
     await this.applyView(docs);
     if (!batch.redrive && !batch.isolated) await this.writeFragments(batch);
+  }
+
+  /**
+   * A document of the batch was parked (functions/telemetry.ts, after its isolated attempt failed): record
+   * its position in its key's applied positions, the reduced document unchanged, so that the batch
+   * delivered again (its isolation cut short by an outage, a fix deployed meanwhile) skips it and only
+   * its redrive folds it. Before, such a retry folded it and the redrive folded it again. A document
+   * whose key cannot even be extracted, or whose item the store refuses, cannot be folded by a retry
+   * either: nothing to record.
+   */
+  async onParked(d: SourceDoc): Promise<void> {
+    if (this.opts.view === false) return;
+    let key: Buffer;
+    try {
+      key = Buffer.from(this.extractor.packBinary(d.doc), 'latin1');
+    } catch (e) {
+      if (documentError(e)) return;
+      throw e;
+    }
+    const cur = (await this.state.load(this.collection.name, [key])).get(key.toString('hex'));
+    const seen = cur?.applied[d.source];
+    if (seen !== undefined && d.position <= seen) return;
+    const res = await this.state.write(this.collection.name, [
+      {
+        key,
+        doc: cur?.doc,
+        expected: cur?.applied,
+        applied: { ...cur?.applied, [d.source]: d.position },
+        appliedAt: cur?.appliedAt,
+      },
+    ]);
+    if (res.conflicts.length > 0) throw new PersistConflictError(this.collection.name, res.conflicts);
   }
 
   /** One gzipped JSON-lines object per logical partition, named by the batch's records. */
