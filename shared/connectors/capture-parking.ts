@@ -85,10 +85,22 @@ function objectOf(source: string): string {
   return source.replace(/#(?:[0-9a-f]{16}|size:[0-9]+)$/, '');
 }
 
-/** The folder (the lot's `shardId`) and name (its `streamPosition`) of a record parked from `source`. */
-function placeOf(source: string, position: string): { shardId: string; streamPosition: string } {
+/**
+ * The folder (the lot's `shardId`) and name (its `streamPosition`) of a record parked from `source`.
+ * `memo` keeps each source's two hashes for a caller placing many records of few sources.
+ */
+function placeOf(
+  source: string,
+  position: string,
+  memo = new Map<string, { folder: string; version: string }>(),
+): { shardId: string; streamPosition: string } {
+  let h = memo.get(source);
+  if (!h) {
+    h = { folder: `obj-${hash16(objectOf(source))}`, version: hash16(source) };
+    memo.set(source, h);
+  }
   const name = PLAIN_POSITION.test(position) ? position : `h-${hash16(position)}`;
-  return { shardId: `obj-${hash16(objectOf(source))}`, streamPosition: `${hash16(source)}.${name}` };
+  return { shardId: h.folder, streamPosition: `${h.version}.${name}` };
 }
 
 /** Where a captured item is parked: its collection, its source as appended, its position. */
@@ -117,23 +129,31 @@ export async function heldByLot(
   items: (CapturedDoc | UnreadItem)[],
   bytes: Record<string, number> = {},
 ): Promise<(item: CapturedDoc | UnreadItem) => boolean> {
-  const held = new Set<string>();
-  const listed = new Set<string>();
+  // Each item's possible places, worked out once, its source's hashes once per source: the record
+  // itself, or its object's version parked whole (by content hash, or by size when too large to read).
+  const memo = new Map<string, { folder: string; version: string }>();
+  const place = (source: string, position: string) => placeOf(source, position, memo);
+  const placesOf = new Map<CapturedDoc | UnreadItem, string[]>();
+  const folders = new Map<string, { collection: string; shardId: string }>();
   for (const item of items) {
-    const at = parkedAt(o, item);
-    const folder = `${at.collection}/${placeOf(at.source, at.position).shardId}`;
-    if (listed.has(folder)) continue;
-    listed.add(folder);
-    const [collection, shardId] = [at.collection, placeOf(at.source, at.position).shardId];
-    for (const name of await lot.names(collection, shardId)) held.add(`${collection}/${shardId}/${name}`);
-  }
-  return (item) => {
     const at = parkedAt(o, item);
     const size = item.origin ? bytes[item.origin.source] : undefined;
     const whole = [at.source, ...(size !== undefined ? [`${objectOf(at.source)}${SIZE_MARK}${size}`] : [])];
-    const places = [placeOf(at.source, at.position), ...whole.map((s) => placeOf(s, OBJECT_POSITION))];
-    return places.some((p) => held.has(`${at.collection}/${p.shardId}/${p.streamPosition}`));
-  };
+    const places = [place(at.source, at.position), ...whole.map((w) => place(w, OBJECT_POSITION))];
+    placesOf.set(
+      item,
+      places.map((p) => `${at.collection}/${p.shardId}/${p.streamPosition}`),
+    );
+    // All of an item's places are in its object's folder: one listing per object.
+    folders.set(`${at.collection}/${places[0].shardId}`, {
+      collection: at.collection,
+      shardId: places[0].shardId,
+    });
+  }
+  const held = new Set<string>();
+  for (const { collection, shardId } of folders.values())
+    for (const name of await lot.names(collection, shardId)) held.add(`${collection}/${shardId}/${name}`);
+  return (item) => (placesOf.get(item) ?? []).some((p) => held.has(p));
 }
 
 /**
