@@ -94,27 +94,12 @@ export class PersistTask {
    * either: nothing to record.
    */
   async onParked(d: SourceDoc): Promise<void> {
-    if (this.opts.view === false) return;
-    let key: Buffer;
     try {
-      key = Buffer.from(this.extractor.packBinary(d.doc), 'latin1');
+      // Folded as a document that changes nothing: the key's applied positions move, its document stays.
+      await this.applyView([d], (lhs) => lhs);
     } catch (e) {
-      if (documentError(e)) return;
-      throw e;
+      if (!documentError(e)) throw e;
     }
-    const cur = (await this.state.load(this.collection.name, [key])).get(key.toString('hex'));
-    const seen = cur?.applied[d.source];
-    if (seen !== undefined && d.position <= seen) return;
-    const res = await this.state.write(this.collection.name, [
-      {
-        key,
-        doc: cur?.doc,
-        expected: cur?.applied,
-        applied: { ...cur?.applied, [d.source]: d.position },
-        appliedAt: cur?.appliedAt,
-      },
-    ]);
-    if (res.conflicts.length > 0) throw new PersistConflictError(this.collection.name, res.conflicts);
   }
 
   /** One gzipped JSON-lines object per logical partition, named by the batch's records. */
@@ -134,8 +119,15 @@ export class PersistTask {
     }
   }
 
-  /** The reduced view: per key, the fully reduced document, written conditionally on its applied positions. */
-  private async applyView(docs: SourceDoc[]): Promise<void> {
+  /**
+   * The reduced view: per key, the fully reduced document, written conditionally on its applied positions.
+   * `reduce` folds a document onto the key's (the collection's reductions, unless told otherwise).
+   */
+  private async applyView(
+    docs: SourceDoc[],
+    reduce: (lhs: Json | undefined, rhs: Json) => Json | undefined = (lhs, rhs) =>
+      this.reducer.reduce(lhs, rhs, true),
+  ): Promise<void> {
     if (this.opts.view === false) return;
     const groups = new Map<string, { key: Buffer; docs: SourceDoc[] }>();
     for (const d of docs) {
@@ -152,7 +144,7 @@ export class PersistTask {
     const writes = [];
     for (const g of entries) {
       const cur = loaded.get(g.key.toString('hex'));
-      const r = foldKey(cur, g.docs, (lhs, rhs) => this.reducer.reduce(lhs, rhs, true));
+      const r = foldKey(cur, g.docs, reduce);
       if (r.folded === 0) continue;
       writes.push({
         key: g.key,
