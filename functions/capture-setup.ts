@@ -13,7 +13,7 @@ import { redriveCapture } from '../shared/connectors/capture-parking.ts';
 import { type CaptureRunOptions, POLL_SAFETY_MS } from '../shared/connectors/capture-runner.ts';
 import type { PollingSource } from '../shared/connectors/source.ts';
 import type { RedriveResult } from '../shared/ports/parking.ts';
-import { isRedriveEvent, parkingOf, retryingInit, taskMetrics } from './telemetry.ts';
+import { isRedriveEvent, noParkingPlace, parkingOf, retryingInit, taskMetrics } from './telemetry.ts';
 
 export interface CaptureSetup<S> {
   env: SluiceEnv;
@@ -83,10 +83,7 @@ export function captureHandler<S extends PollingSource, R extends { docs: number
     const o = captureRun(s, context);
     try {
       if (isRedriveEvent(event)) {
-        if (!o.parking)
-          throw new Error(
-            `${process.env.POWERTOOLS_SERVICE_NAME ?? s.spec.name}: no parking place (SLUICE_PARKED): its failure policy is halt, nothing is ever parked`,
-          );
+        if (!o.parking) throw noParkingPlace(s.spec.name);
         const result = await redriveCapture(o, o.parking, s.source);
         logger.info('redrive done', { task: o.parking.task, ...result });
         metrics.count('DocsRedriven', result.redriven);

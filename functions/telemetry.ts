@@ -127,6 +127,13 @@ export interface BatchTask {
   onParked?(batch: DocBatch, doc: SourceDoc): Promise<void>;
 }
 
+/** What a redrive of a task that halts (no SLUICE_PARKED) answers: `task` names it when the label cannot. */
+export function noParkingPlace(task: string): Error {
+  return new Error(
+    `${process.env.POWERTOOLS_SERVICE_NAME ?? task}: no parking place (SLUICE_PARKED): its failure policy is halt, nothing is ever parked`,
+  );
+}
+
 /** The task's parking lot when its failure policy is `park` (SLUICE_PARKED set by the stack). */
 export function parkingOf(rt: Runtime): ParkingLot | undefined {
   const p = rt.env.parked;
@@ -181,10 +188,7 @@ async function applyOrPark(task: BatchTask, batch: DocBatch, log: Log): Promise<
  */
 async function redrive(task: BatchTask, log: Log): Promise<RedriveResult> {
   const lot = task.parking;
-  if (!lot)
-    throw new Error(
-      `${process.env.POWERTOOLS_SERVICE_NAME ?? 'this task'}: no parking place (SLUICE_PARKED): its failure policy is halt, nothing is ever parked`,
-    );
+  if (!lot) throw noParkingPlace('this task');
   const result: RedriveResult = { redriven: 0, remaining: 0, failures: [] };
   for (const { batch, keys, records } of redriveBatches(await lot.list())) {
     let done = 0;

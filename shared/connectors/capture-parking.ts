@@ -36,6 +36,7 @@ import {
   describeError,
   type ParkedDoc,
   type ParkingLot,
+  parkedGroups,
   type RedriveResult,
   whereParked,
 } from '../ports/parking.ts';
@@ -262,15 +263,12 @@ export async function redriveCapture(
   source: PollingSource,
 ): Promise<RedriveResult> {
   const result: RedriveResult = { redriven: 0, remaining: 0, failures: [] };
-  const groups = new Map<string, { key: string; parked: ParkedDoc }[]>();
-  for (const e of await lot.list()) {
-    const g = `${e.parked.collection}\n${e.parked.source}`;
-    groups.set(g, [...(groups.get(g) ?? []), e]);
-  }
-  for (const list of groups.values()) {
-    list.sort((a, b) =>
-      a.parked.position < b.parked.position ? -1 : a.parked.position > b.parked.position ? 1 : 0,
-    );
+  const groups = parkedGroups(
+    await lot.list(),
+    (p) => `${p.collection}\n${p.source}`,
+    (p) => p.position,
+  );
+  for (const list of groups) {
     let behind = false;
     for (const { key, parked } of list) {
       try {

@@ -286,6 +286,27 @@ export class ParkingLot {
 }
 
 /**
+ * Parked documents grouped by `group` (each group in its first member's place), each in `order`'s order:
+ * what a redrive applies one group at a time, in position order.
+ */
+export function parkedGroups(
+  parked: { key: string; parked: ParkedDoc }[],
+  group: (p: ParkedDoc) => string,
+  order: (p: ParkedDoc) => string,
+): { key: string; parked: ParkedDoc }[][] {
+  const groups = new Map<string, { key: string; parked: ParkedDoc }[]>();
+  for (const p of parked) {
+    const g = group(p.parked);
+    const list = groups.get(g);
+    if (list) list.push(p);
+    else groups.set(g, [p]);
+  }
+  for (const list of groups.values())
+    list.sort((a, b) => (order(a.parked) < order(b.parked) ? -1 : order(a.parked) > order(b.parked) ? 1 : 0));
+  return [...groups.values()];
+}
+
+/**
  * Parked documents grouped into redrive batches: one per (collection, shard), in position order, on the
  * redrive shard, with sources rewritten so that every task's exactly-once bookkeeping treats them as
  * a source of their own.
@@ -295,13 +316,12 @@ export function redriveBatches(parked: { key: string; parked: ParkedDoc }[]): {
   keys: string[];
   records: ParkedDoc[];
 }[] {
-  const groups = new Map<string, { key: string; parked: ParkedDoc }[]>();
-  for (const p of parked) {
-    const g = `${p.parked.collection}\n${p.parked.shardId}`;
-    groups.set(g, [...(groups.get(g) ?? []), p]);
-  }
-  return [...groups.values()].map((list) => {
-    list.sort((a, b) => (a.parked.streamPosition < b.parked.streamPosition ? -1 : 1));
+  const groups = parkedGroups(
+    parked,
+    (p) => `${p.collection}\n${p.shardId}`,
+    (p) => p.streamPosition,
+  );
+  return groups.map((list) => {
     const { collection, shardId } = list[0].parked;
     const shard = redriveShard(shardId);
     const docs: SourceDoc[] = list.map(({ parked: p }) => ({
