@@ -196,9 +196,7 @@ export class DeriveTask {
           const from =
             loaded ??
             (docs.some((x) => x.hasOrigin)
-              ? await this.inherited(sourceCollection, d.shardId, (p) =>
-                  this.storedParentMarks(store, `${sourceCollection}/${p}`),
-                )
+              ? await this.inheritedStored(store, sourceCollection, d.shardId)
               : undefined);
           m = {
             loaded,
@@ -262,15 +260,26 @@ export class DeriveTask {
   }
 
   /**
-   * The watermarks a shard first seen inherits from its parents (ports/lineage.ts), read with `marksOf`
-   * (the stateless task's store, or the stateful task's manifest).
+   * The watermarks a shard first seen inherits from its parents (ports/lineage.ts): a stateless task's,
+   * read from its store.
    */
-  private inherited(
+  private inheritedStored(
+    store: Pick<StateStore, 'getWatermarks'>,
     collection: string,
     shardId: string,
-    marksOf: MarksOf,
   ): Promise<OriginWatermarks | undefined> {
-    return this.lineage.inherited(collection, shardId, marksOf);
+    return this.lineage.inherited(collection, shardId, (p) =>
+      this.storedParentMarks(store, `${collection}/${p}`),
+    );
+  }
+
+  /** The same for a stateful task: its parents' marks as committed in its manifest. */
+  private inheritedCommitted(
+    manifest: DerivationCheckpoint,
+    collection: string,
+    shardId: string,
+  ): Promise<OriginWatermarks | undefined> {
+    return this.lineage.inherited(collection, shardId, (p) => manifest.shards[`${collection}/${p}`]);
   }
 
   /**
@@ -338,11 +347,7 @@ export class DeriveTask {
       // A shard first seen starts from its parents' marks, as onStatefulBatch would have it start.
       const s = structuredClone(
         manifest.shards[shard] ??
-          (await this.inherited(
-            batch.collection,
-            d.shardId,
-            (p) => manifest.shards[`${batch.collection}/${p}`],
-          )) ?? {
+          (await this.inheritedCommitted(manifest, batch.collection, d.shardId)) ?? {
             upTo: '',
             marks: {},
           },
@@ -364,11 +369,7 @@ export class DeriveTask {
     if (!store) return;
     const loaded = await store.getWatermarks(this.stateTask, shard);
     // A shard first seen starts from its parents' marks, as onStatelessBatch would have it start.
-    const from =
-      loaded ??
-      (await this.inherited(batch.collection, d.shardId, (p) =>
-        this.storedParentMarks(store, `${batch.collection}/${p}`),
-      ));
+    const from = loaded ?? (await this.inheritedStored(store, batch.collection, d.shardId));
     const next: OriginWatermarks = {
       upTo: loaded && loaded.upTo > d.streamPosition ? loaded.upTo : d.streamPosition,
       marks: { ...from?.marks },
@@ -472,11 +473,7 @@ export class DeriveTask {
       const first = docs[0];
       const firstKey = first ? `${sourceCollection}/${first.shardId}` : '';
       if (first && !shards[firstKey] && docs.some((x) => x.hasOrigin)) {
-        const seed = await this.inherited(
-          sourceCollection,
-          first.shardId,
-          (p) => manifest.shards[`${sourceCollection}/${p}`],
-        );
+        const seed = await this.inheritedCommitted(manifest, sourceCollection, first.shardId);
         if (seed) shards[firstKey] = seed;
       }
       const expired = new Set<string>();
