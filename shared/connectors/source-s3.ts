@@ -261,7 +261,8 @@ export class S3Source implements PollingSource {
     // 64 bits of the content's hash tell versions of one key apart; kept short because every consumer
     // that dedupes keeps one entry per source (see the header's limit).
     const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
-    out.bytes = { ...out.bytes, [source]: body.length };
+    out.bytes ??= {};
+    out.bytes[source] = body.length;
     let records: ParsedRecord[];
     try {
       records = parseRecords(key, body, {
