@@ -150,6 +150,7 @@ export async function createMaterializeTask(
     task,
     collectionOfArn: (arn) => rt.collectionOfArn(arn),
     onBatch: (batch) => task.onBatch(batch),
+    onParked: (batch, doc) => task.onParked(batch, doc),
     counters: () => ({ docsOut: task.stats.keysStored }),
     parking: parkingOf(rt),
   };

@@ -38,6 +38,7 @@ import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, decodeRecords, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
 import { ShardLineage } from '../ports/lineage.ts';
+import { documentError } from '../ports/parking.ts';
 import { decodePosition } from '../ports/position.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
@@ -477,11 +478,37 @@ export class MaterializeTask {
    * retry, at most `MAX_REOPEN` times; then the error goes to the caller (the mapping redelivers).
    */
   async onBatch(batch: DocBatch): Promise<void> {
+    await this.live(batch, 'apply');
+  }
+
+  /**
+   * A document of the batch was parked (functions/telemetry.ts, after its isolated commit failed): commit
+   * it as handled without storing it, so that the batch delivered again (its isolation cut short by an
+   * outage, a fix deployed meanwhile) skips it and only its redrive (on the redrive shard) applies it.
+   * Before, such a retry applied it and the redrive applied it again. Transactional and position-skipping
+   * connectors get the shard's checkpoint (and origin marks) moved to it; `loadApplied` ones (DynamoDB)
+   * its position in its key's applied positions, the stored document unchanged (a positions-only
+   * tombstone when there is none). A document whose key cannot even be extracted, or whose item the
+   * destination refuses, cannot be applied by a retry either: nothing to record.
+   */
+  async onParked(batch: DocBatch, doc: SourceDoc): Promise<void> {
+    try {
+      await this.live({ ...batch, docs: [doc] }, 'mark');
+    } catch (e) {
+      if (!documentError(e)) throw e;
+    }
+  }
+
+  /**
+   * A live batch through the backfill gate, re-opened and retried when fenced off. `mark`: record its
+   * documents as applied without storing them (onParked).
+   */
+  private async live(batch: DocBatch, mode: 'apply' | 'mark'): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         // The gate: nothing live is applied to a collection whose bindings are not all backfilled.
         await this.ensureBackfilled(batch.collection, true);
-        return await this.applyBatch(batch);
+        return await this.applyBatch(batch, undefined, mode);
       } catch (e) {
         if (!(e instanceof FencedError)) throw e;
         this.opened = false;
@@ -492,7 +519,11 @@ export class MaterializeTask {
   }
 
   /** Apply a batch to every binding of its collection, or (backfill) to `only` that binding. */
-  private async applyBatch(batch: DocBatch, only?: BindingRuntime): Promise<void> {
+  private async applyBatch(
+    batch: DocBatch,
+    only?: BindingRuntime,
+    mode: 'apply' | 'mark' = 'apply',
+  ): Promise<void> {
     const collection = batch.collection;
     if (!only) await this.open();
     const bound = only ? [only] : this.bindings.filter((b) => b.collection.name === collection);
@@ -500,7 +531,7 @@ export class MaterializeTask {
       throw new MaterializeTaskError('NotBound', this.spec.name, `no binding reads ${collection}`);
     const docs = batch.docs;
     if (docs.length === 0) return;
-    this.stats.docsIn += docs.length;
+    if (mode === 'apply') this.stats.docsIn += docs.length;
     const shardKey = `${collection}/${docs[0].shardId}`;
     const committed = this.checkpoint[shardKey];
     const last = docs[docs.length - 1].streamPosition;
@@ -527,8 +558,14 @@ export class MaterializeTask {
       const own = b.tracked ? this.checkpoint[this.ownKey(b, docs[0].shardId)] : undefined;
       const from = b.tracked ? own : this.connector.loadApplied ? undefined : committed;
       const fresh = from === undefined ? live : live.filter((d) => d.streamPosition > from);
-      this.stats.docsSkipped += docs.length - fresh.length;
-      txn.push({ binding: b.index, docs: await this.storeDocs(b, fresh) });
+      if (mode === 'mark') {
+        // Only keys whose applied positions live beside them need a write; the others skip by checkpoint.
+        if (this.connector.loadApplied && !b.delta)
+          txn.push({ binding: b.index, docs: await this.markDocs(b, fresh) });
+      } else {
+        this.stats.docsSkipped += docs.length - fresh.length;
+        txn.push({ binding: b.index, docs: await this.storeDocs(b, fresh) });
+      }
       if (b.tracked)
         checkpoint[this.ownKey(b, docs[0].shardId)] = own !== undefined && own > last ? own : last;
     }
@@ -562,7 +599,8 @@ export class MaterializeTask {
     };
   }
 
-  private async storeDocs(b: BindingRuntime, all: SourceDoc[]): Promise<StoreDoc[]> {
+  /** A binding's documents grouped by key, in first-seen order (those its partition selector takes). */
+  private groups(b: BindingRuntime, all: SourceDoc[]): { key: Json[]; docs: SourceDoc[] }[] {
     const sel = b.partitions;
     const docs = sel ? all.filter((d) => matchesPartitions(b.collection, sel, d.doc)) : all;
     const groups = new Map<string, { key: Json[]; docs: SourceDoc[] }>();
@@ -572,7 +610,11 @@ export class MaterializeTask {
       if (g) g.docs.push(d);
       else groups.set(k, { key: b.extractor.extract(d.doc) as Json[], docs: [d] });
     }
-    const entries = [...groups.values()];
+    return [...groups.values()];
+  }
+
+  private async storeDocs(b: BindingRuntime, all: SourceDoc[]): Promise<StoreDoc[]> {
+    const entries = this.groups(b, all);
     const reduce = (lhs: Json | undefined, rhs: Json) => b.reducer.reduce(lhs, rhs, true);
     const out: StoreDoc[] = [];
     if (b.delta) {
@@ -582,26 +624,9 @@ export class MaterializeTask {
         if (doc !== undefined) out.push({ key: g.key, doc, deleted: false });
       }
     } else if (this.connector.loadApplied) {
-      const loaded = await this.connector.loadApplied(
-        b.index,
-        entries.map((g) => g.key),
-      );
-      for (const g of entries) {
-        const cur = loaded.get(JSON.stringify(g.key));
-        const r = foldKey(cur, g.docs, reduce);
-        if (r.folded === 0) {
-          this.stats.docsSkipped += g.docs.length;
-          continue;
-        }
-        out.push({
-          key: g.key,
-          doc: r.doc ?? g.docs[g.docs.length - 1].doc,
-          deleted: r.doc === undefined,
-          exists: cur?.doc !== undefined,
-          applied: r.applied,
-          expectedApplied: cur?.applied,
-        });
-      }
+      const r = await this.foldApplied(b, entries, reduce);
+      this.stats.docsSkipped += r.skipped;
+      out.push(...r.docs);
     } else {
       // A binding about to be reset (emptied in this commit) has nothing to load.
       const loaded = b.resetPending
@@ -625,6 +650,49 @@ export class MaterializeTask {
     this.stats.keysStored += out.length;
     this.stats.deletes += out.filter((d) => d.deleted).length;
     return out;
+  }
+
+  /**
+   * onParked's documents for a `loadApplied` connector: folded by a reduction that changes nothing, so
+   * their positions join their keys' applied positions and the documents stay as they are (a key with
+   * no document gets a tombstone of positions only).
+   */
+  private async markDocs(b: BindingRuntime, all: SourceDoc[]): Promise<StoreDoc[]> {
+    return (await this.foldApplied(b, this.groups(b, all), (lhs) => lhs)).docs;
+  }
+
+  /**
+   * Keys of a `loadApplied` connector: load each item with the positions folded into it, fold only the
+   * documents not yet applied, and write conditionally on the loaded positions.
+   */
+  private async foldApplied(
+    b: BindingRuntime,
+    entries: { key: Json[]; docs: SourceDoc[] }[],
+    reduce: (lhs: Json | undefined, rhs: Json) => Json | undefined,
+  ): Promise<{ docs: StoreDoc[]; skipped: number }> {
+    const loaded = await this.connector.loadApplied!(
+      b.index,
+      entries.map((g) => g.key),
+    );
+    const docs: StoreDoc[] = [];
+    let skipped = 0;
+    for (const g of entries) {
+      const cur = loaded.get(JSON.stringify(g.key));
+      const r = foldKey(cur, g.docs, reduce);
+      if (r.folded === 0) {
+        skipped += g.docs.length;
+        continue;
+      }
+      docs.push({
+        key: g.key,
+        doc: r.doc ?? g.docs[g.docs.length - 1].doc,
+        deleted: r.doc === undefined,
+        exists: cur?.doc !== undefined,
+        applied: r.applied,
+        expectedApplied: cur?.applied,
+      });
+    }
+    return { docs, skipped };
   }
 
   async close(): Promise<void> {
