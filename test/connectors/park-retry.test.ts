@@ -10,7 +10,7 @@
  * the value (as no emulator refuses one value on demand), and both outages are injected.
  */
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMaterializeTask } from '../../functions/materialize.ts';
 import { kinesisEntry } from '../../functions/telemetry.ts';
 import type { AwsClients } from '../../shared/adapters/clients.ts';
@@ -30,6 +30,7 @@ import { recordsToEvent } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { startStack, uniqueName } from '../integration/helpers.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
+import { quietly } from '../support/quiet.ts';
 import { catalogWith, materialization, pgMaterialization } from './fixtures.ts';
 
 let emulators: Emulators;
@@ -108,12 +109,7 @@ async function parkOutageFixRetry(
   const { records } = await journal.read('acme/orders', shard!.shardId, undefined, 100);
   expect(records).toHaveLength(1); // all five packed into one record
   const event = recordsToEvent(records, ARN);
-  const quiet = [
-    vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
-    vi.spyOn(console, 'warn').mockImplementation(() => undefined),
-    vi.spyOn(console, 'info').mockImplementation(() => undefined),
-  ];
-  try {
+  await quietly(async () => {
     // The batch fails on 3; 3 is parked; 4's isolated commit meets the outage: the invocation fails.
     await expect(handler(event)).rejects.toThrow(/Rate exceeded/);
     expect(await task.parking?.list()).toHaveLength(1);
@@ -121,9 +117,7 @@ async function parkOutageFixRetry(
     await fix();
     await handler(event);
     expect(await handler({ sluiceRedrive: {} })).toMatchObject({ redriven: 1, remaining: 0 });
-  } finally {
-    for (const s of quiet) s.mockRestore();
-  }
+  });
 }
 
 describe('a parked document whose batch is delivered again after an outage and a fix', () => {

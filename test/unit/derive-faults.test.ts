@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kinesisEntry } from '../../functions/telemetry.ts';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { MemoryBlobStore, MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
@@ -20,6 +20,7 @@ import { type DocBatch, decodeRecords, recordsToEvent } from '../../shared/ports
 import { ParkingLot } from '../../shared/ports/parking.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { startStack, uniqueName } from '../integration/helpers.ts';
+import { quietly } from '../support/quiet.ts';
 
 const ARN = 'arn:aws:kinesis:us-east-1:123456789012:stream/acme-in';
 const dir = mkdtempSync(join(tmpdir(), 'sluice-derive-faults-'));
@@ -173,22 +174,6 @@ const outcomeOf = (p: Promise<unknown>): Promise<string> =>
     () => 'went on',
     (e: unknown) => String(e),
   );
-
-/** Run `fn` with the handlers' structured logs (a halt, a park) kept off the test output. */
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const spies = [
-    vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
-    vi.spyOn(process.stderr, 'write').mockImplementation(() => true),
-    vi.spyOn(console, 'error').mockImplementation(() => undefined),
-    vi.spyOn(console, 'warn').mockImplementation(() => undefined),
-    vi.spyOn(console, 'info').mockImplementation(() => undefined),
-  ];
-  try {
-    return await fn();
-  } finally {
-    for (const spy of spies) spy.mockRestore();
-  }
-}
 
 describe('two invocations racing on one derivation state', () => {
   it('one commits while the other computes (two input shards): the other appends nothing, and its retry counts right', async () => {

@@ -6,7 +6,7 @@
  * which folds it once. The wiring is functions/persist.ts's own (createPersistTask), on in-memory parts;
  * the store's refusals are injected, as no emulator refuses one key on demand.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPersistTask } from '../../functions/persist.ts';
 import { kinesisEntry } from '../../functions/telemetry.ts';
 import { MemoryBlobStore, MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
@@ -18,6 +18,7 @@ import { recordsToEvent } from '../../shared/ports/events.ts';
 import type { StateWrite } from '../../shared/ports/state.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { catalogWith } from '../connectors/fixtures.ts';
+import { quietly } from '../support/quiet.ts';
 
 const ARN = 'arn:aws:kinesis:us-east-1:123456789012:stream/acme-orders';
 
@@ -57,21 +58,14 @@ describe('persister: a parked document and its batch delivered again', () => {
       [1, 2, 3, 4, 5].map((id) => ({ hashKey: explicitHashKey(packKey([id])), doc: { id, qty: id * 10 } })),
     );
     const event = recordsToEvent(journal.allRecords('acme/orders'), ARN);
-    const quiet = [
-      vi.spyOn(process.stdout, 'write').mockImplementation(() => true),
-      vi.spyOn(console, 'warn').mockImplementation(() => undefined),
-      vi.spyOn(console, 'info').mockImplementation(() => undefined),
-    ];
-    try {
+    await quietly(async () => {
       // The batch fails on 3; 3 is parked; 4's isolated write is throttled: the invocation fails.
       await expect(handler(event)).rejects.toThrow(/Rate exceeded/);
       // The fix is deployed before the mapping delivers the batch again.
       broken = false;
       await handler(event);
       expect(await handler({ sluiceRedrive: {} })).toMatchObject({ redriven: 1, remaining: 0 });
-    } finally {
-      for (const s of quiet) s.mockRestore();
-    }
+    });
     const view: Record<number, number> = {};
     for await (const it of state.scan('acme/orders')) {
       const d = it.doc as { id: number; qty: number };
