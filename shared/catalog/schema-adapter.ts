@@ -51,7 +51,7 @@ function isImplicit(
 }
 
 /**
- * Declared properties, recursively and breadth first (shallow locations first): at most 5,000 locations
+ * Declared properties and tuple items, recursively and breadth first (shallow locations first): at most 5,000 locations
  * to a depth of 16, so that a recursive schema (a tree of nodes) stops rather than expanding without end;
  * `complete` is false when it stopped.
  */
@@ -62,9 +62,12 @@ function declaredLocations(registry: SchemaRegistry, uri: string): { pointers: s
     const next: string[] = [];
     for (const pointer of level) {
       const shape = shapeAt(registry, uri, pointer);
-      if (!shape.types.has('object')) continue;
-      for (const name of shape.properties) {
-        const child = `${pointer}/${escapeToken(name)}`;
+      const tokens = [
+        ...(shape.types.has('object') ? shape.properties.map(escapeToken) : []),
+        ...Array.from({ length: shape.tupleItems }, (_, i) => `${i}`),
+      ];
+      for (const token of tokens) {
+        const child = `${pointer}/${token}`;
         if (shapeAt(registry, uri, child).exists === 'cannot') continue;
         if (pointers.length >= MAX_LOCATIONS || depth >= MAX_DEPTH) return { pointers, complete: false };
         pointers.push(child);

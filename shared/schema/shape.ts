@@ -39,6 +39,12 @@ export interface LocationShape {
   properties: string[];
   /** Whether properties other than the declared ones may exist. */
   additionalProperties: boolean;
+  /**
+   * How many tuple items (`prefixItems`, or draft 2019-09 `items: [...]`) any branch declares here: items
+   * `/0` … `/n-1` are locations of their own, as Estuary's `Shape::locations` lists them (crates/doc
+   * shape/location.rs); `items: {…}` alone declares none.
+   */
+  tupleItems: number;
   title?: string;
   description?: string;
   /**
@@ -203,6 +209,12 @@ function declared(e: Expr, out: Set<string>): Set<string> {
   return out;
 }
 
+function tupleLength(e: Expr): number {
+  if (e.kind === 'node') return e.node.kw.prefixItems?.length ?? 0;
+  if (e.kind === 'and' || e.kind === 'or') return Math.max(0, ...e.items.map(tupleLength));
+  return 0;
+}
+
 function closedProps(e: Expr): boolean {
   switch (e.kind) {
     case 'any':
@@ -269,6 +281,7 @@ function describe(e: Expr, exists: LocationShape['exists']): LocationShape {
     types: typeNames(t),
     properties: [...declared(e, new Set())].sort(),
     additionalProperties: !closedProps(e),
+    tupleItems: t & T_ARRAY ? tupleLength(e) : 0,
   };
   const reduce = agreed(
     e,

@@ -222,6 +222,67 @@ describe('SQLite lambdas (lambda.rs)', () => {
   });
 });
 
+describe('SQLite parameters of array items', () => {
+  // Estuary's docs (concepts/derivations.md, Parameters): "you can use parameters like `$top_level`,
+  // `$object$foo`, or `$arr$0`". A tuple item is a location of its own in Estuary's shape
+  // (crates/doc shape/location.rs `locations`: tuple items by index, `items: {…}` only as a pattern).
+  const arrays = (arr: string) => `
+collections:
+  acme/in:
+    schema:
+      type: object
+      properties:
+        id: { type: integer }
+        arr: ${arr}
+      required: [id]
+    key: [/id]
+  acme/out:
+    schema: { type: object, properties: { id: { type: integer } }, required: [id] }
+    key: [/id]
+    derive:
+      using: { sqlite: {} }
+      transforms:
+        - name: fromIn
+          source: acme/in
+          shuffle: any
+          lambda: select $id, $arr$0 as first, $arr$1$x as second;
+`;
+
+  it.each([
+    [
+      'prefixItems',
+      '{ type: array, prefixItems: [{ type: string }, { type: object, properties: { x: { type: integer } } }] }',
+    ],
+    [
+      'draft 2019-09 items: [...]',
+      '{ type: array, items: [{ type: string }, { type: object, properties: { x: { type: integer } } }] }',
+    ],
+  ])('bind a tuple item by its index (%s)', async (name, arr) => {
+    const { catalog, diagnostics } = await catalogOf(`tuple-${name.replace(/\W+/g, '-')}`, arrays(arr));
+    expect(diagnostics).toEqual([]);
+    const runner = await createDerivationRunner(catalog!, new SchemaRegistry(catalog!.schemas), 'acme/out');
+    expect(await runner.onSource('fromIn', [{ id: 1, arr: ['bar', { x: 7 }] }, { id: 2 }])).toEqual([
+      { id: 1, first: 'bar', second: 7 },
+      { id: 2, first: null, second: null },
+    ]);
+  });
+
+  it('an item of `items: {…}` alone is no location, as in Estuary: ParamNotFound at the lambda', async () => {
+    const { catalog, diagnostics } = await catalogOf(
+      'items-only',
+      arrays('{ type: array, items: { type: string } }'),
+    );
+    expect(catalog).toBeUndefined();
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'ParamNotFound',
+        pointer: '/collections/acme~1out/derive/transforms/0/lambda',
+        message: expect.stringContaining('parameter $arr$0 not found'),
+      }),
+    ]);
+  });
+});
+
 describe('SQLite parameters of missing locations', () => {
   it("bind the schema's default (converted as any value), while an explicit null binds NULL", async () => {
     // Estuary binds each parameter through its projection's extractor, whose value for a missing

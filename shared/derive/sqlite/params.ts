@@ -3,8 +3,8 @@
  * (crates/derive-sqlite/src/param.rs): a field `sender` is `$sender`, `nested/prop` is `$nested$prop`,
  * whitespace and `-` become `_` (`with-hyphen` → `$with_hyphen`), and any other field is written
  * `$p::(field)`. Fields are the collection's explicit projections, `flow_document` (the whole document),
- * and every location its read schema declares through `properties`, named by its JSON pointer without
- * the leading `/`.
+ * and every location its read schema declares through `properties` or tuple items (`prefixItems`, or
+ * `items: [...]`: `$arr$0`, as Estuary's docs name one), named by its JSON pointer without the leading `/`.
  */
 import { didYouMean } from '../../catalog/diagnostics.ts';
 import type { CollectionSpec } from '../../catalog/model.ts';
@@ -75,8 +75,12 @@ export function sourceParams(registry: SchemaRegistry, source: CollectionSpec): 
   const walk = (pointer: string, depth: number): void => {
     if (depth >= MAX_DEPTH) return;
     const shape = shapeAt(registry, source.readSchema, pointer);
-    for (const prop of shape.properties) {
-      const child = `${pointer}/${escapeToken(prop)}`;
+    const tokens = [
+      ...shape.properties.map(escapeToken),
+      ...Array.from({ length: shape.tupleItems }, (_, i) => `${i}`),
+    ];
+    for (const token of tokens) {
+      const child = `${pointer}/${token}`;
       if (shapeAt(registry, source.readSchema, child).exists === 'cannot') continue;
       add(child.slice(1).replaceAll('~1', '/').replaceAll('~0', '~'), child);
       walk(child, depth + 1);
