@@ -138,8 +138,15 @@ export function checkSchemas(
           return;
         }
         spec.key.forEach((ptr, i) => {
-          checkScalar(report, 'key', index.shapeAt(uri, ptr), ptr, role, at(`/key/${i}`), () =>
-            propertyNames(resources, uri, parentPointer(ptr)),
+          checkScalar(
+            report,
+            'key',
+            index.shapeAt(uri, ptr),
+            ptr,
+            role,
+            at(`/key/${i}`),
+            () => propertyNames(resources, uri, parentPointer(ptr)),
+            () => index.shapeAt(uri, parentPointer(ptr)),
           );
         });
         // Logical partitions are checked in both schemas (Estuary's collection.rs: "Partitioned
@@ -516,6 +523,8 @@ function checkScalar(
   at: Where,
   /** Property names declared beside the location's last token: a near miss gets a did-you-mean. */
   siblings: () => string[] = () => [],
+  /** The shape of the location's parent: an array item is made present by `minItems`, not `required`. */
+  parent?: () => LocationShape,
 ): void {
   const c = SCALAR[kind];
   if (shape.exists === 'cannot') {
@@ -531,8 +540,7 @@ function checkScalar(
       undeclared
         ? `${c.what} \`${ptr}\` is not declared by the ${role}: every document must have it, of type string, integer or boolean`
         : `${c.what} \`${ptr}\` is not required by the ${role}: every document must have it`,
-      (undeclared ? didYouMeanHint(lastToken(ptr), siblings()) : undefined) ??
-        `add \`${lastToken(ptr)}\` to \`required\`${parentPointer(ptr) ? ` at ${parentPointer(ptr)}` : ''}`,
+      (undeclared ? didYouMeanHint(lastToken(ptr), siblings()) : undefined) ?? presenceHint(ptr, parent?.()),
     );
     if (undeclared) return;
   }
@@ -746,6 +754,19 @@ function typeOfJson(v: Json): string {
   if (Array.isArray(v)) return 'array';
   if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
   return typeof v;
+}
+
+/**
+ * How to make a location present in every document: `required` for a property; `minItems` for an item
+ * of a location that can only be an array (Estuary's locate_token: an item within minItems must exist).
+ */
+function presenceHint(ptr: string, parent: LocationShape | undefined): string {
+  const token = lastToken(ptr);
+  const where = parentPointer(ptr) ? ` at ${parentPointer(ptr)}` : '';
+  if (/^(0|[1-9]\d*)$/.test(token) && parent?.types.size === 1 && parent.types.has('array')) {
+    return `set \`minItems: ${Number(token) + 1}\`${where}`;
+  }
+  return `add \`${token}\` to \`required\`${where}`;
 }
 
 function lastToken(ptr: string): string {

@@ -209,6 +209,26 @@ function declared(e: Expr, out: Set<string>): Set<string> {
   return out;
 }
 
+/** The `minItems` every valid array here has: the largest of an intersection, the least of a union. */
+function minItems(e: Expr): number {
+  switch (e.kind) {
+    case 'any':
+    case 'mask':
+      return 0;
+    case 'node': {
+      const s = e.node.schema;
+      const m = typeof s === 'object' && s !== null && !Array.isArray(s) ? s.minItems : undefined;
+      return typeof m === 'number' ? m : 0;
+    }
+    case 'and':
+      return Math.max(0, ...e.items.map(minItems));
+    case 'or': {
+      const live = e.items.filter((x) => types(x) !== 0);
+      return live.length === 0 ? 0 : Math.min(...live.map(minItems));
+    }
+  }
+}
+
 function tupleLength(e: Expr): number {
   if (e.kind === 'node') return e.node.kw.prefixItems?.length ?? 0;
   if (e.kind === 'and' || e.kind === 'or') return Math.max(0, ...e.items.map(tupleLength));
@@ -348,6 +368,16 @@ function locate(
     if ((pt & container) === 0 || types(next) === 0 || exists === 'cannot') {
       exists = 'cannot';
     } else if (exists === 'must' && !asItem && pt === T_OBJECT && required(e, token)) {
+      exists = 'must';
+    } else if (
+      exists === 'must' &&
+      asItem &&
+      pt === T_ARRAY &&
+      arrayIndex(token) >= 0 &&
+      arrayIndex(token) < minItems(e)
+    ) {
+      // Estuary's locate_token: an item must exist iff the location can only be an array and the
+      // index is within its minItems (crates/doc shape/location.rs).
       exists = 'must';
     } else {
       exists = 'may';

@@ -819,6 +819,46 @@ describe('collection keys and schemas (crates/validation/src/collection.rs walk_
   const key0 = '/collections/acmeCo~1orders/key/0';
   run([
     {
+      name: 'a key on a tuple item that minItems makes present',
+      estuary: 'valid: crates/doc shape/location.rs locate_token, an item within minItems must exist',
+      mutate: (c) => {
+        const o = orders(c);
+        o.schema.properties.pair = {
+          type: 'array',
+          minItems: 2,
+          items: [{ type: 'string' }, { type: 'integer' }],
+        };
+        o.schema.required.push('pair');
+        o.key = ['/pair/0', '/pair/1'];
+        steps(c)[0].ingest.documents[0].pair = ['a', 1];
+      },
+      errors: [],
+    },
+    {
+      name: 'a key on a tuple item beyond minItems',
+      estuary: 'KeyMayNotExist (walk_keyed_location)',
+      mutate: (c) => {
+        const o = orders(c);
+        o.schema.properties.pair = {
+          type: 'array',
+          minItems: 1,
+          prefixItems: [{ type: 'string' }, { type: 'integer' }],
+        };
+        o.schema.required.push('pair');
+        o.key = ['/pair/1'];
+        steps(c)[0].ingest.documents[0].pair = ['a', 1];
+      },
+      errors: [
+        {
+          code: 'KeyNotRequired',
+          pointer: key0,
+          says: ['`/pair/1` is not required'],
+          hint: 'set `minItems: 2` at /pair',
+          line: '- /pair/1',
+        },
+      ],
+    },
+    {
       name: 'a key of two types',
       estuary: 'KeyWrongType (is_keyable_type)',
       mutate: (c) => {

@@ -86,6 +86,25 @@ describe('shapeAt', () => {
     expect(orders.at('/lines/3/qty').exists).toBe('may');
   });
 
+  it("an item within minItems of a location that can only be an array must exist (Estuary's locate_token)", () => {
+    const s = shapes({
+      type: 'object',
+      required: ['pair', 'maybe', 'nullable'],
+      properties: {
+        pair: { type: 'array', minItems: 2, prefixItems: [{ type: 'string' }, { type: 'integer' }] },
+        maybe: { type: 'array', prefixItems: [{ type: 'string' }] },
+        nullable: { type: ['array', 'null'], minItems: 1, items: { type: 'string' } },
+      },
+    });
+    expect(s.at('/pair/0').exists).toBe('must');
+    expect(s.at('/pair/1').exists).toBe('must');
+    expect(s.at('/pair/2').exists).toBe('may');
+    expect(s.at('/maybe/0').exists).toBe('may');
+    expect(s.at('/nullable/0').exists).toBe('may'); // it may be null instead
+    expect(s.at('/pair').tupleItems).toBe(2);
+    expect(s.at('/nullable').tupleItems).toBe(0);
+  });
+
   it('if/then/else: the branches are united, each within the if condition', () => {
     const s = shapes({
       type: 'object',
