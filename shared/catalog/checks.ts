@@ -146,7 +146,7 @@ export function checkSchemas(
             role,
             at(`/key/${i}`),
             () => propertyNames(resources, uri, parentPointer(ptr)),
-            () => index.shapeAt(uri, parentPointer(ptr)),
+            (p) => index.shapeAt(uri, p),
           );
         });
         // Logical partitions are checked in both schemas (Estuary's collection.rs: "Partitioned
@@ -155,15 +155,27 @@ export function checkSchemas(
           for (const [field, p] of Object.entries(spec.projections)) {
             if (!p.partition) continue;
             const where = at(`/projections/${escapeToken(field)}`);
-            checkScalar(report, 'partition', index.shapeAt(uri, p.location), p.location, role, where);
+            checkScalar(
+              report,
+              'partition',
+              index.shapeAt(uri, p.location),
+              p.location,
+              role,
+              where,
+              undefined,
+              (q) => index.shapeAt(uri, q),
+            );
           }
         }
         if (r !== 'write schema' || single) {
           for (const [field, p] of Object.entries(spec.projections)) {
             const where = at(`/projections/${escapeToken(field)}`);
             const shape = index.shapeAt(uri, p.location);
-            if (p.partition) checkScalar(report, 'partition', shape, p.location, role, where);
-            else if (shape.exists === 'cannot') {
+            if (p.partition) {
+              checkScalar(report, 'partition', shape, p.location, role, where, undefined, (q) =>
+                index.shapeAt(uri, q),
+              );
+            } else if (shape.exists === 'cannot') {
               report.error(
                 'ProjectionNotFound',
                 where,
@@ -523,8 +535,8 @@ function checkScalar(
   at: Where,
   /** Property names declared beside the location's last token: a near miss gets a did-you-mean. */
   siblings: () => string[] = () => [],
-  /** The shape of the location's parent: an array item is made present by `minItems`, not `required`. */
-  parent?: () => LocationShape,
+  /** Shapes of the location's ancestors, for the hint: which one may be missing, and how to require it. */
+  shapeOf?: (ptr: string) => LocationShape,
 ): void {
   const c = SCALAR[kind];
   if (shape.exists === 'cannot') {
@@ -540,7 +552,7 @@ function checkScalar(
       undeclared
         ? `${c.what} \`${ptr}\` is not declared by the ${role}: every document must have it, of type string, integer or boolean`
         : `${c.what} \`${ptr}\` is not required by the ${role}: every document must have it`,
-      (undeclared ? didYouMeanHint(lastToken(ptr), siblings()) : undefined) ?? presenceHint(ptr, parent?.()),
+      (undeclared ? didYouMeanHint(lastToken(ptr), siblings()) : undefined) ?? presenceHint(ptr, shapeOf),
     );
     if (undeclared) return;
   }
@@ -757,13 +769,29 @@ function typeOfJson(v: Json): string {
 }
 
 /**
- * How to make a location present in every document: `required` for a property; `minItems` for an item
- * of a location that can only be an array (Estuary's locate_token: an item within minItems must exist).
+ * How to make a location present in every document, said of the shallowest location on its way that
+ * may be missing (`/_meta/file` of a required `file` under an optional `_meta`: require `_meta`):
+ * `required` for a property; `minItems` for an item of a location that can only be an array (Estuary's
+ * locate_token: an item within minItems must exist).
  */
-function presenceHint(ptr: string, parent: LocationShape | undefined): string {
-  const token = lastToken(ptr);
-  const where = parentPointer(ptr) ? ` at ${parentPointer(ptr)}` : '';
-  if (/^(0|[1-9]\d*)$/.test(token) && parent?.types.size === 1 && parent.types.has('array')) {
+function presenceHint(ptr: string, shapeOf?: (ptr: string) => LocationShape): string {
+  const tokens = parsePointer(ptr);
+  let at = tokens.length - 1;
+  if (shapeOf) {
+    for (let i = 0; i < tokens.length - 1; i++) {
+      const prefix = tokens.slice(0, i + 1).map(escapeToken);
+      if (shapeOf(`/${prefix.join('/')}`).exists !== 'must') {
+        at = i;
+        break;
+      }
+    }
+  }
+  const token = tokens[at] ?? '';
+  const parent = tokens.slice(0, at).map(escapeToken);
+  const parentPtr = parent.length > 0 ? `/${parent.join('/')}` : '';
+  const where = parentPtr ? ` at ${parentPtr}` : '';
+  const parentShape = shapeOf?.(parentPtr);
+  if (/^(0|[1-9]\d*)$/.test(token) && parentShape?.types.size === 1 && parentShape.types.has('array')) {
     return `set \`minItems: ${Number(token) + 1}\`${where}`;
   }
   return `add \`${token}\` to \`required\`${where}`;

@@ -1233,6 +1233,23 @@ describe('logical partitions of write and read schemas (crates/validation/src/co
           code: 'PartitionNotRequired',
           pointer: '/collections/acmeCo~1orders/projections/region',
           says: ['`/meta/region` is not required by the write schema'],
+          hint: 'add `region` to `required` at /meta',
+          line: 'location: /meta/region',
+        },
+      ],
+    },
+    {
+      name: 'a partition under an object the schema does not require: the hint names that object',
+      estuary: 'walk_ptr (KeyMayNotExist: the location may not exist because its parent may not)',
+      mutate: (c) => {
+        orders(c).schema.required = ['id', 'customer'];
+      },
+      errors: [
+        {
+          code: 'PartitionNotRequired',
+          pointer: '/collections/acmeCo~1orders/projections/region',
+          says: ['`/meta/region` is not required by the schema'],
+          hint: 'add `meta` to `required`',
           line: 'location: /meta/region',
         },
       ],
