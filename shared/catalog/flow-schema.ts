@@ -90,6 +90,19 @@ const REQUIRED_ALLOWED: Record<string, string> = {
 };
 
 /** What a `$defs` entry is called in messages. */
+/**
+ * Properties Estuary's docs write in a place its current model does not have them, by `$defs` entry,
+ * with where they belong: the hint of their UnknownProperty error.
+ */
+const MISPLACED: Record<string, Record<string, string>> = {
+  TestVerify: {
+    // Estuary's tests page shows `partitions` beside `collection`; its model (crates/models tests.rs
+    // TestStepVerify, deny_unknown_fields) takes the selector in the collection's Source.
+    partitions:
+      'a partition selector goes in the collection: `collection: {name: acmeCo/x, partitions: {include: {…}}}`',
+  },
+};
+
 const WHAT: Record<string, string> = {
   '(root)': 'a catalog',
   Collection: 'a collection',
@@ -206,7 +219,7 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
       'UnknownProperty',
       pointer,
       `${WHAT[def] ?? 'this object'} has no property \`${prop}\`; allowed: ${allowed.map((a) => `\`${a}\``).join(', ')}`,
-      { key: true, hint: match && `did you mean \`${match}\`?` },
+      { key: true, hint: (match && `did you mean \`${match}\`?`) || MISPLACED[def]?.[prop] },
     );
   }
 

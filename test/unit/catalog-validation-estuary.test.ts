@@ -944,6 +944,24 @@ describe('references, structure, schemas and tests (crates/validation reference.
       ],
     },
     {
+      name: "a verify step's partition selector beside its collection, as Estuary's tests page writes it",
+      estuary: 'deny_unknown_fields (crates/models tests.rs TestStepVerify: the selector is in `collection`)',
+      mutate: (c) => {
+        steps(c)[1].verify.partitions = { include: { region: ['EU'] } };
+      },
+      errors: [
+        {
+          code: 'UnknownProperty',
+          pointer: '/tests/acmeCo~1test-totals/1/verify/partitions',
+          says: [
+            'a verify step has no property `partitions`',
+            'allowed: `description`, `collection`, `documents`',
+          ],
+          hint: 'a partition selector goes in the collection: `collection: {name: acmeCo/x, partitions:',
+        },
+      ],
+    },
+    {
       name: 'a transform reading an unknown collection',
       estuary: 'NoSuchEntitySuggest',
       mutate: (c) => {
