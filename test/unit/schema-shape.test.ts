@@ -89,11 +89,13 @@ describe('shapeAt', () => {
   it("an item within minItems of a location that can only be an array must exist (Estuary's locate_token)", () => {
     const s = shapes({
       type: 'object',
-      required: ['pair', 'maybe', 'nullable'],
+      required: ['pair', 'maybe', 'nullable', 'c'],
       properties: {
         pair: { type: 'array', minItems: 2, prefixItems: [{ type: 'string' }, { type: 'integer' }] },
         maybe: { type: 'array', prefixItems: [{ type: 'string' }] },
         nullable: { type: ['array', 'null'], minItems: 1, items: { type: 'string' } },
+        // Estuary's collections page, Composite Keys: `key: [/foo/a, /foo/b, /foo/c/0, /foo/c/1]`.
+        c: { type: 'array', items: { type: 'boolean' }, minItems: 2 },
       },
     });
     expect(s.at('/pair/0').exists).toBe('must');
@@ -101,6 +103,9 @@ describe('shapeAt', () => {
     expect(s.at('/pair/2').exists).toBe('may');
     expect(s.at('/maybe/0').exists).toBe('may');
     expect(s.at('/nullable/0').exists).toBe('may'); // it may be null instead
+    expect(s.at('/c/1').exists).toBe('must');
+    expect(s.at('/c/1').types).toEqual(new Set(['boolean']));
+    expect(s.at('/c/2').exists).toBe('may');
     expect(s.at('/pair').tupleItems).toBe(2);
     expect(s.at('/nullable').tupleItems).toBe(0);
   });
