@@ -89,7 +89,6 @@ const REQUIRED_ALLOWED: Record<string, string> = {
   shuffle: ': `any` (documents go to any shard) or `{key: [/pointer, ...]}` (by those locations)',
 };
 
-/** What a `$defs` entry is called in messages. */
 /**
  * Properties Estuary's docs write in a place its current model does not have them, by `$defs` entry,
  * with where they belong: the hint of their UnknownProperty error.
@@ -103,6 +102,7 @@ const MISPLACED: Record<string, Record<string, string>> = {
   },
 };
 
+/** What a `$defs` entry is called in messages. */
 const WHAT: Record<string, string> = {
   '(root)': 'a catalog',
   Collection: 'a collection',
