@@ -40,7 +40,7 @@ import type { Journal } from '../ports/journal.ts';
 import { ShardLineage } from '../ports/lineage.ts';
 import { documentError } from '../ports/parking.ts';
 import { decodePosition } from '../ports/position.ts';
-import { Reducer } from '../reduce/index.ts';
+import { NotAssociativeError, Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import { type Checkpoint, FencedError, type MaterializeConnector, type StoreDoc } from './connector.ts';
 import { MaterializeTaskError } from './errors.ts';
@@ -619,8 +619,18 @@ export class MaterializeTask {
     const out: StoreDoc[] = [];
     if (b.delta) {
       for (const g of entries) {
+        // Combined associatively; documents that cannot be (a document after a deletion of its key,
+        // `lastWriteWins {associative: false}`) start a further delta of the key, in order.
         let doc: Json | undefined;
-        for (const d of g.docs) doc = b.reducer.reduce(doc, d.doc, false);
+        for (const d of g.docs) {
+          try {
+            doc = b.reducer.reduce(doc, d.doc, false);
+          } catch (e) {
+            if (!(e instanceof NotAssociativeError) || doc === undefined) throw e;
+            out.push({ key: g.key, doc, deleted: false });
+            doc = d.doc;
+          }
+        }
         if (doc !== undefined) out.push({ key: g.key, doc, deleted: false });
       }
     } else if (this.connector.loadApplied) {

@@ -60,6 +60,8 @@ export class Reducer implements ReduceHost, ReducerHost {
   readonly path: (string | number)[] = [];
   /** Whether any reachable annotation deletes or prunes (delete: true, set): full reductions must then descend into rhs-only values. */
   readonly mayPrune: boolean;
+  /** Whether some document may delete the root (a `delete: true` strategy reachable at the root). */
+  private readonly rootDeletes: boolean;
   private readonly plans: PlanCache;
   private readonly root: Plan;
   /**
@@ -114,6 +116,7 @@ export class Reducer implements ReduceHost, ReducerHost {
       stack.push(...n.children());
     }
     this.mayPrune = mayPrune;
+    this.rootDeletes = mayPrune && rootMayDelete(rootNode);
     const ra = this.root.staticActive;
     const rs = ra?.strategy;
     this.rootMerge =
@@ -135,6 +138,13 @@ export class Reducer implements ReduceHost, ReducerHost {
    */
   reduce(lhs: Json | undefined, rhs: Json, full: boolean, opts?: ReduceOptions): Json | undefined {
     if (this.path.length !== 0) this.path.length = 0; // left over by an error
+    // A document after a deletion of the root starts the key afresh: folded into the tombstone (which a
+    // partial reduction keeps, with what it merged before the deletion), it would inherit the deleted
+    // document's state (a sum would go on from the deleted total), unlike the same documents reduced
+    // into a base one at a time (deleted, then created anew). Not associative: kept apart, in order.
+    if (!full && lhs !== undefined && this.rootDeletes && this.deletesRoot(lhs) && !this.deletesRoot(rhs)) {
+      this.notAssociative(lhs, rhs, 'a document after a deletion of its key');
+    }
     if (opts?.ownsLhs !== true || !isContainer(lhs)) {
       const out = this.at(this.root, lhs, rhs, full, false);
       return out === DELETE ? undefined : out;
@@ -221,6 +231,12 @@ export class Reducer implements ReduceHost, ReducerHost {
     this.undo = [];
     this.undoTop = 0;
     this.undoStale = 0;
+  }
+
+  /** Whether `doc`, reduced as a right-hand side, deletes the root (a `delete: true` strategy there). */
+  deletesRoot(doc: Json): boolean {
+    const s = (this.root.staticActive ?? this.root.activate(doc)).strategy;
+    return (s?.strategy === 'merge' || s?.strategy === 'lastWriteWins') && s.delete === true;
   }
 
   /** The strategy that applies at the root for `rhs` (for diagnostics and tests). */
@@ -571,4 +587,21 @@ export class Reducer implements ReduceHost, ReducerHost {
     if (c > 0 || !keyed) return keyed && full && this.mayPrune ? this.pruneRhs(act, rhs) : rhs;
     return this.merge(act, NO_KEY, lhs, rhs, full, own); // equal keys: deep merge
   }
+}
+
+/** Whether a `delete: true` strategy is annotated at the root location (in subschemas applied in place). */
+function rootMayDelete(root: SchemaNode): boolean {
+  const seen = new Set<SchemaNode>();
+  const stack = [root];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    const kw = n.kw;
+    const r = kw.reduce;
+    if (r && (r.strategy === 'merge' || r.strategy === 'lastWriteWins') && r.delete) return true;
+    stack.push(...kw.refs, ...kw.allOf, ...(kw.anyOf ?? []), ...(kw.oneOf ?? []));
+    for (const b of [kw.thenNode, kw.elseNode]) if (b) stack.push(b);
+  }
+  return false;
 }
