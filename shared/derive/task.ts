@@ -33,12 +33,12 @@
  * task replaying across the reshard lands in the child, and without them would be derived again.
  */
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
-import { matchesPartitions } from '../catalog/partitions.ts';
+import { matchesPartitions, publishBounds, withinPublishBounds } from '../catalog/partitions.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
-import { metaUuid } from '../meta/uuid.ts';
+import { metaUuid, publishedAt } from '../meta/uuid.ts';
 import {
   type DerivationCheckpoint,
   DerivationStateConflict,
@@ -400,6 +400,12 @@ export class DeriveTask {
       if (
         t.source.partitions &&
         !matchesPartitions(this.sourceSpecs.get(sourceCollection)!, t.source.partitions, d.doc)
+      )
+        continue;
+      // notBefore/notAfter bound the source document's publish time (its `_meta/uuid`).
+      if (
+        (t.source.notBefore !== undefined || t.source.notAfter !== undefined) &&
+        !withinPublishBounds(publishBounds(t.source), publishedAt(d.doc) ?? d.arrivalMs)
       )
         continue;
       const derived = await this.runner.onSource(t.name, [d.doc]);

@@ -29,11 +29,17 @@ import type {
   MaterializationSpec,
   PartitionSelector,
 } from '../catalog/model.ts';
-import { matchesPartitions } from '../catalog/partitions.ts';
+import {
+  matchesPartitions,
+  type PublishBounds,
+  publishBounds,
+  withinPublishBounds,
+} from '../catalog/partitions.ts';
 import type { Json } from '../json/types.ts';
 import { isObject } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
+import { publishedAt } from '../meta/uuid.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, decodeRecords, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
@@ -62,6 +68,8 @@ interface BindingRuntime {
   backfill: number;
   /** Only documents of these logical partitions are materialized. */
   partitions?: PartitionSelector;
+  /** Only documents published inside these bounds (the source's `notBefore`/`notAfter`). */
+  bounds?: PublishBounds;
   /**
    * The binding keeps its own positions (`<collection>/<shard>#<id>@<backfill>`) because it was
    * backfilled: its history came from fragments and the journal, not with the other bindings' events.
@@ -185,6 +193,7 @@ export class MaterializeTask {
           id: `${b.source.name}#${canonicalJson(b.resource)}`,
           backfill: b.backfill ?? 0,
           partitions: b.source.partitions,
+          bounds: publishBounds(b.source),
           tracked: false,
           resetPending: false,
         };
@@ -602,7 +611,15 @@ export class MaterializeTask {
   /** A binding's documents grouped by key, in first-seen order (those its partition selector takes). */
   private groups(b: BindingRuntime, all: SourceDoc[]): { key: Json[]; docs: SourceDoc[] }[] {
     const sel = b.partitions;
-    const docs = sel ? all.filter((d) => matchesPartitions(b.collection, sel, d.doc)) : all;
+    const bounds = b.bounds;
+    const docs =
+      sel || bounds
+        ? all.filter(
+            (d) =>
+              (!sel || matchesPartitions(b.collection, sel, d.doc)) &&
+              (!bounds || withinPublishBounds(bounds, publishedAt(d.doc) ?? d.arrivalMs)),
+          )
+        : all;
     const groups = new Map<string, { key: Json[]; docs: SourceDoc[] }>();
     for (const d of docs) {
       const k = b.extractor.packBinary(d.doc);

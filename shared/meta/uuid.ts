@@ -25,3 +25,9 @@ export function metaUuid(ms: number, producer: string, position: string | number
 export function uuidTime(uuid: string): number {
   return Number.parseInt(uuid.replaceAll('-', '').slice(0, 12), 16);
 }
+
+/** When a document was published: the time its `_meta/uuid` carries (undefined without one). */
+export function publishedAt(doc: unknown): number | undefined {
+  const meta = (doc as { _meta?: { uuid?: unknown } } | null)?._meta;
+  return typeof meta?.uuid === 'string' ? uuidTime(meta.uuid) : undefined;
+}
