@@ -2,8 +2,8 @@
  * Which fields a materialization binding stores, and their shapes, from the collection's read schema.
  *
  * Selected fields (Estuary's defaults, simplified): the key fields (projection name, or the pointer
- * without its leading `/`), the collection's explicit projections, the schema's top-level properties
- * (except `_meta`) when `fields.recommended` is not false, minus `fields.exclude`, plus
+ * without its leading `/`), the collection's partition fields, its other explicit projections and the
+ * schema's top-level properties (except `_meta`) when `fields.recommended` is not false, minus `fields.exclude`, plus
  * `fields.include` / `fields.require`; and the whole document as `flow_document`.
  *
  * This walks the JSON Schema itself (local and cross-document `$ref`, `allOf`, `anyOf`/`oneOf` as a
@@ -214,7 +214,10 @@ export function selectFields(
   for (const k of collection.key) add(byPointer.get(k) ?? defaultName(k), k, true);
   const exclude = new Set(binding.fields.exclude ?? []);
   const candidates: [string, string][] = [];
-  for (const [name, p] of Object.entries(collection.projections)) candidates.push([name, p.location]);
+  // Partition fields are always selected; other projections the user defined only when fields are
+  // recommended (Estuary's field selection: a user-defined projection is desired only at a depth > 0).
+  for (const [name, p] of Object.entries(collection.projections))
+    if (p.partition || binding.fields.recommended !== false) candidates.push([name, p.location]);
   if (binding.fields.recommended !== false) {
     for (const prop of walker.topLevelProperties(uri)) {
       if (prop === '_meta') continue;

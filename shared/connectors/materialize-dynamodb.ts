@@ -5,8 +5,9 @@
  * the caller from these or the environment). Resource: `{table}`.
  * Table: the first collection key component is the partition key, the second (if any) the sort key,
  * named by the collection's projection of that location (else the pointer's last token); string keys are
- * S, numeric keys N, booleans stored as S. Items: the key attributes, every top-level property of the
- * document, and `flow_document` (the whole reduced document).
+ * S, numeric keys N, booleans stored as S. Items: the key attributes, the binding's selected fields
+ * (fields.ts: `fields: {recommended, include, exclude}`, as in Estuary's connector; a field absent from
+ * the document is left out), and `flow_document` (the whole reduced document).
  *
  * Exactly once without transactions (DynamoDB): each item also holds `_sluice_applied`, the per-source
  * positions folded into it (canonical JSON text). The task loads them (`loadApplied`), folds only newer
@@ -51,7 +52,7 @@ import {
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { SluiceError } from '../errors.ts';
 import { parsePointer } from '../json/pointer.ts';
-import { isObject, type Json, type JsonObject } from '../json/types.ts';
+import { isObject, type Json } from '../json/types.ts';
 import type {
   AppliedDoc,
   Checkpoint,
@@ -62,6 +63,7 @@ import type {
 import { pruneApplied, stampApplied } from '../ports/state.ts';
 import { spillPrefix, stateTaskId, taskPartition } from '../ports/state-partitions.ts';
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
+import { selectFields, valueAt } from './fields.ts';
 import { checkpointItems, StateTableCheckpoints } from './state-checkpoints.ts';
 
 export const APPLIED_ATTR = '_sluice_applied';
@@ -91,6 +93,8 @@ interface BindingTable {
   collection: CollectionSpec;
   tableName: string;
   keyNames: string[];
+  /** The binding's selected fields other than the key (`fields: {recommended, include, exclude}`): attributes. */
+  values: { name: string; pointer: string }[];
   table?: DynamoTable;
 }
 
@@ -167,6 +171,9 @@ export class DynamoDbConnector implements MaterializeConnector {
         collection,
         tableName: `${ctx.tablePrefix ?? ''}${table}`,
         keyNames: collection.key.map((p) => fieldName(collection, p)),
+        values: selectFields(ctx.catalog, collection, b)
+          .filter((f) => !f.isKey)
+          .map((f) => ({ name: f.name, pointer: f.pointer })),
       };
     });
   }
@@ -320,9 +327,14 @@ export class DynamoDbConnector implements MaterializeConnector {
     doc: Json,
     meta: Record<string, Json>,
   ): Promise<Record<string, Json>> {
+    // The binding's selected fields, as Estuary's connector writes them (a field the document does not
+    // have is left out rather than stored as NULL).
     const fields: Record<string, Json> = {};
-    if (isObject(doc))
-      for (const [k, v] of Object.entries(doc as JsonObject)) if (k !== DOCUMENT_ATTR) fields[k] = v;
+    for (const f of this.tables[binding].values) {
+      if (f.name === DOCUMENT_ATTR) continue;
+      const v = valueAt(doc, f.pointer);
+      if (v !== undefined) fields[f.name] = v;
+    }
     const keys = this.keyItem(binding, key);
     const item: Record<string, Json> = { ...fields, ...keys, [DOCUMENT_ATTR]: doc, ...meta };
     const bucket = this.ctx.spillBucket;
