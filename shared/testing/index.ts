@@ -20,4 +20,4 @@ export type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 export { CombineError, Combiner, type CombinerOptions, type DrainedDoc } from '../combine/index.ts';
 export type { Json } from '../json/types.ts';
 export { CompiledSchema, SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
-export { type StepFailure, type TestResult, TestRunner } from './runner.ts';
+export { type EngineSession, type StepFailure, type TestResult, TestRunner } from './runner.ts';

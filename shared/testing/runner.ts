@@ -71,6 +71,12 @@ interface Redaction {
   salt: Uint8Array;
 }
 
+/** See `TestRunner.session()`. */
+export interface EngineSession {
+  ingest(collection: string, documents: Json[]): Promise<void>;
+  read(collection: string, partitions?: PartitionSelector): Promise<{ docs: Json[]; deleted: Json[] }>;
+}
+
 interface DerivationState {
   runner: DerivationRunner;
   transforms: TransformSpec[];
@@ -110,6 +116,20 @@ export class TestRunner {
       });
     }
     return runner;
+  }
+
+  /**
+   * The offline engine outside a catalog test, for comparing it with another runtime: a fresh test case
+   * (empty collections, reset derivations) whose `ingest` is one transaction, as an ingest step, and whose
+   * `read` is what a verify step would compare (fully reduced, in key order), plus the deleted keys.
+   */
+  async session(): Promise<EngineSession> {
+    const tc = new TestCase(this.catalog, this.registry, this.derivations, this.readReducers, this.redaction);
+    for (const d of this.derivations.values()) await d.runner.reset();
+    return {
+      ingest: (collection, documents) => tc.ingest(collection, documents),
+      read: (collection, partitions) => tc.reduced(collection, partitions),
+    };
   }
 
   async run(test: TestSpec): Promise<TestResult> {
@@ -176,11 +196,15 @@ class TestCase {
     await this.publish(spec, combiner, `ingest:${collection}`);
   }
 
-  async verify(
+  /**
+   * A collection's documents written so far, fully reduced by key in key order (after every derivation
+   * that could still write it has read what it may): the live ones, and the keys' documents a full
+   * reduction deleted.
+   */
+  async reduced(
     collection: string,
     partitions: PartitionSelector | undefined,
-    expected: Json[],
-  ): Promise<void> {
+  ): Promise<{ docs: Json[]; deleted: Json[] }> {
     const spec = this.collection(collection);
     await this.settleFor(collection);
     // Documents are combined on write by the write schema and read (here: fully reduced) by the read schema.
@@ -194,8 +218,18 @@ class TestCase {
       if (partitions && !matchesPartitions(spec, partitions, p.doc)) continue;
       combiner.add(p.doc);
     }
-    const actual: Json[] = [];
-    for await (const entry of combiner.drain(true)) if (!entry.deleted) actual.push(entry.doc);
+    const docs: Json[] = [];
+    const deleted: Json[] = [];
+    for await (const entry of combiner.drain(true)) (entry.deleted ? deleted : docs).push(entry.doc);
+    return { docs, deleted };
+  }
+
+  async verify(
+    collection: string,
+    partitions: PartitionSelector | undefined,
+    expected: Json[],
+  ): Promise<void> {
+    const { docs: actual } = await this.reduced(collection, partitions);
 
     const diff: string[] = [];
     const n = Math.max(actual.length, expected.length);

@@ -13,8 +13,8 @@ import {
 import { compareJson } from '../../shared/json/compare.ts';
 import type { Json, JsonObject } from '../../shared/json/types.ts';
 import { unpackKey } from '../../shared/keys/index.ts';
-import { SchemaRegistry, SchemaValidationError } from '../../shared/schema/registry.ts';
 import { Reducer } from '../../shared/reduce/index.ts';
+import { SchemaRegistry, SchemaValidationError } from '../../shared/schema/registry.ts';
 
 const S = 'https://json-schema.org/draft/2020-12/schema';
 
@@ -56,7 +56,10 @@ const registry = new SchemaRegistry({
     type: 'object',
     required: ['id'],
     properties: { id: { type: 'string' }, n: { type: 'integer', reduce: { strategy: 'sum' } } },
-    if: { properties: { _meta: { properties: { op: { const: 'd' } }, required: ['op'] } }, required: ['_meta'] },
+    if: {
+      properties: { _meta: { properties: { op: { const: 'd' } }, required: ['op'] } },
+      required: ['_meta'],
+    },
     // biome-ignore lint/suspicious/noThenProperty: JSON Schema keyword
     then: { reduce: { strategy: 'merge', delete: true } },
     else: { reduce: { strategy: 'merge' } },

@@ -1,0 +1,280 @@
+/**
+ * Parity of the offline engine (`sluice test`'s) and the deployed path (the synthesized assembly on the
+ * local stack) for test/fixtures/parity/inventory: the same ingests, one transaction each, go to both; the
+ * collections' reduced views, the DynamoDB and PostgreSQL tables must be what the offline engine computes
+ * for those inputs (its reduced views, through each binding's partition selector and field selection).
+ * Items are deleted and re-created (in later transactions and within one), partitions filter derivation
+ * sources and a materialization binding, and a transform bounded by `notAfter` reads nothing.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { Combiner } from '../../shared/combine/combiner.ts';
+import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
+import { isObject, type Json, type JsonObject } from '../../shared/json/types.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
+import { startAssembly } from '../support/assembly.ts';
+import { type PgServer, startPostgres } from '../support/postgres.ts';
+import { postJson } from './helpers.ts';
+
+const CATALOG = fileURLToPath(new URL('../fixtures/parity/inventory/flow.yaml', import.meta.url));
+
+let server: PgServer;
+let db: pg.Client;
+let catalog: BuiltCatalog;
+let dataDir: string;
+
+beforeAll(async () => {
+  server = await startPostgres();
+  await server.createDatabase('parity');
+  db = await server.client('parity');
+  process.env.PARITY_PG_PASSWORD = server.password;
+  const r = await loadCatalog(CATALOG);
+  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
+  catalog = r.catalog;
+  for (const t of Object.values(catalog.materializations)) {
+    const cfg = t.endpoint.config;
+    if (isObject(cfg) && typeof cfg.address === 'string') {
+      cfg.address = server.address;
+      cfg.user = server.user;
+      cfg.password = server.password;
+    }
+  }
+  dataDir = mkdtempSync(join(tmpdir(), 'sluice-parity-'));
+});
+afterAll(async () => {
+  await db?.end();
+  await server?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+type Step = { collection: 'parity/items' | 'parity/moves'; docs: JsonObject[] };
+
+const item = (sku: string, warehouse: string, rest: JsonObject = {}): JsonObject => ({
+  sku,
+  warehouse,
+  _meta: { op: 'c' },
+  ...rest,
+});
+const del = (sku: string, warehouse: string): JsonObject => ({ sku, warehouse, _meta: { op: 'd' } });
+const move = (id: string, sku: string, site: string, kind: string, qty: number, at: string): JsonObject => ({
+  id,
+  sku,
+  site,
+  kind,
+  qty,
+  at: `2026-03-${at}Z`,
+});
+
+/** The scenario: each step one transaction (one ingest request; one ingest step offline). */
+const STEPS: Step[] = [
+  {
+    collection: 'parity/items',
+    docs: [
+      item('a1', 'north', {
+        name: 'Anvil',
+        qty: 3,
+        worth: '10.25',
+        labels: { add: { heavy: 1 } },
+        notes: ['new'],
+        cheapest: { price: 40, supplier: 'acme', seen: 1 },
+        peak: { level: 3, hits: 1 },
+      }),
+      item('b2', 'east', { name: 'Bolt', qty: 100, worth: 5 }),
+      item('c3', 'south', { name: 'Crate', qty: 1, labels: { add: { wood: 1, big: 1 } }, notes: ['a'] }),
+      item('d4', 'north', { name: 'Drill', qty: 2, worth: '1.5' }),
+    ],
+  },
+  {
+    collection: 'parity/moves',
+    docs: [
+      move('m1', 'a1', 'north', 'in', 10, '01T10:00:00'),
+      move('m2', 'a1', 'east', 'in', 99, '01T11:00:00'),
+      move('m3', 'a1', 'south', 'out', 4, '02T09:00:00'),
+      move('m4', 'a1', 'east', 'out', 4, '02T10:00:00'),
+      move('m5', 'b2', 'north', 'audit', 6, '03T00:00:00'),
+      move('m6', 'c3', 'south', 'in', 7, '03T01:00:00'),
+    ],
+  },
+  {
+    collection: 'parity/items',
+    docs: [
+      item('a1', 'north', {
+        qty: 2,
+        worth: '0.75',
+        labels: { add: { heavy: 1, iron: 1 } },
+        notes: ['restocked'],
+        cheapest: { price: 40, supplier: 'bolts-r-us', seen: 1 },
+        peak: { level: 1, hits: 5 },
+      }),
+      del('b2', 'east'),
+      item('c3', 'south', { labels: { remove: { big: 1 } }, cheapest: { price: 9, supplier: 'x' } }),
+    ],
+  },
+  {
+    collection: 'parity/items',
+    // b2 comes back in another warehouse; a1 goes; d4 is deleted and re-created in one transaction.
+    docs: [
+      item('b2', 'south', { name: 'Bolt (boxed)', qty: 7 }),
+      del('a1', 'north'),
+      del('d4', 'north'),
+      item('d4', 'south', { name: 'Drill v2', qty: 1, worth: 2 }),
+    ],
+  },
+  {
+    collection: 'parity/moves',
+    docs: [
+      move('m7', 'b2', 'south', 'in', 12, '04T08:00:00'),
+      move('m8', 'b2', 'south', 'out', 5, '04T09:00:00'),
+      move('m9', 'd4', 'east', 'in', 3, '04T10:00:00'),
+      move('m10', 'c3', 'north', 'out', 2, '05T10:00:00'),
+    ],
+  },
+  {
+    collection: 'parity/items',
+    docs: [
+      item('a1', 'north', { name: 'Anvil II', qty: 1, notes: ['again'], peak: { level: 2, hits: 1 } }),
+      item('c3', 'south', { qty: 4, peak: { level: 1, hits: 1 } }),
+    ],
+  },
+];
+
+const INGEST_PATH: Record<Step['collection'], string> = {
+  'parity/items': '/parity/ingest/items',
+  'parity/moves': '/parity/ingest/moves',
+};
+
+/** A document without `_meta` (the capture adds its own there; the offline engine its uuid). */
+function bare(doc: Json): JsonObject {
+  const { _meta, ...rest } = doc as JsonObject;
+  return rest;
+}
+
+function byKey(docs: JsonObject[], key: (d: JsonObject) => string): Record<string, JsonObject> {
+  return Object.fromEntries(docs.map((d) => [key(d), d]));
+}
+
+async function view(runner: AssemblyRunner, collection: string): Promise<JsonObject[]> {
+  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
+  const out: JsonObject[] = [];
+  for await (const it of store.scan(collection)) out.push(bare(it.doc as Json));
+  return out;
+}
+
+describe('parity: offline engine vs the deployed assembly (inventory)', () => {
+  let runner: AssemblyRunner;
+  let offline: EngineSession;
+  /** Per item key, the partially combined document of the last transaction that had it (delta updates). */
+  const lastDelta = new Map<string, JsonObject>();
+
+  beforeAll(async () => {
+    const registry = new SchemaRegistry(catalog.schemas);
+    offline = await (await TestRunner.create(catalog, registry)).session();
+    runner = await startAssembly(catalog, { dataDir });
+    for (const step of STEPS) {
+      await offline.ingest(step.collection, step.docs);
+      expect(await postJson(`${runner.ingestUrl}${INGEST_PATH[step.collection]}`, step.docs)).toBe(200);
+      await runner.drain();
+      if (step.collection === 'parity/items') {
+        const c = new Combiner({
+          registry,
+          collection: catalog.collections['parity/items'],
+          validate: false,
+        });
+        for (const d of step.docs) c.add(d);
+        for await (const e of c.drain(false)) lastDelta.set((e.doc as JsonObject).sku as string, bare(e.doc));
+      }
+    }
+    expect(runner.denied.map((d) => d.message)).toEqual([]);
+  }, 120_000);
+  afterAll(async () => {
+    await runner?.stop();
+  });
+
+  it('collections: the reduced views equal the offline engine', async () => {
+    for (const collection of ['parity/items', 'parity/moves', 'parity/stock']) {
+      const want = (await offline.read(collection)).docs.map(bare);
+      expect(await view(runner, collection), collection).toEqual(want);
+    }
+    // The transform bounded by notAfter (2025) read nothing, offline and deployed.
+    for (const d of (await offline.read('parity/stock')).docs) expect(d).not.toHaveProperty('archived');
+    for (const d of await view(runner, 'parity/stock')) expect(d).not.toHaveProperty('archived');
+  });
+
+  it('PostgreSQL, soft deletes, field selection: items_soft and stock', async () => {
+    const items = await offline.read('parity/items');
+    const rows = (await db.query('SELECT * FROM public.items_soft ORDER BY sku')).rows as JsonObject[];
+    const op = (r: JsonObject) => ((r.flow_document as JsonObject)._meta as JsonObject | undefined)?.op;
+    const live = rows.filter((r) => op(r) !== 'd');
+    const gone = rows.filter((r) => op(r) === 'd').map((r) => r.sku);
+    expect(live.map((r) => bare(r.flow_document))).toEqual(items.docs.map(bare));
+    expect(gone).toEqual(items.deleted.map((d) => (d as JsonObject).sku));
+    // Recommended fields (projections by their names), less those excluded.
+    expect(Object.keys(rows[0]).sort()).toEqual(
+      ['sku', 'warehouse', 'item_name', 'qty', 'worth', 'cheapest', 'peak', 'flow_document'].sort(),
+    );
+    for (const r of live) {
+      const d = r.flow_document as JsonObject;
+      expect([r.item_name ?? undefined, r.qty === null ? undefined : Number(r.qty)]).toEqual([d.name, d.qty]);
+    }
+    const stock = (await db.query('SELECT flow_document FROM public.stock ORDER BY sku')).rows;
+    expect(stock.map((r) => bare(r.flow_document))).toEqual(
+      (await offline.read('parity/stock')).docs.map(bare),
+    );
+  });
+
+  it('PostgreSQL, hard deletes, a partition-filtered binding and a delta-updates binding', async () => {
+    const want = await offline.read('parity/items', { include: { warehouse: ['north', 'south'] } });
+    const rows = (await db.query('SELECT * FROM public.items_hard ORDER BY sku')).rows;
+    expect(rows.map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
+    // recommended: false: the key, the partition field (always selected, as in Estuary; the projection
+    // item_name is not), what is included, and the document.
+    expect(Object.keys(rows[0]).sort()).toEqual(['sku', 'warehouse', 'qty', 'flow_document'].sort());
+
+    const log = (await db.query('SELECT * FROM public.moves_log ORDER BY id')).rows as JsonObject[];
+    // recommended: false: the key, the partition fields site and kind, what is included, the document.
+    expect(Object.keys(log[0]).sort()).toEqual(['id', 'sku', 'qty', 'kind', 'site', 'flow_document'].sort());
+    const moves = (await offline.read('parity/moves')).docs.map(bare);
+    expect(
+      log
+        .map((r) => ({ id: r.id, sku: r.sku, qty: Number(r.qty), kind: r.kind }))
+        .sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1)),
+    ).toEqual(moves.map((m) => ({ id: m.id, sku: m.sku, qty: m.qty, kind: m.kind })));
+    // A binding bounded by notAfter (2025) materializes nothing.
+    expect((await db.query('SELECT count(*)::int AS n FROM public.moves_archive')).rows).toEqual([{ n: 0 }]);
+  });
+
+  it('DynamoDB: field selection of a standard binding, and a delta-updates binding', async () => {
+    const conn = new DynamoDbConnector({
+      spec: catalog.materializations['parity/to-dynamo'],
+      catalog,
+      client: runner.admin.dynamodb,
+    });
+    const stock = await conn.items(0);
+    const want = (await offline.read('parity/stock')).docs.map(bare);
+    const got = byKey(stock, (i) => i.sku as string);
+    expect(Object.keys(got).sort()).toEqual(want.map((d) => d.sku as string));
+    for (const d of want) {
+      const i = got[d.sku as string];
+      expect(bare(i.flow_document), d.sku as string).toEqual(d);
+      // recommended: false, include on_hand and name: the key, those fields and the document.
+      const attrs = Object.keys(i).filter((k) => !k.startsWith('_sluice'));
+      expect(attrs.sort()).toEqual(
+        ['sku', 'flow_document', ...['on_hand', 'name'].filter((f) => f in d)].sort(),
+      );
+    }
+
+    const deltas = await conn.items(1);
+    expect(Object.fromEntries(deltas.map((i) => [i.sku as string, bare(i.flow_document)]))).toEqual(
+      Object.fromEntries(lastDelta),
+    );
+  });
+});
