@@ -1,0 +1,191 @@
+/**
+ * Parity of the offline engine and the deployed assembly for test/fixtures/parity/ledger: accounts
+ * deleted and created again (in later transactions and within one; moved between logical partitions),
+ * a SQLite derivation keeping state across transactions (a join table and counters, two migrations)
+ * that reads through partition selectors and publish-time bounds, and PostgreSQL with hard deletes
+ * behind a partition selector. The same ingests go to both, one transaction each; the collections'
+ * reduced views and the tables must be what the offline engine computes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { isObject, type Json, type JsonObject } from '../../shared/json/types.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
+import { startAssembly } from '../support/assembly.ts';
+import { type PgServer, startPostgres } from '../support/postgres.ts';
+import { postJson } from './helpers.ts';
+
+const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', import.meta.url));
+
+let server: PgServer;
+let db: pg.Client;
+let catalog: BuiltCatalog;
+let dataDir: string;
+
+beforeAll(async () => {
+  server = await startPostgres();
+  await server.createDatabase('ledger');
+  db = await server.client('ledger');
+  process.env.PARITY_PG_PASSWORD = server.password;
+  const r = await loadCatalog(CATALOG);
+  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
+  catalog = r.catalog;
+  for (const t of Object.values(catalog.materializations)) {
+    const cfg = t.endpoint.config;
+    if (isObject(cfg) && typeof cfg.address === 'string') {
+      cfg.address = server.address;
+      cfg.user = server.user;
+      cfg.password = server.password;
+    }
+  }
+  dataDir = mkdtempSync(join(tmpdir(), 'sluice-parity-ledger-'));
+});
+afterAll(async () => {
+  await db?.end();
+  await server?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+type Step = { path: 'accounts' | 'transfers'; docs: JsonObject[] };
+const acct = (account: string, tier: string, rest: JsonObject = {}, op = 'c'): JsonObject => ({
+  account,
+  tier,
+  ...rest,
+  _meta: { op },
+});
+const close = (account: string, tier: string): JsonObject => ({ account, tier, _meta: { op: 'd' } });
+const xfer = (id: string, from: string, to: string, amount: number, channel: string): JsonObject => ({
+  id,
+  from,
+  to,
+  amount,
+  channel,
+});
+
+const STEPS: Step[] = [
+  {
+    path: 'accounts',
+    docs: [
+      acct('ann', 'gold', {
+        holder: 'Ann',
+        status: 'new',
+        opened: '2026-02-01',
+        flags: { add: ['vip'] },
+        limits: [{ kind: 'atm', cap: 100 }],
+        history: ['opened'],
+      }),
+      acct('bo', 'basic', { holder: 'Bo', opened: '2026-02-03' }),
+      acct('cy', 'closed', { holder: 'Cy', history: ['dormant'] }),
+      acct('dee', 'basic', { holder: 'Dee', status: 'new' }),
+      // The same key twice in a transaction, with an unequal lastWriteWins {associative: false}.
+      acct('dee', 'basic', { status: 'kyc', flags: { add: ['kyc'] } }, 'u'),
+    ],
+  },
+  {
+    path: 'transfers',
+    docs: [
+      xfer('t1', 'ann', 'bo', 30, 'web'),
+      xfer('t2', 'ann', 'bo', 5, 'atm'),
+      xfer('t3', 'bo', 'ann', 10, 'branch'),
+      xfer('t4', 'cy', 'dee', 7, 'web'),
+      xfer('t5', 'dee', 'ann', 1, 'branch'),
+      xfer('t6', 'ann', 'cy', 2, 'web'),
+    ],
+  },
+  {
+    path: 'accounts',
+    docs: [
+      close('bo', 'basic'),
+      acct(
+        'ann',
+        'gold',
+        {
+          status: 'active',
+          opened: '2026-01-15',
+          flags: { add: ['paper'], remove: ['vip'] },
+          limits: [
+            { kind: 'atm', cap: 50 },
+            { kind: 'web', cap: 10 },
+          ],
+          history: ['upgraded'],
+        },
+        'u',
+      ),
+      acct('cy', 'basic', { holder: 'Cy', status: 'reopened' }),
+      close('dee', 'basic'),
+      acct('dee', 'gold', { holder: 'Dee II', flags: { add: ['new'] } }),
+    ],
+  },
+  { path: 'accounts', docs: [acct('bo', 'gold', { holder: 'Bo B.' })] },
+  {
+    path: 'transfers',
+    docs: [
+      xfer('t7', 'bo', 'ann', 4, 'web'),
+      xfer('t8', 'dee', 'cy', 3, 'web'),
+      xfer('t9', 'ann', 'dee', 6, 'branch'),
+      xfer('t10', 'bo', 'dee', 9, 'atm'),
+    ],
+  },
+  { path: 'accounts', docs: [close('ann', 'gold'), acct('cy', 'basic', { flags: { intersect: [] } }, 'u')] },
+];
+
+function bare(doc: Json): JsonObject {
+  const { _meta, ...rest } = doc as JsonObject;
+  return rest;
+}
+
+async function view(runner: AssemblyRunner, collection: string): Promise<JsonObject[]> {
+  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
+  const out: JsonObject[] = [];
+  for await (const it of store.scan(collection)) out.push(bare(it.doc as Json));
+  return out;
+}
+
+describe('parity: offline engine vs the deployed assembly (ledger, SQLite)', () => {
+  let runner: AssemblyRunner;
+  let offline: EngineSession;
+
+  beforeAll(async () => {
+    offline = await (await TestRunner.create(catalog, new SchemaRegistry(catalog.schemas))).session();
+    runner = await startAssembly(catalog, { dataDir });
+    for (const step of STEPS) {
+      await offline.ingest(`parity/${step.path}`, step.docs);
+      expect(await postJson(`${runner.ingestUrl}/parity/ingest/${step.path}`, step.docs)).toBe(200);
+      await runner.drain();
+    }
+    expect(runner.denied.map((d) => d.message)).toEqual([]);
+  }, 120_000);
+  afterAll(async () => {
+    await runner?.stop();
+  });
+
+  it('collections: the reduced views equal the offline engine', async () => {
+    for (const collection of ['parity/accounts', 'parity/transfers', 'parity/activity']) {
+      const want = (await offline.read(collection)).docs.map(bare);
+      expect(await view(runner, collection), collection).toEqual(want);
+    }
+    // The audit transform (notAfter 2025) read nothing.
+    for (const d of await view(runner, 'parity/activity')) expect(d).not.toHaveProperty('audited');
+  });
+
+  it('PostgreSQL: hard deletes behind a partition selector, and the SQLite derivation', async () => {
+    const want = await offline.read('parity/accounts', { include: { tier: ['gold', 'basic'] } });
+    const rows = (await db.query('SELECT * FROM public.accounts ORDER BY account')).rows as JsonObject[];
+    expect(rows.map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
+    expect(Object.keys(rows[0]).sort()).toEqual(
+      ['account', 'tier', 'holder', 'status', 'opened', 'flags', 'limits', 'flow_document'].sort(),
+    );
+    const activity = (await db.query('SELECT flow_document FROM public.activity ORDER BY account')).rows;
+    expect(activity.map((r) => bare(r.flow_document))).toEqual(
+      (await offline.read('parity/activity')).docs.map(bare),
+    );
+  });
+});
