@@ -11,6 +11,7 @@
  */
 import type { BuiltCatalog, CollectionSpec, MaterializationBinding } from '../catalog/model.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
+import { uuidTime } from '../meta/uuid.ts';
 import { FieldMappingError } from './errors.ts';
 
 export interface FieldShape {
@@ -209,7 +210,10 @@ export function selectFields(
   const add = (name: string, pointer: string, isKey: boolean): void => {
     if (seen.has(name) || name === 'flow_document') return;
     seen.add(name);
-    out.push({ name, pointer, isKey, shape: walker.shapeAt(uri, pointer) });
+    const shape: FieldShape = isPublishedAt({ name, pointer })
+      ? { types: new Set(['string']), format: 'date-time', required: true }
+      : walker.shapeAt(uri, pointer);
+    out.push({ name, pointer, isKey, shape });
   };
   for (const k of collection.key) add(byPointer.get(k) ?? defaultName(k), k, true);
   const exclude = new Set(binding.fields.exclude ?? []);
@@ -229,7 +233,8 @@ export function selectFields(
     ...Object.keys(binding.fields.include ?? {}),
     ...Object.keys(binding.fields.require ?? {}),
   ]) {
-    const p = collection.projections[name]?.location ?? `/${name}`;
+    const p =
+      collection.projections[name]?.location ?? (name === PUBLISHED_AT ? PUBLISHED_AT_POINTER : `/${name}`);
     candidates.push([name, p]);
   }
   for (const [name, ptr] of candidates) {
@@ -242,6 +247,21 @@ export function selectFields(
     add(name, ptr, false);
   }
   return out;
+}
+
+/** Estuary's `flow_published_at`: the publish time `/_meta/uuid` carries, as an RFC 3339 date-time. */
+const PUBLISHED_AT = 'flow_published_at';
+const PUBLISHED_AT_POINTER = '/_meta/uuid';
+
+function isPublishedAt(f: { name: string; pointer: string }): boolean {
+  return f.name === PUBLISHED_AT && f.pointer === PUBLISHED_AT_POINTER;
+}
+
+/** A selected field's value in a document (undefined when absent). */
+export function fieldValue(doc: Json, f: { name: string; pointer: string }): Json | undefined {
+  const v = resolvePointer(doc, f.pointer);
+  if (!isPublishedAt(f)) return v;
+  return typeof v === 'string' ? new Date(uuidTime(v)).toISOString() : undefined;
 }
 
 /** The value at a JSON pointer of a document (undefined when absent). */

@@ -63,7 +63,7 @@ import type {
 import { pruneApplied, stampApplied } from '../ports/state.ts';
 import { spillPrefix, stateTaskId, taskPartition } from '../ports/state-partitions.ts';
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
-import { selectFields, valueAt } from './fields.ts';
+import { fieldValue, selectFields } from './fields.ts';
 import { checkpointItems, StateTableCheckpoints } from './state-checkpoints.ts';
 
 export const APPLIED_ATTR = '_sluice_applied';
@@ -332,7 +332,7 @@ export class DynamoDbConnector implements MaterializeConnector {
     const fields: Record<string, Json> = {};
     for (const f of this.tables[binding].values) {
       if (f.name === DOCUMENT_ATTR) continue;
-      const v = valueAt(doc, f.pointer);
+      const v = fieldValue(doc, f);
       if (v !== undefined) fields[f.name] = v;
     }
     const keys = this.keyItem(binding, key);

@@ -40,7 +40,7 @@ import {
 } from '../materialize/connector.ts';
 import { resolveConfigSecrets, validateConnectorJson } from './config.ts';
 import { ConnectorConfigError, FieldMappingError } from './errors.ts';
-import { type FieldShape, type SelectedField, selectFields, valueAt } from './fields.ts';
+import { type FieldShape, fieldValue, type SelectedField, selectFields } from './fields.ts';
 import { connectPg, ident, type PgConnectionConfig, qualified } from './postgres-common.ts';
 
 export interface MaterializePostgresConfig extends PgConnectionConfig {
@@ -451,7 +451,7 @@ export class PostgresMaterialization implements MaterializeConnector {
       const params: (string | null)[][] = plan.columns.map((col) =>
         chunk.map((d) => {
           const k = col.field.isKey ? plan.keyColumns.indexOf(col) : -1;
-          return toParam(k >= 0 ? d.key[k] : valueAt(d.doc, col.field.pointer), col.type);
+          return toParam(k >= 0 ? d.key[k] : fieldValue(d.doc, col.field), col.type);
         }),
       );
       params.push(chunk.map((d) => JSON.stringify(d.doc)));

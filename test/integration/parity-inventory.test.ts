@@ -19,6 +19,7 @@ import { Combiner } from '../../shared/combine/combiner.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
 import { isObject, type Json, type JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import { uuidTime } from '../../shared/meta/uuid.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
 import { startAssembly } from '../support/assembly.ts';
@@ -91,6 +92,7 @@ const STEPS: Step[] = [
       item('b2', 'east', { name: 'Bolt', qty: 100, worth: 5 }),
       item('c3', 'south', { name: 'Crate', qty: 1, labels: { add: { wood: 1, big: 1 } }, notes: ['a'] }),
       item('d4', 'north', { name: 'Drill', qty: 2, worth: '1.5' }),
+      item('e5', 'south', { name: 'Easel', qty: 9, notes: ['x'] }),
     ],
   },
   {
@@ -143,6 +145,8 @@ const STEPS: Step[] = [
     docs: [
       item('a1', 'north', { name: 'Anvil II', qty: 1, notes: ['again'], peak: { level: 2, hits: 1 } }),
       item('c3', 'south', { qty: 4, peak: { level: 1, hits: 1 } }),
+      // deleted for good: a soft-deleted row stays, a hard-deleted one goes
+      del('e5', 'south'),
     ],
   },
 ];
@@ -217,10 +221,33 @@ describe('parity: offline engine vs the deployed assembly (inventory)', () => {
     const gone = rows.filter((r) => op(r) === 'd').map((r) => r.sku);
     expect(live.map((r) => bare(r.flow_document))).toEqual(items.docs.map(bare));
     expect(gone).toEqual(items.deleted.map((d) => (d as JsonObject).sku));
+    expect(gone).toEqual(['e5']);
+    // A soft-deleted row holds the deletion document (Estuary: key and `_meta` only), other columns null.
+    const e5 = rows.find((r) => r.sku === 'e5')!;
+    expect([bare(e5.flow_document), e5.qty, e5.item_name]).toEqual([
+      { sku: 'e5', warehouse: 'south' },
+      null,
+      null,
+    ]);
     // Recommended fields (projections by their names), less those excluded.
     expect(Object.keys(rows[0]).sort()).toEqual(
-      ['sku', 'warehouse', 'item_name', 'qty', 'worth', 'cheapest', 'peak', 'flow_document'].sort(),
+      [
+        'sku',
+        'warehouse',
+        'item_name',
+        'qty',
+        'worth',
+        'cheapest',
+        'peak',
+        'flow_published_at',
+        'flow_document',
+      ].sort(),
     );
+    // flow_published_at: the publish time of the document's `_meta/uuid`.
+    for (const r of rows) {
+      const uuid = ((r.flow_document as JsonObject)._meta as JsonObject).uuid as string;
+      expect((r.flow_published_at as unknown as Date).getTime(), r.sku as string).toBe(uuidTime(uuid));
+    }
     for (const r of live) {
       const d = r.flow_document as JsonObject;
       expect([r.item_name ?? undefined, r.qty === null ? undefined : Number(r.qty)]).toEqual([d.name, d.qty]);

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
-import { selectFields } from '../../shared/connectors/fields.ts';
+import { fieldValue, selectFields } from '../../shared/connectors/fields.ts';
+import { metaUuid } from '../../shared/meta/uuid.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/inventory/flow.yaml', import.meta.url));
 let catalog: BuiltCatalog;
@@ -35,7 +36,17 @@ describe('selectFields', () => {
 
   it('recommended: true selects projections by their names and top-level properties, less exclusions', () => {
     expect(selected('parity/to-pg-soft', 0).sort()).toEqual(
-      ['sku', 'warehouse', 'item_name', 'qty', 'worth', 'cheapest', 'peak'].sort(),
+      ['sku', 'warehouse', 'item_name', 'qty', 'worth', 'cheapest', 'peak', 'flow_published_at'].sort(),
     );
+  });
+
+  it('flow_published_at is the publish time `/_meta/uuid` carries, a date-time', () => {
+    const b = catalog.materializations['parity/to-pg-soft'].bindings[0];
+    const f = selectFields(catalog, catalog.collections['parity/items'], b).find(
+      (x) => x.name === 'flow_published_at',
+    )!;
+    expect([f.pointer, [...f.shape.types], f.shape.format]).toEqual(['/_meta/uuid', ['string'], 'date-time']);
+    const uuid = metaUuid(Date.UTC(2026, 10, 30, 12, 0, 0, 250), 'p', 1);
+    expect(fieldValue({ sku: 'a', _meta: { uuid } }, f)).toBe('2026-11-30T12:00:00.250Z');
   });
 });
