@@ -28,8 +28,6 @@ import { Redactor } from '../schema/redact.ts';
 import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
 import { verifyEqual } from './verify-equal.ts';
 
-/** Where the synthetic clock of every test case starts (Unix ms). */
-const EPOCH_MS = Date.UTC(2026, 0, 1);
 
 interface Published {
   doc: Json;
@@ -93,20 +91,22 @@ export class TestRunner {
     private readonly catalog: BuiltCatalog,
     private readonly registry: SchemaRegistry,
     redactSalt: string,
+    private readonly now: () => number,
   ) {
     this.redaction = { redactors: new Map(), salt: Buffer.from(redactSalt, 'utf8') };
   }
 
   /**
+   * `opts.now`: the wall clock each test case's publish clock starts from (default `Date.now`).
    * `opts.redactSalt`: the salt of `redact: {strategy: sha256}` (default empty), so that a verify step can
    * state the hashes a deployment with that salt stores.
    */
   static async create(
     catalog: BuiltCatalog,
     registry: SchemaRegistry,
-    opts: { redactSalt?: string } = {},
+    opts: { redactSalt?: string; now?: () => number } = {},
   ): Promise<TestRunner> {
-    const runner = new TestRunner(catalog, registry, opts.redactSalt ?? '');
+    const runner = new TestRunner(catalog, registry, opts.redactSalt ?? '', opts.now ?? Date.now);
     for (const c of Object.values(catalog.collections)) {
       if (!c.derive) continue;
       const d = await createDerivationRunner(catalog, registry, c.name);
@@ -124,7 +124,14 @@ export class TestRunner {
    * `read` is what a verify step would compare (fully reduced, in key order), plus the deleted keys.
    */
   async session(): Promise<EngineSession> {
-    const tc = new TestCase(this.catalog, this.registry, this.derivations, this.readReducers, this.redaction);
+    const tc = new TestCase(
+      this.catalog,
+      this.registry,
+      this.derivations,
+      this.readReducers,
+      this.redaction,
+      this.now(),
+    );
     for (const d of this.derivations.values()) await d.runner.reset();
     return {
       ingest: (collection, documents) => tc.ingest(collection, documents),
@@ -134,7 +141,14 @@ export class TestRunner {
 
   async run(test: TestSpec): Promise<TestResult> {
     const started = performance.now();
-    const tc = new TestCase(this.catalog, this.registry, this.derivations, this.readReducers, this.redaction);
+    const tc = new TestCase(
+      this.catalog,
+      this.registry,
+      this.derivations,
+      this.readReducers,
+      this.redaction,
+      this.now(),
+    );
     for (const d of this.derivations.values()) await d.runner.reset();
     for (let i = 0; i < test.steps.length; i++) {
       const step = test.steps[i];
@@ -161,7 +175,12 @@ class TestCase {
   private readonly logs = new Map<string, Published[]>();
   /** Per `<derivation>\0<transform>`: how many documents of the source log it has read. */
   private readonly cursors = new Map<string, number>();
-  private clock = EPOCH_MS;
+  /**
+   * The publish clock (Unix ms): starts at the wall clock when the test case starts, as Estuary's test
+   * cluster publishes (its clock plus the delays advanced), so that `notBefore`/`notAfter` and
+   * `flow_published_at` see the times they would deployed; advanced synthetically past read delays.
+   */
+  private clock: number;
   private seq = 0;
 
   constructor(
@@ -170,7 +189,10 @@ class TestCase {
     private readonly derivations: Map<string, DerivationState>,
     private readonly readReducers: Map<string, Reducer>,
     private readonly redaction: Redaction,
-  ) {}
+    startMs: number,
+  ) {
+    this.clock = startMs;
+  }
 
   async ingest(collection: string, documents: Json[]): Promise<void> {
     const spec = this.collection(collection);
