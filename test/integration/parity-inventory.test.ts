@@ -299,6 +299,12 @@ describe('parity: offline engine vs the deployed assembly (inventory)', () => {
       );
     }
 
+    // A standard binding of items deleted and created again (hard deletes: DynamoDB items are deleted).
+    const items = await conn.items(2);
+    expect(items.map((i) => bare(i.flow_document)).sort((a, b) => (a.sku! < b.sku! ? -1 : 1))).toEqual(
+      (await offline.read('parity/items')).docs.map(bare),
+    );
+
     const deltas = await conn.items(1);
     expect(Object.fromEntries(deltas.map((i) => [i.sku as string, bare(i.flow_document)]))).toEqual(
       Object.fromEntries(lastDelta),
