@@ -1,0 +1,133 @@
+/**
+ * Parity of the offline engine and the deployed assembly for test/fixtures/parity/sessions: a stateful
+ * TypeScript derivation deletes its own documents (a purge publishes `_meta/op: d`) and later events
+ * create them again, with a generation taken from its state across transactions; PostgreSQL keeps them
+ * with soft and with hard deletes. The same ingests go to both, one transaction each.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { isObject, type Json, type JsonObject } from '../../shared/json/types.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
+import { startAssembly } from '../support/assembly.ts';
+import { type PgServer, startPostgres } from '../support/postgres.ts';
+import { postJson } from './helpers.ts';
+
+const CATALOG = fileURLToPath(new URL('../fixtures/parity/sessions/flow.yaml', import.meta.url));
+
+let server: PgServer;
+let db: pg.Client;
+let catalog: BuiltCatalog;
+let dataDir: string;
+
+beforeAll(async () => {
+  server = await startPostgres();
+  await server.createDatabase('sessions');
+  db = await server.client('sessions');
+  process.env.PARITY_PG_PASSWORD = server.password;
+  const r = await loadCatalog(CATALOG);
+  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
+  catalog = r.catalog;
+  for (const t of Object.values(catalog.materializations)) {
+    const cfg = t.endpoint.config;
+    if (isObject(cfg) && typeof cfg.address === 'string') {
+      cfg.address = server.address;
+      cfg.user = server.user;
+      cfg.password = server.password;
+    }
+  }
+  dataDir = mkdtempSync(join(tmpdir(), 'sluice-parity-sessions-'));
+});
+afterAll(async () => {
+  await db?.end();
+  await server?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+let n = 0;
+const ev = (user: string, kind: string, device: string, day: number): JsonObject => ({
+  id: `e${++n}`,
+  user,
+  kind,
+  device,
+  at: `2026-05-${String(day).padStart(2, '0')}T08:00:00Z`,
+});
+
+/** Each step one transaction; within a step a user's events are all of one kind (order across shards). */
+const STEPS: JsonObject[][] = [
+  [
+    ev('ann', 'login', 'phone', 1),
+    ev('ann', 'login', 'laptop', 1),
+    ev('bo', 'login', 'laptop', 1),
+    ev('cy', 'login', 'phone', 1),
+  ],
+  [ev('ann', 'purge', 'admin', 2), ev('bo', 'logout', 'laptop', 2), ev('cy', 'purge', 'admin', 2)],
+  [ev('ann', 'login', 'tablet', 3), ev('bo', 'purge', 'admin', 3)],
+  [ev('ann', 'purge', 'admin', 4), ev('bo', 'login', 'phone', 4)],
+  [ev('ann', 'login', 'phone', 5), ev('ann', 'logout', 'phone', 5), ev('dee', 'login', 'tv', 5)],
+];
+
+function bare(doc: Json): JsonObject {
+  const { _meta, ...rest } = doc as JsonObject;
+  return rest;
+}
+
+async function view(runner: AssemblyRunner, collection: string): Promise<JsonObject[]> {
+  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
+  const out: JsonObject[] = [];
+  for await (const it of store.scan(collection)) out.push(bare(it.doc as Json));
+  return out;
+}
+
+describe('parity: offline engine vs the deployed assembly (sessions, derived deletions)', () => {
+  let runner: AssemblyRunner;
+  let offline: EngineSession;
+
+  beforeAll(async () => {
+    offline = await (await TestRunner.create(catalog, new SchemaRegistry(catalog.schemas))).session();
+    runner = await startAssembly(catalog, { dataDir });
+    for (const docs of STEPS) {
+      await offline.ingest('parity/events', docs);
+      expect(await postJson(`${runner.ingestUrl}/parity/ingest/events`, docs)).toBe(200);
+      await runner.drain();
+    }
+    expect(runner.denied.map((d) => d.message)).toEqual([]);
+  }, 120_000);
+  afterAll(async () => {
+    await runner?.stop();
+  });
+
+  it('the derived collection’s reduced view equals the offline engine', async () => {
+    const want = await offline.read('parity/sessions');
+    expect(want.deleted.map((d) => (d as JsonObject).user)).toEqual(['cy']);
+    expect(await view(runner, 'parity/sessions')).toEqual(want.docs.map(bare));
+  });
+
+  it('PostgreSQL: soft-deleted rows stay marked, hard-deleted rows go, re-created ones hold only their new documents', async () => {
+    const want = await offline.read('parity/sessions');
+    const soft = (await db.query('SELECT * FROM public.sessions_soft ORDER BY "user"')).rows as JsonObject[];
+    const op = (r: JsonObject) => ((r.flow_document as JsonObject)._meta as JsonObject | undefined)?.op;
+    expect(soft.filter((r) => op(r) !== 'd').map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
+    expect(soft.filter((r) => op(r) === 'd').map((r) => r.user)).toEqual(['cy']);
+    const hard = (await db.query('SELECT * FROM public.sessions_hard ORDER BY "user"')).rows as JsonObject[];
+    expect(hard.map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
+    expect(Object.keys(hard[0]).sort()).toEqual(['user', 'generation', 'logins', 'flow_document'].sort());
+    expect(
+      hard.map((r) => [r.user, Number(r.generation), r.logins === null ? null : Number(r.logins)]),
+    ).toEqual(
+      want.docs.map((d) => [
+        (d as JsonObject).user,
+        (d as JsonObject).generation,
+        (d as JsonObject).logins ?? null,
+      ]),
+    );
+  });
+});
