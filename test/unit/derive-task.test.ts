@@ -12,6 +12,7 @@ import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
 import { packKey } from '../../shared/keys/pack.ts';
+import { metaUuid } from '../../shared/meta/uuid.ts';
 import { decodeRecords, foldKey } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 
@@ -91,6 +92,30 @@ describe('DeriveTask', () => {
     const out = await derive(catalog!, 'acmeBank/fraud/flagged', 'acmeBank/fraud/transactions', burst);
     // t5 is a 2000 USD ATM withdrawal: large, but `channel: atm` is not in the transform's partitions.
     expect(out.map((d) => (d as { txn_id: string }).txn_id).sort()).toEqual(['t1', 't3']);
+  });
+
+  it('reads a source only inside its notBefore/notAfter bounds, by the publish time of _meta/uuid', async () => {
+    process.env.PARITY_PG_PASSWORD ??= 'unused';
+    const { catalog } = await loadCatalog(join(root, 'test', 'fixtures', 'parity', 'inventory', 'flow.yaml'));
+    const at = (iso: string, i: number) => ({ uuid: metaUuid(Date.parse(iso), 'test', i) });
+    const move = (id: string, kind: string, published: string, i: number) => ({
+      id,
+      sku: 'a1',
+      site: 'north',
+      kind,
+      qty: 1,
+      at: '2026-03-01T00:00:00Z',
+      _meta: at(published, i),
+    });
+    const out = await derive(catalog!, 'parity/stock', 'parity/moves', [
+      move('old-out', 'out', '2024-06-01T00:00:00Z', 1), // archive (notAfter 2025) only
+      move('new-out', 'out', '2026-07-01T00:00:00Z', 2), // outbound (notBefore 2026-06-01) only
+      move('mid-out', 'out', '2026-02-01T00:00:00Z', 3), // neither
+    ]);
+    const docs = out.map(withoutMeta) as Record<string, Json>[];
+    // fromArchive read old-out (archived 1, on_hand +1000); fromOutbound read new-out (shipped 1).
+    expect(docs.filter((d) => d.archived !== undefined)).toEqual([{ sku: 'a1', archived: 1, on_hand: 1000 }]);
+    expect(docs.filter((d) => d.shipped !== undefined).map((d) => d.shipped)).toEqual([1]);
   });
 
   it('runs transforms of one source in priority order (higher first), then catalog order', async () => {
