@@ -28,7 +28,6 @@ import { Redactor } from '../schema/redact.ts';
 import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
 import { verifyEqual } from './verify-equal.ts';
 
-
 interface Published {
   doc: Json;
   /** Synthetic publish time, ms. */
