@@ -1,60 +1,32 @@
-/**
- * Parity of the offline engine (`sluice test`'s) and the deployed path (the synthesized assembly on the
- * local stack) for test/fixtures/parity/inventory: the same ingests, one transaction each, go to both; the
- * collections' reduced views, the DynamoDB and PostgreSQL tables must be what the offline engine computes
- * for those inputs (its reduced views, through each binding's partition selector and field selection).
- * Items are deleted and re-created (in later transactions and within one), partitions filter derivation
- * sources and a materialization binding, and a transform bounded by `notAfter` reads nothing.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
-import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { Combiner } from '../../shared/combine/combiner.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
-import { isObject, type Json, type JsonObject } from '../../shared/json/types.ts';
+import type { Json, JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { uuidTime } from '../../shared/meta/uuid.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
 import { startAssembly } from '../support/assembly.ts';
-import { type PgServer, startPostgres } from '../support/postgres.ts';
 import { postJson } from './helpers.ts';
+import { type ParityFixture, startParity } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/inventory/flow.yaml', import.meta.url));
 
-let server: PgServer;
+let fx: ParityFixture | undefined;
 let db: pg.Client;
 let catalog: BuiltCatalog;
 let dataDir: string;
 
 beforeAll(async () => {
-  server = await startPostgres();
-  await server.createDatabase('parity');
-  db = await server.client('parity');
-  process.env.PARITY_PG_PASSWORD = server.password;
-  const r = await loadCatalog(CATALOG);
-  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
-  catalog = r.catalog;
-  for (const t of Object.values(catalog.materializations)) {
-    const cfg = t.endpoint.config;
-    if (isObject(cfg) && typeof cfg.address === 'string') {
-      cfg.address = server.address;
-      cfg.user = server.user;
-      cfg.password = server.password;
-    }
-  }
-  dataDir = mkdtempSync(join(tmpdir(), 'sluice-parity-'));
+  fx = await startParity(CATALOG, 'parity');
+  ({ db, catalog, dataDir } = fx);
 });
 afterAll(async () => {
-  await db?.end();
-  await server?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await fx?.stop();
 });
 
 type Step = { collection: 'parity/items' | 'parity/moves'; docs: JsonObject[] };

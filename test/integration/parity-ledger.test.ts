@@ -1,57 +1,29 @@
-/**
- * Parity of the offline engine and the deployed assembly for test/fixtures/parity/ledger: accounts
- * deleted and created again (in later transactions and within one; moved between logical partitions),
- * a SQLite derivation keeping state across transactions (a join table and counters, two migrations)
- * that reads through partition selectors and publish-time bounds, and PostgreSQL with hard deletes
- * behind a partition selector. The same ingests go to both, one transaction each; the collections'
- * reduced views and the tables must be what the offline engine computes.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
-import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
-import { isObject, type Json, type JsonObject } from '../../shared/json/types.ts';
+import type { Json, JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
 import { startAssembly } from '../support/assembly.ts';
-import { type PgServer, startPostgres } from '../support/postgres.ts';
 import { postJson } from './helpers.ts';
+import { type ParityFixture, startParity } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', import.meta.url));
 
-let server: PgServer;
+let fx: ParityFixture | undefined;
 let db: pg.Client;
 let catalog: BuiltCatalog;
 let dataDir: string;
 
 beforeAll(async () => {
-  server = await startPostgres();
-  await server.createDatabase('ledger');
-  db = await server.client('ledger');
-  process.env.PARITY_PG_PASSWORD = server.password;
-  const r = await loadCatalog(CATALOG);
-  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
-  catalog = r.catalog;
-  for (const t of Object.values(catalog.materializations)) {
-    const cfg = t.endpoint.config;
-    if (isObject(cfg) && typeof cfg.address === 'string') {
-      cfg.address = server.address;
-      cfg.user = server.user;
-      cfg.password = server.password;
-    }
-  }
-  dataDir = mkdtempSync(join(tmpdir(), 'sluice-parity-ledger-'));
+  fx = await startParity(CATALOG, 'ledger');
+  ({ db, catalog, dataDir } = fx);
 });
 afterAll(async () => {
-  await db?.end();
-  await server?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await fx?.stop();
 });
 
 type Step = { path: 'accounts' | 'transfers'; docs: JsonObject[] };

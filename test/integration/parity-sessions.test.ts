@@ -1,55 +1,29 @@
-/**
- * Parity of the offline engine and the deployed assembly for test/fixtures/parity/sessions: a stateful
- * TypeScript derivation deletes its own documents (a purge publishes `_meta/op: d`) and later events
- * create them again, with a generation taken from its state across transactions; PostgreSQL keeps them
- * with soft and with hard deletes. The same ingests go to both, one transaction each.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
-import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
-import { isObject, type Json, type JsonObject } from '../../shared/json/types.ts';
+import type { Json, JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
 import { startAssembly } from '../support/assembly.ts';
-import { type PgServer, startPostgres } from '../support/postgres.ts';
 import { postJson } from './helpers.ts';
+import { type ParityFixture, startParity } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/sessions/flow.yaml', import.meta.url));
 
-let server: PgServer;
+let fx: ParityFixture | undefined;
 let db: pg.Client;
 let catalog: BuiltCatalog;
 let dataDir: string;
 
 beforeAll(async () => {
-  server = await startPostgres();
-  await server.createDatabase('sessions');
-  db = await server.client('sessions');
-  process.env.PARITY_PG_PASSWORD = server.password;
-  const r = await loadCatalog(CATALOG);
-  if (!r.catalog) throw new Error(JSON.stringify(r.diagnostics));
-  catalog = r.catalog;
-  for (const t of Object.values(catalog.materializations)) {
-    const cfg = t.endpoint.config;
-    if (isObject(cfg) && typeof cfg.address === 'string') {
-      cfg.address = server.address;
-      cfg.user = server.user;
-      cfg.password = server.password;
-    }
-  }
-  dataDir = mkdtempSync(join(tmpdir(), 'sluice-parity-sessions-'));
+  fx = await startParity(CATALOG, 'sessions');
+  ({ db, catalog, dataDir } = fx);
 });
 afterAll(async () => {
-  await db?.end();
-  await server?.stop();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await fx?.stop();
 });
 
 let n = 0;
