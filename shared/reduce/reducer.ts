@@ -17,6 +17,7 @@ import { compareByTokens, compareJson, compareUtf8, jsonEqual } from '../json/co
 import { joinPointer, setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import type { SchemaNode } from '../schema/graph.ts';
+import type { Strategy } from '../schema/reduce-annotation.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import { compileObjectMerge, compileOwnedMerge, type OwnedMerge, type ReducerHost } from './compiled.ts';
 import { NotAssociativeError, ReduceError, type ReduceErrorCode } from './errors.ts';
@@ -97,24 +98,13 @@ export class Reducer implements ReduceHost, ReducerHost {
     this.plans = planCacheOf(registry.graph);
     this.root = this.plans.intern([rootNode]);
     let mayPrune = false;
-    const seen = new Set<SchemaNode>();
-    const stack = [rootNode];
-    while (stack.length > 0) {
-      const n = stack.pop()!;
-      if (seen.has(n)) continue;
-      seen.add(n);
+    walkSchema(rootNode, (n) => {
       const kw = n.kw;
-      const r = kw.reduce;
-      if (
-        r &&
-        (r.strategy === 'set' || ((r.strategy === 'merge' || r.strategy === 'lastWriteWins') && r.delete))
-      ) {
-        mayPrune = true;
-      }
+      if (kw.reduce?.strategy === 'set' || deletes(kw.reduce)) mayPrune = true;
       for (const b of [...(kw.anyOf ?? []), ...(kw.oneOf ?? [])]) b.precompile();
       kw.ifNode?.precompile();
-      stack.push(...n.children());
-    }
+      return n.children();
+    });
     this.mayPrune = mayPrune;
     this.rootDeletes = mayPrune && rootMayDelete(rootNode);
     const ra = this.root.staticActive;
@@ -235,8 +225,7 @@ export class Reducer implements ReduceHost, ReducerHost {
 
   /** Whether `doc`, reduced as a right-hand side, deletes the root (a `delete: true` strategy there). */
   deletesRoot(doc: Json): boolean {
-    const s = (this.root.staticActive ?? this.root.activate(doc)).strategy;
-    return (s?.strategy === 'merge' || s?.strategy === 'lastWriteWins') && s.delete === true;
+    return deletes((this.root.staticActive ?? this.root.activate(doc)).strategy);
   }
 
   /** The strategy that applies at the root for `rhs` (for diagnostics and tests). */
@@ -591,17 +580,35 @@ export class Reducer implements ReduceHost, ReducerHost {
 
 /** Whether a `delete: true` strategy is annotated at the root location (in subschemas applied in place). */
 function rootMayDelete(root: SchemaNode): boolean {
+  let found = false;
+  walkSchema(root, (n) => {
+    const kw = n.kw;
+    if (deletes(kw.reduce)) found = true;
+    return [
+      ...kw.refs,
+      ...kw.allOf,
+      ...(kw.anyOf ?? []),
+      ...(kw.oneOf ?? []),
+      ...(kw.thenNode ? [kw.thenNode] : []),
+      ...(kw.elseNode ? [kw.elseNode] : []),
+    ];
+  });
+  return found;
+}
+
+/** Visit each schema node reachable from `root` once: `visit` returns the nodes to go on to. */
+function walkSchema(root: SchemaNode, visit: (n: SchemaNode) => SchemaNode[]): void {
   const seen = new Set<SchemaNode>();
   const stack = [root];
   while (stack.length > 0) {
     const n = stack.pop()!;
     if (seen.has(n)) continue;
     seen.add(n);
-    const kw = n.kw;
-    const r = kw.reduce;
-    if (r && (r.strategy === 'merge' || r.strategy === 'lastWriteWins') && r.delete) return true;
-    stack.push(...kw.refs, ...kw.allOf, ...(kw.anyOf ?? []), ...(kw.oneOf ?? []));
-    for (const b of [kw.thenNode, kw.elseNode]) if (b) stack.push(b);
+    stack.push(...visit(n));
   }
-  return false;
+}
+
+/** Whether a reduce annotation deletes its location on a full reduction (`delete: true`). */
+function deletes(r: Strategy | undefined): boolean {
+  return (r?.strategy === 'merge' || r?.strategy === 'lastWriteWins') && r.delete === true;
 }
