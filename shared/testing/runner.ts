@@ -123,24 +123,17 @@ export class TestRunner {
    * `read` is what a verify step would compare (fully reduced, in key order), plus the deleted keys.
    */
   async session(): Promise<EngineSession> {
-    const tc = new TestCase(
-      this.catalog,
-      this.registry,
-      this.derivations,
-      this.readReducers,
-      this.redaction,
-      this.now(),
-    );
-    for (const d of this.derivations.values()) await d.runner.reset();
+    const tc = await this.freshCase();
     return {
       ingest: (collection, documents) => tc.ingest(collection, documents),
       read: (collection, partitions) => tc.reduced(collection, partitions),
     };
   }
 
-  async run(test: TestSpec): Promise<TestResult> {
-    const started = performance.now();
-    const tc = new TestCase(
+  /** A test case with empty collections, its clock at now, every derivation reset. */
+  private async freshCase(): Promise<TestCase> {
+    for (const d of this.derivations.values()) await d.runner.reset();
+    return new TestCase(
       this.catalog,
       this.registry,
       this.derivations,
@@ -148,7 +141,11 @@ export class TestRunner {
       this.redaction,
       this.now(),
     );
-    for (const d of this.derivations.values()) await d.runner.reset();
+  }
+
+  async run(test: TestSpec): Promise<TestResult> {
+    const started = performance.now();
+    const tc = await this.freshCase();
     for (let i = 0; i < test.steps.length; i++) {
       const step = test.steps[i];
       const collection = step.kind === 'ingest' ? step.collection : step.collection.name;
