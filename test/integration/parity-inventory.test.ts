@@ -1,18 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { Combiner } from '../../shared/combine/combiner.ts';
 import { DynamoDbConnector } from '../../shared/connectors/materialize-dynamodb.ts';
-import type { Json, JsonObject } from '../../shared/json/types.ts';
+import type { JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { uuidTime } from '../../shared/meta/uuid.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
-import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
-import { startAssembly } from '../support/assembly.ts';
-import { postJson } from './helpers.ts';
-import { type ParityFixture, startParity } from './parity-fixture.ts';
+import type { EngineSession } from '../../shared/testing/runner.ts';
+import { bare, ingestBoth, type ParityFixture, startBoth, startParity, view } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/inventory/flow.yaml', import.meta.url));
 
@@ -123,26 +120,8 @@ const STEPS: Step[] = [
   },
 ];
 
-const INGEST_PATH: Record<Step['collection'], string> = {
-  'parity/items': '/parity/ingest/items',
-  'parity/moves': '/parity/ingest/moves',
-};
-
-/** A document without `_meta` (the capture adds its own there; the offline engine its uuid). */
-function bare(doc: Json): JsonObject {
-  const { _meta, ...rest } = doc as JsonObject;
-  return rest;
-}
-
 function byKey(docs: JsonObject[], key: (d: JsonObject) => string): Record<string, JsonObject> {
   return Object.fromEntries(docs.map((d) => [key(d), d]));
-}
-
-async function view(runner: AssemblyRunner, collection: string): Promise<JsonObject[]> {
-  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
-  const out: JsonObject[] = [];
-  for await (const it of store.scan(collection)) out.push(bare(it.doc as Json));
-  return out;
 }
 
 describe('parity: offline engine vs the deployed assembly (inventory)', () => {
@@ -153,23 +132,13 @@ describe('parity: offline engine vs the deployed assembly (inventory)', () => {
 
   beforeAll(async () => {
     const registry = new SchemaRegistry(catalog.schemas);
-    offline = await (await TestRunner.create(catalog, registry)).session();
-    runner = await startAssembly(catalog, { dataDir });
-    for (const step of STEPS) {
-      await offline.ingest(step.collection, step.docs);
-      expect(await postJson(`${runner.ingestUrl}${INGEST_PATH[step.collection]}`, step.docs)).toBe(200);
-      await runner.drain();
-      if (step.collection === 'parity/items') {
-        const c = new Combiner({
-          registry,
-          collection: catalog.collections['parity/items'],
-          validate: false,
-        });
-        for (const d of step.docs) c.add(d);
-        for await (const e of c.drain(false)) lastDelta.set((e.doc as JsonObject).sku as string, bare(e.doc));
-      }
-    }
-    expect(runner.denied.map((d) => d.message)).toEqual([]);
+    ({ offline, runner } = await startBoth(catalog, dataDir));
+    await ingestBoth({ offline, runner }, STEPS, async (step) => {
+      if (step.collection !== 'parity/items') return;
+      const c = new Combiner({ registry, collection: catalog.collections['parity/items'], validate: false });
+      for (const d of step.docs) c.add(d);
+      for await (const e of c.drain(false)) lastDelta.set((e.doc as JsonObject).sku as string, bare(e.doc));
+    });
   }, 120_000);
   afterAll(async () => {
     await runner?.stop();

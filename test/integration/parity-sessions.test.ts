@@ -1,15 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
-import type { Json, JsonObject } from '../../shared/json/types.ts';
+import type { JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import { SchemaRegistry } from '../../shared/schema/registry.ts';
-import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
-import { startAssembly } from '../support/assembly.ts';
-import { postJson } from './helpers.ts';
-import { type ParityFixture, startParity } from './parity-fixture.ts';
+import type { EngineSession } from '../../shared/testing/runner.ts';
+import { bare, ingestBoth, type ParityFixture, startBoth, startParity, view } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/sessions/flow.yaml', import.meta.url));
 
@@ -49,31 +45,16 @@ const STEPS: JsonObject[][] = [
   [ev('ann', 'login', 'phone', 5), ev('ann', 'logout', 'phone', 5), ev('dee', 'login', 'tv', 5)],
 ];
 
-function bare(doc: Json): JsonObject {
-  const { _meta, ...rest } = doc as JsonObject;
-  return rest;
-}
-
-async function view(runner: AssemblyRunner, collection: string): Promise<JsonObject[]> {
-  const store = new DynamoStateStore({ client: runner.admin.dynamodb, table: runner.resources.stateTable! });
-  const out: JsonObject[] = [];
-  for await (const it of store.scan(collection)) out.push(bare(it.doc as Json));
-  return out;
-}
-
 describe('parity: offline engine vs the deployed assembly (sessions, derived deletions)', () => {
   let runner: AssemblyRunner;
   let offline: EngineSession;
 
   beforeAll(async () => {
-    offline = await (await TestRunner.create(catalog, new SchemaRegistry(catalog.schemas))).session();
-    runner = await startAssembly(catalog, { dataDir });
-    for (const docs of STEPS) {
-      await offline.ingest('parity/events', docs);
-      expect(await postJson(`${runner.ingestUrl}/parity/ingest/events`, docs)).toBe(200);
-      await runner.drain();
-    }
-    expect(runner.denied.map((d) => d.message)).toEqual([]);
+    ({ offline, runner } = await startBoth(catalog, dataDir));
+    await ingestBoth(
+      { offline, runner },
+      STEPS.map((docs) => ({ collection: 'parity/events', docs })),
+    );
   }, 120_000);
   afterAll(async () => {
     await runner?.stop();
