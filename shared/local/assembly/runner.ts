@@ -255,9 +255,8 @@ export class AssemblyRunner {
       hooks: {
         before: hooks?.before,
         after: (c, status, body) => {
-          meterCall(this.meter, c, status, body);
           const task = this.tasks.find((x) => x.fn.name === fn.name);
-          if (task) meterCall(task.meter, c, status, body);
+          meterCall(task ? [this.meter, task.meter] : this.meter, c, status, body);
           if (status === 200) this.nudgeReaders(c);
           hooks?.after?.(c, status, body);
         },

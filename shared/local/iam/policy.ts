@@ -411,7 +411,22 @@ function compileStatement(raw: unknown, where0: string): CompiledStatement {
   };
 }
 
+/**
+ * Compiled statements by policy list: a role's policies come from the template and are never changed in
+ * place (a reload reads new ones), while the proxy asks for every AWS call a function makes.
+ */
+const compiled = new WeakMap<PolicyDocument[], CompiledStatement[]>();
+
 function compile(policies: PolicyDocument[]): CompiledStatement[] {
+  let out = compiled.get(policies);
+  if (!out) {
+    out = compileAll(policies);
+    compiled.set(policies, out);
+  }
+  return out;
+}
+
+function compileAll(policies: PolicyDocument[]): CompiledStatement[] {
   const out: CompiledStatement[] = [];
   policies.forEach((doc, i) => {
     const statements = (doc as { Statement?: unknown } | null)?.Statement;

@@ -31,12 +31,45 @@ function itemBytes(item: WireItem | undefined): number {
   return dynamoItemBytes(Object.fromEntries(Object.entries(item).map(([k, v]) => [k, fix(v)])));
 }
 
-export function meterCall(meter: UsageMeter, c: ProxiedCall, status: number, response: Buffer): void {
+/**
+ * Counts the call's billable units into each of `meters` (the stack's and the calling task's): the
+ * bodies are read once for all of them, the request's as the IAM mapping parsed it.
+ */
+/** The meter calls metering makes, applied to several meters. */
+function fanOut(meters: UsageMeter[]): Pick<UsageMeter, 'kinesisPut' | 'dynamoWrite' | 'dynamoRead' | 'add'> {
+  return {
+    kinesisPut: (bytes) => {
+      for (const m of meters) m.kinesisPut(bytes);
+    },
+    dynamoWrite: (bytes) => {
+      for (const m of meters) m.dynamoWrite(bytes);
+    },
+    dynamoRead: (bytes, consistent) => {
+      for (const m of meters) m.dynamoRead(bytes, consistent);
+    },
+    add: (u) => {
+      for (const m of meters) m.add(u);
+    },
+  };
+}
+
+export function meterCall(
+  meters: UsageMeter | UsageMeter[],
+  c: ProxiedCall,
+  status: number,
+  response: Buffer,
+): void {
   if (status >= 300) return;
+  const all = Array.isArray(meters) ? meters : [meters];
+  const meter = all.length === 1 ? all[0] : fanOut(all);
+  const request = () => {
+    c.call.json ??= json(c.call.body);
+    return c.call.json;
+  };
   const action = c.iam[0]?.action ?? '';
   switch (c.service) {
     case 'kinesis': {
-      const body = json(c.call.body);
+      const body = request();
       if (action === 'kinesis:PutRecords')
         for (const r of (body.Records ?? []) as { Data?: string; PartitionKey?: string }[])
           meter.kinesisPut(
@@ -50,7 +83,7 @@ export function meterCall(meter: UsageMeter, c: ProxiedCall, status: number, res
       break;
     }
     case 'dynamodb': {
-      const body = json(c.call.body);
+      const body = request();
       const consistent = body.ConsistentRead === true;
       if (action === 'dynamodb:PutItem') meter.dynamoWrite(itemBytes(body.Item as WireItem));
       else if (action === 'dynamodb:UpdateItem' || action === 'dynamodb:DeleteItem') meter.dynamoWrite(1024);
