@@ -1,0 +1,275 @@
+/**
+ * Parity under faults: the ledger parity catalog's transactions through the deployed assembly while the
+ * local stack injects faults into the functions' AWS calls and the PostgreSQL connection, and the final
+ * views and tables still equal the offline engine's exactly (no document lost, none applied twice).
+ * Faults, each capped and counted (the test asserts every kind fired):
+ * - kill: a function's instances SIGKILLed right after one of its AWS calls reached the emulator
+ *   (derivation, persisters, materialization: mid-invocation, effects partly applied);
+ * - Kinesis: PutRecords throttled (ProvisionedThroughputExceeded) before, or applied and answered 500;
+ * - DynamoDB: calls throttled before, and conditional PutItems applied and answered 500 (ambiguous);
+ * - S3: PutObject (fragments, derivation state) answered 503 SlowDown;
+ * - PostgreSQL: a COMMIT dropped before it reaches the server, and one whose answer is lost.
+ */
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import { isObject, type JsonObject } from '../../shared/json/types.ts';
+import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
+import type { CannedResponse, ProxiedCall } from '../../shared/local/sandbox/proxy.ts';
+import { SchemaRegistry } from '../../shared/schema/registry.ts';
+import type { EngineSession } from '../../shared/testing/runner.ts';
+import { TestRunner } from '../../shared/testing/runner.ts';
+import { startAssembly } from '../support/assembly.ts';
+import { type PgFaultProxy, startPgFaultProxy } from '../support/pg-fault-proxy.ts';
+import { SLOW_DOWN } from './helpers.ts';
+import { bare, ingestBoth, type ParityFixture, startParity, view } from './parity-fixture.ts';
+
+const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', import.meta.url));
+
+let fx: ParityFixture | undefined;
+let db: pg.Client;
+let catalog: BuiltCatalog;
+let dataDir: string;
+let proxy: PgFaultProxy | undefined;
+
+beforeAll(async () => {
+  fx = await startParity(CATALOG, 'ledger');
+  ({ db, catalog, dataDir } = fx);
+  // The PostgreSQL materialization talks to the server through the COMMIT-breaking proxy.
+  proxy = await startPgFaultProxy(fx.server.host, fx.server.port);
+  const cfg = catalog.materializations['parity/ledger-pg'].endpoint.config;
+  if (!isObject(cfg)) throw new Error('fixture: no config');
+  cfg.address = proxy.address;
+});
+afterAll(async () => {
+  await proxy?.close();
+  await fx?.stop();
+});
+
+type Step = { path: 'accounts' | 'transfers'; docs: JsonObject[] };
+const acct = (account: string, tier: string, rest: JsonObject = {}, op = 'c'): JsonObject => ({
+  account,
+  tier,
+  ...rest,
+  _meta: { op },
+});
+const close = (account: string, tier: string): JsonObject => ({ account, tier, _meta: { op: 'd' } });
+const xfer = (id: string, from: string, to: string, amount: number, channel: string): JsonObject => ({
+  id,
+  from,
+  to,
+  amount,
+  channel,
+});
+
+const STEPS: Step[] = [
+  {
+    path: 'accounts',
+    docs: [
+      acct('ann', 'gold', {
+        holder: 'Ann',
+        status: 'new',
+        opened: '2026-02-01',
+        flags: { add: ['vip'] },
+        limits: [{ kind: 'atm', cap: 100 }],
+        history: ['opened'],
+      }),
+      acct('bo', 'basic', { holder: 'Bo', opened: '2026-02-03' }),
+      acct('cy', 'closed', { holder: 'Cy', history: ['dormant'] }),
+      acct('dee', 'basic', { holder: 'Dee', status: 'new' }),
+      // The same key twice in a transaction, with an unequal lastWriteWins {associative: false}.
+      acct('dee', 'basic', { status: 'kyc', flags: { add: ['kyc'] } }, 'u'),
+      acct('eve', 'basic', { holder: 'Eve', status: 'new' }),
+    ],
+  },
+  {
+    path: 'transfers',
+    docs: [
+      xfer('t1', 'ann', 'bo', 30, 'web'),
+      xfer('t2', 'ann', 'bo', 5, 'atm'),
+      xfer('t3', 'bo', 'ann', 10, 'branch'),
+      xfer('t4', 'cy', 'dee', 7, 'web'),
+      xfer('t5', 'dee', 'ann', 1, 'branch'),
+      xfer('t6', 'ann', 'cy', 2, 'web'),
+    ],
+  },
+  {
+    path: 'accounts',
+    docs: [
+      close('bo', 'basic'),
+      acct(
+        'ann',
+        'gold',
+        {
+          status: 'active',
+          opened: '2026-01-15',
+          flags: { add: ['paper'], remove: ['vip'] },
+          limits: [
+            { kind: 'atm', cap: 50 },
+            { kind: 'web', cap: 10 },
+          ],
+          history: ['upgraded'],
+        },
+        'u',
+      ),
+      acct('cy', 'basic', { holder: 'Cy', status: 'reopened' }),
+      close('dee', 'basic'),
+      acct('dee', 'gold', { holder: 'Dee II', flags: { add: ['new'] } }),
+      // eve moves to a partition the PostgreSQL binding and fromAccounts exclude
+      acct('eve', 'closed', { holder: 'Eve (closed)', status: 'closing' }, 'u'),
+    ],
+  },
+  { path: 'accounts', docs: [acct('bo', 'gold', { holder: 'Bo B.' })] },
+  {
+    path: 'transfers',
+    docs: [
+      xfer('t7', 'bo', 'ann', 4, 'web'),
+      xfer('t8', 'dee', 'cy', 3, 'web'),
+      xfer('t9', 'ann', 'dee', 6, 'branch'),
+      xfer('t10', 'bo', 'dee', 9, 'atm'),
+    ],
+  },
+  {
+    path: 'accounts',
+    docs: [
+      close('ann', 'gold'),
+      acct('cy', 'basic', { flags: { intersect: [] } }, 'u'),
+      close('eve', 'closed'),
+    ],
+  },
+];
+
+const throttled = (service: 'kinesis' | 'dynamodb'): CannedResponse => ({
+  status: 400,
+  headers: { 'content-type': `application/x-amz-json-1.${service === 'kinesis' ? 1 : 0}` },
+  body: JSON.stringify({
+    __type:
+      service === 'kinesis'
+        ? 'ProvisionedThroughputExceededException'
+        : 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+    message: 'Rate exceeded (injected)',
+  }),
+});
+
+/** Injected faults by kind and function (`kind function` -> count). */
+class Faults {
+  readonly counts = new Map<string, number>();
+  readonly calls = new Map<string, number>();
+  /** Count a fault of `kind` on `fn` if fewer than `cap` fired yet. */
+  take(kind: string, fn: string, cap: number): boolean {
+    const k = `${kind} ${fn}`;
+    const n = this.counts.get(k) ?? 0;
+    if (n >= cap) return false;
+    this.counts.set(k, n + 1);
+    return true;
+  }
+  /** The n-th call (1-based) of `fn` seen after the emulator answered. */
+  nth(fn: string): number {
+    const n = (this.calls.get(fn) ?? 0) + 1;
+    this.calls.set(fn, n);
+    return n;
+  }
+  total(kind: string, fn?: string): number {
+    let t = 0;
+    for (const [k, n] of this.counts) if (k.startsWith(`${kind} `) && (!fn || k === `${kind} ${fn}`)) t += n;
+    return t;
+  }
+}
+
+describe('parity under faults: offline engine vs the deployed assembly (ledger)', () => {
+  let runner: AssemblyRunner;
+  let offline: EngineSession;
+  const faults = new Faults();
+  const names = new Map<string, string>(); // function name -> task label
+
+  beforeAll(async () => {
+    offline = await (await TestRunner.create(catalog, new SchemaRegistry(catalog.schemas))).session();
+    const label = (c: ProxiedCall) => names.get(c.functionName) ?? '';
+    const action = (c: ProxiedCall) => c.iam[0]?.action ?? '';
+    runner = await startAssembly(catalog, {
+      dataDir,
+      hooks: {
+        before: (c) => {
+          const l = label(c);
+          const a = action(c);
+          if (a === 'kinesis:PutRecords' && faults.take('kinesis-throttle', l, 2))
+            return throttled('kinesis');
+          if (a === 's3:PutObject' && faults.take('s3-slowdown', l, 2)) return SLOW_DOWN;
+          if (
+            c.service === 'dynamodb' &&
+            l.startsWith('persister:') &&
+            faults.take('dynamodb-throttle', l, 2)
+          )
+            return throttled('dynamodb');
+          return undefined;
+        },
+        after: (c, status) => {
+          if (status !== 200) return;
+          const l = label(c);
+          const a = action(c);
+          const n = faults.nth(l);
+          // An instance killed mid-invocation, right after one of its calls took effect.
+          if (
+            /^(derivation|persister|materialization):/.test(l) &&
+            (n === 6 || n === 25) &&
+            faults.take('kill', l, 2)
+          ) {
+            void runner.task(l).fn.recycle();
+            return;
+          }
+          if (a === 'kinesis:PutRecords' && faults.take('kinesis-lost-answer', l, 2))
+            throw new Error('answer lost (injected)');
+          if (
+            a === 'dynamodb:PutItem' &&
+            l.startsWith('persister:') &&
+            c.call.body.toString().includes('ConditionExpression') &&
+            faults.take('dynamodb-lost-answer', l, 2)
+          )
+            throw new Error('answer lost (injected)');
+        },
+      },
+    });
+    for (const t of runner.tasks) names.set(t.fn.name, t.label);
+    const steps = STEPS.map((step) => ({ collection: `parity/${step.path}`, docs: step.docs }));
+    await ingestBoth({ offline, runner }, steps, async (step) => {
+      // PostgreSQL: the next COMMIT dropped before the server sees it, then one whose answer is lost.
+      if (step === steps[0]) proxy!.arm('drop-before', 1);
+      if (step === steps[2]) proxy!.arm('drop-after', 1);
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await runner?.stop();
+  });
+
+  it('the faults fired', () => {
+    console.log(Object.fromEntries(faults.counts), Object.fromEntries(faults.calls), proxy!.broken);
+    for (const kind of [
+      'kill',
+      'kinesis-throttle',
+      'kinesis-lost-answer',
+      's3-slowdown',
+      'dynamodb-throttle',
+      'dynamodb-lost-answer',
+    ])
+      expect(faults.total(kind), kind).toBeGreaterThan(0);
+    expect(proxy!.broken).toBe(2);
+  });
+
+  it('collections: the reduced views equal the offline engine', async () => {
+    for (const collection of ['parity/accounts', 'parity/transfers', 'parity/activity']) {
+      const want = (await offline.read(collection)).docs.map(bare);
+      expect(await view(runner, collection), collection).toEqual(want);
+    }
+  });
+
+  it('PostgreSQL: the tables equal the offline engine', async () => {
+    const want = await offline.read('parity/accounts', { include: { tier: ['gold', 'basic'] } });
+    const rows = (await db.query('SELECT * FROM public.accounts ORDER BY account')).rows as JsonObject[];
+    expect(rows.map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
+    const activity = (await db.query('SELECT flow_document FROM public.activity ORDER BY account')).rows;
+    expect(activity.map((r) => bare(r.flow_document))).toEqual(
+      (await offline.read('parity/activity')).docs.map(bare),
+    );
+  });
+});
