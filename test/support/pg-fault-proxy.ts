@@ -21,6 +21,11 @@ export interface PgFaultProxy {
   readonly broken: number;
   /** COMMITs seen (forwarded or broken). */
   readonly commits: number;
+  /**
+   * Test hook: told of each COMMIT (its 1-based count) before it is forwarded or broken, e.g. to kill the
+   * client's process while its COMMIT is in flight.
+   */
+  onCommit?: (n: number) => void;
   close(): Promise<void>;
 }
 
@@ -33,6 +38,23 @@ export async function startPgFaultProxy(upstreamHost: string, upstreamPort: numb
   let broken = 0;
   let commits = 0;
   const sockets = new Set<Socket>();
+  const api: PgFaultProxy = {
+    address: '',
+    arm(f, n = 1) {
+      fault = f;
+      remaining = n;
+    },
+    get broken() {
+      return broken;
+    },
+    get commits() {
+      return commits;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 
   const server: Server = createServer((client) => {
     const upstream = tcpConnect(upstreamPort, upstreamHost);
@@ -93,6 +115,7 @@ export async function startPgFaultProxy(upstreamHost: string, upstreamPort: numb
             .toUpperCase() === 'COMMIT';
         if (isCommit) {
           commits++;
+          api.onCommit?.(commits);
           if (fault && remaining > 0) {
             remaining--;
             broken++;
@@ -109,21 +132,6 @@ export async function startPgFaultProxy(upstreamHost: string, upstreamPort: numb
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return {
-    address: `127.0.0.1:${port}`,
-    arm(f, n = 1) {
-      fault = f;
-      remaining = n;
-    },
-    get broken() {
-      return broken;
-    },
-    get commits() {
-      return commits;
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  api.address = `127.0.0.1:${port}`;
+  return api;
 }
