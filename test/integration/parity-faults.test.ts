@@ -23,105 +23,14 @@ import type { CannedResponse, ProxiedCall, ProxyHooks } from '../../shared/local
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import type { EngineSession } from '../../shared/testing/runner.ts';
 import { TestRunner } from '../../shared/testing/runner.ts';
+import { STEPS } from '../fixtures/parity/ledger/steps.ts';
+import { STEPS as SESSION_STEPS } from '../fixtures/parity/sessions/steps.ts';
 import { startAssembly } from '../support/assembly.ts';
 import { type PgFaultProxy, startPgFaultProxy } from '../support/pg-fault-proxy.ts';
 import { SLOW_DOWN } from './helpers.ts';
 import { bare, ingestBoth, type ParityFixture, startParity, view } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', import.meta.url));
-
-type Step = { path: 'accounts' | 'transfers'; docs: JsonObject[] };
-const acct = (account: string, tier: string, rest: JsonObject = {}, op = 'c'): JsonObject => ({
-  account,
-  tier,
-  ...rest,
-  _meta: { op },
-});
-const close = (account: string, tier: string): JsonObject => ({ account, tier, _meta: { op: 'd' } });
-const xfer = (id: string, from: string, to: string, amount: number, channel: string): JsonObject => ({
-  id,
-  from,
-  to,
-  amount,
-  channel,
-});
-
-const STEPS: Step[] = [
-  {
-    path: 'accounts',
-    docs: [
-      acct('ann', 'gold', {
-        holder: 'Ann',
-        status: 'new',
-        opened: '2026-02-01',
-        flags: { add: ['vip'] },
-        limits: [{ kind: 'atm', cap: 100 }],
-        history: ['opened'],
-      }),
-      acct('bo', 'basic', { holder: 'Bo', opened: '2026-02-03' }),
-      acct('cy', 'closed', { holder: 'Cy', history: ['dormant'] }),
-      acct('dee', 'basic', { holder: 'Dee', status: 'new' }),
-      // The same key twice in a transaction, with an unequal lastWriteWins {associative: false}.
-      acct('dee', 'basic', { status: 'kyc', flags: { add: ['kyc'] } }, 'u'),
-      acct('eve', 'basic', { holder: 'Eve', status: 'new' }),
-    ],
-  },
-  {
-    path: 'transfers',
-    docs: [
-      xfer('t1', 'ann', 'bo', 30, 'web'),
-      xfer('t2', 'ann', 'bo', 5, 'atm'),
-      xfer('t3', 'bo', 'ann', 10, 'branch'),
-      xfer('t4', 'cy', 'dee', 7, 'web'),
-      xfer('t5', 'dee', 'ann', 1, 'branch'),
-      xfer('t6', 'ann', 'cy', 2, 'web'),
-    ],
-  },
-  {
-    path: 'accounts',
-    docs: [
-      close('bo', 'basic'),
-      acct(
-        'ann',
-        'gold',
-        {
-          status: 'active',
-          opened: '2026-01-15',
-          flags: { add: ['paper'], remove: ['vip'] },
-          limits: [
-            { kind: 'atm', cap: 50 },
-            { kind: 'web', cap: 10 },
-          ],
-          history: ['upgraded'],
-        },
-        'u',
-      ),
-      acct('cy', 'basic', { holder: 'Cy', status: 'reopened' }),
-      close('dee', 'basic'),
-      acct('dee', 'gold', { holder: 'Dee II', flags: { add: ['new'] } }),
-      // eve moves to a partition the PostgreSQL binding and fromAccounts exclude
-      acct('eve', 'closed', { holder: 'Eve (closed)', status: 'closing' }, 'u'),
-    ],
-  },
-  { path: 'accounts', docs: [acct('bo', 'gold', { holder: 'Bo B.' })] },
-  {
-    path: 'transfers',
-    docs: [
-      xfer('t7', 'bo', 'ann', 4, 'web'),
-      xfer('t8', 'dee', 'cy', 3, 'web'),
-      xfer('t9', 'ann', 'dee', 6, 'branch'),
-      xfer('t10', 'bo', 'dee', 9, 'atm'),
-    ],
-  },
-  {
-    path: 'accounts',
-    docs: [
-      close('ann', 'gold'),
-      acct('cy', 'basic', { flags: { intersect: [] } }, 'u'),
-      close('eve', 'closed'),
-    ],
-  },
-];
 
 const throttled = (service: 'kinesis' | 'dynamodb'): CannedResponse => ({
   status: 400,
@@ -309,27 +218,6 @@ describe('parity under faults: offline engine vs the deployed assembly (ledger)'
 });
 
 const SESSIONS = fileURLToPath(new URL('../fixtures/parity/sessions/flow.yaml', import.meta.url));
-let ev = 0;
-const event = (user: string, kind: string, device: string, day: number): JsonObject => ({
-  id: `e${++ev}`,
-  user,
-  kind,
-  device,
-  at: `2026-05-${String(day).padStart(2, '0')}T08:00:00Z`,
-});
-/** parity-sessions' steps: a TypeScript derivation publishing deletions, two PostgreSQL materializations. */
-const SESSION_STEPS: JsonObject[][] = [
-  [
-    event('ann', 'login', 'phone', 1),
-    event('ann', 'login', 'laptop', 1),
-    event('bo', 'login', 'laptop', 1),
-    event('cy', 'login', 'phone', 1),
-  ],
-  [event('ann', 'purge', 'admin', 2), event('bo', 'logout', 'laptop', 2), event('cy', 'purge', 'admin', 2)],
-  [event('ann', 'login', 'tablet', 3), event('bo', 'purge', 'admin', 3)],
-  [event('ann', 'purge', 'admin', 4), event('bo', 'login', 'phone', 4)],
-  [event('ann', 'login', 'phone', 5), event('ann', 'logout', 'phone', 5), event('dee', 'login', 'tv', 5)],
-];
 
 describe('parity under faults: offline engine vs the deployed assembly (sessions, derived deletions)', () => {
   let fx: ParityFixture | undefined;

@@ -5,6 +5,7 @@ import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import type { JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import type { EngineSession } from '../../shared/testing/runner.ts';
+import { STEPS } from '../fixtures/parity/ledger/steps.ts';
 import { bare, ingestBoth, type ParityFixture, startBoth, startParity, view } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', import.meta.url));
@@ -21,99 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fx?.stop();
 });
-
-type Step = { path: 'accounts' | 'transfers'; docs: JsonObject[] };
-const acct = (account: string, tier: string, rest: JsonObject = {}, op = 'c'): JsonObject => ({
-  account,
-  tier,
-  ...rest,
-  _meta: { op },
-});
-const close = (account: string, tier: string): JsonObject => ({ account, tier, _meta: { op: 'd' } });
-const xfer = (id: string, from: string, to: string, amount: number, channel: string): JsonObject => ({
-  id,
-  from,
-  to,
-  amount,
-  channel,
-});
-
-const STEPS: Step[] = [
-  {
-    path: 'accounts',
-    docs: [
-      acct('ann', 'gold', {
-        holder: 'Ann',
-        status: 'new',
-        opened: '2026-02-01',
-        flags: { add: ['vip'] },
-        limits: [{ kind: 'atm', cap: 100 }],
-        history: ['opened'],
-      }),
-      acct('bo', 'basic', { holder: 'Bo', opened: '2026-02-03' }),
-      acct('cy', 'closed', { holder: 'Cy', history: ['dormant'] }),
-      acct('dee', 'basic', { holder: 'Dee', status: 'new' }),
-      // The same key twice in a transaction, with an unequal lastWriteWins {associative: false}.
-      acct('dee', 'basic', { status: 'kyc', flags: { add: ['kyc'] } }, 'u'),
-      acct('eve', 'basic', { holder: 'Eve', status: 'new' }),
-    ],
-  },
-  {
-    path: 'transfers',
-    docs: [
-      xfer('t1', 'ann', 'bo', 30, 'web'),
-      xfer('t2', 'ann', 'bo', 5, 'atm'),
-      xfer('t3', 'bo', 'ann', 10, 'branch'),
-      xfer('t4', 'cy', 'dee', 7, 'web'),
-      xfer('t5', 'dee', 'ann', 1, 'branch'),
-      xfer('t6', 'ann', 'cy', 2, 'web'),
-    ],
-  },
-  {
-    path: 'accounts',
-    docs: [
-      close('bo', 'basic'),
-      acct(
-        'ann',
-        'gold',
-        {
-          status: 'active',
-          opened: '2026-01-15',
-          flags: { add: ['paper'], remove: ['vip'] },
-          limits: [
-            { kind: 'atm', cap: 50 },
-            { kind: 'web', cap: 10 },
-          ],
-          history: ['upgraded'],
-        },
-        'u',
-      ),
-      acct('cy', 'basic', { holder: 'Cy', status: 'reopened' }),
-      close('dee', 'basic'),
-      acct('dee', 'gold', { holder: 'Dee II', flags: { add: ['new'] } }),
-      // eve moves to a partition the PostgreSQL binding and fromAccounts exclude
-      acct('eve', 'closed', { holder: 'Eve (closed)', status: 'closing' }, 'u'),
-    ],
-  },
-  { path: 'accounts', docs: [acct('bo', 'gold', { holder: 'Bo B.' })] },
-  {
-    path: 'transfers',
-    docs: [
-      xfer('t7', 'bo', 'ann', 4, 'web'),
-      xfer('t8', 'dee', 'cy', 3, 'web'),
-      xfer('t9', 'ann', 'dee', 6, 'branch'),
-      xfer('t10', 'bo', 'dee', 9, 'atm'),
-    ],
-  },
-  {
-    path: 'accounts',
-    docs: [
-      close('ann', 'gold'),
-      acct('cy', 'basic', { flags: { intersect: [] } }, 'u'),
-      close('eve', 'closed'),
-    ],
-  },
-];
 
 describe('parity: offline engine vs the deployed assembly (ledger, SQLite)', () => {
   let runner: AssemblyRunner;

@@ -5,6 +5,7 @@ import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import type { JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import type { EngineSession } from '../../shared/testing/runner.ts';
+import { STEPS } from '../fixtures/parity/sessions/steps.ts';
 import { bare, ingestBoth, type ParityFixture, startBoth, startParity, view } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/sessions/flow.yaml', import.meta.url));
@@ -21,29 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fx?.stop();
 });
-
-let n = 0;
-const ev = (user: string, kind: string, device: string, day: number): JsonObject => ({
-  id: `e${++n}`,
-  user,
-  kind,
-  device,
-  at: `2026-05-${String(day).padStart(2, '0')}T08:00:00Z`,
-});
-
-/** Each step one transaction; within a step a user's events are all of one kind (order across shards). */
-const STEPS: JsonObject[][] = [
-  [
-    ev('ann', 'login', 'phone', 1),
-    ev('ann', 'login', 'laptop', 1),
-    ev('bo', 'login', 'laptop', 1),
-    ev('cy', 'login', 'phone', 1),
-  ],
-  [ev('ann', 'purge', 'admin', 2), ev('bo', 'logout', 'laptop', 2), ev('cy', 'purge', 'admin', 2)],
-  [ev('ann', 'login', 'tablet', 3), ev('bo', 'purge', 'admin', 3)],
-  [ev('ann', 'purge', 'admin', 4), ev('bo', 'login', 'phone', 4)],
-  [ev('ann', 'login', 'phone', 5), ev('ann', 'logout', 'phone', 5), ev('dee', 'login', 'tv', 5)],
-];
 
 describe('parity: offline engine vs the deployed assembly (sessions, derived deletions)', () => {
   let runner: AssemblyRunner;
