@@ -2,6 +2,7 @@
 import { jsonEqual } from '../json/compare.ts';
 import { getAt } from '../json/pointer.ts';
 import type { Json } from '../json/types.ts';
+import { publishedAt } from '../meta/uuid.ts';
 import type { CollectionSpec, PartitionSelector, SourceRef } from './model.ts';
 
 /**
@@ -25,24 +26,38 @@ export function matchesPartitions(spec: CollectionSpec, sel: PartitionSelector, 
   return true;
 }
 
-/** A source's publish-time bounds in Unix ms (`notBefore`/`notAfter`); undefined when it has none. */
-export interface PublishBounds {
+/** A source's publish-time bounds in Unix ms (`notBefore`/`notAfter`). */
+interface PublishBounds {
   notBefore?: number;
   notAfter?: number;
 }
 
-export function publishBounds(ref: SourceRef): PublishBounds | undefined {
+/**
+ * What a source (a derivation's transform, a materialization's binding) reads of its collection: the
+ * documents its partition selector takes, published within its `notBefore`/`notAfter` (Estuary's
+ * source bounds; the publish time is the one a document's `_meta/uuid` carries, else `fallbackMs`).
+ * Undefined when it reads every document. Made once per source, so that the bounds are parsed once.
+ */
+export function sourceFilter(
+  spec: CollectionSpec,
+  ref: SourceRef,
+): ((doc: Json, fallbackMs: number) => boolean) | undefined {
+  const sel = ref.partitions;
+  const bounds = publishBounds(ref);
+  if (!sel && !bounds) return undefined;
+  return (doc, fallbackMs) =>
+    (!sel || matchesPartitions(spec, sel, doc)) &&
+    (!bounds || withinPublishBounds(bounds, publishedAt(doc) ?? fallbackMs));
+}
+
+function publishBounds(ref: SourceRef): PublishBounds | undefined {
   if (ref.notBefore === undefined && ref.notAfter === undefined) return undefined;
   const ms = (s: string | undefined) => (s === undefined ? undefined : Date.parse(s));
   return { notBefore: ms(ref.notBefore), notAfter: ms(ref.notAfter) };
 }
 
-/**
- * Whether a document published at `publishedMs` is read through the bounds (Estuary's source
- * `notBefore`/`notAfter`: documents published before `notBefore` or after `notAfter` are filtered).
- */
-export function withinPublishBounds(bounds: PublishBounds | undefined, publishedMs: number): boolean {
-  if (bounds === undefined) return true;
+/** Whether a document published at `publishedMs` is inside the bounds (before `notBefore` or after `notAfter`: not). */
+function withinPublishBounds(bounds: PublishBounds, publishedMs: number): boolean {
   if (bounds.notBefore !== undefined && publishedMs < bounds.notBefore) return false;
   if (bounds.notAfter !== undefined && publishedMs > bounds.notAfter) return false;
   return true;

@@ -33,12 +33,12 @@
  * task replaying across the reshard lands in the child, and without them would be derived again.
  */
 import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/model.ts';
-import { matchesPartitions, publishBounds, withinPublishBounds } from '../catalog/partitions.ts';
+import { sourceFilter } from '../catalog/partitions.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
-import { metaUuid, publishedAt } from '../meta/uuid.ts';
+import { metaUuid } from '../meta/uuid.ts';
 import {
   type DerivationCheckpoint,
   DerivationStateConflict,
@@ -105,6 +105,8 @@ export interface DeriveTaskOptions {
 export class DeriveTask {
   private readonly extractor: KeyExtractor;
   private readonly sourceSpecs = new Map<string, CollectionSpec>();
+  /** Per transform, which documents of its source it reads (sourceFilter); undefined: every one. */
+  private readonly reads = new Map<TransformSpec, ((doc: Json, fallbackMs: number) => boolean) | undefined>();
   /** docsSkipped: input documents dropped as already processed (re-published copies). */
   readonly stats = { docsIn: 0, docsOut: 0, docsSkipped: 0, commits: 0, pagesWritten: 0 };
   /** The committed state version the runner holds (stateful derivations); -1: unknown, restore. */
@@ -140,6 +142,10 @@ export class DeriveTask {
     for (const name of new Set((collection.derive?.transforms ?? []).map((t) => t.source.name))) {
       const spec = catalog.collections[name];
       if (spec) this.sourceSpecs.set(name, spec);
+    }
+    for (const t of collection.derive?.transforms ?? []) {
+      const spec = this.sourceSpecs.get(t.source.name);
+      if (spec) this.reads.set(t, sourceFilter(spec, t.source));
     }
   }
 
@@ -397,17 +403,9 @@ export class DeriveTask {
     out: AppendDoc[],
   ): Promise<void> {
     for (const [rank, { t }] of transforms.entries()) {
-      if (
-        t.source.partitions &&
-        !matchesPartitions(this.sourceSpecs.get(sourceCollection)!, t.source.partitions, d.doc)
-      )
-        continue;
-      // notBefore/notAfter bound the source document's publish time (its `_meta/uuid`).
-      if (
-        (t.source.notBefore !== undefined || t.source.notAfter !== undefined) &&
-        !withinPublishBounds(publishBounds(t.source), publishedAt(d.doc) ?? d.arrivalMs)
-      )
-        continue;
+      // The transform's partition selector and notBefore/notAfter.
+      const reads = this.reads.get(t);
+      if (reads && !reads(d.doc, d.arrivalMs)) continue;
       const derived = await this.runner.onSource(t.name, [d.doc]);
       derived.forEach((doc, n) => {
         // The transform's rank in processing order (not its catalog index): origins increase in append order.

@@ -23,23 +23,12 @@ import { randomUUID } from 'node:crypto';
 import { readUpTo } from '../backfill/catch-up.ts';
 import { runBackfill } from '../backfill/fragments.ts';
 import { BackfillError, type BackfillLease } from '../backfill/lease.ts';
-import type {
-  BuiltCatalog,
-  CollectionSpec,
-  MaterializationSpec,
-  PartitionSelector,
-} from '../catalog/model.ts';
-import {
-  matchesPartitions,
-  type PublishBounds,
-  publishBounds,
-  withinPublishBounds,
-} from '../catalog/partitions.ts';
+import type { BuiltCatalog, CollectionSpec, MaterializationSpec } from '../catalog/model.ts';
+import { sourceFilter } from '../catalog/partitions.ts';
 import type { Json } from '../json/types.ts';
 import { isObject } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import { explicitHashKey } from '../keys/hash.ts';
-import { publishedAt } from '../meta/uuid.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, decodeRecords, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
@@ -66,10 +55,11 @@ interface BindingRuntime {
   /** Stable identity: source collection and resource (binding indexes shift when bindings are added). */
   id: string;
   backfill: number;
-  /** Only documents of these logical partitions are materialized. */
-  partitions?: PartitionSelector;
-  /** Only documents published inside these bounds (the source's `notBefore`/`notAfter`). */
-  bounds?: PublishBounds;
+  /**
+   * Which documents it materializes (its source's partition selector and `notBefore`/`notAfter`);
+   * undefined: every one.
+   */
+  reads?: (doc: Json, fallbackMs: number) => boolean;
   /**
    * The binding keeps its own positions (`<collection>/<shard>#<id>@<backfill>`) because it was
    * backfilled: its history came from fragments and the journal, not with the other bindings' events.
@@ -192,8 +182,7 @@ export class MaterializeTask {
           delta: isObject(b.resource) && b.resource.delta_updates === true,
           id: `${b.source.name}#${canonicalJson(b.resource)}`,
           backfill: b.backfill ?? 0,
-          partitions: b.source.partitions,
-          bounds: publishBounds(b.source),
+          reads: sourceFilter(collection, b.source),
           tracked: false,
           resetPending: false,
         };
@@ -608,18 +597,10 @@ export class MaterializeTask {
     };
   }
 
-  /** A binding's documents grouped by key, in first-seen order (those its partition selector takes). */
+  /** A binding's documents grouped by key, in first-seen order (those its source reads). */
   private groups(b: BindingRuntime, all: SourceDoc[]): { key: Json[]; docs: SourceDoc[] }[] {
-    const sel = b.partitions;
-    const bounds = b.bounds;
-    const docs =
-      sel || bounds
-        ? all.filter(
-            (d) =>
-              (!sel || matchesPartitions(b.collection, sel, d.doc)) &&
-              (!bounds || withinPublishBounds(bounds, publishedAt(d.doc) ?? d.arrivalMs)),
-          )
-        : all;
+    const reads = b.reads;
+    const docs = reads ? all.filter((d) => reads(d.doc, d.arrivalMs)) : all;
     const groups = new Map<string, { key: Json[]; docs: SourceDoc[] }>();
     for (const d of docs) {
       const k = b.extractor.packBinary(d.doc);

@@ -16,7 +16,7 @@ import type {
   TestStep,
   TransformSpec,
 } from '../catalog/model.ts';
-import { matchesPartitions, publishBounds, withinPublishBounds } from '../catalog/partitions.ts';
+import { matchesPartitions, sourceFilter } from '../catalog/partitions.ts';
 import { Combiner } from '../combine/combiner.ts';
 import { createDerivationRunner } from '../derive/load-module.ts';
 import type { DerivationRunner } from '../derive/runner.ts';
@@ -361,13 +361,11 @@ class TestCase {
     while (to < log.length && log[to].at + t.readDelay * 1000 <= this.clock) to++;
     this.cursors.set(cursorKey(derivation, t), to);
     const docs: Json[] = [];
-    const bounds = publishBounds(t.source);
+    // The transform's partition selector and notBefore/notAfter (by the synthetic publish time).
+    const reads = sourceFilter(sourceSpec, t.source);
     for (let i = from; i < to; i++) {
       const doc = log[i].doc;
-      if (t.source.partitions && !matchesPartitions(sourceSpec, t.source.partitions, doc)) continue;
-      // notBefore/notAfter bound the (synthetic) publish time.
-      if (!withinPublishBounds(bounds, log[i].at)) continue;
-      docs.push(doc);
+      if (!reads || reads(doc, log[i].at)) docs.push(doc);
     }
     const out = [...(await d.runner.onSource(t.name, docs, from)), ...(await d.runner.flush())];
     // The transaction commits, as in Estuary's test runner: `startCommit` is called (a module may reset
