@@ -122,7 +122,8 @@ export interface BatchTask {
   /**
    * A document of the batch was just parked (the ones before it applied or parked): record it as handled,
    * so that the batch delivered again (the isolation cut short by an outage) does not apply it beside
-   * its redrive. Undefined: the task's bookkeeping does not need it.
+   * its redrive. A document error it throws is taken as nothing to record. Undefined: the task's
+   * bookkeeping does not need it.
    */
   onParked?(batch: DocBatch, doc: SourceDoc): Promise<void>;
 }
@@ -163,8 +164,12 @@ async function applyOrPark(task: BatchTask, batch: DocBatch, log: Log): Promise<
       if (!documentError(e)) throw e;
       const key = await task.parking.park(batch.collection, d, e);
       // After the park, not before: a crash in between applies it again on the retry if it then passes
-      // (beside its redrive), where the other order would lose it.
-      await task.onParked?.(batch, d);
+      // (beside its redrive), where the other order would lose it. A document whose mark fails on its own
+      // (its key cannot be extracted, the store refuses its item) cannot be applied by a retry either:
+      // nothing to record.
+      await task.onParked?.(batch, d).catch((err: unknown) => {
+        if (!documentError(err)) throw err;
+      });
       parked++;
       log.warn('document parked; the shard goes on (redrive it with `sluice redrive`)', {
         task: task.parking.task,

@@ -33,7 +33,6 @@ import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, decodeRecords, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
 import { ShardLineage } from '../ports/lineage.ts';
-import { documentError } from '../ports/parking.ts';
 import { decodePosition } from '../ports/position.ts';
 import { NotAssociativeError, Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
@@ -486,15 +485,10 @@ export class MaterializeTask {
    * Before, such a retry applied it and the redrive applied it again. Transactional and position-skipping
    * connectors get the shard's checkpoint (and origin marks) moved to it; `loadApplied` ones (DynamoDB)
    * its position in its key's applied positions, the stored document unchanged (a positions-only
-   * tombstone when there is none). A document whose key cannot even be extracted, or whose item the
-   * destination refuses, cannot be applied by a retry either: nothing to record.
+   * tombstone when there is none).
    */
   async onParked(batch: DocBatch, doc: SourceDoc): Promise<void> {
-    try {
-      await this.live({ ...batch, docs: [doc] }, 'mark');
-    } catch (e) {
-      if (!documentError(e)) throw e;
-    }
+    await this.live({ ...batch, docs: [doc] }, 'mark');
   }
 
   /**

@@ -16,7 +16,6 @@ import type { Json } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, foldKey, type SourceDoc } from '../ports/events.ts';
-import { documentError } from '../ports/parking.ts';
 import type { StateStore } from '../ports/state.ts';
 import { Reducer } from '../reduce/index.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
@@ -89,17 +88,11 @@ export class PersistTask {
    * A document of the batch was parked (functions/telemetry.ts, after its isolated attempt failed): record
    * its position in its key's applied positions, the reduced document unchanged, so that the batch
    * delivered again (its isolation cut short by an outage, a fix deployed meanwhile) skips it and only
-   * its redrive folds it. Before, such a retry folded it and the redrive folded it again. A document
-   * whose key cannot even be extracted, or whose item the store refuses, cannot be folded by a retry
-   * either: nothing to record.
+   * its redrive folds it. Before, such a retry folded it and the redrive folded it again.
    */
   async onParked(d: SourceDoc): Promise<void> {
-    try {
-      // Folded as a document that changes nothing: the key's applied positions move, its document stays.
-      await this.applyView([d], (lhs) => lhs);
-    } catch (e) {
-      if (!documentError(e)) throw e;
-    }
+    // Folded as a document that changes nothing: the key's applied positions move, its document stays.
+    await this.applyView([d], (lhs) => lhs);
   }
 
   /** One gzipped JSON-lines object per logical partition, named by the batch's records. */
