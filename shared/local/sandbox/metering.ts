@@ -31,10 +31,6 @@ function itemBytes(item: WireItem | undefined): number {
   return dynamoItemBytes(Object.fromEntries(Object.entries(item).map(([k, v]) => [k, fix(v)])));
 }
 
-/**
- * Counts the call's billable units into each of `meters` (the stack's and the calling task's): the
- * bodies are read once for all of them, the request's as the IAM mapping parsed it.
- */
 /** The meter calls metering makes, applied to several meters. */
 function fanOut(meters: UsageMeter[]): Pick<UsageMeter, 'kinesisPut' | 'dynamoWrite' | 'dynamoRead' | 'add'> {
   return {
@@ -53,6 +49,10 @@ function fanOut(meters: UsageMeter[]): Pick<UsageMeter, 'kinesisPut' | 'dynamoWr
   };
 }
 
+/**
+ * Counts the call's billable units into each of `meters` (the stack's and the calling task's): the
+ * bodies are read once for all of them, the request's as the IAM mapping parsed it.
+ */
 export function meterCall(
   meters: UsageMeter | UsageMeter[],
   c: ProxiedCall,
