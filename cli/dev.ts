@@ -12,9 +12,10 @@ import { dirname, join, resolve } from 'node:path';
 import { parseDuration } from '../shared/catalog/duration.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import { ingestUrlPath } from '../shared/catalog/resource-paths.ts';
 import { mergeTaskCatalogs } from '../shared/catalog/task-catalog.ts';
 import { startConsole } from '../shared/console/start.ts';
-import { isObject, type Json } from '../shared/json/types.ts';
+import type { Json } from '../shared/json/types.ts';
 import { AssemblyError } from '../shared/local/assembly/errors.ts';
 import { AssemblyRunner } from '../shared/local/assembly/runner.ts';
 import { cachedAssembly, synthesize } from '../shared/local/assembly/synth.ts';
@@ -53,9 +54,7 @@ function ingestTarget(catalog: BuiltCatalog): { path: string; collection: string
     if (c.endpoint.connector !== 'source-http-ingest') continue;
     const b = c.bindings.find((x) => !x.disable);
     if (!b) continue;
-    const path =
-      isObject(b.resource) && typeof b.resource.path === 'string' ? b.resource.path : '/webhook-data';
-    return { path: `/${name}${path}`, collection: b.target };
+    return { path: `/${name}${ingestUrlPath(b.resource)}`, collection: b.target };
   }
   return undefined;
 }

@@ -34,6 +34,7 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { BuiltCatalog, CaptureSpec, CollectionSpec } from '../catalog/model.ts';
+import { ingestUrlPath } from '../catalog/resource-paths.ts';
 import { Combiner } from '../combine/index.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
@@ -167,13 +168,7 @@ export class HttpIngestCapture {
       .filter(({ b }) => !b.disable)
       .map(({ b, binding }) => {
         const resource = isObject(b.resource) ? b.resource : {};
-        const path = typeof resource.path === 'string' ? resource.path : '/webhook-data';
-        if (!path.startsWith('/'))
-          throw new HttpIngestConfigError(
-            spec.name,
-            `/bindings/${binding}/resource/path`,
-            'must start with /',
-          );
+        const path = ingestUrlPath(resource);
         const collection = catalog.collections[b.target];
         if (!collection)
           throw new HttpIngestConfigError(

@@ -1160,7 +1160,7 @@ class Loader {
     const seen = new Map<string, number>();
     bindings.forEach((b, j) => {
       if (b.disable) return;
-      const path = resourcePath(endpoint.connector, b.resource, endpoint.config, b.collection);
+      const path = resourcePath(endpoint.connector, b.resource, endpoint.config);
       if (!path) return;
       const key = JSON.stringify(path);
       const i = indexes[j] ?? j;

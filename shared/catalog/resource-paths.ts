@@ -7,12 +7,7 @@
 import { isObject, type Json } from '../json/types.ts';
 
 /** The path of a binding's resource for Sluice's built-in connectors; undefined when it has none yet. */
-export function resourcePath(
-  connector: string,
-  resource: Json,
-  config: Json,
-  collection: string,
-): string[] | undefined {
+export function resourcePath(connector: string, resource: Json, config: Json): string[] | undefined {
   if (!isObject(resource)) return undefined;
   const str = (v: Json | undefined) => (typeof v === 'string' && v !== '' ? v : undefined);
   const one = (v: Json | undefined) => (str(v) === undefined ? undefined : [str(v)!]);
@@ -33,9 +28,22 @@ export function resourcePath(
     case 'source-postgres-batch':
       return one(resource.name);
     case 'source-http-ingest':
-      // The URL path the binding receives documents on; by default the collection's name.
-      return [str(resource.path) ?? `/${collection}`];
+      // The URL path the binding receives documents on: two bindings on one path would both be served
+      // by the first.
+      return [ingestUrlPath(resource)];
     default:
       return undefined;
   }
+}
+
+/**
+ * The URL path an HTTP-ingest binding receives documents on (below its capture's own prefix): its
+ * resource `path` with one leading slash, else `/webhook-data` (the default path of Estuary's
+ * connector). Estuary's connector strips a leading slash before it matches a request, so `readings` and
+ * `/readings` name the same path; both are accepted and mean `/readings`.
+ */
+export function ingestUrlPath(resource: unknown): string {
+  const path = isObject(resource as Json) ? (resource as { path?: unknown }).path : undefined;
+  if (typeof path !== 'string' || path === '') return '/webhook-data';
+  return path.startsWith('/') ? path : `/${path}`;
 }

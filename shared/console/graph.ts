@@ -5,15 +5,10 @@
  * Layout is the browser's job (dagre); this is only the structure.
  */
 import type { BuiltCatalog } from '../catalog/model.ts';
+import { ingestUrlPath } from '../catalog/resource-paths.ts';
 import type { FlowGraph, GraphEdge, GraphNode } from './api-types.ts';
 
 export type { FlowGraph, GraphEdge, GraphNode, NodeKind } from './api-types.ts';
-
-/** The path a binding of an HTTP-ingest capture is served at (Estuary's default `/webhook-data`). */
-export function ingestPath(resource: unknown): string {
-  const r = resource as { path?: unknown } | null;
-  return r && typeof r === 'object' && typeof r.path === 'string' ? r.path : '/webhook-data';
-}
 
 export function flowGraph(catalog: BuiltCatalog): FlowGraph {
   const nodes: GraphNode[] = [];
@@ -30,7 +25,7 @@ export function flowGraph(catalog: BuiltCatalog): FlowGraph {
       task: id,
       ingestPaths:
         cap.endpoint.connector === 'source-http-ingest'
-          ? bindings.map((b) => ({ path: `/${cap.name}${ingestPath(b.resource)}`, collection: b.target }))
+          ? bindings.map((b) => ({ path: `/${cap.name}${ingestUrlPath(b.resource)}`, collection: b.target }))
           : undefined,
     });
     for (const b of bindings) edges.push({ from: id, to: `collection:${b.target}`, task: id, rate: 'out' });

@@ -790,6 +790,40 @@ describe('bindings and transforms (crates/validation/src/capture.rs, materializa
       ],
     },
     {
+      name: 'a URL path written without its leading slash is the same path',
+      estuary: 'BindingDuplicatesResource',
+      mutate: (c) => {
+        c.collections['acmeCo/returns'] = structuredClone(orders(c));
+        c.captures['acmeCo/ingest'].bindings.push({ target: 'acmeCo/returns', resource: { path: 'orders' } });
+      },
+      errors: [
+        {
+          code: 'DuplicateResource',
+          pointer: '/captures/acmeCo~1ingest/bindings/1/resource',
+          says: ['same source-http-ingest resource (`/orders`) as binding 0'],
+          line: 'path: orders',
+        },
+      ],
+    },
+    {
+      // Both served at the default /webhook-data: the second binding's documents went to the first's
+      // collection.
+      name: 'two capture bindings without a path',
+      estuary: 'BindingDuplicatesResource',
+      mutate: (c) => {
+        c.collections['acmeCo/returns'] = structuredClone(orders(c));
+        c.captures['acmeCo/ingest'].bindings[0].resource = {};
+        c.captures['acmeCo/ingest'].bindings.push({ target: 'acmeCo/returns', resource: {} });
+      },
+      errors: [
+        {
+          code: 'DuplicateResource',
+          pointer: '/captures/acmeCo~1ingest/bindings/1/resource',
+          says: ['same source-http-ingest resource (`/webhook-data`) as binding 0'],
+        },
+      ],
+    },
+    {
       name: 'transform names that differ only in case',
       estuary: 'NameCollision (walk_duplicates of transforms)',
       mutate: (c) => {

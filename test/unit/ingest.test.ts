@@ -69,6 +69,18 @@ describe('source-http-ingest', () => {
     expect(new Set(ids).size).toBe(2);
   });
 
+  it('a binding path without its leading slash is the same path (as Estuary strips it)', async () => {
+    const journal = new MemoryJournal();
+    journal.ensure('test/orders');
+    const spec = structuredClone(catalog.captures['test/open']);
+    spec.bindings = [{ ...spec.bindings[0], resource: { path: 'orders/new' }, target: 'test/orders' }];
+    // It threw HttpIngestConfigError ("must start with /") on the first request, after `sluice check` passed.
+    const cap = new HttpIngestCapture(spec, catalog, registry, journal);
+    expect(cap.paths).toEqual(['/test/open/orders/new']);
+    expect((await cap.handle(req('/test/open/orders/new', '{"id":"a","qty":1}'))).status).toBe(200);
+    expect(journal.allRecords('test/orders').flatMap((r) => unpackFrame(r.data))).toMatchObject([{ id: 'a' }]);
+  });
+
   it('combines one request by key before appending (sum)', async () => {
     const { cap, written } = setup();
     const body = ['{"id":"a","qty":1}', '{"id":"b","qty":5}', '{"id":"a","qty":2}'].join('\n');
