@@ -78,7 +78,9 @@ describe('source-http-ingest', () => {
     const cap = new HttpIngestCapture(spec, catalog, registry, journal);
     expect(cap.paths).toEqual(['/test/open/orders/new']);
     expect((await cap.handle(req('/test/open/orders/new', '{"id":"a","qty":1}'))).status).toBe(200);
-    expect(journal.allRecords('test/orders').flatMap((r) => unpackFrame(r.data))).toMatchObject([{ id: 'a' }]);
+    expect(journal.allRecords('test/orders').flatMap((r) => unpackFrame(r.data))).toMatchObject([
+      { id: 'a' },
+    ]);
   });
 
   it('combines one request by key before appending (sum)', async () => {
