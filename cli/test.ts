@@ -1,5 +1,6 @@
 /** `sluice test [catalog]`: exit 0 all passed, 1 a test failed, 2 the catalog is invalid. */
 import { relative } from 'node:path';
+import { DEPLOYMENT_WARNINGS } from '../shared/catalog/diagnostics.ts';
 import { formatDiagnostics, loadCatalog } from '../shared/catalog/load.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
 import { formatResult } from '../shared/testing/format.ts';
@@ -15,7 +16,9 @@ export interface TestCommandOptions {
 export async function runTestCommand(catalogPath: string, opts: TestCommandOptions = {}): Promise<number> {
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const err = opts.err ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const { catalog, diagnostics } = await loadCatalog(catalogPath);
+  const loaded = await loadCatalog(catalogPath);
+  const catalog = loaded.catalog;
+  const diagnostics = loaded.diagnostics.filter((d) => !DEPLOYMENT_WARNINGS.has(d.code));
   if (diagnostics.length > 0) err(formatDiagnostics(diagnostics));
   if (!catalog) return 2;
 

@@ -38,7 +38,7 @@ import { ingestUrlPath } from '../catalog/resource-paths.ts';
 import { Combiner } from '../combine/index.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
-import { explicitHashKey } from '../keys/hash.ts';
+import { type Router, routerOf } from '../keys/route.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { Clock } from '../ports/blob.ts';
 import { systemClock } from '../ports/blob.ts';
@@ -81,6 +81,7 @@ interface Route {
   collection: CollectionSpec;
   idFromHeader?: string;
   combinerOf: () => Combiner;
+  router: Router;
 }
 
 /**
@@ -183,6 +184,7 @@ export class HttpIngestCapture {
           idFromHeader:
             typeof resource.idFromHeader === 'string' ? resource.idFromHeader.toLowerCase() : undefined,
           combinerOf: () => new Combiner({ registry, collection, validate: false }),
+          router: routerOf(collection),
         };
       });
     this.validators = new Map(
@@ -316,7 +318,7 @@ export class HttpIngestCapture {
       ? `${route.segments.join('/')}/${createHash('sha256').update(headerId).digest('hex').slice(0, 32)}`
       : undefined;
     for await (const c of combiner.drain(false)) {
-      const hashKey = explicitHashKey(c.key);
+      const hashKey = route.router(c.doc);
       out.push(
         source
           ? { hashKey, doc: c.doc, origin: formatOrigin(source, String(out.length).padStart(9, '0')) }

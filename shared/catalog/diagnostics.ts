@@ -73,6 +73,8 @@ export const DIAGNOSTIC_CODES = {
   ShuffleKeyWrongType:
     'a shuffle key location that is not of one type: string, integer, number or boolean (null allowed)',
   ShuffleKeyMismatch: 'transforms of one derivation that shuffle on keys of different lengths or types',
+  ShuffleOneShard:
+    "a shuffle key sharing no location with its source collection's key: to keep each shuffle key in order, the source's documents all go to one shard",
   ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',
@@ -92,6 +94,12 @@ export const DIAGNOSTIC_CODES = {
 } as const;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
+
+/**
+ * Warnings about how the catalog runs deployed (shards, throughput), which `sluice test` leaves out:
+ * its engine has no shards, and a test run that warns on every save of a valid catalog is noise.
+ */
+export const DEPLOYMENT_WARNINGS: ReadonlySet<DiagnosticCode> = new Set<DiagnosticCode>(['ShuffleOneShard']);
 
 export interface Diagnostic {
   /** Stable code, one of DIAGNOSTIC_CODES (e.g. 'UnknownProperty', 'KeyNotRequired'). */

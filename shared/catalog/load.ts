@@ -55,6 +55,7 @@ import { RemoteFiles } from './remote.ts';
 import { locate, Report, shortPath, type Where } from './report.ts';
 import { resourcePath } from './resource-paths.ts';
 import { Resources } from './resources.ts';
+import { narrowRoutingKeys } from './routing.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
 import { SourceDoc } from './source.ts';
 
@@ -195,6 +196,8 @@ class Loader {
       this.fieldNames,
     );
     await this.checkModules();
+    // After the modules: which derivations are stateful decides what is kept in order.
+    if (!hasErrors(this.report.diagnostics)) this.routeByShuffleKeys();
     if (!hasErrors(this.report.diagnostics)) await this.stageGeneratedTypes();
     // `sluice generate` (allowMissingModules) writes what modules import: resolving them comes after.
     if (!this.opts.allowMissingModules && !hasErrors(this.report.diagnostics)) await this.checkRuntimes();
@@ -718,6 +721,34 @@ class Loader {
       if (source) this.checkSelector(t.source, source, { doc: e.file.doc, pointer: `${sp}/partitions` });
       this.checkReadWindow(t.source, { doc: e.file.doc, pointer: sp });
     });
+  }
+
+  /**
+   * Route collections read with a coarser shuffle key by what the shuffle keys share (catalog/routing.ts),
+   * and warn where nothing is shared: every document of that collection then goes to one shard.
+   */
+  private routeByShuffleKeys(): void {
+    for (const n of narrowRoutingKeys(this.built)) {
+      if (n.routingKey.length > 0) continue;
+      const key = this.built.collections[n.collection].key;
+      const list = (ptrs: string[]) => `[${ptrs.join(', ')}]`;
+      // The readers whose own shuffle key shares nothing with the key; else it is their combination.
+      const alone = n.readers.filter((r) => !key.some((p) => r.shuffle.includes(p)));
+      for (const r of alone.length > 0 ? alone : n.readers) {
+        const e = this.names.get(r.derivation);
+        if (!e) continue;
+        const what =
+          alone.length > 0
+            ? `shuffle key ${list(r.shuffle)} shares no location with the key ${list(key)} of \`${n.collection}\``
+            : `the shuffle keys reading \`${n.collection}\` (${n.readers.map((x) => list(x.shuffle)).join(', ')}) share no location of its key ${list(key)} between them`;
+        this.report.warning(
+          'ShuffleOneShard',
+          { doc: e.file.doc, pointer: `${e.pointer}/derive/transforms/${r.transform}/shuffle/key` },
+          `${what}: for the stateful derivation \`${r.derivation}\` to read each shuffle key in the order it was published, every document of \`${n.collection}\` goes to one shard of its journal (one shard's write throughput: 1 MiB/s, 1,000 records/s)`,
+          `add the shuffle key's locations to the key of \`${n.collection}\` to spread it over shards, or shuffle by \`any\` if the order across its keys does not matter`,
+        );
+      }
+    }
   }
 
   /**

@@ -42,6 +42,11 @@ export interface CollectionSpec {
   readSchema: string;
   /** JSON pointers of the collection key, in order. */
   key: string[];
+  /**
+   * Routing to journal shards by fewer locations than `key` (catalog/routing.ts): those of its key that
+   * every shuffle key reading it shares, so each shuffle key keeps its publish order. Unset: `key`.
+   */
+  routingKey?: string[];
   projections: Record<string, Projection>;
   derive?: DeriveSpec;
   journals?: { fragments?: FragmentsSpec };

@@ -11,8 +11,7 @@
 import type { BuiltCatalog, CaptureSpec } from '../catalog/model.ts';
 import { valuesInErrors } from '../config/debug-values.ts';
 import type { Json, JsonObject } from '../json/types.ts';
-import { keyExtractor } from '../keys/extract.ts';
-import { explicitHashKey } from '../keys/hash.ts';
+import { routerOf } from '../keys/route.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
@@ -108,7 +107,7 @@ export function prepareCaptured(
         .join('; ')}${valuesInErrors() ? ` in ${JSON.stringify(doc).slice(0, 300)}` : ''}`,
     );
   }
-  const hashKey = explicitHashKey(Buffer.from(keyExtractor(collection.key).packBinary(doc), 'latin1'));
+  const hashKey = routerOf(collection)(doc);
   return { collection: collection.name, doc: origin ? { hashKey, doc, origin } : { hashKey, doc } };
 }
 

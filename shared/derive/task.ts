@@ -36,8 +36,7 @@ import type { BuiltCatalog, CollectionSpec, TransformSpec } from '../catalog/mod
 import { sourceFilter } from '../catalog/partitions.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
-import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
-import { explicitHashKey } from '../keys/hash.ts';
+import { type Router, routerOf } from '../keys/route.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import {
   type DerivationCheckpoint,
@@ -103,7 +102,8 @@ export interface DeriveTaskOptions {
 }
 
 export class DeriveTask {
-  private readonly extractor: KeyExtractor;
+  /** Where an output goes in the derived collection's journal. */
+  private readonly router: Router;
   private readonly sourceSpecs = new Map<string, CollectionSpec>();
   /** Per transform, which documents of its source it reads (sourceFilter); undefined: every one. */
   private readonly reads = new Map<TransformSpec, ((doc: Json, fallbackMs: number) => boolean) | undefined>();
@@ -127,7 +127,7 @@ export class DeriveTask {
   /** Parents' stored watermarks, by `<collection>/<shardId>`: final, a child is read after its parents. */
   private readonly parentMarks = new Map<string, Promise<OriginWatermarks | undefined>>();
   /** Hash keys of input documents (as their journal routed them), by collection. */
-  private readonly hashers = new Map<string, KeyExtractor>();
+  private readonly routers = new Map<string, Router>();
 
   constructor(
     readonly collection: CollectionSpec,
@@ -136,7 +136,7 @@ export class DeriveTask {
     catalog: BuiltCatalog,
     private readonly opts: DeriveTaskOptions = {},
   ) {
-    this.extractor = keyExtractor(collection.key);
+    this.router = routerOf(collection);
     this.stateTask = stateTaskId('derivation', collection.name);
     this.lineage = new ShardLineage(journal);
     for (const name of new Set((collection.derive?.transforms ?? []).map((t) => t.source.name))) {
@@ -299,13 +299,13 @@ export class DeriveTask {
     if (parents.length < 2) return false;
     const marks = await Promise.all(parents.map((p) => this.lineage.marksOf(collection, p.shardId, marksOf)));
     return seenByParent(parents, marks, d, () => {
-      let hasher = this.hashers.get(collection);
-      if (!hasher) {
-        // The input collection's key, as its journal routed the document.
-        hasher = keyExtractor(this.sourceSpecs.get(collection)!.key);
-        this.hashers.set(collection, hasher);
+      let router = this.routers.get(collection);
+      if (!router) {
+        // As the input collection's journal routed the document (its routing key, catalog/routing.ts).
+        router = routerOf(this.sourceSpecs.get(collection)!);
+        this.routers.set(collection, router);
       }
-      return explicitHashKey(Buffer.from(hasher.packBinary(d.doc), 'latin1'));
+      return router(d.doc);
     });
   }
 
@@ -444,7 +444,7 @@ export class DeriveTask {
         }
       : doc;
     return {
-      hashKey: explicitHashKey(Buffer.from(this.extractor.packBinary(withMeta), 'latin1')),
+      hashKey: this.router(withMeta),
       doc: withMeta,
       origin: formatOrigin(source, position),
     };

@@ -28,7 +28,7 @@ import { sourceFilter } from '../catalog/partitions.ts';
 import type { Json } from '../json/types.ts';
 import { isObject } from '../json/types.ts';
 import { type KeyExtractor, keyExtractor } from '../keys/extract.ts';
-import { explicitHashKey } from '../keys/hash.ts';
+import { routerOf } from '../keys/route.ts';
 import type { BlobStore } from '../ports/blob.ts';
 import { type DocBatch, decodeRecords, foldKey, type SourceDoc } from '../ports/events.ts';
 import type { Journal } from '../ports/journal.ts';
@@ -577,7 +577,8 @@ export class MaterializeTask {
     if (!this.lineage || !docs.some((d) => d.hasOrigin)) return undefined;
     const parents = await this.lineage.parentsOf(collection, docs[0].shardId);
     if (parents.length === 0) return undefined;
-    const extractor = this.bindings.find((b) => b.collection.name === collection)!.extractor;
+    // Where the collection's journal routed each document (its routing key, catalog/routing.ts).
+    const router = routerOf(this.bindings.find((b) => b.collection.name === collection)!.collection);
     const stored = (shardId: string) => {
       const v = this.checkpoint[originMarksKey(collection, shardId)];
       return v === undefined ? undefined : readOriginMarks(v);
@@ -587,7 +588,7 @@ export class MaterializeTask {
       parents,
       // A parent without marks of its own (it applied nothing with an origin) has its parents'.
       marks: await Promise.all(parents.map((p) => lineage.marksOf(collection, p.shardId, stored))),
-      hashKey: (d) => explicitHashKey(Buffer.from(extractor.packBinary(d.doc), 'latin1')),
+      hashKey: (d) => router(d.doc),
     };
   }
 
