@@ -85,6 +85,8 @@ export const DIAGNOSTIC_CODES = {
   LambdaIgnored: 'a transform `lambda` of a TypeScript derivation, which its module implements instead',
   ShardSettingIgnored:
     'a `shards` setting other than `disable` and `logLevel`, which has no equivalent on Lambda',
+  ControlPlaneIgnored:
+    "an Estuary control-plane property (`autoDiscover`, `sourceCapture`, `onIncompatibleSchemaChange`, `expectPubId`, a binding's `priority`), which changes nothing a task does",
   ReadDelayTestOnly:
     'a transform `readDelay`, applied by `sluice test` but not yet by the local stack or AWS',
   // Tests.

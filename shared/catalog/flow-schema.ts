@@ -30,7 +30,6 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
   Collection: {
     derivation:
       'the legacy `derivation` stanza is not supported; write `derive: {using: {typescript: {module}} or {sqlite: {migrations}}, transforms: [...]}`',
-    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the collection from the catalog instead',
   },
   Derivation: {
@@ -45,19 +44,13 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
     lambda: 'shuffle lambdas are not supported; use `any` or `{key: [/ptr, ...]}`',
   },
   Capture: {
-    autoDiscover: 'automatic discovery is not supported; list the bindings',
     redactSalt: 'per-capture salts are not supported; one salt per catalog is SluiceCatalogProps.redactSalt',
-    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the capture from the catalog instead',
   },
   CaptureEndpoint: {
     local: 'local-command connectors are not supported; use a built-in connector image',
   },
   Materialization: {
-    source: 'materializing every collection of a capture is not supported; list the bindings',
-    sourceCapture: 'materializing every collection of a capture is not supported; list the bindings',
-    onIncompatibleSchemaChange: 'schema evolution policies are not supported; remove it',
-    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete:
       'deleting through the catalog is not supported; remove the materialization from the catalog instead',
   },
@@ -65,20 +58,49 @@ export const UNSUPPORTED: Record<string, Record<string, string>> = {
     local: 'local-command connectors are not supported; use a built-in connector image',
     dekaf: 'Dekaf (Kafka-protocol) materializations are not supported',
   },
-  MaterializationBinding: {
-    priority: 'binding priorities are not supported; remove it',
-    onIncompatibleSchemaChange: 'schema evolution policies are not supported; remove it',
-  },
   MaterializationFields: {
     groupBy: 'grouping by fields other than the collection key is not supported',
   },
   Test: {
-    expectPubId: 'control-plane publication ids do not apply to Sluice; remove it',
     delete: 'deleting through the catalog is not supported; remove the test from the catalog instead',
   },
   StorageMapping: {
     dataPlanes: 'data planes do not apply: Sluice runs in your own AWS account; remove it',
   },
+};
+
+const PUB_ID =
+  "publication ids are Estuary's control plane's check against concurrent edits; a deploy applies this catalog as it is";
+const NO_EVOLUTION =
+  "Estuary's policy for incompatible schema changes (backfill, disable, abort) is not applied: a deploy applies this catalog as it is";
+const LISTED_BINDINGS =
+  'the bindings listed here are what is materialized: a collection added to that capture later needs a binding added here';
+
+/**
+ * Estuary properties of its control plane (how it publishes, discovers and evolves a catalog), which
+ * change nothing that a task does with documents. A catalog pulled from Estuary (`flowctl catalog
+ * pull-specs`) carries them, so they load, with a `ControlPlaneIgnored` warning saying what Sluice does
+ * instead, rather than stopping a catalog that would run unchanged.
+ */
+export const CONTROL_PLANE: Record<string, Record<string, string>> = {
+  Collection: { expectPubId: PUB_ID },
+  Capture: {
+    autoDiscover:
+      'Sluice does not discover: the bindings listed here are what is captured, and a new table or stream of the source needs a binding added',
+    expectPubId: PUB_ID,
+  },
+  Materialization: {
+    source: LISTED_BINDINGS,
+    sourceCapture: LISTED_BINDINGS,
+    onIncompatibleSchemaChange: NO_EVOLUTION,
+    expectPubId: PUB_ID,
+  },
+  MaterializationBinding: {
+    priority:
+      'bindings are read concurrently, each from its own stream by its own event-source mapping: none waits for another',
+    onIncompatibleSchemaChange: NO_EVOLUTION,
+  },
+  Test: { expectPubId: PUB_ID },
 };
 
 /**
@@ -188,10 +210,11 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
     code: DiagnosticCode,
     pointer: string,
     message: string,
-    opts: { key?: boolean; hint?: string } = {},
+    opts: { key?: boolean; hint?: string; severity?: 'error' | 'warning' } = {},
   ) => {
     const { line, col } = source.position(pointer, { key: opts.key });
-    out.push({ code, severity: 'error', message, file: source.file, line, col, pointer, hint: opts.hint });
+    const severity = opts.severity ?? 'error';
+    out.push({ code, severity, message, file: source.file, line, col, pointer, hint: opts.hint });
   };
 
   // Paths whose whole object is an unsupported variant, and properties that a typo explains:
@@ -205,6 +228,14 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
     const def = defName(e.parentSchema);
     const prop = (e.params as { additionalProperty: string }).additionalProperty;
     const pointer = `${e.instancePath}/${escapeToken(prop)}`;
+    const ignored = CONTROL_PLANE[def]?.[prop];
+    if (ignored) {
+      add('ControlPlaneIgnored', pointer, `\`${prop}\` is ignored: ${ignored}`, {
+        key: true,
+        severity: 'warning',
+      });
+      continue;
+    }
     const unsupported = UNSUPPORTED[def]?.[prop];
     unknownAt.add(e.instancePath);
     if (unsupported) {

@@ -233,7 +233,12 @@ class Loader {
         this.report.push(d);
         // An invalid name says nothing about the entity's content, which is still checked.
         const tokens = parsePointer(d.pointer);
-        if (tokens.length >= 2 && !(d.code === 'InvalidName' && tokens.length === 2)) {
+        // A warning (a control-plane property ignored) leaves the entity to be checked and built.
+        if (
+          d.severity === 'error' &&
+          tokens.length >= 2 &&
+          !(d.code === 'InvalidName' && tokens.length === 2)
+        ) {
           file.tainted.add(`/${tokens[0]}/${escapeToken(tokens[1])}`);
         }
       }

@@ -350,6 +350,8 @@ describe('a broken catalog', async () => {
       'InferredSchemaStandIn',
       // On a valid catalog only (routing.test.ts).
       'ShuffleOneShard',
+      // Its own case below (a catalog pulled from Estuary).
+      'ControlPlaneIgnored',
     ];
     // Codes whose cases are in catalog-validation-estuary.test.ts, one catalog per case.
     runtime.push(...ESTUARY_CASES);
@@ -797,20 +799,57 @@ materializations:
   it('rejects Estuary features Sluice lacks by name, not as unknown properties', async () => {
     const dir = write({
       'flow.yaml': `collections:
-  acmeCo/a: { schema: ${SCHEMA}, key: [/id], expectPubId: "00:11" }
+  acmeCo/a: { schema: ${SCHEMA}, key: [/id], delete: true }
 materializations:
   acmeCo/m:
-    sourceCapture: acmeCo/c
     endpoint: { dekaf: { variant: x, config: {} } }
     bindings: []
 `,
     });
     const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
     expect(diagnostics.map((d) => [d.code, d.pointer])).toEqual([
-      ['Unsupported', '/collections/acmeCo~1a/expectPubId'],
-      ['Unsupported', '/materializations/acmeCo~1m/sourceCapture'],
+      ['Unsupported', '/collections/acmeCo~1a/delete'],
       ['Unsupported', '/materializations/acmeCo~1m/endpoint/dekaf'],
     ]);
+  });
+
+  it("loads a catalog pulled from Estuary: its control plane's properties are warnings that say what Sluice does instead", async () => {
+    // They were Unsupported errors, so a catalog pulled with `flowctl catalog pull-specs` did not load.
+    const dir = write({
+      'flow.yaml': `collections:
+  acmeCo/a: { schema: ${SCHEMA}, key: [/id], expectPubId: "00:11:22:33:44:55:66:77" }
+captures:
+  acmeCo/c:
+    autoDiscover: { addNewBindings: true, evolveIncompatibleCollections: true }
+    endpoint: { connector: { image: ghcr.io/estuary/source-http-ingest:dev, config: {} } }
+    bindings: [{ resource: { path: /a }, target: acmeCo/a }]
+materializations:
+  acmeCo/m:
+    sourceCapture: acmeCo/c
+    onIncompatibleSchemaChange: backfill
+    endpoint: { connector: { image: ghcr.io/estuary/materialize-dynamodb:v1, config: { region: us-east-1 } } }
+    bindings:
+      - source: acmeCo/a
+        resource: { table: a }
+        priority: 2
+        onIncompatibleSchemaChange: disableBinding
+`,
+    });
+    const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    expect(diagnostics.map((d) => [d.severity, d.code, d.pointer])).toEqual([
+      ['warning', 'ControlPlaneIgnored', '/collections/acmeCo~1a/expectPubId'],
+      ['warning', 'ControlPlaneIgnored', '/captures/acmeCo~1c/autoDiscover'],
+      ['warning', 'ControlPlaneIgnored', '/materializations/acmeCo~1m/sourceCapture'],
+      ['warning', 'ControlPlaneIgnored', '/materializations/acmeCo~1m/onIncompatibleSchemaChange'],
+      ['warning', 'ControlPlaneIgnored', '/materializations/acmeCo~1m/bindings/0/priority'],
+      ['warning', 'ControlPlaneIgnored', '/materializations/acmeCo~1m/bindings/0/onIncompatibleSchemaChange'],
+    ]);
+    expect(diagnostics[1].message).toContain('`autoDiscover` is ignored: Sluice does not discover');
+    expect(diagnostics[2].message).toContain(
+      'a collection added to that capture later needs a binding added here',
+    );
+    expect(catalog?.materializations['acmeCo/m'].bindings.map((b) => b.source.name)).toEqual(['acmeCo/a']);
+    expect(catalog?.captures['acmeCo/c'].bindings.map((b) => b.target)).toEqual(['acmeCo/a']);
   });
 
   it('checks a test step has exactly one of ingest or verify, and fixture files hold lists', async () => {

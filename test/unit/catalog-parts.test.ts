@@ -12,7 +12,12 @@ import {
   sortDiagnostics,
 } from '../../shared/catalog/diagnostics.ts';
 import { DurationError, parseDuration } from '../../shared/catalog/duration.ts';
-import { FLOW_SCHEMA, UNSUPPORTED, validateCatalogShape } from '../../shared/catalog/flow-schema.ts';
+import {
+  CONTROL_PLANE,
+  FLOW_SCHEMA,
+  UNSUPPORTED,
+  validateCatalogShape,
+} from '../../shared/catalog/flow-schema.ts';
 import { inspectDerivationModule } from '../../shared/catalog/module.ts';
 import {
   connectorImageName,
@@ -333,7 +338,7 @@ tests:
 
   it('the unsupported table names only properties the schema does not have', () => {
     const defs = (FLOW_SCHEMA as { $defs: Record<string, { properties?: Record<string, unknown> }> }).$defs;
-    for (const [def, props] of Object.entries(UNSUPPORTED)) {
+    for (const [def, props] of [...Object.entries(UNSUPPORTED), ...Object.entries(CONTROL_PLANE)]) {
       expect(defs[def], def).toBeDefined();
       for (const prop of Object.keys(props))
         expect(defs[def].properties?.[prop], `${def}.${prop}`).toBeUndefined();
