@@ -38,6 +38,7 @@ import { ingestUrlPath } from '../catalog/resource-paths.ts';
 import { Combiner } from '../combine/index.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
+import { explicitHashKey } from '../keys/hash.ts';
 import { type Router, routerOf } from '../keys/route.ts';
 import { metaUuid } from '../meta/uuid.ts';
 import type { Clock } from '../ports/blob.ts';
@@ -81,7 +82,8 @@ interface Route {
   collection: CollectionSpec;
   idFromHeader?: string;
   combinerOf: () => Combiner;
-  router: Router;
+  /** Set when shuffle keys narrow the collection's routing (catalog/routing.ts). */
+  router?: Router;
 }
 
 /**
@@ -184,7 +186,7 @@ export class HttpIngestCapture {
           idFromHeader:
             typeof resource.idFromHeader === 'string' ? resource.idFromHeader.toLowerCase() : undefined,
           combinerOf: () => new Combiner({ registry, collection, validate: false }),
-          router: routerOf(collection),
+          router: collection.routingKey ? routerOf(collection) : undefined,
         };
       });
     this.validators = new Map(
@@ -318,7 +320,8 @@ export class HttpIngestCapture {
       ? `${route.segments.join('/')}/${createHash('sha256').update(headerId).digest('hex').slice(0, 32)}`
       : undefined;
     for await (const c of combiner.drain(false)) {
-      const hashKey = route.router(c.doc);
+      // By the packed key the combiner already has, unless shuffle keys narrow the routing.
+      const hashKey = route.router ? route.router(c.doc) : explicitHashKey(c.key);
       out.push(
         source
           ? { hashKey, doc: c.doc, origin: formatOrigin(source, String(out.length).padStart(9, '0')) }
