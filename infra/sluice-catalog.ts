@@ -77,6 +77,7 @@ import {
   materializationSources,
 } from './plan.ts';
 import { parameterArn, scanSecrets, secretArn } from './secrets.ts';
+import { stackBudget } from './stack-budget.ts';
 
 export { DEFAULT_EVENT_SOURCE, type EventSourceSettings, type FailurePolicy } from './event-source.ts';
 
@@ -293,6 +294,10 @@ export class SluiceCatalog extends Construct {
       description: 'CloudWatch dashboard of this catalog',
     });
     new CfnOutput(this, 'StateTableName', { value: this.stateTable.tableName });
+    // Runs before CDK's own limit check, which would stop synth with only a count.
+    this.node.addValidation({
+      validate: () => stackBudget(this, Object.keys(this.catalog.collections).length),
+    });
   }
 
   private catalogName(): string {

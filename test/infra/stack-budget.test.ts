@@ -1,0 +1,38 @@
+/**
+ * A catalog too big for one CloudFormation stack (500 resources) fails synth with what the catalog
+ * costs and what to do, instead of CDK's bare count (infra/stack-budget.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { fixtureCatalog } from './fixture.ts';
+import { synth } from './support.ts';
+
+describe('stack budget', () => {
+  it('60 more collections: synth fails naming the count, the limit, the collections and a way out', () => {
+    const catalog = fixtureCatalog();
+    const base = catalog.collections['acme/orders'];
+    for (let i = 0; i < 60; i++) {
+      const name = `acme/table${i}`;
+      catalog.collections[name] = { ...structuredClone(base), name };
+    }
+    const n = Object.keys(catalog.collections).length;
+    expect(() => synth(catalog)).toThrow(
+      new RegExp(
+        `this catalog deploys as \\d+ CloudFormation resources, over the 500 one stack may hold, for ${n} collections \\(Persisters \\d+, Monitoring \\d+`,
+      ),
+    );
+    expect(() => synth(catalog)).toThrow(
+      /Split the catalog into parts that do not read one another’s collections/,
+    );
+  });
+
+  it('a catalog within the limit synthesizes', () => {
+    const catalog = fixtureCatalog();
+    const base = catalog.collections['acme/orders'];
+    for (let i = 0; i < 20; i++) {
+      const name = `acme/table${i}`;
+      catalog.collections[name] = { ...structuredClone(base), name };
+    }
+    const { template } = synth(catalog);
+    expect(Object.keys(template.toJSON().Resources).length).toBeLessThanOrEqual(500);
+  });
+});
