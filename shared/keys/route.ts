@@ -1,8 +1,8 @@
 /**
  * The shard a document is routed to, as every writer of a collection's journal and every reader that
  * re-derives where a document was routed (reshard lineage) must agree on it: the `ExplicitHashKey` of
- * its packed routing key (catalog/routing.ts: the collection key, or the part of it that every shuffle
- * key reading the collection shares).
+ * its packed routing key (catalog/routing.ts: the collection key, or the part of it that keeps a
+ * shuffle key's documents on one shard).
  */
 
 import type { CollectionSpec } from '../catalog/model.ts';
