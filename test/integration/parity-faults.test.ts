@@ -19,67 +19,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { isObject, type JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import type { CannedResponse, ProxiedCall, ProxyHooks } from '../../shared/local/sandbox/proxy.ts';
+import type { ProxiedCall, ProxyHooks } from '../../shared/local/sandbox/proxy.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import type { EngineSession } from '../../shared/testing/runner.ts';
 import { TestRunner } from '../../shared/testing/runner.ts';
 import { STEPS } from '../fixtures/parity/ledger/steps.ts';
 import { STEPS as SESSION_STEPS } from '../fixtures/parity/sessions/steps.ts';
 import { startAssembly } from '../support/assembly.ts';
+import { Faults, failedEntries, putEntries, throttled } from '../support/faults.ts';
 import { type PgFaultProxy, startPgFaultProxy } from '../support/pg-fault-proxy.ts';
 import { SLOW_DOWN } from './helpers.ts';
 import { bare, ingestBoth, type ParityFixture, startParity, view } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', import.meta.url));
-
-const throttled = (service: 'kinesis' | 'dynamodb'): CannedResponse => ({
-  status: 400,
-  headers: { 'content-type': `application/x-amz-json-1.${service === 'kinesis' ? 1 : 0}` },
-  body: JSON.stringify({
-    __type:
-      service === 'kinesis'
-        ? 'ProvisionedThroughputExceededException'
-        : 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
-    message: 'Rate exceeded (injected)',
-  }),
-});
-
-const failedEntries = (n: number): CannedResponse => ({
-  status: 200,
-  headers: { 'content-type': 'application/x-amz-json-1.1' },
-  body: JSON.stringify({
-    FailedRecordCount: n,
-    Records: Array.from({ length: n }, () => ({
-      ErrorCode: 'ProvisionedThroughputExceededException',
-      ErrorMessage: 'Rate exceeded for shard (injected)',
-    })),
-  }),
-});
-
-/** Injected faults by kind and function (`kind function` -> count). */
-class Faults {
-  readonly counts = new Map<string, number>();
-  readonly calls = new Map<string, number>();
-  /** Count a fault of `kind` on `fn` if fewer than `cap` fired yet. */
-  take(kind: string, fn: string, cap: number): boolean {
-    const k = `${kind} ${fn}`;
-    const n = this.counts.get(k) ?? 0;
-    if (n >= cap) return false;
-    this.counts.set(k, n + 1);
-    return true;
-  }
-  /** The n-th call (1-based) of `fn` seen after the emulator answered. */
-  nth(fn: string): number {
-    const n = (this.calls.get(fn) ?? 0) + 1;
-    this.calls.set(fn, n);
-    return n;
-  }
-  total(kind: string, fn?: string): number {
-    let t = 0;
-    for (const [k, n] of this.counts) if (k.startsWith(`${kind} `) && (!fn || k === `${kind} ${fn}`)) t += n;
-    return t;
-  }
-}
 
 /**
  * The AWS faults, on the functions' calls through the runner's proxies (`names`: function name -> task
@@ -95,8 +47,7 @@ function faultHooks(faults: Faults, names: Map<string, string>, runner: () => As
       if (a === 'kinesis:PutRecords' && faults.take('kinesis-throttle', l, 1)) return throttled('kinesis');
       // Every entry of a PutRecords refused (FailedRecordCount = all; nothing appended).
       if (a === 'kinesis:PutRecords' && faults.take('kinesis-failed-entries', l, 2)) {
-        const n = (JSON.parse(c.call.body.toString()) as { Records: unknown[] }).Records.length;
-        return failedEntries(n);
+        return failedEntries(putEntries(c));
       }
       if (a === 's3:PutObject' && faults.take('s3-slowdown', l, 2)) return SLOW_DOWN;
       if (c.service === 'dynamodb' && l.startsWith('persister:') && faults.take('dynamodb-throttle', l, 2))

@@ -9,6 +9,7 @@ import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { uuidTime } from '../../shared/meta/uuid.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import type { EngineSession } from '../../shared/testing/runner.ts';
+import { STEPS } from '../fixtures/parity/inventory/steps.ts';
 import { bare, ingestBoth, type ParityFixture, startBoth, startParity, view } from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/inventory/flow.yaml', import.meta.url));
@@ -25,100 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fx?.stop();
 });
-
-type Step = { collection: 'parity/items' | 'parity/moves'; docs: JsonObject[] };
-
-const item = (sku: string, warehouse: string, rest: JsonObject = {}): JsonObject => ({
-  sku,
-  warehouse,
-  _meta: { op: 'c' },
-  ...rest,
-});
-const del = (sku: string, warehouse: string): JsonObject => ({ sku, warehouse, _meta: { op: 'd' } });
-const move = (id: string, sku: string, site: string, kind: string, qty: number, at: string): JsonObject => ({
-  id,
-  sku,
-  site,
-  kind,
-  qty,
-  at: `2026-03-${at}Z`,
-});
-
-/** The scenario: each step one transaction (one ingest request; one ingest step offline). */
-const STEPS: Step[] = [
-  {
-    collection: 'parity/items',
-    docs: [
-      item('a1', 'north', {
-        name: 'Anvil',
-        qty: 3,
-        worth: '10.25',
-        labels: { add: { heavy: 1 } },
-        notes: ['new'],
-        cheapest: { price: 40, supplier: 'acme', seen: 1 },
-        peak: { level: 3, hits: 1 },
-      }),
-      item('b2', 'east', { name: 'Bolt', qty: 100, worth: 5 }),
-      item('c3', 'south', { name: 'Crate', qty: 1, labels: { add: { wood: 1, big: 1 } }, notes: ['a'] }),
-      item('d4', 'north', { name: 'Drill', qty: 2, worth: '1.5' }),
-      item('e5', 'south', { name: 'Easel', qty: 9, notes: ['x'] }),
-    ],
-  },
-  {
-    collection: 'parity/moves',
-    docs: [
-      move('m1', 'a1', 'north', 'in', 10, '01T10:00:00'),
-      move('m2', 'a1', 'east', 'in', 99, '01T11:00:00'),
-      move('m3', 'a1', 'south', 'out', 4, '02T09:00:00'),
-      move('m4', 'a1', 'east', 'out', 4, '02T10:00:00'),
-      move('m5', 'b2', 'north', 'audit', 6, '03T00:00:00'),
-      move('m6', 'c3', 'south', 'in', 7, '03T01:00:00'),
-    ],
-  },
-  {
-    collection: 'parity/items',
-    docs: [
-      item('a1', 'north', {
-        qty: 2,
-        worth: '0.75',
-        labels: { add: { heavy: 1, iron: 1 } },
-        notes: ['restocked'],
-        cheapest: { price: 40, supplier: 'bolts-r-us', seen: 1 },
-        peak: { level: 1, hits: 5 },
-      }),
-      del('b2', 'east'),
-      item('c3', 'south', { labels: { remove: { big: 1 } }, cheapest: { price: 9, supplier: 'x' } }),
-    ],
-  },
-  {
-    collection: 'parity/items',
-    // b2 comes back in another warehouse; a1 goes; d4 is deleted and re-created in one transaction.
-    docs: [
-      item('b2', 'south', { name: 'Bolt (boxed)', qty: 7 }),
-      del('a1', 'north'),
-      del('d4', 'north'),
-      item('d4', 'south', { name: 'Drill v2', qty: 1, worth: 2 }),
-    ],
-  },
-  {
-    collection: 'parity/moves',
-    docs: [
-      move('m7', 'b2', 'south', 'in', 12, '04T08:00:00'),
-      move('m8', 'b2', 'south', 'out', 5, '04T09:00:00'),
-      move('m9', 'd4', 'east', 'in', 3, '04T10:00:00'),
-      move('m10', 'c3', 'north', 'out', 2, '05T10:00:00'),
-    ],
-  },
-  {
-    collection: 'parity/items',
-    docs: [
-      item('a1', 'north', { name: 'Anvil II', qty: 1, notes: ['again'], peak: { level: 2, hits: 1 } }),
-      item('c3', 'south', { qty: 4, peak: { level: 1, hits: 1 } }),
-      // deleted for good: a soft-deleted row stays, a hard-deleted one goes
-      del('e5', 'south'),
-    ],
-  },
-];
 
 function byKey(docs: JsonObject[], key: (d: JsonObject) => string): Record<string, JsonObject> {
   return Object.fromEntries(docs.map((d) => [key(d), d]));
