@@ -68,7 +68,10 @@ export interface EsmOptions {
   meter?: UsageMeter;
   memoryMb?: number;
   now?: () => number;
-  /** Called before each checkpoint write; a crash test throws here to die "after the effect, before the checkpoint". */
+  /**
+   * Called before each checkpoint write; a crash test throws here: a CrashError to die "after the effect,
+   * before the checkpoint", a CheckpointLostError to lose only that checkpoint (the batch comes again).
+   */
   beforeCheckpoint?: (shardId: string, lastSequence: string) => void | Promise<void>;
   /** Observer for the terminal view and tests. */
   onEvent?: (e: EsmEvent) => void;
@@ -115,6 +118,20 @@ export class CrashError extends SluiceError {
   constructor(readonly point: string) {
     super(`injected crash at ${point}`);
     this.name = 'CrashError';
+  }
+}
+
+/**
+ * Thrown by a `beforeCheckpoint` hook: the poller that ran the batch died after the function returned,
+ * before it stored the checkpoint, and another poller took the shard over from the stored checkpoint —
+ * Lambda then delivers the batch, fully applied, again. The mapping lives on (unlike CrashError): the
+ * shard's next poll starts from the last checkpoint written, so a test sees the redelivery at once.
+ */
+export class CheckpointLostError extends SluiceError {
+  readonly code = 'InjectedCheckpointLoss';
+  constructor(readonly point: string) {
+    super(`injected loss of the checkpoint at ${point}`);
+    this.name = 'CheckpointLostError';
   }
 }
 
@@ -202,6 +219,8 @@ export class EventSourceMapping {
     millisBehindLatest: 0,
     /** Age of the last delivered record when it was delivered (Lambda's IteratorAge); 0 when idle. */
     iteratorAgeMs: 0,
+    /** Checkpoints lost by injection (CheckpointLostError): batches delivered again. */
+    lostCheckpoints: 0,
   };
 
   /** Puts seen so far (nudge() counts them): a wait started before the latest put ends at once. */
@@ -398,10 +417,18 @@ export class EventSourceMapping {
     return recordsToEvent(records, this.o.streamArn, this.o.task);
   }
 
-  private async checkpoint(s: ShardState, seq: string): Promise<void> {
-    await this.o.beforeCheckpoint?.(s.info.shardId, seq);
+  /** Store the shard's checkpoint; false when it was lost (CheckpointLostError): stop, deliver again. */
+  private async checkpoint(s: ShardState, seq: string): Promise<boolean> {
+    try {
+      await this.o.beforeCheckpoint?.(s.info.shardId, seq);
+    } catch (e) {
+      if (!(e instanceof CheckpointLostError)) throw e;
+      this.stats.lostCheckpoints++;
+      return false;
+    }
     await this.o.checkpoints.putCheckpoint(this.checkpointTask, s.info.shardId, padSequence(seq));
     s.checkpoint = seq;
+    return true;
   }
 
   /**
@@ -455,8 +482,8 @@ export class EventSourceMapping {
         this.halts.delete(s.info.shardId);
         this.stats.records += pending.length;
         this.stats.docs += countDocs(pending);
-        await this.checkpoint(s, pending.at(-1)!.sequenceNumber);
-        return true;
+        // A lost checkpoint: the next poll reads from the stored one (nothing after it may be delivered now).
+        return this.checkpoint(s, pending.at(-1)!.sequenceNumber);
       }
       this.stats.errors++;
       this.lastError = error;
@@ -464,7 +491,7 @@ export class EventSourceMapping {
         // Everything before the first failed record succeeded: checkpoint it, retry from the failure.
         this.stats.records += failedFrom;
         this.stats.docs += countDocs(pending.slice(0, failedFrom));
-        await this.checkpoint(s, pending[failedFrom - 1].sequenceNumber);
+        if (!(await this.checkpoint(s, pending[failedFrom - 1].sequenceNumber))) return false;
         pending = pending.slice(failedFrom);
         attempt++;
       } else if ((this.o.bisectOnError ?? true) && pending.length > 1) {

@@ -2,6 +2,7 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { MemoryJournal, MemoryStateStore } from '../../shared/adapters/memory.ts';
 import {
+  CheckpointLostError,
   CrashError,
   type EsmOptions,
   EventSourceMapping,
@@ -215,6 +216,33 @@ describe('event-source-mapping emulator', () => {
     });
     await restarted.drain();
     expect(second).toEqual([3, 4, 5]);
+  });
+
+  it('a lost checkpoint (the poller died after the function returned) redelivers the batch, and the mapping goes on', async () => {
+    const journal = await fill(6, 1);
+    const state = new MemoryStateStore();
+    const seen: number[][] = [];
+    let checkpoints = 0;
+    const esm = mappingOf(journal, {
+      checkpoints: state,
+      batchSize: 3,
+      handler: async (e) => {
+        seen.push(docsOf(e));
+      },
+      beforeCheckpoint: () => {
+        if (++checkpoints === 2) throw new CheckpointLostError('second batch');
+      },
+    });
+    await esm.drain();
+    // The second batch, fully applied, came again; nothing after it was delivered before it.
+    expect(seen).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+      [3, 4, 5],
+    ]);
+    expect(esm.stats.lostCheckpoints).toBe(1);
+    const last = (await journal.read('c', 'shardId-000000000000', undefined, 100)).records[5].sequenceNumber;
+    expect((await state.getCheckpoint('esm:t:c', 'shardId-000000000000'))?.replace(/^0+/, '')).toBe(last);
   });
 
   it('records older than MaximumRecordAgeInSeconds go to the on-failure destination', async () => {

@@ -258,7 +258,7 @@ export class AssemblyRunner {
           const task = this.tasks.find((x) => x.fn.name === fn.name);
           meterCall(task ? [this.meter, task.meter] : this.meter, c, status, body);
           if (status === 200) this.nudgeReaders(c);
-          hooks?.after?.(c, status, body);
+          return hooks?.after?.(c, status, body);
         },
         denied: (c: ProxiedCall, r: IamRequest) => {
           const message = `AccessDenied: ${label} may not ${r.action} on ${r.resource}`;

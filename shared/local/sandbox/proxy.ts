@@ -32,11 +32,30 @@ export interface CannedResponse {
   body: string;
 }
 
+/**
+ * What an `after` hook may do to the answer of a call the emulator applied: `reset` destroys the
+ * client's connection instead of answering (the caller sees ECONNRESET, "socket hang up"); `hang` keeps
+ * the connection silent for HANG_MS, then destroys it (an answer that never comes, as when a load
+ * balancer or NAT drops an idle connection). Both leave the caller unable to tell whether the call took
+ * effect — a fault a status code cannot express, and the one that retries must survive.
+ */
+export type LostAnswer = 'reset' | 'hang';
+
+/** How long a `hang` keeps the caller waiting before its connection is dropped. */
+export const HANG_MS = 300;
+
 export interface ProxyHooks {
-  /** Before forwarding: return a response to answer with it instead (fault injection). */
-  before?: (c: ProxiedCall) => CannedResponse | undefined;
-  /** After the emulator answered (metering; crash injection). */
-  after?: (c: ProxiedCall, status: number, responseBody: Buffer) => void;
+  /**
+   * Before forwarding: return a response to answer with it instead (fault injection). May be async: a
+   * test may apply part of the call itself first (a partial PutRecords).
+   */
+  before?: (c: ProxiedCall) => CannedResponse | undefined | Promise<CannedResponse | undefined>;
+  /**
+   * After the emulator answered (metering; crash injection). Returning a LostAnswer drops the answer on
+   * the wire instead of sending it; throwing answers 500.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: observing hooks (metering, most tests) return nothing
+  after?: (c: ProxiedCall, status: number, responseBody: Buffer) => LostAnswer | undefined | void;
   /** A denied call (the terminal shows it; tests assert it). */
   denied?: (c: ProxiedCall, denied: IamRequest) => void;
 }
@@ -72,6 +91,11 @@ export class FunctionProxy {
     this.server = createServer((req, res) => {
       void this.handle(req).then(
         (r) => {
+          if (r.lost === 'reset') return req.socket.destroy();
+          if (r.lost === 'hang') {
+            setTimeout(() => req.socket.destroy(), HANG_MS).unref();
+            return;
+          }
           res.writeHead(r.status, r.headers);
           res.end(r.body);
         },
@@ -86,9 +110,12 @@ export class FunctionProxy {
     this.port = (this.server.address() as AddressInfo).port;
   }
 
-  private async handle(
-    req: IncomingMessage,
-  ): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer | string }> {
+  private async handle(req: IncomingMessage): Promise<{
+    status: number;
+    headers: Record<string, string | string[]>;
+    body: Buffer | string;
+    lost?: LostAnswer;
+  }> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
@@ -124,11 +151,11 @@ export class FunctionProxy {
         }
       }
     }
-    const canned = this.o.hooks?.before?.(pc);
+    const canned = await this.o.hooks?.before?.(pc);
     if (canned) return canned;
     const res = await forward(this.o.upstream[service], req, call);
-    this.o.hooks?.after?.(pc, res.status, res.body);
-    return res;
+    const lost = this.o.hooks?.after?.(pc, res.status, res.body);
+    return lost ? { ...res, lost } : res;
   }
 
   async stop(): Promise<void> {
