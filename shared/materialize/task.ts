@@ -202,9 +202,13 @@ export class MaterializeTask {
       // stale view (its commit was fenced off) must not ride along with a later commit.
       b.resetPending = false;
       const suffix = `#${b.id}@${b.backfill}`;
-      b.tracked = Object.keys(this.checkpoint).some(
-        (k) => k.startsWith(`${b.collection.name}/`) && k.endsWith(suffix),
-      );
+      // Tracked from the moment its backfill got past the fragments, not only once it has positions of
+      // its own: a backfill that found no fragments and no positions to catch up to commits none, and an
+      // instance that took the binding for untracked then advanced only the shared positions, so a batch
+      // delivered again to a tracked instance (skipping by its own positions, none) was applied twice.
+      b.tracked =
+        this.checkpoint[`${FRAGMENTS_DONE}${b.id}`] === pad(b.backfill) ||
+        Object.keys(this.checkpoint).some((k) => k.startsWith(`${b.collection.name}/`) && k.endsWith(suffix));
     }
   }
 

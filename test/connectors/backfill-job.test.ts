@@ -267,6 +267,26 @@ describe('backfill as a job', () => {
     expect(await w.table()).toEqual(w.oracle());
   });
 
+  it('an instance that opened after a backfill that left no positions of its own, then a batch delivered again to the leader: nothing applied twice', async () => {
+    // Nothing persisted yet: the backfill commits its markers and no position of the binding's own.
+    const w = await world('orders_job_views');
+    await fill(w, 0, 30);
+    const job = { lease: w.lease(), pollMs: 50 };
+    const [s0, s1] = w.shards as [string, string];
+    const leader = await w.task(job);
+    expect(await leader.runBackfillJob()).toBe(true);
+    // A second instance cold-starts now, and applies shard 1's batch.
+    const other = await w.task(job);
+    const [first1] = await w.batches(s1, 100);
+    await other.onBatch(first1 as DocBatch);
+    for (const batch of await w.batches(s0, 100)) await leader.onBatch(batch);
+    // Shard 1's checkpoint was lost (the poller died after the function returned): the batch comes again,
+    // to the leader this time.
+    await leader.onBatch(first1 as DocBatch);
+    await Promise.all([leader.close(), other.close()]);
+    expect(await w.table()).toEqual(w.oracle());
+  });
+
   it('a backfill killed midway resumes from its progress without reading completed fragments again', async () => {
     const w = await world('orders_job_resume');
     await fill(w, 0, 150);
