@@ -59,6 +59,7 @@ import type {
   MaterializeConnector,
   MaterializeConnectorContext,
   MaterializeTransaction,
+  StoreDoc,
 } from '../materialize/connector.ts';
 import { pruneApplied, stampApplied } from '../ports/state.ts';
 import { spillPrefix, stateTaskId, taskPartition } from '../ports/state-partitions.ts';
@@ -360,7 +361,18 @@ export class DynamoDbConnector implements MaterializeConnector {
     for (const { binding, docs } of txn.bindings) {
       if (docs.length === 0) continue;
       const table = await this.table(binding, docs[0].key);
-      const results = await mapLimit(docs, 16, async (d) => {
+      // Keys are written concurrently, a key's documents one after the other, in order: a delta-updates
+      // binding may hold several of one key (a deletion, then the key created again), and a write whose
+      // answer was lost is sent again by the SDK — sent concurrently, the deletion re-sent could land
+      // after the creation and leave the item deleted.
+      const byKey = new Map<string, StoreDoc[]>();
+      for (const d of docs) {
+        const k = JSON.stringify(d.key);
+        const same = byKey.get(k);
+        if (same) same.push(d);
+        else byKey.set(k, [d]);
+      }
+      const write = async (d: StoreDoc): Promise<boolean> => {
         const loadedAt = this.loadedAt.get(`${binding}|${JSON.stringify(d.key)}`);
         let applied = d.applied;
         let at: Record<string, number> | undefined;
@@ -398,7 +410,13 @@ export class DynamoDbConnector implements MaterializeConnector {
         if (applied !== undefined) meta[APPLIED_ATTR] = canonical(applied);
         if (at !== undefined) meta[APPLIED_AT_ATTR] = JSON.stringify(at);
         return table.put(await this.itemOf(binding, d.key, d.doc, meta), condition);
-      });
+      };
+      const writeKey = async (same: StoreDoc[]) => {
+        const oks: boolean[] = [];
+        for (const d of same) oks.push(await write(d));
+        return oks;
+      };
+      const results = (await mapLimit([...byKey.values()], 16, writeKey)).flat();
       const failed = results.filter((ok) => !ok).length;
       if (failed > 0)
         throw new DynamoConnectorError(

@@ -6,7 +6,12 @@
  */
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AwsClients } from '../../shared/adapters/clients.ts';
+import {
+  type AwsClients,
+  destroyClients,
+  EMULATOR_CREDENTIALS,
+  makeClients,
+} from '../../shared/adapters/clients.ts';
 import { DynamoStateStore, DynamoTable } from '../../shared/adapters/dynamodb.ts';
 import { S3BlobStore } from '../../shared/adapters/s3.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
@@ -68,7 +73,7 @@ const schema: Json = {
 const loc = { file: '/fixtures/flow.yaml', line: 1, col: 1, pointer: '' };
 const NAME = 'acme/logs-to-dynamo';
 
-function catalogOf(table: string): BuiltCatalog {
+function catalogOf(table: string, resource: JsonObject = { table }): BuiltCatalog {
   return {
     root: '/fixtures/flow.yaml',
     schemas: { [URI]: schema },
@@ -84,7 +89,7 @@ function catalogOf(table: string): BuiltCatalog {
     },
     captures: {},
     materializations: {
-      [NAME]: materialization(NAME, 'materialize-dynamodb', {}, [{ table }], 'acme/logs'),
+      [NAME]: materialization(NAME, 'materialize-dynamodb', {}, [resource], 'acme/logs'),
     },
     tests: {},
     storageMappings: {},
@@ -337,5 +342,51 @@ describe('materialize-dynamodb: checkpoints', () => {
     expect((await connector.open()).checkpoint).toEqual({ [base]: pos(4), [own]: pos(6) });
     await connector.commit({ bindings: [], checkpoint: { [base]: pos(10), [own]: pos(10) } });
     expect((await connector.open()).checkpoint).toEqual({ [base]: pos(10), [own]: pos(10) });
+  });
+});
+
+describe('materialize-dynamodb: delta updates', () => {
+  it("a key's deltas of one transaction land in order, even when the first one's answer is lost and it is sent again", async () => {
+    const table = uniqueName('deltas');
+    const catalog = catalogOf(table, { table, delta_updates: true });
+    const spec = catalog.materializations[NAME];
+    // A client whose first write of a deletion delta is applied, then its answer lost: the SDK sends it
+    // again a little later (what a reset connection or a 500 after the write leads to).
+    const own = makeClients({
+      region: 'us-east-1',
+      endpoints: emulators.endpoints,
+      credentials: EMULATOR_CREDENTIALS,
+    });
+    let resent = 0;
+    own.dynamodb.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { TableName?: string; Item?: unknown };
+        const deletion = JSON.stringify(input.Item ?? null).includes('"op":{"S":"d"}');
+        if (context.commandName !== 'PutItemCommand' || input.TableName !== table || !deletion || resent > 0)
+          return next(args);
+        resent++;
+        await next(args);
+        await new Promise((r) => setTimeout(r, 300));
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    try {
+      const connector = new DynamoDbConnector({ spec, catalog, client: own.dynamodb });
+      const task = new MaterializeTask(spec, catalog, new SchemaRegistry(catalog.schemas), connector);
+      await task.open();
+      // Deleted and created again in one transaction: two deltas of the key, the deletion first.
+      await task.onBatch(
+        batch(1, [
+          { id: 'a', title: 'old', _meta: { op: 'd' } },
+          { id: 'a', title: 'new' },
+        ]),
+      );
+      expect(resent).toBe(1);
+      const items = await connector.items(0);
+      expect(items.map((i) => i[DOCUMENT_ATTR])).toEqual([{ id: 'a', title: 'new' }]);
+    } finally {
+      destroyClients(own);
+    }
   });
 });
