@@ -11,8 +11,9 @@
  *   silent until dropped);
  * - dynamodb-throttle: the derivations' and the DynamoDB materialization's calls throttled before;
  * - dynamodb-reset / dynamodb-hang: conditional writes (PutItem, UpdateItem, DeleteItem) applied, then
- *   their answer lost, on the derivation's state, the materializations (items, tombstones, checkpoints,
- *   backfill lease) and the persisters;
+ *   their answer lost (the SDK sends them again and meets its own write's condition), once per task and
+ *   action: the derivation's state, the materializations' items, deletions, checkpoints and backfill
+ *   lease, the persisters' views;
  * - s3-written-500 / s3-reset: a PutObject (fragments) written, then answered 500 or its connection reset;
  * - checkpoint-lost: the event-source mapping's checkpoint lost after the function returned (the poller
  *   died): the batch, fully applied, is delivered again, on every task a mapping drives.
@@ -106,8 +107,9 @@ function gapHooks(
         if (faults.take('kinesis-hang', l, 1)) return 'hang';
       }
       if (conditionalWrite(c) && /^(derivation|materialization|persister):/.test(l)) {
-        if (faults.take('dynamodb-reset', l, 2)) return 'reset';
-        if (faults.take('dynamodb-hang', l, 1)) return 'hang';
+        // Per action, so that each kind of conditional write (items, tombstones, checkpoints, leases) meets it.
+        if (faults.take('dynamodb-reset', `${l} ${a}`, 1)) return 'reset';
+        if (faults.take('dynamodb-hang', `${l} ${a}`, 1)) return 'hang';
       }
       if (a === 's3:PutObject') {
         if (faults.take('s3-written-500', l, 1)) throw new Error('answer lost (injected)');
@@ -225,9 +227,13 @@ describe('parity under the uncovered faults: offline engine vs the deployed asse
       expect(faults.total('kinesis-partial', w), `kinesis-partial ${w}`).toBeGreaterThan(0);
     for (const t of dynamoTasks)
       expect(faults.total('dynamodb-throttle', t), `dynamodb-throttle ${t}`).toBeGreaterThan(0);
+    // Its items (PutItem), deletions (DeleteItem) and checkpoints (UpdateItem), all conditional.
     const mat = 'materialization:parity/to-dynamo';
-    expect(faults.total('dynamodb-reset', mat), `dynamodb-reset ${mat}`).toBeGreaterThan(0);
-    expect(faults.total('dynamodb-hang', mat), `dynamodb-hang ${mat}`).toBeGreaterThan(0);
+    for (const a of ['PutItem', 'DeleteItem', 'UpdateItem'])
+      for (const kind of ['dynamodb-reset', 'dynamodb-hang'])
+        expect(faults.total(kind, `${mat} dynamodb:${a}`), `${kind} ${mat} ${a} in ${fired}`).toBeGreaterThan(
+          0,
+        );
     for (const w of writers)
       for (const kind of ['kinesis-reset', 'kinesis-hang'])
         expect(faults.total(kind, w), `${kind} ${w} in ${fired}`).toBeGreaterThan(0);

@@ -109,9 +109,12 @@ export class Faults {
     this.calls.set(fn, n);
     return n;
   }
+  /** Faults of `kind` (on `fn`, or on `fn <more>`: a test may count per function and call). */
   total(kind: string, fn?: string): number {
     let t = 0;
-    for (const [k, n] of this.counts) if (k.startsWith(`${kind} `) && (!fn || k === `${kind} ${fn}`)) t += n;
+    for (const [k, n] of this.counts)
+      if (k.startsWith(`${kind} `) && (!fn || k === `${kind} ${fn}` || k.startsWith(`${kind} ${fn} `)))
+        t += n;
     return t;
   }
   /** What happened when (faults, and whatever a test notes), for a failing run's report. */
