@@ -309,11 +309,11 @@ describe('parity under the uncovered faults: offline engine vs the deployed asse
   it('the faults fired', () => {
     const { faults } = run!;
     const fired = JSON.stringify(faults.summary());
-    // The derivation publishes and keeps its SQLite state in DynamoDB (conditional writes). Its appends
-    // are never partial here: every account of the scenario hashes to one shard of parity/activity.
+    // The derivation publishes and keeps its SQLite state in DynamoDB (conditional writes). Appends are
+    // never partial here (each call holds one record): every account of the scenario hashes to one shard,
+    // and transfers, read by a stateful derivation shuffled on /from, are routed to one shard.
     for (const kind of ['dynamodb-throttle', 'dynamodb-reset', 'dynamodb-hang'])
       expect(faults.total(kind, derivation), `${kind} ${derivation} in ${fired}`).toBeGreaterThan(0);
-    expect(faults.total('kinesis-partial', 'capture:parity/ingest')).toBeGreaterThan(0);
     for (const kind of ['s3-written-500', 's3-reset']) expect(faults.total(kind), kind).toBeGreaterThan(0);
     expectCheckpointsLost(run!);
   });
