@@ -141,18 +141,19 @@ async function runUnderFaults(
   const fx = await startParity(catalogPath, database);
   const faults = new Faults();
   const names = new Map<string, string>();
+  let runner: AssemblyRunner | undefined;
   try {
     const offline = await (
       await TestRunner.create(fx.catalog, new SchemaRegistry(fx.catalog.schemas))
     ).session();
-    const runner: AssemblyRunner = await startAssembly(fx.catalog, {
+    runner = await startAssembly(fx.catalog, {
       dataDir: fx.dataDir,
-      hooks: gapHooks(faults, names, () => runner, targets),
-      // Every second checkpoint of each task lost, twice at most: its batch comes again, fully applied.
+      hooks: gapHooks(faults, names, () => runner!, targets),
       onEvent: (task, e) => {
         if (e.kind === 'invoke')
           faults.note(`invoke ${task} ${e.shardId} ${e.records} records${e.ok ? '' : ` failed: ${e.error}`}`);
       },
+      // Every second checkpoint of each task lost, twice at most: its batch comes again, fully applied.
       beforeCheckpoint: (task) => {
         if (faults.nth(`checkpoint ${task}`) % 2 === 0 && faults.take('checkpoint-lost', task, 2))
           throw new CheckpointLostError(task);
@@ -163,6 +164,7 @@ async function runUnderFaults(
     await ingestBoth({ offline, runner }, steps, (step) => after?.(step, run) ?? Promise.resolve());
     return run;
   } catch (e) {
+    await runner?.stop();
     await fx.stop();
     throw e;
   }
