@@ -208,9 +208,19 @@ export class SchemaRegistry {
     ajv.addKeyword({ keyword: 'redact', metaSchema: REDACT_META_SCHEMA });
     ajv.addVocabulary(ANNOTATION_KEYWORDS);
     for (const [key, id] of this.internal) {
+      const schema = rootAnchorAsDef(this.resources.get(id)!);
       try {
-        ajv.addSchema(rootAnchorAsDef(this.resources.get(id)!) as object);
+        ajv.addSchema(schema as object);
       } catch (e) {
+        // addSchema checked it against the meta-schema: again, for an error that names the keyword where
+        // it was written (ajv's own "schema is invalid: data/properties/x/type must be …" says neither
+        // where nor what). Only on failure, so a valid schema is checked once.
+        const invalid =
+          ajv.validateSchema(schema as object) === false && metaSchemaError(schema, ajv.errors ?? []);
+        if (invalid) {
+          const uri = key.includes('#') ? key : `${key}#${invalid.pointer}`;
+          throw new SchemaError('InvalidSchema', uri, invalid.detail);
+        }
         throw new SchemaError('InvalidSchema', key, (e as Error).message);
       }
     }
@@ -288,6 +298,51 @@ export class SchemaRegistry {
   node(uri: string) {
     return this.graph.get(this.resolve(uri));
   }
+}
+
+/**
+ * The meta-schema error that says most: at the deepest schema location that failed (ajv also reports
+ * the `anyOf` around alternatives), what was written there and what each alternative allows, as
+ * `` `type` is "strin"; allowed: one of "array", "boolean", … , or an array ``.
+ */
+function metaSchemaError(
+  schema: Json,
+  errors: readonly ErrorObject[],
+): { pointer: string; detail: string } | undefined {
+  const specific = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
+  if (specific.length === 0) return undefined;
+  const depth = (e: ErrorObject) => (e.instancePath === '' ? 0 : e.instancePath.split('/').length);
+  const deepest = Math.max(...specific.map(depth));
+  const at = specific.filter((e) => depth(e) === deepest);
+  const pointer = at[0].instancePath;
+  const tokens = pointer.split('/').slice(1);
+  const keyword = tokens.length > 0 ? tokens[tokens.length - 1].replace(/~1/g, '/').replace(/~0/g, '~') : '';
+  let found: Json | undefined = schema;
+  for (const t of tokens) {
+    const token = t.replace(/~1/g, '/').replace(/~0/g, '~');
+    found = isObject(found) ? found[token] : Array.isArray(found) ? found[Number(token)] : undefined;
+  }
+  const allowed = [
+    ...new Set(
+      at
+        .filter((e) => e.instancePath === pointer)
+        .map((e) => {
+          if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
+            return `one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+          }
+          if (e.keyword === 'type') {
+            return String(e.params.type)
+              .split(',')
+              .map((t) => `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`)
+              .join(' or ');
+          }
+          return (e.message ?? `passes "${e.keyword}"`).replace(/^must (be )?/, '');
+        }),
+    ),
+  ];
+  const what = keyword === '' ? 'the schema' : /^\d+$/.test(keyword) ? `item ${keyword}` : `\`${keyword}\``;
+  const shown = found === undefined ? 'missing' : JSON.stringify(found);
+  return { pointer, detail: `${what} is ${shown}; allowed: ${allowed.join(', or ')}` };
 }
 
 /**

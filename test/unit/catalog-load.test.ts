@@ -242,7 +242,8 @@ const BROKEN: Expected[] = [
   ['PartitionWrongType', 'keys.flow.yaml', 27, 16, '/collections/acmeCo~1keys~1bad/projections/by_size'],
   ['SchemaNotObject', 'keys.flow.yaml', 29, 13, '/collections/acmeCo~1keys~1not-object/schema'],
   ['SchemaNotFound', 'keys.flow.yaml', 32, 13, '/collections/acmeCo~1keys~1fragment/schema'],
-  ['SchemaInvalid', 'keys.flow.yaml', 35, 13, '/collections/acmeCo~1keys~1invalid-schema/schema'],
+  // At the keyword that is wrong, not the schema around it.
+  ['SchemaInvalid', 'keys.flow.yaml', 35, 21, '/collections/acmeCo~1keys~1invalid-schema/schema/type'],
   ['IngestDocumentInvalid', 'keys.flow.yaml', 44, 13, '/tests/acmeCo~1tests~1anvils/0/ingest/documents/1'],
   ['TestVerifyOrder', 'keys.flow.yaml', 52, 13, '/tests/acmeCo~1tests~1anvils/2/verify/documents/1'],
   [
@@ -378,6 +379,9 @@ describe('a broken catalog', async () => {
       `collection \`acmeCo/widgets\` is defined in ${relative(process.cwd(), join(dir, 'structure.flow.yaml'))}, which this file does not import`,
     );
     expect(msg('Unsupported', '/python')).toContain('Python derivations are not supported');
+    expect(msg('SchemaInvalid', '~1invalid-schema/schema/type')).toBe(
+      '`type` is "objekt"; allowed: one of "array", "boolean", "integer", "null", "number", "object", "string", or an array',
+    );
     // Connector configs and resources are checked against the connector registry's schemas.
     expect(msg('InvalidConnectorConfig', '/config/retries')).toBe(
       'materialize-webhook config: unknown property "retries"; allowed: address, headers, signingSecret, maxRetries, batchSize, timeoutMs',
