@@ -5,7 +5,7 @@
  */
 import { CombineError, type Combiner } from '../shared/combine/index.ts';
 import type { Json } from '../shared/json/types.ts';
-import { SchemaValidationError } from '../shared/schema/registry.ts';
+import { describeViolation, SchemaValidationError } from '../shared/schema/registry.ts';
 import type { InputProblem } from './combine-input.ts';
 
 /** Documents parsed before they are added (see Combiner.addMany). */
@@ -15,7 +15,8 @@ const BATCH = 256;
 export function describe(e: unknown): string[] {
   if (e instanceof SchemaValidationError) {
     return e.violations.map(
-      (v) => `${v.instancePath || '/'}: ${v.message} (keyword "${v.keyword}", schema ${v.schemaPath})`,
+      (v) =>
+        `${describeViolation(v).replace(/^\(root\):/, '/:')} (keyword "${v.keyword}", schema ${v.schemaPath})`,
     );
   }
   if (e instanceof CombineError) {

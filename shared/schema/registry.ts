@@ -34,6 +34,8 @@ export interface SchemaViolation {
   schemaPath: string;
   message: string;
   params: Record<string, unknown>;
+  /** The value found at `instancePath`, as a message shows it, for keywords about a value (`type`, `enum`, `minimum`, ...). */
+  found?: string;
 }
 
 export interface ValidationContext {
@@ -65,28 +67,75 @@ export class SchemaValidationError extends SluiceError {
     if (context.collection !== undefined) subject += ` of ${context.collection}`;
     else if (context.uri !== undefined) subject += ` (schema ${context.uri})`;
     const what = violations
-      .map((v) => {
-        let msg = `${v.instancePath || '(root)'}: ${v.message}`;
-        if (v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string') {
-          msg += ` (${JSON.stringify(v.params.additionalProperty)})`;
-        } else if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
-          msg += ` ${JSON.stringify(v.params.allowedValues)}`;
-        }
-        return `${msg} (keyword "${v.keyword}", schema ${v.schemaPath})`;
-      })
+      .map((v) => `${describeViolation(v)} (keyword "${v.keyword}", schema ${v.schemaPath})`)
       .join('; ');
     return `${subject}: ${what || 'does not validate'}`;
   }
 }
 
-function toViolation(e: ErrorObject): SchemaViolation {
-  return {
+/**
+ * One violation as messages show it: where, what is allowed, what was found:
+ * `/amount: must be number, found "2"`, `/status: must be equal to one of the allowed values ["a","b"], found "c"`,
+ * `(root): must NOT have additional properties ("colour")`.
+ */
+export function describeViolation(v: SchemaViolation): string {
+  let msg = `${v.instancePath || '(root)'}: ${v.message}`;
+  if (v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string') {
+    msg += ` (${JSON.stringify(v.params.additionalProperty)})`;
+  } else if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
+    msg += ` ${JSON.stringify(v.params.allowedValues)}`;
+  }
+  return v.found === undefined ? msg : `${msg}, found ${v.found}`;
+}
+
+/** Keywords that judge the value at their location, so that a message shows what was found there. */
+const VALUE_KEYWORDS = new Set([
+  'type',
+  'enum',
+  'const',
+  'format',
+  'pattern',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minLength',
+  'maxLength',
+]);
+
+/** A found value as a message shows it: scalars as JSON (long strings cut), containers by kind. */
+function showFound(value: Json | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return 'an array';
+  if (isObject(value)) return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(doc: Json, pointer: string): Json | undefined {
+  let node: Json | undefined = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    const token = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    node = isObject(node) ? node[token] : Array.isArray(node) ? node[Number(token)] : undefined;
+    if (node === undefined) return undefined;
+  }
+  return node;
+}
+
+function toViolation(e: ErrorObject, doc: Json): SchemaViolation {
+  const v: SchemaViolation = {
     instancePath: e.instancePath,
     keyword: e.keyword,
     schemaPath: e.schemaPath,
     message: e.message ?? `must pass "${e.keyword}"`,
     params: e.params as Record<string, unknown>,
   };
+  if (VALUE_KEYWORDS.has(e.keyword)) {
+    const found = showFound(valueAt(doc, e.instancePath));
+    if (found !== undefined) v.found = found;
+  }
+  return v;
 }
 
 /** A compiled schema (or subschema): validate documents against it. */
@@ -99,7 +148,7 @@ export class CompiledSchema {
   /** The reasons `doc` is invalid; empty when it is valid. */
   validate(doc: Json): SchemaViolation[] {
     if (this.fn(doc)) return [];
-    return (this.fn.errors ?? []).map(toViolation);
+    return (this.fn.errors ?? []).map((e) => toViolation(e, doc));
   }
 
   isValid(doc: Json): boolean {
@@ -109,7 +158,10 @@ export class CompiledSchema {
   /** Throw SchemaValidationError when `doc` is invalid. */
   assertValid(doc: Json, context: ValidationContext = {}): void {
     if (this.fn(doc)) return;
-    throw new SchemaValidationError((this.fn.errors ?? []).map(toViolation), { ...context, uri: this.uri });
+    throw new SchemaValidationError(
+      (this.fn.errors ?? []).map((e) => toViolation(e, doc)),
+      { ...context, uri: this.uri },
+    );
   }
 }
 

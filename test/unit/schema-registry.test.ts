@@ -156,8 +156,12 @@ describe('violations', () => {
         schemaPath: '#/properties/amount/type',
         message: 'must be number',
         params: { type: 'number' },
+        found: '"x"',
       },
     ]);
+    // What was found is shown for keywords about a value; a container by its kind, not its content.
+    expect(v.validate({ id: 'a', amount: { big: 'object' } })[0]?.found).toBe('an object');
+    expect(v.validate({ amount: 1 })[0]?.found).toBeUndefined();
   });
 
   it('throws SchemaValidationError with the document index and collection', () => {
@@ -173,7 +177,7 @@ describe('violations', () => {
     expect(e.documentIndex).toBe(3);
     expect(e.collection).toBe('acme/orders');
     expect(e.message).toBe(
-      'document 3 of acme/orders: /amount: must be number (keyword "type", schema #/properties/amount/type)',
+      'document 3 of acme/orders: /amount: must be number, found "x" (keyword "type", schema #/properties/amount/type)',
     );
     expect(() => v.assertValid({})).toThrow("(root): must have required property 'id'");
   });
