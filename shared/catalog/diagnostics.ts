@@ -47,6 +47,8 @@ export const DIAGNOSTIC_CODES = {
   SchemaNotFound: 'a schema reference whose file, pointer or anchor does not exist',
   SchemaInvalid: 'a JSON schema that cannot be compiled',
   SchemaNotObject: 'a collection schema that does not require documents to be objects',
+  UnknownKeyword:
+    'a schema keyword that misspells a known one (`maxLenght`), so it constrains nothing (a warning)',
   InferredSchemaStandIn:
     'a read schema referencing `flow://inferred-schema`, which the write schema stands for',
   // Keys, projections, reductions.

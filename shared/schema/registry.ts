@@ -10,6 +10,7 @@ import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
 import { SchemaGraph } from './graph.ts';
+import { ANNOTATION_KEYWORDS } from './keywords.ts';
 import { normalizeSchema } from './normalize.ts';
 import { REDUCE_META_SCHEMA } from './reduce-annotation.ts';
 import {
@@ -165,21 +166,7 @@ export class CompiledSchema {
   }
 }
 
-/** Annotation keywords found in real-world Estuary/Airbyte schemas: accepted, ignored. */
-export const ANNOTATION_KEYWORDS = [
-  'secret',
-  'airbyte_secret',
-  'airbyte_hidden',
-  'order',
-  'advanced',
-  'multiline',
-  'discriminator',
-  'x-collection-name',
-  'x-infer-schema',
-  'x-schema-name',
-  'always_show',
-  'group',
-];
+export { ANNOTATION_KEYWORDS } from './keywords.ts';
 
 /** Options of the registry's ajv instance: part of every cache key (change it when they change). */
 const REGISTRY_OPTIONS_TAG =

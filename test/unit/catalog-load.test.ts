@@ -255,6 +255,15 @@ const BROKEN: Expected[] = [
     'did you mean `acmeCo/anvils`?',
   ],
   ['Unsupported', 'schemas/anvil.schema.yaml', 1, 10, '/$schema'],
+  // A misspelt keyword would constrain nothing.
+  [
+    'UnknownKeyword',
+    'schemas/anvil.schema.yaml',
+    5,
+    26,
+    '/properties/color/maxLenght',
+    'did you mean `maxLength`?',
+  ],
   // derive.flow.yaml
   [
     'NotImported',
@@ -400,6 +409,7 @@ describe('a broken catalog', async () => {
     expect(new Set(warnings)).toEqual(
       new Set([
         'ReduceUnreachable',
+        'UnknownKeyword',
         'UnusedMethod',
         'ReadDelayTestOnly',
         'FragmentSettingIgnored',
