@@ -88,7 +88,12 @@ export function checkSchemas(
         (err as { code?: unknown }).code === 'UnresolvedRef' || /resolve reference/.test(errorDetail(err));
       if (resources.unresolved.size > 0 && unresolved) return undefined;
       const where = errorLocation(resources, err) ?? at;
-      if (where) report.error('SchemaInvalid', where, `the schema cannot be compiled: ${errorDetail(err)}`);
+      // A reduce annotation's error says what is wrong with it; "cannot be compiled" would add nothing.
+      const prefix =
+        (err as { code?: unknown }).code === 'InvalidReduceAnnotation'
+          ? ''
+          : 'the schema cannot be compiled: ';
+      if (where) report.error('SchemaInvalid', where, `${prefix}${errorDetail(err)}`);
       return undefined;
     }
   };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../shared/json/types.ts';
+import { parseReduceAnnotation } from '../../shared/schema/reduce-annotation.ts';
 import { SchemaError, SchemaRegistry, SchemaValidationError } from '../../shared/schema/registry.ts';
 
 function one(schema: Json, uri = 'test://one.schema.json') {
@@ -116,6 +117,28 @@ describe('keywords', () => {
     ] as Json[]) {
       expect(() => one({ properties: { a: { reduce: bad } } }), JSON.stringify(bad)).toThrow(SchemaError);
     }
+  });
+
+  it('a reduce annotation error points at the property that is wrong, with what was found and a did-you-mean', () => {
+    const error = (value: Json): SchemaError => {
+      try {
+        parseReduceAnnotation(value, 'file:///c/flow.yaml#/properties/amount');
+      } catch (e) {
+        return e as SchemaError;
+      }
+      throw new Error('no error');
+    };
+    const typo = error({ strategy: 'summ' });
+    expect(typo.uri).toBe('file:///c/flow.yaml#/properties/amount/reduce/strategy');
+    expect(typo.message).toContain('"strategy" is "summ"; it must be one of append, ');
+    expect(typo.message).toContain('(did you mean "sum"?)');
+    expect(error({ strategy: 'lastWriteWins', delete: 'yes' }).uri).toMatch(/\/reduce\/delete$/);
+    expect(error({ strategy: 'lastWriteWins', delete: 'yes' }).message).toContain('found "yes"');
+    expect(error({ strategy: 'sum', key: ['/a'] }).uri).toMatch(/\/reduce\/key$/);
+    // At a document root, the URI gets a fragment.
+    expect(() => parseReduceAnnotation({ strategy: 'x' }, 'file:///s.json')).toThrow(
+      expect.objectContaining({ uri: 'file:///s.json#/reduce/strategy' }),
+    );
   });
 
   it('tolerates the annotation keywords of real-world Estuary schemas', () => {
