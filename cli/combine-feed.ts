@@ -3,8 +3,11 @@
  * the sharded one (cli/combine-worker.ts): parse each line, add documents to a Combiner in batches,
  * and report the earliest bad line exactly as `stdin:LINE: /pointer: message`.
  */
+
 import { CombineError, type Combiner } from '../shared/combine/index.ts';
+import { jsonSyntaxError } from '../shared/json/syntax.ts';
 import type { Json } from '../shared/json/types.ts';
+import { KeyEncodeError } from '../shared/keys/pack.ts';
 import { describeViolation, SchemaValidationError } from '../shared/schema/registry.ts';
 import type { InputProblem } from './combine-input.ts';
 
@@ -30,6 +33,24 @@ export function describe(e: unknown): string[] {
   throw e;
 }
 
+/** Why `text` is not JSON and at which column (V8's message often says neither: "Unexpected token ..."). */
+function invalidJson(text: string, e: unknown): string {
+  const problem = jsonSyntaxError(text);
+  if (problem === undefined) return (e as Error).message;
+  return `${problem.message.replace(/^not valid JSON: /, '')} (column ${problem.col})`;
+}
+
+/** `/id: a key must be a finite number, found Infinity (a number too large for a double?)` */
+function describeKeyError(e: KeyEncodeError, key: readonly string[]): string {
+  const at = key[e.index] ?? `key element ${e.index}`;
+  const found = typeof e.value === 'number' ? String(e.value) : typeof e.value;
+  const hint =
+    e.value === Number.POSITIVE_INFINITY || e.value === Number.NEGATIVE_INFINITY
+      ? ' (a number too large for a 64-bit float, like 1e400)'
+      : '';
+  return `${at}: ${e.code}: key values must be finite numbers, strings or booleans, found ${found}${hint}`;
+}
+
 /**
  * Lines in, documents added to `combiner` in batches (addMany is faster than add per line); on any
  * error the earliest bad line is the one reported, as if lines were added one by one.
@@ -50,7 +71,7 @@ export class LineFeeder {
       doc = JSON.parse(text) as Json;
     } catch (e) {
       return (
-        this.flush() ?? { line: lineNo, message: `stdin:${lineNo}: invalid JSON: ${(e as Error).message}` }
+        this.flush() ?? { line: lineNo, message: `stdin:${lineNo}: invalid JSON: ${invalidJson(text, e)}` }
       );
     }
     this.batch.push(doc);
@@ -65,13 +86,16 @@ export class LineFeeder {
     try {
       combiner.addMany(this.batch);
     } catch (e) {
-      const index =
+      let index =
         e instanceof SchemaValidationError || e instanceof CombineError ? e.documentIndex : undefined;
+      // A key value that cannot be encoded (`1e400` parses as Infinity, which the schema's `integer`
+      // lets through): it is the document being combined, as docsIn counts those combined before it.
+      if (e instanceof KeyEncodeError) index = combiner.stats().docsIn;
       const line = index === undefined ? undefined : this.batchLines[index - first];
       const where = line === undefined ? 'sluice combine' : `stdin:${line}`;
       return {
         line: line ?? this.lastLine,
-        message: describe(e)
+        message: (e instanceof KeyEncodeError ? [describeKeyError(e, combiner.collection.key)] : describe(e))
           .map((m) => `${where}: ${m}`)
           .join('\n'),
       };

@@ -70,11 +70,12 @@ function project(edit: (catalog: string) => string = (c) => c, files: Record<str
   return dir;
 }
 
-function sluice(cwd: string, args: string[], input?: string) {
+function sluice(cwd: string, args: string[], input?: string, env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'sluice.js'), ...args], {
     cwd,
     input,
     encoding: 'utf8',
+    env: { ...process.env, ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -187,4 +188,34 @@ describe('bad input through the CLI', () => {
     expect(r.stdout).toBe('');
     expect(r.code).toBe(1);
   });
+
+  it('sluice combine: a line that is not JSON says at which column, what was expected and found', () => {
+    const dir = project();
+    const r = sluice(
+      dir,
+      ['combine', '--collection', 'acme/orders'],
+      '{"id":1,"customer":"a"}\n{"id": 2, customer: "b"}\n',
+    );
+    expect(r.stderr).toBe(
+      'stdin:2: invalid JSON: expected a double-quoted property name, found `c` (column 11)\n',
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it.each(['1', '2'])(
+    'sluice combine: a key too large for a number (1e400) names the line and the key, %s thread(s)',
+    (threads) => {
+      const dir = project();
+      const r = sluice(
+        dir,
+        ['combine', '--collection', 'acme/orders'],
+        '{"id":1,"customer":"a"}\n{"id":1e400,"customer":"b"}\n',
+        { SLUICE_COMBINE_THREADS: threads },
+      );
+      expect(r.stderr).toBe(
+        'stdin:2: /id: KeyEncodeError: key values must be finite numbers, strings or booleans, found Infinity (a number too large for a 64-bit float, like 1e400)\n',
+      );
+      expect(r.code).toBe(1);
+    },
+  );
 });
