@@ -275,6 +275,17 @@ export function checkSchemas(
     if (!uri) continue;
     ingest.documents.forEach(({ doc, at }, i) => {
       if (!isObject(doc)) return; // reported by the loader
+      // YAML's .inf and .nan, and a JSON number too large for a double (1e400), are no JSON values
+      // (and a schema's `number` or `integer` would let them through).
+      const nonFinite = nonFiniteNumber(doc, '');
+      if (nonFinite) {
+        report.error(
+          'IngestDocumentInvalid',
+          { doc: at.doc, pointer: at.pointer + nonFinite.pointer },
+          `document ${i} of the ingest into \`${ingest.collection}\`: ${nonFinite.pointer} is ${nonFinite.value}, which is not a JSON number; write a finite number (or a string with \`format: number\`)`,
+        );
+        return;
+      }
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
       report.error(
@@ -284,6 +295,23 @@ export function checkSchemas(
       );
     });
   }
+}
+
+/** The first number in `value` that JSON cannot hold (Infinity, NaN), with its pointer. */
+function nonFiniteNumber(value: Json, pointer: string): { pointer: string; value: number } | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { pointer, value };
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = nonFiniteNumber(value[i], `${pointer}/${i}`);
+      if (found) return found;
+    }
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const found = nonFiniteNumber(v, `${pointer}/${escapeToken(k)}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 type Guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T) => T | undefined;

@@ -175,6 +175,17 @@ describe('bad input through the CLI', () => {
     expect(r.code).toBe(2);
   });
 
+  it("an ingest number JSON cannot hold (YAML's .nan, 1e400) is invalid where it is written, not a reduction error later", () => {
+    const dir = project((c) =>
+      c.replace('{ id: 1, customer: alice, amount: 5 }', '{ id: 1, customer: alice, amount: .nan }'),
+    );
+    const r = sluice(dir, ['check']);
+    expect(r.stderr).toContain(
+      'flow.yaml:32:47: IngestDocumentInvalid: document 0 of the ingest into `acme/orders`: /amount is NaN, which is not a JSON number; write a finite number (or a string with `format: number`) (at /tests/acme~1tests~1totals/0/ingest/documents/0/amount)',
+    );
+    expect(r.code).toBe(2);
+  });
+
   it('sluice combine: the line, the pointer, what is allowed and what was found', () => {
     const dir = project();
     const r = sluice(
