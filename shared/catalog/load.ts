@@ -157,6 +157,8 @@ class Loader {
   private readonly ingests: IngestDocuments[] = [];
   private readonly selectors: SelectorValues[] = [];
   private readonly fieldNames: FieldNames[] = [];
+  /** Inline TypeScript modules: the file each is written to → where its text is in the catalog. */
+  private readonly inlineModules = new Map<string, Where>();
   private readonly built: BuiltCatalog;
   private remote!: RemoteFiles;
 
@@ -879,6 +881,7 @@ class Loader {
         );
         return undefined;
       }
+      this.inlineModules.set(path, at);
       return { path, text: module };
     }
     const path = this.resolveFileUrl(module, e.file.path, at, 'modules');
@@ -962,7 +965,7 @@ class Loader {
         if (used.has(method) || helpers.has(method) || LIFECYCLE_METHODS.has(method)) continue;
         this.report.warning(
           'UnusedMethod',
-          { file: path, line: pos.line, col: pos.col, pointer: '' },
+          this.inModule({ file: path, line: pos.line, col: pos.col }),
           `method \`${method}\` of class Derivation is not a transform of ${names} (mark helpers \`private\`)`,
           didYouMeanHint(
             method,
@@ -999,9 +1002,25 @@ class Loader {
           p.message,
         );
       } else {
-        this.report.error(p.code, { ...p.at, pointer: '' }, p.message);
+        this.report.error(p.code, this.inModule(p.at), p.message);
       }
     }
+  }
+
+  /**
+   * Where a line and column of a module are written: in its file, or, for an inline module (written to
+   * `.sluice/modules/` to be bundled), in the catalog file whose block scalar holds it.
+   */
+  private inModule(at: { file: string; line: number; col: number }): SourceLocation {
+    const inline = this.inlineModules.get(at.file);
+    const origin = inline && inline.doc.blockOrigin(inline.pointer);
+    if (!inline || !origin) return { ...at, pointer: '' };
+    return {
+      file: inline.doc.file,
+      line: origin.line + at.line - 1,
+      col: origin.col + at.col - 1,
+      pointer: inline.pointer,
+    };
   }
 
   // ---- Captures and materializations ----

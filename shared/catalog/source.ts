@@ -122,6 +122,34 @@ export class SourceDoc {
   }
 
   /**
+   * Where the text of a block scalar (`module: |` and the lines below it) starts: the line and column of
+   * its first content character, so that line L, column C of the text is line + L - 1, col + C - 1.
+   * Undefined when the value at `pointer` is not a block scalar.
+   */
+  blockOrigin(pointer: string): Position | undefined {
+    this.parsed ??= parseYaml(this.text);
+    const { isScalar } = yaml();
+    let node: unknown = this.parsed.doc.contents;
+    for (const segment of parsePointer(pointer)) {
+      node = (node as { get?: (k: unknown, keepScalar: boolean) => unknown })?.get?.(
+        /^\d+$/.test(segment) && Array.isArray((node as { items?: unknown }).items)
+          ? Number(segment)
+          : segment,
+        true,
+      );
+    }
+    if (!isScalar(node) || (node.type !== 'BLOCK_LITERAL' && node.type !== 'BLOCK_FOLDED') || !node.range) {
+      return undefined;
+    }
+    const header = this.text.indexOf('\n', node.range[0]);
+    if (header < 0) return undefined;
+    const start = header + 1;
+    const firstLine = /^(?:[ ]*\r?\n)*([ ]*)/.exec(this.text.slice(start));
+    const indent = firstLine ? firstLine[1].length : 0;
+    return { line: this.parsed.lines.linePos(start).line, col: indent + 1 };
+  }
+
+  /**
    * Where the value at `pointer` was written. With `key: true`, and when the pointer's last
    * segment is an object property, where that property's key was written instead. A pointer
    * that does not fully exist resolves to its deepest existing ancestor.

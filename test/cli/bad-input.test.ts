@@ -141,6 +141,32 @@ describe('bad input through the CLI', () => {
     expect(r.code).toBe(2);
   });
 
+  it('an inline module: a type error and an unused method are reported in the catalog, where their lines are written', () => {
+    const inline = [
+      'using:',
+      '        typescript:',
+      '          module: |',
+      '            export class Derivation {',
+      '              fromOrders(read: { doc: { customer: string } }): { customer: string }[] {',
+      '                const total: number = read.doc.customer;',
+      '                return [{ customer: read.doc.customer + total }];',
+      '              }',
+      '              extra() { return 1; }',
+      '            }',
+    ].join('\n');
+    const dir = project((c) => c.replace('using: { typescript: { module: totals.ts } }', inline));
+    const r = sluice(dir, ['check']);
+    expect(r.stderr).toBe(
+      [
+        "flow.yaml:27:23: ModuleUnresolved: TS2322: Type 'string' is not assignable to type 'number'. (at /collections/acme~1totals/derive/using/typescript/module)",
+        'flow.yaml:30:15: warning: UnusedMethod: method `extra` of class Derivation is not a transform of `acme/totals` (mark helpers `private`) (at /collections/acme~1totals/derive/using/typescript/module)',
+        'flow.yaml: 1 error',
+        '',
+      ].join('\n'),
+    );
+    expect(r.code).toBe(2);
+  });
+
   it('a module that throws when loaded: where it threw, the path relative, exit 2, no stack trace', () => {
     const dir = project(undefined, { 'totals.ts': `throw new Error('no config');\n${MODULE}` });
     const r = sluice(dir, ['test']);

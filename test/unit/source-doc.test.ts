@@ -97,4 +97,13 @@ describe('SourceDoc syntax errors', () => {
       },
     ]);
   });
+
+  it('finds where the text of a block scalar starts (inline modules map their lines back to the catalog)', () => {
+    const text = 'a:\n  module: |\n    line one\n      line two\n  flow: x\n  folded: >-\n\n      f\n';
+    const doc = SourceDoc.parse('/flow.yaml', text);
+    expect(doc.blockOrigin('/a/module')).toEqual({ line: 3, col: 5 });
+    expect(doc.blockOrigin('/a/folded')).toEqual({ line: 7, col: 7 });
+    expect(doc.blockOrigin('/a/flow')).toBeUndefined();
+    expect(doc.blockOrigin('/a/missing')).toBeUndefined();
+  });
 });
