@@ -132,6 +132,15 @@ describe('bad input through the CLI', () => {
     expect(r.code).toBe(0);
   });
 
+  it('a shuffle that is neither `any` nor a key: both forms are said to be allowed', () => {
+    const dir = project((c) => c.replace('shuffle: { key: [/customer] }', 'shuffle: all'));
+    const r = sluice(dir, ['check']);
+    expect(r.stderr).toContain(
+      'flow.yaml:26:20: InvalidValue: found `"all"`; allowed: `any`, or `{key: [/ptr, ...]}` to shuffle by locations of the source document (at /collections/acme~1totals/derive/transforms/0/shuffle)',
+    );
+    expect(r.code).toBe(2);
+  });
+
   it('a duplicate key names the key', () => {
     const dir = project((c) => c.replace('    key: [/id]\n', '    key: [/id]\n    key: [/customer]\n'));
     const r = sluice(dir, ['check']);
