@@ -264,4 +264,12 @@ describe('bad input through the CLI', () => {
       expect(r.code).toBe(1);
     },
   );
+
+  it("any command: Sluice's own error is one line naming the command, exit 2, no stack trace", () => {
+    const r = sluice(tmp, ['parked', 'acme/x', '--assembly', join(tmp, 'no-such-assembly')]);
+    expect(r.stderr).toBe(
+      `sluice parked: cloud assembly ${join(tmp, 'no-such-assembly')}: no manifest.json: not a cloud assembly (made by cdk synth -o ${join(tmp, 'no-such-assembly')})\n`,
+    );
+    expect(r.code).toBe(2);
+  });
 });
