@@ -18,8 +18,9 @@ const BATCH = 256;
 export function describe(e: unknown): string[] {
   if (e instanceof SchemaValidationError) {
     return e.violations.map(
+      // The user's own input, reported to them on stderr: its values may be quoted.
       (v) =>
-        `${describeViolation(v).replace(/^\(root\):/, '/:')} (keyword "${v.keyword}", schema ${v.schemaPath})`,
+        `${describeViolation(v, { values: true }).replace(/^\(root\):/, '/:')} (keyword "${v.keyword}", schema ${v.schemaPath})`,
     );
   }
   if (e instanceof CombineError) {

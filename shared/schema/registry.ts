@@ -6,6 +6,7 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { cacheDir, contentKey, readCached, writeCached } from '../cache/content-cache.ts';
+import { valuesInErrors } from '../config/debug-values.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
@@ -35,7 +36,10 @@ export interface SchemaViolation {
   schemaPath: string;
   message: string;
   params: Record<string, unknown>;
-  /** The value found at `instancePath`, as a message shows it, for keywords about a value (`type`, `enum`, `minimum`, ...). */
+  /**
+   * The value found at `instancePath`, as a message shows it, for keywords about a value (`type`, `enum`,
+   * `minimum`, ...). A document value: describeViolation shows it only where values may be shown.
+   */
   found?: string;
 }
 
@@ -75,18 +79,20 @@ export class SchemaValidationError extends SluiceError {
 }
 
 /**
- * One violation as messages show it: where, what is allowed, what was found:
- * `/amount: must be number, found "2"`, `/status: must be equal to one of the allowed values ["a","b"], found "c"`,
- * `(root): must NOT have additional properties ("colour")`.
+ * One violation as messages show it: where, what is allowed, and what was found when `values` allows
+ * quoting the document: `/amount: must be number, found "2"`, `/status: must be equal to one of the
+ * allowed values ["a","b"], found "c"`, `(root): must NOT have additional properties ("colour")`.
+ * By default values are quoted only as debugging asks (shared/config/debug-values.ts: logs never hold
+ * document values); the CLI, reporting a user's own input to them, passes `values: true`.
  */
-export function describeViolation(v: SchemaViolation): string {
+export function describeViolation(v: SchemaViolation, opts: { values?: boolean } = {}): string {
   let msg = `${v.instancePath || '(root)'}: ${v.message}`;
   if (v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string') {
     msg += ` (${JSON.stringify(v.params.additionalProperty)})`;
   } else if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
     msg += ` ${JSON.stringify(v.params.allowedValues)}`;
   }
-  return v.found === undefined ? msg : `${msg}, found ${v.found}`;
+  return v.found === undefined || !(opts.values ?? valuesInErrors()) ? msg : `${msg}, found ${v.found}`;
 }
 
 /** Keywords that judge the value at their location, so that a message shows what was found there. */

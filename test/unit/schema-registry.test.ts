@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../shared/json/types.ts';
 import { parseReduceAnnotation } from '../../shared/schema/reduce-annotation.ts';
-import { SchemaError, SchemaRegistry, SchemaValidationError } from '../../shared/schema/registry.ts';
+import {
+  describeViolation,
+  SchemaError,
+  SchemaRegistry,
+  SchemaValidationError,
+} from '../../shared/schema/registry.ts';
 
 function one(schema: Json, uri = 'test://one.schema.json') {
   return new SchemaRegistry({ [uri]: schema }).validator(uri);
@@ -199,9 +204,21 @@ describe('violations', () => {
     expect(e.code).toBe('SchemaViolation');
     expect(e.documentIndex).toBe(3);
     expect(e.collection).toBe('acme/orders');
+    // Logs never hold document values unless debugging asks for them (shared/config/debug-values.ts).
     expect(e.message).toBe(
-      'document 3 of acme/orders: /amount: must be number, found "x" (keyword "type", schema #/properties/amount/type)',
+      'document 3 of acme/orders: /amount: must be number (keyword "type", schema #/properties/amount/type)',
     );
+    expect(describeViolation(e.violations[0], { values: true })).toBe('/amount: must be number, found "x"');
+    const saved = process.env.SLUICE_LOG_VALUES;
+    process.env.SLUICE_LOG_VALUES = '1';
+    try {
+      expect(() => v.assertValid({ id: 'a', amount: 'x' })).toThrow(
+        '/amount: must be number, found "x" (keyword',
+      );
+    } finally {
+      if (saved === undefined) delete process.env.SLUICE_LOG_VALUES;
+      else process.env.SLUICE_LOG_VALUES = saved;
+    }
     expect(() => v.assertValid({})).toThrow("(root): must have required property 'id'");
   });
 });
