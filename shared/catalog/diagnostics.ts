@@ -33,6 +33,7 @@ export const DIAGNOSTIC_CODES = {
   RemoteFetchFailed:
     'a remote import or schema that cannot be fetched (an error without a cached copy, else a warning)',
   UnknownConnector: 'a connector image that Sluice does not have',
+  CaptureOfDerivation: 'a capture binding whose target is a derived collection (as Estuary, an error)',
   ConnectorKindMismatch:
     'a materialize-* connector used by a capture, or a source-* one by a materialization',
   InvalidConnectorConfig:

@@ -1130,8 +1130,18 @@ class Loader {
         disable: b.disable === true,
         backfill: typeof b.backfill === 'number' ? b.backfill : 0,
       });
-      if (b.disable !== true)
-        this.collectionRef(b.target, e.file, { doc, pointer: `${bp}/target` }, `binding ${i} target`);
+      if (b.disable !== true) {
+        const at: Where = { doc, pointer: `${bp}/target` };
+        const target = this.collectionRef(b.target, e.file, at, `binding ${i} target`);
+        // As Estuary: a derived collection's documents come from its transforms only.
+        if (target?.spec.derive !== undefined) {
+          this.report.error(
+            'CaptureOfDerivation',
+            at,
+            `binding ${i} target: \`${b.target}\` is a derived collection, which its transforms write; a capture may only write a collection without \`derive\``,
+          );
+        }
+      }
     });
     this.checkResourcePaths(
       e,
