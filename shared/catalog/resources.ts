@@ -339,10 +339,20 @@ export class Resources {
       const tokens = parsePointer(fragment);
       const parent = getAt(doc, tokens.slice(0, -1));
       const siblings = isObject(parent) ? Object.keys(parent) : [];
+      const where = tokens.length > 1 ? `\`${fragment.slice(0, fragment.lastIndexOf('/'))}\`` : 'its root';
+      const has =
+        parent === undefined
+          ? `; it has no ${where}`
+          : siblings.length > 0
+            ? `; ${where} has ${siblings
+                .slice(0, 20)
+                .map((k) => `\`${k}\``)
+                .join(', ')}`
+            : '';
       this.report.error(
         'SchemaNotFound',
         at,
-        `${name} has nothing at \`${fragment}\``,
+        `${name} has nothing at \`${fragment}\`${has}`,
         didYouMeanHint(tokens[tokens.length - 1] ?? '', siblings),
       );
       return false;

@@ -141,6 +141,25 @@ describe('bad input through the CLI', () => {
     expect(r.code).toBe(2);
   });
 
+  it('a $ref to a missing definition says which definitions there are', () => {
+    const dir = project((c) =>
+      c
+        .replace(
+          '        customer: { type: string }\n        amount',
+          '        customer: { $ref: "#/$defs/nmae" }\n        amount',
+        )
+        .replace(
+          '      required: [id, customer]\n',
+          '      required: [id, customer]\n      $defs: { name: { type: string }, code: { type: string } }\n',
+        ),
+    );
+    const r = sluice(dir, ['check']);
+    expect(r.stderr).toContain(
+      'flow.yaml:7:27: SchemaNotFound: the inline schema at /collections/acme~1orders/schema has nothing at `/$defs/nmae`; `/$defs` has `name`, `code` (at /collections/acme~1orders/schema/properties/customer/$ref) did you mean `name`?',
+    );
+    expect(r.code).toBe(2);
+  });
+
   it('a duplicate key names the key', () => {
     const dir = project((c) => c.replace('    key: [/id]\n', '    key: [/id]\n    key: [/customer]\n'));
     const r = sluice(dir, ['check']);
