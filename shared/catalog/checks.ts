@@ -282,7 +282,7 @@ export function checkSchemas(
         report.error(
           'IngestDocumentInvalid',
           { doc: at.doc, pointer: at.pointer + nonFinite.pointer },
-          `document ${i} of the ingest into \`${ingest.collection}\`: ${nonFinite.pointer} is ${nonFinite.value}, which is not a JSON number; write a finite number (or a string with \`format: number\`)`,
+          `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\`: ${nonFinite.pointer} is ${nonFinite.value}, which is not a JSON number; write a finite number (or a string with \`format: number\`)`,
         );
         return;
       }
@@ -291,10 +291,17 @@ export function checkSchemas(
       report.error(
         'IngestDocumentInvalid',
         at,
-        `document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${errors.join('; ')}`,
+        `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${errors.join('; ')}`,
       );
     });
   }
+}
+
+/** `test acme/tests/x step 0: ` (the steps of a test are numbered from 0, as Estuary numbers them). */
+function stepOf(ingest: IngestDocuments): string {
+  return ingest.test === undefined || ingest.step === undefined
+    ? ''
+    : `test ${ingest.test} step ${ingest.step}: `;
 }
 
 /** The first number in `value` that JSON cannot hold (Infinity, NaN), with its pointer. */

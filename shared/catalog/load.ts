@@ -145,6 +145,9 @@ export interface FieldNames {
 export interface IngestDocuments {
   collection: string;
   documents: { doc: Json; at: Where }[];
+  /** The test and the index of its ingest step, for messages. */
+  test?: string;
+  step?: number;
 }
 
 class Loader {
@@ -1273,7 +1276,7 @@ class Loader {
         if (collection) {
           const at: Where = { doc, pointer: `${sp}/collection` };
           if (this.collectionRef(collection, e.file, at, `step ${i} ingest`) && !e.tainted) {
-            this.ingests.push({ collection, documents });
+            this.ingests.push({ collection, documents, test: e.name, step: i });
           }
         }
       } else {

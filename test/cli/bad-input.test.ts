@@ -224,7 +224,7 @@ describe('bad input through the CLI', () => {
     );
     const r = sluice(dir, ['test']);
     expect(r.stderr).toBe(
-      'flow.yaml:32:13: IngestDocumentInvalid: document 0 of the ingest into `acme/orders` does not validate against its write schema: /amount: must be number, found "5" (at /tests/acme~1tests~1totals/0/ingest/documents/0)\n',
+      'flow.yaml:32:13: IngestDocumentInvalid: test acme/tests/totals step 0: document 0 of the ingest into `acme/orders` does not validate against its write schema: /amount: must be number, found "5" (at /tests/acme~1tests~1totals/0/ingest/documents/0)\n',
     );
     expect(r.code).toBe(2);
   });
@@ -235,7 +235,7 @@ describe('bad input through the CLI', () => {
     );
     const r = sluice(dir, ['check']);
     expect(r.stderr).toContain(
-      'flow.yaml:32:47: IngestDocumentInvalid: document 0 of the ingest into `acme/orders`: /amount is NaN, which is not a JSON number; write a finite number (or a string with `format: number`) (at /tests/acme~1tests~1totals/0/ingest/documents/0/amount)',
+      'flow.yaml:32:47: IngestDocumentInvalid: test acme/tests/totals step 0: document 0 of the ingest into `acme/orders`: /amount is NaN, which is not a JSON number; write a finite number (or a string with `format: number`) (at /tests/acme~1tests~1totals/0/ingest/documents/0/amount)',
     );
     expect(r.code).toBe(2);
   });

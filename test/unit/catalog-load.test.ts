@@ -384,7 +384,7 @@ describe('a broken catalog', async () => {
       'key `/weight` may be number in the schema; keys must be of type string, integer or boolean',
     );
     expect(msg('IngestDocumentInvalid', '/documents/1')).toBe(
-      'document 1 of the ingest into `acmeCo/anvils` does not validate against its write schema: /weight: must be number, found "heavy"',
+      'test acmeCo/tests/anvils step 0: document 1 of the ingest into `acmeCo/anvils` does not validate against its write schema: /weight: must be number, found "heavy"',
     );
     expect(msg('NotImported', '/transforms/2/source')).toContain(
       `collection \`acmeCo/widgets\` is defined in ${relative(process.cwd(), join(dir, 'structure.flow.yaml'))}, which this file does not import`,
