@@ -899,7 +899,14 @@ class Loader {
     }
     try {
       return { path, text: await readFile(path, 'utf8') };
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') {
+        const why =
+          code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read: ${(err as Error).message}`;
+        this.report.error('FileNotFound', at, `TypeScript module ${shortPath(path)} ${why}`);
+        return undefined;
+      }
       if (!this.opts.allowMissingModules) {
         this.report.error(
           'FileNotFound',

@@ -195,6 +195,20 @@ describe('bad input through the CLI', () => {
     expect(r.code).toBe(2);
   });
 
+  it('a module path that is a directory says so (not "does not exist"); generate writes nothing', () => {
+    const dir = project((c) => c.replace('module: totals.ts', 'module: src.ts'));
+    mkdirSync(join(dir, 'src.ts'));
+    const message =
+      'flow.yaml:22:38: FileNotFound: TypeScript module src.ts is a directory, not a file (at /collections/acme~1totals/derive/using/typescript/module)';
+    const check = sluice(dir, ['check']);
+    expect(check.stderr).toContain(message);
+    expect(check.code).toBe(2);
+    const generate = sluice(dir, ['generate']);
+    expect(generate.stderr).toContain(message);
+    expect(generate.stdout).toBe('');
+    expect(generate.code).toBe(2);
+  });
+
   it('a module that throws when loaded: where it threw, the path relative, exit 2, no stack trace', () => {
     const dir = project(undefined, { 'totals.ts': `throw new Error('no config');\n${MODULE}` });
     const r = sluice(dir, ['test']);
