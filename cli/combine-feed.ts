@@ -63,9 +63,21 @@ export class LineFeeder {
 
   constructor(private readonly combiner: Combiner) {}
 
-  /** Adds line number `lineNo`; a problem (this line's or an earlier batched one's) ends the input. */
-  line(text: string, lineNo: number): InputProblem | undefined {
+  /**
+   * Adds line number `lineNo` (`invalidUtf8`: its bytes were not UTF-8, see LineText); a problem (this
+   * line's or an earlier batched one's) ends the input.
+   */
+  line(text: string, lineNo: number, invalidUtf8 = false): InputProblem | undefined {
     this.lastLine = lineNo;
+    if (invalidUtf8) {
+      const column = text.indexOf('\uFFFD') + 1;
+      return (
+        this.flush() ?? {
+          line: lineNo,
+          message: `stdin:${lineNo}: not UTF-8: the bytes at column ${column} are not a UTF-8 character; the input must be JSON lines in UTF-8`,
+        }
+      );
+    }
     if (text.trim() === '') return undefined;
     let doc: Json;
     try {

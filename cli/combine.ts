@@ -122,7 +122,7 @@ export async function runCombine(
   await readLines(
     new InputReader(io.stdin),
     (buf, start, end) => {
-      problem ??= feeder.line(text.of(buf, start, end), ++lineNo);
+      problem ??= feeder.line(text.of(buf, start, end), ++lineNo, text.invalidUtf8);
     },
     () => problem !== undefined,
   );

@@ -70,7 +70,7 @@ function project(edit: (catalog: string) => string = (c) => c, files: Record<str
   return dir;
 }
 
-function sluice(cwd: string, args: string[], input?: string, env: Record<string, string> = {}) {
+function sluice(cwd: string, args: string[], input?: string | Buffer, env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'sluice.js'), ...args], {
     cwd,
     input,
@@ -305,4 +305,30 @@ describe('bad input through the CLI', () => {
     );
     expect(r.code).toBe(2);
   });
+
+  it.each(['1', '2'])(
+    'sluice combine: a line that is not UTF-8 is bad input, not text with replacement characters, %s thread(s)',
+    (threads) => {
+      const dir = project();
+      const input = Buffer.concat([
+        Buffer.from('{"id":1,"customer":"a"}\n{"id":2,"customer":"'),
+        Buffer.from([0xc3, 0x28]), // a lead byte without its continuation
+        Buffer.from('"}\n{"id":3,"customer":"\uFFFD is a real character"}\n'),
+      ]);
+      const r = sluice(dir, ['combine', '--collection', 'acme/orders'], input, {
+        SLUICE_COMBINE_THREADS: threads,
+      });
+      expect(r.stderr).toBe(
+        'stdin:2: not UTF-8: the bytes at column 21 are not a UTF-8 character; the input must be JSON lines in UTF-8\n',
+      );
+      expect(r.stdout).toBe('');
+      expect(r.code).toBe(1);
+      // A U+FFFD written as UTF-8 is text like any other.
+      const ok = sluice(dir, ['combine', '--collection', 'acme/orders'], '{"id":3,"customer":"\uFFFD é"}\n', {
+        SLUICE_COMBINE_THREADS: threads,
+      });
+      expect(ok.stdout).toBe('{"id":3,"customer":"\uFFFD é"}\n');
+      expect(ok.code).toBe(0);
+    },
+  );
 });
