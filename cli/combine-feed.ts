@@ -3,9 +3,12 @@
  * the sharded one (cli/combine-worker.ts): parse each line, add documents to a Combiner in batches,
  * and report the earliest bad line exactly as `stdin:LINE: /pointer: message`.
  */
+
 import { CombineError, type Combiner } from '../shared/combine/index.ts';
+import { jsonSyntaxError } from '../shared/json/syntax.ts';
 import type { Json } from '../shared/json/types.ts';
-import { SchemaValidationError } from '../shared/schema/registry.ts';
+import { KeyEncodeError } from '../shared/keys/pack.ts';
+import { describeViolation, SchemaValidationError } from '../shared/schema/registry.ts';
 import type { InputProblem } from './combine-input.ts';
 
 /** Documents parsed before they are added (see Combiner.addMany). */
@@ -15,7 +18,9 @@ const BATCH = 256;
 export function describe(e: unknown): string[] {
   if (e instanceof SchemaValidationError) {
     return e.violations.map(
-      (v) => `${v.instancePath || '/'}: ${v.message} (keyword "${v.keyword}", schema ${v.schemaPath})`,
+      // The user's own input, reported to them on stderr: its values may be quoted.
+      (v) =>
+        `${describeViolation(v, { values: true }).replace(/^\(root\):/, '/:')} (keyword "${v.keyword}", schema ${v.schemaPath})`,
     );
   }
   if (e instanceof CombineError) {
@@ -29,6 +34,24 @@ export function describe(e: unknown): string[] {
   throw e;
 }
 
+/** Why `text` is not JSON and at which column (V8's message often says neither: "Unexpected token ..."). */
+function invalidJson(text: string, e: unknown): string {
+  const problem = jsonSyntaxError(text);
+  if (problem === undefined) return (e as Error).message;
+  return `${problem.message.replace(/^not valid JSON: /, '')} (column ${problem.col})`;
+}
+
+/** `/id: a key must be a finite number, found Infinity (a number too large for a double?)` */
+function describeKeyError(e: KeyEncodeError, key: readonly string[]): string {
+  const at = key[e.index] ?? `key element ${e.index}`;
+  const found = typeof e.value === 'number' ? String(e.value) : typeof e.value;
+  const hint =
+    e.value === Number.POSITIVE_INFINITY || e.value === Number.NEGATIVE_INFINITY
+      ? ' (a number too large for a 64-bit float, like 1e400)'
+      : '';
+  return `${at}: ${e.code}: key values must be finite numbers, strings or booleans, found ${found}${hint}`;
+}
+
 /**
  * Lines in, documents added to `combiner` in batches (addMany is faster than add per line); on any
  * error the earliest bad line is the one reported, as if lines were added one by one.
@@ -40,16 +63,28 @@ export class LineFeeder {
 
   constructor(private readonly combiner: Combiner) {}
 
-  /** Adds line number `lineNo`; a problem (this line's or an earlier batched one's) ends the input. */
-  line(text: string, lineNo: number): InputProblem | undefined {
+  /**
+   * Adds line number `lineNo` (`invalidUtf8`: its bytes were not UTF-8, see LineText); a problem (this
+   * line's or an earlier batched one's) ends the input.
+   */
+  line(text: string, lineNo: number, invalidUtf8 = false): InputProblem | undefined {
     this.lastLine = lineNo;
+    if (invalidUtf8) {
+      const column = text.indexOf('\uFFFD') + 1;
+      return (
+        this.flush() ?? {
+          line: lineNo,
+          message: `stdin:${lineNo}: not UTF-8: the bytes at column ${column} are not a UTF-8 character; the input must be JSON lines in UTF-8`,
+        }
+      );
+    }
     if (text.trim() === '') return undefined;
     let doc: Json;
     try {
       doc = JSON.parse(text) as Json;
     } catch (e) {
       return (
-        this.flush() ?? { line: lineNo, message: `stdin:${lineNo}: invalid JSON: ${(e as Error).message}` }
+        this.flush() ?? { line: lineNo, message: `stdin:${lineNo}: invalid JSON: ${invalidJson(text, e)}` }
       );
     }
     this.batch.push(doc);
@@ -64,13 +99,16 @@ export class LineFeeder {
     try {
       combiner.addMany(this.batch);
     } catch (e) {
-      const index =
+      let index =
         e instanceof SchemaValidationError || e instanceof CombineError ? e.documentIndex : undefined;
+      // A key value that cannot be encoded (`1e400` parses as Infinity, which the schema's `integer`
+      // lets through): it is the document being combined, as docsIn counts those combined before it.
+      if (e instanceof KeyEncodeError) index = combiner.stats().docsIn;
       const line = index === undefined ? undefined : this.batchLines[index - first];
       const where = line === undefined ? 'sluice combine' : `stdin:${line}`;
       return {
         line: line ?? this.lastLine,
-        message: describe(e)
+        message: (e instanceof KeyEncodeError ? [describeKeyError(e, combiner.collection.key)] : describe(e))
           .map((m) => `${where}: ${m}`)
           .join('\n'),
       };

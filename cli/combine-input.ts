@@ -5,7 +5,7 @@
  * workers. Nothing here loads the combiner, the reducer or the schema registry, which the sharded
  * path's main thread does not use (cli/combine-feed.ts has what does).
  */
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { readSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { CollectionSpec } from '../shared/catalog/model.ts';
@@ -218,6 +218,11 @@ export async function readLines(
 export class LineText {
   private chunk: Buffer | undefined;
   private ascii = false;
+  /**
+   * Whether the last line was not UTF-8 (its bad bytes came back as U+FFFD): it is bad input, not text
+   * to combine with replacement characters in it. Checked only for a line with a U+FFFD in it.
+   */
+  invalidUtf8 = false;
 
   /** `ascii`: whether `buf` is all ASCII, when the caller knows; else it is checked here. */
   of(buf: Buffer, start: number, end: number, ascii?: boolean): string {
@@ -225,7 +230,13 @@ export class LineText {
       this.chunk = buf;
       this.ascii = ascii ?? isAscii(buf);
     }
-    return buf.toString(this.ascii ? 'latin1' : 'utf8', start, end);
+    if (this.ascii) {
+      this.invalidUtf8 = false;
+      return buf.toString('latin1', start, end);
+    }
+    const text = buf.toString('utf8', start, end);
+    this.invalidUtf8 = text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end));
+    return text;
   }
 }
 

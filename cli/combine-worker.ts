@@ -119,7 +119,11 @@ port.on('message', (m: ToWorker) => {
         const buf = Buffer.from(m.bytes, 0, m.length);
         const lines = m.lines;
         for (let i = 0; i < lines.length; i += 3) {
-          problem = feeder.line(text.of(buf, lines[i], lines[i + 1], m.ascii), lines[i + 2]);
+          problem = feeder.line(
+            text.of(buf, lines[i], lines[i + 1], m.ascii),
+            lines[i + 2],
+            text.invalidUtf8,
+          );
           if (problem !== undefined) {
             send({ t: 'problem', problem });
             break;

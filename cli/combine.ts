@@ -4,7 +4,7 @@
  * stdout. Streams: memory stays within the budget whatever the input size (sorted runs spill to the
  * OS temp dir, or `$SLUICE_SPILL_DIR`).
  *
- * Exit status: 0 done; 1 a bad input line (invalid JSON, schema violation, reduction error), reported
+ * Exit status: 0 done; 1 a bad input line (not UTF-8, invalid JSON, schema violation, a key that cannot be encoded, reduction error), reported
  * on stderr as `stdin:LINE: /pointer: message`; 2 bad usage, an invalid catalog or an unknown collection.
  */
 import type { Readable, Writable } from 'node:stream';
@@ -122,7 +122,7 @@ export async function runCombine(
   await readLines(
     new InputReader(io.stdin),
     (buf, start, end) => {
-      problem ??= feeder.line(text.of(buf, start, end), ++lineNo);
+      problem ??= feeder.line(text.of(buf, start, end), ++lineNo, text.invalidUtf8);
     },
     () => problem !== undefined,
   );

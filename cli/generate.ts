@@ -5,7 +5,7 @@
  * (`flow_generated/<collection>.ts`, which existing modules import by relative path); and Estuary's stub
  * module where none exists. SQLite derivations need nothing generated.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { FLOW_GENERATED_TYPESCRIPT } from '../shared/catalog/derive-using.ts';
 import { formatDiagnostics, loadCatalog } from '../shared/catalog/load.ts';
@@ -31,25 +31,66 @@ export async function runGenerate(catalogPath: string): Promise<number> {
   const { catalog, diagnostics } = await loadCatalog(catalogPath, { allowMissingModules: true });
   if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
   if (!catalog) return 2;
-  const write = (path: string, text: string, note = ''): void => {
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, text);
-    process.stdout.write(`wrote ${relative(process.cwd(), path)}${note}\n`);
-  };
-  let wroteEstuary = false;
+  // Every file is rendered before any is written, and written all or none (see writeAll).
+  const files: { path: string; text: string; note?: string }[] = [];
   for (const c of Object.values(catalog.collections)) {
     const ts = typescriptOf(c.derive);
     if (!ts) continue;
-    write(generatedTypesPath(catalog.root, c.name), generateDerivationTypes(catalog, c));
-    write(estuaryTypesPath(catalog.root, c.name), generateEstuaryTypes(catalog, c));
-    wroteEstuary = true;
+    files.push({ path: generatedTypesPath(catalog.root, c.name), text: generateDerivationTypes(catalog, c) });
+    files.push({ path: estuaryTypesPath(catalog.root, c.name), text: generateEstuaryTypes(catalog, c) });
     if (ts.module && !existsSync(ts.module)) {
-      write(ts.module, generateEstuaryStub(c), ' (stub: implement its transforms)');
+      files.push({
+        path: ts.module,
+        text: generateEstuaryStub(c),
+        note: ' (stub: implement its transforms)',
+      });
     }
   }
   const denoJson = join(dirname(catalog.root), 'deno.json');
-  if (wroteEstuary && !existsSync(denoJson)) {
-    write(denoJson, `${JSON.stringify({ imports: { 'flow/': './flow_generated/typescript/' } }, null, 2)}\n`);
+  if (files.length > 0 && !existsSync(denoJson)) {
+    const text = `${JSON.stringify({ imports: { 'flow/': './flow_generated/typescript/' } }, null, 2)}\n`;
+    files.push({ path: denoJson, text });
   }
+  const failed = writeAll(files);
+  if (failed) {
+    process.stderr.write(
+      `${relative(process.cwd(), failed.path) || failed.path}: cannot write: ${failed.reason}; wrote nothing\n`,
+    );
+    return 1;
+  }
+  for (const f of files) process.stdout.write(`wrote ${relative(process.cwd(), f.path)}${f.note ?? ''}\n`);
   return 0;
+}
+
+/**
+ * Writes every file or none: each is written to a temporary file beside it first, and only when all
+ * of them are written are they renamed into place (a failure removes the temporary files). Returns
+ * the file that could not be written, and why; undefined when all were written.
+ */
+function writeAll(
+  files: readonly { path: string; text: string }[],
+): { path: string; reason: string } | undefined {
+  const temps: string[] = [];
+  let current = '';
+  try {
+    for (const f of files) {
+      current = f.path;
+      mkdirSync(dirname(f.path), { recursive: true });
+      const temp = `${f.path}.${process.pid}.tmp`;
+      writeFileSync(temp, f.text);
+      temps.push(temp);
+    }
+  } catch (err) {
+    for (const t of temps) rmSync(t, { force: true });
+    return { path: current, reason: describeFsError(err) };
+  }
+  for (const [i, f] of files.entries()) renameSync(temps[i], f.path);
+  return undefined;
+}
+
+/** `ENOTDIR: not a directory, mkdir '/x/flow_generated/acme'` → `not a directory: /x/flow_generated/acme`. */
+function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const what = /^\w+: ([^,]+)/.exec(e.message)?.[1] ?? e.message;
+  return e.path ? `${what} (${relative(process.cwd(), e.path) || e.path})` : what;
 }

@@ -3,6 +3,7 @@
  * and returns the process exit code.
  */
 import { Command, CommanderError } from 'commander';
+import { SluiceError } from '../shared/errors.ts';
 
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -136,6 +137,13 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Sluice's own errors say where and what in their message: a user gets that, not a stack trace
+    // (any other error is a bug, and its stack is what a report of it needs).
+    if (err instanceof SluiceError) {
+      const command = program.args[0] ?? '';
+      process.stderr.write(`sluice${command ? ` ${command}` : ''}: ${err.message}\n`);
+      return 2;
+    }
     throw err;
   }
   return code;

@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import { DEPLOYMENT_WARNINGS } from '../shared/catalog/diagnostics.ts';
 import { formatDiagnostics, loadCatalog } from '../shared/catalog/load.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
-import { formatResult } from '../shared/testing/format.ts';
+import { formatResult, thrownAt } from '../shared/testing/format.ts';
 import { TestRunner } from '../shared/testing/runner.ts';
 
 export interface TestCommandOptions {
@@ -23,6 +23,10 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
   if (!catalog) return 2;
 
   const registry = new SchemaRegistry(catalog.schemas);
+  // Stack traces of derivation modules name their TypeScript files (their bundles carry source maps),
+  // so that a module that throws is reported where it threw. On only now: a module loaded while it is
+  // on has its source map read.
+  process.setSourceMapsEnabled(true);
   let runner: TestRunner;
   try {
     // The salt of sha256 redaction: SLUICE_REDACT_SALT when it holds the salt itself (not a reference).
@@ -31,9 +35,13 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
       redactSalt: /^(env|secretsmanager|ssm):/.test(salt) ? '' : salt,
     });
   } catch (e) {
-    err(
-      `${relative(process.cwd(), catalog.root) || catalog.root}: ${e instanceof Error ? e.message : String(e)}`,
+    // A module that throws when loaded or constructed: where it threw, when its stack says so.
+    const where = thrownAt(e) ?? (relative(process.cwd(), catalog.root) || catalog.root);
+    const message = (e instanceof Error ? e.message : String(e)).replace(
+      /(cannot load module )(\/\S+?)(: )/,
+      (_, a: string, path: string, b: string) => `${a}${relative(process.cwd(), path) || path}${b}`,
     );
+    err(`${where}: ${message}`);
     return 2;
   }
 

@@ -88,7 +88,12 @@ export function checkSchemas(
         (err as { code?: unknown }).code === 'UnresolvedRef' || /resolve reference/.test(errorDetail(err));
       if (resources.unresolved.size > 0 && unresolved) return undefined;
       const where = errorLocation(resources, err) ?? at;
-      if (where) report.error('SchemaInvalid', where, `the schema cannot be compiled: ${errorDetail(err)}`);
+      // A reduce annotation's error says what is wrong with it; "cannot be compiled" would add nothing.
+      const prefix =
+        (err as { code?: unknown }).code === 'InvalidReduceAnnotation'
+          ? ''
+          : 'the schema cannot be compiled: ';
+      if (where) report.error('SchemaInvalid', where, `${prefix}${errorDetail(err)}`);
       return undefined;
     }
   };
@@ -270,15 +275,50 @@ export function checkSchemas(
     if (!uri) continue;
     ingest.documents.forEach(({ doc, at }, i) => {
       if (!isObject(doc)) return; // reported by the loader
+      // YAML's .inf and .nan, and a JSON number too large for a double (1e400), are no JSON values
+      // (and a schema's `number` or `integer` would let them through).
+      const nonFinite = nonFiniteNumber(doc, '');
+      if (nonFinite) {
+        report.error(
+          'IngestDocumentInvalid',
+          { doc: at.doc, pointer: at.pointer + nonFinite.pointer },
+          `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\`: ${nonFinite.pointer} is ${nonFinite.value}, which is not a JSON number; write a finite number (or a string with \`format: number\`)`,
+        );
+        return;
+      }
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
       report.error(
         'IngestDocumentInvalid',
         at,
-        `document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${errors.join('; ')}`,
+        `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${errors.join('; ')}`,
       );
     });
   }
+}
+
+/** `test acme/tests/x step 0: ` (the steps of a test are numbered from 0, as Estuary numbers them). */
+function stepOf(ingest: IngestDocuments): string {
+  return ingest.test === undefined || ingest.step === undefined
+    ? ''
+    : `test ${ingest.test} step ${ingest.step}: `;
+}
+
+/** The first number in `value` that JSON cannot hold (Infinity, NaN), with its pointer. */
+function nonFiniteNumber(value: Json, pointer: string): { pointer: string; value: number } | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { pointer, value };
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = nonFiniteNumber(value[i], `${pointer}/${i}`);
+      if (found) return found;
+    }
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const found = nonFiniteNumber(v, `${pointer}/${escapeToken(k)}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 type Guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T) => T | undefined;

@@ -33,6 +33,7 @@ export const DIAGNOSTIC_CODES = {
   RemoteFetchFailed:
     'a remote import or schema that cannot be fetched (an error without a cached copy, else a warning)',
   UnknownConnector: 'a connector image that Sluice does not have',
+  CaptureOfDerivation: 'a capture binding whose target is a derived collection (as Estuary, an error)',
   ConnectorKindMismatch:
     'a materialize-* connector used by a capture, or a source-* one by a materialization',
   InvalidConnectorConfig:
@@ -47,6 +48,8 @@ export const DIAGNOSTIC_CODES = {
   SchemaNotFound: 'a schema reference whose file, pointer or anchor does not exist',
   SchemaInvalid: 'a JSON schema that cannot be compiled',
   SchemaNotObject: 'a collection schema that does not require documents to be objects',
+  UnknownKeyword:
+    'a schema keyword that misspells a known one (`maxLenght`), so it constrains nothing (a warning)',
   InferredSchemaStandIn:
     'a read schema referencing `flow://inferred-schema`, which the write schema stands for',
   // Keys, projections, reductions.

@@ -199,6 +199,14 @@ function defName(parentSchema: unknown): string {
   return defNames.get(JSON.stringify(parentSchema)) ?? '';
 }
 
+/** The `$defs` entry whose `then` branch is `schema` (ajv names only the branch, `#/then/const`). */
+function thenOwner(schema: unknown): { description?: string } | undefined {
+  const text = JSON.stringify(schema);
+  return Object.values(flowSchema.$defs as Record<string, { then?: unknown; description?: string }>).find(
+    (def) => def.then !== undefined && JSON.stringify(def.then) === text,
+  );
+}
+
 /** Diagnostics for everything in `source` that does not match the catalog format. */
 export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
   const validate = compile();
@@ -300,7 +308,11 @@ export function validateCatalogShape(source: SourceDoc): Diagnostic[] {
       }
       case 'const': {
         const allowed = (e.params as { allowedValue: Json }).allowedValue;
-        add('InvalidValue', at, `found ${show(e.data)}; allowed: ${show(allowed)}`, {
+        // A constant that applies to one type of a value that may also be of another (`shuffle: any`
+        // or `{key: [...]}`): its definition's description says both.
+        const described = thenOwner(e.parentSchema)?.description;
+        const choices = described ? described.replace(/\.$/, '') : show(allowed);
+        add('InvalidValue', at, `found ${show(e.data)}; allowed: ${choices}`, {
           hint: typeof e.data === 'string' ? didYouMeanHint(e.data, [String(allowed)]) : undefined,
         });
         break;

@@ -145,6 +145,9 @@ export interface FieldNames {
 export interface IngestDocuments {
   collection: string;
   documents: { doc: Json; at: Where }[];
+  /** The test and the index of its ingest step, for messages. */
+  test?: string;
+  step?: number;
 }
 
 class Loader {
@@ -157,6 +160,8 @@ class Loader {
   private readonly ingests: IngestDocuments[] = [];
   private readonly selectors: SelectorValues[] = [];
   private readonly fieldNames: FieldNames[] = [];
+  /** Inline TypeScript modules: the file each is written to → where its text is in the catalog. */
+  private readonly inlineModules = new Map<string, Where>();
   private readonly built: BuiltCatalog;
   private remote!: RemoteFiles;
 
@@ -879,6 +884,7 @@ class Loader {
         );
         return undefined;
       }
+      this.inlineModules.set(path, at);
       return { path, text: module };
     }
     const path = this.resolveFileUrl(module, e.file.path, at, 'modules');
@@ -893,7 +899,14 @@ class Loader {
     }
     try {
       return { path, text: await readFile(path, 'utf8') };
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') {
+        const why =
+          code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read: ${(err as Error).message}`;
+        this.report.error('FileNotFound', at, `TypeScript module ${shortPath(path)} ${why}`);
+        return undefined;
+      }
       if (!this.opts.allowMissingModules) {
         this.report.error(
           'FileNotFound',
@@ -962,7 +975,7 @@ class Loader {
         if (used.has(method) || helpers.has(method) || LIFECYCLE_METHODS.has(method)) continue;
         this.report.warning(
           'UnusedMethod',
-          { file: path, line: pos.line, col: pos.col, pointer: '' },
+          this.inModule({ file: path, line: pos.line, col: pos.col }),
           `method \`${method}\` of class Derivation is not a transform of ${names} (mark helpers \`private\`)`,
           didYouMeanHint(
             method,
@@ -999,9 +1012,25 @@ class Loader {
           p.message,
         );
       } else {
-        this.report.error(p.code, { ...p.at, pointer: '' }, p.message);
+        this.report.error(p.code, this.inModule(p.at), p.message);
       }
     }
+  }
+
+  /**
+   * Where a line and column of a module are written: in its file, or, for an inline module (written to
+   * `.sluice/modules/` to be bundled), in the catalog file whose block scalar holds it.
+   */
+  private inModule(at: { file: string; line: number; col: number }): SourceLocation {
+    const inline = this.inlineModules.get(at.file);
+    const origin = inline && inline.doc.blockOrigin(inline.pointer);
+    if (!inline || !origin) return { ...at, pointer: '' };
+    return {
+      file: inline.doc.file,
+      line: origin.line + at.line - 1,
+      col: origin.col + at.col - 1,
+      pointer: inline.pointer,
+    };
   }
 
   // ---- Captures and materializations ----
@@ -1111,8 +1140,18 @@ class Loader {
         disable: b.disable === true,
         backfill: typeof b.backfill === 'number' ? b.backfill : 0,
       });
-      if (b.disable !== true)
-        this.collectionRef(b.target, e.file, { doc, pointer: `${bp}/target` }, `binding ${i} target`);
+      if (b.disable !== true) {
+        const at: Where = { doc, pointer: `${bp}/target` };
+        const target = this.collectionRef(b.target, e.file, at, `binding ${i} target`);
+        // As Estuary: a derived collection's documents come from its transforms only.
+        if (target?.spec.derive !== undefined) {
+          this.report.error(
+            'CaptureOfDerivation',
+            at,
+            `binding ${i} target: \`${b.target}\` is a derived collection, which its transforms write; a capture may only write a collection without \`derive\``,
+          );
+        }
+      }
     });
     this.checkResourcePaths(
       e,
@@ -1244,7 +1283,7 @@ class Loader {
         if (collection) {
           const at: Where = { doc, pointer: `${sp}/collection` };
           if (this.collectionRef(collection, e.file, at, `step ${i} ingest`) && !e.tainted) {
-            this.ingests.push({ collection, documents });
+            this.ingests.push({ collection, documents, test: e.name, step: i });
           }
         }
       } else {

@@ -15,6 +15,7 @@ import { DRAFT_2020_12, SUPPORTED_DRAFTS } from '../schema/keywords.ts';
 import { didYouMeanHint } from './diagnostics.ts';
 import type { RemoteFiles } from './remote.ts';
 import { type Report, shortPath, type Where } from './report.ts';
+import { checkSchemaKeywords } from './schema-keywords.ts';
 import { SourceDoc } from './source.ts';
 
 /** The read schema placeholder for a collection's write schema (Estuary's `flow://write-schema`). */
@@ -227,6 +228,8 @@ export class Resources {
    * replaced by `flowWrite`.
    */
   private async crawl(schema: Json, uri: string, at: Where, flowWrite?: string | null): Promise<void> {
+    // Remote schemas are not the user's to fix.
+    if (!/^https?:/.test(uri)) checkSchemaKeywords(schema, at, this.report);
     const refs: { node: { [k: string]: Json }; ref: string; base: string; pointer: string }[] = [];
     // Resources embedded by a nested `$id` (Estuary's discovered write schemas embed the connector's
     // schema as `$defs["flow://connector-schema"]` with that `$id`, and `$ref` it): the compiler
@@ -336,10 +339,20 @@ export class Resources {
       const tokens = parsePointer(fragment);
       const parent = getAt(doc, tokens.slice(0, -1));
       const siblings = isObject(parent) ? Object.keys(parent) : [];
+      const where = tokens.length > 1 ? `\`${fragment.slice(0, fragment.lastIndexOf('/'))}\`` : 'its root';
+      const has =
+        parent === undefined
+          ? `; it has no ${where}`
+          : siblings.length > 0
+            ? `; ${where} has ${siblings
+                .slice(0, 20)
+                .map((k) => `\`${k}\``)
+                .join(', ')}`
+            : '';
       this.report.error(
         'SchemaNotFound',
         at,
-        `${name} has nothing at \`${fragment}\``,
+        `${name} has nothing at \`${fragment}\`${has}`,
         didYouMeanHint(tokens[tokens.length - 1] ?? '', siblings),
       );
       return false;

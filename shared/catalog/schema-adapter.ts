@@ -1,7 +1,7 @@
 /** The loader's schema questions, answered by shared/schema (registry, shape inference). */
 
 import { escapeToken, parsePointer } from '../json/pointer.ts';
-import { SchemaRegistry } from '../schema/registry.ts';
+import { describeViolation, SchemaRegistry } from '../schema/registry.ts';
 import { listReduceAnnotations, shapeAt } from '../schema/shape.ts';
 import type { SchemaIndexFactory } from './schema-index.ts';
 
@@ -14,14 +14,12 @@ export const sharedSchemaIndex: SchemaIndexFactory = (schemas) => {
     },
     locations: (uri) => declaredLocations(registry, uri),
     reduceAnnotations: (uri) => listReduceAnnotations(registry, uri),
+    // The catalog's own test documents, reported to their author: their values may be quoted.
     validate: (uri, doc) =>
       registry
         .validator(uri)
         .validate(doc)
-        .map((v) => {
-          const extra = v.params.additionalProperty;
-          return `${v.instancePath || '(root)'}: ${v.message}${typeof extra === 'string' ? ` (\`${extra}\`)` : ''}`;
-        }),
+        .map((v) => describeViolation(v, { values: true })),
   };
 };
 

@@ -1,6 +1,8 @@
 /**
  * A parsed catalog, schema, config or fixture file (YAML or JSON: the YAML parser reads both),
  * with a way back from a JSON pointer to the line and column where that location was written.
+ * A `.json` file must be JSON: what only YAML accepts there (`{"a": }`, a trailing comma, a comment)
+ * is a syntax error, not a value the YAML parser made of it (`{"a": null}`).
  *
  * The parsed value of a file without problems is cached by its content (shared/cache), and the YAML
  * parser is loaded only when needed: on a cache miss, or when a diagnostic asks where something was
@@ -13,6 +15,7 @@ import type * as Yaml from 'yaml';
 import type { LineCounter, Node } from 'yaml';
 import { contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { parsePointer } from '../json/pointer.ts';
+import { jsonSyntaxError } from '../json/syntax.ts';
 import type { Json } from '../json/types.ts';
 
 /** The YAML parser, loaded on first use (a CommonJS package: required synchronously). */
@@ -60,6 +63,10 @@ export class SourceDoc {
   }
 
   static parse(file: string, text: string): SourceDoc {
+    if (/\.json$/i.test(file)) {
+      const problem = jsonSyntaxError(text);
+      if (problem) return new SourceDoc(file, undefined, [{ severity: 'error', ...problem }], text);
+    }
     const key = contentKey(CACHE_KIND, text);
     const cached = readCached(CACHE_KIND, key);
     if (cached !== undefined) {
@@ -76,7 +83,13 @@ export class SourceDoc {
       ['warning', doc.warnings],
     ] as const) {
       for (const e of list) {
-        problems.push({ severity, message: e.message.split('\n')[0], ...lines.linePos(e.pos[0]) });
+        let message = e.message.split('\n')[0];
+        // The YAML parser's "Map keys must be unique" does not say which key.
+        if (e.code === 'DUPLICATE_KEY') {
+          const key = /^("(?:[^"\\]|\\.)*"|'[^']*'|[^:\n]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1];
+          if (key) message = `the key \`${key}\` appears twice in one mapping; keys must be unique`;
+        }
+        problems.push({ severity, message, ...lines.linePos(e.pos[0]) });
       }
     }
     // A duplicate key is reported but leaves a usable document (the last value wins), so that
@@ -106,6 +119,34 @@ export class SourceDoc {
       if (code === 'EISDIR') return { error: 'is a directory, not a file' };
       return { error: `cannot be read: ${(err as Error).message}` };
     }
+  }
+
+  /**
+   * Where the text of a block scalar (`module: |` and the lines below it) starts: the line and column of
+   * its first content character, so that line L, column C of the text is line + L - 1, col + C - 1.
+   * Undefined when the value at `pointer` is not a block scalar.
+   */
+  blockOrigin(pointer: string): Position | undefined {
+    this.parsed ??= parseYaml(this.text);
+    const { isScalar } = yaml();
+    let node: unknown = this.parsed.doc.contents;
+    for (const segment of parsePointer(pointer)) {
+      node = (node as { get?: (k: unknown, keepScalar: boolean) => unknown })?.get?.(
+        /^\d+$/.test(segment) && Array.isArray((node as { items?: unknown }).items)
+          ? Number(segment)
+          : segment,
+        true,
+      );
+    }
+    if (!isScalar(node) || (node.type !== 'BLOCK_LITERAL' && node.type !== 'BLOCK_FOLDED') || !node.range) {
+      return undefined;
+    }
+    const header = this.text.indexOf('\n', node.range[0]);
+    if (header < 0) return undefined;
+    const start = header + 1;
+    const firstLine = /^(?:[ ]*\r?\n)*([ ]*)/.exec(this.text.slice(start));
+    const indent = firstLine ? firstLine[1].length : 0;
+    return { line: this.parsed.lines.linePos(start).line, col: indent + 1 };
   }
 
   /**

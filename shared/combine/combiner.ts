@@ -228,7 +228,7 @@ function* mergeSources(sources: Source[]): Generator<RunEntry> {
 }
 
 export class Combiner {
-  private readonly collection: CollectionSpec;
+  readonly collection: CollectionSpec;
   private readonly validator: CompiledSchema | undefined;
   private readonly reducer: Reducer;
   /** `{ ownsLhs }` for every reduction: whether combined documents are ours to update in place. */

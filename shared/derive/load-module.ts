@@ -43,6 +43,9 @@ export async function importDerivationModule(
       platform: 'node',
       target: 'node20',
       write: false,
+      // Where the bundle is written (below), so that the source map's paths lead back to the module's
+      // files: a stack trace with source maps on (`sluice test`) names the module's own file:line.
+      outdir: join(tmpdir(), 'sluice-modules'),
       sourcemap: 'inline',
       logLevel: 'silent',
       plugins: [rejectRemoteImports],

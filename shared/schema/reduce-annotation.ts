@@ -2,6 +2,8 @@
  * The `reduce` schema annotation: its JSON shape (registered as an ajv keyword, so a malformed
  * annotation fails schema compilation) and its parsed, closed form used by the reducer.
  */
+
+import { didYouMean } from '../catalog/diagnostics.ts';
 import { parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
@@ -119,19 +121,35 @@ const ALLOWED_OPTIONS: Record<StrategyName, readonly string[]> = {
   jsonSchemaMerge: [],
 };
 
-/** Parse and check an annotation value. `uri` locates it for the error. */
+/**
+ * Parse and check an annotation value. `uri` locates the subschema for the error, which points at the
+ * `reduce` keyword or the property of it that is wrong (`…#/properties/amount/reduce/strategy`).
+ */
 export function parseReduceAnnotation(value: Json, uri: string): Strategy {
-  const fail = (detail: string): never => {
+  const fail = (detail: string, property?: string): never => {
+    const at = `${uri}${uri.includes('#') ? '' : '#'}/reduce${property === undefined ? '' : `/${property}`}`;
     throw new SchemaError(
       'InvalidReduceAnnotation',
-      uri,
+      at,
       `invalid reduce annotation ${JSON.stringify(value)}: ${detail}`,
     );
   };
   if (!isObject(value)) return fail('must be an object like {"strategy": "merge"}');
   const name = value.strategy;
   if (typeof name !== 'string' || !(REDUCE_STRATEGIES as readonly string[]).includes(name)) {
-    return fail(`"strategy" must be one of ${REDUCE_STRATEGIES.join(', ')}`);
+    const allowed = `must be one of ${REDUCE_STRATEGIES.join(', ')}`;
+    if (name === undefined) {
+      const typo = Object.keys(value).find((k) => k !== 'strategy' && didYouMean(k, ['strategy']));
+      return fail(
+        `it has no "strategy"${typo ? ` (did you mean "strategy" for "${typo}"?)` : ''}; "strategy" ${allowed}`,
+        typo,
+      );
+    }
+    const close = typeof name === 'string' ? didYouMean(name, REDUCE_STRATEGIES) : undefined;
+    return fail(
+      `"strategy" is ${JSON.stringify(name)}; it ${allowed}${close ? ` (did you mean "${close}"?)` : ''}`,
+      'strategy',
+    );
   }
   const strategy = name as StrategyName;
   for (const opt of Object.keys(value)) {
@@ -139,26 +157,27 @@ export function parseReduceAnnotation(value: Json, uri: string): Strategy {
       const allowed = ALLOWED_OPTIONS[strategy];
       fail(
         `"${opt}" is not an option of ${strategy}${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`,
+        opt,
       );
     }
   }
   const bool = (opt: string, dflt: boolean): boolean => {
     const v = value[opt];
     if (v === undefined) return dflt;
-    if (typeof v !== 'boolean') fail(`"${opt}" must be a boolean`);
+    if (typeof v !== 'boolean') fail(`"${opt}" must be a boolean, found ${JSON.stringify(v)}`, opt);
     return v as boolean;
   };
   const key = (): { key: string[]; keyTokens: string[][] } => {
     const v = value.key;
     if (v === undefined) return { key: [], keyTokens: [] };
     if (!Array.isArray(v) || !v.every((p) => typeof p === 'string'))
-      return fail('"key" must be an array of JSON pointers');
+      return fail('"key" must be an array of JSON pointers', 'key');
     const ptrs = v as string[];
     const keyTokens = ptrs.map((p) => {
       try {
         return parsePointer(p);
       } catch (e) {
-        return fail(`"key" ${(e as Error).message}`);
+        return fail(`"key" ${(e as Error).message}`, 'key');
       }
     });
     return { key: ptrs, keyTokens };

@@ -6,10 +6,12 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { cacheDir, contentKey, readCached, writeCached } from '../cache/content-cache.ts';
+import { valuesInErrors } from '../config/debug-values.ts';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
 import { SchemaGraph } from './graph.ts';
+import { ANNOTATION_KEYWORDS } from './keywords.ts';
 import { normalizeSchema } from './normalize.ts';
 import { REDUCE_META_SCHEMA } from './reduce-annotation.ts';
 import {
@@ -34,6 +36,11 @@ export interface SchemaViolation {
   schemaPath: string;
   message: string;
   params: Record<string, unknown>;
+  /**
+   * The value found at `instancePath`, as a message shows it, for keywords about a value (`type`, `enum`,
+   * `minimum`, ...). A document value: describeViolation shows it only where values may be shown.
+   */
+  found?: string;
 }
 
 export interface ValidationContext {
@@ -65,28 +72,77 @@ export class SchemaValidationError extends SluiceError {
     if (context.collection !== undefined) subject += ` of ${context.collection}`;
     else if (context.uri !== undefined) subject += ` (schema ${context.uri})`;
     const what = violations
-      .map((v) => {
-        let msg = `${v.instancePath || '(root)'}: ${v.message}`;
-        if (v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string') {
-          msg += ` (${JSON.stringify(v.params.additionalProperty)})`;
-        } else if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
-          msg += ` ${JSON.stringify(v.params.allowedValues)}`;
-        }
-        return `${msg} (keyword "${v.keyword}", schema ${v.schemaPath})`;
-      })
+      .map((v) => `${describeViolation(v)} (keyword "${v.keyword}", schema ${v.schemaPath})`)
       .join('; ');
     return `${subject}: ${what || 'does not validate'}`;
   }
 }
 
-function toViolation(e: ErrorObject): SchemaViolation {
-  return {
+/**
+ * One violation as messages show it: where, what is allowed, and what was found when `values` allows
+ * quoting the document: `/amount: must be number, found "2"`, `/status: must be equal to one of the
+ * allowed values ["a","b"], found "c"`, `(root): must NOT have additional properties ("colour")`.
+ * By default values are quoted only as debugging asks (shared/config/debug-values.ts: logs never hold
+ * document values); the CLI, reporting a user's own input to them, passes `values: true`.
+ */
+export function describeViolation(v: SchemaViolation, opts: { values?: boolean } = {}): string {
+  let msg = `${v.instancePath || '(root)'}: ${v.message}`;
+  if (v.keyword === 'additionalProperties' && typeof v.params.additionalProperty === 'string') {
+    msg += ` (${JSON.stringify(v.params.additionalProperty)})`;
+  } else if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
+    msg += ` ${JSON.stringify(v.params.allowedValues)}`;
+  }
+  return v.found === undefined || !(opts.values ?? valuesInErrors()) ? msg : `${msg}, found ${v.found}`;
+}
+
+/** Keywords that judge the value at their location, so that a message shows what was found there. */
+const VALUE_KEYWORDS = new Set([
+  'type',
+  'enum',
+  'const',
+  'format',
+  'pattern',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minLength',
+  'maxLength',
+]);
+
+/** A found value as a message shows it: scalars as JSON (long strings cut), containers by kind. */
+function showFound(value: Json | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return 'an array';
+  if (isObject(value)) return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(doc: Json, pointer: string): Json | undefined {
+  let node: Json | undefined = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    const token = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    node = isObject(node) ? node[token] : Array.isArray(node) ? node[Number(token)] : undefined;
+    if (node === undefined) return undefined;
+  }
+  return node;
+}
+
+function toViolation(e: ErrorObject, doc: Json): SchemaViolation {
+  const v: SchemaViolation = {
     instancePath: e.instancePath,
     keyword: e.keyword,
     schemaPath: e.schemaPath,
     message: e.message ?? `must pass "${e.keyword}"`,
     params: e.params as Record<string, unknown>,
   };
+  if (VALUE_KEYWORDS.has(e.keyword)) {
+    const found = showFound(valueAt(doc, e.instancePath));
+    if (found !== undefined) v.found = found;
+  }
+  return v;
 }
 
 /** A compiled schema (or subschema): validate documents against it. */
@@ -99,7 +155,7 @@ export class CompiledSchema {
   /** The reasons `doc` is invalid; empty when it is valid. */
   validate(doc: Json): SchemaViolation[] {
     if (this.fn(doc)) return [];
-    return (this.fn.errors ?? []).map(toViolation);
+    return (this.fn.errors ?? []).map((e) => toViolation(e, doc));
   }
 
   isValid(doc: Json): boolean {
@@ -109,25 +165,14 @@ export class CompiledSchema {
   /** Throw SchemaValidationError when `doc` is invalid. */
   assertValid(doc: Json, context: ValidationContext = {}): void {
     if (this.fn(doc)) return;
-    throw new SchemaValidationError((this.fn.errors ?? []).map(toViolation), { ...context, uri: this.uri });
+    throw new SchemaValidationError(
+      (this.fn.errors ?? []).map((e) => toViolation(e, doc)),
+      { ...context, uri: this.uri },
+    );
   }
 }
 
-/** Annotation keywords found in real-world Estuary/Airbyte schemas: accepted, ignored. */
-export const ANNOTATION_KEYWORDS = [
-  'secret',
-  'airbyte_secret',
-  'airbyte_hidden',
-  'order',
-  'advanced',
-  'multiline',
-  'discriminator',
-  'x-collection-name',
-  'x-infer-schema',
-  'x-schema-name',
-  'always_show',
-  'group',
-];
+export { ANNOTATION_KEYWORDS } from './keywords.ts';
 
 /** Options of the registry's ajv instance: part of every cache key (change it when they change). */
 const REGISTRY_OPTIONS_TAG =
@@ -208,9 +253,19 @@ export class SchemaRegistry {
     ajv.addKeyword({ keyword: 'redact', metaSchema: REDACT_META_SCHEMA });
     ajv.addVocabulary(ANNOTATION_KEYWORDS);
     for (const [key, id] of this.internal) {
+      const schema = rootAnchorAsDef(this.resources.get(id)!);
       try {
-        ajv.addSchema(rootAnchorAsDef(this.resources.get(id)!) as object);
+        ajv.addSchema(schema as object);
       } catch (e) {
+        // addSchema checked it against the meta-schema: again, for an error that names the keyword where
+        // it was written (ajv's own "schema is invalid: data/properties/x/type must be …" says neither
+        // where nor what). Only on failure, so a valid schema is checked once.
+        const invalid =
+          ajv.validateSchema(schema as object) === false && metaSchemaError(schema, ajv.errors ?? []);
+        if (invalid) {
+          const uri = key.includes('#') ? key : `${key}#${invalid.pointer}`;
+          throw new SchemaError('InvalidSchema', uri, invalid.detail);
+        }
         throw new SchemaError('InvalidSchema', key, (e as Error).message);
       }
     }
@@ -288,6 +343,51 @@ export class SchemaRegistry {
   node(uri: string) {
     return this.graph.get(this.resolve(uri));
   }
+}
+
+/**
+ * The meta-schema error that says most: at the deepest schema location that failed (ajv also reports
+ * the `anyOf` around alternatives), what was written there and what each alternative allows, as
+ * `` `type` is "strin"; allowed: one of "array", "boolean", … , or an array ``.
+ */
+function metaSchemaError(
+  schema: Json,
+  errors: readonly ErrorObject[],
+): { pointer: string; detail: string } | undefined {
+  const specific = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
+  if (specific.length === 0) return undefined;
+  const depth = (e: ErrorObject) => (e.instancePath === '' ? 0 : e.instancePath.split('/').length);
+  const deepest = Math.max(...specific.map(depth));
+  const at = specific.filter((e) => depth(e) === deepest);
+  const pointer = at[0].instancePath;
+  const tokens = pointer.split('/').slice(1);
+  const keyword = tokens.length > 0 ? tokens[tokens.length - 1].replace(/~1/g, '/').replace(/~0/g, '~') : '';
+  let found: Json | undefined = schema;
+  for (const t of tokens) {
+    const token = t.replace(/~1/g, '/').replace(/~0/g, '~');
+    found = isObject(found) ? found[token] : Array.isArray(found) ? found[Number(token)] : undefined;
+  }
+  const allowed = [
+    ...new Set(
+      at
+        .filter((e) => e.instancePath === pointer)
+        .map((e) => {
+          if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
+            return `one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+          }
+          if (e.keyword === 'type') {
+            return String(e.params.type)
+              .split(',')
+              .map((t) => `${/^[aeiou]/.test(t) ? 'an' : 'a'} ${t}`)
+              .join(' or ');
+          }
+          return (e.message ?? `passes "${e.keyword}"`).replace(/^must (be )?/, '');
+        }),
+    ),
+  ];
+  const what = keyword === '' ? 'the schema' : /^\d+$/.test(keyword) ? `item ${keyword}` : `\`${keyword}\``;
+  const shown = found === undefined ? 'missing' : JSON.stringify(found);
+  return { pointer, detail: `${what} is ${shown}; allowed: ${allowed.join(', or ')}` };
 }
 
 /**

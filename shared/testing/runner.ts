@@ -26,6 +26,7 @@ import { metaUuid } from '../meta/uuid.ts';
 import { Reducer } from '../reduce/index.ts';
 import { Redactor } from '../schema/redact.ts';
 import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
+import { thrownAt } from './format.ts';
 import { verifyEqual } from './verify-equal.ts';
 
 interface Published {
@@ -153,7 +154,12 @@ export class TestRunner {
         if (step.kind === 'ingest') await tc.ingest(step.collection, step.documents);
         else await tc.verify(step.collection.name, step.collection.partitions, step.documents);
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+        let message = err instanceof Error ? err.message : String(err);
+        // What a module's transform threw: where in the module (its stack, with source maps on).
+        if ((err as { code?: unknown }).code === 'TransformThrew') {
+          const at = thrownAt(err);
+          if (at) message += ` (thrown at ${at})`;
+        }
         const diff = err instanceof StepError ? err.diff : undefined;
         return {
           name: test.name,

@@ -126,7 +126,8 @@ describe('sluice combine', () => {
       lines([{ id: 'a', n: 1 }, { id: 'a' }, { id: 'b', n: 'two' }]),
     );
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^stdin:3: \/n: /m);
+    // Where (line, pointer), what is allowed and what was found.
+    expect(r.stderr).toMatch(/^stdin:3: \/n: must be integer, found "two" \(keyword "type"/m);
     expect(r.stdout).toBe('');
   });
 

@@ -197,4 +197,39 @@ describe('sluice generate', () => {
       expect(typeErrors([join(root, m)]), m).toEqual([]);
     }
   });
+
+  it('an output it cannot write is said without a stack trace, and nothing is written (exit 1)', () => {
+    const sub = join(dir, 'unwritable');
+    mkdirSync(join(sub, 'flow_generated'), { recursive: true });
+    writeFileSync(
+      join(sub, 'flow.yaml'),
+      [
+        'collections:',
+        '  acme/src:',
+        '    schema: { type: object, properties: { id: { type: string } }, required: [id] }',
+        '    key: [/id]',
+        '  acme/out:',
+        '    schema: { type: object, properties: { id: { type: string } }, required: [id] }',
+        '    key: [/id]',
+        '    derive:',
+        '      using: { typescript: { module: out.ts } }',
+        '      transforms: [{ name: fromSrc, source: acme/src, shuffle: any }]',
+        '',
+      ].join('\n'),
+    );
+    // Sluice's layout can be written; Estuary's cannot (a file stands where its folder goes).
+    writeFileSync(join(sub, 'flow_generated', 'typescript'), 'not a folder');
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'sluice.js'), 'generate'], {
+      cwd: sub,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe(
+      'flow_generated/typescript/acme/out.ts: cannot write: not a directory (flow_generated/typescript/acme); wrote nothing\n',
+    );
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(1);
+    expect(existsSync(join(sub, 'flow_generated', 'acme', 'out.ts'))).toBe(false);
+    expect(existsSync(join(sub, 'out.ts'))).toBe(false);
+    expect(existsSync(join(sub, 'deno.json'))).toBe(false);
+  });
 });

@@ -242,7 +242,8 @@ const BROKEN: Expected[] = [
   ['PartitionWrongType', 'keys.flow.yaml', 27, 16, '/collections/acmeCo~1keys~1bad/projections/by_size'],
   ['SchemaNotObject', 'keys.flow.yaml', 29, 13, '/collections/acmeCo~1keys~1not-object/schema'],
   ['SchemaNotFound', 'keys.flow.yaml', 32, 13, '/collections/acmeCo~1keys~1fragment/schema'],
-  ['SchemaInvalid', 'keys.flow.yaml', 35, 13, '/collections/acmeCo~1keys~1invalid-schema/schema'],
+  // At the keyword that is wrong, not the schema around it.
+  ['SchemaInvalid', 'keys.flow.yaml', 35, 21, '/collections/acmeCo~1keys~1invalid-schema/schema/type'],
   ['IngestDocumentInvalid', 'keys.flow.yaml', 44, 13, '/tests/acmeCo~1tests~1anvils/0/ingest/documents/1'],
   ['TestVerifyOrder', 'keys.flow.yaml', 52, 13, '/tests/acmeCo~1tests~1anvils/2/verify/documents/1'],
   [
@@ -254,7 +255,18 @@ const BROKEN: Expected[] = [
     'did you mean `acmeCo/anvils`?',
   ],
   ['Unsupported', 'schemas/anvil.schema.yaml', 1, 10, '/$schema'],
+  // A misspelt keyword would constrain nothing.
+  [
+    'UnknownKeyword',
+    'schemas/anvil.schema.yaml',
+    5,
+    26,
+    '/properties/color/maxLenght',
+    'did you mean `maxLength`?',
+  ],
   // derive.flow.yaml
+  // As Estuary: a capture may not write a derived collection.
+  ['CaptureOfDerivation', 'derive.flow.yaml', 57, 55, '/captures/acmeCo~1derived~1capture/bindings/0/target'],
   [
     'NotImported',
     'derive.flow.yaml',
@@ -372,12 +384,15 @@ describe('a broken catalog', async () => {
       'key `/weight` may be number in the schema; keys must be of type string, integer or boolean',
     );
     expect(msg('IngestDocumentInvalid', '/documents/1')).toBe(
-      'document 1 of the ingest into `acmeCo/anvils` does not validate against its write schema: /weight: must be number',
+      'test acmeCo/tests/anvils step 0: document 1 of the ingest into `acmeCo/anvils` does not validate against its write schema: /weight: must be number, found "heavy"',
     );
     expect(msg('NotImported', '/transforms/2/source')).toContain(
       `collection \`acmeCo/widgets\` is defined in ${relative(process.cwd(), join(dir, 'structure.flow.yaml'))}, which this file does not import`,
     );
     expect(msg('Unsupported', '/python')).toContain('Python derivations are not supported');
+    expect(msg('SchemaInvalid', '~1invalid-schema/schema/type')).toBe(
+      '`type` is "objekt"; allowed: one of "array", "boolean", "integer", "null", "number", "object", "string", or an array',
+    );
     // Connector configs and resources are checked against the connector registry's schemas.
     expect(msg('InvalidConnectorConfig', '/config/retries')).toBe(
       'materialize-webhook config: unknown property "retries"; allowed: address, headers, signingSecret, maxRetries, batchSize, timeoutMs',
@@ -396,6 +411,7 @@ describe('a broken catalog', async () => {
     expect(new Set(warnings)).toEqual(
       new Set([
         'ReduceUnreachable',
+        'UnknownKeyword',
         'UnusedMethod',
         'ReadDelayTestOnly',
         'FragmentSettingIgnored',

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../shared/json/types.ts';
-import { SchemaError, SchemaRegistry, SchemaValidationError } from '../../shared/schema/registry.ts';
+import { parseReduceAnnotation } from '../../shared/schema/reduce-annotation.ts';
+import {
+  describeViolation,
+  SchemaError,
+  SchemaRegistry,
+  SchemaValidationError,
+} from '../../shared/schema/registry.ts';
 
 function one(schema: Json, uri = 'test://one.schema.json') {
   return new SchemaRegistry({ [uri]: schema }).validator(uri);
@@ -118,6 +124,28 @@ describe('keywords', () => {
     }
   });
 
+  it('a reduce annotation error points at the property that is wrong, with what was found and a did-you-mean', () => {
+    const error = (value: Json): SchemaError => {
+      try {
+        parseReduceAnnotation(value, 'file:///c/flow.yaml#/properties/amount');
+      } catch (e) {
+        return e as SchemaError;
+      }
+      throw new Error('no error');
+    };
+    const typo = error({ strategy: 'summ' });
+    expect(typo.uri).toBe('file:///c/flow.yaml#/properties/amount/reduce/strategy');
+    expect(typo.message).toContain('"strategy" is "summ"; it must be one of append, ');
+    expect(typo.message).toContain('(did you mean "sum"?)');
+    expect(error({ strategy: 'lastWriteWins', delete: 'yes' }).uri).toMatch(/\/reduce\/delete$/);
+    expect(error({ strategy: 'lastWriteWins', delete: 'yes' }).message).toContain('found "yes"');
+    expect(error({ strategy: 'sum', key: ['/a'] }).uri).toMatch(/\/reduce\/key$/);
+    // At a document root, the URI gets a fragment.
+    expect(() => parseReduceAnnotation({ strategy: 'x' }, 'file:///s.json')).toThrow(
+      expect.objectContaining({ uri: 'file:///s.json#/reduce/strategy' }),
+    );
+  });
+
   it('tolerates the annotation keywords of real-world Estuary schemas', () => {
     const v = one({
       type: 'object',
@@ -156,8 +184,12 @@ describe('violations', () => {
         schemaPath: '#/properties/amount/type',
         message: 'must be number',
         params: { type: 'number' },
+        found: '"x"',
       },
     ]);
+    // What was found is shown for keywords about a value; a container by its kind, not its content.
+    expect(v.validate({ id: 'a', amount: { big: 'object' } })[0]?.found).toBe('an object');
+    expect(v.validate({ amount: 1 })[0]?.found).toBeUndefined();
   });
 
   it('throws SchemaValidationError with the document index and collection', () => {
@@ -172,9 +204,21 @@ describe('violations', () => {
     expect(e.code).toBe('SchemaViolation');
     expect(e.documentIndex).toBe(3);
     expect(e.collection).toBe('acme/orders');
+    // Logs never hold document values unless debugging asks for them (shared/config/debug-values.ts).
     expect(e.message).toBe(
       'document 3 of acme/orders: /amount: must be number (keyword "type", schema #/properties/amount/type)',
     );
+    expect(describeViolation(e.violations[0], { values: true })).toBe('/amount: must be number, found "x"');
+    const saved = process.env.SLUICE_LOG_VALUES;
+    process.env.SLUICE_LOG_VALUES = '1';
+    try {
+      expect(() => v.assertValid({ id: 'a', amount: 'x' })).toThrow(
+        '/amount: must be number, found "x" (keyword',
+      );
+    } finally {
+      if (saved === undefined) delete process.env.SLUICE_LOG_VALUES;
+      else process.env.SLUICE_LOG_VALUES = saved;
+    }
     expect(() => v.assertValid({})).toThrow("(root): must have required property 'id'");
   });
 });

@@ -53,3 +53,57 @@ describe('SourceDoc parse cache', () => {
     expect(SourceDoc.parse('/b.yaml', 'a: 1\na: 2\n').problems[0]).toMatchObject({ line: 2 });
   });
 });
+
+describe('SourceDoc syntax errors', () => {
+  it('a `.json` file must be JSON: what only YAML reads there is an error with its line and column', () => {
+    // The YAML parser would read `{"customer": }` as {customer: null} and a trailing comma as nothing.
+    const missing = SourceDoc.parse('/expected.json', '[\n  {"customer": }\n]\n');
+    expect(missing.value).toBeUndefined();
+    expect(missing.problems).toEqual([
+      {
+        severity: 'error',
+        line: 2,
+        col: 16,
+        message:
+          'not valid JSON: expected a value (an object, array, string, number, `true`, `false` or `null`), found `}`',
+      },
+    ]);
+    expect(SourceDoc.parse('/a.json', '{"a": 1,}').problems[0]).toMatchObject({
+      line: 1,
+      col: 9,
+      message: 'not valid JSON: expected a double-quoted property name, found `}`',
+    });
+    expect(SourceDoc.parse('/a.json', '[1 2]').problems[0]?.message).toBe(
+      'not valid JSON: expected `,` or `]` after the array item, found `2`',
+    );
+    expect(SourceDoc.parse('/a.json', '').problems[0]?.message).toMatch(/found the end of the file$/);
+    // JSON (with a byte-order mark, escapes, nesting) parses as before; YAML files stay YAML.
+    expect(SourceDoc.parse('/a.json', '\uFEFF{"a": ["\\u00e9\\n", -1.5e3, true, null, {}]}\n').value).toEqual(
+      {
+        a: ['é\n', -1500, true, null, {}],
+      },
+    );
+    expect(SourceDoc.parse('/a.yaml', '{"a": 1,}').value).toEqual({ a: 1 });
+  });
+
+  it('a duplicate key names the key', () => {
+    const dup = SourceDoc.parse('/flow.yaml', 'collections:\n  acme/x: {}\n  acme/x:\n    key: [/id]\n');
+    expect(dup.problems).toEqual([
+      {
+        severity: 'error',
+        line: 3,
+        col: 3,
+        message: 'the key `acme/x` appears twice in one mapping; keys must be unique',
+      },
+    ]);
+  });
+
+  it('finds where the text of a block scalar starts (inline modules map their lines back to the catalog)', () => {
+    const text = 'a:\n  module: |\n    line one\n      line two\n  flow: x\n  folded: >-\n\n      f\n';
+    const doc = SourceDoc.parse('/flow.yaml', text);
+    expect(doc.blockOrigin('/a/module')).toEqual({ line: 3, col: 5 });
+    expect(doc.blockOrigin('/a/folded')).toEqual({ line: 7, col: 7 });
+    expect(doc.blockOrigin('/a/flow')).toBeUndefined();
+    expect(doc.blockOrigin('/a/missing')).toBeUndefined();
+  });
+});
