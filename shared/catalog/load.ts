@@ -1023,7 +1023,7 @@ class Loader {
    */
   private inModule(at: { file: string; line: number; col: number }): SourceLocation {
     const inline = this.inlineModules.get(at.file);
-    const origin = inline && inline.doc.blockOrigin(inline.pointer);
+    const origin = inline?.doc.blockOrigin(inline.pointer);
     if (!inline || !origin) return { ...at, pointer: '' };
     return {
       file: inline.doc.file,
