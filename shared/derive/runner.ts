@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type BuiltCatalog, type CollectionSpec, sqliteOf, type TransformSpec } from '../catalog/model.ts';
+import { valuesInErrors } from '../config/debug-values.ts';
 import type { Json } from '../json/types.ts';
 import type { CompiledSchema, SchemaRegistry } from '../schema/registry.ts';
 import type { DerivationEngine, DerivationState } from './engine.ts';
@@ -169,7 +170,10 @@ export class DerivationRunner {
         throw new DerivationError(
           'OutputSchemaViolation',
           this.collection.name,
-          `output document ${j} does not match the schema of ${this.collection.name}: ${v.instancePath || '/'}: ${v.message} (keyword "${v.keyword}"); document: ${truncate(JSON.stringify(doc))}`,
+          `output document ${j} does not match the schema of ${this.collection.name}: ${v.instancePath || '/'}: ${v.message} (keyword "${v.keyword}")${
+            // Errors name where and which rule, never the values, unless asked (docs/security.md).
+            valuesInErrors() ? `; document: ${truncate(JSON.stringify(doc))}` : ''
+          }`,
           { transform, sourceIndex },
         );
       }

@@ -92,6 +92,37 @@ describe('TypeScript modules in Estuary style', () => {
     expect(await runner.onSource('fromIn', [{ id: 1 }])).toEqual([{ id: 1, label: 'inline' }]);
   });
 
+  it('an output that fails the schema is said by pointer and rule; its values only when asked (SLUICE_LOG_VALUES=1)', async () => {
+    const inline = [
+      '',
+      '          module: |',
+      '            export class Derivation {',
+      "              fromIn(read: { doc: { id: number } }): unknown[] { return [{ id: read.doc.id, label: 42, secret: 'pii-value' }]; }",
+      '            }',
+    ].join('\n');
+    const root = write('bad-output', { 'flow.yaml': COLLECTIONS.replace(' USING', inline) });
+    const { catalog } = await loadCatalog(root, { typeCheckModules: false });
+    const runner = await createDerivationRunner(catalog!, new SchemaRegistry(catalog!.schemas), 'acme/out');
+    const message = async () => {
+      try {
+        await runner.onSource('fromIn', [{ id: 1 }]);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('no error');
+    };
+    const quiet = await message();
+    expect(quiet).toContain('output document 0 does not match the schema of acme/out: /label');
+    // It quoted the whole document whatever the setting, on AWS too.
+    expect(quiet).not.toContain('pii-value');
+    process.env.SLUICE_LOG_VALUES = '1';
+    try {
+      expect(await message()).toContain('pii-value');
+    } finally {
+      delete process.env.SLUICE_LOG_VALUES;
+    }
+  });
+
   it("flush() may return Estuary's {published, state}: documents published, state committed and reopened", async () => {
     const root = write('flush', {
       'flow.yaml': COLLECTIONS.replace('USING', '{ module: mod.ts }'),
