@@ -22,6 +22,9 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
   if (diagnostics.length > 0) err(formatDiagnostics(diagnostics));
   if (!catalog) return 2;
 
+  // Values in errors (a derivation's invalid output): `sluice test` shows a user their own test data, on
+  // their own terminal; deployed, errors leave values out unless asked (docs/security.md).
+  process.env.SLUICE_LOG_VALUES ??= '1';
   const registry = new SchemaRegistry(catalog.schemas);
   // Stack traces of derivation modules name their TypeScript files (their bundles carry source maps),
   // so that a module that throws is reported where it threw. On only now: a module loaded while it is
