@@ -141,9 +141,9 @@ collections:
       expect(resolveParam(encoding, params).field).toBe(field);
     }
     expect(() => resolveParam('$simplee', params)).toThrow(
-      'parameter $simplee not found: did you mean $Simple ?',
+      'parameter $simplee not found: did you mean `$Simple`?',
     );
-    expect(() => resolveParam('$with$nesting', params)).toThrow('did you mean $With$Nesting ?');
+    expect(() => resolveParam('$with$nesting', params)).toThrow('did you mean `$With$Nesting`?');
   });
 
   it("finds SQLite's `$` variables, skipping literals, quoted names and comments", () => {
@@ -472,7 +472,7 @@ describe('sluice check on SQLite derivations', () => {
       expect.objectContaining({
         code: 'ParamNotFound',
         pointer: '/collections/acme~1out/derive/transforms/0/lambda',
-        message: expect.stringContaining('parameter $idd not found: did you mean $id ?'),
+        message: expect.stringContaining('parameter $idd not found: did you mean `$id`?'),
       }),
     ]);
   });

@@ -96,7 +96,7 @@ export class ParamNotFoundError extends SluiceError {
     readonly param: string,
     readonly closest: string | undefined,
   ) {
-    super(`parameter ${param} not found${closest ? `: did you mean ${closest} ?` : ''}`);
+    super(`parameter ${param} not found${closest ? `: did you mean \`${closest}\`?` : ''}`);
     this.name = 'ParamNotFoundError';
   }
 }
