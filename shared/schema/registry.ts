@@ -8,6 +8,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { cacheDir, contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { valuesInErrors } from '../config/debug-values.ts';
 import { SluiceError } from '../errors.ts';
+import { getAt } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { SchemaError } from './errors.ts';
 import { SchemaGraph } from './graph.ts';
@@ -120,16 +121,6 @@ function showFound(value: Json | undefined): string | undefined {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function valueAt(doc: Json, pointer: string): Json | undefined {
-  let node: Json | undefined = doc;
-  for (const raw of pointer.split('/').slice(1)) {
-    const token = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    node = isObject(node) ? node[token] : Array.isArray(node) ? node[Number(token)] : undefined;
-    if (node === undefined) return undefined;
-  }
-  return node;
-}
-
 function toViolation(e: ErrorObject, doc: Json): SchemaViolation {
   const v: SchemaViolation = {
     instancePath: e.instancePath,
@@ -139,7 +130,7 @@ function toViolation(e: ErrorObject, doc: Json): SchemaViolation {
     params: e.params as Record<string, unknown>,
   };
   if (VALUE_KEYWORDS.has(e.keyword)) {
-    const found = showFound(valueAt(doc, e.instancePath));
+    const found = showFound(getAt(doc, e.instancePath));
     if (found !== undefined) v.found = found;
   }
   return v;
