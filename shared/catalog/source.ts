@@ -127,18 +127,14 @@ export class SourceDoc {
    * Undefined when the value at `pointer` is not a block scalar.
    */
   blockOrigin(pointer: string): Position | undefined {
-    this.parsed ??= parseYaml(this.text);
+    const { node, complete } = this.walk(pointer);
     const { isScalar } = yaml();
-    let node: unknown = this.parsed.doc.contents;
-    for (const segment of parsePointer(pointer)) {
-      node = (node as { get?: (k: unknown, keepScalar: boolean) => unknown })?.get?.(
-        /^\d+$/.test(segment) && Array.isArray((node as { items?: unknown }).items)
-          ? Number(segment)
-          : segment,
-        true,
-      );
-    }
-    if (!isScalar(node) || (node.type !== 'BLOCK_LITERAL' && node.type !== 'BLOCK_FOLDED') || !node.range) {
+    if (
+      !complete ||
+      !isScalar(node) ||
+      (node.type !== 'BLOCK_LITERAL' && node.type !== 'BLOCK_FOLDED') ||
+      !node.range
+    ) {
       return undefined;
     }
     const header = this.text.indexOf('\n', node.range[0]);
@@ -146,7 +142,7 @@ export class SourceDoc {
     const start = header + 1;
     const firstLine = /^(?:[ ]*\r?\n)*([ ]*)/.exec(this.text.slice(start));
     const indent = firstLine ? firstLine[1].length : 0;
-    return { line: this.parsed.lines.linePos(start).line, col: indent + 1 };
+    return { line: this.parsed!.lines.linePos(start).line, col: indent + 1 };
   }
 
   /**
@@ -155,13 +151,26 @@ export class SourceDoc {
    * that does not fully exist resolves to its deepest existing ancestor.
    */
   position(pointer: string, opts: { key?: boolean } = {}): Position {
+    const { at } = this.walk(pointer, opts);
+    return this.parsed!.lines.linePos(at);
+  }
+
+  /**
+   * The YAML node at `pointer` and the offset where it (with `key`, its key) was written; when the
+   * pointer does not fully exist, `complete` is false and the offset is its deepest existing ancestor's.
+   */
+  private walk(
+    pointer: string,
+    opts: { key?: boolean } = {},
+  ): { node: Node | null | undefined; at: number; complete: boolean } {
     this.parsed ??= parseYaml(this.text);
-    const { doc, lines } = this.parsed;
+    const { doc } = this.parsed;
     const { isAlias, isMap, isScalar, isSeq } = yaml();
     let node: Node | null | undefined = doc.contents as Node | null;
     let at = node?.range?.[0] ?? 0;
     const segments = parsePointer(pointer);
-    for (let i = 0; i < segments.length && node; i++) {
+    let i = 0;
+    for (; i < segments.length && node; i++) {
       if (isAlias(node)) node = node.resolve(doc) as Node | undefined;
       if (isMap(node)) {
         const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === segments[i]);
@@ -179,6 +188,6 @@ export class SourceDoc {
         break;
       }
     }
-    return lines.linePos(at);
+    return { node, at, complete: i === segments.length };
   }
 }
