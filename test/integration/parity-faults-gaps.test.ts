@@ -32,7 +32,7 @@ import { type EngineSession, TestRunner } from '../../shared/testing/runner.ts';
 import { STEPS } from '../fixtures/parity/inventory/steps.ts';
 import { STEPS as LEDGER_STEPS } from '../fixtures/parity/ledger/steps.ts';
 import { startAssembly } from '../support/assembly.ts';
-import { Faults, partialPut, putEntries, throttled } from '../support/faults.ts';
+import { actionOf, Faults, partialPut, putEntries, taskOf, throttled } from '../support/faults.ts';
 import { bare, ingestBoth, type ParityFixture, startParity, view } from './parity-fixture.ts';
 
 const INVENTORY = fileURLToPath(new URL('../fixtures/parity/inventory/flow.yaml', import.meta.url));
@@ -83,8 +83,8 @@ function gapHooks(
   runner: () => AssemblyRunner,
   o: FaultTargets,
 ): ProxyHooks {
-  const label = (c: ProxiedCall) => names.get(c.functionName) ?? '';
-  const action = (c: ProxiedCall) => c.iam[0]?.action ?? '';
+  const label = taskOf(names);
+  const action = actionOf;
   return {
     before: (c) => {
       const l = label(c);

@@ -19,17 +19,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { isObject, type JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
-import type { ProxiedCall, ProxyHooks } from '../../shared/local/sandbox/proxy.ts';
+import type { ProxyHooks } from '../../shared/local/sandbox/proxy.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import type { EngineSession } from '../../shared/testing/runner.ts';
 import { TestRunner } from '../../shared/testing/runner.ts';
 import { STEPS } from '../fixtures/parity/ledger/steps.ts';
 import { STEPS as SESSION_STEPS } from '../fixtures/parity/sessions/steps.ts';
 import { startAssembly } from '../support/assembly.ts';
-import { Faults, failedEntries, putEntries, throttled } from '../support/faults.ts';
+import { actionOf, Faults, failedEntries, putEntries, taskOf, throttled } from '../support/faults.ts';
 import { type PgFaultProxy, startPgFaultProxy } from '../support/pg-fault-proxy.ts';
 import { SLOW_DOWN } from './helpers.ts';
-import { bare, ingestBoth, type ParityFixture, startParity, view } from './parity-fixture.ts';
+import {
+  bare,
+  expectSessionsTables,
+  ingestBoth,
+  type ParityFixture,
+  startParity,
+  view,
+} from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', import.meta.url));
 
@@ -38,8 +45,8 @@ const CATALOG = fileURLToPath(new URL('../fixtures/parity/ledger/flow.yaml', imp
  * label, filled once the runner started).
  */
 function faultHooks(faults: Faults, names: Map<string, string>, runner: () => AssemblyRunner): ProxyHooks {
-  const label = (c: ProxiedCall) => names.get(c.functionName) ?? '';
-  const action = (c: ProxiedCall) => c.iam[0]?.action ?? '';
+  const label = taskOf(names);
+  const action = actionOf;
   return {
     before: (c) => {
       const l = label(c);
@@ -227,12 +234,6 @@ describe('parity under faults: offline engine vs the deployed assembly (sessions
     const want = await offline.read('parity/sessions');
     expect(want.deleted.map((d) => (d as JsonObject).user)).toEqual(['cy']);
     expect(await view(runner, 'parity/sessions')).toEqual(want.docs.map(bare));
-    const db = fx!.db;
-    const soft = (await db.query('SELECT * FROM public.sessions_soft ORDER BY "user"')).rows as JsonObject[];
-    const op = (r: JsonObject) => ((r.flow_document as JsonObject)._meta as JsonObject | undefined)?.op;
-    expect(soft.filter((r) => op(r) !== 'd').map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
-    expect(soft.filter((r) => op(r) === 'd').map((r) => r.user)).toEqual(['cy']);
-    const hard = (await db.query('SELECT * FROM public.sessions_hard ORDER BY "user"')).rows as JsonObject[];
-    expect(hard.map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
+    await expectSessionsTables(fx!.db, want.docs);
   });
 });

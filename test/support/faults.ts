@@ -38,6 +38,15 @@ interface PutRecordsBody {
   Records: { Data: string; PartitionKey: string; ExplicitHashKey?: string }[];
 }
 
+/** The IAM action a proxied call was checked as (`kinesis:PutRecords`). */
+export const actionOf = (c: ProxiedCall): string => c.iam[0]?.action ?? '';
+
+/** The task label of a proxied call's function (`names`: function name → label, filled once the runner started). */
+export const taskOf =
+  (names: ReadonlyMap<string, string>) =>
+  (c: ProxiedCall): string =>
+    names.get(c.functionName) ?? '';
+
 /** The entries of a PutRecords call on the wire. */
 export function putEntries(c: ProxiedCall): number {
   return (JSON.parse(c.call.body.toString()) as PutRecordsBody).Records.length;
