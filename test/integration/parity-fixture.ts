@@ -98,3 +98,18 @@ export async function view(runner: AssemblyRunner, collection: string): Promise<
   for await (const it of store.scan(collection)) out.push(bare(it.doc as Json));
   return out;
 }
+
+/**
+ * The sessions catalog's PostgreSQL tables against the offline engine's documents (`want`): in the
+ * soft-deleting table the live rows equal them and the deleted user (cy) stays, marked; the hard-deleting
+ * table holds them alone. Returns the hard table's rows.
+ */
+export async function expectSessionsTables(db: pg.Client, want: Json[]): Promise<JsonObject[]> {
+  const soft = (await db.query('SELECT * FROM public.sessions_soft ORDER BY "user"')).rows as JsonObject[];
+  const op = (r: JsonObject) => ((r.flow_document as JsonObject)._meta as JsonObject | undefined)?.op;
+  expect(soft.filter((r) => op(r) !== 'd').map((r) => bare(r.flow_document))).toEqual(want.map(bare));
+  expect(soft.filter((r) => op(r) === 'd').map((r) => r.user)).toEqual(['cy']);
+  const hard = (await db.query('SELECT * FROM public.sessions_hard ORDER BY "user"')).rows as JsonObject[];
+  expect(hard.map((r) => bare(r.flow_document))).toEqual(want.map(bare));
+  return hard;
+}

@@ -6,7 +6,15 @@ import type { JsonObject } from '../../shared/json/types.ts';
 import type { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import type { EngineSession } from '../../shared/testing/runner.ts';
 import { STEPS } from '../fixtures/parity/sessions/steps.ts';
-import { bare, ingestBoth, type ParityFixture, startBoth, startParity, view } from './parity-fixture.ts';
+import {
+  bare,
+  expectSessionsTables,
+  ingestBoth,
+  type ParityFixture,
+  startBoth,
+  startParity,
+  view,
+} from './parity-fixture.ts';
 
 const CATALOG = fileURLToPath(new URL('../fixtures/parity/sessions/flow.yaml', import.meta.url));
 
@@ -46,12 +54,7 @@ describe('parity: offline engine vs the deployed assembly (sessions, derived del
 
   it('PostgreSQL: soft-deleted rows stay marked, hard-deleted rows go, re-created ones hold only their new documents', async () => {
     const want = await offline.read('parity/sessions');
-    const soft = (await db.query('SELECT * FROM public.sessions_soft ORDER BY "user"')).rows as JsonObject[];
-    const op = (r: JsonObject) => ((r.flow_document as JsonObject)._meta as JsonObject | undefined)?.op;
-    expect(soft.filter((r) => op(r) !== 'd').map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
-    expect(soft.filter((r) => op(r) === 'd').map((r) => r.user)).toEqual(['cy']);
-    const hard = (await db.query('SELECT * FROM public.sessions_hard ORDER BY "user"')).rows as JsonObject[];
-    expect(hard.map((r) => bare(r.flow_document))).toEqual(want.docs.map(bare));
+    const hard = await expectSessionsTables(db, want.docs);
     expect(Object.keys(hard[0]).sort()).toEqual(['user', 'generation', 'logins', 'flow_document'].sort());
     expect(
       hard.map((r) => [r.user, Number(r.generation), r.logins === null ? null : Number(r.logins)]),
