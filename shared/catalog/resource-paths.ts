@@ -42,8 +42,8 @@ export function resourcePath(connector: string, resource: Json, config: Json): s
  * connector). Estuary's connector strips a leading slash before it matches a request, so `readings` and
  * `/readings` name the same path; both are accepted and mean `/readings`.
  */
-export function ingestUrlPath(resource: unknown): string {
-  const path = isObject(resource as Json) ? (resource as { path?: unknown }).path : undefined;
+export function ingestUrlPath(resource: Json): string {
+  const path = isObject(resource) ? resource.path : undefined;
   if (typeof path !== 'string' || path === '') return '/webhook-data';
   return path.startsWith('/') ? path : `/${path}`;
 }
