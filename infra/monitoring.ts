@@ -44,6 +44,9 @@ export const ALARM_THRESHOLDS = {
   docsParked: 1,
 } as const;
 
+/** Persisters graphed together in one dashboard row (addPersisterRows). */
+export const PERSISTERS_PER_ROW = 8;
+
 export interface MonitoredTask {
   /** Task label (`derivation:acmeCo/totals`), also the Powertools service name. */
   label: string;
@@ -93,8 +96,8 @@ export class SluiceMonitoring extends Construct {
     });
   }
 
-  private alarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, id, props);
+  private alarm(scope: Construct, id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(scope, id, props);
     if (this.props.alarmTopic) {
       alarm.addAlarmAction(new cwActions.SnsAction(this.props.alarmTopic));
       alarm.addOkAction(new cwActions.SnsAction(this.props.alarmTopic));
@@ -103,8 +106,72 @@ export class SluiceMonitoring extends Construct {
     return alarm;
   }
 
-  /** Add a task's dashboard row and alarms. `id` must be stable (derived from the task name). */
-  addTask(id: string, task: MonitoredTask): void {
+  /**
+   * Add a task's dashboard row and alarms. `id` must be stable (derived from the task name). The alarms
+   * go in `scope` (the task's own nested stack, where it has one), beside the function they watch.
+   */
+  addTask(id: string, task: MonitoredTask, scope: Construct = this): void {
+    this.addRow(task);
+    this.addAlarms(id, task, scope);
+  }
+
+  /**
+   * Persisters, one per collection, share rows: each row graphs up to PERSISTERS_PER_ROW of them, a line
+   * per collection, so that a catalog of hundreds of collections stays within a dashboard's 500 widgets.
+   */
+  addPersisterRows(tasks: MonitoredTask[]): void {
+    const width = 24 / 5;
+    for (let i = 0; i < tasks.length; i += PERSISTERS_PER_ROW) {
+      const group = tasks.slice(i, i + PERSISTERS_PER_ROW);
+      const name = (t: MonitoredTask) => t.label.replace(/^persister:/, '');
+      const title =
+        tasks.length <= PERSISTERS_PER_ROW
+          ? 'persisters'
+          : `persisters ${i + 1}–${i + group.length} of ${tasks.length}`;
+      const minute = { period: Duration.minutes(1), statistic: 'Sum' };
+      this.dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: `${title}: documents in`,
+          left: group.map((t) => this.custom(t, SLUICE_METRICS.docsIn, name(t))),
+          width,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${title}: fragment bytes out`,
+          left: group.map((t) => this.custom(t, SLUICE_METRICS.bytesOut, name(t))),
+          width,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${title}: errors`,
+          left: group.flatMap((t) => [
+            t.fn.metricErrors({ ...minute, label: `${name(t)} errors` }),
+            this.custom(t, SLUICE_METRICS.taskErrors, `${name(t)} failed batches`),
+            ...(t.parks
+              ? [
+                  this.custom(t, SLUICE_METRICS.docsParked, `${name(t)} parked docs`),
+                  this.custom(t, SLUICE_METRICS.docsRedriven, `${name(t)} redriven docs`),
+                ]
+              : []),
+          ]),
+          width,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${title}: iterator age (ms)`,
+          left: group.map((t) =>
+            t.fn.metric('IteratorAge', { period: Duration.minutes(1), statistic: 'Maximum', label: name(t) }),
+          ),
+          width,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${title}: schema violations`,
+          left: group.map((t) => this.custom(t, SLUICE_METRICS.schemaViolations, name(t))),
+          width,
+        }),
+      );
+    }
+  }
+
+  /** A task's own dashboard row: documents, bytes, errors, iterator age, violations, dead letters. */
+  private addRow(task: MonitoredTask): void {
     const errors = task.fn.metricErrors({ period: Duration.minutes(1), statistic: 'Sum', label: 'errors' });
     const throttles = task.fn.metricThrottles({
       period: Duration.minutes(1),
@@ -172,8 +239,11 @@ export class SluiceMonitoring extends Construct {
       }),
     ];
     this.dashboard.addWidgets(...widgets);
+  }
 
-    this.alarm(`${id}:Errors`, {
+  /** A task's alarms, in `scope`. */
+  addAlarms(id: string, task: MonitoredTask, scope: Construct): void {
+    this.alarm(scope, `${id}:Errors`, {
       alarmDescription: `Sluice ${task.label}: ${ALARM_THRESHOLDS.errorsPer5Min}+ function errors in 5 minutes (see its log group).`,
       metric: task.fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
       threshold: ALARM_THRESHOLDS.errorsPer5Min,
@@ -181,7 +251,7 @@ export class SluiceMonitoring extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.alarm(`${id}:SchemaViolations`, {
+    this.alarm(scope, `${id}:SchemaViolations`, {
       alarmDescription: `Sluice ${task.label}: documents violate the collection schema; the task does not advance past them.`,
       metric: new cloudwatch.Metric({
         namespace: this.props.metricsNamespace,
@@ -196,7 +266,7 @@ export class SluiceMonitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     if (task.streamConsumer) {
-      this.alarm(`${id}:IteratorAge`, {
+      this.alarm(scope, `${id}:IteratorAge`, {
         alarmDescription: `Sluice ${task.label}: more than ${ALARM_THRESHOLDS.iteratorAgeMs / 60000} minutes behind its stream for 3 minutes.`,
         metric: task.fn.metric('IteratorAge', { period: Duration.minutes(1), statistic: 'Maximum' }),
         threshold: ALARM_THRESHOLDS.iteratorAgeMs,
@@ -206,7 +276,7 @@ export class SluiceMonitoring extends Construct {
       });
     }
     if (task.parks) {
-      this.alarm(`${id}:DocsParked`, {
+      this.alarm(scope, `${id}:DocsParked`, {
         alarmDescription: `Sluice ${task.label}: documents were parked (not applied); list them with \`sluice parked ${task.label}\`, fix the cause, then \`sluice redrive ${task.label}\`.`,
         metric: this.custom(task, SLUICE_METRICS.docsParked, 'parked'),
         threshold: ALARM_THRESHOLDS.docsParked,
@@ -216,7 +286,7 @@ export class SluiceMonitoring extends Construct {
       });
     }
     if (task.dlq) {
-      this.alarm(`${id}:DeadLetters`, {
+      this.alarm(scope, `${id}:DeadLetters`, {
         alarmDescription: `Sluice ${task.label}: a batch was parked on the dead-letter queue after bounded retries; inspect and redrive.`,
         metric: task.dlq.metricApproximateNumberOfMessagesVisible({
           period: Duration.minutes(1),

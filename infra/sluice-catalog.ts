@@ -12,11 +12,24 @@
  * stream or table).
  *
  * Runtime contract with the handlers (shared/config/env.ts): SLUICE_CATALOG, SLUICE_TASK,
- * SLUICE_STREAMS (only the streams that function uses), SLUICE_STATE_TABLE, SLUICE_BUCKET, plus
- * SLUICE_FRAGMENTS (JSON `{collection: "s3://bucket/prefix/"}` for the collections it reads or writes as
- * fragments) and, for derivations, SLUICE_DERIVATION_MODULE.
+ * SLUICE_PREFIX (stream names follow from it: streamNameFor), SLUICE_STATE_TABLE, SLUICE_BUCKET; a
+ * persister also SLUICE_STREAMS and SLUICE_FRAGMENTS of its own collection (every function lists its
+ * streams in SLUICE_STREAMS when the stack name is a token); derivations SLUICE_DERIVATION_MODULE.
+ * Each collection's persister deploys as a nested stack of its own, so the parent holds two resources
+ * per collection (stream, nested stack) and a catalog of hundreds of collections fits in one.
  */
-import { Annotations, CfnOutput, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import {
+  Annotations,
+  CfnOutput,
+  Duration,
+  Names,
+  NestedStack,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -41,6 +54,7 @@ import {
   typescriptOf,
 } from '../shared/catalog/model.ts';
 import { type TaskRef, taskCatalog } from '../shared/catalog/task-catalog.ts';
+import { streamNameFor } from '../shared/config/env.ts';
 import { captureStateKey } from '../shared/connectors/capture-runner.ts';
 import { checkpointFolderOf, s3Folder } from '../shared/connectors/materialize-s3.ts';
 import {
@@ -62,7 +76,7 @@ import {
   type SluiceFunctionProps,
 } from './function.ts';
 import { loadCatalogSync } from './load-sync.ts';
-import { SluiceMonitoring } from './monitoring.ts';
+import { type MonitoredTask, SluiceMonitoring } from './monitoring.ts';
 import { constructIdFor, taskLabel } from './names.ts';
 import {
   at,
@@ -228,6 +242,8 @@ export class SluiceCatalog extends Construct {
   private readonly props: SluiceCatalogProps;
   private readonly esm: EventSourceSettings;
   private readonly places = new Map<string, FragmentPlace>();
+  /** SLUICE_PREFIX of every function, which names the streams; undefined when the stack's name is a token. */
+  private readonly streamPrefix: string | undefined;
   /** Interface endpoints made for functions in `props.vpc`. */
   private readonly interfaceEndpoints: ec2.InterfaceVpcEndpoint[] = [];
   private readonly scopes: Record<
@@ -240,6 +256,7 @@ export class SluiceCatalog extends Construct {
     this.props = props;
     this.catalog = typeof props.catalog === 'string' ? loadCatalogSync(props.catalog) : props.catalog;
     this.esm = { ...DEFAULT_EVENT_SOURCE, ...props.eventSource };
+    this.streamPrefix = streamPrefixOf(this);
     this.scopes = {
       collections: new Construct(this, 'Collections'),
       captures: new Construct(this, 'Captures'),
@@ -282,10 +299,12 @@ export class SluiceCatalog extends Construct {
 
     for (const name of Object.keys(this.catalog.collections).sort())
       this.addCollection(this.catalog.collections[name]);
-    for (const name of Object.keys(this.catalog.collections).sort()) {
-      this.addPersister(this.catalog.collections[name]);
+    const persisters = Object.keys(this.catalog.collections)
+      .sort()
+      .map((name) => this.addPersister(this.catalog.collections[name]));
+    this.monitoring.addPersisterRows(persisters);
+    for (const name of Object.keys(this.catalog.collections).sort())
       if (this.catalog.collections[name].derive) this.addDerivation(this.catalog.collections[name]);
-    }
     for (const name of Object.keys(this.catalog.captures).sort()) this.addCapture(name);
     for (const name of Object.keys(this.catalog.materializations).sort()) this.addMaterialization(name);
 
@@ -469,6 +488,10 @@ export class SluiceCatalog extends Construct {
     const scope = new Construct(this.scopes.collections, id);
     const o = this.props.streams?.[spec.name];
     const stream = new kinesis.Stream(scope, 'Stream', {
+      // Named, not generated: every function finds a stream from SLUICE_PREFIX and the collection's
+      // name (shared/config/env.ts streamNameFor), so none needs a name per stream in its environment,
+      // which Lambda caps at 4 KB in all (a capture of 40 tables would not fit).
+      streamName: this.streamPrefix === undefined ? undefined : streamNameFor(this.streamPrefix, spec.name),
       streamMode: o?.shards === undefined ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,
       shardCount: o?.shards,
       encryption: kinesis.StreamEncryption.MANAGED,
@@ -608,7 +631,7 @@ export class SluiceCatalog extends Construct {
       );
     this.ackPrefixWildcard(
       fn,
-      `Resource::<${this.logicalIdOf(bucket)}.Arn>/${folder}*`,
+      `Resource::${this.bucketArnSeenBy(fn, bucket)}/${folder}*`,
       `${what} under ${folder}`,
     );
   }
@@ -753,9 +776,16 @@ export class SluiceCatalog extends Construct {
       .replace(/\$\{Token\[AWS\.AccountId\.\d+\]\}/, '<AWS::AccountId>');
   }
 
-  private logicalIdOf(bucket: s3.IBucket): string {
-    const cfn = bucket.node.defaultChild;
-    return cfn ? Stack.of(this).getLogicalId(cfn as s3.CfnBucket) : bucket.bucketName;
+  /**
+   * The bucket's ARN as cdk-nag renders it in a finding of `fn`'s policy: `<Bucket.Arn>` in the bucket's
+   * own stack; in a nested stack (persisters), the parameter CDK passes it through,
+   * `<referenceto<bucket's unique id>Arn>` (aws-cdk-lib core/lib/private/refs.ts names it so).
+   */
+  private bucketArnSeenBy(fn: SluiceFunction, bucket: s3.IBucket): string {
+    const cfn = bucket.node.defaultChild as s3.CfnBucket | undefined;
+    if (!cfn) return `<${bucket.bucketName}.Arn>`;
+    if (Stack.of(fn) === Stack.of(cfn)) return `<${Stack.of(cfn).getLogicalId(cfn)}.Arn>`;
+    return `<referenceto${Names.nodeUniqueId(cfn.node)}Arn>`;
   }
 
   /**
@@ -797,11 +827,20 @@ export class SluiceCatalog extends Construct {
   ): SluiceFunction {
     const shipped = extra.catalog ?? taskCatalog(this.catalog, ship);
     const vpc = extra.inVpc && this.props.vpc ? this.vpcPlacement(shipped) : undefined;
+    // Streams and fragment folders follow from SLUICE_PREFIX, SLUICE_BUCKET and the shipped catalog's
+    // storage mappings; only a persister lists its own (the local stack maps collections from them),
+    // and every function its streams when the stack's name is not known at synth (no prefix).
+    const own = kind === 'persist' ? [task] : [];
     const streams = Object.fromEntries(
-      [...new Set([...res.reads, ...res.writes])].sort().map((c) => [c, this.stream(c).streamName]),
+      (this.streamPrefix === undefined ? [...new Set([...res.reads, ...res.writes])] : own)
+        .sort()
+        .map((c) => [
+          c,
+          this.streamPrefix === undefined ? this.stream(c).streamName : streamNameFor(this.streamPrefix, c),
+        ]),
     );
     const fragments = Object.fromEntries(
-      [...new Set([...res.fragmentsRead, ...res.fragmentsWrite])].sort().map((c) => {
+      own.map((c) => {
         const place = this.places.get(c) as FragmentPlace;
         return [c, `s3://${this.bucketFor(place).bucketName}/${place.prefix}`];
       }),
@@ -824,7 +863,8 @@ export class SluiceCatalog extends Construct {
       logLevel: this.taskLogLevel(kind, task),
       environment: {
         SLUICE_TASK: task,
-        SLUICE_STREAMS: Stack.of(this).toJsonString(streams),
+        ...(this.streamPrefix === undefined ? {} : { SLUICE_PREFIX: this.streamPrefix }),
+        ...(Object.keys(streams).length > 0 ? { SLUICE_STREAMS: Stack.of(this).toJsonString(streams) } : {}),
         SLUICE_STATE_TABLE: this.stateTable.tableName,
         ...(defaultBucket ? { SLUICE_BUCKET: defaultBucket.bucketName } : {}),
         ...(Object.keys(fragments).length > 0
@@ -986,9 +1026,14 @@ export class SluiceCatalog extends Construct {
     return this.parking(fn, label);
   }
 
-  private addPersister(spec: CollectionSpec): void {
+  /** The collection's persister, in its own nested stack; its dashboard lines are the caller's to add. */
+  private addPersister(spec: CollectionSpec): MonitoredTask {
     const label = taskLabel('persister', spec.name);
-    const scope = new Construct(this.scopes.persisters, constructIdFor('collection', spec.name));
+    // Its own nested stack: a collection costs the parent stack two resources (its stream and this)
+    // instead of nine, so a catalog of hundreds of collections fits CloudFormation's 500 per stack.
+    const scope = new NestedStack(this.scopes.persisters, constructIdFor('collection', spec.name), {
+      description: `Sluice ${label}`,
+    });
     const view = this.keepsView(spec.name);
     const fn = this.makeFunction(
       scope,
@@ -1016,12 +1061,9 @@ export class SluiceCatalog extends Construct {
       this.grantViewSpill(fn, spec.name);
     } else fn.fn.addEnvironment('SLUICE_VIEW', 'off');
     const parks = this.consume(fn, label, [spec.name], this.esm.persisterBatchingWindow);
-    this.monitoring.addTask(constructIdFor('collection', `persister/${spec.name}`), {
-      label,
-      fn: fn.fn,
-      parks,
-      streamConsumer: true,
-    });
+    const task = { label, fn: fn.fn, parks, streamConsumer: true };
+    this.monitoring.addAlarms(constructIdFor('collection', `persister/${spec.name}`), task, scope);
+    return task;
   }
 
   private addDerivation(spec: CollectionSpec): void {
@@ -1473,4 +1515,16 @@ export class SluiceCatalog extends Construct {
     this.materializedTables.set(tableName, table);
     return table;
   }
+}
+
+/**
+ * The prefix of a catalog's stream names: `<stack name>-<construct id>` (`Sluice-fraud-Flow`), unique
+ * in an account and region as stack names are; within SLUICE_PREFIX's 40 letters, digits and dashes.
+ */
+function streamPrefixOf(flow: Construct): string | undefined {
+  const stackName = Stack.of(flow).stackName;
+  if (Token.isUnresolved(stackName)) return undefined;
+  const base = `${stackName}-${flow.node.id}`.replace(/[^a-zA-Z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  if (base.length <= 40) return base;
+  return `${base.slice(0, 31)}-${createHash('sha256').update(base).digest('hex').slice(0, 8)}`;
 }

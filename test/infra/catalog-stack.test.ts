@@ -3,7 +3,7 @@
  * acceptance point of issue 4, plus "fails if" cases. No whole-template snapshots.
  */
 import { App, Stack } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DeployUnsupportedError } from '../../infra/errors.ts';
@@ -12,10 +12,12 @@ import { ALARM_THRESHOLDS, SLUICE_METRICS } from '../../infra/monitoring.ts';
 import { DEFAULT_EVENT_SOURCE, SluiceCatalog } from '../../infra/sluice-catalog.ts';
 import type { SluiceStack } from '../../infra/stack.ts';
 import { type BuiltCatalog, typescriptOf } from '../../shared/catalog/model.ts';
+import { streamNameFor } from '../../shared/config/env.ts';
 import { fixtureCatalog, loc } from './fixture.ts';
 import {
   actionsOf,
   assertLeastPrivilege,
+  deployedTemplate,
   functionOfTask,
   OverBroadGrantError,
   roleOfTask,
@@ -154,15 +156,21 @@ describe('functions', () => {
     }
   });
 
-  it('a function knows only the streams it uses (SLUICE_STREAMS)', () => {
+  it('streams are named from SLUICE_PREFIX, so a function needs no per-stream environment (Lambda caps it at 4 KB)', () => {
     const { props } = functionOfTask(template, 'derivation:acme/totals');
     const env = (props.Environment as { Variables: Record<string, unknown> }).Variables;
-    const streams = JSON.stringify(stack.resolve(env.SLUICE_STREAMS));
-    expect(streams).toContain('acme/events');
-    expect(streams).toContain('acme/totals');
-    expect(streams).not.toContain('acme/orders');
+    expect(env.SLUICE_PREFIX).toBe('Test-Flow');
+    expect(env.SLUICE_STREAMS).toBeUndefined();
+    expect(env.SLUICE_FRAGMENTS).toBeUndefined();
     expect(env.SLUICE_TASK).toBe('acme/totals');
     expect(env.SLUICE_DERIVATION_MODULE).toBe(`/var/task/${DERIVATION_MODULE_FILE}`);
+    for (const c of Object.keys(stack.flow.catalog.collections))
+      template.hasResourceProperties('AWS::Kinesis::Stream', { Name: streamNameFor('Test-Flow', c) });
+    // A persister lists its own stream and fragment folder: the local stack maps collections from them.
+    const persister = functionOfTask(template, 'persister:acme/events').props;
+    const penv = (persister.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(penv.SLUICE_STREAMS).toBe(JSON.stringify({ 'acme/events': 'Test-Flow-acme.events' }));
+    expect(JSON.stringify(penv.SLUICE_FRAGMENTS)).toContain('/flow/acme/events/');
   });
 
   it('each function ships only its own task: the derivation its module path, a capture no other endpoint', () => {
@@ -278,7 +286,7 @@ describe('least privilege', () => {
         resources: ['arn:aws:kinesis:us-east-1:1:stream/x'],
       }),
     );
-    expect(() => assertLeastPrivilege(Template.fromStack(s))).toThrow(OverBroadGrantError);
+    expect(() => assertLeastPrivilege(deployedTemplate(s))).toThrow(OverBroadGrantError);
   });
 
   it('ingest writes only its target stream, reads no other, and touches no bucket or secret', () => {

@@ -5,12 +5,12 @@
  * materializations, and allows it when it has neither.
  */
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DeployUnsupportedError } from '../../infra/errors.ts';
 import { DEFAULT_EVENT_SOURCE, SluiceCatalog } from '../../infra/sluice-catalog.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { fixtureCatalog } from './fixture.ts';
+import { deployedTemplate } from './support.ts';
 
 function build(catalog: BuiltCatalog, parallelizationFactor: number): Stack {
   const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'F');
@@ -69,7 +69,7 @@ describe('event-source mappings of derivations', () => {
       ),
       materializations: {},
     };
-    const mappings = Template.fromStack(build(plain, 4)).findResources('AWS::Lambda::EventSourceMapping');
+    const mappings = deployedTemplate(build(plain, 4)).findResources('AWS::Lambda::EventSourceMapping');
     expect(Object.keys(mappings).length).toBeGreaterThan(0);
     for (const m of Object.values(mappings))
       expect((m as { Properties: { ParallelizationFactor: number } }).Properties.ParallelizationFactor).toBe(

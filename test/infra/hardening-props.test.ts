@@ -3,12 +3,11 @@
  * failed capture invocations and halted tasks), ingest reserved concurrency, kms:Decrypt for secrets under a customer key.
  */
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { describe, expect, it } from 'vitest';
 import { SluiceCatalog } from '../../infra/sluice-catalog.ts';
 import { fixtureCatalog } from './fixture.ts';
-import { functionOfTask, roleOfTask, statementsOfRole, synth } from './support.ts';
+import { deployedTemplate, functionOfTask, roleOfTask, statementsOfRole, synth } from './support.ts';
 
 describe('retained on destroy', () => {
   // The fixture's polling captures have dead-letter queues (their EventBridge targets' failed invocations).
@@ -113,7 +112,7 @@ describe('secretsKeys', () => {
     const stack = new Stack(app, 'Keys');
     const key = new kms.Key(stack, 'SecretsKey', { enableKeyRotation: true });
     new SluiceCatalog(stack, 'Flow', { catalog: fixtureCatalog(), secretsKeys: [key] });
-    const template = Template.fromStack(stack);
+    const template = deployedTemplate(stack);
     const keyId = stack.getLogicalId(key.node.defaultChild as kms.CfnKey);
     const decrypt = (label: string) =>
       statementsOfRole(template, roleOfTask(template, label)).filter((s) =>

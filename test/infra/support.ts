@@ -1,8 +1,10 @@
 /** Helpers for CDK assertion tests: synth without bundling, IAM statement inspection. */
-import { App } from 'aws-cdk-lib';
+import { App, type CfnElement, NestedStack, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { SluiceStack, type SluiceStackProps } from '../../infra/stack.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
+import type { CfnResource } from '../../shared/local/assembly/intrinsics.ts';
+import { flattenNested } from '../../shared/local/assembly/nested.ts';
 
 export function synth(
   catalog: BuiltCatalog,
@@ -10,7 +12,27 @@ export function synth(
 ): { app: App; stack: SluiceStack; template: Template } {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new SluiceStack(app, 'Test', { catalog, ...extra });
-  return { app, stack, template: Template.fromStack(stack) };
+  return { app, stack, template: deployedTemplate(stack) };
+}
+
+/**
+ * The stack's template with its nested stacks (persisters) folded in, as the local stack reads it
+ * (shared/local/assembly/nested.ts): one set of resources to assert on, whichever stack holds them.
+ * Works with or without asset metadata (apps made in tests often have none): each nested stack's
+ * template file is taken from its construct.
+ */
+export function deployedTemplate(stack: Stack): Template {
+  const assembly = (stack.node.root as App).synth();
+  const tpl = structuredClone(assembly.getStackByName(stack.stackName).template) as {
+    Resources: Record<string, CfnResource>;
+  };
+  for (const nested of stack.node.findAll().filter(NestedStack.isNestedStack)) {
+    const resource = nested.nestedStackResource;
+    if (!resource || Stack.of(resource) !== stack) continue;
+    const r = tpl.Resources[stack.getLogicalId(resource as CfnElement)];
+    r.Metadata = { ...r.Metadata, 'aws:asset:path': nested.templateFile };
+  }
+  return Template.fromJSON({ ...tpl, Resources: flattenNested(assembly.directory, tpl, stack.stackName) });
 }
 
 export interface Statement {

@@ -5,13 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { SluiceCatalog } from '../../infra/sluice-catalog.ts';
 import { fixtureCatalog } from './fixture.ts';
-import { functionOfTask } from './support.ts';
+import { deployedTemplate, functionOfTask } from './support.ts';
 
 function build(withNag: boolean): { app: App; template: Template; sg: string } {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -32,7 +32,7 @@ function build(withNag: boolean): { app: App; template: Template; sg: string } {
   if (withNag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return {
     app,
-    template: Template.fromStack(stack),
+    template: deployedTemplate(stack),
     sg: stack.getLogicalId(sg.node.defaultChild as ec2.CfnSecurityGroup),
   };
 }

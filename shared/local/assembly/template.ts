@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import type { PolicyDocument } from '../iam/policy.ts';
 import { AssemblyError } from './errors.ts';
 import { type CfnResource, type Intrinsics, makeIntrinsics } from './intrinsics.ts';
+import { flattenNested } from './nested.ts';
 
 interface Manifest {
   artifacts?: Record<
@@ -180,7 +181,8 @@ export function readStackTemplate(dir: string, stackName?: string): StackTemplat
   const tpl = JSON.parse(readFileSync(stack.templateFile, 'utf8')) as {
     Resources?: Record<string, CfnResource>;
   };
-  const resources = tpl.Resources ?? {};
+  // Persisters deploy as nested stacks: run them as the parent's resources (nested.ts).
+  const resources = flattenNested(abs, tpl, stack.name);
   const x = makeIntrinsics(stack.name, resources, { region: LOCAL_REGION, account: LOCAL_ACCOUNT });
   const out: StackTemplate = {
     dir: abs,
@@ -327,6 +329,8 @@ export function readStackTemplate(dir: string, stackName?: string): StackTemplat
           if (pol.PolicyDocument) role.policies.push(x.resolve(pol.PolicyDocument) as PolicyDocument);
         break;
       }
+      // CDK splits a role's policy too large for one inline policy into managed ones (OverflowPolicyN).
+      case 'AWS::IAM::ManagedPolicy':
       case 'AWS::IAM::Policy': {
         const doc = x.resolve(p.PolicyDocument) as PolicyDocument;
         for (const ref of (Array.isArray(p.Roles) ? p.Roles : []) as unknown[]) {
