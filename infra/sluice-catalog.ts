@@ -38,7 +38,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -77,6 +76,7 @@ import {
 } from './function.ts';
 import { loadCatalogSync } from './load-sync.ts';
 import { type MonitoredTask, SluiceMonitoring } from './monitoring.ts';
+import { namePatterns } from './name-patterns.ts';
 import { constructIdFor, taskLabel } from './names.ts';
 import {
   at,
@@ -218,6 +218,21 @@ export const STATE_ACCESS = {
   backfillLease: ['dynamodb:DeleteItem', 'dynamodb:PutItem'],
 } as const;
 
+/** What reading a stream through an event-source mapping takes (as CDK's Stream.grantRead grants). */
+const KINESIS_READ = [
+  'kinesis:DescribeStream',
+  'kinesis:DescribeStreamConsumer',
+  'kinesis:DescribeStreamSummary',
+  'kinesis:GetRecords',
+  'kinesis:GetShardIterator',
+  'kinesis:ListShards',
+  'kinesis:ListStreams',
+  'kinesis:SubscribeToShard',
+] as const;
+
+/** Longest stream-name pattern: names over 128 characters keep their first 117 (streamNameFor). */
+const MAX_STREAM_PATTERN = 117;
+
 /** One task's state-table grant: its partition and the calls of its kind. */
 export interface StateGrant {
   partition: string;
@@ -242,6 +257,8 @@ export class SluiceCatalog extends Construct {
   private readonly props: SluiceCatalogProps;
   private readonly esm: EventSourceSettings;
   private readonly places = new Map<string, FragmentPlace>();
+  /** Each collection's nested stack: its persister, and the event-source mappings of every reader. */
+  private readonly collectionStacks = new Map<string, NestedStack>();
   /** SLUICE_PREFIX of every function, which names the streams; undefined when the stack's name is a token. */
   private readonly streamPrefix: string | undefined;
   /** Interface endpoints made for functions in `props.vpc`. */
@@ -551,16 +568,74 @@ export class SluiceCatalog extends Construct {
           'kinesis:GetShardIterator',
           'kinesis:GetRecords',
         ],
-        resources: collections.map((c) => this.stream(c).streamArn),
+        resources: this.streamArns(collections),
       }),
     );
   }
 
+  /** Read the streams of `collections` (what an event-source mapping needs of its function's role). */
+  private grantStreamsRead(fn: SluiceFunction, collections: string[]): void {
+    if (collections.length === 0) return;
+    fn.role.addToPolicy(
+      new iam.PolicyStatement({ actions: [...KINESIS_READ], resources: this.streamArns(collections) }),
+    );
+  }
+
+  /**
+   * ARNs of the streams of `collections`: a folder whose every stream is among them as one pattern
+   * (`…:stream/Sluice-x-Flow-acme.cdc.*`, infra/name-patterns.ts), the others one by one. Keeps the
+   * role of a task over hundreds of tables within IAM's policy sizes.
+   */
+  private streamArns(collections: string[]): string[] {
+    const prefix = this.streamPrefix;
+    if (prefix === undefined) return collections.map((c) => this.stream(c).streamArn);
+    const { patterns, single } = namePatterns(
+      collections,
+      Object.keys(this.catalog.collections),
+      (c) => streamNameFor(prefix, c),
+      MAX_STREAM_PATTERN,
+    );
+    const stack = Stack.of(this);
+    return [
+      ...single.map((c) => this.stream(c).streamArn),
+      ...patterns.map((p) => stack.formatArn({ service: 'kinesis', resource: 'stream', resourceName: p })),
+    ];
+  }
+
+  /**
+   * Get (and Put) the fragment folders of `collections`. In a bucket the stack owns, a folder of the
+   * catalog whose every collection is among them is granted as one prefix (`flow/acme/cdc/*`,
+   * infra/name-patterns.ts); an imported bucket may hold other catalogs' folders, so there each
+   * collection's folder is granted by itself.
+   */
   private grantFragments(fn: SluiceFunction, collections: string[], write: boolean): void {
-    for (const c of collections) {
+    const actions = write ? ['s3:PutObject', 's3:GetObject'] : ['s3:GetObject'];
+    const storeOf = (c: string) => {
       const place = this.places.get(c) as FragmentPlace;
-      const actions = write ? ['s3:PutObject', 's3:GetObject'] : ['s3:GetObject'];
-      this.grantFolder(fn, this.bucketFor(place), place.prefix, actions, 'its fragments', true);
+      return {
+        place,
+        key: `${place.bucket ?? ''}\n${place.prefix.slice(0, place.prefix.length - c.length - 1)}`,
+      };
+    };
+    const groups = new Map<string, string[]>();
+    for (const c of collections) groups.set(storeOf(c).key, [...(groups.get(storeOf(c).key) ?? []), c]);
+    for (const [key, members] of groups) {
+      const { place } = storeOf(members[0]);
+      const bucket = this.bucketFor(place);
+      const storePrefix = key.slice(key.indexOf('\n') + 1);
+      const owned = bucket instanceof s3.Bucket;
+      const { patterns, single } = owned
+        ? namePatterns(
+            members,
+            Object.keys(this.catalog.collections).filter((c) => storeOf(c).key === key),
+            (c) => `${storePrefix}${c}${c.endsWith('/') ? '' : '/'}`,
+          )
+        : { patterns: [], single: members };
+      const folders = [
+        ...single.map((c) => (this.places.get(c) as FragmentPlace).prefix),
+        ...patterns.map((p) => p.slice(0, -1)),
+      ];
+      for (const folder of folders) this.grantFolder(fn, bucket, folder, actions, 'its fragments', true);
     }
   }
 
@@ -1004,25 +1079,29 @@ export class SluiceCatalog extends Construct {
   ): boolean {
     for (const c of collections) {
       const stream = this.stream(c);
-      fn.fn.addEventSource(
-        new sources.KinesisEventSource(stream, {
-          startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-          batchSize: this.esm.batchSize,
-          maxBatchingWindow: window,
-          bisectBatchOnError: this.esm.bisectBatchOnError,
-          reportBatchItemFailures: this.esm.reportBatchItemFailures,
-          parallelizationFactor: this.esm.parallelizationFactor,
-        }),
-      );
+      // The mapping lives in the collection's nested stack, beside its persister's, not in the reader's
+      // stack: a materialization of 200 bindings then costs the parent stack no resource per binding.
+      const home = this.collectionStacks.get(c);
+      if (!home) throw new Error(`internal: ${c} has no stack yet (persisters are added first)`);
+      const mapping = new lambda.EventSourceMapping(home, `Reads:${label.replaceAll('/', ':')}`, {
+        target: fn.fn,
+        eventSourceArn: stream.streamArn,
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: this.esm.batchSize,
+        maxBatchingWindow: window,
+        bisectBatchOnError: this.esm.bisectBatchOnError,
+        reportBatchItemFailures: this.esm.reportBatchItemFailures,
+        parallelizationFactor: this.esm.parallelizationFactor,
+      });
       // halt: AWS's "retry until the record succeeds" (-1) is outside the L2's accepted ranges; written
       // explicitly so that a stack deployed with bounded values is really reset by an update.
-      const mapping = fn.fn.node.findChild(
-        `KinesisEventSource:${Names.nodeUniqueId(stream.node)}`,
-      ) as lambda.EventSourceMapping;
       const cfn = mapping.node.defaultChild as lambda.CfnEventSourceMapping;
       cfn.maximumRetryAttempts = RETRY_FOREVER.retryAttempts;
       cfn.maximumRecordAgeInSeconds = RETRY_FOREVER.maxRecordAgeSeconds;
+      // Created only once the reader may read the stream (its role's policy is in another stack).
+      mapping.node.addDependency(fn.role);
     }
+    this.grantStreamsRead(fn, collections);
     return this.parking(fn, label);
   }
 
@@ -1034,6 +1113,7 @@ export class SluiceCatalog extends Construct {
     const scope = new NestedStack(this.scopes.persisters, constructIdFor('collection', spec.name), {
       description: `Sluice ${label}`,
     });
+    this.collectionStacks.set(spec.name, scope);
     const view = this.keepsView(spec.name);
     const fn = this.makeFunction(
       scope,
