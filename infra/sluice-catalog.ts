@@ -568,7 +568,7 @@ export class SluiceCatalog extends Construct {
           'kinesis:GetShardIterator',
           'kinesis:GetRecords',
         ],
-        resources: this.streamArns(collections),
+        resources: this.streamArns(fn, collections),
       }),
     );
   }
@@ -577,7 +577,7 @@ export class SluiceCatalog extends Construct {
   private grantStreamsRead(fn: SluiceFunction, collections: string[]): void {
     if (collections.length === 0) return;
     fn.role.addToPolicy(
-      new iam.PolicyStatement({ actions: [...KINESIS_READ], resources: this.streamArns(collections) }),
+      new iam.PolicyStatement({ actions: [...KINESIS_READ], resources: this.streamArns(fn, collections) }),
     );
   }
 
@@ -586,7 +586,7 @@ export class SluiceCatalog extends Construct {
    * (`…:stream/Sluice-x-Flow-acme.cdc.*`, infra/name-patterns.ts), the others one by one. Keeps the
    * role of a task over hundreds of tables within IAM's policy sizes.
    */
-  private streamArns(collections: string[]): string[] {
+  private streamArns(fn: SluiceFunction, collections: string[]): string[] {
     const prefix = this.streamPrefix;
     if (prefix === undefined) return collections.map((c) => this.stream(c).streamArn);
     const { patterns, single } = namePatterns(
@@ -596,10 +596,16 @@ export class SluiceCatalog extends Construct {
       MAX_STREAM_PATTERN,
     );
     const stack = Stack.of(this);
-    return [
-      ...single.map((c) => this.stream(c).streamArn),
-      ...patterns.map((p) => stack.formatArn({ service: 'kinesis', resource: 'stream', resourceName: p })),
-    ];
+    const wildcards = patterns.map((p) => {
+      const arn = stack.formatArn({ service: 'kinesis', resource: 'stream', resourceName: p });
+      this.ackPrefixWildcard(
+        fn,
+        `Resource::${this.renderArn(arn)}`,
+        `the streams of one folder of collections, all of which it uses`,
+      );
+      return arn;
+    });
+    return [...single.map((c) => this.stream(c).streamArn), ...wildcards];
   }
 
   /**

@@ -7,15 +7,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { CatalogInvalidError } from '../../infra/errors.ts';
 import { SluiceCatalog } from '../../infra/sluice-catalog.ts';
 import { SluiceStack, stackNameFor } from '../../infra/stack.ts';
 import { formatDiagnostics } from '../../shared/catalog/diagnostics.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
+import { nagViolations } from './support.ts';
 
 const EXAMPLES = [
   'examples/clickstream/flow.yaml',
@@ -29,37 +29,6 @@ function runNode(args: string[], env: Record<string, string> = {}) {
     encoding: 'utf8',
     env: { ...process.env, ...env, CDK_DISABLE_VERSION_CHECK: '1' },
   });
-}
-
-/** Synthesize a stack with AwsSolutions checks; returns the AwsSolutions violations (rule + construct path). */
-function nagViolations(build: (app: App) => void): string[] {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  build(app);
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const write = process.stdout.write.bind(process.stdout);
-  let dir: string;
-  try {
-    // cdk-nag prints its findings; keep test output readable.
-    process.stdout.write = () => true;
-    dir = app.synth().directory;
-  } catch (e) {
-    const m = /found in: (.*)\/validation-report\.json/.exec(String(e));
-    if (!m) throw e;
-    dir = m[1];
-  } finally {
-    process.stdout.write = write;
-  }
-  const report = JSON.parse(readFileSync(join(dir, 'validation-report.json'), 'utf8')) as {
-    pluginReports: {
-      pluginName: string;
-      violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
-    }[];
-  };
-  return report.pluginReports
-    .filter((p) => p.pluginName.startsWith('AwsSolutions'))
-    .flatMap((p) =>
-      p.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
-    );
 }
 
 describe('the CDK app (infra/app.ts)', () => {

@@ -1,6 +1,9 @@
 /** Helpers for CDK assertion tests: synth without bundling, IAM statement inspection. */
-import { App, type CfnElement, NestedStack, Stack } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, type CfnElement, NestedStack, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { SluiceStack, type SluiceStackProps } from '../../infra/stack.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import type { CfnResource } from '../../shared/local/assembly/intrinsics.ts';
@@ -110,4 +113,35 @@ export function assertLeastPrivilege(template: Template): void {
       }
     }
   }
+}
+
+/** Synthesize a stack with AwsSolutions checks; returns the AwsSolutions violations (rule + construct path). */
+export function nagViolations(build: (app: App) => void): string[] {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  build(app);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const write = process.stdout.write.bind(process.stdout);
+  let dir: string;
+  try {
+    // cdk-nag prints its findings; keep test output readable.
+    process.stdout.write = () => true;
+    dir = app.synth().directory;
+  } catch (e) {
+    const m = /found in: (.*)\/validation-report\.json/.exec(String(e));
+    if (!m) throw e;
+    dir = m[1];
+  } finally {
+    process.stdout.write = write;
+  }
+  const report = JSON.parse(readFileSync(join(dir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: {
+      pluginName: string;
+      violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
+    }[];
+  };
+  return report.pluginReports
+    .filter((p) => p.pluginName.startsWith('AwsSolutions'))
+    .flatMap((p) =>
+      p.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
+    );
 }
