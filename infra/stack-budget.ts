@@ -1,7 +1,7 @@
 /**
  * CloudFormation refuses a stack of more than 500 resources. Sluice deploys a catalog as one stack with
- * a nested stack per collection's persister, so the parent grows by two per collection and one per
- * materialization binding (≈ 230 plain collections, ≈ 130 tables captured and each materialized).
+ * a nested stack per collection (its persister, and the event-source mappings of every task reading it),
+ * so the parent grows by two per collection (stream, nested stack), whatever reads it: ≈ 220 collections.
  * CDK's own check stops synth with the count and the resource types; this says it in the catalog's
  * terms (how many collections and tasks, what each costs) and what to do, before that check runs.
  */
@@ -27,7 +27,7 @@ export function stackBudget(flow: Construct, collections: number): string[] {
   const parts = [...byPart.entries()].sort((a, b) => b[1] - a[1]).map(([part, n]) => `${part} ${n}`);
   return [
     `this catalog deploys as ${resources.length} CloudFormation resources, over the ${MAX_STACK_RESOURCES} one stack may hold, for ${collections} collections (${parts.join(', ')}). ` +
-      'Each collection costs its parent stack two (its stream, and the nested stack of its persister with the persister’s function, role, log group, event-source mapping and alarms), each binding of a materialization or source of a derivation one (its event-source mapping), each capture, derivation or materialization about seven. ' +
+      'Each collection costs the parent stack two (its stream, and the nested stack holding its persister and every reader’s event-source mapping on it), each capture, derivation or materialization about seven, whatever it reads. ' +
       'Split the catalog into parts that do not read one another’s collections and deploy each as its own stack (-c catalog=part.flow.yaml), or leave out collections this deployment does not need.',
   ];
 }

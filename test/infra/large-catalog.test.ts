@@ -127,7 +127,7 @@ describe('a catalog of 120 tables, each captured and materialized', () => {
           /\{"(Ref|Fn::GetAtt)":[^}]*\}/g,
           'x'.repeat(90),
         );
-        for (const role of r.Properties?.Roles as { Ref: string }[])
+        for (const role of (r.Properties?.Roles ?? []) as { Ref: string }[])
           inline.set(role.Ref, (inline.get(role.Ref) ?? 0) + text.length);
       }
       for (const [role, size] of inline)

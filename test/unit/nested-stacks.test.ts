@@ -48,6 +48,7 @@ const CHILD = {
         Environment: {
           Variables: {
             MODE: { Ref: 'Mode' },
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub template
             WHERE: { 'Fn::Sub': '${StreamArn}/${Role.Arn}/${AWS::Region}' },
           },
         },
