@@ -62,7 +62,7 @@ import {
   connectorDefinition,
 } from '../shared/connectors/registry.ts';
 import { isObject } from '../shared/json/types.ts';
-import { viewSpillFolder } from '../shared/persist/place.ts';
+import { storePrefixOf, viewSpillFolder } from '../shared/persist/place.ts';
 import { parkedPrefix } from '../shared/ports/parking.ts';
 import { spillPrefix, stateTaskId, taskPartition, viewPartition } from '../shared/ports/state-partitions.ts';
 import type { FunctionKind } from './bundling.ts';
@@ -616,27 +616,25 @@ export class SluiceCatalog extends Construct {
    */
   private grantFragments(fn: SluiceFunction, collections: string[], write: boolean): void {
     const actions = write ? ['s3:PutObject', 's3:GetObject'] : ['s3:GetObject'];
+    // A store is a bucket and a prefix in it; collections are compared only with those of their store.
     const storeOf = (c: string) => {
       const place = this.places.get(c) as FragmentPlace;
-      return {
-        place,
-        key: `${place.bucket ?? ''}\n${place.prefix.slice(0, place.prefix.length - c.length - 1)}`,
-      };
+      return `${place.bucket ?? ''}\n${storePrefixOf(place.prefix, c)}`;
     };
     const groups = new Map<string, string[]>();
-    for (const c of collections) groups.set(storeOf(c).key, [...(groups.get(storeOf(c).key) ?? []), c]);
-    for (const [key, members] of groups) {
-      const { place } = storeOf(members[0]);
+    for (const c of collections) groups.set(storeOf(c), [...(groups.get(storeOf(c)) ?? []), c]);
+    for (const members of groups.values()) {
+      const place = this.places.get(members[0]) as FragmentPlace;
       const bucket = this.bucketFor(place);
-      const storePrefix = key.slice(key.indexOf('\n') + 1);
-      const owned = bucket instanceof s3.Bucket;
-      const { patterns, single } = owned
-        ? namePatterns(
-            members,
-            Object.keys(this.catalog.collections).filter((c) => storeOf(c).key === key),
-            (c) => `${storePrefix}${c}${c.endsWith('/') ? '' : '/'}`,
-          )
-        : { patterns: [], single: members };
+      const storePrefix = storePrefixOf(place.prefix, members[0]);
+      const { patterns, single } =
+        bucket instanceof s3.Bucket
+          ? namePatterns(
+              members,
+              Object.keys(this.catalog.collections).filter((c) => storeOf(c) === storeOf(members[0])),
+              (c) => `${storePrefix}${c}${c.endsWith('/') ? '' : '/'}`,
+            )
+          : { patterns: [], single: members };
       const folders = [
         ...single.map((c) => (this.places.get(c) as FragmentPlace).prefix),
         ...patterns.map((p) => p.slice(0, -1)),

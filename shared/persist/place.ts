@@ -45,9 +45,13 @@ export function fragmentPlace(catalog: BuiltCatalog, collection: string): Fragme
  * `folder` is the collection's fragment folder (`<store prefix><collection>/`).
  */
 export function viewSpillFolder(folder: string, collection: string): string {
+  return `${storePrefixOf(folder, collection)}${spillPrefix({ view: collection })}`;
+}
+
+/** The store's prefix of a collection's fragment folder: `flow/` of `flow/acme/events/`. */
+export function storePrefixOf(folder: string, collection: string): string {
   const suffix = `${collection}/`;
-  const storePrefix = folder.endsWith(suffix) ? folder.slice(0, folder.length - suffix.length) : folder;
-  return `${storePrefix}${spillPrefix({ view: collection })}`;
+  return folder.endsWith(suffix) ? folder.slice(0, folder.length - suffix.length) : folder;
 }
 
 /**
