@@ -573,6 +573,13 @@ export class SluiceCatalog extends Construct {
     );
   }
 
+  /** The stream's name as the functions see it: the literal one when the stack names streams. */
+  private streamNameOf(collection: string): string {
+    return this.streamPrefix === undefined
+      ? this.stream(collection).streamName
+      : streamNameFor(this.streamPrefix, collection);
+  }
+
   /** Read the streams of `collections` (what an event-source mapping needs of its function's role). */
   private grantStreamsRead(fn: SluiceFunction, collections: string[]): void {
     if (collections.length === 0) return;
@@ -913,10 +920,7 @@ export class SluiceCatalog extends Construct {
     const streams = Object.fromEntries(
       (this.streamPrefix === undefined ? [...new Set([...res.reads, ...res.writes])] : own)
         .sort()
-        .map((c) => [
-          c,
-          this.streamPrefix === undefined ? this.stream(c).streamName : streamNameFor(this.streamPrefix, c),
-        ]),
+        .map((c) => [c, this.streamNameOf(c)]),
     );
     const fragments = Object.fromEntries(
       own.map((c) => {
