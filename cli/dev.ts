@@ -245,6 +245,8 @@ export async function runDev(
     const stop = () => done();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // A closed terminal: stop as cleanly as on Ctrl-C rather than die with batches in flight.
+    process.once('SIGHUP', stop);
     if (o.durationMs) setTimeout(stop, o.durationMs).unref();
   });
   if (genTimer) clearInterval(genTimer);

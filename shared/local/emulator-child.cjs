@@ -18,3 +18,7 @@ server.listen(Number(port), '127.0.0.1', () => {
 });
 process.stdin.on('end', () => server.close(() => process.exit(0)));
 process.stdin.resume();
+// The runner stops this process (stdin closes) after the last in-flight batch is checkpointed. A terminal's
+// Ctrl-C, a closed terminal or `timeout` signal the whole process group, this process too: dying on the
+// signal would fail those batches under the runner's clean stop, so the signal is left to the runner.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});

@@ -18,3 +18,5 @@ server.run().then(
 );
 process.stdin.on('end', () => server.close().finally(() => process.exit(0)));
 process.stdin.resume();
+// Signals to the process group are the runner's to act on (see emulator-child.cjs).
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});

@@ -5,7 +5,7 @@
  * synthesis) and resumes with the data.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -78,6 +78,18 @@ async function profileOf(user: string): Promise<Record<string, unknown> | undefi
     .find((d) => d.user_id === user);
 }
 
+/** The ERROR lines the functions logged (the runner appends each function's log to `<data>/logs/`). */
+function functionErrors(): string[] {
+  const dir = join(data, 'logs');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((f) =>
+    readFileSync(join(dir, f), 'utf8')
+      .split('\n')
+      .filter((l) => /"level":"ERROR"/.test(l))
+      .map((l) => `${f}: ${l.slice(0, 300)}`),
+  );
+}
+
 async function post(ingest: string, doc: unknown): Promise<number> {
   const res = await fetch(`${ingest}/acmeCo/clickstream/ingest/events`, {
     method: 'POST',
@@ -143,6 +155,37 @@ describe('sluice dev', () => {
     await new Promise((r) => setTimeout(r, 2000));
     expect(await stop(second.child, true), second.output()).toBe(0);
     expect(second.output()).toMatch(/stopped\./);
-    expect(second.output()).not.toMatch(/ERR_IPC|EPIPE/);
+    expect(second.output()).not.toMatch(/ERR_IPC|EPIPE|--generate: ingest answered/);
+    // And cleanly: the emulators and sandboxes leave the signal to the runner, so the batches in flight
+    // finish and checkpoint. Before, the signal killed them under those batches, which failed ("batch
+    // failed; the shard halts here") against a dead emulator or instance.
+    expect(functionErrors()).toEqual([]);
+  });
+
+  it('`npm start` stopped with SIGTERM to npm (a process manager, a CI step) stops sluice dev too', async () => {
+    // npm passes SIGTERM to the script's shell only; the shell died of it and left `sluice dev`, its
+    // emulators and functions running, holding their ports. The script now `exec`s node in its place.
+    const npm = spawn(
+      'npm',
+      ['start', '--', '--data', data, '--no-ui', '--port', '0', '--no-watch', '--no-console'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(npm);
+    let out = '';
+    for (const s of [npm.stdout, npm.stderr]) s?.on('data', (d) => (out += String(d)));
+    await eventually(async () => (/ingest: POST JSON to/.test(out) ? true : undefined));
+    const exited = new Promise((ok) => npm.once('exit', ok));
+    npm.kill('SIGTERM');
+    await exited;
+    await eventually(async () => (processesUsing(data).length === 0 ? true : undefined), 30_000).catch(() => {
+      throw new Error(`still running after npm exited:\n${processesUsing(data).join('\n')}\n${out}`);
+    });
+    expect(out).toMatch(/stopped\./);
   });
 });
+
+/** Command lines of the processes that name `dir` (sluice dev and the emulators it started on it). */
+function processesUsing(dir: string): string[] {
+  const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return ps.stdout.split('\n').filter((l) => l.includes(dir) && !l.includes(' ps '));
+}

@@ -6,6 +6,12 @@ import Module, { createRequire, isBuiltin, register } from 'node:module';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+// A terminal's Ctrl-C (or a closed terminal, or `timeout`) signals the whole process group: the runner
+// then finishes the in-flight invocations and stops each instance itself; an instance killed by the signal
+// would fail its batch under that clean stop. Lambda never sends these either. The instance still ends
+// when the runner does: its IPC channel closes.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
+
 const [handlerSpec, sdkParentFile] = process.argv.slice(2);
 const taskRoot = process.env.LAMBDA_TASK_ROOT;
 const taskRootUrl = pathToFileURL(taskRoot + sep).href;
