@@ -6,7 +6,7 @@
  * Kinesis and DynamoDB live in memory and S3 in a temporary directory.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -122,7 +122,12 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
     return d;
   };
   const s3Listeners = new Set<(r: S3EventRecord) => void>();
-  const s3dir = dir('s3') ?? mkdtempSync(join(tmpdir(), 'sluice-s3-'));
+  // Without a data folder, S3's objects go to a temp folder of this run, removed when it stops.
+  const s3temp = data ? undefined : mkdtempSync(join(tmpdir(), 'sluice-s3-'));
+  const s3dir = dir('s3') ?? (s3temp as string);
+  const removeTemp = () => {
+    if (s3temp) rmSync(s3temp, { recursive: true, force: true });
+  };
   const started = await Promise.allSettled([
     startEmulator('kinesalite', opts.ports?.kinesis ?? 0, {
       path: dir('kinesis'),
@@ -145,6 +150,7 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
   if (failed) {
     // Stop the ones that did start (a port taken makes one fail), then report the failure.
     await Promise.all(started.map((r) => (r.status === 'fulfilled' ? stopChild(r.value.child) : undefined)));
+    removeTemp();
     throw (failed as PromiseRejectedResult).reason;
   }
   const [kin, ddb, s3] = started.map(
@@ -167,6 +173,7 @@ export async function startEmulators(opts: EmulatorOptions = {}): Promise<Emulat
       if (stopped) return;
       stopped = true;
       await Promise.all([stopChild(kin.child), stopChild(ddb.child), stopChild(s3.child)]);
+      removeTemp();
     },
   };
 }

@@ -7,7 +7,6 @@
  * that running the tests leaves the checkout as it was.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
@@ -19,16 +18,17 @@ import { AssemblyRunner } from '../../shared/local/assembly/runner.ts';
 import { CatalogWatcher } from '../../shared/local/assembly/watch.ts';
 import { type Emulators, startEmulators } from '../../shared/local/emulators.ts';
 import { ASSEMBLY_CACHE, assemblyOf } from '../support/assembly.ts';
+import { TEST_TMP_ROOT } from '../support/tmp-root.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const EXAMPLE = fileURLToPath(new URL('../../examples/clickstream', import.meta.url));
 const SHOTS =
   process.env.SLUICE_SCREENSHOTS === '1'
     ? fileURLToPath(new URL('../../docs/console', import.meta.url))
-    : join(tmpdir(), 'sluice-console-test', 'screenshots');
+    : join(TEST_TMP_ROOT, 'sluice-console-test', 'screenshots');
 // A fixed folder, rewritten from the example at every run: the same content has the same assembly
 // hash, so the synthesized assemblies (before and after the publish) come from the cache.
-const FOLDER = join(tmpdir(), 'sluice-console-test', 'clickstream');
+const FOLDER = join(TEST_TMP_ROOT, 'sluice-console-test', 'clickstream');
 const CATALOG = join(FOLDER, 'flow.yaml');
 const NEW_MATERIALIZATION = 'acmeCo/clickstream/events-to-dynamodb';
 

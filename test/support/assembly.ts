@@ -3,15 +3,15 @@
  * content hash in the OS temp folder, shared by the test files of a run) and its cloud assembly runs on
  * the emulators through the AssemblyRunner, as `sluice dev` runs it.
  */
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll } from 'vitest';
 import { loadCatalog } from '../../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { AssemblyRunner, type AssemblyRunnerOptions } from '../../shared/local/assembly/runner.ts';
 import { synthesize } from '../../shared/local/assembly/synth.ts';
+import { TEST_TMP_ROOT } from './tmp-root.ts';
 
-export const ASSEMBLY_CACHE = join(tmpdir(), 'sluice-test-assemblies');
+export const ASSEMBLY_CACHE = join(TEST_TMP_ROOT, 'sluice-test-assemblies');
 
 /** The cloud assembly of a catalog (file or built in memory); synthesized once per content. */
 export async function assemblyOf(
