@@ -174,12 +174,17 @@ describe('sluice dev', () => {
     let out = '';
     for (const s of [npm.stdout, npm.stderr]) s?.on('data', (d) => (out += String(d)));
     await eventually(async () => (/ingest: POST JSON to/.test(out) ? true : undefined));
-    const exited = new Promise((ok) => npm.once('exit', ok));
+    // npm's stdout is also sluice dev's: it closes once sluice dev has exited too (and its output is read).
+    const closed = new Promise((ok) => npm.stdout?.once('close', ok));
     npm.kill('SIGTERM');
-    await exited;
-    await eventually(async () => (processesUsing(data).length === 0 ? true : undefined), 30_000).catch(() => {
-      throw new Error(`still running after npm exited:\n${processesUsing(data).join('\n')}\n${out}`);
-    });
+    const stillRunning = await Promise.race([
+      closed.then(() => false),
+      new Promise<boolean>((ok) => setTimeout(() => ok(true), 30_000)),
+    ]);
+    expect(stillRunning, `still running after npm exited:\n${processesUsing(data).join('\n')}\n${out}`).toBe(
+      false,
+    );
+    expect(processesUsing(data)).toEqual([]);
     expect(out).toMatch(/stopped\./);
   });
 });
