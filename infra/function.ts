@@ -5,29 +5,18 @@
  * nothing but writing its own log group. Callers grant the rest, resource by resource.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { SQLITE_WASM_ENV, SQLITE_WASM_FILE, sqlWasmPath } from '../shared/derive/sqlite/sql-js.ts';
 import { SluiceError } from '../shared/errors.ts';
-import {
-  ESBUILD_TARGET,
-  ESM_REQUIRE_BANNER,
-  EXTERNAL_MODULES,
-  entryPath,
-  type FunctionKind,
-  SLUICE_ROOT,
-} from './bundling.ts';
+import { derivationModuleBundle, entryPath, type FunctionKind, kindBundle, SLUICE_ROOT } from './bundling.ts';
 
 const APPLICATION_LOG_LEVEL = {
   error: lambda.ApplicationLogLevel.ERROR,
@@ -81,66 +70,49 @@ export interface SluiceFunctionProps {
 }
 
 /**
- * A folder under the OS temp folder that only this user can read: the staged catalogs hold endpoint
- * configs (secret references, hosts, user names). A folder of that name that is not ours (another user
- * could create it first to read what we stage) is never used: a fresh private one is made instead.
+ * A function's code: its kind's bundle (`index.mjs`, the same for every function of the kind), its
+ * derivation module and sql.js's WASM where it has them, and its own `catalog.json`, written into the
+ * asset folder by esbuild running in this process (infra/bundling.ts). The catalog never passes through
+ * a file elsewhere: it may hold endpoint configs.
  */
-function privateStagingDir(): string {
-  const uid = process.getuid?.();
-  const dir = join(tmpdir(), `sluice-cdk-catalogs-${uid ?? 'user'}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid))
-    return mkdtempSync(join(tmpdir(), 'sluice-cdk-catalogs-'));
-  chmodSync(dir, 0o700);
-  return dir;
-}
-
-/**
- * Write a catalog to a content-addressed file (so the asset hash follows the catalog), readable by this
- * user only (mode 0600, in a 0700 folder), and return its path.
- */
-export function stageCatalogFile(catalog: BuiltCatalog): string {
-  const text = JSON.stringify(catalog);
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
-  const file = join(privateStagingDir(), `${hash}.json`);
-  writeFileSync(file, text, { mode: 0o600 });
-  chmodSync(file, 0o600); // writeFileSync's mode applies only when it creates the file
-  return file;
-}
-
-/** A content-addressed tsconfig holding an import map as `paths`, for the esbuild CLI's `--tsconfig`. */
-function stageTsconfig(imports: Record<string, string>): string {
-  const text = JSON.stringify({ compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } });
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 24);
-  const dir = join(tmpdir(), 'sluice-cdk-tsconfigs');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${hash}.json`);
-  writeFileSync(file, text);
-  return file;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", "'\\''")}'`;
-}
-
-function esbuildBin(): string {
-  const require = createRequire(import.meta.url);
-  return join(require.resolve('esbuild/package.json'), '..', 'bin', 'esbuild');
-}
-
-/**
- * The lock file NodejsFunction requires. An installed Sluice package has none (npm never packs
- * package-lock.json); the lock file only selects the package manager for `nodeModules`, which these
- * functions do not use, so package.json stands in for it.
- */
-function lockFile(): string {
-  const lock = join(SLUICE_ROOT, 'package-lock.json');
-  return existsSync(lock) ? lock : join(SLUICE_ROOT, 'package.json');
+function functionCode(props: SluiceFunctionProps): lambda.Code {
+  const catalogJson = JSON.stringify(props.catalog);
+  // What the asset is made of. CDK's cache of staged assets (one per process) is keyed by the bundling
+  // options, so this names it: two functions share an asset only if they ship the same files.
+  const recipe = {
+    kind: props.kind,
+    catalog: createHash('sha256').update(catalogJson).digest('hex'),
+    module: props.derivationModule ?? null,
+    imports: props.derivationImports ?? null,
+    sqlite: props.sqlite === true,
+  };
+  return lambda.Code.fromAsset(SLUICE_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Never run: bundling is local, as NodejsFunction does when esbuild is installed (it is a dependency).
+      image: DockerImage.fromRegistry('dummy'),
+      command: ['sluice-bundle', JSON.stringify(recipe)],
+      local: {
+        tryBundle(outputDir: string): boolean {
+          writeFileSync(join(outputDir, 'index.mjs'), kindBundle(props.kind));
+          // Readable by Lambda's runtime user whatever the umask.
+          writeFileSync(join(outputDir, 'catalog.json'), catalogJson, { mode: 0o644 });
+          chmodSync(join(outputDir, 'catalog.json'), 0o644);
+          if (props.derivationModule)
+            writeFileSync(
+              join(outputDir, DERIVATION_MODULE_FILE),
+              derivationModuleBundle(props.derivationModule, props.derivationImports),
+            );
+          if (props.sqlite) copyFileSync(sqlWasmPath(), join(outputDir, SQLITE_WASM_FILE));
+          return true;
+        },
+      },
+    },
+  });
 }
 
 export class SluiceFunction extends Construct {
-  readonly fn: NodejsFunction;
+  readonly fn: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
   /** The catalog shipped as `catalog.json` (its own task's part only). */
@@ -168,13 +140,10 @@ export class SluiceFunction extends Construct {
 
     const entry = entryPath(props.kind);
     if (!existsSync(entry)) throw new MissingEntryError(props.kind, entry, props.task);
-    const catalogFile = stageCatalogFile(props.catalog);
     const derivationModule = props.derivationModule;
-    this.fn = new NodejsFunction(this, 'Function', {
-      entry,
-      handler: 'handler',
-      projectRoot: SLUICE_ROOT,
-      depsLockFilePath: lockFile(),
+    this.fn = new lambda.Function(this, 'Function', {
+      code: functionCode(props),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize,
@@ -198,48 +167,6 @@ export class SluiceFunction extends Construct {
           : {}),
         ...(props.sqlite ? { [SQLITE_WASM_ENV]: `${LAMBDA_TASK_ROOT}/${SQLITE_WASM_FILE}` } : {}),
         ...props.environment,
-      },
-      bundling: {
-        format: OutputFormat.ESM,
-        minify: true,
-        sourceMap: false,
-        target: ESBUILD_TARGET,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        externalModules: EXTERNAL_MODULES,
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => {
-            const shippedFile = shellQuote(join(outputDir, 'catalog.json'));
-            // The staged file is 0600; in the asset it must be readable by Lambda's runtime user.
-            const cmds = [`cp ${shellQuote(catalogFile)} ${shippedFile}`, `chmod 644 ${shippedFile}`];
-            if (derivationModule) {
-              cmds.push(
-                [
-                  shellQuote(esbuildBin()),
-                  shellQuote(derivationModule),
-                  '--bundle',
-                  '--platform=node',
-                  '--format=esm',
-                  `--target=${ESBUILD_TARGET}`,
-                  '--minify',
-                  `--banner:js=${shellQuote(ESM_REQUIRE_BANNER)}`,
-                  ...EXTERNAL_MODULES.map((m) => `--external:${shellQuote(m)}`),
-                  ...(props.derivationImports
-                    ? [`--tsconfig=${shellQuote(stageTsconfig(props.derivationImports))}`]
-                    : []),
-                  '--log-level=warning',
-                  `--outfile=${shellQuote(join(outputDir, DERIVATION_MODULE_FILE))}`,
-                ].join(' '),
-              );
-            }
-            if (props.sqlite) {
-              cmds.push(`cp ${shellQuote(sqlWasmPath())} ${shellQuote(join(outputDir, SQLITE_WASM_FILE))}`);
-            }
-            return cmds;
-          },
-        },
       },
     });
     if (props.vpc) {

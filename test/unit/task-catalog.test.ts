@@ -3,10 +3,7 @@
  * config, the collections it reads or writes and their schemas (with what they `$ref`); secrets stay
  * references resolved at run time (require_auth_token included); files staged at synth are private.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { stageCatalogFile } from '../../infra/function.ts';
 import { MemoryJournal } from '../../shared/adapters/memory.ts';
 import { HttpIngestCapture } from '../../shared/capture/http-ingest.ts';
 import { type BuiltCatalog, typescriptOf } from '../../shared/catalog/model.ts';
@@ -135,15 +132,5 @@ describe('secrets stay references until run time', () => {
       });
     expect((await post('env:SLUICE_TEST_INGEST_TOKEN')).status).toBe(401);
     expect((await post('tok-from-env')).status).toBe(200);
-  });
-});
-
-describe('files written at synth', () => {
-  it('the staged catalog is readable by its owner only (0600 in a 0700 folder)', () => {
-    const file = stageCatalogFile(taskCatalog(fixtureCatalog(), { kind: 'capture', name: 'acme/pg' }));
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(statSync(dirname(file)).mode & 0o777).toBe(0o700);
-    for (const f of readdirSync(dirname(file)))
-      expect(statSync(`${dirname(file)}/${f}`).mode & 0o077).toBe(0);
   });
 });

@@ -1,0 +1,77 @@
+/**
+ * What each function ships, built as `cdk synth` builds it (bundling on, esbuild in the synth process):
+ * its kind's bundle, the same bytes for every function of the kind; its own catalog.json, readable by
+ * Lambda's runtime user; a TypeScript derivation's module and a SQLite derivation's WASM beside it. The
+ * catalog is written only into the assembly (it may hold endpoint configs): before, each was staged in
+ * a folder under the OS temp folder first, and stayed there.
+ */
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { BundleFailedError, derivationModuleBundle } from '../../infra/bundling.ts';
+import { DERIVATION_MODULE_FILE } from '../../infra/function.ts';
+import { SluiceStack } from '../../infra/stack.ts';
+import { loadCatalog } from '../../shared/catalog/load.ts';
+import { SQLITE_WASM_FILE } from '../../shared/derive/sqlite/sql-js.ts';
+import { readStackTemplate } from '../../shared/local/assembly/template.ts';
+
+const EXAMPLE = fileURLToPath(new URL('../../examples/estuary-style/flow.yaml', import.meta.url));
+
+describe('function code', () => {
+  it('ships one bundle per kind, each function its own catalog.json, modules and WASM where needed', async () => {
+    const catalog = (await loadCatalog(EXAMPLE)).catalog!;
+    const outdir = mkdtempSync(join(tmpdir(), 'code-'));
+    const tempBefore = readdirSync(tmpdir());
+    // As the CDK CLI runs the app: asset metadata tells the local stack where each asset and nested template is.
+    const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+    new SluiceStack(app, 'Code', { catalog });
+    app.synth();
+    expect(readdirSync(tmpdir())).toEqual(tempBefore);
+
+    const functions = readStackTemplate(outdir, 'Code').functions;
+    const byKind = new Map<string, Buffer[]>();
+    for (const fn of functions) {
+      const label = fn.environment.POWERTOOLS_SERVICE_NAME;
+      const files = readdirSync(fn.assetDir);
+      expect(files, label).toContain('index.mjs');
+      const shipped = join(fn.assetDir, 'catalog.json');
+      expect(statSync(shipped).mode & 0o777, label).toBe(0o644);
+      const part = JSON.parse(readFileSync(shipped, 'utf8')) as Record<string, Record<string, unknown>>;
+      const [kind, task] = [label.slice(0, label.indexOf(':')), label.slice(label.indexOf(':') + 1)];
+      const own = {
+        persister: 'collections',
+        derivation: 'collections',
+        materialization: 'materializations',
+      }[kind];
+      if (own) expect(Object.keys(part[own]), label).toContain(task);
+      if (kind === 'derivation') {
+        const using = (catalog.collections[task].derive as { using: Record<string, unknown> }).using;
+        expect(files.includes(DERIVATION_MODULE_FILE), label).toBe('typescript' in using);
+        expect(files.includes(SQLITE_WASM_FILE), label).toBe('sqlite' in using);
+      }
+      byKind.set(kind, [...(byKind.get(kind) ?? []), readFileSync(join(fn.assetDir, 'index.mjs'))]);
+    }
+    expect(byKind.get('persister')?.length).toBe(Object.keys(catalog.collections).length);
+    expect(byKind.get('derivation')?.length).toBe(2);
+    for (const [kind, bundles] of byKind)
+      for (const b of bundles) expect(b.equals(bundles[0]), `${kind} bundles differ`).toBe(true);
+  });
+
+  it('a module esbuild cannot bundle fails with its file, line and column', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bad-module-'));
+    const file = join(dir, 'bad.ts');
+    writeFileSync(file, "import { missing } from './nowhere.ts';\nexport const x = missing;\n");
+    let error: unknown;
+    try {
+      derivationModuleBundle(file);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(BundleFailedError);
+    expect((error as BundleFailedError).code).toBe('BundleFailed');
+    expect((error as Error).message).toMatch(/bad\.ts:1:24: Could not resolve "\.\/nowhere\.ts"/);
+  });
+});
