@@ -3,7 +3,8 @@
  * The same bundles are shipped by infra/function.ts and measured by the bundle-size test and the
  * cold-start bench, so what is measured is what ships.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,6 +140,14 @@ function buildOnce(key: string, entry: string, options: BuildOptions): Uint8Arra
   return out;
 }
 
+/**
+ * A derivation module's path and the hash of its text: a module edited between two syntheses in one
+ * process (a test, a long-lived app) is built again, and its asset is told apart from the old one.
+ */
+export function moduleFingerprint(module: string): string {
+  return `${module}#${createHash('sha256').update(readFileSync(module)).digest('hex').slice(0, 16)}`;
+}
+
 /** A function kind's bundle (`index.mjs`), built once per process. */
 export function kindBundle(kind: FunctionKind): Uint8Array {
   return buildOnce(`kind:${kind}`, entryPath(kind), esbuildOptions(kind, 'index.mjs'));
@@ -149,7 +158,7 @@ export function kindBundle(kind: FunctionKind): Uint8Array {
  * deno.json import map resolve through tsconfig paths.
  */
 export function derivationModuleBundle(module: string, imports?: Record<string, string>): Uint8Array {
-  return buildOnce(`module:${module}:${JSON.stringify(imports ?? null)}`, module, {
+  return buildOnce(`module:${moduleFingerprint(module)}:${JSON.stringify(imports ?? null)}`, module, {
     ...esbuildOptions('derive', 'derivation.mjs'),
     entryPoints: [module],
     ...(imports ? { tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } } } : {}),

@@ -16,7 +16,14 @@ import { Construct } from 'constructs';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { SQLITE_WASM_ENV, SQLITE_WASM_FILE, sqlWasmPath } from '../shared/derive/sqlite/sql-js.ts';
 import { SluiceError } from '../shared/errors.ts';
-import { derivationModuleBundle, entryPath, type FunctionKind, kindBundle, SLUICE_ROOT } from './bundling.ts';
+import {
+  derivationModuleBundle,
+  entryPath,
+  type FunctionKind,
+  kindBundle,
+  moduleFingerprint,
+  SLUICE_ROOT,
+} from './bundling.ts';
 
 const APPLICATION_LOG_LEVEL = {
   error: lambda.ApplicationLogLevel.ERROR,
@@ -82,7 +89,7 @@ function functionCode(props: SluiceFunctionProps): lambda.Code {
   const recipe = {
     kind: props.kind,
     catalog: createHash('sha256').update(catalogJson).digest('hex'),
-    module: props.derivationModule ?? null,
+    module: props.derivationModule ? moduleFingerprint(props.derivationModule) : null,
     imports: props.derivationImports ?? null,
     sqlite: props.sqlite === true,
   };

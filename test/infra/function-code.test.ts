@@ -60,6 +60,14 @@ describe('function code', () => {
       for (const b of bundles) expect(b.equals(bundles[0]), `${kind} bundles differ`).toBe(true);
   });
 
+  it('a module edited between two builds in one process is built again', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'edited-module-')), 'mod.ts');
+    writeFileSync(file, "export const greeting: string = 'first';\n");
+    expect(Buffer.from(derivationModuleBundle(file)).toString()).toContain('first');
+    writeFileSync(file, "export const greeting: string = 'second';\n");
+    expect(Buffer.from(derivationModuleBundle(file)).toString()).toContain('second');
+  });
+
   it('a module esbuild cannot bundle fails with its file, line and column', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bad-module-'));
     const file = join(dir, 'bad.ts');
