@@ -7,7 +7,7 @@
  * stack may be left holding the data folder.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,10 +61,19 @@ async function dev(catalog: string, data: string): Promise<{ child: ChildProcess
 }
 
 /** Processes whose command line names the data folder (the emulators are started with their paths). */
+/** Processes naming the data folder (the emulators) or working in it (function instances: cwd = asset folder). */
 function holders(data: string): string[] {
   return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
     .split('\n')
-    .filter((l) => l.includes(data));
+    .filter((l) => {
+      if (l.includes(data)) return true;
+      const pid = l.trim().split(' ')[0];
+      try {
+        return pid !== '' && readlinkSync(`/proc/${pid}/cwd`).startsWith(data);
+      } catch {
+        return false; // gone meanwhile, or not ours to read
+      }
+    });
 }
 
 async function post(e: Endpoints, docs: SumEvent[]): Promise<void> {
@@ -121,7 +130,8 @@ describe('sluice dev killed hard and started again on the same data', () => {
     first.child.kill('SIGKILL');
     await killed;
     expect(alive(first.endpoints.pid)).toBe(false);
-    // Its emulators (child processes on the data folder) follow it: none is left holding the folder.
+    // Its emulators and function instances (child processes on the data folder) follow it: none is left
+    // holding the folder. An instance in the middle of an invocation used to stay, its runner gone.
     const until0 = Date.now() + 10_000;
     while (holders(data).length > 0 && Date.now() < until0) await new Promise((r) => setTimeout(r, 200));
     expect(holders(data)).toEqual([]);

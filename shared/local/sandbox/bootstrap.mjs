@@ -9,8 +9,12 @@ import { pathToFileURL } from 'node:url';
 // A terminal's Ctrl-C (or a closed terminal, or `timeout`) signals the whole process group: the runner
 // then finishes the in-flight invocations and stops each instance itself; an instance killed by the signal
 // would fail its batch under that clean stop. Lambda never sends these either. The instance still ends
-// when the runner does: its IPC channel closes.
+// when the runner does: its IPC channel closes (below).
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
+// The runner gone (killed, crashed, its test worker ended): no one will read this instance's answers, so it
+// ends now, even in the middle of an invocation whose timers or sockets would keep it alive for good
+// (Lambda, likewise, discards a sandbox whose runtime is gone).
+process.on('disconnect', () => process.exit(0));
 
 const [handlerSpec, sdkParentFile] = process.argv.slice(2);
 const taskRoot = process.env.LAMBDA_TASK_ROOT;
