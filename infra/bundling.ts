@@ -145,6 +145,9 @@ function buildOnce(key: string, entry: string, options: BuildOptions): Uint8Arra
  * process (a test, a long-lived app) is built again, and its asset is told apart from the old one.
  */
 export function moduleFingerprint(module: string): string {
+  // A module not (yet) on disk: its path alone. Synth without bundling never reads it, and bundling it
+  // fails with esbuild's own error.
+  if (!existsSync(module)) return module;
   return `${module}#${createHash('sha256').update(readFileSync(module)).digest('hex').slice(0, 16)}`;
 }
 
