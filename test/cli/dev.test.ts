@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { processesOn } from '../support/processes.ts';
 
 const EXAMPLE = 'examples/clickstream/flow.yaml';
 const data = mkdtempSync(join(tmpdir(), 'sluice-dev-cli-'));
@@ -181,16 +182,10 @@ describe('sluice dev', () => {
       closed.then(() => false),
       new Promise<boolean>((ok) => setTimeout(() => ok(true), 30_000)),
     ]);
-    expect(stillRunning, `still running after npm exited:\n${processesUsing(data).join('\n')}\n${out}`).toBe(
+    expect(stillRunning, `still running after npm exited:\n${processesOn(data).join('\n')}\n${out}`).toBe(
       false,
     );
-    expect(processesUsing(data)).toEqual([]);
+    expect(processesOn(data)).toEqual([]);
     expect(out).toMatch(/stopped\./);
   });
 });
-
-/** Command lines of the processes that name `dir` (sluice dev and the emulators it started on it). */
-function processesUsing(dir: string): string[] {
-  const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-  return ps.stdout.split('\n').filter((l) => l.includes(dir) && !l.includes(' ps '));
-}

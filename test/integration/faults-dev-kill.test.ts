@@ -6,8 +6,8 @@
  * of everything that was answered 200 — nothing lost, nothing counted twice. No process of the killed
  * stack may be left holding the data folder.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { alive } from '../../cli/running.ts';
 import { EMULATOR_CREDENTIALS, makeClients } from '../../shared/adapters/clients.ts';
 import { DynamoStateStore } from '../../shared/adapters/dynamodb.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
+import { processesOn } from '../support/processes.ts';
 import { materializedSums, type SumEvent, sumEvents, sumOracle } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -61,21 +62,6 @@ async function dev(catalog: string, data: string): Promise<{ child: ChildProcess
 }
 
 /** Processes whose command line names the data folder (the emulators are started with their paths). */
-/** Processes naming the data folder (the emulators) or working in it (function instances: cwd = asset folder). */
-function holders(data: string): string[] {
-  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => {
-      if (l.includes(data)) return true;
-      const pid = l.trim().split(' ')[0];
-      try {
-        return pid !== '' && readlinkSync(`/proc/${pid}/cwd`).startsWith(data);
-      } catch {
-        return false; // gone meanwhile, or not ours to read
-      }
-    });
-}
-
 async function post(e: Endpoints, docs: SumEvent[]): Promise<void> {
   const res = await fetch(`${e.ingest}/test/ingest/events`, {
     method: 'POST',
@@ -133,8 +119,8 @@ describe('sluice dev killed hard and started again on the same data', () => {
     // Its emulators and function instances (child processes on the data folder) follow it: none is left
     // holding the folder. An instance in the middle of an invocation used to stay, its runner gone.
     const until0 = Date.now() + 10_000;
-    while (holders(data).length > 0 && Date.now() < until0) await new Promise((r) => setTimeout(r, 200));
-    expect(holders(data)).toEqual([]);
+    while (processesOn(data).length > 0 && Date.now() < until0) await new Promise((r) => setTimeout(r, 200));
+    expect(processesOn(data)).toEqual([]);
 
     const second = await dev(catalog, data);
     for (let i = 200; i < 400; i += 50) await post(second.endpoints, sent.slice(i, i + 50));
