@@ -1,5 +1,6 @@
 /**
- * The CDK app (`cdk.json`: `npx tsx infra/app.ts`).
+ * The CDK app (`cdk.json`: `node bin/cdk-app.js`, which runs it compiled when dist/ is current, else
+ * through tsx).
  *
  *   npx cdk synth                                   # the clickstream example (cdk.json context)
  *   npx cdk synth -c catalog=path/to/flow.yaml      # any catalog

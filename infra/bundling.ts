@@ -6,18 +6,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { BuildOptions, buildSync } from 'esbuild';
 import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
 import { SluiceError } from '../shared/errors.ts';
+import { SLUICE_ROOT } from '../shared/package-root.ts';
 
-const UP = join(dirname(fileURLToPath(import.meta.url)), '..');
-/**
- * Root of the Sluice package (where package.json, and in a checkout package-lock.json, live): the
- * parent of infra/, whether this module runs from the sources or compiled (dist/infra/).
- */
-export const SLUICE_ROOT = basename(UP) === 'dist' ? dirname(UP) : UP;
+export { SLUICE_ROOT };
 
 export type FunctionKind = 'ingest' | 'derive' | 'materialize' | 'persist' | 'poll' | 's3-capture';
 

@@ -7,12 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { build } from 'esbuild';
+import { SLUICE_ROOT } from '../package-root.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const WEB_SOURCES = join(ROOT, 'console');
+export const WEB_SOURCES = join(SLUICE_ROOT, 'console');
 
 export interface WebBundle {
   /** Folder holding app.js, app.css and the chunks. */
@@ -28,18 +27,18 @@ function sourcesHash(): string {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
       else {
-        h.update(relative(ROOT, p));
+        h.update(relative(SLUICE_ROOT, p));
         h.update(readFileSync(p));
       }
     }
   };
   walk(WEB_SOURCES);
-  h.update(readFileSync(join(ROOT, 'package-lock.json')));
+  h.update(readFileSync(join(SLUICE_ROOT, 'package-lock.json')));
   return h.digest('hex').slice(0, 16);
 }
 
 export async function buildWebBundle(
-  cacheDir = join(ROOT, 'node_modules', '.cache', 'sluice-console'),
+  cacheDir = join(SLUICE_ROOT, 'node_modules', '.cache', 'sluice-console'),
 ): Promise<WebBundle> {
   const started = Date.now();
   const dir = join(cacheDir, sourcesHash());

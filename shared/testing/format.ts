@@ -1,6 +1,6 @@
 /** One test's report lines, as `sluice test` prints them and the web console shows them. */
-import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, sep } from 'node:path';
+import { SLUICE_ROOT } from '../package-root.ts';
 import type { TestResult } from './runner.ts';
 
 /** `PASS name (ms)`, or `FAIL name (ms)`, the failing step with its file:line:col, and its diff. */
@@ -20,11 +20,6 @@ export function formatResult(
 }
 
 /** Sluice's own code (sources, or dist/ and its dependencies): frames there are not where a user's module threw. */
-const SLUICE_ROOT = (() => {
-  const here = dirname(fileURLToPath(import.meta.url)); // shared/testing, or dist/shared/testing
-  const up = join(here, '..', '..');
-  return up.endsWith(`${sep}dist`) ? dirname(up) : up;
-})();
 const SLUICE_DIRS = ['shared', 'cli', 'functions', 'infra', 'dist', 'bin', 'node_modules'].map(
   (d) => join(SLUICE_ROOT, d) + sep,
 );

@@ -117,6 +117,15 @@ export function assertLeastPrivilege(template: Template): void {
 
 /** Synthesize a stack with AwsSolutions checks; returns the AwsSolutions violations (rule + construct path). */
 export function nagViolations(build: (app: App) => void): string[] {
+  return validationViolations(build).AwsSolutions ?? [];
+}
+
+/**
+ * Synthesize a stack with AwsSolutions checks beside CDK's built-in CloudFormation validation (cfn-lint
+ * rules, on unless CDK_VALIDATION=false); returns each plugin's findings (rule + construct path) by
+ * plugin name (`AwsSolutions`, `CloudFormation Validate`). A plugin that did not run has no entry.
+ */
+export function validationViolations(build: (app: App) => void): Record<string, string[]> {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   build(app);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -139,9 +148,13 @@ export function nagViolations(build: (app: App) => void): string[] {
       violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
     }[];
   };
-  return report.pluginReports
-    .filter((p) => p.pluginName.startsWith('AwsSolutions'))
-    .flatMap((p) =>
-      p.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
-    );
+  const out: Record<string, string[]> = {};
+  for (const p of report.pluginReports) {
+    const name = p.pluginName.startsWith('AwsSolutions') ? 'AwsSolutions' : p.pluginName;
+    out[name] = [
+      ...(out[name] ?? []),
+      ...p.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
+    ];
+  }
+  return out;
 }

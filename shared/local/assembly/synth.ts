@@ -17,11 +17,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { BuiltCatalog } from '../../catalog/model.ts';
+import { SLUICE_ROOT as ROOT } from '../../package-root.ts';
 import { AssemblyError } from './errors.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SKIP = new Set(['node_modules', '.sluice', 'cdk.out', '.git', 'flow_generated']);
 
 /**
@@ -57,7 +56,7 @@ export function assemblyHash(catalogPath: string, context: Record<string, unknow
   h.update(JSON.stringify(context));
   h.update(resolve(catalogPath));
   hashTree(h, dirname(resolve(catalogPath)), dirname(resolve(catalogPath)));
-  for (const d of ['infra', 'functions', 'shared']) hashTree(h, join(ROOT, d), ROOT);
+  for (const d of ['bin', 'infra', 'functions', 'shared']) hashTree(h, join(ROOT, d), ROOT);
   h.update(readFileSync(join(ROOT, 'package-lock.json')));
   return h.digest('hex').slice(0, 20);
 }
@@ -133,12 +132,17 @@ export async function synthesize(
       'cli-telemetry': false,
       ...ctx,
     }),
+    // CDK's built-in CloudFormation validation (cfn-lint in WASM, ≈ 3.5 s of every synth) only
+    // reports warnings here, which nobody would see: `cdk synth` and `cdk deploy` still run it, and
+    // test/infra/cfn-validate.test.ts holds every example's template to it.
+    CDK_VALIDATION: 'false',
     CDK_DISABLE_VERSION_CHECK: '1',
     CDK_DISABLE_CLI_TELEMETRY: 'true',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const out = await new Promise<{ code: number | null; stderr: string }>((ok) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'infra', 'app.ts')], {
+    // bin/cdk-app.js runs the compiled app when dist/ is current, else infra/app.ts through tsx.
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'cdk-app.js')], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
