@@ -122,6 +122,11 @@ const MISPLACED: Record<string, Record<string, string>> = {
     partitions:
       'a partition selector goes in the collection: `collection: {name: acmeCo/x, partitions: {include: {…}}}`',
   },
+  // Estuary's catalogs before 2022 (its hello-world and ais examples) name the connector `airbyteSource`.
+  CaptureEndpoint: {
+    airbyteSource:
+      "`airbyteSource` is Estuary's former name of `connector`: rename it, keeping `image` and `config`",
+  },
 };
 
 /** What a `$defs` entry is called in messages. */

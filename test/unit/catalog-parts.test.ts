@@ -249,6 +249,44 @@ describe('structural validation (schemas/flow.schema.json)', () => {
     ]);
   });
 
+  it("a capture endpoint's errors name a capture endpoint, a materialization's a materialization endpoint (Estuary's former `airbyteSource`)", () => {
+    expect(
+      check(`captures:
+  a/in:
+    endpoint: { airbyteSource: { image: ghcr.io/estuary/source-hello-world:dev, config: {} } }
+    bindings: []
+materializations:
+  a/out:
+    endpoint: { dekaf: { variant: x, config: {} } }
+    bindings: []
+`),
+    ).toEqual([
+      ['MissingProperty', '/captures/a~1in/endpoint', 'a capture endpoint must have `connector`', undefined],
+      [
+        'UnknownProperty',
+        '/captures/a~1in/endpoint/airbyteSource',
+        'a capture endpoint has no property `airbyteSource`; allowed: `connector`',
+        "`airbyteSource` is Estuary's former name of `connector`: rename it, keeping `image` and `config`",
+      ],
+      [
+        'Unsupported',
+        '/materializations/a~1out/endpoint/dekaf',
+        '`dekaf`: Dekaf (Kafka-protocol) materializations are not supported',
+        undefined,
+      ],
+    ]);
+  });
+
+  it("no two $defs of the catalog schema are equal: an error is named by its definition's text", () => {
+    const defs = Object.entries((FLOW_SCHEMA as { $defs: Record<string, unknown> }).$defs);
+    const byText = new Map<string, string[]>();
+    for (const [name, def] of defs) {
+      const text = JSON.stringify(def);
+      byText.set(text, [...(byText.get(text) ?? []), name]);
+    }
+    expect([...byText.values()].filter((names) => names.length > 1)).toEqual([]);
+  });
+
   it('a transform without shuffle is told what shuffle may be', () => {
     expect(
       check(`collections:
