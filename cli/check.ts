@@ -1,5 +1,6 @@
 /** `sluice check [catalog]`: load and validate a catalog; exit 0 when valid, 2 when invalid. */
 import { relative } from 'node:path';
+import type { Diagnostic } from '../shared/catalog/diagnostics.ts';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../shared/catalog/load.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
 
@@ -9,12 +10,16 @@ export async function runCheck(catalogPath: string): Promise<number> {
   const { catalog, diagnostics } = await loadCatalog(catalogPath, { typeCheckModules: true });
   if (diagnostics.length > 0) process.stderr.write(`${formatDiagnostics(diagnostics)}\n`);
   if (!catalog || hasErrors(diagnostics)) {
-    const errors = diagnostics.filter((d) => d.severity === 'error').length;
-    process.stderr.write(`${catalogPath}: ${count(errors, 'error')}\n`);
+    process.stderr.write(`${invalidSummary(catalogPath, diagnostics)}\n`);
     return 2;
   }
   process.stdout.write(`${summary(catalog)}\n`);
   return 0;
+}
+
+/** `flow.yaml: 3 errors`: the last line of an invalid catalog's report (`sluice check`, `sluice test`). */
+export function invalidSummary(catalogPath: string, diagnostics: readonly Diagnostic[]): string {
+  return `${catalogPath}: ${count(diagnostics.filter((d) => d.severity === 'error').length, 'error')}`;
 }
 
 /** `flow.yaml: 3 collections, 1 capture, 2 materializations, 4 tests: OK` */

@@ -5,6 +5,7 @@ import { formatDiagnostics, loadCatalog } from '../shared/catalog/load.ts';
 import { SchemaRegistry } from '../shared/schema/registry.ts';
 import { formatResult, thrownAt } from '../shared/testing/format.ts';
 import { TestRunner } from '../shared/testing/runner.ts';
+import { invalidSummary } from './check.ts';
 
 export interface TestCommandOptions {
   filter?: string;
@@ -20,7 +21,10 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
   const catalog = loaded.catalog;
   const diagnostics = loaded.diagnostics.filter((d) => !DEPLOYMENT_WARNINGS.has(d.code));
   if (diagnostics.length > 0) err(formatDiagnostics(diagnostics));
-  if (!catalog) return 2;
+  if (!catalog) {
+    err(invalidSummary(catalogPath, loaded.diagnostics));
+    return 2;
+  }
 
   // Values in errors (a derivation's invalid output): `sluice test` shows a user their own test data, on
   // their own terminal; deployed, errors leave values out unless asked (docs/security.md).

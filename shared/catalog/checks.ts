@@ -286,12 +286,13 @@ export function checkSchemas(
         );
         return;
       }
+      // Each problem once: a oneOf's branches often fail alike (both require the same property).
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
       report.error(
         'IngestDocumentInvalid',
         at,
-        `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${errors.join('; ')}`,
+        `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\` does not validate against its write schema: ${[...new Set(errors)].join('; ')}`,
       );
     });
   }

@@ -93,7 +93,7 @@ describe('bad input through the CLI', () => {
     const dir = project(undefined, { 'expected.json': '[\n  {"total": }\n]\n' });
     const r = sluice(dir, ['test']);
     expect(r.stderr).toBe(
-      'expected.json:2:13: ParseError: not valid JSON: expected a value (an object, array, string, number, `true`, `false` or `null`), found `}`\n',
+      'expected.json:2:13: ParseError: not valid JSON: expected a value (an object, array, string, number, `true`, `false` or `null`), found `}`\nflow.yaml: 1 error\n',
     );
     expect(r.code).toBe(2);
   });
@@ -238,7 +238,7 @@ describe('bad input through the CLI', () => {
     );
     const r = sluice(dir, ['test']);
     expect(r.stderr).toBe(
-      'flow.yaml:32:13: IngestDocumentInvalid: test acme/tests/totals step 0: document 0 of the ingest into `acme/orders` does not validate against its write schema: /amount: must be number, found "5" (at /tests/acme~1tests~1totals/0/ingest/documents/0)\n',
+      'flow.yaml:32:13: IngestDocumentInvalid: test acme/tests/totals step 0: document 0 of the ingest into `acme/orders` does not validate against its write schema: /amount: must be number, found "5" (at /tests/acme~1tests~1totals/0/ingest/documents/0)\nflow.yaml: 1 error\n',
     );
     expect(r.code).toBe(2);
   });

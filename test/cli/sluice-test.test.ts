@@ -65,6 +65,11 @@ describe('sluice test', () => {
     expect(r.stderr).toContain('fields'); // did-you-mean for `fieldz`
     expect(r.stderr).toContain('materialize-postgres'); // the known connectors are listed
     expect(r.stderr).toMatch(/\/collections\/acmeCo~1bad keys\/key/);
+    // The same last line as `sluice check`: how many errors.
+    const check = sluice('check', 'test/fixtures/broken/flow.yaml');
+    const last = (text: string) => text.trim().split('\n').at(-1);
+    expect(last(r.stderr)).toMatch(/^test\/fixtures\/broken\/flow\.yaml: \d+ errors$/);
+    expect(last(r.stderr)).toBe(last(check.stderr));
   });
 
   it('exits 2 when the catalog file does not exist', () => {

@@ -491,6 +491,30 @@ describe('edge cases', () => {
   };
   const SCHEMA = '{ type: object, properties: { id: { type: string } }, required: [id] }';
 
+  it('an ingest document failing several oneOf branches the same way names that problem once', async () => {
+    // Estuary's soak-tests/set-ops writes operations as a oneOf of two shapes that both require `Author`.
+    const dir = write({
+      'flow.yaml': [
+        'collections:',
+        '  acmeCo/ops:',
+        '    schema:',
+        '      oneOf:',
+        '        - { type: object, properties: { Author: { type: string }, Add: { type: integer } }, required: [Author, Add] }',
+        '        - { type: object, properties: { Author: { type: string }, Remove: { type: integer } }, required: [Author, Remove] }',
+        '    key: [/Author]',
+        'tests:',
+        '  acmeCo/tests/ops:',
+        '    - ingest: { collection: acmeCo/ops, documents: [{ author: ann, Add: 1 }] }',
+        '',
+      ].join('\n'),
+    });
+    const { diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+    const invalid = diagnostics.filter((d) => d.code === 'IngestDocumentInvalid');
+    expect(invalid).toHaveLength(1);
+    expect(invalid[0].message.split("must have required property 'Author'")).toHaveLength(2);
+    expect(invalid[0].message).toContain('must match exactly one schema in oneOf');
+  });
+
   it('warns once of an unreachable reduce in a shared schema file, naming the collections it applies to', async () => {
     // Estuary's derive-patterns share one schema between a collection whose root merges and one whose
     // root replaces: the inner annotation is unreachable for the second only.
