@@ -3,14 +3,17 @@
  * The same bundles are shipped by infra/function.ts and measured by the bundle-size test and the
  * cold-start bench, so what is measured is what ships.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BuildOptions, buildSync } from 'esbuild';
 import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
+import { hasRemoteImports } from '../shared/catalog/remote-modules.ts';
 import { SluiceError } from '../shared/errors.ts';
 import { SLUICE_ROOT } from '../shared/package-root.ts';
+import { childScriptArgs } from './child-script.ts';
 
 export { SLUICE_ROOT };
 
@@ -109,9 +112,19 @@ export class BundleFailedError extends SluiceError {
  */
 const built = new Map<string, Uint8Array>();
 
-function buildOnce(key: string, entry: string, options: BuildOptions): Uint8Array {
+function buildOnce(
+  key: string,
+  entry: string,
+  options: BuildOptions,
+  remoteImports?: Record<string, string>,
+): Uint8Array {
   const hit = built.get(key);
   if (hit) return hit;
+  if (remoteImports) {
+    const out = buildInChild(entry, options, remoteImports);
+    built.set(key, out);
+    return out;
+  }
   // Loaded on first use: the CLI imports this module for its constants and must not pay for esbuild.
   const esbuild = createRequire(import.meta.url)('esbuild') as { buildSync: typeof buildSync };
   let result: ReturnType<typeof buildSync>;
@@ -122,17 +135,40 @@ function buildOnce(key: string, entry: string, options: BuildOptions): Uint8Arra
       errors?: { text: string; location?: { file: string; line: number; column: number } | null }[];
     };
     if (!failure.errors) throw e;
-    throw new BundleFailedError(
-      entry,
-      failure.errors.map((m) =>
-        m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text,
-      ),
-    );
+    throw new BundleFailedError(entry, bundleMessages(failure.errors));
   }
   const out = result.outputFiles?.[0]?.contents;
   if (!out) throw new BundleFailedError(entry, ['esbuild wrote no output']);
   built.set(key, out);
   return out;
+}
+
+/** esbuild's errors as BundleFailedError's messages: `file:line:column: text` each. */
+function bundleMessages(
+  errors: { text: string; location?: { file: string; line: number; column: number } | null }[],
+): string[] {
+  return errors.map((m) =>
+    m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text,
+  );
+}
+
+/** A module with remote imports, bundled by infra/bundle-child.ts (esbuild's plugins are async only). */
+function buildInChild(entry: string, options: BuildOptions, imports: Record<string, string>): Uint8Array {
+  const child = spawnSync(process.execPath, childScriptArgs('bundle-child'), {
+    input: JSON.stringify({ options, imports }),
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  if (child.status !== 0) {
+    let errors: { text: string }[];
+    try {
+      errors = (JSON.parse(child.stderr.toString()) as { errors: { text: string }[] }).errors;
+    } catch {
+      errors = [{ text: `bundling in a child process failed (exit ${child.status}): ${child.stderr}` }];
+    }
+    throw new BundleFailedError(entry, bundleMessages(errors));
+  }
+  return new Uint8Array(child.stdout);
 }
 
 /**
@@ -156,11 +192,19 @@ export function kindBundle(kind: FunctionKind): Uint8Array {
  * deno.json import map resolve through tsconfig paths.
  */
 export function derivationModuleBundle(module: string, imports?: Record<string, string>): Uint8Array {
-  return buildOnce(`module:${moduleFingerprint(module)}:${JSON.stringify(imports ?? null)}`, module, {
-    ...esbuildOptions('derive', 'derivation.mjs'),
-    entryPoints: [module],
-    ...(imports ? { tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } } } : {}),
-  });
+  return buildOnce(
+    `module:${moduleFingerprint(module)}:${JSON.stringify(imports ?? null)}`,
+    module,
+    {
+      ...esbuildOptions('derive', 'derivation.mjs'),
+      entryPoints: [module],
+      ...(imports
+        ? { tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } } }
+        : {}),
+    },
+    // Remote imports (fetched into the catalog's cache when it was loaded) need esbuild's plugin API.
+    hasRemoteImports(imports) ? imports : undefined,
+  );
 }
 
 /** Write one function kind's bundle to `<dir>/index.mjs` (bundle-size test, bench); returns its path and size. */

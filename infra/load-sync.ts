@@ -7,14 +7,12 @@
  * Apps that already hold a BuiltCatalog (infra/app.ts awaits the loader itself) skip this.
  */
 import { spawnSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import type { Diagnostic } from '../shared/catalog/diagnostics.ts';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { SluiceError } from '../shared/errors.ts';
+import { childScriptArgs } from './child-script.ts';
 import { CatalogInvalidError } from './errors.ts';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
 
 /** What the child prints on stdout. */
 export interface LoadResult {
@@ -35,15 +33,9 @@ export class CatalogLoadCrashedError extends SluiceError {
   }
 }
 
-/** The child's command line: compiled JavaScript when this module is compiled (dist/), else TypeScript through tsx. */
-function childArgs(): string[] {
-  if (import.meta.url.endsWith('.js')) return [join(HERE, 'load-child.js')];
-  return ['--import', import.meta.resolve('tsx'), join(HERE, 'load-child.ts')];
-}
-
 export function loadCatalogSync(path: string): BuiltCatalog {
   const abs = resolve(path);
-  const child = spawnSync(process.execPath, [...childArgs(), abs], {
+  const child = spawnSync(process.execPath, [...childScriptArgs('load-child'), abs], {
     encoding: 'utf8',
     maxBuffer: 512 * 1024 * 1024,
     env: { ...process.env, NODE_OPTIONS: '' },

@@ -7,17 +7,24 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { DerivationError } from '../derive/errors.ts';
 import { SchemaRegistry } from '../schema/registry.ts';
-import { rejectRemoteImports, tsconfigPaths } from './derive-using.ts';
+import { tsconfigPaths } from './derive-using.ts';
 import { flowGeneratedSpecifier } from './flow-generated.ts';
 import { type BuiltCatalog, sqliteOf, typescriptOf } from './model.ts';
+import {
+  REMOTE_IMPORTS_PLUGIN,
+  type RemoteImportsUse,
+  remoteImports,
+  remoteModulesDir,
+  withCachedRemotes,
+} from './remote-modules.ts';
 
 export interface RuntimeProblem {
   collection: string;
-  code: 'SqlInvalid' | 'ParamNotFound' | 'ModuleUnresolved';
+  code: 'SqlInvalid' | 'ParamNotFound' | 'ModuleUnresolved' | 'RemoteFetchFailed';
   /** JSON pointer below the collection's `derive` (`/transforms/0/lambda`, `/using/sqlite/migrations/1`), or a file location. */
   at: { pointer: string } | { file: string; line: number; col: number };
   message: string;
@@ -59,7 +66,11 @@ export async function checkDerivationRuntimes(
     const ts = typescriptOf(c.derive);
     if (ts?.module && ts.imports && existsSync(ts.module)) {
       try {
-        await bundles(ts.module, ts.imports);
+        const remote = remoteModulesDir(catalog.root);
+        // Remote imports are fetched (or found cached) by this build; every later build of the module
+        // (sluice test, the type check below, the Lambda bundle) reads them from the cache by the map.
+        if ((await bundles(ts.module, ts.imports, remote)).remote)
+          ts.imports = withCachedRemotes(ts.imports, remote);
         // Bundled: now type-check it, with every module of the same import map in one program.
         const key = JSON.stringify(ts.imports);
         const group = typeCheck.get(key) ?? { imports: ts.imports, modules: new Map<string, string>() };
@@ -67,12 +78,21 @@ export async function checkDerivationRuntimes(
         typeCheck.set(key, group);
       } catch (err) {
         const errors = (
-          err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }
+          err as {
+            errors?: {
+              text: string;
+              pluginName?: string;
+              location?: { file: string; line: number; column: number };
+            }[];
+          }
         ).errors;
         for (const e of errors ?? [{ text: String(err) }]) {
           out.push({
             collection: c.name,
-            code: 'ModuleUnresolved',
+            code:
+              e.pluginName === REMOTE_IMPORTS_PLUGIN && e.text.startsWith('cannot fetch')
+                ? 'RemoteFetchFailed'
+                : 'ModuleUnresolved',
             // esbuild names files relative to its working directory; a diagnostic's file is absolute.
             at: e.location
               ? { file: resolve(e.location.file), line: e.location.line, col: e.location.column + 1 }
@@ -102,13 +122,16 @@ function flowModulesHint(catalog: BuiltCatalog): string {
 /** What a clean bundle or type check read: each file with its content hash. */
 interface CleanRead {
   files: [string, string][];
+  /** A bundle's: whether it read remote modules (cached below the catalog's `.sluice/remote/modules/`). */
+  remote?: boolean;
 }
 
 /** A clean result stays valid while every file it read is unchanged. */
-function stillClean(kind: string, key: string): boolean {
+function stillClean(kind: string, key: string): CleanRead | undefined {
   const cached = readCached(kind, key);
-  if (cached === undefined) return false;
-  return (JSON.parse(cached) as CleanRead).files.every(([file, hash]) => sha(file) === hash);
+  if (cached === undefined) return undefined;
+  const read = JSON.parse(cached) as CleanRead;
+  return read.files.every(([file, hash]) => sha(file) === hash) ? read : undefined;
 }
 
 /**
@@ -116,12 +139,18 @@ function stillClean(kind: string, key: string): boolean {
  * esbuild's failure. A clean bundle is cached with the content hash of each input (as typeErrors does),
  * so an unchanged module is not bundled again (esbuild's service costs ≈ 50 ms to start).
  */
-async function bundles(module: string, imports: Record<string, string>): Promise<void> {
+async function bundles(
+  module: string,
+  imports: Record<string, string>,
+  remoteDir: string,
+): Promise<{ remote: boolean }> {
   const require = createRequire(import.meta.url);
   const version = (require('esbuild/package.json') as { version: string }).version;
-  const key = contentKey('bundle-check-2', version, module, JSON.stringify(imports));
-  if (stillClean('bundle-check', key)) return;
+  const key = contentKey('bundle-check-3', version, module, JSON.stringify(imports), remoteDir);
+  const clean = stillClean('bundle-check', key);
+  if (clean) return { remote: clean.remote === true };
   const { build } = await import('esbuild');
+  const use: RemoteImportsUse = { used: false };
   const result = await build({
     entryPoints: [module],
     bundle: true,
@@ -131,16 +160,17 @@ async function bundles(module: string, imports: Record<string, string>): Promise
     logLevel: 'silent',
     metafile: true,
     tsconfigRaw: { compilerOptions: { baseUrl: '/', paths: tsconfigPaths(imports) } },
-    plugins: [rejectRemoteImports],
+    plugins: [remoteImports(remoteDir, imports, { fetch: true, use })],
   });
   const files: [string, string][] = [];
   for (const input of Object.keys(result.metafile.inputs)) {
     const file = resolve(input);
     const hash = sha(file);
-    if (hash === undefined) return; // not a file on disk: not cacheable
+    if (hash === undefined) return { remote: use.used }; // not a file on disk: not cacheable
     files.push([file, hash]);
   }
-  writeCached('bundle-check', key, JSON.stringify({ files } satisfies CleanRead));
+  writeCached('bundle-check', key, JSON.stringify({ files, remote: use.used } satisfies CleanRead));
+  return { remote: use.used };
 }
 
 const sha = (file: string): string | undefined => {
@@ -172,6 +202,8 @@ async function typeErrors(
     key = undefined; // no compiler installed: the import below reports it
   }
   if (key !== undefined && stillClean('typecheck', key)) return [];
+  // Deno type-checks local modules only (`deno check` leaves remote ones to `--all`): so does this.
+  const remote = imports['https://'] ? dirname(imports['https://'].replace(/\/+$/, '')) : undefined;
   type TS = typeof import('typescript');
   // require, not import(): import() of CommonJS first scans the compiler's 9 MB for named exports.
   const ts = require('typescript') as TS;
@@ -204,6 +236,7 @@ async function typeErrors(
     }
     // Problems in generated types or libraries are reported where a module uses them.
     if (!modules.has(d.file.fileName) && /flow_generated|node_modules/.test(d.file.fileName)) continue;
+    if (remote && d.file.fileName.startsWith(remote + sep)) continue;
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
     out.push({
       collection: collectionOf(d.file.fileName),

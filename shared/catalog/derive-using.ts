@@ -5,7 +5,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { Plugin } from 'esbuild';
 import { isObject } from '../json/types.ts';
 
 /** Where `flow/` resolves when no import map says otherwise: Estuary's generated-types folder. */
@@ -16,7 +15,7 @@ export interface ImportMap {
   imports: Record<string, string>;
   /** The deno.json it came from, if any. */
   denoJson?: string;
-  /** Entries that cannot be honoured (remote URLs), for a warning. */
+  /** Entries that cannot be honoured (`npm:`, `jsr:` specifiers), for a warning. */
   ignored: string[];
 }
 
@@ -41,8 +40,14 @@ export function importMapOf(modulePath: string, rootCatalog: string, denoJson?: 
     if (map && typeof map === 'object') {
       for (const [k, v] of Object.entries(map as Record<string, unknown>)) {
         if (typeof v !== 'string') continue;
-        if (/^[a-z]+:/i.test(v) && !v.startsWith('file:')) {
+        // A URL is fetched with the module's remote imports (remote-modules.ts); other schemes
+        // (`npm:`, `jsr:`) name registries Sluice does not read.
+        if (/^[a-z]+:/i.test(v) && !/^(file|https?):/.test(v)) {
           ignored.push(`${k} → ${v}`);
+          continue;
+        }
+        if (/^https?:/.test(v)) {
+          imports[k] = v;
           continue;
         }
         const target = resolve(dirname(found), v.replace(/^file:\/\//, ''));
@@ -77,26 +82,6 @@ export function tsconfigPaths(imports: Record<string, string>): Record<string, s
   }
   return paths;
 }
-
-/**
- * Deno fetches a module's `https://…` imports when the derivation runs (Estuary's stock-stats example
- * imports momentjs from deno.land); Sluice bundles modules offline (`sluice check`, `sluice test`,
- * the Lambda bundle) and Node cannot import a URL. esbuild leaves such an import external, to fail
- * only when the module loads with no location: this plugin fails the build at the import instead,
- * with its file:line:col and what to do.
- */
-export const rejectRemoteImports: Plugin = {
-  name: 'sluice-reject-remote-imports',
-  setup(build) {
-    build.onResolve({ filter: /^https?:\/\// }, (args) => ({
-      errors: [
-        {
-          text: `remote import \`${args.path}\` is not supported: Deno fetches URL imports when it runs the derivation, Sluice bundles the module offline (sluice test, the Lambda bundle); save the file beside the module and import it by a relative path, or use an npm package`,
-        },
-      ],
-    }));
-  },
-};
 
 /**
  * Estuary reads a migration or lambda without whitespace as a relative URL of a file holding the SQL

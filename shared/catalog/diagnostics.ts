@@ -82,7 +82,8 @@ export const DIAGNOSTIC_CODES = {
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',
   ModuleUnresolved: 'a TypeScript module whose imports do not resolve or that does not type-check',
-  ImportMapIgnored: 'a `deno.json` import-map entry that Sluice cannot honour (a remote URL)',
+  ImportMapIgnored:
+    'a `deno.json` import-map entry that Sluice cannot honour (an `npm:` or `jsr:` specifier)',
   SqlInvalid: 'a SQLite migration or lambda that does not apply or prepare',
   ParamNotFound: 'a SQLite lambda `$parameter` that names no location of the source collection',
   LambdaIgnored: 'a transform `lambda` of a TypeScript derivation, which its module implements instead',

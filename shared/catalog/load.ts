@@ -699,7 +699,7 @@ class Loader {
       this.report.warning(
         'ImportMapIgnored',
         map.denoJson ? { file: map.denoJson, line: 1, col: 1, pointer: '/imports' } : moduleAt,
-        `import map entry ${entry} is not honoured: modules are bundled offline, so only local paths resolve`,
+        `import map entry ${entry} is not honoured: modules are bundled from local paths and fetched URLs, not from package registries`,
       );
     }
     return { module: modulePath, imports: map.imports };

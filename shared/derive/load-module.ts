@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { rejectRemoteImports, tsconfigPaths } from '../catalog/derive-using.ts';
+import { tsconfigPaths } from '../catalog/derive-using.ts';
 import { type BuiltCatalog, typescriptOf } from '../catalog/model.ts';
+import { cachedRemoteImports } from '../catalog/remote-modules.ts';
 import type { SchemaRegistry } from '../schema/registry.ts';
 import {
   checkDerivationModule,
@@ -48,7 +49,8 @@ export async function importDerivationModule(
       outdir: join(tmpdir(), 'sluice-modules'),
       sourcemap: 'inline',
       logLevel: 'silent',
-      plugins: [rejectRemoteImports],
+      // Remote imports from the cache the catalog load fetched them into (remote-modules.ts).
+      plugins: [cachedRemoteImports(imports)],
     });
     const code = built.outputFiles[0].text;
     const dir = join(tmpdir(), 'sluice-modules');

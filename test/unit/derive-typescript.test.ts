@@ -2,6 +2,7 @@
 // default `flow_generated/typescript/`), `typescript.files`, inline modules, and the runtime protocol
 // (`new Derivation({state})`, `flush()` returning Estuary's `{published, state}`).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,15 @@ import { TestRunner } from '../../shared/testing/runner.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-ts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A loopback port nothing listens on (one just closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
 
 function write(name: string, files: Record<string, string>): string {
   for (const [f, text] of Object.entries(files)) {
@@ -48,7 +58,7 @@ describe('TypeScript modules in Estuary style', () => {
     const root = write('files', {
       'flow.yaml': COLLECTIONS.replace('USING', '{ files: [deno.json, out/mod.ts] }'),
       'deno.json': JSON.stringify({
-        imports: { 'flow/': './types/', 'labels/': './lib/', 'https-lib': 'https://deno.land/x/y.ts' },
+        imports: { 'flow/': './types/', 'labels/': './lib/', lodash: 'npm:lodash@4' },
       }),
       'types/acme/out.ts': 'export type Document = { id: number; label?: string };\n',
       'lib/label.ts': "export const label = (n: number): string => '#' + n;\n",
@@ -64,7 +74,7 @@ describe('TypeScript modules in Estuary style', () => {
       ].join('\n'),
     });
     const { catalog, diagnostics } = await loadCatalog(root);
-    // The remote entry of the import map cannot be bundled offline: said so, the rest works.
+    // An npm: entry of the import map names a registry Sluice does not read: said so, the rest works.
     expect(diagnostics.map((d) => d.code)).toEqual(['ImportMapIgnored']);
     expect(typescriptOf(catalog!.collections['acme/out'].derive)?.module).toBe(
       join(dir, 'files', 'out', 'mod.ts'),
@@ -239,32 +249,36 @@ tests:
     }
   });
 
-  it('a remote (https) import is reported at the import with what to do, by the check and by the loader', async () => {
-    // Estuary's examples/stock-stats/flow.ts imports momentjs from deno.land; Deno fetches it, Node cannot.
+  it('a remote (https) import that cannot be fetched is reported at the import, by the check and by the loader', async () => {
+    // Estuary's examples/stock-stats/flow.ts imports momentjs from deno.land; here nothing answers.
+    const port = await closedPort();
     const root = write('remote-import', {
       'flow.yaml': COLLECTIONS.replace('USING', '{ module: mod.ts }'),
       'mod.ts': [
         'export class Derivation {',
         '  fromIn(read: { doc: { id: number } }) { return [{ id: read.doc.id, label: pad(read.doc.id) }]; }',
         '}',
-        "import { pad } from 'https://example.com/x/pad.ts';",
+        `import { pad } from 'https://127.0.0.1:${port}/x/pad.ts';`,
         '',
       ].join('\n'),
     });
     const { diagnostics } = await loadCatalog(root);
     expect(diagnostics).toHaveLength(1);
     expect(diagnostics[0]).toMatchObject({
-      code: 'ModuleUnresolved',
+      code: 'RemoteFetchFailed',
       severity: 'error',
       file: join(dir, 'remote-import', 'mod.ts'),
       line: 4,
       col: 21,
     });
-    expect(diagnostics[0].message).toContain('remote import `https://example.com/x/pad.ts` is not supported');
-    expect(diagnostics[0].message).toContain('import it by a relative path');
-    // The loader (sluice test) says the same, at the import, rather than Node's URL-scheme error.
+    expect(diagnostics[0].message).toBe(
+      `cannot fetch remote import \`https://127.0.0.1:${port}/x/pad.ts\` (ECONNREFUSED) and no copy is cached in ${join(dir, 'remote-import', '.sluice', 'remote', 'modules')}`,
+    );
+    // The loader (sluice test) never fetches: it says so at the import, rather than Node's URL-scheme error.
     await expect(importDerivationModule(join(dir, 'remote-import', 'mod.ts'), 'acme/out')).rejects.toThrow(
-      /mod\.ts:4:21: remote import `https:\/\/example\.com\/x\/pad\.ts` is not supported/,
+      new RegExp(
+        `mod\\.ts:4:21: remote import \`https://127\\.0\\.0\\.1:${port}/x/pad\\.ts\` is not fetched`,
+      ),
     );
   });
 
