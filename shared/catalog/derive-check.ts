@@ -24,7 +24,7 @@ import {
 
 export interface RuntimeProblem {
   collection: string;
-  code: 'SqlInvalid' | 'ParamNotFound' | 'ModuleUnresolved' | 'RemoteFetchFailed';
+  code: 'SqlInvalid' | 'ParamNotFound' | 'ModuleUnresolved' | 'ModuleTypeError' | 'RemoteFetchFailed';
   /** JSON pointer below the collection's `derive` (`/transforms/0/lambda`, `/using/sqlite/migrations/1`), or a file location. */
   at: { pointer: string } | { file: string; line: number; col: number };
   message: string;
@@ -225,10 +225,13 @@ async function typeErrors(
   for (const d of ts.getPreEmitDiagnostics(program)) {
     if (d.category !== ts.DiagnosticCategory.Error) continue;
     const message = ts.flattenDiagnosticMessageText(d.messageText, ' ');
+    // TS2307/TS2792 (cannot find a module, e.g. a type-only import esbuild erased) is an unresolved
+    // import; anything else the compiler reports is a type error.
+    const code = d.code === 2307 || d.code === 2792 ? 'ModuleUnresolved' : 'ModuleTypeError';
     if (!d.file || d.start === undefined) {
       out.push({
         collection: collectionOf(undefined),
-        code: 'ModuleUnresolved',
+        code,
         at: { pointer: '/using/typescript' },
         message,
       });
@@ -240,7 +243,7 @@ async function typeErrors(
     const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
     out.push({
       collection: collectionOf(d.file.fileName),
-      code: 'ModuleUnresolved',
+      code,
       at: { file: d.file.fileName, line: line + 1, col: character + 1 },
       message: `TS${d.code}: ${message}`,
     });

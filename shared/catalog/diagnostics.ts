@@ -81,7 +81,10 @@ export const DIAGNOSTIC_CODES = {
   ModuleInvalid: 'a TypeScript module without an exported `class Derivation`',
   MissingMethod: "a transform without a method on the module's Derivation class",
   UnusedMethod: 'a Derivation method that no transform uses',
-  ModuleUnresolved: 'a TypeScript module whose imports do not resolve or that does not type-check',
+  ModuleUnresolved:
+    'a TypeScript module that does not bundle: an import that does not resolve, a syntax error',
+  ModuleTypeError:
+    'a TypeScript module that does not type-check (strict TypeScript, as Deno checks it for Estuary; `sluice check` only)',
   ImportMapIgnored:
     'a `deno.json` import-map entry that Sluice cannot honour (an `npm:` or `jsr:` specifier)',
   SqlInvalid: 'a SQLite migration or lambda that does not apply or prepare',

@@ -186,7 +186,7 @@ describe('bad input through the CLI', () => {
     const r = sluice(dir, ['check']);
     expect(r.stderr).toBe(
       [
-        "flow.yaml:27:23: ModuleUnresolved: TS2322: Type 'string' is not assignable to type 'number'. (at /collections/acme~1totals/derive/using/typescript/module)",
+        "flow.yaml:27:23: ModuleTypeError: TS2322: Type 'string' is not assignable to type 'number'. (at /collections/acme~1totals/derive/using/typescript/module)",
         'flow.yaml:30:15: warning: UnusedMethod: method `extra` of class Derivation is not a transform of `acme/totals` (mark helpers `private`) (at /collections/acme~1totals/derive/using/typescript/module)',
         'flow.yaml: 1 error',
         '',

@@ -48,7 +48,7 @@ describe('sluice check', () => {
     );
     const typed = sluice(dir);
     expect(typed.stderr).toMatch(
-      /^deny-streaks\.ts:\d+:\d+: ModuleUnresolved: TS2322: Type 'string' is not assignable to type 'number'/m,
+      /^deny-streaks\.ts:\d+:\d+: ModuleTypeError: TS2322: Type 'string' is not assignable to type 'number'/m,
     );
     expect(typed.code).toBe(2);
 

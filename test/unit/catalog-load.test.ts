@@ -356,6 +356,7 @@ describe('a broken catalog', async () => {
       'SqlInvalid',
       'ParamNotFound',
       'ModuleUnresolved',
+      'ModuleTypeError',
       'ImportMapIgnored',
       'LambdaIgnored',
       'ShardSettingIgnored',
