@@ -14,6 +14,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { BuiltCatalog } from '../shared/catalog/model.ts';
+import { shippedCatalogJson } from '../shared/catalog/task-catalog.ts';
 import { SQLITE_WASM_ENV, SQLITE_WASM_FILE, sqlWasmPath } from '../shared/derive/sqlite/sql-js.ts';
 import { SluiceError } from '../shared/errors.ts';
 import {
@@ -83,7 +84,8 @@ export interface SluiceFunctionProps {
  * a file elsewhere: it may hold endpoint configs.
  */
 function functionCode(props: SluiceFunctionProps): lambda.Code {
-  const catalogJson = JSON.stringify(props.catalog);
+  // The same bytes from any checkout (task-catalog.ts): the asset's hash does not name the folder.
+  const catalogJson = shippedCatalogJson(props.catalog);
   // What the asset is made of. CDK's cache of staged assets (one per process) is keyed by the bundling
   // options, so this names it: two functions share an asset only if they ship the same files.
   const recipe = {

@@ -7,6 +7,8 @@
  * No tests: a function never runs them.
  */
 
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { SluiceError } from '../errors.ts';
 import { isObject, type Json } from '../json/types.ts';
 import type { BuiltCatalog, CollectionSpec } from './model.ts';
@@ -23,6 +25,30 @@ export class TaskCatalogError extends SluiceError {
     super(`no ${task.kind === 'persister' ? 'collection' : task.kind} named ${task.name} in the catalog`);
     this.name = 'TaskCatalogError';
   }
+}
+
+/**
+ * Where a shipped catalog's folder appears to be. A built catalog names its files by absolute path
+ * (`root`, schema URIs `file:///home/ann/flows/orders.flow.yaml?ptr=…`, source locations), so the same
+ * catalog synthesized from two checkouts (a laptop, CI) made different `catalog.json` files: every
+ * function's asset, and so every function, changed on each deploy from another folder, and the
+ * developer's paths were deployed. Nothing in a function reads those files: they are names.
+ */
+export const SHIPPED_CATALOG_DIR = '/catalog';
+
+/**
+ * `catalog.json` as a function ships it: the task catalog as JSON, with the catalog's folder renamed
+ * SHIPPED_CATALOG_DIR wherever it is written (as a path, and as a file URL). Files outside that folder
+ * (an import from `../`) keep their absolute names.
+ */
+export function shippedCatalogJson(catalog: BuiltCatalog): string {
+  const dir = dirname(catalog.root);
+  const json = JSON.stringify(catalog);
+  // As JSON writes them: inside a string, a path's `"` or `\` would be escaped.
+  const asJson = (s: string) => JSON.stringify(s).slice(1, -1);
+  return json
+    .replaceAll(asJson(`${pathToFileURL(dir).href}/`), asJson(`file://${SHIPPED_CATALOG_DIR}/`))
+    .replaceAll(asJson(`${dir}/`), asJson(`${SHIPPED_CATALOG_DIR}/`));
 }
 
 /** The catalog as shipped to the function of `task`. */

@@ -5,9 +5,9 @@
  * catalog is written only into the assembly (it may hold endpoint configs): before, each was staged in
  * a folder under the OS temp folder first, and stayed there.
  */
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { BundleFailedError, derivationModuleBundle } from '../../infra/bundling.
 import { DERIVATION_MODULE_FILE } from '../../infra/function.ts';
 import { SluiceStack } from '../../infra/stack.ts';
 import { loadCatalog } from '../../shared/catalog/load.ts';
+import { SHIPPED_CATALOG_DIR } from '../../shared/catalog/task-catalog.ts';
 import { SQLITE_WASM_FILE } from '../../shared/derive/sqlite/sql-js.ts';
 import { readStackTemplate } from '../../shared/local/assembly/template.ts';
 
@@ -58,6 +59,30 @@ describe('function code', () => {
     expect(byKind.get('derivation')?.length).toBe(2);
     for (const [kind, bundles] of byKind)
       for (const b of bundles) expect(b.equals(bundles[0]), `${kind} bundles differ`).toBe(true);
+  });
+
+  it('the same catalog synthesized from two folders ships the same assets: no checkout path in catalog.json', async () => {
+    // A laptop and CI check the project out in different folders; before, every catalog.json named the
+    // folder (root, schema URIs, source locations), so every function changed on each deploy.
+    const synthIn = async (name: string) => {
+      const dir = join(mkdtempSync(join(tmpdir(), `${name}-`)), 'flows');
+      cpSync(dirname(EXAMPLE), dir, { recursive: true });
+      const catalog = (await loadCatalog(join(dir, 'flow.yaml'))).catalog!;
+      const outdir = mkdtempSync(join(tmpdir(), 'code-'));
+      const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
+      new SluiceStack(app, 'Code', { catalog });
+      app.synth();
+      const functions = readStackTemplate(outdir, 'Code').functions;
+      for (const fn of functions) {
+        const shipped = readFileSync(join(fn.assetDir, 'catalog.json'), 'utf8');
+        expect(shipped).not.toContain(dir);
+        expect((JSON.parse(shipped) as { root: string }).root).toBe(`${SHIPPED_CATALOG_DIR}/flow.yaml`);
+      }
+      return functions.map((fn) => basename(fn.assetDir)).sort();
+    };
+    const [laptop, ci] = [await synthIn('laptop'), await synthIn('ci')];
+    expect(laptop.length).toBeGreaterThan(5);
+    expect(laptop).toEqual(ci);
   });
 
   it('a module edited between two builds in one process is built again', () => {
