@@ -60,8 +60,23 @@ function urlOfCached(dir: string, file: string): URL | undefined {
   return url;
 }
 
+/**
+ * Fetches in flight, by file: one build resolves a module once per importer, and two importers of the
+ * same URL must share one download (two would race on the temporary file).
+ */
+const inFlight = new Map<string, Promise<string | undefined>>();
+
 /** Fetch `url` into `file` unless it is there already; undefined when it is, else the problem. */
-async function fetchInto(url: URL, file: string): Promise<string | undefined> {
+function fetchInto(url: URL, file: string): Promise<string | undefined> {
+  let p = inFlight.get(file);
+  if (!p) {
+    p = download(url, file).finally(() => inFlight.delete(file));
+    inFlight.set(file, p);
+  }
+  return p;
+}
+
+async function download(url: URL, file: string): Promise<string | undefined> {
   if (existsSync(file)) return undefined;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(REMOTE_FETCH_TIMEOUT_MS) });

@@ -26,6 +26,11 @@ const FILES: Record<string, string> = {
   '/x/fmt@1.0.0/util.ts': "export const pad = (n: number): string => String(n).padStart(3, '0');\n",
   '/y/shout.js': 'export const shout = (s) => s.toUpperCase();\n',
   '/x/suffix.ts': "export const suffix = '!';\n",
+  // Two modules importing one more, served slowly: both ask for it while neither has it yet.
+  '/slow/a.ts': "export { label } from './common.ts';\n",
+  '/slow/b.ts': "export { suffix } from './common.ts';\n",
+  '/slow/common.ts':
+    "export const label = (n: number, s: string): string => String(n).padStart(3, '0') + ':' + s.toUpperCase();\nexport const suffix = '!';\n",
 };
 
 let server: Server;
@@ -38,9 +43,15 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     requests.push(req.url ?? '');
     const body = failing ? undefined : FILES[req.url ?? ''];
-    res
-      .writeHead(failing ? 503 : body === undefined ? 404 : 200, { 'content-type': 'application/typescript' })
-      .end(body ?? 'no');
+    setTimeout(
+      () =>
+        res
+          .writeHead(failing ? 503 : body === undefined ? 404 : 200, {
+            'content-type': 'application/typescript',
+          })
+          .end(body ?? 'no'),
+      req.url === '/slow/common.ts' ? 300 : 0,
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -116,8 +127,9 @@ describe('remote imports of TypeScript derivations', () => {
     const catalog = await runTests(root);
     const cache = join(dir, 'fetched', '.sluice', 'remote', 'modules', 'http', new URL(base).host);
     // The relative imports of mod.ts were fetched against its URL and resolve on disk the same way.
-    for (const path of Object.keys(FILES)) expect(readFileSync(join(cache, path), 'utf8')).toBe(FILES[path]);
-    expect(requests.sort()).toEqual(Object.keys(FILES).sort());
+    const fetched = Object.keys(FILES).filter((p) => !p.startsWith('/slow/'));
+    for (const path of fetched) expect(readFileSync(join(cache, path), 'utf8')).toBe(FILES[path]);
+    expect(requests.sort()).toEqual(fetched.sort());
 
     // The Lambda bundle (synth) reads the same cached files: no URL is left for the function to fetch.
     const ts = typescriptOf(catalog.collections['acme/labels'].derive)!;
@@ -152,6 +164,16 @@ describe('remote imports of TypeScript derivations', () => {
     } finally {
       failing = false;
     }
+  });
+
+  it('two modules importing one more while it is being fetched share one download', async () => {
+    const root = project(
+      'shared-download',
+      MODULE([`import { label } from '${base}/slow/a.ts';`, `import { suffix } from '${base}/slow/b.ts';`]),
+    );
+    requests = [];
+    await runTests(root);
+    expect(requests.filter((r) => r === '/slow/common.ts')).toEqual(['/slow/common.ts']);
   });
 
   it('a module the server does not have: RemoteFetchFailed at the import, naming the status; nothing cached', async () => {
