@@ -19,11 +19,11 @@ import {
   entryExists,
   FUNCTION_KINDS,
   type FunctionKind,
-  SLUICE_ROOT,
 } from '../infra/bundling.ts';
 import { DERIVATION_MODULE_FILE } from '../infra/function.ts';
 import { loadCatalog } from '../shared/catalog/load.ts';
 import { type BuiltCatalog, typescriptOf } from '../shared/catalog/model.ts';
+import { SLUICE_ROOT } from '../shared/package-root.ts';
 
 const RUNS = 7;
 const CATALOG = 'examples/clickstream/flow.yaml';

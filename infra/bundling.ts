@@ -10,12 +10,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BuildOptions, buildSync } from 'esbuild';
 import { tsconfigPaths } from '../shared/catalog/derive-using.ts';
-import { hasRemoteImports } from '../shared/catalog/remote-modules.ts';
+import { remoteDirOf } from '../shared/catalog/remote-modules.ts';
 import { SluiceError } from '../shared/errors.ts';
 import { SLUICE_ROOT } from '../shared/package-root.ts';
 import { childScriptArgs } from './child-script.ts';
-
-export { SLUICE_ROOT };
 
 export type FunctionKind = 'ingest' | 'derive' | 'materialize' | 'persist' | 'poll' | 's3-capture';
 
@@ -118,13 +116,16 @@ function buildOnce(
   options: BuildOptions,
   remoteImports?: Record<string, string>,
 ): Uint8Array {
-  const hit = built.get(key);
-  if (hit) return hit;
-  if (remoteImports) {
-    const out = buildInChild(entry, options, remoteImports);
+  let out = built.get(key);
+  if (!out) {
+    out = remoteImports ? buildInChild(entry, options, remoteImports) : buildHere(entry, options);
     built.set(key, out);
-    return out;
   }
+  return out;
+}
+
+/** esbuild's synchronous build in this process. */
+function buildHere(entry: string, options: BuildOptions): Uint8Array {
   // Loaded on first use: the CLI imports this module for its constants and must not pay for esbuild.
   const esbuild = createRequire(import.meta.url)('esbuild') as { buildSync: typeof buildSync };
   let result: ReturnType<typeof buildSync>;
@@ -139,7 +140,6 @@ function buildOnce(
   }
   const out = result.outputFiles?.[0]?.contents;
   if (!out) throw new BundleFailedError(entry, ['esbuild wrote no output']);
-  built.set(key, out);
   return out;
 }
 
@@ -203,7 +203,7 @@ export function derivationModuleBundle(module: string, imports?: Record<string, 
         : {}),
     },
     // Remote imports (fetched into the catalog's cache when it was loaded) need esbuild's plugin API.
-    hasRemoteImports(imports) ? imports : undefined,
+    remoteDirOf(imports) ? imports : undefined,
   );
 }
 

@@ -17,13 +17,13 @@ import type { BuiltCatalog } from '../shared/catalog/model.ts';
 import { shippedCatalogJson } from '../shared/catalog/task-catalog.ts';
 import { SQLITE_WASM_ENV, SQLITE_WASM_FILE, sqlWasmPath } from '../shared/derive/sqlite/sql-js.ts';
 import { SluiceError } from '../shared/errors.ts';
+import { SLUICE_ROOT } from '../shared/package-root.ts';
 import {
   derivationModuleBundle,
   entryPath,
   type FunctionKind,
   kindBundle,
   moduleFingerprint,
-  SLUICE_ROOT,
 } from './bundling.ts';
 
 const APPLICATION_LOG_LEVEL = {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { contentKey, readCached, writeCached } from '../cache/content-cache.ts';
 import { DerivationError } from '../derive/errors.ts';
 import { SchemaRegistry } from '../schema/registry.ts';
@@ -15,8 +15,10 @@ import { tsconfigPaths } from './derive-using.ts';
 import { flowGeneratedSpecifier } from './flow-generated.ts';
 import { type BuiltCatalog, sqliteOf, typescriptOf } from './model.ts';
 import {
+  FETCH_FAILED,
   REMOTE_IMPORTS_PLUGIN,
   type RemoteImportsUse,
+  remoteDirOf,
   remoteImports,
   remoteModulesDir,
   withCachedRemotes,
@@ -37,6 +39,7 @@ export async function checkDerivationRuntimes(
   const out: RuntimeProblem[] = [];
   const typeCheck = new Map<string, { imports: Record<string, string>; modules: Map<string, string> }>();
   let registry: SchemaRegistry | undefined;
+  const remote = remoteModulesDir(catalog.root);
   for (const c of Object.values(catalog.collections)) {
     if (sqliteOf(c.derive)) {
       registry ??= new SchemaRegistry(catalog.schemas);
@@ -66,7 +69,6 @@ export async function checkDerivationRuntimes(
     const ts = typescriptOf(c.derive);
     if (ts?.module && ts.imports && existsSync(ts.module)) {
       try {
-        const remote = remoteModulesDir(catalog.root);
         // Remote imports are fetched (or found cached) by this build; every later build of the module
         // (sluice test, the type check below, the Lambda bundle) reads them from the cache by the map.
         if ((await bundles(ts.module, ts.imports, remote)).remote)
@@ -82,6 +84,7 @@ export async function checkDerivationRuntimes(
             errors?: {
               text: string;
               pluginName?: string;
+              detail?: unknown;
               location?: { file: string; line: number; column: number };
             }[];
           }
@@ -90,7 +93,7 @@ export async function checkDerivationRuntimes(
           out.push({
             collection: c.name,
             code:
-              e.pluginName === REMOTE_IMPORTS_PLUGIN && e.text.startsWith('cannot fetch')
+              e.pluginName === REMOTE_IMPORTS_PLUGIN && e.detail === FETCH_FAILED
                 ? 'RemoteFetchFailed'
                 : 'ModuleUnresolved',
             // esbuild names files relative to its working directory; a diagnostic's file is absolute.
@@ -203,7 +206,7 @@ async function typeErrors(
   }
   if (key !== undefined && stillClean('typecheck', key)) return [];
   // Deno type-checks local modules only (`deno check` leaves remote ones to `--all`): so does this.
-  const remote = imports['https://'] ? dirname(imports['https://'].replace(/\/+$/, '')) : undefined;
+  const remote = remoteDirOf(imports);
   type TS = typeof import('typescript');
   // require, not import(): import() of CommonJS first scans the compiler's 9 MB for named exports.
   const ts = require('typescript') as TS;

@@ -15,13 +15,15 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, extname, join, relative, sep } from 'node:path';
 import type { Plugin } from 'esbuild';
-import { REMOTE_FETCH_TIMEOUT_MS } from './remote.ts';
+import { fetchRemote } from './remote.ts';
 
 const URL_SPECIFIER = /^https?:\/\//;
 /** Extensions a remote module may have: esbuild and TypeScript pick the loader by extension. */
 const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.tsx', '.js', '.mjs', '.jsx', '.json']);
 
 export const REMOTE_IMPORTS_PLUGIN = 'sluice-remote-imports';
+/** The `detail` of the plugin's error for a module that could not be fetched (derive-check reports its code). */
+export const FETCH_FAILED = 'RemoteFetchFailed';
 
 /** The folder remote modules of a catalog are fetched into. */
 export function remoteModulesDir(rootCatalog: string): string {
@@ -78,19 +80,17 @@ function fetchInto(url: URL, file: string): Promise<string | undefined> {
 
 async function download(url: URL, file: string): Promise<string | undefined> {
   if (existsSync(file)) return undefined;
+  const got = await fetchRemote(url);
+  if ('problem' in got) return got.problem;
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(REMOTE_FETCH_TIMEOUT_MS) });
-    if (!res.ok) return `HTTP ${res.status} ${res.statusText}`.trim();
-    const body = Buffer.from(await res.arrayBuffer());
     await mkdir(dirname(file), { recursive: true });
     // Written under a temporary name first: an interrupted fetch never leaves half a module cached.
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, body);
+    await writeFile(tmp, got.body);
     await rename(tmp, file);
     return undefined;
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return cause?.code ?? cause?.message ?? (err as Error).message;
+    return (err as Error).message;
   }
 }
 
@@ -161,6 +161,7 @@ export function remoteImports(
             errors: [
               {
                 text: `cannot fetch remote import \`${url.href}\` (${problem}) and no copy is cached in ${dir}`,
+                detail: FETCH_FAILED,
               },
             ],
           };
@@ -180,7 +181,7 @@ export function withCachedRemotes(imports: Record<string, string>, dir: string):
   const out: Record<string, string> = { ...imports };
   for (const [k, v] of urlEntries(imports)) {
     const at = k.endsWith('/') ? mirrorPath(dir, new URL(v)) : cachedModulePath(dir, new URL(v));
-    if (typeof at === 'string') out[k] = `${at}/`.replace(/\/+$/, '/');
+    if (typeof at === 'string') out[k] = `${at}/`;
     else if (at && 'file' in at) out[k] = at.file;
   }
   out['https://'] = `${join(dir, 'https')}/`;
@@ -193,12 +194,16 @@ export function withCachedRemotes(imports: Record<string, string>, dir: string):
  * fetching, the folder read from the map. Without remote entries any URL import is an error.
  */
 export function cachedRemoteImports(imports: Record<string, string> | undefined): Plugin {
-  const https = imports?.['https://'];
-  const dir = https ? dirname(https.replace(/\/+$/, '')) : join('.sluice', 'remote', 'modules');
+  const dir = remoteDirOf(imports) ?? join('.sluice', 'remote', 'modules');
   return remoteImports(dir, imports ?? {}, { fetch: false });
 }
 
-/** Whether an import map has remote entries: a build of its module needs the remote-imports plugin. */
-export function hasRemoteImports(imports: Record<string, string> | undefined): boolean {
-  return imports !== undefined && ('https://' in imports || urlEntries(imports).length > 0);
+/**
+ * The folder a final import map's remote modules are cached in (withCachedRemotes put it there), or
+ * undefined when the module has none: its builds need no remote-imports plugin. A URL-valued entry left
+ * in such a map is one no module imports (used ones were mapped to their cached files).
+ */
+export function remoteDirOf(imports: Record<string, string> | undefined): string | undefined {
+  const https = imports?.['https://'];
+  return https === undefined ? undefined : dirname(https.replace(/\/+$/, ''));
 }

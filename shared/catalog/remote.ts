@@ -15,6 +15,18 @@ import type { Report, Where } from './report.ts';
 /** How long one fetch may take before the cached copy (or an error) stands in. */
 export const REMOTE_FETCH_TIMEOUT_MS = 10_000;
 
+/** GET `url` within REMOTE_FETCH_TIMEOUT_MS: its body, or what went wrong (`HTTP 404 Not Found`, `ECONNREFUSED`). */
+export async function fetchRemote(url: URL): Promise<{ body: Buffer } | { problem: string }> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(REMOTE_FETCH_TIMEOUT_MS) });
+    if (!res.ok) return { problem: `HTTP ${res.status} ${res.statusText}`.trim() };
+    return { body: Buffer.from(await res.arrayBuffer()) };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { problem: cause?.code ?? cause?.message ?? (err as Error).message };
+  }
+}
+
 export class RemoteFiles {
   /** Cached file → the URL it holds. */
   private readonly origins = new Map<string, string>();
@@ -53,20 +65,13 @@ export class RemoteFiles {
     const hash = createHash('sha256').update(url.href).digest('hex').slice(0, 16);
     const file = join(this.dir, `${hash}-${basename(url.pathname) || 'index'}`);
     this.origins.set(file, url.href);
-    let problem: string;
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(REMOTE_FETCH_TIMEOUT_MS) });
-      if (res.ok) {
-        const body = Buffer.from(await res.arrayBuffer());
-        await mkdir(this.dir, { recursive: true });
-        await writeFile(file, body);
-        return file;
-      }
-      problem = `HTTP ${res.status} ${res.statusText}`.trim();
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      problem = cause?.code ?? cause?.message ?? (err as Error).message;
+    const got = await fetchRemote(url);
+    if ('body' in got) {
+      await mkdir(this.dir, { recursive: true });
+      await writeFile(file, got.body);
+      return file;
     }
+    const { problem } = got;
     if (existsSync(file)) {
       this.report.warning(
         'RemoteFetchFailed',

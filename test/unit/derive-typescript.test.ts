@@ -2,7 +2,6 @@
 // default `flow_generated/typescript/`), `typescript.files`, inline modules, and the runtime protocol
 // (`new Derivation({state})`, `flush()` returning Estuary's `{published, state}`).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,18 +15,10 @@ import { packKey } from '../../shared/keys/pack.ts';
 import { decodeRecords } from '../../shared/ports/events.ts';
 import { SchemaRegistry } from '../../shared/schema/registry.ts';
 import { TestRunner } from '../../shared/testing/runner.ts';
+import { freePort } from '../support/ports.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-ts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A loopback port nothing listens on (one just closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function write(name: string, files: Record<string, string>): string {
   for (const [f, text] of Object.entries(files)) {
@@ -251,7 +242,7 @@ tests:
 
   it('a remote (https) import that cannot be fetched is reported at the import, by the check and by the loader', async () => {
     // Estuary's examples/stock-stats/flow.ts imports momentjs from deno.land; here nothing answers.
-    const port = await closedPort();
+    const port = await freePort();
     const root = write('remote-import', {
       'flow.yaml': COLLECTIONS.replace('USING', '{ module: mod.ts }'),
       'mod.ts': [

@@ -134,7 +134,7 @@ export async function synthesize(
     }),
     // CDK's built-in CloudFormation validation (cfn-lint in WASM, ≈ 3.5 s of every synth) only
     // reports warnings here, which nobody would see: `cdk synth` and `cdk deploy` still run it, and
-    // test/infra/cfn-validate.test.ts holds every example's template to it.
+    // test/infra/app.test.ts holds every example's template to it.
     CDK_VALIDATION: 'false',
     CDK_DISABLE_VERSION_CHECK: '1',
     CDK_DISABLE_CLI_TELEMETRY: 'true',
