@@ -533,6 +533,7 @@ const SCALAR = {
     notFound: 'KeyNotFound',
     notRequired: 'KeyNotRequired',
     wrongType: 'KeyWrongType',
+    hasReduce: 'KeyHasReduce',
     what: 'key',
     plural: 'keys',
   },
@@ -540,6 +541,7 @@ const SCALAR = {
     notFound: 'ProjectionNotFound',
     notRequired: 'PartitionNotRequired',
     wrongType: 'PartitionWrongType',
+    hasReduce: 'PartitionHasReduce',
     what: 'logical partition',
     plural: 'partitions',
   },
@@ -612,11 +614,13 @@ function checkScalar(
       `${c.what} \`${ptr}\` may be ${[...shape.types].join(' or ')} in the ${role}; ${c.plural} must be of one type: string, integer or boolean`,
     );
   }
-  if (kind === 'key' && shape.reduce) {
+  // Estuary's schema.rs `walk_ptr` (`KeyHasReduction`), for keys and logical partitions alike: a
+  // `lastWriteWins` annotation changes nothing at a location every document of a key holds equal.
+  if (shape.reduce && shape.reduce.strategy !== 'lastWriteWins') {
     report.error(
-      'KeyHasReduce',
+      c.hasReduce,
       at,
-      `key \`${ptr}\` has a \`${shape.reduce.strategy}\` reduce annotation in the ${role}; keyed locations cannot be reduced`,
+      `${c.what} \`${ptr}\` has a \`${shape.reduce.strategy}\` reduce annotation in the ${role}; ${c.plural} cannot be reduced (only \`lastWriteWins\` is allowed)`,
     );
   }
 }

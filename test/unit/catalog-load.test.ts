@@ -20,6 +20,7 @@ const ESTUARY_CASES = [
   'FieldNotFound',
   'FieldUnsatisfiable',
   'DuplicateResource',
+  'PartitionHasReduce',
 ];
 const uri = (...parts: string[]) => pathToFileURL(join(fixtures, ...parts)).href;
 

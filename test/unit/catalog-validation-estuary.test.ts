@@ -619,6 +619,31 @@ describe('projections (crates/validation/src/collection.rs walk_collection_proje
       ],
     },
     {
+      name: 'a reduced logical partition',
+      estuary: 'KeyHasReduction (walk_collection_projections: walk_ptr of a partition)',
+      mutate: (c) => {
+        orders(c).schema.reduce = { strategy: 'merge' };
+        orders(c).schema.properties.meta.reduce = { strategy: 'merge' };
+        orders(c).schema.properties.meta.properties.region.reduce = { strategy: 'maximize' };
+      },
+      errors: [
+        {
+          code: 'PartitionHasReduce',
+          pointer: projection('region'),
+          says: ['logical partition `/meta/region`', '`maximize` reduce annotation', 'only `lastWriteWins`'],
+        },
+      ],
+    },
+    {
+      name: 'valid: a key and a logical partition annotated `lastWriteWins`',
+      estuary: 'ok (walk_ptr allows Unset | LastWriteWins)',
+      mutate: (c) => {
+        orders(c).schema.properties.id.reduce = { strategy: 'lastWriteWins' };
+        orders(c).schema.properties.meta.properties.region.reduce = { strategy: 'lastWriteWins' };
+      },
+      errors: [],
+    },
+    {
       name: 'a partition field with a slash',
       estuary: 'NameRegex (PartitionField)',
       mutate: (c) => {
