@@ -12,6 +12,7 @@ import type { SourceLocation, TransformSpec } from './model.ts';
 import { locate, type Report, type Where } from './report.ts';
 import type { Resources } from './resources.ts';
 import type { LocationShape, ReduceAnnotation, SchemaIndex, SchemaIndexFactory } from './schema-index.ts';
+import { impossibleRequired, inspectSchemaDocument } from './schema-inspections.ts';
 
 const KEY_TYPES = new Set(['string', 'integer', 'boolean']);
 /** Estuary's `is_keyable_type` (crates/json types.rs): one of these, optionally null. */
@@ -113,6 +114,12 @@ export function checkSchemas(
   // warning names them, once per location.
   const unreachable = new Map<string, Unreachable>();
 
+  for (const docUri of Object.keys(resources.schemas)) {
+    guard(docUri, resources.origins.get(docUri), (index) =>
+      inspectSchemaDocument(report, resources, index, docUri),
+    );
+  }
+
   for (const info of collections.values()) {
     if (info.entity.tainted) continue;
     const { spec, entity } = info;
@@ -142,6 +149,19 @@ export function checkSchemas(
           // projections of a schema that is not an object would only report the same problem again.
           return;
         }
+        impossibleRequired(report, index, uri, role, (parent) => {
+          const found = schemaNode(resources, uri, parent);
+          const node = found?.node;
+          const names = isObject(node) && Array.isArray(node.required) ? node.required : [];
+          return {
+            names: names.filter((n): n is string => typeof n === 'string'),
+            at: (name) =>
+              found && {
+                doc: found.at.doc,
+                pointer: `${found.at.pointer}/required/${names.indexOf(name)}`,
+              },
+          };
+        });
         spec.key.forEach((ptr, i) => {
           checkScalar(
             report,

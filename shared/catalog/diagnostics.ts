@@ -58,7 +58,12 @@ export const DIAGNOSTIC_CODES = {
   KeyNotRequired: 'a key location that is not provably present in every document',
   KeyWrongType: 'a key location that is not of type string, integer or boolean (only)',
   KeyHasReduce: 'a key location that carries a reduce annotation other than lastWriteWins',
-  PartitionHasReduce: 'a logical partition location that carries a reduce annotation other than lastWriteWins',
+  SetInvalidProperty:
+    'a property other than add, intersect and remove under a location with the set strategy',
+  InvalidDefaultValue: 'a `default` value that its own schema rejects',
+  ImpossibleMustExist: 'a location every document must have whose schema admits no value',
+  PartitionHasReduce:
+    'a logical partition location that carries a reduce annotation other than lastWriteWins',
   ReduceWrongType: 'a reduce strategy that does not fit the types at its location',
   ReduceUnreachable: 'a reduce annotation under a parent whose strategy does not descend into it',
   FieldNotFound: 'a materialization `require` or `exclude` field that is not a projection of the collection',

@@ -21,6 +21,9 @@ const ESTUARY_CASES = [
   'FieldUnsatisfiable',
   'DuplicateResource',
   'PartitionHasReduce',
+  'SetInvalidProperty',
+  'InvalidDefaultValue',
+  'ImpossibleMustExist',
 ];
 const uri = (...parts: string[]) => pathToFileURL(join(fixtures, ...parts)).href;
 

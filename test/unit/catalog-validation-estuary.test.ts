@@ -1417,3 +1417,81 @@ describe('test documents (crates/validation/src/test_step.rs; the sources loader
     },
   ]);
 });
+
+describe('schema inspections (crates/doc/src/shape/inspections.rs Shape::inspect, as collection.rs walk_collection_schema reports them)', () => {
+  const orderSchema = '/collections/acmeCo~1orders/schema';
+  run([
+    {
+      name: 'a `set` location declaring a property other than its terms',
+      estuary: 'SetInvalidProperty',
+      mutate: (c) => {
+        orders(c).schema.reduce = { strategy: 'merge' };
+        orders(c).schema.properties.seen = {
+          type: 'object',
+          reduce: { strategy: 'set' },
+          properties: { add: { type: 'object' }, whoops: { type: 'object' } },
+        };
+      },
+      errors: [
+        {
+          code: 'SetInvalidProperty',
+          pointer: `${orderSchema}/properties/seen/properties/whoops`,
+          says: ['`whoops`', '`set`', 'only `add`, `intersect` and `remove`'],
+        },
+      ],
+    },
+    {
+      name: 'a default value its own schema rejects, behind a $ref',
+      estuary: 'InvalidDefaultValue',
+      mutate: (c) => {
+        orders(c).schema.$defs = { qty: { type: 'integer', minimum: 1 } };
+        orders(c).schema.properties.qty = { $ref: '#/$defs/qty', default: 0 };
+      },
+      errors: [
+        {
+          code: 'InvalidDefaultValue',
+          pointer: `${orderSchema}/properties/qty/default`,
+          says: ['default value 0', 'must be >= 1'],
+        },
+      ],
+    },
+    {
+      name: 'a required location whose schema admits nothing',
+      estuary: 'ImpossibleMustExist',
+      mutate: (c) => {
+        orders(c).schema.properties.meta.properties.never = false;
+        orders(c).schema.properties.meta.required.push('never');
+      },
+      errors: [
+        {
+          code: 'ImpossibleMustExist',
+          pointer: `${orderSchema}/properties/meta/required/1`,
+          says: ['`/meta/never` is required in every document', 'admits no value'],
+          line: '- never',
+        },
+        // As Estuary's test_step.rs would: no document can be valid, the test's included.
+        {
+          code: 'IngestDocumentInvalid',
+          pointer: '/tests/acmeCo~1test-totals/0/ingest/documents/0',
+          says: ['never'],
+          line: '- id: 1',
+        },
+      ],
+    },
+    {
+      name: 'valid: `set` terms, a default that fits, a forbidden optional property',
+      estuary: 'ok',
+      mutate: (c) => {
+        orders(c).schema.reduce = { strategy: 'merge' };
+        orders(c).schema.properties.seen = {
+          type: 'object',
+          reduce: { strategy: 'set' },
+          properties: { add: { type: 'object' }, remove: { type: 'object' } },
+        };
+        orders(c).schema.properties.qty = { type: 'integer', default: 1 };
+        orders(c).schema.properties.legacy = false;
+      },
+      errors: [],
+    },
+  ]);
+});
