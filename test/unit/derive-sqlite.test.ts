@@ -283,6 +283,61 @@ collections:
   });
 });
 
+describe('SQLite parameters of properties whose names hold `/` or `~`', () => {
+  // Estuary's canonical field is the JSON pointer without its leading `/`, escapes kept (crates/validation
+  // collection.rs `ptr.to_string()[1..]`), and param.rs resolves a parameter against that field: the
+  // property `a/b` is `$p::(a~1b)`, while `$a$b` is the nested `/a/b`.
+  const catalogText = (lambda: string) => `
+collections:
+  acme/in:
+    schema:
+      type: object
+      properties:
+        id: { type: integer }
+        "a/b": { type: string }
+        "t~x": { type: integer }
+        a: { type: object, properties: { b: { type: string } } }
+      required: [id]
+    key: [/id]
+  acme/out:
+    schema: { type: object, properties: { id: { type: integer } }, required: [id] }
+    key: [/id]
+    derive:
+      using: { sqlite: {} }
+      transforms:
+        - name: fromIn
+          source: acme/in
+          shuffle: any
+          lambda: ${lambda}
+`;
+
+  it('bind by the escaped field, apart from the nested location of the same unescaped name', async () => {
+    const { catalog, diagnostics } = await catalogOf(
+      'escaped-fields',
+      catalogText('select $id, $p::(a~1b) as slash, $p::(t~0x) as tilde, $a$b as nested;'),
+    );
+    expect(diagnostics).toEqual([]);
+    const runner = await createDerivationRunner(catalog!, new SchemaRegistry(catalog!.schemas), 'acme/out');
+    expect(await runner.onSource('fromIn', [{ id: 1, 'a/b': 'top', 't~x': 7, a: { b: 'deep' } }])).toEqual([
+      { id: 1, slash: 'top', tilde: 7, nested: 'deep' },
+    ]);
+  });
+
+  it('the unescaped spelling of such a property is ParamNotFound, pointing at the escaped one', async () => {
+    const { catalog, diagnostics } = await catalogOf(
+      'unescaped-field',
+      catalogText('select $id, $p::(t~x) as n;'),
+    );
+    expect(catalog).toBeUndefined();
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'ParamNotFound',
+        message: expect.stringContaining('parameter $p::(t~x) not found: did you mean `$p::(t~0x)`?'),
+      }),
+    ]);
+  });
+});
+
 describe('SQLite parameters of missing locations', () => {
   it("bind the schema's default (converted as any value), while an explicit null binds NULL", async () => {
     // Estuary binds each parameter through its projection's extractor, whose value for a missing

@@ -82,7 +82,9 @@ export function sourceParams(registry: SchemaRegistry, source: CollectionSpec): 
     for (const token of tokens) {
       const child = `${pointer}/${token}`;
       if (shapeAt(registry, source.readSchema, child).exists === 'cannot') continue;
-      add(child.slice(1).replaceAll('~1', '/').replaceAll('~0', '~'), child);
+      // Estuary's canonical field is the pointer as written, escapes kept (collection.rs:
+      // `ptr.to_string()[1..]`): a property named `a/b` is the field `a~1b`, not the nested `a/b`.
+      add(child.slice(1), child);
       walk(child, depth + 1);
     }
   };
@@ -122,6 +124,9 @@ export function resolveParam(encoding: string, params: Param[], undeclared = fal
   }
   if (undeclared && field !== '')
     return { field, pointer: `/${field.split('/').map(escapeToken).join('/')}`, encoding };
+  // `$p::(a/b)` for a property named `a/b`: its field keeps the pointer's escapes (`a~1b`).
+  const escaped = params.find((p) => p.field.replaceAll('~1', '/').replaceAll('~0', '~') === field);
+  if (escaped) throw new ParamNotFoundError(encoding, escaped.encoding);
   const closest = didYouMean(
     field,
     params.map((p) => p.field),
