@@ -1,4 +1,7 @@
-/** `sluice test [catalog]`: exit 0 all passed, 1 a test failed, 2 the catalog is invalid. */
+/**
+ * `sluice test [catalog]`: exit 0 all passed, 1 a test failed (a derivation module that throws when loaded or
+ * constructed fails every test), 2 the catalog is invalid.
+ */
 import { relative } from 'node:path';
 import { DEPLOYMENT_WARNINGS } from '../shared/catalog/diagnostics.ts';
 import { formatDiagnostics, loadCatalog } from '../shared/catalog/load.ts';
@@ -48,11 +51,19 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
       /(cannot load module )(\/\S+?)(: )/,
       (_, a: string, path: string, b: string) => `${a}${relative(process.cwd(), path) || path}${b}`,
     );
-    err(`${where}: ${message}`);
-    return 2;
+    const code = (e as { code?: unknown }).code;
+    err(`${where}: ${typeof code === 'string' ? `${code}: ` : ''}${message}`);
+    // The catalog is valid (`sluice check` passes it): its tests fail, as when a transform throws.
+    const tests = selectTests(catalog.tests, opts.filter);
+    for (const test of tests)
+      out(
+        `FAIL ${test.name} (not run: ${typeof code === 'string' ? code : 'the derivations could not start'})`,
+      );
+    out(`0 passed, ${tests.length} failed`);
+    return tests.length > 0 ? 1 : 0;
   }
 
-  const tests = Object.values(catalog.tests).filter((t) => !opts.filter || t.name.includes(opts.filter));
+  const tests = selectTests(catalog.tests, opts.filter);
   if (tests.length === 0) {
     out(`no tests${opts.filter ? ` match "${opts.filter}"` : ''} in ${catalogPath}`);
     return opts.filter ? 1 : 0;
@@ -67,4 +78,8 @@ export async function runTestCommand(catalogPath: string, opts: TestCommandOptio
   }
   out(`${passed} passed, ${failed} failed`);
   return failed > 0 ? 1 : 0;
+}
+
+function selectTests<T extends { name: string }>(tests: Record<string, T>, filter: string | undefined): T[] {
+  return Object.values(tests).filter((t) => !filter || t.name.includes(filter));
 }

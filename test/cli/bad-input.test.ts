@@ -209,13 +209,31 @@ describe('bad input through the CLI', () => {
     expect(generate.code).toBe(2);
   });
 
-  it('a module that throws when loaded: where it threw, the path relative, exit 2, no stack trace', () => {
+  it('a module that throws when loaded: where it threw, the path relative, no stack trace; every test fails (exit 1)', () => {
     const dir = project(undefined, { 'totals.ts': `throw new Error('no config');\n${MODULE}` });
     const r = sluice(dir, ['test']);
     expect(r.stderr).toBe(
-      'totals.ts:1:7: derivation acme/totals: cannot load module totals.ts: Error: no config\n',
+      'totals.ts:1:7: ModuleLoad: derivation acme/totals: cannot load module totals.ts: Error: no config\n',
     );
-    expect(r.code).toBe(2);
+    // The catalog is valid (exit 2 is for that): its test did not pass.
+    expect(r.stdout).toMatch(/^FAIL \S+ \(not run: ModuleLoad\)\n0 passed, 1 failed\n$/);
+    expect(r.code).toBe(1);
+    expect(sluice(dir, ['check']).code).toBe(0);
+  });
+
+  it('a Derivation constructor that throws: where it threw, and every test fails (exit 1)', () => {
+    const dir = project(undefined, {
+      'totals.ts': MODULE.replace(
+        'export class Derivation {',
+        "export class Derivation {\n  constructor() { throw new Error('ctor failed'); }",
+      ),
+    });
+    const r = sluice(dir, ['test']);
+    expect(r.stderr).toMatch(
+      /^totals\.ts:\d+:\d+: ModuleLoad: derivation acme\/totals: new Derivation\(\{state\}\) threw: Error: ctor failed\n$/,
+    );
+    expect(r.stdout).toMatch(/^FAIL \S+ \(not run: ModuleLoad\)\n0 passed, 1 failed\n$/);
+    expect(r.code).toBe(1);
   });
 
   it('a transform that throws: the test fails naming the step and where in the module it threw', () => {
