@@ -5,8 +5,10 @@
  */
 
 import { CombineError, type Combiner } from '../shared/combine/index.ts';
+import { mayBeRounded, roundedIntegerIn, roundedIntegerMessage } from '../shared/json/exact-integers.ts';
+import { getAt, parsePointer } from '../shared/json/pointer.ts';
 import { jsonSyntaxError } from '../shared/json/syntax.ts';
-import type { Json } from '../shared/json/types.ts';
+import { isObject, type Json } from '../shared/json/types.ts';
 import { KeyEncodeError } from '../shared/keys/pack.ts';
 import { describeViolation, SchemaValidationError } from '../shared/schema/registry.ts';
 import type { InputProblem } from './combine-input.ts';
@@ -61,7 +63,12 @@ export class LineFeeder {
   private readonly batchLines: number[] = [];
   private lastLine = 0;
 
-  constructor(private readonly combiner: Combiner) {}
+  /** The collection key's locations, to find a key JSON.parse rounded. */
+  private readonly keyTokens: string[][];
+
+  constructor(private readonly combiner: Combiner) {
+    this.keyTokens = combiner.collection.key.map((p) => parsePointer(p));
+  }
 
   /**
    * Adds line number `lineNo` (`invalidUtf8`: its bytes were not UTF-8, see LineText); a problem (this
@@ -86,6 +93,20 @@ export class LineFeeder {
       return (
         this.flush() ?? { line: lineNo, message: `stdin:${lineNo}: invalid JSON: ${invalidJson(text, e)}` }
       );
+    }
+    // Two keys JSON.parse rounds alike would be combined as one (exact-integers.ts). Only keys are
+    // checked: one lookup per document, where a look at every number would cost a third of a parse.
+    for (const tokens of this.keyTokens) {
+      const v = tokens.length === 1 && isObject(doc) ? doc[tokens[0]] : getAt(doc, tokens);
+      if (typeof v !== 'number' || !mayBeRounded(v)) continue;
+      const rounded = roundedIntegerIn(text);
+      if (rounded)
+        return (
+          this.flush() ?? {
+            line: lineNo,
+            message: `stdin:${lineNo}: ${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, true)}`,
+          }
+        );
     }
     this.batch.push(doc);
     this.batchLines.push(lineNo);

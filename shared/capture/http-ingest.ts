@@ -32,11 +32,14 @@
  * again (a client that retries should send an id header, or the collection key should make duplicates
  * harmless).
  */
+
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { BuiltCatalog, CaptureSpec, CollectionSpec } from '../catalog/model.ts';
 import { ingestUrlPath } from '../catalog/resource-paths.ts';
 import { Combiner } from '../combine/index.ts';
+import { valuesInErrors } from '../config/debug-values.ts';
 import { SluiceError } from '../errors.ts';
+import { roundedIntegerIn, roundedIntegerMessage } from '../json/exact-integers.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { explicitHashKey } from '../keys/hash.ts';
 import { type Router, routerOf } from '../keys/route.ts';
@@ -125,10 +128,9 @@ export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
     return { error: 'body is not valid UTF-8' };
   }
   if (text.length === 0) return { error: 'empty body' };
+  let v: Json;
   try {
-    const v = JSON.parse(text) as Json;
-    if (Array.isArray(v)) return { docs: v };
-    return { docs: [v] };
+    v = JSON.parse(text) as Json;
   } catch (whole) {
     const lines = text.split('\n').filter((l) => l.trim().length > 0);
     if (lines.length < 2) return { error: `body is not JSON: ${(whole as Error).message}` };
@@ -139,9 +141,22 @@ export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
       } catch (e) {
         return { error: `line ${i + 1} is not JSON: ${(e as Error).message}` };
       }
+      const rounded = roundedIntegerIn(lines[i]);
+      if (rounded)
+        return {
+          error: `line ${i + 1}: ${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, valuesInErrors())}`,
+        };
     }
     return { docs };
   }
+  // Refused before anything is written: JSON.parse would have rounded it (exact-integers.ts).
+  const rounded = roundedIntegerIn(text);
+  if (rounded) {
+    const [, index, rest] = Array.isArray(v) ? (/^\/(\d+)(.*)$/.exec(rounded.pointer) ?? []) : [];
+    const where = index === undefined ? rounded.pointer : `document ${index}: ${rest}`;
+    return { error: `${where}: ${roundedIntegerMessage(rounded.literal, valuesInErrors())}` };
+  }
+  return { docs: Array.isArray(v) ? v : [v] };
 }
 
 export class HttpIngestCapture {

@@ -3,6 +3,7 @@
  * partitions, reduce annotations, shuffle keys and test ingest documents.
  */
 import { compareJson } from '../json/compare.ts';
+import { isRoundedIntegerLiteral, mayBeRounded, roundedIntegerMessage } from '../json/exact-integers.ts';
 import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
@@ -306,6 +307,15 @@ export function checkSchemas(
         );
         return;
       }
+      const rounded = roundedNumber(doc, '', (p) => at.doc.scalarSource(at.pointer + p));
+      if (rounded) {
+        report.error(
+          'IngestDocumentInvalid',
+          { doc: at.doc, pointer: at.pointer + rounded.pointer },
+          `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\`: ${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, true)}`,
+        );
+        return;
+      }
       // Each problem once: a oneOf's branches often fail alike (both require the same property).
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
@@ -336,6 +346,31 @@ function nonFiniteNumber(value: Json, pointer: string): { pointer: string; value
   } else if (isObject(value)) {
     for (const [k, v] of Object.entries(value)) {
       const found = nonFiniteNumber(v, `${pointer}/${escapeToken(k)}`);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The first integer in `value` that its source text (`sourceOf` a pointer) writes with more digits than a double holds. */
+function roundedNumber(
+  value: Json,
+  pointer: string,
+  sourceOf: (pointer: string) => string | undefined,
+): { pointer: string; literal: string } | undefined {
+  if (typeof value === 'number') {
+    if (!mayBeRounded(value)) return undefined;
+    const literal = sourceOf(pointer)?.trim();
+    return literal !== undefined && isRoundedIntegerLiteral(literal) ? { pointer, literal } : undefined;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = roundedNumber(value[i], `${pointer}/${i}`, sourceOf);
+      if (found) return found;
+    }
+  } else if (isObject(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const found = roundedNumber(v, `${pointer}/${escapeToken(k)}`, sourceOf);
       if (found) return found;
     }
   }

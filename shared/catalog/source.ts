@@ -155,6 +155,13 @@ export class SourceDoc {
     return this.parsed!.lines.linePos(at);
   }
 
+  /** The text a scalar at `pointer` was written as (`9007199254740993`), undefined when it is no scalar. */
+  scalarSource(pointer: string): string | undefined {
+    const { node, complete } = this.walk(pointer);
+    if (!complete || !yaml().isScalar(node) || !node.range) return undefined;
+    return this.text.slice(node.range[0], node.range[1]);
+  }
+
   /**
    * The YAML node at `pointer` and the offset where it (with `key`, its key) was written; when the
    * pointer does not fully exist, `complete` is false and the offset is its deepest existing ancestor's.

@@ -15,6 +15,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { valuesInErrors } from '../config/debug-values.ts';
+import { type RoundedInteger, roundedIntegerIn, roundedIntegerMessage } from '../json/exact-integers.ts';
 import { setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { ObjectLimitError, SourceParseError } from './errors.ts';
@@ -166,6 +167,8 @@ function parseJsonLines(file: string, text: string): ParsedRecord[] {
         } catch (err) {
           throw new SourceParseError(file, at, `invalid JSON (${jsonErrorDetail(err)})`, s);
         }
+        const rounded = roundedIntegerIn(s);
+        if (rounded) throw roundedError(file, at, rounded, s);
         return withMeta(file, out.length, at, v, s);
       }),
     );
@@ -190,9 +193,32 @@ function parseJson(file: string, text: string): ParsedRecord[] {
       text.split('\n')[line - 1] ?? '',
     );
   }
-  if (Array.isArray(v))
-    return v.map((item, i) => record(() => withMeta(file, i, 1, item, JSON.stringify(item))));
-  return [record(() => withMeta(file, 0, 1, v, text.slice(0, 200)))];
+  // An integer JSON.parse rounded fails its own record (exact-integers.ts); the others go on.
+  const rounded = roundedIntegerIn(text);
+  const roundedAt = rounded && Array.isArray(v) ? Number(/^\/(\d+)/.exec(rounded.pointer)?.[1]) : 0;
+  const checked = (i: number, item: Json, excerpt: string): JsonObject => {
+    if (rounded && i === roundedAt) {
+      const inItem = Array.isArray(v) ? rounded.pointer.replace(/^\/\d+/, '') : rounded.pointer;
+      throw roundedError(
+        file,
+        lineAt(text, text.indexOf(rounded.literal)),
+        { ...rounded, pointer: inItem },
+        excerpt,
+      );
+    }
+    return withMeta(file, i, 1, item, excerpt);
+  };
+  if (Array.isArray(v)) return v.map((item, i) => record(() => checked(i, item, JSON.stringify(item))));
+  return [record(() => checked(0, v, text.slice(0, 200)))];
+}
+
+function roundedError(file: string, line: number, rounded: RoundedInteger, text: string): SourceParseError {
+  return new SourceParseError(
+    file,
+    line,
+    `${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, valuesInErrors())}`,
+    text,
+  );
 }
 
 /** CSV records with the 1-based line each starts on. Quoted fields may hold delimiters, quotes and newlines. */

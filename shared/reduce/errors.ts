@@ -15,7 +15,8 @@ export type ReduceErrorCode =
 const MESSAGES: Record<ReduceErrorCode, string> = {
   SumWrongType: "'sum' strategy expects numbers or numeric strings",
   BigSumWrongType: "'bigSum' strategy expects numbers or numeric strings",
-  SumNumericOverflow: "'sum' resulted in numeric overflow",
+  SumNumericOverflow:
+    "'sum' resulted in numeric overflow (past int64/uint64, past a double, or an integer a double would round, past ±9007199254740991; strings with `format: integer` sum exactly at any size)",
   AppendWrongType: "'append' strategy expects arrays",
   MergeWrongType: "'merge' strategy expects objects or arrays",
   SetWrongType:

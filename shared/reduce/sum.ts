@@ -1,7 +1,8 @@
 /**
  * `sum`, as Estuary's reducer adds (crates/doc/src/reduce/strategy.rs `sum` and parsed_number.rs
  * `ParsedNumber::checked_add`). A missing lhs counts as the integer 0. Integers (JSON numbers that
- * are whole and within [-2^63, 2^64)) add exactly and overflow outside int64/uint64; an integer
+ * are whole and within [-2^63, 2^64)) add exactly and overflow outside int64/uint64, or where a double
+ * cannot hold the exact sum (past ±2^53: json/exact-integers.ts); an integer
  * and a double add as doubles, and overflow to ±Infinity is an error. When either side is a string
  * (Estuary's `format: integer|number`), both sides add as arbitrary-precision decimals (a double
  * taken to 16 significant digits, see decimalFromNumber) and the result is a string; so an rhs
@@ -45,7 +46,10 @@ export function sum(lhs: Json | undefined, rhs: Json): Json | SumFault {
       if (Number.isSafeInteger(s) && Number.isSafeInteger(lhs) && Number.isSafeInteger(rhs)) return s;
       const big = BigInt(lhs) + BigInt(rhs);
       if (big < INT64_MIN || big > UINT64_MAX) return SUM_OVERFLOW;
-      return Number(big);
+      // A sum that a double cannot hold exactly (past ±2^53, not a multiple of the doubles' spacing
+      // there) would be rounded without a word: an overflow, as Sluice's numbers are doubles.
+      const n = Number(big);
+      return BigInt(n) === big ? n : SUM_OVERFLOW;
     }
     if (!Number.isFinite(s)) return SUM_OVERFLOW;
     return s;

@@ -131,6 +131,25 @@ describe('sluice combine', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('refuses an integer key JSON.parse would round (two keys would become one), with line and pointer, in every shard count', async () => {
+    const input = ['{"id":9007199254740992,"n":1}\n{"id":9007199254740993,"n":1}\n{"id":5,"n":1}\n'];
+    for (const threads of ['1', '2']) {
+      const r = await combine([CATALOG, '--collection', 'acme/snowflakes'], input, {
+        SLUICE_COMBINE_THREADS: threads,
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^stdin:2: \/id: the integer 9007199254740993 cannot be held exactly/);
+      expect(r.stdout).toBe('');
+    }
+    // 2^53 itself is exact: no error.
+    const exact = await combine(
+      [CATALOG, '--collection', 'acme/snowflakes'],
+      ['{"id":9007199254740992,"n":1}\n{"id":9007199254740992,"n":2}\n'],
+    );
+    expect(exact.code).toBe(0);
+    expect(exact.stdout).toBe('{"id":9007199254740992,"n":3}\n');
+  });
+
   it('reports the earliest bad line, also past the first batch of lines', async () => {
     const good = (i: number) => JSON.stringify({ id: `k${i}`, n: i });
     const first = await combine(

@@ -2,7 +2,12 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3CaptureRequest, UnknownEventError } from '../../functions/edge.ts';
 import { ConnectorConfigError, ObjectLimitError, SourceParseError } from '../../shared/connectors/errors.ts';
-import { csvRecords, DEFAULT_PARSE_LIMITS, parseObject } from '../../shared/connectors/parsers.ts';
+import {
+  csvRecords,
+  DEFAULT_PARSE_LIMITS,
+  parseObject,
+  parseRecords,
+} from '../../shared/connectors/parsers.ts';
 import { S3Source } from '../../shared/connectors/source-s3.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { capture } from './fixtures.ts';
@@ -81,6 +86,30 @@ describe('parsers', () => {
     expect(() => parseObject('g.json', enc('{"a":1}'), { format: 'json', compression: 'gzip' })).toThrow(
       /not valid gzip/,
     );
+  });
+});
+
+describe('integers JSON.parse would round (shared/json/exact-integers.ts)', () => {
+  it('fail their own record with file:line and pointer, in JSON lines and JSON arrays; the others parse', () => {
+    const opts = { format: 'jsonl', compression: 'none' } as const;
+    const lines = parseRecords(
+      'ids.jsonl',
+      enc('{"id":1}\n{"id":{"n":18446744073709551615}}\n{"id":3}\n'),
+      opts,
+    );
+    expect(lines.map((r) => ('doc' in r ? r.doc.id : r.error.message))).toEqual([
+      1,
+      expect.stringMatching(/^ids\.jsonl:2: \/id\/n: the integer of 20 digits cannot be held exactly/),
+      3,
+    ]);
+    const array = parseRecords('ids.json', enc('[\n{"id":1},\n{"id":9007199254740993}\n]'), {
+      ...opts,
+      format: 'json',
+    });
+    expect(array.map((r) => ('doc' in r ? r.doc.id : r.error.message))).toEqual([
+      1,
+      expect.stringMatching(/^ids\.json:3: \/id: the integer of 16 digits cannot be held exactly/),
+    ]);
   });
 });
 

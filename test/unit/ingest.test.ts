@@ -117,6 +117,30 @@ describe('source-http-ingest', () => {
     expect((await cap.handle(req('/test/webhooks/orders', '[1]'))).status).toBe(400);
   });
 
+  it('400 for an integer JSON.parse would round (two keys would become one), naming the document and pointer; nothing written', async () => {
+    const { cap, written } = setup();
+    const body = '[{"id":"a","qty":9007199254740992},{"id":"b","qty":9007199254740993}]';
+    const res = await cap.handle(req('/test/webhooks/orders', body));
+    expect(res.status).toBe(400);
+    // The value only where values may be shown (config/debug-values.ts): the body is document data.
+    expect(JSON.parse(res.body).error).toBe(
+      'document 1: /qty: the integer of 16 digits cannot be held exactly (Sluice keeps integers exact within ±9007199254740991); send it as a string (with `format: integer` to sum it exactly)',
+    );
+    const lines = await cap.handle(
+      req('/test/webhooks/orders', '{"id":"a","qty":1}\n{"id":"b","qty":-9223372036854775807}\n'),
+    );
+    expect(JSON.parse(lines.body).error).toMatch(
+      /^line 2: \/qty: the integer of 19 digits cannot be held exactly/,
+    );
+    expect(written('test/orders')).toEqual([]);
+    // 2^53 itself is exact, and a string or a number past uint64 (a double in Estuary too) is no integer to keep.
+    expect(
+      parseBody(Buffer.from('{"a":9007199254740992,"b":"9007199254740993","c":123456789012345678901234}')),
+    ).toEqual({
+      docs: [{ a: 9007199254740992, b: '9007199254740993', c: Number('123456789012345678901234') }],
+    });
+  });
+
   it('413 over the size limit, 404 unknown path, 405 other methods', async () => {
     const { cap } = setup('test/webhooks', 10);
     expect((await cap.handle(req('/test/webhooks/orders', '{"id":"a","qty":1}'))).status).toBe(413);

@@ -62,6 +62,12 @@ describe('errors carry a code, the location and the values', () => {
     expect(failure(() => r.reduce(1.7976931348623157e308, 1e308, false)).code).toBe('SumNumericOverflow');
     expect(r.reduce(2 ** 63, -(2 ** 62), false)).toBe(2 ** 62);
     expect(r.reduce(-(2 ** 63), 2 ** 63, false)).toBe(0);
+    // Exact where a double holds the sum (2^53 + 2 is one), an overflow where it would round (2^53 + 1).
+    expect(r.reduce(2 ** 53, 2, false)).toBe(2 ** 53 + 2);
+    const rounded = failure(() => r.reduce(2 ** 53, 1, false));
+    expect(rounded.code).toBe('SumNumericOverflow');
+    expect(rounded.message).toContain('`format: integer`');
+    expect(failure(() => r.reduce(-(2 ** 53), -1, true)).code).toBe('SumNumericOverflow');
   });
 });
 
