@@ -212,7 +212,7 @@ export async function runDev(
           onRunner: (r) => view.follow(r),
         })
       : undefined;
-  watcher?.start();
+  await watcher?.start();
   if (watcher)
     out.write(`  watching ${dirname(resolve(catalogPath))}: edits re-synthesize and restart what changed\n`);
   const current = () => watcher?.current ?? runner;

@@ -42,7 +42,7 @@ beforeAll(async () => {
     log: (l) => logs.push(l),
     onRunner: () => {},
   });
-  watcher.start();
+  await watcher.start();
 });
 
 afterAll(async () => {

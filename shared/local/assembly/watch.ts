@@ -5,10 +5,10 @@
  * when the wiring is the same, else the stack restarts on the same emulators (runner.ts `reload`,
  * `restart`). A catalog with errors is reported and the running stack is left as it is.
  */
-import { type FSWatcher, watch } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { formatDiagnostics, hasErrors, loadCatalog } from '../../catalog/load.ts';
 import { formatDiff, isEmptyDiff } from './diff.ts';
+import { type FolderWatch, watchFolder } from './folder-watch.ts';
 import { AssemblyRunner } from './runner.ts';
 import { outsideAssembly, synthesize } from './synth.ts';
 
@@ -47,7 +47,7 @@ export async function applyAssembly(runner: AssemblyRunner, assembly: string): P
 }
 
 export class CatalogWatcher {
-  private watcher: FSWatcher | undefined;
+  private watcher: FolderWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** One re-synthesis at a time; a change during one schedules another after it. */
   private busy: Promise<void> | undefined;
@@ -63,17 +63,18 @@ export class CatalogWatcher {
     return this.runner;
   }
 
-  start(): void {
+  /** Starts watching; resolves once changes are seen (an edit made before may be missed). */
+  start(): Promise<void> {
     const root = dirname(resolve(this.o.catalogPath));
     const data = this.o.dataDir ? resolve(this.o.dataDir) : undefined;
-    this.watcher = watch(root, { recursive: true }, (_event, name) => {
-      if (!name) return;
-      const file = resolve(root, name.toString());
-      if (data && (file === data || file.startsWith(`${data}${sep}`))) return;
-      const parts = relative(root, file).split(sep);
-      if (parts.some(outsideAssembly)) return;
-      this.schedule();
-    });
+    this.watcher = watchFolder(
+      root,
+      () => this.schedule(),
+      (path) =>
+        (data !== undefined && (path === data || path.startsWith(`${data}${sep}`))) ||
+        relative(root, path).split(sep).some(outsideAssembly),
+    );
+    return this.watcher.ready;
   }
 
   private schedule(): void {
@@ -154,7 +155,7 @@ export class CatalogWatcher {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    this.watcher?.close();
+    await this.watcher?.close();
     await this.busy;
   }
 }
