@@ -464,7 +464,7 @@ export class EventSourceMapping {
         }
       } catch (e) {
         if (e instanceof CrashError) throw e;
-        error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        error = describeInvokeError(e);
         failedFrom = 0;
       }
       const ms = Date.now() - started;
@@ -551,4 +551,16 @@ export class EventSourceMapping {
     this.o.onEvent?.({ kind: 'failure', record });
     await this.checkpoint(s, record.endSequenceNumber);
   }
+}
+
+/**
+ * A failed invocation as Lambda's console shows it: `errorType: errorMessage`. A sandboxed function's
+ * error (sandbox/function.ts FunctionError) also names the function in its message, and the halt line
+ * of `sluice dev` then spent a third of its width on `Type: <function>: Type:` before the cause.
+ */
+export function describeInvokeError(e: unknown): string {
+  const lambda = e as { errorType?: unknown; errorMessage?: unknown };
+  if (typeof lambda.errorType === 'string' && typeof lambda.errorMessage === 'string')
+    return `${lambda.errorType}: ${lambda.errorMessage}`;
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }

@@ -137,7 +137,9 @@ export function renderTable(rows: ViewRow[], header: string): string {
 /** `halted at shardId-…0 sequence 4900… for 12 s (5 attempts): <error>` */
 export function haltLine(h: ShardHalt): string {
   const secs = Math.round((Date.now() - h.sinceMs) / 1000);
-  return `halted at ${h.shardId} sequence ${h.sequenceNumber} for ${secs} s (${h.attempts} attempts): ${h.error.slice(0, 200)}`;
+  // The cause comes last in a derivation's or connector's message (`… /total: must be integer`): room for it.
+  const error = h.error.length > 600 ? `${h.error.slice(0, 600)}… (the whole error: .sluice/logs/)` : h.error;
+  return `halted at ${h.shardId} sequence ${h.sequenceNumber} for ${secs} s (${h.attempts} attempts): ${error}`;
 }
 
 export class TerminalView {

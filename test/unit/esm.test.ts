@@ -9,6 +9,8 @@ import {
   MAX_EVENT_BYTES,
   type OnFailureRecord,
 } from '../../shared/local/esm.ts';
+import { FunctionError } from '../../shared/local/sandbox/function.ts';
+import { haltLine } from '../../shared/local/view.ts';
 import { evenRanges, unpackFrame } from '../../shared/ports/index.ts';
 import type { Journal } from '../../shared/ports/journal.ts';
 
@@ -154,6 +156,29 @@ describe('event-source-mapping emulator', () => {
     });
     await esm.drain();
     expect(deliveries).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 6, 7, 8, 9]);
+  });
+
+  it("records a sandboxed function's failure as Lambda shows it, errorType: errorMessage, without the function's name", async () => {
+    const journal = await fill(1, 1);
+    const cause = `derivation acme/totals transform fromOrders (source document 0): output document 0 does not match the schema of acme/totals: /total: must be integer`;
+    const esm = mappingOf(journal, {
+      handler: async () => {
+        throw new FunctionError(
+          'Sluice-Flow-FlowDerivationsacmetotalsFunction3BB4DF97',
+          'DerivationError',
+          cause,
+          'invoke',
+        );
+      },
+      retryBackoffMs: 1,
+    });
+    await expect(esm.drain()).rejects.toThrow();
+    const halt = [...esm.halts.values()][0];
+    expect(halt.error).toBe(`DerivationError: ${cause}`);
+    // The view's line keeps the cause, which comes last.
+    expect(haltLine(halt)).toMatch(
+      /\(\d+ attempts\): DerivationError: derivation .*\/total: must be integer$/,
+    );
   });
 
   it('bisects a failing batch to isolate the poison record and sends only it to the on-failure destination', async () => {
