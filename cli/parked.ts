@@ -276,12 +276,24 @@ export async function runRedrive(
 ): Promise<number> {
   try {
     const { label, result } = await redriveParked(name, opts);
-    out.write(`${label}: ${result.redriven} redriven, ${result.remaining} still parked\n`);
-    for (const f of result.failures) out.write(`  failed again: ${f.collection}  ${f.where}: ${f.error}\n`);
+    out.write(formatRedrive(label, result));
     return result.failures.length > 0 ? 1 : 0;
   } catch (e) {
     if (!(e instanceof ParkedCommandError)) throw e;
     process.stderr.write(`${e.message}\n`);
     return 2;
   }
+}
+
+/** What `sluice redrive` prints: the counts, each document that failed again, and those not tried. */
+export function formatRedrive(label: string, result: RedriveResult): string {
+  const lines = [`${label}: ${result.redriven} redriven, ${result.remaining} still parked`];
+  for (const f of result.failures) lines.push(`  failed again: ${f.collection}  ${f.where}: ${f.error}`);
+  // A shard's parked documents are redriven in order: those after one that failed again wait for it.
+  const waiting = result.remaining - result.failures.length;
+  if (waiting > 0 && result.failures.length > 0)
+    lines.push(
+      `  not tried: ${waiting}, each parked after one that failed again on its shard (they are redriven in order, after it)`,
+    );
+  return `${lines.join('\n')}\n`;
 }

@@ -170,7 +170,8 @@ export function taskPage(root: HTMLElement, label: string, focus?: string): () =
     redriveOut.textContent = 'redriving…';
     post<RedriveResponse>('redrive', { task: label })
       .then((r) => {
-        redriveOut.textContent = `${r.redriven} redriven, ${r.remaining} still parked${r.failures.length ? ` — failed again: ${r.failures.map((f) => f.error).join('; ')}` : ''}`;
+        const waiting = r.remaining - r.failures.length;
+        redriveOut.textContent = `${r.redriven} redriven, ${r.remaining} still parked${r.failures.length ? ` — failed again: ${r.failures.map((f) => f.error).join('; ')}` : ''}${r.failures.length && waiting > 0 ? ` — not tried: ${waiting}, parked after one that failed again on its shard` : ''}`;
       })
       .catch((e: Error) => {
         redriveOut.textContent = `redrive failed: ${e.message}`;
