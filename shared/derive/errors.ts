@@ -15,21 +15,44 @@ export class DerivationError extends SluiceError {
   readonly derivation: string;
   readonly transform?: string;
   readonly sourceIndex?: number;
+  /** Where the source document is in its stream (`acme/events shard … · position …#2`), when known. */
+  readonly sourceAt?: string;
+  /** The message without where (`threw: Error: …`), to say again with a place. */
+  readonly detail: string;
 
   constructor(
     code: DerivationError['code'],
     derivation: string,
     message: string,
-    opts: { transform?: string; sourceIndex?: number; cause?: unknown } = {},
+    opts: { transform?: string; sourceIndex?: number; sourceAt?: string; cause?: unknown } = {},
   ) {
     const where = opts.transform ? ` transform ${opts.transform}` : '';
-    const at = opts.sourceIndex !== undefined ? ` (source document ${opts.sourceIndex})` : '';
+    // A stream position says which document; an index only which of the documents handed over at once
+    // (on Lambda, after bisecting, always 0).
+    const at =
+      opts.sourceAt !== undefined
+        ? ` (source ${opts.sourceAt})`
+        : opts.sourceIndex !== undefined
+          ? ` (source document ${opts.sourceIndex})`
+          : '';
     super(`derivation ${derivation}${where}${at}: ${message}`, { cause: opts.cause });
     this.name = 'DerivationError';
     this.code = code;
     this.derivation = derivation;
     this.transform = opts.transform;
     this.sourceIndex = opts.sourceIndex;
+    this.sourceAt = opts.sourceAt;
+    this.detail = message;
+  }
+
+  /** The same error, placed at a source document's stream position. */
+  at(sourceAt: string): DerivationError {
+    return new DerivationError(this.code, this.derivation, this.detail, {
+      transform: this.transform,
+      sourceIndex: this.sourceIndex,
+      sourceAt,
+      cause: this.cause,
+    });
   }
 }
 

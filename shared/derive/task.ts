@@ -406,7 +406,15 @@ export class DeriveTask {
       // The transform's partition selector and notBefore/notAfter.
       const reads = this.reads.get(t);
       if (reads && !reads(d.doc, d.arrivalMs)) continue;
-      const derived = await this.runner.onSource(t.name, [d.doc]);
+      let derived: Json[];
+      try {
+        derived = await this.runner.onSource(t.name, [d.doc]);
+      } catch (err) {
+        // Said as `sluice parked` says where a document is (ports/parking.ts whereParked).
+        if (err instanceof DerivationError && err.sourceAt === undefined)
+          throw err.at(`${sourceCollection} shard ${d.shardId} · position ${d.sequenceNumber}#${d.index}`);
+        throw err;
+      }
       derived.forEach((doc, n) => {
         // The transform's rank in processing order (not its catalog index): origins increase in append order.
         const position = `${d.streamPosition}:${String(rank).padStart(3, '0')}:${String(n).padStart(6, '0')}`;

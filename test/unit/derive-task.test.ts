@@ -147,6 +147,25 @@ describe('DeriveTask', () => {
     }
   });
 
+  it('a failing document is named by its stream position (as `sluice parked` names it), not its index in the invocation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-derive-flush-'));
+    try {
+      const { task, batch } = await flushFixture(dir);
+      (globalThis as { poisoned?: boolean }).poisoned = true;
+      const e2 = batch.docs.find((d) => (d.doc as { id: string }).id === 'e2')!;
+      const failed = await task.onBatch(batch).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(failed?.message).toBe(
+        `derivation test/totals transform fromEvents (source test/events shard ${e2.shardId} · position ${e2.sequenceNumber}#${e2.index}): threw: Error: not yet`,
+      );
+    } finally {
+      delete (globalThis as { poisoned?: boolean }).poisoned;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('what flush() published is dropped downstream when its batch is delivered again, whole or bisected', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-derive-flush-'));
     try {
