@@ -258,10 +258,13 @@ export function kinesisEntry(init: () => BatchTask | Promise<BatchTask>): Kinesi
       const task = await ready();
       batch = kinesisBatch(event, (arn) => task.collectionOfArn(arn));
       if (!batch) return;
+      const before = task.counters();
+      const parked = await applyOrPark(task, batch, logger);
+      // Counted once the batch is through: a halted shard's retries deliver its documents again and
+      // again, and docs in would read as throughput where nothing moves (TaskErrors counts those).
       metrics.count('DocsIn', batch.docs.length);
       metrics.bytes('BytesIn', batch.bytes);
-      const before = task.counters();
-      metrics.count('DocsParked', await applyOrPark(task, batch, logger));
+      metrics.count('DocsParked', parked);
       const after = task.counters();
       metrics.count('DocsOut', after.docsOut - before.docsOut);
       metrics.bytes('BytesOut', (after.bytesOut ?? 0) - (before.bytesOut ?? 0));

@@ -138,6 +138,39 @@ describe('kinesisEntry metrics', () => {
     });
   });
 
+  it('a failed invocation counts no DocsIn (a halted shard is not throughput), only TaskErrors', async () => {
+    process.env.AWS_LAMBDA_FUNCTION_NAME = 'persister-fn';
+    process.env.POWERTOOLS_METRICS_NAMESPACE = 'Sluice';
+    process.env.POWERTOOLS_SERVICE_NAME = 'persister:acme/orders';
+    delete process.env.SLUICE_TASK;
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+      lines.push(a.map(String).join(' '));
+    });
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const task: BatchTask = {
+      collectionOfArn: () => 'acme/orders',
+      onBatch: async () => {
+        throw new Error('cannot write');
+      },
+      counters: () => ({ docsOut: 0 }),
+    };
+    const handler = kinesisEntry(() => task);
+    await expect(handler(recordsToEvent(records, ARN))).rejects.toThrow('cannot write');
+    vi.restoreAllMocks();
+    const emf = lines
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ TaskErrors: 1 });
+    expect(emf[0].DocsIn).toBeUndefined();
+  });
+
   it('a batch that waited for a backfill is handed back from its first record: no function error, no TaskErrors', async () => {
     process.env.AWS_LAMBDA_FUNCTION_NAME = 'materialize-fn';
     process.env.POWERTOOLS_METRICS_NAMESPACE = 'Sluice';
@@ -172,6 +205,7 @@ describe('kinesisEntry metrics', () => {
       .flatMap((l) => l.split('\n'))
       .filter((l) => l.includes('"_aws"'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(emf.map((m) => m.TaskErrors ?? 0)).toEqual([0, 1]);
+    // The batch that waited counted nothing (its documents come again); the failure counts one error.
+    expect(emf.map((m) => m.TaskErrors ?? 0)).toEqual([1]);
   });
 });
