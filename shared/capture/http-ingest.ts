@@ -1,21 +1,22 @@
 /**
  * source-http-ingest (Estuary's webhook capture). Fields follow Estuary's connector:
- * endpoint config `{require_auth_token?: string, paths?: string[], allowed_cors_origins?: string}`;
+ * endpoint config `{requireAuthToken?: string (or require_auth_token), paths?: string[], allowedCorsOrigins?: string[]}`;
  * binding resource `{path?: string (default /webhook-data), stream?: string, idFromHeader?: string}`.
  *
  * A request POSTs or PUTs a JSON object, an array of objects, or JSON lines to
  * `/<capture name><binding path>`. Path parameters (`/users/{userId}`) land in `_meta/pathParams`,
- * the query string in `_meta/query`, the id in `_meta/webhookId` (from the header named by
- * `idFromHeader`, else a UUID), the receive time in `_meta/receivedAt`, and `_meta/uuid` is set.
+ * the query string in `_meta/query`, the request's headers in `_meta/headers` (as Estuary's connector,
+ * but for credentials and transport: REDACT_HEADERS), the id in `_meta/webhookId` (from the header named
+ * by `idFromHeader`, else a UUID), the receive time in `_meta/receivedAt`, and `_meta/uuid` is set.
  *
  * As Estuary's connector, the client's `_meta` is not trusted where it matters: `webhookId`,
- * `receivedAt`, `uuid`, `pathParams` and `query` are always set here (a client's values are
+ * `receivedAt`, `uuid`, `pathParams`, `query` and `headers` are set here when there are any (a client's values are
  * overwritten); other `_meta` fields pass through, subject to the collection's schema (a schema that
  * deletes on `_meta/op = "d"` lets its writers delete, as in Estuary). With `idFromHeader`, the header
  * is required (400 without it), as in Estuary.
  *
  * Responses, checked in this order so nothing about the bindings leaks before authentication: 401
- * missing/bad bearer token; 400 a malformed (percent-encoded) path; 404 no binding at that path (the
+ * without an Authorization header, 403 with a wrong token (Estuary's codes); 400 a malformed (percent-encoded) path; 404 no binding at that path (the
  * answer names nothing); 405 other methods; 413 body over the size limit; 400 for a body that is not
  * UTF-8 or not JSON, a document nested deeper than MAX_DEPTH, or a schema violation (naming the document
  * index); 413 for a document too large for one journal record (naming its index); 200 `{published: n}`
@@ -23,11 +24,12 @@
  * The request's documents are validated and combined by key (one transaction) before the append.
  *
  * Retries. With `idFromHeader`, each appended document carries the origin
- * `<capture>/<binding path>/<hash of the id>@<n>` (n: its index among the request's combined documents,
- * in key order), so a retry of the request with the same id — after a timeout, or a 502 from an append
- * that reached some shards and not others — appends documents the persister and derivations drop: it
- * adds nothing (as long as it sends the same documents; the id names the request). Each id is its own
- * origin source (ids have no order): consumers keep one entry per request (docs/connectors.md, limits).
+ * `<capture>/<binding path>/<hash of the id and the body>@<n>` (n: its index among the request's combined
+ * documents, in key order), so a retry of the request — the same id and the same body, after a timeout,
+ * or a 502 from an append that reached some shards and not others — appends documents the persister and
+ * derivations drop: it adds nothing. Another body under the same id is another request (ids repeat:
+ * `X-GitHub-Event: push`). Each is its own origin source (requests have no order): consumers keep one
+ * entry per request (docs/connectors.md, limits).
  * Without it, as in Estuary's connector, a retried request is a new request: its documents are appended
  * again (a client that retries should send an id header, or the collection key should make duplicates
  * harmless).
@@ -111,6 +113,25 @@ export function nestingDepth(v: Json, limit = MAX_DEPTH): number {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Headers left out of `_meta/headers`: Estuary's REDACT_HEADERS (source-http-ingest server.rs), plus what
+ * carries credentials or describes only the transport (Function URLs and API Gateway add `x-amzn-*`,
+ * `x-forwarded-*`; `cookie`, `x-api-key` and the like may hold secrets).
+ */
+const REDACT_HEADERS = new Set([
+  'authorization',
+  'cookie',
+  'content-type',
+  'accept',
+  'proxy-authorization',
+  'x-api-key',
+  'set-cookie',
+  'content-length',
+  'connection',
+  'host',
+  'transfer-encoding',
+]);
+
 function json(status: number, body: Json): IngestResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
@@ -173,13 +194,12 @@ export class HttpIngestCapture {
     private readonly opts: { maxBodyBytes?: number; clock?: Clock } = {},
   ) {
     const config = isObject(spec.endpoint.config) ? spec.endpoint.config : {};
-    const token = config.require_auth_token;
+    // Estuary's field is `requireAuthToken` (serde camelCase); `require_auth_token` is Sluice's earlier
+    // spelling, still read.
+    const field = config.requireAuthToken !== undefined ? 'requireAuthToken' : 'require_auth_token';
+    const token = config[field];
     if (token !== undefined && token !== null && typeof token !== 'string')
-      throw new HttpIngestConfigError(
-        spec.name,
-        '/endpoint/connector/config/require_auth_token',
-        'must be a string',
-      );
+      throw new HttpIngestConfigError(spec.name, `/endpoint/connector/config/${field}`, 'must be a string');
     this.token = typeof token === 'string' && token.length > 0 ? token : undefined;
     this.routes = spec.bindings
       .map((b, binding) => ({ b, binding }))
@@ -233,20 +253,24 @@ export class HttpIngestCapture {
     return undefined;
   }
 
-  private authorized(headers: IngestRequest['headers']): boolean {
-    if (!this.token) return true;
-    const h = headers.authorization ?? '';
+  /** As Estuary's connector answers: 401 without an Authorization header, 403 with a wrong token. */
+  private unauthorized(headers: IngestRequest['headers']): IngestResponse | undefined {
+    if (!this.token) return undefined;
+    const h = headers.authorization;
+    if (h === undefined) return json(401, { error: 'missing required header: Authorization' });
     const m = /^Bearer (.+)$/i.exec(h.trim());
-    if (!m) return false;
-    const a = Buffer.from(m[1]);
+    const a = Buffer.from(m?.[1] ?? '');
     const b = Buffer.from(this.token);
-    return a.length === b.length && timingSafeEqual(a, b);
+    return m && a.length === b.length && timingSafeEqual(a, b)
+      ? undefined
+      : json(403, { error: 'invalid authorization token' });
   }
 
   async handle(req: IngestRequest): Promise<IngestResponse> {
     this.stats.requests++;
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), v]));
-    if (!this.authorized(headers)) return json(401, { error: 'missing or invalid bearer token' });
+    const denied = this.unauthorized(headers);
+    if (denied) return denied;
     let found: ReturnType<HttpIngestCapture['match']>;
     try {
       found = this.match(req.path);
@@ -278,8 +302,19 @@ export class HttpIngestCapture {
       this.stats.rejected++;
       return json(400, { error: `missing required header: ${route.idFromHeader}` });
     }
+    // What makes a request a retry of an earlier one: its id and the very body it sent. The id alone
+    // is not enough: Estuary's connector only copies it into `_meta/webhookId`, and ids such as GitHub's
+    // `X-GitHub-Event: push` repeat across requests, whose documents a derivation then dropped as replays.
+    const retryId = headerId
+      ? `${headerId}\n${createHash('sha256').update(req.body).digest('hex')}`
+      : undefined;
     const docs: Json[] = [];
     const validator = this.validators.get(route.binding)!;
+    // The request's headers, as Estuary's connector copies them into `_meta/headers` (names in lower
+    // case), but for the sensitive and the useless ones.
+    const metaHeaders: JsonObject = {};
+    for (const [k, v] of Object.entries(headers))
+      if (!REDACT_HEADERS.has(k) && typeof v === 'string') metaHeaders[k] = v;
     for (let i = 0; i < parsed.docs.length; i++) {
       const d = parsed.docs[i];
       if (!isObject(d)) {
@@ -293,12 +328,13 @@ export class HttpIngestCapture {
       const meta: JsonObject = {
         ...(isObject(d._meta) ? d._meta : {}),
         // With an id, the same id gives the same uuid bits but the time (a retry is dropped by its origin).
-        uuid: metaUuid(now, `${this.spec.name}/${headerId ?? requestId}`, i),
+        uuid: metaUuid(now, `${this.spec.name}/${retryId ?? requestId}`, i),
         webhookId: headerId ?? (parsed.docs.length === 1 ? requestId : randomUUID()),
         receivedAt: new Date(now).toISOString(),
       };
       if (Object.keys(params).length > 0) meta.pathParams = params;
       if (Object.keys(req.query).length > 0) meta.query = req.query;
+      if (Object.keys(metaHeaders).length > 0) meta.headers = metaHeaders;
       const doc: JsonObject = { ...d, _meta: meta };
       const violations = validator.validate(doc);
       if (violations.length > 0) {
@@ -331,8 +367,8 @@ export class HttpIngestCapture {
     const out: AppendDoc[] = [];
     // The origin source of a request with an id: hashed, so any header value makes a bounded, '@'-free name;
     // 128 bits, because two ids sharing a hash would drop the second request's documents.
-    const source = headerId
-      ? `${route.segments.join('/')}/${createHash('sha256').update(headerId).digest('hex').slice(0, 32)}`
+    const source = retryId
+      ? `${route.segments.join('/')}/${createHash('sha256').update(retryId).digest('hex').slice(0, 32)}`
       : undefined;
     for await (const c of combiner.drain(false)) {
       // By the packed key the combiner already has, unless shuffle keys narrow the routing.

@@ -62,7 +62,10 @@ export const CONNECTOR_SCHEMAS = {
       type: 'object',
       properties: {
         paths: { type: 'array', items: str },
+        // Estuary's spelling (serde camelCase), and Sluice's earlier snake_case one.
+        requireAuthToken: { type: ['string', 'null'] },
         require_auth_token: { type: ['string', 'null'] },
+        allowedCorsOrigins: { type: 'array', items: str },
         allowed_cors_origins: { type: 'array', items: str },
       },
     },
@@ -75,7 +78,7 @@ export const CONNECTOR_SCHEMAS = {
         idFromHeader: { type: ['string', 'null'] },
       },
     },
-    secretFields: ['/require_auth_token'],
+    secretFields: ['/requireAuthToken', '/require_auth_token'],
   },
   // Estuary's materialize-dynamodb fields; deployed, the function's role is used (credentials ignored).
   'materialize-dynamodb': {

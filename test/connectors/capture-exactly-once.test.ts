@@ -339,13 +339,13 @@ describe('source-http-ingest: a retried request', () => {
       await p.deliver();
       return p.view();
     };
-    const post = (headers: Record<string, string>) =>
+    const post = (headers: Record<string, string>, text = body) =>
       cap.handle({
         method: 'POST',
         path: '/test/webhooks/orders',
         headers: { authorization: 'Bearer s3cret', ...headers },
         query: {},
-        body: Buffer.from(body),
+        body: Buffer.from(text),
       });
     return { post, view };
   }
@@ -357,6 +357,17 @@ describe('source-http-ingest: a retried request', () => {
     // the client retries once more, although it got its 200
     expect((await p.post({ 'Idempotency-Key': 'req-1' })).status).toBe(200);
     expect(await p.view()).toEqual(oracle);
+  });
+
+  it('with idFromHeader, another body under the same id is another request, downstream too (ids repeat: X-GitHub-Event)', async () => {
+    const p = await ingestPipeline('X-GitHub-Event');
+    await expect(p.post({ 'X-GitHub-Event': 'push' })).rejects.toThrow('injected');
+    expect((await p.post({ 'X-GitHub-Event': 'push' })).status).toBe(200);
+    // The same id with other documents: not a retry. It was dropped as one, by the persister and derivations.
+    expect((await p.post({ 'X-GitHub-Event': 'push' }, JSON.stringify([{ id: 'a', qty: 100 }]))).status).toBe(
+      200,
+    );
+    expect(await p.view()).toEqual({ ...oracle, a: oracle.a + 100 });
   });
 
   it('without idFromHeader a retry is a new request: its documents count again (as in Estuary)', async () => {

@@ -94,16 +94,50 @@ describe('source-http-ingest', () => {
     ]);
   });
 
-  it('401 on a missing or wrong bearer token, nothing written', async () => {
+  it('401 without a bearer token, 403 with a wrong one (Estuary’s codes), nothing written', async () => {
     const { cap, written } = setup();
-    expect(
-      (await cap.handle(req('/test/webhooks/orders', '{"id":"a","qty":1}', { authorization: 'Bearer nope' })))
-        .status,
-    ).toBe(401);
-    expect(
-      (await cap.handle({ ...req('/test/webhooks/orders', '{"id":"a","qty":1}'), headers: {} })).status,
-    ).toBe(401);
+    const wrong = await cap.handle(
+      req('/test/webhooks/orders', '{"id":"a","qty":1}', { authorization: 'Bearer nope' }),
+    );
+    expect([wrong.status, JSON.parse(wrong.body)]).toEqual([403, { error: 'invalid authorization token' }]);
+    const missing = await cap.handle({ ...req('/test/webhooks/orders', '{"id":"a","qty":1}'), headers: {} });
+    expect([missing.status, JSON.parse(missing.body)]).toEqual([
+      401,
+      { error: 'missing required header: Authorization' },
+    ]);
     expect(written('test/orders')).toEqual([]);
+  });
+
+  it("reads Estuary's `requireAuthToken` (an Estuary catalog's token was ignored: the endpoint was open)", async () => {
+    const spec = structuredClone(catalog.captures['test/webhooks']);
+    spec.endpoint.config = { requireAuthToken: 'camel' };
+    const journal = new MemoryJournal();
+    journal.ensure('test/orders');
+    const cap = new HttpIngestCapture(spec, catalog, registry, journal);
+    const post = (authorization?: string) =>
+      cap.handle({
+        ...req('/test/webhooks/orders', '{"id":"a","qty":1}'),
+        headers: authorization ? { authorization } : {},
+      });
+    expect((await post()).status).toBe(401);
+    expect((await post('Bearer s3cret')).status).toBe(403);
+    expect((await post('Bearer camel')).status).toBe(200);
+  });
+
+  it("copies the request's headers into _meta/headers, as Estuary's connector, but for credentials and transport", async () => {
+    const { cap, written } = setup();
+    const res = await cap.handle(
+      req('/test/webhooks/orders', '{"id":"a","qty":1}', {
+        'X-GitHub-Event': 'push',
+        'User-Agent': 'GitHub-Hookshot/1',
+        Cookie: 'session=secret',
+        'Content-Type': 'application/json',
+        Accept: '*/*',
+      }),
+    );
+    expect(res.status).toBe(200);
+    const meta = (written('test/orders')[0] as { _meta: Record<string, unknown> })._meta;
+    expect(meta.headers).toEqual({ 'x-github-event': 'push', 'user-agent': 'GitHub-Hookshot/1' });
   });
 
   it('400 names the document index and schema error; nothing of the request is written', async () => {
@@ -148,10 +182,10 @@ describe('source-http-ingest', () => {
     expect((await cap.handle({ ...req('/test/webhooks/orders', ''), method: 'GET' })).status).toBe(405);
   });
 
-  it('authenticates before anything else: a wrong token gets 401 on every path, and a 404 names nothing', async () => {
+  it('authenticates before anything else: a wrong token gets 403 on every path, and a 404 names nothing', async () => {
     const { cap } = setup();
     for (const path of ['/test/webhooks/orders', '/test/webhooks/nope', '/%E0%A4%A', '/'])
-      expect((await cap.handle(req(path, '{}', { authorization: 'Bearer nope' }))).status, path).toBe(401);
+      expect((await cap.handle(req(path, '{}', { authorization: 'Bearer nope' }))).status, path).toBe(403);
     const notFound = await cap.handle(req('/test/webhooks/nope', '{}'));
     expect(notFound.status).toBe(404);
     expect(JSON.parse(notFound.body)).toEqual({ error: 'not found' });
