@@ -96,6 +96,7 @@ export const DIAGNOSTIC_CODES = {
   SqlInvalid: 'a SQLite migration or lambda that does not apply or prepare',
   ParamNotFound: 'a SQLite lambda `$parameter` that names no location of the source collection',
   LambdaIgnored: 'a transform `lambda` of a TypeScript derivation, which its module implements instead',
+  ConnectorSettingIgnored: 'a connector setting Sluice accepts but does not apply (it would skip records)',
   ShardSettingIgnored:
     'a `shards` setting other than `disable` and `logLevel`, which has no equivalent on Lambda',
   ControlPlaneIgnored:

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { type BuiltInConnector, validateConnectorJson } from '../connectors/config.ts';
 import { ConnectorConfigError } from '../connectors/errors.ts';
 import { connectorSchemas } from '../connectors/registry.ts';
-import { escapeToken, parsePointer } from '../json/pointer.ts';
+import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { checkSchemas, checkVerifyOrder } from './checks.ts';
 import { importMapOf, isSqlFileReference } from './derive-using.ts';
@@ -1105,6 +1105,14 @@ class Loader {
     if (!connectorSchemas(connector)) return;
     try {
       validateConnectorJson(connector as BuiltInConnector, kind, value, at.pointer);
+      // Estuary's parser may skip a share of bad records; Sluice never skips a document.
+      const threshold = getAt(value, '/parser/format/config/errorThreshold');
+      if (connector === 'source-s3' && kind === 'config' && typeof threshold === 'number' && threshold > 0)
+        this.report.warning(
+          'ConnectorSettingIgnored',
+          { doc: at.doc, pointer: `${at.pointer}/parser/format/config/errorThreshold` },
+          `source-s3 config: \`errorThreshold: ${threshold}\` is not applied: Sluice skips no record; one that does not parse halts the capture, or under the park failure policy is parked for a redrive`,
+        );
     } catch (e) {
       if (!(e instanceof ConnectorConfigError)) throw e;
       for (const issue of e.issues)

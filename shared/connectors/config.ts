@@ -173,13 +173,21 @@ export const CONNECTOR_SCHEMAS = {
                 config: {
                   type: 'object',
                   additionalProperties: false,
+                  // Estuary's AdvancedCsvConfig (crates/parser config/character_separated.rs); null: detect.
                   properties: {
                     headers: { type: 'array', items: str },
-                    delimiter: { type: 'string', minLength: 1, maxLength: 1 },
-                    quote: { type: 'string', minLength: 1, maxLength: 1 },
-                    escape: { type: 'string', minLength: 1, maxLength: 1 },
-                    lineEnding: { enum: ['\n', '\r\n', '\r'] },
-                    encoding: { enum: ['UTF-8', 'utf-8', 'utf8'] },
+                    delimiter: {
+                      type: ['string', 'null'],
+                      description: 'one character, or its 0xNN code as Estuary’s docs write a tab (0x09)',
+                      pattern: '^(.|0x[0-9a-fA-F]{2})$',
+                    },
+                    quote: { enum: ['"', "'", '', null] },
+                    escape: { enum: ['\\', '', null] },
+                    lineEnding: { enum: ['\n', '\r\n', '\r', '\x1E', null] },
+                    encoding: { enum: ['UTF-8', 'utf-8', 'utf8', null] },
+                    skipLines: { type: 'integer', minimum: 0 },
+                    // Accepted, not applied: a record that does not parse halts the capture or is parked.
+                    errorThreshold: { type: 'integer', minimum: 0, maximum: 100 },
                   },
                 },
               },

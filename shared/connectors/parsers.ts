@@ -19,6 +19,7 @@ import { type RoundedInteger, roundedIntegerIn, roundedIntegerMessage } from '..
 import { setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { ObjectLimitError, SourceParseError } from './errors.ts';
+import { jsonValueSpans } from './json-values.ts';
 
 export type FormatType = 'json' | 'jsonl' | 'csv' | 'auto';
 export type Compression = 'gzip' | 'none' | 'auto';
@@ -26,10 +27,66 @@ export type Compression = 'gzip' | 'none' | 'auto';
 export interface CsvOptions {
   /** Column names; default: the file's first row. */
   headers?: string[];
+  /** Default: detected from the start of the file (detectDelimiter), as Estuary's parser does. */
   delimiter?: string;
+  /** `''` turns quoting off (Estuary's "Disable Quoting"). */
   quote?: string;
-  /** Escape character inside quoted fields; default: the quote character itself (`""`). */
+  /** Escape character inside quoted fields; default (and `''`): the quote character itself (`""`). */
   escape?: string;
+  /** `\x1E` ends records too; `\n`, `\r\n` and `\r` are all read whatever is set, as Estuary's CRLF default. */
+  lineEnding?: string;
+  /** Lines skipped at the start of the file (metadata before the header row). */
+  skipLines?: number;
+}
+
+/** Estuary's CSV null sentinels (crates/parser character_separated CSV_NULLS): these values read as null. */
+const CSV_NULLS = new Set(['', 'NULL', 'null', 'nil']);
+
+/** Estuary's delimiters (crates/parser config/character_separated.rs `Delimiter`). */
+const DELIMITERS = [',', '\t', ';', '|', '\x1F', '\x01', '\x0B', ' '];
+
+/**
+ * The delimiter of a file that names none. Estuary counts each candidate in the first 8 KiB and takes the
+ * most frequent; counted outside quotes and preferring one that splits the first lines alike, so that the
+ * spaces of a comma-separated file's text do not win.
+ */
+export function detectDelimiter(text: string, quote = '"'): string {
+  const lines = text
+    .slice(0, 8192)
+    .split(/\r?\n|\r/)
+    .filter((l) => l !== '')
+    .slice(0, 10);
+  if (lines.length > 1 && text.length > 8192) lines.pop(); // the last one may be cut short
+  const counts = (line: string, d: string): number => {
+    let n = 0;
+    let quoted = false;
+    for (const ch of line) {
+      if (quote !== '' && ch === quote) quoted = !quoted;
+      else if (ch === d && !quoted) n++;
+    }
+    return n;
+  };
+  let best = ',';
+  let bestScore = -1;
+  for (const d of DELIMITERS) {
+    const per = lines.map((l) => counts(l, d));
+    const total = per.reduce((a, b) => a + b, 0);
+    if (total === 0) continue;
+    const consistent = per.every((c) => c === per[0]);
+    // Consistent across lines first, then the most frequent; the list's order breaks ties (comma first).
+    const score = (consistent ? 1e9 : 0) + total;
+    if (score > bestScore) {
+      best = d;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** `0x09` (the hex notation of Estuary's docs) as the character it names; any other value as it is. */
+export function csvChar(value: string | undefined): string | undefined {
+  const m = value === undefined ? null : /^0x([0-9a-fA-F]{2})$/.exec(value);
+  return m ? String.fromCharCode(Number.parseInt(m[1], 16)) : value;
 }
 
 /** How much of one object the parsers accept (source-s3 `advanced`; defaults below). */
@@ -151,6 +208,60 @@ function record(make: () => JsonObject): ParsedRecord {
   }
 }
 
+/**
+ * The records of one JSON value (`text`, starting on `line`): an object, or each item of an array, as
+ * Estuary's JSON parser unrolls a top-level array. A value that is not JSON is one bad record; an integer
+ * JSON.parse would round fails the record holding it (exact-integers.ts).
+ */
+function pushValue(file: string, text: string, line: number, out: ParsedRecord[]): void {
+  let v: Json;
+  try {
+    v = JSON.parse(text) as Json;
+  } catch (err) {
+    out.push({
+      error: new SourceParseError(
+        file,
+        line,
+        `invalid JSON (${jsonErrorDetail(err)})`,
+        text.split('\n')[0] ?? '',
+      ),
+    });
+    return;
+  }
+  const rounded = roundedIntegerIn(text);
+  const items = Array.isArray(v) ? v : [v];
+  items.forEach((item, i) => {
+    const excerpt = Array.isArray(v) ? JSON.stringify(item) : text.slice(0, 200);
+    const prefix = Array.isArray(v) ? `/${i}` : '';
+    out.push(
+      record(() => {
+        if (rounded && (rounded.pointer === prefix || rounded.pointer.startsWith(`${prefix}/`)))
+          throw roundedError(
+            file,
+            line + lineAt(text, text.indexOf(rounded.literal)) - 1,
+            { ...rounded, pointer: rounded.pointer.slice(prefix.length) },
+            excerpt,
+          );
+        return withMeta(file, out.length, line, item, excerpt);
+      }),
+    );
+  });
+}
+
+/** The records of a stream of JSON values, or undefined when the text is not one (see json-values.ts). */
+function parseValueStream(file: string, text: string): ParsedRecord[] | undefined {
+  const spans = jsonValueSpans(text);
+  if (!spans) return undefined;
+  const out: ParsedRecord[] = [];
+  for (const { start, end, line } of spans) pushValue(file, text.slice(start, end), line, out);
+  return out.some((r) => 'error' in r && /invalid JSON/.test(r.error.detail)) ? undefined : out;
+}
+
+/**
+ * JSON lines: a value per line (an array's items each a record), so that a bad line is that record alone.
+ * A file whose lines are not values one by one (pretty-printed objects in a `.jsonl`) is read as a stream
+ * of values, as Estuary reads both formats.
+ */
 function parseJsonLines(file: string, text: string): ParsedRecord[] {
   const out: ParsedRecord[] = [];
   let line = 0;
@@ -158,58 +269,43 @@ function parseJsonLines(file: string, text: string): ParsedRecord[] {
     line++;
     const s = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (s.trim() === '') continue;
-    const at = line;
-    out.push(
-      record(() => {
-        let v: Json;
-        try {
-          v = JSON.parse(s) as Json;
-        } catch (err) {
-          throw new SourceParseError(file, at, `invalid JSON (${jsonErrorDetail(err)})`, s);
-        }
-        const rounded = roundedIntegerIn(s);
-        if (rounded) throw roundedError(file, at, rounded, s);
-        return withMeta(file, out.length, at, v, s);
-      }),
-    );
+    pushValue(file, s, line, out);
   }
+  if (out.some((r) => 'error' in r && /invalid JSON/.test(r.error.detail)))
+    return parseValueStream(file, text) ?? out;
   return out;
 }
 
+/** One JSON value, or a stream of them (concatenated, pretty-printed, one per line); whitespace alone is no record. */
 function parseJson(file: string, text: string): ParsedRecord[] {
-  let v: Json;
+  if (text.trim() === '' || text === '\ufeff') return [];
+  let whole = true;
   try {
-    v = JSON.parse(text) as Json;
+    JSON.parse(text);
+  } catch {
+    whole = false;
+  }
+  if (whole) {
+    const out: ParsedRecord[] = [];
+    pushValue(file, text, 1, out);
+    return out;
+  }
+  const stream = parseValueStream(file, text);
+  if (stream) return stream;
+  if (text.trim().startsWith('{') && text.includes('\n')) return parseJsonLines(file, text);
+  try {
+    JSON.parse(text);
   } catch (err) {
-    // Not one JSON value: maybe concatenated objects, one per line.
-    if (text.trim().startsWith('{') && text.includes('\n')) return parseJsonLines(file, text);
     const m = /position (\d+)/.exec((err as Error).message);
-    const at = m ? Number(m[1]) : 0;
-    const line = lineAt(text, at);
+    const at = lineAt(text, m ? Number(m[1]) : 0);
     throw new SourceParseError(
       file,
-      line,
+      at,
       `invalid JSON (${jsonErrorDetail(err)})`,
-      text.split('\n')[line - 1] ?? '',
+      text.split('\n')[at - 1] ?? '',
     );
   }
-  // An integer JSON.parse rounded fails its own record (exact-integers.ts); the others go on.
-  const rounded = roundedIntegerIn(text);
-  const roundedAt = rounded && Array.isArray(v) ? Number(/^\/(\d+)/.exec(rounded.pointer)?.[1]) : 0;
-  const checked = (i: number, item: Json, excerpt: string): JsonObject => {
-    if (rounded && i === roundedAt) {
-      const inItem = Array.isArray(v) ? rounded.pointer.replace(/^\/\d+/, '') : rounded.pointer;
-      throw roundedError(
-        file,
-        lineAt(text, text.indexOf(rounded.literal)),
-        { ...rounded, pointer: inItem },
-        excerpt,
-      );
-    }
-    return withMeta(file, i, 1, item, excerpt);
-  };
-  if (Array.isArray(v)) return v.map((item, i) => record(() => checked(i, item, JSON.stringify(item))));
-  return [record(() => checked(0, v, text.slice(0, 200)))];
+  return [];
 }
 
 function roundedError(file: string, line: number, rounded: RoundedInteger, text: string): SourceParseError {
@@ -227,13 +323,20 @@ export function* csvRecords(
   text: string,
   o: CsvOptions = {},
 ): Generator<{ fields: (string | null)[]; line: number }> {
-  const delim = o.delimiter ?? ',';
-  const quote = o.quote ?? '"';
-  const esc = o.escape ?? quote;
+  const quote = csvChar(o.quote) ?? '"';
+  const delim = csvChar(o.delimiter) ?? detectDelimiter(text, quote);
+  const esc = csvChar(o.escape) || quote;
+  const rs = csvChar(o.lineEnding) === '\x1E';
+  const isEnd = (ch: string | undefined) => ch === '\n' || ch === '\r' || (rs && ch === '\x1E');
   let i = 0;
   let line = 1;
   const n = text.length;
   if (text.charCodeAt(0) === 0xfeff) i = 1;
+  for (let skip = o.skipLines ?? 0; skip > 0 && i < n; skip--) {
+    const nl = text.indexOf('\n', i);
+    i = nl < 0 ? n : nl + 1;
+    line++;
+  }
   while (i < n) {
     const start = line;
     const fields: (string | null)[] = [];
@@ -241,7 +344,7 @@ export function* csvRecords(
     while (!atRecordEnd) {
       let value = '';
       let quoted = false;
-      if (text[i] === quote) {
+      if (quote !== '' && text[i] === quote) {
         quoted = true;
         i++;
         for (;;) {
@@ -264,7 +367,7 @@ export function* csvRecords(
             i++;
           }
         }
-        if (i < n && text[i] !== delim && text[i] !== '\n' && text[i] !== '\r') {
+        if (i < n && text[i] !== delim && !isEnd(text[i])) {
           const end = text.indexOf('\n', i);
           throw new SourceParseError(
             file,
@@ -274,15 +377,18 @@ export function* csvRecords(
           );
         }
       } else {
-        while (i < n && text[i] !== delim && text[i] !== '\n' && text[i] !== '\r') value += text[i++];
+        while (i < n && text[i] !== delim && !isEnd(text[i])) value += text[i++];
       }
       fields.push(quoted || value !== '' ? value : null);
       if (i >= n) atRecordEnd = true;
       else if (text[i] === delim) i++;
       else {
-        if (text[i] === '\r') i++;
-        if (text[i] === '\n') i++;
-        line++;
+        if (text[i] === '\x1E') i++;
+        else {
+          if (text[i] === '\r') i++;
+          if (text[i] === '\n') i++;
+          line++;
+        }
         atRecordEnd = true;
       }
     }
@@ -302,18 +408,20 @@ function parseCsv(file: string, text: string, o: CsvOptions = {}): ParsedRecord[
     const names = headers;
     out.push(
       record(() => {
-        if (fields.length !== names.length) {
+        // As Estuary's parser: a row may have fewer columns than the headers (the missing ones are left
+        // out), not more.
+        if (fields.length > names.length) {
           throw new SourceParseError(
             file,
             line,
-            `expected ${names.length} fields (${names.join(', ')}), found ${fields.length}`,
-            fields.map((f) => f ?? '').join(o.delimiter ?? ','),
+            `expected at most ${names.length} fields (${names.join(', ')}), found ${fields.length}`,
+            fields.map((f) => f ?? '').join(csvChar(o.delimiter) ?? ','),
           );
         }
         const doc: JsonObject = {};
         // A column named `__proto__` (or `constructor`) is a plain property like any other.
-        names.forEach((h, i) => {
-          setOwnProp(doc, h, fields[i] ?? null);
+        fields.forEach((f, i) => {
+          setOwnProp(doc, names[i], f === null || CSV_NULLS.has(f) ? null : f);
         });
         return { ...doc, _meta: { file, offset: out.length } };
       }),

@@ -15,8 +15,8 @@
  * Objects are bounded (parsers.ts ParseLimits, `advanced.maxObjectBytes|maxDecompressedBytes|maxLineBytes`):
  * one over a limit fails the read with ObjectLimitError (bucket, key, reason), a catchable error the
  * capture's failure policy handles like any bad object.
- * Each document carries `_meta/file` (object key) and `_meta/offset` (record index): processing an object
- * twice yields the same documents.
+ * Each document carries `_meta/file` (`<bucket>/<key>`, as Estuary's filesource) and `_meta/offset` (record
+ * index): processing an object twice yields the same documents. An empty object holds no records.
  *
  * Exactly once (source.ts): each document's origin is `<capture>/<bucket>/<key>#<content hash>@<record
  * index>`, so reading an object again — a poll that crashed after its append, a redelivered or duplicated
@@ -175,7 +175,10 @@ export class S3Source implements PollingSource {
 
   /** Whether an object key belongs to a binding (prefix and matchKeys), or undefined. */
   bindingOf(key: string): number | undefined {
-    if (this.match && !this.match.test(key)) return undefined;
+    // Estuary matches `matchKeys` against the object's path, bucket first; Sluice matched the key alone,
+    // and still does, so that an earlier catalog's pattern (`^in/.*\.csv$`) keeps its objects.
+    if (this.match && !this.match.test(`${this.config.bucket}/${key}`) && !this.match.test(key))
+      return undefined;
     if (key.endsWith('/')) return undefined;
     let best: number | undefined;
     let bestLen = -1;
@@ -258,6 +261,7 @@ export class S3Source implements PollingSource {
       return;
     }
     if (body === undefined) return; // deleted since the notification
+    if (body.length === 0) return; // as Estuary's filesource: an empty object holds no records
     // 64 bits of the content's hash tell versions of one key apart; kept short because every consumer
     // that dedupes keeps one entry per source (see the header's limit).
     const source = `${this.config.bucket}/${key}#${createHash('sha256').update(body).digest('hex').slice(0, 16)}`;
@@ -278,6 +282,10 @@ export class S3Source implements PollingSource {
       return;
     }
     const at = await ms();
+    // `_meta/file` is the object's path, bucket first, as Estuary's filesource writes it (errors keep
+    // naming the key, beside the bucket where they name one).
+    const path = `${this.config.bucket}/${key}`;
+    for (const r of records) if ('doc' in r && isObject(r.doc._meta)) r.doc._meta.file = path;
     records.forEach((r, i) => {
       const origin = { source, position: String(i).padStart(12, '0'), ms: at };
       if ('doc' in r) out.docs.push({ binding, doc: r.doc, origin });

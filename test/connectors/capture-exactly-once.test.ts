@@ -608,8 +608,9 @@ describe('captures under park: what cannot be appended is parked on its own, and
     expect(byPosition['in/long.jsonl@object']?.error).toMatch(/line 2 is longer than 40 bytes/);
     // As `sluice parked` and the console say where they were.
     expect(parked.map((x) => parkedInfo(x.key, x.parked).where).sort()).toEqual([
-      'in/a.jsonl record 1',
       'in/a.jsonl record 2',
+      // A parsed document names its object by its _meta/file, bucket first (as Estuary's filesource).
+      'landing-s3-park/in/a.jsonl record 1',
       'object in/long.jsonl',
     ]);
     // Polled again: nothing new, nothing parked twice.

@@ -41,8 +41,8 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
       unpackFrameEntries(Buffer.from(r.data)).map((e) => JSON.parse(e.bytes.toString())),
     );
     expect(docs.map((d) => [d.id, d._meta.file, d._meta.offset, typeof d._meta.uuid])).toEqual([
-      [1, 'in/a.jsonl', 0, 'string'],
-      [2, 'in/a.jsonl', 1, 'string'],
+      [1, 'landing/in/a.jsonl', 0, 'string'],
+      [2, 'landing/in/a.jsonl', 1, 'string'],
     ]);
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/files'))))).toEqual({
       done: { '': ['in/a.jsonl'] },

@@ -5,6 +5,7 @@ import { ConnectorConfigError, ObjectLimitError, SourceParseError } from '../../
 import {
   csvRecords,
   DEFAULT_PARSE_LIMITS,
+  detectDelimiter,
   parseObject,
   parseRecords,
 } from '../../shared/connectors/parsers.ts';
@@ -16,12 +17,65 @@ import { type S3Env, startS3 } from './s3-support.ts';
 const enc = (s: string) => new TextEncoder().encode(s);
 
 describe('parsers', () => {
-  it('CSV: header, quoting with delimiters/newlines/escaped quotes, CRLF, empty vs quoted-empty', () => {
-    const text = 'id,name,note\r\n1,"Smith, J","said ""hi""\nthen left"\r\n2,,""\r\n';
+  it('CSV: header, quoting with delimiters/newlines/escaped quotes, CRLF; Estuary’s null sentinels', () => {
+    const text =
+      'id,name,note\r\n1,"Smith, J","said ""hi""\nthen left"\r\n2,,""\r\n3,NULL,nil\r\n4,null,Null\r\n';
     const docs = parseObject('a.csv', enc(text), { format: 'csv', compression: 'none' });
+    // crates/parser character_separated CSV_NULLS: "", NULL, null and nil read as null, quoted or not.
     expect(docs).toEqual([
       { id: '1', name: 'Smith, J', note: 'said "hi"\nthen left', _meta: { file: 'a.csv', offset: 0 } },
-      { id: '2', name: null, note: '', _meta: { file: 'a.csv', offset: 1 } },
+      { id: '2', name: null, note: null, _meta: { file: 'a.csv', offset: 1 } },
+      { id: '3', name: null, note: null, _meta: { file: 'a.csv', offset: 2 } },
+      { id: '4', name: null, note: 'Null', _meta: { file: 'a.csv', offset: 3 } },
+    ]);
+  });
+
+  it('CSV as Estuary’s parser reads it: short rows, a detected delimiter, no quoting, skipped lines, 0x1E records', () => {
+    const csv = (text: string, config = {}) =>
+      parseObject('f.csv', enc(text), { format: 'csv', compression: 'none', csv: config }).map(
+        ({ _meta, ...d }) => d,
+      );
+    // A row with fewer columns than the headers leaves the missing ones out.
+    expect(csv('a,b,c\n7,x\n')).toEqual([{ a: '7', b: 'x' }]);
+    // No delimiter configured: detected, outside quotes, one that splits the lines alike winning over the
+    // spaces of the text.
+    expect(csv('a\tb\n1\tTwo words\n')).toEqual([{ a: '1', b: 'Two words' }]);
+    expect(csv('name,city\nJohn Smith,New York City\n')).toEqual([
+      { name: 'John Smith', city: 'New York City' },
+    ]);
+    expect(csv('k;v\n"x;y";2\n')).toEqual([{ k: 'x;y', v: '2' }]);
+    expect(detectDelimiter('a|b|c\n1|2|3\n')).toBe('|');
+    // Quoting off, Estuary's "0x09" notation of a tab, lines skipped before the header, records ended by 0x1E.
+    expect(csv('a,b\n"x,y\n', { quote: '', delimiter: ',' })).toEqual([{ a: '"x', b: 'y' }]);
+    expect(csv('a\tb\n1\t2\n', { delimiter: '0x09' })).toEqual([{ a: '1', b: '2' }]);
+    expect(csv('exported 2026-12-01\n\na,b\n1,2\n', { skipLines: 2 })).toEqual([{ a: '1', b: '2' }]);
+    expect(csv('a,b\x1E1,2\x1E3,4', { lineEnding: '\x1E' })).toEqual([
+      { a: '1', b: '2' },
+      { a: '3', b: '4' },
+    ]);
+  });
+
+  it('JSON as Estuary’s parser reads it: a stream of values, pretty-printed or concatenated, arrays unrolled; nothing from whitespace', () => {
+    const json = (file: string, text: string) =>
+      parseRecords(file, enc(text), { format: 'auto', compression: 'none' }).map((r) =>
+        'doc' in r ? (({ _meta, ...d }) => d)(r.doc) : r.error.message,
+      );
+    expect(json('p.json', '{\n  "a": 1\n}\n{\n  "a": 2\n}\n')).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(json('c.json', '{"a":1}{"a":2}[{"a":3},{"a":4}]')).toEqual([
+      { a: 1 },
+      { a: 2 },
+      { a: 3 },
+      { a: 4 },
+    ]);
+    expect(json('l.jsonl', '[{"a":1},{"a":2}]\n{"a":3}\n')).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+    expect(json('p.jsonl', '{\n "a": 1\n}\n')).toEqual([{ a: 1 }]);
+    expect(json('e.json', '')).toEqual([]);
+    expect(json('w.json', ' \n\t\n')).toEqual([]);
+    // A bad line of JSON lines is still that record alone.
+    expect(json('b.jsonl', '{"a":1}\n{"a":\n{"a":3}\n')).toEqual([
+      { a: 1 },
+      expect.stringMatching(/^b\.jsonl:2: invalid JSON/),
+      { a: 3 },
     ]);
   });
 
@@ -65,7 +119,7 @@ describe('parsers', () => {
     expect(err).toBeInstanceOf(SourceParseError);
     expect(err.file).toBe('data/x.csv');
     expect(err.line).toBe(5);
-    expect(err.message).toContain('data/x.csv:5: expected 2 fields (a, b), found 3');
+    expect(err.message).toContain('data/x.csv:5: expected at most 2 fields (a, b), found 3');
   });
 
   it('JSON lines and JSON arrays, gzip detected by magic bytes; a bad line names its line', () => {
@@ -162,10 +216,10 @@ describe('source-s3 against the S3 emulator', () => {
     expect(p2.more).toBe(false);
     const all = [...p1.docs, ...p2.docs].map((d) => d.doc);
     expect(all).toEqual([
-      { id: 1, _meta: { file: 'in/orders/2024/a.jsonl', offset: 0 } },
-      { id: 2, _meta: { file: 'in/orders/2024/a.jsonl', offset: 1 } },
-      { id: '3', name: 'x, y', _meta: { file: 'in/orders/2024/b.csv.gz', offset: 0 } },
-      { id: 4, _meta: { file: 'in/orders/2024/c.json', offset: 0 } },
+      { id: 1, _meta: { file: 'landing/in/orders/2024/a.jsonl', offset: 0 } },
+      { id: 2, _meta: { file: 'landing/in/orders/2024/a.jsonl', offset: 1 } },
+      { id: '3', name: 'x, y', _meta: { file: 'landing/in/orders/2024/b.csv.gz', offset: 0 } },
+      { id: 4, _meta: { file: 'landing/in/orders/2024/c.json', offset: 0 } },
     ]);
     expect((await src.poll(p2.state)).docs).toEqual([]);
     // a new object is picked up by a fresh instance resuming from the saved state
@@ -193,11 +247,31 @@ describe('source-s3 against the S3 emulator', () => {
       ]),
       blobs: s3.blobs,
     });
+    // `_meta/file` is the object's path, bucket first (Estuary's filesource), and matchKeys is tested on it.
     expect((await src.poll(undefined)).docs.map((d) => d.doc._meta)).toEqual([
-      { file: 'in/orders/a.jsonl', offset: 0 },
+      { file: 'estuary-paths/in/orders/a.jsonl', offset: 0 },
     ]);
     expect(src.bindingOf('in/other/b.jsonl')).toBeUndefined();
     expect(src.bindingOf('in/orders/c.jsonl')).toBe(0);
+    // matchKeys as Estuary applies it, to the path (bucket first); a pattern of the key alone still matches.
+    const matching = async (matchKeys: string) =>
+      (
+        await S3Source.create({
+          spec: capture(
+            'acme/paths',
+            'source-s3',
+            { ...(cfg() as object), bucket: 'estuary-paths', matchKeys },
+            [{ stream: 'estuary-paths/in/' }],
+          ),
+          blobs: s3.blobs,
+        })
+      ).bindingOf('in/orders/c.jsonl');
+    expect(await matching('^estuary-paths/in/orders/')).toBe(0);
+    expect(await matching('^in/orders/')).toBe(0);
+    expect(await matching('^other-bucket/')).toBeUndefined();
+    // An empty object holds no records (Estuary's filesource skips it); it halted the capture.
+    await bucket.put('in/orders/empty.json', enc(''));
+    expect(await src.readObjects(['in/orders/empty.json'])).toMatchObject({ docs: [], unread: [] });
   });
 
   it('ascendingKeys keeps only the last key; a bad object fails with file and line', async () => {

@@ -369,6 +369,8 @@ describe('a broken catalog', async () => {
       'ShuffleOneShard',
       // Its own case below (a catalog pulled from Estuary).
       'ControlPlaneIgnored',
+      // Its own case at the end (source-s3's errorThreshold).
+      'ConnectorSettingIgnored',
     ];
     // Codes whose cases are in catalog-validation-estuary.test.ts, one catalog per case.
     runtime.push(...ESTUARY_CASES);
@@ -914,5 +916,45 @@ tests:
       ['WrongType', 'docs.yaml', ''],
       ['InvalidValue', 'flow.yaml', '/tests/acmeCo~1t/0'],
     ]);
+  });
+});
+
+describe('source-s3 parser settings of Estuary that would skip records', () => {
+  it('errorThreshold is accepted with a ConnectorSettingIgnored warning at its pointer (Sluice skips no record)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-s3-threshold-'));
+    try {
+      writeFileSync(
+        join(dir, 'flow.yaml'),
+        `collections:
+  acme/rows:
+    schema: { type: object, properties: { id: { type: string } }, required: [id] }
+    key: [/id]
+captures:
+  acme/files:
+    endpoint:
+      connector:
+        image: ghcr.io/estuary/source-s3:dev
+        config:
+          bucket: landing
+          parser:
+            format: { type: csv, config: { delimiter: "0x09", quote: "", errorThreshold: 5, skipLines: 1 } }
+    bindings:
+      - resource: { stream: landing/in }
+        target: acme/rows
+`,
+      );
+      const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+      expect(catalog).toBeDefined();
+      expect(diagnostics.map((d) => [d.severity, d.code, d.pointer])).toEqual([
+        [
+          'warning',
+          'ConnectorSettingIgnored',
+          '/captures/acme~1files/endpoint/connector/config/parser/format/config/errorThreshold',
+        ],
+      ]);
+      expect(diagnostics[0].message).toMatch(/skips no record/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
