@@ -29,6 +29,7 @@
  */
 import type pg from 'pg';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
+import { setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import {
   type Checkpoint,
@@ -66,7 +67,7 @@ export interface PostgresMaterializeOptions extends MaterializeConnectorContext 
 export const CHECKPOINT_TABLE = 'flow_checkpoints_v1';
 const CHUNK = 5000;
 
-type SqlType =
+export type SqlType =
   | 'BIGINT'
   | 'DOUBLE PRECISION'
   | 'BOOLEAN'
@@ -92,13 +93,32 @@ export function sqlTypeOf(shape: FieldShape): SqlType {
   return 'JSONB';
 }
 
-/** A value as the text parameter cast to the column's SQL type (null for absent). */
-function toParam(v: Json | undefined, type: SqlType): string | null {
+/**
+ * A value as the text parameter cast to the column's SQL type (null for absent). PostgreSQL's TEXT and
+ * JSONB hold no NUL character (`\u0000`: "unsupported Unicode escape sequence", and the materialization
+ * halted at that document for good): it is left out, as Estuary's materialize-postgres strips it from text.
+ */
+export function toParam(v: Json | undefined, type: SqlType): string | null {
   if (v === undefined || v === null) return type === 'JSONB' && v === null ? 'null' : null;
-  if (type === 'JSONB') return JSON.stringify(v);
-  if (typeof v === 'string') return v;
+  if (type === 'JSONB') {
+    const text = JSON.stringify(v);
+    return text.includes('\\u0000') ? JSON.stringify(withoutNul(v)) : text;
+  }
+  if (typeof v === 'string') return v.includes('\u0000') ? v.replaceAll('\u0000', '') : v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return JSON.stringify(v);
+  return JSON.stringify(withoutNul(v));
+}
+
+/** `v` without NUL characters in its strings and property names. */
+function withoutNul(v: Json): Json {
+  if (typeof v === 'string') return v.replaceAll('\u0000', '');
+  if (Array.isArray(v)) return v.map(withoutNul);
+  if (v !== null && typeof v === 'object') {
+    const out: JsonObject = {};
+    for (const [k, x] of Object.entries(v)) setOwnProp(out, k.replaceAll('\u0000', ''), withoutNul(x));
+    return out;
+  }
+  return v;
 }
 
 interface Column {
@@ -454,7 +474,7 @@ export class PostgresMaterialization implements MaterializeConnector {
           return toParam(k >= 0 ? d.key[k] : fieldValue(d.doc, col.field), col.type);
         }),
       );
-      params.push(chunk.map((d) => JSON.stringify(d.doc)));
+      params.push(chunk.map((d) => toParam(d.doc, 'JSONB') as string));
       await c.query(plan.upsertSql, params);
     }
   }

@@ -227,6 +227,25 @@ describe('materialize-postgres tables', () => {
     await conn.close();
   });
 
+  it('a NUL character is left out of TEXT and JSONB, which cannot hold it (the materialization halted there for good)', async () => {
+    const { conn, table } = await connector();
+    await runBatch(
+      conn,
+      docs('acme/orders/shard-0', 1, [
+        { id: 7, customer: 'a\u0000b', tags: ['x\u0000'], address: { city: 'O\u0000slo', 'k\u0000': 1 } },
+      ]),
+    );
+    const row = await admin.query(
+      `SELECT customer, tags, city, flow_document FROM public."${table}" WHERE order_id = 7`,
+    );
+    expect(row.rows[0]).toMatchObject({ customer: 'ab', tags: ['x'], city: 'Oslo' });
+    expect(row.rows[0].flow_document).toMatchObject({ customer: 'ab', address: { city: 'Oslo', k: 1 } });
+    // Reduced onto the stored row as any other.
+    await runBatch(conn, docs('acme/orders/shard-0', 2, [{ id: 7, qty: 2 }]));
+    expect((await conn.load(0, [[7]])).get('[7]')).toMatchObject({ customer: 'ab', qty: 2 });
+    await conn.close();
+  });
+
   it('soft-deletes by default (row kept with _meta/op = d, load treats it as absent)', async () => {
     const { conn, table } = await connector();
     await runBatch(
