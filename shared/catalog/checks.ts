@@ -278,7 +278,23 @@ export function checkSchemas(
     const declared = uri ? guard(uri, undefined, (index) => locationsOf(index, uri)) : undefined;
     if (!declared) continue;
     const fields = projectionFields(info.spec, declared.pointers);
+    // A key field is stored by every materialization (Estuary: "selector excludes field, but connector
+    // requires it"); Sluice's connectors refused it only when they started.
+    const keyFields = new Set([
+      ...info.spec.key.map((k) => k.slice(1)),
+      ...Object.entries(info.spec.projections)
+        .filter(([, p]) => info.spec.key.includes(p.location))
+        .map(([f]) => f),
+    ]);
     for (const { field, category, at } of use.fields) {
+      if (category === 'exclude' && keyFields.has(field)) {
+        report.error(
+          'FieldUnsatisfiable',
+          at,
+          `excluded field \`${field}\` is a key of \`${use.collection}\` (${info.spec.key.join(', ')}): a materialization stores its key; remove it from \`exclude\``,
+        );
+        continue;
+      }
       if (fields.includes(field)) continue;
       // A recursive schema's locations are listed only so deep: a deeper field may well exist.
       if (!declared.complete && field.split('/').length > 1) continue;

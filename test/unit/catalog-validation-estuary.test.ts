@@ -709,6 +709,32 @@ describe('materialization fields (crates/validation/src/materialization.rs walk_
       ],
     },
     {
+      name: 'excluding a key field, canonical or projected',
+      estuary:
+        'field_selection: the connector requires the key ("selector excludes field, but connector requires it")',
+      mutate: (c) => {
+        c.collections['acmeCo/totals'].projections = { who: '/customer' };
+        bindings(c)[0].fields = { recommended: true, exclude: ['customer', 'who'] };
+      },
+      errors: [
+        {
+          code: 'FieldUnsatisfiable',
+          pointer: `${fields}/exclude/0`,
+          says: [
+            'excluded field `customer` is a key of `acmeCo/totals` (/customer)',
+            'remove it from `exclude`',
+          ],
+          line: '- customer',
+        },
+        {
+          code: 'FieldUnsatisfiable',
+          pointer: `${fields}/exclude/1`,
+          says: ['excluded field `who` is a key'],
+          line: '- who',
+        },
+      ],
+    },
+    {
       name: 'requiring a field the collection does not have',
       estuary: 'NoSuchProjection (required)',
       mutate: (c) => {
