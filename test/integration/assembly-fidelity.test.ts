@@ -66,6 +66,14 @@ describe('the local stack runs the assembly as given', () => {
     const runner = await run(dir);
     const res = await post(runner, [{ id: 'a', user: 'u', amount: 1 }]);
     expect(res.status).toBe(299);
+    // A request over Lambda's 6 MB invocation payload (its body base64 in the event) never reaches the
+    // function, as on AWS: the replaced bundle would have answered 299.
+    const big = await fetch(`${runner.ingestUrl}/test/ingest/events`, {
+      method: 'POST',
+      body: 'x'.repeat(5 * 1024 * 1024),
+    });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { Message: string }).Message).toMatch(/smaller than 6291456 bytes/);
     expect(await res.json()).toEqual({
       replaced: true,
       path: '/test/ingest/events',

@@ -27,7 +27,13 @@ import { S3BlobStore } from '../../adapters/s3.ts';
 import { ParkingLot, type RedriveResult } from '../../ports/parking.ts';
 import { UsageMeter } from '../../ports/usage.ts';
 import { type Emulators, type S3EventRecord, startEmulators } from '../emulators.ts';
-import { type EsmEvent, EventSourceMapping, MappingHaltedError, type OnFailureRecord } from '../esm.ts';
+import {
+  type EsmEvent,
+  EventSourceMapping,
+  MAX_EVENT_BYTES,
+  MappingHaltedError,
+  type OnFailureRecord,
+} from '../esm.ts';
 import type { IamRequest } from '../iam/policy.ts';
 import { FunctionError, type FunctionLogLine, SandboxedFunction } from '../sandbox/function.ts';
 import { meterCall } from '../sandbox/metering.ts';
@@ -525,6 +531,20 @@ export class AssemblyRunner {
         timeEpoch: Date.now(),
       },
     };
+    // Lambda takes an invocation payload of at most 6 MB, the event's base64 body included: a larger
+    // request never reaches the function on AWS, so it must not here either (the capture's own limit,
+    // SLUICE_MAX_BODY_BYTES, is larger and would let it in).
+    const payload = Buffer.byteLength(JSON.stringify(event));
+    if (payload > MAX_EVENT_BYTES) {
+      this.httpStats.errors++;
+      return {
+        statusCode: 413,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          Message: `Request must be smaller than ${MAX_EVENT_BYTES} bytes for the InvokeFunction operation (this one is ${payload} bytes as Lambda's event)`,
+        }),
+      };
+    }
     const started = Date.now();
     let result: unknown;
     try {
