@@ -99,6 +99,12 @@ export interface S3SourceState {
    * (Unix ms) have all been read; they are neither listed in `done` nor read again.
    */
   since?: Record<string, number>;
+  /**
+   * The LastModified (Unix ms) each key of `done` had when it was read, per binding stream: an object
+   * modified since is read again (overwritten with new content), as Estuary's filesource re-reads an
+   * object modified after its bound. State saved before it has none: those keys count from now.
+   */
+  seen?: Record<string, Record<string, number>>;
 }
 
 /**
@@ -300,7 +306,9 @@ export class S3Source implements PollingSource {
     const todo: string[] = [];
     const modified = new Map<string, number>();
     let more = false;
-    const next: S3SourceState = ascending ? { after: { ...(state.after ?? {}) } } : { done: {}, since: {} };
+    const next: S3SourceState = ascending
+      ? { after: { ...(state.after ?? {}) } }
+      : { done: {}, since: {}, seen: {} };
     for (const [i, r] of this.resources.entries()) {
       if (this.spec.bindings[i]?.disable) continue;
       const prefix = this.prefixOf(r);
@@ -324,13 +332,20 @@ export class S3Source implements PollingSource {
         if (last && next.after) next.after[r.stream] = last;
       } else {
         const done = new Set(state.done?.[r.stream] ?? []);
-        const fresh = keys.filter((k) => !done.has(k));
+        const seenAt = state.seen?.[r.stream] ?? {};
+        // Not read yet, or modified since it was read (an object overwritten under its key).
+        const changed = (k: string) => {
+          const was = Object.hasOwn(seenAt, k) ? seenAt[k] : undefined;
+          const now = modified.get(k);
+          return was !== undefined && now !== undefined && now > was;
+        };
+        const fresh = keys.filter((k) => !done.has(k) || changed(k));
         const take = fresh.slice(0, Math.max(0, this.maxObjects - todo.length));
         if (take.length < fresh.length) more = true;
         todo.push(...take);
         const present = new Set(keys);
         // keep only keys still in the bucket, so the state does not grow with deleted objects
-        let kept = [...[...done].filter((k) => present.has(k)), ...take].sort();
+        let kept = [...new Set([...[...done].filter((k) => present.has(k)), ...take])].sort();
         // Move `since` up to a window before the newest object seen, never past an object not yet read
         // (left for the next poll by maxObjects), then forget the keys older than it.
         const left = new Set(fresh.slice(take.length));
@@ -353,6 +368,16 @@ export class S3Source implements PollingSource {
           kept = kept.filter((k) => (modified.get(k) ?? floor) >= floor);
         }
         if (next.done) next.done[r.stream] = kept;
+        if (next.seen) {
+          // A key read now is seen at its LastModified now; one left for a later poll keeps what it had.
+          const taken = new Set(take);
+          const seen: Record<string, number> = {};
+          for (const k of kept) {
+            const at = taken.has(k) || !Object.hasOwn(seenAt, k) ? modified.get(k) : seenAt[k];
+            if (at !== undefined) seen[k] = at;
+          }
+          next.seen[r.stream] = seen;
+        }
       }
     }
     return { ...(await this.readObjects(todo, modified)), state: next as Json, more };

@@ -47,6 +47,7 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/files'))))).toEqual({
       done: { '': ['in/a.jsonl'] },
       since: { '': expect.any(Number) },
+      seen: { '': { 'in/a.jsonl': expect.any(Number) } },
     });
     // nothing new: nothing appended
     expect((await runPollingCapture(source, opts)).docs).toBe(0);
@@ -62,6 +63,7 @@ describe('polling capture runner (source-s3 over a BlobStore)', () => {
     expect(JSON.parse(String(await stateStore.get(captureStateKey('acme/files'))))).toEqual({
       done: { '': ['in/a.jsonl'] },
       since: { '': expect.any(Number) },
+      seen: { '': { 'in/a.jsonl': expect.any(Number) } },
     });
   });
 
