@@ -52,6 +52,7 @@ import { MAX_DOCUMENT_BYTES } from '../ports/framing.ts';
 import type { AppendDoc, Journal } from '../ports/journal.ts';
 import { formatOrigin } from '../ports/position.ts';
 import { type SchemaRegistry, SchemaValidationError } from '../schema/registry.ts';
+import { CorsPolicy } from './cors.ts';
 
 export interface IngestRequest {
   method: string;
@@ -183,6 +184,7 @@ export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
 export class HttpIngestCapture {
   private readonly routes: Route[];
   private readonly token: string | undefined;
+  private readonly cors: CorsPolicy | undefined;
   /** docs: accepted; appended: written after combining by key; schemaViolations: documents refused by the schema. */
   readonly stats = { requests: 0, docs: 0, appended: 0, rejected: 0, schemaViolations: 0 };
 
@@ -201,6 +203,7 @@ export class HttpIngestCapture {
     if (token !== undefined && token !== null && typeof token !== 'string')
       throw new HttpIngestConfigError(spec.name, `/endpoint/connector/config/${field}`, 'must be a string');
     this.token = typeof token === 'string' && token.length > 0 ? token : undefined;
+    this.cors = CorsPolicy.fromConfig(config);
     this.routes = spec.bindings
       .map((b, binding) => ({ b, binding }))
       .filter(({ b }) => !b.disable)
@@ -269,6 +272,17 @@ export class HttpIngestCapture {
   async handle(req: IngestRequest): Promise<IngestResponse> {
     this.stats.requests++;
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    const origin = headers.origin;
+    if (this.cors && origin !== undefined && req.method === 'OPTIONS')
+      return this.cors.preflight(origin, headers['access-control-request-headers']);
+    const res = await this.serve(req, headers);
+    return this.cors ? { ...res, headers: { ...res.headers, ...this.cors.headersFor(origin) } } : res;
+  }
+
+  private async serve(
+    req: IngestRequest,
+    headers: Record<string, string | undefined>,
+  ): Promise<IngestResponse> {
     const denied = this.unauthorized(headers);
     if (denied) return denied;
     let found: ReturnType<HttpIngestCapture['match']>;

@@ -124,6 +124,52 @@ describe('source-http-ingest', () => {
     expect((await post('Bearer camel')).status).toBe(200);
   });
 
+  it('answers a CORS preflight from an allowed origin before authentication, and marks its answers; others get none', async () => {
+    const spec = structuredClone(catalog.captures['test/webhooks']);
+    spec.endpoint.config = { requireAuthToken: 's3cret', allowedCorsOrigins: ['https://app.example.com'] };
+    const journal = new MemoryJournal();
+    journal.ensure('test/orders');
+    const cap = new HttpIngestCapture(spec, catalog, registry, journal);
+    const preflight = await cap.handle({
+      method: 'OPTIONS',
+      path: '/test/webhooks/orders',
+      headers: {
+        Origin: 'https://app.example.com',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization, content-type',
+      },
+      query: {},
+      body: Buffer.alloc(0),
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers).toMatchObject({
+      'access-control-allow-origin': 'https://app.example.com',
+      'access-control-allow-methods': 'POST, PUT, OPTIONS',
+      'access-control-allow-headers': 'authorization, content-type',
+    });
+    const posted = await cap.handle(
+      req('/test/webhooks/orders', '{"id":"a","qty":1}', { Origin: 'https://app.example.com' }),
+    );
+    expect(posted.status).toBe(200);
+    expect(posted.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const other = await cap.handle(
+      req('/test/webhooks/orders', '{"id":"b","qty":1}', { Origin: 'https://evil.example' }),
+    );
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const otherPreflight = await cap.handle({
+      method: 'OPTIONS',
+      path: '/test/webhooks/orders',
+      headers: { Origin: 'https://evil.example' },
+      query: {},
+      body: Buffer.alloc(0),
+    });
+    expect(otherPreflight.status).toBe(403);
+    // Without the setting, OPTIONS is not a method of the capture.
+    expect(
+      (await setup().cap.handle({ ...req('/test/webhooks/orders', ''), method: 'OPTIONS' })).status,
+    ).toBe(405);
+  });
+
   it("copies the request's headers into _meta/headers, as Estuary's connector, but for credentials and transport", async () => {
     const { cap, written } = setup();
     const res = await cap.handle(
