@@ -10,6 +10,7 @@ import type {
   MaterializationSpec,
   SourceLocation,
 } from '../shared/catalog/model.ts';
+import { keyAttributeName } from '../shared/connectors/fields.ts';
 import { CONNECTORS, type ConnectorDefinition, connectorDefinition } from '../shared/connectors/registry.ts';
 import type { Json } from '../shared/json/types.ts';
 import { fragmentPlace as placeFragments } from '../shared/persist/place.ts';
@@ -142,11 +143,8 @@ export function keyAttributeType(
  * The materialized field name of a key location, as shared/connectors/materialize-dynamodb.ts names it:
  * the first projection (in catalog order) of that location, else the pointer's last token.
  */
-export function keyFieldName(collection: CollectionSpec, pointer: string): string {
-  for (const [field, p] of Object.entries(collection.projections)) if (p.location === pointer) return field;
-  const last = pointer.split('/').at(-1) ?? '';
-  return last.replaceAll('~1', '/').replaceAll('~0', '~') || 'key';
-}
+/** As the connector names it (shared/connectors/fields.ts). */
+export const keyFieldName = keyAttributeName;
 
 function schemaTypes(schema: Json | undefined): string[] {
   if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return [];

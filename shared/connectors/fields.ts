@@ -272,3 +272,14 @@ export function valueAt(doc: Json, pointer: string): Json | undefined {
 export function asObject(doc: Json): JsonObject | undefined {
   return isObject(doc) ? doc : undefined;
 }
+
+/**
+ * The name a key location is stored under where a destination names attributes (materialize-dynamodb's
+ * key attributes, its table's key schema at synth): its projection's field, else Estuary's canonical field,
+ * the pointer without its leading `/` (`/user/id` is `user/id`). Named by its last token before, a nested
+ * key took the name of a top-level property (`id`) and overwrote that property's value in the item.
+ */
+export function keyAttributeName(collection: CollectionSpec, pointer: string): string {
+  for (const [field, p] of Object.entries(collection.projections)) if (p.location === pointer) return field;
+  return pointer.slice(1) || 'key';
+}

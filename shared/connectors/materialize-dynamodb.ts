@@ -51,7 +51,6 @@ import {
 } from '../adapters/dynamodb.ts';
 import type { BuiltCatalog, CollectionSpec } from '../catalog/model.ts';
 import { SluiceError } from '../errors.ts';
-import { parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import type {
   AppliedDoc,
@@ -64,7 +63,7 @@ import type {
 import { pruneApplied, stampApplied } from '../ports/state.ts';
 import { spillPrefix, stateTaskId, taskPartition } from '../ports/state-partitions.ts';
 import { dynamoItemBytes, type UsageMeter } from '../ports/usage.ts';
-import { fieldValue, selectFields } from './fields.ts';
+import { fieldValue, keyAttributeName, selectFields } from './fields.ts';
 import { checkpointItems, StateTableCheckpoints } from './state-checkpoints.ts';
 
 export const APPLIED_ATTR = '_sluice_applied';
@@ -103,12 +102,6 @@ function canonical(c: Checkpoint): string {
   return JSON.stringify(
     Object.fromEntries(Object.entries(c).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   );
-}
-
-function fieldName(collection: CollectionSpec, ptr: string): string {
-  for (const [field, p] of Object.entries(collection.projections)) if (p.location === ptr) return field;
-  const tokens = parsePointer(ptr);
-  return String(tokens[tokens.length - 1] ?? 'key');
 }
 
 function keyValue(v: Json): Json {
@@ -171,7 +164,7 @@ export class DynamoDbConnector implements MaterializeConnector {
       return {
         collection,
         tableName: `${ctx.tablePrefix ?? ''}${table}`,
-        keyNames: collection.key.map((p) => fieldName(collection, p)),
+        keyNames: collection.key.map((p) => keyAttributeName(collection, p)),
         values: selectFields(ctx.catalog, collection, b)
           .filter((f) => !f.isKey)
           .map((f) => ({ name: f.name, pointer: f.pointer })),

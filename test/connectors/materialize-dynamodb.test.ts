@@ -390,3 +390,51 @@ describe('materialize-dynamodb: delta updates', () => {
     }
   });
 });
+
+describe('materialize-dynamodb: a nested key', () => {
+  it("is stored under Estuary's canonical field (`user/id`), beside a top-level `id` it no longer overwrites", async () => {
+    const table = uniqueName('nested');
+    const stateTable = uniqueName('state');
+    const bucket = uniqueName('default');
+    await new DynamoStateStore({ client: clients.dynamodb, table: stateTable }).ensureTable();
+    await new S3BlobStore({ client: clients.s3, bucket }).ensureBucket();
+    const catalog = catalogOf(table);
+    const nested = 'test://nested.schema.json';
+    catalog.schemas[nested] = {
+      type: 'object',
+      reduce: { strategy: 'merge' },
+      properties: {
+        user: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+        id: { type: 'integer' },
+      },
+      required: ['user'],
+    };
+    catalog.collections['acme/logs'] = {
+      ...catalog.collections['acme/logs'],
+      key: ['/user/id'],
+      writeSchema: nested,
+      readSchema: nested,
+    };
+    const spec = catalog.materializations[NAME];
+    const connector = new DynamoDbConnector({
+      spec,
+      catalog,
+      client: clients.dynamodb,
+      stateTable,
+      spillBucket: bucket,
+      blobs: (b) => new S3BlobStore({ client: clients.s3, bucket: b }),
+    });
+    const task = new MaterializeTask(spec, catalog, new SchemaRegistry(catalog.schemas), connector);
+    await task.open();
+    await task.onBatch(batch(1, [{ user: { id: 'u1' }, id: 42 }]));
+    const item = (
+      await new DynamoTable({
+        client: clients.dynamodb,
+        table,
+        partitionKey: { name: 'user/id', type: 'S' },
+      }).batchGet([{ 'user/id': 'u1' }])
+    )[0] as Record<string, Json>;
+    expect(item['user/id']).toBe('u1');
+    expect(item.id).toBe(42);
+  });
+});
