@@ -195,7 +195,22 @@ export class TerminalView {
       this.out.write(
         `${new Date(now).toISOString()} ${r.kind} ${r.task} docs_in=${r.docsIn} docs_out=${r.docsOut} docs_per_s=${r.rate} invocations=${r.invocations} lag_ms=${r.lagMs} errors=${r.errors} dlq=${r.failures}${r.parked ? ` parked=${r.parked}` : ''}${r.halted ? ` HALTED ${haltLine(r.halted)}` : ''}\n`,
       );
+    // What the terminal view shows under its table, once each here: without it a log read `errors=1` and
+    // never said which error (a parked document's, an access denied, a schedule's).
+    const said = (key: string, line: string) => {
+      if (this.printed.get(key) === line) return;
+      this.printed.set(key, line);
+      this.out.write(`${new Date(now).toISOString()} ${line}\n`);
+    };
+    for (const t of this.runner.tasks)
+      if (t.fn.lastError)
+        said(`error:${t.label}`, `${t.label} error: ${t.fn.lastError.message.slice(0, 1000)}`);
+    for (const d of this.runner.denied.slice(-3)) said(`denied:${d.message}`, d.message);
+    for (const e of this.runner.ruleErrors()) said(`schedule:${e}`, `schedule ${e.slice(0, 1000)}`);
   }
+
+  /** Plain mode: the last line said per error source, so each is said once. */
+  private readonly printed = new Map<string, string>();
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);

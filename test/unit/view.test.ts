@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AssemblyRunner, AssemblyTask } from '../../shared/local/assembly/runner.ts';
-import { renderTable, taskCost, viewRows } from '../../shared/local/view.ts';
+import { renderTable, TerminalView, taskCost, viewRows } from '../../shared/local/view.ts';
 import { PRICES, UsageMeter } from '../../shared/ports/usage.ts';
 
 function task(label: string, meter: UsageMeter, invocations: number, durationMs: number): AssemblyTask {
@@ -52,5 +52,32 @@ describe('terminal view cost columns', () => {
   it('names no service before anything was spent', () => {
     const runner = { tasks: [task('capture:acme/in', new UsageMeter(), 0, 0)] } as unknown as AssemblyRunner;
     expect(viewRows(runner)[0]).toMatchObject({ costUsd: 0, costMostly: '' });
+  });
+});
+
+describe('terminal view without a terminal (`--no-ui`, a log file)', () => {
+  it('says each error once, beside the counts: which error, not only errors=1', () => {
+    const t = task('materialization:acme/to-pg', new UsageMeter(), 3, 30);
+    (t.fn as unknown as { lastError?: Error }).lastError = new Error(
+      'FieldMappingError: field id: a key field cannot be excluded',
+    );
+    const runner = {
+      tasks: [t],
+      denied: [{ message: 'AccessDenied: persister:acme/events may not s3:PutObject on arn:aws:s3:::b/x' }],
+      ruleErrors: () => ['Rule1: NoSuchBucket'],
+    } as unknown as AssemblyRunner;
+    const lines: string[] = [];
+    const out = { isTTY: false, write: (s: string) => lines.push(s) } as unknown as NodeJS.WriteStream;
+    const view = new TerminalView(runner, out, { ui: false, header: () => '', plainEveryMs: 0 });
+    view.draw();
+    view.draw();
+    const said = lines.join('');
+    expect(said).toMatch(/materialization acme\/to-pg .* errors=0/);
+    for (const text of [
+      'materialization:acme/to-pg error: FieldMappingError: field id: a key field cannot be excluded',
+      'AccessDenied: persister:acme/events may not s3:PutObject',
+      'schedule Rule1: NoSuchBucket',
+    ])
+      expect(said.split(text).length - 1).toBe(1); // once, though drawn twice
   });
 });
