@@ -160,7 +160,18 @@ function planBinding(
     ]);
   }
   const fields = selectFields(catalog, collection, bindingSpec);
-  const columns: Column[] = fields.map((f) => ({ field: f, type: sqlTypeOf(f.shape) }));
+  // PostgreSQL keeps the first 63 bytes of a name: fields alike that far would be one column, and the
+  // table could not be created ("specified more than once"). As Estuary's field selection (DuplicateFold),
+  // the first is kept (keys come first) and the others are not materialized.
+  const names = new Set<string>();
+  const columns: Column[] = fields
+    .filter((f) => {
+      const name = Buffer.from(f.name).subarray(0, 63).toString();
+      if (names.has(name)) return false;
+      names.add(name);
+      return true;
+    })
+    .map((f) => ({ field: f, type: sqlTypeOf(f.shape) }));
   for (const c of columns) {
     if (c.field.isKey && c.type === 'JSONB') {
       throw new FieldMappingError(

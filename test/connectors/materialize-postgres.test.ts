@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorConfigError, SecretError } from '../../shared/connectors/errors.ts';
 import { PostgresMaterialization, sqlTypeOf } from '../../shared/connectors/materialize-postgres.ts';
-import type { JsonObject } from '../../shared/json/types.ts';
+import type { Json, JsonObject } from '../../shared/json/types.ts';
 import { FencedError } from '../../shared/materialize/connector.ts';
 import { type PgServer, startPostgres } from '../support/postgres.ts';
 import { oracle, pos, runBatch, type SourceDoc } from './driver.ts';
@@ -243,6 +243,37 @@ describe('materialize-postgres tables', () => {
     // Reduced onto the stored row as any other.
     await runBatch(conn, docs('acme/orders/shard-0', 2, [{ id: 7, qty: 2 }]));
     expect((await conn.load(0, [[7]])).get('[7]')).toMatchObject({ customer: 'ab', qty: 2 });
+    await conn.close();
+  });
+
+  it('two fields alike in their first 63 bytes make one column, the first (PostgreSQL keeps 63 bytes of a name)', async () => {
+    const long = 'a_field_name_long_enough_to_run_past_what_postgres_keeps_of_names';
+    const table = `orders_${++counter}`;
+    const name = `acme/pg-${table}`;
+    const spec = materialization(name, 'materialize-postgres', pgConfig(), [{ table }]);
+    const catalog = catalogWith({ [name]: spec });
+    const uri = Object.keys(catalog.schemas)[0];
+    // A copy: the fixture's schema object is shared with the other tests.
+    const schema = structuredClone(catalog.schemas[uri]) as { properties: Record<string, Json> };
+    catalog.schemas[uri] = schema;
+    schema.properties[`${long}_one`] = { type: 'string' };
+    schema.properties[`${long}_two`] = { type: 'string' };
+    const conn = await PostgresMaterialization.create({ spec, catalog });
+    // It failed here: column "…" specified more than once.
+    await conn.apply();
+    await runBatch(
+      conn,
+      docs('acme/orders/shard-0', 1, [{ id: 9, [`${long}_one`]: 'first', [`${long}_two`]: 'second' }]),
+    );
+    const cols = await admin.query(
+      `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND column_name LIKE 'a_field%'`,
+      [table],
+    );
+    expect(cols.rows.map((r: { column_name: string }) => r.column_name)).toEqual([
+      `${long}_one`.slice(0, 63),
+    ]);
+    const row = await admin.query(`SELECT * FROM public."${table}" WHERE order_id = 9`);
+    expect(row.rows[0][`${long}_one`.slice(0, 63)]).toBe('first');
     await conn.close();
   });
 
