@@ -123,7 +123,13 @@ const lines = (step: number): string[] =>
   Array.from({ length: 100 }, (_, i) => `${step}:${i}:`.padEnd(1000, String.fromCharCode(97 + (step % 26))));
 
 async function setup(
-  opts: { tombstoneTtlSeconds?: number; appliedHorizonSeconds?: number; now?: () => number } = {},
+  opts: {
+    tombstoneTtlSeconds?: number;
+    appliedHorizonSeconds?: number;
+    now?: () => number;
+    /** Changes the fixture's catalog before the connector is made. */
+    edit?: (catalog: BuiltCatalog) => void;
+  } = {},
 ) {
   const table = uniqueName('logs');
   const stateTable = uniqueName('state');
@@ -132,6 +138,7 @@ async function setup(
   const blobs = new S3BlobStore({ client: clients.s3, bucket });
   await blobs.ensureBucket();
   const catalog = catalogOf(table);
+  opts.edit?.(catalog);
   const spec = catalog.materializations[NAME];
   const connector = new DynamoDbConnector({
     spec,
@@ -393,39 +400,26 @@ describe('materialize-dynamodb: delta updates', () => {
 
 describe('materialize-dynamodb: a nested key', () => {
   it("is stored under Estuary's canonical field (`user/id`), beside a top-level `id` it no longer overwrites", async () => {
-    const table = uniqueName('nested');
-    const stateTable = uniqueName('state');
-    const bucket = uniqueName('default');
-    await new DynamoStateStore({ client: clients.dynamodb, table: stateTable }).ensureTable();
-    await new S3BlobStore({ client: clients.s3, bucket }).ensureBucket();
-    const catalog = catalogOf(table);
     const nested = 'test://nested.schema.json';
-    catalog.schemas[nested] = {
-      type: 'object',
-      reduce: { strategy: 'merge' },
-      properties: {
-        user: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
-        id: { type: 'integer' },
+    const { table, task } = await setup({
+      edit: (catalog) => {
+        catalog.schemas[nested] = {
+          type: 'object',
+          reduce: { strategy: 'merge' },
+          properties: {
+            user: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+            id: { type: 'integer' },
+          },
+          required: ['user'],
+        };
+        catalog.collections['acme/logs'] = {
+          ...catalog.collections['acme/logs'],
+          key: ['/user/id'],
+          writeSchema: nested,
+          readSchema: nested,
+        };
       },
-      required: ['user'],
-    };
-    catalog.collections['acme/logs'] = {
-      ...catalog.collections['acme/logs'],
-      key: ['/user/id'],
-      writeSchema: nested,
-      readSchema: nested,
-    };
-    const spec = catalog.materializations[NAME];
-    const connector = new DynamoDbConnector({
-      spec,
-      catalog,
-      client: clients.dynamodb,
-      stateTable,
-      spillBucket: bucket,
-      blobs: (b) => new S3BlobStore({ client: clients.s3, bucket: b }),
     });
-    const task = new MaterializeTask(spec, catalog, new SchemaRegistry(catalog.schemas), connector);
-    await task.open();
     await task.onBatch(batch(1, [{ user: { id: 'u1' }, id: 42 }]));
     const item = (
       await new DynamoTable({

@@ -87,6 +87,34 @@ describe('Function URL requests', () => {
   });
 });
 
+/**
+ * Runs as the Lambda of `service` (persister-fn's environment) and captures what it writes: returns the
+ * EMF metric lines written so far (the mocks restored), each parsed.
+ */
+function captureEmf(service: string, fnName = 'persister-fn'): () => Record<string, unknown>[] {
+  process.env.AWS_LAMBDA_FUNCTION_NAME = fnName;
+  process.env.POWERTOOLS_METRICS_NAMESPACE = 'Sluice';
+  process.env.POWERTOOLS_SERVICE_NAME = service;
+  delete process.env.SLUICE_TASK;
+  const lines: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  for (const level of ['log', 'info'] as const)
+    vi.spyOn(console, level).mockImplementation((...a: unknown[]) => {
+      lines.push(a.map(String).join(' '));
+    });
+  vi.spyOn(console, 'error').mockImplementation(() => {});
+  return () => {
+    vi.restoreAllMocks();
+    return lines
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.includes('"_aws"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  };
+}
+
 describe('kinesisEntry metrics', () => {
   const saved = { ...process.env };
   afterEach(() => {
@@ -95,18 +123,7 @@ describe('kinesisEntry metrics', () => {
   });
 
   it("emits DocsIn/BytesIn from the batch and DocsOut/BytesOut/DocsSkipped from the task's counters", async () => {
-    process.env.AWS_LAMBDA_FUNCTION_NAME = 'persister-fn';
-    process.env.POWERTOOLS_METRICS_NAMESPACE = 'Sluice';
-    process.env.POWERTOOLS_SERVICE_NAME = 'persister:acme/orders';
-    delete process.env.SLUICE_TASK;
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
-      lines.push(a.map(String).join(' '));
-    });
+    const emfLines = captureEmf('persister:acme/orders', 'persister-fn');
     const counters = { docsOut: 10, bytesOut: 500, docsSkipped: 1 };
     const seen: DocBatch[] = [];
     const task: BatchTask = {
@@ -121,12 +138,8 @@ describe('kinesisEntry metrics', () => {
     };
     const handler = kinesisEntry(() => task);
     await handler(recordsToEvent(records, ARN));
-    vi.restoreAllMocks();
+    const emf = emfLines();
     expect(seen).toHaveLength(1);
-    const emf = lines
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.includes('"_aws"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({
       DocsIn: 5,
@@ -139,19 +152,7 @@ describe('kinesisEntry metrics', () => {
   });
 
   it('a failed invocation counts no DocsIn (a halted shard is not throughput), only TaskErrors', async () => {
-    process.env.AWS_LAMBDA_FUNCTION_NAME = 'persister-fn';
-    process.env.POWERTOOLS_METRICS_NAMESPACE = 'Sluice';
-    process.env.POWERTOOLS_SERVICE_NAME = 'persister:acme/orders';
-    delete process.env.SLUICE_TASK;
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
-      lines.push(a.map(String).join(' '));
-    });
-    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const emfLines = captureEmf('persister:acme/orders', 'persister-fn');
     const task: BatchTask = {
       collectionOfArn: () => 'acme/orders',
       onBatch: async () => {
@@ -161,32 +162,14 @@ describe('kinesisEntry metrics', () => {
     };
     const handler = kinesisEntry(() => task);
     await expect(handler(recordsToEvent(records, ARN))).rejects.toThrow('cannot write');
-    vi.restoreAllMocks();
-    const emf = lines
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.includes('"_aws"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const emf = emfLines();
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({ TaskErrors: 1 });
     expect(emf[0].DocsIn).toBeUndefined();
   });
 
   it('a batch that waited for a backfill is handed back from its first record: no function error, no TaskErrors', async () => {
-    process.env.AWS_LAMBDA_FUNCTION_NAME = 'materialize-fn';
-    process.env.POWERTOOLS_METRICS_NAMESPACE = 'Sluice';
-    process.env.POWERTOOLS_SERVICE_NAME = 'materialization:acme/wh';
-    delete process.env.SLUICE_TASK;
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
-      lines.push(a.map(String).join(' '));
-    });
-    vi.spyOn(console, 'info').mockImplementation((...a: unknown[]) => {
-      lines.push(a.map(String).join(' '));
-    });
+    const emfLines = captureEmf('materialization:acme/wh', 'materialize-fn');
     let fail: Error = new BackfillError('BackfillInProgress', 'acme/wh', 'binding 1 is backfilling');
     const handler = kinesisEntry(() => ({
       collectionOfArn: () => 'acme/orders',
@@ -200,11 +183,7 @@ describe('kinesisEntry metrics', () => {
     // Any other failure still throws (the shard halts), and counts.
     fail = new Error('boom');
     await expect(handler(recordsToEvent(records, ARN))).rejects.toThrow('boom');
-    vi.restoreAllMocks();
-    const emf = lines
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.includes('"_aws"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const emf = emfLines();
     // The batch that waited counted nothing (its documents come again); the failure counts one error.
     expect(emf.map((m) => m.TaskErrors ?? 0)).toEqual([1]);
   });
