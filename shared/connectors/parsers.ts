@@ -71,7 +71,8 @@ export function detectDelimiter(text: string, quote = '"'): string {
   for (const d of DELIMITERS) {
     const per = lines.map((l) => counts(l, d));
     const total = per.reduce((a, b) => a + b, 0);
-    if (total === 0) continue;
+    // Absent from the first line, it splits no columns there: a one-column file's text keeps its spaces.
+    if (total === 0 || per[0] === 0) continue;
     const consistent = per.every((c) => c === per[0]);
     // Consistent across lines first, then the most frequent; the list's order breaks ties (comma first).
     const score = (consistent ? 1e9 : 0) + total;
@@ -323,11 +324,6 @@ export function* csvRecords(
   text: string,
   o: CsvOptions = {},
 ): Generator<{ fields: (string | null)[]; line: number }> {
-  const quote = csvChar(o.quote) ?? '"';
-  const delim = csvChar(o.delimiter) ?? detectDelimiter(text, quote);
-  const esc = csvChar(o.escape) || quote;
-  const rs = csvChar(o.lineEnding) === '\x1E';
-  const isEnd = (ch: string | undefined) => ch === '\n' || ch === '\r' || (rs && ch === '\x1E');
   let i = 0;
   let line = 1;
   const n = text.length;
@@ -337,6 +333,12 @@ export function* csvRecords(
     i = nl < 0 ? n : nl + 1;
     line++;
   }
+  const quote = csvChar(o.quote) ?? '"';
+  // Detected from what follows the skipped lines (metadata there is no table).
+  const delim = csvChar(o.delimiter) ?? detectDelimiter(i === 0 ? text : text.slice(i), quote);
+  const esc = csvChar(o.escape) || quote;
+  const rs = csvChar(o.lineEnding) === '\x1E';
+  const isEnd = (ch: string | undefined) => ch === '\n' || ch === '\r' || (rs && ch === '\x1E');
   while (i < n) {
     const start = line;
     const fields: (string | null)[] = [];

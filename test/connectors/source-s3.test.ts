@@ -45,6 +45,7 @@ describe('parsers', () => {
     ]);
     expect(csv('k;v\n"x;y";2\n')).toEqual([{ k: 'x;y', v: '2' }]);
     expect(detectDelimiter('a|b|c\n1|2|3\n')).toBe('|');
+    expect(csv('name\nJohn Smith\n')).toEqual([{ name: 'John Smith' }]);
     // Quoting off, Estuary's "0x09" notation of a tab, lines skipped before the header, records ended by 0x1E.
     expect(csv('a,b\n"x,y\n', { quote: '', delimiter: ',' })).toEqual([{ a: '"x', b: 'y' }]);
     expect(csv('a\tb\n1\t2\n', { delimiter: '0x09' })).toEqual([{ a: '1', b: '2' }]);
