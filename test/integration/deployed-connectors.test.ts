@@ -350,9 +350,10 @@ describe('source-s3 as deployed', () => {
     expect(
       docs.map((d) => [d.sku, d.qty, (d._meta as JsonObject).file, (d._meta as JsonObject).offset]).sort(),
     ).toEqual([
-      ['a', 1, key, 0],
-      ['b', 2, key, 1],
-      ['c', 3, key, 2],
+      // `_meta/file` is the object's path, bucket first, as Estuary's filesource writes it.
+      ['a', 1, `deployed-drop/${key}`, 0],
+      ['b', 2, `deployed-drop/${key}`, 1],
+      ['c', 3, `deployed-drop/${key}`, 2],
     ]);
 
     // The schedule (interval) polls the prefix with its state in the fragments bucket; the same object
@@ -368,6 +369,7 @@ describe('source-s3 as deployed', () => {
     expect(JSON.parse(Buffer.from(state as Uint8Array).toString())).toEqual({
       done: { '': [key] },
       since: { '': expect.any(Number) },
+      seen: { '': { [key]: expect.any(Number) } },
     });
   });
 });
