@@ -211,10 +211,10 @@ function record(make: () => JsonObject): ParsedRecord {
 
 /**
  * The records of one JSON value (`text`, starting on `line`): an object, or each item of an array, as
- * Estuary's JSON parser unrolls a top-level array. A value that is not JSON is one bad record; an integer
- * JSON.parse would round fails the record holding it (exact-integers.ts).
+ * Estuary's JSON parser unrolls a top-level array. A value that is not JSON is one bad record (and the
+ * answer is false); an integer JSON.parse would round fails the record holding it (exact-integers.ts).
  */
-function pushValue(file: string, text: string, line: number, out: ParsedRecord[]): void {
+function pushValue(file: string, text: string, line: number, out: ParsedRecord[]): boolean {
   let v: Json;
   try {
     v = JSON.parse(text) as Json;
@@ -227,7 +227,7 @@ function pushValue(file: string, text: string, line: number, out: ParsedRecord[]
         text.split('\n')[0] ?? '',
       ),
     });
-    return;
+    return false;
   }
   const rounded = roundedIntegerIn(text);
   const items = Array.isArray(v) ? v : [v];
@@ -247,6 +247,7 @@ function pushValue(file: string, text: string, line: number, out: ParsedRecord[]
       }),
     );
   });
+  return true;
 }
 
 /** The records of a stream of JSON values, or undefined when the text is not one (see json-values.ts). */
@@ -254,8 +255,9 @@ function parseValueStream(file: string, text: string): ParsedRecord[] | undefine
   const spans = jsonValueSpans(text);
   if (!spans) return undefined;
   const out: ParsedRecord[] = [];
-  for (const { start, end, line } of spans) pushValue(file, text.slice(start, end), line, out);
-  return out.some((r) => 'error' in r && /invalid JSON/.test(r.error.detail)) ? undefined : out;
+  for (const { start, end, line } of spans)
+    if (!pushValue(file, text.slice(start, end), line, out)) return undefined;
+  return out;
 }
 
 /**
@@ -266,34 +268,25 @@ function parseValueStream(file: string, text: string): ParsedRecord[] | undefine
 function parseJsonLines(file: string, text: string): ParsedRecord[] {
   const out: ParsedRecord[] = [];
   let line = 0;
+  let allJson = true;
   for (const raw of text.split('\n')) {
     line++;
     const s = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (s.trim() === '') continue;
-    pushValue(file, s, line, out);
+    if (!pushValue(file, s, line, out)) allJson = false;
   }
-  if (out.some((r) => 'error' in r && /invalid JSON/.test(r.error.detail)))
-    return parseValueStream(file, text) ?? out;
-  return out;
+  return allJson ? out : (parseValueStream(file, text) ?? out);
 }
 
 /** One JSON value, or a stream of them (concatenated, pretty-printed, one per line); whitespace alone is no record. */
 function parseJson(file: string, text: string): ParsedRecord[] {
   if (text.trim() === '' || text === '\ufeff') return [];
-  let whole = true;
-  try {
-    JSON.parse(text);
-  } catch {
-    whole = false;
-  }
-  if (whole) {
-    const out: ParsedRecord[] = [];
-    pushValue(file, text, 1, out);
-    return out;
-  }
+  const whole: ParsedRecord[] = [];
+  if (pushValue(file, text, 1, whole)) return whole;
   const stream = parseValueStream(file, text);
   if (stream) return stream;
   if (text.trim().startsWith('{') && text.includes('\n')) return parseJsonLines(file, text);
+  // Neither one value nor a stream: the whole text's syntax error says where.
   try {
     JSON.parse(text);
   } catch (err) {
