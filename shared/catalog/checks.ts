@@ -351,21 +351,33 @@ function stepOf(ingest: IngestDocuments): string {
     : `test ${ingest.test} step ${ingest.step}: `;
 }
 
-/** The first number in `value` that JSON cannot hold (Infinity, NaN), with its pointer. */
-function nonFiniteNumber(value: Json, pointer: string): { pointer: string; value: number } | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : { pointer, value };
+/** The first number in `value` that `test` picks (its pointer and what `test` returns), depth first. */
+function firstNumber<T>(
+  value: Json,
+  pointer: string,
+  test: (n: number, pointer: string) => T | undefined,
+): (T & { pointer: string }) | undefined {
+  if (typeof value === 'number') {
+    const found = test(value, pointer);
+    return found === undefined ? undefined : { ...found, pointer };
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = nonFiniteNumber(value[i], `${pointer}/${i}`);
+      const found = firstNumber(value[i], `${pointer}/${i}`, test);
       if (found) return found;
     }
   } else if (isObject(value)) {
     for (const [k, v] of Object.entries(value)) {
-      const found = nonFiniteNumber(v, `${pointer}/${escapeToken(k)}`);
+      const found = firstNumber(v, `${pointer}/${escapeToken(k)}`, test);
       if (found) return found;
     }
   }
   return undefined;
+}
+
+/** The first number in `value` that JSON cannot hold (Infinity, NaN), with its pointer. */
+function nonFiniteNumber(value: Json, pointer: string): { pointer: string; value: number } | undefined {
+  return firstNumber(value, pointer, (n) => (Number.isFinite(n) ? undefined : { value: n }));
 }
 
 /** The first integer in `value` that its source text (`sourceOf` a pointer) writes with more digits than a double holds. */
@@ -374,23 +386,11 @@ function roundedNumber(
   pointer: string,
   sourceOf: (pointer: string) => string | undefined,
 ): { pointer: string; literal: string } | undefined {
-  if (typeof value === 'number') {
-    if (!mayBeRounded(value)) return undefined;
-    const literal = sourceOf(pointer)?.trim();
-    return literal !== undefined && isRoundedIntegerLiteral(literal) ? { pointer, literal } : undefined;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = roundedNumber(value[i], `${pointer}/${i}`, sourceOf);
-      if (found) return found;
-    }
-  } else if (isObject(value)) {
-    for (const [k, v] of Object.entries(value)) {
-      const found = roundedNumber(v, `${pointer}/${escapeToken(k)}`, sourceOf);
-      if (found) return found;
-    }
-  }
-  return undefined;
+  return firstNumber(value, pointer, (n, at) => {
+    if (!mayBeRounded(n)) return undefined;
+    const literal = sourceOf(at)?.trim();
+    return literal !== undefined && isRoundedIntegerLiteral(literal) ? { literal } : undefined;
+  });
 }
 
 type Guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T) => T | undefined;
