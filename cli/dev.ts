@@ -77,11 +77,56 @@ function consolePortFor(ingestPort: number): number {
   return ingestPort === 0 || ingestPort >= 65535 ? 0 : ingestPort + 1;
 }
 
+/**
+ * SIGINT, SIGTERM or SIGHUP (a closed terminal), listened for from the first moment of `sluice dev`: a
+ * signal that came while it was still starting (a process manager stopping it at once) used to find no
+ * listener and kill it outright, leaving its function instances to outlive it. Each listener is `once`, so
+ * a second Ctrl-C still ends a stop that hangs.
+ */
+function stopSignal(): {
+  requested: Promise<void>;
+  fired: () => boolean;
+  fire: () => void;
+  dispose: () => void;
+} {
+  let fired = false;
+  let done: () => void = () => {};
+  const requested = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const fire = () => {
+    fired = true;
+    done();
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.once(s, fire);
+  return {
+    requested,
+    fired: () => fired,
+    fire,
+    dispose: () => {
+      for (const s of signals) process.off(s, fire);
+    },
+  };
+}
+
 export async function runDev(
   catalogPath: string,
   opts: DevOptions | Record<string, unknown>,
 ): Promise<number> {
-  const o = opts as DevOptions;
+  const signal = stopSignal();
+  try {
+    return await devSession(catalogPath, opts as DevOptions, signal);
+  } finally {
+    signal.dispose();
+  }
+}
+
+async function devSession(
+  catalogPath: string,
+  o: DevOptions,
+  signal: ReturnType<typeof stopSignal>,
+): Promise<number> {
   const dataDir = resolve(o.data ?? '.sluice');
   const out = process.stdout;
   const t0 = Date.now();
@@ -114,6 +159,10 @@ export async function runDev(
       process.stderr.write(`${(e as Error).message}\n`);
       return 2;
     }
+  }
+  if (signal.fired()) {
+    out.write('stopped before the local stack started.\n');
+    return 0;
   }
   let runner: AssemblyRunner;
   try {
@@ -241,14 +290,8 @@ export async function runDev(
   });
   view.start();
 
-  await new Promise<void>((done) => {
-    const stop = () => done();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    // A closed terminal: stop as cleanly as on Ctrl-C rather than die with batches in flight.
-    process.once('SIGHUP', stop);
-    if (o.durationMs) setTimeout(stop, o.durationMs).unref();
-  });
+  if (o.durationMs) setTimeout(signal.fire, o.durationMs).unref();
+  await signal.requested;
   if (genTimer) clearInterval(genTimer);
   await watcher?.close();
   await web?.stop();

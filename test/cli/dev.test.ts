@@ -185,7 +185,39 @@ describe('sluice dev', () => {
     expect(stillRunning, `still running after npm exited:\n${processesOn(data).join('\n')}\n${out}`).toBe(
       false,
     );
-    expect(processesOn(data)).toEqual([]);
+    expect(processesOn(data), out).toEqual([]);
     expect(out).toMatch(/stopped\./);
+  });
+
+  it('a SIGTERM while it is still starting stops it cleanly once started, leaving no process behind', async () => {
+    // The signal listeners used to be set only after the banner: a signal before them (a process manager
+    // stopping it at once) killed sluice dev outright, and its function instances and emulators outlived it.
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/sluice.js',
+        'dev',
+        EXAMPLE,
+        '--data',
+        data,
+        '--no-ui',
+        '--port',
+        '0',
+        '--no-watch',
+        '--no-console',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(child);
+    let out = '';
+    for (const s of [child.stdout, child.stderr]) s?.on('data', (d) => (out += String(d)));
+    const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+    // At its first line ("… unchanged since it was synthesized"), before the stack has started.
+    await new Promise((ok) => child.stdout?.once('data', ok));
+    child.kill('SIGTERM');
+    expect(out).not.toMatch(/ingest: POST JSON to/);
+    expect(await exited, out).toBe(0);
+    expect(out).toMatch(/stopped\./);
+    expect(processesOn(data), out).toEqual([]);
   });
 });
