@@ -10,7 +10,7 @@ import type { BuiltCatalog } from '../../shared/catalog/model.ts';
 import { mergePatch } from '../../shared/derive/engine.ts';
 import { createDerivationRunner } from '../../shared/derive/load-module.ts';
 import { canonicalEncoding, type Param, resolveParam } from '../../shared/derive/sqlite/params.ts';
-import { parameterNames } from '../../shared/derive/sqlite/statements.ts';
+import { parameterNames, unterminatedTail } from '../../shared/derive/sqlite/statements.ts';
 import { DeriveTask } from '../../shared/derive/task.ts';
 import type { Json } from '../../shared/json/types.ts';
 import { explicitHashKey } from '../../shared/keys/hash.ts';
@@ -548,6 +548,58 @@ describe('sluice check on SQLite derivations', () => {
         message: expect.stringContaining('no such table: nowhere'),
       }),
     ]);
+  });
+  it('refuses a lambda or migration whose last statement has no closing `;`, as Estuary does', async () => {
+    // crates/derive-sqlite dbutil.rs sql_block_to_statements: BlockTrailingContent, for lambdas and
+    // migrations alike; `lambda: SELECT $id` without its `;` is a common slip in YAML.
+    const lambda = await catalogOf('nosemi-lambda', derived("'select $id'"));
+    expect(lambda.diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'SqlInvalid',
+        pointer: '/collections/acme~1out/derive/transforms/0/lambda',
+        message: expect.stringContaining(`ends with "select $id", which no ';' closes`),
+      }),
+    ]);
+    const migration = await catalogOf(
+      'nosemi-migration',
+      derived("'select $id;'", "['create table t (id integer primary key)']"),
+    );
+    expect(migration.diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'SqlInvalid',
+        pointer: '/collections/acme~1out/derive/using/sqlite/migrations/0',
+        message: expect.stringContaining('migration 0: ends with "create table t (id integer primary key)"'),
+      }),
+    ]);
+  });
+});
+
+describe('SQL blocks end each statement with `;` (dbutil.rs mapping_sql_blocks_to_statements)', () => {
+  it('accepts what Estuary splits and names the tail it refuses', () => {
+    // Estuary's own cases: `;` inside literals and comments ends nothing; a statement missing its `;`
+    // in the middle is SQLite's to reject, only the tail is checked here.
+    expect(
+      unterminatedTail(`
+      -- Some comments.
+      select '&;' as $foo
+      from bar
+      where baz = $bing and baz != ';';
+      -- Next comment;
+      update foobar set value = 'a ; new value';
+      select 1 from thingy_without_trailing_semicolon
+      /* Trailing
+      ;
+      comment */
+      select 2;
+      `),
+    ).toBeUndefined();
+    expect(unterminatedTail('select 1;;\n;\nselect 2;  ;\n')).toBeUndefined();
+    expect(unterminatedTail('')).toBeUndefined();
+    expect(unterminatedTail('select 1; select 2')).toBe('select 2');
+    expect(unterminatedTail("select 1; select ';'")).toBe("select ';'");
+    expect(unterminatedTail('select 1; -- done;')).toBe('-- done;');
+    expect(unterminatedTail('select 1; /* a ; b */')).toBe('/* a ; b */');
+    expect(unterminatedTail('select "a;b" from [x;y]')).toBe('select "a;b" from [x;y]');
   });
 });
 

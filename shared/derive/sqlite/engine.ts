@@ -18,7 +18,7 @@ import type { SchemaRegistry } from '../../schema/registry.ts';
 import type { DerivationEngine, DerivationState } from '../engine.ts';
 import { DerivationError, describe } from '../errors.ts';
 import { bindValue, type Param, ParamNotFoundError, resolveParam, sourceParams } from './params.ts';
-import { parameterNames } from './statements.ts';
+import { parameterNames, unterminatedTail } from './statements.ts';
 
 interface Lambda {
   sql: string;
@@ -102,6 +102,9 @@ export class SqliteEngine implements DerivationEngine {
     const applied = db.exec('SELECT MAX(script_index) FROM flow_migrations')[0]?.values[0]?.[0];
     const from = typeof applied === 'number' ? applied + 1 : 0;
     for (let i = from; i < this.migrations.length; i++) {
+      const tail = unterminatedTail(this.migrations[i]);
+      if (tail !== undefined)
+        throw new DerivationError('SqlInvalid', this.derivation, `migration ${i}: ${unterminated(tail)}`);
       try {
         db.exec(this.migrations[i]);
         db.run('INSERT INTO flow_migrations (script_index, script) VALUES (?, ?)', [i, this.migrations[i]]);
@@ -138,6 +141,9 @@ export class SqliteEngine implements DerivationEngine {
   private prepare(t: TransformSpec, params: Param[]): Lambda[] {
     const db = this.database();
     const texts: string[] = [];
+    const tail = unterminatedTail(t.lambda ?? '');
+    if (tail !== undefined)
+      throw new DerivationError('SqlInvalid', this.derivation, `lambda ${unterminated(tail)}`, { transform: t.name });
     try {
       // sql.js splits a block into statements as SQLite's parser does; each is prepared again below and
       // kept (the iterator frees its own).
@@ -175,6 +181,11 @@ export class SqliteEngine implements DerivationEngine {
       return { sql, stmt, bindings, outputs };
     });
   }
+}
+
+function unterminated(tail: string): string {
+  const shown = tail.length > 80 ? `${tail.slice(0, 77)}...` : tail;
+  return `ends with ${JSON.stringify(shown)}, which no ';' closes: every statement of a SQL block must end with ';' (as in Estuary; a trailing comment counts too)`;
 }
 
 function rowToDocument(l: Lambda, row: SqlValue[]): Json {

@@ -48,6 +48,36 @@ export function parameterNames(sql: string): string[] {
   return out;
 }
 
+/**
+ * What follows a SQL block's last `;` (outside literals and comments) when it is more than whitespace:
+ * Estuary's derive-sqlite (`sql_block_to_statements`) refuses such a block, a trailing comment
+ * included, rather than guess whether the tail is a statement missing its `;` or nothing at all.
+ */
+export function unterminatedTail(block: string): string | undefined {
+  let end = 0;
+  let i = 0;
+  const n = block.length;
+  while (i < n) {
+    const c = block[i];
+    if (c === "'" || c === '"' || c === '`') i = skipQuoted(block, i, c);
+    else if (c === '[') {
+      const close = block.indexOf(']', i + 1);
+      i = close < 0 ? n : close + 1;
+    } else if (c === '-' && block[i + 1] === '-') {
+      const close = block.indexOf('\n', i);
+      i = close < 0 ? n : close + 1;
+    } else if (c === '/' && block[i + 1] === '*') {
+      const close = block.indexOf('*/', i + 2);
+      i = close < 0 ? n : close + 2;
+    } else {
+      if (c === ';') end = i + 1;
+      i++;
+    }
+  }
+  const tail = block.slice(end);
+  return tail.trim() === '' ? undefined : tail.trim();
+}
+
 function skipQuoted(sql: string, start: number, quote: string): number {
   let i = start + 1;
   while (i < sql.length) {
