@@ -143,7 +143,9 @@ export class SqliteEngine implements DerivationEngine {
     const texts: string[] = [];
     const tail = unterminatedTail(t.lambda ?? '');
     if (tail !== undefined)
-      throw new DerivationError('SqlInvalid', this.derivation, `lambda ${unterminated(tail)}`, { transform: t.name });
+      throw new DerivationError('SqlInvalid', this.derivation, `lambda ${unterminated(tail)}`, {
+        transform: t.name,
+      });
     try {
       // sql.js splits a block into statements as SQLite's parser does; each is prepared again below and
       // kept (the iterator frees its own).
