@@ -5,7 +5,12 @@
  */
 
 import { CombineError, type Combiner } from '../shared/combine/index.ts';
-import { mayBeRounded, roundedIntegerIn, roundedIntegerMessage } from '../shared/json/exact-integers.ts';
+import {
+  inexactNumberIn,
+  inexactNumberMessage,
+  mayBeRounded,
+  overflowingNumberIn,
+} from '../shared/json/exact-integers.ts';
 import { getAt, parsePointer } from '../shared/json/pointer.ts';
 import { jsonSyntaxError } from '../shared/json/syntax.ts';
 import { isObject, type Json } from '../shared/json/types.ts';
@@ -94,17 +99,26 @@ export class LineFeeder {
         this.flush() ?? { line: lineNo, message: `stdin:${lineNo}: invalid JSON: ${invalidJson(text, e)}` }
       );
     }
+    // A number beyond a double parses as Infinity, which would pass `type: number` and come out as null.
+    const overflowing = overflowingNumberIn(text);
+    if (overflowing)
+      return (
+        this.flush() ?? {
+          line: lineNo,
+          message: `stdin:${lineNo}: ${overflowing.pointer}: ${inexactNumberMessage(overflowing.literal, true)}`,
+        }
+      );
     // Two keys JSON.parse rounds alike would be combined as one (exact-integers.ts). Only keys are
     // checked: one lookup per document, where a look at every number would cost a third of a parse.
     for (const tokens of this.keyTokens) {
       const v = tokens.length === 1 && isObject(doc) ? doc[tokens[0]] : getAt(doc, tokens);
       if (typeof v !== 'number' || !mayBeRounded(v)) continue;
-      const rounded = roundedIntegerIn(text);
+      const rounded = inexactNumberIn(text);
       if (rounded)
         return (
           this.flush() ?? {
             line: lineNo,
-            message: `stdin:${lineNo}: ${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, true)}`,
+            message: `stdin:${lineNo}: ${rounded.pointer}: ${inexactNumberMessage(rounded.literal, true)}`,
           }
         );
     }

@@ -41,7 +41,7 @@ import { ingestUrlPath } from '../catalog/resource-paths.ts';
 import { Combiner } from '../combine/index.ts';
 import { valuesInErrors } from '../config/debug-values.ts';
 import { SluiceError } from '../errors.ts';
-import { roundedIntegerIn, roundedIntegerMessage } from '../json/exact-integers.ts';
+import { inexactNumberIn, inexactNumberMessage } from '../json/exact-integers.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { explicitHashKey } from '../keys/hash.ts';
 import { type Router, routerOf } from '../keys/route.ts';
@@ -163,20 +163,20 @@ export function parseBody(body: Buffer): { docs: Json[] } | { error: string } {
       } catch (e) {
         return { error: `line ${i + 1} is not JSON: ${(e as Error).message}` };
       }
-      const rounded = roundedIntegerIn(lines[i]);
+      const rounded = inexactNumberIn(lines[i]);
       if (rounded)
         return {
-          error: `line ${i + 1}: ${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, valuesInErrors())}`,
+          error: `line ${i + 1}: ${rounded.pointer}: ${inexactNumberMessage(rounded.literal, valuesInErrors())}`,
         };
     }
     return { docs };
   }
   // Refused before anything is written: JSON.parse would have rounded it (exact-integers.ts).
-  const rounded = roundedIntegerIn(text);
+  const rounded = inexactNumberIn(text);
   if (rounded) {
     const [, index, rest] = Array.isArray(v) ? (/^\/(\d+)(.*)$/.exec(rounded.pointer) ?? []) : [];
     const where = index === undefined ? rounded.pointer : `document ${index}: ${rest}`;
-    return { error: `${where}: ${roundedIntegerMessage(rounded.literal, valuesInErrors())}` };
+    return { error: `${where}: ${inexactNumberMessage(rounded.literal, valuesInErrors())}` };
   }
   return { docs: Array.isArray(v) ? v : [v] };
 }

@@ -3,7 +3,7 @@
  * partitions, reduce annotations, shuffle keys and test ingest documents.
  */
 import { compareJson } from '../json/compare.ts';
-import { isRoundedIntegerLiteral, mayBeRounded, roundedIntegerMessage } from '../json/exact-integers.ts';
+import { inexactNumberMessage, isRoundedIntegerLiteral, mayBeRounded } from '../json/exact-integers.ts';
 import { escapeToken, getAt, parsePointer } from '../json/pointer.ts';
 import { isObject, type Json } from '../json/types.ts';
 import { findRefCycles, formatCycle } from '../schema/ref-cycles.ts';
@@ -328,7 +328,7 @@ export function checkSchemas(
         report.error(
           'IngestDocumentInvalid',
           { doc: at.doc, pointer: at.pointer + rounded.pointer },
-          `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\`: ${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, true)}`,
+          `${stepOf(ingest)}document ${i} of the ingest into \`${ingest.collection}\`: ${rounded.pointer}: ${inexactNumberMessage(rounded.literal, true)}`,
         );
         return;
       }

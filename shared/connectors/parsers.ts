@@ -15,7 +15,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { valuesInErrors } from '../config/debug-values.ts';
-import { type RoundedInteger, roundedIntegerIn, roundedIntegerMessage } from '../json/exact-integers.ts';
+import { type InexactNumber, inexactNumberIn, inexactNumberMessage } from '../json/exact-integers.ts';
 import { setOwnProp } from '../json/pointer.ts';
 import { isObject, type Json, type JsonObject } from '../json/types.ts';
 import { ObjectLimitError, SourceParseError } from './errors.ts';
@@ -229,7 +229,7 @@ function pushValue(file: string, text: string, line: number, out: ParsedRecord[]
     });
     return false;
   }
-  const rounded = roundedIntegerIn(text);
+  const rounded = inexactNumberIn(text);
   const items = Array.isArray(v) ? v : [v];
   items.forEach((item, i) => {
     const excerpt = Array.isArray(v) ? JSON.stringify(item) : text.slice(0, 200);
@@ -302,11 +302,11 @@ function parseJson(file: string, text: string): ParsedRecord[] {
   return [];
 }
 
-function roundedError(file: string, line: number, rounded: RoundedInteger, text: string): SourceParseError {
+function roundedError(file: string, line: number, rounded: InexactNumber, text: string): SourceParseError {
   return new SourceParseError(
     file,
     line,
-    `${rounded.pointer}: ${roundedIntegerMessage(rounded.literal, valuesInErrors())}`,
+    `${rounded.pointer}: ${inexactNumberMessage(rounded.literal, valuesInErrors())}`,
     text,
   );
 }

@@ -310,7 +310,25 @@ describe('bad input through the CLI', () => {
         { SLUICE_COMBINE_THREADS: threads },
       );
       expect(r.stderr).toBe(
-        'stdin:2: /id: KeyEncodeError: key values must be finite numbers, strings or booleans, found Infinity (a number too large for a 64-bit float, like 1e400)\n',
+        'stdin:2: /id: the number 1e400 is beyond what JSON numbers hold here (a 64-bit float, at most ±1.8e308); send it as a string\n',
+      );
+      expect(r.code).toBe(1);
+    },
+  );
+
+  it.each(['1', '2'])(
+    'sluice combine: a value too large for a number is bad input, not Infinity written out as null, %s thread(s)',
+    (threads) => {
+      const dir = project();
+      const r = sluice(
+        dir,
+        ['combine', '--collection', 'acme/orders'],
+        '{"id":1,"customer":"a"}\n{"id":2,"customer":"b","amount":-1.0E+400}\n',
+        { SLUICE_COMBINE_THREADS: threads },
+      );
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        'stdin:2: /amount: the number -1.0E+400 is beyond what JSON numbers hold here (a 64-bit float, at most ±1.8e308); send it as a string\n',
       );
       expect(r.code).toBe(1);
     },

@@ -166,6 +166,20 @@ describe('integers JSON.parse would round (shared/json/exact-integers.ts)', () =
       expect.stringMatching(/^ids\.json:3: \/id: the integer of 16 digits cannot be held exactly/),
     ]);
   });
+
+  it('a number beyond a double (1e400) fails its record, not parsed as Infinity and written as null', () => {
+    const opts = { format: 'jsonl', compression: 'none' } as const;
+    const lines = parseRecords(
+      'n.jsonl',
+      enc('{"id":1,"n":1.5e308}\n{"id":2,"n":[1e400]}\n{"id":3,"s":"1e400"}\n'),
+      opts,
+    );
+    expect(lines.map((r) => ('doc' in r ? r.doc.id : r.error.message))).toEqual([
+      1,
+      expect.stringMatching(/^n\.jsonl:2: \/n\/0: the number is beyond what JSON numbers hold here/),
+      3,
+    ]);
+  });
 });
 
 describe('source-s3 against the S3 emulator', () => {

@@ -213,6 +213,15 @@ describe('source-http-ingest', () => {
       /^line 2: \/qty: the integer of 19 digits cannot be held exactly/,
     );
     expect(written('test/orders')).toEqual([]);
+    // A number beyond a double would parse as Infinity and be written as null: refused, as serde_json does.
+    expect(parseBody(Buffer.from('[{"a":1},{"a":-2e400}]'))).toEqual({
+      error:
+        'document 1: /a: the number is beyond what JSON numbers hold here (a 64-bit float, at most ±1.8e308); send it as a string',
+    });
+    expect(parseBody(Buffer.from('{"a":1}\n{"b":{"c":1E+999}}\n'))).toEqual({
+      error:
+        'line 2: /b/c: the number is beyond what JSON numbers hold here (a 64-bit float, at most ±1.8e308); send it as a string',
+    });
     // 2^53 itself is exact, and a string or a number past uint64 (a double in Estuary too) is no integer to keep.
     expect(
       parseBody(Buffer.from('{"a":9007199254740992,"b":"9007199254740993","c":123456789012345678901234}')),
