@@ -76,6 +76,8 @@ export function checkSchemas(
       );
   }
   const broken = new Set<string>();
+  /** Schema documents with a `pattern` that is no regular expression, reported where it is written. */
+  const badPatterns = new Set<string>();
   /** Runs `fn`, turning a schema compile failure into one SchemaInvalid per schema. */
   const guard = <T>(uri: string, at: Where | undefined, fn: (index: SchemaIndex) => T): T | undefined => {
     if (broken.has(uri)) return undefined;
@@ -85,6 +87,8 @@ export function checkSchemas(
       return fn(built);
     } catch (err) {
       broken.add(uri);
+      // Its bad `pattern` (what ajv and the shape walker trip on) is reported where it is written.
+      if (badPatterns.has(uri.split('#')[0])) return undefined;
       // A `$ref` that the loader could not resolve is reported already, where it was written.
       const unresolved =
         (err as { code?: unknown }).code === 'UnresolvedRef' || /resolve reference/.test(errorDetail(err));
@@ -116,9 +120,9 @@ export function checkSchemas(
   const unreachable = new Map<string, Unreachable>();
 
   for (const docUri of Object.keys(resources.schemas)) {
-    guard(docUri, resources.origins.get(docUri), (index) =>
-      inspectSchemaDocument(report, resources, index, docUri),
-    );
+    guard(docUri, resources.origins.get(docUri), (index) => {
+      if (inspectSchemaDocument(report, resources, index, docUri)) badPatterns.add(docUri);
+    });
   }
 
   for (const info of collections.values()) {
@@ -241,6 +245,10 @@ export function checkSchemas(
           } else unreachable.set(key, { ...u, loc, role, collections: [spec.name] });
         }
       });
+      // The validator every document of the collection meets, compiled now (and cached), so that what
+      // only ajv's compiler finds (a `pattern` that is no regular expression) is reported by check, not
+      // first by a test or `sluice combine` that uses the collection.
+      if (!badPatterns.has(uri.split('#')[0])) guard(uri, where, (index) => index.compile(uri));
     }
 
     if (roles.length === 2) checkKeyReadWrite(report, guard, spec, at);
@@ -333,6 +341,7 @@ export function checkSchemas(
         return;
       }
       // Each problem once: a oneOf's branches often fail alike (both require the same property).
+      if (badPatterns.has(uri.split('#')[0])) return; // no validator: reported at the pattern
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
       report.error(

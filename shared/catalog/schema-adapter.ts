@@ -14,6 +14,9 @@ export const sharedSchemaIndex: SchemaIndexFactory = (schemas) => {
     },
     locations: (uri) => declaredLocations(registry, uri),
     reduceAnnotations: (uri) => listReduceAnnotations(registry, uri),
+    compile: (uri) => {
+      registry.validator(uri);
+    },
     // The catalog's own test documents, reported to their author: their values may be quoted.
     validate: (uri, doc) =>
       registry

@@ -43,6 +43,8 @@ export interface SchemaIndex {
    * Bounded for recursive schemas: `complete` is false when the list stopped short. May throw.
    */
   locations(uri: string): { pointers: string[]; complete: boolean };
+  /** Compiles the validator of the schema at `uri`; throws when it cannot be compiled. */
+  compile(uri: string): void;
   /** Readable validation errors of `doc` against the schema at `uri`; empty when it is valid. May throw. */
   validate(uri: string, doc: Json): string[];
 }

@@ -34,17 +34,44 @@ function* subschemas(node: Json, pointer = ''): Generator<{ node: Json; pointer:
   }
 }
 
-/** `SetInvalidProperty` and `InvalidDefaultValue` in one schema document (`docUri`, as loaded). */
+/**
+ * `SetInvalidProperty`, `InvalidDefaultValue` and a `pattern` (or `patternProperties` name) that is no
+ * regular expression, in one schema document (`docUri`, as loaded); whether it found such a pattern
+ * (ajv's compiler would then fail naming only the schema, so checks.ts does not compile it again).
+ */
 export function inspectSchemaDocument(
   report: Report,
   resources: Resources,
   index: SchemaIndex,
   docUri: string,
-): void {
+): boolean {
   const origin = resources.origins.get(docUri);
   const doc = resources.schemas[docUri];
-  if (!origin || doc === undefined) return;
+  if (!origin || doc === undefined) return false;
   const where = (pointer: string): Where => ({ doc: origin.doc, pointer: origin.pointer + pointer });
+  let badPattern = false;
+  const checkPattern = (source: string, at: Where, what: string) => {
+    const problem = regexProblem(source);
+    if (problem === undefined) return;
+    badPattern = true;
+    report.error(
+      'SchemaInvalid',
+      at,
+      `${what} ${JSON.stringify(source)} is not a regular expression (ECMA-262 with the \`u\` flag, as JSON Schema's are): ${problem}`,
+    );
+  };
+  for (const { node, pointer } of subschemas(doc)) {
+    if (!isObject(node)) continue;
+    if (typeof node.pattern === 'string')
+      checkPattern(node.pattern, where(`${pointer}/pattern`), '`pattern`');
+    if (isObject(node.patternProperties))
+      for (const name of Object.keys(node.patternProperties))
+        checkPattern(
+          name,
+          { ...where(`${pointer}/patternProperties/${escapeToken(name)}`), key: true },
+          'the `patternProperties` name',
+        );
+  }
   for (const { node, pointer } of subschemas(doc)) {
     if (!isObject(node)) continue;
     if (isObject(node.reduce) && node.reduce.strategy === 'set') {
@@ -61,7 +88,8 @@ export function inspectSchemaDocument(
         }
       }
     }
-    if ('default' in node) {
+    // (Defaults are validated, which compiles the schema: not when a pattern would fail that.)
+    if ('default' in node && !badPattern) {
       // A fragment of this document: ajv resolves the subschema's `$ref`s against the document.
       const problems = index.validate(`${docUri}#${encodeURI(pointer)}`, node.default as Json);
       if (problems.length > 0)
@@ -71,6 +99,18 @@ export function inspectSchemaDocument(
           `the default value ${JSON.stringify(node.default)?.slice(0, 80)} does not match its own schema: ${problems[0].replace(/^\(root\): /, '')}`,
         );
     }
+  }
+  return badPattern;
+}
+
+/** Why `source` is not a regular expression (V8's words, without the repeated pattern), or undefined. */
+function regexProblem(source: string): string | undefined {
+  try {
+    new RegExp(source, 'u');
+    return undefined;
+  } catch (err) {
+    const message = (err as Error).message;
+    return message.slice(message.lastIndexOf(': ') + 2) || message;
   }
 }
 

@@ -498,6 +498,53 @@ describe('edge cases', () => {
   };
   const SCHEMA = '{ type: object, properties: { id: { type: string } }, required: [id] }';
 
+  it('a `pattern` that is no regular expression is an error at the pattern, whether or not a test uses the collection', async () => {
+    // Before, only ajv's compiler saw it: `sluice check` passed, then a test or `sluice combine` failed.
+    for (const withTest of [false, true]) {
+      const dir = write({
+        'flow.yaml': [
+          'collections:',
+          '  acmeCo/kw:',
+          '    schema:',
+          '      type: object',
+          '      required: [id]',
+          '      properties:',
+          '        id: { type: string, pattern: "([" }',
+          '        tags: { type: object, patternProperties: { "^ok$": {}, "a{2,1}": {} } }',
+          '    key: [/id]',
+          ...(withTest
+            ? [
+                'tests:',
+                '  acmeCo/tests/kw:',
+                '    - ingest: { collection: acmeCo/kw, documents: [{ id: a }] }',
+              ]
+            : []),
+          '',
+        ].join('\n'),
+      });
+      const { catalog, diagnostics } = await loadCatalog(join(dir, 'flow.yaml'));
+      expect(catalog).toBeUndefined();
+      expect(diagnostics.map((d) => [d.code, d.line, d.col, d.pointer, d.message])).toEqual([
+        [
+          'SchemaInvalid',
+          7,
+          38,
+          '/collections/acmeCo~1kw/schema/properties/id/pattern',
+          '`pattern` "([" is not a regular expression (ECMA-262 with the `u` flag, as JSON Schema\'s are): Unterminated character class',
+        ],
+        [
+          'SchemaInvalid',
+          8,
+          64,
+          '/collections/acmeCo~1kw/schema/properties/tags/patternProperties/a{2,1}',
+          expect.stringMatching(
+            /^the `patternProperties` name "a\{2,1\}" is not a regular expression .*: numbers out of order/,
+          ),
+        ],
+      ]);
+    }
+  });
+
   it('an ingest document failing several oneOf branches the same way names that problem once', async () => {
     // Estuary's soak-tests/set-ops writes operations as a oneOf of two shapes that both require `Author`.
     const dir = write({
