@@ -12,17 +12,9 @@ export function parameterNames(sql: string): string[] {
   const n = sql.length;
   while (i < n) {
     const c = sql[i];
-    if (c === "'" || c === '"' || c === '`') {
-      i = skipQuoted(sql, i, c);
-    } else if (c === '[') {
-      const end = sql.indexOf(']', i + 1);
-      i = end < 0 ? n : end + 1;
-    } else if (c === '-' && sql[i + 1] === '-') {
-      const end = sql.indexOf('\n', i);
-      i = end < 0 ? n : end + 1;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
+    const past = pastLiteralOrComment(sql, i);
+    if (past !== i) {
+      i = past;
     } else if (c === '$' && (i === 0 || !/[\p{L}\p{N}_$]/u.test(sql[i - 1]))) {
       // (A `$` inside an identifier, as in `a$b`, is part of the name, not a parameter.)
       let j = i + 1;
@@ -58,24 +50,29 @@ export function unterminatedTail(block: string): string | undefined {
   let i = 0;
   const n = block.length;
   while (i < n) {
-    const c = block[i];
-    if (c === "'" || c === '"' || c === '`') i = skipQuoted(block, i, c);
-    else if (c === '[') {
-      const close = block.indexOf(']', i + 1);
-      i = close < 0 ? n : close + 1;
-    } else if (c === '-' && block[i + 1] === '-') {
-      const close = block.indexOf('\n', i);
-      i = close < 0 ? n : close + 1;
-    } else if (c === '/' && block[i + 1] === '*') {
-      const close = block.indexOf('*/', i + 2);
-      i = close < 0 ? n : close + 2;
-    } else {
-      if (c === ';') end = i + 1;
+    const past = pastLiteralOrComment(block, i);
+    if (past !== i) i = past;
+    else {
+      if (block[i] === ';') end = i + 1;
       i++;
     }
   }
   const tail = block.slice(end);
   return tail.trim() === '' ? undefined : tail.trim();
+}
+
+/**
+ * Where the string literal, quoted identifier (`"…"`, `` `…` ``, `[…]`) or comment starting at `i` ends
+ * (the end of the text when it is unclosed); `i` itself when none starts there.
+ */
+function pastLiteralOrComment(sql: string, i: number): number {
+  const c = sql[i];
+  const after = (close: number, length: number) => (close < 0 ? sql.length : close + length);
+  if (c === "'" || c === '"' || c === '`') return skipQuoted(sql, i, c);
+  if (c === '[') return after(sql.indexOf(']', i + 1), 1);
+  if (c === '-' && sql[i + 1] === '-') return after(sql.indexOf('\n', i), 1);
+  if (c === '/' && sql[i + 1] === '*') return after(sql.indexOf('*/', i + 2), 2);
+  return i;
 }
 
 function skipQuoted(sql: string, start: number, quote: string): number {
