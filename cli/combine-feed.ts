@@ -6,6 +6,7 @@
 
 import { CombineError, type Combiner } from '../shared/combine/index.ts';
 import {
+  type InexactNumber,
   inexactNumberIn,
   inexactNumberMessage,
   mayBeRounded,
@@ -101,30 +102,28 @@ export class LineFeeder {
     }
     // A number beyond a double parses as Infinity, which would pass `type: number` and come out as null.
     const overflowing = overflowingNumberIn(text);
-    if (overflowing)
-      return (
-        this.flush() ?? {
-          line: lineNo,
-          message: `stdin:${lineNo}: ${overflowing.pointer}: ${inexactNumberMessage(overflowing.literal, true)}`,
-        }
-      );
+    if (overflowing) return this.inexact(lineNo, overflowing);
     // Two keys JSON.parse rounds alike would be combined as one (exact-integers.ts). Only keys are
     // checked: one lookup per document, where a look at every number would cost a third of a parse.
     for (const tokens of this.keyTokens) {
       const v = tokens.length === 1 && isObject(doc) ? doc[tokens[0]] : getAt(doc, tokens);
       if (typeof v !== 'number' || !mayBeRounded(v)) continue;
       const rounded = inexactNumberIn(text);
-      if (rounded)
-        return (
-          this.flush() ?? {
-            line: lineNo,
-            message: `stdin:${lineNo}: ${rounded.pointer}: ${inexactNumberMessage(rounded.literal, true)}`,
-          }
-        );
+      if (rounded) return this.inexact(lineNo, rounded);
     }
     this.batch.push(doc);
     this.batchLines.push(lineNo);
     return this.batch.length === BATCH ? this.flush() : undefined;
+  }
+
+  /** Line `lineNo` refused for a number JSON.parse rounds or overflows (after what is batched). */
+  private inexact(lineNo: number, found: InexactNumber): InputProblem | undefined {
+    return (
+      this.flush() ?? {
+        line: lineNo,
+        message: `stdin:${lineNo}: ${found.pointer}: ${inexactNumberMessage(found.literal, true)}`,
+      }
+    );
   }
 
   /** Adds what is batched (call at the end of the input). */

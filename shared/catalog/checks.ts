@@ -248,7 +248,7 @@ export function checkSchemas(
       // The validator every document of the collection meets, compiled now (and cached), so that what
       // only ajv's compiler finds (a `pattern` that is no regular expression) is reported by check, not
       // first by a test or `sluice combine` that uses the collection.
-      if (!badPatterns.has(uri.split('#')[0])) guard(uri, where, (index) => index.compile(uri));
+      guard(uri, where, (index) => index.compile(uri));
     }
 
     if (roles.length === 2) checkKeyReadWrite(report, guard, spec, at);
@@ -341,7 +341,6 @@ export function checkSchemas(
         return;
       }
       // Each problem once: a oneOf's branches often fail alike (both require the same property).
-      if (badPatterns.has(uri.split('#')[0])) return; // no validator: reported at the pattern
       const errors = guard(uri, undefined, (index) => index.validate(uri, doc));
       if (!errors || errors.length === 0) return;
       report.error(

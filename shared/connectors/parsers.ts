@@ -237,7 +237,7 @@ function pushValue(file: string, text: string, line: number, out: ParsedRecord[]
     out.push(
       record(() => {
         if (rounded && (rounded.pointer === prefix || rounded.pointer.startsWith(`${prefix}/`)))
-          throw roundedError(
+          throw inexactError(
             file,
             line + lineAt(text, text.indexOf(rounded.literal)) - 1,
             { ...rounded, pointer: rounded.pointer.slice(prefix.length) },
@@ -302,7 +302,7 @@ function parseJson(file: string, text: string): ParsedRecord[] {
   return [];
 }
 
-function roundedError(file: string, line: number, rounded: InexactNumber, text: string): SourceParseError {
+function inexactError(file: string, line: number, rounded: InexactNumber, text: string): SourceParseError {
   return new SourceParseError(
     file,
     line,
